@@ -1,0 +1,621 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import autocannon from 'autocannon';
+
+/**
+ * `pnpm bench`: one run that measures the machine's HTTP limits and the gateway beside them,
+ * interleaving cases over several rounds and quoting medians of per-round ratios, so a busy
+ * machine moves both sides of a ratio together. After every load it checks that no request
+ * failed and that money is conserved; a run with any failure is reported as failed, not fast.
+ *
+ * Options: --rounds N (3), --seconds S (5 per case), --connections C (50), --skip-pg.
+ */
+const root = path.resolve(import.meta.dirname, '..');
+const args = process.argv.slice(2);
+const option = (name: string, fallback: number) => {
+  const index = args.indexOf(`--${name}`);
+  return index >= 0 ? Number(args[index + 1]) : fallback;
+};
+const rounds = option('rounds', 3);
+const seconds = option('seconds', 5);
+const connections = option('connections', 50);
+const skipPg = args.includes('--skip-pg');
+const nodeFlags = [
+  '--experimental-strip-types',
+  '--experimental-sqlite',
+  '--disable-warning=ExperimentalWarning',
+];
+const budgets = JSON.parse(readFileSync(path.join(import.meta.dirname, 'budgets.json'), 'utf8'));
+
+interface Load {
+  requestsPerSecond: number;
+  p99Ms: number;
+  non2xx: number;
+  errors: number;
+  total: number;
+}
+
+const failures: string[] = [];
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+
+interface Server {
+  child: ChildProcess;
+  url: string;
+  startMs: number;
+  stdoutLines: string[];
+}
+
+async function startProcess(script: string, env: Record<string, string>, ready: RegExp): Promise<Server> {
+  const started = performance.now();
+  const child = spawn(process.execPath, [...nodeFlags, script], {
+    cwd: root,
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const stdoutLines: string[] = [];
+  const url = await new Promise<string>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    lines.on('line', (line) => {
+      stdoutLines.push(line);
+      const match = ready.exec(line);
+      if (match) resolve(`http://127.0.0.1:${match[1]}`);
+    });
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+  });
+  return { child, url, startMs: performance.now() - started, stdoutLines };
+}
+
+function peakRssMb(child: ChildProcess): number {
+  try {
+    const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+    const match = /VmHWM:\s+(\d+) kB/.exec(status);
+    return match ? Number(match[1]) / 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+async function stop(server: Server): Promise<void> {
+  if (server.child.exitCode !== null) return;
+  await new Promise<void>((resolve) => {
+    server.child.once('exit', () => resolve());
+    server.child.kill('SIGTERM');
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP helpers for setup (plain fetch; the load itself is autocannon)
+
+async function call(
+  base: string,
+  method: string,
+  pathname: string,
+  token: string | undefined,
+  body?: unknown,
+): Promise<any> {
+  const response = await fetch(base + pathname, {
+    method,
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
+    body: body !== undefined ? JSON.stringify(body) : undefined,
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${pathname}: ${response.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+let keyCounter = 0;
+const uniqueKey = () => `bench-${process.pid}-${Date.now()}-${keyCounter++}`;
+
+async function load(
+  url: string,
+  requests: autocannon.Request[] | undefined,
+  extra: Partial<autocannon.Options> = {},
+): Promise<Load> {
+  const result = await autocannon({
+    url,
+    connections,
+    duration: seconds,
+    requests,
+    ...extra,
+  } as autocannon.Options);
+  return {
+    requestsPerSecond: result.requests.average,
+    p99Ms: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+    total: result.requests.total,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gateway scenario
+
+interface GatewayContext {
+  server: Server;
+  secretKey: string;
+  buyerToken: string;
+  /** Accounts whose seller lock the lock/unlock case toggles (and the status case reads). */
+  accounts: string[];
+  /** Accounts with the seller's lock off, for deposits and the buyer's withdrawals. */
+  moneyAccounts: string[];
+  dataDir: string;
+  databaseUrl?: string;
+}
+
+async function startGateway(databaseUrl?: string): Promise<GatewayContext> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'lockstep-bench-'));
+  const server = await startProcess(
+    'packages/gateway/src/main.ts',
+    {
+      PORT: '0',
+      LOCKSTEP_DATA_DIR: dataDir,
+      LOCKSTEP_SEED_DEMO: '1',
+      LOCKSTEP_DEMO_BUYER_BALANCE_MINOR: String(10 ** 12),
+      LOCKSTEP_PUBLIC_URL: 'http://localhost:4000',
+      ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+    },
+    /listening on http:\/\/localhost:(\d+)/,
+  );
+  // Start time: from spawn to the first answered request.
+  const firstAnswerStarted = performance.now();
+  await call(server.url, 'GET', '/healthz', undefined);
+  server.startMs += performance.now() - firstAnswerStarted;
+  const seedLine = server.stdoutLines.find((line) => line.startsWith('{"demoSeed"'));
+  if (!seedLine) throw new Error('gateway printed no demo seed');
+  const seed = JSON.parse(seedLine).demoSeed;
+  const session = await call(server.url, 'POST', '/v1/sessions', undefined, {
+    userId: 'mizuta',
+    password: 'mizuta-demo-pass',
+  });
+  const create = async () =>
+    (
+      await call(server.url, 'POST', '/v1/temporary-accounts', session.token, {
+        payeeUserId: 'ibm-shop',
+        amountMinor: 1_000_000,
+        currency: 'JPY',
+      })
+    ).code as string;
+  const accounts: string[] = [];
+  const moneyAccounts: string[] = [];
+  for (let index = 0; index < 200; index++) {
+    accounts.push(await create());
+    moneyAccounts.push(await create());
+  }
+  return {
+    server,
+    secretKey: seed.secretKey,
+    buyerToken: session.token,
+    accounts,
+    moneyAccounts,
+    dataDir,
+    databaseUrl,
+  };
+}
+
+/** A request list cycling over the accounts, each request with a fresh idempotency key. */
+function commandRequests(
+  context: GatewayContext,
+  kind: 'lock' | 'deposit' | 'withdraw',
+): autocannon.Request[] {
+  let turn = 0;
+  const pool = kind === 'lock' ? context.accounts : context.moneyAccounts;
+  const pick = () => pool[turn++ % pool.length];
+  const token = kind === 'lock' ? context.secretKey : context.buyerToken;
+  const bodyOf = (action: string) =>
+    action === 'deposit' || action === 'withdraw' ? JSON.stringify({ amountMinor: 1 }) : '{}';
+  const actions = kind === 'lock' ? ['lock', 'unlock'] : [kind];
+  return actions.map((action) => ({
+    method: 'POST' as const,
+    setupRequest: (request: any) => {
+      request.path = `/v1/temporary-accounts/${pick()}/${action}`;
+      request.headers = {
+        'content-type': 'application/json',
+        authorization: `Bearer ${token}`,
+        'idempotency-key': uniqueKey(),
+      };
+      request.body = bodyOf(action);
+      return request;
+    },
+  }));
+}
+
+function statusRequests(context: GatewayContext): autocannon.Request[] {
+  let turn = 0;
+  return [
+    {
+      method: 'GET',
+      setupRequest: (request: any) => {
+        request.path = `/v1/temporary-accounts/${context.accounts[turn++ % context.accounts.length]}`;
+        request.headers = { authorization: `Bearer ${context.secretKey}` };
+        return request;
+      },
+    },
+  ];
+}
+
+async function invoiceRequests(context: GatewayContext, count: number): Promise<autocannon.Request[]> {
+  const tokens: string[] = [];
+  const batch = 50;
+  for (let start = 0; start < count; start += batch) {
+    const created = await Promise.all(
+      Array.from({ length: Math.min(batch, count - start) }, (_, index) =>
+        call(context.server.url, 'POST', '/v1/invoices', context.secretKey, {
+          amountMinor: 1000,
+          currency: 'JPY',
+          orderReference: `bench-${start + index}`,
+          description: 'bench',
+          payeeContact: 'bench@example.com',
+        }),
+      ),
+    );
+    tokens.push(...created.map((invoice) => invoice.token));
+  }
+  let turn = 0;
+  return [
+    {
+      method: 'POST',
+      setupRequest: (request: any) => {
+        const token = tokens[turn++];
+        if (!token) return request;
+        request.path = '/v1/temporary-accounts';
+        request.headers = {
+          'content-type': 'application/json',
+          authorization: `Bearer ${context.buyerToken}`,
+          'idempotency-key': uniqueKey(),
+        };
+        request.body = JSON.stringify({ invoice: token });
+        return request;
+      },
+    },
+  ];
+}
+
+/** Whole deals per second: invoice, create, lock, ship, release, withdraw, by 20 workers. */
+async function dealsPerSecond(context: GatewayContext): Promise<{ perSecond: number; failed: number }> {
+  const base = context.server.url;
+  const until = performance.now() + seconds * 1000;
+  let deals = 0;
+  let failed = 0;
+  const worker = async () => {
+    while (performance.now() < until) {
+      try {
+        const invoice = await call(base, 'POST', '/v1/invoices', context.secretKey, {
+          amountMinor: 1000,
+          currency: 'JPY',
+          orderReference: uniqueKey(),
+          description: 'deal',
+          payeeContact: 'bench@example.com',
+        });
+        const account = await call(base, 'POST', '/v1/temporary-accounts', context.buyerToken, {
+          invoice: invoice.token,
+        });
+        const code = account.code;
+        await call(base, 'POST', `/v1/temporary-accounts/${code}/lock`, context.secretKey, {});
+        await call(base, 'POST', `/v1/temporary-accounts/${code}/ship`, context.secretKey, {
+          carrier: 'Yamato',
+          trackingNumber: 'T1',
+        });
+        await call(base, 'POST', `/v1/temporary-accounts/${code}/accept`, context.buyerToken, {});
+        await call(base, 'POST', `/v1/temporary-accounts/${code}/withdraw`, context.secretKey, {});
+        deals++;
+      } catch (error) {
+        failed++;
+        if (failed < 3) console.error(String(error));
+      }
+    }
+  };
+  const started = performance.now();
+  await Promise.all(Array.from({ length: 20 }, worker));
+  return { perSecond: deals / ((performance.now() - started) / 1000), failed };
+}
+
+function reconcile(context: GatewayContext): boolean {
+  try {
+    execFileSync(process.execPath, [...nodeFlags, 'packages/gateway/src/cli.ts', 'reconcile'], {
+      cwd: root,
+      env: {
+        ...process.env,
+        LOCKSTEP_DATA_DIR: context.dataDir,
+        LOG_LEVEL: 'silent',
+        ...(context.databaseUrl ? { DATABASE_URL: context.databaseUrl } : {}),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return true;
+  } catch (error) {
+    console.error('reconciliation failed:', (error as { stdout?: Buffer }).stdout?.toString());
+    return false;
+  }
+}
+
+function check(name: string, result: Load): Load {
+  if (result.non2xx > 0 || result.errors > 0) {
+    failures.push(`${name}: ${result.non2xx} non-2xx, ${result.errors} errors of ${result.total}`);
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// pgbench
+
+function pgbenchTps(databaseUrl: string): number {
+  try {
+    execFileSync('pgbench', ['-i', '-q', '-s', '4', databaseUrl], { stdio: 'ignore' });
+    const output = execFileSync('pgbench', ['-c', '16', '-j', '2', '-T', String(seconds), databaseUrl], {
+      encoding: 'utf8',
+    });
+    const match = /tps = ([\d.]+)/.exec(output);
+    return match ? Number(match[1]) : Number.NaN;
+  } catch (error) {
+    console.error('pgbench failed:', String(error));
+    return Number.NaN;
+  }
+}
+
+async function postgresUrl(): Promise<string | undefined> {
+  if (skipPg) return undefined;
+  const base = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  const name = `lockstep_bench_${process.pid}`;
+  try {
+    execFileSync(
+      'psql',
+      [base, '-q', '-c', `DROP DATABASE IF EXISTS ${name}`, '-c', `CREATE DATABASE ${name}`],
+      {
+        stdio: 'ignore',
+      },
+    );
+  } catch {
+    console.log('PostgreSQL not reachable: skipping the PostgreSQL part.');
+    return undefined;
+  }
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sizes
+
+function sizes(): Record<string, { bytes: number; budget: number }> {
+  const out: Record<string, { bytes: number; budget: number }> = {};
+  for (const [name, spec] of Object.entries(
+    budgets.sizes as Record<string, { script: string; budgetBytes: number }>,
+  )) {
+    try {
+      const text = execFileSync(process.execPath, [...nodeFlags, spec.script], {
+        cwd: root,
+        encoding: 'utf8',
+      });
+      const parsed = JSON.parse(text.trim().split('\n').pop() ?? '{}') as Record<string, number>;
+      out[name] = { bytes: parsed[name] ?? Number.NaN, budget: spec.budgetBytes };
+    } catch (error) {
+      out[name] = { bytes: Number.NaN, budget: spec.budgetBytes };
+      failures.push(`size of ${name}: ${String(error).split('\n')[0]}`);
+    }
+    if (out[name] && out[name].bytes > out[name].budget) {
+      failures.push(`${name} is ${out[name].bytes} bytes, over its budget of ${out[name].budget}`);
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const median = (values: number[]) => {
+  const sorted = [...values].filter(Number.isFinite).sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? (sorted[middle] as number)
+    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+};
+
+async function main() {
+  const hello = await startProcess('bench/hello-server.ts', { PORT: '0' }, /listening (\d+)/);
+  const sqlite = await startGateway();
+  const pgUrl = await postgresUrl();
+  const pg = pgUrl ? await startGateway(pgUrl) : undefined;
+
+  const perRound: Array<Record<string, Load>> = [];
+  for (let round = 1; round <= rounds; round++) {
+    console.log(`round ${round}/${rounds}`);
+    const row: Record<string, Load> = {};
+    row.hello = check('hello', await load(`${hello.url}/`, undefined));
+    row.json = check(
+      'json',
+      await load(`${hello.url}/json`, undefined, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ amountMinor: 1 }),
+      }),
+    );
+    for (const [prefix, context] of [
+      ['sqlite', sqlite],
+      ['pg', pg],
+    ] as const) {
+      if (!context) continue;
+      row[`${prefix}.lock`] = check(
+        `${prefix} lock/unlock`,
+        await load(context.server.url, commandRequests(context, 'lock')),
+      );
+      row[`${prefix}.deposit`] = check(
+        `${prefix} deposit`,
+        await load(context.server.url, commandRequests(context, 'deposit')),
+      );
+      row[`${prefix}.withdraw`] = check(
+        `${prefix} withdraw`,
+        await load(context.server.url, commandRequests(context, 'withdraw')),
+      );
+      row[`${prefix}.status`] = check(
+        `${prefix} status`,
+        await load(context.server.url, statusRequests(context)),
+      );
+      const invoiceCount = 3000;
+      row[`${prefix}.create`] = check(
+        `${prefix} create-from-invoice`,
+        await load(context.server.url, await invoiceRequests(context, invoiceCount), {
+          amount: invoiceCount,
+          duration: undefined,
+        }),
+      );
+      if (!reconcile(context)) failures.push(`${prefix}: money not conserved after round ${round}`);
+    }
+    perRound.push(row);
+  }
+
+  const deals = await dealsPerSecond(sqlite);
+  if (deals.failed > 0) failures.push(`sqlite full deals: ${deals.failed} failed`);
+  const pgDeals = pg ? await dealsPerSecond(pg) : undefined;
+  if (pgDeals && pgDeals.failed > 0) failures.push(`pg full deals: ${pgDeals.failed} failed`);
+  const moneyConserved = reconcile(sqlite) && (!pg || reconcile(pg));
+  const tps = pgUrl ? pgbenchTps(pgUrl) : Number.NaN;
+
+  const rssMb = peakRssMb(sqlite.server.child);
+  const startMs = sqlite.server.startMs;
+  await stop(hello);
+  await stop(sqlite.server);
+  if (pg) await stop(pg.server);
+  rmSync(sqlite.dataDir, { recursive: true, force: true });
+
+  const commandKeys = ['lock', 'deposit', 'withdraw'];
+  const ratio = (prefix: string, keys: string[], base: 'hello' | 'json') =>
+    median(
+      perRound.map((row) =>
+        median(
+          keys.map(
+            (key) =>
+              (row[`${prefix}.${key}`]?.requestsPerSecond ?? Number.NaN) /
+              (row[base]?.requestsPerSecond ?? Number.NaN),
+          ),
+        ),
+      ),
+    );
+  const abs = (key: string, field: keyof Load) =>
+    median(perRound.map((row) => row[key]?.[field] ?? Number.NaN));
+
+  const report = {
+    machine: { rounds, secondsPerCase: seconds, connections, node: process.version },
+    helloRps: abs('hello', 'requestsPerSecond'),
+    jsonPostRps: abs('json', 'requestsPerSecond'),
+    sqlite: {
+      lockUnlockRps: abs('sqlite.lock', 'requestsPerSecond'),
+      depositRps: abs('sqlite.deposit', 'requestsPerSecond'),
+      withdrawRps: abs('sqlite.withdraw', 'requestsPerSecond'),
+      createFromInvoiceRps: abs('sqlite.create', 'requestsPerSecond'),
+      statusRps: abs('sqlite.status', 'requestsPerSecond'),
+      dealsPerSecond: deals.perSecond,
+    },
+    postgres: pg
+      ? {
+          lockUnlockRps: abs('pg.lock', 'requestsPerSecond'),
+          depositRps: abs('pg.deposit', 'requestsPerSecond'),
+          withdrawRps: abs('pg.withdraw', 'requestsPerSecond'),
+          createFromInvoiceRps: abs('pg.create', 'requestsPerSecond'),
+          statusRps: abs('pg.status', 'requestsPerSecond'),
+          dealsPerSecond: pgDeals?.perSecond,
+          pgbenchTps: tps,
+          commandsToPgbenchRatio:
+            median(commandKeys.map((key) => abs(`pg.${key}`, 'requestsPerSecond'))) / tps,
+        }
+      : null,
+    commandsToHelloRatio: ratio('sqlite', commandKeys, 'hello'),
+    commandsToJsonRatio: ratio('sqlite', commandKeys, 'json'),
+    readsToHelloRatio: ratio('sqlite', ['status'], 'hello'),
+    commandsP99Ms: median(commandKeys.map((key) => abs(`sqlite.${key}`, 'p99Ms'))),
+    readsP99Ms: abs('sqlite.status', 'p99Ms'),
+    gatewayPeakRssMb: rssMb,
+    gatewayStartToFirstAnswerMs: startMs,
+    sizes: sizes(),
+    moneyConserved,
+    failures,
+    ok: failures.length === 0 && moneyConserved,
+  };
+
+  const targets = budgets.targets;
+  const rows: Array<[string, string, string]> = [
+    ['Hono GET hello-world', `${report.helloRps.toFixed(0)} req/s`, '100%'],
+    [
+      'Hono POST JSON, no database',
+      `${report.jsonPostRps.toFixed(0)} req/s`,
+      pct(report.jsonPostRps / report.helloRps),
+    ],
+    [
+      'lock/unlock (sqlite)',
+      `${report.sqlite.lockUnlockRps.toFixed(0)} req/s`,
+      pct(report.sqlite.lockUnlockRps / report.helloRps),
+    ],
+    [
+      'deposit (sqlite)',
+      `${report.sqlite.depositRps.toFixed(0)} req/s`,
+      pct(report.sqlite.depositRps / report.helloRps),
+    ],
+    [
+      'withdraw (sqlite)',
+      `${report.sqlite.withdrawRps.toFixed(0)} req/s`,
+      pct(report.sqlite.withdrawRps / report.helloRps),
+    ],
+    [
+      'create from invoice (sqlite)',
+      `${report.sqlite.createFromInvoiceRps.toFixed(0)} req/s`,
+      pct(report.sqlite.createFromInvoiceRps / report.helloRps),
+    ],
+    [
+      'status read (sqlite)',
+      `${report.sqlite.statusRps.toFixed(0)} req/s`,
+      pct(report.sqlite.statusRps / report.helloRps),
+    ],
+    ['full deals (sqlite)', `${report.sqlite.dealsPerSecond.toFixed(0)} deals/s`, ''],
+  ];
+  if (report.postgres) {
+    rows.push(
+      [
+        'lock/unlock (pg)',
+        `${report.postgres.lockUnlockRps.toFixed(0)} req/s`,
+        pct(report.postgres.lockUnlockRps / report.helloRps),
+      ],
+      ['deposit (pg)', `${report.postgres.depositRps.toFixed(0)} req/s`, ''],
+      ['withdraw (pg)', `${report.postgres.withdrawRps.toFixed(0)} req/s`, ''],
+      ['status read (pg)', `${report.postgres.statusRps.toFixed(0)} req/s`, ''],
+      ['full deals (pg)', `${(report.postgres.dealsPerSecond ?? 0).toFixed(0)} deals/s`, ''],
+      [
+        'pgbench -c 16 -j 2 TPC-B-like',
+        `${report.postgres.pgbenchTps.toFixed(0)} tps`,
+        `commands/pgbench ${report.postgres.commandsToPgbenchRatio.toFixed(2)}x`,
+      ],
+    );
+  }
+  console.log(`${'\ncase'.padEnd(36) + 'absolute'.padEnd(20)}share of hello`);
+  for (const [name, value, share] of rows) console.log(name.padEnd(35) + value.padEnd(20) + share);
+  console.log(`
+commands/hello ${pct(report.commandsToHelloRatio)} (target >= ${pct(targets.commandsToHelloRatioMin)}), commands/json ${pct(report.commandsToJsonRatio)} (target >= ${pct(targets.commandsToJsonRatioMin)})
+reads/hello ${pct(report.readsToHelloRatio)} (target >= ${pct(targets.readsToHelloRatioMin)})
+commands p99 ${report.commandsP99Ms} ms (target < ${targets.commandsP99MsMax}), reads p99 ${report.readsP99Ms} ms (target < ${targets.readsP99MsMax})
+gateway peak RSS ${report.gatewayPeakRssMb.toFixed(0)} MB (budget ${targets.gatewayRssMbMax}), start to first answer ${report.gatewayStartToFirstAnswerMs.toFixed(0)} ms (budget ${targets.startMsMax})
+sizes: ${Object.entries(report.sizes)
+    .map(([name, size]) => `${name} ${size.bytes} B / ${size.budget} B`)
+    .join(', ')}
+money conserved: ${report.moneyConserved}`);
+  if (failures.length > 0) console.log(`FAILED:\n  ${failures.join('\n  ')}`);
+
+  const outDir = path.join(root, 'bench', 'results');
+  mkdirSync(outDir, { recursive: true });
+  const outFile = path.join(outDir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(outFile, `${JSON.stringify(report, null, 2)}\n`);
+  console.log(`\nwrote ${outFile}`);
+  console.log(report.ok ? 'bench: ok' : 'bench: FAILED');
+  process.exit(report.ok ? 0 : 1);
+}
+
+function pct(value: number): string {
+  return Number.isFinite(value) ? `${(value * 100).toFixed(0)}%` : 'n/a';
+}
+
+await main();

@@ -1,0 +1,340 @@
+import { randomUUID } from 'node:crypto';
+import { Lockstep } from '@lockstep/merchant';
+import { createWebhookVerifier } from '@lockstep/merchant/webhooks';
+import { Hono } from 'hono';
+import { basicAuth } from 'hono/basic-auth';
+import { html, raw } from 'hono/html';
+import { type Order, OrderBook } from './orders.ts';
+
+/**
+ * The example shop. Its backend uses only `@lockstep/merchant`; its pages use only the
+ * checkout widget. Everything that moves money is driven by verified webhooks:
+ *   account.created  → lock our side and check the amount (ensureFunded, steps 115-118)
+ *   account.funded   → check again after the buyer paid in the rest
+ *   deal.accepted    → the buyer released: withdraw (step 123)
+ *   deal.rejected    → the buyer reported a problem: the order is disputed
+ *   account.dissolved→ closes a refunded dispute
+ */
+export const catalog = [
+  { id: 'tea', title: 'Uji green tea, 100 g', amountMinor: 10_500, currency: 'JPY' },
+  { id: 'teapot', title: 'Tokoname teapot', amountMinor: 32_000, currency: 'JPY' },
+  { id: 'cups', title: 'Pair of tea cups', amountMinor: 4_800, currency: 'JPY' },
+] as const;
+
+export interface ShopOptions {
+  gatewayUrl: string;
+  secretKey: string;
+  publishableKey: string;
+  /** The shop's own public URL (for its webhook endpoint). */
+  publicUrl: string;
+  databasePath: string;
+  adminPassword: string;
+}
+
+export function createShop(options: ShopOptions) {
+  const lockstep = new Lockstep({ apiKey: options.secretKey, baseUrl: options.gatewayUrl });
+  const verifier = createWebhookVerifier({ baseUrl: options.gatewayUrl });
+  const orders = new OrderBook(options.databasePath);
+  const app = new Hono();
+  const yen = (order: { amountMinor: number; currency: string }) =>
+    new Intl.NumberFormat('en', { style: 'currency', currency: order.currency }).format(order.amountMinor);
+
+  app.get('/', (c) =>
+    c.html(
+      page(
+        'Tea shop',
+        html`<h1>Tea shop</h1>
+          <ul class="catalog">
+            ${catalog.map(
+              (item) => html`<li>
+                <form method="post" action="/checkout">
+                  <input type="hidden" name="item" value="${item.id}" />
+                  <span>${item.title}</span> <strong>${yen(item)}</strong>
+                  <button type="submit">Buy</button>
+                </form>
+              </li>`,
+            )}
+          </ul>
+          <p><a href="/orders">Your orders</a> · <a href="/admin">Shop admin</a></p>`,
+      ),
+    ),
+  );
+
+  // Step 101-102: the order, and the gateway's signed invoice for it.
+  app.post('/checkout', async (c) => {
+    const form = await c.req.parseBody();
+    const item = catalog.find((candidate) => candidate.id === form.item);
+    if (!item) return c.text('No such item', 404);
+    const orderId = `ord_${randomUUID().slice(0, 8)}`;
+    const invoice = await lockstep.invoices.create(
+      {
+        amountMinor: item.amountMinor,
+        currency: item.currency,
+        orderReference: orderId,
+        description: item.title,
+        payeeContact: 'orders@tea-shop.example',
+        expiresInSeconds: 3600,
+      },
+      { idempotencyKey: `invoice-${orderId}` },
+    );
+    orders.insert({
+      id: orderId,
+      itemId: item.id,
+      title: item.title,
+      amountMinor: item.amountMinor,
+      currency: item.currency,
+      status: 'awaiting_payment',
+      invoiceId: invoice.id,
+      invoiceToken: invoice.token ?? '',
+      accountCode: null,
+      carrier: null,
+      trackingNumber: null,
+    });
+    return c.redirect(`/orders/${orderId}/pay`, 303);
+  });
+
+  // Step 103: the buyer pays in the widget; the shop's page never sees bank credentials.
+  app.get('/orders/:id/pay', (c) => {
+    const order = orders.get(c.req.param('id'));
+    if (!order) return c.text('No such order', 404);
+    return c.html(
+      page(
+        'Pay',
+        html`<h1>Pay for ${order.title}</h1>
+          <p>Amount: <strong>${yen(order)}</strong> · order ${order.id}</p>
+          <script src="${options.gatewayUrl}/checkout.js" defer></script>
+          <lockstep-checkout
+            id="checkout"
+            mode="pay"
+            invoice="${order.invoiceToken}"
+            publishable-key="${options.publishableKey}"
+            data-order="${order.id}"
+          ></lockstep-checkout>
+          <script src="/shop.js" defer></script>`,
+      ),
+    );
+  });
+
+  // The widget tells the page the account code; the backend checks it against the invoice.
+  app.post('/orders/:id/paid', async (c) => {
+    const order = orders.get(c.req.param('id'));
+    const body = (await c.req.json().catch(() => ({}))) as { code?: unknown };
+    if (!order || typeof body.code !== 'string') return c.json({ ok: false }, 400);
+    const account = await lockstep.temporaryAccounts.retrieve(body.code);
+    if (account.invoiceId !== order.invoiceId) return c.json({ ok: false }, 409);
+    if (order.accountCode === null) orders.update(order.id, { accountCode: account.code, status: 'paid' });
+    return c.json({ ok: true, orderUrl: `/orders/${order.id}` });
+  });
+
+  // Steps 106, 120-122: the buyer watches the deal and releases (or reports a problem).
+  app.get('/orders/:id', (c) => {
+    const order = orders.get(c.req.param('id'));
+    if (!order) return c.text('No such order', 404);
+    return c.html(
+      page(
+        `Order ${order.id}`,
+        html`<h1>Order ${order.id}</h1>
+          <p>${order.title} · ${yen(order)}</p>
+          <p>Shop status: <strong id="order-status">${order.status}</strong>
+            ${order.trackingNumber ? html` · shipped by ${order.carrier}, tracking ${order.trackingNumber}` : ''}</p>
+          ${
+            order.accountCode
+              ? html`<script src="${options.gatewayUrl}/checkout.js" defer></script>
+                  <lockstep-checkout
+                    id="checkout"
+                    mode="order"
+                    account="${order.accountCode}"
+                    publishable-key="${options.publishableKey}"
+                  ></lockstep-checkout>`
+              : html`<p>Waiting for payment. <a href="/orders/${order.id}/pay">Pay now</a></p>`
+          }
+          <p><a href="/">Back to the shop</a></p>`,
+      ),
+    );
+  });
+
+  app.get('/orders', (c) =>
+    c.html(
+      page(
+        'Orders',
+        html`<h1>Orders</h1>
+          <ul>
+            ${orders
+              .list()
+              .map(
+                (order) =>
+                  html`<li><a href="/orders/${order.id}">${order.id}</a> ${order.title} — ${order.status}</li>`,
+              )}
+          </ul>`,
+      ),
+    ),
+  );
+
+  app.get('/orders/:id/status', (c) => {
+    const order = orders.get(c.req.param('id'));
+    return order ? c.json({ status: order.status, accountCode: order.accountCode }) : c.json({}, 404);
+  });
+
+  // The seller's side: mark shipped (step 105), or release our lock on a dispute (refund).
+  app.use('/admin/*', basicAuth({ username: 'admin', password: options.adminPassword }));
+  app.use('/admin', basicAuth({ username: 'admin', password: options.adminPassword }));
+  app.get('/admin', (c) =>
+    c.html(
+      page(
+        'Shop admin',
+        html`<h1>Shop admin</h1>
+          <table>
+            <thead><tr><th>Order</th><th>Item</th><th>Amount</th><th>Status</th><th>Action</th></tr></thead>
+            <tbody>
+              ${orders.list().map(
+                (order) => html`<tr data-order="${order.id}">
+                  <td>${order.id}</td><td>${order.title}</td><td>${yen(order)}</td>
+                  <td class="status">${order.status}</td>
+                  <td>${adminAction(order)}</td>
+                </tr>`,
+              )}
+            </tbody>
+          </table>`,
+      ),
+    ),
+  );
+
+  app.post('/admin/orders/:id/ship', async (c) => {
+    const order = orders.get(c.req.param('id'));
+    if (!order?.accountCode) return c.text('Not paid yet', 409);
+    const form = await c.req.parseBody();
+    const carrier = String(form.carrier || 'Yamato');
+    const trackingNumber = String(form.trackingNumber || `YT${Date.now()}`);
+    await lockstep.temporaryAccounts.markShipped(
+      order.accountCode,
+      { carrier, trackingNumber },
+      { idempotencyKey: `ship-${order.id}` },
+    );
+    orders.update(order.id, { status: 'shipped', carrier, trackingNumber });
+    return c.redirect('/admin', 303);
+  });
+
+  app.post('/admin/orders/:id/refund', async (c) => {
+    const order = orders.get(c.req.param('id'));
+    if (!order?.accountCode) return c.text('Not paid yet', 409);
+    await lockstep.temporaryAccounts.unlock(order.accountCode, { idempotencyKey: `refund-${order.id}` });
+    return c.redirect('/admin', 303);
+  });
+
+  // Webhooks: verify over the raw body, de-duplicate by event id, then react.
+  app.post('/webhooks/lockstep', async (c) => {
+    const rawBody = await c.req.text();
+    let event: Awaited<ReturnType<typeof verifier.verify>>;
+    try {
+      event = await verifier.verify(rawBody, c.req.raw.headers);
+    } catch {
+      return c.json({ ok: false, error: 'invalid signature' }, 400);
+    }
+    if (orders.wasProcessed(event.id)) return c.json({ ok: true, duplicate: true });
+    await handleEvent(event);
+    orders.markProcessed(event.id);
+    return c.json({ ok: true });
+  });
+
+  async function handleEvent(event: { type: string; accountCode: string }): Promise<void> {
+    const code = event.accountCode;
+    let order = orders.byAccount(code);
+    if (!order && (event.type === 'account.created' || event.type === 'account.funded')) {
+      const account = await lockstep.temporaryAccounts.retrieve(code);
+      order = account.invoiceId ? orders.byInvoice(account.invoiceId) : null;
+      if (order) orders.update(order.id, { accountCode: code, status: 'paid' });
+    }
+    if (!order) return; // Not one of our orders (e.g. a plain transfer to the shop).
+    switch (event.type) {
+      case 'account.created':
+      case 'account.funded': {
+        if (['funded', 'shipped', 'released', 'completed', 'disputed', 'refunded'].includes(order.status))
+          return;
+        const check = await lockstep.temporaryAccounts.ensureFunded(code);
+        orders.update(order.id, { status: check.funded ? 'funded' : 'awaiting_funds' });
+        return;
+      }
+      case 'deal.accepted': {
+        orders.update(order.id, { status: 'released' });
+        await lockstep.temporaryAccounts.withdraw(code, {}, { idempotencyKey: `withdraw-${order.id}` });
+        orders.update(order.id, { status: 'completed' });
+        return;
+      }
+      case 'deal.rejected':
+        orders.update(order.id, { status: 'disputed' });
+        return;
+      case 'account.dissolved':
+        if (order.status === 'disputed') orders.update(order.id, { status: 'refunded' });
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Registers this shop's webhook endpoint once. */
+  async function registerWebhook(): Promise<void> {
+    const url = `${options.publicUrl}/webhooks/lockstep`;
+    const existing = await lockstep.webhookEndpoints.list();
+    if (existing.data.some((endpoint) => endpoint.url === url && endpoint.enabled)) return;
+    await lockstep.webhookEndpoints.create({ url }, { idempotencyKey: `webhook-${url}` });
+  }
+
+  app.get('/shop.js', (c) => {
+    c.header('Content-Type', 'text/javascript; charset=utf-8');
+    return c.body(shopScript);
+  });
+
+  return { app, orders, lockstep, registerWebhook, close: () => orders.close() };
+}
+
+function adminAction(order: Order) {
+  if (order.status === 'funded') {
+    return html`<form method="post" action="/admin/orders/${order.id}/ship">
+      <label>Carrier <input name="carrier" value="Yamato" /></label>
+      <label>Tracking <input name="trackingNumber" value="YT-${order.id}" /></label>
+      <button type="submit">Mark shipped</button>
+    </form>`;
+  }
+  if (order.status === 'disputed') {
+    return html`<form method="post" action="/admin/orders/${order.id}/refund">
+      <button type="submit">Release our lock (refund the buyer)</button>
+    </form>`;
+  }
+  return '';
+}
+
+function page(title: string, body: ReturnType<typeof html>) {
+  return html`<!doctype html>
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <title>${title}</title>
+        <style>
+          ${raw(`body{font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem}
+          table{border-collapse:collapse}td,th{padding:.4rem .6rem;border-bottom:1px solid #ddd}
+          lockstep-checkout{display:block;margin:1.5rem 0;--lockstep-accent:#2f6f4f}`)}
+        </style>
+      </head>
+      <body>
+        ${body}
+      </body>
+    </html>`;
+}
+
+/** The page script: when the widget reports payment, tell the backend and open the order. */
+const shopScript = `
+const widget = document.getElementById('checkout');
+if (widget && widget.dataset.order) {
+  widget.addEventListener('paid', async (event) => {
+    const orderId = widget.dataset.order;
+    const response = await fetch('/orders/' + orderId + '/paid', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ code: event.detail.code }),
+    });
+    const result = await response.json().catch(() => ({}));
+    location.href = result.orderUrl || '/orders/' + orderId;
+  });
+}
+`;

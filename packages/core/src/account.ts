@@ -1,0 +1,690 @@
+import { type CommissionSchedule, feeFor } from './commission.ts';
+import { fail, ok, type Result } from './errors.ts';
+import { amountMinorMax, type CurrencyCode, mulDivFloor, parseAmountMinor } from './money.ts';
+import { lockPpmFull } from './share.ts';
+
+/**
+ * The temporary account of the patent (Drawing 11): one deal's money held by the buyer's bank,
+ * with one lock per party. Everything here is pure: commands take the current state and return
+ * the next state, the events to publish and the ledger transfers to post — or a typed error,
+ * in which case nothing changes.
+ */
+
+export type PartyRole = 'buyer' | 'seller' | 'member';
+
+export interface Party {
+  /** The bank customer this party is. */
+  customerId: string;
+  role: PartyRole;
+  /** The party's lock, in parts per million of the balance (0 = off, 1_000_000 = full). */
+  lockPpm: number;
+  /** Optional group name for "AND over a named group" release policies ([0035]). */
+  group: string | null;
+}
+
+/**
+ * Whose locks hold money in: every other party's ([0035] "AND over all members other than
+ * oneself"), or only the other members of a named group.
+ */
+export type ReleasePolicy = { kind: 'all_others' } | { kind: 'group'; group: string };
+
+/**
+ * `deal`: whole locks only (on/off), one dealing. `fractional`: locks may be any share from 0
+ * to 1 and the account lives across several dealings. Both dissolve when a withdrawal empties
+ * the account (step 124; [0035]).
+ */
+export type AccountMode = 'deal' | 'fractional';
+
+export type AccountStatus = 'awaiting_funds' | 'funded' | 'dissolved';
+
+export type Verdict = 'accepted' | 'rejected';
+
+export interface Shipment {
+  carrier: string;
+  trackingNumber: string;
+  shippedAt: string;
+}
+
+export interface TemporaryAccount {
+  /** Unique for ever in the bank, never reused (Account_Code). */
+  code: string;
+  currency: CurrencyCode;
+  balanceMinor: number;
+  /** What the deal calls for (the invoice amount); the seller checks the balance against it. */
+  requiredMinor: number;
+  createdBy: string;
+  parties: Party[];
+  mode: AccountMode;
+  releasePolicy: ReleasePolicy;
+  status: AccountStatus;
+  invoiceId: string | null;
+  /** Creation fee still owed by the buyer (charged on the buyer's first pay-in). */
+  creationFeeDueMinor: number;
+  shipment: Shipment | null;
+  verdict: Verdict | null;
+  /** Sequence number of the last event; the next event is `version + 1`. */
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Ledger account keys. The store owns their balances; the domain only names them. */
+export type LedgerAccountKey =
+  | `usual:${string}`
+  | `temporary:${string}`
+  | `fees:${CurrencyCode}`
+  | `external:${CurrencyCode}`;
+
+export const ledgerKey = {
+  usual: (usualAccountId: string): LedgerAccountKey => `usual:${usualAccountId}`,
+  temporary: (code: string): LedgerAccountKey => `temporary:${code}`,
+  fees: (currency: CurrencyCode): LedgerAccountKey => `fees:${currency}`,
+  external: (currency: CurrencyCode): LedgerAccountKey => `external:${currency}`,
+};
+
+/** One movement of money: `from` is debited and `to` credited by the same amount. */
+export interface Transfer {
+  from: LedgerAccountKey;
+  to: LedgerAccountKey;
+  amountMinor: number;
+  currency: CurrencyCode;
+  /** What the movement is, for statements: principal, creation_fee, withdrawal_fee, ... */
+  purpose: 'principal' | 'creation_fee' | 'withdrawal_fee' | 'top_up' | 'payout';
+}
+
+export type AccountEventType =
+  | 'account.created'
+  | 'account.deposited'
+  | 'account.funded'
+  | 'lock.changed'
+  | 'funds.checked'
+  | 'account.shipped'
+  | 'deal.accepted'
+  | 'deal.rejected'
+  | 'account.withdrawn'
+  | 'account.dissolved';
+
+export interface AccountEvent {
+  type: AccountEventType;
+  accountCode: string;
+  /** Per-account sequence number, gap-free from 1, so receivers can order and de-duplicate. */
+  seq: number;
+  at: string;
+  /** The customer whose command caused it. */
+  actor: string;
+  data: Record<string, string | number | boolean | null>;
+}
+
+export interface CommandOutcome {
+  account: TemporaryAccount;
+  events: AccountEvent[];
+  transfers: Transfer[];
+}
+
+/** The usual (ordinary) account a party pays from or withdraws to, as the bank sees it now. */
+export interface UsualAccountView {
+  id: string;
+  ownerId: string;
+  currency: CurrencyCode;
+  balanceMinor: number;
+}
+
+interface Context {
+  /** The customer issuing the command. */
+  by: string;
+  /** ISO-8601 timestamp of the command. */
+  now: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Creation
+
+export interface PartySpec {
+  customerId: string;
+  role: PartyRole;
+  group?: string | null;
+}
+
+export interface CreateAccountInput extends Context {
+  code: string;
+  currency: CurrencyCode;
+  requiredMinor: number;
+  parties: PartySpec[];
+  mode?: AccountMode;
+  releasePolicy?: ReleasePolicy;
+  invoiceId?: string | null;
+  /**
+   * The buyer's usual account to fund from at creation (step 113). Absent, or without enough
+   * money for the amount and the fee, the account waits for a remittance ([0023]).
+   */
+  fundFrom?: UsualAccountView | null;
+  commission: CommissionSchedule;
+}
+
+const partyCountMax = 16;
+const groupNamePattern = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+
+export function createAccount(input: CreateAccountInput): Result<CommandOutcome> {
+  const amount = parseAmountMinor(input.requiredMinor);
+  if (!amount.ok) return amount;
+
+  const parties = validateParties(input);
+  if (!parties.ok) return parties;
+
+  const releasePolicy = input.releasePolicy ?? { kind: 'all_others' };
+  if (releasePolicy.kind === 'group') {
+    if (!parties.value.some((party) => party.group === releasePolicy.group)) {
+      return fail('unknown_group', `No party is in group "${releasePolicy.group}".`);
+    }
+  }
+
+  const buyer = parties.value.find((party) => party.role === 'buyer');
+  const creationFee = feeFor(input.commission.creation[input.currency], amount.value, false);
+  let account: TemporaryAccount = {
+    code: input.code,
+    currency: input.currency,
+    balanceMinor: 0,
+    requiredMinor: amount.value,
+    createdBy: input.by,
+    parties: parties.value,
+    mode: input.mode ?? 'deal',
+    releasePolicy,
+    status: 'awaiting_funds',
+    invoiceId: input.invoiceId ?? null,
+    creationFeeDueMinor: buyer ? creationFee : 0,
+    shipment: null,
+    verdict: null,
+    version: 0,
+    createdAt: input.now,
+    updatedAt: input.now,
+  };
+
+  const events: AccountEvent[] = [];
+  const emit = eventSink(events, input);
+  emit(account, 'account.created', {
+    createdBy: input.by,
+    requiredMinor: account.requiredMinor,
+    currency: account.currency,
+    mode: account.mode,
+  });
+
+  // Funding now (steps 111-113) only when the creator is the buyer, pays from its own account
+  // in the deal's currency and has enough for the amount and the creation fee. Otherwise the
+  // account awaits a remittance; a wrong account is an error, not a silent fallback.
+  const transfers: Transfer[] = [];
+  const source = input.fundFrom;
+  if (source) {
+    if (!buyer || buyer.customerId !== input.by) {
+      return fail('role_not_allowed', 'Only the buyer funds an account at creation.');
+    }
+    const check = checkUsualAccount(source, input.by, account.currency);
+    if (!check.ok) return check;
+    if (source.balanceMinor >= amount.value + account.creationFeeDueMinor) {
+      const funded = payIn(account, source, amount.value, input, emit);
+      account = funded.account;
+      transfers.push(...funded.transfers);
+    }
+  }
+  account = { ...account, version: events.length };
+  return ok({ account, events, transfers });
+}
+
+function validateParties(input: CreateAccountInput): Result<Party[]> {
+  if (!Array.isArray(input.parties) || input.parties.length < 2) {
+    return fail('invalid_parties', 'A temporary account has at least two parties.');
+  }
+  if (input.parties.length > partyCountMax) {
+    return fail('invalid_parties', `A temporary account has at most ${partyCountMax} parties.`);
+  }
+  const seen = new Set<string>();
+  let buyers = 0;
+  let sellers = 0;
+  const parties: Party[] = [];
+  for (const spec of input.parties) {
+    if (seen.has(spec.customerId)) {
+      return fail('duplicate_party', `Customer ${spec.customerId} is listed twice.`);
+    }
+    seen.add(spec.customerId);
+    if (spec.role === 'buyer') buyers++;
+    else if (spec.role === 'seller') sellers++;
+    else if (spec.role !== 'member') {
+      return fail('invalid_parties', `Unknown role ${JSON.stringify(spec.role)}.`);
+    }
+    const group = spec.group ?? null;
+    if (group !== null && !groupNamePattern.test(group)) {
+      return fail('invalid_parties', 'A group name is 1-32 of a-z, 0-9, "_" or "-".');
+    }
+    // Rule 1 ([0033]): the creator's lock is on, every other party's lock is off.
+    parties.push({
+      customerId: spec.customerId,
+      role: spec.role,
+      group,
+      lockPpm: spec.customerId === input.by ? lockPpmFull : 0,
+    });
+  }
+  if (buyers !== 1 || sellers !== 1) {
+    return fail('invalid_parties', 'A temporary account has exactly one buyer and one seller.');
+  }
+  if (!seen.has(input.by)) {
+    return fail('not_a_party', 'The creator must be one of the parties.');
+  }
+  return ok(parties);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The move rule (Drawing 5, steps 131-134; [0035])
+
+/**
+ * The parties whose locks can hold money back from `customerId`: every other party, or only
+ * the other members of the policy's group.
+ */
+export function blockingParties(account: TemporaryAccount, customerId: string): Party[] {
+  const policy = account.releasePolicy;
+  return account.parties.filter(
+    (party) =>
+      party.customerId !== customerId && (policy.kind === 'all_others' || party.group === policy.group),
+  );
+}
+
+/**
+ * How much `customerId` may move out now: balance x (1 - the largest lock among the others),
+ * rounded down so a lock holder never loses a minor unit to rounding. With whole locks this is
+ * the full balance when no other lock is on and zero otherwise — the move rule of Drawing 5.
+ */
+export function movableMinor(account: TemporaryAccount, customerId: string): number {
+  if (account.status === 'dissolved') return 0;
+  const largestOtherLock = blockingParties(account, customerId).reduce(
+    (largest, party) => Math.max(largest, party.lockPpm),
+    0,
+  );
+  return mulDivFloor(account.balanceMinor, lockPpmFull - largestOtherLock, lockPpmFull);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+
+export interface DepositInput extends Context {
+  amountMinor: number;
+  from: UsualAccountView;
+  commission?: CommissionSchedule;
+}
+
+/** Pays money in from the caller's usual account (step 113 for an account awaiting funds). */
+export function deposit(account: TemporaryAccount, input: DepositInput): Result<CommandOutcome> {
+  const live = requireLive(account, input.by);
+  if (!live.ok) return live;
+  const amount = parseAmountMinor(input.amountMinor);
+  if (!amount.ok) return amount;
+  const check = checkUsualAccount(input.from, input.by, account.currency);
+  if (!check.ok) return check;
+  const party = live.value;
+  const feeDue = party.role === 'buyer' ? account.creationFeeDueMinor : 0;
+  if (input.from.balanceMinor < amount.value + feeDue) {
+    return fail('insufficient_funds', 'The usual account does not hold enough for this pay-in.', {
+      availableMinor: input.from.balanceMinor,
+      requestedMinor: amount.value + feeDue,
+    });
+  }
+  if (account.balanceMinor + amount.value > amountMinorMax) {
+    return fail('amount_out_of_range', 'The temporary account would exceed its largest balance.');
+  }
+  const events: AccountEvent[] = [];
+  const emit = eventSink(events, input, account.version);
+  const paid = payIn(account, input.from, amount.value, input, emit);
+  return ok(finish(paid.account, events, paid.transfers, input.now));
+}
+
+function payIn(
+  account: TemporaryAccount,
+  from: UsualAccountView,
+  amountMinor: number,
+  context: Context,
+  emit: Emit,
+): { account: TemporaryAccount; transfers: Transfer[] } {
+  const transfers: Transfer[] = [
+    {
+      from: ledgerKey.usual(from.id),
+      to: ledgerKey.temporary(account.code),
+      amountMinor,
+      currency: account.currency,
+      purpose: 'principal',
+    },
+  ];
+  const payer = account.parties.find((party) => party.customerId === context.by);
+  let next = { ...account, balanceMinor: account.balanceMinor + amountMinor };
+  if (payer?.role === 'buyer' && account.creationFeeDueMinor > 0) {
+    transfers.push({
+      from: ledgerKey.usual(from.id),
+      to: ledgerKey.fees(account.currency),
+      amountMinor: account.creationFeeDueMinor,
+      currency: account.currency,
+      purpose: 'creation_fee',
+    });
+    next = { ...next, creationFeeDueMinor: 0 };
+  }
+  emit(next, 'account.deposited', {
+    amountMinor,
+    fromAccountId: from.id,
+    balanceMinor: next.balanceMinor,
+    feeMinor: transfers[1]?.amountMinor ?? 0,
+  });
+  if (next.status === 'awaiting_funds' && next.balanceMinor >= next.requiredMinor) {
+    next = { ...next, status: 'funded' };
+    emit(next, 'account.funded', { balanceMinor: next.balanceMinor });
+  }
+  return { account: next, transfers };
+}
+
+export interface SetLockInput extends Context {
+  /** Whose lock to set; a party may only set its own ([0034]). Defaults to the caller. */
+  customerId?: string;
+  lockPpm: number;
+}
+
+/** Sets the caller's own lock to a share of the balance (0 = unlock, 1_000_000 = full). */
+export function setLock(account: TemporaryAccount, input: SetLockInput): Result<CommandOutcome> {
+  const live = requireLive(account, input.by);
+  if (!live.ok) return live;
+  if (input.customerId !== undefined && input.customerId !== input.by) {
+    if (!account.parties.some((party) => party.customerId === input.customerId)) {
+      return fail('unknown_party', 'That customer is not a party to this account.');
+    }
+    return fail('not_own_lock', "A party may change only its own lock, never another's.");
+  }
+  if (!Number.isInteger(input.lockPpm) || input.lockPpm < 0 || input.lockPpm > lockPpmFull) {
+    return fail('invalid_lock_share', 'A lock share is a number from 0 to 1.');
+  }
+  if (account.mode === 'deal' && input.lockPpm !== 0 && input.lockPpm !== lockPpmFull) {
+    return fail(
+      'lock_share_not_allowed',
+      'Partial locks need a fractional-mode account; a deal account locks fully or not at all.',
+    );
+  }
+  const events: AccountEvent[] = [];
+  const emit = eventSink(events, input, account.version);
+  const next = withLock(account, input.by, input.lockPpm);
+  emit(next, 'lock.changed', {
+    customerId: input.by,
+    role: live.value.role,
+    fromLockPpm: live.value.lockPpm,
+    lockPpm: input.lockPpm,
+  });
+  return ok(finish(next, events, [], input.now));
+}
+
+/**
+ * The seller's amount check (steps 115-118): is the balance enough for the deal? The outcome is
+ * an event, so the buyer is told when it is not and the bank waits for a pay-in.
+ */
+export function checkFunds(account: TemporaryAccount, input: Context): Result<CommandOutcome> {
+  const live = requireLive(account, input.by);
+  if (!live.ok) return live;
+  if (live.value.role !== 'seller') {
+    return fail('role_not_allowed', 'Only the seller checks the amount.');
+  }
+  const shortfallMinor = Math.max(0, account.requiredMinor - account.balanceMinor);
+  const events: AccountEvent[] = [];
+  const emit = eventSink(events, input, account.version);
+  emit(account, 'funds.checked', {
+    sufficient: shortfallMinor === 0,
+    balanceMinor: account.balanceMinor,
+    requiredMinor: account.requiredMinor,
+    shortfallMinor,
+  });
+  return ok(finish(account, events, [], input.now));
+}
+
+export interface MarkShippedInput extends Context {
+  carrier: string;
+  trackingNumber: string;
+}
+
+/** The seller records shipment (steps 105, 119), once, on a funded account. */
+export function markShipped(account: TemporaryAccount, input: MarkShippedInput): Result<CommandOutcome> {
+  const live = requireLive(account, input.by);
+  if (!live.ok) return live;
+  if (live.value.role !== 'seller') return fail('role_not_allowed', 'Only the seller ships.');
+  if (account.status !== 'funded') {
+    return fail('account_awaiting_funds', 'Ship only once the account holds the full amount.');
+  }
+  if (account.shipment) return fail('already_shipped', 'This deal is already marked shipped.');
+  const shipment: Shipment = {
+    carrier: input.carrier,
+    trackingNumber: input.trackingNumber,
+    shippedAt: input.now,
+  };
+  const next = { ...account, shipment };
+  const events: AccountEvent[] = [];
+  eventSink(events, input, account.version)(next, 'account.shipped', {
+    carrier: shipment.carrier,
+    trackingNumber: shipment.trackingNumber,
+  });
+  return ok(finish(next, events, [], input.now));
+}
+
+/** The buyer is satisfied and releases its lock (steps 106, 122). */
+export function accept(account: TemporaryAccount, input: Context): Result<CommandOutcome> {
+  const buyer = requireBuyerVerdict(account, input);
+  if (!buyer.ok) return buyer;
+  const events: AccountEvent[] = [];
+  const emit = eventSink(events, input, account.version);
+  let next: TemporaryAccount = { ...account, verdict: 'accepted' };
+  emit(next, 'deal.accepted', { customerId: input.by });
+  if (buyer.value.lockPpm !== 0) {
+    next = withLock(next, input.by, 0);
+    emit(next, 'lock.changed', {
+      customerId: input.by,
+      role: 'buyer',
+      fromLockPpm: buyer.value.lockPpm,
+      lockPpm: 0,
+    });
+  }
+  return ok(finish(next, events, [], input.now));
+}
+
+/**
+ * The buyer is not satisfied (steps 120-121). The buyer's lock stays (or is turned) on, so the
+ * money stays held until the seller releases its lock and the buyer takes the money back.
+ */
+export function reject(
+  account: TemporaryAccount,
+  input: Context & { reason?: string },
+): Result<CommandOutcome> {
+  const buyer = requireBuyerVerdict(account, input);
+  if (!buyer.ok) return buyer;
+  const events: AccountEvent[] = [];
+  const emit = eventSink(events, input, account.version);
+  let next: TemporaryAccount = { ...account, verdict: 'rejected' };
+  emit(next, 'deal.rejected', { customerId: input.by, reason: input.reason ?? null });
+  if (buyer.value.lockPpm !== lockPpmFull) {
+    next = withLock(next, input.by, lockPpmFull);
+    emit(next, 'lock.changed', {
+      customerId: input.by,
+      role: 'buyer',
+      fromLockPpm: buyer.value.lockPpm,
+      lockPpm: lockPpmFull,
+    });
+  }
+  return ok(finish(next, events, [], input.now));
+}
+
+export interface WithdrawInput extends Context {
+  /** How much to take; absent means everything the move rule allows now. */
+  amountMinor?: number;
+  to: UsualAccountView;
+  commission: CommissionSchedule;
+}
+
+/**
+ * Moves money out to the caller's usual account (steps 107, 123 for the seller; a refund for
+ * the buyer), only as far as the other parties' locks allow. The seller's withdrawal pays the
+ * bank's withdrawal fee. A withdrawal that empties the account dissolves it (step 124).
+ */
+export function withdraw(account: TemporaryAccount, input: WithdrawInput): Result<CommandOutcome> {
+  const live = requireLive(account, input.by);
+  if (!live.ok) return live;
+  const check = checkUsualAccount(input.to, input.by, account.currency);
+  if (!check.ok) return check;
+  const movable = movableMinor(account, input.by);
+  const requested = input.amountMinor === undefined ? movable : input.amountMinor;
+  if (input.amountMinor !== undefined) {
+    const amount = parseAmountMinor(input.amountMinor);
+    if (!amount.ok) return amount;
+  }
+  if (movable === 0) {
+    if (account.balanceMinor === 0) {
+      return fail('insufficient_funds', 'The temporary account is empty.', { balanceMinor: 0 });
+    }
+    return fail('locked_by_other_party', "Another party's lock holds this money.", {
+      movableMinor: 0,
+      balanceMinor: account.balanceMinor,
+    });
+  }
+  if (requested > movable) {
+    const lockedByOthers = movable < account.balanceMinor;
+    return fail(
+      lockedByOthers ? 'exceeds_movable_amount' : 'insufficient_funds',
+      lockedByOthers
+        ? "The other parties' locks allow moving only part of the balance."
+        : 'The temporary account does not hold that much.',
+      { movableMinor: movable, requestedMinor: requested, balanceMinor: account.balanceMinor },
+    );
+  }
+  const fee =
+    live.value.role === 'seller' ? feeFor(input.commission.withdrawal[account.currency], requested, true) : 0;
+  const transfers: Transfer[] = [];
+  if (requested - fee > 0) {
+    transfers.push({
+      from: ledgerKey.temporary(account.code),
+      to: ledgerKey.usual(input.to.id),
+      amountMinor: requested - fee,
+      currency: account.currency,
+      purpose: 'payout',
+    });
+  }
+  if (fee > 0) {
+    transfers.push({
+      from: ledgerKey.temporary(account.code),
+      to: ledgerKey.fees(account.currency),
+      amountMinor: fee,
+      currency: account.currency,
+      purpose: 'withdrawal_fee',
+    });
+  }
+  const events: AccountEvent[] = [];
+  const emit = eventSink(events, input, account.version);
+  let next: TemporaryAccount = { ...account, balanceMinor: account.balanceMinor - requested };
+  emit(next, 'account.withdrawn', {
+    customerId: input.by,
+    role: live.value.role,
+    amountMinor: requested,
+    feeMinor: fee,
+    toAccountId: input.to.id,
+    balanceMinor: next.balanceMinor,
+  });
+  if (next.balanceMinor === 0) {
+    next = { ...next, status: 'dissolved' };
+    emit(next, 'account.dissolved', { reason: 'emptied' });
+  }
+  return ok(finish(next, events, transfers, input.now));
+}
+
+/**
+ * Closes an empty account (e.g. one that never received its remittance). After dissolution no
+ * money moves through it again; its record and history stay for audit (step 124).
+ */
+export function dissolve(account: TemporaryAccount, input: Context): Result<CommandOutcome> {
+  const live = requireLive(account, input.by);
+  if (!live.ok) return live;
+  if (account.balanceMinor !== 0) {
+    return fail('account_not_empty', 'Only an empty temporary account can be dissolved.', {
+      balanceMinor: account.balanceMinor,
+    });
+  }
+  const next: TemporaryAccount = { ...account, status: 'dissolved' };
+  const events: AccountEvent[] = [];
+  eventSink(events, input, account.version)(next, 'account.dissolved', { reason: 'closed' });
+  return ok(finish(next, events, [], input.now));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+type Emit = (account: TemporaryAccount, type: AccountEventType, data: AccountEvent['data']) => void;
+
+function eventSink(events: AccountEvent[], context: Context, version = 0): Emit {
+  return (account, type, data) => {
+    events.push({
+      type,
+      accountCode: account.code,
+      seq: version + events.length + 1,
+      at: context.now,
+      actor: context.by,
+      data,
+    });
+  };
+}
+
+function finish(
+  account: TemporaryAccount,
+  events: AccountEvent[],
+  transfers: Transfer[],
+  now: string,
+): CommandOutcome {
+  return {
+    account: { ...account, version: account.version + events.length, updatedAt: now },
+    events,
+    transfers,
+  };
+}
+
+function requireLive(account: TemporaryAccount, customerId: string): Result<Party> {
+  const party = account.parties.find((candidate) => candidate.customerId === customerId);
+  // Checked before dissolution so a stranger learns nothing about the account's state.
+  if (!party) return fail('not_a_party', 'You are not a party to this temporary account.');
+  if (account.status === 'dissolved') {
+    return fail('account_dissolved', 'This temporary account is dissolved; nothing moves through it.');
+  }
+  return ok(party);
+}
+
+function requireBuyerVerdict(account: TemporaryAccount, input: Context): Result<Party> {
+  const live = requireLive(account, input.by);
+  if (!live.ok) return live;
+  if (live.value.role !== 'buyer') {
+    return fail('role_not_allowed', 'Only the buyer accepts or rejects the deal.');
+  }
+  if (account.status !== 'funded') {
+    return fail('account_awaiting_funds', 'The deal is not funded yet.');
+  }
+  if (account.verdict !== null) {
+    return fail('verdict_already_given', `The buyer already ${account.verdict} this deal.`);
+  }
+  return live;
+}
+
+function checkUsualAccount(
+  usual: UsualAccountView,
+  ownerId: string,
+  currency: CurrencyCode,
+): Result<UsualAccountView> {
+  if (usual.ownerId !== ownerId) {
+    return fail('forbidden', 'That usual account is not yours.');
+  }
+  if (usual.currency !== currency) {
+    return fail(
+      'currency_mismatch',
+      `The usual account is in ${usual.currency}; the temporary account is in ${currency}.`,
+    );
+  }
+  return ok(usual);
+}
+
+function withLock(account: TemporaryAccount, customerId: string, lockPpm: number): TemporaryAccount {
+  return {
+    ...account,
+    parties: account.parties.map((party) =>
+      party.customerId === customerId ? { ...party, lockPpm } : party,
+    ),
+  };
+}

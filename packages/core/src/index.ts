@@ -1,0 +1,82 @@
+/**
+ * @lockstep/core — the escrow domain of Lockstep: money in minor units, temporary accounts with
+ * mutual locks and the move rule. No I/O: the gateway's HTTP and storage layers call into this.
+ *
+ * @example
+ * ```ts
+ * import { createAccount, setLock, withdraw, noCommission } from '@lockstep/core';
+ * const created = createAccount({ code: '100', by: 'mizuta', now, currency: 'JPY',
+ *   requiredMinor: 10500, parties: [{ customerId: 'mizuta', role: 'buyer' },
+ *   { customerId: 'ibm', role: 'seller' }], commission: noCommission });
+ * ```
+ */
+export {
+  type AccountEvent,
+  type AccountEventType,
+  type AccountMode,
+  type AccountStatus,
+  accept,
+  blockingParties,
+  type CommandOutcome,
+  type CreateAccountInput,
+  checkFunds,
+  createAccount,
+  type DepositInput,
+  deposit,
+  dissolve,
+  type LedgerAccountKey,
+  ledgerKey,
+  type MarkShippedInput,
+  markShipped,
+  movableMinor,
+  type Party,
+  type PartyRole,
+  type PartySpec,
+  type ReleasePolicy,
+  reject,
+  type SetLockInput,
+  type Shipment,
+  setLock,
+  type TemporaryAccount,
+  type Transfer,
+  type UsualAccountView,
+  type Verdict,
+  type WithdrawInput,
+  withdraw,
+} from './account.ts';
+export {
+  type CommissionSchedule,
+  type FeeRule,
+  feeFor,
+  noCommission,
+  validateFeeRule,
+} from './commission.ts';
+export {
+  type ErrorCode,
+  type ErrorDetails,
+  errorCodes,
+  fail,
+  isLockstepError,
+  LockstepError,
+  ok,
+  type Result,
+  unwrap,
+} from './errors.ts';
+export {
+  type AmountRule,
+  addMoney,
+  amountMinorMax,
+  type CurrencyCode,
+  currencies,
+  currencyExponent,
+  formatMajor,
+  isCurrencyCode,
+  type Money,
+  money,
+  mulDivCeil,
+  mulDivFloor,
+  parseAmountMinor,
+  parseCurrency,
+  subtractMoney,
+} from './money.ts';
+export { formatLockShare, lockPpmFull, parseLockShare } from './share.ts';

@@ -1,0 +1,126 @@
+import { parseArgs } from 'node:util';
+import { isCurrencyCode } from '@lockstep/core';
+import { loadConfig } from './config.ts';
+import { createGateway } from './gateway.ts';
+import { seedDemo } from './seed.ts';
+import { Admin } from './service/admin.ts';
+import { openStore } from './storage/open.ts';
+
+/**
+ * The bank operator's CLI: `pnpm lockstep-admin <command> [--options]`. It opens the same store
+ * the gateway uses (the SQLite file or DATABASE_URL), so run it beside a stopped gateway on
+ * SQLite, or any time on PostgreSQL.
+ */
+const usage = `Usage: pnpm lockstep-admin <command> [options]
+  customer:create --user-id <id> --name <display name> --password <password>
+  account:create  --customer <cus_...> --currency JPY [--name "Ordinary deposit"]
+  merchant:create --customer <cus_...> --name <shop name> --origin <https://shop.example> [--origin ...]
+  key:create      --merchant <cus_...> --kind secret|publishable
+  key:revoke      --merchant <cus_...> --key <key_...>
+  top-up          --account <acc_...> --amount-minor <integer>
+  keys:rotate
+  reconcile
+  seed-demo       [--origin http://localhost:3000]`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      'user-id': { type: 'string' },
+      name: { type: 'string' },
+      password: { type: 'string' },
+      customer: { type: 'string' },
+      currency: { type: 'string' },
+      merchant: { type: 'string' },
+      origin: { type: 'string', multiple: true },
+      kind: { type: 'string' },
+      key: { type: 'string' },
+      account: { type: 'string' },
+      'amount-minor': { type: 'string' },
+    },
+  });
+  if (!command || command === 'help' || command === '--help') {
+    console.log(usage);
+    return command ? 0 : 2;
+  }
+  const config = loadConfig();
+  const store = await openStore(config);
+  const gateway = await createGateway({ store, publicUrl: config.publicUrl, commission: config.commission });
+  const admin = new Admin(gateway.bank);
+  const need = (name: keyof typeof values): string => {
+    const value = values[name];
+    if (typeof value !== 'string' || value === '') throw new Error(`--${name} is required.\n${usage}`);
+    return value;
+  };
+  try {
+    switch (command) {
+      case 'customer:create': {
+        const customer = await admin.createCustomer({
+          userId: need('user-id'),
+          displayName: need('name'),
+          password: need('password'),
+        });
+        print({ id: customer.id, userId: customer.userId });
+        break;
+      }
+      case 'account:create': {
+        const currency = need('currency');
+        if (!isCurrencyCode(currency)) throw new Error(`Unknown currency ${currency}.`);
+        print(await admin.createUsualAccount(need('customer'), currency, values.name));
+        break;
+      }
+      case 'merchant:create':
+        print(
+          await admin.createMerchant(need('customer'), {
+            name: need('name'),
+            allowedOrigins: values.origin ?? [],
+          }),
+        );
+        console.error('Store these keys now: they are shown once and kept only as hashes.');
+        break;
+      case 'key:create': {
+        const kind = need('kind');
+        if (kind !== 'secret' && kind !== 'publishable') throw new Error('--kind is secret or publishable.');
+        const { key, record } = await admin.createApiKey(need('merchant'), kind);
+        print({ id: record.id, key });
+        break;
+      }
+      case 'key:revoke':
+        print({ revoked: await admin.revokeApiKey(need('merchant'), need('key')) });
+        break;
+      case 'top-up': {
+        const amount = Number(need('amount-minor'));
+        await admin.topUp(need('account'), amount);
+        print({ ok: true });
+        break;
+      }
+      case 'keys:rotate':
+        print({ kid: (await gateway.keys.rotate()).kid });
+        break;
+      case 'reconcile': {
+        const report = await admin.reconcile();
+        print(report);
+        return report.balanced ? 0 : 1;
+      }
+      case 'seed-demo':
+        print(await seedDemo(admin, { allowedOrigins: values.origin ?? ['http://localhost:3000'] }));
+        break;
+      default:
+        console.error(`Unknown command "${command}".\n${usage}`);
+        return 2;
+    }
+    return 0;
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error));
+    return 1;
+  } finally {
+    await gateway.close();
+  }
+}
+
+function print(value: unknown): void {
+  console.log(JSON.stringify(value, null, 2));
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,87 @@
+import path from 'node:path';
+import { type CommissionSchedule, currencies, validateFeeRule } from '@lockstep/core';
+import { z } from 'zod';
+
+/**
+ * Configuration comes from environment variables, validated once at start. A bad value stops
+ * the gateway with a message naming the variable — never a silent default.
+ */
+const FeeRule = z
+  .object({ flatMinor: z.number().int().min(0), basisPoints: z.number().int().min(0).max(10_000) })
+  .strict()
+  .refine(validateFeeRule, 'flatMinor must be a safe integer');
+
+const Commission = z
+  .object({
+    creation: z.partialRecord(z.enum(Object.keys(currencies) as [keyof typeof currencies]), FeeRule),
+    withdrawal: z.partialRecord(z.enum(Object.keys(currencies) as [keyof typeof currencies]), FeeRule),
+  })
+  .strict();
+
+const Environment = z.object({
+  PORT: z.coerce.number().int().min(0).max(65_535).default(4000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  LOCKSTEP_DATA_DIR: z.string().min(1).default('.data/gateway'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'DATABASE_URL must be a postgres:// URL')
+    .optional(),
+  LOCKSTEP_PUBLIC_URL: z.url().optional(),
+  LOCKSTEP_COMMISSION: z
+    .string()
+    .optional()
+    .transform((text, context) => {
+      if (text === undefined) return undefined;
+      try {
+        return Commission.parse(JSON.parse(text));
+      } catch (error) {
+        context.addIssue({ code: 'custom', message: `not a valid commission schedule: ${String(error)}` });
+        return z.NEVER;
+      }
+    }),
+  LOCKSTEP_SEED_DEMO: z.enum(['0', '1', 'true', 'false']).optional(),
+  LOCKSTEP_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(60_000).default(10_000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+/** The demo bank's schedule: ¥100 to open a temporary account, 1% of what the seller takes. */
+export const demoCommission: CommissionSchedule = {
+  creation: { JPY: { flatMinor: 100, basisPoints: 0 }, USD: { flatMinor: 50, basisPoints: 0 } },
+  withdrawal: { JPY: { flatMinor: 0, basisPoints: 100 }, USD: { flatMinor: 0, basisPoints: 100 } },
+};
+
+export interface GatewayConfig {
+  port: number;
+  host: string;
+  dataDir: string;
+  databaseUrl: string | undefined;
+  publicUrl: string;
+  commission: CommissionSchedule;
+  seedDemo: boolean;
+  shutdownGraceMs: number;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  const parsed = Environment.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map(
+      (issue) => `  ${issue.path.join('.') || '(env)'}: ${issue.message}`,
+    );
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const value = parsed.data;
+  return {
+    port: value.PORT,
+    host: value.HOST,
+    dataDir: path.resolve(value.LOCKSTEP_DATA_DIR),
+    databaseUrl: value.DATABASE_URL,
+    publicUrl: (value.LOCKSTEP_PUBLIC_URL ?? `http://localhost:${value.PORT}`).replace(/\/$/, ''),
+    commission: value.LOCKSTEP_COMMISSION ?? demoCommission,
+    seedDemo: value.LOCKSTEP_SEED_DEMO === '1' || value.LOCKSTEP_SEED_DEMO === 'true',
+    shutdownGraceMs: value.LOCKSTEP_SHUTDOWN_GRACE_MS,
+    logLevel: value.LOG_LEVEL,
+  };
+}

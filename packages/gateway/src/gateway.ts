@@ -1,0 +1,87 @@
+import type { CommissionSchedule } from '@lockstep/core';
+import pino, { type Logger } from 'pino';
+import { createApp } from './http/app.ts';
+import { Auth, type LoginPolicy } from './service/auth.ts';
+import { Bank } from './service/bank.ts';
+import { EventBus } from './service/event-bus.ts';
+import { Invoices } from './service/invoices.ts';
+import { KeyRing } from './service/keys.ts';
+import { WebhookWorker, type WebhookWorkerOptions } from './service/webhooks.ts';
+import type { Store } from './storage/store.ts';
+
+export interface GatewayOptions {
+  store: Store;
+  /** The gateway's public URL; the `iss` of its invoices and the base of its pages. */
+  publicUrl: string;
+  commission: CommissionSchedule;
+  loginPolicy?: LoginPolicy;
+  now?: () => Date;
+  log?: Logger;
+  /** Webhook delivery settings, or false to run no delivery worker in this process. */
+  webhooks?:
+    | false
+    | Partial<
+        Pick<
+          WebhookWorkerOptions,
+          'pollIntervalMs' | 'backoffBaseMs' | 'backoffMaxMs' | 'attemptTimeoutMs' | 'giveUpAfterMs'
+        >
+      >;
+}
+
+/** Everything a running gateway is made of, wired once. */
+export interface Gateway {
+  store: Store;
+  publicUrl: string;
+  bank: Bank;
+  auth: Auth;
+  keys: KeyRing;
+  invoices: Invoices;
+  bus: EventBus;
+  webhooks: WebhookWorker | undefined;
+  log: Logger;
+  app: ReturnType<typeof createApp>;
+  close(): Promise<void>;
+}
+
+export async function createGateway(options: GatewayOptions): Promise<Gateway> {
+  const log = options.log ?? pino({ level: process.env.LOG_LEVEL ?? 'info' });
+  const bus = new EventBus();
+  const bank = new Bank({
+    store: options.store,
+    commission: options.commission,
+    now: options.now,
+    onCommitted: (events) => bus.publish(events),
+  });
+  const keys = new KeyRing(options.store, { issuer: options.publicUrl, now: options.now });
+  await keys.load();
+  const gateway: Gateway = {
+    store: options.store,
+    publicUrl: options.publicUrl,
+    bank,
+    auth: new Auth(options.store, { policy: options.loginPolicy, now: options.now }),
+    keys,
+    invoices: new Invoices(keys, options.now),
+    bus,
+    webhooks: undefined,
+    log,
+    app: undefined as unknown as ReturnType<typeof createApp>,
+    async close() {
+      bus.closeStreams();
+      await gateway.webhooks?.stop();
+      await options.store.close();
+    },
+  };
+  if (options.webhooks !== false) {
+    gateway.webhooks = new WebhookWorker({
+      store: options.store,
+      keys,
+      bus,
+      log,
+      now: options.now,
+      ...options.webhooks,
+    });
+    gateway.webhooks.start();
+  }
+  gateway.app = createApp(gateway);
+  return gateway;
+}

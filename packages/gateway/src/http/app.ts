@@ -1,0 +1,167 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { LockstepError } from '@lockstep/core';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import type { Gateway } from '../gateway.ts';
+import { newId } from '../ids.ts';
+import { bearerToken, type GatewayEnv, resolvePrincipal } from './context.ts';
+import { errorBody, statusOfCode, toLockstepError } from './errors.ts';
+import { accountRoutes } from './routes/accounts.ts';
+import { customerRoutes } from './routes/customers.ts';
+import { invoiceRoutes } from './routes/invoices.ts';
+import { merchantRoutes } from './routes/merchants.ts';
+import { streamRoutes } from './routes/stream.ts';
+
+export const bodyBytesMax = 64 * 1024;
+
+/**
+ * The gateway's HTTP face: one Hono app with the JSON API, its OpenAPI document, and (mounted
+ * by `gateway.ts`) the bank's pages and the checkout widget.
+ */
+export function createApp(gateway: Gateway): OpenAPIHono<GatewayEnv> {
+  const app = new OpenAPIHono<GatewayEnv>({
+    defaultHook: (result) => {
+      if (!result.success) {
+        const issue = result.error.issues[0];
+        const where = issue?.path.length ? issue.path.join('.') : 'body';
+        throw new LockstepError('validation_failed', `${where}: ${issue?.message ?? 'invalid'}`, {
+          field: where,
+        });
+      }
+    },
+  });
+
+  app.use(async function requestContext(c, next) {
+    const incoming = c.req.header('x-request-id');
+    const requestId = incoming && /^[\w.-]{1,64}$/.test(incoming) ? incoming : newId('req');
+    c.set('requestId', requestId);
+    c.set('gateway', gateway);
+    c.header('X-Request-Id', requestId);
+    const startedMs = performance.now();
+    await next();
+    // One structured line per request; debug level so the hot path costs nothing by default.
+    gateway.log.debug(
+      {
+        requestId,
+        method: c.req.method,
+        path: c.req.path,
+        status: c.res.status,
+        durationMs: performance.now() - startedMs,
+      },
+      'request',
+    );
+  });
+
+  app.use(
+    '/v1/*',
+    bodyLimit({
+      maxSize: bodyBytesMax,
+      onError: () => {
+        throw new LockstepError('payload_too_large', `Request bodies are at most ${bodyBytesMax} bytes.`, {
+          bodyBytesMax,
+        });
+      },
+    }),
+  );
+
+  // Authentication runs before request validation, so a caller without valid credentials
+  // learns nothing about what a valid body looks like.
+  const publicRoutes = new Set(['POST /v1/sessions', 'POST /v1/invoices/verify']);
+  app.use('/v1/*', async function authenticate(c, next) {
+    if (!publicRoutes.has(`${c.req.method} ${c.req.path}`)) {
+      const token =
+        bearerToken(c) ?? (c.req.path.endsWith('/stream') ? c.req.query('access_token') : undefined);
+      const principal = await resolvePrincipal(c, token);
+      const merchantOnly =
+        c.req.path.startsWith('/v1/invoices') || c.req.path.startsWith('/v1/webhook-endpoints');
+      const customerOnly =
+        c.req.path === '/v1/me' || c.req.path === '/v1/accounts' || c.req.path === '/v1/sessions/current';
+      if (
+        (merchantOnly && principal.kind !== 'merchant') ||
+        (customerOnly && principal.kind !== 'customer')
+      ) {
+        throw new LockstepError(
+          'forbidden',
+          merchantOnly
+            ? 'This endpoint is for merchants (secret API key).'
+            : 'This endpoint is for customers (session token).',
+        );
+      }
+      c.set('principal', principal);
+    }
+    await next();
+  });
+
+  app.onError((error, c) => {
+    const requestId = c.get('requestId') ?? newId('req');
+    let failure: LockstepError;
+    if (error instanceof HTTPException) {
+      failure = fromHttpException(error);
+    } else {
+      failure = toLockstepError(error);
+      if (failure.code === 'internal_error') {
+        gateway.log.error({ err: error, requestId, path: c.req.path }, 'unhandled error');
+      }
+    }
+    const status = statusOfCode[failure.code];
+    if (failure.code === 'login_locked' && failure.details?.retryAfterSeconds) {
+      c.header('Retry-After', String(failure.details.retryAfterSeconds));
+    }
+    return c.json(errorBody(failure, requestId), status as 400);
+  });
+
+  app.notFound((c) =>
+    c.json(
+      errorBody(
+        new LockstepError('not_found', `No route for ${c.req.method} ${c.req.path}.`),
+        c.get('requestId') ?? newId('req'),
+      ),
+      404,
+    ),
+  );
+
+  customerRoutes(app);
+  accountRoutes(app);
+  invoiceRoutes(app);
+  merchantRoutes(app);
+  streamRoutes(app);
+
+  app.get('/healthz', (c) => c.json({ ok: true, store: gateway.store.kind }));
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'secretKey', {
+    type: 'http',
+    scheme: 'bearer',
+    description: "A merchant's secret API key (sk_...).",
+  });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'sessionToken', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'A customer session token (cs_...) from POST /v1/sessions.',
+  });
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'Lockstep gateway',
+      version: '1.0.0',
+      description: 'Escrow by temporary accounts with mutual locks. See docs/api.md.',
+    },
+  });
+  return app;
+}
+
+function fromHttpException(error: HTTPException): LockstepError {
+  if (error.status === 415) {
+    return new LockstepError('unsupported_media_type', 'Send the body as application/json.');
+  }
+  if (error.status === 413) {
+    return new LockstepError('payload_too_large', `Request bodies are at most ${bodyBytesMax} bytes.`);
+  }
+  if (error.status === 400 && /json/i.test(error.message)) {
+    return new LockstepError('malformed_json', 'The request body is not valid JSON.');
+  }
+  if (error.status === 401) return new LockstepError('unauthenticated', 'Authentication required.');
+  if (error.status === 403) return new LockstepError('forbidden', 'Not allowed.');
+  if (error.status === 404) return new LockstepError('not_found', 'Not found.');
+  if (error.status >= 500) return new LockstepError('internal_error', 'Something went wrong on our side.');
+  return new LockstepError('validation_failed', error.message || 'Invalid request.');
+}

@@ -1,0 +1,76 @@
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import { LockstepError } from '@lockstep/core';
+import type { Context } from 'hono';
+import type { Gateway } from '../gateway.ts';
+import { type Idempotency, type Principal, requestHash } from '../service/bank.ts';
+
+/** Context variables, declared once (Hono's `Env['Variables']`). */
+export interface GatewayEnv {
+  Variables: {
+    requestId: string;
+    gateway: Gateway;
+    /** Set by the `authenticate` middleware before validation, so 401 comes before 400. */
+    principal: Principal | undefined;
+  };
+}
+
+export type GatewayApp = OpenAPIHono<GatewayEnv>;
+
+/** The bearer token of the request, if any. EventSource cannot set headers: `?access_token=`. */
+export function bearerToken(c: Context<GatewayEnv>): string | undefined {
+  const header = c.req.header('authorization');
+  if (header) {
+    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    return match?.[1];
+  }
+  return undefined;
+}
+
+/** Resolves a bearer token: a merchant's secret key or a customer's session token. */
+export async function resolvePrincipal(
+  c: Context<GatewayEnv>,
+  token: string | undefined,
+): Promise<Principal> {
+  const { auth } = c.get('gateway');
+  if (!token) {
+    throw new LockstepError('unauthenticated', 'Send Authorization: Bearer <secret key or session token>.');
+  }
+  if (token.startsWith('sk_')) return auth.secretKey(token);
+  if (token.startsWith('cs_')) return (await auth.session(token)).principal;
+  throw new LockstepError('unauthenticated', 'Use a secret API key (sk_...) or a session token (cs_...).');
+}
+
+/** A merchant (secret key) or a customer (session token) — whichever the token is. */
+export async function anyPrincipal(c: Context<GatewayEnv>, token?: string): Promise<Principal> {
+  return c.get('principal') ?? resolvePrincipal(c, token ?? bearerToken(c));
+}
+
+export async function merchantPrincipal(c: Context<GatewayEnv>): Promise<Principal & { kind: 'merchant' }> {
+  const principal = await anyPrincipal(c);
+  if (principal.kind !== 'merchant') {
+    throw new LockstepError('unauthenticated', 'This endpoint needs a secret API key (sk_...).');
+  }
+  return principal;
+}
+
+export async function customerPrincipal(c: Context<GatewayEnv>): Promise<Principal & { kind: 'customer' }> {
+  const principal = await anyPrincipal(c);
+  if (principal.kind !== 'customer') {
+    throw new LockstepError('unauthenticated', 'This endpoint needs a customer session token (cs_...).');
+  }
+  return principal;
+}
+
+/** The idempotency key and request hash of a POST, if the client sent a key. */
+export async function idempotencyOf(c: Context<GatewayEnv>): Promise<Idempotency | undefined> {
+  const key = c.req.header('idempotency-key');
+  if (key === undefined) return undefined;
+  const body = c.req.method === 'GET' ? '' : await c.req.text();
+  return { key, requestHash: requestHash(c.req.method, c.req.path, body) };
+}
+
+/** Sends a mutation's answer, marking replays. */
+export function answer<T>(c: Context<GatewayEnv>, result: { status: number; body: T; replayed: boolean }) {
+  if (result.replayed) c.header('Idempotent-Replayed', 'true');
+  return c.json(result.body as object, result.status as 200);
+}

@@ -1,0 +1,81 @@
+import { LockstepError } from '@lockstep/core';
+import { bearerToken, customerPrincipal, type GatewayApp } from '../context.ts';
+import { Customer, LoginRequest, LoginResponse } from '../schemas.ts';
+import { jsonRoute } from './define.ts';
+
+/** Customer login and sessions (Drawing 6). */
+export function customerRoutes(app: GatewayApp): void {
+  app.openapi(
+    jsonRoute({
+      method: 'post',
+      path: '/v1/sessions',
+      tag: 'Customers',
+      summary: 'Log in with user ID and password',
+      security: 'none',
+      body: LoginRequest,
+      response: LoginResponse,
+      status: 201,
+    }),
+    async (c) => {
+      const { userId, password } = c.req.valid('json');
+      const session = await c.get('gateway').auth.login(userId, password);
+      return c.json(
+        {
+          object: 'session' as const,
+          token: session.token,
+          expiresAt: session.expiresAt,
+          customer: {
+            object: 'customer' as const,
+            id: session.customer.id,
+            userId: session.customer.userId,
+            displayName: session.customer.displayName,
+          },
+        },
+        201,
+      );
+    },
+  );
+
+  app.openapi(
+    jsonRoute({
+      method: 'delete',
+      path: '/v1/sessions/current',
+      tag: 'Customers',
+      summary: 'Log out (ends the session)',
+      security: 'customer',
+      status: 204,
+    }),
+    async (c) => {
+      await customerPrincipal(c);
+      const token = bearerToken(c);
+      if (!token) throw new LockstepError('unauthenticated', 'No session.');
+      await c.get('gateway').auth.logout(token);
+      return c.body(null, 204) as never;
+    },
+  );
+
+  app.openapi(
+    jsonRoute({
+      method: 'get',
+      path: '/v1/me',
+      tag: 'Customers',
+      summary: 'The logged-in customer',
+      security: 'customer',
+      response: Customer,
+    }),
+    async (c) => {
+      const principal = await customerPrincipal(c);
+      const customer = await c.get('gateway').bank.read((reader) => reader.getCustomer(principal.customerId));
+      if (!customer) throw new LockstepError('unauthenticated', 'Your session has ended.');
+      return c.json(
+        {
+          object: 'customer' as const,
+          id: customer.id,
+          userId: customer.userId,
+          displayName: customer.displayName,
+        },
+        200,
+      );
+    },
+  );
+}

@@ -1,0 +1,79 @@
+import { streamSSE } from 'hono/streaming';
+import type { StoredEvent } from '../../storage/store.ts';
+import { anyPrincipal, bearerToken, type GatewayApp } from '../context.ts';
+import { eventView } from '../views.ts';
+
+const heartbeatMs = 15_000;
+const backlogLimit = 500;
+
+/**
+ * Server-Sent Events for one temporary account's parties: first the history after
+ * `Last-Event-ID`, then every new event as it commits. Subscribing before reading the history
+ * and skipping what was already sent makes the hand-over gap-free and duplicate-free.
+ */
+export function streamRoutes(app: GatewayApp): void {
+  app.get('/v1/temporary-accounts/:code/stream', async (c) => {
+    const token = bearerToken(c) ?? c.req.query('access_token');
+    const principal = await anyPrincipal(c, token);
+    const code = c.req.param('code');
+    const { bank, bus } = c.get('gateway');
+    await bank.read((reader) => bank.partyAccount(reader, principal, code));
+    const lastEventId = Number(c.req.header('last-event-id') ?? c.req.query('after') ?? 0);
+    const afterSeq = Number.isSafeInteger(lastEventId) && lastEventId > 0 ? lastEventId : 0;
+
+    return streamSSE(c, async (stream) => {
+      let sentSeq = afterSeq;
+      const pending: StoredEvent[] = [];
+      let wake: (() => void) | undefined;
+      const unsubscribe = bus.subscribe(code, (event) => {
+        pending.push(event);
+        wake?.();
+      });
+      const stopOnShutdown = bus.onClose(() => stream.abort());
+      stream.onAbort(() => {
+        unsubscribe();
+        stopOnShutdown();
+        wake?.();
+      });
+      const send = async (event: StoredEvent) => {
+        if (event.seq <= sentSeq) return;
+        // A gap means events committed between our history read and the subscription: fetch them.
+        if (event.seq > sentSeq + 1) {
+          const missing = await bank.read((reader) =>
+            reader.listEvents(code, sentSeq, event.seq - sentSeq - 1),
+          );
+          for (const earlier of missing) await write(earlier);
+        }
+        await write(event);
+      };
+      const write = async (event: StoredEvent) => {
+        if (event.seq <= sentSeq) return;
+        sentSeq = event.seq;
+        await stream.writeSSE({
+          id: String(event.seq),
+          event: event.type,
+          data: JSON.stringify(eventView(event)),
+        });
+      };
+      try {
+        const history = await bank.read((reader) => reader.listEvents(code, afterSeq, backlogLimit));
+        for (const event of history) await write(event);
+        while (!stream.aborted) {
+          while (pending.length > 0) {
+            const event = pending.shift() as StoredEvent;
+            await send(event);
+          }
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            setTimeout(resolve, heartbeatMs).unref?.();
+          });
+          wake = undefined;
+          if (pending.length === 0 && !stream.aborted) await stream.write(': heartbeat\n\n');
+        }
+      } finally {
+        unsubscribe();
+        stopOnShutdown();
+      }
+    });
+  });
+}

@@ -1,0 +1,278 @@
+import { z } from '@hono/zod-openapi';
+import { amountMinorMax, currencies, errorCodes } from '@lockstep/core';
+
+/**
+ * The wire contract, written once: these schemas validate requests, describe responses and
+ * generate `/openapi.json`. The SDK imports the inferred types (`import type`) from here.
+ * Request objects are strict: unknown fields are refused.
+ */
+
+const currencyCodes = Object.keys(currencies) as [keyof typeof currencies, ...(keyof typeof currencies)[]];
+
+export const Currency = z.enum(currencyCodes).openapi({ example: 'JPY' });
+
+export const AmountMinor = z
+  .number()
+  .int()
+  .positive()
+  .max(amountMinorMax)
+  .openapi({ description: 'Integer amount in minor units of the currency.', example: 10500 });
+
+export const LockShare = z
+  .union([z.string().max(16), z.number().min(0).max(1)])
+  .openapi({ description: 'A share from 0 to 1 with at most 6 decimals.', example: '1' });
+
+const Text = (max: number) => z.string().trim().min(1).max(max);
+
+export const ErrorResponse = z
+  .object({
+    error: z.object({
+      code: z.enum(errorCodes),
+      message: z.string(),
+      details: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])).optional(),
+      requestId: z.string(),
+    }),
+  })
+  .openapi('Error');
+
+export const Customer = z
+  .object({
+    object: z.literal('customer'),
+    id: z.string(),
+    userId: z.string(),
+    displayName: z.string(),
+  })
+  .openapi('Customer');
+
+export const LoginRequest = z
+  .strictObject({ userId: Text(64), password: z.string().min(1).max(256) })
+  .openapi('LoginRequest');
+
+export const LoginResponse = z
+  .object({ object: z.literal('session'), token: z.string(), expiresAt: z.string(), customer: Customer })
+  .openapi('Session');
+
+export const UsualAccount = z
+  .object({
+    object: z.literal('usual_account'),
+    id: z.string(),
+    name: z.string(),
+    currency: Currency,
+    balanceMinor: z.number().int(),
+  })
+  .openapi('UsualAccount');
+
+export const PartyView = z.object({
+  customerId: z.string(),
+  displayName: z.string(),
+  role: z.enum(['buyer', 'seller', 'member']),
+  lock: z.string().openapi({ description: 'Lock share from 0 to 1 as a decimal string.' }),
+  lockPpm: z.number().int().min(0).max(1_000_000),
+  group: z.string().nullable(),
+});
+
+export const ReleasePolicy = z
+  .discriminatedUnion('kind', [
+    z.strictObject({ kind: z.literal('all_others') }),
+    z.strictObject({ kind: z.literal('group'), group: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/) }),
+  ])
+  .openapi('ReleasePolicy');
+
+export const TemporaryAccount = z
+  .object({
+    object: z.literal('temporary_account'),
+    code: z.string(),
+    currency: Currency,
+    balanceMinor: z.number().int(),
+    requiredMinor: z.number().int(),
+    status: z.enum(['awaiting_funds', 'funded', 'dissolved']),
+    mode: z.enum(['deal', 'fractional']),
+    parties: z.array(PartyView),
+    releasePolicy: ReleasePolicy,
+    invoiceId: z.string().nullable(),
+    shipment: z.object({ carrier: z.string(), trackingNumber: z.string(), shippedAt: z.string() }).nullable(),
+    verdict: z.enum(['accepted', 'rejected']).nullable(),
+    funding: z.object({ sufficient: z.boolean(), shortfallMinor: z.number().int() }),
+    movableMinor: z
+      .number()
+      .int()
+      .openapi({ description: 'What the caller may move out now under the move rule.' }),
+    creationFeeDueMinor: z.number().int(),
+    version: z.number().int(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .openapi('TemporaryAccount');
+
+export const Aggregation = z
+  .object({
+    object: z.literal('aggregation'),
+    usualAccounts: z.array(UsualAccount),
+    temporaryAccounts: z.array(TemporaryAccount),
+  })
+  .openapi('Aggregation');
+
+const Member = z.strictObject({
+  userId: Text(64),
+  group: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/)
+    .optional(),
+});
+
+const CreateOptions = {
+  mode: z.enum(['deal', 'fractional']).optional(),
+  releasePolicy: ReleasePolicy.optional(),
+  members: z.array(Member).max(14).optional(),
+  buyerGroup: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/)
+    .optional(),
+  sellerGroup: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/)
+    .optional(),
+};
+
+export const CreateTemporaryAccountRequest = z
+  .union([
+    z.strictObject({
+      invoice: z.string().min(10).max(8192),
+      fundFrom: z.string().max(64).optional(),
+      ...CreateOptions,
+    }),
+    z.strictObject({
+      payeeUserId: Text(64),
+      amountMinor: AmountMinor,
+      currency: Currency,
+      fundFrom: z.string().max(64).optional(),
+      ...CreateOptions,
+    }),
+    z.strictObject({
+      buyerUserId: Text(64),
+      amountMinor: AmountMinor,
+      currency: Currency,
+      invoiceId: z.string().max(64).optional(),
+      ...CreateOptions,
+    }),
+  ])
+  .openapi('CreateTemporaryAccountRequest');
+
+export const LockRequest = z.strictObject({ share: LockShare.optional() }).openapi('LockRequest');
+export const EmptyRequest = z.strictObject({}).openapi('EmptyRequest');
+export const DepositRequest = z
+  .strictObject({ amountMinor: AmountMinor, fromAccountId: z.string().max(64).optional() })
+  .openapi('DepositRequest');
+export const WithdrawRequest = z
+  .strictObject({ amountMinor: AmountMinor.optional(), toAccountId: z.string().max(64).optional() })
+  .openapi('WithdrawRequest');
+export const ShipRequest = z
+  .strictObject({ carrier: Text(64), trackingNumber: Text(128) })
+  .openapi('ShipRequest');
+export const RejectRequest = z.strictObject({ reason: Text(500).optional() }).openapi('RejectRequest');
+
+export const FundsCheck = z
+  .object({
+    object: z.literal('funds_check'),
+    sufficient: z.boolean(),
+    balanceMinor: z.number().int(),
+    requiredMinor: z.number().int(),
+    shortfallMinor: z.number().int(),
+    account: TemporaryAccount,
+  })
+  .openapi('FundsCheck');
+
+export const eventTypes = [
+  'account.created',
+  'account.deposited',
+  'account.funded',
+  'lock.changed',
+  'funds.checked',
+  'account.shipped',
+  'deal.accepted',
+  'deal.rejected',
+  'account.withdrawn',
+  'account.dissolved',
+] as const;
+
+export const Event = z
+  .object({
+    object: z.literal('event'),
+    id: z.string(),
+    type: z.enum(eventTypes),
+    accountCode: z.string(),
+    seq: z.number().int(),
+    at: z.string(),
+    actor: z.string(),
+    data: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])),
+  })
+  .openapi('Event');
+
+export const EventList = z.object({ object: z.literal('list'), data: z.array(Event) }).openapi('EventList');
+export const TemporaryAccountList = z
+  .object({ object: z.literal('list'), data: z.array(TemporaryAccount) })
+  .openapi('TemporaryAccountList');
+
+export const CreateInvoiceRequest = z
+  .strictObject({
+    amountMinor: AmountMinor,
+    currency: Currency,
+    orderReference: Text(128),
+    description: Text(500),
+    payeeContact: Text(200),
+    expiresInSeconds: z.number().int().min(60).max(2_592_000).optional(),
+  })
+  .openapi('CreateInvoiceRequest');
+
+export const Invoice = z
+  .object({
+    object: z.literal('invoice'),
+    id: z.string(),
+    merchantId: z.string(),
+    payeeName: z.string(),
+    amountMinor: z.number().int(),
+    currency: Currency,
+    orderReference: z.string(),
+    description: z.string(),
+    payeeContact: z.string(),
+    createdAt: z.string(),
+    expiresAt: z.string(),
+    temporaryAccountCode: z.string().nullable(),
+    token: z.string().optional(),
+  })
+  .openapi('Invoice');
+
+export const VerifyInvoiceRequest = z
+  .strictObject({ token: z.string().min(10).max(8192) })
+  .openapi('VerifyInvoiceRequest');
+
+export const WebhookEndpoint = z
+  .object({
+    object: z.literal('webhook_endpoint'),
+    id: z.string(),
+    url: z.string(),
+    enabled: z.boolean(),
+    createdAt: z.string(),
+  })
+  .openapi('WebhookEndpoint');
+
+export const CreateWebhookEndpointRequest = z
+  .strictObject({ url: z.url({ protocol: /^https?$/ }).max(2048) })
+  .openapi('CreateWebhookEndpointRequest');
+
+export const WebhookEndpointList = z
+  .object({ object: z.literal('list'), data: z.array(WebhookEndpoint) })
+  .openapi('WebhookEndpointList');
+
+export type CustomerView = z.infer<typeof Customer>;
+export type UsualAccountView = z.infer<typeof UsualAccount>;
+export type TemporaryAccountView = z.infer<typeof TemporaryAccount>;
+export type AggregationView = z.infer<typeof Aggregation>;
+export type EventView = z.infer<typeof Event>;
+export type EventType = (typeof eventTypes)[number];
+export type InvoiceView = z.infer<typeof Invoice>;
+export type FundsCheckView = z.infer<typeof FundsCheck>;
+export type WebhookEndpointView = z.infer<typeof WebhookEndpoint>;
+export type ErrorResponseBody = z.infer<typeof ErrorResponse>;
+export type CreateInvoiceInput = z.input<typeof CreateInvoiceRequest>;
+export type CreateTemporaryAccountInput = z.input<typeof CreateTemporaryAccountRequest>;

@@ -1,0 +1,89 @@
+import { formatLockShare, lockPpmFull, movableMinor, type TemporaryAccount } from '@lockstep/core';
+import type { InvoiceRecord, StoredEvent, StoreReader } from '../storage/store.ts';
+import type { EventView, InvoiceView, TemporaryAccountView } from './schemas.ts';
+
+/** Display names change rarely; cache them so a status read costs no extra queries. */
+const displayNames = new Map<string, string>();
+
+async function displayName(reader: StoreReader, customerId: string): Promise<string> {
+  const cached = displayNames.get(customerId);
+  if (cached !== undefined) return cached;
+  const customer = await reader.getCustomer(customerId);
+  const name = customer?.displayName ?? customerId;
+  if (displayNames.size > 50_000) displayNames.clear();
+  displayNames.set(customerId, name);
+  return name;
+}
+
+/** The Drawing 9 status of a temporary account as the caller sees it. */
+export async function accountView(
+  reader: StoreReader,
+  account: TemporaryAccount,
+  viewerId: string,
+): Promise<TemporaryAccountView> {
+  const parties = [];
+  for (const party of account.parties) {
+    parties.push({
+      customerId: party.customerId,
+      displayName: await displayName(reader, party.customerId),
+      role: party.role,
+      lock: formatLockShare(party.lockPpm),
+      lockPpm: party.lockPpm,
+      group: party.group,
+    });
+  }
+  const shortfallMinor = Math.max(0, account.requiredMinor - account.balanceMinor);
+  return {
+    object: 'temporary_account',
+    code: account.code,
+    currency: account.currency,
+    balanceMinor: account.balanceMinor,
+    requiredMinor: account.requiredMinor,
+    status: account.status,
+    mode: account.mode,
+    parties,
+    releasePolicy: account.releasePolicy,
+    invoiceId: account.invoiceId,
+    shipment: account.shipment,
+    verdict: account.verdict,
+    funding: { sufficient: shortfallMinor === 0, shortfallMinor },
+    movableMinor: movableMinor(account, viewerId),
+    creationFeeDueMinor: account.creationFeeDueMinor,
+    version: account.version,
+    createdAt: account.createdAt,
+    updatedAt: account.updatedAt,
+  };
+}
+
+export function eventView(event: StoredEvent): EventView {
+  return {
+    object: 'event',
+    id: event.id,
+    type: event.type,
+    accountCode: event.accountCode,
+    seq: event.seq,
+    at: event.at,
+    actor: event.actor,
+    data: event.data,
+  };
+}
+
+export function invoiceView(record: InvoiceRecord, payeeName: string, withToken: boolean): InvoiceView {
+  return {
+    object: 'invoice',
+    id: record.id,
+    merchantId: record.merchantId,
+    payeeName,
+    amountMinor: record.amountMinor,
+    currency: record.currency,
+    orderReference: record.orderReference,
+    description: record.description,
+    payeeContact: record.payeeContact,
+    createdAt: record.createdAt,
+    expiresAt: record.expiresAt,
+    temporaryAccountCode: record.temporaryAccountCode,
+    ...(withToken ? { token: record.token } : {}),
+  };
+}
+
+export { lockPpmFull };

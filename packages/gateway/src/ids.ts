@@ -1,0 +1,58 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/**
+ * Identifiers and secrets. Ids carry a type prefix so a reader (and a support engineer) can
+ * tell them apart; the random part is 128 bits from the OS CSPRNG, so ids are unguessable.
+ */
+const alphabet = '0123456789abcdefghjkmnpqrstvwxyz'; // Crockford base32, lower case
+
+function base32(bytes: Uint8Array): string {
+  let bits = 0;
+  let value = 0;
+  let out = '';
+  for (const byte of bytes) {
+    value = (value << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += alphabet[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += alphabet[(value << (5 - bits)) & 31];
+  return out;
+}
+
+export function randomToken(bytes = 16): string {
+  return base32(randomBytes(bytes));
+}
+
+export type IdPrefix = 'cus' | 'acc' | 'inv' | 'key' | 'evt' | 'whe' | 'dlv' | 'jrn' | 'req';
+
+export function newId(prefix: IdPrefix): string {
+  return `${prefix}_${randomToken(16)}`;
+}
+
+/**
+ * A temporary account code (Account_Code of Drawing 11): `ta_` and 26 base32 characters
+ * (128 random bits). The store's primary key refuses a repeat, and dissolved accounts keep
+ * their rows, so a code is never reused.
+ */
+export function newAccountCode(): string {
+  return `ta_${randomToken(16)}`;
+}
+
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** Compares two secrets (or their hashes) in time independent of where they differ. */
+export function constantTimeEqual(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  if (left.length !== right.length) {
+    // Still spend the comparison so the length check alone does not leak timing.
+    timingSafeEqual(left, left);
+    return false;
+  }
+  return timingSafeEqual(left, right);
+}

@@ -1,0 +1,85 @@
+import { type ServerType, serve } from '@hono/node-server';
+import pino from 'pino';
+import { ConfigError, type GatewayConfig, loadConfig } from './config.ts';
+import { createGateway, type Gateway } from './gateway.ts';
+import { seedDemo } from './seed.ts';
+import { Admin } from './service/admin.ts';
+import { openStore } from './storage/open.ts';
+
+/**
+ * `pnpm gateway`: starts the bank gateway on the embedded store (or PostgreSQL with
+ * DATABASE_URL), prints its URL, and shuts down gracefully on SIGINT/SIGTERM: stop accepting,
+ * let requests in flight finish (up to LOCKSTEP_SHUTDOWN_GRACE_MS), then close the store.
+ */
+export async function startGateway(config: GatewayConfig) {
+  const log = pino({ level: config.logLevel });
+  const store = await openStore(config);
+  const gateway = await createGateway({
+    store,
+    publicUrl: config.publicUrl,
+    commission: config.commission,
+    log,
+  });
+  let seed: Awaited<ReturnType<typeof seedDemo>> | undefined;
+  if (config.seedDemo) {
+    const origins = (process.env.LOCKSTEP_DEMO_ORIGINS ?? 'http://localhost:3000')
+      .split(',')
+      .map((origin) => origin.trim())
+      .filter(Boolean);
+    const buyerBalance = Number(process.env.LOCKSTEP_DEMO_BUYER_BALANCE_MINOR ?? 100_000);
+    seed = await seedDemo(new Admin(gateway.bank), {
+      allowedOrigins: origins,
+      buyerBalanceMinor: buyerBalance,
+    });
+  }
+  const server = await listen(gateway, config);
+  return { gateway, server, seed };
+}
+
+function listen(gateway: Gateway, config: GatewayConfig): Promise<ServerType> {
+  return new Promise((resolve) => {
+    const server = serve({ fetch: gateway.app.fetch, port: config.port, hostname: config.host }, () =>
+      resolve(server),
+    );
+  });
+}
+
+export async function stopGateway(gateway: Gateway, server: ServerType, graceMs: number): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  const http = server as unknown as { closeIdleConnections?: () => void; closeAllConnections?: () => void };
+  http.closeIdleConnections?.();
+  const timer = setTimeout(() => http.closeAllConnections?.(), graceMs);
+  // Live streams never end on their own: close them now, they reconnect with Last-Event-ID.
+  gateway.bus.closeStreams();
+  await closed;
+  clearTimeout(timer);
+  await gateway.close();
+}
+
+if (import.meta.main) {
+  let config: GatewayConfig;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const { gateway, server, seed } = await startGateway(config);
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  console.log(`Lockstep gateway listening on http://localhost:${port} (store: ${gateway.store.kind})`);
+  if (seed) console.log(JSON.stringify({ demoSeed: seed }));
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    gateway.log.info({ signal }, 'shutting down');
+    await stopGateway(gateway, server, config.shutdownGraceMs);
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}

@@ -1,0 +1,173 @@
+import { type CurrencyCode, LockstepError, parseAmountMinor } from '@lockstep/core';
+import { newId } from '../ids.ts';
+import type { LedgerBalance, StoreReader } from '../storage/store.ts';
+import { createApiKey, hashPassword } from './auth.ts';
+import type { Bank } from './bank.ts';
+
+/**
+ * The bank operator's actions (the CLI and the demo seed use these): customers, merchants,
+ * usual accounts, API keys, remittances from outside, and the reconciliation report.
+ */
+export class Admin {
+  private readonly bank: Bank;
+
+  constructor(bank: Bank) {
+    this.bank = bank;
+  }
+
+  async createCustomer(input: { userId: string; displayName: string; password: string }) {
+    if (!/^[A-Za-z0-9._@-]{3,64}$/.test(input.userId)) {
+      throw new LockstepError('validation_failed', 'A user ID is 3-64 of A-Z, a-z, 0-9, ".", "_", "@", "-".');
+    }
+    if (input.password.length < 8) {
+      throw new LockstepError('validation_failed', 'A password has at least 8 characters.');
+    }
+    const passwordHash = await hashPassword(input.password);
+    const record = {
+      id: newId('cus'),
+      userId: input.userId,
+      displayName: input.displayName,
+      passwordHash,
+      failedLoginCount: 0,
+      loginLockedUntil: null,
+      createdAt: this.bank.now(),
+    };
+    await this.bank.store.transaction(async (tx) => {
+      if (await tx.getCustomerByUserId(input.userId)) {
+        throw new LockstepError('conflict', `The user ID "${input.userId}" is taken.`);
+      }
+      await tx.insertCustomer(record);
+    });
+    return record;
+  }
+
+  async createUsualAccount(ownerId: string, currency: CurrencyCode, name = 'Ordinary deposit') {
+    const record = { id: newId('acc'), ownerId, currency, name, createdAt: this.bank.now() };
+    await this.bank.store.transaction(async (tx) => {
+      if (!(await tx.getCustomer(ownerId))) throw new LockstepError('not_found', 'No such customer.');
+      await tx.insertUsualAccount(record);
+    });
+    return record;
+  }
+
+  /** Makes a customer a merchant with allowed widget origins, and issues its two keys. */
+  async createMerchant(customerId: string, input: { name: string; allowedOrigins: string[] }) {
+    for (const origin of input.allowedOrigins) {
+      if (!/^https?:\/\/[^/\s]+$/.test(origin)) {
+        throw new LockstepError('validation_failed', `"${origin}" is not an origin (scheme://host[:port]).`);
+      }
+    }
+    return this.bank.store.transaction(async (tx) => {
+      if (!(await tx.getCustomer(customerId))) throw new LockstepError('not_found', 'No such customer.');
+      const now = this.bank.now();
+      await tx.upsertMerchant({
+        customerId,
+        name: input.name,
+        allowedOrigins: input.allowedOrigins,
+        createdAt: now,
+      });
+      const secret = await createApiKey(tx, customerId, 'secret', now);
+      const publishable = await createApiKey(tx, customerId, 'publishable', now);
+      return { secretKey: secret.key, publishableKey: publishable.key };
+    });
+  }
+
+  async createApiKey(merchantId: string, kind: 'secret' | 'publishable') {
+    return this.bank.store.transaction(async (tx) => {
+      if (!(await tx.getMerchant(merchantId))) throw new LockstepError('not_found', 'No such merchant.');
+      return createApiKey(tx, merchantId, kind, this.bank.now());
+    });
+  }
+
+  async revokeApiKey(merchantId: string, keyId: string): Promise<boolean> {
+    return this.bank.store.transaction((tx) => tx.revokeApiKey(keyId, merchantId, this.bank.now()));
+  }
+
+  /** A remittance from outside the bank into a usual account (external cash → usual). */
+  async topUp(usualAccountId: string, amountMinor: number): Promise<void> {
+    const amount = parseAmountMinor(amountMinor);
+    if (!amount.ok) throw amount.error;
+    await this.bank.mutate('operator', undefined, async (unit) => {
+      await this.bank.topUp(unit, usualAccountId, amount.value);
+      return { status: 200, body: null };
+    });
+  }
+
+  /** Proves the books balance: every ledger account summed per currency is exactly zero. */
+  async reconcile(): Promise<Reconciliation> {
+    return this.bank.read((reader) => reconcile(reader));
+  }
+}
+
+export interface Reconciliation {
+  balanced: boolean;
+  perCurrency: Array<{
+    currency: CurrencyCode;
+    usualMinor: number;
+    temporaryMinor: number;
+    feesMinor: number;
+    externalMinor: number;
+    totalMinor: number;
+  }>;
+  negativeAccounts: LedgerBalance[];
+  temporaryMismatches: string[];
+  unbalancedEntries: string[];
+}
+
+export async function reconcile(reader: StoreReader): Promise<Reconciliation> {
+  const balances = await reader.listBalances();
+  const rows = new Map<CurrencyCode, Reconciliation['perCurrency'][number]>();
+  for (const balance of balances) {
+    let row = rows.get(balance.currency);
+    if (!row) {
+      row = {
+        currency: balance.currency,
+        usualMinor: 0,
+        temporaryMinor: 0,
+        feesMinor: 0,
+        externalMinor: 0,
+        totalMinor: 0,
+      };
+      rows.set(balance.currency, row);
+    }
+    const kind = balance.ledgerKey.split(':')[0];
+    if (kind === 'usual') row.usualMinor += balance.balanceMinor;
+    else if (kind === 'temporary') row.temporaryMinor += balance.balanceMinor;
+    else if (kind === 'fees') row.feesMinor += balance.balanceMinor;
+    else row.externalMinor += balance.balanceMinor;
+    row.totalMinor += balance.balanceMinor;
+  }
+  const negativeAccounts = balances.filter((b) => b.balanceMinor < 0 && !b.ledgerKey.startsWith('external:'));
+  const temporaryMismatches: string[] = [];
+  for (const balance of balances) {
+    if (!balance.ledgerKey.startsWith('temporary:')) continue;
+    const code = balance.ledgerKey.slice('temporary:'.length);
+    const account = await reader.getTemporaryAccount(code);
+    if (!account || account.balanceMinor !== balance.balanceMinor) temporaryMismatches.push(code);
+  }
+  const unbalancedEntries: string[] = [];
+  let afterId: string | undefined;
+  for (;;) {
+    const page = await reader.listJournal({ afterId, limit: 1000 });
+    for (const entry of page) {
+      const sums = new Map<string, number>();
+      for (const posting of entry.postings)
+        sums.set(posting.currency, (sums.get(posting.currency) ?? 0) + posting.amountMinor);
+      if ([...sums.values()].some((sum) => sum !== 0)) unbalancedEntries.push(entry.id);
+    }
+    if (page.length < 1000) break;
+    afterId = page[page.length - 1]?.id;
+  }
+  const perCurrency = [...rows.values()];
+  return {
+    balanced:
+      perCurrency.every((row) => row.totalMinor === 0) &&
+      negativeAccounts.length === 0 &&
+      temporaryMismatches.length === 0 &&
+      unbalancedEntries.length === 0,
+    perCurrency,
+    negativeAccounts,
+    temporaryMismatches,
+    unbalancedEntries,
+  };
+}

@@ -1,0 +1,240 @@
+import { randomBytes, scrypt as scryptCallback, timingSafeEqual } from 'node:crypto';
+import { promisify } from 'node:util';
+import { LockstepError } from '@lockstep/core';
+import { constantTimeEqual, newId, randomToken, sha256Hex } from '../ids.ts';
+import type {
+  ApiKeyRecord,
+  CustomerRecord,
+  SessionRecord,
+  Store,
+  StoreReader,
+  StoreTx,
+} from '../storage/store.ts';
+import type { Principal } from './bank.ts';
+
+const scrypt = promisify(scryptCallback) as (
+  password: string,
+  salt: Buffer,
+  keyLength: number,
+  options: { N: number; r: number; p: number; maxmem: number },
+) => Promise<Buffer>;
+
+/**
+ * Passwords are hashed with scrypt (N=2^15, r=8, p=1: about 30 ms and 32 MiB per hash), stored
+ * as `scrypt$N$r$p$salt$hash` so parameters can rise later without breaking old hashes.
+ */
+const scryptParameters = { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
+const scryptKeyBytes = 32;
+
+export async function hashPassword(password: string): Promise<string> {
+  const salt = randomBytes(16);
+  const hash = await scrypt(password.normalize('NFKC'), salt, scryptKeyBytes, scryptParameters);
+  const { N, r, p } = scryptParameters;
+  return `scrypt$${N}$${r}$${p}$${salt.toString('base64url')}$${hash.toString('base64url')}`;
+}
+
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const [scheme, n, r, p, salt, hash] = stored.split('$');
+  if (scheme !== 'scrypt' || !salt || !hash) return false;
+  const expected = Buffer.from(hash, 'base64url');
+  const actual = await scrypt(password.normalize('NFKC'), Buffer.from(salt, 'base64url'), expected.length, {
+    N: Number(n),
+    r: Number(r),
+    p: Number(p),
+    maxmem: scryptParameters.maxmem,
+  });
+  return actual.length === expected.length && timingSafeEqual(actual, expected);
+}
+
+/**
+ * A hash of a password nobody has, verified when the user ID does not exist so that an unknown
+ * user ID costs the same time as a wrong password and the answer reveals nothing.
+ */
+let decoyHash: Promise<string> | undefined;
+function decoy(): Promise<string> {
+  decoyHash ??= hashPassword(randomToken(24));
+  return decoyHash;
+}
+
+export interface LoginPolicy {
+  /** Failed logins in a row before the login locks. */
+  failuresBeforeLock: number;
+  lockMs: number;
+  sessionTtlMs: number;
+}
+
+export const defaultLoginPolicy: LoginPolicy = {
+  failuresBeforeLock: 5,
+  lockMs: 15 * 60 * 1000,
+  sessionTtlMs: 12 * 60 * 60 * 1000,
+};
+
+export interface IssuedSession {
+  token: string;
+  csrfToken: string;
+  expiresAt: string;
+  customer: CustomerRecord;
+}
+
+/** Session tokens: `cs_` + 256 random bits; only their SHA-256 is stored. */
+export class Auth {
+  private readonly store: Store;
+  private readonly policy: LoginPolicy;
+  private readonly clock: () => Date;
+  /** Secret-key lookups cached by key hash for a short time: one hash per request at most. */
+  private readonly keyCache = new Map<string, { record: ApiKeyRecord; cachedAtMs: number }>();
+  private readonly keyCacheTtlMs = 5_000;
+
+  constructor(store: Store, options: { policy?: LoginPolicy; now?: () => Date } = {}) {
+    this.store = store;
+    this.policy = options.policy ?? defaultLoginPolicy;
+    this.clock = options.now ?? (() => new Date());
+  }
+
+  /**
+   * Logs a customer in (Drawing 6). Wrong user ID and wrong password give the same error and
+   * take the same time. After `failuresBeforeLock` failures in a row the login is locked for
+   * `lockMs`; each failure also waits a little longer than the last (slowing guessing).
+   */
+  async login(userId: string, password: string): Promise<IssuedSession> {
+    const now = this.clock();
+    const customer = await this.store.read((reader) => reader.getCustomerByUserId(userId));
+    if (!customer) {
+      await verifyPassword(password, await decoy());
+      throw invalidCredentials();
+    }
+    if (customer.loginLockedUntil && Date.parse(customer.loginLockedUntil) > now.getTime()) {
+      throw new LockstepError('login_locked', 'Too many failed logins. Try again later.', {
+        retryAfterSeconds: Math.ceil((Date.parse(customer.loginLockedUntil) - now.getTime()) / 1000),
+      });
+    }
+    const valid = await verifyPassword(password, customer.passwordHash);
+    if (!valid) {
+      const failures = customer.failedLoginCount + 1;
+      const locked = failures >= this.policy.failuresBeforeLock;
+      await this.store.transaction((tx) =>
+        tx.updateLoginState(customer.id, {
+          failedLoginCount: locked ? 0 : failures,
+          loginLockedUntil: locked ? new Date(now.getTime() + this.policy.lockMs).toISOString() : null,
+        }),
+      );
+      // Slow down repeated guesses: 100 ms, 200 ms, 400 ms ... per failure in a row.
+      await delay(Math.min(100 * 2 ** (failures - 1), 2_000));
+      throw invalidCredentials();
+    }
+    const token = `cs_${randomToken(32)}`;
+    const csrfToken = randomToken(24);
+    const expiresAt = new Date(now.getTime() + this.policy.sessionTtlMs).toISOString();
+    const session: SessionRecord = {
+      tokenHash: sha256Hex(token),
+      customerId: customer.id,
+      csrfTokenHash: sha256Hex(csrfToken),
+      createdAt: now.toISOString(),
+      expiresAt,
+    };
+    await this.store.transaction(async (tx) => {
+      await tx.insertSession(session);
+      if (customer.failedLoginCount !== 0 || customer.loginLockedUntil !== null) {
+        await tx.updateLoginState(customer.id, { failedLoginCount: 0, loginLockedUntil: null });
+      }
+    });
+    return { token, csrfToken, expiresAt, customer };
+  }
+
+  async logout(token: string): Promise<void> {
+    await this.store.transaction((tx) => tx.deleteSession(sha256Hex(token)));
+  }
+
+  /** The session's customer, or `unauthenticated` when missing, unknown or expired. */
+  async session(token: string): Promise<{ session: SessionRecord; principal: Principal }> {
+    if (!token.startsWith('cs_')) throw unauthenticated();
+    const session = await this.store.read((reader) => reader.getSession(sha256Hex(token)));
+    if (!session || Date.parse(session.expiresAt) <= this.clock().getTime()) {
+      throw unauthenticated('Your session has expired. Log in again.');
+    }
+    return { session, principal: { kind: 'customer', customerId: session.customerId } };
+  }
+
+  checkCsrf(session: SessionRecord, csrfToken: string | undefined): void {
+    if (!csrfToken || !constantTimeEqual(sha256Hex(csrfToken), session.csrfTokenHash)) {
+      throw new LockstepError('csrf_failed', 'The form is stale or was not sent by this site.');
+    }
+  }
+
+  /** A merchant's secret key (`sk_...`) → the merchant principal. */
+  async secretKey(key: string): Promise<Principal> {
+    if (!key.startsWith('sk_')) throw unauthenticated('Use a secret API key (sk_...).');
+    const record = await this.apiKey(key);
+    if (record?.kind !== 'secret' || record.revokedAt !== null) {
+      throw unauthenticated('The API key is unknown or revoked.');
+    }
+    return { kind: 'merchant', customerId: record.merchantId, apiKeyId: record.id };
+  }
+
+  /** A publishable key (`pk_...`): identifies a merchant for the widget; grants nothing else. */
+  async publishableKey(key: string): Promise<ApiKeyRecord> {
+    const record = key.startsWith('pk_') ? await this.apiKey(key) : null;
+    if (record?.kind !== 'publishable' || record.revokedAt !== null) {
+      throw unauthenticated('The publishable key is unknown or revoked.');
+    }
+    return record;
+  }
+
+  /** Drops cached key lookups (after a revocation in this process). */
+  forgetKeys(): void {
+    this.keyCache.clear();
+  }
+
+  private async apiKey(key: string): Promise<ApiKeyRecord | null> {
+    const keyHash = sha256Hex(key);
+    const cached = this.keyCache.get(keyHash);
+    const nowMs = Date.now();
+    if (cached && nowMs - cached.cachedAtMs < this.keyCacheTtlMs) return cached.record;
+    const record = await this.store.read((reader) => reader.getApiKeyByHash(keyHash));
+    if (record) {
+      if (this.keyCache.size > 10_000) this.keyCache.clear();
+      this.keyCache.set(keyHash, { record, cachedAtMs: nowMs });
+    }
+    return record;
+  }
+}
+
+/**
+ * Creates an API key. The secret is returned once; only its SHA-256 is stored (a high-entropy
+ * random key needs no slow hash).
+ */
+export async function createApiKey(
+  tx: StoreTx,
+  merchantId: string,
+  kind: 'secret' | 'publishable',
+  now: string,
+): Promise<{ key: string; record: ApiKeyRecord }> {
+  const key = `${kind === 'secret' ? 'sk' : 'pk'}_${randomToken(kind === 'secret' ? 32 : 16)}`;
+  const record: ApiKeyRecord = {
+    id: newId('key'),
+    merchantId,
+    kind,
+    prefix: key.slice(0, 11),
+    keyHash: sha256Hex(key),
+    createdAt: now,
+    revokedAt: null,
+  };
+  await tx.insertApiKey(record);
+  return { key, record };
+}
+
+export async function customerByUserId(reader: StoreReader, userId: string) {
+  return reader.getCustomerByUserId(userId);
+}
+
+function invalidCredentials(): LockstepError {
+  return new LockstepError('invalid_credentials', 'The user ID or password is wrong.');
+}
+
+function unauthenticated(message = 'Authentication required.'): LockstepError {
+  return new LockstepError('unauthenticated', message);
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

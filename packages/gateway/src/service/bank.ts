@@ -1,0 +1,412 @@
+import {
+  accept,
+  type CommandOutcome,
+  type CommissionSchedule,
+  type CurrencyCode,
+  checkFunds,
+  createAccount,
+  deposit,
+  dissolve,
+  LockstepError,
+  ledgerKey,
+  markShipped,
+  type PartySpec,
+  type ReleasePolicy,
+  type Result,
+  reject,
+  setLock,
+  type TemporaryAccount,
+  type Transfer,
+  type UsualAccountView,
+  withdraw,
+} from '@lockstep/core';
+import { newAccountCode, newId, sha256Hex } from '../ids.ts';
+import type { Store, StoredEvent, StoreReader, StoreTx } from '../storage/store.ts';
+
+/**
+ * The gateway's use cases: each command runs in one store transaction together with its
+ * idempotency record, its events, its webhook outbox rows and its ledger entry, so either all
+ * of it is durable or none of it is. The rules themselves live in `@lockstep/core`; this layer
+ * loads state, checks who may act, calls the rule and stores what it returns.
+ */
+
+/** Who is calling. A merchant is a bank customer (the seller), so both carry a customerId. */
+export type Principal =
+  | { kind: 'customer'; customerId: string }
+  | { kind: 'merchant'; customerId: string; apiKeyId: string };
+
+export interface Idempotency {
+  key: string;
+  /** SHA-256 of method, path and body: the same key with another request is refused. */
+  requestHash: string;
+}
+
+export interface MutationResult<T> {
+  status: number;
+  body: T;
+  /** True when this answer is the stored answer of an earlier request with the same key. */
+  replayed: boolean;
+}
+
+/** What a unit of work collects besides its writes: the events to publish once durable. */
+export interface Unit {
+  tx: StoreTx;
+  events: StoredEvent[];
+}
+
+export interface BankOptions {
+  store: Store;
+  commission: CommissionSchedule;
+  now?: () => Date;
+  /** Called with the events of each unit after its commit is durable (SSE, webhook worker). */
+  onCommitted?: (events: StoredEvent[]) => void;
+}
+
+export const idempotencyKeyPattern = /^[\x21-\x7e]{1,255}$/;
+
+export class Bank {
+  readonly store: Store;
+  readonly commission: CommissionSchedule;
+  private readonly clock: () => Date;
+  private readonly onCommitted: (events: StoredEvent[]) => void;
+
+  constructor(options: BankOptions) {
+    this.store = options.store;
+    this.commission = options.commission;
+    this.clock = options.now ?? (() => new Date());
+    this.onCommitted = options.onCommitted ?? (() => {});
+  }
+
+  now(): string {
+    return this.clock().toISOString();
+  }
+
+  /**
+   * Runs a mutating request once. With an idempotency key, the first answer is stored in the
+   * same transaction as the command's writes; a retry gets that answer back, and the same key
+   * with a different request is refused. Failures are not stored: a failed command changed
+   * nothing, so retrying it is safe.
+   */
+  async mutate<T>(
+    scope: string,
+    idempotency: Idempotency | undefined,
+    work: (unit: Unit) => Promise<{ status: number; body: T }>,
+  ): Promise<MutationResult<T>> {
+    if (idempotency && !idempotencyKeyPattern.test(idempotency.key)) {
+      throw new LockstepError(
+        'idempotency_key_invalid',
+        'An Idempotency-Key is 1-255 printable ASCII characters.',
+      );
+    }
+    let events: StoredEvent[] = [];
+    const result = await this.store.transaction(async (tx) => {
+      if (idempotency) {
+        const previous = await tx.getIdempotency(scope, idempotency.key);
+        if (previous) {
+          if (previous.requestHash !== idempotency.requestHash) {
+            throw new LockstepError(
+              'idempotency_key_reused',
+              'This Idempotency-Key was used with a different request.',
+            );
+          }
+          return {
+            status: previous.statusCode,
+            body: JSON.parse(previous.responseBody) as T,
+            replayed: true,
+          };
+        }
+      }
+      const unit: Unit = { tx, events: [] };
+      const answer = await work(unit);
+      if (idempotency) {
+        await tx.putIdempotency({
+          scope,
+          key: idempotency.key,
+          requestHash: idempotency.requestHash,
+          statusCode: answer.status,
+          responseBody: JSON.stringify(answer.body),
+          createdAt: this.now(),
+        });
+      }
+      events = unit.events;
+      return { ...answer, replayed: false };
+    });
+    if (events.length > 0) this.onCommitted(events);
+    return result;
+  }
+
+  read<T>(work: (reader: StoreReader) => Promise<T>): Promise<T> {
+    return this.store.read(work);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Temporary accounts
+
+  /**
+   * Creates a temporary account (steps 103, 111-113; Drawing 8; or by the seller). Funding comes
+   * from `fundFrom`, or by default from the buyer's usual account in the deal's currency.
+   */
+  async createTemporaryAccount(
+    unit: Unit,
+    principal: Principal,
+    input: {
+      currency: CurrencyCode;
+      requiredMinor: number;
+      parties: PartySpec[];
+      mode?: TemporaryAccount['mode'];
+      releasePolicy?: ReleasePolicy;
+      invoiceId?: string | null;
+      fundFromAccountId?: string | null;
+    },
+  ): Promise<TemporaryAccount> {
+    const { tx } = unit;
+    const by = principal.customerId;
+    for (const party of input.parties) {
+      if (!(await tx.getCustomer(party.customerId))) {
+        throw new LockstepError('unknown_party', 'A listed party is not a customer of this bank.');
+      }
+    }
+    const creatorIsBuyer = input.parties.some((party) => party.customerId === by && party.role === 'buyer');
+    let fundFrom: UsualAccountView | null = null;
+    if (creatorIsBuyer) {
+      fundFrom = input.fundFromAccountId
+        ? await this.ownUsualAccount(tx, by, input.fundFromAccountId)
+        : await this.defaultUsualAccount(tx, by, input.currency, false);
+    }
+    const code = newAccountCode();
+    const outcome = expect(
+      createAccount({
+        code,
+        by,
+        now: this.now(),
+        currency: input.currency,
+        requiredMinor: input.requiredMinor,
+        parties: input.parties,
+        mode: input.mode,
+        releasePolicy: input.releasePolicy,
+        invoiceId: input.invoiceId ?? null,
+        fundFrom,
+        commission: this.commission,
+      }),
+    );
+    await tx.insertTemporaryAccount(outcome.account);
+    if (input.invoiceId) {
+      const claimed = await tx.claimInvoice(input.invoiceId, code);
+      if (!claimed) {
+        throw new LockstepError(
+          'invoice_already_used',
+          'This invoice has already created a temporary account.',
+        );
+      }
+    }
+    await this.record(unit, outcome, 'temporary_account.create');
+    return outcome.account;
+  }
+
+  async lock(unit: Unit, principal: Principal, code: string, lockPpm: number) {
+    return this.apply(unit, principal, code, 'lock', (account, context) =>
+      setLock(account, { ...context, lockPpm }),
+    );
+  }
+
+  async deposit(
+    unit: Unit,
+    principal: Principal,
+    code: string,
+    input: { amountMinor: number; fromAccountId?: string | null },
+  ) {
+    const account = await this.partyAccount(unit.tx, principal, code);
+    const from = input.fromAccountId
+      ? await this.ownUsualAccount(unit.tx, principal.customerId, input.fromAccountId)
+      : await this.defaultUsualAccount(unit.tx, principal.customerId, account.currency, true);
+    return this.apply(unit, principal, code, 'deposit', (current, context) =>
+      deposit(current, {
+        ...context,
+        amountMinor: input.amountMinor,
+        from: from as UsualAccountView,
+      }),
+    );
+  }
+
+  async withdraw(
+    unit: Unit,
+    principal: Principal,
+    code: string,
+    input: { amountMinor?: number; toAccountId?: string | null },
+  ) {
+    const account = await this.partyAccount(unit.tx, principal, code);
+    const to = input.toAccountId
+      ? await this.ownUsualAccount(unit.tx, principal.customerId, input.toAccountId)
+      : await this.defaultUsualAccount(unit.tx, principal.customerId, account.currency, true);
+    return this.apply(unit, principal, code, 'withdraw', (current, context) =>
+      withdraw(current, {
+        ...context,
+        amountMinor: input.amountMinor,
+        to: to as UsualAccountView,
+        commission: this.commission,
+      }),
+    );
+  }
+
+  async checkFunds(unit: Unit, principal: Principal, code: string) {
+    return this.apply(unit, principal, code, 'check_funds', (account, context) =>
+      checkFunds(account, context),
+    );
+  }
+
+  async markShipped(
+    unit: Unit,
+    principal: Principal,
+    code: string,
+    input: { carrier: string; trackingNumber: string },
+  ) {
+    return this.apply(unit, principal, code, 'ship', (account, context) =>
+      markShipped(account, { ...context, ...input }),
+    );
+  }
+
+  async accept(unit: Unit, principal: Principal, code: string) {
+    return this.apply(unit, principal, code, 'accept', (account, context) => accept(account, context));
+  }
+
+  async reject(unit: Unit, principal: Principal, code: string, reason?: string) {
+    return this.apply(unit, principal, code, 'reject', (account, context) =>
+      reject(account, { ...context, reason }),
+    );
+  }
+
+  async dissolve(unit: Unit, principal: Principal, code: string) {
+    return this.apply(unit, principal, code, 'dissolve', (account, context) => dissolve(account, context));
+  }
+
+  /** The account if the caller is one of its parties; otherwise `not_found`, revealing nothing. */
+  async partyAccount(reader: StoreReader, principal: Principal, code: string): Promise<TemporaryAccount> {
+    const account = await reader.getTemporaryAccount(code);
+    if (!account?.parties.some((party) => party.customerId === principal.customerId)) {
+      throw new LockstepError('not_found', 'No such temporary account.');
+    }
+    return account;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Operator actions (CLI, demo seed)
+
+  /** Moves money from the outside world into a usual account (a remittance or cash deposit). */
+  async topUp(unit: Unit, usualAccountId: string, amountMinor: number): Promise<void> {
+    const account = await unit.tx.getUsualAccount(usualAccountId);
+    if (!account) throw new LockstepError('not_found', 'No such usual account.');
+    const transfer: Transfer = {
+      from: ledgerKey.external(account.currency),
+      to: ledgerKey.usual(account.id),
+      amountMinor,
+      currency: account.currency,
+      purpose: 'top_up',
+    };
+    await unit.tx.postJournal({
+      id: newId('jrn'),
+      kind: 'top_up',
+      reference: usualAccountId,
+      at: this.now(),
+      transfers: [transfer],
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private async apply(
+    unit: Unit,
+    principal: Principal,
+    code: string,
+    kind: string,
+    command: (account: TemporaryAccount, context: { by: string; now: string }) => Result<CommandOutcome>,
+  ): Promise<{ account: TemporaryAccount; outcome: CommandOutcome }> {
+    const account = await this.partyAccount(unit.tx, principal, code);
+    const outcome = expect(command(account, { by: principal.customerId, now: this.now() }));
+    await unit.tx.updateTemporaryAccount(outcome.account, account.version);
+    await this.record(unit, outcome, kind);
+    return { account: outcome.account, outcome };
+  }
+
+  private async record(unit: Unit, outcome: CommandOutcome, kind: string): Promise<void> {
+    const { tx } = unit;
+    if (outcome.transfers.length > 0) {
+      await tx.postJournal({
+        id: newId('jrn'),
+        kind,
+        reference: outcome.account.code,
+        at: this.now(),
+        transfers: outcome.transfers,
+      });
+    }
+    const stored = await tx.appendEvents(outcome.events);
+    unit.events.push(...stored);
+    await this.enqueueWebhooks(tx, outcome.account, stored);
+  }
+
+  /** Every merchant party's enabled endpoints get every event of the account (step 114). */
+  private async enqueueWebhooks(
+    tx: StoreTx,
+    account: TemporaryAccount,
+    events: StoredEvent[],
+  ): Promise<void> {
+    if (events.length === 0) return;
+    const now = this.now();
+    for (const party of account.parties) {
+      const endpoints = await tx.listWebhookEndpoints(party.customerId);
+      for (const endpoint of endpoints) {
+        if (!endpoint.enabled) continue;
+        await tx.insertOutbox(
+          events.map((event) => ({
+            id: newId('dlv'),
+            endpointId: endpoint.id,
+            eventId: event.id,
+            accountCode: event.accountCode,
+            seq: event.seq,
+            attemptCount: 0,
+            nextAttemptAt: now,
+            deliveredAt: null,
+            lastError: null,
+          })),
+        );
+      }
+    }
+  }
+
+  private async ownUsualAccount(
+    reader: StoreReader,
+    customerId: string,
+    accountId: string,
+  ): Promise<UsualAccountView> {
+    const account = await reader.getUsualAccount(accountId);
+    if (!account || account.ownerId !== customerId) {
+      throw new LockstepError('not_found', 'No such usual account of yours.');
+    }
+    return account;
+  }
+
+  /** The caller's first usual account in the currency; `required` makes its absence an error. */
+  private async defaultUsualAccount(
+    reader: StoreReader,
+    customerId: string,
+    currency: CurrencyCode,
+    required: boolean,
+  ): Promise<UsualAccountView | null> {
+    const accounts = await reader.listUsualAccounts(customerId);
+    const match = accounts.find((account) => account.currency === currency) ?? null;
+    if (!match && required) {
+      throw new LockstepError('not_found', `You have no usual account in ${currency}.`);
+    }
+    return match;
+  }
+}
+
+/** Unwraps a domain result inside a transaction: a domain error aborts the whole unit. */
+function expect<T>(result: Result<T>): T {
+  if (!result.ok) throw result.error;
+  return result.value;
+}
+
+/** Hash of a request for idempotency: method, path and the exact body bytes. */
+export function requestHash(method: string, path: string, body: string): string {
+  return sha256Hex(`${method.toUpperCase()} ${path}\n${body}`);
+}

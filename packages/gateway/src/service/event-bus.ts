@@ -1,0 +1,51 @@
+import type { StoredEvent } from '../storage/store.ts';
+
+export type EventListener = (event: StoredEvent) => void;
+
+/**
+ * Fans committed events out to live listeners (SSE streams, the webhook worker) in this
+ * process. A multi-process deployment feeds it from the database too (PostgreSQL
+ * LISTEN/NOTIFY), so a change made through one process reaches clients of another.
+ */
+export class EventBus {
+  private readonly byAccount = new Map<string, Set<EventListener>>();
+  private readonly global = new Set<EventListener>();
+
+  publish(events: StoredEvent[]): void {
+    for (const event of events) {
+      for (const listener of this.byAccount.get(event.accountCode) ?? []) listener(event);
+      for (const listener of this.global) listener(event);
+    }
+  }
+
+  subscribe(accountCode: string, listener: EventListener): () => void {
+    let listeners = this.byAccount.get(accountCode);
+    if (!listeners) {
+      listeners = new Set();
+      this.byAccount.set(accountCode, listeners);
+    }
+    listeners.add(listener);
+    return () => {
+      listeners.delete(listener);
+      if (listeners.size === 0) this.byAccount.delete(accountCode);
+    };
+  }
+
+  /** Listeners that end a live stream when the gateway shuts down. */
+  private readonly closers = new Set<() => void>();
+
+  onClose(closer: () => void): () => void {
+    this.closers.add(closer);
+    return () => this.closers.delete(closer);
+  }
+
+  closeStreams(): void {
+    for (const closer of this.closers) closer();
+    this.closers.clear();
+  }
+
+  subscribeAll(listener: EventListener): () => void {
+    this.global.add(listener);
+    return () => this.global.delete(listener);
+  }
+}

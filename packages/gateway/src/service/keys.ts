@@ -1,0 +1,180 @@
+import { LockstepError } from '@lockstep/core';
+import {
+  CompactSign,
+  type CryptoKey,
+  calculateJwkThumbprint,
+  createLocalJWKSet,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  type JSONWebKeySet,
+  type JWK,
+  errors as joseErrors,
+  jwtVerify,
+  SignJWT,
+} from 'jose';
+import type { SigningKeyRecord, Store } from '../storage/store.ts';
+
+/**
+ * The gateway's signing keys (Ed25519, `EdDSA`). Invoices and webhooks are signed with the
+ * active key; every key that has not expired is published at `/.well-known/jwks.json`, so a
+ * rotation never breaks invoices already handed out or webhooks in flight.
+ */
+const signingLifetimeMs = 90 * 24 * 60 * 60 * 1000;
+/** A retired key keeps verifying this long: longer than the longest invoice (30 days). */
+const verifyGraceMs = 31 * 24 * 60 * 60 * 1000;
+const algorithms = ['EdDSA'];
+
+export const invoiceAudience = 'lockstep:invoice';
+export const invoiceType = 'lockstep-invoice+jwt';
+export const webhookType = 'lockstep-webhook+jws';
+
+interface LoadedKey {
+  record: SigningKeyRecord;
+  privateKey: CryptoKey;
+}
+
+export class KeyRing {
+  private readonly store: Store;
+  private readonly issuer: string;
+  private readonly clock: () => Date;
+  private active: LoadedKey | undefined;
+  private jwks: JSONWebKeySet = { keys: [] };
+  private verifier: ReturnType<typeof createLocalJWKSet> = createLocalJWKSet({ keys: [] });
+
+  constructor(store: Store, options: { issuer: string; now?: () => Date }) {
+    this.store = store;
+    this.issuer = options.issuer;
+    this.clock = options.now ?? (() => new Date());
+  }
+
+  /** Loads the keys; creates and persists the first one on first start. */
+  async load(): Promise<void> {
+    const now = this.clock().getTime();
+    let records = await this.store.read((reader) => reader.listSigningKeys());
+    const current = records.find((record) => Date.parse(record.retiresAt) > now);
+    if (!current) {
+      await this.rotate();
+      records = await this.store.read((reader) => reader.listSigningKeys());
+    }
+    await this.install(records);
+  }
+
+  /** Makes a new active key; the old ones keep verifying until they expire. */
+  async rotate(): Promise<SigningKeyRecord> {
+    const now = this.clock();
+    const { publicKey, privateKey } = await generateKeyPair('EdDSA', {
+      crv: 'Ed25519',
+      extractable: true,
+    });
+    const publicJwk = await exportJWK(publicKey);
+    const kid = await calculateJwkThumbprint(publicJwk);
+    const record: SigningKeyRecord = {
+      kid,
+      alg: 'EdDSA',
+      publicJwk: { ...publicJwk, kid, alg: 'EdDSA', use: 'sig' },
+      privateJwk: { ...(await exportJWK(privateKey)), kid },
+      createdAt: now.toISOString(),
+      retiresAt: new Date(now.getTime() + signingLifetimeMs).toISOString(),
+      expiresAt: new Date(now.getTime() + signingLifetimeMs + verifyGraceMs).toISOString(),
+    };
+    const nowIso = now.toISOString();
+    await this.store.transaction(async (tx) => {
+      // Retire the current active key now, but let it verify until its grace period ends.
+      for (const existing of await tx.listSigningKeys()) {
+        if (Date.parse(existing.retiresAt) > now.getTime()) {
+          await tx.upsertSigningKey({
+            ...existing,
+            retiresAt: nowIso,
+            expiresAt: new Date(now.getTime() + verifyGraceMs).toISOString(),
+          });
+        }
+      }
+      await tx.upsertSigningKey(record);
+    });
+    await this.install(await this.store.read((reader) => reader.listSigningKeys()));
+    return record;
+  }
+
+  publicJwks(): JSONWebKeySet {
+    return this.jwks;
+  }
+
+  get activeKid(): string {
+    return this.requireActive().record.kid;
+  }
+
+  async signInvoice(claims: Record<string, unknown>, subject: string, expiresAt: Date) {
+    const key = this.requireActive();
+    return new SignJWT(claims)
+      .setProtectedHeader({ alg: 'EdDSA', kid: key.record.kid, typ: invoiceType })
+      .setIssuer(this.issuer)
+      .setSubject(subject)
+      .setAudience(invoiceAudience)
+      .setIssuedAt(Math.floor(this.clock().getTime() / 1000))
+      .setExpirationTime(Math.floor(expiresAt.getTime() / 1000))
+      .sign(key.privateKey);
+  }
+
+  /**
+   * Verifies an invoice token: our keys only, EdDSA only (no `none`, no HMAC confusion), our
+   * issuer, audience and type, not expired. Throws `invoice_invalid` or `invoice_expired`.
+   */
+  async verifyInvoice(token: string): Promise<Record<string, unknown> & { sub: string }> {
+    try {
+      const { payload } = await jwtVerify(token, this.verifier, {
+        algorithms,
+        issuer: this.issuer,
+        audience: invoiceAudience,
+        typ: invoiceType,
+        currentDate: this.clock(),
+        requiredClaims: ['sub', 'exp', 'iat'],
+      });
+      return payload as Record<string, unknown> & { sub: string };
+    } catch (error) {
+      if (error instanceof joseErrors.JWTExpired) {
+        throw new LockstepError('invoice_expired', 'This invoice has expired.');
+      }
+      throw new LockstepError('invoice_invalid', 'This invoice is not a valid signed invoice.');
+    }
+  }
+
+  /**
+   * Signs a webhook body as a JWS with a detached payload (RFC 7515 Appendix F):
+   * `<protected>..<signature>`; `iat` in the protected header lets receivers refuse replays.
+   */
+  async signWebhook(body: string): Promise<string> {
+    const key = this.requireActive();
+    const jws = await new CompactSign(new TextEncoder().encode(body))
+      .setProtectedHeader({
+        alg: 'EdDSA',
+        kid: key.record.kid,
+        typ: webhookType,
+        iat: Math.floor(this.clock().getTime() / 1000),
+      })
+      .sign(key.privateKey);
+    const [protectedHeader, , signature] = jws.split('.');
+    return `${protectedHeader}..${signature}`;
+  }
+
+  private requireActive(): LoadedKey {
+    if (!this.active) throw new Error('KeyRing.load() must run before signing.');
+    return this.active;
+  }
+
+  private async install(records: SigningKeyRecord[]): Promise<void> {
+    const now = this.clock().getTime();
+    const live = records.filter((record) => Date.parse(record.expiresAt) > now);
+    const signing = live
+      .filter((record) => Date.parse(record.retiresAt) > now)
+      .sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0];
+    if (signing) {
+      this.active = {
+        record: signing,
+        privateKey: (await importJWK(signing.privateJwk as JWK, 'EdDSA')) as CryptoKey,
+      };
+    }
+    this.jwks = { keys: live.map((record) => record.publicJwk as JWK) };
+    this.verifier = createLocalJWKSet(this.jwks);
+  }
+}

@@ -1,0 +1,199 @@
+import type { Logger } from 'pino';
+import { eventView } from '../http/views.ts';
+import type { OutboxRecord, Store, StoreReader } from '../storage/store.ts';
+import type { EventBus } from './event-bus.ts';
+import type { KeyRing } from './keys.ts';
+
+/**
+ * Delivers webhooks from the transactional outbox (step 114). Commands write outbox rows in the
+ * same transaction as their events, so nothing acknowledged is lost; this worker claims due rows
+ * with a lease (so two workers, even in two processes, never deliver one row at the same time),
+ * POSTs the signed event, and on failure retries with capped, jittered exponential backoff.
+ * The store hands out an endpoint's events for one account strictly in `seq` order.
+ */
+export interface WebhookWorkerOptions {
+  store: Store;
+  keys: KeyRing;
+  bus: EventBus;
+  log: Logger;
+  /** How often to look for due retries and for events committed by other processes. */
+  pollIntervalMs?: number;
+  /** First retry delay; doubles per attempt up to `backoffMaxMs`. */
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  /** After this long since the first attempt, a delivery is given up (and recorded). */
+  giveUpAfterMs?: number;
+  attemptTimeoutMs?: number;
+  concurrencyMax?: number;
+  /** How long a claimed delivery is leased to this worker. */
+  leaseMs?: number;
+  now?: () => Date;
+  fetch?: typeof fetch;
+}
+
+export class WebhookWorker {
+  private readonly options: Required<Omit<WebhookWorkerOptions, 'now' | 'fetch'>> & {
+    now: () => Date;
+    fetch: typeof fetch;
+  };
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private pass: Promise<void> | undefined;
+  private again = false;
+  private unsubscribe: (() => void) | undefined;
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(options: WebhookWorkerOptions) {
+    this.options = {
+      pollIntervalMs: 1_000,
+      backoffBaseMs: 1_000,
+      backoffMaxMs: 60 * 60 * 1_000,
+      giveUpAfterMs: 3 * 24 * 60 * 60 * 1_000,
+      attemptTimeoutMs: 10_000,
+      concurrencyMax: 16,
+      leaseMs: 60_000,
+      ...options,
+      now: options.now ?? (() => new Date()),
+      fetch: options.fetch ?? globalThis.fetch,
+    };
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    // Wake at once when this process commits events; poll for retries and other processes.
+    this.unsubscribe = this.options.bus.subscribeAll(() => this.nudge());
+    this.timer = setInterval(() => this.nudge(), this.options.pollIntervalMs);
+    this.timer.unref();
+    this.nudge();
+  }
+
+  /** Stops claiming and waits for deliveries in flight. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.unsubscribe?.();
+    if (this.timer) clearInterval(this.timer);
+    await this.pass;
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  nudge(): void {
+    if (!this.running) return;
+    if (this.pass) {
+      this.again = true;
+      return;
+    }
+    this.pass = this.runPass().finally(() => {
+      this.pass = undefined;
+      if (this.again && this.running) {
+        this.again = false;
+        this.nudge();
+      }
+    });
+  }
+
+  private async runPass(): Promise<void> {
+    const { store, leaseMs, concurrencyMax, log } = this.options;
+    try {
+      for (;;) {
+        const capacity = concurrencyMax - this.inFlight.size;
+        if (!this.running || capacity <= 0) return;
+        const now = this.options.now();
+        const claimed = await store.transaction((tx) =>
+          tx.claimDueOutbox(now.toISOString(), new Date(now.getTime() + leaseMs).toISOString(), capacity),
+        );
+        if (claimed.length === 0) return;
+        for (const delivery of claimed) {
+          const job = this.deliver(delivery).finally(() => {
+            this.inFlight.delete(job);
+            // The next event of this account may now be due.
+            this.nudge();
+          });
+          this.inFlight.add(job);
+        }
+        if (claimed.length < capacity) return;
+      }
+    } catch (error) {
+      if (this.running) log.error({ err: error }, 'webhook claim failed');
+    }
+  }
+
+  private async deliver(delivery: OutboxRecord): Promise<void> {
+    const { store, keys, log, attemptTimeoutMs } = this.options;
+    const loaded = await store.read(async (reader: StoreReader) => {
+      const event = await reader.getEvent(delivery.eventId);
+      const endpoint = event ? await endpointById(reader, event.accountCode, delivery.endpointId) : null;
+      return { event, endpoint };
+    });
+    if (!loaded.event || !loaded.endpoint) {
+      await store.transaction((tx) => tx.markOutboxDelivered(delivery.id, this.options.now().toISOString()));
+      return;
+    }
+    if (!loaded.endpoint.enabled) {
+      // A disabled endpoint gets nothing new; keep the row so re-enabling could resume it.
+      await this.failed(delivery, 'endpoint disabled');
+      return;
+    }
+    const body = JSON.stringify(eventView(loaded.event));
+    let outcome: string | null;
+    try {
+      const response = await this.options.fetch(loaded.endpoint.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'Lockstep-Webhooks/1',
+          'lockstep-signature': await keys.signWebhook(body),
+          'lockstep-event-id': loaded.event.id,
+          'lockstep-delivery-id': delivery.id,
+        },
+        body,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(attemptTimeoutMs),
+      });
+      await response.arrayBuffer().catch(() => undefined);
+      outcome = response.ok ? null : `HTTP ${response.status}`;
+    } catch (error) {
+      outcome = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    }
+    if (outcome === null) {
+      await store.transaction((tx) => tx.markOutboxDelivered(delivery.id, this.options.now().toISOString()));
+      return;
+    }
+    log.warn(
+      { deliveryId: delivery.id, attempt: delivery.attemptCount + 1, outcome },
+      'webhook delivery failed',
+    );
+    await this.failed(delivery, outcome);
+  }
+
+  private async failed(delivery: OutboxRecord, reason: string): Promise<void> {
+    const { store, backoffBaseMs, backoffMaxMs, giveUpAfterMs, log } = this.options;
+    const now = this.options.now();
+    const delayMs = Math.min(backoffMaxMs, backoffBaseMs * 2 ** Math.min(delivery.attemptCount, 30));
+    // Full jitter in the upper half, so receivers recovering together are not hit in lockstep.
+    const jitteredMs = delayMs / 2 + Math.random() * (delayMs / 2);
+    const event = await store.read((reader) => reader.getEvent(delivery.eventId));
+    const ageMs = event ? now.getTime() - Date.parse(event.at) : 0;
+    if (ageMs > giveUpAfterMs) {
+      log.error({ deliveryId: delivery.id, reason }, 'webhook delivery given up');
+      await store.transaction(async (tx) => {
+        await tx.markOutboxFailed(delivery.id, `given up: ${reason}`, '9999-12-31T00:00:00.000Z');
+      });
+      return;
+    }
+    await store.transaction((tx) =>
+      tx.markOutboxFailed(delivery.id, reason, new Date(now.getTime() + jitteredMs).toISOString()),
+    );
+  }
+}
+
+async function endpointById(reader: StoreReader, accountCode: string, endpointId: string) {
+  const account = await reader.getTemporaryAccount(accountCode);
+  for (const party of account?.parties ?? []) {
+    const endpoint = (await reader.listWebhookEndpoints(party.customerId)).find(
+      (candidate) => candidate.id === endpointId,
+    );
+    if (endpoint) return endpoint;
+  }
+  return null;
+}

@@ -1,0 +1,178 @@
+/**
+ * Versioned migrations of the embedded store. Each step runs once, in order, inside a
+ * transaction; `schema_migrations` records what ran. Never edit a released step: add one.
+ */
+export const sqliteMigrations: Array<{ version: number; name: string; sql: string }> = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+      CREATE TABLE customers (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL UNIQUE,
+        display_name TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        failed_login_count INTEGER NOT NULL DEFAULT 0,
+        login_locked_until TEXT,
+        created_at TEXT NOT NULL
+      ) STRICT;
+
+      CREATE TABLE merchants (
+        customer_id TEXT PRIMARY KEY REFERENCES customers(id),
+        name TEXT NOT NULL,
+        allowed_origins TEXT NOT NULL,
+        created_at TEXT NOT NULL
+      ) STRICT;
+
+      CREATE TABLE usual_accounts (
+        id TEXT PRIMARY KEY,
+        owner_id TEXT NOT NULL REFERENCES customers(id),
+        currency TEXT NOT NULL,
+        name TEXT NOT NULL,
+        created_at TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX usual_accounts_owner ON usual_accounts(owner_id);
+
+      CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        merchant_id TEXT NOT NULL REFERENCES merchants(customer_id),
+        kind TEXT NOT NULL CHECK (kind IN ('secret', 'publishable')),
+        prefix TEXT NOT NULL,
+        key_hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+      ) STRICT;
+
+      CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        customer_id TEXT NOT NULL REFERENCES customers(id),
+        csrf_token_hash TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+      ) STRICT;
+
+      CREATE TABLE invoices (
+        id TEXT PRIMARY KEY,
+        merchant_id TEXT NOT NULL REFERENCES merchants(customer_id),
+        amount_minor INTEGER NOT NULL CHECK (amount_minor > 0),
+        currency TEXT NOT NULL,
+        order_reference TEXT NOT NULL,
+        description TEXT NOT NULL,
+        payee_contact TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        token TEXT NOT NULL,
+        temporary_account_code TEXT UNIQUE
+      ) STRICT;
+
+      CREATE TABLE signing_keys (
+        kid TEXT PRIMARY KEY,
+        alg TEXT NOT NULL,
+        public_jwk TEXT NOT NULL,
+        private_jwk TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        retires_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+      ) STRICT;
+
+      -- Rows are never deleted: a dissolved account stays for audit, so a code is never reused.
+      CREATE TABLE temporary_accounts (
+        code TEXT PRIMARY KEY,
+        status TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        created_at TEXT NOT NULL
+      ) STRICT;
+
+      CREATE TABLE temporary_account_parties (
+        code TEXT NOT NULL REFERENCES temporary_accounts(code),
+        customer_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (customer_id, code)
+      ) STRICT, WITHOUT ROWID;
+
+      CREATE TABLE account_events (
+        position INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        code TEXT NOT NULL REFERENCES temporary_accounts(code),
+        seq INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        data TEXT NOT NULL,
+        UNIQUE (code, seq)
+      ) STRICT;
+
+      CREATE TABLE webhook_endpoints (
+        id TEXT PRIMARY KEY,
+        merchant_id TEXT NOT NULL REFERENCES merchants(customer_id),
+        url TEXT NOT NULL,
+        enabled INTEGER NOT NULL,
+        created_at TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX webhook_endpoints_merchant ON webhook_endpoints(merchant_id);
+
+      CREATE TABLE webhook_outbox (
+        id TEXT PRIMARY KEY,
+        endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints(id),
+        event_id TEXT NOT NULL,
+        account_code TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        attempt_count INTEGER NOT NULL,
+        next_attempt_at TEXT NOT NULL,
+        delivered_at TEXT,
+        last_error TEXT,
+        UNIQUE (endpoint_id, event_id)
+      ) STRICT;
+      CREATE INDEX webhook_outbox_due ON webhook_outbox(delivered_at, next_attempt_at);
+      CREATE INDEX webhook_outbox_order ON webhook_outbox(endpoint_id, account_code, seq);
+
+      CREATE TABLE idempotency (
+        scope TEXT NOT NULL,
+        key TEXT NOT NULL,
+        request_hash TEXT NOT NULL,
+        status_code INTEGER NOT NULL,
+        response_body TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (scope, key)
+      ) STRICT, WITHOUT ROWID;
+
+      -- The ledger: balances are a cache of the postings, checked by reconciliation.
+      CREATE TABLE ledger_accounts (
+        ledger_key TEXT PRIMARY KEY,
+        currency TEXT NOT NULL,
+        balance_minor INTEGER NOT NULL,
+        CHECK (balance_minor >= 0 OR ledger_key LIKE 'external:%')
+      ) STRICT, WITHOUT ROWID;
+
+      CREATE TABLE journal_entries (
+        position INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        reference TEXT,
+        at TEXT NOT NULL
+      ) STRICT;
+
+      CREATE TABLE postings (
+        entry_id TEXT NOT NULL REFERENCES journal_entries(id),
+        leg INTEGER NOT NULL,
+        ledger_key TEXT NOT NULL REFERENCES ledger_accounts(ledger_key),
+        amount_minor INTEGER NOT NULL CHECK (amount_minor <> 0),
+        currency TEXT NOT NULL,
+        PRIMARY KEY (entry_id, leg)
+      ) STRICT, WITHOUT ROWID;
+
+      -- History is append-only: refuse to change or remove it.
+      CREATE TRIGGER journal_entries_immutable BEFORE UPDATE ON journal_entries
+        BEGIN SELECT RAISE(ABORT, 'journal entries are immutable'); END;
+      CREATE TRIGGER journal_entries_no_delete BEFORE DELETE ON journal_entries
+        BEGIN SELECT RAISE(ABORT, 'journal entries are immutable'); END;
+      CREATE TRIGGER postings_immutable BEFORE UPDATE ON postings
+        BEGIN SELECT RAISE(ABORT, 'postings are immutable'); END;
+      CREATE TRIGGER postings_no_delete BEFORE DELETE ON postings
+        BEGIN SELECT RAISE(ABORT, 'postings are immutable'); END;
+      CREATE TRIGGER temporary_accounts_no_delete BEFORE DELETE ON temporary_accounts
+        BEGIN SELECT RAISE(ABORT, 'temporary accounts are kept for audit'); END;
+    `,
+  },
+];

@@ -1,0 +1,964 @@
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import {
+  type AccountEvent,
+  type CurrencyCode,
+  type LedgerAccountKey,
+  LockstepError,
+  type TemporaryAccount,
+} from '@lockstep/core';
+import { newId } from '../ids.ts';
+import { sqliteMigrations } from './sqlite-schema.ts';
+import type {
+  ApiKeyRecord,
+  CustomerRecord,
+  IdempotencyRecord,
+  InvoiceRecord,
+  JournalEntryInput,
+  JournalEntryRecord,
+  LedgerBalance,
+  MerchantRecord,
+  OutboxRecord,
+  SessionRecord,
+  SigningKeyRecord,
+  Store,
+  StoredEvent,
+  StoreReader,
+  StoreTx,
+  UsualAccountRecord,
+  WebhookEndpointRecord,
+} from './store.ts';
+
+/**
+ * The embedded store on `node:sqlite`: WAL, synchronous=FULL, and group commit. Every write
+ * goes through `transaction()`, which queues units of work; one drain loop runs all queued
+ * units in one `BEGIN IMMEDIATE … COMMIT`, each inside its own savepoint (so a failing unit
+ * rolls back only itself), and settles their promises only after the COMMIT — one fsync for
+ * the whole batch, and no answer before its data is durable.
+ *
+ * Reads of a file database use a second, read-only connection, so they never see the
+ * uncommitted writes of an open batch; several queued reads share one snapshot.
+ */
+export interface SqliteStoreOptions {
+  /** A file path, or ':memory:' for tests. */
+  path: string;
+  /** Group concurrent transactions into one commit (default true). */
+  groupCommit?: boolean;
+  /** Units per batch at most. */
+  batchUnitsMax?: number;
+}
+
+interface Pending<T> {
+  work: (tx: StoreTx) => Promise<T>;
+  resolve: (value: T) => void;
+  reject: (error: unknown) => void;
+}
+
+interface PendingRead<T> {
+  work: (reader: StoreReader) => Promise<T>;
+  resolve: (value: T) => void;
+  reject: (error: unknown) => void;
+}
+
+export async function openSqliteStore(options: SqliteStoreOptions): Promise<SqliteStore> {
+  return new SqliteStore(options);
+}
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  private readonly writer: DatabaseSync;
+  private readonly reader: DatabaseSync | undefined;
+  private readonly writeOps: SqliteOps;
+  private readonly readOps: SqliteOps;
+  private readonly groupCommit: boolean;
+  private readonly batchUnitsMax: number;
+  private writeQueue: Pending<unknown>[] = [];
+  private readQueue: PendingRead<unknown>[] = [];
+  private writing = false;
+  private reading = false;
+  private closed = false;
+  private idle: Promise<void> = Promise.resolve();
+
+  constructor(options: SqliteStoreOptions) {
+    this.groupCommit = options.groupCommit ?? true;
+    this.batchUnitsMax = options.batchUnitsMax ?? 256;
+    this.writer = new DatabaseSync(options.path);
+    this.writer.exec(`
+      PRAGMA journal_mode = WAL;
+      PRAGMA synchronous = FULL;
+      PRAGMA foreign_keys = ON;
+      PRAGMA busy_timeout = 5000;
+    `);
+    migrate(this.writer);
+    this.writeOps = new SqliteOps(this.writer);
+    if (options.path !== ':memory:') {
+      this.reader = new DatabaseSync(options.path, { readOnly: true });
+      this.reader.exec('PRAGMA busy_timeout = 5000;');
+      this.readOps = new SqliteOps(this.reader);
+    } else {
+      this.readOps = this.writeOps;
+    }
+  }
+
+  transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new Error('The store is closed.'));
+    return new Promise<T>((resolve, reject) => {
+      this.writeQueue.push({ work, resolve, reject } as Pending<unknown>);
+      if (!this.writing) {
+        this.writing = true;
+        // The next macrotask: requests arriving together join this batch.
+        setImmediate(() => {
+          this.idle = this.drainWrites();
+        });
+      }
+    });
+  }
+
+  read<T>(work: (reader: StoreReader) => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new Error('The store is closed.'));
+    if (!this.reader) {
+      // ':memory:' has one connection: read through the write queue so no batch is half seen.
+      return this.transaction((tx) => work(tx));
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.readQueue.push({ work, resolve, reject } as PendingRead<unknown>);
+      if (!this.reading) {
+        this.reading = true;
+        queueMicrotask(() => void this.drainReads());
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    while (this.writing || this.reading) {
+      await this.idle;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    this.closed = true;
+    this.reader?.close();
+    this.writer.close();
+  }
+
+  private async drainWrites(): Promise<void> {
+    try {
+      while (this.writeQueue.length > 0) {
+        const batch = this.writeQueue.splice(0, this.groupCommit ? this.batchUnitsMax : 1);
+        const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+        this.writer.exec('BEGIN IMMEDIATE');
+        for (const unit of batch) {
+          this.writer.exec('SAVEPOINT unit');
+          try {
+            const value = await unit.work(this.writeOps);
+            this.writer.exec('RELEASE unit');
+            outcomes.push({ ok: true, value });
+          } catch (error) {
+            this.writer.exec('ROLLBACK TO unit');
+            this.writer.exec('RELEASE unit');
+            outcomes.push({ ok: false, error });
+          }
+        }
+        try {
+          this.writer.exec('COMMIT');
+        } catch (error) {
+          try {
+            this.writer.exec('ROLLBACK');
+          } catch {
+            // Nothing left to roll back.
+          }
+          for (const unit of batch) unit.reject(error);
+          continue;
+        }
+        batch.forEach((unit, index) => {
+          const outcome = outcomes[index] as (typeof outcomes)[number];
+          if (outcome.ok) unit.resolve(outcome.value);
+          else unit.reject(outcome.error);
+        });
+      }
+    } finally {
+      this.writing = false;
+    }
+  }
+
+  private async drainReads(): Promise<void> {
+    const reader = this.reader as DatabaseSync;
+    try {
+      while (this.readQueue.length > 0) {
+        const batch = this.readQueue.splice(0, this.batchUnitsMax);
+        // One snapshot for the batch: every read inside sees one committed state.
+        reader.exec('BEGIN');
+        try {
+          for (const unit of batch) {
+            try {
+              unit.resolve(await unit.work(this.readOps));
+            } catch (error) {
+              unit.reject(error);
+            }
+          }
+        } finally {
+          reader.exec('COMMIT');
+        }
+      }
+    } finally {
+      this.reading = false;
+    }
+  }
+}
+
+function migrate(db: DatabaseSync): void {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL
+  ) STRICT`);
+  const applied = new Set(
+    (db.prepare('SELECT version FROM schema_migrations').all() as Array<{ version: number }>).map(
+      (row) => row.version,
+    ),
+  );
+  for (const migration of sqliteMigrations) {
+    if (applied.has(migration.version)) continue;
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      db.exec(migration.sql);
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
+        migration.version,
+        migration.name,
+        new Date().toISOString(),
+      );
+      db.exec('COMMIT');
+    } catch (error) {
+      db.exec('ROLLBACK');
+      throw error;
+    }
+  }
+}
+
+type Row = Record<string, unknown>;
+
+/** The SQL of every operation, over one connection, with prepared statements cached. */
+class SqliteOps implements StoreTx {
+  private readonly db: DatabaseSync;
+  private readonly statements = new Map<string, StatementSync>();
+
+  constructor(db: DatabaseSync) {
+    this.db = db;
+  }
+
+  private sql(text: string): StatementSync {
+    let statement = this.statements.get(text);
+    if (!statement) {
+      statement = this.db.prepare(text);
+      this.statements.set(text, statement);
+    }
+    return statement;
+  }
+
+  private one(text: string, ...params: Array<string | number | null>): Row | undefined {
+    return this.sql(text).get(...params) as Row | undefined;
+  }
+
+  private all(text: string, ...params: Array<string | number | null>): Row[] {
+    return this.sql(text).all(...params) as Row[];
+  }
+
+  private run(text: string, ...params: Array<string | number | null>): number {
+    return Number(this.sql(text).run(...params).changes);
+  }
+
+  // --- customers and merchants ------------------------------------------------------------
+
+  async getCustomer(id: string) {
+    const row = this.one('SELECT * FROM customers WHERE id = ?', id);
+    return row ? customerOf(row) : null;
+  }
+
+  async getCustomerByUserId(userId: string) {
+    const row = this.one('SELECT * FROM customers WHERE user_id = ?', userId);
+    return row ? customerOf(row) : null;
+  }
+
+  async insertCustomer(record: CustomerRecord) {
+    try {
+      this.run(
+        `INSERT INTO customers (id, user_id, display_name, password_hash, failed_login_count,
+           login_locked_until, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        record.id,
+        record.userId,
+        record.displayName,
+        record.passwordHash,
+        record.failedLoginCount,
+        record.loginLockedUntil,
+        record.createdAt,
+      );
+    } catch (error) {
+      throw uniqueToConflict(error, 'That user ID is taken.');
+    }
+  }
+
+  async updateLoginState(id: string, state: { failedLoginCount: number; loginLockedUntil: string | null }) {
+    this.run(
+      'UPDATE customers SET failed_login_count = ?, login_locked_until = ? WHERE id = ?',
+      state.failedLoginCount,
+      state.loginLockedUntil,
+      id,
+    );
+  }
+
+  async getMerchant(customerId: string) {
+    const row = this.one('SELECT * FROM merchants WHERE customer_id = ?', customerId);
+    return row ? merchantOf(row) : null;
+  }
+
+  async listMerchants() {
+    return this.all('SELECT * FROM merchants ORDER BY created_at').map(merchantOf);
+  }
+
+  async upsertMerchant(record: MerchantRecord) {
+    this.run(
+      `INSERT INTO merchants (customer_id, name, allowed_origins, created_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (customer_id) DO UPDATE SET name = excluded.name, allowed_origins = excluded.allowed_origins`,
+      record.customerId,
+      record.name,
+      JSON.stringify(record.allowedOrigins),
+      record.createdAt,
+    );
+  }
+
+  // --- usual accounts ---------------------------------------------------------------------
+
+  async getUsualAccount(id: string) {
+    const row = this.one(
+      `SELECT u.*, l.balance_minor FROM usual_accounts u
+       JOIN ledger_accounts l ON l.ledger_key = 'usual:' || u.id WHERE u.id = ?`,
+      id,
+    );
+    return row ? usualOf(row) : null;
+  }
+
+  async listUsualAccounts(ownerId: string) {
+    return this.all(
+      `SELECT u.*, l.balance_minor FROM usual_accounts u
+       JOIN ledger_accounts l ON l.ledger_key = 'usual:' || u.id
+       WHERE u.owner_id = ? ORDER BY u.created_at, u.id`,
+      ownerId,
+    ).map(usualOf);
+  }
+
+  async insertUsualAccount(record: UsualAccountRecord) {
+    this.run(
+      'INSERT INTO usual_accounts (id, owner_id, currency, name, created_at) VALUES (?, ?, ?, ?, ?)',
+      record.id,
+      record.ownerId,
+      record.currency,
+      record.name,
+      record.createdAt,
+    );
+    this.run(
+      'INSERT INTO ledger_accounts (ledger_key, currency, balance_minor) VALUES (?, ?, 0)',
+      `usual:${record.id}`,
+      record.currency,
+    );
+  }
+
+  // --- keys and sessions ------------------------------------------------------------------
+
+  async getApiKeyByHash(keyHash: string) {
+    const row = this.one('SELECT * FROM api_keys WHERE key_hash = ?', keyHash);
+    return row ? apiKeyOf(row) : null;
+  }
+
+  async listApiKeys(merchantId: string) {
+    return this.all('SELECT * FROM api_keys WHERE merchant_id = ? ORDER BY created_at', merchantId).map(
+      apiKeyOf,
+    );
+  }
+
+  async insertApiKey(record: ApiKeyRecord) {
+    this.run(
+      `INSERT INTO api_keys (id, merchant_id, kind, prefix, key_hash, created_at, revoked_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      record.id,
+      record.merchantId,
+      record.kind,
+      record.prefix,
+      record.keyHash,
+      record.createdAt,
+      record.revokedAt,
+    );
+  }
+
+  async revokeApiKey(id: string, merchantId: string, at: string) {
+    return (
+      this.run(
+        'UPDATE api_keys SET revoked_at = ? WHERE id = ? AND merchant_id = ? AND revoked_at IS NULL',
+        at,
+        id,
+        merchantId,
+      ) > 0
+    );
+  }
+
+  async getSession(tokenHash: string) {
+    const row = this.one('SELECT * FROM sessions WHERE token_hash = ?', tokenHash);
+    return row
+      ? {
+          tokenHash: String(row.token_hash),
+          customerId: String(row.customer_id),
+          csrfTokenHash: String(row.csrf_token_hash),
+          createdAt: String(row.created_at),
+          expiresAt: String(row.expires_at),
+        }
+      : null;
+  }
+
+  async insertSession(record: SessionRecord) {
+    this.run(
+      `INSERT INTO sessions (token_hash, customer_id, csrf_token_hash, created_at, expires_at)
+       VALUES (?, ?, ?, ?, ?)`,
+      record.tokenHash,
+      record.customerId,
+      record.csrfTokenHash,
+      record.createdAt,
+      record.expiresAt,
+    );
+  }
+
+  async deleteSession(tokenHash: string) {
+    this.run('DELETE FROM sessions WHERE token_hash = ?', tokenHash);
+  }
+
+  async deleteExpiredSessions(now: string) {
+    return this.run('DELETE FROM sessions WHERE expires_at <= ?', now);
+  }
+
+  // --- invoices and signing keys ----------------------------------------------------------
+
+  async getInvoice(id: string) {
+    const row = this.one('SELECT * FROM invoices WHERE id = ?', id);
+    return row ? invoiceOf(row) : null;
+  }
+
+  async insertInvoice(record: InvoiceRecord) {
+    this.run(
+      `INSERT INTO invoices (id, merchant_id, amount_minor, currency, order_reference, description,
+         payee_contact, created_at, expires_at, token, temporary_account_code)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      record.id,
+      record.merchantId,
+      record.amountMinor,
+      record.currency,
+      record.orderReference,
+      record.description,
+      record.payeeContact,
+      record.createdAt,
+      record.expiresAt,
+      record.token,
+      record.temporaryAccountCode,
+    );
+  }
+
+  async claimInvoice(id: string, temporaryAccountCode: string) {
+    return (
+      this.run(
+        'UPDATE invoices SET temporary_account_code = ? WHERE id = ? AND temporary_account_code IS NULL',
+        temporaryAccountCode,
+        id,
+      ) > 0
+    );
+  }
+
+  async listSigningKeys() {
+    return this.all('SELECT * FROM signing_keys ORDER BY created_at').map((row) => ({
+      kid: String(row.kid),
+      alg: String(row.alg) as SigningKeyRecord['alg'],
+      publicJwk: JSON.parse(String(row.public_jwk)),
+      privateJwk: JSON.parse(String(row.private_jwk)),
+      createdAt: String(row.created_at),
+      retiresAt: String(row.retires_at),
+      expiresAt: String(row.expires_at),
+    }));
+  }
+
+  async upsertSigningKey(record: SigningKeyRecord) {
+    this.run(
+      `INSERT INTO signing_keys (kid, alg, public_jwk, private_jwk, created_at, retires_at, expires_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (kid) DO UPDATE SET retires_at = excluded.retires_at, expires_at = excluded.expires_at`,
+      record.kid,
+      record.alg,
+      JSON.stringify(record.publicJwk),
+      JSON.stringify(record.privateJwk),
+      record.createdAt,
+      record.retiresAt,
+      record.expiresAt,
+    );
+  }
+
+  // --- temporary accounts and events ------------------------------------------------------
+
+  async getTemporaryAccount(code: string) {
+    const row = this.one('SELECT state FROM temporary_accounts WHERE code = ?', code);
+    return row ? (JSON.parse(String(row.state)) as TemporaryAccount) : null;
+  }
+
+  async listTemporaryAccounts(
+    customerId: string,
+    options: { limit: number; status?: TemporaryAccount['status'] },
+  ) {
+    const rows = options.status
+      ? this.all(
+          `SELECT t.state FROM temporary_account_parties p JOIN temporary_accounts t ON t.code = p.code
+           WHERE p.customer_id = ? AND t.status = ? ORDER BY p.created_at DESC, p.code LIMIT ?`,
+          customerId,
+          options.status,
+          options.limit,
+        )
+      : this.all(
+          `SELECT t.state FROM temporary_account_parties p JOIN temporary_accounts t ON t.code = p.code
+           WHERE p.customer_id = ? ORDER BY p.created_at DESC, p.code LIMIT ?`,
+          customerId,
+          options.limit,
+        );
+    return rows.map((row) => JSON.parse(String(row.state)) as TemporaryAccount);
+  }
+
+  async insertTemporaryAccount(account: TemporaryAccount) {
+    try {
+      this.run(
+        'INSERT INTO temporary_accounts (code, status, version, state, created_at) VALUES (?, ?, ?, ?, ?)',
+        account.code,
+        account.status,
+        account.version,
+        JSON.stringify(account),
+        account.createdAt,
+      );
+    } catch (error) {
+      throw uniqueToConflict(error, 'That temporary account code was used before.');
+    }
+    for (const party of account.parties) {
+      this.run(
+        'INSERT INTO temporary_account_parties (code, customer_id, created_at) VALUES (?, ?, ?)',
+        account.code,
+        party.customerId,
+        account.createdAt,
+      );
+    }
+    this.run(
+      'INSERT INTO ledger_accounts (ledger_key, currency, balance_minor) VALUES (?, ?, 0)',
+      `temporary:${account.code}`,
+      account.currency,
+    );
+  }
+
+  async updateTemporaryAccount(account: TemporaryAccount, expectedVersion: number) {
+    const changed = this.run(
+      'UPDATE temporary_accounts SET status = ?, version = ?, state = ? WHERE code = ? AND version = ?',
+      account.status,
+      account.version,
+      JSON.stringify(account),
+      account.code,
+      expectedVersion,
+    );
+    if (changed !== 1) {
+      throw new LockstepError('conflict', 'The temporary account changed meanwhile; retry.');
+    }
+  }
+
+  async appendEvents(events: AccountEvent[]) {
+    const stored: StoredEvent[] = [];
+    for (const event of events) {
+      const withId: StoredEvent = { ...event, id: newId('evt') };
+      this.run(
+        'INSERT INTO account_events (id, code, seq, type, at, actor, data) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        withId.id,
+        event.accountCode,
+        event.seq,
+        event.type,
+        event.at,
+        event.actor,
+        JSON.stringify(event.data),
+      );
+      stored.push(withId);
+    }
+    return stored;
+  }
+
+  async listEvents(code: string, afterSeq: number, limit: number) {
+    return this.all(
+      'SELECT * FROM account_events WHERE code = ? AND seq > ? ORDER BY seq LIMIT ?',
+      code,
+      afterSeq,
+      limit,
+    ).map(eventOf);
+  }
+
+  async getEvent(id: string) {
+    const row = this.one('SELECT * FROM account_events WHERE id = ?', id);
+    return row ? eventOf(row) : null;
+  }
+
+  async listEventsForCustomer(customerId: string, options: { afterId?: string; limit: number }) {
+    let afterPosition = 0;
+    if (options.afterId) {
+      const row = this.one('SELECT position FROM account_events WHERE id = ?', options.afterId);
+      if (!row) throw new LockstepError('not_found', 'No such event to list after.');
+      afterPosition = Number(row.position);
+    }
+    return this.all(
+      `SELECT e.* FROM account_events e
+       WHERE e.position > ? AND e.code IN (SELECT code FROM temporary_account_parties WHERE customer_id = ?)
+       ORDER BY e.position LIMIT ?`,
+      afterPosition,
+      customerId,
+      options.limit,
+    ).map(eventOf);
+  }
+
+  // --- ledger -----------------------------------------------------------------------------
+
+  async postJournal(entry: JournalEntryInput) {
+    const sums = new Map<string, number>();
+    for (const transfer of entry.transfers) {
+      if (!Number.isSafeInteger(transfer.amountMinor) || transfer.amountMinor <= 0) {
+        throw new Error(
+          `postJournal: a transfer amount must be a positive integer, got ${transfer.amountMinor}`,
+        );
+      }
+    }
+    this.db.exec('SAVEPOINT journal');
+    try {
+      this.run(
+        'INSERT INTO journal_entries (id, kind, reference, at) VALUES (?, ?, ?, ?)',
+        entry.id,
+        entry.kind,
+        entry.reference,
+        entry.at,
+      );
+      let leg = 0;
+      for (const transfer of entry.transfers) {
+        for (const [key, amount] of [
+          [transfer.from, -transfer.amountMinor],
+          [transfer.to, transfer.amountMinor],
+        ] as Array<[LedgerAccountKey, number]>) {
+          this.moveBalance(key, transfer.currency, amount);
+          this.run(
+            'INSERT INTO postings (entry_id, leg, ledger_key, amount_minor, currency) VALUES (?, ?, ?, ?, ?)',
+            entry.id,
+            leg++,
+            key,
+            amount,
+            transfer.currency,
+          );
+          sums.set(transfer.currency, (sums.get(transfer.currency) ?? 0) + amount);
+        }
+      }
+      // Double entry by construction; asserted anyway (two paths, one invariant).
+      for (const [currency, sum] of sums) {
+        if (sum !== 0) throw new Error(`postJournal: entry ${entry.id} does not balance in ${currency}`);
+      }
+      this.db.exec('RELEASE journal');
+    } catch (error) {
+      this.db.exec('ROLLBACK TO journal');
+      this.db.exec('RELEASE journal');
+      throw error;
+    }
+  }
+
+  private moveBalance(key: LedgerAccountKey, currency: CurrencyCode, amountMinor: number): void {
+    const kind = key.slice(0, key.indexOf(':'));
+    if (kind === 'fees' || kind === 'external') {
+      this.run(
+        'INSERT INTO ledger_accounts (ledger_key, currency, balance_minor) VALUES (?, ?, 0) ON CONFLICT DO NOTHING',
+        key,
+        currency,
+      );
+    }
+    const row = this.one('SELECT currency, balance_minor FROM ledger_accounts WHERE ledger_key = ?', key);
+    if (!row) throw new LockstepError('not_found', `No ledger account ${key}.`);
+    if (row.currency !== currency) {
+      throw new LockstepError('currency_mismatch', `${key} is in ${String(row.currency)}, not ${currency}.`);
+    }
+    const next = Number(row.balance_minor) + amountMinor;
+    if (next < 0 && kind !== 'external') {
+      throw new LockstepError('insufficient_funds', 'Not enough money in the account.', {
+        availableMinor: Number(row.balance_minor),
+        requestedMinor: -amountMinor,
+      });
+    }
+    this.run('UPDATE ledger_accounts SET balance_minor = ? WHERE ledger_key = ?', next, key);
+  }
+
+  async getBalance(ledgerKey: LedgerAccountKey) {
+    const row = this.one('SELECT balance_minor FROM ledger_accounts WHERE ledger_key = ?', ledgerKey);
+    return row ? Number(row.balance_minor) : 0;
+  }
+
+  async listBalances(): Promise<LedgerBalance[]> {
+    return this.all('SELECT * FROM ledger_accounts ORDER BY ledger_key').map((row) => ({
+      ledgerKey: String(row.ledger_key) as LedgerAccountKey,
+      currency: String(row.currency) as CurrencyCode,
+      balanceMinor: Number(row.balance_minor),
+    }));
+  }
+
+  async listJournal(options: { afterId?: string; limit: number }): Promise<JournalEntryRecord[]> {
+    let afterPosition = 0;
+    if (options.afterId) {
+      const row = this.one('SELECT position FROM journal_entries WHERE id = ?', options.afterId);
+      afterPosition = row ? Number(row.position) : 0;
+    }
+    const entries = this.all(
+      'SELECT * FROM journal_entries WHERE position > ? ORDER BY position LIMIT ?',
+      afterPosition,
+      options.limit,
+    );
+    return entries.map((row) => ({
+      id: String(row.id),
+      kind: String(row.kind),
+      reference: row.reference === null ? null : String(row.reference),
+      at: String(row.at),
+      postings: this.all('SELECT * FROM postings WHERE entry_id = ? ORDER BY leg', String(row.id)).map(
+        (posting) => ({
+          entryId: String(posting.entry_id),
+          ledgerKey: String(posting.ledger_key) as LedgerAccountKey,
+          amountMinor: Number(posting.amount_minor),
+          currency: String(posting.currency) as CurrencyCode,
+        }),
+      ),
+    }));
+  }
+
+  // --- webhooks ---------------------------------------------------------------------------
+
+  async listWebhookEndpoints(merchantId: string) {
+    return this.all(
+      'SELECT * FROM webhook_endpoints WHERE merchant_id = ? ORDER BY created_at, id',
+      merchantId,
+    ).map(endpointOf);
+  }
+
+  async insertWebhookEndpoint(record: WebhookEndpointRecord) {
+    this.run(
+      'INSERT INTO webhook_endpoints (id, merchant_id, url, enabled, created_at) VALUES (?, ?, ?, ?, ?)',
+      record.id,
+      record.merchantId,
+      record.url,
+      record.enabled ? 1 : 0,
+      record.createdAt,
+    );
+  }
+
+  async setWebhookEndpointEnabled(id: string, merchantId: string, enabled: boolean) {
+    return (
+      this.run(
+        'UPDATE webhook_endpoints SET enabled = ? WHERE id = ? AND merchant_id = ?',
+        enabled ? 1 : 0,
+        id,
+        merchantId,
+      ) > 0
+    );
+  }
+
+  async insertOutbox(records: OutboxRecord[]) {
+    for (const record of records) {
+      this.run(
+        `INSERT INTO webhook_outbox (id, endpoint_id, event_id, account_code, seq, attempt_count,
+           next_attempt_at, delivered_at, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        record.id,
+        record.endpointId,
+        record.eventId,
+        record.accountCode,
+        record.seq,
+        record.attemptCount,
+        record.nextAttemptAt,
+        record.deliveredAt,
+        record.lastError,
+      );
+    }
+  }
+
+  async getOutbox(id: string) {
+    const row = this.one('SELECT * FROM webhook_outbox WHERE id = ?', id);
+    return row ? outboxOf(row) : null;
+  }
+
+  async claimDueOutbox(now: string, leaseUntil: string, limit: number) {
+    const rows = this.all(
+      `SELECT o.* FROM webhook_outbox o
+       WHERE o.delivered_at IS NULL AND o.next_attempt_at <= ?
+         AND NOT EXISTS (
+           SELECT 1 FROM webhook_outbox earlier
+           WHERE earlier.endpoint_id = o.endpoint_id AND earlier.account_code = o.account_code
+             AND earlier.seq < o.seq AND earlier.delivered_at IS NULL)
+       ORDER BY o.next_attempt_at, o.endpoint_id, o.account_code, o.seq
+       LIMIT ?`,
+      now,
+      limit,
+    );
+    for (const row of rows) {
+      this.run('UPDATE webhook_outbox SET next_attempt_at = ? WHERE id = ?', leaseUntil, String(row.id));
+    }
+    return rows.map((row) => ({ ...outboxOf(row), nextAttemptAt: leaseUntil }));
+  }
+
+  async markOutboxDelivered(id: string, at: string) {
+    this.run(
+      'UPDATE webhook_outbox SET delivered_at = ?, attempt_count = attempt_count + 1, last_error = NULL WHERE id = ?',
+      at,
+      id,
+    );
+  }
+
+  async markOutboxFailed(id: string, error: string, nextAttemptAt: string) {
+    this.run(
+      'UPDATE webhook_outbox SET attempt_count = attempt_count + 1, last_error = ?, next_attempt_at = ? WHERE id = ?',
+      error.slice(0, 500),
+      nextAttemptAt,
+      id,
+    );
+  }
+
+  // --- idempotency ------------------------------------------------------------------------
+
+  async getIdempotency(scope: string, key: string) {
+    const row = this.one('SELECT * FROM idempotency WHERE scope = ? AND key = ?', scope, key);
+    return row
+      ? {
+          scope: String(row.scope),
+          key: String(row.key),
+          requestHash: String(row.request_hash),
+          statusCode: Number(row.status_code),
+          responseBody: String(row.response_body),
+          createdAt: String(row.created_at),
+        }
+      : null;
+  }
+
+  async putIdempotency(record: IdempotencyRecord) {
+    try {
+      this.run(
+        `INSERT INTO idempotency (scope, key, request_hash, status_code, response_body, created_at)
+         VALUES (?, ?, ?, ?, ?, ?)`,
+        record.scope,
+        record.key,
+        record.requestHash,
+        record.statusCode,
+        record.responseBody,
+        record.createdAt,
+      );
+    } catch (error) {
+      throw uniqueToConflict(
+        error,
+        'This Idempotency-Key is being used by another request.',
+        'idempotency_key_in_use',
+      );
+    }
+  }
+}
+
+// --- row mapping ----------------------------------------------------------------------------
+
+function customerOf(row: Row): CustomerRecord {
+  return {
+    id: String(row.id),
+    userId: String(row.user_id),
+    displayName: String(row.display_name),
+    passwordHash: String(row.password_hash),
+    failedLoginCount: Number(row.failed_login_count),
+    loginLockedUntil: row.login_locked_until === null ? null : String(row.login_locked_until),
+    createdAt: String(row.created_at),
+  };
+}
+
+function merchantOf(row: Row): MerchantRecord {
+  return {
+    customerId: String(row.customer_id),
+    name: String(row.name),
+    allowedOrigins: JSON.parse(String(row.allowed_origins)) as string[],
+    createdAt: String(row.created_at),
+  };
+}
+
+function usualOf(row: Row) {
+  return {
+    id: String(row.id),
+    ownerId: String(row.owner_id),
+    currency: String(row.currency) as CurrencyCode,
+    name: String(row.name),
+    createdAt: String(row.created_at),
+    balanceMinor: Number(row.balance_minor),
+  };
+}
+
+function apiKeyOf(row: Row): ApiKeyRecord {
+  return {
+    id: String(row.id),
+    merchantId: String(row.merchant_id),
+    kind: String(row.kind) as ApiKeyRecord['kind'],
+    prefix: String(row.prefix),
+    keyHash: String(row.key_hash),
+    createdAt: String(row.created_at),
+    revokedAt: row.revoked_at === null ? null : String(row.revoked_at),
+  };
+}
+
+function invoiceOf(row: Row): InvoiceRecord {
+  return {
+    id: String(row.id),
+    merchantId: String(row.merchant_id),
+    amountMinor: Number(row.amount_minor),
+    currency: String(row.currency) as CurrencyCode,
+    orderReference: String(row.order_reference),
+    description: String(row.description),
+    payeeContact: String(row.payee_contact),
+    createdAt: String(row.created_at),
+    expiresAt: String(row.expires_at),
+    token: String(row.token),
+    temporaryAccountCode: row.temporary_account_code === null ? null : String(row.temporary_account_code),
+  };
+}
+
+function eventOf(row: Row): StoredEvent {
+  return {
+    id: String(row.id),
+    accountCode: String(row.code),
+    seq: Number(row.seq),
+    type: String(row.type) as StoredEvent['type'],
+    at: String(row.at),
+    actor: String(row.actor),
+    data: JSON.parse(String(row.data)),
+  };
+}
+
+function endpointOf(row: Row): WebhookEndpointRecord {
+  return {
+    id: String(row.id),
+    merchantId: String(row.merchant_id),
+    url: String(row.url),
+    enabled: Number(row.enabled) === 1,
+    createdAt: String(row.created_at),
+  };
+}
+
+function outboxOf(row: Row): OutboxRecord {
+  return {
+    id: String(row.id),
+    endpointId: String(row.endpoint_id),
+    eventId: String(row.event_id),
+    accountCode: String(row.account_code),
+    seq: Number(row.seq),
+    attemptCount: Number(row.attempt_count),
+    nextAttemptAt: String(row.next_attempt_at),
+    deliveredAt: row.delivered_at === null ? null : String(row.delivered_at),
+    lastError: row.last_error === null ? null : String(row.last_error),
+  };
+}
+
+function uniqueToConflict(
+  error: unknown,
+  message: string,
+  code: 'conflict' | 'idempotency_key_in_use' = 'conflict',
+): unknown {
+  if (error instanceof Error && /UNIQUE constraint|PRIMARY KEY/i.test(error.message)) {
+    return new LockstepError(code, message);
+  }
+  return error;
+}

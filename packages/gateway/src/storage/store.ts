@@ -1,0 +1,296 @@
+import type {
+  AccountEvent,
+  CurrencyCode,
+  LedgerAccountKey,
+  TemporaryAccount,
+  Transfer,
+  UsualAccountView,
+} from '@lockstep/core';
+
+/**
+ * The storage port of the gateway. `storage/` is the only place that knows SQL; the service
+ * layer talks to this interface, so the embedded SQLite adapter and the PostgreSQL adapter are
+ * interchangeable and are proven by one contract suite (`test/gateway/store-contract.ts`).
+ *
+ * Every write goes through `transaction()`. An adapter may group the work of concurrent
+ * transactions into one durable commit (group commit), but each unit of work stays isolated
+ * (a failure rolls back only its own writes) and none resolves before its commit is durable.
+ */
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+  /**
+   * Runs `work` in one transaction. If `work` throws, none of its writes happen and the error
+   * is rethrown. Resolves only after the commit is durable.
+   */
+  transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T>;
+  /** Runs read-only `work` against one consistent snapshot. */
+  read<T>(work: (tx: StoreReader) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records
+
+export interface CustomerRecord {
+  id: string;
+  /** The login name (Drawing 6 "user ID"); unique. */
+  userId: string;
+  displayName: string;
+  /** scrypt hash in PHC-like string form; never the password. */
+  passwordHash: string;
+  failedLoginCount: number;
+  /** ISO timestamp until which logins are refused, or null. */
+  loginLockedUntil: string | null;
+  createdAt: string;
+}
+
+export interface MerchantRecord {
+  /** A merchant is a bank customer; this is its customer id. */
+  customerId: string;
+  name: string;
+  /** Exact web origins allowed to embed the widget (scheme://host[:port]). */
+  allowedOrigins: string[];
+  createdAt: string;
+}
+
+export interface UsualAccountRecord {
+  id: string;
+  ownerId: string;
+  currency: CurrencyCode;
+  name: string;
+  createdAt: string;
+}
+
+export interface ApiKeyRecord {
+  id: string;
+  merchantId: string;
+  kind: 'secret' | 'publishable';
+  /** A non-secret prefix shown to people to tell keys apart (e.g. `sk_live_ab12`). */
+  prefix: string;
+  /** SHA-256 (hex) of the whole key; secret keys are never stored in clear. */
+  keyHash: string;
+  createdAt: string;
+  revokedAt: string | null;
+}
+
+export interface SessionRecord {
+  /** SHA-256 (hex) of the session token; the token itself lives only in the client's cookie. */
+  tokenHash: string;
+  customerId: string;
+  /** SHA-256 (hex) of the CSRF token bound to this session. */
+  csrfTokenHash: string;
+  createdAt: string;
+  expiresAt: string;
+}
+
+export interface InvoiceRecord {
+  id: string;
+  merchantId: string;
+  amountMinor: number;
+  currency: CurrencyCode;
+  orderReference: string;
+  description: string;
+  payeeContact: string;
+  createdAt: string;
+  expiresAt: string;
+  /** The compact JWS handed to the merchant. */
+  token: string;
+  /** The temporary account created from it; an invoice creates at most one. */
+  temporaryAccountCode: string | null;
+}
+
+export interface SigningKeyRecord {
+  kid: string;
+  alg: 'EdDSA' | 'ES256';
+  publicJwk: Record<string, unknown>;
+  privateJwk: Record<string, unknown>;
+  createdAt: string;
+  /** After this instant the key signs nothing new. */
+  retiresAt: string;
+  /** After this instant the key no longer verifies anything. */
+  expiresAt: string;
+}
+
+export interface WebhookEndpointRecord {
+  id: string;
+  merchantId: string;
+  url: string;
+  enabled: boolean;
+  createdAt: string;
+}
+
+/** An event as stored: the domain event plus its global id. */
+export interface StoredEvent extends AccountEvent {
+  /** Globally unique event id (`evt_...`), for receivers to de-duplicate. */
+  id: string;
+}
+
+export interface OutboxRecord {
+  id: string;
+  endpointId: string;
+  eventId: string;
+  accountCode: string;
+  seq: number;
+  attemptCount: number;
+  nextAttemptAt: string;
+  deliveredAt: string | null;
+  lastError: string | null;
+}
+
+export interface IdempotencyRecord {
+  /** Who sent the request (merchant or customer id); keys are per principal. */
+  scope: string;
+  key: string;
+  /** SHA-256 (hex) of method, path and body, to refuse a reused key with a different request. */
+  requestHash: string;
+  statusCode: number;
+  responseBody: string;
+  createdAt: string;
+}
+
+export interface JournalEntryInput {
+  id: string;
+  /** What caused it: `temporary_account.create`, `deposit`, `withdraw`, `top_up`, ... */
+  kind: string;
+  /** The temporary account code or other reference, for audit. */
+  reference: string | null;
+  at: string;
+  transfers: Transfer[];
+}
+
+export interface PostingRecord {
+  entryId: string;
+  ledgerKey: LedgerAccountKey;
+  /** Signed: positive credits the account (raises its balance), negative debits it. */
+  amountMinor: number;
+  currency: CurrencyCode;
+}
+
+export interface JournalEntryRecord {
+  id: string;
+  kind: string;
+  reference: string | null;
+  at: string;
+  postings: PostingRecord[];
+}
+
+export interface LedgerBalance {
+  ledgerKey: LedgerAccountKey;
+  currency: CurrencyCode;
+  balanceMinor: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operations
+
+export interface StoreReader {
+  getCustomer(id: string): Promise<CustomerRecord | null>;
+  getCustomerByUserId(userId: string): Promise<CustomerRecord | null>;
+  getMerchant(customerId: string): Promise<MerchantRecord | null>;
+  listMerchants(): Promise<MerchantRecord[]>;
+
+  getUsualAccount(id: string): Promise<(UsualAccountRecord & UsualAccountView) | null>;
+  listUsualAccounts(ownerId: string): Promise<Array<UsualAccountRecord & UsualAccountView>>;
+
+  getApiKeyByHash(keyHash: string): Promise<ApiKeyRecord | null>;
+  listApiKeys(merchantId: string): Promise<ApiKeyRecord[]>;
+
+  getSession(tokenHash: string): Promise<SessionRecord | null>;
+
+  getInvoice(id: string): Promise<InvoiceRecord | null>;
+
+  listSigningKeys(): Promise<SigningKeyRecord[]>;
+
+  getTemporaryAccount(code: string): Promise<TemporaryAccount | null>;
+  /** Accounts where the customer is a party, newest first. */
+  listTemporaryAccounts(
+    customerId: string,
+    options: { limit: number; status?: TemporaryAccount['status'] },
+  ): Promise<TemporaryAccount[]>;
+  /** The account's events with seq > afterSeq, in order, at most `limit`. */
+  listEvents(code: string, afterSeq: number, limit: number): Promise<StoredEvent[]>;
+  getEvent(id: string): Promise<StoredEvent | null>;
+  /**
+   * Events of every account the customer is a party to, in commit order, after the event with
+   * id `afterId` (exclusive; from the start when absent), at most `limit`.
+   */
+  listEventsForCustomer(
+    customerId: string,
+    options: { afterId?: string; limit: number },
+  ): Promise<StoredEvent[]>;
+
+  listWebhookEndpoints(merchantId: string): Promise<WebhookEndpointRecord[]>;
+  getOutbox(id: string): Promise<OutboxRecord | null>;
+
+  getIdempotency(scope: string, key: string): Promise<IdempotencyRecord | null>;
+
+  getBalance(ledgerKey: LedgerAccountKey): Promise<number>;
+  /** Every ledger account's balance (for reconciliation and tests). */
+  listBalances(): Promise<LedgerBalance[]>;
+  /** Journal entries in insertion order, for audit and invariant checks. */
+  listJournal(options: { afterId?: string; limit: number }): Promise<JournalEntryRecord[]>;
+}
+
+export interface StoreTx extends StoreReader {
+  insertCustomer(record: CustomerRecord): Promise<void>;
+  updateLoginState(
+    id: string,
+    state: { failedLoginCount: number; loginLockedUntil: string | null },
+  ): Promise<void>;
+  upsertMerchant(record: MerchantRecord): Promise<void>;
+
+  /** Creates the usual account and its ledger account with a zero balance. */
+  insertUsualAccount(record: UsualAccountRecord): Promise<void>;
+
+  insertApiKey(record: ApiKeyRecord): Promise<void>;
+  revokeApiKey(id: string, merchantId: string, at: string): Promise<boolean>;
+
+  insertSession(record: SessionRecord): Promise<void>;
+  deleteSession(tokenHash: string): Promise<void>;
+  deleteExpiredSessions(now: string): Promise<number>;
+
+  insertInvoice(record: InvoiceRecord): Promise<void>;
+  /**
+   * Marks the invoice used by a temporary account. Returns false (and changes nothing) when the
+   * invoice already created one, so an invoice never creates two.
+   */
+  claimInvoice(id: string, temporaryAccountCode: string): Promise<boolean>;
+
+  /** Inserts the key, or replaces the stored key with the same kid (retiring it). */
+  upsertSigningKey(record: SigningKeyRecord): Promise<void>;
+
+  /**
+   * Stores a new temporary account and opens its ledger account. Throws a `conflict`
+   * LockstepError if the code was ever used before.
+   */
+  insertTemporaryAccount(account: TemporaryAccount): Promise<void>;
+  /**
+   * Replaces the account's state if its stored version is `expectedVersion` (optimistic
+   * concurrency); throws a `conflict` LockstepError otherwise.
+   */
+  updateTemporaryAccount(account: TemporaryAccount, expectedVersion: number): Promise<void>;
+  /** Appends events to the account's history; returns them with their global ids. */
+  appendEvents(events: AccountEvent[]): Promise<StoredEvent[]>;
+
+  /**
+   * Posts a balanced journal entry: each transfer debits `from` and credits `to`. Throws an
+   * `insufficient_funds` LockstepError (and writes nothing of the entry) if any account other
+   * than an external one would go negative.
+   */
+  postJournal(entry: JournalEntryInput): Promise<void>;
+
+  insertWebhookEndpoint(record: WebhookEndpointRecord): Promise<void>;
+  setWebhookEndpointEnabled(id: string, merchantId: string, enabled: boolean): Promise<boolean>;
+  insertOutbox(records: OutboxRecord[]): Promise<void>;
+  /**
+   * Claims up to `limit` due deliveries (nextAttemptAt <= now, not delivered), pushing their
+   * nextAttemptAt to `leaseUntil` so another worker does not take them meanwhile. Deliveries of
+   * one endpoint are returned in (accountCode, seq) order, and a delivery is not claimed while
+   * an earlier one for the same endpoint and account is undelivered (ordering per account).
+   */
+  claimDueOutbox(now: string, leaseUntil: string, limit: number): Promise<OutboxRecord[]>;
+  markOutboxDelivered(id: string, at: string): Promise<void>;
+  markOutboxFailed(id: string, error: string, nextAttemptAt: string): Promise<void>;
+
+  putIdempotency(record: IdempotencyRecord): Promise<void>;
+}

@@ -1,0 +1,97 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+
+/**
+ * `pnpm start`: the whole demo on the embedded store. Starts the gateway with a freshly seeded
+ * demo bank (the demo's data folder is reset on every start, because the merchant's secret key
+ * exists only once, at creation), then the example shop with that merchant's keys. Prints the
+ * URLs and the demo logins; Ctrl-C stops both.
+ */
+const root = path.resolve(import.meta.dirname, '..');
+const gatewayPort = Number(process.env.PORT ?? 4000);
+const shopPort = Number(process.env.SHOP_PORT ?? 3000);
+const gatewayUrl = `http://localhost:${gatewayPort}`;
+const shopUrl = `http://localhost:${shopPort}`;
+const dataDir = path.join(root, '.data', 'demo');
+const nodeFlags = [
+  '--experimental-strip-types',
+  '--experimental-sqlite',
+  '--disable-warning=ExperimentalWarning',
+];
+
+rmSync(dataDir, { recursive: true, force: true });
+const children: ChildProcess[] = [];
+
+function start(name: string, script: string, env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, [...nodeFlags, script], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.push(child);
+  child.on('exit', (code, signal) => {
+    if (!stopping) {
+      console.error(`${name} exited (${signal ?? code}); stopping.`);
+      void stop(1);
+    }
+  });
+  return child;
+}
+
+let stopping = false;
+async function stop(exitCode = 0): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  await Promise.all(
+    children.map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          child.once('exit', () => resolve());
+          child.kill('SIGTERM');
+        }),
+    ),
+  );
+  process.exit(exitCode);
+}
+process.on('SIGINT', () => void stop());
+process.on('SIGTERM', () => void stop());
+
+const gateway = start('gateway', 'packages/gateway/src/main.ts', {
+  PORT: String(gatewayPort),
+  LOCKSTEP_DATA_DIR: path.join(dataDir, 'gateway'),
+  LOCKSTEP_SEED_DEMO: '1',
+  LOCKSTEP_DEMO_ORIGINS: shopUrl,
+  LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+});
+
+const seed = await new Promise<{ secretKey: string; publishableKey: string }>((resolve, reject) => {
+  const lines = createInterface({ input: gateway.stdout as NodeJS.ReadableStream });
+  lines.on('line', (line) => {
+    if (line.startsWith('{"demoSeed"')) resolve(JSON.parse(line).demoSeed);
+    else console.log(`[gateway] ${line}`);
+  });
+  gateway.once('exit', () => reject(new Error('The gateway stopped before it was ready.')));
+});
+
+const shop = start('shop', 'examples/shop/src/main.ts', {
+  LOCKSTEP_GATEWAY_URL: gatewayUrl,
+  LOCKSTEP_SECRET_KEY: seed.secretKey,
+  LOCKSTEP_PUBLISHABLE_KEY: seed.publishableKey,
+  SHOP_PORT: String(shopPort),
+  SHOP_DATA_DIR: path.join(dataDir, 'shop'),
+});
+createInterface({ input: shop.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+  console.log(`[shop] ${line}`);
+  if (line.includes('listening')) {
+    console.log(`
+Lockstep demo is running.
+  Shop:          ${shopUrl}            (admin: ${shopUrl}/admin, user admin / admin)
+  Bank (gateway): ${gatewayUrl}/bank   (API: ${gatewayUrl}/openapi.json)
+  Buyer logins:  mizuta / mizuta-demo-pass (¥100,000), tanaka / tanaka-demo-pass (¥50,000)
+  Seller login:  ibm-shop / ibm-demo-pass
+Press Ctrl-C to stop.`);
+  }
+});

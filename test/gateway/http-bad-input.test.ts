@@ -1,0 +1,384 @@
+import { generateKeyPair, SignJWT } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestGateway, type TestGateway } from '../support/gateway.ts';
+
+/**
+ * Every failure a client can cause: a clear 4xx with its stable code — and nothing changed.
+ * "Nothing changed" is checked by comparing the reconciliation and the account before and after.
+ */
+let gateway: TestGateway;
+let buyer: string;
+let seller: string;
+let code: string;
+let clock = new Date('2026-11-24T10:00:00.000Z');
+
+beforeAll(async () => {
+  gateway = await startTestGateway({ now: () => clock });
+  buyer = await gateway.buyerToken();
+  seller = gateway.seed.secretKey;
+  const created = await gateway.request('POST', '/v1/temporary-accounts', {
+    token: buyer,
+    body: { payeeUserId: 'ibm-shop', amountMinor: 5_000, currency: 'JPY' },
+  });
+  code = created.body.code;
+});
+afterAll(() => gateway.close());
+
+async function state() {
+  const books = await gateway.admin.reconcile();
+  const account = await gateway.gateway.store.read((reader) => reader.getTemporaryAccount(code));
+  const journal = await gateway.gateway.store.read((reader) => reader.listJournal({ limit: 100_000 }));
+  return JSON.stringify({ books, account, entries: journal.length });
+}
+
+async function expectRefused(
+  send: () => Promise<{ status: number; body: any }>,
+  status: number,
+  errorCode: string,
+) {
+  const before = await state();
+  const response = await send();
+  expect(response.status, JSON.stringify(response.body)).toBe(status);
+  expect(response.body.error.code).toBe(errorCode);
+  expect(response.body.error.message).toEqual(expect.any(String));
+  expect(response.body.error.requestId).toMatch(/^req_/);
+  expect(JSON.stringify(response.body)).not.toMatch(/at .*\.ts:\d+/); // no stack traces
+  expect(await state()).toBe(before);
+}
+
+const deposit = (body: unknown, headers: Record<string, string> = {}) =>
+  gateway.request('POST', `/v1/temporary-accounts/${code}/deposit`, { token: buyer, body, headers });
+
+describe('malformed requests', () => {
+  it('malformed JSON', () =>
+    expectRefused(
+      () =>
+        gateway.request('POST', `/v1/temporary-accounts/${code}/deposit`, {
+          token: buyer,
+          rawBody: '{"amountMinor": 1',
+          headers: { 'content-type': 'application/json' },
+        }),
+      400,
+      'malformed_json',
+    ));
+  it('wrong content type', () =>
+    expectRefused(
+      () =>
+        gateway.request('POST', `/v1/temporary-accounts/${code}/deposit`, {
+          token: buyer,
+          rawBody: 'amountMinor=1',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        }),
+      415,
+      'unsupported_media_type',
+    ));
+  it('text body', () =>
+    expectRefused(
+      () =>
+        gateway.request('POST', `/v1/temporary-accounts/${code}/deposit`, {
+          token: buyer,
+          rawBody: 'hello',
+          headers: { 'content-type': 'text/plain' },
+        }),
+      415,
+      'unsupported_media_type',
+    ));
+  it('wrong types', () => expectRefused(() => deposit({ amountMinor: '100' }), 400, 'validation_failed'));
+  it('unknown fields', () =>
+    expectRefused(() => deposit({ amountMinor: 100, note: 'x' }), 400, 'validation_failed'));
+  it('fractional amounts', () =>
+    expectRefused(() => deposit({ amountMinor: 1.5 }), 400, 'validation_failed'));
+  it('huge amounts', () => expectRefused(() => deposit({ amountMinor: 1e20 }), 400, 'validation_failed'));
+  it('negative and zero amounts', async () => {
+    await expectRefused(() => deposit({ amountMinor: -5 }), 400, 'validation_failed');
+    await expectRefused(() => deposit({ amountMinor: 0 }), 400, 'validation_failed');
+  });
+  it('bodies over the size limit', () =>
+    expectRefused(
+      () =>
+        gateway.request('POST', `/v1/temporary-accounts/${code}/deposit`, {
+          token: buyer,
+          rawBody: JSON.stringify({ amountMinor: 1, pad: 'x'.repeat(70_000) }),
+          headers: { 'content-type': 'application/json' },
+        }),
+      413,
+      'payload_too_large',
+    ));
+  it('an unknown currency', () =>
+    expectRefused(
+      () =>
+        gateway.request('POST', '/v1/temporary-accounts', {
+          token: buyer,
+          body: { payeeUserId: 'ibm-shop', amountMinor: 100, currency: 'XXX' },
+        }),
+      400,
+      'validation_failed',
+    ));
+  it('lock shares outside [0, 1] or not representable', async () => {
+    for (const share of ['1.5', '-0.1', '0.1234567', 'abc', '1e-7']) {
+      await expectRefused(
+        () =>
+          gateway.request('POST', `/v1/temporary-accounts/${code}/lock`, { token: seller, body: { share } }),
+        400,
+        'invalid_lock_share',
+      );
+    }
+  });
+  it('an unknown payee', () =>
+    expectRefused(
+      () =>
+        gateway.request('POST', '/v1/temporary-accounts', {
+          token: buyer,
+          body: { payeeUserId: 'nobody', amountMinor: 100, currency: 'JPY' },
+        }),
+      404,
+      'unknown_party',
+    ));
+  it('paying oneself', () =>
+    expectRefused(
+      () =>
+        gateway.request('POST', '/v1/temporary-accounts', {
+          token: buyer,
+          body: { payeeUserId: 'mizuta', amountMinor: 100, currency: 'JPY' },
+        }),
+      400,
+      'invalid_parties',
+    ));
+  it('an unknown route', async () => {
+    const response = await gateway.request('GET', '/v1/nothing-here', { token: buyer });
+    expect(response.status).toBe(404);
+    expect(response.body.error.code).toBe('not_found');
+  });
+});
+
+describe('invoices that must not pay', () => {
+  async function issue(expiresInSeconds = 3600) {
+    const invoice = await gateway.request('POST', '/v1/invoices', {
+      token: seller,
+      body: {
+        amountMinor: 2_000,
+        currency: 'JPY',
+        orderReference: `o-${Math.random()}`,
+        description: 'd',
+        payeeContact: 'c',
+        expiresInSeconds,
+      },
+    });
+    expect(invoice.status).toBe(201);
+    return invoice.body.token as string;
+  }
+  const pay = (token: string) =>
+    gateway.request('POST', '/v1/temporary-accounts', { token: buyer, body: { invoice: token } });
+
+  it('tampered', async () => {
+    const token = await issue();
+    const [header, payload, signature] = token.split('.');
+    const claims = JSON.parse(Buffer.from(payload as string, 'base64url').toString());
+    const forged = Buffer.from(JSON.stringify({ ...claims, amountMinor: 1 })).toString('base64url');
+    await expectRefused(() => pay(`${header}.${forged}.${signature}`), 400, 'invoice_invalid');
+  });
+
+  it('expired', async () => {
+    const token = await issue(60);
+    clock = new Date(clock.getTime() + 61_000);
+    try {
+      await expectRefused(() => pay(token), 410, 'invoice_expired');
+      const verify = await gateway.request('POST', '/v1/invoices/verify', { body: { token } });
+      expect(verify.body.error.code).toBe('invoice_expired');
+    } finally {
+      clock = new Date(clock.getTime() - 61_000);
+    }
+  });
+
+  it('reused: an invoice creates at most one temporary account', async () => {
+    const token = await issue();
+    expect((await pay(token)).status).toBe(201);
+    await expectRefused(() => pay(token), 409, 'invoice_already_used');
+  });
+
+  it('signed by someone else with the same claims and kid', async () => {
+    const token = await issue();
+    const [header, payload] = token.split('.');
+    const claims = JSON.parse(Buffer.from(payload as string, 'base64url').toString());
+    const { kid } = JSON.parse(Buffer.from(header as string, 'base64url').toString());
+    const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+    const foreign = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'EdDSA', kid, typ: 'lockstep-invoice+jwt' })
+      .sign(privateKey);
+    await expectRefused(() => pay(foreign), 400, 'invoice_invalid');
+  });
+
+  it('alg none, HMAC key confusion and an unknown kid', async () => {
+    const token = await issue();
+    const [header, payload] = token.split('.');
+    const claims = JSON.parse(Buffer.from(payload as string, 'base64url').toString());
+    const { kid } = JSON.parse(Buffer.from(header as string, 'base64url').toString());
+    const none = `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'lockstep-invoice+jwt' })).toString('base64url')}.${payload}.`;
+    await expectRefused(() => pay(none), 400, 'invoice_invalid');
+    const jwks = (await gateway.request('GET', '/.well-known/jwks.json')).body;
+    const publicKeyBytes = new TextEncoder().encode(JSON.stringify(jwks.keys[0]));
+    const hmac = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256', kid, typ: 'lockstep-invoice+jwt' })
+      .sign(publicKeyBytes);
+    await expectRefused(() => pay(hmac), 400, 'invoice_invalid');
+    const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+    const unknownKid = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'EdDSA', kid: 'nope', typ: 'lockstep-invoice+jwt' })
+      .sign(privateKey);
+    await expectRefused(() => pay(unknownKid), 400, 'invoice_invalid');
+  });
+
+  it('keeps verifying invoices signed before a key rotation', async () => {
+    const token = await issue();
+    await gateway.gateway.keys.rotate();
+    const jwks = (await gateway.request('GET', '/.well-known/jwks.json')).body;
+    expect(jwks.keys.length).toBeGreaterThanOrEqual(2);
+    expect((await gateway.request('POST', '/v1/invoices/verify', { body: { token } })).status).toBe(200);
+    expect((await pay(token)).status).toBe(201);
+  });
+});
+
+describe('credentials and sessions', () => {
+  it('missing, malformed, unknown and revoked API keys', async () => {
+    await expectRefused(
+      () => gateway.request('POST', `/v1/temporary-accounts/${code}/lock`, { body: {} }),
+      401,
+      'unauthenticated',
+    );
+    await expectRefused(
+      () => gateway.request('POST', `/v1/temporary-accounts/${code}/lock`, { token: 'sk_wrong', body: {} }),
+      401,
+      'unauthenticated',
+    );
+    const merchant = await gateway.admin.createCustomer({
+      userId: 'revoked-shop',
+      displayName: 'Revoked',
+      password: 'revoked-pass',
+    });
+    await gateway.admin.createMerchant(merchant.id, { name: 'Revoked', allowedOrigins: [] });
+    const { key, record } = await gateway.admin.createApiKey(merchant.id, 'secret');
+    expect((await gateway.request('GET', '/v1/webhook-endpoints', { token: key })).status).toBe(200);
+    await gateway.admin.revokeApiKey(merchant.id, record.id);
+    gateway.gateway.auth.forgetKeys();
+    await expectRefused(
+      () => gateway.request('GET', '/v1/webhook-endpoints', { token: key }),
+      401,
+      'unauthenticated',
+    );
+    await expectRefused(
+      () => gateway.request('POST', '/v1/invoices', { token: gateway.seed.publishableKey, body: {} }),
+      401,
+      'unauthenticated',
+    );
+  });
+
+  it('a wrong user ID and a wrong password get the same answer; 5 failures lock the login', async () => {
+    await gateway.admin.createCustomer({ userId: 'locky', displayName: 'Locky', password: 'correct-pass' });
+    const unknown = await gateway.request('POST', '/v1/sessions', {
+      body: { userId: 'no-such-user', password: 'x' },
+    });
+    const wrong = await gateway.request('POST', '/v1/sessions', { body: { userId: 'locky', password: 'x' } });
+    expect(unknown.status).toBe(401);
+    expect(wrong.status).toBe(401);
+    expect({ ...unknown.body.error, requestId: '' }).toEqual({ ...wrong.body.error, requestId: '' });
+    for (let attempt = 2; attempt <= 5; attempt++) {
+      await gateway.request('POST', '/v1/sessions', { body: { userId: 'locky', password: 'x' } });
+    }
+    const locked = await gateway.request('POST', '/v1/sessions', {
+      body: { userId: 'locky', password: 'correct-pass' },
+    });
+    expect(locked.status).toBe(429);
+    expect(locked.body.error.code).toBe('login_locked');
+    expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
+    clock = new Date(clock.getTime() + 16 * 60_000);
+    try {
+      const later = await gateway.request('POST', '/v1/sessions', {
+        body: { userId: 'locky', password: 'correct-pass' },
+      });
+      expect(later.status).toBe(201);
+    } finally {
+      clock = new Date(clock.getTime() - 16 * 60_000);
+    }
+  }, 20_000);
+
+  it('sessions expire, and logout ends them', async () => {
+    const token = await gateway.login('tanaka', 'tanaka-demo-pass');
+    expect((await gateway.request('GET', '/v1/me', { token })).status).toBe(200);
+    clock = new Date(clock.getTime() + 13 * 60 * 60_000);
+    try {
+      const expired = await gateway.request('GET', '/v1/me', { token });
+      expect(expired.status).toBe(401);
+      expect(expired.body.error.code).toBe('unauthenticated');
+    } finally {
+      clock = new Date(clock.getTime() - 13 * 60 * 60_000);
+    }
+    const other = await gateway.login('tanaka', 'tanaka-demo-pass');
+    expect((await gateway.request('DELETE', '/v1/sessions/current', { token: other })).status).toBe(204);
+    expect((await gateway.request('GET', '/v1/me', { token: other })).status).toBe(401);
+  });
+});
+
+describe('parties act only on their own lock and their own accounts', () => {
+  it('the seller cannot accept or reject; the buyer cannot ship or check funds', async () => {
+    await expectRefused(
+      () => gateway.request('POST', `/v1/temporary-accounts/${code}/accept`, { token: seller, body: {} }),
+      403,
+      'role_not_allowed',
+    );
+    await expectRefused(
+      () => gateway.request('POST', `/v1/temporary-accounts/${code}/reject`, { token: seller, body: {} }),
+      403,
+      'role_not_allowed',
+    );
+    await expectRefused(
+      () =>
+        gateway.request('POST', `/v1/temporary-accounts/${code}/ship`, {
+          token: buyer,
+          body: { carrier: 'x', trackingNumber: 'y' },
+        }),
+      403,
+      'role_not_allowed',
+    );
+    await expectRefused(
+      () => gateway.request('POST', `/v1/temporary-accounts/${code}/check-funds`, { token: buyer, body: {} }),
+      403,
+      'role_not_allowed',
+    );
+  });
+
+  it('a stranger learns nothing and moves nothing', async () => {
+    const stranger = await gateway.login('tanaka', 'tanaka-demo-pass');
+    await expectRefused(
+      () => gateway.request('GET', `/v1/temporary-accounts/${code}`, { token: stranger }),
+      404,
+      'not_found',
+    );
+    await expectRefused(
+      () => gateway.request('POST', `/v1/temporary-accounts/${code}/unlock`, { token: stranger, body: {} }),
+      404,
+      'not_found',
+    );
+    await expectRefused(
+      () => gateway.request('GET', `/v1/temporary-accounts/ta_doesnotexist`, { token: stranger }),
+      404,
+      'not_found',
+    );
+  });
+
+  it('a withdrawal to someone else’s usual account is refused', async () => {
+    const other = (
+      await gateway.request('GET', '/v1/accounts', {
+        token: await gateway.login('tanaka', 'tanaka-demo-pass'),
+      })
+    ).body.usualAccounts[0].id;
+    await expectRefused(
+      () =>
+        gateway.request('POST', `/v1/temporary-accounts/${code}/withdraw`, {
+          token: buyer,
+          body: { toAccountId: other },
+        }),
+      404,
+      'not_found',
+    );
+  });
+});

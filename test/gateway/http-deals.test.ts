@@ -1,0 +1,307 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { demoCommission } from '../../packages/gateway/src/config.ts';
+import { startTestGateway, type TestGateway } from '../support/gateway.ts';
+
+/**
+ * The deals of DOMAIN.md through the HTTP API, with the demo commission schedule (¥100 to open,
+ * 1% of what the seller takes), balances checked to the yen.
+ */
+let gateway: TestGateway;
+let buyer: string;
+let seller: string;
+
+beforeAll(async () => {
+  gateway = await startTestGateway({ commission: demoCommission });
+  buyer = await gateway.buyerToken();
+  seller = gateway.seed.secretKey;
+});
+afterAll(() => gateway.close());
+
+async function post(token: string, path: string, body: unknown = {}, headers: Record<string, string> = {}) {
+  return gateway.request('POST', path, { token, body, headers });
+}
+
+async function balances(token: string) {
+  const aggregation = await gateway.request('GET', '/v1/accounts', { token });
+  expect(aggregation.status).toBe(200);
+  return aggregation.body.usualAccounts.map(
+    (account: { balanceMinor: number }) => account.balanceMinor,
+  ) as number[];
+}
+
+async function sellerBalance() {
+  const seller = await gateway.login('ibm-shop', 'ibm-demo-pass');
+  return (await balances(seller))[0];
+}
+
+describe('the whole deal over HTTP', () => {
+  it('from a signed invoice: pay, lock + check, ship, release, withdraw, dissolved; balances and fees to the yen', async () => {
+    const [buyerBefore] = await balances(buyer);
+    const sellerBefore = await sellerBalance();
+    const invoice = await post(seller, '/v1/invoices', {
+      amountMinor: 10_500,
+      currency: 'JPY',
+      orderReference: 'order-1',
+      description: 'Uji green tea',
+      payeeContact: 'shop@example.com',
+    });
+    expect(invoice.status).toBe(201);
+    expect(invoice.body).toMatchObject({
+      object: 'invoice',
+      amountMinor: 10_500,
+      payeeName: 'IBM Shop',
+      temporaryAccountCode: null,
+    });
+    const verified = await gateway.request('POST', '/v1/invoices/verify', {
+      body: { token: invoice.body.token },
+    });
+    expect(verified.status).toBe(200);
+    expect(verified.body.token).toBeUndefined();
+
+    const created = await post(buyer, '/v1/temporary-accounts', { invoice: invoice.body.token });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({
+      status: 'funded',
+      balanceMinor: 10_500,
+      requiredMinor: 10_500,
+      invoiceId: invoice.body.id,
+    });
+    expect(
+      created.body.parties.map((party: { role: string; lock: string }) => [party.role, party.lock]),
+    ).toEqual([
+      ['buyer', '1'],
+      ['seller', '0'],
+    ]);
+    const code = created.body.code;
+    expect((await balances(buyer))[0]).toBe(buyerBefore! - 10_500 - 100);
+
+    const check = await post(seller, `/v1/temporary-accounts/${code}/check-funds`);
+    expect(check.body).toMatchObject({ sufficient: true, shortfallMinor: 0 });
+    const locked = await post(seller, `/v1/temporary-accounts/${code}/lock`);
+    expect(locked.body.parties.map((party: { lock: string }) => party.lock)).toEqual(['1', '1']);
+    expect(locked.body.movableMinor).toBe(0);
+    const shipped = await post(seller, `/v1/temporary-accounts/${code}/ship`, {
+      carrier: 'Yamato',
+      trackingNumber: 'YT-1',
+    });
+    expect(shipped.body.shipment).toMatchObject({ carrier: 'Yamato', trackingNumber: 'YT-1' });
+    const released = await post(buyer, `/v1/temporary-accounts/${code}/accept`);
+    expect(released.body).toMatchObject({ verdict: 'accepted' });
+    const withdrawn = await post(seller, `/v1/temporary-accounts/${code}/withdraw`);
+    expect(withdrawn.body).toMatchObject({ status: 'dissolved', balanceMinor: 0 });
+    expect(await sellerBalance()).toBe(sellerBefore! + 10_500 - 105);
+
+    const invoiceAfter = await gateway.request('GET', `/v1/invoices/${invoice.body.id}`, { token: seller });
+    expect(invoiceAfter.body.temporaryAccountCode).toBe(code);
+    const events = await gateway.request('GET', `/v1/temporary-accounts/${code}/events`, { token: buyer });
+    expect(events.body.data.map((event: { type: string }) => event.type)).toEqual([
+      'account.created',
+      'account.deposited',
+      'account.funded',
+      'funds.checked',
+      'lock.changed',
+      'account.shipped',
+      'deal.accepted',
+      'lock.changed',
+      'account.withdrawn',
+      'account.dissolved',
+    ]);
+    // Dissolved: the record stays readable, nothing moves.
+    expect(
+      (await post(buyer, `/v1/temporary-accounts/${code}/deposit`, { amountMinor: 1 })).body.error.code,
+    ).toBe('account_dissolved');
+    const books = await gateway.admin.reconcile();
+    expect(books.balanced).toBe(true);
+    expect(books.perCurrency[0]?.feesMinor).toBeGreaterThanOrEqual(205);
+  });
+
+  it('steps 117-118: not enough money, the seller is told the shortfall, the buyer pays in', async () => {
+    const poor = await gateway.login('tanaka', 'tanaka-demo-pass'); // ¥50,000
+    const created = await post(poor, '/v1/temporary-accounts', {
+      payeeUserId: 'ibm-shop',
+      amountMinor: 60_000,
+      currency: 'JPY',
+    });
+    expect(created.body).toMatchObject({
+      status: 'awaiting_funds',
+      balanceMinor: 0,
+      creationFeeDueMinor: 100,
+    });
+    const code = created.body.code;
+    await post(seller, `/v1/temporary-accounts/${code}/lock`);
+    const check = await post(seller, `/v1/temporary-accounts/${code}/check-funds`);
+    expect(check.body).toMatchObject({ sufficient: false, shortfallMinor: 60_000 });
+    const tooMuch = await post(poor, `/v1/temporary-accounts/${code}/deposit`, { amountMinor: 60_000 });
+    expect(tooMuch.status).toBe(402);
+    expect(tooMuch.body.error.code).toBe('insufficient_funds');
+    const part = await post(poor, `/v1/temporary-accounts/${code}/deposit`, { amountMinor: 40_000 });
+    expect(part.body).toMatchObject({
+      status: 'awaiting_funds',
+      balanceMinor: 40_000,
+      creationFeeDueMinor: 0,
+    });
+    await gateway.admin.topUp(
+      (await gateway.request('GET', '/v1/accounts', { token: poor })).body.usualAccounts[0].id,
+      30_000,
+    );
+    const rest = await post(poor, `/v1/temporary-accounts/${code}/deposit`, { amountMinor: 20_000 });
+    expect(rest.body).toMatchObject({ status: 'funded', balanceMinor: 60_000 });
+    expect((await post(seller, `/v1/temporary-accounts/${code}/check-funds`)).body.sufficient).toBe(true);
+  });
+
+  it('steps 120-121: the buyer rejects, the seller releases its lock, the buyer takes the refund', async () => {
+    const [before] = await balances(buyer);
+    const created = await post(buyer, '/v1/temporary-accounts', {
+      payeeUserId: 'ibm-shop',
+      amountMinor: 3_000,
+      currency: 'JPY',
+    });
+    const code = created.body.code;
+    await post(seller, `/v1/temporary-accounts/${code}/lock`);
+    await post(seller, `/v1/temporary-accounts/${code}/ship`, { carrier: 'Sagawa', trackingNumber: 'S-9' });
+    const rejected = await post(buyer, `/v1/temporary-accounts/${code}/reject`, { reason: 'Arrived broken' });
+    expect(rejected.body.verdict).toBe('rejected');
+    expect((await post(seller, `/v1/temporary-accounts/${code}/withdraw`)).body.error.code).toBe(
+      'locked_by_other_party',
+    );
+    expect((await post(buyer, `/v1/temporary-accounts/${code}/withdraw`)).body.error.code).toBe(
+      'locked_by_other_party',
+    );
+    await post(seller, `/v1/temporary-accounts/${code}/unlock`);
+    const refund = await post(buyer, `/v1/temporary-accounts/${code}/withdraw`);
+    expect(refund.body).toMatchObject({ status: 'dissolved', balanceMinor: 0 });
+    // The creation fee is the bank's; the principal came back.
+    expect((await balances(buyer))[0]).toBe(before! - 100);
+  });
+
+  it('[0035] fractional locks: a 0.3 seller lock lets the buyer take back at most 70%', async () => {
+    const created = await post(buyer, '/v1/temporary-accounts', {
+      payeeUserId: 'ibm-shop',
+      amountMinor: 10_001,
+      currency: 'JPY',
+      mode: 'fractional',
+    });
+    const code = created.body.code;
+    const locked = await post(seller, `/v1/temporary-accounts/${code}/lock`, { share: '0.3' });
+    expect(locked.body.parties[1]).toMatchObject({ lock: '0.3', lockPpm: 300_000 });
+    const view = await gateway.request('GET', `/v1/temporary-accounts/${code}`, { token: buyer });
+    expect(view.body.movableMinor).toBe(7_000); // floor(10001 * 0.7) = 7000
+    const over = await post(buyer, `/v1/temporary-accounts/${code}/withdraw`, { amountMinor: 7_001 });
+    expect(over.status).toBe(409);
+    expect(over.body.error).toMatchObject({
+      code: 'exceeds_movable_amount',
+      details: { movableMinor: 7_000 },
+    });
+    const ok = await post(buyer, `/v1/temporary-accounts/${code}/withdraw`, { amountMinor: 7_000 });
+    expect(ok.body).toMatchObject({ balanceMinor: 3_001, status: 'funded' });
+    const deal = await post(buyer, `/v1/temporary-accounts`, {
+      payeeUserId: 'ibm-shop',
+      amountMinor: 10,
+      currency: 'JPY',
+    });
+    expect(
+      (await post(seller, `/v1/temporary-accounts/${deal.body.code}/lock`, { share: '0.5' })).body.error.code,
+    ).toBe('lock_share_not_allowed');
+  });
+
+  it('[0035] three parties with a group policy: only the guarantor’s lock holds the seller', async () => {
+    await gateway.admin.createCustomer({
+      userId: 'guarantor',
+      displayName: 'Guarantor',
+      password: 'guarantor-pass',
+    });
+    const created = await post(buyer, '/v1/temporary-accounts', {
+      payeeUserId: 'ibm-shop',
+      amountMinor: 2_000,
+      currency: 'JPY',
+      members: [{ userId: 'guarantor', group: 'guarantors' }],
+      releasePolicy: { kind: 'group', group: 'guarantors' },
+    });
+    expect(created.status).toBe(201);
+    const code = created.body.code;
+    expect(created.body.parties.map((party: { role: string }) => party.role)).toEqual([
+      'buyer',
+      'seller',
+      'member',
+    ]);
+    const guarantor = await gateway.login('guarantor', 'guarantor-pass');
+    await post(guarantor, `/v1/temporary-accounts/${code}/lock`);
+    expect((await post(seller, `/v1/temporary-accounts/${code}/withdraw`)).body.error.code).toBe(
+      'locked_by_other_party',
+    );
+    await post(guarantor, `/v1/temporary-accounts/${code}/unlock`);
+    // The buyer's lock is on, but the policy counts only the guarantors.
+    const taken = await post(seller, `/v1/temporary-accounts/${code}/withdraw`);
+    expect(taken.body.status).toBe('dissolved');
+  });
+
+  it('[0035] seller-created: the merchant opens the account for the buyer, who pays in', async () => {
+    const created = await post(seller, '/v1/temporary-accounts', {
+      buyerUserId: 'mizuta',
+      amountMinor: 1_500,
+      currency: 'JPY',
+    });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ status: 'awaiting_funds' });
+    expect(created.body.parties.map((party: { lock: string }) => party.lock)).toEqual(['0', '1']);
+    const paid = await post(buyer, `/v1/temporary-accounts/${created.body.code}/deposit`, {
+      amountMinor: 1_500,
+    });
+    expect(paid.body).toMatchObject({ status: 'funded', balanceMinor: 1_500 });
+    expect(paid.body.movableMinor).toBe(0); // the seller's lock holds the buyer
+  });
+});
+
+describe('idempotency', () => {
+  it('a retry returns the first result and applies nothing twice', async () => {
+    const [before] = await balances(buyer);
+    const body = { payeeUserId: 'ibm-shop', amountMinor: 700, currency: 'JPY' };
+    const first = await post(buyer, '/v1/temporary-accounts', body, { 'idempotency-key': 'create-once-1' });
+    const again = await post(buyer, '/v1/temporary-accounts', body, { 'idempotency-key': 'create-once-1' });
+    expect(again.status).toBe(201);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.body).toEqual(first.body);
+    expect((await balances(buyer))[0]).toBe(before! - 700 - 100);
+  });
+
+  it('the same key with a different request is refused and changes nothing', async () => {
+    const body = { payeeUserId: 'ibm-shop', amountMinor: 700, currency: 'JPY' };
+    await post(buyer, '/v1/temporary-accounts', body, { 'idempotency-key': 'create-once-2' });
+    const [before] = await balances(buyer);
+    const other = await post(
+      buyer,
+      '/v1/temporary-accounts',
+      { ...body, amountMinor: 701 },
+      { 'idempotency-key': 'create-once-2' },
+    );
+    expect(other.status).toBe(422);
+    expect(other.body.error.code).toBe('idempotency_key_reused');
+    expect((await balances(buyer))[0]).toBe(before);
+  });
+
+  it('two concurrent requests with one key apply once', async () => {
+    const [before] = await balances(buyer);
+    const body = { payeeUserId: 'ibm-shop', amountMinor: 900, currency: 'JPY' };
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        post(buyer, '/v1/temporary-accounts', body, { 'idempotency-key': 'race-1' }),
+      ),
+    );
+    expect(new Set(answers.map((answer) => answer.body.code)).size).toBe(1);
+    expect(answers.every((answer) => answer.status === 201)).toBe(true);
+    expect((await balances(buyer))[0]).toBe(before! - 900 - 100);
+  });
+
+  it('refuses a malformed key', async () => {
+    const bad = await post(
+      buyer,
+      '/v1/temporary-accounts',
+      { payeeUserId: 'ibm-shop', amountMinor: 1, currency: 'JPY' },
+      {
+        'idempotency-key': 'x'.repeat(300),
+      },
+    );
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.code).toBe('idempotency_key_invalid');
+  });
+});

@@ -1,0 +1,95 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestGateway, type TestGateway } from '../support/gateway.ts';
+
+/** The Server-Sent Events stream of a temporary account, over a real socket. */
+let gateway: TestGateway;
+beforeAll(async () => {
+  gateway = await startTestGateway({ listen: true });
+});
+afterAll(() => gateway.close());
+
+/** Reads SSE messages from a streaming response until `count` events arrived. */
+async function readEvents(response: Response, count: number, onOpen?: () => Promise<void>) {
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  const events: Array<{ id: string; event: string; data: any }> = [];
+  let buffer = '';
+  let opened = false;
+  while (events.length < count) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let split: number;
+    while ((split = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, split);
+      buffer = buffer.slice(split + 2);
+      const fields = Object.fromEntries(
+        block
+          .split('\n')
+          .filter((line) => line && !line.startsWith(':'))
+          .map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1).trim()]),
+      );
+      if (fields.data) events.push({ id: fields.id, event: fields.event, data: JSON.parse(fields.data) });
+    }
+    if (!opened && onOpen) {
+      opened = true;
+      await onOpen();
+    }
+  }
+  await reader.cancel();
+  return events;
+}
+
+describe('live event stream', () => {
+  it('sends the history, then each change as it commits, and resumes after Last-Event-ID', async () => {
+    const buyer = await gateway.buyerToken();
+    const created = await gateway.request('POST', '/v1/temporary-accounts', {
+      token: buyer,
+      body: { payeeUserId: 'ibm-shop', amountMinor: 1_000, currency: 'JPY' },
+    });
+    const code = created.body.code;
+    const response = await fetch(`${gateway.url}/v1/temporary-accounts/${code}/stream?access_token=${buyer}`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toContain('text/event-stream');
+    const events = await readEvents(response, 5, async () => {
+      await gateway.request('POST', `/v1/temporary-accounts/${code}/lock`, {
+        token: gateway.seed.secretKey,
+        body: {},
+      });
+      await gateway.request('POST', `/v1/temporary-accounts/${code}/ship`, {
+        token: gateway.seed.secretKey,
+        body: { carrier: 'Yamato', trackingNumber: 'T-7' },
+      });
+    });
+    expect(events.map((event) => event.event)).toEqual([
+      'account.created',
+      'account.deposited',
+      'account.funded',
+      'lock.changed',
+      'account.shipped',
+    ]);
+    expect(events.map((event) => Number(event.id))).toEqual([1, 2, 3, 4, 5]);
+    expect(events[4]?.data).toMatchObject({ type: 'account.shipped', data: { trackingNumber: 'T-7' } });
+
+    const resumed = await fetch(`${gateway.url}/v1/temporary-accounts/${code}/stream`, {
+      headers: { authorization: `Bearer ${gateway.seed.secretKey}`, 'last-event-id': '3' },
+    });
+    const rest = await readEvents(resumed, 2);
+    expect(rest.map((event) => Number(event.id))).toEqual([4, 5]);
+  });
+
+  it('refuses strangers and anonymous callers', async () => {
+    const buyer = await gateway.buyerToken();
+    const created = await gateway.request('POST', '/v1/temporary-accounts', {
+      token: buyer,
+      body: { payeeUserId: 'ibm-shop', amountMinor: 1_000, currency: 'JPY' },
+    });
+    const stranger = await gateway.login('tanaka', 'tanaka-demo-pass');
+    const refused = await fetch(
+      `${gateway.url}/v1/temporary-accounts/${created.body.code}/stream?access_token=${stranger}`,
+    );
+    expect(refused.status).toBe(404);
+    const anonymous = await fetch(`${gateway.url}/v1/temporary-accounts/${created.body.code}/stream`);
+    expect(anonymous.status).toBe(401);
+  });
+});

@@ -1,0 +1,96 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../packages/gateway/src/config.ts';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const node = [
+  process.execPath,
+  '--experimental-strip-types',
+  '--experimental-sqlite',
+  '--disable-warning=ExperimentalWarning',
+];
+
+function admin(dataDir: string, ...args: string[]) {
+  return execFileSync(node[0] as string, [...node.slice(1), 'packages/gateway/src/cli.ts', ...args], {
+    cwd: root,
+    env: { ...process.env, LOCKSTEP_DATA_DIR: dataDir, LOG_LEVEL: 'silent' },
+    encoding: 'utf8',
+  });
+}
+
+describe('operations', () => {
+  it('the operator CLI creates customers, accounts, merchants and keys, tops up, and reconciles', () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'lockstep-cli-'));
+    const customer = JSON.parse(
+      admin(dataDir, 'customer:create', '--user-id', 'sato', '--name', 'Sato', '--password', 'sato-password'),
+    );
+    const account = JSON.parse(
+      admin(dataDir, 'account:create', '--customer', customer.id, '--currency', 'JPY'),
+    );
+    admin(dataDir, 'top-up', '--account', account.id, '--amount-minor', '12345');
+    const merchant = JSON.parse(
+      admin(
+        dataDir,
+        'merchant:create',
+        '--customer',
+        customer.id,
+        '--name',
+        'Sato Shop',
+        '--origin',
+        'https://sato.example',
+      ),
+    );
+    expect(merchant.secretKey).toMatch(/^sk_/);
+    expect(merchant.publishableKey).toMatch(/^pk_/);
+    const report = JSON.parse(admin(dataDir, 'reconcile'));
+    expect(report.balanced).toBe(true);
+    expect(report.perCurrency).toEqual([
+      {
+        currency: 'JPY',
+        usualMinor: 12_345,
+        temporaryMinor: 0,
+        feesMinor: 0,
+        externalMinor: -12_345,
+        totalMinor: 0,
+      },
+    ]);
+    expect(() => admin(dataDir, 'top-up', '--account', account.id, '--amount-minor', '1.5')).toThrow();
+  });
+
+  it('configuration is validated with a clear message naming the variable', () => {
+    expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT/);
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://x' })).toThrow(/DATABASE_URL/);
+    expect(() =>
+      loadConfig({
+        LOCKSTEP_COMMISSION: '{"creation":{"JPY":{"flatMinor":1.5,"basisPoints":0}},"withdrawal":{}}',
+      }),
+    ).toThrow(/LOCKSTEP_COMMISSION/);
+    expect(loadConfig({ PORT: '4100' })).toMatchObject({ port: 4100, publicUrl: 'http://localhost:4100' });
+  });
+});
+
+describe('the gateway process', () => {
+  it('starts on the embedded store, prints its URL, answers, and shuts down cleanly on SIGTERM', async () => {
+    const { spawn } = await import('node:child_process');
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'lockstep-main-'));
+    const child = spawn(node[0] as string, [...node.slice(1), 'packages/gateway/src/main.ts'], {
+      cwd: root,
+      env: { ...process.env, PORT: '0', LOCKSTEP_DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        const match = /listening on (http:\/\/localhost:\d+)/.exec(chunk.toString());
+        if (match) resolve(match[1] as string);
+      });
+      child.once('exit', (code) => reject(new Error(`exited ${code}`)));
+    });
+    expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ ok: true, store: 'sqlite' });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+});

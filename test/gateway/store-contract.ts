@@ -1,0 +1,473 @@
+import { LockstepError, type TemporaryAccount } from '@lockstep/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Store, StoreTx } from '../../packages/gateway/src/storage/store.ts';
+
+/**
+ * The store contract, written once against the `Store` interface only, so every adapter
+ * (embedded SQLite, PostgreSQL) runs exactly the same suite.
+ */
+export function storeContract(name: string, open: () => Promise<Store>, cleanup?: () => Promise<void>): void {
+  describe(`store contract: ${name}`, () => {
+    let store: Store;
+    let counter = 0;
+    const unique = (prefix: string) => `${prefix}_${Date.now().toString(36)}_${counter++}`;
+    const now = '2026-11-24T10:00:00.000Z';
+
+    beforeAll(async () => {
+      store = await open();
+    });
+    afterAll(async () => {
+      await store.close();
+      await cleanup?.();
+    });
+
+    async function customer(tx: StoreTx) {
+      const id = unique('cus');
+      await tx.insertCustomer({
+        id,
+        userId: unique('user'),
+        displayName: 'Test',
+        passwordHash: 'scrypt$x',
+        failedLoginCount: 0,
+        loginLockedUntil: null,
+        createdAt: now,
+      });
+      return id;
+    }
+
+    async function fundedUsual(amountMinor: number) {
+      return store.transaction(async (tx) => {
+        const ownerId = await customer(tx);
+        const id = unique('acc');
+        await tx.insertUsualAccount({ id, ownerId, currency: 'JPY', name: 'Ordinary', createdAt: now });
+        if (amountMinor > 0) {
+          await tx.postJournal({
+            id: unique('jrn'),
+            kind: 'top_up',
+            reference: id,
+            at: now,
+            transfers: [
+              { from: 'external:JPY', to: `usual:${id}`, amountMinor, currency: 'JPY', purpose: 'top_up' },
+            ],
+          });
+        }
+        return { id, ownerId };
+      });
+    }
+
+    function account(code: string, parties: string[], version = 1): TemporaryAccount {
+      return {
+        code,
+        currency: 'JPY',
+        balanceMinor: 0,
+        requiredMinor: 1000,
+        createdBy: parties[0] as string,
+        parties: parties.map((customerId, index) => ({
+          customerId,
+          role: index === 0 ? 'buyer' : 'seller',
+          lockPpm: index === 0 ? 1_000_000 : 0,
+          group: null,
+        })),
+        mode: 'deal',
+        releasePolicy: { kind: 'all_others' },
+        status: 'awaiting_funds',
+        invoiceId: null,
+        creationFeeDueMinor: 0,
+        shipment: null,
+        verdict: null,
+        version,
+        createdAt: now,
+        updatedAt: now,
+      };
+    }
+
+    it('stores customers with unique user IDs and updates login state', async () => {
+      const userId = unique('user');
+      const record = {
+        id: unique('cus'),
+        userId,
+        displayName: 'Mizuta',
+        passwordHash: 'scrypt$x',
+        failedLoginCount: 0,
+        loginLockedUntil: null,
+        createdAt: now,
+      };
+      await store.transaction((tx) => tx.insertCustomer(record));
+      expect(await store.read((reader) => reader.getCustomerByUserId(userId))).toEqual(record);
+      await expect(
+        store.transaction((tx) => tx.insertCustomer({ ...record, id: unique('cus') })),
+      ).rejects.toThrow();
+      await store.transaction((tx) =>
+        tx.updateLoginState(record.id, { failedLoginCount: 3, loginLockedUntil: now }),
+      );
+      expect(await store.read((reader) => reader.getCustomer(record.id))).toMatchObject({
+        failedLoginCount: 3,
+        loginLockedUntil: now,
+      });
+    });
+
+    it('keeps usual-account balances in the ledger; a balanced entry moves money', async () => {
+      const from = await fundedUsual(10_000);
+      const to = await fundedUsual(0);
+      await store.transaction((tx) =>
+        tx.postJournal({
+          id: unique('jrn'),
+          kind: 'transfer',
+          reference: null,
+          at: now,
+          transfers: [
+            {
+              from: `usual:${from.id}`,
+              to: `usual:${to.id}`,
+              amountMinor: 2_500,
+              currency: 'JPY',
+              purpose: 'principal',
+            },
+          ],
+        }),
+      );
+      const [a, b] = await store.read(async (reader) => [
+        await reader.getUsualAccount(from.id),
+        await reader.getUsualAccount(to.id),
+      ]);
+      expect(a?.balanceMinor).toBe(7_500);
+      expect(b?.balanceMinor).toBe(2_500);
+      expect(await store.read((reader) => reader.listUsualAccounts(to.ownerId))).toHaveLength(1);
+    });
+
+    it('refuses an entry that would make an account negative and leaves nothing of it behind', async () => {
+      const from = await fundedUsual(1_000);
+      const to = await fundedUsual(0);
+      const before = await store.read((reader) => reader.listBalances());
+      const entryId = unique('jrn');
+      const attempt = store.transaction((tx) =>
+        tx.postJournal({
+          id: entryId,
+          kind: 'transfer',
+          reference: null,
+          at: now,
+          transfers: [
+            {
+              from: `usual:${from.id}`,
+              to: `usual:${to.id}`,
+              amountMinor: 600,
+              currency: 'JPY',
+              purpose: 'principal',
+            },
+            {
+              from: `usual:${from.id}`,
+              to: `usual:${to.id}`,
+              amountMinor: 600,
+              currency: 'JPY',
+              purpose: 'principal',
+            },
+          ],
+        }),
+      );
+      await expect(attempt).rejects.toMatchObject({ code: 'insufficient_funds' });
+      expect(await store.read((reader) => reader.listBalances())).toEqual(before);
+      const journal = await store.read((reader) => reader.listJournal({ limit: 100_000 }));
+      expect(journal.some((entry) => entry.id === entryId)).toBe(false);
+    });
+
+    it('lets only external accounts go negative, and every entry balances', async () => {
+      const target = await fundedUsual(123);
+      expect(await store.read((reader) => reader.getBalance('external:JPY'))).toBeLessThanOrEqual(-123);
+      const journal = await store.read((reader) => reader.listJournal({ limit: 100_000 }));
+      for (const entry of journal) {
+        expect(entry.postings.reduce((sum, posting) => sum + posting.amountMinor, 0)).toBe(0);
+      }
+      expect(journal.some((entry) => entry.reference === target.id)).toBe(true);
+    });
+
+    it('refuses a currency mismatch', async () => {
+      const target = await fundedUsual(0);
+      await expect(
+        store.transaction((tx) =>
+          tx.postJournal({
+            id: unique('jrn'),
+            kind: 'top_up',
+            reference: null,
+            at: now,
+            transfers: [
+              {
+                from: 'external:USD',
+                to: `usual:${target.id}`,
+                amountMinor: 5,
+                currency: 'USD',
+                purpose: 'top_up',
+              },
+            ],
+          }),
+        ),
+      ).rejects.toMatchObject({ code: 'currency_mismatch' });
+    });
+
+    it('stores temporary accounts with optimistic versions and never reuses a code', async () => {
+      const parties = await store.transaction(async (tx) => [await customer(tx), await customer(tx)]);
+      const code = unique('ta');
+      await store.transaction((tx) => tx.insertTemporaryAccount(account(code, parties)));
+      expect(await store.read((reader) => reader.getTemporaryAccount(code))).toEqual(account(code, parties));
+      expect(await store.read((reader) => reader.getBalance(`temporary:${code}`))).toBe(0);
+      await store.transaction((tx) =>
+        tx.updateTemporaryAccount({ ...account(code, parties, 2), status: 'dissolved' }, 1),
+      );
+      await expect(
+        store.transaction((tx) => tx.updateTemporaryAccount(account(code, parties, 3), 1)),
+      ).rejects.toMatchObject({ code: 'conflict' });
+      await expect(
+        store.transaction((tx) => tx.insertTemporaryAccount(account(code, parties))),
+      ).rejects.toMatchObject({
+        code: 'conflict',
+      });
+      const listed = await store.read((reader) =>
+        reader.listTemporaryAccounts(parties[1] as string, { limit: 10 }),
+      );
+      expect(listed.map((item) => item.code)).toEqual([code]);
+      expect(
+        await store.read((reader) =>
+          reader.listTemporaryAccounts(parties[1] as string, { limit: 10, status: 'funded' }),
+        ),
+      ).toEqual([]);
+    });
+
+    it('appends events in order, with global ids, and lists them per account and per customer', async () => {
+      const parties = await store.transaction(async (tx) => [await customer(tx), await customer(tx)]);
+      const code = unique('ta');
+      await store.transaction((tx) => tx.insertTemporaryAccount(account(code, parties)));
+      const stored = await store.transaction((tx) =>
+        tx.appendEvents(
+          [1, 2, 3].map((seq) => ({
+            type: 'lock.changed' as const,
+            accountCode: code,
+            seq,
+            at: now,
+            actor: parties[0] as string,
+            data: { lockPpm: seq },
+          })),
+        ),
+      );
+      expect(new Set(stored.map((event) => event.id)).size).toBe(3);
+      const events = await store.read((reader) => reader.listEvents(code, 1, 10));
+      expect(events.map((event) => event.seq)).toEqual([2, 3]);
+      expect(await store.read((reader) => reader.getEvent(stored[0]?.id as string))).toEqual(stored[0]);
+      const feed = await store.read((reader) =>
+        reader.listEventsForCustomer(parties[1] as string, { afterId: stored[0]?.id, limit: 10 }),
+      );
+      expect(feed.map((event) => event.seq)).toEqual([2, 3]);
+      await expect(
+        store.transaction((tx) => tx.appendEvents([{ ...stored[0]!, id: undefined } as never])),
+      ).rejects.toThrow();
+    });
+
+    it('records idempotency results per scope and key', async () => {
+      const record = {
+        scope: unique('scope'),
+        key: 'key-1',
+        requestHash: 'h1',
+        statusCode: 201,
+        responseBody: '{"ok":true}',
+        createdAt: now,
+      };
+      await store.transaction((tx) => tx.putIdempotency(record));
+      expect(await store.read((reader) => reader.getIdempotency(record.scope, 'key-1'))).toEqual(record);
+      expect(await store.read((reader) => reader.getIdempotency(`${record.scope}x`, 'key-1'))).toBeNull();
+      await expect(store.transaction((tx) => tx.putIdempotency(record))).rejects.toBeInstanceOf(
+        LockstepError,
+      );
+    });
+
+    it('keeps sessions until deleted or expired', async () => {
+      const customerId = await store.transaction((tx) => customer(tx));
+      const session = {
+        tokenHash: unique('tok'),
+        customerId,
+        csrfTokenHash: 'c',
+        createdAt: now,
+        expiresAt: '2026-11-24T11:00:00.000Z',
+      };
+      await store.transaction((tx) => tx.insertSession(session));
+      expect(await store.read((reader) => reader.getSession(session.tokenHash))).toEqual(session);
+      expect(
+        await store.transaction((tx) => tx.deleteExpiredSessions('2026-11-24T12:00:00.000Z')),
+      ).toBeGreaterThanOrEqual(1);
+      expect(await store.read((reader) => reader.getSession(session.tokenHash))).toBeNull();
+    });
+
+    it('stores merchants, API keys (revocable once), invoices claimed once, and signing keys', async () => {
+      const merchantId = await store.transaction((tx) => customer(tx));
+      await store.transaction((tx) =>
+        tx.upsertMerchant({
+          customerId: merchantId,
+          name: 'Shop',
+          allowedOrigins: ['http://a.test'],
+          createdAt: now,
+        }),
+      );
+      expect((await store.read((reader) => reader.getMerchant(merchantId)))?.allowedOrigins).toEqual([
+        'http://a.test',
+      ]);
+      const key = {
+        id: unique('key'),
+        merchantId,
+        kind: 'secret' as const,
+        prefix: 'sk_1',
+        keyHash: unique('hash'),
+        createdAt: now,
+        revokedAt: null,
+      };
+      await store.transaction((tx) => tx.insertApiKey(key));
+      expect(await store.read((reader) => reader.getApiKeyByHash(key.keyHash))).toEqual(key);
+      expect(await store.transaction((tx) => tx.revokeApiKey(key.id, merchantId, now))).toBe(true);
+      expect(await store.transaction((tx) => tx.revokeApiKey(key.id, merchantId, now))).toBe(false);
+      expect((await store.read((reader) => reader.listApiKeys(merchantId)))[0]?.revokedAt).toBe(now);
+
+      const invoice = {
+        id: unique('inv'),
+        merchantId,
+        amountMinor: 100,
+        currency: 'JPY' as const,
+        orderReference: 'o',
+        description: 'd',
+        payeeContact: 'c',
+        createdAt: now,
+        expiresAt: now,
+        token: 't',
+        temporaryAccountCode: null,
+      };
+      await store.transaction((tx) => tx.insertInvoice(invoice));
+      expect(await store.transaction((tx) => tx.claimInvoice(invoice.id, 'ta_1'))).toBe(true);
+      expect(await store.transaction((tx) => tx.claimInvoice(invoice.id, 'ta_2'))).toBe(false);
+      expect((await store.read((reader) => reader.getInvoice(invoice.id)))?.temporaryAccountCode).toBe(
+        'ta_1',
+      );
+
+      const signing = {
+        kid: unique('kid'),
+        alg: 'EdDSA' as const,
+        publicJwk: { kty: 'OKP' },
+        privateJwk: { kty: 'OKP', d: 'x' },
+        createdAt: now,
+        retiresAt: now,
+        expiresAt: now,
+      };
+      await store.transaction((tx) => tx.upsertSigningKey(signing));
+      await store.transaction((tx) =>
+        tx.upsertSigningKey({ ...signing, retiresAt: '2027-01-01T00:00:00.000Z' }),
+      );
+      const keys = await store.read((reader) => reader.listSigningKeys());
+      expect(keys.filter((candidate) => candidate.kid === signing.kid)).toEqual([
+        { ...signing, retiresAt: '2027-01-01T00:00:00.000Z' },
+      ]);
+    });
+
+    it('claims webhook deliveries in per-account order, with a lease, and records outcomes', async () => {
+      const merchantId = await store.transaction((tx) => customer(tx));
+      await store.transaction((tx) =>
+        tx.upsertMerchant({ customerId: merchantId, name: 'S', allowedOrigins: [], createdAt: now }),
+      );
+      const endpoint = {
+        id: unique('whe'),
+        merchantId,
+        url: 'http://hook.test',
+        enabled: true,
+        createdAt: now,
+      };
+      await store.transaction((tx) => tx.insertWebhookEndpoint(endpoint));
+      expect(await store.read((reader) => reader.listWebhookEndpoints(merchantId))).toEqual([endpoint]);
+      const code = unique('ta');
+      const rows = [1, 2].map((seq) => ({
+        id: unique('dlv'),
+        endpointId: endpoint.id,
+        eventId: unique('evt'),
+        accountCode: code,
+        seq,
+        attemptCount: 0,
+        nextAttemptAt: now,
+        deliveredAt: null,
+        lastError: null,
+      }));
+      await store.transaction((tx) => tx.insertOutbox(rows));
+      const later = '2026-11-24T10:00:01.000Z';
+      const lease = '2026-11-24T10:00:30.000Z';
+      const first = await store.transaction((tx) => tx.claimDueOutbox(later, lease, 10));
+      // seq 2 waits until seq 1 is delivered.
+      expect(first.filter((row) => row.accountCode === code).map((row) => row.seq)).toEqual([1]);
+      // Leased: a second worker gets nothing of it.
+      expect(
+        (await store.transaction((tx) => tx.claimDueOutbox(later, lease, 10))).filter(
+          (row) => row.accountCode === code,
+        ),
+      ).toEqual([]);
+      await store.transaction((tx) => tx.markOutboxFailed(rows[0]!.id, 'HTTP 500', later));
+      const retry = await store.transaction((tx) => tx.claimDueOutbox(later, lease, 10));
+      expect(retry.filter((row) => row.accountCode === code).map((row) => row.seq)).toEqual([1]);
+      await store.transaction((tx) => tx.markOutboxDelivered(rows[0]!.id, later));
+      const next = await store.transaction((tx) => tx.claimDueOutbox(later, lease, 10));
+      expect(next.filter((row) => row.accountCode === code).map((row) => row.seq)).toEqual([2]);
+      expect(await store.read((reader) => reader.getOutbox(rows[0]!.id))).toMatchObject({
+        attemptCount: 2,
+        deliveredAt: later,
+        lastError: null,
+      });
+      expect(
+        await store.transaction((tx) => tx.setWebhookEndpointEnabled(endpoint.id, merchantId, false)),
+      ).toBe(true);
+      expect((await store.read((reader) => reader.listWebhookEndpoints(merchantId)))[0]?.enabled).toBe(false);
+    });
+
+    it('rolls back only the unit of work that fails, while concurrent units commit', async () => {
+      const target = await fundedUsual(0);
+      const results = await Promise.allSettled(
+        Array.from({ length: 20 }, (_, index) =>
+          store.transaction(async (tx) => {
+            await tx.postJournal({
+              id: unique('jrn'),
+              kind: 'top_up',
+              reference: null,
+              at: now,
+              transfers: [
+                {
+                  from: 'external:JPY',
+                  to: `usual:${target.id}`,
+                  amountMinor: 10,
+                  currency: 'JPY',
+                  purpose: 'top_up',
+                },
+              ],
+            });
+            if (index % 4 === 0) throw new Error('this unit fails after writing');
+          }),
+        ),
+      );
+      expect(results.filter((result) => result.status === 'rejected')).toHaveLength(5);
+      expect((await store.read((reader) => reader.getUsualAccount(target.id)))?.balanceMinor).toBe(150);
+    });
+
+    it('lands 100 concurrent transactions', async () => {
+      const target = await fundedUsual(0);
+      await Promise.all(
+        Array.from({ length: 100 }, () =>
+          store.transaction((tx) =>
+            tx.postJournal({
+              id: unique('jrn'),
+              kind: 'top_up',
+              reference: null,
+              at: now,
+              transfers: [
+                {
+                  from: 'external:JPY',
+                  to: `usual:${target.id}`,
+                  amountMinor: 1,
+                  currency: 'JPY',
+                  purpose: 'top_up',
+                },
+              ],
+            }),
+          ),
+        ),
+      );
+      expect((await store.read((reader) => reader.getUsualAccount(target.id)))?.balanceMinor).toBe(100);
+    });
+  });
+}

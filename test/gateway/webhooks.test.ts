@@ -1,0 +1,207 @@
+import { createPublicKey, verify as verifySignature } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startTestGateway, type TestGateway } from '../support/gateway.ts';
+
+/**
+ * Webhooks end to end with a real HTTP receiver on localhost. Signatures are checked with an
+ * implementation independent of the gateway's (node:crypto, not jose).
+ */
+interface Delivery {
+  body: string;
+  headers: IncomingMessage['headers'];
+  status: number;
+}
+
+async function receiver(answer: (delivery: Omit<Delivery, 'status'>, index: number) => number | 'drop') {
+  const deliveries: Delivery[] = [];
+  let index = 0;
+  const server: Server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk) => chunks.push(chunk));
+    request.on('end', () => {
+      const delivery = { body: Buffer.concat(chunks).toString('utf8'), headers: request.headers };
+      const status = answer(delivery, index++);
+      if (status === 'drop') {
+        request.socket.destroy();
+        deliveries.push({ ...delivery, status: 0 });
+        return;
+      }
+      deliveries.push({ ...delivery, status });
+      response.writeHead(status).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}/hooks`,
+    deliveries,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Verifies `Lockstep-Signature` (detached JWS, EdDSA) with node:crypto and the published JWKS. */
+function independentVerify(
+  jwks: { keys: Array<Record<string, string>> },
+  body: string,
+  signatureHeader: string,
+  toleranceSeconds = 300,
+  nowSeconds = Math.floor(Date.now() / 1000),
+): { ok: boolean; reason?: string } {
+  const [protectedPart, payloadPart, signaturePart] = signatureHeader.split('.');
+  if (!protectedPart || payloadPart !== '' || !signaturePart) return { ok: false, reason: 'malformed' };
+  const header = JSON.parse(Buffer.from(protectedPart, 'base64url').toString('utf8'));
+  if (header.alg !== 'EdDSA') return { ok: false, reason: 'alg' };
+  const jwk = jwks.keys.find((key) => key.kid === header.kid);
+  if (!jwk) return { ok: false, reason: 'kid' };
+  const signingInput = `${protectedPart}.${Buffer.from(body, 'utf8').toString('base64url')}`;
+  const key = createPublicKey({ key: jwk as never, format: 'jwk' });
+  const valid = verifySignature(
+    null,
+    Buffer.from(signingInput),
+    key,
+    Buffer.from(signaturePart, 'base64url'),
+  );
+  if (!valid) return { ok: false, reason: 'signature' };
+  if (Math.abs(nowSeconds - Number(header.iat)) > toleranceSeconds) return { ok: false, reason: 'stale' };
+  return { ok: true };
+}
+
+async function waitFor(check: () => boolean, timeoutMs = 10_000) {
+  const started = Date.now();
+  while (!check()) {
+    if (Date.now() - started > timeoutMs) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** A whole deal through the HTTP API; returns the account code. */
+async function runDeal(gateway: TestGateway): Promise<string> {
+  const buyer = await gateway.buyerToken();
+  const seller = gateway.seed.secretKey;
+  const created = await gateway.request('POST', '/v1/temporary-accounts', {
+    token: buyer,
+    body: { payeeUserId: 'ibm-shop', amountMinor: 4_800, currency: 'JPY' },
+  });
+  expect(created.status).toBe(201);
+  const code = created.body.code as string;
+  for (const [token, action, body] of [
+    [seller, 'lock', {}],
+    [seller, 'ship', { carrier: 'Yamato', trackingNumber: 'T-1' }],
+    [buyer, 'accept', {}],
+    [seller, 'withdraw', {}],
+  ] as const) {
+    const response = await gateway.request('POST', `/v1/temporary-accounts/${code}/${action}`, {
+      token,
+      body,
+    });
+    expect(response.status, `${action}: ${JSON.stringify(response.body)}`).toBe(200);
+  }
+  return code;
+}
+
+describe('webhooks', () => {
+  let gateway: TestGateway | undefined;
+  let hooks: Awaited<ReturnType<typeof receiver>> | undefined;
+  afterEach(async () => {
+    await hooks?.close();
+    await gateway?.close();
+    gateway = undefined;
+    hooks = undefined;
+  });
+
+  async function setup(answer: Parameters<typeof receiver>[0]) {
+    gateway = await startTestGateway();
+    hooks = await receiver(answer);
+    const endpoint = await gateway.request('POST', '/v1/webhook-endpoints', {
+      token: gateway.seed.secretKey,
+      body: { url: hooks.url },
+    });
+    expect(endpoint.status).toBe(201);
+    return { gateway, hooks, endpointId: endpoint.body.id as string };
+  }
+
+  it('delivers every event of a deal in order, signed so an independent verifier accepts it', async () => {
+    const { gateway, hooks } = await setup(() => 200);
+    const code = await runDeal(gateway);
+    const history = await gateway.request('GET', `/v1/temporary-accounts/${code}/events`, {
+      token: gateway.seed.secretKey,
+    });
+    const expected = history.body.data.map((event: { id: string }) => event.id);
+    await waitFor(() => hooks.deliveries.length >= expected.length);
+    const events = hooks.deliveries.map((delivery) => JSON.parse(delivery.body));
+    expect(events.map((event) => event.id)).toEqual(expected);
+    expect(events.map((event) => event.seq)).toEqual(expected.map((_: string, index: number) => index + 1));
+    expect(events.at(-1).type).toBe('account.dissolved');
+    const jwks = (await gateway.request('GET', '/.well-known/jwks.json')).body;
+    for (const delivery of hooks.deliveries) {
+      expect(delivery.headers['lockstep-event-id']).toBe(JSON.parse(delivery.body).id);
+      expect(independentVerify(jwks, delivery.body, String(delivery.headers['lockstep-signature']))).toEqual({
+        ok: true,
+      });
+    }
+    // A body changed after signing fails verification.
+    const tampered = hooks.deliveries[0]!.body.replace('"seq":1', '"seq":9');
+    expect(
+      independentVerify(jwks, tampered, String(hooks.deliveries[0]!.headers['lockstep-signature'])).reason,
+    ).toBe('signature');
+  });
+
+  it('a receiver that fails and drops connections still gets every event exactly once, in order', async () => {
+    const { gateway, hooks } = await setup((_, index) =>
+      index % 3 === 0 ? 500 : index % 3 === 1 ? 'drop' : 200,
+    );
+    const code = await runDeal(gateway);
+    const history = await gateway.request('GET', `/v1/temporary-accounts/${code}/events`, {
+      token: gateway.seed.secretKey,
+    });
+    const expected: string[] = history.body.data.map((event: { id: string }) => event.id);
+    const accepted = () => hooks.deliveries.filter((delivery) => delivery.status === 200);
+    await waitFor(() => accepted().length >= expected.length, 20_000);
+    const acceptedIds = accepted().map((delivery) => JSON.parse(delivery.body).id);
+    expect(acceptedIds).toEqual(expected);
+    expect(hooks.deliveries.some((delivery) => delivery.status === 500)).toBe(true);
+    expect(hooks.deliveries.some((delivery) => delivery.status === 0)).toBe(true);
+    // Retries of one event carry the same event id: a replay is detectable by it.
+    const attemptsPerEvent = new Map<string, Set<string>>();
+    for (const delivery of hooks.deliveries) {
+      const eventId = String(delivery.headers['lockstep-event-id']);
+      const set = attemptsPerEvent.get(eventId) ?? new Set();
+      set.add(String(delivery.headers['lockstep-delivery-id']));
+      attemptsPerEvent.set(eventId, set);
+    }
+    for (const deliveryIds of attemptsPerEvent.values()) expect(deliveryIds.size).toBe(1);
+  }, 30_000);
+
+  it('a delivery replayed after the tolerance window is refused by the verifier', async () => {
+    const { gateway, hooks } = await setup(() => 200);
+    await runDeal(gateway);
+    await waitFor(() => hooks.deliveries.length > 0);
+    const jwks = (await gateway.request('GET', '/.well-known/jwks.json')).body;
+    const first = hooks.deliveries[0]!;
+    const signature = String(first.headers['lockstep-signature']);
+    expect(independentVerify(jwks, first.body, signature).ok).toBe(true);
+    const later = Math.floor(Date.now() / 1000) + 301;
+    expect(independentVerify(jwks, first.body, signature, 300, later)).toEqual({
+      ok: false,
+      reason: 'stale',
+    });
+  });
+
+  it('a disabled endpoint gets nothing new', async () => {
+    const { gateway, hooks, endpointId } = await setup(() => 200);
+    const disabled = await gateway.request('POST', `/v1/webhook-endpoints/${endpointId}/disable`, {
+      token: gateway.seed.secretKey,
+      body: {},
+    });
+    expect(disabled.body.enabled).toBe(false);
+    await runDeal(gateway);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(hooks.deliveries).toEqual([]);
+  });
+});

@@ -1,0 +1,126 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { type ServerType, serve } from '@hono/node-server';
+import { type CommissionSchedule, noCommission } from '@lockstep/core';
+import pino from 'pino';
+import { createGateway, type Gateway, type GatewayOptions } from '../../packages/gateway/src/gateway.ts';
+import { type DemoSeed, demoLogins, seedDemo } from '../../packages/gateway/src/seed.ts';
+import { Admin } from '../../packages/gateway/src/service/admin.ts';
+import { openSqliteStore } from '../../packages/gateway/src/storage/sqlite.ts';
+import type { Store } from '../../packages/gateway/src/storage/store.ts';
+
+/**
+ * A real gateway for tests: the real app on a real store (a fresh SQLite file, or a store the
+ * caller opens), seeded with the demo bank. `request()` goes through `app.request()` (no
+ * network); `listen: true` also serves it on a localhost port for SDK, webhook and browser tests.
+ */
+export interface TestGateway {
+  gateway: Gateway;
+  admin: Admin;
+  seed: DemoSeed;
+  /** Base URL when listening, else 'http://gateway.test'. */
+  url: string;
+  request(
+    method: string,
+    pathname: string,
+    options?: { token?: string; body?: unknown; headers?: Record<string, string>; rawBody?: string },
+  ): Promise<{ status: number; body: any; headers: Headers }>;
+  login(userId: string, password: string): Promise<string>;
+  buyerToken(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface TestGatewayOptions {
+  commission?: CommissionSchedule;
+  now?: () => Date;
+  listen?: boolean;
+  store?: Store;
+  allowedOrigins?: string[];
+  webhooks?: GatewayOptions['webhooks'];
+}
+
+export async function startTestGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'lockstep-test-'));
+  const store = options.store ?? (await openSqliteStore({ path: path.join(dir, 'lockstep.sqlite') }));
+  let server: ServerType | undefined;
+  let url = 'http://gateway.test';
+  if (options.listen) {
+    // Listen first so the gateway's public URL (its invoices' issuer) is the real one.
+    const port = await freePort();
+    url = `http://localhost:${port}`;
+  }
+  const gateway = await createGateway({
+    store,
+    publicUrl: url,
+    commission: options.commission ?? noCommission,
+    now: options.now,
+    log: pino({ level: 'silent' }),
+    webhooks: options.webhooks ?? { pollIntervalMs: 100, backoffBaseMs: 50, backoffMaxMs: 500 },
+  });
+  if (options.listen) {
+    const port = Number(new URL(url).port);
+    await new Promise<void>((resolve) => {
+      server = serve({ fetch: gateway.app.fetch, port, hostname: '127.0.0.1' }, () => resolve());
+    });
+  }
+  const admin = new Admin(gateway.bank);
+  const seed = await seedDemo(admin, { allowedOrigins: options.allowedOrigins ?? ['http://localhost:3000'] });
+
+  const request: TestGateway['request'] = async (method, pathname, requestOptions = {}) => {
+    const headers: Record<string, string> = { ...requestOptions.headers };
+    if (requestOptions.token) headers.authorization = `Bearer ${requestOptions.token}`;
+    let body: string | undefined = requestOptions.rawBody;
+    if (requestOptions.body !== undefined) {
+      body = JSON.stringify(requestOptions.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const response = await gateway.app.request(pathname, { method, headers, body });
+    const text = await response.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      // Not JSON (pages, scripts): keep the text.
+    }
+    return { status: response.status, body: parsed, headers: response.headers };
+  };
+
+  const login = async (userId: string, password: string) => {
+    const response = await request('POST', '/v1/sessions', { body: { userId, password } });
+    if (response.status !== 201) throw new Error(`login failed: ${JSON.stringify(response.body)}`);
+    return response.body.token as string;
+  };
+
+  return {
+    gateway,
+    admin,
+    seed,
+    url,
+    request,
+    login,
+    buyerToken: () => login(demoLogins.buyer.userId, demoLogins.buyer.password),
+    async close() {
+      if (server) {
+        const closing = new Promise<void>((resolve) => server?.close(() => resolve()));
+        (server as unknown as { closeAllConnections(): void }).closeAllConnections();
+        await closing;
+      }
+      await gateway.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      probe.close(() => resolve(port));
+    });
+  });
+}
