@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
+import { readEvents } from '../support/sse.ts';
 
 /** The Server-Sent Events stream of a temporary account, over a real socket. */
 let gateway: TestGateway;
@@ -7,38 +8,6 @@ beforeAll(async () => {
   gateway = await startTestGateway({ listen: true });
 });
 afterAll(() => gateway.close());
-
-/** Reads SSE messages from a streaming response until `count` events arrived. */
-async function readEvents(response: Response, count: number, onOpen?: () => Promise<void>) {
-  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
-  const decoder = new TextDecoder();
-  const events: Array<{ id: string; event: string; data: any }> = [];
-  let buffer = '';
-  let opened = false;
-  while (events.length < count) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buffer += decoder.decode(value, { stream: true });
-    let split: number;
-    while ((split = buffer.indexOf('\n\n')) >= 0) {
-      const block = buffer.slice(0, split);
-      buffer = buffer.slice(split + 2);
-      const fields = Object.fromEntries(
-        block
-          .split('\n')
-          .filter((line) => line && !line.startsWith(':'))
-          .map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1).trim()]),
-      );
-      if (fields.data) events.push({ id: fields.id, event: fields.event, data: JSON.parse(fields.data) });
-    }
-    if (!opened && onOpen) {
-      opened = true;
-      await onOpen();
-    }
-  }
-  await reader.cancel();
-  return events;
-}
 
 describe('live event stream', () => {
   it('sends the history, then each change as it commits, and resumes after Last-Event-ID', async () => {

@@ -1,4 +1,4 @@
-import { movableMinor, noCommission, type PartySpec, type TemporaryAccount } from '@lockstep/core';
+import { movableMinor, type PartySpec, type TemporaryAccount } from '@lockstep/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Admin, reconcile } from '../../packages/gateway/src/service/admin.ts';

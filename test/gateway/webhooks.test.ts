@@ -1,50 +1,12 @@
 import { createPublicKey, verify as verifySignature } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
+import { receiver, waitFor } from '../support/receiver.ts';
 
 /**
  * Webhooks end to end with a real HTTP receiver on localhost. Signatures are checked with an
  * implementation independent of the gateway's (node:crypto, not jose).
  */
-interface Delivery {
-  body: string;
-  headers: IncomingMessage['headers'];
-  status: number;
-}
-
-async function receiver(answer: (delivery: Omit<Delivery, 'status'>, index: number) => number | 'drop') {
-  const deliveries: Delivery[] = [];
-  let index = 0;
-  const server: Server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk) => chunks.push(chunk));
-    request.on('end', () => {
-      const delivery = { body: Buffer.concat(chunks).toString('utf8'), headers: request.headers };
-      const status = answer(delivery, index++);
-      if (status === 'drop') {
-        request.socket.destroy();
-        deliveries.push({ ...delivery, status: 0 });
-        return;
-      }
-      deliveries.push({ ...delivery, status });
-      response.writeHead(status).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  return {
-    url: `http://127.0.0.1:${port}/hooks`,
-    deliveries,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
 /** Verifies `Lockstep-Signature` (detached JWS, EdDSA) with node:crypto and the published JWKS. */
 function independentVerify(
   jwks: { keys: Array<Record<string, string>> },
@@ -70,14 +32,6 @@ function independentVerify(
   if (!valid) return { ok: false, reason: 'signature' };
   if (Math.abs(nowSeconds - Number(header.iat)) > toleranceSeconds) return { ok: false, reason: 'stale' };
   return { ok: true };
-}
-
-async function waitFor(check: () => boolean, timeoutMs = 10_000) {
-  const started = Date.now();
-  while (!check()) {
-    if (Date.now() - started > timeoutMs) throw new Error('timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 /** A whole deal through the HTTP API; returns the account code. */

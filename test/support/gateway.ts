@@ -7,8 +7,10 @@ import pino from 'pino';
 import { createGateway, type Gateway, type GatewayOptions } from '../../packages/gateway/src/gateway.ts';
 import { type DemoSeed, demoLogins, seedDemo } from '../../packages/gateway/src/seed.ts';
 import { Admin } from '../../packages/gateway/src/service/admin.ts';
+import { openPostgresStore } from '../../packages/gateway/src/storage/postgres.ts';
 import { openSqliteStore } from '../../packages/gateway/src/storage/sqlite.ts';
 import type { Store } from '../../packages/gateway/src/storage/store.ts';
+import { createTestDatabase } from './postgres.ts';
 
 /**
  * A real gateway for tests: the real app on a real store (a fresh SQLite file, or a store the
@@ -42,7 +44,15 @@ export interface TestGatewayOptions {
 
 export async function startTestGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
   const dir = mkdtempSync(path.join(tmpdir(), 'lockstep-test-'));
-  const store = options.store ?? (await openSqliteStore({ path: path.join(dir, 'lockstep.sqlite') }));
+  let dropDatabase: (() => Promise<void>) | undefined;
+  let store = options.store;
+  if (!store && process.env.LOCKSTEP_TEST_STORE === 'postgres') {
+    // The vitest project "postgres" runs the HTTP suites again on a fresh PostgreSQL database.
+    const database = await createTestDatabase();
+    dropDatabase = database.drop;
+    store = await openPostgresStore({ connectionString: database.url });
+  }
+  store ??= await openSqliteStore({ path: path.join(dir, 'lockstep.sqlite') });
   let server: ServerType | undefined;
   let url = 'http://gateway.test';
   if (options.listen) {
@@ -107,6 +117,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
         await closing;
       }
       await gateway.close();
+      await dropDatabase?.();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -50,6 +50,7 @@ export const errorCodes = [
   'idempotency_key_invalid',
   'rate_limited',
   'conflict',
+  'service_unavailable',
   'internal_error',
 ] as const;
 

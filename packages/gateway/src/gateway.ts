@@ -52,6 +52,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     now: options.now,
     onCommitted: (events) => bus.publish(events),
   });
+  // Changes made through other gateway processes reach this process's streams and worker too.
+  const stopForeign = options.store.onForeignEvents?.((events) => bus.publish(events));
   const keys = new KeyRing(options.store, { issuer: options.publicUrl, now: options.now });
   await keys.load();
   const gateway: Gateway = {
@@ -66,6 +68,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     log,
     app: undefined as unknown as ReturnType<typeof createApp>,
     async close() {
+      stopForeign?.();
       bus.closeStreams();
       await gateway.webhooks?.stop();
       await options.store.close();

@@ -46,6 +46,7 @@ export const statusOfCode: Record<ErrorCode, number> = {
   idempotency_key_invalid: 400,
   rate_limited: 429,
   conflict: 409,
+  service_unavailable: 503,
   internal_error: 500,
 };
 

@@ -122,21 +122,35 @@ export class KeyRing {
    */
   async verifyInvoice(token: string): Promise<Record<string, unknown> & { sub: string }> {
     try {
-      const { payload } = await jwtVerify(token, this.verifier, {
-        algorithms,
-        issuer: this.issuer,
-        audience: invoiceAudience,
-        typ: invoiceType,
-        currentDate: this.clock(),
-        requiredClaims: ['sub', 'exp', 'iat'],
-      });
-      return payload as Record<string, unknown> & { sub: string };
+      return await this.verifyInvoiceOnce(token);
     } catch (error) {
-      if (error instanceof joseErrors.JWTExpired) {
-        throw new LockstepError('invoice_expired', 'This invoice has expired.');
+      // Another gateway process sharing the store may have rotated keys: reload and retry once
+      // (at most once a second, so unknown kids cannot make every request hit the store).
+      if (!(error instanceof joseErrors.JWKSNoMatchingKey)) throw mapInvoiceError(error);
+      const nowMs = Date.now();
+      if (nowMs - this.lastReloadMs < 1_000) throw mapInvoiceError(error);
+      this.lastReloadMs = nowMs;
+      await this.install(await this.store.read((reader) => reader.listSigningKeys()));
+      try {
+        return await this.verifyInvoiceOnce(token);
+      } catch (retryError) {
+        throw mapInvoiceError(retryError);
       }
-      throw new LockstepError('invoice_invalid', 'This invoice is not a valid signed invoice.');
     }
+  }
+
+  private lastReloadMs = 0;
+
+  private async verifyInvoiceOnce(token: string): Promise<Record<string, unknown> & { sub: string }> {
+    const { payload } = await jwtVerify(token, this.verifier, {
+      algorithms,
+      issuer: this.issuer,
+      audience: invoiceAudience,
+      typ: invoiceType,
+      currentDate: this.clock(),
+      requiredClaims: ['sub', 'exp', 'iat'],
+    });
+    return payload as Record<string, unknown> & { sub: string };
   }
 
   /**
@@ -177,4 +191,11 @@ export class KeyRing {
     this.jwks = { keys: live.map((record) => record.publicJwk as JWK) };
     this.verifier = createLocalJWKSet(this.jwks);
   }
+}
+
+function mapInvoiceError(error: unknown): LockstepError {
+  if (error instanceof joseErrors.JWTExpired) {
+    return new LockstepError('invoice_expired', 'This invoice has expired.');
+  }
+  return new LockstepError('invoice_invalid', 'This invoice is not a valid signed invoice.');
 }

@@ -7,6 +7,20 @@ import {
   type TemporaryAccount,
 } from '@lockstep/core';
 import { newId } from '../ids.ts';
+import {
+  apiKeyOf,
+  customerOf,
+  endpointOf,
+  eventOf,
+  idempotencyOf,
+  invoiceOf,
+  merchantOf,
+  outboxOf,
+  type Row,
+  sessionOf,
+  signingKeyOf,
+  usualOf,
+} from './rows.ts';
 import { sqliteMigrations } from './sqlite-schema.ts';
 import type {
   ApiKeyRecord,
@@ -231,8 +245,6 @@ function migrate(db: DatabaseSync): void {
   }
 }
 
-type Row = Record<string, unknown>;
-
 /** The SQL of every operation, over one connection, with prepared statements cached. */
 class SqliteOps implements StoreTx {
   private readonly db: DatabaseSync;
@@ -398,15 +410,7 @@ class SqliteOps implements StoreTx {
 
   async getSession(tokenHash: string) {
     const row = this.one('SELECT * FROM sessions WHERE token_hash = ?', tokenHash);
-    return row
-      ? {
-          tokenHash: String(row.token_hash),
-          customerId: String(row.customer_id),
-          csrfTokenHash: String(row.csrf_token_hash),
-          createdAt: String(row.created_at),
-          expiresAt: String(row.expires_at),
-        }
-      : null;
+    return row ? sessionOf(row) : null;
   }
 
   async insertSession(record: SessionRecord) {
@@ -466,15 +470,7 @@ class SqliteOps implements StoreTx {
   }
 
   async listSigningKeys() {
-    return this.all('SELECT * FROM signing_keys ORDER BY created_at').map((row) => ({
-      kid: String(row.kid),
-      alg: String(row.alg) as SigningKeyRecord['alg'],
-      publicJwk: JSON.parse(String(row.public_jwk)),
-      privateJwk: JSON.parse(String(row.private_jwk)),
-      createdAt: String(row.created_at),
-      retiresAt: String(row.retires_at),
-      expiresAt: String(row.expires_at),
-    }));
+    return this.all('SELECT * FROM signing_keys ORDER BY created_at').map(signingKeyOf);
   }
 
   async upsertSigningKey(record: SigningKeyRecord) {
@@ -820,16 +816,7 @@ class SqliteOps implements StoreTx {
 
   async getIdempotency(scope: string, key: string) {
     const row = this.one('SELECT * FROM idempotency WHERE scope = ? AND key = ?', scope, key);
-    return row
-      ? {
-          scope: String(row.scope),
-          key: String(row.key),
-          requestHash: String(row.request_hash),
-          statusCode: Number(row.status_code),
-          responseBody: String(row.response_body),
-          createdAt: String(row.created_at),
-        }
-      : null;
+    return row ? idempotencyOf(row) : null;
   }
 
   async putIdempotency(record: IdempotencyRecord) {
@@ -852,104 +839,6 @@ class SqliteOps implements StoreTx {
       );
     }
   }
-}
-
-// --- row mapping ----------------------------------------------------------------------------
-
-function customerOf(row: Row): CustomerRecord {
-  return {
-    id: String(row.id),
-    userId: String(row.user_id),
-    displayName: String(row.display_name),
-    passwordHash: String(row.password_hash),
-    failedLoginCount: Number(row.failed_login_count),
-    loginLockedUntil: row.login_locked_until === null ? null : String(row.login_locked_until),
-    createdAt: String(row.created_at),
-  };
-}
-
-function merchantOf(row: Row): MerchantRecord {
-  return {
-    customerId: String(row.customer_id),
-    name: String(row.name),
-    allowedOrigins: JSON.parse(String(row.allowed_origins)) as string[],
-    createdAt: String(row.created_at),
-  };
-}
-
-function usualOf(row: Row) {
-  return {
-    id: String(row.id),
-    ownerId: String(row.owner_id),
-    currency: String(row.currency) as CurrencyCode,
-    name: String(row.name),
-    createdAt: String(row.created_at),
-    balanceMinor: Number(row.balance_minor),
-  };
-}
-
-function apiKeyOf(row: Row): ApiKeyRecord {
-  return {
-    id: String(row.id),
-    merchantId: String(row.merchant_id),
-    kind: String(row.kind) as ApiKeyRecord['kind'],
-    prefix: String(row.prefix),
-    keyHash: String(row.key_hash),
-    createdAt: String(row.created_at),
-    revokedAt: row.revoked_at === null ? null : String(row.revoked_at),
-  };
-}
-
-function invoiceOf(row: Row): InvoiceRecord {
-  return {
-    id: String(row.id),
-    merchantId: String(row.merchant_id),
-    amountMinor: Number(row.amount_minor),
-    currency: String(row.currency) as CurrencyCode,
-    orderReference: String(row.order_reference),
-    description: String(row.description),
-    payeeContact: String(row.payee_contact),
-    createdAt: String(row.created_at),
-    expiresAt: String(row.expires_at),
-    token: String(row.token),
-    temporaryAccountCode: row.temporary_account_code === null ? null : String(row.temporary_account_code),
-  };
-}
-
-function eventOf(row: Row): StoredEvent {
-  return {
-    id: String(row.id),
-    accountCode: String(row.code),
-    seq: Number(row.seq),
-    type: String(row.type) as StoredEvent['type'],
-    at: String(row.at),
-    actor: String(row.actor),
-    data: JSON.parse(String(row.data)),
-  };
-}
-
-function endpointOf(row: Row): WebhookEndpointRecord {
-  return {
-    id: String(row.id),
-    merchantId: String(row.merchant_id),
-    url: String(row.url),
-    enabled: Number(row.enabled) === 1,
-    createdAt: String(row.created_at),
-  };
-}
-
-function outboxOf(row: Row): OutboxRecord {
-  return {
-    id: String(row.id),
-    endpointId: String(row.endpoint_id),
-    eventId: String(row.event_id),
-    accountCode: String(row.account_code),
-    seq: Number(row.seq),
-    attemptCount: Number(row.attempt_count),
-    nextAttemptAt: String(row.next_attempt_at),
-    deliveredAt: row.delivered_at === null ? null : String(row.delivered_at),
-    lastError: row.last_error === null ? null : String(row.last_error),
-  };
 }
 
 function uniqueToConflict(

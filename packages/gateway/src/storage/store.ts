@@ -25,6 +25,11 @@ export interface Store {
   transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T>;
   /** Runs read-only `work` against one consistent snapshot. */
   read<T>(work: (tx: StoreReader) => Promise<T>): Promise<T>;
+  /**
+   * Events committed through *other* processes sharing this store, so live streams here see
+   * them too. Absent where only one process can write (the embedded store).
+   */
+  onForeignEvents?(listener: (events: StoredEvent[]) => void): () => void;
   close(): Promise<void>;
 }
 

@@ -1,0 +1,185 @@
+/**
+ * Versioned migrations of the PostgreSQL store: the same tables as the embedded store
+ * (`sqlite-schema.ts`), in PostgreSQL's types. Each step runs once, in order, in its own
+ * transaction, under an advisory lock so several gateway processes starting together migrate
+ * once. Never edit a released step: add one.
+ *
+ * Timestamps stay ISO-8601 text (as the records carry them), so both stores compare them the
+ * same way. Money is BIGINT minor units.
+ */
+export const postgresMigrations: Array<{ version: number; name: string; sql: string }> = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+      CREATE TABLE customers (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL UNIQUE,
+        display_name TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        failed_login_count INTEGER NOT NULL DEFAULT 0,
+        login_locked_until TEXT,
+        created_at TEXT NOT NULL
+      );
+
+      CREATE TABLE merchants (
+        customer_id TEXT PRIMARY KEY REFERENCES customers(id),
+        name TEXT NOT NULL,
+        allowed_origins TEXT NOT NULL,
+        created_at TEXT NOT NULL
+      );
+
+      CREATE TABLE usual_accounts (
+        id TEXT PRIMARY KEY,
+        owner_id TEXT NOT NULL REFERENCES customers(id),
+        currency TEXT NOT NULL,
+        name TEXT NOT NULL,
+        created_at TEXT NOT NULL
+      );
+      CREATE INDEX usual_accounts_owner ON usual_accounts(owner_id);
+
+      CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        merchant_id TEXT NOT NULL REFERENCES merchants(customer_id),
+        kind TEXT NOT NULL CHECK (kind IN ('secret', 'publishable')),
+        prefix TEXT NOT NULL,
+        key_hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+      );
+
+      CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        customer_id TEXT NOT NULL REFERENCES customers(id),
+        csrf_token_hash TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+      );
+
+      CREATE TABLE invoices (
+        id TEXT PRIMARY KEY,
+        merchant_id TEXT NOT NULL REFERENCES merchants(customer_id),
+        amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+        currency TEXT NOT NULL,
+        order_reference TEXT NOT NULL,
+        description TEXT NOT NULL,
+        payee_contact TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        token TEXT NOT NULL,
+        temporary_account_code TEXT UNIQUE
+      );
+
+      CREATE TABLE signing_keys (
+        kid TEXT PRIMARY KEY,
+        alg TEXT NOT NULL,
+        public_jwk TEXT NOT NULL,
+        private_jwk TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        retires_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+      );
+
+      -- Rows are never deleted: a dissolved account stays for audit, so a code is never reused.
+      CREATE TABLE temporary_accounts (
+        code TEXT PRIMARY KEY,
+        status TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        created_at TEXT NOT NULL
+      );
+
+      CREATE TABLE temporary_account_parties (
+        code TEXT NOT NULL REFERENCES temporary_accounts(code),
+        customer_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (customer_id, code)
+      );
+
+      -- tx_id orders the feed: positions are handed out before commit, so a reader only returns
+      -- events of transactions older than every one still running (see listEventsForCustomer).
+      CREATE TABLE account_events (
+        position BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        tx_id XID8 NOT NULL DEFAULT pg_current_xact_id(),
+        id TEXT NOT NULL UNIQUE,
+        code TEXT NOT NULL REFERENCES temporary_accounts(code),
+        seq INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        data TEXT NOT NULL,
+        UNIQUE (code, seq)
+      );
+      CREATE INDEX account_events_feed ON account_events(tx_id, position);
+
+      CREATE TABLE webhook_endpoints (
+        id TEXT PRIMARY KEY,
+        merchant_id TEXT NOT NULL REFERENCES merchants(customer_id),
+        url TEXT NOT NULL,
+        enabled BOOLEAN NOT NULL,
+        created_at TEXT NOT NULL
+      );
+      CREATE INDEX webhook_endpoints_merchant ON webhook_endpoints(merchant_id);
+
+      CREATE TABLE webhook_outbox (
+        id TEXT PRIMARY KEY,
+        endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints(id),
+        event_id TEXT NOT NULL,
+        account_code TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        attempt_count INTEGER NOT NULL,
+        next_attempt_at TEXT NOT NULL,
+        delivered_at TEXT,
+        last_error TEXT,
+        UNIQUE (endpoint_id, event_id)
+      );
+      CREATE INDEX webhook_outbox_due ON webhook_outbox(next_attempt_at) WHERE delivered_at IS NULL;
+      CREATE INDEX webhook_outbox_order ON webhook_outbox(endpoint_id, account_code, seq);
+
+      CREATE TABLE idempotency (
+        scope TEXT NOT NULL,
+        key TEXT NOT NULL,
+        request_hash TEXT NOT NULL,
+        status_code INTEGER NOT NULL,
+        response_body TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (scope, key)
+      );
+
+      -- The ledger: balances are a cache of the postings, checked by reconciliation.
+      CREATE TABLE ledger_accounts (
+        ledger_key TEXT PRIMARY KEY,
+        currency TEXT NOT NULL,
+        balance_minor BIGINT NOT NULL,
+        CHECK (balance_minor >= 0 OR ledger_key LIKE 'external:%')
+      );
+
+      CREATE TABLE journal_entries (
+        position BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        reference TEXT,
+        at TEXT NOT NULL
+      );
+
+      CREATE TABLE postings (
+        entry_id TEXT NOT NULL REFERENCES journal_entries(id),
+        leg INTEGER NOT NULL,
+        ledger_key TEXT NOT NULL REFERENCES ledger_accounts(ledger_key),
+        amount_minor BIGINT NOT NULL CHECK (amount_minor <> 0),
+        currency TEXT NOT NULL,
+        PRIMARY KEY (entry_id, leg)
+      );
+
+      -- History is append-only: refuse to change or remove it.
+      CREATE FUNCTION lockstep_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION '% rows are immutable', TG_TABLE_NAME; END $$;
+      CREATE TRIGGER journal_entries_immutable BEFORE UPDATE OR DELETE ON journal_entries
+        FOR EACH ROW EXECUTE FUNCTION lockstep_refuse_change();
+      CREATE TRIGGER postings_immutable BEFORE UPDATE OR DELETE ON postings
+        FOR EACH ROW EXECUTE FUNCTION lockstep_refuse_change();
+      CREATE TRIGGER temporary_accounts_no_delete BEFORE DELETE ON temporary_accounts
+        FOR EACH ROW EXECUTE FUNCTION lockstep_refuse_change();
+    `,
+  },
+];

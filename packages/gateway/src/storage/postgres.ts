@@ -1,0 +1,959 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type AccountEvent,
+  type CurrencyCode,
+  type LedgerAccountKey,
+  LockstepError,
+  type TemporaryAccount,
+} from '@lockstep/core';
+import pg from 'pg';
+import { newId } from '../ids.ts';
+import { postgresMigrations } from './postgres-schema.ts';
+import {
+  apiKeyOf,
+  customerOf,
+  endpointOf,
+  eventOf,
+  idempotencyOf,
+  invoiceOf,
+  merchantOf,
+  outboxOf,
+  type Row,
+  sessionOf,
+  signingKeyOf,
+  usualOf,
+} from './rows.ts';
+import type {
+  ApiKeyRecord,
+  CustomerRecord,
+  IdempotencyRecord,
+  InvoiceRecord,
+  JournalEntryInput,
+  JournalEntryRecord,
+  LedgerBalance,
+  MerchantRecord,
+  OutboxRecord,
+  SessionRecord,
+  SigningKeyRecord,
+  Store,
+  StoredEvent,
+  StoreReader,
+  StoreTx,
+  UsualAccountRecord,
+  WebhookEndpointRecord,
+} from './store.ts';
+
+/**
+ * The PostgreSQL store, for production and for several gateway processes sharing one database.
+ *
+ * Concurrency (READ COMMITTED, pessimistic, in a consistent order):
+ * - a command first takes a transaction-scoped advisory lock on its idempotency key, so two
+ *   requests with one key run one after the other and the second sees the first's record;
+ * - it then locks the temporary account row (`SELECT ... FOR UPDATE`), so commands on one
+ *   account are serialized across processes;
+ * - a journal entry locks its ledger rows in ledger-key order before checking and moving
+ *   balances, so two entries never wait on each other in opposite orders.
+ * Anything that still fails with 40001/40P01, or loses its connection before COMMIT, is rolled
+ * back by the server and retried a bounded number of times. A connection lost *during* COMMIT
+ * leaves the outcome unknown: the caller gets `service_unavailable` and retries with its
+ * idempotency key. Reads use REPEATABLE READ READ ONLY snapshots on the primary (never a
+ * replica). Events committed by one process are announced with NOTIFY so other processes'
+ * live streams see them (`onForeignEvents`).
+ */
+export interface PostgresStoreOptions {
+  connectionString: string;
+  /** Connections in the pool (default 10). */
+  poolSize?: number;
+  /** Attempts of one transaction on serialization failures, deadlocks and lost connections. */
+  attemptsMax?: number;
+  /** Listen for other processes' events (default true). */
+  listen?: boolean;
+}
+
+const eventChannel = 'lockstep_events';
+/** Advisory lock id for migrations (any constant; "lockstep" in ASCII). */
+const migrationLockId = 0x6c6f636b73746570n;
+/** NOTIFY payloads must stay under 8000 bytes. */
+const notifyPayloadMax = 7_000;
+const retryableCodes = new Set(['40001', '40P01']);
+
+export async function openPostgresStore(options: PostgresStoreOptions): Promise<PostgresStore> {
+  const store = new PostgresStore(options);
+  await store.migrate();
+  if (options.listen ?? true) await store.startListening();
+  return store;
+}
+
+type ForeignListener = (events: StoredEvent[]) => void;
+
+export class PostgresStore implements Store {
+  readonly kind = 'postgres' as const;
+  readonly pool: pg.Pool;
+  private readonly options: PostgresStoreOptions;
+  private readonly origin = randomUUID();
+  private readonly foreignListeners = new Set<ForeignListener>();
+  /** Ledger keys of fee and external accounts known to exist (they are never deleted). */
+  readonly knownLedgerKeys = new Set<string>();
+  private listener: pg.Client | undefined;
+  private listenRetry: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(options: PostgresStoreOptions) {
+    this.options = options;
+    this.pool = new pg.Pool({
+      connectionString: options.connectionString,
+      max: options.poolSize ?? 10,
+      connectionTimeoutMillis: 10_000,
+      idleTimeoutMillis: 30_000,
+    });
+    // An idle connection cut by the server must not crash the process; the pool drops it.
+    this.pool.on('error', () => {});
+  }
+
+  async migrate(): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('SELECT pg_advisory_lock($1)', [migrationLockId.toString()]);
+      await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+        version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`);
+      const { rows } = await client.query('SELECT version FROM schema_migrations');
+      const applied = new Set(rows.map((row) => Number(row.version)));
+      for (const migration of postgresMigrations) {
+        if (applied.has(migration.version)) continue;
+        await client.query('BEGIN');
+        try {
+          await client.query(migration.sql);
+          await client.query(
+            'INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)',
+            [migration.version, migration.name, new Date().toISOString()],
+          );
+          await client.query('COMMIT');
+        } catch (error) {
+          await client.query('ROLLBACK');
+          throw error;
+        }
+      }
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [migrationLockId.toString()]).catch(() => {});
+      client.release();
+    }
+  }
+
+  async transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
+    this.assertOpen();
+    const attemptsMax = this.options.attemptsMax ?? 5;
+    for (let attempt = 1; ; attempt++) {
+      const client = await this.connect();
+      const ops = new PgOps(client, this, true);
+      let commitSent = false;
+      try {
+        await client.query('BEGIN');
+        const value = await work(ops);
+        await this.announce(client, ops.appendedEventIds);
+        commitSent = true;
+        await client.query('COMMIT');
+        client.release();
+        for (const key of ops.openedLedgerKeys) this.knownLedgerKeys.add(key);
+        return value;
+      } catch (error) {
+        const broken = isConnectionError(error);
+        if (broken) {
+          client.release(error as Error);
+        } else {
+          await client.query('ROLLBACK').catch(() => {});
+          client.release();
+        }
+        if (commitSent && broken) {
+          throw new LockstepError(
+            'service_unavailable',
+            'The database connection was lost while committing; the outcome is unknown. Retry with the same Idempotency-Key.',
+          );
+        }
+        const retryable = broken || retryableCodes.has(pgCode(error) ?? '');
+        if (retryable && attempt < attemptsMax && !this.closed) {
+          await sleep(Math.min(200, 5 * 2 ** attempt) * Math.random());
+          continue;
+        }
+        if (broken || retryable) {
+          throw new LockstepError('service_unavailable', 'The database is unavailable; retry shortly.');
+        }
+        throw error;
+      }
+    }
+  }
+
+  async read<T>(work: (reader: StoreReader) => Promise<T>): Promise<T> {
+    this.assertOpen();
+    const attemptsMax = this.options.attemptsMax ?? 5;
+    for (let attempt = 1; ; attempt++) {
+      const client = await this.connect();
+      try {
+        await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+        const value = await work(new PgOps(client, this, false));
+        await client.query('COMMIT');
+        client.release();
+        return value;
+      } catch (error) {
+        const broken = isConnectionError(error);
+        if (broken) client.release(error as Error);
+        else {
+          await client.query('ROLLBACK').catch(() => {});
+          client.release();
+        }
+        if (broken && attempt < attemptsMax && !this.closed) {
+          await sleep(Math.min(200, 5 * 2 ** attempt) * Math.random());
+          continue;
+        }
+        if (broken)
+          throw new LockstepError('service_unavailable', 'The database is unavailable; retry shortly.');
+        throw error;
+      }
+    }
+  }
+
+  /** Events committed through *other* processes sharing the database (LISTEN/NOTIFY). */
+  onForeignEvents(listener: ForeignListener): () => void {
+    this.foreignListeners.add(listener);
+    return () => this.foreignListeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.listenRetry);
+    await this.listener?.end().catch(() => {});
+    await this.pool.end();
+  }
+
+  async startListening(): Promise<void> {
+    if (this.closed) return;
+    const client = new pg.Client({ connectionString: this.options.connectionString });
+    const retry = () => {
+      if (this.closed || this.listener !== client) return;
+      this.listener = undefined;
+      client.end().catch(() => {});
+      this.listenRetry = setTimeout(() => void this.startListening().catch(retry), 500);
+    };
+    client.on('error', retry);
+    client.on('end', retry);
+    client.on('notification', (message) => {
+      if (message.channel === eventChannel && message.payload) void this.deliverForeign(message.payload);
+    });
+    this.listener = client;
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${eventChannel}`);
+    } catch (error) {
+      retry();
+      throw error;
+    }
+  }
+
+  private async deliverForeign(payload: string): Promise<void> {
+    let parsed: { origin: string; ids: string[] };
+    try {
+      parsed = JSON.parse(payload);
+    } catch {
+      return;
+    }
+    if (parsed.origin === this.origin || this.foreignListeners.size === 0) return;
+    try {
+      const events = await this.read(async (reader) => (reader as PgOps).getEvents(parsed.ids));
+      for (const listener of this.foreignListeners) listener(events);
+    } catch {
+      // Live streams are best effort; clients resume from their last event id.
+    }
+  }
+
+  /** NOTIFY is transactional: delivered to listeners only if and when the commit succeeds. */
+  private async announce(client: pg.PoolClient, ids: string[]): Promise<void> {
+    let batch: string[] = [];
+    let size = 0;
+    const send = async () => {
+      if (batch.length === 0) return;
+      await client.query('SELECT pg_notify($1, $2)', [
+        eventChannel,
+        JSON.stringify({ origin: this.origin, ids: batch }),
+      ]);
+      batch = [];
+      size = 0;
+    };
+    for (const id of ids) {
+      if (size + id.length + 3 > notifyPayloadMax) await send();
+      batch.push(id);
+      size += id.length + 3;
+    }
+    await send();
+  }
+
+  private async connect(): Promise<pg.PoolClient> {
+    try {
+      return await this.pool.connect();
+    } catch {
+      throw new LockstepError('service_unavailable', 'The database is unavailable; retry shortly.');
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('The store is closed.');
+  }
+}
+
+/** The SQL of every operation over one pooled connection, with named prepared statements. */
+class PgOps implements StoreTx {
+  private readonly client: pg.PoolClient;
+  private readonly store: PostgresStore;
+  /** True inside a write transaction: reads of rows about to change take row locks. */
+  private readonly writing: boolean;
+  readonly appendedEventIds: string[] = [];
+  /** Fee and external ledger accounts opened here; known to exist once the commit lands. */
+  readonly openedLedgerKeys: string[] = [];
+
+  constructor(client: pg.PoolClient, store: PostgresStore, writing: boolean) {
+    this.client = client;
+    this.store = store;
+    this.writing = writing;
+  }
+
+  private async query(text: string, values: unknown[] = []): Promise<pg.QueryResult<Row>> {
+    return this.client.query({ name: statementName(text), text, values });
+  }
+
+  private async one(text: string, values: unknown[] = []): Promise<Row | undefined> {
+    return (await this.query(text, values)).rows[0];
+  }
+
+  private async all(text: string, values: unknown[] = []): Promise<Row[]> {
+    return (await this.query(text, values)).rows;
+  }
+
+  private async run(text: string, values: unknown[] = []): Promise<number> {
+    return (await this.query(text, values)).rowCount ?? 0;
+  }
+
+  // --- customers and merchants ------------------------------------------------------------
+
+  async getCustomer(id: string) {
+    const row = await this.one('SELECT * FROM customers WHERE id = $1', [id]);
+    return row ? customerOf(row) : null;
+  }
+
+  async getCustomerByUserId(userId: string) {
+    const row = await this.one('SELECT * FROM customers WHERE user_id = $1', [userId]);
+    return row ? customerOf(row) : null;
+  }
+
+  async insertCustomer(record: CustomerRecord) {
+    const inserted = await this.run(
+      `INSERT INTO customers (id, user_id, display_name, password_hash, failed_login_count,
+         login_locked_until, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
+      [
+        record.id,
+        record.userId,
+        record.displayName,
+        record.passwordHash,
+        record.failedLoginCount,
+        record.loginLockedUntil,
+        record.createdAt,
+      ],
+    );
+    if (inserted === 0) throw new LockstepError('conflict', 'That user ID is taken.');
+  }
+
+  async updateLoginState(id: string, state: { failedLoginCount: number; loginLockedUntil: string | null }) {
+    await this.run('UPDATE customers SET failed_login_count = $1, login_locked_until = $2 WHERE id = $3', [
+      state.failedLoginCount,
+      state.loginLockedUntil,
+      id,
+    ]);
+  }
+
+  async getMerchant(customerId: string) {
+    const row = await this.one('SELECT * FROM merchants WHERE customer_id = $1', [customerId]);
+    return row ? merchantOf(row) : null;
+  }
+
+  async listMerchants() {
+    return (await this.all('SELECT * FROM merchants ORDER BY created_at, customer_id')).map(merchantOf);
+  }
+
+  async upsertMerchant(record: MerchantRecord) {
+    await this.run(
+      `INSERT INTO merchants (customer_id, name, allowed_origins, created_at) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (customer_id) DO UPDATE SET name = excluded.name, allowed_origins = excluded.allowed_origins`,
+      [record.customerId, record.name, JSON.stringify(record.allowedOrigins), record.createdAt],
+    );
+  }
+
+  // --- usual accounts ---------------------------------------------------------------------
+
+  async getUsualAccount(id: string) {
+    const row = await this.one(
+      `SELECT u.*, l.balance_minor FROM usual_accounts u
+       JOIN ledger_accounts l ON l.ledger_key = 'usual:' || u.id WHERE u.id = $1`,
+      [id],
+    );
+    return row ? usualOf(row) : null;
+  }
+
+  async listUsualAccounts(ownerId: string) {
+    return (
+      await this.all(
+        `SELECT u.*, l.balance_minor FROM usual_accounts u
+         JOIN ledger_accounts l ON l.ledger_key = 'usual:' || u.id
+         WHERE u.owner_id = $1 ORDER BY u.created_at, u.id`,
+        [ownerId],
+      )
+    ).map(usualOf);
+  }
+
+  async insertUsualAccount(record: UsualAccountRecord) {
+    await this.run(
+      'INSERT INTO usual_accounts (id, owner_id, currency, name, created_at) VALUES ($1, $2, $3, $4, $5)',
+      [record.id, record.ownerId, record.currency, record.name, record.createdAt],
+    );
+    await this.run('INSERT INTO ledger_accounts (ledger_key, currency, balance_minor) VALUES ($1, $2, 0)', [
+      `usual:${record.id}`,
+      record.currency,
+    ]);
+  }
+
+  // --- keys and sessions ------------------------------------------------------------------
+
+  async getApiKeyByHash(keyHash: string) {
+    const row = await this.one('SELECT * FROM api_keys WHERE key_hash = $1', [keyHash]);
+    return row ? apiKeyOf(row) : null;
+  }
+
+  async listApiKeys(merchantId: string) {
+    return (
+      await this.all('SELECT * FROM api_keys WHERE merchant_id = $1 ORDER BY created_at, id', [merchantId])
+    ).map(apiKeyOf);
+  }
+
+  async insertApiKey(record: ApiKeyRecord) {
+    await this.run(
+      `INSERT INTO api_keys (id, merchant_id, kind, prefix, key_hash, created_at, revoked_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [
+        record.id,
+        record.merchantId,
+        record.kind,
+        record.prefix,
+        record.keyHash,
+        record.createdAt,
+        record.revokedAt,
+      ],
+    );
+  }
+
+  async revokeApiKey(id: string, merchantId: string, at: string) {
+    return (
+      (await this.run(
+        'UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND merchant_id = $3 AND revoked_at IS NULL',
+        [at, id, merchantId],
+      )) > 0
+    );
+  }
+
+  async getSession(tokenHash: string) {
+    const row = await this.one('SELECT * FROM sessions WHERE token_hash = $1', [tokenHash]);
+    return row ? sessionOf(row) : null;
+  }
+
+  async insertSession(record: SessionRecord) {
+    await this.run(
+      `INSERT INTO sessions (token_hash, customer_id, csrf_token_hash, created_at, expires_at)
+       VALUES ($1, $2, $3, $4, $5)`,
+      [record.tokenHash, record.customerId, record.csrfTokenHash, record.createdAt, record.expiresAt],
+    );
+  }
+
+  async deleteSession(tokenHash: string) {
+    await this.run('DELETE FROM sessions WHERE token_hash = $1', [tokenHash]);
+  }
+
+  async deleteExpiredSessions(now: string) {
+    return this.run('DELETE FROM sessions WHERE expires_at <= $1', [now]);
+  }
+
+  // --- invoices and signing keys ----------------------------------------------------------
+
+  async getInvoice(id: string) {
+    const row = await this.one('SELECT * FROM invoices WHERE id = $1', [id]);
+    return row ? invoiceOf(row) : null;
+  }
+
+  async insertInvoice(record: InvoiceRecord) {
+    await this.run(
+      `INSERT INTO invoices (id, merchant_id, amount_minor, currency, order_reference, description,
+         payee_contact, created_at, expires_at, token, temporary_account_code)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+      [
+        record.id,
+        record.merchantId,
+        record.amountMinor,
+        record.currency,
+        record.orderReference,
+        record.description,
+        record.payeeContact,
+        record.createdAt,
+        record.expiresAt,
+        record.token,
+        record.temporaryAccountCode,
+      ],
+    );
+  }
+
+  async claimInvoice(id: string, temporaryAccountCode: string) {
+    return (
+      (await this.run(
+        'UPDATE invoices SET temporary_account_code = $1 WHERE id = $2 AND temporary_account_code IS NULL',
+        [temporaryAccountCode, id],
+      )) > 0
+    );
+  }
+
+  async listSigningKeys() {
+    return (await this.all('SELECT * FROM signing_keys ORDER BY created_at, kid')).map(signingKeyOf);
+  }
+
+  async upsertSigningKey(record: SigningKeyRecord) {
+    await this.run(
+      `INSERT INTO signing_keys (kid, alg, public_jwk, private_jwk, created_at, retires_at, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (kid) DO UPDATE SET retires_at = excluded.retires_at, expires_at = excluded.expires_at`,
+      [
+        record.kid,
+        record.alg,
+        JSON.stringify(record.publicJwk),
+        JSON.stringify(record.privateJwk),
+        record.createdAt,
+        record.retiresAt,
+        record.expiresAt,
+      ],
+    );
+  }
+
+  // --- temporary accounts and events ------------------------------------------------------
+
+  async getTemporaryAccount(code: string) {
+    // In a write transaction the account is about to change: lock it, so commands on one
+    // account run one after the other across every gateway process.
+    const row = await this.one(
+      this.writing
+        ? 'SELECT state FROM temporary_accounts WHERE code = $1 FOR UPDATE'
+        : 'SELECT state FROM temporary_accounts WHERE code = $1',
+      [code],
+    );
+    return row ? (JSON.parse(String(row.state)) as TemporaryAccount) : null;
+  }
+
+  async listTemporaryAccounts(
+    customerId: string,
+    options: { limit: number; status?: TemporaryAccount['status'] },
+  ) {
+    const rows = await this.all(
+      `SELECT t.state FROM temporary_account_parties p JOIN temporary_accounts t ON t.code = p.code
+       WHERE p.customer_id = $1 AND ($2::text IS NULL OR t.status = $2)
+       ORDER BY p.created_at DESC, p.code LIMIT $3`,
+      [customerId, options.status ?? null, options.limit],
+    );
+    return rows.map((row) => JSON.parse(String(row.state)) as TemporaryAccount);
+  }
+
+  async insertTemporaryAccount(account: TemporaryAccount) {
+    const inserted = await this.run(
+      `INSERT INTO temporary_accounts (code, status, version, state, created_at) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (code) DO NOTHING`,
+      [account.code, account.status, account.version, JSON.stringify(account), account.createdAt],
+    );
+    if (inserted === 0) throw new LockstepError('conflict', 'That temporary account code was used before.');
+    await this.run(
+      `INSERT INTO temporary_account_parties (code, customer_id, created_at)
+       SELECT $1, customer_id, $3 FROM unnest($2::text[]) AS customer_id`,
+      [account.code, account.parties.map((party) => party.customerId), account.createdAt],
+    );
+    await this.run('INSERT INTO ledger_accounts (ledger_key, currency, balance_minor) VALUES ($1, $2, 0)', [
+      `temporary:${account.code}`,
+      account.currency,
+    ]);
+  }
+
+  async updateTemporaryAccount(account: TemporaryAccount, expectedVersion: number) {
+    const changed = await this.run(
+      'UPDATE temporary_accounts SET status = $1, version = $2, state = $3 WHERE code = $4 AND version = $5',
+      [account.status, account.version, JSON.stringify(account), account.code, expectedVersion],
+    );
+    if (changed !== 1) throw new LockstepError('conflict', 'The temporary account changed meanwhile; retry.');
+  }
+
+  async appendEvents(events: AccountEvent[]) {
+    if (events.length === 0) return [];
+    const stored: StoredEvent[] = events.map((event) => ({ ...event, id: newId('evt') }));
+    await this.run(
+      `INSERT INTO account_events (id, code, seq, type, at, actor, data)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[])`,
+      [
+        stored.map((event) => event.id),
+        stored.map((event) => event.accountCode),
+        stored.map((event) => event.seq),
+        stored.map((event) => event.type),
+        stored.map((event) => event.at),
+        stored.map((event) => event.actor),
+        stored.map((event) => JSON.stringify(event.data)),
+      ],
+    );
+    this.appendedEventIds.push(...stored.map((event) => event.id));
+    return stored;
+  }
+
+  async listEvents(code: string, afterSeq: number, limit: number) {
+    return (
+      await this.all('SELECT * FROM account_events WHERE code = $1 AND seq > $2 ORDER BY seq LIMIT $3', [
+        code,
+        afterSeq,
+        limit,
+      ])
+    ).map(eventOf);
+  }
+
+  async getEvent(id: string) {
+    const row = await this.one('SELECT * FROM account_events WHERE id = $1', [id]);
+    return row ? eventOf(row) : null;
+  }
+
+  /** Events by id, in the order they were written (for LISTEN/NOTIFY fan-out). */
+  async getEvents(ids: string[]): Promise<StoredEvent[]> {
+    return (
+      await this.all('SELECT * FROM account_events WHERE id = ANY($1::text[]) ORDER BY position', [ids])
+    ).map(eventOf);
+  }
+
+  /**
+   * The feed is ordered by (transaction id, position) and shows only events of transactions
+   * older than the oldest one still running: a later commit can then never slip in before a
+   * cursor a client already holds (positions alone are handed out before commit, out of order).
+   */
+  async listEventsForCustomer(customerId: string, options: { afterId?: string; limit: number }) {
+    let after: { txId: string; position: string } = { txId: '0', position: '0' };
+    if (options.afterId) {
+      const row = await this.one('SELECT tx_id::text AS tx_id, position FROM account_events WHERE id = $1', [
+        options.afterId,
+      ]);
+      if (!row) throw new LockstepError('not_found', 'No such event to list after.');
+      after = { txId: String(row.tx_id), position: String(row.position) };
+    }
+    return (
+      await this.all(
+        `SELECT e.* FROM account_events e
+         WHERE (e.tx_id, e.position) > ($1::xid8, $2::bigint)
+           AND e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
+           AND e.code IN (SELECT code FROM temporary_account_parties WHERE customer_id = $3)
+         ORDER BY e.tx_id, e.position LIMIT $4`,
+        [after.txId, after.position, customerId, options.limit],
+      )
+    ).map(eventOf);
+  }
+
+  // --- ledger -----------------------------------------------------------------------------
+
+  async postJournal(entry: JournalEntryInput) {
+    const deltas = new Map<string, { currency: CurrencyCode; amountMinor: number }>();
+    const legs: Array<{ key: LedgerAccountKey; amountMinor: number; currency: CurrencyCode }> = [];
+    const sums = new Map<string, number>();
+    for (const transfer of entry.transfers) {
+      if (!Number.isSafeInteger(transfer.amountMinor) || transfer.amountMinor <= 0) {
+        throw new Error(
+          `postJournal: a transfer amount must be a positive integer, got ${transfer.amountMinor}`,
+        );
+      }
+      for (const [key, amountMinor] of [
+        [transfer.from, -transfer.amountMinor],
+        [transfer.to, transfer.amountMinor],
+      ] as Array<[LedgerAccountKey, number]>) {
+        legs.push({ key, amountMinor, currency: transfer.currency });
+        const delta = deltas.get(key);
+        if (delta && delta.currency !== transfer.currency) {
+          throw new LockstepError('currency_mismatch', `${key} cannot move two currencies in one entry.`);
+        }
+        deltas.set(key, {
+          currency: transfer.currency,
+          amountMinor: (delta?.amountMinor ?? 0) + amountMinor,
+        });
+        sums.set(transfer.currency, (sums.get(transfer.currency) ?? 0) + amountMinor);
+      }
+    }
+    for (const [currency, sum] of sums) {
+      if (sum !== 0) throw new Error(`postJournal: entry ${entry.id} does not balance in ${currency}`);
+    }
+    const keys = [...deltas.keys()].sort();
+    // Fee and external accounts open on first use.
+    const toOpen = keys.filter(
+      (key) => /^(fees|external):/.test(key) && !this.store.knownLedgerKeys.has(key),
+    );
+    if (toOpen.length > 0) {
+      await this.run(
+        `INSERT INTO ledger_accounts (ledger_key, currency, balance_minor)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) ON CONFLICT DO NOTHING`,
+        [toOpen, toOpen.map((key) => deltas.get(key)?.currency), toOpen.map(() => 0)],
+      );
+    }
+    // Lock every touched ledger row in key order, then check: nothing is written unless all pass.
+    const rows = await this.all(
+      'SELECT ledger_key, currency, balance_minor FROM ledger_accounts WHERE ledger_key = ANY($1::text[]) ORDER BY ledger_key FOR UPDATE',
+      [keys],
+    );
+    const byKey = new Map(rows.map((row) => [String(row.ledger_key), row]));
+    for (const key of keys) {
+      const row = byKey.get(key);
+      const delta = deltas.get(key) as { currency: CurrencyCode; amountMinor: number };
+      if (!row) throw new LockstepError('not_found', `No ledger account ${key}.`);
+      if (row.currency !== delta.currency) {
+        throw new LockstepError(
+          'currency_mismatch',
+          `${key} is in ${String(row.currency)}, not ${delta.currency}.`,
+        );
+      }
+      const balanceMinor = Number(row.balance_minor);
+      if (balanceMinor + delta.amountMinor < 0 && !key.startsWith('external:')) {
+        throw new LockstepError('insufficient_funds', 'Not enough money in the account.', {
+          availableMinor: balanceMinor,
+          requestedMinor: -delta.amountMinor,
+        });
+      }
+    }
+    this.openedLedgerKeys.push(...toOpen);
+    await this.run('INSERT INTO journal_entries (id, kind, reference, at) VALUES ($1, $2, $3, $4)', [
+      entry.id,
+      entry.kind,
+      entry.reference,
+      entry.at,
+    ]);
+    await this.run(
+      `INSERT INTO postings (entry_id, leg, ledger_key, amount_minor, currency)
+       SELECT $1, leg - 1, key, amount, currency
+       FROM unnest($2::text[], $3::bigint[], $4::text[]) WITH ORDINALITY AS t(key, amount, currency, leg)`,
+      [
+        entry.id,
+        legs.map((leg) => leg.key),
+        legs.map((leg) => leg.amountMinor),
+        legs.map((leg) => leg.currency),
+      ],
+    );
+    await this.run(
+      `UPDATE ledger_accounts l SET balance_minor = l.balance_minor + d.delta
+       FROM unnest($1::text[], $2::bigint[]) AS d(key, delta) WHERE l.ledger_key = d.key`,
+      [keys, keys.map((key) => deltas.get(key)?.amountMinor)],
+    );
+  }
+
+  async getBalance(ledgerKey: LedgerAccountKey) {
+    const row = await this.one('SELECT balance_minor FROM ledger_accounts WHERE ledger_key = $1', [
+      ledgerKey,
+    ]);
+    return row ? Number(row.balance_minor) : 0;
+  }
+
+  async listBalances(): Promise<LedgerBalance[]> {
+    return (await this.all('SELECT * FROM ledger_accounts ORDER BY ledger_key')).map((row) => ({
+      ledgerKey: String(row.ledger_key) as LedgerAccountKey,
+      currency: String(row.currency) as CurrencyCode,
+      balanceMinor: Number(row.balance_minor),
+    }));
+  }
+
+  async listJournal(options: { afterId?: string; limit: number }): Promise<JournalEntryRecord[]> {
+    let afterPosition = '0';
+    if (options.afterId) {
+      const row = await this.one('SELECT position FROM journal_entries WHERE id = $1', [options.afterId]);
+      afterPosition = row ? String(row.position) : '0';
+    }
+    const entries = await this.all(
+      'SELECT * FROM journal_entries WHERE position > $1 ORDER BY position LIMIT $2',
+      [afterPosition, options.limit],
+    );
+    const postings = await this.all(
+      'SELECT * FROM postings WHERE entry_id = ANY($1::text[]) ORDER BY entry_id, leg',
+      [entries.map((row) => String(row.id))],
+    );
+    const byEntry = new Map<string, JournalEntryRecord['postings']>();
+    for (const posting of postings) {
+      const list = byEntry.get(String(posting.entry_id)) ?? [];
+      list.push({
+        entryId: String(posting.entry_id),
+        ledgerKey: String(posting.ledger_key) as LedgerAccountKey,
+        amountMinor: Number(posting.amount_minor),
+        currency: String(posting.currency) as CurrencyCode,
+      });
+      byEntry.set(String(posting.entry_id), list);
+    }
+    return entries.map((row) => ({
+      id: String(row.id),
+      kind: String(row.kind),
+      reference: row.reference === null ? null : String(row.reference),
+      at: String(row.at),
+      postings: byEntry.get(String(row.id)) ?? [],
+    }));
+  }
+
+  // --- webhooks ---------------------------------------------------------------------------
+
+  async listWebhookEndpoints(merchantId: string) {
+    return (
+      await this.all('SELECT * FROM webhook_endpoints WHERE merchant_id = $1 ORDER BY created_at, id', [
+        merchantId,
+      ])
+    ).map(endpointOf);
+  }
+
+  async insertWebhookEndpoint(record: WebhookEndpointRecord) {
+    await this.run(
+      'INSERT INTO webhook_endpoints (id, merchant_id, url, enabled, created_at) VALUES ($1, $2, $3, $4, $5)',
+      [record.id, record.merchantId, record.url, record.enabled, record.createdAt],
+    );
+  }
+
+  async setWebhookEndpointEnabled(id: string, merchantId: string, enabled: boolean) {
+    return (
+      (await this.run('UPDATE webhook_endpoints SET enabled = $1 WHERE id = $2 AND merchant_id = $3', [
+        enabled,
+        id,
+        merchantId,
+      ])) > 0
+    );
+  }
+
+  async insertOutbox(records: OutboxRecord[]) {
+    if (records.length === 0) return;
+    await this.run(
+      `INSERT INTO webhook_outbox (id, endpoint_id, event_id, account_code, seq, attempt_count,
+         next_attempt_at, delivered_at, last_error)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[],
+         $7::text[], $8::text[], $9::text[])`,
+      [
+        records.map((record) => record.id),
+        records.map((record) => record.endpointId),
+        records.map((record) => record.eventId),
+        records.map((record) => record.accountCode),
+        records.map((record) => record.seq),
+        records.map((record) => record.attemptCount),
+        records.map((record) => record.nextAttemptAt),
+        records.map((record) => record.deliveredAt),
+        records.map((record) => record.lastError),
+      ],
+    );
+  }
+
+  async getOutbox(id: string) {
+    const row = await this.one('SELECT * FROM webhook_outbox WHERE id = $1', [id]);
+    return row ? outboxOf(row) : null;
+  }
+
+  /** Several workers in several processes: SKIP LOCKED hands each due delivery to one of them. */
+  async claimDueOutbox(now: string, leaseUntil: string, limit: number) {
+    const rows = await this.all(
+      `WITH due AS (
+         SELECT o.id FROM webhook_outbox o
+         WHERE o.delivered_at IS NULL AND o.next_attempt_at <= $1
+           AND NOT EXISTS (
+             SELECT 1 FROM webhook_outbox earlier
+             WHERE earlier.endpoint_id = o.endpoint_id AND earlier.account_code = o.account_code
+               AND earlier.seq < o.seq AND earlier.delivered_at IS NULL)
+         ORDER BY o.next_attempt_at, o.endpoint_id, o.account_code, o.seq
+         LIMIT $3
+         FOR UPDATE OF o SKIP LOCKED)
+       UPDATE webhook_outbox w SET next_attempt_at = $2 FROM due WHERE w.id = due.id
+       RETURNING w.*`,
+      [now, leaseUntil, limit],
+    );
+    return rows
+      .map(outboxOf)
+      .sort(
+        (a, b) =>
+          a.endpointId.localeCompare(b.endpointId) ||
+          a.accountCode.localeCompare(b.accountCode) ||
+          a.seq - b.seq,
+      );
+  }
+
+  async markOutboxDelivered(id: string, at: string) {
+    await this.run(
+      'UPDATE webhook_outbox SET delivered_at = $1, attempt_count = attempt_count + 1, last_error = NULL WHERE id = $2',
+      [at, id],
+    );
+  }
+
+  async markOutboxFailed(id: string, error: string, nextAttemptAt: string) {
+    await this.run(
+      'UPDATE webhook_outbox SET attempt_count = attempt_count + 1, last_error = $1, next_attempt_at = $2 WHERE id = $3',
+      [error.slice(0, 500), nextAttemptAt, id],
+    );
+  }
+
+  // --- idempotency ------------------------------------------------------------------------
+
+  async getIdempotency(scope: string, key: string) {
+    if (this.writing) {
+      // Two requests with one key: the second waits here until the first commits or rolls
+      // back, then reads its record (READ COMMITTED sees it) and replays it.
+      await this.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`${scope} ${key}`]);
+    }
+    const row = await this.one('SELECT * FROM idempotency WHERE scope = $1 AND key = $2', [scope, key]);
+    return row ? idempotencyOf(row) : null;
+  }
+
+  async putIdempotency(record: IdempotencyRecord) {
+    const inserted = await this.run(
+      `INSERT INTO idempotency (scope, key, request_hash, status_code, response_body, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
+      [
+        record.scope,
+        record.key,
+        record.requestHash,
+        record.statusCode,
+        record.responseBody,
+        record.createdAt,
+      ],
+    );
+    if (inserted === 0) {
+      throw new LockstepError(
+        'idempotency_key_in_use',
+        'This Idempotency-Key is being used by another request.',
+      );
+    }
+  }
+}
+
+const statementNames = new Map<string, string>();
+
+function statementName(text: string): string {
+  let name = statementNames.get(text);
+  if (!name) {
+    name = `ls_${statementNames.size}`;
+    statementNames.set(text, name);
+  }
+  return name;
+}
+
+function pgCode(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string'
+    ? error.code
+    : undefined;
+}
+
+/** The connection is gone (killed backend, server restart, network): the server rolled back. */
+function isConnectionError(error: unknown): boolean {
+  const code = pgCode(error);
+  if (code && /^(08|57P0[123])/.test(code)) return true;
+  const message = error instanceof Error ? error.message : '';
+  return (
+    /Connection terminated|connection (is )?closed|Client has encountered a connection error|ECONNRESET|ECONNREFUSED|EPIPE|not queryable/i.test(
+      message,
+    ) || ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT'].includes(code ?? '')
+  );
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

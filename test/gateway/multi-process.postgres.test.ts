@@ -1,0 +1,162 @@
+import { noCommission } from '@lockstep/core';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createGateway, type Gateway } from '../../packages/gateway/src/gateway.ts';
+import { openPostgresStore } from '../../packages/gateway/src/storage/postgres.ts';
+import { startTestGateway, type TestGateway } from '../support/gateway.ts';
+import { createTestDatabase, pgAvailable } from '../support/postgres.ts';
+import { receiver, waitFor } from '../support/receiver.ts';
+import { readEvents } from '../support/sse.ts';
+
+/**
+ * Two gateways on one PostgreSQL database, each with its own connection pool, listener and
+ * webhook worker, as two processes behind a load balancer would be. (The bank workload runs
+ * real separate processes and kills them; this proves the shared-state features one by one.)
+ */
+describe.runIf(pgAvailable())('several gateway processes on one PostgreSQL database', () => {
+  let drop: () => Promise<void>;
+  let a: TestGateway;
+  let b: Gateway;
+  let hooks: Awaited<ReturnType<typeof receiver>>;
+
+  beforeAll(async () => {
+    const database = await createTestDatabase();
+    drop = database.drop;
+    a = await startTestGateway({
+      store: await openPostgresStore({ connectionString: database.url }),
+      webhooks: { pollIntervalMs: 50, backoffBaseMs: 50, backoffMaxMs: 200 },
+    });
+    b = await createGateway({
+      store: await openPostgresStore({ connectionString: database.url }),
+      publicUrl: a.url,
+      commission: noCommission,
+      log: pino({ level: 'silent' }),
+      webhooks: { pollIntervalMs: 50, backoffBaseMs: 50, backoffMaxMs: 200 },
+    });
+    hooks = await receiver(() => 200);
+  });
+  afterAll(async () => {
+    await hooks?.close();
+    await b?.close();
+    await a?.close();
+    await drop?.();
+  });
+
+  async function viaB(method: string, path: string, token: string, body?: unknown, key?: string) {
+    const response = await b.app.request(path, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(key ? { 'idempotency-key': key } : {}),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: response.status, body: await response.json() };
+  }
+
+  it('a session opened through one process works through the other, and logout ends it for both', async () => {
+    const token = await a.buyerToken();
+    expect((await viaB('GET', '/v1/accounts', token)).status).toBe(200);
+    expect((await a.request('DELETE', '/v1/sessions/current', { token })).status).toBe(204);
+    expect((await viaB('GET', '/v1/accounts', token)).status).toBe(401);
+  });
+
+  it('a change made through one process reaches a live stream served by the other', async () => {
+    const buyer = await a.buyerToken();
+    const created = await a.request('POST', '/v1/temporary-accounts', {
+      token: buyer,
+      body: { payeeUserId: 'ibm-shop', amountMinor: 700, currency: 'JPY' },
+    });
+    expect(created.status).toBe(201);
+    const code = created.body.code as string;
+    const stream = await b.app.request(`/v1/temporary-accounts/${code}/stream`, {
+      headers: { authorization: `Bearer ${buyer}` },
+    });
+    expect(stream.status).toBe(200);
+    const events = await readEvents(stream, 5, async () => {
+      const locked = await a.request('POST', `/v1/temporary-accounts/${code}/lock`, {
+        token: a.seed.secretKey,
+        body: {},
+      });
+      expect(locked.status).toBe(200);
+      const shipped = await a.request('POST', `/v1/temporary-accounts/${code}/ship`, {
+        token: a.seed.secretKey,
+        body: { carrier: 'Sagawa', trackingNumber: 'S-1' },
+      });
+      expect(shipped.status).toBe(200);
+    });
+    expect(events.map((event) => event.event)).toEqual([
+      'account.created',
+      'account.deposited',
+      'account.funded',
+      'lock.changed',
+      'account.shipped',
+    ]);
+  });
+
+  it('one Idempotency-Key sent to both processes at once applies once', async () => {
+    const buyer = await a.buyerToken();
+    const body = { payeeUserId: 'ibm-shop', amountMinor: 300, currency: 'JPY' };
+    const before = (await viaB('GET', '/v1/accounts', buyer)).body;
+    const answers = await Promise.all([
+      a.request('POST', '/v1/temporary-accounts', {
+        token: buyer,
+        body,
+        headers: { 'idempotency-key': 'both-1' },
+      }),
+      viaB('POST', '/v1/temporary-accounts', buyer, body, 'both-1'),
+      a.request('POST', '/v1/temporary-accounts', {
+        token: buyer,
+        body,
+        headers: { 'idempotency-key': 'both-1' },
+      }),
+      viaB('POST', '/v1/temporary-accounts', buyer, body, 'both-1'),
+    ]);
+    expect(answers.map((answer) => answer.status)).toEqual([201, 201, 201, 201]);
+    expect(new Set(answers.map((answer) => answer.body.code)).size).toBe(1);
+    const after = (await viaB('GET', '/v1/accounts', buyer)).body;
+    const usual = (view: any) => view.usualAccounts[0].balanceMinor as number;
+    expect(usual(before) - usual(after)).toBe(300);
+  });
+
+  it('with a webhook worker in each process, every event is delivered exactly once', async () => {
+    const endpoint = await a.request('POST', '/v1/webhook-endpoints', {
+      token: a.seed.secretKey,
+      body: { url: hooks.url },
+    });
+    expect(endpoint.status).toBe(201);
+    const buyer = await a.buyerToken();
+    const codes: string[] = [];
+    for (let round = 0; round < 6; round++) {
+      const created = await a.request('POST', '/v1/temporary-accounts', {
+        token: buyer,
+        body: { payeeUserId: 'ibm-shop', amountMinor: 100 + round, currency: 'JPY' },
+      });
+      const code = created.body.code as string;
+      codes.push(code);
+      // Alternate the processes so both workers wake up for new events.
+      const locked =
+        round % 2 === 0
+          ? await viaB('POST', `/v1/temporary-accounts/${code}/lock`, a.seed.secretKey, {})
+          : await a.request('POST', `/v1/temporary-accounts/${code}/lock`, {
+              token: a.seed.secretKey,
+              body: {},
+            });
+      expect(locked.status).toBe(200);
+    }
+    let expected = 0;
+    for (const code of codes) {
+      const history = await a.request('GET', `/v1/temporary-accounts/${code}/events`, {
+        token: a.seed.secretKey,
+      });
+      expected += history.body.data.length;
+    }
+    await waitFor(() => hooks.deliveries.length >= expected, 20_000);
+    // Give a second worker every chance to deliver something twice.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const ids = hooks.deliveries.map((delivery) => JSON.parse(delivery.body).id as string);
+    expect(ids).toHaveLength(expected);
+    expect(new Set(ids).size).toBe(expected);
+  }, 40_000);
+});
