@@ -1,0 +1,329 @@
+import ky, { HTTPError, isHTTPError, isNetworkError, isTimeoutError, type KyInstance } from 'ky';
+import { apiErrorFrom, LockstepConfigError, LockstepConnectionError, LockstepValidationError } from './errors.ts';
+import type {
+  CreateInvoiceParams,
+  CreateTemporaryAccountParams,
+  CreateWebhookEndpointParams,
+  Event,
+  FundsCheck,
+  Invoice,
+  LockParams,
+  ShipParams,
+  TemporaryAccount,
+  WebhookEndpoint,
+  WithdrawParams,
+} from './generated/gateway-types.ts';
+import { createWebhookVerifier, type LockstepEvent, type WebhookHeaders } from './webhooks.ts';
+
+export interface LockstepOptions {
+  /** A secret API key (`sk_...`), from the bank. Keep it on the server. */
+  apiKey: string;
+  /** The gateway's base URL, e.g. `https://gateway.bank.example`. */
+  baseUrl: string;
+  /** Per-attempt timeout (default 30 s). */
+  timeoutMs?: number;
+  /** Retries after the first attempt for network errors, 429 and 5xx (default 2). */
+  maxRetries?: number;
+  /** Upper bound of one backoff delay (default 10 s); a longer `Retry-After` is capped to it. */
+  backoffLimitMs?: number;
+  /** Webhook timestamp tolerance (default 300 s). */
+  webhookToleranceSeconds?: number;
+  /** A fetch implementation (default: the global one). */
+  fetch?: typeof fetch;
+}
+
+export interface RequestOptions {
+  /**
+   * The Idempotency-Key of a POST. Default: a fresh random key per call, reused by the SDK's own
+   * retries. Pass your own (e.g. derived from your order id) to make a call safe to repeat
+   * across process restarts.
+   */
+  idempotencyKey?: string;
+  /** Aborts the call. */
+  signal?: AbortSignal;
+}
+
+export interface List<T> {
+  object: 'list';
+  data: T[];
+}
+
+/** What `ensureFunded` found (steps 116-118): the seller's lock is on; is the money there? */
+export interface FundingResult {
+  /** True when the balance covers the invoiced amount. */
+  funded: boolean;
+  balanceMinor: number;
+  requiredMinor: number;
+  /** What is missing (0 when funded). */
+  shortfallMinor: number;
+  account: TemporaryAccount;
+}
+
+const secretKeyPattern = /^sk_[A-Za-z0-9_-]{16,}$/;
+
+/**
+ * The Lockstep merchant client: a few obvious calls, typed everywhere, safe to retry.
+ *
+ * ```ts
+ * const lockstep = new Lockstep({ apiKey: process.env.LOCKSTEP_SECRET_KEY, baseUrl });
+ * const invoice = await lockstep.invoices.create({ amountMinor: 4800, currency: 'JPY', ... });
+ * ```
+ *
+ * Every POST carries an Idempotency-Key (yours, or a random one reused across the SDK's
+ * retries). Network errors, 429 and 5xx are retried with backoff, honouring Retry-After; a 409
+ * (another party's lock is on, or the state forbids it) is never retried.
+ */
+export class Lockstep {
+  readonly invoices: Invoices;
+  readonly temporaryAccounts: TemporaryAccounts;
+  readonly webhookEndpoints: WebhookEndpoints;
+  readonly events: Events;
+  readonly webhooks: { verify(rawBody: string | Uint8Array, headers: WebhookHeaders): Promise<LockstepEvent> };
+  private readonly http: KyInstance;
+
+  constructor(options: LockstepOptions) {
+    if (!options || typeof options.apiKey !== 'string' || options.apiKey === '') {
+      throw new LockstepConfigError('missing_api_key', 'Pass your secret API key: new Lockstep({ apiKey, baseUrl }).');
+    }
+    if (options.apiKey.startsWith('pk_')) {
+      throw new LockstepConfigError(
+        'invalid_api_key',
+        'That is a publishable key (pk_...), meant for the checkout widget. The server SDK needs a secret key (sk_...).',
+      );
+    }
+    if (!secretKeyPattern.test(options.apiKey)) {
+      throw new LockstepConfigError('invalid_api_key', 'A secret API key looks like sk_ followed by at least 16 characters.');
+    }
+    let baseUrl: URL;
+    try {
+      baseUrl = new URL(options.baseUrl);
+    } catch {
+      throw new LockstepConfigError('invalid_base_url', `baseUrl must be an absolute URL, got ${String(options.baseUrl)}.`);
+    }
+    if (baseUrl.protocol !== 'https:' && baseUrl.protocol !== 'http:') {
+      throw new LockstepConfigError('invalid_base_url', 'baseUrl must be an http(s) URL.');
+    }
+    const retries = options.maxRetries ?? 2;
+    this.http = ky.create({
+      baseUrl: baseUrl.toString(),
+      fetch: options.fetch,
+      timeout: options.timeoutMs ?? 30_000,
+      headers: { authorization: `Bearer ${options.apiKey}`, accept: 'application/json' },
+      retry: {
+        limit: retries,
+        // POST is safe to retry: every POST carries an idempotency key.
+        methods: ['get', 'post', 'delete'],
+        statusCodes: [408, 429, 500, 502, 503, 504],
+        afterStatusCodes: [429, 503],
+        backoffLimit: options.backoffLimitMs ?? 10_000,
+        maxRetryAfter: options.backoffLimitMs ?? 10_000,
+        jitter: true,
+        retryOnTimeout: true,
+      },
+    });
+    this.invoices = new Invoices(this);
+    this.temporaryAccounts = new TemporaryAccounts(this);
+    this.webhookEndpoints = new WebhookEndpoints(this);
+    this.events = new Events(this);
+    const verifier = createWebhookVerifier({
+      baseUrl: baseUrl.toString(),
+      toleranceSeconds: options.webhookToleranceSeconds,
+      fetch: options.fetch,
+    });
+    this.webhooks = { verify: (rawBody, headers) => verifier.verify(rawBody, headers) };
+  }
+
+  /** @internal */
+  async request<T>(
+    method: 'get' | 'post',
+    path: string,
+    options: { json?: unknown; searchParams?: Record<string, string | number>; request?: RequestOptions } = {},
+  ): Promise<T> {
+    const headers: Record<string, string> = {};
+    if (method === 'post') headers['idempotency-key'] = options.request?.idempotencyKey ?? randomKey();
+    try {
+      return await this.http(path.replace(/^\//, ''), {
+        method,
+        headers,
+        json: method === 'post' ? (options.json ?? {}) : undefined,
+        searchParams: options.searchParams,
+        signal: options.request?.signal,
+      }).json<T>();
+    } catch (error) {
+      if (isHTTPError(error) || error instanceof HTTPError) {
+        throw apiErrorFrom(error.data, error.response.status, error.response.headers.get('x-request-id') ?? undefined);
+      }
+      if (isTimeoutError(error)) {
+        throw new LockstepConnectionError('The gateway did not answer in time.', { cause: error, code: 'timeout' });
+      }
+      if (isNetworkError(error)) {
+        throw new LockstepConnectionError(`Could not reach the gateway: ${(error as Error).message}`, { cause: error });
+      }
+      throw error;
+    }
+  }
+}
+
+class Invoices {
+  private readonly client: Lockstep;
+  constructor(client: Lockstep) {
+    this.client = client;
+  }
+
+  /** Step 102: a signed invoice for an order. Its `token` goes to the checkout widget. */
+  create(params: CreateInvoiceParams, options?: RequestOptions): Promise<Invoice> {
+    requireAmount(params.amountMinor, 'amountMinor');
+    return this.client.request('post', '/v1/invoices', { json: params, request: options });
+  }
+
+  retrieve(id: string, options?: RequestOptions): Promise<Invoice> {
+    return this.client.request('get', `/v1/invoices/${segment(id, 'id')}`, { request: options });
+  }
+}
+
+class TemporaryAccounts {
+  private readonly client: Lockstep;
+  constructor(client: Lockstep) {
+    this.client = client;
+  }
+
+  /** Drawing 9: balance, every party's lock and role, shipment, verdict. */
+  retrieve(code: string, options?: RequestOptions): Promise<TemporaryAccount> {
+    return this.client.request('get', accountPath(code), { request: options });
+  }
+
+  list(params: { status?: TemporaryAccount['status']; limit?: number } = {}, options?: RequestOptions) {
+    const searchParams: Record<string, string | number> = {};
+    if (params.status) searchParams.status = params.status;
+    if (params.limit !== undefined) searchParams.limit = params.limit;
+    return this.client.request<List<TemporaryAccount>>('get', '/v1/temporary-accounts', {
+      searchParams,
+      request: options,
+    });
+  }
+
+  /** A temporary account the buyer pays into (the seller creates it). */
+  create(params: Extract<CreateTemporaryAccountParams, { buyerUserId: string }>, options?: RequestOptions) {
+    requireAmount(params.amountMinor, 'amountMinor');
+    return this.client.request<TemporaryAccount>('post', '/v1/temporary-accounts', { json: params, request: options });
+  }
+
+  /** Turns the merchant's lock on, fully or with a share ("0.5", 0.25). */
+  lock(code: string, params: LockParams = {}, options?: RequestOptions): Promise<TemporaryAccount> {
+    return this.client.request('post', `${accountPath(code)}/lock`, { json: params, request: options });
+  }
+
+  /** Turns the merchant's lock off: the buyer can then take the money back (a refund). */
+  unlock(code: string, options?: RequestOptions): Promise<TemporaryAccount> {
+    return this.client.request('post', `${accountPath(code)}/unlock`, { json: {}, request: options });
+  }
+
+  /** Step 119: the goods left; the buyer sees carrier and tracking number. */
+  markShipped(code: string, params: ShipParams, options?: RequestOptions): Promise<TemporaryAccount> {
+    return this.client.request('post', `${accountPath(code)}/ship`, { json: params, request: options });
+  }
+
+  /**
+   * Steps 123-124: moves the money the locks allow to the merchant's usual account (all of it by
+   * default). Fails with `LockConflictError` while the buyer's lock is on.
+   */
+  withdraw(code: string, params: WithdrawParams = {}, options?: RequestOptions): Promise<TemporaryAccount> {
+    if (params.amountMinor !== undefined) requireAmount(params.amountMinor, 'amountMinor');
+    return this.client.request('post', `${accountPath(code)}/withdraw`, { json: params, request: options });
+  }
+
+  /** Step 117: compares the balance with the invoiced amount; the buyer is told the result. */
+  checkFunds(code: string, options?: RequestOptions): Promise<FundsCheck> {
+    return this.client.request('post', `${accountPath(code)}/check-funds`, { json: {}, request: options });
+  }
+
+  /**
+   * Steps 116-118 in one call: turns the merchant's lock on (if it is not already) and checks
+   * that the balance covers the invoice. Resolves with `funded: false` and the shortfall when it
+   * does not — ship nothing until it does.
+   */
+  async ensureFunded(code: string, options?: RequestOptions): Promise<FundingResult> {
+    const key = options?.idempotencyKey;
+    const lockOptions = { ...options, idempotencyKey: key ? `${key}:lock` : undefined };
+    const checkOptions = { ...options, idempotencyKey: key ? `${key}:check` : undefined };
+    await this.lock(code, {}, lockOptions);
+    const check = await this.checkFunds(code, checkOptions);
+    return {
+      funded: check.sufficient,
+      balanceMinor: check.balanceMinor,
+      requiredMinor: check.requiredMinor,
+      shortfallMinor: check.shortfallMinor,
+      account: check.account,
+    };
+  }
+
+  /** The account's events in order (after `afterSeq`). */
+  events(code: string, params: { afterSeq?: number; limit?: number } = {}, options?: RequestOptions) {
+    const searchParams: Record<string, string | number> = {};
+    if (params.afterSeq !== undefined) searchParams.after = params.afterSeq;
+    if (params.limit !== undefined) searchParams.limit = params.limit;
+    return this.client.request<List<Event>>('get', `${accountPath(code)}/events`, { searchParams, request: options });
+  }
+}
+
+class WebhookEndpoints {
+  private readonly client: Lockstep;
+  constructor(client: Lockstep) {
+    this.client = client;
+  }
+
+  create(params: CreateWebhookEndpointParams, options?: RequestOptions): Promise<WebhookEndpoint> {
+    return this.client.request('post', '/v1/webhook-endpoints', { json: params, request: options });
+  }
+
+  list(options?: RequestOptions): Promise<List<WebhookEndpoint>> {
+    return this.client.request('get', '/v1/webhook-endpoints', { request: options });
+  }
+
+  disable(id: string, options?: RequestOptions): Promise<WebhookEndpoint> {
+    return this.client.request('post', `/v1/webhook-endpoints/${segment(id, 'id')}/disable`, {
+      json: {},
+      request: options,
+    });
+  }
+}
+
+class Events {
+  private readonly client: Lockstep;
+  constructor(client: Lockstep) {
+    this.client = client;
+  }
+
+  /** Events of every account the merchant is party to, oldest first, after the event `after`. */
+  list(params: { after?: string; limit?: number } = {}, options?: RequestOptions): Promise<List<Event>> {
+    const searchParams: Record<string, string | number> = {};
+    if (params.after) searchParams.after = params.after;
+    if (params.limit !== undefined) searchParams.limit = params.limit;
+    return this.client.request('get', '/v1/events', { searchParams, request: options });
+  }
+}
+
+function requireAmount(value: unknown, param: string): void {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
+    throw new LockstepValidationError(
+      'invalid_amount',
+      param,
+      `${param} must be a positive integer in minor units (e.g. 4800 for ¥4,800 or $48.00 as 4800), got ${String(value)}.`,
+    );
+  }
+}
+
+function segment(value: string, param: string): string {
+  if (typeof value !== 'string' || value === '' || value.length > 128) {
+    throw new LockstepValidationError('invalid_param', param, `${param} must be a non-empty string.`);
+  }
+  return encodeURIComponent(value);
+}
+
+function accountPath(code: string): string {
+  return `/v1/temporary-accounts/${segment(code, 'code')}`;
+}
+
+function randomKey(): string {
+  return `sdk_${globalThis.crypto.randomUUID()}`;
+}

@@ -1,0 +1,116 @@
+import type { ErrorResponse } from './generated/gateway-types.ts';
+
+/** Every stable error code the gateway can answer with. */
+export type ErrorCode = ErrorResponse['error']['code'];
+
+/**
+ * The root of every error the SDK throws. `code` is stable and machine-readable: branch on it
+ * (or on the subclass), never on `message`.
+ */
+export class LockstepError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** The SDK was set up wrongly (missing or malformed API key, bad base URL). Thrown at construction. */
+export class LockstepConfigError extends LockstepError {}
+
+/** A call was refused before any request was sent (e.g. an amount that is not an integer). */
+export class LockstepValidationError extends LockstepError {
+  readonly param: string;
+
+  constructor(code: 'invalid_amount' | 'invalid_param', param: string, message: string) {
+    super(code, message);
+    this.param = param;
+  }
+}
+
+/** The gateway could not be reached (after the retries), or did not answer in time. */
+export class LockstepConnectionError extends LockstepError {
+  constructor(message: string, options: { cause?: unknown; code?: 'connection_failed' | 'timeout' } = {}) {
+    super(options.code ?? 'connection_failed', message, { cause: options.cause });
+  }
+}
+
+type ErrorBody = Omit<ErrorResponse['error'], 'requestId'> & { requestId?: string };
+
+/** The gateway answered with an error. Subclasses group the codes into families. */
+export class LockstepApiError extends LockstepError {
+  declare readonly code: ErrorCode;
+  /** The HTTP status of the answer. */
+  readonly status: number;
+  /** The gateway's request id (`X-Request-Id`): quote it when asking the bank for help. */
+  readonly requestId: string | undefined;
+  readonly details: Readonly<Record<string, string | number | boolean | null>> | undefined;
+
+  constructor(body: ErrorBody, status: number, requestId: string | undefined) {
+    super(body.code, body.message);
+    this.status = status;
+    this.requestId = requestId ?? body.requestId;
+    this.details = body.details;
+  }
+}
+
+/** 400/413/415: the request itself is wrong (validation, malformed JSON, amount). */
+export class InvalidRequestError extends LockstepApiError {}
+/** 401: the API key is unknown or revoked. */
+export class AuthenticationError extends LockstepApiError {}
+/** 403: the key is valid but may not do this (e.g. not this party's lock). */
+export class PermissionError extends LockstepApiError {}
+/** 404: no such object, or one the merchant is not a party to. */
+export class NotFoundError extends LockstepApiError {}
+/** 402: the paying account does not hold the amount. */
+export class InsufficientFundsError extends LockstepApiError {}
+/**
+ * 409 from the move rule: another party's lock is on, or the amount exceeds what the locks let
+ * out. Never retried automatically: it changes only when another party acts.
+ */
+export class LockConflictError extends LockstepApiError {}
+/** 409: the account's state does not allow this (dissolved, not shipped, already shipped...). */
+export class StateConflictError extends LockstepApiError {}
+/** Invoice problems: invalid signature, expired, already used. */
+export class InvoiceError extends LockstepApiError {}
+/** The Idempotency-Key was reused with another request, is in use, or is malformed. */
+export class IdempotencyError extends LockstepApiError {}
+/** 429: too many requests (retried automatically, honouring Retry-After, before this is thrown). */
+export class RateLimitError extends LockstepApiError {}
+/** 5xx: the gateway failed (retried automatically before this is thrown). */
+export class ApiServerError extends LockstepApiError {}
+
+const lockCodes = new Set<ErrorCode>(['locked_by_other_party', 'exceeds_movable_amount']);
+const invoiceCodes = new Set<ErrorCode>(['invoice_invalid', 'invoice_expired', 'invoice_already_used']);
+const idempotencyCodes = new Set<ErrorCode>([
+  'idempotency_key_reused',
+  'idempotency_key_in_use',
+  'idempotency_key_invalid',
+]);
+
+/** Maps a gateway error answer to its typed error. */
+export function apiErrorFrom(body: unknown, status: number, requestId: string | undefined): LockstepApiError {
+  const error =
+    typeof body === 'object' && body !== null && 'error' in body && typeof body.error === 'object' && body.error
+      ? (body.error as ErrorBody)
+      : {
+          code: (status >= 500 ? 'internal_error' : 'validation_failed') as ErrorCode,
+          message: `The gateway answered HTTP ${status} without an error body.`,
+        };
+  const ErrorClass = (() => {
+    if (invoiceCodes.has(error.code)) return InvoiceError;
+    if (idempotencyCodes.has(error.code)) return IdempotencyError;
+    if (lockCodes.has(error.code)) return LockConflictError;
+    if (status === 401) return AuthenticationError;
+    if (status === 402) return InsufficientFundsError;
+    if (status === 403) return PermissionError;
+    if (status === 404) return NotFoundError;
+    if (status === 409) return StateConflictError;
+    if (status === 429) return RateLimitError;
+    if (status >= 500) return ApiServerError;
+    return InvalidRequestError;
+  })();
+  return new ErrorClass(error, status, requestId);
+}
