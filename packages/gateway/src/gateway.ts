@@ -17,6 +17,8 @@ export interface GatewayOptions {
   loginPolicy?: LoginPolicy;
   now?: () => Date;
   log?: Logger;
+  /** The level of the default logger when no `log` is given (default LOG_LEVEL or info). */
+  logLevel?: string;
   /** Webhook delivery settings, or false to run no delivery worker in this process. */
   webhooks?:
     | false
@@ -44,7 +46,7 @@ export interface Gateway {
 }
 
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
-  const log = options.log ?? pino({ level: process.env.LOG_LEVEL ?? 'info' });
+  const log = options.log ?? pino({ level: options.logLevel ?? process.env.LOG_LEVEL ?? 'info' });
   const bus = new EventBus();
   const bank = new Bank({
     store: options.store,

@@ -1,5 +1,10 @@
 import ky, { HTTPError, isHTTPError, isNetworkError, isTimeoutError, type KyInstance } from 'ky';
-import { apiErrorFrom, LockstepConfigError, LockstepConnectionError, LockstepValidationError } from './errors.ts';
+import {
+  apiErrorFrom,
+  LockstepConfigError,
+  LockstepConnectionError,
+  LockstepValidationError,
+} from './errors.ts';
 import type {
   CreateInvoiceParams,
   CreateTemporaryAccountParams,
@@ -78,12 +83,17 @@ export class Lockstep {
   readonly temporaryAccounts: TemporaryAccounts;
   readonly webhookEndpoints: WebhookEndpoints;
   readonly events: Events;
-  readonly webhooks: { verify(rawBody: string | Uint8Array, headers: WebhookHeaders): Promise<LockstepEvent> };
+  readonly webhooks: {
+    verify(rawBody: string | Uint8Array, headers: WebhookHeaders): Promise<LockstepEvent>;
+  };
   private readonly http: KyInstance;
 
   constructor(options: LockstepOptions) {
     if (!options || typeof options.apiKey !== 'string' || options.apiKey === '') {
-      throw new LockstepConfigError('missing_api_key', 'Pass your secret API key: new Lockstep({ apiKey, baseUrl }).');
+      throw new LockstepConfigError(
+        'missing_api_key',
+        'Pass your secret API key: new Lockstep({ apiKey, baseUrl }).',
+      );
     }
     if (options.apiKey.startsWith('pk_')) {
       throw new LockstepConfigError(
@@ -92,13 +102,19 @@ export class Lockstep {
       );
     }
     if (!secretKeyPattern.test(options.apiKey)) {
-      throw new LockstepConfigError('invalid_api_key', 'A secret API key looks like sk_ followed by at least 16 characters.');
+      throw new LockstepConfigError(
+        'invalid_api_key',
+        'A secret API key looks like sk_ followed by at least 16 characters.',
+      );
     }
     let baseUrl: URL;
     try {
       baseUrl = new URL(options.baseUrl);
     } catch {
-      throw new LockstepConfigError('invalid_base_url', `baseUrl must be an absolute URL, got ${String(options.baseUrl)}.`);
+      throw new LockstepConfigError(
+        'invalid_base_url',
+        `baseUrl must be an absolute URL, got ${String(options.baseUrl)}.`,
+      );
     }
     if (baseUrl.protocol !== 'https:' && baseUrl.protocol !== 'http:') {
       throw new LockstepConfigError('invalid_base_url', 'baseUrl must be an http(s) URL.');
@@ -137,7 +153,11 @@ export class Lockstep {
   async request<T>(
     method: 'get' | 'post',
     path: string,
-    options: { json?: unknown; searchParams?: Record<string, string | number>; request?: RequestOptions } = {},
+    options: {
+      json?: unknown;
+      searchParams?: Record<string, string | number>;
+      request?: RequestOptions;
+    } = {},
   ): Promise<T> {
     const headers: Record<string, string> = {};
     if (method === 'post') headers['idempotency-key'] = options.request?.idempotencyKey ?? randomKey();
@@ -151,13 +171,22 @@ export class Lockstep {
       }).json<T>();
     } catch (error) {
       if (isHTTPError(error) || error instanceof HTTPError) {
-        throw apiErrorFrom(error.data, error.response.status, error.response.headers.get('x-request-id') ?? undefined);
+        throw apiErrorFrom(
+          error.data,
+          error.response.status,
+          error.response.headers.get('x-request-id') ?? undefined,
+        );
       }
       if (isTimeoutError(error)) {
-        throw new LockstepConnectionError('The gateway did not answer in time.', { cause: error, code: 'timeout' });
+        throw new LockstepConnectionError('The gateway did not answer in time.', {
+          cause: error,
+          code: 'timeout',
+        });
       }
       if (isNetworkError(error)) {
-        throw new LockstepConnectionError(`Could not reach the gateway: ${(error as Error).message}`, { cause: error });
+        throw new LockstepConnectionError(`Could not reach the gateway: ${(error as Error).message}`, {
+          cause: error,
+        });
       }
       throw error;
     }
@@ -171,12 +200,12 @@ class Invoices {
   }
 
   /** Step 102: a signed invoice for an order. Its `token` goes to the checkout widget. */
-  create(params: CreateInvoiceParams, options?: RequestOptions): Promise<Invoice> {
+  async create(params: CreateInvoiceParams, options?: RequestOptions): Promise<Invoice> {
     requireAmount(params.amountMinor, 'amountMinor');
     return this.client.request('post', '/v1/invoices', { json: params, request: options });
   }
 
-  retrieve(id: string, options?: RequestOptions): Promise<Invoice> {
+  async retrieve(id: string, options?: RequestOptions): Promise<Invoice> {
     return this.client.request('get', `/v1/invoices/${segment(id, 'id')}`, { request: options });
   }
 }
@@ -188,11 +217,11 @@ class TemporaryAccounts {
   }
 
   /** Drawing 9: balance, every party's lock and role, shipment, verdict. */
-  retrieve(code: string, options?: RequestOptions): Promise<TemporaryAccount> {
+  async retrieve(code: string, options?: RequestOptions): Promise<TemporaryAccount> {
     return this.client.request('get', accountPath(code), { request: options });
   }
 
-  list(params: { status?: TemporaryAccount['status']; limit?: number } = {}, options?: RequestOptions) {
+  async list(params: { status?: TemporaryAccount['status']; limit?: number } = {}, options?: RequestOptions) {
     const searchParams: Record<string, string | number> = {};
     if (params.status) searchParams.status = params.status;
     if (params.limit !== undefined) searchParams.limit = params.limit;
@@ -203,23 +232,29 @@ class TemporaryAccounts {
   }
 
   /** A temporary account the buyer pays into (the seller creates it). */
-  create(params: Extract<CreateTemporaryAccountParams, { buyerUserId: string }>, options?: RequestOptions) {
+  async create(
+    params: Extract<CreateTemporaryAccountParams, { buyerUserId: string }>,
+    options?: RequestOptions,
+  ): Promise<TemporaryAccount> {
     requireAmount(params.amountMinor, 'amountMinor');
-    return this.client.request<TemporaryAccount>('post', '/v1/temporary-accounts', { json: params, request: options });
+    return this.client.request<TemporaryAccount>('post', '/v1/temporary-accounts', {
+      json: params,
+      request: options,
+    });
   }
 
   /** Turns the merchant's lock on, fully or with a share ("0.5", 0.25). */
-  lock(code: string, params: LockParams = {}, options?: RequestOptions): Promise<TemporaryAccount> {
+  async lock(code: string, params: LockParams = {}, options?: RequestOptions): Promise<TemporaryAccount> {
     return this.client.request('post', `${accountPath(code)}/lock`, { json: params, request: options });
   }
 
   /** Turns the merchant's lock off: the buyer can then take the money back (a refund). */
-  unlock(code: string, options?: RequestOptions): Promise<TemporaryAccount> {
+  async unlock(code: string, options?: RequestOptions): Promise<TemporaryAccount> {
     return this.client.request('post', `${accountPath(code)}/unlock`, { json: {}, request: options });
   }
 
   /** Step 119: the goods left; the buyer sees carrier and tracking number. */
-  markShipped(code: string, params: ShipParams, options?: RequestOptions): Promise<TemporaryAccount> {
+  async markShipped(code: string, params: ShipParams, options?: RequestOptions): Promise<TemporaryAccount> {
     return this.client.request('post', `${accountPath(code)}/ship`, { json: params, request: options });
   }
 
@@ -227,13 +262,17 @@ class TemporaryAccounts {
    * Steps 123-124: moves the money the locks allow to the merchant's usual account (all of it by
    * default). Fails with `LockConflictError` while the buyer's lock is on.
    */
-  withdraw(code: string, params: WithdrawParams = {}, options?: RequestOptions): Promise<TemporaryAccount> {
+  async withdraw(
+    code: string,
+    params: WithdrawParams = {},
+    options?: RequestOptions,
+  ): Promise<TemporaryAccount> {
     if (params.amountMinor !== undefined) requireAmount(params.amountMinor, 'amountMinor');
     return this.client.request('post', `${accountPath(code)}/withdraw`, { json: params, request: options });
   }
 
   /** Step 117: compares the balance with the invoiced amount; the buyer is told the result. */
-  checkFunds(code: string, options?: RequestOptions): Promise<FundsCheck> {
+  async checkFunds(code: string, options?: RequestOptions): Promise<FundsCheck> {
     return this.client.request('post', `${accountPath(code)}/check-funds`, { json: {}, request: options });
   }
 
@@ -258,11 +297,14 @@ class TemporaryAccounts {
   }
 
   /** The account's events in order (after `afterSeq`). */
-  events(code: string, params: { afterSeq?: number; limit?: number } = {}, options?: RequestOptions) {
+  async events(code: string, params: { afterSeq?: number; limit?: number } = {}, options?: RequestOptions) {
     const searchParams: Record<string, string | number> = {};
     if (params.afterSeq !== undefined) searchParams.after = params.afterSeq;
     if (params.limit !== undefined) searchParams.limit = params.limit;
-    return this.client.request<List<Event>>('get', `${accountPath(code)}/events`, { searchParams, request: options });
+    return this.client.request<List<Event>>('get', `${accountPath(code)}/events`, {
+      searchParams,
+      request: options,
+    });
   }
 }
 
@@ -276,11 +318,11 @@ class WebhookEndpoints {
     return this.client.request('post', '/v1/webhook-endpoints', { json: params, request: options });
   }
 
-  list(options?: RequestOptions): Promise<List<WebhookEndpoint>> {
+  async list(options?: RequestOptions): Promise<List<WebhookEndpoint>> {
     return this.client.request('get', '/v1/webhook-endpoints', { request: options });
   }
 
-  disable(id: string, options?: RequestOptions): Promise<WebhookEndpoint> {
+  async disable(id: string, options?: RequestOptions): Promise<WebhookEndpoint> {
     return this.client.request('post', `/v1/webhook-endpoints/${segment(id, 'id')}/disable`, {
       json: {},
       request: options,
@@ -295,7 +337,10 @@ class Events {
   }
 
   /** Events of every account the merchant is party to, oldest first, after the event `after`. */
-  list(params: { after?: string; limit?: number } = {}, options?: RequestOptions): Promise<List<Event>> {
+  async list(
+    params: { after?: string; limit?: number } = {},
+    options?: RequestOptions,
+  ): Promise<List<Event>> {
     const searchParams: Record<string, string | number> = {};
     if (params.after) searchParams.after = params.after;
     if (params.limit !== undefined) searchParams.limit = params.limit;

@@ -93,7 +93,11 @@ const idempotencyCodes = new Set<ErrorCode>([
 /** Maps a gateway error answer to its typed error. */
 export function apiErrorFrom(body: unknown, status: number, requestId: string | undefined): LockstepApiError {
   const error =
-    typeof body === 'object' && body !== null && 'error' in body && typeof body.error === 'object' && body.error
+    typeof body === 'object' &&
+    body !== null &&
+    'error' in body &&
+    typeof body.error === 'object' &&
+    body.error
       ? (body.error as ErrorBody)
       : {
           code: (status >= 500 ? 'internal_error' : 'validation_failed') as ErrorCode,

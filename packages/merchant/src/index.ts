@@ -2,7 +2,13 @@
  * `@lockstep/merchant`: what a shop's backend imports. Fetch only (no Node-only imports), so it
  * runs on Node >= 22, Bun, Deno and edge runtimes.
  */
-export { type FundingResult, type List, Lockstep, type LockstepOptions, type RequestOptions } from './client.ts';
+export {
+  type FundingResult,
+  type List,
+  Lockstep,
+  type LockstepOptions,
+  type RequestOptions,
+} from './client.ts';
 export {
   ApiServerError,
   AuthenticationError,
@@ -27,8 +33,8 @@ export {
   createWebhookVerifier,
   type LockstepEvent,
   type LockstepEventType,
-  type WebhookHeaders,
   WebhookFormatError,
+  type WebhookHeaders,
   WebhookSignatureError,
   WebhookTimestampError,
   WebhookUnknownKeyError,

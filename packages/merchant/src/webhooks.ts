@@ -86,7 +86,9 @@ export function createWebhookVerifier(options: WebhookVerifierOptions) {
       const signature = header(headers, 'lockstep-signature');
       const parts = signature?.split('.');
       if (!signature || parts?.length !== 3 || parts[1] !== '' || !parts[0] || !parts[2]) {
-        throw new WebhookFormatError('Missing or malformed Lockstep-Signature header (expected <protected>..<signature>).');
+        throw new WebhookFormatError(
+          'Missing or malformed Lockstep-Signature header (expected <protected>..<signature>).',
+        );
       }
       const bytes = typeof rawBody === 'string' ? new TextEncoder().encode(rawBody) : rawBody;
       const jws = `${parts[0]}.${base64url.encode(bytes)}.${parts[2]}`;
@@ -97,16 +99,22 @@ export function createWebhookVerifier(options: WebhookVerifierOptions) {
         if (error instanceof joseErrors.JWKSNoMatchingKey) throw new WebhookUnknownKeyError(kidOf(parts[0]));
         if (error instanceof joseErrors.JWSSignatureVerificationFailed) throw new WebhookSignatureError();
         if (error instanceof joseErrors.JWSInvalid || error instanceof joseErrors.JOSEAlgNotAllowed) {
-          throw new WebhookFormatError(`The webhook signature is not a valid JWS: ${(error as Error).message}`);
+          throw new WebhookFormatError(
+            `The webhook signature is not a valid JWS: ${(error as Error).message}`,
+          );
         }
         throw error;
       }
       if (protectedHeader.typ !== webhookType) {
-        throw new WebhookFormatError(`The signature's typ is ${String(protectedHeader.typ)}, not ${webhookType}.`);
+        throw new WebhookFormatError(
+          `The signature's typ is ${String(protectedHeader.typ)}, not ${webhookType}.`,
+        );
       }
-      if (typeof protectedHeader.iat !== 'number') throw new WebhookFormatError('The signature carries no iat.');
+      if (typeof protectedHeader.iat !== 'number')
+        throw new WebhookFormatError('The signature carries no iat.');
       const ageSeconds = now().getTime() / 1000 - protectedHeader.iat;
-      if (Math.abs(ageSeconds) > toleranceSeconds) throw new WebhookTimestampError(ageSeconds, toleranceSeconds);
+      if (Math.abs(ageSeconds) > toleranceSeconds)
+        throw new WebhookTimestampError(ageSeconds, toleranceSeconds);
       let event: LockstepEvent;
       try {
         event = JSON.parse(typeof rawBody === 'string' ? rawBody : new TextDecoder().decode(rawBody));

@@ -1,0 +1,159 @@
+import { type CommissionSchedule, noCommission } from '@lockstep/core';
+import { http } from 'msw';
+import { createGateway, type Gateway } from '../../../gateway/src/gateway.ts';
+import { demoLogins, seedDemo } from '../../../gateway/src/seed.ts';
+import { Admin } from '../../../gateway/src/service/admin.ts';
+import { openSqliteStore } from '../../../gateway/src/storage/sqlite.ts';
+import type { TemporaryAccount } from '../generated/gateway-types.ts';
+
+/**
+ * `@lockstep/merchant/testing`: an offline Lockstep gateway for a shop's own tests.
+ *
+ * The mock is not a re-implementation: it is the gateway's own HTTP app and its domain rules
+ * (`@lockstep/core`) over an in-memory store, reached through `msw` handlers instead of the
+ * network. So it answers exactly what the real gateway answers — same validation, same error
+ * codes, same locks, same signed invoices and JWKS — and cannot drift from it. A contract test
+ * runs one SDK suite against this mock and against a real gateway process.
+ *
+ * ```ts
+ * const mock = await createMockGateway();
+ * const server = setupServer(...mock.handlers);
+ * server.listen();
+ * const lockstep = new Lockstep({ apiKey: mock.secretKey, baseUrl: mock.baseUrl });
+ * const invoice = await lockstep.invoices.create({...});
+ * const code = await mock.buyer.pay(invoice.token!);
+ * ```
+ *
+ * Needs Node >= 22.5 (it uses `node:sqlite`), like the gateway.
+ */
+export interface MockGatewayOptions {
+  /** The URL the SDK under test points at (default `https://gateway.lockstep.test`). */
+  baseUrl?: string;
+  /** The bank's commission (default none, so amounts in tests stay round). */
+  commission?: CommissionSchedule;
+  /** The demo buyer's starting balance in JPY (default 100,000). */
+  buyerBalanceMinor?: number;
+  /** Origins allowed to embed the widget. */
+  allowedOrigins?: string[];
+}
+
+export interface MockBuyer {
+  /** The buyer's customer id at the bank. */
+  readonly customerId: string;
+  /** Pays an invoice (steps 103, 111-113): creates the temporary account, buyer's lock on. */
+  pay(invoiceToken: string): Promise<string>;
+  /** Releases the buyer's lock after inspecting the goods (steps 120-122). */
+  release(code: string): Promise<TemporaryAccount>;
+  /** Reports a problem: the buyer keeps the lock on. */
+  reject(code: string, reason?: string): Promise<TemporaryAccount>;
+  /** Takes the money back once the seller released its lock (a refund). */
+  withdraw(code: string): Promise<TemporaryAccount>;
+  /** The buyer's usual-account balance in minor units. */
+  balanceMinor(): Promise<number>;
+}
+
+export interface MockGateway {
+  baseUrl: string;
+  /** The demo merchant's secret key, for `new Lockstep({ apiKey })`. */
+  secretKey: string;
+  publishableKey: string;
+  /** Give these to msw's `setupServer(...)` (or `server.use(...)`). */
+  handlers: ReturnType<typeof http.all>[];
+  buyer: MockBuyer;
+  /** The merchant's usual-account balance in minor units. */
+  merchantBalanceMinor(): Promise<number>;
+  /** The gateway itself, for assertions beyond the API. */
+  gateway: Gateway;
+  close(): Promise<void>;
+}
+
+export async function createMockGateway(options: MockGatewayOptions = {}): Promise<MockGateway> {
+  const baseUrl = (options.baseUrl ?? 'https://gateway.lockstep.test').replace(/\/$/, '');
+  const gateway = await createGateway({
+    store: await openSqliteStore({ path: ':memory:' }),
+    publicUrl: baseUrl,
+    commission: options.commission ?? noCommission,
+    logLevel: 'silent',
+    webhooks: false,
+  });
+  const admin = new Admin(gateway.bank);
+  const seed = await seedDemo(admin, {
+    allowedOrigins: options.allowedOrigins ?? ['http://localhost:3000'],
+    buyerBalanceMinor: options.buyerBalanceMinor,
+  });
+  const call = async (token: string, method: string, path: string, body?: unknown) => {
+    const response = await gateway.app.request(path, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-type': 'application/json',
+        'idempotency-key': crypto.randomUUID(),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const payload = await response.json();
+    if (!response.ok) {
+      throw new Error(
+        `mock buyer: ${method} ${path} failed: ${payload.error?.code} ${payload.error?.message}`,
+      );
+    }
+    return payload;
+  };
+  let session: string | undefined;
+  const buyerToken = async () => {
+    if (!session) {
+      const response = await gateway.app.request('/v1/sessions', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ userId: demoLogins.buyer.userId, password: demoLogins.buyer.password }),
+      });
+      session = ((await response.json()) as { token: string }).token;
+    }
+    return session;
+  };
+  const balance = async (accountId: string) =>
+    (await gateway.bank.read((reader) => reader.getUsualAccount(accountId)))?.balanceMinor ?? 0;
+  return {
+    baseUrl,
+    secretKey: seed.secretKey,
+    publishableKey: seed.publishableKey,
+    handlers: [http.all(`${baseUrl}/*`, ({ request }) => gateway.app.fetch(request))],
+    buyer: {
+      customerId: seed.buyerId,
+      async pay(invoiceToken) {
+        const account = await call(await buyerToken(), 'POST', '/v1/temporary-accounts', {
+          invoice: invoiceToken,
+        });
+        return account.code as string;
+      },
+      async release(code) {
+        return call(
+          await buyerToken(),
+          'POST',
+          `/v1/temporary-accounts/${encodeURIComponent(code)}/accept`,
+          {},
+        );
+      },
+      async reject(code, reason) {
+        return call(
+          await buyerToken(),
+          'POST',
+          `/v1/temporary-accounts/${encodeURIComponent(code)}/reject`,
+          reason ? { reason } : {},
+        );
+      },
+      async withdraw(code) {
+        return call(
+          await buyerToken(),
+          'POST',
+          `/v1/temporary-accounts/${encodeURIComponent(code)}/withdraw`,
+          {},
+        );
+      },
+      balanceMinor: () => balance(seed.buyerAccountId),
+    },
+    merchantBalanceMinor: () => balance(seed.sellerAccountId),
+    gateway,
+    close: () => gateway.close(),
+  };
+}

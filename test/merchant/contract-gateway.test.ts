@@ -1,0 +1,44 @@
+import { Lockstep } from '@lockstep/merchant';
+import { demoLogins } from '../../packages/gateway/src/seed.ts';
+import { startGatewayProcess } from '../support/gateway-process.ts';
+import { merchantContract } from './contract.ts';
+
+/** The same suite against a real gateway process on localhost, buyer actions over HTTP. */
+merchantContract('real gateway process', async () => {
+  const gateway = await startGatewayProcess({ LOCKSTEP_COMMISSION: '{"creation":{},"withdrawal":{}}' });
+  const call = async (token: string | undefined, method: string, path: string, body?: unknown) => {
+    const response = await fetch(`${gateway.url}${path}`, {
+      method,
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        'content-type': 'application/json',
+        ...(method === 'POST' ? { 'idempotency-key': crypto.randomUUID() } : {}),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const payload = await response.json();
+    if (!response.ok) throw new Error(`${method} ${path} failed: ${payload.error?.code}`);
+    return payload;
+  };
+  const login = async (user: { userId: string; password: string }) =>
+    (await call(undefined, 'POST', '/v1/sessions', { userId: user.userId, password: user.password }))
+      .token as string;
+  const buyerToken = await login(demoLogins.buyer);
+  const sellerToken = await login(demoLogins.seller);
+  const usualBalance = async (token: string) =>
+    (await call(token, 'GET', '/v1/accounts')).usualAccounts[0].balanceMinor as number;
+  const act = (code: string, action: string, body: unknown = {}) =>
+    call(buyerToken, 'POST', `/v1/temporary-accounts/${code}/${action}`, body);
+  return {
+    lockstep: new Lockstep({ apiKey: gateway.seed.secretKey, baseUrl: gateway.url }),
+    buyer: {
+      pay: async (invoice) => (await call(buyerToken, 'POST', '/v1/temporary-accounts', { invoice })).code,
+      release: (code) => act(code, 'accept'),
+      reject: (code, reason) => act(code, 'reject', reason ? { reason } : {}),
+      withdraw: (code) => act(code, 'withdraw'),
+      balanceMinor: () => usualBalance(buyerToken),
+    },
+    merchantBalanceMinor: () => usualBalance(sellerToken),
+    close: () => gateway.stop(),
+  };
+});
