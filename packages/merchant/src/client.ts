@@ -18,7 +18,6 @@ import type {
   WebhookEndpoint,
   WithdrawParams,
 } from './generated/gateway-types.ts';
-import { createWebhookVerifier, type LockstepEvent, type WebhookHeaders } from './webhooks.ts';
 
 export interface LockstepOptions {
   /** A secret API key (`sk_...`), from the bank. Keep it on the server. */
@@ -31,8 +30,6 @@ export interface LockstepOptions {
   maxRetries?: number;
   /** Upper bound of one backoff delay (default 10 s); a longer `Retry-After` is capped to it. */
   backoffLimitMs?: number;
-  /** Webhook timestamp tolerance (default 300 s). */
-  webhookToleranceSeconds?: number;
   /** A fetch implementation (default: the global one). */
   fetch?: typeof fetch;
 }
@@ -83,9 +80,6 @@ export class Lockstep {
   readonly temporaryAccounts: TemporaryAccounts;
   readonly webhookEndpoints: WebhookEndpoints;
   readonly events: Events;
-  readonly webhooks: {
-    verify(rawBody: string | Uint8Array, headers: WebhookHeaders): Promise<LockstepEvent>;
-  };
   private readonly http: KyInstance;
 
   constructor(options: LockstepOptions) {
@@ -141,12 +135,6 @@ export class Lockstep {
     this.temporaryAccounts = new TemporaryAccounts(this);
     this.webhookEndpoints = new WebhookEndpoints(this);
     this.events = new Events(this);
-    const verifier = createWebhookVerifier({
-      baseUrl: baseUrl.toString(),
-      toleranceSeconds: options.webhookToleranceSeconds,
-      fetch: options.fetch,
-    });
-    this.webhooks = { verify: (rawBody, headers) => verifier.verify(rawBody, headers) };
   }
 
   /** @internal */

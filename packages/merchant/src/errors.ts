@@ -118,3 +118,37 @@ export function apiErrorFrom(body: unknown, status: number, requestId: string | 
   })();
   return new ErrorClass(error, status, requestId);
 }
+
+// --- webhook verification (here, so the main entry can export them without loading jose) ---
+
+/** The delivery could not be verified; subclasses say why. Answer such a request with 400. */
+export class WebhookVerificationError extends LockstepError {}
+/** The `Lockstep-Signature` header is missing or malformed, or the body is not an event. */
+export class WebhookFormatError extends WebhookVerificationError {
+  constructor(message: string) {
+    super('webhook_malformed', message);
+  }
+}
+/** The signature does not match the body: it was changed after signing, or not signed by the bank. */
+export class WebhookSignatureError extends WebhookVerificationError {
+  constructor(message = 'The webhook signature does not match its body.') {
+    super('webhook_signature_invalid', message);
+  }
+}
+/** The signature's timestamp is outside the tolerance: a replay, or a badly wrong clock. */
+export class WebhookTimestampError extends WebhookVerificationError {
+  readonly ageSeconds: number;
+  constructor(ageSeconds: number, toleranceSeconds: number) {
+    super(
+      'webhook_timestamp_out_of_tolerance',
+      `The webhook was signed ${Math.round(Math.abs(ageSeconds))} s ${ageSeconds >= 0 ? 'ago' : 'in the future'}; the tolerance is ${toleranceSeconds} s.`,
+    );
+    this.ageSeconds = ageSeconds;
+  }
+}
+/** The signing key is not among the gateway's published keys, even after a refresh. */
+export class WebhookUnknownKeyError extends WebhookVerificationError {
+  constructor(kid: string | undefined) {
+    super('webhook_unknown_key', `No published gateway key has kid ${String(kid)}.`);
+  }
+}

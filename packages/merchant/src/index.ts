@@ -1,6 +1,7 @@
 /**
  * `@lockstep/merchant`: what a shop's backend imports. Fetch only (no Node-only imports), so it
- * runs on Node >= 22, Bun, Deno and edge runtimes.
+ * runs on Node >= 22, Bun, Deno and edge runtimes. Webhook verification (which loads jose) is
+ * its own entry, `@lockstep/merchant/webhooks`, so a client that only calls the API stays small.
  */
 export {
   type FundingResult,
@@ -27,18 +28,17 @@ export {
   PermissionError,
   RateLimitError,
   StateConflictError,
-} from './errors.ts';
-export type * from './generated/gateway-types.ts';
-export {
-  createWebhookVerifier,
-  type LockstepEvent,
-  type LockstepEventType,
   WebhookFormatError,
-  type WebhookHeaders,
   WebhookSignatureError,
   WebhookTimestampError,
   WebhookUnknownKeyError,
   WebhookVerificationError,
-  type WebhookVerifier,
-  type WebhookVerifierOptions,
-} from './webhooks.ts';
+} from './errors.ts';
+export type {
+  LockstepEvent,
+  LockstepEventType,
+  WebhookHeaders,
+  WebhookVerifier,
+  WebhookVerifierOptions,
+} from './events.ts';
+export type * from './generated/gateway-types.ts';

@@ -1,6 +1,20 @@
 import { base64url, compactVerify, createRemoteJWKSet, customFetch, errors as joseErrors } from 'jose';
-import { LockstepError } from './errors.ts';
-import type { Event } from './generated/gateway-types.ts';
+import {
+  WebhookFormatError,
+  WebhookSignatureError,
+  WebhookTimestampError,
+  WebhookUnknownKeyError,
+} from './errors.ts';
+
+export {
+  WebhookFormatError,
+  WebhookSignatureError,
+  WebhookTimestampError,
+  WebhookUnknownKeyError,
+  WebhookVerificationError,
+} from './errors.ts';
+
+import type { LockstepEvent, WebhookHeaders, WebhookVerifier, WebhookVerifierOptions } from './events.ts';
 
 /**
  * Webhook verification (fetch and Web Crypto only: Node, Bun, Deno, edge runtimes).
@@ -12,61 +26,17 @@ import type { Event } from './generated/gateway-types.ts';
  * outside the tolerance, so a captured delivery cannot be replayed later.
  */
 
-/** An event as delivered: a discriminated union on `type`. */
-export type LockstepEvent = { [T in Event['type']]: Omit<Event, 'type'> & { type: T } }[Event['type']];
-export type LockstepEventType = Event['type'];
-
-export type WebhookHeaders = Headers | Record<string, string | string[] | undefined>;
-
-/** The delivery could not be verified; subclasses say why. Answer such a request with 400. */
-export class WebhookVerificationError extends LockstepError {}
-/** The `Lockstep-Signature` header is missing or malformed, or the body is not an event. */
-export class WebhookFormatError extends WebhookVerificationError {
-  constructor(message: string) {
-    super('webhook_malformed', message);
-  }
-}
-/** The signature does not match the body: it was changed after signing, or not signed by the bank. */
-export class WebhookSignatureError extends WebhookVerificationError {
-  constructor(message = 'The webhook signature does not match its body.') {
-    super('webhook_signature_invalid', message);
-  }
-}
-/** The signature's timestamp is outside the tolerance: a replay, or a badly wrong clock. */
-export class WebhookTimestampError extends WebhookVerificationError {
-  readonly ageSeconds: number;
-  constructor(ageSeconds: number, toleranceSeconds: number) {
-    super(
-      'webhook_timestamp_out_of_tolerance',
-      `The webhook was signed ${Math.round(Math.abs(ageSeconds))} s ${ageSeconds >= 0 ? 'ago' : 'in the future'}; the tolerance is ${toleranceSeconds} s.`,
-    );
-    this.ageSeconds = ageSeconds;
-  }
-}
-/** The signing key is not among the gateway's published keys, even after a refresh. */
-export class WebhookUnknownKeyError extends WebhookVerificationError {
-  constructor(kid: string | undefined) {
-    super('webhook_unknown_key', `No published gateway key has kid ${String(kid)}.`);
-  }
-}
-
-export interface WebhookVerifierOptions {
-  /** The gateway's base URL; keys come from `<baseUrl>/.well-known/jwks.json`. */
-  baseUrl: string;
-  /** Accepted distance between the signature's `iat` and now (default 300 s). */
-  toleranceSeconds?: number;
-  /** Minimum time between two JWKS fetches (default 5 s); an unknown kid refetches after it. */
-  jwksCooldownMs?: number;
-  /** How long fetched keys are used before a refetch (default 10 minutes). */
-  jwksCacheMs?: number;
-  /** The clock, for tests. */
-  now?: () => Date;
-  fetch?: typeof fetch;
-}
+export type {
+  LockstepEvent,
+  LockstepEventType,
+  WebhookHeaders,
+  WebhookVerifier,
+  WebhookVerifierOptions,
+} from './events.ts';
 
 const webhookType = 'lockstep-webhook+jws';
 
-export function createWebhookVerifier(options: WebhookVerifierOptions) {
+export function createWebhookVerifier(options: WebhookVerifierOptions): WebhookVerifier {
   const toleranceSeconds = options.toleranceSeconds ?? 300;
   const now = options.now ?? (() => new Date());
   const jwksUrl = new URL('/.well-known/jwks.json', options.baseUrl);
@@ -133,8 +103,6 @@ export function createWebhookVerifier(options: WebhookVerifierOptions) {
   };
 }
 
-export type WebhookVerifier = ReturnType<typeof createWebhookVerifier>;
-
 function header(headers: WebhookHeaders, name: string): string | undefined {
   if (typeof (headers as Headers).get === 'function') return (headers as Headers).get(name) ?? undefined;
   const record = headers as Record<string, string | string[] | undefined>;
@@ -148,4 +116,24 @@ function kidOf(protectedPart: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+const verifiers = new Map<string, WebhookVerifier>();
+
+/**
+ * Verifies one delivery with a verifier cached per gateway URL (keys fetched once and reused).
+ * `createWebhookVerifier` gives the same with your own options.
+ */
+export function verifyWebhook(
+  rawBody: string | Uint8Array,
+  headers: WebhookHeaders,
+  options: WebhookVerifierOptions,
+): Promise<LockstepEvent> {
+  const key = `${options.baseUrl}|${options.toleranceSeconds ?? ''}`;
+  let verifier = verifiers.get(key);
+  if (!verifier || options.now || options.fetch) {
+    verifier = createWebhookVerifier(options);
+    if (!options.now && !options.fetch) verifiers.set(key, verifier);
+  }
+  return verifier.verify(rawBody, headers);
 }

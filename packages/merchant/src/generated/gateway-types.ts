@@ -3,1657 +3,1187 @@
 /* eslint-disable */
 
 export interface TemporaryAccount {
-  object: 'temporary_account';
-  code: string;
-  currency: 'JPY' | 'KRW' | 'USD' | 'EUR' | 'GBP' | 'CHF' | 'CNY' | 'AUD' | 'CAD' | 'SGD' | 'KWD' | 'BHD';
-  balanceMinor: number;
-  requiredMinor: number;
-  status: 'awaiting_funds' | 'funded' | 'dissolved';
-  mode: 'deal' | 'fractional';
-  parties: {
-    customerId: string;
-    displayName: string;
-    role: 'buyer' | 'seller' | 'member';
-    lock: string;
-    lockPpm: number;
-    group: string | null;
-  }[];
-  releasePolicy:
-    | {
-        kind: 'all_others';
-      }
-    | {
-        kind: 'group';
-        group: string;
-      };
-  invoiceId: string | null;
-  shipment: {
-    carrier: string;
-    trackingNumber: string;
-    shippedAt: string;
-  } | null;
-  verdict: ('accepted' | 'rejected') | null;
-  funding: {
-    sufficient: boolean;
-    shortfallMinor: number;
-  };
-  movableMinor: number;
-  creationFeeDueMinor: number;
-  version: number;
-  createdAt: string;
-  updatedAt: string;
+object: "temporary_account"
+code: string
+currency: ("JPY" | "KRW" | "USD" | "EUR" | "GBP" | "CHF" | "CNY" | "AUD" | "CAD" | "SGD" | "KWD" | "BHD")
+balanceMinor: number
+requiredMinor: number
+status: ("awaiting_funds" | "funded" | "dissolved")
+mode: ("deal" | "fractional")
+parties: {
+customerId: string
+displayName: string
+role: ("buyer" | "seller" | "member")
+lock: string
+lockPpm: number
+group: (string | null)
+}[]
+releasePolicy: ({
+kind: "all_others"
+} | {
+kind: "group"
+group: string
+})
+invoiceId: (string | null)
+shipment: ({
+carrier: string
+trackingNumber: string
+shippedAt: string
+} | null)
+verdict: (("accepted" | "rejected") | null)
+funding: {
+sufficient: boolean
+shortfallMinor: number
+}
+movableMinor: number
+creationFeeDueMinor: number
+version: number
+createdAt: string
+updatedAt: string
 }
 
 export interface Party {
-  customerId: string;
-  displayName: string;
-  role: 'buyer' | 'seller' | 'member';
-  lock: string;
-  lockPpm: number;
-  group: string | null;
+customerId: string
+displayName: string
+role: ("buyer" | "seller" | "member")
+lock: string
+lockPpm: number
+group: (string | null)
 }
 
-export type ReleasePolicy =
-  | {
-      kind: 'all_others';
-    }
-  | {
-      kind: 'group';
-      group: string;
-    };
+export type ReleasePolicy = ({
+kind: "all_others"
+} | {
+kind: "group"
+group: string
+})
 
 export interface FundsCheck {
-  object: 'funds_check';
-  sufficient: boolean;
-  balanceMinor: number;
-  requiredMinor: number;
-  shortfallMinor: number;
-  account: {
-    object: 'temporary_account';
-    code: string;
-    currency: 'JPY' | 'KRW' | 'USD' | 'EUR' | 'GBP' | 'CHF' | 'CNY' | 'AUD' | 'CAD' | 'SGD' | 'KWD' | 'BHD';
-    balanceMinor: number;
-    requiredMinor: number;
-    status: 'awaiting_funds' | 'funded' | 'dissolved';
-    mode: 'deal' | 'fractional';
-    parties: {
-      customerId: string;
-      displayName: string;
-      role: 'buyer' | 'seller' | 'member';
-      lock: string;
-      lockPpm: number;
-      group: string | null;
-    }[];
-    releasePolicy:
-      | {
-          kind: 'all_others';
-        }
-      | {
-          kind: 'group';
-          group: string;
-        };
-    invoiceId: string | null;
-    shipment: {
-      carrier: string;
-      trackingNumber: string;
-      shippedAt: string;
-    } | null;
-    verdict: ('accepted' | 'rejected') | null;
-    funding: {
-      sufficient: boolean;
-      shortfallMinor: number;
-    };
-    movableMinor: number;
-    creationFeeDueMinor: number;
-    version: number;
-    createdAt: string;
-    updatedAt: string;
-  };
+object: "funds_check"
+sufficient: boolean
+balanceMinor: number
+requiredMinor: number
+shortfallMinor: number
+account: {
+object: "temporary_account"
+code: string
+currency: ("JPY" | "KRW" | "USD" | "EUR" | "GBP" | "CHF" | "CNY" | "AUD" | "CAD" | "SGD" | "KWD" | "BHD")
+balanceMinor: number
+requiredMinor: number
+status: ("awaiting_funds" | "funded" | "dissolved")
+mode: ("deal" | "fractional")
+parties: {
+customerId: string
+displayName: string
+role: ("buyer" | "seller" | "member")
+lock: string
+lockPpm: number
+group: (string | null)
+}[]
+releasePolicy: ({
+kind: "all_others"
+} | {
+kind: "group"
+group: string
+})
+invoiceId: (string | null)
+shipment: ({
+carrier: string
+trackingNumber: string
+shippedAt: string
+} | null)
+verdict: (("accepted" | "rejected") | null)
+funding: {
+sufficient: boolean
+shortfallMinor: number
+}
+movableMinor: number
+creationFeeDueMinor: number
+version: number
+createdAt: string
+updatedAt: string
+}
 }
 
 export interface Invoice {
-  object: 'invoice';
-  id: string;
-  merchantId: string;
-  payeeName: string;
-  amountMinor: number;
-  currency: 'JPY' | 'KRW' | 'USD' | 'EUR' | 'GBP' | 'CHF' | 'CNY' | 'AUD' | 'CAD' | 'SGD' | 'KWD' | 'BHD';
-  orderReference: string;
-  description: string;
-  payeeContact: string;
-  createdAt: string;
-  expiresAt: string;
-  temporaryAccountCode: string | null;
-  token?: string;
+object: "invoice"
+id: string
+merchantId: string
+payeeName: string
+amountMinor: number
+currency: ("JPY" | "KRW" | "USD" | "EUR" | "GBP" | "CHF" | "CNY" | "AUD" | "CAD" | "SGD" | "KWD" | "BHD")
+orderReference: string
+description: string
+payeeContact: string
+createdAt: string
+expiresAt: string
+temporaryAccountCode: (string | null)
+token?: string
 }
 
 export interface Event {
-  object: 'event';
-  id: string;
-  type:
-    | 'account.created'
-    | 'account.deposited'
-    | 'account.funded'
-    | 'lock.changed'
-    | 'funds.checked'
-    | 'account.shipped'
-    | 'deal.accepted'
-    | 'deal.rejected'
-    | 'account.withdrawn'
-    | 'account.dissolved';
-  accountCode: string;
-  seq: number;
-  at: string;
-  actor: string;
-  data: {
-    [k: string]: string | number | boolean | null;
-  };
+object: "event"
+id: string
+type: ("account.created" | "account.deposited" | "account.funded" | "lock.changed" | "funds.checked" | "account.shipped" | "deal.accepted" | "deal.rejected" | "account.withdrawn" | "account.dissolved")
+accountCode: string
+seq: number
+at: string
+actor: string
+data: {
+[k: string]: string | number | boolean | null
+}
 }
 
 export interface WebhookEndpoint {
-  object: 'webhook_endpoint';
-  id: string;
-  url: string;
-  enabled: boolean;
-  createdAt: string;
+object: "webhook_endpoint"
+id: string
+url: string
+enabled: boolean
+createdAt: string
 }
 
 export interface ErrorResponse {
-  error: {
-    code:
-      | 'invalid_amount'
-      | 'amount_out_of_range'
-      | 'unknown_currency'
-      | 'currency_mismatch'
-      | 'invalid_lock_share'
-      | 'lock_share_not_allowed'
-      | 'unknown_party'
-      | 'not_own_lock'
-      | 'not_a_party'
-      | 'role_not_allowed'
-      | 'duplicate_party'
-      | 'invalid_parties'
-      | 'unknown_group'
-      | 'locked_by_other_party'
-      | 'exceeds_movable_amount'
-      | 'insufficient_funds'
-      | 'account_dissolved'
-      | 'account_not_empty'
-      | 'account_awaiting_funds'
-      | 'already_shipped'
-      | 'not_shipped'
-      | 'verdict_already_given'
-      | 'invalid_state'
-      | 'validation_failed'
-      | 'malformed_json'
-      | 'unsupported_media_type'
-      | 'payload_too_large'
-      | 'unauthenticated'
-      | 'invalid_credentials'
-      | 'login_locked'
-      | 'forbidden'
-      | 'csrf_failed'
-      | 'not_found'
-      | 'invoice_invalid'
-      | 'invoice_expired'
-      | 'invoice_already_used'
-      | 'idempotency_key_reused'
-      | 'idempotency_key_in_use'
-      | 'idempotency_key_invalid'
-      | 'rate_limited'
-      | 'conflict'
-      | 'service_unavailable'
-      | 'internal_error';
-    message: string;
-    details?: {
-      [k: string]: string | number | boolean | null;
-    };
-    requestId: string;
-  };
+error: {
+code: ("invalid_amount" | "amount_out_of_range" | "unknown_currency" | "currency_mismatch" | "invalid_lock_share" | "lock_share_not_allowed" | "unknown_party" | "not_own_lock" | "not_a_party" | "role_not_allowed" | "duplicate_party" | "invalid_parties" | "unknown_group" | "locked_by_other_party" | "exceeds_movable_amount" | "insufficient_funds" | "account_dissolved" | "account_not_empty" | "account_awaiting_funds" | "already_shipped" | "not_shipped" | "verdict_already_given" | "invalid_state" | "validation_failed" | "malformed_json" | "unsupported_media_type" | "payload_too_large" | "unauthenticated" | "invalid_credentials" | "login_locked" | "forbidden" | "csrf_failed" | "not_found" | "invoice_invalid" | "invoice_expired" | "invoice_already_used" | "idempotency_key_reused" | "idempotency_key_in_use" | "idempotency_key_invalid" | "rate_limited" | "conflict" | "service_unavailable" | "internal_error")
+message: string
+details?: {
+[k: string]: string | number | boolean | null
+}
+requestId: string
+}
 }
 
 export interface CreateInvoiceParams {
-  amountMinor: number;
-  currency: 'JPY' | 'KRW' | 'USD' | 'EUR' | 'GBP' | 'CHF' | 'CNY' | 'AUD' | 'CAD' | 'SGD' | 'KWD' | 'BHD';
-  orderReference: string;
-  description: string;
-  payeeContact: string;
-  expiresInSeconds?: number;
+amountMinor: number
+currency: ("JPY" | "KRW" | "USD" | "EUR" | "GBP" | "CHF" | "CNY" | "AUD" | "CAD" | "SGD" | "KWD" | "BHD")
+orderReference: string
+description: string
+payeeContact: string
+expiresInSeconds?: number
 }
 
-export type CreateTemporaryAccountParams =
-  | {
-      invoice: string;
-      fundFrom?: string;
-      mode?: 'deal' | 'fractional';
-      releasePolicy?:
-        | {
-            kind: 'all_others';
-          }
-        | {
-            kind: 'group';
-            group: string;
-          };
-      /**
-       * @maxItems 14
-       */
-      members?:
-        | []
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ];
-      buyerGroup?: string;
-      sellerGroup?: string;
-    }
-  | {
-      payeeUserId: string;
-      amountMinor: number;
-      currency: 'JPY' | 'KRW' | 'USD' | 'EUR' | 'GBP' | 'CHF' | 'CNY' | 'AUD' | 'CAD' | 'SGD' | 'KWD' | 'BHD';
-      fundFrom?: string;
-      mode?: 'deal' | 'fractional';
-      releasePolicy?:
-        | {
-            kind: 'all_others';
-          }
-        | {
-            kind: 'group';
-            group: string;
-          };
-      /**
-       * @maxItems 14
-       */
-      members?:
-        | []
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ];
-      buyerGroup?: string;
-      sellerGroup?: string;
-    }
-  | {
-      buyerUserId: string;
-      amountMinor: number;
-      currency: 'JPY' | 'KRW' | 'USD' | 'EUR' | 'GBP' | 'CHF' | 'CNY' | 'AUD' | 'CAD' | 'SGD' | 'KWD' | 'BHD';
-      invoiceId?: string;
-      mode?: 'deal' | 'fractional';
-      releasePolicy?:
-        | {
-            kind: 'all_others';
-          }
-        | {
-            kind: 'group';
-            group: string;
-          };
-      /**
-       * @maxItems 14
-       */
-      members?:
-        | []
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ]
-        | [
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-            {
-              userId: string;
-              group?: string;
-            },
-          ];
-      buyerGroup?: string;
-      sellerGroup?: string;
-    };
+export type CreateTemporaryAccountParams = ({
+invoice: string
+fundFrom?: string
+mode?: ("deal" | "fractional")
+releasePolicy?: ({
+kind: "all_others"
+} | {
+kind: "group"
+group: string
+})
+/**
+ * @maxItems 14
+ */
+members?: []|[{
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]
+buyerGroup?: string
+sellerGroup?: string
+} | {
+payeeUserId: string
+amountMinor: number
+currency: ("JPY" | "KRW" | "USD" | "EUR" | "GBP" | "CHF" | "CNY" | "AUD" | "CAD" | "SGD" | "KWD" | "BHD")
+fundFrom?: string
+mode?: ("deal" | "fractional")
+releasePolicy?: ({
+kind: "all_others"
+} | {
+kind: "group"
+group: string
+})
+/**
+ * @maxItems 14
+ */
+members?: []|[{
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]
+buyerGroup?: string
+sellerGroup?: string
+} | {
+buyerUserId: string
+amountMinor: number
+currency: ("JPY" | "KRW" | "USD" | "EUR" | "GBP" | "CHF" | "CNY" | "AUD" | "CAD" | "SGD" | "KWD" | "BHD")
+invoiceId?: string
+mode?: ("deal" | "fractional")
+releasePolicy?: ({
+kind: "all_others"
+} | {
+kind: "group"
+group: string
+})
+/**
+ * @maxItems 14
+ */
+members?: []|[{
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]|[{
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}, {
+userId: string
+group?: string
+}]
+buyerGroup?: string
+sellerGroup?: string
+})
 
 export interface LockParams {
-  share?: string | number;
+share?: (string | number)
 }
 
 export interface DepositParams {
-  amountMinor: number;
-  fromAccountId?: string;
+amountMinor: number
+fromAccountId?: string
 }
 
 export interface WithdrawParams {
-  amountMinor?: number;
-  toAccountId?: string;
+amountMinor?: number
+toAccountId?: string
 }
 
 export interface ShipParams {
-  carrier: string;
-  trackingNumber: string;
+carrier: string
+trackingNumber: string
 }
 
 export interface RejectParams {
-  reason?: string;
+reason?: string
 }
 
 export interface CreateWebhookEndpointParams {
-  url: string;
+url: string
 }

@@ -1,0 +1,28 @@
+import { defineConfig } from 'tsup';
+
+/**
+ * ESM + CJS builds. The main and webhooks entries keep `ky` and `jose` as dependencies and
+ * carry nothing Node-only. The testing entry bundles the gateway it runs in memory (so a shop
+ * installs nothing else) and leaves `msw` to the shop's own copy (a peer dependency).
+ * Declarations come from `tsc -p tsconfig.build.json` (TypeScript 7 has no JS API for tsup's dts).
+ */
+export default defineConfig([
+  {
+    entry: { index: 'src/index.ts', webhooks: 'src/webhooks.ts' },
+    format: ['esm', 'cjs'],
+    platform: 'neutral',
+    target: 'es2022',
+    sourcemap: true,
+    clean: true,
+    external: ['ky', 'jose'],
+  },
+  {
+    entry: { testing: 'src/testing/index.ts' },
+    format: ['esm', 'cjs'],
+    platform: 'node',
+    target: 'node22',
+    sourcemap: true,
+    external: ['msw'],
+    noExternal: [/^(?!msw)/],
+  },
+]);

@@ -1,0 +1,130 @@
+import {
+  WebhookFormatError,
+  WebhookSignatureError,
+  WebhookTimestampError,
+  WebhookUnknownKeyError,
+} from '@lockstep/merchant';
+import { createWebhookVerifier, verifyWebhook } from '@lockstep/merchant/webhooks';
+import { HttpResponse, http } from 'msw';
+import { setupServer } from 'msw/node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KeyRing } from '../../packages/gateway/src/service/keys.ts';
+import { openSqliteStore } from '../../packages/gateway/src/storage/sqlite.ts';
+
+/**
+ * Webhook verification against deliveries signed by the gateway's own signer (its KeyRing),
+ * with the gateway's JWKS served by msw.
+ */
+const baseUrl = 'https://gateway.hooks.test';
+let ring: KeyRing;
+let jwksFetches = 0;
+const server = setupServer(
+  http.get(`${baseUrl}/.well-known/jwks.json`, () => {
+    jwksFetches++;
+    return HttpResponse.json(ring.publicJwks());
+  }),
+);
+
+beforeAll(async () => {
+  ring = new KeyRing(await openSqliteStore({ path: ':memory:' }), { issuer: baseUrl });
+  await ring.load();
+  server.listen();
+});
+afterAll(() => server.close());
+
+const event = {
+  object: 'event',
+  id: 'evt_1',
+  type: 'deal.accepted',
+  accountCode: 'TA-1',
+  seq: 8,
+  at: '2026-11-25T10:00:00.000Z',
+  actor: 'cus_buyer',
+  data: {},
+};
+
+async function delivery(body = JSON.stringify(event), signer = ring) {
+  return {
+    body,
+    headers: new Headers({
+      'lockstep-signature': await signer.signWebhook(body),
+      'lockstep-event-id': 'evt_1',
+    }),
+  };
+}
+
+const verifier = (options: Partial<Parameters<typeof createWebhookVerifier>[0]> = {}) =>
+  createWebhookVerifier({ baseUrl, jwksCooldownMs: 0, ...options });
+
+describe('verifyWebhook', () => {
+  it('returns the typed event of a valid delivery (string, bytes or a plain header object)', async () => {
+    const { body, headers } = await delivery();
+    const verified = await verifier().verify(body, headers);
+    expect(verified).toEqual(event);
+    if (verified.type === 'deal.accepted') expect(verified.accountCode).toBe('TA-1');
+    await expect(
+      verifier().verify(new TextEncoder().encode(body), Object.fromEntries(headers)),
+    ).resolves.toEqual(event);
+    // The one-call form, with a verifier cached per gateway.
+    await expect(verifyWebhook(body, headers, { baseUrl })).resolves.toEqual(event);
+  });
+
+  it('refuses a body changed after signing', async () => {
+    const { body, headers } = await delivery();
+    const tampered = body.replace('"seq":8', '"seq":9');
+    await expect(verifier().verify(tampered, headers)).rejects.toBeInstanceOf(WebhookSignatureError);
+  });
+
+  it('refuses a stale or future timestamp (a replay)', async () => {
+    const { body, headers } = await delivery();
+    const later = new Date(Date.now() + 301_000);
+    const stale = await verifier({ now: () => later })
+      .verify(body, headers)
+      .catch((error) => error);
+    expect(stale).toBeInstanceOf(WebhookTimestampError);
+    expect(stale.code).toBe('webhook_timestamp_out_of_tolerance');
+    const earlier = new Date(Date.now() - 400_000);
+    await expect(verifier({ now: () => earlier }).verify(body, headers)).rejects.toBeInstanceOf(
+      WebhookTimestampError,
+    );
+    // Within a custom tolerance it passes.
+    await expect(
+      verifier({ now: () => later, toleranceSeconds: 600 }).verify(body, headers),
+    ).resolves.toEqual(event);
+  });
+
+  it('refuses a delivery signed by a key the gateway never published', async () => {
+    const stranger = new KeyRing(await openSqliteStore({ path: ':memory:' }), { issuer: baseUrl });
+    await stranger.load();
+    const { body, headers } = await delivery(undefined, stranger);
+    await expect(verifier().verify(body, headers)).rejects.toBeInstanceOf(WebhookUnknownKeyError);
+  });
+
+  it('follows a key rotation: an unknown kid refetches the JWKS; the old key keeps verifying', async () => {
+    const shared = verifier({ jwksCooldownMs: 0 });
+    const before = await delivery();
+    await expect(shared.verify(before.body, before.headers)).resolves.toEqual(event);
+    const fetchesBefore = jwksFetches;
+    await ring.rotate();
+    const after = await delivery();
+    expect(after.headers.get('lockstep-signature')).not.toBe(before.headers.get('lockstep-signature'));
+    await expect(shared.verify(after.body, after.headers)).resolves.toEqual(event);
+    expect(jwksFetches).toBeGreaterThan(fetchesBefore);
+    await expect(shared.verify(before.body, before.headers)).resolves.toEqual(event);
+  });
+
+  it('refuses a missing or malformed signature header and a mismatched event id', async () => {
+    const { body, headers } = await delivery();
+    await expect(verifier().verify(body, new Headers())).rejects.toBeInstanceOf(WebhookFormatError);
+    await expect(verifier().verify(body, { 'lockstep-signature': 'abc' })).rejects.toBeInstanceOf(
+      WebhookFormatError,
+    );
+    const full = `${headers.get('lockstep-signature')?.replace('..', '.eyJ4IjoxfQ.')}`;
+    await expect(verifier().verify(body, { 'lockstep-signature': full })).rejects.toBeInstanceOf(
+      WebhookFormatError,
+    );
+    const mismatched = new Headers(headers);
+    mismatched.set('lockstep-event-id', 'evt_other');
+    await expect(verifier().verify(body, mismatched)).rejects.toBeInstanceOf(WebhookFormatError);
+  });
+});
