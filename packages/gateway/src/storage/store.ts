@@ -217,7 +217,9 @@ export interface StoreReader {
   getEvent(id: string): Promise<StoredEvent | null>;
   /**
    * Events of every account the customer is a party to, in commit order, after the event with
-   * id `afterId` (exclusive; from the start when absent), at most `limit`.
+   * id `afterId` (exclusive; from the start when absent), at most `limit`. A cursor is never
+   * overtaken: an adapter whose commit order is not known at insert time (PostgreSQL) may hold
+   * back the newest events until every transaction that could precede them has finished.
    */
   listEventsForCustomer(
     customerId: string,
