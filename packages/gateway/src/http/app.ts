@@ -6,6 +6,8 @@ import type { Gateway } from '../gateway.ts';
 import { newId } from '../ids.ts';
 import { bearerToken, type GatewayEnv, resolvePrincipal } from './context.ts';
 import { errorBody, statusOfCode, toLockstepError } from './errors.ts';
+import { bankPages } from './pages/bank.ts';
+import { widgetRoutes } from './pages/widget.ts';
 import { accountRoutes } from './routes/accounts.ts';
 import { customerRoutes } from './routes/customers.ts';
 import { invoiceRoutes } from './routes/invoices.ts';
@@ -125,6 +127,8 @@ export function createApp(gateway: Gateway): OpenAPIHono<GatewayEnv> {
   invoiceRoutes(app);
   merchantRoutes(app);
   streamRoutes(app);
+  widgetRoutes(app);
+  bankPages(app);
 
   app.get('/healthz', (c) => c.json({ ok: true, store: gateway.store.kind }));
 

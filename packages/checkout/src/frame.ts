@@ -1,0 +1,482 @@
+import { dictionaries, formatAmount, type Lang, pickLang } from './i18n.ts';
+import { messageSource, type WidgetEvent } from './protocol.ts';
+
+/**
+ * The checkout iframe's app, on the gateway's own origin (`/widget/frame`). It holds the
+ * buyer's session in memory only (no cookie, no storage), talks to the gateway's JSON API on
+ * its own origin, and tells the host page what happened by `postMessage` to the page's exact
+ * origin, which the gateway checked against the merchant's registered origins.
+ */
+interface Config {
+  mode: 'pay' | 'order';
+  hostOrigin: string;
+  instance: string;
+  invoice: string;
+  account: string;
+  lang: Lang;
+}
+
+interface ApiError {
+  code: string;
+  message: string;
+}
+
+interface AccountView {
+  code: string;
+  currency: string;
+  balanceMinor: number;
+  requiredMinor: number;
+  status: 'awaiting_funds' | 'funded' | 'dissolved';
+  parties: Array<{ customerId: string; role: string; lock: string; lockPpm: number }>;
+  shipment: { carrier: string; trackingNumber: string } | null;
+  verdict: 'accepted' | 'rejected' | null;
+}
+
+const root = document.getElementById('app') as HTMLElement;
+const data = document.documentElement.dataset;
+const config: Config = {
+  mode: data.mode === 'order' ? 'order' : 'pay',
+  hostOrigin: data.hostOrigin ?? '',
+  instance: data.instance ?? '',
+  invoice: data.invoice ?? '',
+  account: data.account ?? '',
+  lang: pickLang(data.lang),
+};
+const t = dictionaries[config.lang];
+document.documentElement.lang = config.lang;
+for (const [key, value] of Object.entries(data)) {
+  if (key.startsWith('theme') && value) {
+    // data-theme-accent-text → dataset.themeAccentText → --lockstep-accent-text
+    const property = `--lockstep${key.slice(5).replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
+    document.documentElement.style.setProperty(property, value);
+  }
+}
+
+let session: { token: string; customerId: string } | undefined;
+
+// --- messaging ------------------------------------------------------------------------------
+
+function emit(event: WidgetEvent): void {
+  if (!config.hostOrigin || window.parent === window) return;
+  window.parent.postMessage({ source: messageSource, instance: config.instance, event }, config.hostOrigin);
+}
+
+new ResizeObserver(() => emit({ type: 'resize', heightPx: document.documentElement.scrollHeight })).observe(
+  document.body,
+);
+
+// --- DOM helpers ----------------------------------------------------------------------------
+
+type Child = Node | string | null | undefined | false;
+
+function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attributes: Record<string, string | boolean | undefined> = {},
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === undefined || value === false) continue;
+    element.setAttribute(name, value === true ? '' : value);
+  }
+  for (const child of children) if (child) element.append(child);
+  return element;
+}
+
+/** The polite live region: every status change is announced to screen readers. */
+const live = h('p', { class: 'live', role: 'status', 'aria-live': 'polite' });
+
+function show(...children: Child[]): void {
+  root.replaceChildren(...children.filter((child): child is Node | string => Boolean(child)), live);
+}
+
+function announce(text: string): void {
+  live.textContent = text;
+}
+
+function alertBox(text: string): HTMLElement {
+  return h('p', { class: 'alert', role: 'alert' }, text);
+}
+
+// --- API ------------------------------------------------------------------------------------
+
+async function api<T>(
+  method: 'GET' | 'POST' | 'DELETE',
+  path: string,
+  body?: unknown,
+  idempotencyKey?: string,
+): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (session) headers.authorization = `Bearer ${session.token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (idempotencyKey) headers['idempotency-key'] = idempotencyKey;
+  const response = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: 'omit',
+    cache: 'no-store',
+  });
+  if (response.status === 204) return undefined as T;
+  const payload = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const error: ApiError = payload?.error ?? { code: 'internal_error', message: `HTTP ${response.status}` };
+    throw Object.assign(new Error(error.message), { code: error.code, status: response.status });
+  }
+  return payload as T;
+}
+
+function codeOf(error: unknown): string {
+  return typeof error === 'object' && error !== null && 'code' in error
+    ? String(error.code)
+    : 'network_error';
+}
+
+// --- login ----------------------------------------------------------------------------------
+
+function loginForm(intro: Child, onLoggedIn: () => void): HTMLElement {
+  const userId = h('input', {
+    id: 'user-id',
+    name: 'userId',
+    autocomplete: 'username',
+    required: true,
+    maxlength: '64',
+  });
+  const password = h('input', {
+    id: 'password',
+    name: 'password',
+    type: 'password',
+    autocomplete: 'current-password',
+    required: true,
+    maxlength: '256',
+  });
+  const submit = h('button', { type: 'submit', class: 'primary' }, t.logIn);
+  const problem = h('div');
+  const form = h(
+    'form',
+    { class: 'login', 'aria-label': t.logIn },
+    intro,
+    h('label', { for: 'user-id' }, t.userId),
+    userId,
+    h('label', { for: 'password' }, t.password),
+    password,
+    problem,
+    submit,
+  );
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    submit.disabled = true;
+    submit.textContent = t.loggingIn;
+    problem.replaceChildren();
+    try {
+      const result = await api<{ token: string; customer: { id: string } }>('POST', '/v1/sessions', {
+        userId: userId.value,
+        password: password.value,
+      });
+      session = { token: result.token, customerId: result.customer.id };
+      password.value = '';
+      onLoggedIn();
+    } catch (error) {
+      problem.replaceChildren(alertBox(codeOf(error) === 'login_locked' ? t.loginLocked : t.loginFailed));
+      submit.disabled = false;
+      submit.textContent = t.logIn;
+      password.focus();
+    }
+  });
+  queueMicrotask(() => userId.focus());
+  return form;
+}
+
+// --- pay mode (steps 103, 111-113) ------------------------------------------------------------
+
+interface VerifiedInvoice {
+  payeeName: string;
+  amountMinor: number;
+  currency: string;
+  orderReference: string;
+  description: string;
+}
+
+async function payMode(): Promise<void> {
+  show(h('p', {}, t.loading));
+  let invoice: VerifiedInvoice;
+  try {
+    invoice = await api<VerifiedInvoice>('POST', '/v1/invoices/verify', { token: config.invoice });
+  } catch (error) {
+    const code = codeOf(error);
+    const text =
+      code === 'invoice_expired'
+        ? t.invoiceExpired
+        : code === 'invoice_already_used'
+          ? t.invoiceUsed
+          : t.invoiceInvalid;
+    show(h('h1', {}, t.payTitle), alertBox(text));
+    emit({ type: 'error', code, message: text });
+    return;
+  }
+  const amount = formatAmount(invoice.amountMinor, invoice.currency, config.lang);
+  const summary = h(
+    'dl',
+    { class: 'invoice' },
+    h('dt', {}, t.payee),
+    h('dd', {}, invoice.payeeName),
+    h('dt', {}, t.amount),
+    h('dd', { class: 'amount' }, amount),
+    h('dt', {}, t.order),
+    h('dd', {}, invoice.orderReference),
+    h('dt', {}, t.description),
+    h('dd', {}, invoice.description),
+  );
+  show(
+    h('h1', {}, t.payTitle),
+    summary,
+    loginForm(null, () => void chooseAccount(invoice, summary, amount)),
+  );
+  emit({ type: 'ready', mode: 'pay' });
+}
+
+async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amount: string): Promise<void> {
+  const aggregation = await api<{
+    usualAccounts: Array<{ id: string; name: string; currency: string; balanceMinor: number }>;
+  }>('GET', '/v1/accounts');
+  const accounts = aggregation.usualAccounts.filter((account) => account.currency === invoice.currency);
+  const choices = accounts.map((account, index) =>
+    h(
+      'label',
+      { class: 'choice' },
+      h('input', { type: 'radio', name: 'fundFrom', value: account.id, checked: index === 0 }),
+      ` ${account.name} (${t.balance} ${formatAmount(account.balanceMinor, account.currency, config.lang)})`,
+    ),
+  );
+  // One key per pay attempt: double clicks and retries after a lost connection apply once.
+  const idempotencyKey = `widget-${crypto.randomUUID()}`;
+  const pay = h('button', { type: 'submit', class: 'primary' }, t.confirmPay(amount));
+  const problem = h('div');
+  const form = h(
+    'form',
+    { class: 'pay' },
+    h('fieldset', {}, h('legend', {}, t.fromAccount), ...choices),
+    problem,
+    pay,
+  );
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    if (pay.disabled) return;
+    pay.disabled = true;
+    pay.textContent = t.paying;
+    problem.replaceChildren();
+    const fundFrom = (form.querySelector('input[name=fundFrom]:checked') as HTMLInputElement | null)?.value;
+    try {
+      const account = await payWithRetries(
+        { invoice: config.invoice, ...(fundFrom ? { fundFrom } : {}) },
+        idempotencyKey,
+      );
+      await api('DELETE', '/v1/sessions/current').catch(() => {});
+      session = undefined;
+      show(h('h1', {}, t.payTitle), summary, h('p', { class: 'success' }, t.paid));
+      announce(t.paid);
+      emit({ type: 'paid', code: account.code });
+    } catch (error) {
+      const code = codeOf(error);
+      const text =
+        code === 'insufficient_funds'
+          ? t.insufficient
+          : code === 'invoice_already_used'
+            ? t.invoiceUsed
+            : t.failed;
+      problem.replaceChildren(alertBox(text));
+      emit({ type: 'error', code, message: text });
+      pay.disabled = false;
+      pay.textContent = t.confirmPay(amount);
+      pay.focus();
+    }
+  });
+  show(h('h1', {}, t.payTitle), summary, form);
+  pay.focus();
+}
+
+async function payWithRetries(body: Record<string, string>, idempotencyKey: string): Promise<AccountView> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await api<AccountView>('POST', '/v1/temporary-accounts', body, idempotencyKey);
+    } catch (error) {
+      const code = codeOf(error);
+      const transient =
+        code === 'network_error' || code === 'service_unavailable' || code === 'internal_error';
+      if (!transient || attempt >= 5) throw error;
+      announce(t.retrying);
+      await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+    }
+  }
+}
+
+// --- order mode (steps 106, 120-122) ----------------------------------------------------------
+
+async function orderMode(): Promise<void> {
+  show(
+    h('h1', {}, t.orderTitle),
+    loginForm(h('p', {}, t.logInToSee), () => void watch()),
+  );
+  emit({ type: 'ready', mode: 'order' });
+}
+
+let stream: EventSource | undefined;
+
+async function watch(): Promise<void> {
+  const path = `/v1/temporary-accounts/${encodeURIComponent(config.account)}`;
+  let account: AccountView;
+  try {
+    account = await api<AccountView>('GET', path);
+  } catch (error) {
+    const code = codeOf(error);
+    show(h('h1', {}, t.orderTitle), alertBox(code === 'not_found' ? t.notYours : t.failed));
+    emit({ type: 'error', code, message: code === 'not_found' ? t.notYours : t.failed });
+    return;
+  }
+  renderOrder(account);
+  stream?.close();
+  stream = new EventSource(`${path}/stream?access_token=${encodeURIComponent(session?.token ?? '')}`);
+  stream.onmessage = () => {};
+  const refresh = async () => {
+    try {
+      renderOrder(await api<AccountView>('GET', path));
+    } catch {
+      // The next event or the reconnect refreshes again.
+    }
+  };
+  for (const type of [
+    'lock.changed',
+    'account.deposited',
+    'account.funded',
+    'funds.checked',
+    'account.shipped',
+    'deal.accepted',
+    'deal.rejected',
+    'account.withdrawn',
+    'account.dissolved',
+  ]) {
+    stream.addEventListener(type, () => void refresh());
+  }
+}
+
+let lastStatusLine = '';
+
+function renderOrder(account: AccountView): void {
+  const buyer = account.parties.find((party) => party.customerId === session?.customerId);
+  const seller = account.parties.find((party) => party.role === 'seller');
+  const lockText = (ppm: number | undefined) =>
+    ppm && ppm > 0 ? `${t.lockOn}${ppm < 1_000_000 ? ` (${ppm / 10_000}%)` : ''}` : t.lockOff;
+  const state =
+    account.status === 'dissolved'
+      ? t.dissolved
+      : account.status === 'awaiting_funds'
+        ? t.awaitingFunds
+        : t.funded;
+  const statusLine = [
+    state,
+    `${t.yourLock}: ${lockText(buyer?.lockPpm)}`,
+    `${t.sellerLock}: ${lockText(seller?.lockPpm)}`,
+    account.shipment ? t.shipped : t.notShipped,
+    account.verdict === 'accepted' ? t.released : account.verdict === 'rejected' ? t.rejected : '',
+  ].join(' · ');
+  const list = h(
+    'dl',
+    { class: 'status', 'aria-describedby': 'live-badge' },
+    h('dt', {}, t.status),
+    h('dd', { 'data-field': 'status' }, state),
+    h('dt', {}, t.inAccount),
+    h(
+      'dd',
+      { 'data-field': 'balance', class: 'amount' },
+      formatAmount(account.balanceMinor, account.currency, config.lang),
+    ),
+    h('dt', {}, t.yourLock),
+    h('dd', { 'data-field': 'buyer-lock' }, lockText(buyer?.lockPpm)),
+    h('dt', {}, t.sellerLock),
+    h('dd', { 'data-field': 'seller-lock' }, lockText(seller?.lockPpm)),
+    h('dt', {}, t.shipped),
+    h(
+      'dd',
+      { 'data-field': 'shipment' },
+      account.shipment ? t.tracking(account.shipment.carrier, account.shipment.trackingNumber) : t.notShipped,
+    ),
+  );
+  const actions = h('div', { class: 'actions' });
+  const canDecide = account.status === 'funded' && account.verdict === null && (buyer?.lockPpm ?? 0) > 0;
+  if (canDecide) {
+    const release = h('button', { type: 'button', class: 'primary' }, t.release);
+    const report = h('button', { type: 'button', class: 'secondary' }, t.reportProblem);
+    release.addEventListener('click', () =>
+      confirmStep(actions, t.releaseConfirm, false, () => decide('accept', account.code)),
+    );
+    report.addEventListener('click', () =>
+      confirmStep(actions, t.reportConfirm, true, (reason) => decide('reject', account.code, reason)),
+    );
+    actions.append(release, report);
+  } else if (account.verdict) {
+    actions.append(h('p', { class: 'success' }, account.verdict === 'accepted' ? t.released : t.rejected));
+  }
+  show(
+    h('h1', {}, t.orderTitle, ' ', h('span', { class: 'badge', id: 'live-badge' }, t.live)),
+    list,
+    actions,
+  );
+  if (statusLine !== lastStatusLine) {
+    if (lastStatusLine) announce(statusLine);
+    lastStatusLine = statusLine;
+  }
+}
+
+function confirmStep(
+  actions: HTMLElement,
+  question: string,
+  withReason: boolean,
+  onConfirm: (reason?: string) => Promise<void>,
+) {
+  const previous = [...actions.childNodes];
+  const reason = withReason ? h('textarea', { id: 'reason', maxlength: '500', rows: '2' }) : null;
+  const confirm = h('button', { type: 'button', class: 'primary' }, t.confirm);
+  const cancel = h('button', { type: 'button', class: 'secondary' }, t.cancel);
+  const panel = h(
+    'div',
+    { class: 'confirm', role: 'group', 'aria-label': question },
+    h('p', {}, question),
+    reason ? h('label', { for: 'reason' }, t.reason) : null,
+    reason,
+    confirm,
+    cancel,
+  );
+  cancel.addEventListener('click', () => {
+    actions.replaceChildren(...previous);
+    (previous[0] as HTMLElement | undefined)?.focus();
+  });
+  confirm.addEventListener('click', async () => {
+    confirm.disabled = true;
+    cancel.disabled = true;
+    await onConfirm(reason?.value.trim() || undefined);
+  });
+  actions.replaceChildren(panel);
+  confirm.focus();
+}
+
+async function decide(action: 'accept' | 'reject', code: string, reason?: string): Promise<void> {
+  const key = `widget-${action}-${crypto.randomUUID()}`;
+  try {
+    const account = await api<AccountView>(
+      'POST',
+      `/v1/temporary-accounts/${encodeURIComponent(code)}/${action}`,
+      action === 'reject' && reason ? { reason } : {},
+      key,
+    );
+    renderOrder(account);
+    announce(action === 'accept' ? t.released : t.rejected);
+    emit({ type: action === 'accept' ? 'released' : 'rejected', code });
+  } catch (error) {
+    const codeValue = codeOf(error);
+    const text = codeValue === 'not_found' ? t.notYours : t.failed;
+    root.prepend(alertBox(text));
+    emit({ type: 'error', code: codeValue, message: text });
+  }
+}
+
+void (config.mode === 'pay' ? payMode() : orderMode());

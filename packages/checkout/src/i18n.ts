@@ -1,0 +1,127 @@
+/** The widget's words, in English and Japanese. Amounts go through Intl.NumberFormat. */
+export type Lang = 'en' | 'ja';
+
+const en = {
+  loading: 'Loading…',
+  payTitle: 'Pay with your bank',
+  payee: 'Payee',
+  amount: 'Amount',
+  order: 'Order',
+  description: 'Item',
+  userId: 'User ID',
+  password: 'Password',
+  logIn: 'Log in to your bank',
+  loggingIn: 'Logging in…',
+  loginFailed: 'The user ID or password is wrong.',
+  loginLocked: 'Too many failed logins. Try again later.',
+  fromAccount: 'Pay from',
+  balance: 'balance',
+  confirmPay: (amount: string) => `Pay ${amount}`,
+  paying: 'Paying…',
+  retrying: 'Connection lost. Retrying…',
+  paid: 'Paid. The money waits in a temporary account at your bank, locked by you until you release it.',
+  invoiceInvalid: 'This invoice could not be verified. Nothing can be paid here.',
+  invoiceExpired: 'This invoice has expired. Ask the shop for a new one.',
+  invoiceUsed: 'This invoice has already been paid.',
+  insufficient: 'That account does not hold enough money.',
+  failed: 'Something went wrong. Nothing was charged twice; please try again.',
+  orderTitle: 'Your payment',
+  logInToSee: 'Log in to your bank to see and release this payment.',
+  status: 'Status',
+  inAccount: 'In the temporary account',
+  yourLock: 'Your lock',
+  sellerLock: 'Seller lock',
+  lockOn: 'on',
+  lockOff: 'off',
+  shipped: 'Shipped',
+  notShipped: 'Not shipped yet',
+  tracking: (carrier: string, number: string) => `${carrier}, tracking ${number}`,
+  settled: 'Settled',
+  awaitingFunds: 'Awaiting funds',
+  funded: 'Funds held at your bank',
+  dissolved: 'Completed: the temporary account is closed',
+  release: 'Release payment',
+  releaseConfirm:
+    'Release the payment to the seller? Do this only once you have received and checked the goods.',
+  reportProblem: 'Report a problem',
+  reportConfirm: 'Report a problem? Your lock stays on and the seller is told.',
+  reason: 'What is wrong? (optional)',
+  confirm: 'Confirm',
+  cancel: 'Cancel',
+  released: 'You released the payment.',
+  rejected: 'You reported a problem. Your lock stays on.',
+  notYours: 'This payment is not in your bank account.',
+  live: 'Live',
+} as const;
+
+type Dictionary = {
+  [K in keyof typeof en]: (typeof en)[K] extends (...args: infer A) => string
+    ? (...args: A) => string
+    : string;
+};
+
+const ja: Dictionary = {
+  loading: '読み込み中…',
+  payTitle: '銀行で支払う',
+  payee: '支払先',
+  amount: '金額',
+  order: '注文',
+  description: '商品',
+  userId: 'ユーザーID',
+  password: 'パスワード',
+  logIn: '銀行にログイン',
+  loggingIn: 'ログイン中…',
+  loginFailed: 'ユーザーIDまたはパスワードが違います。',
+  loginLocked: 'ログインの失敗が多すぎます。しばらくしてからお試しください。',
+  fromAccount: '支払元口座',
+  balance: '残高',
+  confirmPay: (amount) => `${amount}を支払う`,
+  paying: '支払い中…',
+  retrying: '接続が切れました。再試行しています…',
+  paid: '支払いました。お金は銀行の一時口座にあり、あなたが解除するまでロックされています。',
+  invoiceInvalid: 'この請求書を検証できませんでした。ここでは支払えません。',
+  invoiceExpired: 'この請求書は期限切れです。ショップに新しい請求書を依頼してください。',
+  invoiceUsed: 'この請求書は支払い済みです。',
+  insufficient: 'この口座の残高が足りません。',
+  failed: '問題が発生しました。二重に請求されることはありません。もう一度お試しください。',
+  orderTitle: 'お支払い',
+  logInToSee: 'この支払いを確認・解除するには銀行にログインしてください。',
+  status: '状態',
+  inAccount: '一時口座の残高',
+  yourLock: 'あなたのロック',
+  sellerLock: '販売者のロック',
+  lockOn: 'オン',
+  lockOff: 'オフ',
+  shipped: '発送済み',
+  notShipped: '未発送',
+  tracking: (carrier, number) => `${carrier}、追跡番号 ${number}`,
+  settled: '決済',
+  awaitingFunds: '入金待ち',
+  funded: '銀行で保管中',
+  dissolved: '完了：一時口座は閉じられました',
+  release: '支払いを解除',
+  releaseConfirm: '販売者への支払いを解除しますか？商品を受け取り確認してから行ってください。',
+  reportProblem: '問題を報告',
+  reportConfirm: '問題を報告しますか？あなたのロックはそのままで、販売者に通知されます。',
+  reason: '問題の内容（任意）',
+  confirm: '確定',
+  cancel: 'キャンセル',
+  released: '支払いを解除しました。',
+  rejected: '問題を報告しました。ロックはそのままです。',
+  notYours: 'この支払いはあなたの口座にありません。',
+  live: 'ライブ',
+};
+
+export const dictionaries: Record<Lang, Dictionary> = { en, ja };
+
+export function pickLang(value: string | null | undefined): Lang {
+  const tag = (value ?? '').toLowerCase();
+  return tag.startsWith('ja') ? 'ja' : 'en';
+}
+
+/** Formats minor units with the currency's own exponent (JPY 0, USD 2, KWD 3). */
+export function formatAmount(amountMinor: number, currency: string, lang: Lang): string {
+  const format = new Intl.NumberFormat(lang === 'ja' ? 'ja-JP' : 'en-US', { style: 'currency', currency });
+  const digits = format.resolvedOptions().maximumFractionDigits ?? 0;
+  return format.format(amountMinor / 10 ** digits);
+}

@@ -1,0 +1,583 @@
+import { currencies, isCurrencyCode, LockstepError } from '@lockstep/core';
+import type { Context, Hono } from 'hono';
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+import { html } from 'hono/html';
+import { secureHeaders } from 'hono/secure-headers';
+import { constantTimeEqual, randomToken } from '../../ids.ts';
+import type { GatewayEnv } from '../context.ts';
+import type { AggregationView, EventView, TemporaryAccountView } from '../schemas.ts';
+import { serveAsset } from './widget.ts';
+
+/**
+ * The bank's own pages (Drawings 6-10), server-rendered by the gateway. They are a client of
+ * the JSON API (every action goes through `/v1/...` with the customer's session), so the rules,
+ * validation and idempotency are exactly the API's. Sessions live in `HttpOnly; Secure;
+ * SameSite=Strict` cookies; every form carries the session's CSRF token and an idempotency key;
+ * the CSP allows only the gateway's own script and style.
+ */
+const sessionCookie = 'ls_session';
+const csrfCookie = 'ls_csrf';
+const preLoginCookie = 'ls_prelogin';
+const cookieOptions = { httpOnly: true, secure: true, sameSite: 'Strict', path: '/bank' } as const;
+
+type PageContext = Context<GatewayEnv>;
+type Html = ReturnType<typeof html>;
+
+export function bankPages(app: Hono<GatewayEnv>): void {
+  app.use(
+    '/bank/*',
+    secureHeaders({
+      contentSecurityPolicy: {
+        defaultSrc: ["'none'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        connectSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+        baseUri: ["'none'"],
+      },
+      referrerPolicy: 'same-origin',
+      xFrameOptions: 'DENY',
+    }),
+  );
+  app.use('/bank/*', async (c, next) => {
+    c.header('Cache-Control', 'no-store');
+    // Defence in depth next to the CSRF token: a cross-site form post is refused outright.
+    if (c.req.method === 'POST') {
+      const origin = c.req.header('origin');
+      if (origin && origin !== new URL(c.req.url).origin)
+        return page(c, 'Refused', refusal(), undefined, 403);
+    }
+    await next();
+  });
+
+  app.get('/bank/assets/bank.js', (c) => serveAsset(c, 'bank.js', 'public, max-age=300'));
+  app.get('/bank/assets/bank.css', (c) => serveAsset(c, 'bank.css', 'public, max-age=300'));
+
+  // Drawing 6: log in.
+  app.get('/bank/login', (c) => loginPage(c));
+  app.post('/bank/login', async (c) => {
+    const form = await c.req.parseBody();
+    const preLogin = getCookie(c, preLoginCookie);
+    if (!preLogin || !constantTimeEqual(String(form.csrf ?? ''), preLogin)) {
+      return loginPage(c, 'The form expired. Please log in again.', 403);
+    }
+    try {
+      const session = await c
+        .get('gateway')
+        .auth.login(String(form.userId ?? ''), String(form.password ?? ''));
+      const maxAge = Math.floor((Date.parse(session.expiresAt) - Date.now()) / 1000);
+      setCookie(c, sessionCookie, session.token, { ...cookieOptions, maxAge });
+      setCookie(c, csrfCookie, session.csrfToken, { ...cookieOptions, maxAge });
+      deleteCookie(c, preLoginCookie, { path: '/bank' });
+      return c.redirect('/bank', 303);
+    } catch (error) {
+      if (error instanceof LockstepError && error.code === 'login_locked') {
+        return loginPage(c, 'Too many failed logins. Try again later.', 429);
+      }
+      if (error instanceof LockstepError && error.code === 'invalid_credentials') {
+        return loginPage(c, 'The user ID or password is wrong.', 401);
+      }
+      throw error;
+    }
+  });
+
+  app.post('/bank/logout', async (c) => {
+    const session = await requireSession(c);
+    if (session instanceof Response) return session;
+    await c.get('gateway').auth.logout(session.token);
+    deleteCookie(c, sessionCookie, { path: '/bank' });
+    deleteCookie(c, csrfCookie, { path: '/bank' });
+    return c.redirect('/bank/login', 303);
+  });
+
+  // Drawings 7 and 10: the aggregation, with the temporary accounts column.
+  app.get('/bank', async (c) => {
+    const session = await requireSession(c);
+    if (session instanceof Response) return session;
+    const view = await api<AggregationView>(c, session, 'GET', '/v1/accounts');
+    if (!view.ok) return failure(c, view.error);
+    const { usualAccounts, temporaryAccounts } = view.body;
+    return page(
+      c,
+      'Your accounts',
+      html`<h1>Your accounts</h1>
+        ${notice(c)}
+        <div class="columns">
+          <section aria-labelledby="usual-heading">
+            <h2 id="usual-heading">Usual accounts</h2>
+            <table>
+              <thead><tr><th scope="col">Account</th><th scope="col">Balance</th></tr></thead>
+              <tbody>
+                ${usualAccounts.map(
+                  (account) =>
+                    html`<tr data-account="${account.id}">
+                      <td>${account.name}<br /><small>${account.id}</small></td>
+                      <td class="amount" data-field="usual-balance">${money(account.balanceMinor, account.currency)}</td>
+                    </tr>`,
+                )}
+              </tbody>
+            </table>
+          </section>
+          <section aria-labelledby="temporary-heading">
+            <h2 id="temporary-heading">Temporary accounts</h2>
+            ${
+              temporaryAccounts.length === 0
+                ? html`<p>No temporary accounts yet.</p>`
+                : html`<table>
+                    <thead><tr><th scope="col">Code</th><th scope="col">Balance</th><th scope="col">Status</th></tr></thead>
+                    <tbody>
+                      ${temporaryAccounts.map(
+                        (account) =>
+                          html`<tr data-code="${account.code}">
+                            <td><a href="/bank/temporary-accounts/${account.code}">${account.code}</a></td>
+                            <td class="amount">${money(account.balanceMinor, account.currency)}</td>
+                            <td>${statusText(account)}</td>
+                          </tr>`,
+                      )}
+                    </tbody>
+                  </table>`
+            }
+            <p><a class="button" href="/bank/temporary-accounts/new">Create a temporary account</a></p>
+          </section>
+        </div>`,
+      session,
+    );
+  });
+
+  // Drawing 8: create a temporary account from a payee ID and an amount.
+  app.get('/bank/temporary-accounts/new', async (c) => {
+    const session = await requireSession(c);
+    if (session instanceof Response) return session;
+    return createPage(c, session);
+  });
+
+  app.post('/bank/temporary-accounts', async (c) => {
+    const session = await requireSession(c, true);
+    if (session instanceof Response) return session;
+    const form = await c.req.parseBody();
+    const currency = String(form.currency ?? 'JPY');
+    const amountMinor = isCurrencyCode(currency)
+      ? majorToMinor(String(form.amount ?? ''), currency)
+      : undefined;
+    if (amountMinor === undefined) {
+      return createPage(
+        c,
+        session,
+        'Enter an amount such as 10500 (or 12.34 in a currency with cents).',
+        400,
+      );
+    }
+    const created = await api<TemporaryAccountView>(
+      c,
+      session,
+      'POST',
+      '/v1/temporary-accounts',
+      {
+        payeeUserId: String(form.payeeUserId ?? ''),
+        amountMinor,
+        currency,
+        ...(form.fundFrom ? { fundFrom: String(form.fundFrom) } : {}),
+      },
+      String(form.idempotencyKey ?? ''),
+    );
+    if (!created.ok) return createPage(c, session, created.error.message, created.status);
+    return c.redirect(`/bank/temporary-accounts/${created.body.code}?notice=created`, 303);
+  });
+
+  // Drawing 9: the status of a temporary account, with its menu; live through SSE.
+  app.get('/bank/temporary-accounts/:code', async (c) => {
+    const session = await requireSession(c);
+    if (session instanceof Response) return session;
+    const code = c.req.param('code');
+    const path = `/v1/temporary-accounts/${encodeURIComponent(code)}`;
+    const account = await api<TemporaryAccountView>(c, session, 'GET', path);
+    if (!account.ok) return failure(c, account.error, account.status);
+    const events = await api<{ data: EventView[] }>(c, session, 'GET', `${path}/events?limit=200`);
+    return statusPage(c, session, account.body, events.ok ? events.body.data : []);
+  });
+
+  app.get('/bank/temporary-accounts/:code/stream', async (c) => {
+    const session = await requireSession(c);
+    if (session instanceof Response) return session;
+    const code = encodeURIComponent(c.req.param('code'));
+    return c.get('gateway').app.request(`/v1/temporary-accounts/${code}/stream`, {
+      headers: {
+        authorization: `Bearer ${session.token}`,
+        ...(c.req.header('last-event-id')
+          ? { 'last-event-id': c.req.header('last-event-id') as string }
+          : {}),
+      },
+      signal: c.req.raw.signal,
+    });
+  });
+
+  const actions = ['deposit', 'withdraw', 'lock', 'unlock', 'accept', 'reject'] as const;
+  app.post('/bank/temporary-accounts/:code/:action', async (c) => {
+    const session = await requireSession(c, true);
+    if (session instanceof Response) return session;
+    const action = c.req.param('action') as (typeof actions)[number];
+    if (!actions.includes(action)) return failure(c, { code: 'not_found', message: 'No such action.' }, 404);
+    const code = c.req.param('code');
+    const form = await c.req.parseBody();
+    const path = `/v1/temporary-accounts/${encodeURIComponent(code)}`;
+    let body: Record<string, unknown> = {};
+    if (action === 'deposit' || action === 'withdraw') {
+      const current = await api<TemporaryAccountView>(c, session, 'GET', path);
+      if (!current.ok) return failure(c, current.error, current.status);
+      const text = String(form.amount ?? '').trim();
+      const amountMinor =
+        text === '' && action === 'withdraw' ? undefined : majorToMinor(text, current.body.currency);
+      if (amountMinor === undefined && !(text === '' && action === 'withdraw')) {
+        return c.redirect(`/bank/temporary-accounts/${code}?error=invalid_amount`, 303);
+      }
+      body = amountMinor === undefined ? {} : { amountMinor };
+    }
+    if (action === 'lock' && form.share) body = { share: String(form.share) };
+    if (action === 'reject' && form.reason) body = { reason: String(form.reason) };
+    const result = await api(
+      c,
+      session,
+      'POST',
+      `${path}/${action}`,
+      body,
+      String(form.idempotencyKey ?? ''),
+    );
+    const query = result.ok ? `notice=${action}` : `error=${encodeURIComponent(result.error.code)}`;
+    return c.redirect(`/bank/temporary-accounts/${code}?${query}`, 303);
+  });
+}
+
+// --- sessions -----------------------------------------------------------------------------------
+
+interface PageSession {
+  token: string;
+  csrfToken: string;
+  customerId: string;
+}
+
+/** The cookie session, or a redirect to the login page. With `csrf`, also checks the form token. */
+async function requireSession(
+  c: PageContext,
+  csrf = c.req.method === 'POST',
+): Promise<PageSession | Response> {
+  const token = getCookie(c, sessionCookie);
+  const csrfToken = getCookie(c, csrfCookie) ?? '';
+  if (!token) return c.redirect('/bank/login', 303);
+  const { auth } = c.get('gateway');
+  try {
+    const { session, principal } = await auth.session(token);
+    if (csrf) {
+      const form = await c.req.parseBody();
+      auth.checkCsrf(session, String(form.csrf ?? ''));
+    }
+    return { token, csrfToken, customerId: principal.customerId };
+  } catch (error) {
+    if (error instanceof LockstepError && error.code === 'csrf_failed') {
+      return page(c, 'Refused', refusal(), undefined, 403);
+    }
+    deleteCookie(c, sessionCookie, { path: '/bank' });
+    return c.redirect('/bank/login', 303);
+  }
+}
+
+async function api<T>(
+  c: PageContext,
+  session: PageSession,
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+  idempotencyKey?: string,
+): Promise<{ ok: true; body: T } | { ok: false; status: 400; error: { code: string; message: string } }> {
+  const response = await c.get('gateway').app.request(path, {
+    method,
+    headers: {
+      authorization: `Bearer ${session.token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const payload = await response.json();
+  if (response.ok) return { ok: true, body: payload as T };
+  return { ok: false, status: response.status as 400, error: payload.error };
+}
+
+// --- pages --------------------------------------------------------------------------------------
+
+function loginPage(c: PageContext, problem?: string, status: 200 | 401 | 403 | 429 = 200) {
+  const preLogin = randomToken(24);
+  setCookie(c, preLoginCookie, preLogin, { ...cookieOptions, maxAge: 3600 });
+  return page(
+    c,
+    'Log in',
+    html`<h1>Log in to your bank</h1>
+      ${problem ? html`<p class="alert" role="alert">${problem}</p>` : ''}
+      <form method="post" action="/bank/login" class="stack">
+        <input type="hidden" name="csrf" value="${preLogin}" />
+        <label for="userId">User ID</label>
+        <input id="userId" name="userId" autocomplete="username" required maxlength="64" autofocus />
+        <label for="password">Password</label>
+        <input id="password" name="password" type="password" autocomplete="current-password" required maxlength="256" />
+        <button type="submit">Log in</button>
+      </form>`,
+    undefined,
+    status,
+  );
+}
+
+async function createPage(c: PageContext, session: PageSession, problem?: string, status = 200) {
+  const view = await api<AggregationView>(c, session, 'GET', '/v1/accounts');
+  const usual = view.ok ? view.body.usualAccounts : [];
+  return page(
+    c,
+    'Create a temporary account',
+    html`<h1>Create a temporary account</h1>
+      ${problem ? html`<p class="alert" role="alert">${problem}</p>` : ''}
+      <form method="post" action="/bank/temporary-accounts" class="stack">
+        ${formTokens(session)}
+        <label for="payeeUserId">Payee ID</label>
+        <input id="payeeUserId" name="payeeUserId" required maxlength="64" />
+        <label for="amount">Amount</label>
+        <input id="amount" name="amount" inputmode="decimal" required pattern="[0-9]+([.][0-9]{1,3})?" />
+        <label for="currency">Currency</label>
+        <select id="currency" name="currency">
+          ${Object.keys(currencies).map((code) => html`<option ${code === 'JPY' ? 'selected' : ''}>${code}</option>`)}
+        </select>
+        <label for="fundFrom">Fund from</label>
+        <select id="fundFrom" name="fundFrom">
+          ${usual.map(
+            (account) =>
+              html`<option value="${account.id}">${account.name} (${money(account.balanceMinor, account.currency)})</option>`,
+          )}
+        </select>
+        <button type="submit">Create and fund</button>
+      </form>
+      <p><a href="/bank">Back to your accounts</a></p>`,
+    session,
+    status,
+  );
+}
+
+function statusPage(
+  c: PageContext,
+  session: PageSession,
+  account: TemporaryAccountView,
+  events: EventView[],
+) {
+  const me = account.parties.find((party) => party.customerId === session.customerId);
+  const isBuyer = me?.role === 'buyer';
+  const open = account.status !== 'dissolved';
+  return page(
+    c,
+    `Temporary account ${account.code}`,
+    html`<h1>Temporary account <code>${account.code}</code></h1>
+      ${notice(c)}
+      <div id="status" data-stream="/bank/temporary-accounts/${account.code}/stream" aria-live="polite">
+        <dl class="facts">
+          <dt>Status</dt><dd data-field="status">${statusText(account)}</dd>
+          <dt>Balance</dt><dd class="amount" data-field="balance">${money(account.balanceMinor, account.currency)}</dd>
+          <dt>Required amount</dt><dd class="amount">${money(account.requiredMinor, account.currency)}</dd>
+          <dt>Shipment</dt>
+          <dd data-field="shipment">
+            ${account.shipment ? `${account.shipment.carrier}, tracking ${account.shipment.trackingNumber}` : 'Not shipped'}
+          </dd>
+          <dt>Verdict</dt><dd data-field="verdict">${account.verdict ?? '—'}</dd>
+          <dt>You may move out</dt><dd class="amount">${money(account.movableMinor, account.currency)}</dd>
+        </dl>
+        <h2>Parties and locks</h2>
+        <table>
+          <thead><tr><th scope="col">Party</th><th scope="col">Role</th><th scope="col">Lock</th><th scope="col">Group</th></tr></thead>
+          <tbody>
+            ${account.parties.map(
+              (party) =>
+                html`<tr data-party="${party.role}">
+                  <td>${party.displayName}${party.customerId === session.customerId ? ' (you)' : ''}</td>
+                  <td>${party.role}</td>
+                  <td data-field="lock">${party.lockPpm > 0 ? `on (${party.lock})` : 'off'}</td>
+                  <td>${party.group ?? '—'}</td>
+                </tr>`,
+            )}
+          </tbody>
+        </table>
+        <h2>History</h2>
+        <ol class="history">
+          ${events.map((event) => html`<li><time>${event.at}</time> ${event.type}</li>`)}
+        </ol>
+      </div>
+      ${
+        open
+          ? html`<h2>Menu</h2>
+              <div class="menu">
+                ${actionForm(
+                  session,
+                  account.code,
+                  'deposit',
+                  'Pay in',
+                  html`<label for="deposit-amount">Amount</label>
+                  <input id="deposit-amount" name="amount" inputmode="decimal" required />`,
+                )}
+                ${actionForm(
+                  session,
+                  account.code,
+                  'withdraw',
+                  'Withdraw',
+                  html`<label for="withdraw-amount">Amount (empty: all you may)</label>
+                  <input id="withdraw-amount" name="amount" inputmode="decimal" />`,
+                )}
+                ${
+                  me && me.lockPpm > 0
+                    ? actionForm(session, account.code, 'unlock', 'Unlock (turn my lock off)')
+                    : actionForm(session, account.code, 'lock', 'Lock (turn my lock on)')
+                }
+                ${
+                  isBuyer && account.verdict === null && account.status === 'funded'
+                    ? html`${actionForm(session, account.code, 'accept', 'Release payment (goods received)')}
+                      ${actionForm(
+                        session,
+                        account.code,
+                        'reject',
+                        'Report a problem',
+                        html`<label for="reason">Reason</label>
+                        <input id="reason" name="reason" maxlength="500" />`,
+                      )}`
+                    : ''
+                }
+              </div>`
+          : html`<p>This temporary account is dissolved; its code is never reused.</p>`
+      }
+      <p><a href="/bank">Back to your accounts</a></p>`,
+    session,
+  );
+}
+
+function actionForm(
+  session: PageSession,
+  code: string,
+  action: string,
+  label: string,
+  fields: Html | string = '',
+) {
+  return html`<form method="post" action="/bank/temporary-accounts/${code}/${action}" class="stack" data-action="${action}">
+    ${formTokens(session)} ${fields}
+    <button type="submit">${label}</button>
+  </form>`;
+}
+
+/** The CSRF token of the session and a fresh idempotency key: a form submitted twice applies once. */
+function formTokens(session: PageSession) {
+  return html`<input type="hidden" name="csrf" value="${session.csrfToken}" />
+    <input type="hidden" name="idempotencyKey" value="page-${randomToken(16)}" />`;
+}
+
+function page(c: PageContext, title: string, body: Html, session?: PageSession, status = 200) {
+  return c.html(
+    html`<!doctype html>
+      <html lang="en">
+        <head>
+          <meta charset="utf-8" />
+          <meta name="viewport" content="width=device-width, initial-scale=1" />
+          <title>${title} · Lockstep Bank</title>
+          <link rel="stylesheet" href="/bank/assets/bank.css" />
+          <script src="/bank/assets/bank.js" defer></script>
+        </head>
+        <body>
+          <header>
+            <a href="/bank" class="brand">Lockstep Bank</a>
+            ${
+              session
+                ? html`<form method="post" action="/bank/logout">
+                    <input type="hidden" name="csrf" value="${session.csrfToken}" />
+                    <button type="submit" class="link">Log out</button>
+                  </form>`
+                : ''
+            }
+          </header>
+          <main>${body}</main>
+        </body>
+      </html>`,
+    status as 200,
+  );
+}
+
+const notices: Record<string, string> = {
+  created: 'The temporary account was created and funded.',
+  deposit: 'Paid in.',
+  withdraw: 'Withdrawn to your usual account.',
+  lock: 'Your lock is on.',
+  unlock: 'Your lock is off.',
+  accept: 'You released the payment.',
+  reject: 'You reported a problem; your lock stays on.',
+};
+
+function notice(c: PageContext) {
+  const done = c.req.query('notice');
+  const error = c.req.query('error');
+  if (done && notices[done]) return html`<p class="notice" role="status">${notices[done]}</p>`;
+  if (error)
+    return html`<p class="alert" role="alert">Refused: ${errorText(error)} (<code>${error}</code>)</p>`;
+  return '';
+}
+
+function errorText(code: string): string {
+  const texts: Record<string, string> = {
+    locked_by_other_party: "another party's lock is on",
+    exceeds_movable_amount: 'more than the locks let out',
+    insufficient_funds: 'not enough money in the paying account',
+    invalid_amount: 'the amount is not valid',
+    not_own_lock: 'you can only change your own lock',
+    account_dissolved: 'the account is dissolved',
+    verdict_already_given: 'you already decided',
+    not_found: 'no such account',
+  };
+  return texts[code] ?? 'the bank refused this';
+}
+
+function failure(c: PageContext, error: { code: string; message: string }, status = 400) {
+  return page(
+    c,
+    'Refused',
+    html`<h1>Refused</h1><p class="alert" role="alert">${error.message} (<code>${error.code}</code>)</p>
+      <p><a href="/bank">Back to your accounts</a></p>`,
+    undefined,
+    status,
+  );
+}
+
+function refusal() {
+  return html`<h1>Refused</h1><p class="alert" role="alert">This form was not sent by this site, or it expired.</p>
+    <p><a href="/bank">Back to your accounts</a></p>`;
+}
+
+function statusText(account: TemporaryAccountView): string {
+  if (account.status === 'dissolved') return 'Dissolved';
+  if (account.status === 'awaiting_funds')
+    return `Awaiting funds (${money(account.requiredMinor - account.balanceMinor, account.currency)} missing)`;
+  const locks = account.parties
+    .filter((party) => party.lockPpm > 0)
+    .map((party) => party.role)
+    .join(', ');
+  return `Funded${account.shipment ? ', shipped' : ''}${locks ? `; locked by ${locks}` : '; no lock on'}`;
+}
+
+/** Formats minor units with the currency's exponent, exactly (string arithmetic, no floats). */
+function money(amountMinor: number, currency: string): string {
+  const exponent = isCurrencyCode(currency) ? currencies[currency].exponent : 0;
+  const negative = amountMinor < 0;
+  const digits = String(Math.abs(amountMinor)).padStart(exponent + 1, '0');
+  const whole = digits.slice(0, digits.length - exponent).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  const fraction = exponent > 0 ? `.${digits.slice(-exponent)}` : '';
+  return `${negative ? '-' : ''}${whole}${fraction} ${currency}`;
+}
+
+/** "10500" or "12.34" in major units → integer minor units, exactly; undefined when invalid. */
+function majorToMinor(text: string, currency: keyof typeof currencies): number | undefined {
+  const exponent = currencies[currency].exponent;
+  const match = /^(\d{1,15})(?:\.(\d+))?$/.exec(text.trim().replace(/,/g, ''));
+  if (!match) return undefined;
+  const fraction = match[2] ?? '';
+  if (fraction.length > exponent) return undefined;
+  const minor = Number(`${match[1]}${fraction.padEnd(exponent, '0')}`);
+  return Number.isSafeInteger(minor) && minor > 0 ? minor : undefined;
+}
