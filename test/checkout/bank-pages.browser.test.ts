@@ -1,0 +1,109 @@
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { demoLogins } from '../../packages/gateway/src/seed.ts';
+import { browserAvailable, launchBrowser, screenshot } from '../support/browser.ts';
+import { startTestGateway, type TestGateway } from '../support/gateway.ts';
+
+/** The bank's own pages, Drawings 6-10, walked in Chromium by the buyer and by the seller. */
+describe.runIf(browserAvailable())('bank pages in Chromium', () => {
+  let gateway: TestGateway;
+  let browser: Browser;
+  let buyer: BrowserContext;
+  let seller: BrowserContext;
+
+  beforeAll(async () => {
+    gateway = await startTestGateway({ listen: true });
+    browser = await launchBrowser();
+    buyer = await browser.newContext({ viewport: { width: 1000, height: 800 } });
+    seller = await browser.newContext({ viewport: { width: 1000, height: 800 } });
+  }, 60_000);
+  afterAll(async () => {
+    await browser?.close();
+    await gateway?.close();
+  });
+
+  async function logIn(context: BrowserContext, user: { userId: string; password: string }): Promise<Page> {
+    const page = await context.newPage();
+    await page.goto(`${gateway.url}/bank`);
+    expect(new URL(page.url()).pathname).toBe('/bank/login');
+    await page.getByLabel('User ID').fill(user.userId);
+    await page.getByLabel('Password').fill(user.password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('heading', { name: 'Your accounts' }).waitFor();
+    return page;
+  }
+
+  it('walks Drawings 6-10: log in, aggregate, create, watch live and use the menu', async () => {
+    // Drawing 6: a wrong password gets the generic answer.
+    const first = await buyer.newPage();
+    await first.goto(`${gateway.url}/bank/login`);
+    await screenshot(first, '20-bank-login');
+    await first.getByLabel('User ID').fill(demoLogins.buyer.userId);
+    await first.getByLabel('Password').fill('not-the-password');
+    await first.getByRole('button', { name: 'Log in' }).click();
+    await first.getByRole('alert').getByText('The user ID or password is wrong.').waitFor();
+    await first.close();
+
+    // Drawing 7: the aggregation; the session cookie is out of the page script's reach.
+    const page = await logIn(buyer, demoLogins.buyer);
+    await expect(page.locator('[data-field="usual-balance"]').first().textContent()).resolves.toBe(
+      '100,000 JPY',
+    );
+    expect(await page.evaluate(() => document.cookie)).toBe('');
+    const cookies = await buyer.cookies();
+    const session = cookies.find((cookie) => cookie.name === 'ls_session');
+    expect(session).toMatchObject({ httpOnly: true, secure: true, sameSite: 'Strict' });
+    await screenshot(page, '21-bank-aggregation');
+
+    // Drawing 8: create a temporary account from a payee ID and an amount.
+    await page.getByRole('link', { name: 'Create a temporary account' }).click();
+    await page.getByLabel('Payee ID').fill(demoLogins.seller.userId);
+    await page.getByLabel('Amount').fill('10500');
+    await screenshot(page, '22-bank-create');
+    await page.getByRole('button', { name: 'Create and fund' }).click();
+    await page.getByText('The temporary account was created and funded.').waitFor();
+    const code = (await page.locator('h1 code').textContent()) as string;
+    // Drawing 9: the [0033] row: the code, Mizuta and IBM, 10,500 JPY, locks 1 / 0.
+    await expect(page.locator('[data-field="balance"]').textContent()).resolves.toBe('10,500 JPY');
+    await expect(page.locator('tr[data-party="buyer"] [data-field="lock"]').textContent()).resolves.toBe(
+      'on (1)',
+    );
+    await expect(page.locator('tr[data-party="seller"] [data-field="lock"]').textContent()).resolves.toBe(
+      'off',
+    );
+    await screenshot(page, '23-bank-status-buyer');
+
+    // The seller opens the same account in its own session; the buyer's page updates live.
+    const sellerPage = await logIn(seller, demoLogins.seller);
+    await sellerPage.getByRole('link', { name: code }).click();
+    // While the buyer's lock is on, the seller cannot take the money: refused, nothing moves.
+    await sellerPage.getByRole('button', { name: 'Withdraw' }).click();
+    await sellerPage.getByRole('alert').getByText("another party's lock is on").waitFor();
+    await sellerPage.getByRole('button', { name: 'Lock (turn my lock on)' }).click();
+    await sellerPage.getByText('Your lock is on.').waitFor();
+    await screenshot(sellerPage, '24-bank-status-seller-locked');
+    await page.locator('tr[data-party="seller"] [data-field="lock"]').getByText('on (1)').waitFor();
+    await screenshot(page, '25-bank-status-buyer-live');
+
+    // The buyer releases; the seller withdraws everything; the account dissolves.
+    await page.getByRole('button', { name: 'Release payment (goods received)' }).click();
+    await page.getByText('You released the payment.').waitFor();
+    await sellerPage.reload();
+    await sellerPage.getByRole('button', { name: 'Withdraw' }).click();
+    await sellerPage.getByText('Withdrawn to your usual account.').waitFor();
+    await expect(sellerPage.locator('[data-field="status"]').textContent()).resolves.toBe('Dissolved');
+    await page.locator('[data-field="status"]').getByText('Dissolved').waitFor();
+
+    // Drawing 10: the aggregation after the deal.
+    await sellerPage.goto(`${gateway.url}/bank`);
+    await expect(sellerPage.locator('[data-field="usual-balance"]').first().textContent()).resolves.toBe(
+      '10,500 JPY',
+    );
+    await screenshot(sellerPage, '26-bank-aggregation-seller-after');
+    await page.goto(`${gateway.url}/bank`);
+    await expect(page.locator('[data-field="usual-balance"]').first().textContent()).resolves.toBe(
+      '89,500 JPY',
+    );
+    await screenshot(page, '27-bank-aggregation-buyer-after');
+  }, 90_000);
+});

@@ -1,0 +1,260 @@
+import { createServer, type Server } from 'node:http';
+import type { Browser, BrowserContext, Frame, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { demoLogins } from '../../packages/gateway/src/seed.ts';
+import { browserAvailable, launchBrowser, screenshot } from '../support/browser.ts';
+import { startTestGateway, type TestGateway } from '../support/gateway.ts';
+
+/**
+ * The checkout widget in headless Chromium: a test shop page on one localhost origin embeds
+ * the widget from the gateway on another. The buyer pays inside the iframe, the merchant locks
+ * and ships through the API, the buyer releases from the order page, and the page shows each
+ * step live. The shop page's own script tries to read the password and the session, and
+ * cannot.
+ */
+describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
+  let gateway: TestGateway;
+  let shop: Server;
+  let shopOrigin: string;
+  let browser: Browser;
+  let context: BrowserContext;
+  let pageHtml = '';
+
+  beforeAll(async () => {
+    shop = createServer((request, response) => {
+      response.writeHead(request.url === '/favicon.ico' ? 404 : 200, {
+        'content-type': 'text/html; charset=utf-8',
+      });
+      response.end(pageHtml);
+    });
+    await new Promise<void>((resolve) => shop.listen(0, '127.0.0.1', resolve));
+    const address = shop.address();
+    shopOrigin = `http://localhost:${typeof address === 'object' && address ? address.port : 0}`;
+    gateway = await startTestGateway({ listen: true, allowedOrigins: [shopOrigin] });
+    browser = await launchBrowser();
+    context = await browser.newContext({ viewport: { width: 900, height: 900 } });
+  }, 60_000);
+  afterAll(async () => {
+    await context?.close();
+    await browser?.close();
+    await gateway?.close();
+    await new Promise((resolve) => shop?.close(resolve));
+  });
+
+  /** A shop page with the widget and a hostile-curious page script recording what it can see. */
+  function shopPage(attributes: string): string {
+    return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Tea shop</title>
+      <style>lockstep-checkout{display:block;max-width:520px;--lockstep-accent:#2f6f4f}</style></head>
+      <body><h1>Tea shop: checkout</h1>
+      <script src="${gateway.url}/checkout.js"></script>
+      <lockstep-checkout id="checkout" publishable-key="${gateway.seed.publishableKey}" ${attributes}></lockstep-checkout>
+      <script>
+        window.widgetEvents = [];
+        window.rawMessages = [];
+        const widget = document.getElementById('checkout');
+        for (const type of ['ready', 'paid', 'released', 'rejected', 'error']) {
+          widget.addEventListener(type, (event) => window.widgetEvents.push({ type, detail: event.detail }));
+        }
+        window.addEventListener('message', (event) => window.rawMessages.push(JSON.stringify(event.data)));
+        window.probe = () => {
+          const frame = document.querySelector('iframe');
+          let frameDocument = 'readable';
+          try { frameDocument = frame.contentWindow.document.querySelector('#password') ? 'readable' : 'empty'; }
+          catch (error) { frameDocument = 'blocked: ' + error.name; }
+          return { frameDocument, contentDocument: frame.contentDocument === null ? null : 'visible', cookie: document.cookie,
+                   storage: JSON.stringify(localStorage) + JSON.stringify(sessionStorage) };
+        };
+      </script></body></html>`;
+  }
+
+  async function open(attributes: string): Promise<{ page: Page; frame: Frame }> {
+    pageHtml = shopPage(attributes);
+    const page = await context.newPage();
+    await page.goto(`${shopOrigin}/checkout`);
+    const handle = await page.waitForSelector('lockstep-checkout iframe');
+    const frame = (await handle.contentFrame()) as Frame;
+    await page.waitForFunction(() =>
+      (window as any).widgetEvents.some((event: any) => event.type === 'ready' || event.type === 'error'),
+    );
+    return { page, frame };
+  }
+
+  async function login(frame: Frame, user: { userId: string; password: string }) {
+    await frame.getByLabel('User ID').fill(user.userId);
+    await frame.getByLabel('Password').fill(user.password);
+    await frame.getByRole('button', { name: 'Log in to your bank' }).click();
+  }
+
+  async function invoice(amountMinor: number, orderReference: string) {
+    const response = await gateway.request('POST', '/v1/invoices', {
+      token: gateway.seed.secretKey,
+      body: {
+        amountMinor,
+        currency: 'JPY',
+        orderReference,
+        description: 'Sencha, 100 g',
+        payeeContact: 'tea@shop.test',
+      },
+    });
+    expect(response.status).toBe(201);
+    return response.body.token as string;
+  }
+
+  const merchant = (code: string, action: string, body: unknown = {}) =>
+    gateway.request('POST', `/v1/temporary-accounts/${code}/${action}`, {
+      token: gateway.seed.secretKey,
+      body,
+    });
+
+  const buyerBalance = async () => {
+    const token = await gateway.buyerToken();
+    return (await gateway.request('GET', '/v1/accounts', { token })).body.usualAccounts[0]
+      .balanceMinor as number;
+  };
+
+  it('pays, then watches the deal live and releases from the order page', async () => {
+    const before = await buyerBalance();
+    const { page, frame } = await open(`mode="pay" invoice="${await invoice(4_800, 'order-1')}"`);
+    await frame.getByText('IBM Shop').waitFor();
+    await expect(frame.locator('.amount').first().textContent()).resolves.toContain('4,800');
+    await screenshot(page, '01-widget-pay-invoice');
+
+    // The page's own script cannot reach into the bank's iframe.
+    await frame.getByLabel('Password').fill('typed-but-not-submitted');
+    const probe = await page.evaluate(() => (window as any).probe());
+    expect(probe.frameDocument).toMatch(/^blocked: SecurityError/);
+    expect(probe.contentDocument).toBeNull();
+
+    await login(frame, demoLogins.buyer);
+    const pay = frame.getByRole('button', { name: /^Pay/ });
+    await pay.waitFor();
+    await screenshot(page, '02-widget-pay-confirm');
+    await pay.dblclick(); // a double click pays once
+    await page.waitForFunction(() =>
+      (window as any).widgetEvents.some((event: any) => event.type === 'paid'),
+    );
+    await frame.locator('p.success').getByText('Paid.').waitFor();
+    await screenshot(page, '03-widget-paid');
+    const events = await page.evaluate(() => (window as any).widgetEvents);
+    const code = events.find((event: any) => event.type === 'paid').detail.code as string;
+    expect(code).toMatch(/\S/);
+    expect(await buyerBalance()).toBe(before - 4_800);
+
+    // Nothing secret ever crossed to the page: no password, no session token, no cookie.
+    const probeAfter = await page.evaluate(() => (window as any).probe());
+    expect(probeAfter.cookie).toBe('');
+    expect(probeAfter.storage).toBe('{}{}');
+    const messages = (await page.evaluate(() => (window as any).rawMessages)).join('\n');
+    expect(messages).not.toContain(demoLogins.buyer.password);
+    expect(messages).not.toMatch(/cs_[A-Za-z0-9_-]{10,}/);
+    await page.close();
+
+    // The order page: the buyer logs in to the bank inside the widget and watches the deal.
+    const order = await open(`mode="order" account="${code}"`);
+    await login(order.frame, demoLogins.buyer);
+    const field = (name: string) => order.frame.locator(`[data-field="${name}"]`);
+    await field('buyer-lock').getByText('on').waitFor();
+    await expect(field('seller-lock').textContent()).resolves.toBe('off');
+    await screenshot(order.page, '04-widget-order-paid');
+
+    expect((await merchant(code, 'lock')).status).toBe(200);
+    await field('seller-lock').getByText('on').waitFor(); // live, no reload
+    expect((await merchant(code, 'ship', { carrier: 'Yamato', trackingNumber: 'YT-42' })).status).toBe(200);
+    await field('shipment').getByText('Yamato, tracking YT-42').waitFor();
+    await expect(order.frame.locator('.live').textContent()).resolves.toContain('Shipped');
+    await screenshot(order.page, '05-widget-order-shipped');
+
+    await order.frame.getByRole('button', { name: 'Release payment' }).click();
+    await order.frame.getByText('Release the payment to the seller?').waitFor();
+    await screenshot(order.page, '06-widget-order-confirm-release');
+    await order.frame.getByRole('button', { name: 'Confirm' }).click();
+    await order.page.waitForFunction(() =>
+      (window as any).widgetEvents.some((event: any) => event.type === 'released'),
+    );
+    await order.frame.getByText('You released the payment.').first().waitFor();
+
+    expect((await merchant(code, 'withdraw')).status).toBe(200);
+    await field('status').getByText('Completed').waitFor();
+    await expect(field('balance').textContent()).resolves.toContain('0');
+    await screenshot(order.page, '07-widget-order-settled');
+    await order.page.close();
+  }, 90_000);
+
+  it('says so and offers nothing to pay for an invalid or expired invoice', async () => {
+    const tampered = `${(await invoice(100, 'order-t')).slice(0, -4)}AAAA`;
+    const { page, frame } = await open(`mode="pay" invoice="${tampered}"`);
+    await frame.getByRole('alert').getByText('could not be verified').waitFor();
+    expect(await frame.getByLabel('Password').count()).toBe(0);
+    const events = await page.evaluate(() => (window as any).widgetEvents);
+    expect(events).toContainEqual({
+      type: 'error',
+      detail: expect.objectContaining({ code: 'invoice_invalid' }),
+    });
+    await screenshot(page, '08-widget-invoice-invalid');
+    await page.close();
+  });
+
+  it('answers a wrong password generically and ignores messages from other origins', async () => {
+    const { page, frame } = await open(`mode="pay" invoice="${await invoice(200, 'order-w')}"`);
+    await login(frame, { userId: demoLogins.buyer.userId, password: 'wrong-password' });
+    await frame.getByRole('alert').getByText('The user ID or password is wrong.').waitFor();
+    await screenshot(page, '09-widget-wrong-password');
+    // A forged "paid" message posted by the page itself (wrong origin, wrong source) is ignored.
+    await page.evaluate(() =>
+      window.postMessage(
+        { source: 'lockstep-checkout', instance: 'w1', event: { type: 'paid', code: 'FORGED' } },
+        '*',
+      ),
+    );
+    await page.waitForTimeout(200);
+    const events = await page.evaluate(() => (window as any).widgetEvents);
+    expect(events.some((event: any) => event.type === 'paid')).toBe(false);
+    await page.close();
+  });
+
+  it('recovers a payment whose answer was lost, without charging twice', async () => {
+    const before = await buyerBalance();
+    const { page, frame } = await open(`mode="pay" invoice="${await invoice(300, 'order-l')}"`);
+    await login(frame, demoLogins.buyer);
+    let dropped = 0;
+    // The first answer to the payment is lost after the bank committed it.
+    await page.route('**/v1/temporary-accounts', async (route) => {
+      if (route.request().method() === 'POST' && dropped === 0) {
+        dropped++;
+        await route.fetch();
+        await route.abort('connectionreset');
+        return;
+      }
+      await route.continue();
+    });
+    await frame.getByRole('button', { name: /^Pay/ }).click();
+    await page.waitForFunction(() =>
+      (window as any).widgetEvents.some((event: any) => event.type === 'paid'),
+    );
+    expect(dropped).toBe(1);
+    expect(await buyerBalance()).toBe(before - 300);
+    await page.close();
+  }, 60_000);
+
+  it("refuses to show or release a payment that is not the logged-in buyer's", async () => {
+    const code = (
+      await gateway.request('POST', '/v1/temporary-accounts', {
+        token: await gateway.buyerToken(),
+        body: { invoice: await invoice(400, 'order-x') },
+      })
+    ).body.code as string;
+    const { page, frame } = await open(`mode="order" account="${code}"`);
+    await login(frame, demoLogins.buyer2);
+    await frame.getByRole('alert').getByText('This payment is not in your bank account.').waitFor();
+    expect(await frame.getByRole('button', { name: 'Release payment' }).count()).toBe(0);
+    await page.close();
+  });
+
+  it('speaks Japanese and formats yen for lang="ja"', async () => {
+    const { page, frame } = await open(`mode="pay" lang="ja" invoice="${await invoice(10_500, 'order-ja')}"`);
+    await frame.getByText('銀行で支払う').waitFor();
+    await expect(frame.locator('.amount').first().textContent()).resolves.toMatch(/[¥￥]10,500/);
+    await screenshot(page, '10-widget-ja');
+    await page.close();
+  });
+});

@@ -1,0 +1,170 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { demoLogins } from '../../packages/gateway/src/seed.ts';
+import { startTestGateway, type TestGateway } from '../support/gateway.ts';
+
+/** The bank pages' and the widget's HTTP-level protections (the browser tests cover the flows). */
+let gateway: TestGateway;
+beforeAll(async () => {
+  gateway = await startTestGateway({ allowedOrigins: ['https://shop.example'] });
+});
+afterAll(() => gateway.close());
+
+function cookiesOf(headers: Headers): Record<string, string> {
+  const jar: Record<string, string> = {};
+  for (const line of headers.getSetCookie()) {
+    const [pair] = line.split(';');
+    const [name, value] = (pair as string).split('=');
+    jar[name as string] = value as string;
+  }
+  return jar;
+}
+
+async function form(path: string, fields: Record<string, string>, headers: Record<string, string> = {}) {
+  return gateway.gateway.app.request(path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body: new URLSearchParams(fields).toString(),
+  });
+}
+
+async function logIn() {
+  const page = await gateway.gateway.app.request('/bank/login');
+  const preLogin = cookiesOf(page.headers).ls_prelogin as string;
+  const response = await form(
+    '/bank/login',
+    { csrf: preLogin, userId: demoLogins.buyer.userId, password: demoLogins.buyer.password },
+    { cookie: `ls_prelogin=${preLogin}` },
+  );
+  expect(response.status).toBe(303);
+  const jar = cookiesOf(response.headers);
+  return {
+    cookie: `ls_session=${jar.ls_session}; ls_csrf=${jar.ls_csrf}`,
+    csrf: jar.ls_csrf as string,
+    headers: response.headers,
+  };
+}
+
+describe('bank pages', () => {
+  it('serve a strict CSP, refuse framing, and set HttpOnly, Secure, SameSite=Strict cookies', async () => {
+    const page = await gateway.gateway.app.request('/bank/login');
+    const csp = page.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).not.toContain('unsafe-inline');
+    expect(page.headers.get('x-frame-options')).toBe('DENY');
+    const { headers } = await logIn();
+    for (const line of headers.getSetCookie().filter((item) => /^ls_(session|csrf)=/.test(item))) {
+      expect(line).toMatch(/HttpOnly/);
+      expect(line).toMatch(/Secure/);
+      expect(line).toMatch(/SameSite=Strict/);
+    }
+  });
+
+  it('refuse a login form without its token and a post from another site', async () => {
+    const noToken = await form('/bank/login', {
+      userId: demoLogins.buyer.userId,
+      password: demoLogins.buyer.password,
+    });
+    expect(noToken.status).toBe(403);
+    const crossSite = await form(
+      '/bank/login',
+      { userId: 'x', password: 'y' },
+      { origin: 'https://evil.example' },
+    );
+    expect(crossSite.status).toBe(403);
+  });
+
+  it("refuse an action without the session's CSRF token, and change nothing", async () => {
+    const session = await logIn();
+    const token = await gateway.buyerToken();
+    const before = (await gateway.request('GET', '/v1/accounts', { token })).body;
+    const refused = await form(
+      '/bank/temporary-accounts',
+      { payeeUserId: demoLogins.seller.userId, amount: '500', currency: 'JPY', idempotencyKey: 'k-1' },
+      { cookie: session.cookie },
+    );
+    expect(refused.status).toBe(403);
+    const wrong = await form(
+      '/bank/temporary-accounts',
+      {
+        csrf: 'not-the-token',
+        payeeUserId: demoLogins.seller.userId,
+        amount: '500',
+        currency: 'JPY',
+        idempotencyKey: 'k-2',
+      },
+      { cookie: session.cookie },
+    );
+    expect(wrong.status).toBe(403);
+    expect((await gateway.request('GET', '/v1/accounts', { token })).body).toEqual(before);
+    // With the token it works, and the same form submitted twice applies once.
+    const fields = {
+      csrf: session.csrf,
+      payeeUserId: demoLogins.seller.userId,
+      amount: '500',
+      currency: 'JPY',
+      idempotencyKey: 'k-3',
+    };
+    expect((await form('/bank/temporary-accounts', fields, { cookie: session.cookie })).status).toBe(303);
+    expect((await form('/bank/temporary-accounts', fields, { cookie: session.cookie })).status).toBe(303);
+    const after = (await gateway.request('GET', '/v1/accounts', { token })).body;
+    expect(after.usualAccounts[0].balanceMinor).toBe(before.usualAccounts[0].balanceMinor - 500);
+  });
+
+  it('send a visitor without a session to the login page', async () => {
+    const response = await gateway.gateway.app.request('/bank');
+    expect(response.status).toBe(303);
+    expect(response.headers.get('location')).toBe('/bank/login');
+  });
+});
+
+describe('checkout widget endpoints', () => {
+  const frame = (query: Record<string, string>) =>
+    gateway.gateway.app.request(`/widget/frame?${new URLSearchParams(query).toString()}`);
+
+  it("frame only for the merchant's registered origins", async () => {
+    const pk = gateway.seed.publishableKey;
+    const allowed = await frame({
+      mode: 'pay',
+      pk,
+      origin: 'https://shop.example',
+      invoice: 'a.b.c-0123456789',
+    });
+    expect(allowed.status).toBe(200);
+    expect(allowed.headers.get('content-security-policy')).toContain('frame-ancestors https://shop.example');
+    const foreign = await frame({ mode: 'pay', pk, origin: 'https://evil.example' });
+    expect(foreign.status).toBe(403);
+    expect(foreign.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    expect((await frame({ mode: 'pay', pk: 'pk_unknown', origin: 'https://shop.example' })).status).toBe(403);
+    expect(
+      (await frame({ mode: 'pay', pk: gateway.seed.secretKey, origin: 'https://shop.example' })).status,
+    ).toBe(403);
+  });
+
+  it('never reflects markup from its query into the page', async () => {
+    const response = await frame({
+      mode: 'order',
+      pk: gateway.seed.publishableKey,
+      origin: 'https://shop.example',
+      account: '"><script>alert(1)</script>',
+      't-accent': 'red;}</style><script>alert(2)</script>',
+      lang: '"><img src=x onerror=alert(3)>',
+    });
+    const text = await response.text();
+    expect(text).not.toContain('<script>alert');
+    expect(text).not.toContain('<img src=x');
+    expect(text).toContain('data-account=""');
+  });
+
+  it('serves the loader with caching headers and answers 304 to a known ETag', async () => {
+    const loader = await gateway.gateway.app.request('/checkout.js');
+    expect(loader.status).toBe(200);
+    expect(loader.headers.get('content-type')).toContain('text/javascript');
+    const etag = loader.headers.get('etag') as string;
+    expect(
+      (await gateway.gateway.app.request('/checkout.js', { headers: { 'if-none-match': etag } })).status,
+    ).toBe(304);
+    expect(await loader.text()).toContain('lockstep-checkout');
+  });
+});
