@@ -14,7 +14,7 @@ const gatewayPort = Number(process.env.PORT ?? 4000);
 const shopPort = Number(process.env.SHOP_PORT ?? 3000);
 const gatewayUrl = `http://localhost:${gatewayPort}`;
 const shopUrl = `http://localhost:${shopPort}`;
-const dataDir = path.join(root, '.data', 'demo');
+const dataDir = path.resolve(process.env.LOCKSTEP_DEMO_DIR ?? path.join(root, '.data', 'demo'));
 const nodeFlags = [
   '--experimental-strip-types',
   '--experimental-sqlite',

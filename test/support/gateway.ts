@@ -123,7 +123,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
   };
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const { createServer } = await import('node:net');
   return new Promise((resolve, reject) => {
     const probe = createServer();

@@ -403,7 +403,7 @@ function statusPage(
         </table>
         <h2>History</h2>
         <ol class="history">
-          ${events.map((event) => html`<li><time>${event.at}</time> ${event.type}</li>`)}
+          ${events.map((event) => html`<li data-event="${event.type}">${historyLine(event, account.currency)}</li>`)}
         </ol>
       </div>
       ${
@@ -450,6 +450,17 @@ function statusPage(
       <p><a href="/bank">Back to your accounts</a></p>`,
     session,
   );
+}
+
+/** One history line: when, what, how much, and the bank's fee where one was charged. */
+function historyLine(event: EventView, currency: string) {
+  const amount =
+    typeof event.data.amountMinor === 'number' ? ` ${money(event.data.amountMinor, currency)}` : '';
+  const fee =
+    typeof event.data.feeMinor === 'number' && event.data.feeMinor > 0
+      ? html` <span data-field="fee">(bank fee ${money(event.data.feeMinor, currency)})</span>`
+      : '';
+  return html`<time>${event.at}</time> ${event.type}${amount}${fee}`;
 }
 
 function actionForm(

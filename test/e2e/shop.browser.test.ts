@@ -1,0 +1,198 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Browser, BrowserContext, Frame, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { demoLogins } from '../../packages/gateway/src/seed.ts';
+import { browserAvailable, launchBrowser, screenshot } from '../support/browser.ts';
+import { freePort } from '../support/gateway.ts';
+import { nodeFlags, root } from '../support/gateway-process.ts';
+
+/**
+ * The whole deal end to end over the real processes `pnpm start` runs (gateway + example shop,
+ * embedded store, demo commission: ¥100 creation fee to the buyer, 1% withdrawal fee to the
+ * seller), driven in Chromium as a buyer, the shop's admin and the bank's customers would.
+ */
+describe.runIf(browserAvailable())('example shop, end to end (pnpm start)', () => {
+  let demo: ChildProcess;
+  let output = '';
+  let shopUrl: string;
+  let gatewayUrl: string;
+  let browser: Browser;
+  let buyer: BrowserContext;
+  let admin: BrowserContext;
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'lockstep-demo-'));
+
+  beforeAll(async () => {
+    const [gatewayPort, shopPort] = [await freePort(), await freePort()];
+    gatewayUrl = `http://localhost:${gatewayPort}`;
+    shopUrl = `http://localhost:${shopPort}`;
+    demo = spawn(process.execPath, [...nodeFlags, 'scripts/start.ts'], {
+      cwd: root,
+      env: {
+        ...process.env,
+        PORT: String(gatewayPort),
+        SHOP_PORT: String(shopPort),
+        LOCKSTEP_DEMO_DIR: dataDir,
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    await new Promise<void>((resolve, reject) => {
+      createInterface({ input: demo.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+        output += `${line}\n`;
+        if (line.includes('Lockstep demo is running.')) resolve();
+      });
+      demo.once('exit', (code) => reject(new Error(`pnpm start exited (${code}):\n${output}`)));
+    });
+    browser = await launchBrowser();
+    buyer = await browser.newContext({ viewport: { width: 1000, height: 900 } });
+    admin = await browser.newContext({ httpCredentials: { username: 'admin', password: 'admin' } });
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    if (demo && demo.exitCode === null) {
+      const exited = new Promise<number | null>((resolve) => demo.once('exit', (code) => resolve(code)));
+      demo.kill('SIGINT'); // Ctrl-C
+      expect(await exited).toBe(0);
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('prints the URLs and the demo logins', () => {
+    expect(output).toContain(`Shop:          ${shopUrl}`);
+    expect(output).toContain(`${gatewayUrl}/bank`);
+    expect(output).toContain('mizuta / mizuta-demo-pass');
+  });
+
+  async function orderStatus(orderId: string, wanted: string): Promise<void> {
+    for (let attempt = 0; attempt < 200; attempt++) {
+      const status = (await (await fetch(`${shopUrl}/orders/${orderId}/status`)).json()).status;
+      if (status === wanted) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`order ${orderId} never reached ${wanted}`);
+  }
+
+  async function widgetFrame(page: Page): Promise<Frame> {
+    const handle = await page.waitForSelector('lockstep-checkout iframe');
+    return (await handle.contentFrame()) as Frame;
+  }
+
+  async function logInWidget(frame: Frame) {
+    await frame.getByLabel('User ID').fill(demoLogins.buyer.userId);
+    await frame.getByLabel('Password').fill(demoLogins.buyer.password);
+    await frame.getByRole('button', { name: 'Log in to your bank' }).click();
+  }
+
+  /** Buys an item and pays in the widget; returns the order id once the shop saw the funds. */
+  async function buyAndPay(itemTitle: string, shotPrefix?: string): Promise<{ page: Page; orderId: string }> {
+    const page = await buyer.newPage();
+    await page.goto(shopUrl);
+    if (shotPrefix) await screenshot(page, `${shotPrefix}-1-catalog`);
+    await page.locator('form', { hasText: itemTitle }).getByRole('button', { name: 'Buy' }).click();
+    await page.waitForURL(/\/orders\/[\w-]+\/pay$/);
+    const orderId = new URL(page.url()).pathname.split('/')[2] as string;
+    const frame = await widgetFrame(page);
+    await logInWidget(frame);
+    await frame.getByRole('button', { name: /^Pay/ }).waitFor();
+    if (shotPrefix) await screenshot(page, `${shotPrefix}-2-pay`);
+    await frame.getByRole('button', { name: /^Pay/ }).click();
+    await page.waitForURL(new RegExp(`/orders/${orderId}$`));
+    // The shop's webhook handler locked its side and checked the funds (steps 115-118).
+    await orderStatus(orderId, 'funded');
+    return { page, orderId };
+  }
+
+  async function bankBalance(user: {
+    userId: string;
+    password: string;
+  }): Promise<{ page: Page; text: string }> {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${gatewayUrl}/bank/login`);
+    await page.getByLabel('User ID').fill(user.userId);
+    await page.getByLabel('Password').fill(user.password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('heading', { name: 'Your accounts' }).waitFor();
+    return {
+      page,
+      text: (await page.locator('[data-field="usual-balance"]').first().textContent()) as string,
+    };
+  }
+
+  it('buyer orders and pays; the shop locks and checks; admin ships; buyer releases; shop withdraws', async () => {
+    const { page, orderId } = await buyAndPay('Uji green tea', 'shop-happy');
+
+    const adminPage = await admin.newPage();
+    await adminPage.goto(`${shopUrl}/admin`);
+    await screenshot(adminPage, 'shop-happy-3-admin');
+    await adminPage
+      .locator(`tr[data-order="${orderId}"]`)
+      .getByRole('button', { name: 'Mark shipped' })
+      .click();
+    await orderStatus(orderId, 'shipped');
+
+    await page.reload();
+    const frame = await widgetFrame(page);
+    await logInWidget(frame);
+    await frame.locator('[data-field="shipment"]').getByText('tracking').waitFor();
+    await frame.locator('[data-field="seller-lock"]').getByText('on').waitFor();
+    await screenshot(page, 'shop-happy-4-order-shipped');
+    await frame.getByRole('button', { name: 'Release payment' }).click();
+    await frame.getByRole('button', { name: 'Confirm' }).click();
+    // deal.accepted → the shop withdraws (step 123); the account empties and dissolves.
+    await orderStatus(orderId, 'completed');
+    await frame.locator('[data-field="status"]').getByText('Completed').waitFor();
+    await screenshot(page, 'shop-happy-5-order-completed');
+
+    // The bank's pages: ¥10,500 moved, the ¥100 creation fee and the 1% (¥105) withdrawal fee.
+    const buyerBank = await bankBalance(demoLogins.buyer);
+    expect(buyerBank.text).toBe('89,400 JPY'); // 100,000 - 10,500 - 100
+    const sellerBank = await bankBalance(demoLogins.seller);
+    expect(sellerBank.text).toBe('10,395 JPY'); // 10,500 - 105
+    await screenshot(sellerBank.page, 'shop-happy-6-bank-seller');
+    const row = sellerBank.page.locator('tr[data-code]').first();
+    await expect(row.textContent()).resolves.toContain('Dissolved');
+    await row.getByRole('link').click();
+    await expect(sellerBank.page.locator('[data-field="status"]').textContent()).resolves.toBe('Dissolved');
+    const fees = await sellerBank.page.locator('[data-field="fee"]').allTextContents();
+    expect(fees).toEqual(['(bank fee 100 JPY)', '(bank fee 105 JPY)']);
+    await screenshot(sellerBank.page, 'shop-happy-7-bank-account-dissolved');
+  }, 120_000);
+
+  it('"report a problem": the seller releases its lock and the buyer takes the money back', async () => {
+    const { page, orderId } = await buyAndPay('Pair of tea cups');
+    const frame = await widgetFrame(page);
+    await logInWidget(frame);
+    await frame.getByRole('button', { name: 'Report a problem' }).click();
+    await frame.getByLabel('What is wrong? (optional)').fill('One cup arrived broken');
+    await frame.getByRole('button', { name: 'Confirm' }).click();
+    await orderStatus(orderId, 'disputed');
+    await screenshot(page, 'shop-dispute-1-reported');
+
+    const adminPage = await admin.newPage();
+    await adminPage.goto(`${shopUrl}/admin`);
+    await adminPage
+      .locator(`tr[data-order="${orderId}"]`)
+      .getByRole('button', { name: 'Release our lock (refund the buyer)' })
+      .click();
+
+    // The buyer takes the money back at the bank; the account dissolves; the shop sees it.
+    const code = (await (await fetch(`${shopUrl}/orders/${orderId}/status`)).json()).accountCode as string;
+    const bank = await bankBalance(demoLogins.buyer);
+    expect(bank.text).toBe('84,500 JPY'); // 89,400 - 4,800 - 100 while held
+    await bank.page.goto(`${gatewayUrl}/bank/temporary-accounts/${code}`);
+    await bank.page.locator('tr[data-party="seller"] [data-field="lock"]').getByText('off').waitFor();
+    await bank.page.getByRole('button', { name: 'Withdraw' }).click();
+    await bank.page.getByText('Withdrawn to your usual account.').waitFor();
+    await orderStatus(orderId, 'refunded');
+    await bank.page.goto(`${gatewayUrl}/bank`);
+    await expect(bank.page.locator('[data-field="usual-balance"]').first().textContent()).resolves.toBe(
+      '89,300 JPY',
+    );
+    await screenshot(bank.page, 'shop-dispute-2-refunded');
+  }, 120_000);
+});
