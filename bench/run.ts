@@ -119,13 +119,10 @@ async function load(
   requests: autocannon.Request[] | undefined,
   extra: Partial<autocannon.Options> = {},
 ): Promise<Load> {
-  const result = await autocannon({
-    url,
-    connections,
-    duration: seconds,
-    requests,
-    ...extra,
-  } as autocannon.Options);
+  const options: Partial<autocannon.Options> = { url, connections, duration: seconds, requests, ...extra };
+  // A fixed number of requests (`amount`) replaces the duration.
+  if (extra.amount !== undefined) delete options.duration;
+  const result = await autocannon(options as autocannon.Options);
   return {
     requestsPerSecond: result.requests.average,
     p99Ms: result.latency.p99,
@@ -463,7 +460,6 @@ async function main() {
         `${prefix} create-from-invoice`,
         await load(context.server.url, await invoiceRequests(context, invoiceCount), {
           amount: invoiceCount,
-          duration: undefined,
         }),
       );
       if (!reconcile(context)) failures.push(`${prefix}: money not conserved after round ${round}`);

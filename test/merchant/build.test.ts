@@ -1,0 +1,50 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { root } from '../support/gateway-process.ts';
+
+/** The published build: ESM + CJS from tsup, declarations from tsc; both module systems load it. */
+const pkg = path.join(root, 'packages/merchant');
+const dist = path.join(pkg, 'dist-test');
+
+describe('the built SDK', () => {
+  afterAll(() => rmSync(dist, { recursive: true, force: true }));
+
+  it('builds ESM, CJS and .d.ts, and both formats load', async () => {
+    execFileSync(
+      process.execPath,
+      [path.join(pkg, 'node_modules/tsup/dist/cli-default.js'), '--out-dir', dist],
+      {
+        cwd: pkg,
+        stdio: 'pipe',
+      },
+    );
+    execFileSync(
+      process.execPath,
+      [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', dist],
+      { cwd: pkg, stdio: 'pipe' },
+    );
+    for (const file of [
+      'index.js',
+      'index.cjs',
+      'webhooks.js',
+      'webhooks.cjs',
+      'testing.js',
+      'index.d.ts',
+      'webhooks.d.ts',
+    ]) {
+      expect(existsSync(path.join(dist, file)), file).toBe(true);
+    }
+    const esm = await import(pathToFileURL(path.join(dist, 'index.js')).href);
+    const cjs = createRequire(import.meta.url)(path.join(dist, 'index.cjs'));
+    for (const loaded of [esm, cjs]) {
+      expect(typeof loaded.Lockstep).toBe('function');
+      expect(() => new loaded.Lockstep({ apiKey: 'pk_x', baseUrl: 'https://x.test' })).toThrow(/publishable/);
+    }
+    const webhooks = await import(pathToFileURL(path.join(dist, 'webhooks.js')).href);
+    expect(typeof webhooks.createWebhookVerifier).toBe('function');
+  }, 60_000);
+});
