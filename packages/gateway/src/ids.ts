@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomFillSync, timingSafeEqual } from 'node:crypto';
 
 /**
  * Identifiers and secrets. Ids carry a type prefix so a reader (and a support engineer) can
@@ -22,8 +22,26 @@ function base32(bytes: Uint8Array): string {
   return out;
 }
 
+/**
+ * Random bytes from the OS CSPRNG, drawn 4 KiB at a time (one system call per ~250 ids instead
+ * of one per id: it showed up at 5% of a command's CPU). Every byte is handed out once.
+ */
+const pool = Buffer.allocUnsafe(4096);
+let poolOffset = pool.length;
+
+function randomSlice(bytes: number): Uint8Array {
+  if (bytes > pool.length) return randomFillSync(Buffer.allocUnsafe(bytes));
+  if (poolOffset + bytes > pool.length) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  const slice = pool.subarray(poolOffset, poolOffset + bytes);
+  poolOffset += bytes;
+  return slice;
+}
+
 export function randomToken(bytes = 16): string {
-  return base32(randomBytes(bytes));
+  return base32(randomSlice(bytes));
 }
 
 export type IdPrefix = 'cus' | 'acc' | 'inv' | 'key' | 'evt' | 'whe' | 'dlv' | 'jrn' | 'req';

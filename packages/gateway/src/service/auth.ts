@@ -84,6 +84,7 @@ export class Auth {
   /** Secret-key lookups cached by key hash for a short time: one hash per request at most. */
   private readonly keyCache = new Map<string, { record: ApiKeyRecord; cachedAtMs: number }>();
   private readonly keyCacheTtlMs = 5_000;
+  private readonly sessionCache = new Map<string, { record: SessionRecord; cachedAtMs: number }>();
 
   constructor(store: Store, options: { policy?: LoginPolicy; now?: () => Date } = {}) {
     this.store = store;
@@ -142,13 +143,32 @@ export class Auth {
   }
 
   async logout(token: string): Promise<void> {
-    await this.store.transaction((tx) => tx.deleteSession(sha256Hex(token)));
+    const tokenHash = sha256Hex(token);
+    this.sessionCache.delete(tokenHash);
+    await this.store.transaction((tx) => tx.deleteSession(tokenHash));
   }
 
-  /** The session's customer, or `unauthenticated` when missing, unknown or expired. */
+  /**
+   * The session's customer, or `unauthenticated` when missing, unknown or expired. On the
+   * embedded store (one process, so every logout goes through this object) lookups are cached
+   * for a few seconds; on a shared store every lookup reads it, so a logout through any process
+   * ends the session everywhere at once. Expiry is checked every time.
+   */
   async session(token: string): Promise<{ session: SessionRecord; principal: Principal }> {
     if (!token.startsWith('cs_')) throw unauthenticated();
-    const session = await this.store.read((reader) => reader.getSession(sha256Hex(token)));
+    const tokenHash = sha256Hex(token);
+    const nowMs = Date.now();
+    let session = this.sessionCache.get(tokenHash)?.record ?? null;
+    const cachedAtMs = this.sessionCache.get(tokenHash)?.cachedAtMs ?? 0;
+    if (!session || nowMs - cachedAtMs >= this.keyCacheTtlMs || this.store.kind !== 'sqlite') {
+      session = await this.store.read((reader) => reader.getSession(tokenHash));
+      if (session) {
+        if (this.sessionCache.size > 10_000) this.sessionCache.clear();
+        this.sessionCache.set(tokenHash, { record: session, cachedAtMs: nowMs });
+      } else {
+        this.sessionCache.delete(tokenHash);
+      }
+    }
     if (!session || Date.parse(session.expiresAt) <= this.clock().getTime()) {
       throw unauthenticated('Your session has expired. Log in again.');
     }

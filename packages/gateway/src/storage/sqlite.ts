@@ -82,6 +82,10 @@ export class SqliteStore implements Store {
   private readonly writer: DatabaseSync;
   private readonly reader: DatabaseSync | undefined;
   private readonly writeOps: SqliteOps;
+  private readonly control: Record<
+    'begin' | 'savepoint' | 'release' | 'rollbackTo' | 'commit',
+    StatementSync
+  >;
   private readonly readOps: SqliteOps;
   private readonly groupCommit: boolean;
   private readonly batchUnitsMax: number;
@@ -104,6 +108,14 @@ export class SqliteStore implements Store {
     `);
     migrate(this.writer);
     this.writeOps = new SqliteOps(this.writer);
+    // Transaction control as prepared statements: parsed once, not once per unit of work.
+    this.control = {
+      begin: this.writer.prepare('BEGIN IMMEDIATE'),
+      savepoint: this.writer.prepare('SAVEPOINT unit'),
+      release: this.writer.prepare('RELEASE unit'),
+      rollbackTo: this.writer.prepare('ROLLBACK TO unit'),
+      commit: this.writer.prepare('COMMIT'),
+    };
     if (options.path !== ':memory:') {
       this.reader = new DatabaseSync(options.path, { readOnly: true });
       this.reader.exec('PRAGMA busy_timeout = 5000;');
@@ -137,7 +149,8 @@ export class SqliteStore implements Store {
       this.readQueue.push({ work, resolve, reject } as PendingRead<unknown>);
       if (!this.reading) {
         this.reading = true;
-        queueMicrotask(() => void this.drainReads());
+        // The check phase after I/O: reads of requests parsed together share one snapshot.
+        setImmediate(() => void this.drainReads());
       }
     });
   }
@@ -158,21 +171,22 @@ export class SqliteStore implements Store {
       while (this.writeQueue.length > 0) {
         const batch = this.writeQueue.splice(0, this.groupCommit ? this.batchUnitsMax : 1);
         const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
-        this.writer.exec('BEGIN IMMEDIATE');
+        const control = this.control;
+        control.begin.run();
         for (const unit of batch) {
-          this.writer.exec('SAVEPOINT unit');
+          control.savepoint.run();
           try {
             const value = await unit.work(this.writeOps);
-            this.writer.exec('RELEASE unit');
+            control.release.run();
             outcomes.push({ ok: true, value });
           } catch (error) {
-            this.writer.exec('ROLLBACK TO unit');
-            this.writer.exec('RELEASE unit');
+            control.rollbackTo.run();
+            control.release.run();
             outcomes.push({ ok: false, error });
           }
         }
         try {
-          this.writer.exec('COMMIT');
+          control.commit.run();
         } catch (error) {
           try {
             this.writer.exec('ROLLBACK');

@@ -1,0 +1,97 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import autocannon from 'autocannon';
+
+/**
+ * Profiling aid (not part of `pnpm bench`): starts one gateway on the embedded store with
+ * `--cpu-prof`, loads one case for a few seconds and stops it, leaving the profile in
+ * `--prof-dir`. Usage: node ... bench/profile-case.ts <lock|deposit|status> [seconds] [prof-dir]
+ */
+const [kind = 'lock', secondsText = '5', profDir = '/tmp/prof-case'] = process.argv.slice(2);
+const root = path.resolve(import.meta.dirname, '..');
+const child = spawn(
+  process.execPath,
+  [
+    '--experimental-strip-types',
+    '--experimental-sqlite',
+    '--disable-warning=ExperimentalWarning',
+    '--cpu-prof',
+    `--cpu-prof-dir=${profDir}`,
+    'packages/gateway/src/main.ts',
+  ],
+  {
+    cwd: root,
+    env: {
+      ...process.env,
+      PORT: '0',
+      LOG_LEVEL: 'warn',
+      LOCKSTEP_SEED_DEMO: '1',
+      LOCKSTEP_DEMO_BUYER_BALANCE_MINOR: String(10 ** 12),
+      LOCKSTEP_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'lockstep-prof-')),
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  },
+);
+const lines: string[] = [];
+const url = await new Promise<string>((resolve) => {
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    lines.push(line);
+    const match = /listening on (http:\/\/localhost:\d+)/.exec(line);
+    if (match) setTimeout(() => resolve(match[1] as string), 100);
+  });
+});
+const seed = JSON.parse(lines.find((line) => line.startsWith('{"demoSeed"')) as string).demoSeed;
+const post = async (pathname: string, token: string, body: unknown) =>
+  (
+    await fetch(url + pathname, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    })
+  ).json();
+const session = await post('/v1/sessions', '', { userId: 'mizuta', password: 'mizuta-demo-pass' });
+const codes: string[] = [];
+for (let index = 0; index < 100; index++) {
+  codes.push(
+    (
+      await post('/v1/temporary-accounts', session.token, {
+        payeeUserId: 'ibm-shop',
+        amountMinor: 1_000_000,
+        currency: 'JPY',
+      })
+    ).code,
+  );
+}
+let turn = 0;
+let key = 0;
+const result = await autocannon({
+  url,
+  connections: 50,
+  duration: Number(secondsText),
+  requests: [
+    {
+      method: kind === 'status' ? 'GET' : 'POST',
+      setupRequest: (request: any) => {
+        const code = codes[turn++ % codes.length];
+        const action = kind === 'lock' ? (turn % 2 ? 'lock' : 'unlock') : kind;
+        request.path =
+          kind === 'status' ? `/v1/temporary-accounts/${code}` : `/v1/temporary-accounts/${code}/${action}`;
+        request.headers = {
+          authorization: `Bearer ${kind === 'deposit' ? session.token : seed.secretKey}`,
+          'content-type': 'application/json',
+          'idempotency-key': `p-${key++}`,
+        };
+        request.body = kind === 'deposit' ? '{"amountMinor":1}' : kind === 'status' ? undefined : '{}';
+        return request;
+      },
+    },
+  ],
+});
+console.log(
+  `${kind}: ${Math.round(result.requests.average)} req/s, p99 ${result.latency.p99} ms, non2xx ${result.non2xx}, errors ${result.errors}`,
+);
+child.kill('SIGTERM');
+await new Promise((resolve) => child.once('exit', resolve));
