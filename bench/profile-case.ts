@@ -20,7 +20,7 @@ const child = spawn(
     '--disable-warning=ExperimentalWarning',
     '--cpu-prof',
     `--cpu-prof-dir=${profDir}`,
-    'packages/gateway/src/main.ts',
+    'packages/gateway/src/bin.ts',
   ],
   {
     cwd: root,

@@ -150,7 +150,7 @@ interface GatewayContext {
 async function startGateway(databaseUrl?: string): Promise<GatewayContext> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'lockstep-bench-'));
   const server = await startProcess(
-    'packages/gateway/src/main.ts',
+    'packages/gateway/src/bin.ts',
     {
       PORT: '0',
       LOCKSTEP_DATA_DIR: dataDir,

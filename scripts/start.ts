@@ -59,7 +59,7 @@ async function stop(exitCode = 0): Promise<void> {
 process.on('SIGINT', () => void stop());
 process.on('SIGTERM', () => void stop());
 
-const gateway = start('gateway', 'packages/gateway/src/main.ts', {
+const gateway = start('gateway', 'packages/gateway/src/bin.ts', {
   PORT: String(gatewayPort),
   LOCKSTEP_DATA_DIR: path.join(dataDir, 'gateway'),
   LOCKSTEP_SEED_DEMO: '1',

@@ -81,7 +81,7 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
     processes.push({ index, port: 0, child: undefined, up: false });
   }
   const start = async (gateway: GatewayProcess) => {
-    const child = spawn(process.execPath, [...nodeFlags, 'packages/gateway/src/main.ts'], {
+    const child = spawn(process.execPath, [...nodeFlags, 'packages/gateway/src/bin.ts'], {
       cwd: root,
       env: { ...env, PORT: String(gateway.port) },
       stdio: ['ignore', 'pipe', 'inherit'],

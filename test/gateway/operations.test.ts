@@ -76,7 +76,7 @@ describe('the gateway process', () => {
   it('starts on the embedded store, prints its URL, answers, and shuts down cleanly on SIGTERM', async () => {
     const { spawn } = await import('node:child_process');
     const dataDir = mkdtempSync(path.join(tmpdir(), 'lockstep-main-'));
-    const child = spawn(node[0] as string, [...node.slice(1), 'packages/gateway/src/main.ts'], {
+    const child = spawn(node[0] as string, [...node.slice(1), 'packages/gateway/src/bin.ts'], {
       cwd: root,
       env: { ...process.env, PORT: '0', LOCKSTEP_DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],

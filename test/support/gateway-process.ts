@@ -23,7 +23,7 @@ export async function startGatewayProcess(env: Record<string, string> = {}): Pro
   stop(): Promise<void>;
 }> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'lockstep-process-'));
-  const child = spawn(process.execPath, [...nodeFlags, 'packages/gateway/src/main.ts'], {
+  const child = spawn(process.execPath, [...nodeFlags, 'packages/gateway/src/bin.ts'], {
     cwd: root,
     env: {
       ...process.env,

@@ -56,7 +56,8 @@ export async function stopGateway(gateway: Gateway, server: ServerType, graceMs:
   await gateway.close();
 }
 
-if (import.meta.main) {
+/** `pnpm gateway`: configuration from the environment, the URL printed, graceful shutdown. */
+export async function runFromCommandLine(): Promise<void> {
   let config: GatewayConfig;
   try {
     config = loadConfig();
@@ -83,3 +84,5 @@ if (import.meta.main) {
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
 }
+
+if (import.meta.main) await runFromCommandLine();
