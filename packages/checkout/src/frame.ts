@@ -1,3 +1,4 @@
+import { accountEventTypes } from '@lockstep/core';
 import { dictionaries, formatAmount, type Lang, pickLang } from './i18n.ts';
 import { messageSource, type WidgetEvent } from './protocol.ts';
 
@@ -344,17 +345,7 @@ async function watch(): Promise<void> {
       // The next event or the reconnect refreshes again.
     }
   };
-  for (const type of [
-    'lock.changed',
-    'account.deposited',
-    'account.funded',
-    'funds.checked',
-    'account.shipped',
-    'deal.accepted',
-    'deal.rejected',
-    'account.withdrawn',
-    'account.dissolved',
-  ]) {
+  for (const type of accountEventTypes) {
     stream.addEventListener(type, () => void refresh());
   }
 }

@@ -92,17 +92,21 @@ export interface Transfer {
   purpose: 'principal' | 'creation_fee' | 'withdrawal_fee' | 'top_up' | 'payout';
 }
 
-export type AccountEventType =
-  | 'account.created'
-  | 'account.deposited'
-  | 'account.funded'
-  | 'lock.changed'
-  | 'funds.checked'
-  | 'account.shipped'
-  | 'deal.accepted'
-  | 'deal.rejected'
-  | 'account.withdrawn'
-  | 'account.dissolved';
+/** Every event a temporary account can produce, in the order a whole deal produces them. */
+export const accountEventTypes = [
+  'account.created',
+  'account.deposited',
+  'account.funded',
+  'lock.changed',
+  'funds.checked',
+  'account.shipped',
+  'deal.accepted',
+  'deal.rejected',
+  'account.withdrawn',
+  'account.dissolved',
+] as const;
+
+export type AccountEventType = (typeof accountEventTypes)[number];
 
 export interface AccountEvent {
   type: AccountEventType;

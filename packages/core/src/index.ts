@@ -16,6 +16,7 @@ export {
   type AccountMode,
   type AccountStatus,
   accept,
+  accountEventTypes,
   blockingParties,
   type CommandOutcome,
   type CreateAccountInput,

@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi';
-import { amountMinorMax, currencies, errorCodes } from '@lockstep/core';
+import { accountEventTypes, amountMinorMax, currencies, errorCodes } from '@lockstep/core';
 
 /**
  * The wire contract, written once: these schemas validate requests, describe responses and
@@ -182,18 +182,7 @@ export const FundsCheck = z
   })
   .openapi('FundsCheck');
 
-export const eventTypes = [
-  'account.created',
-  'account.deposited',
-  'account.funded',
-  'lock.changed',
-  'funds.checked',
-  'account.shipped',
-  'deal.accepted',
-  'deal.rejected',
-  'account.withdrawn',
-  'account.dissolved',
-] as const;
+export const eventTypes = accountEventTypes;
 
 export const Event = z
   .object({

@@ -1,3 +1,4 @@
+import { accountEventTypes } from '@lockstep/core';
 /**
  * The bank pages' only script (CSP: script-src 'self'). It keeps a temporary account's status
  * live: on each Server-Sent Event it refetches the page and swaps the status section, so the
@@ -23,17 +24,7 @@ if (status && streamUrl) {
       pending = false;
     }
   };
-  for (const type of [
-    'lock.changed',
-    'account.deposited',
-    'account.funded',
-    'funds.checked',
-    'account.shipped',
-    'deal.accepted',
-    'deal.rejected',
-    'account.withdrawn',
-    'account.dissolved',
-  ]) {
+  for (const type of accountEventTypes) {
     source.addEventListener(type, () => void refresh());
   }
   window.addEventListener('pagehide', () => source.close());
