@@ -39,7 +39,10 @@ export async function generate(): Promise<string> {
     '',
   ];
   for (const [name, schema, io] of exported) {
-    const jsonSchema = z.toJSONSchema(schema, { io, unrepresentable: 'any', reused: 'ref' }) as Record<string, unknown>;
+    const jsonSchema = z.toJSONSchema(schema, { io, unrepresentable: 'any', reused: 'ref' }) as Record<
+      string,
+      unknown
+    >;
     delete jsonSchema.$schema;
     delete jsonSchema.id;
     const source = await compile({ ...jsonSchema, title: name } as never, name, {

@@ -1,4 +1,5 @@
 import { accountEventTypes } from '@lockstep/core';
+
 /**
  * The bank pages' only script (CSP: script-src 'self'). It keeps a temporary account's status
  * live: on each Server-Sent Event it refetches the page and swaps the status section, so the
