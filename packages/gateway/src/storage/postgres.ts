@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import {
   type AccountEvent,
   type CurrencyCode,
@@ -147,11 +147,23 @@ export class PostgresStore implements Store {
       const ops = new PgOps(client, this, true);
       let commitSent = false;
       try {
-        await client.query('BEGIN');
         const value = await work(ops);
-        await this.announce(client, ops.appendedEventIds);
+        if (!ops.begun) {
+          // The unit wrote nothing (and read nothing): there is no transaction to commit.
+          client.release();
+          return value;
+        }
+        // The idempotency record and the NOTIFY ride with the COMMIT in one round trip: all
+        // three land together or not at all (an error skips the rest of the query).
+        const tail = [
+          ...(ops.pendingIdempotency ? [idempotencyInsert(client, ops.pendingIdempotency)] : []),
+          ...this.notifications(ops.appendedEventIds).map(
+            (payload) => `NOTIFY ${eventChannel}, ${client.escapeLiteral(payload)}`,
+          ),
+          'COMMIT',
+        ];
         commitSent = true;
-        await client.query('COMMIT');
+        await client.query(tail.join('; '));
         client.release();
         for (const key of ops.openedLedgerKeys) this.knownLedgerKeys.add(key);
         return value;
@@ -160,8 +172,14 @@ export class PostgresStore implements Store {
         if (broken) {
           client.release(error as Error);
         } else {
-          await client.query('ROLLBACK').catch(() => {});
+          if (ops.begun) await client.query('ROLLBACK').catch(() => {});
           client.release();
+        }
+        if (commitSent && pgCode(error) === '23505') {
+          throw new LockstepError(
+            'idempotency_key_in_use',
+            'This Idempotency-Key is being used by another request.',
+          );
         }
         if (commitSent && broken) {
           throw new LockstepError(
@@ -265,25 +283,22 @@ export class PostgresStore implements Store {
     }
   }
 
-  /** NOTIFY is transactional: delivered to listeners only if and when the commit succeeds. */
-  private async announce(client: pg.PoolClient, ids: string[]): Promise<void> {
+  /** NOTIFY payloads (each under 8000 bytes) naming the events a transaction appended. */
+  private notifications(ids: string[]): string[] {
+    const payloads: string[] = [];
     let batch: string[] = [];
     let size = 0;
-    const send = async () => {
-      if (batch.length === 0) return;
-      await client.query('SELECT pg_notify($1, $2)', [
-        eventChannel,
-        JSON.stringify({ origin: this.origin, ids: batch }),
-      ]);
-      batch = [];
-      size = 0;
-    };
     for (const id of ids) {
-      if (size + id.length + 3 > notifyPayloadMax) await send();
+      if (size + id.length + 3 > notifyPayloadMax && batch.length > 0) {
+        payloads.push(JSON.stringify({ origin: this.origin, ids: batch }));
+        batch = [];
+        size = 0;
+      }
       batch.push(id);
       size += id.length + 3;
     }
-    await send();
+    if (batch.length > 0) payloads.push(JSON.stringify({ origin: this.origin, ids: batch }));
+    return payloads;
   }
 
   private async connect(): Promise<pg.PoolClient> {
@@ -306,6 +321,10 @@ class PgOps implements StoreTx {
   /** True inside a write transaction: reads of rows about to change take row locks. */
   private readonly writing: boolean;
   readonly appendedEventIds: string[] = [];
+  /** True once BEGIN was sent (write transactions only). */
+  begun = false;
+  /** Written together with the COMMIT (see `PostgresStore.transaction`). */
+  pendingIdempotency: IdempotencyRecord | undefined;
   /** Fee and external ledger accounts opened here; known to exist once the commit lands. */
   readonly openedLedgerKeys: string[] = [];
 
@@ -316,7 +335,15 @@ class PgOps implements StoreTx {
   }
 
   private async query(text: string, values: unknown[] = []): Promise<pg.QueryResult<Row>> {
+    await this.begin();
     return this.client.query({ name: statementName(text), text, values });
+  }
+
+  /** A write transaction begins with its first statement (one round trip less per command). */
+  private async begin(prefix?: string): Promise<void> {
+    if (!this.writing || this.begun) return;
+    this.begun = true;
+    await this.client.query(prefix ? `BEGIN; ${prefix}` : 'BEGIN');
   }
 
   private async one(text: string, values: unknown[] = []): Promise<Row | undefined> {
@@ -724,27 +751,27 @@ class PgOps implements StoreTx {
       }
     }
     this.openedLedgerKeys.push(...toOpen);
-    await this.run('INSERT INTO journal_entries (id, kind, reference, at) VALUES ($1, $2, $3, $4)', [
-      entry.id,
-      entry.kind,
-      entry.reference,
-      entry.at,
-    ]);
+    // Entry, postings and balances in one statement (checked above, under the row locks).
     await this.run(
-      `INSERT INTO postings (entry_id, leg, ledger_key, amount_minor, currency)
-       SELECT $1, leg - 1, key, amount, currency
-       FROM unnest($2::text[], $3::bigint[], $4::text[]) WITH ORDINALITY AS t(key, amount, currency, leg)`,
+      `WITH entry AS (
+         INSERT INTO journal_entries (id, kind, reference, at) VALUES ($1, $2, $3, $4)),
+       legs AS (
+         INSERT INTO postings (entry_id, leg, ledger_key, amount_minor, currency)
+         SELECT $1, leg - 1, key, amount, currency
+         FROM unnest($5::text[], $6::bigint[], $7::text[]) WITH ORDINALITY AS t(key, amount, currency, leg))
+       UPDATE ledger_accounts l SET balance_minor = l.balance_minor + d.delta
+       FROM unnest($8::text[], $9::bigint[]) AS d(key, delta) WHERE l.ledger_key = d.key`,
       [
         entry.id,
+        entry.kind,
+        entry.reference,
+        entry.at,
         legs.map((leg) => leg.key),
         legs.map((leg) => leg.amountMinor),
         legs.map((leg) => leg.currency),
+        keys,
+        keys.map((key) => deltas.get(key)?.amountMinor),
       ],
-    );
-    await this.run(
-      `UPDATE ledger_accounts l SET balance_minor = l.balance_minor + d.delta
-       FROM unnest($1::text[], $2::bigint[]) AS d(key, delta) WHERE l.ledger_key = d.key`,
-      [keys, keys.map((key) => deltas.get(key)?.amountMinor)],
     );
   }
 
@@ -804,6 +831,15 @@ class PgOps implements StoreTx {
       await this.all('SELECT * FROM webhook_endpoints WHERE merchant_id = $1 ORDER BY created_at, id', [
         merchantId,
       ])
+    ).map(endpointOf);
+  }
+
+  async listWebhookEndpointsOf(merchantIds: string[]) {
+    return (
+      await this.all(
+        'SELECT * FROM webhook_endpoints WHERE merchant_id = ANY($1::text[]) ORDER BY merchant_id, created_at, id',
+        [merchantIds],
+      )
     ).map(endpointOf);
   }
 
@@ -897,32 +933,46 @@ class PgOps implements StoreTx {
     if (this.writing) {
       // Two requests with one key: the second waits here until the first commits or rolls
       // back, then reads its record (READ COMMITTED sees it) and replays it.
-      await this.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`${scope} ${key}`]);
+      const lock = `SELECT pg_advisory_xact_lock(${advisoryKey(`${scope} ${key}`)})`;
+      if (this.begun) await this.client.query(lock);
+      else await this.begin(lock);
     }
     const row = await this.one('SELECT * FROM idempotency WHERE scope = $1 AND key = $2', [scope, key]);
     return row ? idempotencyOf(row) : null;
   }
 
   async putIdempotency(record: IdempotencyRecord) {
-    const inserted = await this.run(
-      `INSERT INTO idempotency (scope, key, request_hash, status_code, response_body, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
-      [
-        record.scope,
-        record.key,
-        record.requestHash,
-        record.statusCode,
-        record.responseBody,
-        record.createdAt,
-      ],
-    );
-    if (inserted === 0) {
+    if (!this.writing) throw new Error('putIdempotency needs a write transaction');
+    if (this.pendingIdempotency) {
       throw new LockstepError(
         'idempotency_key_in_use',
         'This Idempotency-Key is being used by another request.',
       );
     }
+    await this.begin();
+    this.pendingIdempotency = record;
   }
+}
+
+/** The INSERT of an idempotency record as literal SQL, for the multi-statement COMMIT query. */
+function idempotencyInsert(client: pg.PoolClient, record: IdempotencyRecord): string {
+  const text = (value: string) => client.escapeLiteral(value);
+  return `INSERT INTO idempotency (scope, key, request_hash, status_code, response_body, created_at) VALUES (${[
+    text(record.scope),
+    text(record.key),
+    text(record.requestHash),
+    String(Math.trunc(record.statusCode)),
+    text(record.responseBody),
+    text(record.createdAt),
+  ].join(', ')})`;
+}
+
+/** A signed 64-bit advisory lock key from SHA-256 (as a SQL literal). */
+function advisoryKey(text: string): string {
+  return BigInt.asIntN(
+    64,
+    BigInt(`0x${createHash('sha256').update(text).digest('hex').slice(0, 16)}`),
+  ).toString();
 }
 
 const statementNames = new Map<string, string>();

@@ -745,6 +745,15 @@ class SqliteOps implements StoreTx {
     ).map(endpointOf);
   }
 
+  async listWebhookEndpointsOf(merchantIds: string[]) {
+    return merchantIds.flatMap((merchantId) =>
+      this.all(
+        'SELECT * FROM webhook_endpoints WHERE merchant_id = ? ORDER BY created_at, id',
+        merchantId,
+      ).map(endpointOf),
+    );
+  }
+
   async insertWebhookEndpoint(record: WebhookEndpointRecord) {
     this.run(
       'INSERT INTO webhook_endpoints (id, merchant_id, url, enabled, created_at) VALUES (?, ?, ?, ?, ?)',

@@ -227,6 +227,8 @@ export interface StoreReader {
   ): Promise<StoredEvent[]>;
 
   listWebhookEndpoints(merchantId: string): Promise<WebhookEndpointRecord[]>;
+  /** The endpoints of several merchants at once (one query per command on the hot path). */
+  listWebhookEndpointsOf(merchantIds: string[]): Promise<WebhookEndpointRecord[]>;
   getOutbox(id: string): Promise<OutboxRecord | null>;
 
   getIdempotency(scope: string, key: string): Promise<IdempotencyRecord | null>;
