@@ -8,7 +8,7 @@ import autocannon from 'autocannon';
 /**
  * Profiling aid (not part of `pnpm bench`): starts one gateway on the embedded store with
  * `--cpu-prof`, loads one case for a few seconds and stops it, leaving the profile in
- * `--prof-dir`. Usage: node ... bench/profile-case.ts <lock|deposit|status> [seconds] [prof-dir]
+ * `--prof-dir`. Usage: node ... bench/profile-case.ts <lock|deposit|status|create> [seconds] [prof-dir]
  */
 const [kind = 'lock', secondsText = '5', profDir = '/tmp/prof-case'] = process.argv.slice(2);
 const root = path.resolve(import.meta.dirname, '..');
@@ -65,6 +65,22 @@ for (let index = 0; index < 100; index++) {
     ).code,
   );
 }
+const invoices: string[] = [];
+if (kind === 'create') {
+  for (let index = 0; index < 4000; index++) {
+    invoices.push(
+      (
+        await post('/v1/invoices', seed.secretKey, {
+          amountMinor: 1000,
+          currency: 'JPY',
+          orderReference: `p-${index}`,
+          description: 'profile',
+          payeeContact: 'p@example.com',
+        })
+      ).token,
+    );
+  }
+}
 let turn = 0;
 let key = 0;
 const result = await autocannon({
@@ -76,6 +92,16 @@ const result = await autocannon({
       method: kind === 'status' ? 'GET' : 'POST',
       setupRequest: (request: any) => {
         const code = codes[turn++ % codes.length];
+        if (kind === 'create') {
+          request.path = '/v1/temporary-accounts';
+          request.headers = {
+            authorization: `Bearer ${session.token}`,
+            'content-type': 'application/json',
+            'idempotency-key': `p-${key++}`,
+          };
+          request.body = JSON.stringify({ invoice: invoices[turn % invoices.length] });
+          return request;
+        }
         const action = kind === 'lock' ? (turn % 2 ? 'lock' : 'unlock') : kind;
         request.path =
           kind === 'status' ? `/v1/temporary-accounts/${code}` : `/v1/temporary-accounts/${code}/${action}`;

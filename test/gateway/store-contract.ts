@@ -381,9 +381,9 @@ export function storeContract(name: string, open: () => Promise<Store>, cleanup?
       };
       await store.transaction((tx) => tx.insertWebhookEndpoint(endpoint));
       expect(await store.read((reader) => reader.listWebhookEndpoints(merchantId))).toEqual([endpoint]);
-      expect(
-        await store.read((reader) => reader.listWebhookEndpointsOf([merchantId, 'cus_nobody'])),
-      ).toEqual([endpoint]);
+      expect(await store.read((reader) => reader.listWebhookEndpointsOf([merchantId, 'cus_nobody']))).toEqual(
+        [endpoint],
+      );
       const code = unique('ta');
       const rows = [1, 2].map((seq) => ({
         id: unique('dlv'),

@@ -1,6 +1,6 @@
 import { type CurrencyCode, LockstepError } from '@lockstep/core';
 import { newId } from '../ids.ts';
-import type { InvoiceRecord, StoreReader, StoreTx } from '../storage/store.ts';
+import type { InvoiceRecord, MerchantRecord, StoreReader, StoreTx } from '../storage/store.ts';
 import type { KeyRing } from './keys.ts';
 
 export interface InvoiceInput {
@@ -28,13 +28,16 @@ export class Invoices {
     this.clock = now;
   }
 
-  async create(
-    tx: StoreTx,
-    merchantId: string,
+  /**
+   * Signs a new invoice with the active key: the slow work, done outside any store unit so a
+   * batch of commits (or of reads) never waits on a signature.
+   */
+  async prepare(
+    merchant: MerchantRecord | null,
     input: InvoiceInput,
   ): Promise<{ record: InvoiceRecord; payeeName: string }> {
-    const merchant = await tx.getMerchant(merchantId);
     if (!merchant) throw new LockstepError('forbidden', 'Only merchants issue invoices.');
+    const merchantId = merchant.customerId;
     const now = this.clock();
     const expiresAt = new Date(now.getTime() + (input.expiresInSeconds ?? defaultLifetimeSeconds) * 1000);
     const id = newId('inv');
@@ -64,16 +67,25 @@ export class Invoices {
       token,
       temporaryAccountCode: null,
     };
-    await tx.insertInvoice(record);
     return { record, payeeName: merchant.name };
   }
 
-  /**
-   * Verifies a token and returns the stored invoice it names. The signed claims must match the
-   * stored record exactly: a valid signature over other terms is refused too.
-   */
-  async verify(reader: StoreReader, token: string): Promise<{ record: InvoiceRecord; payeeName: string }> {
-    const claims = await this.keys.verifyInvoice(token);
+  /** Stores a prepared invoice (inside the request's transaction). */
+  async insert(tx: StoreTx, prepared: { record: InvoiceRecord; payeeName: string }) {
+    await tx.insertInvoice(prepared.record);
+    return prepared;
+  }
+
+  /** Checks the signature only (no store access), so it can run before a transaction. */
+  verifySignature(token: string): Promise<InvoiceClaims> {
+    return this.keys.verifyInvoice(token);
+  }
+
+  /** The stored invoice that verified claims name; the terms must match exactly. */
+  async match(
+    reader: StoreReader,
+    claims: InvoiceClaims,
+  ): Promise<{ record: InvoiceRecord; payeeName: string }> {
     const record = await reader.getInvoice(claims.sub);
     if (
       !record ||
@@ -88,9 +100,9 @@ export class Invoices {
     return { record, payeeName: merchant?.name ?? String(claims.payeeName) };
   }
 
-  /** As `verify`, and refuses an invoice that already created its temporary account. */
-  async verifyForPayment(reader: StoreReader, token: string): Promise<InvoiceRecord> {
-    const { record } = await this.verify(reader, token);
+  /** As `match`, and refuses an invoice that already created its temporary account. */
+  async verifyForPayment(reader: StoreReader, claims: InvoiceClaims): Promise<InvoiceRecord> {
+    const { record } = await this.match(reader, claims);
     if (record.temporaryAccountCode !== null) {
       throw new LockstepError('invoice_already_used', 'This invoice has already been paid.', {
         temporaryAccountCode: null,
@@ -99,3 +111,5 @@ export class Invoices {
     return record;
   }
 }
+
+export type InvoiceClaims = Awaited<ReturnType<KeyRing['verifyInvoice']>>;

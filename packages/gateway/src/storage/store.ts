@@ -20,7 +20,9 @@ export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /**
    * Runs `work` in one transaction. If `work` throws, none of its writes happen and the error
-   * is rethrown. Resolves only after the commit is durable.
+   * is rethrown. Resolves only after the commit is durable. `work` should await only store
+   * calls: other async work (crypto, network) belongs before or after it, because the embedded
+   * store runs the units of a group commit one after another.
    */
   transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T>;
   /** Runs read-only `work` against one consistent snapshot. */

@@ -8,6 +8,7 @@ import {
 } from '@lockstep/core';
 import type { Context } from 'hono';
 import type { Principal, Unit } from '../../service/bank.ts';
+import type { InvoiceClaims } from '../../service/invoices.ts';
 import type { StoreReader } from '../../storage/store.ts';
 import {
   answer,
@@ -96,8 +97,19 @@ export function accountRoutes(app: GatewayApp): void {
       const input = c.req.valid('json');
       const gateway = c.get('gateway');
       const idempotency = await idempotencyOf(c);
+      // The signature check is CPU work off the main thread: do it before the transaction, so
+      // a batch of commits never waits on it. A failure is raised inside the unit, after the
+      // idempotency lookup, so a retry of an earlier success still gets its stored answer.
+      const claims =
+        'invoice' in input
+          ? await gateway.invoices.verifySignature(input.invoice).then(
+              (value) => ({ ok: true as const, value }),
+              (error: unknown) => ({ ok: false as const, error }),
+            )
+          : undefined;
       const result = await gateway.bank.mutate(principal.customerId, idempotency, async (unit) => {
-        const account = await createFromRequest(c, unit, principal, input);
+        if (claims && !claims.ok) throw claims.error;
+        const account = await createFromRequest(c, unit, principal, input, claims?.value);
         return { status: 201, body: await accountView(unit.tx, account, principal.customerId) };
       });
       return answer(c, result);
@@ -309,6 +321,7 @@ async function createFromRequest(
   unit: Unit,
   principal: Principal,
   input: z.infer<typeof CreateTemporaryAccountRequest>,
+  claims: InvoiceClaims | undefined,
 ) {
   const { bank, invoices } = c.get('gateway');
   const { tx } = unit;
@@ -324,7 +337,8 @@ async function createFromRequest(
     if (principal.kind !== 'customer') {
       throw new LockstepError('role_not_allowed', 'The buyer presents an invoice, with a customer session.');
     }
-    const invoice = await invoices.verifyForPayment(tx, input.invoice);
+    if (!claims) throw new LockstepError('invoice_invalid', 'This invoice is not a valid signed invoice.');
+    const invoice = await invoices.verifyForPayment(tx, claims);
     buyerId = principal.customerId;
     sellerId = invoice.merchantId;
     currency = invoice.currency;

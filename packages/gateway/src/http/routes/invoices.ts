@@ -22,8 +22,15 @@ export function invoiceRoutes(app: GatewayApp): void {
       const principal = await merchantPrincipal(c);
       const input = c.req.valid('json');
       const { bank, invoices } = c.get('gateway');
+      // Signed before the transaction (see Invoices.prepare); a replayed key discards it.
+      const merchant = await bank.read((reader) => reader.getMerchant(principal.customerId));
+      const prepared = await invoices.prepare(merchant, input).then(
+        (value) => ({ ok: true as const, value }),
+        (error: unknown) => ({ ok: false as const, error }),
+      );
       const result = await bank.mutate(principal.customerId, await idempotencyOf(c), async (unit) => {
-        const { record, payeeName } = await invoices.create(unit.tx, principal.customerId, input);
+        if (!prepared.ok) throw prepared.error;
+        const { record, payeeName } = await invoices.insert(unit.tx, prepared.value);
         return { status: 201, body: invoiceView(record, payeeName, true) };
       });
       return answer(c, result);
@@ -73,8 +80,10 @@ export function invoiceRoutes(app: GatewayApp): void {
     async (c) => {
       const { token } = c.req.valid('json');
       const { bank, invoices } = c.get('gateway');
+      // The signature first, outside the store's read batch (it is async crypto).
+      const claims = await invoices.verifySignature(token);
       const body = await bank.read(async (reader) => {
-        const { record, payeeName } = await invoices.verify(reader, token);
+        const { record, payeeName } = await invoices.match(reader, claims);
         if (record.temporaryAccountCode !== null) {
           throw new LockstepError('invoice_already_used', 'This invoice has already been paid.');
         }
