@@ -82,6 +82,7 @@ export class SqliteStore implements Store {
   private readonly writer: DatabaseSync;
   private readonly reader: DatabaseSync | undefined;
   private readonly writeOps: SqliteOps;
+  private readonly readControl: { begin: StatementSync; commit: StatementSync } | undefined;
   private readonly control: Record<
     'begin' | 'savepoint' | 'release' | 'rollbackTo' | 'commit',
     StatementSync
@@ -119,6 +120,7 @@ export class SqliteStore implements Store {
     if (options.path !== ':memory:') {
       this.reader = new DatabaseSync(options.path, { readOnly: true });
       this.reader.exec('PRAGMA busy_timeout = 5000;');
+      this.readControl = { begin: this.reader.prepare('BEGIN'), commit: this.reader.prepare('COMMIT') };
       this.readOps = new SqliteOps(this.reader);
     } else {
       this.readOps = this.writeOps;
@@ -208,12 +210,12 @@ export class SqliteStore implements Store {
   }
 
   private async drainReads(): Promise<void> {
-    const reader = this.reader as DatabaseSync;
     try {
       while (this.readQueue.length > 0) {
         const batch = this.readQueue.splice(0, this.batchUnitsMax);
         // One snapshot for the batch: every read inside sees one committed state.
-        reader.exec('BEGIN');
+        const control = this.readControl as { begin: StatementSync; commit: StatementSync };
+        control.begin.run();
         try {
           for (const unit of batch) {
             try {
@@ -223,7 +225,7 @@ export class SqliteStore implements Store {
             }
           }
         } finally {
-          reader.exec('COMMIT');
+          control.commit.run();
         }
       }
     } finally {
