@@ -32,6 +32,7 @@ describe.runIf(pgAvailable())('several gateway processes on one PostgreSQL datab
       commission: noCommission,
       log: pino({ level: 'silent' }),
       webhooks: { pollIntervalMs: 50, backoffBaseMs: 50, backoffMaxMs: 200 },
+      keyRefreshMs: 0,
     });
     hooks = await receiver(() => 200);
   });
@@ -118,6 +119,34 @@ describe.runIf(pgAvailable())('several gateway processes on one PostgreSQL datab
     const after = (await viaB('GET', '/v1/accounts', buyer)).body;
     const usual = (view: any) => view.usualAccounts[0].balanceMinor as number;
     expect(usual(before) - usual(after)).toBe(300);
+  });
+
+  it('an invoice signed with a key one process just rotated in verifies in the other', async () => {
+    await a.gateway.keys.rotate();
+    const issued = await a.request('POST', '/v1/invoices', {
+      token: a.seed.secretKey,
+      body: {
+        amountMinor: 900,
+        currency: 'JPY',
+        orderReference: 'rot-1',
+        description: 'x',
+        payeeContact: 'y',
+      },
+    });
+    expect(issued.status).toBe(201);
+    const verified = await b.app.request('/v1/invoices/verify', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: issued.body.token }),
+    });
+    expect(verified.status).toBe(200);
+  });
+
+  it('a key one process rotated in is published by the other (webhooks it signs verify anywhere)', async () => {
+    await a.gateway.keys.rotate();
+    const kid = a.gateway.keys.activeKid;
+    const jwks = await (await b.app.request('/.well-known/jwks.json')).json();
+    expect(jwks.keys.map((key: { kid: string }) => key.kid)).toContain(kid);
   });
 
   it('with a webhook worker in each process, every event is delivered exactly once', async () => {

@@ -17,6 +17,8 @@ export interface GatewayOptions {
   loginPolicy?: LoginPolicy;
   now?: () => Date;
   log?: Logger;
+  /** How often the signing keys are reloaded from the store (another process may rotate). */
+  keyRefreshMs?: number;
   /** The level of the default logger when no `log` is given (default LOG_LEVEL or info). */
   logLevel?: string;
   /** Webhook delivery settings, or false to run no delivery worker in this process. */
@@ -56,7 +58,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   });
   // Changes made through other gateway processes reach this process's streams and worker too.
   const stopForeign = options.store.onForeignEvents?.((events) => bus.publish(events));
-  const keys = new KeyRing(options.store, { issuer: options.publicUrl, now: options.now });
+  const keys = new KeyRing(options.store, {
+    issuer: options.publicUrl,
+    now: options.now,
+    refreshMs: options.keyRefreshMs,
+  });
   await keys.load();
   const gateway: Gateway = {
     store: options.store,

@@ -42,7 +42,12 @@ export class KeyRing {
   private jwks: JSONWebKeySet = { keys: [] };
   private verifier: ReturnType<typeof createLocalJWKSet> = createLocalJWKSet({ keys: [] });
 
-  constructor(store: Store, options: { issuer: string; now?: () => Date }) {
+  /** How old the loaded key set may get before `refreshIfStale` reloads it from the store. */
+  private readonly refreshMs: number;
+  private loadedAtMs = 0;
+
+  constructor(store: Store, options: { issuer: string; now?: () => Date; refreshMs?: number }) {
+    this.refreshMs = options.refreshMs ?? 10_000;
     this.store = store;
     this.issuer = options.issuer;
     this.clock = options.now ?? (() => new Date());
@@ -94,6 +99,15 @@ export class KeyRing {
     });
     await this.install(await this.store.read((reader) => reader.listSigningKeys()));
     return record;
+  }
+
+  /**
+   * Reloads the key set when it is older than `refreshMs`: another gateway process sharing the
+   * store may have rotated, and this process must publish (and sign with) what the store holds.
+   */
+  async refreshIfStale(): Promise<void> {
+    if (Date.now() - this.loadedAtMs < this.refreshMs) return;
+    await this.install(await this.store.read((reader) => reader.listSigningKeys()));
   }
 
   publicJwks(): JSONWebKeySet {
@@ -177,6 +191,7 @@ export class KeyRing {
   }
 
   private async install(records: SigningKeyRecord[]): Promise<void> {
+    this.loadedAtMs = Date.now();
     const now = this.clock().getTime();
     const live = records.filter((record) => Date.parse(record.expiresAt) > now);
     const signing = live

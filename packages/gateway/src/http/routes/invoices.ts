@@ -93,7 +93,8 @@ export function invoiceRoutes(app: GatewayApp): void {
     },
   );
 
-  app.get('/.well-known/jwks.json', (c) => {
+  app.get('/.well-known/jwks.json', async (c) => {
+    await c.get('gateway').keys.refreshIfStale();
     c.header('Cache-Control', 'public, max-age=300');
     return c.json(c.get('gateway').keys.publicJwks());
   });
