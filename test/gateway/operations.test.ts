@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../packages/gateway/src/config.ts';
+import { startTestGateway } from '../support/gateway.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const node = [
@@ -92,5 +93,28 @@ describe('the gateway process', () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
+  });
+});
+
+describe('operator top-ups', () => {
+  it('apply once per reference, so rerunning one after an unknown outcome is safe', async () => {
+    const gateway = await startTestGateway();
+    try {
+      const account = gateway.seed.buyerAccountId;
+      const balance = async () =>
+        (await gateway.gateway.bank.read((reader) => reader.getUsualAccount(account)))?.balanceMinor;
+      const before = await balance();
+      await gateway.admin.topUp(account, 500, 'slip-0001');
+      await gateway.admin.topUp(account, 500, 'slip-0001');
+      expect(await balance()).toBe((before as number) + 500);
+      await expect(gateway.admin.topUp(account, 700, 'slip-0001')).rejects.toMatchObject({
+        code: 'idempotency_key_reused',
+      });
+      const fresh = await gateway.admin.topUp(account, 1);
+      expect(fresh.reference).toMatch(/^topup_/);
+      expect(await balance()).toBe((before as number) + 501);
+    } finally {
+      await gateway.close();
+    }
   });
 });

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { isCurrencyCode } from '@lockstep/core';
 import { loadConfig } from './config.ts';
 import { createGateway } from './gateway.ts';
+import { randomToken } from './ids.ts';
 import { seedDemo } from './seed.ts';
 import { Admin } from './service/admin.ts';
 import { openStore } from './storage/open.ts';
@@ -17,7 +18,7 @@ const usage = `Usage: pnpm lockstep-admin <command> [options]
   merchant:create --customer <cus_...> --name <shop name> --origin <https://shop.example> [--origin ...]
   key:create      --merchant <cus_...> --kind secret|publishable
   key:revoke      --merchant <cus_...> --key <key_...>
-  top-up          --account <acc_...> --amount-minor <integer>
+  top-up          --account <acc_...> --amount-minor <integer> [--reference <slip id>]
   keys:rotate
   reconcile
   seed-demo       [--origin http://localhost:3000]`;
@@ -28,6 +29,7 @@ async function main(argv: string[]): Promise<number> {
     args: rest,
     options: {
       'user-id': { type: 'string' },
+      reference: { type: 'string' },
       name: { type: 'string' },
       password: { type: 'string' },
       customer: { type: 'string' },
@@ -91,8 +93,15 @@ async function main(argv: string[]): Promise<number> {
         break;
       case 'top-up': {
         const amount = Number(need('amount-minor'));
-        await admin.topUp(need('account'), amount);
-        print({ ok: true });
+        const reference = values.reference ?? `topup_${randomToken(16)}`;
+        try {
+          print({ ok: true, ...(await admin.topUp(need('account'), amount, reference)) });
+        } catch (error) {
+          console.error(
+            `Top-up ${reference} failed; if the outcome is unknown, run it again with --reference ${reference}.`,
+          );
+          throw error;
+        }
         break;
       }
       case 'keys:rotate':

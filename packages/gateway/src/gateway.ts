@@ -57,7 +57,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     onCommitted: (events) => bus.publish(events),
   });
   // Changes made through other gateway processes reach this process's streams and worker too.
-  const stopForeign = options.store.onForeignEvents?.((events) => bus.publish(events));
+  // After a gap (the listener reconnected), live streams are closed: clients reconnect with
+  // Last-Event-ID and catch up from the store.
+  const stopForeign = options.store.onForeignEvents?.(
+    (events) => bus.publish(events),
+    () => bus.closeStreams(),
+  );
   const keys = new KeyRing(options.store, {
     issuer: options.publicUrl,
     now: options.now,

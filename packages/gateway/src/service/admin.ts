@@ -1,8 +1,8 @@
 import { type CurrencyCode, LockstepError, parseAmountMinor } from '@lockstep/core';
-import { newId } from '../ids.ts';
+import { newId, randomToken } from '../ids.ts';
 import type { LedgerBalance, StoreReader } from '../storage/store.ts';
 import { createApiKey, hashPassword } from './auth.ts';
-import type { Bank } from './bank.ts';
+import { type Bank, requestHash } from './bank.ts';
 
 /**
  * The bank operator's actions (the CLI and the demo seed use these): customers, merchants,
@@ -84,13 +84,28 @@ export class Admin {
   }
 
   /** A remittance from outside the bank into a usual account (external cash → usual). */
-  async topUp(usualAccountId: string, amountMinor: number): Promise<void> {
+  /**
+   * Cash in from outside the bank. `reference` (the operator's slip number, say) is the
+   * idempotency key: running the same top-up again after an unknown outcome (a connection lost
+   * during the commit) applies it at most once. Without one, a fresh reference is used.
+   */
+  async topUp(
+    usualAccountId: string,
+    amountMinor: number,
+    reference?: string,
+  ): Promise<{ reference: string }> {
     const amount = parseAmountMinor(amountMinor);
     if (!amount.ok) throw amount.error;
-    await this.bank.mutate('operator', undefined, async (unit) => {
+    const key = reference ?? `topup_${randomToken(16)}`;
+    const idempotency = {
+      key,
+      requestHash: requestHash('TOP-UP', usualAccountId, String(amount.value)),
+    };
+    await this.bank.mutate('operator', idempotency, async (unit) => {
       await this.bank.topUp(unit, usualAccountId, amount.value);
       return { status: 200, body: null };
     });
+    return { reference: key };
   }
 
   /** Proves the books balance: every ledger account summed per currency is exactly zero. */

@@ -79,8 +79,14 @@ const retryableCodes = new Set(['40001', '40P01']);
 
 export async function openPostgresStore(options: PostgresStoreOptions): Promise<PostgresStore> {
   const store = new PostgresStore(options);
-  await store.migrate();
-  if (options.listen ?? true) await store.startListening();
+  try {
+    await store.migrate();
+    if (options.listen ?? true) await store.startListening();
+  } catch (error) {
+    // Nobody gets this store: end its pool and its listener's retry loop.
+    await store.close();
+    throw error;
+  }
   return store;
 }
 
@@ -96,6 +102,9 @@ export class PostgresStore implements Store {
   readonly knownLedgerKeys = new Set<string>();
   private listener: pg.Client | undefined;
   private listenRetry: NodeJS.Timeout | undefined;
+  private listenHealth: NodeJS.Timeout | undefined;
+  private listenedBefore = false;
+  private readonly resyncListeners = new Set<() => void>();
   private closed = false;
 
   constructor(options: PostgresStoreOptions) {
@@ -230,27 +239,37 @@ export class PostgresStore implements Store {
   }
 
   /** Events committed through *other* processes sharing the database (LISTEN/NOTIFY). */
-  onForeignEvents(listener: ForeignListener): () => void {
+  onForeignEvents(listener: ForeignListener, onResync?: () => void): () => void {
     this.foreignListeners.add(listener);
-    return () => this.foreignListeners.delete(listener);
+    if (onResync) this.resyncListeners.add(onResync);
+    return () => {
+      this.foreignListeners.delete(listener);
+      if (onResync) this.resyncListeners.delete(onResync);
+    };
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.listenRetry);
+    clearInterval(this.listenHealth);
     await this.listener?.end().catch(() => {});
     await this.pool.end();
   }
 
   async startListening(): Promise<void> {
     if (this.closed) return;
-    const client = new pg.Client({ connectionString: this.options.connectionString });
+    const client = new pg.Client({
+      connectionString: this.options.connectionString,
+      keepAlive: true,
+      query_timeout: 5_000,
+    });
     const retry = () => {
       if (this.closed || this.listener !== client) return;
       this.listener = undefined;
+      clearInterval(this.listenHealth);
       client.end().catch(() => {});
-      this.listenRetry = setTimeout(() => void this.startListening().catch(retry), 500);
+      this.listenRetry = setTimeout(() => void this.startListening().catch(() => {}), 500);
     };
     client.on('error', retry);
     client.on('end', retry);
@@ -265,6 +284,16 @@ export class PostgresStore implements Store {
       retry();
       throw error;
     }
+    // A half-open connection raises nothing: probe it, and reconnect when it stops answering.
+    clearInterval(this.listenHealth);
+    this.listenHealth = setInterval(() => {
+      client.query('SELECT 1').catch(retry);
+    }, 10_000);
+    this.listenHealth.unref();
+    // Notifications sent while no listener was connected are lost: tell the live streams to
+    // catch up from the store (they resume from their last event).
+    if (this.listenedBefore) for (const listener of this.resyncListeners) listener();
+    this.listenedBefore = true;
   }
 
   private async deliverForeign(payload: string): Promise<void> {
@@ -302,11 +331,25 @@ export class PostgresStore implements Store {
   }
 
   private async connect(): Promise<pg.PoolClient> {
+    let client: pg.PoolClient;
     try {
-      return await this.pool.connect();
+      client = await this.pool.connect();
     } catch {
       throw new LockstepError('service_unavailable', 'The database is unavailable; retry shortly.');
     }
+    // While checked out, a client's socket error (reset, failover, FATAL between queries) is
+    // also emitted as an 'error' event, which would crash the process with no listener. The
+    // running query rejects as well, and the retry path handles that; the listener is removed
+    // again when the client goes back to the pool.
+    const ignore = () => {};
+    client.on('error', ignore);
+    const release = client.release.bind(client);
+    client.release = ((error?: Error | boolean) => {
+      client.removeListener('error', ignore);
+      client.release = release;
+      return release(error);
+    }) as typeof client.release;
+    return client;
   }
 
   private assertOpen(): void {

@@ -29,9 +29,10 @@ export interface Store {
   read<T>(work: (tx: StoreReader) => Promise<T>): Promise<T>;
   /**
    * Events committed through *other* processes sharing this store, so live streams here see
-   * them too. Absent where only one process can write (the embedded store).
+   * them too. Absent where only one process can write (the embedded store). `onResync` runs
+   * when some notifications may have been missed (the listener reconnected).
    */
-  onForeignEvents?(listener: (events: StoredEvent[]) => void): () => void;
+  onForeignEvents?(listener: (events: StoredEvent[]) => void, onResync?: () => void): () => void;
   close(): Promise<void>;
 }
 

@@ -1,0 +1,86 @@
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openPostgresStore, type PostgresStore } from '../../packages/gateway/src/storage/postgres.ts';
+import { adminUrl, createTestDatabase, pgAvailable } from '../support/postgres.ts';
+
+/**
+ * Network faults between a gateway and PostgreSQL, through a TCP proxy the test can cut with
+ * a reset (as a failover, a load balancer or a firewall would): a connection lost while a
+ * client is checked out must fail only that attempt, which is retried; never the process.
+ */
+describe.runIf(pgAvailable())('PostgreSQL store under connection resets', () => {
+  let proxy: Server;
+  let sockets: Socket[] = [];
+  let store: PostgresStore;
+  let drop: () => Promise<void>;
+
+  beforeAll(async () => {
+    const target = new URL(adminUrl);
+    proxy = createServer((client) => {
+      const upstream = createConnection({ host: target.hostname, port: Number(target.port || 5432) });
+      sockets.push(client, upstream);
+      client.pipe(upstream).pipe(client);
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const database = await createTestDatabase();
+    drop = database.drop;
+    const viaProxy = new URL(database.url);
+    viaProxy.hostname = '127.0.0.1';
+    viaProxy.port = String((proxy.address() as { port: number }).port);
+    store = await openPostgresStore({ connectionString: viaProxy.toString() });
+  });
+
+  afterAll(async () => {
+    await store?.close();
+    await new Promise((resolve) => proxy?.close(resolve));
+    await drop?.();
+  });
+
+  function cutEverything(): void {
+    for (const socket of sockets) socket.resetAndDestroy();
+    sockets = [];
+  }
+
+  it('retries a transaction whose connection is reset mid-way, and the process lives on', async () => {
+    let attempts = 0;
+    const crashed: unknown[] = [];
+    const onUncaught = (error: unknown) => crashed.push(error);
+    process.on('uncaughtException', onUncaught);
+    try {
+      const result = await store.transaction(async (tx) => {
+        attempts++;
+        await tx.getCustomer('cus_nobody');
+        if (attempts === 1) {
+          cutEverything();
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        await tx.insertCustomer({
+          id: `cus_fault_${attempts}`,
+          userId: 'fault-user',
+          displayName: 'Fault',
+          passwordHash: 'scrypt$x',
+          failedLoginCount: 0,
+          loginLockedUntil: null,
+          createdAt: new Date().toISOString(),
+        });
+        return attempts;
+      });
+      expect(result).toBeGreaterThanOrEqual(2);
+      expect(crashed).toEqual([]);
+      // Exactly one attempt landed.
+      const landed = await store.read((reader) => reader.getCustomerByUserId('fault-user'));
+      expect(landed?.id).toBe(`cus_fault_${result}`);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+    }
+  });
+
+  it('keeps serving after its LISTEN connection is reset', async () => {
+    cutEverything();
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    const value = await store.read((reader) => reader.getCustomerByUserId('fault-user'));
+    expect(value?.userId).toBe('fault-user');
+  });
+});
