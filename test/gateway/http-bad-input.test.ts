@@ -301,6 +301,24 @@ describe('credentials and sessions', () => {
     }
   }, 20_000);
 
+  it('a burst of parallel guesses gets at most 5 passwords checked before the lock', async () => {
+    await gateway.admin.createCustomer({ userId: 'bursty', displayName: 'Bursty', password: 'correct-pass' });
+    const answers = await Promise.all(
+      Array.from({ length: 30 }, (_, index) =>
+        gateway.request('POST', '/v1/sessions', { body: { userId: 'bursty', password: `guess-${index}` } }),
+      ),
+    );
+    const checked = answers.filter((answer) => answer.body.error?.code === 'invalid_credentials');
+    const locked = answers.filter((answer) => answer.body.error?.code === 'login_locked');
+    expect(checked.length).toBeLessThanOrEqual(5);
+    expect(checked.length + locked.length).toBe(30);
+    // Even the right password is refused while the lock lasts.
+    const right = await gateway.request('POST', '/v1/sessions', {
+      body: { userId: 'bursty', password: 'correct-pass' },
+    });
+    expect(right.body.error.code).toBe('login_locked');
+  }, 20_000);
+
   it('sessions expire, and logout ends them', async () => {
     const token = await gateway.login('tanaka', 'tanaka-demo-pass');
     expect((await gateway.request('GET', '/v1/me', { token })).status).toBe(200);

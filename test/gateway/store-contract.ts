@@ -106,6 +106,23 @@ export function storeContract(name: string, open: () => Promise<Store>, cleanup?
       });
     });
 
+    it('counts login attempts atomically and refuses them while locked', async () => {
+      const id = await store.transaction((tx) => customer(tx));
+      const attempts = await Promise.all(
+        Array.from({ length: 10 }, () => store.transaction((tx) => tx.reserveLoginAttempt(id, now))),
+      );
+      expect(
+        attempts.map((attempt) => ('attempt' in attempt ? attempt.attempt : 0)).sort((a, b) => a - b),
+      ).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      const lockedUntil = '2026-11-24T10:15:00.000Z';
+      await store.transaction((tx) =>
+        tx.updateLoginState(id, { failedLoginCount: 0, loginLockedUntil: lockedUntil }),
+      );
+      expect(await store.transaction((tx) => tx.reserveLoginAttempt(id, now))).toEqual({ lockedUntil });
+      expect(await store.transaction((tx) => tx.reserveLoginAttempt(id, lockedUntil))).toEqual({
+        attempt: 1,
+      });
+    });
     it('keeps usual-account balances in the ledger; a balanced entry moves money', async () => {
       const from = await fundedUsual(10_000);
       const to = await fundedUsual(0);

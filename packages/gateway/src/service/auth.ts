@@ -104,23 +104,28 @@ export class Auth {
       await verifyPassword(password, await decoy());
       throw invalidCredentials();
     }
-    if (customer.loginLockedUntil && Date.parse(customer.loginLockedUntil) > now.getTime()) {
-      throw new LockstepError('login_locked', 'Too many failed logins. Try again later.', {
-        retryAfterSeconds: Math.ceil((Date.parse(customer.loginLockedUntil) - now.getTime()) / 1000),
-      });
+    // Count the attempt before checking the password, atomically: a burst of parallel guesses
+    // gets at most `failuresBeforeLock` passwords checked per lock period.
+    const reserved = await this.store.transaction((tx) =>
+      tx.reserveLoginAttempt(customer.id, now.toISOString()),
+    );
+    const lockUntil = new Date(now.getTime() + this.policy.lockMs).toISOString();
+    if ('lockedUntil' in reserved) throw loginLocked(reserved.lockedUntil, now);
+    if (reserved.attempt > this.policy.failuresBeforeLock) {
+      await this.store.transaction((tx) =>
+        tx.updateLoginState(customer.id, { failedLoginCount: 0, loginLockedUntil: lockUntil }),
+      );
+      throw loginLocked(lockUntil, now);
     }
     const valid = await verifyPassword(password, customer.passwordHash);
     if (!valid) {
-      const failures = customer.failedLoginCount + 1;
-      const locked = failures >= this.policy.failuresBeforeLock;
-      await this.store.transaction((tx) =>
-        tx.updateLoginState(customer.id, {
-          failedLoginCount: locked ? 0 : failures,
-          loginLockedUntil: locked ? new Date(now.getTime() + this.policy.lockMs).toISOString() : null,
-        }),
-      );
+      if (reserved.attempt >= this.policy.failuresBeforeLock) {
+        await this.store.transaction((tx) =>
+          tx.updateLoginState(customer.id, { failedLoginCount: 0, loginLockedUntil: lockUntil }),
+        );
+      }
       // Slow down repeated guesses: 100 ms, 200 ms, 400 ms ... per failure in a row.
-      await delay(Math.min(100 * 2 ** (failures - 1), 2_000));
+      await delay(Math.min(100 * 2 ** (reserved.attempt - 1), 2_000));
       throw invalidCredentials();
     }
     const token = `cs_${randomToken(32)}`;
@@ -135,9 +140,7 @@ export class Auth {
     };
     await this.store.transaction(async (tx) => {
       await tx.insertSession(session);
-      if (customer.failedLoginCount !== 0 || customer.loginLockedUntil !== null) {
-        await tx.updateLoginState(customer.id, { failedLoginCount: 0, loginLockedUntil: null });
-      }
+      await tx.updateLoginState(customer.id, { failedLoginCount: 0, loginLockedUntil: null });
     });
     return { token, csrfToken, expiresAt, customer };
   }
@@ -245,6 +248,12 @@ export async function createApiKey(
 
 export async function customerByUserId(reader: StoreReader, userId: string) {
   return reader.getCustomerByUserId(userId);
+}
+
+function loginLocked(lockedUntil: string, now: Date): LockstepError {
+  return new LockstepError('login_locked', 'Too many failed logins. Try again later.', {
+    retryAfterSeconds: Math.max(1, Math.ceil((Date.parse(lockedUntil) - now.getTime()) / 1000)),
+  });
 }
 
 function invalidCredentials(): LockstepError {

@@ -245,6 +245,12 @@ export interface StoreReader {
 
 export interface StoreTx extends StoreReader {
   insertCustomer(record: CustomerRecord): Promise<void>;
+  /**
+   * Counts a login attempt before the password is checked, atomically: unless the login is
+   * locked (then `lockedUntil`), raises the failure count and returns it as this attempt's
+   * number, so concurrent guesses cannot all see the same count.
+   */
+  reserveLoginAttempt(id: string, now: string): Promise<{ attempt: number } | { lockedUntil: string }>;
   updateLoginState(
     id: string,
     state: { failedLoginCount: number; loginLockedUntil: string | null },
