@@ -136,6 +136,57 @@ describe('retries', () => {
   });
 });
 
+describe('more transport cases', () => {
+  it('keeps a path in the base URL', async () => {
+    const seen: string[] = [];
+    server.use(
+      http.get('https://gateway.path.test/bank/api/v1/events', ({ request }) => {
+        seen.push(new URL(request.url).pathname);
+        return HttpResponse.json({ object: 'list', data: [] });
+      }),
+    );
+    await new Lockstep({ apiKey, baseUrl: 'https://gateway.path.test/bank/api' }).events.list();
+    expect(seen).toEqual(['/bank/api/v1/events']);
+  });
+
+  it('honours Retry-After on a 502 too', async () => {
+    const attempts = script([failure(502, 'internal_error', { 'retry-after': '1' }), ok]);
+    await client({ backoffLimitMs: 5_000 }).temporaryAccounts.lock('TA-1');
+    expect(attempts[1]!.atMs - attempts[0]!.atMs).toBeGreaterThanOrEqual(950);
+  });
+
+  it('retries "Idempotency-Key in use" (its own earlier attempt still running), with the same key', async () => {
+    const attempts = script([failure(409, 'idempotency_key_in_use'), ok]);
+    await client().temporaryAccounts.lock('TA-1');
+    expect(attempts).toHaveLength(2);
+    expect(attempts[1]?.idempotencyKey).toBe(attempts[0]?.idempotencyKey);
+  });
+
+  it('maps a proxy timeout (408) to a connection error and a bodyless 404 to not_found', async () => {
+    script([() => new HttpResponse(null, { status: 408 })]);
+    const timeout = await client({ maxRetries: 0 })
+      .temporaryAccounts.lock('TA-1')
+      .catch((caught) => caught);
+    expect(timeout).toMatchObject({ code: 'timeout' });
+    expect(timeout).toBeInstanceOf(LockstepConnectionError);
+    server.resetHandlers();
+    script([
+      () => new HttpResponse('<html>gone</html>', { status: 404, headers: { 'content-type': 'text/html' } }),
+    ]);
+    const missing = await client({ maxRetries: 0 })
+      .temporaryAccounts.lock('TA-1')
+      .catch((caught) => caught);
+    expect(missing).toBeInstanceOf(NotFoundError);
+    expect(missing.code).toBe('not_found');
+  });
+
+  it('refuses impossible retry and timeout options at construction', () => {
+    expect(() => client({ maxRetries: -1 })).toThrow(LockstepConfigError);
+    expect(() => client({ maxRetries: 1.5 })).toThrow(LockstepConfigError);
+    expect(() => client({ timeoutMs: 2 ** 31 })).toThrow(LockstepConfigError);
+  });
+});
+
 describe('error mapping', () => {
   const table: Array<[number, string, new (...args: never[]) => Error]> = [
     [400, 'validation_failed', InvalidRequestError],

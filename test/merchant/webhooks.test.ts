@@ -1,4 +1,5 @@
 import {
+  WebhookBodyChangedError,
   WebhookFormatError,
   WebhookSignatureError,
   WebhookTimestampError,
@@ -72,7 +73,35 @@ describe('verifyWebhook', () => {
   it('refuses a body changed after signing', async () => {
     const { body, headers } = await delivery();
     const tampered = body.replace('"seq":8', '"seq":9');
-    await expect(verifier().verify(tampered, headers)).rejects.toBeInstanceOf(WebhookSignatureError);
+    const error = await verifier()
+      .verify(tampered, headers)
+      .catch((caught) => caught);
+    expect(error).toBeInstanceOf(WebhookBodyChangedError);
+    expect(error).toBeInstanceOf(WebhookSignatureError);
+    expect(error.code).toBe('webhook_body_changed');
+  });
+
+  it("refuses a signature that is not the bank's over an unchanged body", async () => {
+    const { body, headers } = await delivery();
+    const [head, , signature] = String(headers.get('lockstep-signature')).split('.');
+    const forged = `${head}..${(signature as string).slice(0, -4)}AAAA`;
+    const error = await verifier()
+      .verify(body, { 'lockstep-signature': forged })
+      .catch((caught) => caught);
+    expect(error).toBeInstanceOf(WebhookSignatureError);
+    expect(error).not.toBeInstanceOf(WebhookBodyChangedError);
+  });
+
+  it('refuses a header without a kid (after a rotation two keys are published)', async () => {
+    await ring.rotate();
+    const { body, headers } = await delivery();
+    const [head, , signature] = String(headers.get('lockstep-signature')).split('.');
+    const decoded = JSON.parse(Buffer.from(head as string, 'base64url').toString());
+    delete decoded.kid;
+    const noKid = `${Buffer.from(JSON.stringify(decoded)).toString('base64url')}..${signature}`;
+    await expect(verifier().verify(body, { 'lockstep-signature': noKid })).rejects.toBeInstanceOf(
+      WebhookFormatError,
+    );
   });
 
   it('refuses a stale or future timestamp (a replay)', async () => {

@@ -114,21 +114,43 @@ export class Lockstep {
       throw new LockstepConfigError('invalid_base_url', 'baseUrl must be an http(s) URL.');
     }
     const retries = options.maxRetries ?? 2;
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    const backoffLimitMs = options.backoffLimitMs ?? 10_000;
+    for (const [name, value, max] of [
+      ['maxRetries', retries, 10],
+      ['timeoutMs', timeoutMs, 2_147_483_647],
+      ['backoffLimitMs', backoffLimitMs, 2_147_483_647],
+    ] as const) {
+      if (!Number.isSafeInteger(value) || value < 0 || value > max) {
+        throw new LockstepConfigError('invalid_option', `${name} must be an integer from 0 to ${max}.`);
+      }
+    }
     this.http = ky.create({
-      baseUrl: baseUrl.toString(),
+      // With a trailing slash, so a gateway mounted under a path keeps it (paths are relative).
+      baseUrl: baseUrl.toString().endsWith('/') ? baseUrl.toString() : `${baseUrl.toString()}/`,
       fetch: options.fetch,
-      timeout: options.timeoutMs ?? 30_000,
+      timeout: timeoutMs,
       headers: { authorization: `Bearer ${options.apiKey}`, accept: 'application/json' },
       retry: {
         limit: retries,
         // POST is safe to retry: every POST carries an idempotency key.
         methods: ['get', 'post', 'delete'],
         statusCodes: [408, 429, 500, 502, 503, 504],
-        afterStatusCodes: [429, 503],
-        backoffLimit: options.backoffLimitMs ?? 10_000,
-        maxRetryAfter: options.backoffLimitMs ?? 10_000,
+        // Retry-After is honoured on every retried status (up to backoffLimitMs).
+        afterStatusCodes: [429, 500, 502, 503, 504],
+        backoffLimit: backoffLimitMs,
+        maxRetryAfter: backoffLimitMs,
         jitter: true,
         retryOnTimeout: true,
+        // A 409 is a state or lock conflict and is never retried, except "this key is in use":
+        // our own earlier attempt is still running, and retrying the same key replays its answer.
+        shouldRetry: ({ error }) => {
+          if (isHTTPError(error) && error.response.status === 409) {
+            const data = error.data as { error?: { code?: string } } | undefined;
+            return data?.error?.code === 'idempotency_key_in_use';
+          }
+          return undefined;
+        },
       },
     });
     this.invoices = new Invoices(this);
@@ -159,6 +181,12 @@ export class Lockstep {
       }).json<T>();
     } catch (error) {
       if (isHTTPError(error) || error instanceof HTTPError) {
+        if (error.response.status === 408) {
+          throw new LockstepConnectionError('The gateway or a proxy timed out the request.', {
+            cause: error,
+            code: 'timeout',
+          });
+        }
         throw apiErrorFrom(
           error.data,
           error.response.status,
@@ -272,7 +300,8 @@ class TemporaryAccounts {
   async ensureFunded(code: string, options?: RequestOptions): Promise<FundingResult> {
     const key = options?.idempotencyKey;
     const lockOptions = { ...options, idempotencyKey: key ? `${key}:lock` : undefined };
-    const checkOptions = { ...options, idempotencyKey: key ? `${key}:check` : undefined };
+    // The check always gets a fresh key: a stored answer would freeze "not yet funded".
+    const checkOptions = { ...options, idempotencyKey: undefined };
     await this.lock(code, {}, lockOptions);
     const check = await this.checkFunds(code, checkOptions);
     return {

@@ -90,6 +90,22 @@ const idempotencyCodes = new Set<ErrorCode>([
   'idempotency_key_invalid',
 ]);
 
+/** A code for an error answer without a Lockstep body (a proxy's page, say), from its status. */
+function fallbackCode(status: number): ErrorCode {
+  const byStatus: Record<number, ErrorCode> = {
+    401: 'unauthenticated',
+    402: 'insufficient_funds',
+    403: 'forbidden',
+    404: 'not_found',
+    409: 'conflict',
+    413: 'payload_too_large',
+    415: 'unsupported_media_type',
+    429: 'rate_limited',
+    503: 'service_unavailable',
+  };
+  return byStatus[status] ?? (status >= 500 ? 'internal_error' : 'validation_failed');
+}
+
 /** Maps a gateway error answer to its typed error. */
 export function apiErrorFrom(body: unknown, status: number, requestId: string | undefined): LockstepApiError {
   const error =
@@ -100,7 +116,7 @@ export function apiErrorFrom(body: unknown, status: number, requestId: string | 
     body.error
       ? (body.error as ErrorBody)
       : {
-          code: (status >= 500 ? 'internal_error' : 'validation_failed') as ErrorCode,
+          code: fallbackCode(status),
           message: `The gateway answered HTTP ${status} without an error body.`,
         };
   const ErrorClass = (() => {
@@ -131,10 +147,17 @@ export class WebhookFormatError extends WebhookVerificationError {
 }
 /** The signature does not match the body: it was changed after signing, or not signed by the bank. */
 export class WebhookSignatureError extends WebhookVerificationError {
-  constructor(message = 'The webhook signature does not match its body.') {
-    super('webhook_signature_invalid', message);
+  constructor(message = "The webhook signature is not the bank's.", code = 'webhook_signature_invalid') {
+    super(code, message);
   }
 }
+/** The body differs from the one the bank signed (changed on the way): a signature error too. */
+export class WebhookBodyChangedError extends WebhookSignatureError {
+  constructor() {
+    super('The webhook body was changed after the bank signed it.', 'webhook_body_changed');
+  }
+}
+
 /** The signature's timestamp is outside the tolerance: a replay, or a badly wrong clock. */
 export class WebhookTimestampError extends WebhookVerificationError {
   readonly ageSeconds: number;

@@ -28,6 +28,7 @@ export {
   PermissionError,
   RateLimitError,
   StateConflictError,
+  WebhookBodyChangedError,
   WebhookFormatError,
   WebhookSignatureError,
   WebhookTimestampError,

@@ -1,5 +1,6 @@
 import { base64url, compactVerify, createRemoteJWKSet, customFetch, errors as joseErrors } from 'jose';
 import {
+  WebhookBodyChangedError,
   WebhookFormatError,
   WebhookSignatureError,
   WebhookTimestampError,
@@ -7,6 +8,7 @@ import {
 } from './errors.ts';
 
 export {
+  WebhookBodyChangedError,
   WebhookFormatError,
   WebhookSignatureError,
   WebhookTimestampError,
@@ -39,7 +41,8 @@ const webhookType = 'lockstep-webhook+jws';
 export function createWebhookVerifier(options: WebhookVerifierOptions): WebhookVerifier {
   const toleranceSeconds = options.toleranceSeconds ?? 300;
   const now = options.now ?? (() => new Date());
-  const jwksUrl = new URL('/.well-known/jwks.json', options.baseUrl);
+  // Relative to the base URL, so a gateway mounted under a path keeps it.
+  const jwksUrl = new URL('.well-known/jwks.json', withTrailingSlash(options.baseUrl));
   const fetchImpl = options.fetch;
   const jwks = createRemoteJWKSet(jwksUrl, {
     cooldownDuration: options.jwksCooldownMs ?? 5_000,
@@ -61,17 +64,28 @@ export function createWebhookVerifier(options: WebhookVerifierOptions): WebhookV
         );
       }
       const bytes = typeof rawBody === 'string' ? new TextEncoder().encode(rawBody) : rawBody;
+      const claimed = decodeHeader(parts[0]);
+      if (!claimed || typeof claimed.kid !== 'string' || claimed.alg !== 'EdDSA') {
+        throw new WebhookFormatError('The signature header must name an EdDSA key (alg, kid).');
+      }
       const jws = `${parts[0]}.${base64url.encode(bytes)}.${parts[2]}`;
       let protectedHeader: { kid?: string; typ?: string; iat?: unknown };
       try {
         ({ protectedHeader } = await compactVerify(jws, jwks, { algorithms: ['EdDSA'] }));
       } catch (error) {
-        if (error instanceof joseErrors.JWKSNoMatchingKey) throw new WebhookUnknownKeyError(kidOf(parts[0]));
-        if (error instanceof joseErrors.JWSSignatureVerificationFailed) throw new WebhookSignatureError();
+        if (error instanceof joseErrors.JWKSNoMatchingKey) throw new WebhookUnknownKeyError(claimed.kid);
         if (error instanceof joseErrors.JWSInvalid || error instanceof joseErrors.JOSEAlgNotAllowed) {
           throw new WebhookFormatError(
             `The webhook signature is not a valid JWS: ${(error as Error).message}`,
           );
+        }
+        if (error instanceof joseErrors.JOSEError) {
+          // The signed header carries the body's digest: when it does not match the body we got,
+          // the body was changed on the way; otherwise the signature itself is not the bank's.
+          if (typeof claimed.dig === 'string' && claimed.dig !== (await sha256Base64url(bytes))) {
+            throw new WebhookBodyChangedError();
+          }
+          throw new WebhookSignatureError();
         }
         throw error;
       }
@@ -110,30 +124,54 @@ function header(headers: WebhookHeaders, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-function kidOf(protectedPart: string): string | undefined {
+function decodeHeader(protectedPart: string): { kid?: unknown; alg?: unknown; dig?: unknown } | undefined {
   try {
-    return JSON.parse(new TextDecoder().decode(base64url.decode(protectedPart))).kid;
+    const value = JSON.parse(new TextDecoder().decode(base64url.decode(protectedPart)));
+    return typeof value === 'object' && value !== null ? value : undefined;
   } catch {
     return undefined;
   }
 }
 
-const verifiers = new Map<string, WebhookVerifier>();
+async function sha256Base64url(bytes: Uint8Array): Promise<string> {
+  return base64url.encode(
+    new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', bytes as BufferSource)),
+  );
+}
+
+export function withTrailingSlash(url: string): string {
+  return url.endsWith('/') ? url : `${url}/`;
+}
+
+const verifiers = new WeakMap<object, Map<string, WebhookVerifier>>();
+const defaultFetchKey = {};
 
 /**
- * Verifies one delivery with a verifier cached per gateway URL (keys fetched once and reused).
- * `createWebhookVerifier` gives the same with your own options.
+ * Verifies one delivery with a verifier cached per gateway and options (keys fetched once and
+ * reused). `createWebhookVerifier` gives the same with a verifier you keep yourself.
  */
 export function verifyWebhook(
   rawBody: string | Uint8Array,
   headers: WebhookHeaders,
   options: WebhookVerifierOptions,
 ): Promise<LockstepEvent> {
-  const key = `${options.baseUrl}|${options.toleranceSeconds ?? ''}`;
-  let verifier = verifiers.get(key);
-  if (!verifier || options.now || options.fetch) {
+  const byFetch = options.fetch ?? defaultFetchKey;
+  let cache = verifiers.get(byFetch);
+  if (!cache) {
+    cache = new Map();
+    verifiers.set(byFetch, cache);
+  }
+  const key = JSON.stringify([
+    options.baseUrl,
+    options.toleranceSeconds,
+    options.jwksCooldownMs,
+    options.jwksCacheMs,
+    options.now ? 'custom-clock' : '',
+  ]);
+  let verifier = options.now ? undefined : cache.get(key);
+  if (!verifier) {
     verifier = createWebhookVerifier(options);
-    if (!options.now && !options.fetch) verifiers.set(key, verifier);
+    if (!options.now) cache.set(key, verifier);
   }
   return verifier.verify(rawBody, headers);
 }

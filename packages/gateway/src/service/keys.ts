@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { LockstepError } from '@lockstep/core';
 import {
   CompactSign,
@@ -179,6 +180,9 @@ export class KeyRing {
         kid: key.record.kid,
         typ: webhookType,
         iat: Math.floor(this.clock().getTime() / 1000),
+        // The body's SHA-256, signed with it: lets a receiver tell "body changed after signing"
+        // from "not signed by the bank" when a signature fails.
+        dig: createHash('sha256').update(body).digest('base64url'),
       })
       .sign(key.privateKey);
     const [protectedHeader, , signature] = jws.split('.');

@@ -1,0 +1,42 @@
+/**
+ * Declarations of `@lockstep/merchant/testing` for the published package (the implementation
+ * bundles the gateway, whose sources sit outside this package's declaration build).
+ * `test/merchant/testing-types.test-d.ts` checks that they match the implementation.
+ */
+import type { http } from 'msw';
+import type { TemporaryAccount } from './index.js';
+
+export interface CommissionSchedule {
+  creation: Partial<Record<string, { flatMinor: number; basisPoints: number }>>;
+  withdrawal: Partial<Record<string, { flatMinor: number; basisPoints: number }>>;
+}
+
+export interface MockGatewayOptions {
+  baseUrl?: string;
+  commission?: CommissionSchedule;
+  buyerBalanceMinor?: number;
+  allowedOrigins?: string[];
+}
+
+export interface MockBuyer {
+  readonly customerId: string;
+  pay(invoiceToken: string): Promise<string>;
+  release(code: string): Promise<TemporaryAccount>;
+  reject(code: string, reason?: string): Promise<TemporaryAccount>;
+  withdraw(code: string): Promise<TemporaryAccount>;
+  balanceMinor(): Promise<number>;
+}
+
+export interface MockGateway {
+  baseUrl: string;
+  secretKey: string;
+  publishableKey: string;
+  handlers: ReturnType<typeof http.all>[];
+  buyer: MockBuyer;
+  merchantBalanceMinor(): Promise<number>;
+  /** The in-memory gateway itself (its internals are not part of the published types). */
+  gateway: unknown;
+  close(): Promise<void>;
+}
+
+export declare function createMockGateway(options?: MockGatewayOptions): Promise<MockGateway>;
