@@ -150,6 +150,8 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
     await page.close();
 
     // The order page: the buyer logs in to the bank inside the widget and watches the deal.
+    const urls: string[] = [];
+    context.on('request', (request) => urls.push(request.url()));
     const order = await open(`mode="order" account="${code}"`);
     await login(order.frame, demoLogins.buyer);
     const field = (name: string) => order.frame.locator(`[data-field="${name}"]`);
@@ -177,6 +179,9 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
     await field('status').getByText('Completed').waitFor();
     await expect(field('balance').textContent()).resolves.toContain('0');
     await screenshot(order.page, '07-widget-order-settled');
+    // The live stream authenticates with a header: no session token ever appears in a URL.
+    expect(urls.some((url) => url.includes('/stream'))).toBe(true);
+    expect(urls.filter((url) => /access_token|cs_[A-Za-z0-9_-]{10,}/.test(url))).toEqual([]);
     await order.page.close();
   }, 90_000);
 

@@ -118,3 +118,33 @@ describe('operator top-ups', () => {
     }
   });
 });
+
+describe('merchant origins', () => {
+  it('are stored as browsers send them, and wildcards or paths are refused', async () => {
+    const gateway = await startTestGateway();
+    try {
+      const create = async (origin: string) => {
+        const customer = await gateway.admin.createCustomer({
+          userId: `shop-${Math.random().toString(36).slice(2, 8)}`,
+          displayName: 'Shop',
+          password: 'shop-pass-123',
+        });
+        await gateway.admin.createMerchant(customer.id, { name: 'Shop', allowedOrigins: [origin] });
+        return (await gateway.gateway.bank.read((reader) => reader.getMerchant(customer.id)))?.allowedOrigins;
+      };
+      expect(await create('https://Shop.Example:443')).toEqual(['https://shop.example']);
+      expect(await create('http://localhost:3000/')).toEqual(['http://localhost:3000']);
+      for (const bad of [
+        'https://*',
+        'https://*.example',
+        'https://shop.example/path',
+        'ftp://shop.example',
+        'shop',
+      ]) {
+        await expect(create(bad)).rejects.toMatchObject({ code: 'validation_failed' });
+      }
+    } finally {
+      await gateway.close();
+    }
+  });
+});

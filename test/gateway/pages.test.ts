@@ -112,6 +112,41 @@ describe('bank pages', () => {
     expect(after.usualAccounts[0].balanceMinor).toBe(before.usualAccounts[0].balanceMinor - 500);
   });
 
+  it("show only known refusal codes (a link cannot put its words on the bank's page)", async () => {
+    const session = await logIn();
+    const page = await gateway.gateway.app.request('/bank?error=Your+account+is+frozen.+Call+%2B81-000', {
+      headers: { cookie: session.cookie },
+    });
+    const text = await page.text();
+    expect(text).not.toContain('frozen');
+    expect(text).toContain('The bank refused this.');
+  });
+
+  it('accept a form from the public origin (TLS ended at a proxy) and refuse other sites', async () => {
+    const session = await logIn();
+    const fields = {
+      csrf: session.csrf,
+      payeeUserId: demoLogins.seller.userId,
+      amount: '1',
+      currency: 'JPY',
+      idempotencyKey: 'k-origin',
+    };
+    const viaProxy = await form('/bank/temporary-accounts', fields, {
+      cookie: session.cookie,
+      origin: new URL(gateway.gateway.publicUrl).origin,
+    });
+    expect(viaProxy.status).toBe(303);
+    const foreign = await form(
+      '/bank/temporary-accounts',
+      { ...fields, idempotencyKey: 'k-origin-2' },
+      {
+        cookie: session.cookie,
+        origin: 'https://evil.example',
+      },
+    );
+    expect(foreign.status).toBe(403);
+  });
+
   it('send a visitor without a session to the login page', async () => {
     const response = await gateway.gateway.app.request('/bank');
     expect(response.status).toBe(303);

@@ -1,4 +1,3 @@
-import { accountEventTypes } from '@lockstep/core';
 import { dictionaries, formatAmount, type Lang, pickLang } from './i18n.ts';
 import { messageSource, type WidgetEvent } from './protocol.ts';
 
@@ -237,9 +236,23 @@ async function payMode(): Promise<void> {
 }
 
 async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amount: string): Promise<void> {
-  const aggregation = await api<{
+  let aggregation: {
     usualAccounts: Array<{ id: string; name: string; currency: string; balanceMinor: number }>;
-  }>('GET', '/v1/accounts');
+  };
+  try {
+    aggregation = await api('GET', '/v1/accounts');
+  } catch (error) {
+    // Back to the login form, with the reason: nothing was paid.
+    const code = codeOf(error);
+    show(
+      h('h1', {}, t.payTitle),
+      summary,
+      alertBox(t.failed),
+      loginForm(null, () => void chooseAccount(invoice, summary, amount)),
+    );
+    emit({ type: 'error', code, message: t.failed });
+    return;
+  }
   const accounts = aggregation.usualAccounts.filter((account) => account.currency === invoice.currency);
   const choices = accounts.map((account, index) =>
     h(
@@ -321,13 +334,25 @@ async function orderMode(): Promise<void> {
   emit({ type: 'ready', mode: 'order' });
 }
 
-let stream: EventSource | undefined;
+/** The order view's state: refreshes run one at a time and never show an older version. */
+const order = {
+  path: `/v1/temporary-accounts/${encodeURIComponent(config.account)}`,
+  shownVersion: -1,
+  refreshing: false,
+  refreshAgain: false,
+  /** True while a Release / Report confirmation is open: live updates keep it. */
+  confirming: false,
+  /** A failure to show until the next successful action. */
+  problem: '',
+  statusList: undefined as HTMLElement | undefined,
+  actions: undefined as HTMLElement | undefined,
+  lastStatusLine: '',
+};
 
 async function watch(): Promise<void> {
-  const path = `/v1/temporary-accounts/${encodeURIComponent(config.account)}`;
-  let account: AccountView;
+  let account: AccountView & { version: number };
   try {
-    account = await api<AccountView>('GET', path);
+    account = await api<AccountView & { version: number }>('GET', order.path);
   } catch (error) {
     const code = codeOf(error);
     show(h('h1', {}, t.orderTitle), alertBox(code === 'not_found' ? t.notYours : t.failed));
@@ -335,24 +360,77 @@ async function watch(): Promise<void> {
     return;
   }
   renderOrder(account);
-  stream?.close();
-  stream = new EventSource(`${path}/stream?access_token=${encodeURIComponent(session?.token ?? '')}`);
-  stream.onmessage = () => {};
-  const refresh = async () => {
-    try {
-      renderOrder(await api<AccountView>('GET', path));
-    } catch {
-      // The next event or the reconnect refreshes again.
-    }
-  };
-  for (const type of accountEventTypes) {
-    stream.addEventListener(type, () => void refresh());
+  void followStream(account.version);
+}
+
+/** Refetches the account once per burst of events; an answer older than what is shown is dropped. */
+async function refresh(): Promise<void> {
+  if (order.refreshing) {
+    order.refreshAgain = true;
+    return;
+  }
+  order.refreshing = true;
+  try {
+    do {
+      order.refreshAgain = false;
+      try {
+        renderOrder(await api<AccountView & { version: number }>('GET', order.path));
+      } catch {
+        // The next event (or the stream's reconnect) refreshes again.
+      }
+    } while (order.refreshAgain);
+  } finally {
+    order.refreshing = false;
   }
 }
 
-let lastStatusLine = '';
+/**
+ * The account's Server-Sent Events, read with fetch so the session travels in the
+ * Authorization header (never in a URL, where proxies would log it). Resumes after the last
+ * event seen; reconnects after a drop; stops when the session ends.
+ */
+async function followStream(afterSeq: number): Promise<void> {
+  let lastId = String(afterSeq);
+  for (let failures = 0; session && failures < 20; ) {
+    try {
+      const response = await fetch(`${order.path}/stream`, {
+        headers: {
+          authorization: `Bearer ${session.token}`,
+          accept: 'text/event-stream',
+          'last-event-id': lastId,
+        },
+        cache: 'no-store',
+        credentials: 'omit',
+      });
+      if (response.status === 401 || response.status === 404) return;
+      if (!response.ok || !response.body) throw new Error(`stream ${response.status}`);
+      failures = 0;
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        for (let split = buffer.indexOf('\n\n'); split >= 0; split = buffer.indexOf('\n\n')) {
+          const block = buffer.slice(0, split);
+          buffer = buffer.slice(split + 2);
+          const id = /^id: ?(.*)$/m.exec(block)?.[1];
+          if (id) {
+            lastId = id;
+            void refresh();
+          }
+        }
+      }
+    } catch {
+      failures++;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1_000 + 1_000 * Math.min(failures, 10)));
+  }
+}
 
-function renderOrder(account: AccountView): void {
+function renderOrder(account: AccountView & { version: number }): void {
+  if (account.version < order.shownVersion) return;
+  order.shownVersion = account.version;
   const buyer = account.parties.find((party) => party.customerId === session?.customerId);
   const seller = account.parties.find((party) => party.role === 'seller');
   const lockText = (ppm: number | undefined) =>
@@ -392,29 +470,39 @@ function renderOrder(account: AccountView): void {
       account.shipment ? t.tracking(account.shipment.carrier, account.shipment.trackingNumber) : t.notShipped,
     ),
   );
-  const actions = h('div', { class: 'actions' });
   const canDecide = account.status === 'funded' && account.verdict === null && (buyer?.lockPpm ?? 0) > 0;
-  if (canDecide) {
-    const release = h('button', { type: 'button', class: 'primary' }, t.release);
-    const report = h('button', { type: 'button', class: 'secondary' }, t.reportProblem);
-    release.addEventListener('click', () =>
-      confirmStep(actions, t.releaseConfirm, false, () => decide('accept', account.code)),
+  if (order.statusList && order.actions && order.confirming && canDecide) {
+    // A confirmation is open: update the facts, keep the buyer's half-made decision.
+    order.statusList.replaceWith(list);
+    order.statusList = list;
+  } else {
+    order.confirming = false;
+    const actions = h('div', { class: 'actions' });
+    if (canDecide) {
+      const release = h('button', { type: 'button', class: 'primary' }, t.release);
+      const report = h('button', { type: 'button', class: 'secondary' }, t.reportProblem);
+      release.addEventListener('click', () =>
+        confirmStep(actions, t.releaseConfirm, false, () => decide('accept', account.code)),
+      );
+      report.addEventListener('click', () =>
+        confirmStep(actions, t.reportConfirm, true, (reason) => decide('reject', account.code, reason)),
+      );
+      actions.append(release, report);
+    } else if (account.verdict) {
+      actions.append(h('p', { class: 'success' }, account.verdict === 'accepted' ? t.released : t.rejected));
+    }
+    order.statusList = list;
+    order.actions = actions;
+    show(
+      h('h1', {}, t.orderTitle, ' ', h('span', { class: 'badge', id: 'live-badge' }, t.live)),
+      order.problem ? alertBox(order.problem) : null,
+      list,
+      actions,
     );
-    report.addEventListener('click', () =>
-      confirmStep(actions, t.reportConfirm, true, (reason) => decide('reject', account.code, reason)),
-    );
-    actions.append(release, report);
-  } else if (account.verdict) {
-    actions.append(h('p', { class: 'success' }, account.verdict === 'accepted' ? t.released : t.rejected));
   }
-  show(
-    h('h1', {}, t.orderTitle, ' ', h('span', { class: 'badge', id: 'live-badge' }, t.live)),
-    list,
-    actions,
-  );
-  if (statusLine !== lastStatusLine) {
-    if (lastStatusLine) announce(statusLine);
-    lastStatusLine = statusLine;
+  if (statusLine !== order.lastStatusLine) {
+    if (order.lastStatusLine) announce(statusLine);
+    order.lastStatusLine = statusLine;
   }
 }
 
@@ -438,6 +526,7 @@ function confirmStep(
     cancel,
   );
   cancel.addEventListener('click', () => {
+    order.confirming = false;
     actions.replaceChildren(...previous);
     (previous[0] as HTMLElement | undefined)?.focus();
   });
@@ -446,6 +535,7 @@ function confirmStep(
     cancel.disabled = true;
     await onConfirm(reason?.value.trim() || undefined);
   });
+  order.confirming = true;
   actions.replaceChildren(panel);
   confirm.focus();
 }
@@ -453,19 +543,26 @@ function confirmStep(
 async function decide(action: 'accept' | 'reject', code: string, reason?: string): Promise<void> {
   const key = `widget-${action}-${crypto.randomUUID()}`;
   try {
-    const account = await api<AccountView>(
+    const account = await api<AccountView & { version: number }>(
       'POST',
       `/v1/temporary-accounts/${encodeURIComponent(code)}/${action}`,
       action === 'reject' && reason ? { reason } : {},
       key,
     );
+    order.problem = '';
+    order.confirming = false;
     renderOrder(account);
     announce(action === 'accept' ? t.released : t.rejected);
     emit({ type: action === 'accept' ? 'released' : 'rejected', code });
   } catch (error) {
     const codeValue = codeOf(error);
     const text = codeValue === 'not_found' ? t.notYours : t.failed;
-    root.prepend(alertBox(text));
+    // Show the failure and give the buttons back (the decision was not taken).
+    order.problem = text;
+    order.confirming = false;
+    order.shownVersion = -1;
+    await refresh();
+    announce(text);
     emit({ type: 'error', code: codeValue, message: text });
   }
 }

@@ -61,9 +61,27 @@ export function mount(host: HTMLElement, options: MountOptions): () => void {
   frame.style.cssText = 'display:block;width:100%;border:0;min-height:120px;color-scheme:normal';
   frame.height = '320';
 
+  // A refused frame (unknown key, unregistered origin) shows nothing and says nothing: tell the
+  // page when the widget has not reported in time.
+  let heard = false;
+  const silence = setTimeout(() => {
+    if (!heard) {
+      host.dispatchEvent(
+        new CustomEvent('error', {
+          detail: {
+            code: 'widget_unavailable',
+            message: 'The checkout did not load: check the publishable key and the registered origins.',
+          },
+          bubbles: true,
+          composed: true,
+        }),
+      );
+    }
+  }, 15_000);
   const onMessage = (message: MessageEvent) => {
     if (message.origin !== gateway || message.source !== frame.contentWindow) return;
     if (!isWidgetMessage(message.data) || message.data.instance !== instance) return;
+    heard = true;
     const event: WidgetEvent = message.data.event;
     if (event.type === 'resize') {
       if (Number.isFinite(event.heightPx))
@@ -76,6 +94,7 @@ export function mount(host: HTMLElement, options: MountOptions): () => void {
   window.addEventListener('message', onMessage);
   host.replaceChildren(frame);
   return () => {
+    clearTimeout(silence);
     window.removeEventListener('message', onMessage);
     frame.remove();
   };

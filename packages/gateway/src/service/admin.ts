@@ -52,18 +52,33 @@ export class Admin {
 
   /** Makes a customer a merchant with allowed widget origins, and issues its two keys. */
   async createMerchant(customerId: string, input: { name: string; allowedOrigins: string[] }) {
-    for (const origin of input.allowedOrigins) {
-      if (!/^https?:\/\/[^/\s]+$/.test(origin)) {
+    // Stored exactly as browsers send them (lower case, no default port, no path); no wildcards.
+    const allowedOrigins = input.allowedOrigins.map((origin) => {
+      let url: URL | undefined;
+      try {
+        url = new URL(origin);
+      } catch {
+        url = undefined;
+      }
+      if (
+        !url ||
+        (url.protocol !== 'https:' && url.protocol !== 'http:') ||
+        url.hostname.includes('*') ||
+        url.username ||
+        url.password ||
+        !/^https?:\/\/[^/?#\s]+\/?$/i.test(origin)
+      ) {
         throw new LockstepError('validation_failed', `"${origin}" is not an origin (scheme://host[:port]).`);
       }
-    }
+      return url.origin;
+    });
     return this.bank.store.transaction(async (tx) => {
       if (!(await tx.getCustomer(customerId))) throw new LockstepError('not_found', 'No such customer.');
       const now = this.bank.now();
       await tx.upsertMerchant({
         customerId,
         name: input.name,
-        allowedOrigins: input.allowedOrigins,
+        allowedOrigins,
         createdAt: now,
       });
       const secret = await createApiKey(tx, customerId, 'secret', now);

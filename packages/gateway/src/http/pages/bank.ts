@@ -45,9 +45,10 @@ export function bankPages(app: Hono<GatewayEnv>): void {
     c.header('Cache-Control', 'no-store');
     // Defence in depth next to the CSRF token: a cross-site form post is refused outright.
     if (c.req.method === 'POST') {
+      // Behind a TLS-terminating proxy the request URL says http: accept the public origin too.
       const origin = c.req.header('origin');
-      if (origin && origin !== new URL(c.req.url).origin)
-        return page(c, 'Refused', refusal(), undefined, 403);
+      const own = [new URL(c.req.url).origin, new URL(c.get('gateway').publicUrl).origin];
+      if (origin && !own.includes(origin)) return page(c, 'Refused', refusal(), undefined, 403);
     }
     await next();
   });
@@ -405,7 +406,6 @@ function statusPage(
         <ol class="history">
           ${events.map((event) => html`<li data-event="${event.type}">${historyLine(event, account.currency)}</li>`)}
         </ol>
-      </div>
       ${
         open
           ? html`<h2>Menu</h2>
@@ -447,6 +447,7 @@ function statusPage(
               </div>`
           : html`<p>This temporary account is dissolved; its code is never reused.</p>`
       }
+      </div>
       <p><a href="/bank">Back to your accounts</a></p>`,
     session,
   );
@@ -526,24 +527,27 @@ function notice(c: PageContext) {
   const done = c.req.query('notice');
   const error = c.req.query('error');
   if (done && notices[done]) return html`<p class="notice" role="status">${notices[done]}</p>`;
-  if (error)
-    return html`<p class="alert" role="alert">Refused: ${errorText(error)} (<code>${error}</code>)</p>`;
+  // Only known codes are shown: a link cannot put its own words on the bank's page.
+  if (error && errorTexts[error]) {
+    return html`<p class="alert" role="alert">Refused: ${errorTexts[error]} (<code>${error}</code>)</p>`;
+  }
+  if (error) return html`<p class="alert" role="alert">The bank refused this.</p>`;
   return '';
 }
 
-function errorText(code: string): string {
-  const texts: Record<string, string> = {
-    locked_by_other_party: "another party's lock is on",
-    exceeds_movable_amount: 'more than the locks let out',
-    insufficient_funds: 'not enough money in the paying account',
-    invalid_amount: 'the amount is not valid',
-    not_own_lock: 'you can only change your own lock',
-    account_dissolved: 'the account is dissolved',
-    verdict_already_given: 'you already decided',
-    not_found: 'no such account',
-  };
-  return texts[code] ?? 'the bank refused this';
-}
+const errorTexts: Record<string, string> = {
+  locked_by_other_party: "another party's lock is on",
+  exceeds_movable_amount: 'more than the locks let out',
+  insufficient_funds: 'not enough money in the paying account',
+  invalid_amount: 'the amount is not valid',
+  not_own_lock: 'you can only change your own lock',
+  account_dissolved: 'the account is dissolved',
+  verdict_already_given: 'you already decided',
+  not_found: 'no such account',
+  role_not_allowed: 'your role in this account cannot do that',
+  account_awaiting_funds: 'the account is still waiting for its money',
+  idempotency_key_reused: 'this form was already used for something else',
+};
 
 function failure(c: PageContext, error: { code: string; message: string }, status = 400) {
   return page(

@@ -1,8 +1,9 @@
 import { streamSSE } from 'hono/streaming';
 import type { StoredEvent } from '../../storage/store.ts';
-import { anyPrincipal, bearerToken, type GatewayApp } from '../context.ts';
+import { anyPrincipal, bearerToken, type GatewayApp, resolvePrincipal } from '../context.ts';
 import { eventView } from '../views.ts';
 
+/** Heartbeat interval; the credentials are re-checked at each one. */
 const heartbeatMs = 15_000;
 const backlogLimit = 500;
 
@@ -68,7 +69,15 @@ export function streamRoutes(app: GatewayApp): void {
             setTimeout(resolve, heartbeatMs).unref?.();
           });
           wake = undefined;
-          if (pending.length === 0 && !stream.aborted) await stream.write(': heartbeat\n\n');
+          if (pending.length === 0 && !stream.aborted) {
+            // Each heartbeat re-checks the credentials: a stream ends with its session or key.
+            const stillValid = await resolvePrincipal(c, token).then(
+              () => true,
+              () => false,
+            );
+            if (!stillValid) break;
+            await stream.write(': heartbeat\n\n');
+          }
         }
       } finally {
         unsubscribe();

@@ -9,20 +9,35 @@ const status = document.getElementById('status');
 const streamUrl = status?.dataset.stream;
 if (status && streamUrl) {
   const source = new EventSource(streamUrl);
-  let pending = false;
+  // One refresh at a time; events arriving meanwhile trigger one more, so none is lost.
+  let refreshing = false;
+  let again = false;
   const refresh = async () => {
-    if (pending) return;
-    pending = true;
+    if (refreshing) {
+      again = true;
+      return;
+    }
+    refreshing = true;
     try {
-      const response = await fetch(location.pathname, { credentials: 'same-origin', cache: 'no-store' });
-      const next = new DOMParser()
-        .parseFromString(await response.text(), 'text/html')
-        .getElementById('status');
-      if (next)
-        status.replaceChildren(...Array.from(next.childNodes).map((node) => document.importNode(node, true)));
-      status.dataset.updated = String(Date.now());
+      do {
+        again = false;
+        const response = await fetch(location.pathname, { credentials: 'same-origin', cache: 'no-store' });
+        const next = new DOMParser()
+          .parseFromString(await response.text(), 'text/html')
+          .getElementById('status');
+        const typing = status.contains(document.activeElement) && document.activeElement?.tagName === 'INPUT';
+        if (next && !typing) {
+          status.replaceChildren(
+            ...Array.from(next.childNodes).map((node) => document.importNode(node, true)),
+          );
+          status.dataset.updated = String(Date.now());
+        } else if (next) {
+          again = true; // try again once the customer leaves the field
+          await new Promise((resolve) => setTimeout(resolve, 1_000));
+        }
+      } while (again);
     } finally {
-      pending = false;
+      refreshing = false;
     }
   };
   for (const type of accountEventTypes) {
@@ -31,9 +46,11 @@ if (status && streamUrl) {
   window.addEventListener('pagehide', () => source.close());
 }
 
-// Disable a form's button once submitted: with its idempotency key, a second click changes nothing.
-for (const form of Array.from(document.querySelectorAll('form'))) {
-  form.addEventListener('submit', () => {
+// Disable a form's button once submitted (delegated: the live region replaces its forms); with
+// the form's idempotency key, a second click would change nothing anyway.
+document.addEventListener('submit', (event) => {
+  const form = event.target as HTMLFormElement;
+  setTimeout(() => {
     for (const button of Array.from(form.querySelectorAll('button'))) button.disabled = true;
   });
-}
+});
