@@ -197,6 +197,23 @@ export function storeContract(name: string, open: () => Promise<Store>, cleanup?
       expect(journal.some((entry) => entry.reference === target.id)).toBe(true);
     });
 
+    it('keeps balances exact: a move past 2^53 - 1 is refused, not rounded', async () => {
+      const target = await fundedUsual(0);
+      const huge = Array.from({ length: 10 }, () => ({
+        from: 'external:JPY' as const,
+        to: `usual:${target.id}` as const,
+        amountMinor: 1_000_000_000_000_000,
+        currency: 'JPY' as const,
+        purpose: 'top_up' as const,
+      }));
+      await expect(
+        store.transaction((tx) =>
+          tx.postJournal({ id: unique('jrn'), kind: 'top_up', reference: null, at: now, transfers: huge }),
+        ),
+      ).rejects.toMatchObject({ code: 'amount_out_of_range' });
+      expect((await store.read((reader) => reader.getUsualAccount(target.id)))?.balanceMinor).toBe(0);
+    });
+
     it('refuses a currency mismatch', async () => {
       const target = await fundedUsual(0);
       await expect(

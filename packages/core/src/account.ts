@@ -60,6 +60,9 @@ export interface TemporaryAccount {
   invoiceId: string | null;
   /** Creation fee still owed by the buyer (charged on the buyer's first pay-in). */
   creationFeeDueMinor: number;
+  /** What the seller has taken out so far, and the withdrawal fees kept on it (absent: 0). */
+  sellerWithdrawnMinor?: number;
+  withdrawalFeesMinor?: number;
   shipment: Shipment | null;
   verdict: Verdict | null;
   /** Sequence number of the last event; the next event is `version + 1`. */
@@ -179,6 +182,22 @@ export function createAccount(input: CreateAccountInput): Result<CommandOutcome>
   if (releasePolicy.kind === 'group') {
     if (!parties.value.some((party) => party.group === releasePolicy.group)) {
       return fail('unknown_group', `No party is in group "${releasePolicy.group}".`);
+    }
+    // An AND over no locks is always true: a buyer or seller nobody in the group can block
+    // could take the money at any time, which defeats the escrow. (A member such as a guarantor
+    // may be the group itself: that is the point of naming it.)
+    const unblocked = parties.value.find(
+      (party) =>
+        party.role !== 'member' &&
+        !parties.value.some(
+          (other) => other.customerId !== party.customerId && other.group === releasePolicy.group,
+        ),
+    );
+    if (unblocked) {
+      return fail(
+        'invalid_parties',
+        `With release group "${releasePolicy.group}", the ${unblocked.role} would have no other party's lock to wait for.`,
+      );
     }
   }
 
@@ -372,6 +391,17 @@ function payIn(
     balanceMinor: next.balanceMinor,
     feeMinor: transfers[1]?.amountMinor ?? 0,
   });
+  // The buyer's money is held for the buyer: paying in turns the buyer's lock on (as funding at
+  // creation does), so the seller cannot take it before the buyer releases (rule 3).
+  if (payer?.role === 'buyer' && payer.lockPpm === 0 && next.verdict === null) {
+    next = withLock(next, payer.customerId, lockPpmFull);
+    emit(next, 'lock.changed', {
+      customerId: payer.customerId,
+      role: 'buyer',
+      fromLockPpm: 0,
+      lockPpm: lockPpmFull,
+    });
+  }
   if (next.status === 'awaiting_funds' && next.balanceMinor >= next.requiredMinor) {
     next = { ...next, status: 'funded' };
     emit(next, 'account.funded', { balanceMinor: next.balanceMinor });
@@ -448,8 +478,14 @@ export function markShipped(account: TemporaryAccount, input: MarkShippedInput):
   const live = requireLive(account, input.by);
   if (!live.ok) return live;
   if (live.value.role !== 'seller') return fail('role_not_allowed', 'Only the seller ships.');
-  if (account.status !== 'funded') {
-    return fail('account_awaiting_funds', 'Ship only once the account holds the full amount.');
+  if (
+    account.status !== 'funded' ||
+    (account.mode === 'deal' && account.balanceMinor < account.requiredMinor)
+  ) {
+    return fail('account_awaiting_funds', 'Ship only once the account holds the full amount.', {
+      balanceMinor: account.balanceMinor,
+      requiredMinor: account.requiredMinor,
+    });
   }
   if (account.shipment) return fail('already_shipped', 'This deal is already marked shipped.');
   const shipment: Shipment = {
@@ -554,8 +590,21 @@ export function withdraw(account: TemporaryAccount, input: WithdrawInput): Resul
       { movableMinor: movable, requestedMinor: requested, balanceMinor: account.balanceMinor },
     );
   }
+  // The seller's fee is computed on everything it has taken from this account so far, minus
+  // the fees already kept: splitting a withdrawal into small ones cannot round the fee away.
+  const withdrawnBefore = account.sellerWithdrawnMinor ?? 0;
+  const feesBefore = account.withdrawalFeesMinor ?? 0;
   const fee =
-    live.value.role === 'seller' ? feeFor(input.commission.withdrawal[account.currency], requested, true) : 0;
+    live.value.role === 'seller'
+      ? Math.max(
+          0,
+          Math.min(
+            requested,
+            feeFor(input.commission.withdrawal[account.currency], withdrawnBefore + requested, true) -
+              feesBefore,
+          ),
+        )
+      : 0;
   const transfers: Transfer[] = [];
   if (requested - fee > 0) {
     transfers.push({
@@ -578,6 +627,24 @@ export function withdraw(account: TemporaryAccount, input: WithdrawInput): Resul
   const events: AccountEvent[] = [];
   const emit = eventSink(events, input, account.version);
   let next: TemporaryAccount = { ...account, balanceMinor: account.balanceMinor - requested };
+  if (live.value.role === 'seller') {
+    next = {
+      ...next,
+      sellerWithdrawnMinor: withdrawnBefore + requested,
+      withdrawalFeesMinor: feesBefore + fee,
+    };
+  }
+  // A deal whose money is taken back below the invoiced amount before the buyer decides is no
+  // longer funded: nothing can ship until it is paid up again.
+  if (
+    next.mode === 'deal' &&
+    next.status === 'funded' &&
+    next.verdict === null &&
+    next.balanceMinor > 0 &&
+    next.balanceMinor < next.requiredMinor
+  ) {
+    next = { ...next, status: 'awaiting_funds' };
+  }
   emit(next, 'account.withdrawn', {
     customerId: input.by,
     role: live.value.role,

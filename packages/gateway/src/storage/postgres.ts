@@ -797,6 +797,13 @@ class PgOps implements StoreTx {
         );
       }
       const balanceMinor = Number(row.balance_minor);
+      if (!Number.isSafeInteger(balanceMinor + delta.amountMinor)) {
+        // Balances stay exact integers: refuse a move past 2^53 - 1 rather than round it.
+        throw new LockstepError(
+          'amount_out_of_range',
+          `${key} would exceed the largest balance the bank keeps.`,
+        );
+      }
       if (balanceMinor + delta.amountMinor < 0 && !key.startsWith('external:')) {
         throw new LockstepError('insufficient_funds', 'Not enough money in the account.', {
           availableMinor: balanceMinor,

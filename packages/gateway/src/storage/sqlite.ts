@@ -701,6 +701,13 @@ class SqliteOps implements StoreTx {
       throw new LockstepError('currency_mismatch', `${key} is in ${String(row.currency)}, not ${currency}.`);
     }
     const next = Number(row.balance_minor) + amountMinor;
+    if (!Number.isSafeInteger(next)) {
+      // Balances stay exact integers: refuse a move past 2^53 - 1 rather than round it.
+      throw new LockstepError(
+        'amount_out_of_range',
+        `${key} would exceed the largest balance the bank keeps.`,
+      );
+    }
     if (next < 0 && kind !== 'external') {
       throw new LockstepError('insufficient_funds', 'Not enough money in the account.', {
         availableMinor: Number(row.balance_minor),

@@ -1,0 +1,181 @@
+import {
+  accept,
+  type CommandOutcome,
+  createAccount,
+  deposit,
+  markShipped,
+  noCommission,
+  type Result,
+  setLock,
+  type TemporaryAccount,
+  type UsualAccountView,
+  withdraw,
+} from '@lockstep/core';
+import { describe, expect, it } from 'vitest';
+
+/**
+ * Guards that keep the escrow an escrow in the corners of DOMAIN.md (found by review): each
+ * case is a sequence of commands that used to let money move against a rule.
+ */
+const now = '2026-11-25T10:00:00.000Z';
+const full = 1_000_000;
+const usual = (ownerId: string, balanceMinor: number): UsualAccountView => ({
+  id: `acc-${ownerId}`,
+  ownerId,
+  currency: 'JPY',
+  balanceMinor,
+});
+
+function must(result: Result<CommandOutcome>): TemporaryAccount {
+  if (!result.ok) throw new Error(`${result.error.code}: ${result.error.message}`);
+  return result.value.account;
+}
+
+function code(result: Result<unknown>): string {
+  return result.ok ? 'ok' : result.error.code;
+}
+
+describe('rule 3 with a seller-created account', () => {
+  it("the buyer's pay-in turns the buyer's lock on: the seller waits for the release", () => {
+    let account = must(
+      createAccount({
+        code: 's1',
+        by: 'ibm',
+        now,
+        currency: 'JPY',
+        requiredMinor: 3_000,
+        parties: [
+          { customerId: 'mizuta', role: 'buyer' },
+          { customerId: 'ibm', role: 'seller' },
+        ],
+        commission: noCommission,
+      }),
+    );
+    const paid = deposit(account, { by: 'mizuta', now, amountMinor: 3_000, from: usual('mizuta', 3_000) });
+    expect(paid.ok && paid.value.events.map((event) => event.type)).toEqual([
+      'account.deposited',
+      'lock.changed',
+      'account.funded',
+    ]);
+    account = must(paid);
+    expect(account.parties.find((party) => party.role === 'buyer')?.lockPpm).toBe(full);
+    const early = withdraw(account, { by: 'ibm', now, to: usual('ibm', 0), commission: noCommission });
+    expect(code(early)).toBe('locked_by_other_party');
+    account = must(accept(account, { by: 'mizuta', now }));
+    expect(
+      must(withdraw(account, { by: 'ibm', now, to: usual('ibm', 0), commission: noCommission })).status,
+    ).toBe('dissolved');
+  });
+});
+
+describe('rule 5 with a named group', () => {
+  it('refuses a release group that would leave the buyer or the seller waiting for nobody', () => {
+    const create = (sellerGroup: string | null, buyerGroup: string | null) =>
+      createAccount({
+        code: 'g1',
+        by: 'ibm',
+        now,
+        currency: 'JPY',
+        requiredMinor: 1_000,
+        parties: [
+          { customerId: 'mizuta', role: 'buyer', group: buyerGroup ?? undefined },
+          { customerId: 'ibm', role: 'seller', group: sellerGroup ?? undefined },
+        ],
+        releasePolicy: { kind: 'group', group: 'g' },
+        commission: noCommission,
+      });
+    expect(code(create('g', null))).toBe('invalid_parties'); // the seller would wait for nobody
+    expect(code(create(null, 'g'))).toBe('invalid_parties'); // the buyer would wait for nobody
+    expect(code(create('g', 'g'))).toBe('ok');
+  });
+});
+
+describe('deal step 5: not enough money means no shipment', () => {
+  it('a deal whose money is taken back below the amount is awaiting funds again, and cannot ship', () => {
+    let account = must(
+      createAccount({
+        code: 'u1',
+        by: 'mizuta',
+        now,
+        currency: 'JPY',
+        requiredMinor: 10_500,
+        parties: [
+          { customerId: 'mizuta', role: 'buyer' },
+          { customerId: 'ibm', role: 'seller' },
+        ],
+        fundFrom: usual('mizuta', 20_000),
+        commission: noCommission,
+      }),
+    );
+    // The seller has not locked yet, so the buyer may take money back.
+    account = must(
+      withdraw(account, {
+        by: 'mizuta',
+        now,
+        amountMinor: 10_000,
+        to: usual('mizuta', 0),
+        commission: noCommission,
+      }),
+    );
+    expect(account.status).toBe('awaiting_funds');
+    account = must(setLock(account, { by: 'ibm', now, lockPpm: full }));
+    expect(code(markShipped(account, { by: 'ibm', now, carrier: 'Yamato', trackingNumber: 'T' }))).toBe(
+      'account_awaiting_funds',
+    );
+    expect(code(accept(account, { by: 'mizuta', now }))).toBe('account_awaiting_funds');
+    account = must(
+      deposit(account, { by: 'mizuta', now, amountMinor: 10_000, from: usual('mizuta', 10_000) }),
+    );
+    expect(account.status).toBe('funded');
+    expect(
+      must(markShipped(account, { by: 'ibm', now, carrier: 'Yamato', trackingNumber: 'T' })).shipment,
+    ).not.toBeNull();
+  });
+});
+
+describe('rule 9: the withdrawal fee cannot be split away', () => {
+  it('160 small withdrawals pay the same fee as one (1.5% of 10,500 = 157)', () => {
+    const commission = { creation: {}, withdrawal: { JPY: { flatMinor: 0, basisPoints: 150 } } };
+    const open = () => {
+      let account = must(
+        createAccount({
+          code: 'f1',
+          by: 'mizuta',
+          now,
+          currency: 'JPY',
+          requiredMinor: 10_500,
+          parties: [
+            { customerId: 'mizuta', role: 'buyer' },
+            { customerId: 'ibm', role: 'seller' },
+          ],
+          fundFrom: usual('mizuta', 20_000),
+          commission,
+        }),
+      );
+      account = must(setLock(account, { by: 'ibm', now, lockPpm: full }));
+      return must(accept(account, { by: 'mizuta', now }));
+    };
+    let split = open();
+    let fees = 0;
+    while (split.status !== 'dissolved') {
+      const step = withdraw(split, {
+        by: 'ibm',
+        now,
+        amountMinor: Math.min(66, split.balanceMinor),
+        to: usual('ibm', 0),
+        commission,
+      });
+      if (!step.ok) throw new Error(step.error.code);
+      fees += step.value.transfers
+        .filter((transfer) => transfer.purpose === 'withdrawal_fee')
+        .reduce((sum, transfer) => sum + transfer.amountMinor, 0);
+      split = step.value.account;
+    }
+    const whole = withdraw(open(), { by: 'ibm', now, to: usual('ibm', 0), commission });
+    const wholeFee = whole.ok
+      ? whole.value.transfers.find((transfer) => transfer.purpose === 'withdrawal_fee')?.amountMinor
+      : -1;
+    expect(wholeFee).toBe(157);
+    expect(fees).toBe(157);
+  });
+});
