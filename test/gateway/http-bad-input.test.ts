@@ -301,6 +301,17 @@ describe('credentials and sessions', () => {
     }
   }, 20_000);
 
+  it('an unknown user ID locks like a known one, so the lockout does not reveal which IDs exist', async () => {
+    const answers: string[] = [];
+    for (let attempt = 1; attempt <= 6; attempt++) {
+      const answer = await gateway.request('POST', '/v1/sessions', {
+        body: { userId: 'nobody-here', password: 'x' },
+      });
+      answers.push(answer.body.error.code);
+    }
+    expect(answers).toEqual([...Array(5).fill('invalid_credentials'), 'login_locked']);
+  }, 20_000);
+
   it('a burst of parallel guesses gets at most 5 passwords checked before the lock', async () => {
     await gateway.admin.createCustomer({ userId: 'bursty', displayName: 'Bursty', password: 'correct-pass' });
     const answers = await Promise.all(

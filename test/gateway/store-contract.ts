@@ -453,6 +453,17 @@ export function storeContract(name: string, open: () => Promise<Store>, cleanup?
         deliveredAt: later,
         lastError: null,
       });
+      // A given-up delivery is finished: it holds nothing back and keeps its reason.
+      const more = [3, 4].map((seq) => ({ ...rows[0]!, id: unique('dlv'), eventId: unique('evt'), seq }));
+      await store.transaction((tx) => tx.insertOutbox(more));
+      await store.transaction((tx) => tx.claimDueOutbox(later, lease, 10));
+      await store.transaction((tx) => tx.markOutboxGivenUp(rows[1]!.id, later, 'HTTP 410'));
+      await store.transaction((tx) => tx.markOutboxGivenUp(more[0]!.id, later, 'HTTP 410'));
+      const after = await store.transaction((tx) => tx.claimDueOutbox(lease, lease, 10));
+      expect(after.filter((row) => row.accountCode === code).map((row) => row.seq)).toEqual([4]);
+      expect(await store.read((reader) => reader.getOutbox(more[0]!.id))).toMatchObject({
+        lastError: 'given up: HTTP 410',
+      });
       expect(
         await store.transaction((tx) => tx.setWebhookEndpointEnabled(endpoint.id, merchantId, false)),
       ).toBe(true);

@@ -81,3 +81,30 @@ describe('embedded SQLite store', () => {
     raw.close();
   });
 });
+
+describe('embedded SQLite store under faults', () => {
+  it('refuses a batch with service_unavailable when another process holds the file, then recovers', async () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'lockstep-store-')), 'busy.sqlite');
+    const store = await openSqliteStore({ path: file, busyTimeoutMs: 50 });
+    const customer = (id: string) => ({
+      id,
+      userId: id,
+      displayName: 'Busy',
+      passwordHash: 'scrypt$x',
+      failedLoginCount: 0,
+      loginLockedUntil: null,
+      createdAt: '2026-11-25T00:00:00.000Z',
+    });
+    const other = new DatabaseSync(file);
+    other.exec('BEGIN IMMEDIATE');
+    await expect(store.transaction((tx) => tx.insertCustomer(customer('cus_busy')))).rejects.toMatchObject({
+      code: 'service_unavailable',
+    });
+    other.exec('ROLLBACK');
+    other.close();
+    await store.transaction((tx) => tx.insertCustomer(customer('cus_after')));
+    expect(await store.read((reader) => reader.getCustomer('cus_busy'))).toBeNull();
+    expect((await store.read((reader) => reader.getCustomer('cus_after')))?.id).toBe('cus_after');
+    await store.close();
+  });
+});

@@ -69,8 +69,15 @@ describe('webhooks', () => {
     hooks = undefined;
   });
 
-  async function setup(answer: Parameters<typeof receiver>[0]) {
-    gateway = await startTestGateway();
+  async function setup(
+    answer: Parameters<typeof receiver>[0],
+    webhooks?: Parameters<typeof startTestGateway>[0] extends infer O
+      ? O extends { webhooks?: infer W }
+        ? W
+        : never
+      : never,
+  ) {
+    gateway = await startTestGateway(webhooks ? { webhooks } : {});
     hooks = await receiver(answer);
     const endpoint = await gateway.request('POST', '/v1/webhook-endpoints', {
       token: gateway.seed.secretKey,
@@ -158,4 +165,25 @@ describe('webhooks', () => {
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(hooks.deliveries).toEqual([]);
   });
+
+  it('an event given up on stops holding back the later events of its account', async () => {
+    // The receiver refuses the first event for good; with a short give-up time, the rest flow.
+    const { gateway, hooks } = await setup((delivery) => (JSON.parse(delivery.body).seq === 1 ? 500 : 200), {
+      pollIntervalMs: 50,
+      backoffBaseMs: 20,
+      backoffMaxMs: 50,
+      giveUpAfterMs: 300,
+    });
+    const code = await runDeal(gateway);
+    const history = await gateway.request('GET', `/v1/temporary-accounts/${code}/events`, {
+      token: gateway.seed.secretKey,
+    });
+    const later = history.body.data.slice(1).map((event: { id: string }) => event.id);
+    const accepted = () =>
+      hooks.deliveries
+        .filter((delivery) => delivery.status === 200)
+        .map((delivery) => JSON.parse(delivery.body).id);
+    await waitFor(() => accepted().length >= later.length, 20_000);
+    expect(accepted()).toEqual(later);
+  }, 30_000);
 });

@@ -20,10 +20,11 @@ const scrypt = promisify(scryptCallback) as (
 ) => Promise<Buffer>;
 
 /**
- * Passwords are hashed with scrypt (N=2^15, r=8, p=1: about 30 ms and 32 MiB per hash), stored
- * as `scrypt$N$r$p$salt$hash` so parameters can rise later without breaking old hashes.
+ * Passwords are hashed with scrypt at OWASP's recommended N=2^15, r=8, p=3 (32 MiB, about 90 ms
+ * per hash), stored as `scrypt$N$r$p$salt$hash` so parameters can rise later without breaking
+ * old hashes; `maxmem` leaves room to verify hashes up to N=2^17.
  */
-const scryptParameters = { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
+const scryptParameters = { N: 2 ** 15, r: 8, p: 3, maxmem: 256 * 1024 * 1024 };
 const scryptKeyBytes = 32;
 
 export async function hashPassword(password: string): Promise<string> {
@@ -85,6 +86,22 @@ export class Auth {
   private readonly keyCache = new Map<string, { record: ApiKeyRecord; cachedAtMs: number }>();
   private readonly keyCacheTtlMs = 5_000;
   private readonly sessionCache = new Map<string, { record: SessionRecord; cachedAtMs: number }>();
+  private readonly unknownIds = new Map<string, { count: number; lockedUntilMs: number }>();
+
+  /** Counts a failed login for a user ID that does not exist, like `reserveLoginAttempt` does. */
+  private unknownFailure(userId: string, nowMs: number): { count: number; lockedUntilMs: number } {
+    const key = userId.toLowerCase();
+    let entry = this.unknownIds.get(key);
+    if (!entry || (entry.lockedUntilMs !== 0 && entry.lockedUntilMs <= nowMs))
+      entry = { count: 0, lockedUntilMs: 0 };
+    if (entry.lockedUntilMs > nowMs) return entry;
+    entry = { count: entry.count + 1, lockedUntilMs: 0 };
+    if (entry.count > this.policy.failuresBeforeLock)
+      entry = { count: 0, lockedUntilMs: nowMs + this.policy.lockMs };
+    if (this.unknownIds.size > 50_000) this.unknownIds.clear();
+    this.unknownIds.set(key, entry);
+    return entry;
+  }
 
   constructor(store: Store, options: { policy?: LoginPolicy; now?: () => Date } = {}) {
     this.store = store;
@@ -101,7 +118,15 @@ export class Auth {
     const now = this.clock();
     const customer = await this.store.read((reader) => reader.getCustomerByUserId(userId));
     if (!customer) {
+      // An unknown user ID behaves like a known one: same hashing, same growing delay, and the
+      // same lock after repeated failures (counted in this process), so neither timing nor the
+      // lockout tells whether the ID exists.
+      const failure = this.unknownFailure(userId, now.getTime());
+      if (failure.lockedUntilMs > now.getTime()) {
+        throw loginLocked(new Date(failure.lockedUntilMs).toISOString(), now);
+      }
       await verifyPassword(password, await decoy());
+      await delay(Math.min(100 * 2 ** (failure.count - 1), 2_000));
       throw invalidCredentials();
     }
     // Count the attempt before checking the password, atomically: a burst of parallel guesses

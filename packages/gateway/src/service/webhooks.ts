@@ -104,11 +104,15 @@ export class WebhookWorker {
         );
         if (claimed.length === 0) return;
         for (const delivery of claimed) {
-          const job = this.deliver(delivery).finally(() => {
-            this.inFlight.delete(job);
-            // The next event of this account may now be due.
-            this.nudge();
-          });
+          const job = this.deliver(delivery)
+            .catch((error: unknown) =>
+              log.error({ err: error, deliveryId: delivery.id }, 'webhook delivery crashed'),
+            )
+            .finally(() => {
+              this.inFlight.delete(job);
+              // The next event of this account may now be due.
+              this.nudge();
+            });
           this.inFlight.add(job);
         }
         if (claimed.length < capacity) return;
@@ -118,7 +122,16 @@ export class WebhookWorker {
     }
   }
 
+  /** One attempt; any unexpected error counts as a failed attempt (retried with backoff). */
   private async deliver(delivery: OutboxRecord): Promise<void> {
+    try {
+      await this.attempt(delivery);
+    } catch (error) {
+      await this.failed(delivery, error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+    }
+  }
+
+  private async attempt(delivery: OutboxRecord): Promise<void> {
     const { store, keys, log, attemptTimeoutMs } = this.options;
     const loaded = await store.read(async (reader: StoreReader) => {
       const event = await reader.getEvent(delivery.eventId);
@@ -130,8 +143,10 @@ export class WebhookWorker {
       return;
     }
     if (!loaded.endpoint.enabled) {
-      // A disabled endpoint gets nothing new; keep the row so re-enabling could resume it.
-      await this.failed(delivery, 'endpoint disabled');
+      // A disabled endpoint gets nothing new: finish the row so it holds nothing back.
+      await store.transaction((tx) =>
+        tx.markOutboxGivenUp(delivery.id, this.options.now().toISOString(), 'endpoint disabled'),
+      );
       return;
     }
     const body = JSON.stringify(eventView(loaded.event));
@@ -176,9 +191,8 @@ export class WebhookWorker {
     const ageMs = event ? now.getTime() - Date.parse(event.at) : 0;
     if (ageMs > giveUpAfterMs) {
       log.error({ deliveryId: delivery.id, reason }, 'webhook delivery given up');
-      await store.transaction(async (tx) => {
-        await tx.markOutboxFailed(delivery.id, `given up: ${reason}`, '9999-12-31T00:00:00.000Z');
-      });
+      // Finished, not delivered: later events of the account flow again (the row keeps why).
+      await store.transaction((tx) => tx.markOutboxGivenUp(delivery.id, now.toISOString(), reason));
       return;
     }
     await store.transaction((tx) =>

@@ -981,6 +981,13 @@ class PgOps implements StoreTx {
     );
   }
 
+  async markOutboxGivenUp(id: string, at: string, reason: string) {
+    await this.run(
+      'UPDATE webhook_outbox SET delivered_at = $1, attempt_count = attempt_count + 1, last_error = $2 WHERE id = $3',
+      [at, `given up: ${reason}`.slice(0, 500), id],
+    );
+  }
+
   async markOutboxFailed(id: string, error: string, nextAttemptAt: string) {
     await this.run(
       'UPDATE webhook_outbox SET attempt_count = attempt_count + 1, last_error = $1, next_attempt_at = $2 WHERE id = $3',

@@ -59,6 +59,8 @@ export interface SqliteStoreOptions {
   groupCommit?: boolean;
   /** Units per batch at most. */
   batchUnitsMax?: number;
+  /** How long to wait for another process's write lock on the file (default 5 s). */
+  busyTimeoutMs?: number;
 }
 
 interface Pending<T> {
@@ -93,6 +95,8 @@ export class SqliteStore implements Store {
   private writeQueue: Pending<unknown>[] = [];
   private readQueue: PendingRead<unknown>[] = [];
   private writing = false;
+  /** Set when a commit's outcome became unknown: no more writes until the store is reopened. */
+  private failed: LockstepError | undefined;
   private reading = false;
   private closed = false;
   private idle: Promise<void> = Promise.resolve();
@@ -105,7 +109,7 @@ export class SqliteStore implements Store {
       PRAGMA journal_mode = WAL;
       PRAGMA synchronous = FULL;
       PRAGMA foreign_keys = ON;
-      PRAGMA busy_timeout = 5000;
+      PRAGMA busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))};
     `);
     migrate(this.writer);
     this.writeOps = new SqliteOps(this.writer);
@@ -168,34 +172,84 @@ export class SqliteStore implements Store {
     this.writer.close();
   }
 
+  /**
+   * Runs queued units in batches. Never rejects: every unit taken off the queue is settled.
+   * - BEGIN fails (the file is locked by another process past busy_timeout): the batch is
+   *   refused with `service_unavailable`; nothing was written.
+   * - SQLite abandons the whole transaction mid-batch (disk full, I/O error): the batch is
+   *   refused the same way.
+   * - COMMIT fails: the outcome is unknown (the commit frame may be in the WAL already), so the
+   *   batch gets `service_unavailable` and the store stops taking writes until it is reopened,
+   *   rather than risk applying a retried command twice.
+   */
   private async drainWrites(): Promise<void> {
     try {
       while (this.writeQueue.length > 0) {
         const batch = this.writeQueue.splice(0, this.groupCommit ? this.batchUnitsMax : 1);
-        const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+        if (this.failed) {
+          for (const unit of batch) unit.reject(this.failed);
+          continue;
+        }
         const control = this.control;
-        control.begin.run();
+        try {
+          control.begin.run();
+        } catch (error) {
+          const refusal = unavailable('The database file is busy or failing; nothing was written.', error);
+          for (const unit of batch) unit.reject(refusal);
+          continue;
+        }
+        const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+        let abandoned: unknown;
         for (const unit of batch) {
-          control.savepoint.run();
+          if (abandoned !== undefined) {
+            outcomes.push({ ok: false, error: abandoned });
+            continue;
+          }
           try {
+            control.savepoint.run();
             const value = await unit.work(this.writeOps);
             control.release.run();
             outcomes.push({ ok: true, value });
           } catch (error) {
-            control.rollbackTo.run();
-            control.release.run();
-            outcomes.push({ ok: false, error });
+            try {
+              control.rollbackTo.run();
+              control.release.run();
+              outcomes.push({ ok: false, error });
+            } catch (rollbackError) {
+              // SQLite rolled the whole transaction back itself: the batch cannot commit.
+              abandoned = unavailable(
+                'The database failed during this request; nothing was written.',
+                rollbackError,
+              );
+              outcomes.push({ ok: false, error: abandoned });
+            }
           }
+          if (abandoned === undefined && !this.writer.isTransaction) {
+            abandoned = unavailable('The database abandoned the transaction; nothing was written.');
+          }
+        }
+        if (abandoned !== undefined) {
+          try {
+            if (this.writer.isTransaction) this.writer.exec('ROLLBACK');
+          } catch {
+            // Nothing left to roll back.
+          }
+          for (const unit of batch) unit.reject(abandoned);
+          continue;
         }
         try {
           control.commit.run();
         } catch (error) {
+          this.failed = unavailable(
+            'A commit failed; its outcome is unknown. The gateway takes no more writes until it is restarted; retry with the same Idempotency-Key.',
+            error,
+          );
           try {
-            this.writer.exec('ROLLBACK');
+            if (this.writer.isTransaction) this.writer.exec('ROLLBACK');
           } catch {
             // Nothing left to roll back.
           }
-          for (const unit of batch) unit.reject(error);
+          for (const unit of batch) unit.reject(this.failed);
           continue;
         }
         batch.forEach((unit, index) => {
@@ -204,6 +258,9 @@ export class SqliteStore implements Store {
           else unit.reject(outcome.error);
         });
       }
+    } catch (error) {
+      // Unreachable by design; never leave a unit waiting.
+      for (const unit of this.writeQueue.splice(0)) unit.reject(error);
     } finally {
       this.writing = false;
     }
@@ -847,6 +904,15 @@ class SqliteOps implements StoreTx {
     );
   }
 
+  async markOutboxGivenUp(id: string, at: string, reason: string) {
+    this.run(
+      'UPDATE webhook_outbox SET delivered_at = ?, attempt_count = attempt_count + 1, last_error = ? WHERE id = ?',
+      at,
+      `given up: ${reason}`.slice(0, 500),
+      id,
+    );
+  }
+
   async markOutboxFailed(id: string, error: string, nextAttemptAt: string) {
     this.run(
       'UPDATE webhook_outbox SET attempt_count = attempt_count + 1, last_error = ?, next_attempt_at = ? WHERE id = ?',
@@ -893,5 +959,11 @@ function uniqueToConflict(
   if (error instanceof Error && /UNIQUE constraint|PRIMARY KEY/i.test(error.message)) {
     return new LockstepError(code, message);
   }
+  return error;
+}
+
+function unavailable(message: string, cause?: unknown): LockstepError {
+  const error = new LockstepError('service_unavailable', message);
+  if (cause !== undefined) Object.defineProperty(error, 'cause', { value: cause });
   return error;
 }

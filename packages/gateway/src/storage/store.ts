@@ -309,6 +309,11 @@ export interface StoreTx extends StoreReader {
   claimDueOutbox(now: string, leaseUntil: string, limit: number): Promise<OutboxRecord[]>;
   markOutboxDelivered(id: string, at: string): Promise<void>;
   markOutboxFailed(id: string, error: string, nextAttemptAt: string): Promise<void>;
+  /**
+   * Finishes a delivery without success (given up, or its endpoint disabled): it no longer
+   * holds back later events of its account; `lastError` says `given up: <reason>`.
+   */
+  markOutboxGivenUp(id: string, at: string, reason: string): Promise<void>;
 
   putIdempotency(record: IdempotencyRecord): Promise<void>;
 }
