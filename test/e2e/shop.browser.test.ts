@@ -195,4 +195,26 @@ describe.runIf(browserAvailable())('example shop, end to end (pnpm start)', () =
     );
     await screenshot(bank.page, 'shop-dispute-2-refunded');
   }, 120_000);
+
+  it('the admin forms refuse other sites and act only in the right state', async () => {
+    const orders = await (
+      await fetch(`${shopUrl}/admin`, { headers: { authorization: `Basic ${btoa('admin:admin')}` } })
+    ).text();
+    const completed = /data-order="([\w-]+)"[\s\S]*?<td class="status">completed</.exec(orders)?.[1];
+    expect(completed).toBeDefined();
+    const post = (path: string, origin: string) =>
+      fetch(`${shopUrl}${path}`, {
+        method: 'POST',
+        headers: {
+          authorization: `Basic ${btoa('admin:admin')}`,
+          'content-type': 'application/x-www-form-urlencoded',
+          origin,
+        },
+        body: '',
+        redirect: 'manual',
+      });
+    expect((await post(`/admin/orders/${completed}/refund`, 'https://evil.example')).status).toBe(403);
+    expect((await post(`/admin/orders/${completed}/refund`, shopUrl)).status).toBe(409);
+    expect((await post(`/admin/orders/${completed}/ship`, shopUrl)).status).toBe(409);
+  });
 });

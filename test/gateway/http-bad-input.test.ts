@@ -228,6 +228,30 @@ describe('invoices that must not pay', () => {
     await expectRefused(() => pay(unknownKid), 400, 'invoice_invalid');
   });
 
+  it('an invoice cannot be paid into a reshaped escrow (members, groups, release policy, mode)', async () => {
+    const buyer = await gateway.buyerToken();
+    for (const extra of [
+      {
+        members: [{ userId: 'tanaka', group: 'g' }],
+        buyerGroup: 'g',
+        releasePolicy: { kind: 'group', group: 'g' },
+      },
+      { releasePolicy: { kind: 'group', group: 'g' }, sellerGroup: 'g' },
+      { mode: 'fractional' },
+    ]) {
+      const token = await issue();
+      await expectRefused(
+        () =>
+          gateway.request('POST', '/v1/temporary-accounts', {
+            token: buyer,
+            body: { invoice: token, ...extra },
+          }),
+        400,
+        'invalid_parties',
+      );
+    }
+  });
+
   it('keeps verifying invoices signed before a key rotation', async () => {
     const token = await issue();
     await gateway.gateway.keys.rotate();

@@ -14,7 +14,8 @@ export type OrderStatus =
   | 'released'
   | 'completed'
   | 'disputed'
-  | 'refunded';
+  | 'refunded'
+  | 'withdraw_failed';
 
 export interface Order {
   id: string;
@@ -134,15 +135,38 @@ export class OrderBook {
       .run(next.status, next.accountCode, next.carrier, next.trackingNumber, new Date().toISOString(), id);
   }
 
-  /** Webhook de-duplication: true the first time an event id is seen. */
-  wasProcessed(eventId: string): boolean {
-    return this.db.prepare('SELECT 1 FROM processed_events WHERE event_id = ?').get(eventId) !== undefined;
-  }
-
-  markProcessed(eventId: string): void {
-    this.db
+  /**
+   * Webhook de-duplication, claimed before the work: true for the first delivery of an event id
+   * (a concurrent duplicate gets false). `releaseClaim` gives it back when the work failed, so
+   * the gateway's retry processes it.
+   */
+  claimEvent(eventId: string): boolean {
+    const result = this.db
       .prepare('INSERT OR IGNORE INTO processed_events (event_id, processed_at) VALUES (?, ?)')
       .run(eventId, new Date().toISOString());
+    return Number(result.changes) === 1;
+  }
+
+  releaseClaim(eventId: string): void {
+    this.db.prepare('DELETE FROM processed_events WHERE event_id = ?').run(eventId);
+  }
+
+  /** Links the temporary account to the order once; false if it already has one. */
+  linkAccount(id: string, accountCode: string): boolean {
+    const result = this.db
+      .prepare('UPDATE orders SET account_code = ?, updated_at = ? WHERE id = ? AND account_code IS NULL')
+      .run(accountCode, new Date().toISOString(), id);
+    return Number(result.changes) === 1;
+  }
+
+  /** Moves the order from one of `from` to `to`; false (and no change) from any other status. */
+  transition(id: string, from: OrderStatus[], to: OrderStatus): boolean {
+    const result = this.db
+      .prepare(
+        `UPDATE orders SET status = ?, updated_at = ? WHERE id = ? AND status IN (${from.map(() => '?').join(', ')})`,
+      )
+      .run(to, new Date().toISOString(), id, ...from);
+    return Number(result.changes) === 1;
   }
 
   close(): void {

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { Lockstep } from '@lockstep/merchant';
+import { LockConflictError, Lockstep, StateConflictError, type TemporaryAccount } from '@lockstep/merchant';
 import { createWebhookVerifier } from '@lockstep/merchant/webhooks';
 import { Hono } from 'hono';
 import { basicAuth } from 'hono/basic-auth';
+import { csrf } from 'hono/csrf';
 import { html, raw } from 'hono/html';
 import { type Order, OrderBook } from './orders.ts';
 
@@ -121,8 +122,9 @@ export function createShop(options: ShopOptions) {
     const body = (await c.req.json().catch(() => ({}))) as { code?: unknown };
     if (!order || typeof body.code !== 'string') return c.json({ ok: false }, 400);
     const account = await lockstep.temporaryAccounts.retrieve(body.code);
-    if (account.invoiceId !== order.invoiceId) return c.json({ ok: false }, 409);
-    if (order.accountCode === null) orders.update(order.id, { accountCode: account.code, status: 'paid' });
+    if (!isOurDeal(account, order)) return c.json({ ok: false }, 409);
+    // Only links the account (the webhook may have done it, and moved the status, already).
+    if (orders.linkAccount(order.id, account.code)) orders.transition(order.id, ['awaiting_payment'], 'paid');
     return c.json({ ok: true, orderUrl: `/orders/${order.id}` });
   });
 
@@ -176,6 +178,9 @@ export function createShop(options: ShopOptions) {
   });
 
   // The seller's side: mark shipped (step 105), or release our lock on a dispute (refund).
+  // Basic auth alone would let another site post the admin's forms with the browser's saved
+  // credentials: form posts must come from the shop's own origin.
+  app.use('/admin/*', csrf({ origin: new URL(options.publicUrl).origin }));
   app.use('/admin/*', basicAuth({ username: 'admin', password: options.adminPassword }));
   app.use('/admin', basicAuth({ username: 'admin', password: options.adminPassword }));
   app.get('/admin', (c) =>
@@ -201,7 +206,7 @@ export function createShop(options: ShopOptions) {
 
   app.post('/admin/orders/:id/ship', async (c) => {
     const order = orders.get(c.req.param('id'));
-    if (!order?.accountCode) return c.text('Not paid yet', 409);
+    if (!order?.accountCode || order.status !== 'funded') return c.text('Only a funded order ships.', 409);
     const form = await c.req.parseBody();
     const carrier = String(form.carrier || 'Yamato');
     const trackingNumber = String(form.trackingNumber || `YT${Date.now()}`);
@@ -210,14 +215,23 @@ export function createShop(options: ShopOptions) {
       { carrier, trackingNumber },
       { idempotencyKey: `ship-${order.id}` },
     );
-    orders.update(order.id, { status: 'shipped', carrier, trackingNumber });
+    orders.update(order.id, { carrier, trackingNumber });
+    orders.transition(order.id, ['funded'], 'shipped');
     return c.redirect('/admin', 303);
   });
 
   app.post('/admin/orders/:id/refund', async (c) => {
     const order = orders.get(c.req.param('id'));
-    if (!order?.accountCode) return c.text('Not paid yet', 409);
+    if (!order?.accountCode || order.status !== 'disputed')
+      return c.text('Only a disputed order is refunded.', 409);
     await lockstep.temporaryAccounts.unlock(order.accountCode, { idempotencyKey: `refund-${order.id}` });
+    return c.redirect('/admin', 303);
+  });
+
+  app.post('/admin/orders/:id/withdraw', async (c) => {
+    const order = orders.get(c.req.param('id'));
+    if (!order?.accountCode || order.status !== 'withdraw_failed') return c.text('Nothing to retry.', 409);
+    await takePayment(order.id, order.accountCode);
     return c.redirect('/admin', 303);
   });
 
@@ -230,41 +244,76 @@ export function createShop(options: ShopOptions) {
     } catch {
       return c.json({ ok: false, error: 'invalid signature' }, 400);
     }
-    if (orders.wasProcessed(event.id)) return c.json({ ok: true, duplicate: true });
-    await handleEvent(event);
-    orders.markProcessed(event.id);
+    // Claim the event id before the work, so a concurrent duplicate does nothing; give the
+    // claim back if the work fails, so the gateway's retry does it.
+    if (!orders.claimEvent(event.id)) return c.json({ ok: true, duplicate: true });
+    try {
+      await handleEvent(event);
+    } catch (error) {
+      orders.releaseClaim(event.id);
+      throw error;
+    }
     return c.json({ ok: true });
   });
+
+  /** Only a plain deal between this buyer and us, for this order's invoice and amount, counts. */
+  function isOurDeal(account: TemporaryAccount, order: Order): boolean {
+    return (
+      account.invoiceId === order.invoiceId &&
+      account.requiredMinor === order.amountMinor &&
+      account.currency === order.currency &&
+      account.mode === 'deal' &&
+      account.releasePolicy.kind === 'all_others' &&
+      account.parties.length === 2
+    );
+  }
+
+  /** Step 123: take the money; a refusal is recorded for the admin to retry, not retried blindly. */
+  async function takePayment(orderId: string, code: string): Promise<void> {
+    try {
+      await lockstep.temporaryAccounts.withdraw(code, {}, { idempotencyKey: `withdraw-${orderId}` });
+      orders.transition(orderId, ['released', 'withdraw_failed'], 'completed');
+    } catch (error) {
+      if (!(error instanceof LockConflictError || error instanceof StateConflictError)) throw error;
+      orders.transition(orderId, ['released'], 'withdraw_failed');
+    }
+  }
 
   async function handleEvent(event: { type: string; accountCode: string }): Promise<void> {
     const code = event.accountCode;
     let order = orders.byAccount(code);
     if (!order && (event.type === 'account.created' || event.type === 'account.funded')) {
       const account = await lockstep.temporaryAccounts.retrieve(code);
-      order = account.invoiceId ? orders.byInvoice(account.invoiceId) : null;
-      if (order) orders.update(order.id, { accountCode: code, status: 'paid' });
+      const candidate = account.invoiceId ? orders.byInvoice(account.invoiceId) : null;
+      // Only a plain deal on our terms is an order's payment (never a reshaped escrow).
+      if (candidate && isOurDeal(account, candidate)) {
+        orders.linkAccount(candidate.id, code);
+        orders.transition(candidate.id, ['awaiting_payment'], 'paid');
+        order = orders.get(candidate.id);
+      }
     }
-    if (!order) return; // Not one of our orders (e.g. a plain transfer to the shop).
+    if (!order || order.accountCode !== code) return; // Not one of our orders' payments.
     switch (event.type) {
       case 'account.created':
       case 'account.funded': {
-        if (['funded', 'shipped', 'released', 'completed', 'disputed', 'refunded'].includes(order.status))
-          return;
+        if (!['awaiting_payment', 'paid', 'awaiting_funds'].includes(order.status)) return;
         const check = await lockstep.temporaryAccounts.ensureFunded(code);
-        orders.update(order.id, { status: check.funded ? 'funded' : 'awaiting_funds' });
+        orders.transition(
+          order.id,
+          ['awaiting_payment', 'paid', 'awaiting_funds'],
+          check.funded ? 'funded' : 'awaiting_funds',
+        );
         return;
       }
-      case 'deal.accepted': {
-        orders.update(order.id, { status: 'released' });
-        await lockstep.temporaryAccounts.withdraw(code, {}, { idempotencyKey: `withdraw-${order.id}` });
-        orders.update(order.id, { status: 'completed' });
+      case 'deal.accepted':
+        if (orders.transition(order.id, ['funded', 'shipped'], 'released')) await takePayment(order.id, code);
         return;
-      }
       case 'deal.rejected':
-        orders.update(order.id, { status: 'disputed' });
+        orders.transition(order.id, ['funded', 'shipped'], 'disputed');
         return;
       case 'account.dissolved':
-        if (order.status === 'disputed') orders.update(order.id, { status: 'refunded' });
+        // Emptied without our withdrawal: the buyer took the money back.
+        orders.transition(order.id, ['disputed', 'funded', 'shipped', 'awaiting_funds', 'paid'], 'refunded');
         return;
       default:
         return;
@@ -298,6 +347,11 @@ function adminAction(order: Order) {
   if (order.status === 'disputed') {
     return html`<form method="post" action="/admin/orders/${order.id}/refund">
       <button type="submit">Release our lock (refund the buyer)</button>
+    </form>`;
+  }
+  if (order.status === 'withdraw_failed') {
+    return html`<form method="post" action="/admin/orders/${order.id}/withdraw">
+      <button type="submit">Retry taking the payment</button>
     </form>`;
   }
   return '';

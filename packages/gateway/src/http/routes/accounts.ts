@@ -338,6 +338,26 @@ async function createFromRequest(
       throw new LockstepError('role_not_allowed', 'The buyer presents an invoice, with a customer session.');
     }
     if (!claims) throw new LockstepError('invoice_invalid', 'This invoice is not a valid signed invoice.');
+    // The invoice states the seller's terms: a plain deal between the buyer and the seller. The
+    // buyer cannot reshape it (extra members, groups, another release policy or mode) into an
+    // escrow the seller's lock would not hold.
+    if (input.mode !== undefined && input.mode !== 'deal') {
+      throw new LockstepError(
+        'invalid_parties',
+        'An invoice is paid as a deal; other modes are not for invoices.',
+      );
+    }
+    if (
+      (input.members?.length ?? 0) > 0 ||
+      input.buyerGroup !== undefined ||
+      input.sellerGroup !== undefined ||
+      (input.releasePolicy !== undefined && input.releasePolicy.kind !== 'all_others')
+    ) {
+      throw new LockstepError(
+        'invalid_parties',
+        'An invoice is paid between its buyer and its seller only: no members, groups or release policy.',
+      );
+    }
     const invoice = await invoices.verifyForPayment(tx, claims);
     buyerId = principal.customerId;
     sellerId = invoice.merchantId;
