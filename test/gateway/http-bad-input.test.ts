@@ -252,6 +252,82 @@ describe('invoices that must not pay', () => {
     }
   });
 
+  it('who creates what: buyers with sessions, sellers with keys, and sellers only plain deals', async () => {
+    const buyer = await gateway.buyerToken();
+    const merchantKey = gateway.seed.secretKey;
+    const body = { amountMinor: 1_000, currency: 'JPY' };
+    await expectRefused(
+      () =>
+        gateway.request('POST', '/v1/temporary-accounts', {
+          token: merchantKey,
+          body: { ...body, payeeUserId: 'tanaka' },
+        }),
+      403,
+      'role_not_allowed',
+    );
+    await expectRefused(
+      () =>
+        gateway.request('POST', '/v1/temporary-accounts', {
+          token: buyer,
+          body: { ...body, buyerUserId: 'tanaka' },
+        }),
+      403,
+      'role_not_allowed',
+    );
+    await expectRefused(
+      () =>
+        gateway.request('POST', '/v1/temporary-accounts', {
+          token: merchantKey,
+          body: {
+            ...body,
+            buyerUserId: 'mizuta',
+            members: [{ userId: 'tanaka', group: 'g' }],
+            releasePolicy: { kind: 'group', group: 'g' },
+          },
+        }),
+      400,
+      'invalid_parties',
+    );
+  });
+
+  it('an invoice is claimed only by an account that holds its money', async () => {
+    const poor = await gateway.admin.createCustomer({
+      userId: 'poor-buyer',
+      displayName: 'Poor',
+      password: 'poor-pass-123',
+    });
+    await gateway.admin.createUsualAccount(poor.id, 'JPY', 'Empty');
+    const token = await issue();
+    const session = await gateway.login('poor-buyer', 'poor-pass-123');
+    await expectRefused(
+      () => gateway.request('POST', '/v1/temporary-accounts', { token: session, body: { invoice: token } }),
+      402,
+      'insufficient_funds',
+    );
+    // The invoice is still payable by someone with the money.
+    expect((await pay(token)).status).toBe(201);
+  });
+
+  it('a group name is checked before any user ID, so the answer does not reveal which IDs exist', async () => {
+    const buyer = await gateway.buyerToken();
+    for (const payeeUserId of ['ibm-shop', 'no-such-user-at-all']) {
+      await expectRefused(
+        () =>
+          gateway.request('POST', '/v1/temporary-accounts', {
+            token: buyer,
+            body: {
+              payeeUserId,
+              amountMinor: 1,
+              currency: 'JPY',
+              releasePolicy: { kind: 'group', group: 'zz' },
+            },
+          }),
+        400,
+        'unknown_group',
+      );
+    }
+  });
+
   it('keeps verifying invoices signed before a key rotation', async () => {
     const token = await issue();
     await gateway.gateway.keys.rotate();

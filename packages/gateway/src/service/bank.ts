@@ -189,6 +189,17 @@ export class Bank {
         commission: this.commission,
       }),
     );
+    // Paying an invoice means paying it: an invoice is never claimed by an account without the
+    // money (else anyone holding the token could use it up with an empty account).
+    if (creatorIsBuyer && input.invoiceId && outcome.account.status !== 'funded') {
+      throw new LockstepError(
+        'insufficient_funds',
+        'The paying account does not hold the invoiced amount and fee.',
+        {
+          requiredMinor: input.requiredMinor + outcome.account.creationFeeDueMinor,
+        },
+      );
+    }
     await tx.insertTemporaryAccount(outcome.account);
     if (input.invoiceId) {
       const claimed = await tx.claimInvoice(input.invoiceId, code);

@@ -719,9 +719,12 @@ class PgOps implements StoreTx {
   async listEventsForCustomer(customerId: string, options: { afterId?: string; limit: number }) {
     let after: { txId: string; position: string } = { txId: '0', position: '0' };
     if (options.afterId) {
-      const row = await this.one('SELECT tx_id::text AS tx_id, position FROM account_events WHERE id = $1', [
-        options.afterId,
-      ]);
+      // Only the customer's own events are cursors: a foreign id is "no such event" too.
+      const row = await this.one(
+        `SELECT tx_id::text AS tx_id, position FROM account_events
+         WHERE id = $1 AND code IN (SELECT code FROM temporary_account_parties WHERE customer_id = $2)`,
+        [options.afterId, customerId],
+      );
       if (!row) throw new LockstepError('not_found', 'No such event to list after.');
       after = { txId: String(row.tx_id), position: String(row.position) };
     }

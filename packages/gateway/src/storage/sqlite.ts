@@ -679,7 +679,13 @@ class SqliteOps implements StoreTx {
   async listEventsForCustomer(customerId: string, options: { afterId?: string; limit: number }) {
     let afterPosition = 0;
     if (options.afterId) {
-      const row = this.one('SELECT position FROM account_events WHERE id = ?', options.afterId);
+      // Only the customer's own events are cursors: a foreign id is "no such event" too.
+      const row = this.one(
+        `SELECT position FROM account_events
+         WHERE id = ? AND code IN (SELECT code FROM temporary_account_parties WHERE customer_id = ?)`,
+        options.afterId,
+        customerId,
+      );
       if (!row) throw new LockstepError('not_found', 'No such event to list after.');
       afterPosition = Number(row.position);
     }

@@ -309,6 +309,23 @@ function command<S extends z.ZodType>(
   );
 }
 
+/**
+ * A release group must be one the request names, checked before any user ID is looked up, so
+ * the answer cannot tell whether a user ID exists.
+ */
+function checkGroupsNamed(input: {
+  releasePolicy?: { kind: string; group?: string };
+  buyerGroup?: string;
+  sellerGroup?: string;
+  members?: Array<{ group?: string }>;
+}): void {
+  if (input.releasePolicy?.kind !== 'group') return;
+  const named = [input.buyerGroup, input.sellerGroup, ...(input.members ?? []).map((member) => member.group)];
+  if (!named.includes(input.releasePolicy.group)) {
+    throw new LockstepError('unknown_group', `No party is in group "${input.releasePolicy.group}".`);
+  }
+}
+
 async function customerIdOf(reader: StoreReader, userId: string): Promise<string> {
   const customer = await reader.getCustomerByUserId(userId);
   if (!customer) throw new LockstepError('unknown_party', `No customer has the user ID "${userId}".`);
@@ -366,14 +383,39 @@ async function createFromRequest(
     invoiceId = invoice.id;
     fundFrom = input.fundFrom;
   } else if ('payeeUserId' in input) {
-    // Drawing 8: the buyer enters the payee's ID and the amount.
+    // Drawing 8: the buyer enters the payee's ID and the amount (a customer, never a merchant
+    // key: a leaked secret key must not pay the merchant's money to anyone).
+    if (principal.kind !== 'customer') {
+      throw new LockstepError('role_not_allowed', 'A buyer pays with a customer session, not an API key.');
+    }
+    checkGroupsNamed(input);
     buyerId = principal.customerId;
     sellerId = await customerIdOf(tx, input.payeeUserId);
     currency = input.currency;
     requiredMinor = input.amountMinor;
     fundFrom = input.fundFrom;
   } else {
-    // [0035]: the seller creates the account and the buyer pays in.
+    // [0035]: the seller (its API key) creates the account and the buyer pays in. The buyer has
+    // agreed to nothing but a plain deal: no members, groups or release policy of the seller's
+    // choosing, which could otherwise leave the buyer's lock out of the release condition.
+    if (principal.kind !== 'merchant') {
+      throw new LockstepError(
+        'role_not_allowed',
+        'A seller creates an account for its buyer with its secret API key.',
+      );
+    }
+    if (
+      (input.members?.length ?? 0) > 0 ||
+      input.buyerGroup !== undefined ||
+      input.sellerGroup !== undefined ||
+      (input.releasePolicy !== undefined && input.releasePolicy.kind !== 'all_others') ||
+      (input.mode !== undefined && input.mode !== 'deal')
+    ) {
+      throw new LockstepError(
+        'invalid_parties',
+        'An account the seller opens for its buyer is a plain deal: no members, groups, release policy or mode.',
+      );
+    }
     sellerId = principal.customerId;
     buyerId = await customerIdOf(tx, input.buyerUserId);
     currency = input.currency;

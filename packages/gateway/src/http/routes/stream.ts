@@ -57,8 +57,12 @@ export function streamRoutes(app: GatewayApp): void {
         });
       };
       try {
-        const history = await bank.read((reader) => reader.listEvents(code, afterSeq, backlogLimit));
-        for (const event of history) await write(event);
+        // The whole history after Last-Event-ID, page by page, before going live.
+        for (;;) {
+          const history = await bank.read((reader) => reader.listEvents(code, sentSeq, backlogLimit));
+          for (const event of history) await write(event);
+          if (history.length < backlogLimit || stream.aborted) break;
+        }
         while (!stream.aborted) {
           while (pending.length > 0) {
             const event = pending.shift() as StoredEvent;
