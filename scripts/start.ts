@@ -64,6 +64,8 @@ const gateway = start('gateway', 'packages/gateway/src/bin.ts', {
   LOCKSTEP_DATA_DIR: path.join(dataDir, 'gateway'),
   LOCKSTEP_SEED_DEMO: '1',
   LOCKSTEP_DEMO_ORIGINS: shopUrl,
+  // The demo shop receives its webhooks on localhost.
+  LOCKSTEP_ALLOW_PRIVATE_WEBHOOKS: '1',
   LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
 });
 

@@ -33,6 +33,7 @@ describe.runIf(pgAvailable())('several gateway processes on one PostgreSQL datab
       log: pino({ level: 'silent' }),
       webhooks: { pollIntervalMs: 50, backoffBaseMs: 50, backoffMaxMs: 200 },
       keyRefreshMs: 0,
+      allowPrivateWebhookUrls: true,
     });
     hooks = await receiver(() => 200);
   });

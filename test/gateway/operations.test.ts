@@ -148,3 +148,42 @@ describe('merchant origins', () => {
     }
   });
 });
+
+describe('webhook URLs', () => {
+  it('must be public: loopback, private and metadata addresses are refused by default', async () => {
+    const { createGateway } = await import('../../packages/gateway/src/gateway.ts');
+    const { openSqliteStore } = await import('../../packages/gateway/src/storage/sqlite.ts');
+    const { Admin } = await import('../../packages/gateway/src/service/admin.ts');
+    const { seedDemo } = await import('../../packages/gateway/src/seed.ts');
+    const gateway = await createGateway({
+      store: await openSqliteStore({ path: ':memory:' }),
+      publicUrl: 'https://gateway.test',
+      commission: { creation: {}, withdrawal: {} },
+      logLevel: 'silent',
+      webhooks: false,
+    });
+    try {
+      const seed = await seedDemo(new Admin(gateway.bank), { allowedOrigins: [] });
+      const register = (url: string) =>
+        gateway.app.request('/v1/webhook-endpoints', {
+          method: 'POST',
+          headers: { authorization: `Bearer ${seed.secretKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ url }),
+        });
+      for (const url of [
+        'http://169.254.169.254/latest/meta-data',
+        'http://127.0.0.1:5432/',
+        'http://localhost:3000/hooks',
+        'http://10.1.2.3/hooks',
+        'http://[::1]/hooks',
+      ]) {
+        const refused = await register(url);
+        expect(refused.status, url).toBe(400);
+        expect((await refused.json()).error.code).toBe('validation_failed');
+      }
+      expect((await register('https://shop.example/hooks')).status).toBe(201);
+    } finally {
+      await gateway.close();
+    }
+  });
+});

@@ -64,6 +64,8 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     store,
     publicUrl: url,
     commission: options.commission ?? noCommission,
+    // Test receivers listen on localhost.
+    allowPrivateWebhookUrls: true,
     now: options.now,
     log: pino({ level: 'silent' }),
     webhooks: options.webhooks ?? { pollIntervalMs: 100, backoffBaseMs: 50, backoffMaxMs: 500 },

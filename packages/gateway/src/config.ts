@@ -40,6 +40,7 @@ const Environment = z.object({
       }
     }),
   LOCKSTEP_SEED_DEMO: z.enum(['0', '1', 'true', 'false']).optional(),
+  LOCKSTEP_ALLOW_PRIVATE_WEBHOOKS: z.enum(['0', '1', 'true', 'false']).optional(),
   LOCKSTEP_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(60_000).default(10_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -58,6 +59,8 @@ export interface GatewayConfig {
   publicUrl: string;
   commission: CommissionSchedule;
   seedDemo: boolean;
+  /** Webhook URLs may point at loopback or private addresses (local development only). */
+  allowPrivateWebhooks: boolean;
   shutdownGraceMs: number;
   logLevel: string;
 }
@@ -81,6 +84,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     publicUrl: (value.LOCKSTEP_PUBLIC_URL ?? `http://localhost:${value.PORT}`).replace(/\/$/, ''),
     commission: value.LOCKSTEP_COMMISSION ?? demoCommission,
     seedDemo: value.LOCKSTEP_SEED_DEMO === '1' || value.LOCKSTEP_SEED_DEMO === 'true',
+    allowPrivateWebhooks:
+      value.LOCKSTEP_ALLOW_PRIVATE_WEBHOOKS === '1' || value.LOCKSTEP_ALLOW_PRIVATE_WEBHOOKS === 'true',
     shutdownGraceMs: value.LOCKSTEP_SHUTDOWN_GRACE_MS,
     logLevel: value.LOG_LEVEL,
   };

@@ -17,6 +17,11 @@ export interface GatewayOptions {
   loginPolicy?: LoginPolicy;
   now?: () => Date;
   log?: Logger;
+  /**
+   * Let webhook endpoints point at loopback, private or link-local addresses (local development
+   * and tests). Off by default: a merchant must not make the bank call into its own network.
+   */
+  allowPrivateWebhookUrls?: boolean;
   /** How often the signing keys are reloaded from the store (another process may rotate). */
   keyRefreshMs?: number;
   /** The level of the default logger when no `log` is given (default LOG_LEVEL or info). */
@@ -35,6 +40,7 @@ export interface GatewayOptions {
 /** Everything a running gateway is made of, wired once. */
 export interface Gateway {
   store: Store;
+  allowPrivateWebhookUrls: boolean;
   publicUrl: string;
   bank: Bank;
   auth: Auth;
@@ -71,6 +77,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   await keys.load();
   const gateway: Gateway = {
     store: options.store,
+    allowPrivateWebhookUrls: options.allowPrivateWebhookUrls ?? false,
     publicUrl: options.publicUrl,
     bank,
     auth: new Auth(options.store, { policy: options.loginPolicy, now: options.now }),

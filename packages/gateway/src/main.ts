@@ -18,6 +18,7 @@ export async function startGateway(config: GatewayConfig) {
     store,
     publicUrl: config.publicUrl,
     commission: config.commission,
+    allowPrivateWebhookUrls: config.allowPrivateWebhooks,
     log,
   });
   let seed: Awaited<ReturnType<typeof seedDemo>> | undefined;

@@ -36,7 +36,14 @@ export function merchantRoutes(app: GatewayApp): void {
     async (c) => {
       const principal = await merchantPrincipal(c);
       const { url } = c.req.valid('json');
-      const { bank } = c.get('gateway');
+      const { bank, allowPrivateWebhookUrls } = c.get('gateway');
+      if (!allowPrivateWebhookUrls && isPrivateHost(new URL(url).hostname)) {
+        throw new LockstepError(
+          'validation_failed',
+          'A webhook URL must be a public address: loopback, private and link-local hosts are refused.',
+          { field: 'url' },
+        );
+      }
       const result = await bank.mutate(principal.customerId, await idempotencyOf(c), async (unit) => {
         const record = {
           id: newId('whe'),
@@ -125,4 +132,39 @@ export function merchantRoutes(app: GatewayApp): void {
       return c.json({ object: 'list' as const, data: events.map(eventView) }, 200);
     },
   );
+}
+
+/**
+ * Hosts the bank must not be made to call: localhost names and IP literals in loopback,
+ * private, link-local (cloud metadata), carrier-grade NAT and unspecified ranges. (Names that
+ * resolve to such addresses are a deployment's egress policy to stop; this refuses the obvious.)
+ */
+export function isPrivateHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  if (host === 'localhost' || host.endsWith('.localhost') || host.endsWith('.internal') || host === '')
+    return true;
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host);
+  if (v4) {
+    const [a, b] = [Number(v4[1]), Number(v4[2])];
+    return (
+      a === 0 ||
+      a === 10 ||
+      a === 127 ||
+      (a === 169 && b === 254) ||
+      (a === 172 && b >= 16 && b <= 31) ||
+      (a === 192 && b === 168) ||
+      (a === 100 && b >= 64 && b <= 127) ||
+      a >= 224
+    );
+  }
+  if (host.includes(':')) {
+    return (
+      host === '::' ||
+      host === '::1' ||
+      /^f[cd]/.test(host) ||
+      /^fe[89ab]/.test(host) ||
+      host.startsWith('::ffff:')
+    );
+  }
+  return false;
 }
