@@ -316,7 +316,10 @@ async function payWithRetries(body: Record<string, string>, idempotencyKey: stri
     } catch (error) {
       const code = codeOf(error);
       const transient =
-        code === 'network_error' || code === 'service_unavailable' || code === 'internal_error';
+        code === 'network_error' ||
+        code === 'service_unavailable' ||
+        code === 'internal_error' ||
+        code === 'idempotency_key_in_use'; // our own earlier attempt is still going through
       if (!transient || attempt >= 5) throw error;
       announce(t.retrying);
       await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
@@ -345,6 +348,7 @@ const order = {
   /** A failure to show until the next successful action. */
   problem: '',
   statusList: undefined as HTMLElement | undefined,
+  lastAccount: undefined as (AccountView & { version: number }) | undefined,
   actions: undefined as HTMLElement | undefined,
   lastStatusLine: '',
 };
@@ -402,9 +406,8 @@ async function followStream(afterSeq: number): Promise<void> {
         cache: 'no-store',
         credentials: 'omit',
       });
-      if (response.status === 401 || response.status === 404) return;
+      if (response.status === 401 || response.status === 404) break;
       if (!response.ok || !response.body) throw new Error(`stream ${response.status}`);
-      failures = 0;
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = '';
       for (;;) {
@@ -417,20 +420,26 @@ async function followStream(afterSeq: number): Promise<void> {
           const id = /^id: ?(.*)$/m.exec(block)?.[1];
           if (id) {
             lastId = id;
+            failures = 0; // the stream works: back off from scratch next time
             void refresh();
           }
         }
       }
     } catch {
-      failures++;
+      // A dropped or failed stream.
     }
-    await new Promise((resolve) => setTimeout(resolve, 1_000 + 1_000 * Math.min(failures, 10)));
+    failures++;
+    await new Promise((resolve) => setTimeout(resolve, 1_000 * Math.min(2 ** failures, 30)));
   }
+  // Not live any more (logged out, account gone, or the gateway unreachable): say so.
+  document.getElementById('live-badge')?.replaceChildren(t.offline);
+  announce(t.offline);
 }
 
 function renderOrder(account: AccountView & { version: number }): void {
   if (account.version < order.shownVersion) return;
   order.shownVersion = account.version;
+  order.lastAccount = account;
   const buyer = account.parties.find((party) => party.customerId === session?.customerId);
   const seller = account.parties.find((party) => party.role === 'seller');
   const lockText = (ppm: number | undefined) =>
@@ -557,11 +566,15 @@ async function decide(action: 'accept' | 'reject', code: string, reason?: string
   } catch (error) {
     const codeValue = codeOf(error);
     const text = codeValue === 'not_found' ? t.notYours : t.failed;
-    // Show the failure and give the buttons back (the decision was not taken).
+    // Show the failure and give the buttons back (the decision was not taken), without waiting
+    // for the network that may just have failed.
     order.problem = text;
     order.confirming = false;
-    order.shownVersion = -1;
-    await refresh();
+    if (order.lastAccount) {
+      order.shownVersion = -1;
+      renderOrder(order.lastAccount);
+    }
+    void refresh();
     announce(text);
     emit({ type: 'error', code: codeValue, message: text });
   }

@@ -52,6 +52,7 @@ const en = {
   rejected: 'You reported a problem. Your lock stays on.',
   notYours: 'This payment is not in your bank account.',
   live: 'Live',
+  offline: 'Not live: reload to see changes',
 } as const;
 
 type Dictionary = {
@@ -110,6 +111,7 @@ const ja: Dictionary = {
   rejected: '問題を報告しました。ロックはそのままです。',
   notYours: 'この支払いはあなたの口座にありません。',
   live: 'ライブ',
+  offline: 'ライブ更新停止：再読み込みしてください',
 };
 
 export const dictionaries: Record<Lang, Dictionary> = { en, ja };

@@ -98,9 +98,21 @@ export class Auth {
     entry = { count: entry.count + 1, lockedUntilMs: 0 };
     if (entry.count > this.policy.failuresBeforeLock)
       entry = { count: 0, lockedUntilMs: nowMs + this.policy.lockMs };
-    if (this.unknownIds.size > 50_000) this.unknownIds.clear();
+    if (this.unknownIds.size > 50_000) {
+      // Drop the oldest entries (insertion order), never the whole map: locks stay in force.
+      for (const oldest of [...this.unknownIds.keys()].slice(0, 10_000)) this.unknownIds.delete(oldest);
+    }
     this.unknownIds.set(key, entry);
     return entry;
+  }
+
+  /** Locks an unknown user ID at its `failuresBeforeLock`-th failure, as a known one is. */
+  private lockUnknownIfDue(userId: string, nowMs: number): void {
+    const key = userId.toLowerCase();
+    const entry = this.unknownIds.get(key);
+    if (entry && entry.count >= this.policy.failuresBeforeLock) {
+      this.unknownIds.set(key, { count: 0, lockedUntilMs: nowMs + this.policy.lockMs });
+    }
   }
 
   constructor(store: Store, options: { policy?: LoginPolicy; now?: () => Date } = {}) {
@@ -126,6 +138,7 @@ export class Auth {
         throw loginLocked(new Date(failure.lockedUntilMs).toISOString(), now);
       }
       await verifyPassword(password, await decoy());
+      this.lockUnknownIfDue(userId, now.getTime());
       await delay(Math.min(100 * 2 ** (failure.count - 1), 2_000));
       throw invalidCredentials();
     }
@@ -174,6 +187,8 @@ export class Auth {
     const tokenHash = sha256Hex(token);
     this.sessionCache.delete(tokenHash);
     await this.store.transaction((tx) => tx.deleteSession(tokenHash));
+    // Again after the commit: a lookup in between may have cached the old row.
+    this.sessionCache.delete(tokenHash);
   }
 
   /**

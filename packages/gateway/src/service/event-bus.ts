@@ -27,7 +27,9 @@ export class EventBus {
     listeners.add(listener);
     return () => {
       listeners.delete(listener);
-      if (listeners.size === 0) this.byAccount.delete(accountCode);
+      // Only drop the entry if it is still this set (a newer subscriber may have made another).
+      if (listeners.size === 0 && this.byAccount.get(accountCode) === listeners)
+        this.byAccount.delete(accountCode);
     };
   }
 

@@ -26,10 +26,17 @@ export function streamRoutes(app: GatewayApp): void {
       let sentSeq = afterSeq;
       const pending: StoredEvent[] = [];
       let wake: (() => void) | undefined;
-      const unsubscribe = bus.subscribe(code, (event) => {
+      const unsubscribeOnce = bus.subscribe(code, (event) => {
         pending.push(event);
         wake?.();
       });
+      let subscribed = true;
+      const unsubscribe = () => {
+        if (!subscribed) return;
+        subscribed = false;
+        unsubscribeOnce();
+      };
+      let checkedAtMs = Date.now();
       const stopOnShutdown = bus.onClose(() => stream.abort());
       stream.onAbort(() => {
         unsubscribe();
@@ -68,19 +75,24 @@ export function streamRoutes(app: GatewayApp): void {
             const event = pending.shift() as StoredEvent;
             await send(event);
           }
+          let timer: ReturnType<typeof setTimeout> | undefined;
           await new Promise<void>((resolve) => {
             wake = resolve;
-            setTimeout(resolve, heartbeatMs).unref?.();
+            timer = setTimeout(resolve, heartbeatMs);
+            timer.unref?.();
           });
+          clearTimeout(timer);
           wake = undefined;
-          if (pending.length === 0 && !stream.aborted) {
-            // Each heartbeat re-checks the credentials: a stream ends with its session or key.
+          // Every heartbeat period, busy or not, re-check the credentials: a stream ends with
+          // its session or key.
+          if (!stream.aborted && Date.now() - checkedAtMs >= heartbeatMs) {
+            checkedAtMs = Date.now();
             const stillValid = await resolvePrincipal(c, token).then(
               () => true,
               () => false,
             );
             if (!stillValid) break;
-            await stream.write(': heartbeat\n\n');
+            if (pending.length === 0) await stream.write(': heartbeat\n\n');
           }
         }
       } finally {
