@@ -453,6 +453,31 @@ export function storeContract(name: string, open: () => Promise<Store>, cleanup?
         deliveredAt: later,
         lastError: null,
       });
+      // Fencing: a worker whose lease ran out (and was re-claimed) cannot mark the row done.
+      const fencedCode = unique('ta');
+      const fenced = {
+        ...rows[0]!,
+        id: unique('dlv'),
+        eventId: unique('evt'),
+        accountCode: fencedCode,
+        seq: 1,
+      };
+      await store.transaction((tx) => tx.insertOutbox([fenced]));
+      const leaseA = '2026-11-24T10:01:00.000Z';
+      const leaseB = '2026-11-24T10:02:00.000Z';
+      const claimA = (await store.transaction((tx) => tx.claimDueOutbox(later, leaseA, 50))).find(
+        (row) => row.id === fenced.id,
+      );
+      expect(claimA?.nextAttemptAt).toBe(leaseA);
+      const claimB = (await store.transaction((tx) => tx.claimDueOutbox(leaseA, leaseB, 50))).find(
+        (row) => row.id === fenced.id,
+      );
+      expect(claimB?.nextAttemptAt).toBe(leaseB);
+      await store.transaction((tx) => tx.markOutboxDelivered(fenced.id, leaseA, leaseA)); // stale: no-op
+      expect((await store.read((reader) => reader.getOutbox(fenced.id)))?.deliveredAt).toBeNull();
+      await store.transaction((tx) => tx.markOutboxDelivered(fenced.id, leaseA, leaseB));
+      expect((await store.read((reader) => reader.getOutbox(fenced.id)))?.deliveredAt).toBe(leaseA);
+
       // A given-up delivery is finished: it holds nothing back and keeps its reason.
       const more = [3, 4].map((seq) => ({ ...rows[0]!, id: unique('dlv'), eventId: unique('evt'), seq }));
       await store.transaction((tx) => tx.insertOutbox(more));

@@ -139,13 +139,20 @@ export class WebhookWorker {
       return { event, endpoint };
     });
     if (!loaded.event || !loaded.endpoint) {
-      await store.transaction((tx) => tx.markOutboxDelivered(delivery.id, this.options.now().toISOString()));
+      await store.transaction((tx) =>
+        tx.markOutboxDelivered(delivery.id, this.options.now().toISOString(), delivery.nextAttemptAt),
+      );
       return;
     }
     if (!loaded.endpoint.enabled) {
       // A disabled endpoint gets nothing new: finish the row so it holds nothing back.
       await store.transaction((tx) =>
-        tx.markOutboxGivenUp(delivery.id, this.options.now().toISOString(), 'endpoint disabled'),
+        tx.markOutboxGivenUp(
+          delivery.id,
+          this.options.now().toISOString(),
+          'endpoint disabled',
+          delivery.nextAttemptAt,
+        ),
       );
       return;
     }
@@ -171,7 +178,9 @@ export class WebhookWorker {
       outcome = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     }
     if (outcome === null) {
-      await store.transaction((tx) => tx.markOutboxDelivered(delivery.id, this.options.now().toISOString()));
+      await store.transaction((tx) =>
+        tx.markOutboxDelivered(delivery.id, this.options.now().toISOString(), delivery.nextAttemptAt),
+      );
       return;
     }
     log.warn(
@@ -192,11 +201,18 @@ export class WebhookWorker {
     if (ageMs > giveUpAfterMs) {
       log.error({ deliveryId: delivery.id, reason }, 'webhook delivery given up');
       // Finished, not delivered: later events of the account flow again (the row keeps why).
-      await store.transaction((tx) => tx.markOutboxGivenUp(delivery.id, now.toISOString(), reason));
+      await store.transaction((tx) =>
+        tx.markOutboxGivenUp(delivery.id, now.toISOString(), reason, delivery.nextAttemptAt),
+      );
       return;
     }
     await store.transaction((tx) =>
-      tx.markOutboxFailed(delivery.id, reason, new Date(now.getTime() + jitteredMs).toISOString()),
+      tx.markOutboxFailed(
+        delivery.id,
+        reason,
+        new Date(now.getTime() + jitteredMs).toISOString(),
+        delivery.nextAttemptAt,
+      ),
     );
   }
 }

@@ -977,24 +977,27 @@ class PgOps implements StoreTx {
       );
   }
 
-  async markOutboxDelivered(id: string, at: string) {
+  async markOutboxDelivered(id: string, at: string, lease?: string) {
     await this.run(
-      'UPDATE webhook_outbox SET delivered_at = $1, attempt_count = attempt_count + 1, last_error = NULL WHERE id = $2',
-      [at, id],
+      `UPDATE webhook_outbox SET delivered_at = $1, attempt_count = attempt_count + 1, last_error = NULL
+       WHERE id = $2 AND ($3::text IS NULL OR next_attempt_at = $3)`,
+      [at, id, lease ?? null],
     );
   }
 
-  async markOutboxGivenUp(id: string, at: string, reason: string) {
+  async markOutboxGivenUp(id: string, at: string, reason: string, lease?: string) {
     await this.run(
-      'UPDATE webhook_outbox SET delivered_at = $1, attempt_count = attempt_count + 1, last_error = $2 WHERE id = $3',
-      [at, `given up: ${reason}`.slice(0, 500), id],
+      `UPDATE webhook_outbox SET delivered_at = $1, attempt_count = attempt_count + 1, last_error = $2
+       WHERE id = $3 AND ($4::text IS NULL OR next_attempt_at = $4)`,
+      [at, `given up: ${reason}`.slice(0, 500), id, lease ?? null],
     );
   }
 
-  async markOutboxFailed(id: string, error: string, nextAttemptAt: string) {
+  async markOutboxFailed(id: string, error: string, nextAttemptAt: string, lease?: string) {
     await this.run(
-      'UPDATE webhook_outbox SET attempt_count = attempt_count + 1, last_error = $1, next_attempt_at = $2 WHERE id = $3',
-      [error.slice(0, 500), nextAttemptAt, id],
+      `UPDATE webhook_outbox SET attempt_count = attempt_count + 1, last_error = $1, next_attempt_at = $2
+       WHERE id = $3 AND ($4::text IS NULL OR next_attempt_at = $4)`,
+      [error.slice(0, 500), nextAttemptAt, id, lease ?? null],
     );
   }
 

@@ -902,29 +902,38 @@ class SqliteOps implements StoreTx {
     return rows.map((row) => ({ ...outboxOf(row), nextAttemptAt: leaseUntil }));
   }
 
-  async markOutboxDelivered(id: string, at: string) {
+  async markOutboxDelivered(id: string, at: string, lease?: string) {
     this.run(
-      'UPDATE webhook_outbox SET delivered_at = ?, attempt_count = attempt_count + 1, last_error = NULL WHERE id = ?',
+      `UPDATE webhook_outbox SET delivered_at = ?, attempt_count = attempt_count + 1, last_error = NULL
+       WHERE id = ? AND (? IS NULL OR next_attempt_at = ?)`,
       at,
       id,
+      lease ?? null,
+      lease ?? null,
     );
   }
 
-  async markOutboxGivenUp(id: string, at: string, reason: string) {
+  async markOutboxGivenUp(id: string, at: string, reason: string, lease?: string) {
     this.run(
-      'UPDATE webhook_outbox SET delivered_at = ?, attempt_count = attempt_count + 1, last_error = ? WHERE id = ?',
+      `UPDATE webhook_outbox SET delivered_at = ?, attempt_count = attempt_count + 1, last_error = ?
+       WHERE id = ? AND (? IS NULL OR next_attempt_at = ?)`,
       at,
       `given up: ${reason}`.slice(0, 500),
       id,
+      lease ?? null,
+      lease ?? null,
     );
   }
 
-  async markOutboxFailed(id: string, error: string, nextAttemptAt: string) {
+  async markOutboxFailed(id: string, error: string, nextAttemptAt: string, lease?: string) {
     this.run(
-      'UPDATE webhook_outbox SET attempt_count = attempt_count + 1, last_error = ?, next_attempt_at = ? WHERE id = ?',
+      `UPDATE webhook_outbox SET attempt_count = attempt_count + 1, last_error = ?, next_attempt_at = ?
+       WHERE id = ? AND (? IS NULL OR next_attempt_at = ?)`,
       error.slice(0, 500),
       nextAttemptAt,
       id,
+      lease ?? null,
+      lease ?? null,
     );
   }
 

@@ -307,13 +307,18 @@ export interface StoreTx extends StoreReader {
    * an earlier one for the same endpoint and account is undelivered (ordering per account).
    */
   claimDueOutbox(now: string, leaseUntil: string, limit: number): Promise<OutboxRecord[]>;
-  markOutboxDelivered(id: string, at: string): Promise<void>;
-  markOutboxFailed(id: string, error: string, nextAttemptAt: string): Promise<void>;
+  /**
+   * Records an attempt's outcome. With `lease` (the `nextAttemptAt` the claim returned), only
+   * while that lease still holds: a worker whose lease ran out and was re-claimed by another
+   * changes nothing, so it cannot mark the row done while the new attempt is in flight.
+   */
+  markOutboxDelivered(id: string, at: string, lease?: string): Promise<void>;
+  markOutboxFailed(id: string, error: string, nextAttemptAt: string, lease?: string): Promise<void>;
   /**
    * Finishes a delivery without success (given up, or its endpoint disabled): it no longer
    * holds back later events of its account; `lastError` says `given up: <reason>`.
    */
-  markOutboxGivenUp(id: string, at: string, reason: string): Promise<void>;
+  markOutboxGivenUp(id: string, at: string, reason: string, lease?: string): Promise<void>;
 
   putIdempotency(record: IdempotencyRecord): Promise<void>;
 }
