@@ -68,12 +68,42 @@ describe('rule 3 with a seller-created account', () => {
   });
 });
 
+describe('a seller-opened or invoiced account is a plain deal', () => {
+  it('refuses members, groups, another release policy or mode', () => {
+    const base = {
+      code: 'p1',
+      now,
+      currency: 'JPY' as const,
+      requiredMinor: 1_000,
+      commission: noCommission,
+    };
+    const two = [
+      { customerId: 'mizuta', role: 'buyer' as const },
+      { customerId: 'ibm', role: 'seller' as const },
+    ];
+    expect(code(createAccount({ ...base, by: 'ibm', parties: two }))).toBe('ok');
+    expect(
+      code(
+        createAccount({
+          ...base,
+          by: 'ibm',
+          parties: [...two, { customerId: 'tanaka', role: 'member', group: 'g' }],
+          releasePolicy: { kind: 'group', group: 'g' },
+        }),
+      ),
+    ).toBe('invalid_parties');
+    expect(
+      code(createAccount({ ...base, by: 'mizuta', invoiceId: 'inv_1', parties: two, mode: 'fractional' })),
+    ).toBe('invalid_parties');
+  });
+});
+
 describe('rule 5 with a named group', () => {
   it('refuses a release group that would leave the buyer or the seller waiting for nobody', () => {
     const create = (sellerGroup: string | null, buyerGroup: string | null) =>
       createAccount({
         code: 'g1',
-        by: 'ibm',
+        by: 'mizuta',
         now,
         currency: 'JPY',
         requiredMinor: 1_000,

@@ -179,6 +179,23 @@ export function createAccount(input: CreateAccountInput): Result<CommandOutcome>
   if (!parties.ok) return parties;
 
   const releasePolicy = input.releasePolicy ?? { kind: 'all_others' };
+  // A buyer paying the seller's invoice, or a buyer the seller opened the account for, agreed to
+  // a plain deal between the two of them: nobody may add members, groups, another release
+  // policy or mode, which could leave the other side's lock out of the release condition.
+  const creator = parties.value.find((party) => party.customerId === input.by);
+  if (input.invoiceId || creator?.role === 'seller') {
+    const plain =
+      parties.value.length === 2 &&
+      parties.value.every((party) => party.group === null) &&
+      releasePolicy.kind === 'all_others' &&
+      (input.mode ?? 'deal') === 'deal';
+    if (!plain) {
+      return fail(
+        'invalid_parties',
+        'An invoiced or seller-opened account is a plain deal: no members, groups, release policy or mode.',
+      );
+    }
+  }
   if (releasePolicy.kind === 'group') {
     if (!parties.value.some((party) => party.group === releasePolicy.group)) {
       return fail('unknown_group', `No party is in group "${releasePolicy.group}".`);

@@ -201,8 +201,9 @@ export class Auth {
     if (!token.startsWith('cs_')) throw unauthenticated();
     const tokenHash = sha256Hex(token);
     const nowMs = Date.now();
-    let session = this.sessionCache.get(tokenHash)?.record ?? null;
-    const cachedAtMs = this.sessionCache.get(tokenHash)?.cachedAtMs ?? 0;
+    const cached = this.sessionCache.get(tokenHash);
+    let session = cached?.record ?? null;
+    const cachedAtMs = cached?.cachedAtMs ?? 0;
     if (!session || nowMs - cachedAtMs >= this.keyCacheTtlMs || this.store.kind !== 'sqlite') {
       session = await this.store.read((reader) => reader.getSession(tokenHash));
       if (session) {

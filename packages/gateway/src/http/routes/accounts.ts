@@ -355,26 +355,6 @@ async function createFromRequest(
       throw new LockstepError('role_not_allowed', 'The buyer presents an invoice, with a customer session.');
     }
     if (!claims) throw new LockstepError('invoice_invalid', 'This invoice is not a valid signed invoice.');
-    // The invoice states the seller's terms: a plain deal between the buyer and the seller. The
-    // buyer cannot reshape it (extra members, groups, another release policy or mode) into an
-    // escrow the seller's lock would not hold.
-    if (input.mode !== undefined && input.mode !== 'deal') {
-      throw new LockstepError(
-        'invalid_parties',
-        'An invoice is paid as a deal; other modes are not for invoices.',
-      );
-    }
-    if (
-      (input.members?.length ?? 0) > 0 ||
-      input.buyerGroup !== undefined ||
-      input.sellerGroup !== undefined ||
-      (input.releasePolicy !== undefined && input.releasePolicy.kind !== 'all_others')
-    ) {
-      throw new LockstepError(
-        'invalid_parties',
-        'An invoice is paid between its buyer and its seller only: no members, groups or release policy.',
-      );
-    }
     const invoice = await invoices.verifyForPayment(tx, claims);
     buyerId = principal.customerId;
     sellerId = invoice.merchantId;
@@ -395,25 +375,12 @@ async function createFromRequest(
     requiredMinor = input.amountMinor;
     fundFrom = input.fundFrom;
   } else {
-    // [0035]: the seller (its API key) creates the account and the buyer pays in. The buyer has
-    // agreed to nothing but a plain deal: no members, groups or release policy of the seller's
-    // choosing, which could otherwise leave the buyer's lock out of the release condition.
+    // [0035]: the seller (its API key) creates the account and the buyer pays in (a plain deal:
+    // the domain refuses members, groups and other policies here).
     if (principal.kind !== 'merchant') {
       throw new LockstepError(
         'role_not_allowed',
         'A seller creates an account for its buyer with its secret API key.',
-      );
-    }
-    if (
-      (input.members?.length ?? 0) > 0 ||
-      input.buyerGroup !== undefined ||
-      input.sellerGroup !== undefined ||
-      (input.releasePolicy !== undefined && input.releasePolicy.kind !== 'all_others') ||
-      (input.mode !== undefined && input.mode !== 'deal')
-    ) {
-      throw new LockstepError(
-        'invalid_parties',
-        'An account the seller opens for its buyer is a plain deal: no members, groups, release policy or mode.',
       );
     }
     sellerId = principal.customerId;
