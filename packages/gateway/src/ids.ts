@@ -1,4 +1,4 @@
-import { createHash, randomFillSync, timingSafeEqual } from 'node:crypto';
+import { hash, randomFillSync, timingSafeEqual } from 'node:crypto';
 
 /**
  * Identifiers and secrets. Ids carry a type prefix so a reader (and a support engineer) can
@@ -60,7 +60,7 @@ export function newAccountCode(): string {
 }
 
 export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+  return hash('sha256', text, 'hex');
 }
 
 /** Compares two secrets (or their hashes) in time independent of where they differ. */

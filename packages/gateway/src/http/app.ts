@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { LockstepError } from '@lockstep/core';
 import { bodyLimit } from 'hono/body-limit';
@@ -38,7 +39,11 @@ export function createApp(gateway: Gateway): OpenAPIHono<GatewayEnv> {
     const requestId = incoming && /^[\w.-]{1,64}$/.test(incoming) ? incoming : newId('req');
     c.set('requestId', requestId);
     c.set('gateway', gateway);
-    c.header('X-Request-Id', requestId);
+    // Straight onto the Node response when there is one: a header set through Hono turns every
+    // answer's headers into a WHATWG Headers object, which cost ~6% of a status read.
+    const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+    if (outgoing && typeof outgoing.setHeader === 'function') outgoing.setHeader('X-Request-Id', requestId);
+    else c.header('X-Request-Id', requestId);
     const startedMs = performance.now();
     await next();
     // One structured line per request; debug level so the hot path costs nothing by default.
@@ -54,17 +59,25 @@ export function createApp(gateway: Gateway): OpenAPIHono<GatewayEnv> {
     );
   });
 
-  app.use(
-    '/v1/*',
-    bodyLimit({
-      maxSize: bodyBytesMax,
-      onError: () => {
-        throw new LockstepError('payload_too_large', `Request bodies are at most ${bodyBytesMax} bytes.`, {
-          bodyBytesMax,
-        });
-      },
-    }),
-  );
+  const tooLarge = () => {
+    throw new LockstepError('payload_too_large', `Request bodies are at most ${bodyBytesMax} bytes.`, {
+      bodyBytesMax,
+    });
+  };
+  // Bodies with a declared length are checked by the header and read once as text (the JSON
+  // validator and the idempotency hash both use that one copy); Hono's bodyLimit, which reads
+  // through a WHATWG Request (~9% of a command's CPU), only guards chunked bodies.
+  const chunkedLimit = bodyLimit({ maxSize: bodyBytesMax, onError: tooLarge });
+  app.use('/v1/*', async function requestBody(c, next) {
+    const method = c.req.method;
+    if (method === 'GET' || method === 'HEAD') return next();
+    const declared = c.req.header('content-length');
+    if (declared === undefined) return chunkedLimit(c, next);
+    const declaredBytes = Number(declared);
+    if (!Number.isSafeInteger(declaredBytes) || declaredBytes < 0 || declaredBytes > bodyBytesMax) tooLarge();
+    if (declaredBytes > 0 && !c.req.path.endsWith('/stream')) await c.req.text();
+    return next();
+  });
 
   // Authentication runs before request validation, so a caller without valid credentials
   // learns nothing about what a valid body looks like.
