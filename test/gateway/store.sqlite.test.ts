@@ -21,7 +21,7 @@ storeContract('sqlite file without group commit', () =>
 );
 
 describe('embedded SQLite store', () => {
-  it('runs in WAL mode with synchronous=FULL, migrates once and keeps data across reopen', async () => {
+  it('runs in WAL mode, migrates once and keeps data across reopen', async () => {
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'lockstep-store-')), 'reopen.sqlite');
     const store = await openSqliteStore({ path: file });
     await store.transaction((tx) =>
@@ -43,11 +43,113 @@ describe('embedded SQLite store', () => {
     expect(raw.prepare('PRAGMA journal_mode').get()).toEqual({ journal_mode: 'wal' });
     expect((raw.prepare('SELECT count(*) AS n FROM schema_migrations').get() as { n: number }).n).toBe(1);
     raw.close();
-    // synchronous is a per-connection setting: check the store's own connection sets FULL (2).
-    const probe = await openSqliteStore({ path: file });
-    const writer = (probe as unknown as { writer: DatabaseSync }).writer;
-    expect(writer.prepare('PRAGMA synchronous').get()).toEqual({ synchronous: 2 });
-    await probe.close();
+    // synchronous is per connection: NORMAL (1) when the store syncs the WAL itself (the
+    // default), FULL (2) when SQLite does.
+    for (const [sync, level] of [
+      ['async', 1],
+      ['full', 2],
+    ] as const) {
+      const probe = await openSqliteStore({ path: file, sync });
+      const writer = (probe as unknown as { writer: DatabaseSync }).writer;
+      expect(writer.prepare('PRAGMA synchronous').get()).toEqual({ synchronous: level });
+      await probe.close();
+    }
+  });
+
+  describe('answers only after the WAL is synced', () => {
+    const customer = (id: string) => ({
+      id,
+      userId: id,
+      displayName: id,
+      passwordHash: 'scrypt$x',
+      failedLoginCount: 0,
+      loginLockedUntil: null,
+      createdAt: '2026-11-24T00:00:00.000Z',
+    });
+    /** A sync the test finishes by hand. */
+    function manualSync() {
+      const calls: Array<{ finish: () => void; fail: (error: Error) => void }> = [];
+      return {
+        calls,
+        syncWal: () =>
+          new Promise<void>((resolve, reject) => {
+            calls.push({ finish: resolve, fail: reject });
+          }),
+      };
+    }
+    const tick = () => new Promise((resolve) => setTimeout(resolve, 20));
+
+    it('a write and a read that could see it both wait for the sync that follows the commit', async () => {
+      const file = path.join(mkdtempSync(path.join(tmpdir(), 'lockstep-store-')), 'sync.sqlite');
+      const sync = manualSync();
+      const store = await openSqliteStore({ path: file, syncWal: sync.syncWal });
+      let written = false;
+      const write = store
+        .transaction((tx) => tx.insertCustomer(customer('c1')))
+        .then(() => {
+          written = true;
+        });
+      await tick();
+      expect(sync.calls).toHaveLength(1);
+      expect(written).toBe(false);
+      let readValue: unknown = 'pending';
+      const read = store
+        .read((reader) => reader.getCustomer('c1'))
+        .then((value) => {
+          readValue = value?.id;
+        });
+      // A second write commits while the first sync runs; it needs a sync of its own.
+      let secondWritten = false;
+      const second = store
+        .transaction((tx) => tx.insertCustomer(customer('c2')))
+        .then(() => {
+          secondWritten = true;
+        });
+      await tick();
+      expect(readValue).toBe('pending');
+      sync.calls[0]?.finish();
+      await write;
+      await read;
+      expect(readValue).toBe('c1');
+      await tick();
+      expect(secondWritten).toBe(false);
+      expect(sync.calls).toHaveLength(2);
+      sync.calls[1]?.finish();
+      await second;
+      await store.close();
+    });
+
+    it('a failed sync refuses the unsynced commands and every later write with service_unavailable', async () => {
+      const file = path.join(mkdtempSync(path.join(tmpdir(), 'lockstep-store-')), 'sync-fail.sqlite');
+      const sync = manualSync();
+      const store = await openSqliteStore({ path: file, syncWal: sync.syncWal });
+      const write = store.transaction((tx) => tx.insertCustomer(customer('c1')));
+      const refused = expect(write).rejects.toMatchObject({ code: 'service_unavailable' });
+      await tick();
+      sync.calls[0]?.fail(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+      await refused;
+      await expect(store.transaction((tx) => tx.insertCustomer(customer('c2')))).rejects.toMatchObject({
+        code: 'service_unavailable',
+      });
+      await store.close();
+    });
+
+    it('the real sync makes commits durable without blocking: many writers, one sync per batch', async () => {
+      const file = path.join(mkdtempSync(path.join(tmpdir(), 'lockstep-store-')), 'sync-real.sqlite');
+      const store = await openSqliteStore({ path: file });
+      await Promise.all(
+        Array.from({ length: 200 }, (_, index) =>
+          store.transaction((tx) => tx.insertCustomer(customer(`r${index}`))),
+        ),
+      );
+      const counts = store as unknown as { committedBatches: number; durableBatches: number };
+      expect(counts.durableBatches).toBe(counts.committedBatches);
+      expect(counts.committedBatches).toBeLessThan(200);
+      await store.close();
+      const raw = new DatabaseSync(file);
+      expect((raw.prepare('SELECT count(*) AS n FROM customers').get() as { n: number }).n).toBe(200);
+      raw.close();
+    });
   });
 
   it('refuses to rewrite history: journal entries and postings are immutable', async () => {

@@ -41,6 +41,7 @@ const Environment = z.object({
     }),
   LOCKSTEP_SEED_DEMO: z.enum(['0', '1', 'true', 'false']).optional(),
   LOCKSTEP_ALLOW_PRIVATE_WEBHOOKS: z.enum(['0', '1', 'true', 'false']).optional(),
+  LOCKSTEP_SQLITE_SYNC: z.enum(['async', 'full']).default('async'),
   LOCKSTEP_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(60_000).default(10_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -55,6 +56,8 @@ export interface GatewayConfig {
   port: number;
   host: string;
   dataDir: string;
+  /** Embedded store: the store syncs the WAL off the event loop (`async`), or SQLite does (`full`). */
+  sqliteSync: 'async' | 'full';
   databaseUrl: string | undefined;
   publicUrl: string;
   commission: CommissionSchedule;
@@ -80,6 +83,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     port: value.PORT,
     host: value.HOST,
     dataDir: path.resolve(value.LOCKSTEP_DATA_DIR),
+    sqliteSync: value.LOCKSTEP_SQLITE_SYNC,
     databaseUrl: value.DATABASE_URL,
     publicUrl: (value.LOCKSTEP_PUBLIC_URL ?? `http://localhost:${value.PORT}`).replace(/\/$/, ''),
     commission: value.LOCKSTEP_COMMISSION ?? demoCommission,

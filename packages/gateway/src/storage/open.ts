@@ -6,12 +6,16 @@ import type { Store } from './store.ts';
  * Opens the configured store: PostgreSQL when a `DATABASE_URL` is given (production, several
  * gateway processes), otherwise the embedded SQLite file in the data folder.
  */
-export async function openStore(options: { databaseUrl?: string; dataDir: string }): Promise<Store> {
+export async function openStore(options: {
+  databaseUrl?: string;
+  dataDir: string;
+  sqliteSync?: 'async' | 'full';
+}): Promise<Store> {
   if (options.databaseUrl) {
     const { openPostgresStore } = await import('./postgres.ts');
     return openPostgresStore({ connectionString: options.databaseUrl });
   }
   mkdirSync(options.dataDir, { recursive: true });
   const { openSqliteStore } = await import('./sqlite.ts');
-  return openSqliteStore({ path: path.join(options.dataDir, 'lockstep.sqlite') });
+  return openSqliteStore({ path: path.join(options.dataDir, 'lockstep.sqlite'), sync: options.sqliteSync });
 }

@@ -1,3 +1,4 @@
+import { promises as fs } from 'node:fs';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import {
   type AccountEvent,
@@ -43,14 +44,23 @@ import type {
 } from './store.ts';
 
 /**
- * The embedded store on `node:sqlite`: WAL, synchronous=FULL, and group commit. Every write
- * goes through `transaction()`, which queues units of work; one drain loop runs all queued
- * units in one `BEGIN IMMEDIATE … COMMIT`, each inside its own savepoint (so a failing unit
- * rolls back only itself), and settles their promises only after the COMMIT — one fsync for
- * the whole batch, and no answer before its data is durable.
+ * The embedded store on `node:sqlite`: WAL and group commit. Every write goes through
+ * `transaction()`, which queues units of work; one drain loop runs all queued units in one
+ * `BEGIN IMMEDIATE … COMMIT`, each inside its own savepoint (so a failing unit rolls back only
+ * itself), and settles their promises only after the COMMIT is durable — one sync for the
+ * whole batch, and no answer before its data is on disk.
+ *
+ * Durability (default `sync: 'async'`): the connection runs `synchronous=NORMAL`, so COMMIT
+ * only writes the WAL frames, and the store itself `fdatasync`s the WAL file on libuv's thread
+ * pool before it settles the batch. That is the durability of `synchronous=FULL` (the commit
+ * frame is on stable storage before anyone hears of it; NORMAL still syncs the WAL before and
+ * the database after every checkpoint), but the event loop keeps parsing and running the next
+ * batch while the disk works. `sync: 'full'` leaves the syncing to SQLite (FULL, blocking).
  *
  * Reads of a file database use a second, read-only connection, so they never see the
- * uncommitted writes of an open batch; several queued reads share one snapshot.
+ * uncommitted writes of an open batch; several queued reads share one snapshot, and a read
+ * that could see a commit not yet synced waits for that sync before it answers, so nothing
+ * is shown that a power cut could take back.
  */
 export interface SqliteStoreOptions {
   /** A file path, or ':memory:' for tests. */
@@ -61,6 +71,15 @@ export interface SqliteStoreOptions {
   batchUnitsMax?: number;
   /** How long to wait for another process's write lock on the file (default 5 s). */
   busyTimeoutMs?: number;
+  /** Who syncs commits to disk: the store, off the event loop (default), or SQLite (FULL). */
+  sync?: 'async' | 'full';
+  /** Replaces the WAL sync (fault injection in tests); resolves once commits are durable. */
+  syncWal?: () => Promise<void>;
+}
+
+interface Settled {
+  unit: Pending<unknown>;
+  outcome: { ok: true; value: unknown } | { ok: false; error: unknown };
 }
 
 interface Pending<T> {
@@ -100,14 +119,31 @@ export class SqliteStore implements Store {
   private reading = false;
   private closed = false;
   private idle: Promise<void> = Promise.resolve();
+  /** Batches committed (COMMIT returned) and batches known durable, counted alike. */
+  private committedBatches = 0;
+  private durableBatches = 0;
+  /** Committed batches waiting for a sync, oldest first. */
+  private awaitingSync: Array<{ batch: number; settled: Settled[] }> = [];
+  /** Reads waiting for a sync: each resolves once `durableBatches` reaches its batch. */
+  private durabilityWaiters: Array<{ batch: number; resolve: () => void; reject: (error: unknown) => void }> =
+    [];
+  private syncing: Promise<void> | undefined;
+  private readonly syncWal: (() => Promise<void>) | undefined;
+  private readonly closeSync: (() => Promise<void>) | undefined;
 
   constructor(options: SqliteStoreOptions) {
     this.groupCommit = options.groupCommit ?? true;
     this.batchUnitsMax = options.batchUnitsMax ?? 256;
     this.writer = new DatabaseSync(options.path);
+    const ownSync = options.path !== ':memory:' && (options.sync ?? 'async') === 'async';
+    if (ownSync) {
+      const syncer = walSyncer(`${options.path}-wal`);
+      this.syncWal = options.syncWal ?? syncer.sync;
+      this.closeSync = syncer.close;
+    }
     this.writer.exec(`
       PRAGMA journal_mode = WAL;
-      PRAGMA synchronous = FULL;
+      PRAGMA synchronous = ${ownSync ? 'NORMAL' : 'FULL'};
       PRAGMA foreign_keys = ON;
       PRAGMA busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))};
     `);
@@ -163,11 +199,13 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    while (this.writing || this.reading) {
+    while (this.writing || this.reading || this.syncing) {
       await this.idle;
+      await this.syncing;
       await new Promise((resolve) => setImmediate(resolve));
     }
     this.closed = true;
+    await this.closeSync?.();
     this.reader?.close();
     this.writer.close();
   }
@@ -252,11 +290,19 @@ export class SqliteStore implements Store {
           for (const unit of batch) unit.reject(this.failed);
           continue;
         }
-        batch.forEach((unit, index) => {
-          const outcome = outcomes[index] as (typeof outcomes)[number];
-          if (outcome.ok) unit.resolve(outcome.value);
-          else unit.reject(outcome.error);
-        });
+        const settled = batch.map((unit, index) => ({
+          unit,
+          outcome: outcomes[index] as Settled['outcome'],
+        }));
+        this.committedBatches++;
+        if (this.syncWal) {
+          // Answered once a sync that began after this COMMIT has finished.
+          this.awaitingSync.push({ batch: this.committedBatches, settled });
+          this.startSync();
+        } else {
+          this.durableBatches = this.committedBatches;
+          settle(settled);
+        }
       }
     } catch (error) {
       // Unreachable by design; never leave a unit waiting.
@@ -266,29 +312,123 @@ export class SqliteStore implements Store {
     }
   }
 
+  /** Syncs the WAL unless a sync is running; a running one restarts itself when it ends. */
+  private startSync(): void {
+    if (this.syncing || !this.syncWal) return;
+    const upTo = this.committedBatches;
+    const syncWal = this.syncWal;
+    this.syncing = (async () => {
+      try {
+        await syncWal();
+      } catch (error) {
+        this.syncFailed(error);
+        return;
+      } finally {
+        this.syncing = undefined;
+      }
+      this.durableBatches = upTo;
+      while (this.awaitingSync.length > 0 && (this.awaitingSync[0]?.batch ?? 0) <= upTo) {
+        settle((this.awaitingSync.shift() as { settled: Settled[] }).settled);
+      }
+      this.durabilityWaiters = this.durabilityWaiters.filter((waiter) => {
+        if (waiter.batch > upTo) return true;
+        waiter.resolve();
+        return false;
+      });
+      if (this.committedBatches > upTo) this.startSync();
+    })();
+  }
+
+  /**
+   * A failed sync leaves every unsynced commit's fate unknown (the kernel may have dropped the
+   * pages): refuse those units and every later write, as after a failed COMMIT.
+   */
+  private syncFailed(error: unknown): void {
+    this.failed = unavailable(
+      'Writing to disk failed; the outcome of recent commands is unknown. The gateway takes no more writes until it is restarted; retry with the same Idempotency-Key.',
+      error,
+    );
+    for (const { settled } of this.awaitingSync.splice(0)) {
+      for (const { unit } of settled) unit.reject(this.failed);
+    }
+    for (const waiter of this.durabilityWaiters.splice(0)) waiter.reject(this.failed);
+  }
+
+  private untilDurable(batch: number): Promise<void> {
+    if (this.durableBatches >= batch) return Promise.resolve();
+    if (this.failed) return Promise.reject(this.failed);
+    return new Promise((resolve, reject) => this.durabilityWaiters.push({ batch, resolve, reject }));
+  }
+
   private async drainReads(): Promise<void> {
     try {
       while (this.readQueue.length > 0) {
         const batch = this.readQueue.splice(0, this.batchUnitsMax);
+        // Every commit this snapshot may contain must be durable before its reads answer.
+        const seen = this.committedBatches;
         // One snapshot for the batch: every read inside sees one committed state.
         const control = this.readControl as { begin: StatementSync; commit: StatementSync };
+        const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
         control.begin.run();
         try {
           for (const unit of batch) {
             try {
-              unit.resolve(await unit.work(this.readOps));
+              outcomes.push({ ok: true, value: await unit.work(this.readOps) });
             } catch (error) {
-              unit.reject(error);
+              outcomes.push({ ok: false, error });
             }
           }
         } finally {
           control.commit.run();
         }
+        const answer = () =>
+          batch.forEach((unit, index) => {
+            const outcome = outcomes[index] as (typeof outcomes)[number];
+            if (outcome.ok) unit.resolve(outcome.value);
+            else unit.reject(outcome.error);
+          });
+        if (this.durableBatches >= seen) answer();
+        else
+          this.untilDurable(seen).then(answer, (error) => {
+            for (const unit of batch) unit.reject(error);
+          });
       }
     } finally {
       this.reading = false;
     }
   }
+}
+
+function settle(settled: Settled[]): void {
+  for (const { unit, outcome } of settled) {
+    if (outcome.ok) unit.resolve(outcome.value);
+    else unit.reject(outcome.error);
+  }
+}
+
+/**
+ * `fdatasync` of the WAL file on the thread pool. Linux syncs the file (its inode), not the
+ * descriptor, so one descriptor kept open sees every write of the connection; if the file was
+ * unlinked meanwhile (the last connection of another process closed it and SQLite started a new
+ * one), the descriptor is reopened and the new file synced too.
+ */
+function walSyncer(walPath: string): { sync: () => Promise<void>; close: () => Promise<void> } {
+  let handle: fs.FileHandle | undefined;
+  return {
+    sync: async () => {
+      for (let attempt = 0; attempt < 2; attempt++) {
+        handle ??= await fs.open(walPath, 'r+');
+        await handle.datasync();
+        if ((await handle.stat()).nlink > 0) return;
+        await handle.close();
+        handle = undefined;
+      }
+    },
+    close: async () => {
+      await handle?.close();
+      handle = undefined;
+    },
+  };
 }
 
 function migrate(db: DatabaseSync): void {
