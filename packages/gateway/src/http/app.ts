@@ -3,6 +3,7 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import { LockstepError } from '@lockstep/core';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
+import { RegExpRouter } from 'hono/router/reg-exp-router';
 import type { Gateway } from '../gateway.ts';
 import { newId } from '../ids.ts';
 import { bearerToken, type GatewayEnv, resolvePrincipal } from './context.ts';
@@ -23,6 +24,8 @@ export const bodyBytesMax = 64 * 1024;
  */
 export function createApp(gateway: Gateway): OpenAPIHono<GatewayEnv> {
   const app = new OpenAPIHono<GatewayEnv>({
+    // One regular expression for all routes (SmartRouter fell back to the trie: ~4% of a call).
+    router: new RegExpRouter(),
     defaultHook: (result) => {
       if (!result.success) {
         const issue = result.error.issues[0];
