@@ -112,6 +112,24 @@ describe('bank pages', () => {
     expect(after.usualAccounts[0].balanceMinor).toBe(before.usualAccounts[0].balanceMinor - 500);
   });
 
+  it('serve the create form (Drawing 8) at /new and an account status page at its code', async () => {
+    const session = await logIn();
+    const page = await gateway.gateway.app.request('/bank/temporary-accounts/new', {
+      headers: { cookie: session.cookie },
+    });
+    expect(page.status).toBe(200);
+    const text = await page.text();
+    expect(text).toContain('name="payeeUserId"');
+    expect(text).toContain('name="csrf"');
+    const missing = await gateway.gateway.app.request(
+      '/bank/temporary-accounts/ta_0000000000000000000000000a',
+      {
+        headers: { cookie: session.cookie },
+      },
+    );
+    expect(missing.status).toBe(404);
+  });
+
   it("show only known refusal codes (a link cannot put its words on the bank's page)", async () => {
     const session = await logIn();
     const page = await gateway.gateway.app.request('/bank?error=Your+account+is+frozen.+Call+%2B81-000', {
