@@ -128,6 +128,8 @@ export class SqliteStore implements Store {
   private durabilityWaiters: Array<{ batch: number; resolve: () => void; reject: (error: unknown) => void }> =
     [];
   private syncing: Promise<void> | undefined;
+  /** Units were queued while a sync ran: drain them when it ends. */
+  private drainAfterSync = false;
   private readonly syncWal: (() => Promise<void>) | undefined;
   private readonly closeSync: (() => Promise<void>) | undefined;
 
@@ -171,13 +173,25 @@ export class SqliteStore implements Store {
     if (this.closed) return Promise.reject(new Error('The store is closed.'));
     return new Promise<T>((resolve, reject) => {
       this.writeQueue.push({ work, resolve, reject } as Pending<unknown>);
-      if (!this.writing) {
-        this.writing = true;
-        // The next macrotask: requests arriving together join this batch.
-        setImmediate(() => {
-          this.idle = this.drainWrites();
-        });
-      }
+      this.scheduleDrain();
+    });
+  }
+
+  /**
+   * Starts a drain on the next macrotask, so requests arriving together join one batch. While
+   * a WAL sync is running, the drain waits for it: the units that arrive meanwhile then share
+   * one COMMIT and one sync (leader/follower group commit) instead of each macrotask writing
+   * its own frames for the same hot pages.
+   */
+  private scheduleDrain(): void {
+    if (this.writing) return;
+    if (this.syncing) {
+      this.drainAfterSync = true;
+      return;
+    }
+    this.writing = true;
+    setImmediate(() => {
+      this.idle = this.drainWrites();
     });
   }
 
@@ -318,13 +332,20 @@ export class SqliteStore implements Store {
     const upTo = this.committedBatches;
     const syncWal = this.syncWal;
     this.syncing = (async () => {
+      let failure: { error: unknown } | undefined;
       try {
         await syncWal();
       } catch (error) {
-        this.syncFailed(error);
+        failure = { error };
+      }
+      this.syncing = undefined;
+      if (this.drainAfterSync) {
+        this.drainAfterSync = false;
+        this.scheduleDrain();
+      }
+      if (failure) {
+        this.syncFailed(failure.error);
         return;
-      } finally {
-        this.syncing = undefined;
       }
       this.durableBatches = upTo;
       while (this.awaitingSync.length > 0 && (this.awaitingSync[0]?.batch ?? 0) <= upTo) {
