@@ -4,6 +4,7 @@ import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
 import { openSqliteStore } from '../../packages/gateway/src/storage/sqlite.ts';
+import { sqliteMigrations } from '../../packages/gateway/src/storage/sqlite-schema.ts';
 import { storeContract } from './store-contract.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'lockstep-store-'));
@@ -41,7 +42,9 @@ describe('embedded SQLite store', () => {
     await reopened.close();
     const raw = new DatabaseSync(file);
     expect(raw.prepare('PRAGMA journal_mode').get()).toEqual({ journal_mode: 'wal' });
-    expect((raw.prepare('SELECT count(*) AS n FROM schema_migrations').get() as { n: number }).n).toBe(1);
+    expect((raw.prepare('SELECT count(*) AS n FROM schema_migrations').get() as { n: number }).n).toBe(
+      sqliteMigrations.length,
+    );
     raw.close();
     // synchronous is per connection: NORMAL (1) when the store syncs the WAL itself (the
     // default), FULL (2) when SQLite does.
@@ -54,6 +57,37 @@ describe('embedded SQLite store', () => {
       expect(writer.prepare('PRAGMA synchronous').get()).toEqual({ synchronous: level });
       await probe.close();
     }
+  });
+
+  it('migrates a version 1 file forward, keeping its stored idempotent answers', async () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'lockstep-store-')), 'v1.sqlite');
+    const raw = new DatabaseSync(file);
+    raw.exec(`CREATE TABLE schema_migrations (
+      version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT`);
+    raw.exec((sqliteMigrations[0] as { sql: string }).sql);
+    raw.exec("INSERT INTO schema_migrations VALUES (1, 'initial schema', '2026-11-24T00:00:00.000Z')");
+    raw
+      .prepare('INSERT INTO idempotency VALUES (?, ?, ?, ?, ?, ?)')
+      .run('cus_1', 'key-1', 'hash-1', 201, '{"code":"ta_1"}', '2026-11-24T00:00:00.000Z');
+    raw.close();
+    const store = await openSqliteStore({ path: file });
+    expect(await store.read((reader) => reader.getIdempotency('cus_1', 'key-1'))).toMatchObject({
+      requestHash: 'hash-1',
+      statusCode: 201,
+      responseBody: '{"code":"ta_1"}',
+    });
+    const again = {
+      scope: 'cus_1',
+      key: 'key-1',
+      requestHash: 'hash-2',
+      statusCode: 200,
+      responseBody: '{}',
+      createdAt: '2026-11-24T00:00:01.000Z',
+    };
+    await expect(store.transaction((tx) => tx.putIdempotency(again))).rejects.toMatchObject({
+      code: 'idempotency_key_in_use',
+    });
+    await store.close();
   });
 
   describe('answers only after the WAL is synced', () => {

@@ -20,7 +20,7 @@ import {
   type UsualAccountView,
   withdraw,
 } from '@lockstep/core';
-import { newAccountCode, newId, sha256Hex } from '../ids.ts';
+import { newAccountCode, newSortableId, sha256Hex } from '../ids.ts';
 import type { Store, StoredEvent, StoreReader, StoreTx } from '../storage/store.ts';
 
 /**
@@ -314,7 +314,7 @@ export class Bank {
       purpose: 'top_up',
     };
     await unit.tx.postJournal({
-      id: newId('jrn'),
+      id: newSortableId('jrn'),
       kind: 'top_up',
       reference: usualAccountId,
       at: this.now(),
@@ -347,7 +347,7 @@ export class Bank {
     // customer's usual account is a hot row, so the less that follows, the shorter the wait.
     if (outcome.transfers.length > 0) {
       await tx.postJournal({
-        id: newId('jrn'),
+        id: newSortableId('jrn'),
         kind,
         reference: outcome.account.code,
         at: this.now(),
@@ -369,7 +369,7 @@ export class Bank {
       .filter((endpoint) => endpoint.enabled)
       .flatMap((endpoint) =>
         events.map((event) => ({
-          id: newId('dlv'),
+          id: newSortableId('dlv'),
           endpointId: endpoint.id,
           eventId: event.id,
           accountCode: event.accountCode,

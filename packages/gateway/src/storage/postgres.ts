@@ -7,7 +7,7 @@ import {
   type TemporaryAccount,
 } from '@lockstep/core';
 import pg from 'pg';
-import { newId } from '../ids.ts';
+import { newSortableId } from '../ids.ts';
 import { postgresMigrations } from './postgres-schema.ts';
 import {
   apiKeyOf,
@@ -671,7 +671,7 @@ class PgOps implements StoreTx {
 
   async appendEvents(events: AccountEvent[]) {
     if (events.length === 0) return [];
-    const stored: StoredEvent[] = events.map((event) => ({ ...event, id: newId('evt') }));
+    const stored: StoredEvent[] = events.map((event) => ({ ...event, id: newSortableId('evt') }));
     await this.run(
       `INSERT INTO account_events (id, code, seq, type, at, actor, data)
        SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[])`,

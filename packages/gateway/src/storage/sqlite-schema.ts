@@ -175,4 +175,25 @@ export const sqliteMigrations: Array<{ version: number; name: string; sql: strin
         BEGIN SELECT RAISE(ABORT, 'temporary accounts are kept for audit'); END;
     `,
   },
+  {
+    version: 2,
+    name: 'idempotency rows in insertion order',
+    // A WITHOUT ROWID table keeps each stored answer (often a kilobyte) inside its random key's
+    // B-tree page; as a rowid table the answers append and only the small key index is random.
+    sql: `
+      CREATE TABLE idempotency_v2 (
+        scope TEXT NOT NULL,
+        key TEXT NOT NULL,
+        request_hash TEXT NOT NULL,
+        status_code INTEGER NOT NULL,
+        response_body TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        UNIQUE (scope, key)
+      ) STRICT;
+      INSERT INTO idempotency_v2 (scope, key, request_hash, status_code, response_body, created_at)
+        SELECT scope, key, request_hash, status_code, response_body, created_at FROM idempotency;
+      DROP TABLE idempotency;
+      ALTER TABLE idempotency_v2 RENAME TO idempotency;
+    `,
+  },
 ];

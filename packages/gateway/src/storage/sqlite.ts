@@ -7,7 +7,7 @@ import {
   LockstepError,
   type TemporaryAccount,
 } from '@lockstep/core';
-import { newId } from '../ids.ts';
+import { newSortableId } from '../ids.ts';
 import {
   apiKeyOf,
   customerOf,
@@ -807,7 +807,7 @@ class SqliteOps implements StoreTx {
   async appendEvents(events: AccountEvent[]) {
     const stored: StoredEvent[] = [];
     for (const event of events) {
-      const withId: StoredEvent = { ...event, id: newId('evt') };
+      const withId: StoredEvent = { ...event, id: newSortableId('evt') };
       this.run(
         'INSERT INTO account_events (id, code, seq, type, at, actor, data) VALUES (?, ?, ?, ?, ?, ?, ?)',
         withId.id,
