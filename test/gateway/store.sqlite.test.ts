@@ -168,6 +168,32 @@ describe('embedded SQLite store', () => {
       await store.close();
     });
 
+    it('units that run while a sync is in flight commit after it, and roll back if it fails', async () => {
+      const file = path.join(mkdtempSync(path.join(tmpdir(), 'lockstep-store-')), 'sync-open.sqlite');
+      const sync = manualSync();
+      const store = await openSqliteStore({ path: file, syncWal: sync.syncWal });
+      const first = store.transaction((tx) => tx.insertCustomer(customer('c1')));
+      const firstRefused = expect(first).rejects.toMatchObject({ code: 'service_unavailable' });
+      await tick();
+      let ran = false;
+      const second = store.transaction(async (tx) => {
+        await tx.insertCustomer(customer('c2'));
+        ran = true;
+      });
+      const secondRefused = expect(second).rejects.toMatchObject({ code: 'service_unavailable' });
+      await tick();
+      // The second unit already ran (the event loop works while the disk syncs), uncommitted.
+      expect(ran).toBe(true);
+      expect(sync.calls).toHaveLength(1);
+      sync.calls[0]?.fail(new Error('EIO: i/o error, fdatasync'));
+      await firstRefused;
+      await secondRefused;
+      await store.close();
+      const reopened = await openSqliteStore({ path: file });
+      expect(await reopened.read((reader) => reader.getCustomer('c2'))).toBeNull();
+      await reopened.close();
+    });
+
     it('the real sync makes commits durable without blocking: many writers, one sync per batch', async () => {
       const file = path.join(mkdtempSync(path.join(tmpdir(), 'lockstep-store-')), 'sync-real.sqlite');
       const store = await openSqliteStore({ path: file });

@@ -128,8 +128,8 @@ export class SqliteStore implements Store {
   private durabilityWaiters: Array<{ batch: number; resolve: () => void; reject: (error: unknown) => void }> =
     [];
   private syncing: Promise<void> | undefined;
-  /** Units were queued while a sync ran: drain them when it ends. */
-  private drainAfterSync = false;
+  /** The open write transaction's units (ran, not yet committed), while a sync runs. */
+  private open: Settled[] | undefined;
   private readonly syncWal: (() => Promise<void>) | undefined;
   private readonly closeSync: (() => Promise<void>) | undefined;
 
@@ -177,18 +177,9 @@ export class SqliteStore implements Store {
     });
   }
 
-  /**
-   * Starts a drain on the next macrotask, so requests arriving together join one batch. While
-   * a WAL sync is running, the drain waits for it: the units that arrive meanwhile then share
-   * one COMMIT and one sync (leader/follower group commit) instead of each macrotask writing
-   * its own frames for the same hot pages.
-   */
+  /** Starts a drain on the next macrotask, so requests arriving together join one batch. */
   private scheduleDrain(): void {
     if (this.writing) return;
-    if (this.syncing) {
-      this.drainAfterSync = true;
-      return;
-    }
     this.writing = true;
     setImmediate(() => {
       this.idle = this.drainWrites();
@@ -213,9 +204,10 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    while (this.writing || this.reading || this.syncing) {
+    while (this.writing || this.reading || this.syncing || this.open) {
       await this.idle;
       await this.syncing;
+      if (this.open && !this.writing && !this.syncing) this.commitOpen();
       await new Promise((resolve) => setImmediate(resolve));
     }
     this.closed = true;
@@ -225,55 +217,63 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Runs queued units in batches. Never rejects: every unit taken off the queue is settled.
+   * Runs queued units inside the open write transaction (BEGIN if none), each in its own
+   * savepoint. Never rejects: every unit taken off the queue is settled, now or at its COMMIT.
+   * The transaction commits at once unless a WAL sync is running; then it stays open, takes
+   * the units of later macrotasks too, and commits when that sync ends (`commitOpen`), so the
+   * event loop does the SQL work while the disk syncs and one COMMIT covers them all.
    * - BEGIN fails (the file is locked by another process past busy_timeout): the batch is
    *   refused with `service_unavailable`; nothing was written.
-   * - SQLite abandons the whole transaction mid-batch (disk full, I/O error): the batch is
-   *   refused the same way.
+   * - SQLite abandons the whole transaction mid-batch (disk full, I/O error): every unit of
+   *   the transaction is refused the same way.
    * - COMMIT fails: the outcome is unknown (the commit frame may be in the WAL already), so the
-   *   batch gets `service_unavailable` and the store stops taking writes until it is reopened,
+   *   units get `service_unavailable` and the store stops taking writes until it is reopened,
    *   rather than risk applying a retried command twice.
    */
   private async drainWrites(): Promise<void> {
     try {
       while (this.writeQueue.length > 0) {
-        const batch = this.writeQueue.splice(0, this.groupCommit ? this.batchUnitsMax : 1);
+        const room = this.groupCommit ? this.batchUnitsMax - (this.open?.length ?? 0) : 1;
+        const batch = this.writeQueue.splice(0, Math.max(1, room));
         if (this.failed) {
           for (const unit of batch) unit.reject(this.failed);
           continue;
         }
         const control = this.control;
-        try {
-          control.begin.run();
-        } catch (error) {
-          const refusal = unavailable('The database file is busy or failing; nothing was written.', error);
-          for (const unit of batch) unit.reject(refusal);
-          continue;
+        if (!this.open) {
+          try {
+            control.begin.run();
+          } catch (error) {
+            const refusal = unavailable('The database file is busy or failing; nothing was written.', error);
+            for (const unit of batch) unit.reject(refusal);
+            continue;
+          }
+          this.open = [];
         }
-        const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+        const open = this.open;
         let abandoned: unknown;
         for (const unit of batch) {
           if (abandoned !== undefined) {
-            outcomes.push({ ok: false, error: abandoned });
+            open.push({ unit, outcome: { ok: false, error: abandoned } });
             continue;
           }
           try {
             control.savepoint.run();
             const value = await unit.work(this.writeOps);
             control.release.run();
-            outcomes.push({ ok: true, value });
+            open.push({ unit, outcome: { ok: true, value } });
           } catch (error) {
             try {
               control.rollbackTo.run();
               control.release.run();
-              outcomes.push({ ok: false, error });
+              open.push({ unit, outcome: { ok: false, error } });
             } catch (rollbackError) {
-              // SQLite rolled the whole transaction back itself: the batch cannot commit.
+              // SQLite rolled the whole transaction back itself: it cannot commit.
               abandoned = unavailable(
                 'The database failed during this request; nothing was written.',
                 rollbackError,
               );
-              outcomes.push({ ok: false, error: abandoned });
+              open.push({ unit, outcome: { ok: false, error: abandoned } });
             }
           }
           if (abandoned === undefined && !this.writer.isTransaction) {
@@ -281,48 +281,63 @@ export class SqliteStore implements Store {
           }
         }
         if (abandoned !== undefined) {
-          try {
-            if (this.writer.isTransaction) this.writer.exec('ROLLBACK');
-          } catch {
-            // Nothing left to roll back.
-          }
-          for (const unit of batch) unit.reject(abandoned);
+          this.rollbackOpen(abandoned);
           continue;
         }
-        try {
-          control.commit.run();
-        } catch (error) {
-          this.failed = unavailable(
-            'A commit failed; its outcome is unknown. The gateway takes no more writes until it is restarted; retry with the same Idempotency-Key.',
-            error,
-          );
-          try {
-            if (this.writer.isTransaction) this.writer.exec('ROLLBACK');
-          } catch {
-            // Nothing left to roll back.
-          }
-          for (const unit of batch) unit.reject(this.failed);
-          continue;
-        }
-        const settled = batch.map((unit, index) => ({
-          unit,
-          outcome: outcomes[index] as Settled['outcome'],
-        }));
-        this.committedBatches++;
-        if (this.syncWal) {
-          // Answered once a sync that began after this COMMIT has finished.
-          this.awaitingSync.push({ batch: this.committedBatches, settled });
-          this.startSync();
-        } else {
-          this.durableBatches = this.committedBatches;
-          settle(settled);
-        }
+        if (!this.syncing || open.length >= this.batchUnitsMax || !this.groupCommit) this.commitOpen();
       }
     } catch (error) {
       // Unreachable by design; never leave a unit waiting.
       for (const unit of this.writeQueue.splice(0)) unit.reject(error);
     } finally {
       this.writing = false;
+    }
+  }
+
+  /** Commits the open transaction; its units are answered once a later sync finishes. */
+  private commitOpen(): void {
+    const open = this.open;
+    if (!open) return;
+    if (this.failed) {
+      // A sync failed meanwhile: these units may stand on commits the disk lost.
+      this.rollbackOpen(this.failed);
+      return;
+    }
+    this.open = undefined;
+    try {
+      this.control.commit.run();
+    } catch (error) {
+      this.failed = unavailable(
+        'A commit failed; its outcome is unknown. The gateway takes no more writes until it is restarted; retry with the same Idempotency-Key.',
+        error,
+      );
+      this.rollbackQuietly();
+      for (const { unit } of open) unit.reject(this.failed);
+      return;
+    }
+    this.committedBatches++;
+    if (this.syncWal) {
+      // Answered once a sync that began after this COMMIT has finished.
+      this.awaitingSync.push({ batch: this.committedBatches, settled: open });
+      this.startSync();
+    } else {
+      this.durableBatches = this.committedBatches;
+      settle(open);
+    }
+  }
+
+  private rollbackOpen(reason: unknown): void {
+    const open = this.open ?? [];
+    this.open = undefined;
+    this.rollbackQuietly();
+    for (const { unit } of open) unit.reject(reason);
+  }
+
+  private rollbackQuietly(): void {
+    try {
+      if (this.writer.isTransaction) this.writer.exec('ROLLBACK');
+    } catch {
+      // Nothing left to roll back.
     }
   }
 
@@ -339,10 +354,6 @@ export class SqliteStore implements Store {
         failure = { error };
       }
       this.syncing = undefined;
-      if (this.drainAfterSync) {
-        this.drainAfterSync = false;
-        this.scheduleDrain();
-      }
       if (failure) {
         this.syncFailed(failure.error);
         return;
@@ -356,6 +367,8 @@ export class SqliteStore implements Store {
         waiter.resolve();
         return false;
       });
+      // Units that ran while the disk synced: one COMMIT for all of them, and the next sync.
+      if (this.open && !this.writing) this.commitOpen();
       if (this.committedBatches > upTo) this.startSync();
     })();
   }
@@ -372,6 +385,8 @@ export class SqliteStore implements Store {
     for (const { settled } of this.awaitingSync.splice(0)) {
       for (const { unit } of settled) unit.reject(this.failed);
     }
+    // Units that ran on top of those commits cannot stand either.
+    if (!this.writing) this.rollbackOpen(this.failed);
     for (const waiter of this.durabilityWaiters.splice(0)) waiter.reject(this.failed);
   }
 
