@@ -444,18 +444,25 @@ function settle(settled: Settled[]): void {
 
 /**
  * `fdatasync` of the WAL file on the thread pool. Linux syncs the file (its inode), not the
- * descriptor, so one descriptor kept open sees every write of the connection; if the file was
- * unlinked meanwhile (the last connection of another process closed it and SQLite started a new
- * one), the descriptor is reopened and the new file synced too.
+ * descriptor, so one descriptor kept open covers every write of the connection. SQLite deletes
+ * a WAL only when the last connection to the database closes, and ours stays open as long as
+ * this descriptor, so the file synced is the file written; at most once a second the store
+ * still checks that the file has not been unlinked (and then reopens it).
  */
 function walSyncer(walPath: string): { sync: () => Promise<void>; close: () => Promise<void> } {
   let handle: fs.FileHandle | undefined;
+  let checkedAtMs = 0;
   return {
     sync: async () => {
       for (let attempt = 0; attempt < 2; attempt++) {
         handle ??= await fs.open(walPath, 'r+');
         await handle.datasync();
-        if ((await handle.stat()).nlink > 0) return;
+        const nowMs = Date.now();
+        if (nowMs - checkedAtMs < 1000) return;
+        if ((await handle.stat()).nlink > 0) {
+          checkedAtMs = nowMs;
+          return;
+        }
         await handle.close();
         handle = undefined;
       }
