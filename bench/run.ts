@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
+import { gatewayNodeFlags } from '../scripts/node-flags.ts';
 
 /**
  * `pnpm bench`: one run that measures the machine's HTTP limits and the gateway beside them,
@@ -29,6 +30,8 @@ const nodeFlags = [
   '--disable-warning=ExperimentalWarning',
 ];
 const budgets = JSON.parse(readFileSync(path.join(import.meta.dirname, 'budgets.json'), 'utf8'));
+/** The gateway and the hello-world servers beside it run with the `pnpm gateway` flags. */
+const serveFlags = gatewayNodeFlags();
 
 interface Load {
   requestsPerSecond: number;
@@ -52,7 +55,7 @@ interface Server {
 
 async function startProcess(script: string, env: Record<string, string>, ready: RegExp): Promise<Server> {
   const started = performance.now();
-  const child = spawn(process.execPath, [...nodeFlags, script], {
+  const child = spawn(process.execPath, [...serveFlags, script], {
     cwd: root,
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],

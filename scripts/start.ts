@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { gatewayNodeFlags } from './node-flags.ts';
 
 /**
  * `pnpm start`: the whole demo on the embedded store. Starts the gateway with a freshly seeded
@@ -25,7 +26,8 @@ rmSync(dataDir, { recursive: true, force: true });
 const children: ChildProcess[] = [];
 
 function start(name: string, script: string, env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, [...nodeFlags, script], {
+  const flags = script.endsWith('gateway/src/bin.ts') ? gatewayNodeFlags() : nodeFlags;
+  const child = spawn(process.execPath, [...flags, script], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
