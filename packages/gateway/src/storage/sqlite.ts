@@ -893,7 +893,7 @@ class SqliteOps implements StoreTx {
         );
       }
     }
-    this.db.exec('SAVEPOINT journal');
+    this.run('SAVEPOINT journal');
     try {
       this.run(
         'INSERT INTO journal_entries (id, kind, reference, at) VALUES (?, ?, ?, ?)',
@@ -924,10 +924,10 @@ class SqliteOps implements StoreTx {
       for (const [currency, sum] of sums) {
         if (sum !== 0) throw new Error(`postJournal: entry ${entry.id} does not balance in ${currency}`);
       }
-      this.db.exec('RELEASE journal');
+      this.run('RELEASE journal');
     } catch (error) {
-      this.db.exec('ROLLBACK TO journal');
-      this.db.exec('RELEASE journal');
+      this.run('ROLLBACK TO journal');
+      this.run('RELEASE journal');
       throw error;
     }
   }
@@ -941,6 +941,22 @@ class SqliteOps implements StoreTx {
         currency,
       );
     }
+    // One statement on the common path: the move happens only if the currency matches, the
+    // result stays an exact integer and (except for the outside world) does not go negative.
+    const moved = this.one(
+      `UPDATE ledger_accounts SET balance_minor = balance_minor + ?
+       WHERE ledger_key = ? AND currency = ?
+         AND abs(balance_minor + ?) <= 9007199254740991 AND (? OR balance_minor + ? >= 0)
+       RETURNING balance_minor`,
+      amountMinor,
+      key,
+      currency,
+      amountMinor,
+      kind === 'external' ? 1 : 0,
+      amountMinor,
+    );
+    if (moved) return;
+    // Refused: say why (this path reads, it never writes).
     const row = this.one('SELECT currency, balance_minor FROM ledger_accounts WHERE ledger_key = ?', key);
     if (!row) throw new LockstepError('not_found', `No ledger account ${key}.`);
     if (row.currency !== currency) {
@@ -954,13 +970,10 @@ class SqliteOps implements StoreTx {
         `${key} would exceed the largest balance the bank keeps.`,
       );
     }
-    if (next < 0 && kind !== 'external') {
-      throw new LockstepError('insufficient_funds', 'Not enough money in the account.', {
-        availableMinor: Number(row.balance_minor),
-        requestedMinor: -amountMinor,
-      });
-    }
-    this.run('UPDATE ledger_accounts SET balance_minor = ? WHERE ledger_key = ?', next, key);
+    throw new LockstepError('insufficient_funds', 'Not enough money in the account.', {
+      availableMinor: Number(row.balance_minor),
+      requestedMinor: -amountMinor,
+    });
   }
 
   async getBalance(ledgerKey: LedgerAccountKey) {
