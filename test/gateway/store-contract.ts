@@ -249,6 +249,25 @@ export function storeContract(name: string, open: () => Promise<Store>, cleanup?
       await expect(
         store.transaction((tx) => tx.updateTemporaryAccount(account(code, parties, 3), 1)),
       ).rejects.toMatchObject({ code: 'conflict' });
+      // A stale update followed by more work in the same unit (an adapter may send writes
+      // later, with its next statement): still a conflict, and nothing of the unit lands.
+      await expect(
+        store.transaction(async (tx) => {
+          await tx.updateTemporaryAccount(account(code, parties, 3), 1);
+          await tx.appendEvents([
+            {
+              accountCode: code,
+              seq: 99,
+              type: 'lock.changed',
+              at: '2026-11-24T00:00:00.000Z',
+              actor: 'c',
+              data: {},
+            },
+          ]);
+          return tx.getTemporaryAccount(code);
+        }),
+      ).rejects.toMatchObject({ code: 'conflict' });
+      expect(await store.read((reader) => reader.listEvents(code, 98, 10))).toEqual([]);
       await expect(
         store.transaction((tx) => tx.insertTemporaryAccount(account(code, parties))),
       ).rejects.toMatchObject({
