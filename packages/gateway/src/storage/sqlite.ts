@@ -400,11 +400,10 @@ export class SqliteStore implements Store {
     try {
       while (this.readQueue.length > 0) {
         const batch = this.readQueue.splice(0, this.batchUnitsMax);
-        // Every commit this snapshot may contain must be durable before its reads answer.
-        const seen = this.committedBatches;
         // One snapshot for the batch: every read inside sees one committed state.
         const control = this.readControl as { begin: StatementSync; commit: StatementSync };
         const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+        let seen = 0;
         control.begin.run();
         try {
           for (const unit of batch) {
@@ -415,6 +414,10 @@ export class SqliteStore implements Store {
             }
           }
         } finally {
+          // Every commit this snapshot may contain must be durable before its reads answer.
+          // Counted at its end: a commit can land while the units await, and the snapshot
+          // (taken at its first read) may hold it.
+          seen = this.committedBatches;
           control.commit.run();
         }
         const answer = () =>
