@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -192,6 +192,46 @@ describe('embedded SQLite store', () => {
       const reopened = await openSqliteStore({ path: file });
       expect(await reopened.read((reader) => reader.getCustomer('c2'))).toBeNull();
       await reopened.close();
+    });
+
+    it('a sync failing while a drain is scheduled still settles the units left open', async () => {
+      const file = path.join(mkdtempSync(path.join(tmpdir(), 'lockstep-store-')), 'sync-race.sqlite');
+      const sync = manualSync();
+      const store = await openSqliteStore({ path: file, syncWal: sync.syncWal });
+      const outcomes: Array<Promise<unknown>> = [];
+      const settle = (promise: Promise<unknown>) =>
+        outcomes.push(
+          promise.then(
+            () => 'ok',
+            (error) => (error as { code?: string }).code,
+          ),
+        );
+      settle(store.transaction((tx) => tx.insertCustomer(customer('c1'))));
+      await tick();
+      settle(store.transaction((tx) => tx.insertCustomer(customer('c2'))));
+      await tick();
+      // A third unit schedules a drain; the sync fails before that drain runs.
+      settle(store.transaction((tx) => tx.insertCustomer(customer('c3'))));
+      sync.calls[0]?.fail(new Error('EIO: i/o error, fdatasync'));
+      const timeout = new Promise((resolve) => setTimeout(() => resolve('hung'), 2000));
+      expect(await Promise.race([Promise.all(outcomes), timeout])).toEqual([
+        'service_unavailable',
+        'service_unavailable',
+        'service_unavailable',
+      ]);
+      expect((store as unknown as { writer: DatabaseSync }).writer.isTransaction).toBe(false);
+      await store.close();
+    });
+
+    it('finds the WAL beside the real file when the database path is a symbolic link', async () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'lockstep-store-'));
+      const real = path.join(dir, 'real.sqlite');
+      new DatabaseSync(real).close();
+      symlinkSync(real, path.join(dir, 'link.sqlite'));
+      const store = await openSqliteStore({ path: path.join(dir, 'link.sqlite') });
+      await store.transaction((tx) => tx.insertCustomer(customer('s1')));
+      expect((await store.read((reader) => reader.getCustomer('s1')))?.id).toBe('s1');
+      await store.close();
     });
 
     it('the real sync makes commits durable without blocking: many writers, one sync per batch', async () => {

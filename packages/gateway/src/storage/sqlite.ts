@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import { promises as fs, realpathSync } from 'node:fs';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import {
   type AccountEvent,
@@ -138,19 +138,26 @@ export class SqliteStore implements Store {
     this.batchUnitsMax = options.batchUnitsMax ?? 256;
     this.writer = new DatabaseSync(options.path);
     const ownSync = options.path !== ':memory:' && (options.sync ?? 'async') === 'async';
+    if (options.path !== ':memory:') {
+      const mode = this.writer.prepare('PRAGMA journal_mode = WAL').get() as { journal_mode?: string };
+      if (mode?.journal_mode !== 'wal') {
+        this.writer.close();
+        throw new Error(`SQLite refused WAL mode for ${options.path} (got ${String(mode?.journal_mode)}).`);
+      }
+    }
     if (ownSync) {
-      const syncer = walSyncer(`${options.path}-wal`);
+      // SQLite keeps the WAL beside the real file when the path is a symbolic link.
+      const syncer = walSyncer(`${realpathSync(options.path)}-wal`);
       this.syncWal = options.syncWal ?? syncer.sync;
       this.closeSync = syncer.close;
     }
     this.writer.exec(`
-      PRAGMA journal_mode = WAL;
       PRAGMA synchronous = ${ownSync ? 'NORMAL' : 'FULL'};
       PRAGMA foreign_keys = ON;
       PRAGMA busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))};
     `);
     migrate(this.writer);
-    this.writeOps = new SqliteOps(this.writer);
+    this.writeOps = new SqliteOps(this.writer, true);
     // Transaction control as prepared statements: parsed once, not once per unit of work.
     this.control = {
       begin: this.writer.prepare('BEGIN IMMEDIATE'),
@@ -236,6 +243,8 @@ export class SqliteStore implements Store {
         const room = this.groupCommit ? this.batchUnitsMax - (this.open?.length ?? 0) : 1;
         const batch = this.writeQueue.splice(0, Math.max(1, room));
         if (this.failed) {
+          // Units left open by a sync that failed while this drain was scheduled go too.
+          if (this.open) this.rollbackOpen(this.failed);
           for (const unit of batch) unit.reject(this.failed);
           continue;
         }
@@ -291,6 +300,7 @@ export class SqliteStore implements Store {
       for (const unit of this.writeQueue.splice(0)) unit.reject(error);
     } finally {
       this.writing = false;
+      if (this.failed && this.open) this.rollbackOpen(this.failed);
     }
   }
 
@@ -307,6 +317,9 @@ export class SqliteStore implements Store {
     try {
       this.control.commit.run();
     } catch (error) {
+      // The commit frame may be in the WAL: count it, so reads that could see it wait for a
+      // sync that will never come and are refused with the rest.
+      this.committedBatches++;
       this.failed = unavailable(
         'A commit failed; its outcome is unknown. The gateway takes no more writes until it is restarted; retry with the same Idempotency-Key.',
         error,
@@ -469,6 +482,7 @@ function walSyncer(walPath: string): { sync: () => Promise<void>; close: () => P
         await handle.close();
         handle = undefined;
       }
+      throw new Error(`${walPath} keeps being unlinked; commits cannot be made durable.`);
     },
     close: async () => {
       await handle?.close();
@@ -509,11 +523,22 @@ class SqliteOps implements StoreTx {
   private readonly db: DatabaseSync;
   private readonly statements = new Map<string, StatementSync>();
 
-  constructor(db: DatabaseSync) {
+  /**
+   * The writer's statements run only inside the batch's transaction: should SQLite abandon
+   * it (disk full, I/O error) and a unit go on writing, its statements would otherwise commit
+   * on their own, unsynced, while the unit is told nothing was written.
+   */
+  private readonly inTransactionOnly: boolean;
+
+  constructor(db: DatabaseSync, inTransactionOnly = false) {
     this.db = db;
+    this.inTransactionOnly = inTransactionOnly;
   }
 
   private sql(text: string): StatementSync {
+    if (this.inTransactionOnly && !this.db.isTransaction) {
+      throw unavailable('The database abandoned the transaction; nothing was written.');
+    }
     let statement = this.statements.get(text);
     if (!statement) {
       statement = this.db.prepare(text);
