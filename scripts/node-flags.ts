@@ -9,5 +9,11 @@ import path from 'node:path';
  */
 export function gatewayNodeFlags(): string[] {
   const manifest = JSON.parse(readFileSync(path.join(import.meta.dirname, '..', 'package.json'), 'utf8'));
-  return (manifest.scripts.gateway as string).split(/\s+/).filter((token) => token.startsWith('--'));
+  // Everything between `node` and the script path (flags may take separate values).
+  const tokens = (manifest.scripts.gateway as string).trim().split(/\s+/);
+  const script = tokens.findIndex((token) => token.endsWith('.ts'));
+  if (tokens[0] !== 'node' || script < 1) {
+    throw new Error('The root "gateway" script must read: node <flags> <path to bin.ts>.');
+  }
+  return tokens.slice(1, script);
 }

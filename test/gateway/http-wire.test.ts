@@ -32,6 +32,8 @@ function send(
       url,
       {
         method: options.method ?? 'POST',
+        // A fresh connection each: a refused body leaves its connection unusable.
+        agent: false,
         headers: { authorization: `Bearer ${buyer}`, 'content-type': 'application/json', ...options.headers },
       },
       (res) => {
@@ -105,6 +107,44 @@ describe('request bodies on the wire', () => {
     expect(answer.status).toBe(400);
     expect(answer.body.error.code).toBe('malformed_json');
     expect(await balance()).toBe(before);
+  });
+
+  it('a caller without credentials is refused before its body is read', async () => {
+    const answer = await new Promise<{ status: number; body: any }>((resolve, reject) => {
+      const req = httpRequest(
+        new URL(`/v1/temporary-accounts/${code}/deposit`, gateway.url),
+        {
+          method: 'POST',
+          agent: false,
+          headers: { 'content-type': 'application/json', 'content-length': '1000' },
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (chunk) => {
+            text += chunk;
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+        },
+      );
+      req.on('error', () => {});
+      // Only the start of the declared body, and the request is never finished.
+      req.write('{"amountMinor":');
+      setTimeout(() => reject(new Error('no answer while the body was still owed')), 3000).unref();
+    });
+    expect(answer.status).toBe(401);
+    expect(answer.body.error.code).toBe('unauthenticated');
+  });
+
+  it("the bank's form posts have the same size limit", async () => {
+    const answer = await send('/bank/login', {
+      chunks: ['userId=a&password=b'],
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        'content-length': String(100 * 1024 * 1024),
+      },
+    });
+    expect(answer.status).toBe(413);
+    expect(answer.body.error.code).toBe('payload_too_large');
   });
 
   it('every answer carries its request id, echoed when the client sent a valid one', async () => {

@@ -2,7 +2,8 @@ import { hash, randomFillSync, timingSafeEqual } from 'node:crypto';
 
 /**
  * Identifiers and secrets. Ids carry a type prefix so a reader (and a support engineer) can
- * tell them apart; the random part is 128 bits from the OS CSPRNG, so ids are unguessable.
+ * tell them apart; the random part comes from the OS CSPRNG (128 bits; 80 bits after a time
+ * prefix in sortable ids), so ids are unguessable.
  */
 const alphabet = '0123456789abcdefghjkmnpqrstvwxyz'; // Crockford base32, lower case
 

@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { LockstepError } from '@lockstep/core';
+import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { RegExpRouter } from 'hono/router/reg-exp-router';
@@ -67,20 +68,23 @@ export function createApp(gateway: Gateway): OpenAPIHono<GatewayEnv> {
       bodyBytesMax,
     });
   };
-  // Bodies with a declared length are checked by the header and read once as text (the JSON
-  // validator and the idempotency hash both use that one copy); Hono's bodyLimit, which reads
-  // through a WHATWG Request (~9% of a command's CPU), only guards chunked bodies.
+  // Bodies with a declared length are checked by the header alone (Node's parser holds the
+  // client to it); Hono's bodyLimit, which reads through a WHATWG Request (~9% of a command's
+  // CPU), only guards chunked bodies. Nothing is read here: the body is read once, after
+  // authentication, by the JSON validator (the idempotency hash reuses Hono's cached text).
+  // The bank's form posts get the same limit.
   const chunkedLimit = bodyLimit({ maxSize: bodyBytesMax, onError: tooLarge });
-  app.use('/v1/*', async function requestBody(c, next) {
+  const limitBody: MiddlewareHandler<GatewayEnv> = async function limitBody(c, next) {
     const method = c.req.method;
     if (method === 'GET' || method === 'HEAD') return next();
     const declared = c.req.header('content-length');
     if (declared === undefined) return chunkedLimit(c, next);
     const declaredBytes = Number(declared);
     if (!Number.isSafeInteger(declaredBytes) || declaredBytes < 0 || declaredBytes > bodyBytesMax) tooLarge();
-    if (declaredBytes > 0 && !c.req.path.endsWith('/stream')) await c.req.text();
     return next();
-  });
+  };
+  app.use('/v1/*', limitBody);
+  app.use('/bank/*', limitBody);
 
   // Authentication runs before request validation, so a caller without valid credentials
   // learns nothing about what a valid body looks like.
