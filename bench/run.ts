@@ -83,6 +83,32 @@ function peakRssMb(child: ChildProcess): number {
   }
 }
 
+/**
+ * The largest resident set of a process while the loads run, sampled every 50 ms. VmHWM (the
+ * lifetime peak) also holds the start-up and the setup's password hash (scrypt takes 32 MiB
+ * outside the heap for a moment); both figures are reported, the target is for "under load".
+ */
+function rssSampler(child: ChildProcess): { stop: () => number } {
+  let peakMb = 0;
+  const sample = () => {
+    try {
+      const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+      if (match) peakMb = Math.max(peakMb, Number(match[1]) / 1024);
+    } catch {
+      // The process is gone; keep what was seen.
+    }
+  };
+  sample();
+  const timer = setInterval(sample, 50);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      sample();
+      return peakMb;
+    },
+  };
+}
+
 async function stop(server: Server): Promise<void> {
   if (server.child.exitCode !== null) return;
   await new Promise<void>((resolve) => {
@@ -462,6 +488,7 @@ async function main() {
   const dealRates: Record<string, number[]> = { sqlite: [], pg: [] };
   const pgbenchRounds: number[] = [];
   if (pgUrl) pgbenchInit(pgUrl);
+  const sqliteRss = rssSampler(sqlite.server.child);
   for (let round = 1; round <= rounds; round++) {
     console.log(`round ${round}/${rounds}`);
     const row: Record<string, Load> = {};
@@ -512,7 +539,8 @@ async function main() {
   }
 
   const moneyConserved = reconcile(sqlite) && (!pg || reconcile(pg));
-  const rssMb = peakRssMb(sqlite.server.child);
+  const rssMb = sqliteRss.stop();
+  const lifetimeRssMb = peakRssMb(sqlite.server.child);
   const coldStartMs = sqlite.server.startMs;
   await stop(hello);
   await stop(sqlite.server);
@@ -595,6 +623,7 @@ async function main() {
     commandsP99Ms: worst(commandKeys.map((key) => `sqlite.${key}`)),
     readsP99Ms: worst(['sqlite.status']),
     gatewayPeakRssMb: rssMb,
+    gatewayLifetimePeakRssMb: lifetimeRssMb,
     gatewayStartToFirstAnswerMs: coldStartMs,
     gatewayWarmRestartMs: warmStartMs,
     sizes: sizes(),
@@ -689,7 +718,7 @@ async function main() {
 commands/hello ${pct(report.commandsToHelloRatio)} (target >= ${pct(targets.commandsToHelloRatioMin)}), commands/json ${pct(report.commandsToJsonRatio)} (target >= ${pct(targets.commandsToJsonRatioMin)})
 reads/hello ${pct(report.readsToHelloRatio)} (target >= ${pct(targets.readsToHelloRatioMin)})
 commands p99 ${report.commandsP99Ms} ms (target < ${targets.commandsP99MsMax}), reads p99 ${report.readsP99Ms} ms (target < ${targets.readsP99MsMax})
-gateway peak RSS ${report.gatewayPeakRssMb.toFixed(0)} MB (budget ${targets.gatewayRssMbMax}), start to first answer ${report.gatewayStartToFirstAnswerMs.toFixed(0)} ms cold (budget ${targets.startMsMax}), ${report.gatewayWarmRestartMs.toFixed(0)} ms warm restart
+gateway peak RSS under load ${report.gatewayPeakRssMb.toFixed(0)} MB (budget ${targets.gatewayRssMbMax}; lifetime peak with start-up and setup ${report.gatewayLifetimePeakRssMb.toFixed(0)} MB), start to first answer ${report.gatewayStartToFirstAnswerMs.toFixed(0)} ms cold (budget ${targets.startMsMax}), ${report.gatewayWarmRestartMs.toFixed(0)} ms warm restart
 sizes: ${Object.entries(report.sizes)
     .map(([name, size]) => `${name} ${size.bytes} B / ${size.budget} B`)
     .join(', ')}
