@@ -2,7 +2,7 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import { LockstepError } from '@lockstep/core';
 import type { Context } from 'hono';
 import type { Gateway } from '../gateway.ts';
-import { type Idempotency, type Principal, requestHash } from '../service/bank.ts';
+import { type Idempotency, type MutationResult, type Principal, requestHash } from '../service/bank.ts';
 
 /** Context variables, declared once (Hono's `Env['Variables']`). */
 export interface GatewayEnv {
@@ -69,8 +69,11 @@ export async function idempotencyOf(c: Context<GatewayEnv>): Promise<Idempotency
   return { key, requestHash: requestHash(c.req.method, c.req.path, body) };
 }
 
-/** Sends a mutation's answer, marking replays. */
-export function answer<T>(c: Context<GatewayEnv>, result: { status: number; body: T; replayed: boolean }) {
-  if (result.replayed) c.header('Idempotent-Replayed', 'true');
-  return c.json(result.body as object, result.status as 200);
+/** Sends a mutation's answer (the JSON stored for replays, not serialised again), marking replays. */
+export function answer<T>(c: Context<GatewayEnv>, result: MutationResult<T>) {
+  const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+  if (result.replayed) headers['Idempotent-Replayed'] = 'true';
+  return c.body(result.bodyJson, result.status as 200, headers) as unknown as ReturnType<
+    typeof c.json<T & object, 200>
+  >;
 }

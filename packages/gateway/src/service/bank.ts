@@ -44,6 +44,8 @@ export interface Idempotency {
 export interface MutationResult<T> {
   status: number;
   body: T;
+  /** `body` as JSON: the exact bytes stored for replays, sent as they are. */
+  bodyJson: string;
   /** True when this answer is the stored answer of an earlier request with the same key. */
   replayed: boolean;
 }
@@ -112,24 +114,26 @@ export class Bank {
           return {
             status: previous.statusCode,
             body: JSON.parse(previous.responseBody) as T,
+            bodyJson: previous.responseBody,
             replayed: true,
           };
         }
       }
       const unit: Unit = { tx, events: [] };
       const answer = await work(unit);
+      const bodyJson = JSON.stringify(answer.body);
       if (idempotency) {
         await tx.putIdempotency({
           scope,
           key: idempotency.key,
           requestHash: idempotency.requestHash,
           statusCode: answer.status,
-          responseBody: JSON.stringify(answer.body),
+          responseBody: bodyJson,
           createdAt: this.now(),
         });
       }
       events = unit.events;
-      return { ...answer, replayed: false };
+      return { ...answer, bodyJson, replayed: false };
     });
     if (events.length > 0) this.onCommitted(events);
     return result;
