@@ -3,6 +3,7 @@ import pino, { type Logger } from 'pino';
 import { createApp } from './http/app.ts';
 import { Auth, type LoginPolicy } from './service/auth.ts';
 import { Bank } from './service/bank.ts';
+import { publicOnlyFetch } from './service/egress.ts';
 import { EventBus } from './service/event-bus.ts';
 import { Invoices } from './service/invoices.ts';
 import { KeyRing } from './service/keys.ts';
@@ -101,6 +102,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       bus,
       log,
       now: options.now,
+      // Public hosts only, checked at every connection (not just at registration), unless
+      // local development allows private webhook URLs.
+      fetch: gateway.allowPrivateWebhookUrls ? globalThis.fetch : publicOnlyFetch(),
       ...options.webhooks,
     });
     gateway.webhooks.start();

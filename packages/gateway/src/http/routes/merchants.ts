@@ -1,6 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { LockstepError } from '@lockstep/core';
 import { newId } from '../../ids.ts';
+import { isPrivateHost } from '../../service/egress.ts';
 import { answer, anyPrincipal, type GatewayApp, idempotencyOf, merchantPrincipal } from '../context.ts';
 import {
   CreateWebhookEndpointRequest,
@@ -132,39 +133,4 @@ export function merchantRoutes(app: GatewayApp): void {
       return c.json({ object: 'list' as const, data: events.map(eventView) }, 200);
     },
   );
-}
-
-/**
- * Hosts the bank must not be made to call: localhost names and IP literals in loopback,
- * private, link-local (cloud metadata), carrier-grade NAT and unspecified ranges. (Names that
- * resolve to such addresses are a deployment's egress policy to stop; this refuses the obvious.)
- */
-export function isPrivateHost(hostname: string): boolean {
-  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  if (host === 'localhost' || host.endsWith('.localhost') || host.endsWith('.internal') || host === '')
-    return true;
-  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host);
-  if (v4) {
-    const [a, b] = [Number(v4[1]), Number(v4[2])];
-    return (
-      a === 0 ||
-      a === 10 ||
-      a === 127 ||
-      (a === 169 && b === 254) ||
-      (a === 172 && b >= 16 && b <= 31) ||
-      (a === 192 && b === 168) ||
-      (a === 100 && b >= 64 && b <= 127) ||
-      a >= 224
-    );
-  }
-  if (host.includes(':')) {
-    return (
-      host === '::' ||
-      host === '::1' ||
-      /^f[cd]/.test(host) ||
-      /^fe[89ab]/.test(host) ||
-      host.startsWith('::ffff:')
-    );
-  }
-  return false;
 }
