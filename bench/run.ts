@@ -73,10 +73,12 @@ async function startProcess(script: string, env: Record<string, string>, ready: 
   return { child, url, startMs: performance.now() - started, stdoutLines };
 }
 
-function peakRssMb(child: ChildProcess): number {
+/** A memory figure of a process from /proc (`VmRSS`, `VmHWM`), in MB; NaN once it is gone. */
+function memoryMb(child: ChildProcess, field: 'VmRSS' | 'VmHWM'): number {
   try {
-    const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
-    const match = /VmHWM:\s+(\d+) kB/.exec(status);
+    const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(
+      readFileSync(`/proc/${child.pid}/status`, 'utf8'),
+    );
     return match ? Number(match[1]) / 1024 : Number.NaN;
   } catch {
     return Number.NaN;
@@ -91,12 +93,8 @@ function peakRssMb(child: ChildProcess): number {
 function rssSampler(child: ChildProcess): { stop: () => number } {
   let peakMb = 0;
   const sample = () => {
-    try {
-      const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-      if (match) peakMb = Math.max(peakMb, Number(match[1]) / 1024);
-    } catch {
-      // The process is gone; keep what was seen.
-    }
+    const rssMb = memoryMb(child, 'VmRSS');
+    if (!Number.isNaN(rssMb)) peakMb = Math.max(peakMb, rssMb);
   };
   sample();
   const timer = setInterval(sample, 50);
@@ -560,7 +558,7 @@ async function main() {
 
   const moneyConserved = reconcile(sqlite) && (!pg || reconcile(pg));
   const rssMb = sqliteRss.stop();
-  const lifetimeRssMb = peakRssMb(sqlite.server.child);
+  const lifetimeRssMb = memoryMb(sqlite.server.child, 'VmHWM');
   await stop(hello);
   await stop(sqlite.server);
   if (pg) await stop(pg.server);

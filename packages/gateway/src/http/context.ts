@@ -73,6 +73,7 @@ export async function idempotencyOf(c: Context<GatewayEnv>): Promise<Idempotency
 export function answer<T>(c: Context<GatewayEnv>, result: MutationResult<T>) {
   const headers: Record<string, string> = { 'Content-Type': 'application/json' };
   if (result.replayed) headers['Idempotent-Replayed'] = 'true';
+  // Typed as the JSON answer it is, so routes still check against their OpenAPI responses.
   return c.body(result.bodyJson, result.status as 200, headers) as unknown as ReturnType<
     typeof c.json<T & object, 200>
   >;

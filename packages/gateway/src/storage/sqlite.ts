@@ -77,8 +77,9 @@ export interface SqliteStoreOptions {
   syncWal?: () => Promise<void>;
 }
 
+/** A unit (write or read) that ran, with its outcome, waiting to be answered. */
 interface Settled {
-  unit: Pending<unknown>;
+  unit: { resolve: (value: unknown) => void; reject: (error: unknown) => void };
   outcome: { ok: true; value: unknown } | { ok: false; error: unknown };
 }
 
@@ -415,15 +416,15 @@ export class SqliteStore implements Store {
         const batch = this.readQueue.splice(0, this.batchUnitsMax);
         // One snapshot for the batch: every read inside sees one committed state.
         const control = this.readControl as { begin: StatementSync; commit: StatementSync };
-        const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+        const ran: Settled[] = [];
         let seen = 0;
         control.begin.run();
         try {
           for (const unit of batch) {
             try {
-              outcomes.push({ ok: true, value: await unit.work(this.readOps) });
+              ran.push({ unit, outcome: { ok: true, value: await unit.work(this.readOps) } });
             } catch (error) {
-              outcomes.push({ ok: false, error });
+              ran.push({ unit, outcome: { ok: false, error } });
             }
           }
         } finally {
@@ -433,17 +434,14 @@ export class SqliteStore implements Store {
           seen = this.committedBatches;
           control.commit.run();
         }
-        const answer = () =>
-          batch.forEach((unit, index) => {
-            const outcome = outcomes[index] as (typeof outcomes)[number];
-            if (outcome.ok) unit.resolve(outcome.value);
-            else unit.reject(outcome.error);
-          });
-        if (this.durableBatches >= seen) answer();
+        if (this.durableBatches >= seen) settle(ran);
         else
-          this.untilDurable(seen).then(answer, (error) => {
-            for (const unit of batch) unit.reject(error);
-          });
+          this.untilDurable(seen).then(
+            () => settle(ran),
+            (error) => {
+              for (const unit of batch) unit.reject(error);
+            },
+          );
       }
     } finally {
       this.reading = false;
