@@ -104,6 +104,17 @@ describe('malformed requests', () => {
       413,
       'payload_too_large',
     ));
+  it('a Content-Length that is not a byte count', () =>
+    expectRefused(
+      () =>
+        gateway.request('POST', `/v1/temporary-accounts/${code}/deposit`, {
+          token: buyer,
+          body: { amountMinor: 1 },
+          headers: { 'content-length': '12abc' },
+        }),
+      400,
+      'validation_failed',
+    ));
   it('an unknown currency', () =>
     expectRefused(
       () =>
