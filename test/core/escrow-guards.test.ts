@@ -26,6 +26,18 @@ const usual = (ownerId: string, balanceMinor: number): UsualAccountView => ({
   balanceMinor,
 });
 
+const buyerAndSeller = [
+  { customerId: 'mizuta', role: 'buyer' as const },
+  { customerId: 'ibm', role: 'seller' as const },
+];
+
+/** A JPY deal between Mizuta (buyer) and IBM (seller); each case says what differs. */
+function deal(
+  terms: { code: string; by: string; requiredMinor: number } & Partial<Parameters<typeof createAccount>[0]>,
+) {
+  return createAccount({ now, currency: 'JPY', parties: buyerAndSeller, commission: noCommission, ...terms });
+}
+
 function must(result: Result<CommandOutcome>): TemporaryAccount {
   if (!result.ok) throw new Error(`${result.error.code}: ${result.error.message}`);
   return result.value.account;
@@ -37,20 +49,7 @@ function code(result: Result<unknown>): string {
 
 describe('rule 3 with a seller-created account', () => {
   it("the buyer's pay-in turns the buyer's lock on: the seller waits for the release", () => {
-    let account = must(
-      createAccount({
-        code: 's1',
-        by: 'ibm',
-        now,
-        currency: 'JPY',
-        requiredMinor: 3_000,
-        parties: [
-          { customerId: 'mizuta', role: 'buyer' },
-          { customerId: 'ibm', role: 'seller' },
-        ],
-        commission: noCommission,
-      }),
-    );
+    let account = must(deal({ code: 's1', by: 'ibm', requiredMinor: 3_000 }));
     const paid = deposit(account, { by: 'mizuta', now, amountMinor: 3_000, from: usual('mizuta', 3_000) });
     expect(paid.ok && paid.value.events.map((event) => event.type)).toEqual([
       'account.deposited',
@@ -70,21 +69,12 @@ describe('rule 3 with a seller-created account', () => {
 
 describe('a seller-opened or invoiced account is a plain deal', () => {
   it('refuses members, groups, another release policy or mode', () => {
-    const base = {
-      code: 'p1',
-      now,
-      currency: 'JPY' as const,
-      requiredMinor: 1_000,
-      commission: noCommission,
-    };
-    const two = [
-      { customerId: 'mizuta', role: 'buyer' as const },
-      { customerId: 'ibm', role: 'seller' as const },
-    ];
-    expect(code(createAccount({ ...base, by: 'ibm', parties: two }))).toBe('ok');
+    const base = { code: 'p1', requiredMinor: 1_000 };
+    const two = buyerAndSeller;
+    expect(code(deal({ ...base, by: 'ibm' }))).toBe('ok');
     expect(
       code(
-        createAccount({
+        deal({
           ...base,
           by: 'ibm',
           parties: [...two, { customerId: 'tanaka', role: 'member', group: 'g' }],
@@ -92,27 +82,24 @@ describe('a seller-opened or invoiced account is a plain deal', () => {
         }),
       ),
     ).toBe('invalid_parties');
-    expect(
-      code(createAccount({ ...base, by: 'mizuta', invoiceId: 'inv_1', parties: two, mode: 'fractional' })),
-    ).toBe('invalid_parties');
+    expect(code(deal({ ...base, by: 'mizuta', invoiceId: 'inv_1', mode: 'fractional' }))).toBe(
+      'invalid_parties',
+    );
   });
 });
 
 describe('rule 5 with a named group', () => {
   it('refuses a release group that would leave the buyer or the seller waiting for nobody', () => {
     const create = (sellerGroup: string | null, buyerGroup: string | null) =>
-      createAccount({
+      deal({
         code: 'g1',
         by: 'mizuta',
-        now,
-        currency: 'JPY',
         requiredMinor: 1_000,
         parties: [
           { customerId: 'mizuta', role: 'buyer', group: buyerGroup ?? undefined },
           { customerId: 'ibm', role: 'seller', group: sellerGroup ?? undefined },
         ],
         releasePolicy: { kind: 'group', group: 'g' },
-        commission: noCommission,
       });
     expect(code(create('g', null))).toBe('invalid_parties'); // the seller would wait for nobody
     expect(code(create(null, 'g'))).toBe('invalid_parties'); // the buyer would wait for nobody
@@ -123,19 +110,7 @@ describe('rule 5 with a named group', () => {
 describe('deal step 5: not enough money means no shipment', () => {
   it('a deal whose money is taken back below the amount is awaiting funds again, and cannot ship', () => {
     let account = must(
-      createAccount({
-        code: 'u1',
-        by: 'mizuta',
-        now,
-        currency: 'JPY',
-        requiredMinor: 10_500,
-        parties: [
-          { customerId: 'mizuta', role: 'buyer' },
-          { customerId: 'ibm', role: 'seller' },
-        ],
-        fundFrom: usual('mizuta', 20_000),
-        commission: noCommission,
-      }),
+      deal({ code: 'u1', by: 'mizuta', requiredMinor: 10_500, fundFrom: usual('mizuta', 20_000) }),
     );
     // The seller has not locked yet, so the buyer may take money back.
     account = must(
@@ -168,16 +143,10 @@ describe('rule 9: the withdrawal fee cannot be split away', () => {
     const commission = { creation: {}, withdrawal: { JPY: { flatMinor: 0, basisPoints: 150 } } };
     const open = () => {
       let account = must(
-        createAccount({
+        deal({
           code: 'f1',
           by: 'mizuta',
-          now,
-          currency: 'JPY',
           requiredMinor: 10_500,
-          parties: [
-            { customerId: 'mizuta', role: 'buyer' },
-            { customerId: 'ibm', role: 'seller' },
-          ],
           fundFrom: usual('mizuta', 20_000),
           commission,
         }),
