@@ -9,6 +9,8 @@ import autocannon from 'autocannon';
  * Profiling aid (not part of `pnpm bench`): starts one gateway on the embedded store with
  * `--cpu-prof`, loads one case for a few seconds and stops it, leaving the profile in
  * `--prof-dir`. Usage: node ... bench/profile-case.ts <lock|deposit|status|create> [seconds] [prof-dir]
+ * A prof-dir of `-` runs without the profiler (a quick A/B figure); with `DATABASE_URL` set the
+ * gateway runs on that (empty) PostgreSQL database.
  */
 const [kind = 'lock', secondsText = '5', profDir = '/tmp/prof-case'] = process.argv.slice(2);
 const root = path.resolve(import.meta.dirname, '..');
@@ -18,8 +20,7 @@ const child = spawn(
     '--experimental-strip-types',
     '--experimental-sqlite',
     '--disable-warning=ExperimentalWarning',
-    '--cpu-prof',
-    `--cpu-prof-dir=${profDir}`,
+    ...(profDir === '-' ? [] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`]),
     'packages/gateway/src/bin.ts',
   ],
   {

@@ -186,4 +186,33 @@ describe('webhooks', () => {
     await waitFor(() => accepted().length >= later.length, 20_000);
     expect(accepted()).toEqual(later);
   }, 30_000);
+  it('wakes the worker only for units that queued deliveries, and then at once, not at the next poll', async () => {
+    gateway = await startTestGateway({ webhooks: { pollIntervalMs: 600_000 } });
+    const worker = gateway.gateway.webhooks!;
+    let nudges = 0;
+    const nudge = worker.nudge.bind(worker);
+    worker.nudge = () => {
+      nudges++;
+      nudge();
+    };
+    // No endpoint anywhere: a whole deal queues nothing, so the worker runs no claims.
+    await runDeal(gateway);
+    expect(nudges).toBe(0);
+    hooks = await receiver(() => 200);
+    const endpoint = await gateway.request('POST', '/v1/webhook-endpoints', {
+      token: gateway.seed.secretKey,
+      body: { url: hooks.url },
+    });
+    expect(endpoint.status).toBe(201);
+    const code = await runDeal(gateway);
+    const history = await gateway.request('GET', `/v1/temporary-accounts/${code}/events`, {
+      token: gateway.seed.secretKey,
+    });
+    // The poll is ten minutes away: only the units' own wake-ups can deliver these.
+    await waitFor(() => hooks!.deliveries.length >= history.body.data.length, 5_000);
+    expect(hooks.deliveries.map((delivery) => JSON.parse(delivery.body).id)).toEqual(
+      history.body.data.map((event: { id: string }) => event.id),
+    );
+    expect(nudges).toBeGreaterThan(0);
+  });
 });

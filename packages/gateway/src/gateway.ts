@@ -61,13 +61,19 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     store: options.store,
     commission: options.commission,
     now: options.now,
-    onCommitted: (events) => bus.publish(events),
+    onCommitted: ({ events, outboxQueued }) => {
+      bus.publish(events);
+      if (outboxQueued) bus.announceOutbox();
+    },
   });
   // Changes made through other gateway processes reach this process's streams and worker too.
   // After a gap (the listener reconnected), live streams are closed: clients reconnect with
   // Last-Event-ID and catch up from the store.
   const stopForeign = options.store.onForeignEvents?.(
-    (events) => bus.publish(events),
+    (events) => {
+      bus.publish(events);
+      bus.announceOutbox();
+    },
     () => bus.closeStreams(),
   );
   const keys = new KeyRing(options.store, {

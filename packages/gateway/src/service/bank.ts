@@ -54,14 +54,22 @@ export interface MutationResult<T> {
 export interface Unit {
   tx: StoreTx;
   events: StoredEvent[];
+  /** Whether the unit queued webhook deliveries (only then is the worker woken). */
+  outboxQueued: boolean;
+}
+
+/** What became durable in one unit, for the live listeners of this process. */
+export interface Committed {
+  events: StoredEvent[];
+  outboxQueued: boolean;
 }
 
 export interface BankOptions {
   store: Store;
   commission: CommissionSchedule;
   now?: () => Date;
-  /** Called with the events of each unit after its commit is durable (SSE, webhook worker). */
-  onCommitted?: (events: StoredEvent[]) => void;
+  /** Called after a unit with events is durable (SSE streams; the webhook worker if it queued deliveries). */
+  onCommitted?: (committed: Committed) => void;
 }
 
 export const idempotencyKeyPattern = /^[\x21-\x7e]{1,255}$/;
@@ -70,7 +78,7 @@ export class Bank {
   readonly store: Store;
   readonly commission: CommissionSchedule;
   private readonly clock: () => Date;
-  private readonly onCommitted: (events: StoredEvent[]) => void;
+  private readonly onCommitted: (committed: Committed) => void;
 
   constructor(options: BankOptions) {
     this.store = options.store;
@@ -100,7 +108,7 @@ export class Bank {
         'An Idempotency-Key is 1-255 printable ASCII characters.',
       );
     }
-    let events: StoredEvent[] = [];
+    let committed: Committed = { events: [], outboxQueued: false };
     const result = await this.store.transaction(async (tx) => {
       if (idempotency) {
         const previous = await tx.getIdempotency(scope, idempotency.key);
@@ -119,7 +127,7 @@ export class Bank {
           };
         }
       }
-      const unit: Unit = { tx, events: [] };
+      const unit: Unit = { tx, events: [], outboxQueued: false };
       const answer = await work(unit);
       const bodyJson = JSON.stringify(answer.body);
       if (idempotency) {
@@ -132,10 +140,10 @@ export class Bank {
           createdAt: this.now(),
         });
       }
-      events = unit.events;
+      committed = { events: unit.events, outboxQueued: unit.outboxQueued };
       return { ...answer, bodyJson, replayed: false };
     });
-    if (events.length > 0) this.onCommitted(events);
+    if (committed.events.length > 0) this.onCommitted(committed);
     return result;
   }
 
@@ -346,7 +354,7 @@ export class Bank {
     const { tx } = unit;
     const stored = await tx.appendEvents(outcome.events);
     unit.events.push(...stored);
-    await this.enqueueWebhooks(tx, outcome.account, stored);
+    if (await this.enqueueWebhooks(tx, outcome.account, stored)) unit.outboxQueued = true;
     // The ledger last: on a shared database its rows stay locked until the commit, and a busy
     // customer's usual account is a hot row, so the less that follows, the shorter the wait.
     if (outcome.transfers.length > 0) {
@@ -360,13 +368,16 @@ export class Bank {
     }
   }
 
-  /** Every merchant party's enabled endpoints get every event of the account (step 114). */
+  /**
+   * Every merchant party's enabled endpoints get every event of the account (step 114).
+   * Answers whether any delivery was queued.
+   */
   private async enqueueWebhooks(
     tx: StoreTx,
     account: TemporaryAccount,
     events: StoredEvent[],
-  ): Promise<void> {
-    if (events.length === 0) return;
+  ): Promise<boolean> {
+    if (events.length === 0) return false;
     const now = this.now();
     const endpoints = await tx.listWebhookEndpointsOf(account.parties.map((party) => party.customerId));
     const rows = endpoints
@@ -384,7 +395,9 @@ export class Bank {
           lastError: null,
         })),
       );
-    if (rows.length > 0) await tx.insertOutbox(rows);
+    if (rows.length === 0) return false;
+    await tx.insertOutbox(rows);
+    return true;
   }
 
   private async ownUsualAccount(

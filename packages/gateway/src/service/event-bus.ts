@@ -50,4 +50,20 @@ export class EventBus {
     this.global.add(listener);
     return () => this.global.delete(listener);
   }
+
+  private readonly outboxListeners = new Set<() => void>();
+
+  /**
+   * Webhook deliveries may have become due: a unit of this process queued some, or another
+   * process committed events (whose deliveries this process's worker may claim too). Units
+   * that queued none do not wake the worker, so a store with no endpoints runs no claims.
+   */
+  announceOutbox(): void {
+    for (const listener of this.outboxListeners) listener();
+  }
+
+  onOutbox(listener: () => void): () => void {
+    this.outboxListeners.add(listener);
+    return () => this.outboxListeners.delete(listener);
+  }
 }

@@ -61,8 +61,8 @@ export class WebhookWorker {
   start(): void {
     if (this.running) return;
     this.running = true;
-    // Wake at once when this process commits events; poll for retries and other processes.
-    this.unsubscribe = this.options.bus.subscribeAll(() => this.nudge());
+    // Wake at once when deliveries are queued; poll for retries and other processes.
+    this.unsubscribe = this.options.bus.onOutbox(() => this.nudge());
     this.timer = setInterval(() => this.nudge(), this.options.pollIntervalMs);
     this.timer.unref();
     this.nudge();
