@@ -317,6 +317,55 @@ export function storeContract(name: string, open: () => Promise<Store>, cleanup?
       await expect(
         store.transaction((tx) => tx.appendEvents([{ ...stored[0]!, id: undefined } as never])),
       ).rejects.toThrow();
+      // A write the database refuses (seq 1 is taken), then more writes and an idempotency record
+      // (an adapter may send writes without waiting for their answers): the unit fails and
+      // nothing of it lands, with or without the record riding on the COMMIT.
+      const event = (seq: number) => ({
+        type: 'lock.changed' as const,
+        accountCode: code,
+        seq,
+        at: now,
+        actor: parties[0] as string,
+        data: {},
+      });
+      const scope = unique('scope');
+      for (const withRecord of [true, false]) {
+        await expect(
+          store.transaction(async (tx) => {
+            await tx.appendEvents([event(1)]);
+            await tx.appendEvents([event(4)]);
+            if (withRecord) {
+              await tx.putIdempotency({
+                scope,
+                key: 'k',
+                requestHash: 'h',
+                statusCode: 200,
+                responseBody: '{}',
+                createdAt: now,
+              });
+            }
+          }),
+        ).rejects.toThrow();
+      }
+      expect(await store.read((reader) => reader.listEvents(code, 3, 10))).toEqual([]);
+      expect(await store.read((reader) => reader.getIdempotency(scope, 'k'))).toBeNull();
+      // The same with a refused write and nothing after it, so COMMIT travels alone.
+      const delivery = {
+        id: unique('dlv'),
+        endpointId: unique('no-such-endpoint'),
+        eventId: stored[0]!.id,
+        accountCode: code,
+        seq: 1,
+        attemptCount: 0,
+        nextAttemptAt: now,
+        deliveredAt: null,
+        lastError: null,
+      };
+      await expect(store.transaction((tx) => tx.insertOutbox([delivery]))).rejects.toThrow();
+      expect(await store.read((reader) => reader.getOutbox(delivery.id))).toBeNull();
+      // The store is still usable, and seq 4 is free.
+      await store.transaction((tx) => tx.appendEvents([event(4)]));
+      expect((await store.read((reader) => reader.listEvents(code, 3, 10))).map((e) => e.seq)).toEqual([4]);
     });
 
     it('records idempotency results per scope and key', async () => {

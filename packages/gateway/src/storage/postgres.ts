@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
 import {
   type AccountEvent,
   type CurrencyCode,
@@ -114,6 +115,9 @@ export class PostgresStore implements Store {
       max: options.poolSize ?? 10,
       connectionTimeoutMillis: 10_000,
       idleTimeoutMillis: 30_000,
+      // Statements go out without waiting for the previous answer: a command's writes travel
+      // together (see PgOps), which saves round trips and socket writes, not server work.
+      pipeline: true,
     });
     // An idle connection cut by the server must not crash the process; the pool drops it.
     this.pool.on('error', () => {});
@@ -162,8 +166,12 @@ export class PostgresStore implements Store {
           client.release();
           return value;
         }
+        // A write whose answer is checked here (a row count) must pass before COMMIT is sent.
+        await ops.settle('checked');
         // The idempotency record and the NOTIFY ride with the COMMIT in one round trip: all
-        // three land together or not at all (an error skips the rest of the query).
+        // three land together or not at all (an error skips the rest of the query). Writes still
+        // in flight are ahead of it on the wire: if one fails, the transaction is aborted and the
+        // COMMIT cannot commit it (it fails, or answers ROLLBACK), and `settle` reports why.
         const tail = [
           ...(ops.pendingIdempotency ? [idempotencyInsert(client, ops.pendingIdempotency)] : []),
           ...this.notifications(ops.appendedEventIds).map(
@@ -172,11 +180,18 @@ export class PostgresStore implements Store {
           'COMMIT',
         ];
         commitSent = true;
-        await client.query(tail.join('; '));
+        const results = await client.query(tail.join('; '));
+        await ops.settle('all');
+        const last = Array.isArray(results) ? results.at(-1) : results;
+        if (last?.command !== 'COMMIT') throw new Error(`COMMIT answered ${String(last?.command)}`);
         client.release();
         for (const key of ops.openedLedgerKeys) this.knownLedgerKeys.add(key);
         return value;
-      } catch (error) {
+      } catch (thrown) {
+        // A pipelined write that failed earlier aborted the transaction: it is the cause, not
+        // the "transaction is aborted" answers of the statements behind it.
+        const cause = await ops.cause();
+        const error = cause ?? thrown;
         const broken = isConnectionError(error);
         if (broken) {
           client.release(error as Error);
@@ -184,13 +199,13 @@ export class PostgresStore implements Store {
           if (ops.begun) await client.query('ROLLBACK').catch(() => {});
           client.release();
         }
-        if (commitSent && pgCode(error) === '23505') {
+        if (commitSent && cause === undefined && pgCode(error) === '23505') {
           throw new LockstepError(
             'idempotency_key_in_use',
             'This Idempotency-Key is being used by another request.',
           );
         }
-        if (commitSent && broken) {
+        if (commitSent && cause === undefined && broken) {
           throw new LockstepError(
             'service_unavailable',
             'The database connection was lost while committing; the outcome is unknown. Retry with the same Idempotency-Key.',
@@ -215,8 +230,11 @@ export class PostgresStore implements Store {
     for (let attempt = 1; ; attempt++) {
       const client = await this.connect();
       try {
-        await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-        const value = await work(new PgOps(client, this, false));
+        const ops = new PgOps(client, this, false);
+        // BEGIN travels with the first read; the reads' answers count only if it succeeded.
+        ops.beginSnapshot();
+        const value = await work(ops);
+        await ops.settle('all');
         await client.query('COMMIT');
         client.release();
         return value;
@@ -370,6 +388,16 @@ class PgOps implements StoreTx {
   pendingIdempotency: IdempotencyRecord | undefined;
   /** Fee and external ledger accounts opened here; known to exist once the commit lands. */
   readonly openedLedgerKeys: string[] = [];
+  /**
+   * Statements sent without waiting for their answer (the client pipelines): writes whose
+   * result the unit does not need. Their answers arrive in order before any later statement's.
+   */
+  private readonly inFlight: Promise<void>[] = [];
+  /** The subset whose answer is checked in JS (a row count), not only by the server. */
+  private readonly checked: Promise<void>[] = [];
+  /** The first failure among them; it aborted the transaction. */
+  private failure: { error: unknown } | undefined;
+  private corked = false;
 
   constructor(client: pg.PoolClient, store: PostgresStore, writing: boolean) {
     this.client = client;
@@ -378,15 +406,81 @@ class PgOps implements StoreTx {
   }
 
   private async query(text: string, values: unknown[] = []): Promise<pg.QueryResult<Row>> {
-    await this.begin();
+    this.begin();
+    const result = await this.send(text, values);
+    // Everything sent before this statement has answered by now.
+    if (this.failure) throw this.failure.error;
+    return result;
+  }
+
+  private send(text: string, values: unknown[]): Promise<pg.QueryResult<Row>> {
+    this.cork();
     return this.client.query({ name: statementName(text), text, values });
   }
 
-  /** A write transaction begins with its first statement (one round trip less per command). */
-  private async begin(prefix?: string): Promise<void> {
+  /**
+   * A write whose answer the unit does not wait for: it goes out with the statements sent in
+   * the same tick, and its failure (or a failed `check`) surfaces before COMMIT is trusted.
+   */
+  private write(text: string, values: unknown[], check?: (rowCount: number) => void): void {
+    this.begin();
+    const sent = this.send(text, values);
+    this.pipelined(
+      check ? sent.then((result) => check(result.rowCount ?? 0)) : sent,
+      check ? 'checked' : 'unchecked',
+    );
+  }
+
+  /** Tracks a statement nobody awaits (its failure is kept, never unhandled). */
+  private pipelined(sent: Promise<unknown>, kind: 'checked' | 'unchecked'): void {
+    const settled = sent.then(
+      () => {},
+      (error: unknown) => {
+        this.failure ??= { error };
+      },
+    );
+    this.inFlight.push(settled);
+    if (kind === 'checked') this.checked.push(settled);
+  }
+
+  /** Waits for the pipelined statements (all, or those checked in JS) and throws the first failure. */
+  async settle(which: 'checked' | 'all'): Promise<void> {
+    await Promise.all(which === 'checked' ? this.checked : this.inFlight);
+    if (this.failure) throw this.failure.error;
+  }
+
+  /** After a failure: the first pipelined statement that failed, if one did. */
+  async cause(): Promise<unknown> {
+    await Promise.all(this.inFlight);
+    return this.failure?.error;
+  }
+
+  /** Statements issued in one tick leave in one socket write. */
+  private cork(): void {
+    if (this.corked) return;
+    const stream = (this.client as unknown as { connection?: { stream?: Partial<Socket> } }).connection
+      ?.stream;
+    if (!stream?.cork || !stream.uncork) return;
+    stream.cork();
+    this.corked = true;
+    process.nextTick(() => {
+      this.corked = false;
+      stream.uncork?.();
+    });
+  }
+
+  /** A read-only snapshot, sent in the same socket write as the first read. */
+  beginSnapshot(): void {
+    this.cork();
+    this.pipelined(this.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY'), 'unchecked');
+  }
+
+  /** A write transaction begins with its first statement, in the same socket write. */
+  private begin(prefix?: string): void {
     if (!this.writing || this.begun) return;
     this.begun = true;
-    await this.client.query(prefix ? `BEGIN; ${prefix}` : 'BEGIN');
+    this.cork();
+    this.pipelined(this.client.query(prefix ? `BEGIN; ${prefix}` : 'BEGIN'), 'unchecked');
   }
 
   private async one(text: string, values: unknown[] = []): Promise<Row | undefined> {
@@ -662,17 +756,21 @@ class PgOps implements StoreTx {
   }
 
   async updateTemporaryAccount(account: TemporaryAccount, expectedVersion: number) {
-    const changed = await this.run(
+    this.write(
       'UPDATE temporary_accounts SET status = $1, version = $2, state = $3 WHERE code = $4 AND version = $5',
       [account.status, account.version, JSON.stringify(account), account.code, expectedVersion],
+      (changed) => {
+        if (changed !== 1) {
+          throw new LockstepError('conflict', 'The temporary account changed meanwhile; retry.');
+        }
+      },
     );
-    if (changed !== 1) throw new LockstepError('conflict', 'The temporary account changed meanwhile; retry.');
   }
 
   async appendEvents(events: AccountEvent[]) {
     if (events.length === 0) return [];
     const stored: StoredEvent[] = events.map((event) => ({ ...event, id: newSortableId('evt') }));
-    await this.run(
+    this.write(
       `INSERT INTO account_events (id, code, seq, type, at, actor, data)
        SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[])`,
       [
@@ -816,7 +914,7 @@ class PgOps implements StoreTx {
     }
     this.openedLedgerKeys.push(...toOpen);
     // Entry, postings and balances in one statement (checked above, under the row locks).
-    await this.run(
+    this.write(
       `WITH entry AS (
          INSERT INTO journal_entries (id, kind, reference, at) VALUES ($1, $2, $3, $4)),
        legs AS (
@@ -926,7 +1024,7 @@ class PgOps implements StoreTx {
 
   async insertOutbox(records: OutboxRecord[]) {
     if (records.length === 0) return;
-    await this.run(
+    this.write(
       `INSERT INTO webhook_outbox (id, endpoint_id, event_id, account_code, seq, attempt_count,
          next_attempt_at, delivered_at, last_error)
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[],
@@ -1008,8 +1106,10 @@ class PgOps implements StoreTx {
       // Two requests with one key: the second waits here until the first commits or rolls
       // back, then reads its record (READ COMMITTED sees it) and replays it.
       const lock = `SELECT pg_advisory_xact_lock(${advisoryKey(`${scope} ${key}`)})`;
-      if (this.begun) await this.client.query(lock);
-      else await this.begin(lock);
+      if (this.begun) {
+        this.cork();
+        this.pipelined(this.client.query(lock), 'unchecked');
+      } else this.begin(lock);
     }
     const row = await this.one('SELECT * FROM idempotency WHERE scope = $1 AND key = $2', [scope, key]);
     return row ? idempotencyOf(row) : null;
@@ -1023,7 +1123,7 @@ class PgOps implements StoreTx {
         'This Idempotency-Key is being used by another request.',
       );
     }
-    await this.begin();
+    this.begin();
     this.pendingIdempotency = record;
   }
 }
