@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -57,6 +57,50 @@ describe('embedded SQLite store', () => {
       expect(writer.prepare('PRAGMA synchronous').get()).toEqual({ synchronous: level });
       await probe.close();
     }
+  });
+
+  it('checkpoints the WAL off the event loop and keeps it bounded; the data stays readable', async () => {
+    const folder = mkdtempSync(path.join(tmpdir(), 'lockstep-store-'));
+    const file = path.join(folder, 'checkpoint.sqlite');
+    const customer = (index: number) => ({
+      id: `cus_${index}`,
+      userId: `user-${index}`,
+      displayName: 'x'.repeat(2000),
+      passwordHash: 'scrypt$x',
+      failedLoginCount: 0,
+      loginLockedUntil: null,
+      createdAt: '2026-11-24T00:00:00.000Z',
+    });
+    const commits = 600;
+    const walBytes: Record<string, number> = {};
+    for (const checkpoint of ['worker', 'none'] as const) {
+      const store = await openSqliteStore({ path: `${file}-${checkpoint}`, checkpointEveryCommits: 16 });
+      const writer = (store as unknown as { writer: DatabaseSync }).writer;
+      // The writer never checkpoints itself: only the worker does.
+      expect(writer.prepare('PRAGMA wal_autocheckpoint').get()).toEqual({ wal_autocheckpoint: 0 });
+      if (checkpoint === 'none') {
+        // Without the worker (stopped here), nothing checkpoints: the WAL grows with every commit.
+        await (store as unknown as { checkpointer: { close(): Promise<void> } }).checkpointer.close();
+        writer.exec('PRAGMA wal_autocheckpoint = 0');
+      }
+      for (let index = 0; index < commits; index++) {
+        // One commit each (every unit waits for its own), about one page of new data each.
+        await store.transaction((tx) => tx.insertCustomer(customer(index)));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      walBytes[checkpoint] = statSync(`${file}-${checkpoint}-wal`).size;
+      expect(await store.read((reader) => reader.getCustomer(`cus_${commits - 1}`))).toMatchObject({
+        userId: `user-${commits - 1}`,
+      });
+      await store.close();
+    }
+    // 600 commits of >= 2 KB each leave >= 1.2 MB of WAL frames unless checkpoints recycle it.
+    expect(walBytes.none).toBeGreaterThan(1_200_000);
+    expect(walBytes.worker).toBeLessThan(walBytes.none! / 4);
+    const raw = new DatabaseSync(`${file}-worker`);
+    expect((raw.prepare('SELECT count(*) AS n FROM customers').get() as { n: number }).n).toBe(commits);
+    raw.close();
+    rmSync(folder, { recursive: true, force: true });
   });
 
   it('migrates a version 1 file forward, keeping its stored idempotent answers', async () => {

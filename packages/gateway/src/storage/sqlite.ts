@@ -1,5 +1,6 @@
 import { promises as fs, realpathSync } from 'node:fs';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { Worker } from 'node:worker_threads';
 import {
   type AccountEvent,
   type CurrencyCode,
@@ -75,6 +76,13 @@ export interface SqliteStoreOptions {
   sync?: 'async' | 'full';
   /** Replaces the WAL sync (fault injection in tests); resolves once commits are durable. */
   syncWal?: () => Promise<void>;
+  /**
+   * Who checkpoints the WAL into the database file: a worker thread with its own connection
+   * (default), or SQLite itself inside the COMMIT that crosses 1000 frames (on the event loop).
+   */
+  checkpoint?: 'worker' | 'inline';
+  /** With the worker: commits between two checkpoint requests (default 32). */
+  checkpointEveryCommits?: number;
 }
 
 /** A unit (write or read) that ran, with its outcome, waiting to be answered. */
@@ -133,6 +141,8 @@ export class SqliteStore implements Store {
   private open: Settled[] | undefined;
   private readonly syncWal: (() => Promise<void>) | undefined;
   private readonly closeSync: (() => Promise<void>) | undefined;
+  private readonly checkpointer: Checkpointer | undefined;
+  private readonly checkpointTailStatement: StatementSync;
 
   constructor(options: SqliteStoreOptions) {
     this.groupCommit = options.groupCommit ?? true;
@@ -158,8 +168,22 @@ export class SqliteStore implements Store {
       PRAGMA busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))};
     `);
     migrate(this.writer);
+    if (options.path !== ':memory:' && (options.checkpoint ?? 'worker') === 'worker') {
+      // A checkpoint copies ~1000 pages into the file and syncs it: ~8 ms here, which SQLite
+      // would spend inside every ~25th COMMIT, stalling every request. A worker does it instead.
+      this.writer.exec('PRAGMA wal_autocheckpoint = 0');
+      this.checkpointer = new Checkpointer(
+        realpathSync(options.path),
+        options.checkpointEveryCommits ?? 32,
+        () => {
+          // The worker is gone: SQLite checkpoints inline again, so the WAL cannot grow unbounded.
+          this.writer.exec('PRAGMA wal_autocheckpoint = 1000');
+        },
+      );
+    }
     this.writeOps = new SqliteOps(this.writer, true);
     // Transaction control as prepared statements: parsed once, not once per unit of work.
+    this.checkpointTailStatement = this.writer.prepare('PRAGMA wal_checkpoint(PASSIVE)');
     this.control = {
       begin: this.writer.prepare('BEGIN IMMEDIATE'),
       savepoint: this.writer.prepare('SAVEPOINT unit'),
@@ -219,6 +243,7 @@ export class SqliteStore implements Store {
       await new Promise((resolve) => setImmediate(resolve));
     }
     this.closed = true;
+    await this.checkpointer?.close();
     await this.closeSync?.();
     this.reader?.close();
     this.writer.close();
@@ -251,6 +276,7 @@ export class SqliteStore implements Store {
         }
         const control = this.control;
         if (!this.open) {
+          if (this.checkpointer?.takeTail()) this.checkpointTail();
           try {
             control.begin.run();
           } catch (error) {
@@ -305,6 +331,19 @@ export class SqliteStore implements Store {
     }
   }
 
+  /**
+   * Copies the few frames committed while the worker checkpointed, between two transactions,
+   * so the WAL is wholly checkpointed when the next one begins and SQLite restarts it from
+   * the top instead of growing the file (the worker alone is always a few commits behind).
+   */
+  private checkpointTail(): void {
+    try {
+      this.checkpointTailStatement.get();
+    } catch {
+      // Busy (the CLI checkpoints) or failing: the next round tries again.
+    }
+  }
+
   /** Commits the open transaction; its units are answered once a later sync finishes. */
   private commitOpen(): void {
     const open = this.open;
@@ -330,6 +369,7 @@ export class SqliteStore implements Store {
       return;
     }
     this.committedBatches++;
+    this.checkpointer?.committed();
     if (this.syncWal) {
       // Answered once a sync that began after this COMMIT has finished.
       this.awaitingSync.push({ batch: this.committedBatches, settled: open });
@@ -463,6 +503,100 @@ function settle(settled: Settled[]): void {
  * this descriptor, so the file synced is the file written; at most once a second the store
  * still checks that the file has not been unlinked (and then reopens it).
  */
+/**
+ * Checkpoints from a worker thread on its own connection (PASSIVE: it never waits for, nor
+ * blocks, the writer or readers), requested every `everyCommits` commits, one at a time. Its
+ * connection runs synchronous=FULL, so a checkpoint syncs the WAL before and the file after.
+ */
+class Checkpointer {
+  private readonly worker: Worker;
+  private commits = 0;
+  private running = false;
+  private again = false;
+  private gone = false;
+  /** A checkpoint finished: the writer copies the tail before its next transaction. */
+  private tail = false;
+  /** Checkpoints finished (frames in the WAL and frames copied, as SQLite reports them). */
+  readonly done: Array<{ log: number; checkpointed: number }> = [];
+
+  private readonly everyCommits: number;
+
+  constructor(path: string, everyCommits: number, onGone: () => void) {
+    this.everyCommits = everyCommits;
+    this.worker = new Worker(checkpointWorkerSource, { eval: true, workerData: { path } });
+    this.worker.unref();
+    this.worker.on('message', (message: { ok: boolean; log?: number; checkpointed?: number }) => {
+      this.running = false;
+      this.tail = true;
+      if (message.ok) this.done.push({ log: message.log ?? 0, checkpointed: message.checkpointed ?? 0 });
+      if (this.done.length > 16) this.done.shift();
+      if (this.again) {
+        this.again = false;
+        this.request();
+      }
+    });
+    const lost = () => {
+      if (this.gone) return;
+      this.gone = true;
+      onGone();
+    };
+    this.worker.on('error', lost);
+    this.worker.on('exit', lost);
+  }
+
+  takeTail(): boolean {
+    const tail = this.tail;
+    this.tail = false;
+    return tail;
+  }
+
+  committed(): void {
+    if (++this.commits % this.everyCommits === 0) this.request();
+  }
+
+  request(): void {
+    if (this.gone) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    this.worker.postMessage('checkpoint');
+  }
+
+  async close(): Promise<void> {
+    if (this.gone) return;
+    this.gone = true;
+    const exited = new Promise((resolve) => this.worker.once('exit', resolve));
+    // Keep the process up until the worker has closed its connection.
+    this.worker.ref();
+    this.worker.postMessage('close');
+    await exited;
+  }
+}
+
+/** The checkpoint worker (CommonJS, evaluated): one connection, one PASSIVE checkpoint per message. */
+const checkpointWorkerSource = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { DatabaseSync } = require('node:sqlite');
+const db = new DatabaseSync(workerData.path);
+db.exec('PRAGMA busy_timeout = 5000');
+const checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
+parentPort.on('message', (message) => {
+  if (message === 'close') {
+    db.close();
+    parentPort.close();
+    return;
+  }
+  try {
+    const result = checkpoint.get();
+    parentPort.postMessage({ ok: true, log: result.log, checkpointed: result.checkpointed });
+  } catch (error) {
+    parentPort.postMessage({ ok: false, error: String(error) });
+  }
+});
+`;
+
 function walSyncer(walPath: string): { sync: () => Promise<void>; close: () => Promise<void> } {
   let handle: fs.FileHandle | undefined;
   let checkedAtMs = 0;
