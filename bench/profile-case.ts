@@ -86,7 +86,7 @@ let turn = 0;
 let key = 0;
 const result = await autocannon({
   url,
-  connections: 50,
+  connections: Number(process.env.CONNECTIONS ?? 50),
   duration: Number(secondsText),
   requests: [
     {
@@ -118,7 +118,7 @@ const result = await autocannon({
   ],
 });
 console.log(
-  `${kind}: ${Math.round(result.requests.average)} req/s, p99 ${result.latency.p99} ms, non2xx ${result.non2xx}, errors ${result.errors}`,
+  `${kind}: ${Math.round(result.requests.average)} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, non2xx ${result.non2xx}, errors ${result.errors}`,
 );
 child.kill('SIGTERM');
 await new Promise((resolve) => child.once('exit', resolve));

@@ -284,6 +284,73 @@ export function storeContract(name: string, open: () => Promise<Store>, cleanup?
       ).toEqual([]);
     });
 
+    it('a command unit that names its account up front reads its own writes and the current endpoints', async () => {
+      const parties = await store.transaction(async (tx) => [await customer(tx), await customer(tx)]);
+      const seller = parties[1] as string;
+      await store.transaction((tx) =>
+        tx.upsertMerchant({ customerId: seller, name: 'S', allowedOrigins: [], createdAt: now }),
+      );
+      const endpoint = {
+        id: unique('whe'),
+        merchantId: seller,
+        url: 'http://hook.test',
+        enabled: true,
+        createdAt: now,
+      };
+      await store.transaction((tx) => tx.insertWebhookEndpoint(endpoint));
+      const code = unique('ta');
+      await store.transaction((tx) => tx.insertTemporaryAccount(account(code, parties)));
+      const seen = await store.transaction(async (tx) => {
+        const lookup = tx.getIdempotency(unique('scope'), 'k');
+        tx.prefetchAccount?.(code);
+        await lookup;
+        const before = await tx.getTemporaryAccount(code);
+        await tx.updateTemporaryAccount({ ...account(code, parties, 2), status: 'funded' }, 1);
+        const after = await tx.getTemporaryAccount(code);
+        return {
+          before: before?.version,
+          after: after?.status,
+          ofParties: await tx.listWebhookEndpointsOf(parties),
+          ofSellerOnly: await tx.listWebhookEndpointsOf([seller]),
+          ofOthers: await tx.listWebhookEndpointsOf([parties[0] as string]),
+        };
+      });
+      expect(seen).toEqual({
+        before: 1,
+        after: 'funded',
+        ofParties: [endpoint],
+        ofSellerOnly: [endpoint],
+        ofOthers: [],
+      });
+      // Written before it was read: the read sees the write, not what was fetched up front.
+      expect(
+        await store.transaction(async (tx) => {
+          tx.prefetchAccount?.(code);
+          await tx.updateTemporaryAccount(
+            { ...account(code, parties, 3), status: 'funded', balanceMinor: 7 },
+            2,
+          );
+          return (await tx.getTemporaryAccount(code))?.balanceMinor;
+        }),
+      ).toBe(7);
+      // A stale version is refused even when nothing is awaited after it, and nothing lands.
+      await expect(
+        store.transaction(async (tx) => {
+          tx.prefetchAccount?.(code);
+          await tx.getTemporaryAccount(code);
+          await tx.updateTemporaryAccount({ ...account(code, parties, 4), status: 'dissolved' }, 1);
+        }),
+      ).rejects.toMatchObject({ code: 'conflict' });
+      expect((await store.read((reader) => reader.getTemporaryAccount(code)))?.status).toBe('funded');
+      // Naming an account that does not exist finds nothing and breaks nothing.
+      expect(
+        await store.transaction(async (tx) => {
+          tx.prefetchAccount?.('ta_missing');
+          return tx.getTemporaryAccount('ta_missing');
+        }),
+      ).toBeNull();
+    });
+
     it('appends events in order, with global ids, and lists them per account and per customer', async () => {
       const parties = await store.transaction(async (tx) => [await customer(tx), await customer(tx)]);
       const code = unique('ta');

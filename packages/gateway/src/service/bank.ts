@@ -101,6 +101,8 @@ export class Bank {
     scope: string,
     idempotency: Idempotency | undefined,
     work: (unit: Unit) => Promise<{ status: number; body: T }>,
+    /** The temporary account the command acts on, if one: the store may fetch it early. */
+    options: { account?: string } = {},
   ): Promise<MutationResult<T>> {
     if (idempotency && !idempotencyKeyPattern.test(idempotency.key)) {
       throw new LockstepError(
@@ -110,8 +112,12 @@ export class Bank {
     }
     let committed: Committed = { events: [], outboxQueued: false };
     const result = await this.store.transaction(async (tx) => {
+      // The account is asked for after the idempotency lookup is sent (so after its lock) and
+      // before it is awaited: a store with round trips sends both at once.
+      const lookup = idempotency ? tx.getIdempotency(scope, idempotency.key) : undefined;
+      if (options.account) tx.prefetchAccount?.(options.account);
       if (idempotency) {
-        const previous = await tx.getIdempotency(scope, idempotency.key);
+        const previous = await lookup;
         if (previous) {
           if (previous.requestHash !== idempotency.requestHash) {
             throw new LockstepError(

@@ -166,8 +166,6 @@ export class PostgresStore implements Store {
           client.release();
           return value;
         }
-        // A write whose answer is checked here (a row count) must pass before COMMIT is sent.
-        await ops.settle('checked');
         // The idempotency record and the NOTIFY ride with the COMMIT in one round trip: all
         // three land together or not at all (an error skips the rest of the query). Writes still
         // in flight are ahead of it on the wire: if one fails, the transaction is aborted and the
@@ -181,7 +179,7 @@ export class PostgresStore implements Store {
         ];
         commitSent = true;
         const results = await client.query(tail.join('; '));
-        await ops.settle('all');
+        await ops.settle();
         const last = Array.isArray(results) ? results.at(-1) : results;
         if (last?.command !== 'COMMIT') throw new Error(`COMMIT answered ${String(last?.command)}`);
         client.release();
@@ -234,7 +232,7 @@ export class PostgresStore implements Store {
         // BEGIN travels with the first read; the reads' answers count only if it succeeded.
         ops.beginSnapshot();
         const value = await work(ops);
-        await ops.settle('all');
+        await ops.settle();
         await client.query('COMMIT');
         client.release();
         return value;
@@ -393,11 +391,18 @@ class PgOps implements StoreTx {
    * result the unit does not need. Their answers arrive in order before any later statement's.
    */
   private readonly inFlight: Promise<void>[] = [];
-  /** The subset whose answer is checked in JS (a row count), not only by the server. */
-  private readonly checked: Promise<void>[] = [];
-  /** The first failure among them; it aborted the transaction. */
-  private failure: { error: unknown } | undefined;
+  /** The failure first on the wire among them (it aborted the transaction). */
+  private failure: { error: unknown; index: number } | undefined;
   private corked = false;
+  /** What `prefetchAccount` asked for; the account row serves the first read of it only. */
+  private prefetched:
+    | {
+        code: string;
+        account: Promise<pg.QueryResult<Row>> | undefined;
+        parties: Promise<pg.QueryResult<Row>>;
+        endpoints: Promise<pg.QueryResult<Row>>;
+      }
+    | undefined;
 
   constructor(client: pg.PoolClient, store: PostgresStore, writing: boolean) {
     this.client = client;
@@ -409,6 +414,7 @@ class PgOps implements StoreTx {
     this.begin();
     const result = await this.send(text, values);
     // Everything sent before this statement has answered by now.
+    if (this.inFlight.length > 0) await Promise.all(this.inFlight);
     if (this.failure) throw this.failure.error;
     return result;
   }
@@ -420,32 +426,58 @@ class PgOps implements StoreTx {
 
   /**
    * A write whose answer the unit does not wait for: it goes out with the statements sent in
-   * the same tick, and its failure (or a failed `check`) surfaces before COMMIT is trusted.
+   * the same tick. Only the server can refuse it (a refusal aborts the transaction, so the
+   * COMMIT behind it cannot commit); `failure` turns that refusal into the error reported.
    */
-  private write(text: string, values: unknown[], check?: (rowCount: number) => void): void {
+  private write(text: string, values: unknown[], failure?: (error: unknown) => unknown): void {
     this.begin();
     const sent = this.send(text, values);
     this.pipelined(
-      check ? sent.then((result) => check(result.rowCount ?? 0)) : sent,
-      check ? 'checked' : 'unchecked',
+      failure
+        ? sent.catch((error: unknown) => {
+            throw failure(error);
+          })
+        : sent,
     );
+  }
+
+  /**
+   * Sends the account's locking read and its parties' webhook endpoints now, behind the
+   * idempotency lookup, so a command's reads take one round trip. Not awaited here: a unit
+   * that fails first leaves them handled.
+   */
+  prefetchAccount(code: string): void {
+    if (!this.writing || this.prefetched) return;
+    this.begin();
+    const account = this.send('SELECT state FROM temporary_accounts WHERE code = $1 FOR UPDATE', [code]);
+    const parties = this.send('SELECT customer_id FROM temporary_account_parties WHERE code = $1', [code]);
+    const endpoints = this.send(
+      `SELECT * FROM webhook_endpoints
+       WHERE merchant_id IN (SELECT customer_id FROM temporary_account_parties WHERE code = $1)
+       ORDER BY merchant_id, created_at, id`,
+      [code],
+    );
+    for (const sent of [account, parties, endpoints]) this.pipelined(sent);
+    this.prefetched = { code, account, parties, endpoints };
   }
 
   /** Tracks a statement nobody awaits (its failure is kept, never unhandled). */
-  private pipelined(sent: Promise<unknown>, kind: 'checked' | 'unchecked'): void {
+  private pipelined(sent: Promise<unknown>): void {
+    // Handlers may run out of wire order (a mapped failure takes an extra step): keep the
+    // earliest statement's failure, not the first handler's.
+    const index = this.inFlight.length;
     const settled = sent.then(
       () => {},
       (error: unknown) => {
-        this.failure ??= { error };
+        if (!this.failure || index < this.failure.index) this.failure = { error, index };
       },
     );
     this.inFlight.push(settled);
-    if (kind === 'checked') this.checked.push(settled);
   }
 
-  /** Waits for the pipelined statements (all, or those checked in JS) and throws the first failure. */
-  async settle(which: 'checked' | 'all'): Promise<void> {
-    await Promise.all(which === 'checked' ? this.checked : this.inFlight);
+  /** Waits for the pipelined statements and throws the failure first on the wire, if any. */
+  async settle(): Promise<void> {
+    await Promise.all(this.inFlight);
     if (this.failure) throw this.failure.error;
   }
 
@@ -472,7 +504,7 @@ class PgOps implements StoreTx {
   /** A read-only snapshot, sent in the same socket write as the first read. */
   beginSnapshot(): void {
     this.cork();
-    this.pipelined(this.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY'), 'unchecked');
+    this.pipelined(this.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY'));
   }
 
   /** A write transaction begins with its first statement, in the same socket write. */
@@ -480,7 +512,7 @@ class PgOps implements StoreTx {
     if (!this.writing || this.begun) return;
     this.begun = true;
     this.cork();
-    this.pipelined(this.client.query(prefix ? `BEGIN; ${prefix}` : 'BEGIN'), 'unchecked');
+    this.pipelined(this.client.query(prefix ? `BEGIN; ${prefix}` : 'BEGIN'));
   }
 
   private async one(text: string, values: unknown[] = []): Promise<Row | undefined> {
@@ -713,6 +745,12 @@ class PgOps implements StoreTx {
   // --- temporary accounts and events ------------------------------------------------------
 
   async getTemporaryAccount(code: string) {
+    const prefetched = this.prefetched?.code === code ? this.prefetched.account : undefined;
+    if (prefetched && this.prefetched) {
+      this.prefetched.account = undefined;
+      const row = (await prefetched).rows[0];
+      return row ? (JSON.parse(String(row.state)) as TemporaryAccount) : null;
+    }
     // In a write transaction the account is about to change: lock it, so commands on one
     // account run one after the other across every gateway process.
     const row = await this.one(
@@ -756,14 +794,20 @@ class PgOps implements StoreTx {
   }
 
   async updateTemporaryAccount(account: TemporaryAccount, expectedVersion: number) {
+    // A read of the account after this must see this state, not the prefetched one.
+    if (this.prefetched?.code === account.code) this.prefetched.account = undefined;
+    // The version guard is checked by the server: no row matched means a division by zero,
+    // which aborts the transaction. So the write need not be answered before COMMIT is sent.
     this.write(
-      'UPDATE temporary_accounts SET status = $1, version = $2, state = $3 WHERE code = $4 AND version = $5',
+      `WITH updated AS (
+         UPDATE temporary_accounts SET status = $1, version = $2, state = $3
+         WHERE code = $4 AND version = $5 RETURNING 1)
+       SELECT 1 / (SELECT count(*)::int FROM updated) AS updated`,
       [account.status, account.version, JSON.stringify(account), account.code, expectedVersion],
-      (changed) => {
-        if (changed !== 1) {
-          throw new LockstepError('conflict', 'The temporary account changed meanwhile; retry.');
-        }
-      },
+      (error) =>
+        pgCode(error) === '22012'
+          ? new LockstepError('conflict', 'The temporary account changed meanwhile; retry.')
+          : error,
     );
   }
 
@@ -997,6 +1041,14 @@ class PgOps implements StoreTx {
   }
 
   async listWebhookEndpointsOf(merchantIds: string[]) {
+    const prefetched = this.prefetched;
+    if (prefetched) {
+      const parties = new Set((await prefetched.parties).rows.map((row) => String(row.customer_id)));
+      const asked = new Set(merchantIds);
+      if (parties.size === asked.size && [...asked].every((id) => parties.has(id))) {
+        return (await prefetched.endpoints).rows.map(endpointOf);
+      }
+    }
     return (
       await this.all(
         'SELECT * FROM webhook_endpoints WHERE merchant_id = ANY($1::text[]) ORDER BY merchant_id, created_at, id',
@@ -1108,7 +1160,7 @@ class PgOps implements StoreTx {
       const lock = `SELECT pg_advisory_xact_lock(${advisoryKey(`${scope} ${key}`)})`;
       if (this.begun) {
         this.cork();
-        this.pipelined(this.client.query(lock), 'unchecked');
+        this.pipelined(this.client.query(lock));
       } else this.begin(lock);
     }
     const row = await this.one('SELECT * FROM idempotency WHERE scope = $1 AND key = $2', [scope, key]);

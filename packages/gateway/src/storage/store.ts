@@ -287,6 +287,12 @@ export interface StoreTx extends StoreReader {
    * concurrency); throws a `conflict` LockstepError otherwise.
    */
   updateTemporaryAccount(account: TemporaryAccount, expectedVersion: number): Promise<void>;
+  /**
+   * A hint, before anything is awaited: this unit is a command on the temporary account `code`
+   * and will read it (locked) and its parties' webhook endpoints. A store with round trips
+   * fetches them together with what the unit reads first; one without may ignore it.
+   */
+  prefetchAccount?(code: string): void;
   /** Appends events to the account's history; returns them with their global ids. */
   appendEvents(events: AccountEvent[]): Promise<StoredEvent[]>;
 

@@ -245,21 +245,26 @@ export function accountRoutes(app: GatewayApp): void {
       const principal = await anyPrincipal(c);
       const { code } = c.req.valid('param');
       const { bank } = c.get('gateway');
-      const result = await bank.mutate(principal.customerId, await idempotencyOf(c), async (unit) => {
-        const { account } = await bank.checkFunds(unit, principal, code);
-        const shortfallMinor = Math.max(0, account.requiredMinor - account.balanceMinor);
-        return {
-          status: 200,
-          body: {
-            object: 'funds_check' as const,
-            sufficient: shortfallMinor === 0,
-            balanceMinor: account.balanceMinor,
-            requiredMinor: account.requiredMinor,
-            shortfallMinor,
-            account: await accountView(unit.tx, account, principal.customerId),
-          },
-        };
-      });
+      const result = await bank.mutate(
+        principal.customerId,
+        await idempotencyOf(c),
+        async (unit) => {
+          const { account } = await bank.checkFunds(unit, principal, code);
+          const shortfallMinor = Math.max(0, account.requiredMinor - account.balanceMinor);
+          return {
+            status: 200,
+            body: {
+              object: 'funds_check' as const,
+              sufficient: shortfallMinor === 0,
+              balanceMinor: account.balanceMinor,
+              requiredMinor: account.requiredMinor,
+              shortfallMinor,
+              account: await accountView(unit.tx, account, principal.customerId),
+            },
+          };
+        },
+        { account: code },
+      );
       return answer(c, result);
     },
   );
@@ -303,6 +308,7 @@ function command<S extends z.ZodType>(
           const { account } = await run({ ...unit, bank }, principal, code, body);
           return { status: 200, body: await accountView(unit.tx, account, principal.customerId) };
         },
+        { account: code },
       );
       return answer(c as unknown as Context<GatewayEnv>, result) as never;
     },
