@@ -11,6 +11,8 @@ import { adminUrl, createTestDatabase, pgAvailable } from '../support/postgres.t
 describe.runIf(pgAvailable())('PostgreSQL store under connection resets', () => {
   let proxy: Server;
   let sockets: Socket[] = [];
+  /** Set by a test: pass the next COMMIT on to the server, then cut before its answer. */
+  let cutAfterCommit = false;
   let store: PostgresStore;
   let drop: () => Promise<void>;
 
@@ -19,7 +21,16 @@ describe.runIf(pgAvailable())('PostgreSQL store under connection resets', () => 
     proxy = createServer((client) => {
       const upstream = createConnection({ host: target.hostname, port: Number(target.port || 5432) });
       sockets.push(client, upstream);
-      client.pipe(upstream).pipe(client);
+      client.on('data', (chunk: Buffer) => {
+        upstream.write(chunk);
+        if (cutAfterCommit && chunk.includes('COMMIT\0')) {
+          cutAfterCommit = false;
+          // The server gets the COMMIT (and commits); the client never hears the answer.
+          upstream.end();
+          client.resetAndDestroy();
+        }
+      });
+      upstream.pipe(client);
       client.on('error', () => upstream.destroy());
       upstream.on('error', () => client.destroy());
     });
@@ -75,6 +86,34 @@ describe.runIf(pgAvailable())('PostgreSQL store under connection resets', () => 
     } finally {
       process.off('uncaughtException', onUncaught);
     }
+  });
+
+  it('a connection lost after COMMIT was sent is an unknown outcome: never retried, never called a failure', async () => {
+    let attempts = 0;
+    const record = {
+      scope: 'fault-scope',
+      key: `commit-cut-${Date.now()}`,
+      requestHash: 'h',
+      statusCode: 200,
+      responseBody: '{}',
+      createdAt: new Date().toISOString(),
+    };
+    cutAfterCommit = true;
+    await expect(
+      store.transaction(async (tx) => {
+        attempts++;
+        await tx.getCustomer('cus_nobody');
+        // Not awaited by the store before COMMIT: it travels with it and dies with the socket.
+        await tx.putIdempotency(record);
+      }),
+    ).rejects.toMatchObject({
+      code: 'service_unavailable',
+      message: expect.stringMatching(/outcome is unknown/),
+    });
+    expect(attempts).toBe(1);
+    // It did commit: a retry of the unit would have run it twice.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await store.read((reader) => reader.getIdempotency(record.scope, record.key))).toEqual(record);
   });
 
   it('keeps serving after its LISTEN connection is reset', async () => {

@@ -166,49 +166,39 @@ export class PostgresStore implements Store {
           client.release();
           return value;
         }
-        // The idempotency record and the NOTIFY ride with the COMMIT in one round trip: all
-        // three land together or not at all (an error skips the rest of the query). Writes still
-        // in flight are ahead of it on the wire: if one fails, the transaction is aborted and the
-        // COMMIT cannot commit it (it fails, or answers ROLLBACK), and `settle` reports why.
-        const tail = [
-          ...(ops.pendingIdempotency ? [idempotencyInsert(client, ops.pendingIdempotency)] : []),
-          ...this.notifications(ops.appendedEventIds).map(
-            (payload) => `NOTIFY ${eventChannel}, ${client.escapeLiteral(payload)}`,
-          ),
-          'COMMIT',
-        ];
+        // The NOTIFYs and COMMIT go out behind the unit's writes, in the same socket write as
+        // the last of them. A statement the server refused aborted the transaction, so the
+        // COMMIT behind it answers ROLLBACK and `settle` reports the refusal.
+        ops.notify(this.notifications(ops.appendedEventIds));
         commitSent = true;
-        const results = await client.query(tail.join('; '));
+        const committed = await client.query('COMMIT');
         await ops.settle();
-        const last = Array.isArray(results) ? results.at(-1) : results;
-        if (last?.command !== 'COMMIT') throw new Error(`COMMIT answered ${String(last?.command)}`);
+        if (committed.command !== 'COMMIT') throw new Error(`COMMIT answered ${committed.command}`);
         client.release();
         for (const key of ops.openedLedgerKeys) this.knownLedgerKeys.add(key);
         return value;
       } catch (thrown) {
-        // A pipelined write that failed earlier aborted the transaction: it is the cause, not
-        // the "transaction is aborted" answers of the statements behind it.
+        // A pipelined statement that failed earlier is the cause, not the "transaction is
+        // aborted" answers of the statements behind it.
         const cause = await ops.cause();
         const error = cause ?? thrown;
-        const broken = isConnectionError(error);
-        if (broken) {
+        const lost = isConnectionError(thrown) || isConnectionError(error);
+        if (lost) {
           client.release(error as Error);
         } else {
           if (ops.begun) await client.query('ROLLBACK').catch(() => {});
           client.release();
         }
-        if (commitSent && cause === undefined && pgCode(error) === '23505') {
-          throw new LockstepError(
-            'idempotency_key_in_use',
-            'This Idempotency-Key is being used by another request.',
-          );
-        }
-        if (commitSent && cause === undefined && broken) {
+        // The server refused a statement before COMMIT: the transaction was aborted there, so
+        // nothing of it landed, whatever happened to the connection afterwards.
+        const refused = cause !== undefined && !isConnectionError(cause);
+        if (commitSent && lost && !refused) {
           throw new LockstepError(
             'service_unavailable',
             'The database connection was lost while committing; the outcome is unknown. Retry with the same Idempotency-Key.',
           );
         }
+        const broken = lost && !refused;
         const retryable = broken || retryableCodes.has(pgCode(error) ?? '');
         if (retryable && attempt < attemptsMax && !this.closed) {
           await sleep(Math.min(200, 5 * 2 ** attempt) * Math.random());
@@ -382,8 +372,6 @@ class PgOps implements StoreTx {
   readonly appendedEventIds: string[] = [];
   /** True once BEGIN was sent (write transactions only). */
   begun = false;
-  /** Written together with the COMMIT (see `PostgresStore.transaction`). */
-  pendingIdempotency: IdempotencyRecord | undefined;
   /** Fee and external ledger accounts opened here; known to exist once the commit lands. */
   readonly openedLedgerKeys: string[] = [];
   /**
@@ -508,11 +496,16 @@ class PgOps implements StoreTx {
   }
 
   /** A write transaction begins with its first statement, in the same socket write. */
-  private begin(prefix?: string): void {
+  private begin(): void {
     if (!this.writing || this.begun) return;
     this.begun = true;
     this.cork();
-    this.pipelined(this.client.query(prefix ? `BEGIN; ${prefix}` : 'BEGIN'));
+    this.pipelined(this.client.query('BEGIN'));
+  }
+
+  /** Announces the unit's events to other processes when (and only if) it commits. */
+  notify(payloads: string[]): void {
+    for (const payload of payloads) this.write('SELECT pg_notify($1, $2)', [eventChannel, payload]);
   }
 
   private async one(text: string, values: unknown[] = []): Promise<Row | undefined> {
@@ -1157,11 +1150,7 @@ class PgOps implements StoreTx {
     if (this.writing) {
       // Two requests with one key: the second waits here until the first commits or rolls
       // back, then reads its record (READ COMMITTED sees it) and replays it.
-      const lock = `SELECT pg_advisory_xact_lock(${advisoryKey(`${scope} ${key}`)})`;
-      if (this.begun) {
-        this.cork();
-        this.pipelined(this.client.query(lock));
-      } else this.begin(lock);
+      this.write('SELECT pg_advisory_xact_lock($1::bigint)', [advisoryKey(`${scope} ${key}`)]);
     }
     const row = await this.one('SELECT * FROM idempotency WHERE scope = $1 AND key = $2', [scope, key]);
     return row ? idempotencyOf(row) : null;
@@ -1169,28 +1158,26 @@ class PgOps implements StoreTx {
 
   async putIdempotency(record: IdempotencyRecord) {
     if (!this.writing) throw new Error('putIdempotency needs a write transaction');
-    if (this.pendingIdempotency) {
-      throw new LockstepError(
-        'idempotency_key_in_use',
-        'This Idempotency-Key is being used by another request.',
-      );
-    }
-    this.begin();
-    this.pendingIdempotency = record;
+    this.write(
+      `INSERT INTO idempotency (scope, key, request_hash, status_code, response_body, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6)`,
+      [
+        record.scope,
+        record.key,
+        record.requestHash,
+        Math.trunc(record.statusCode),
+        record.responseBody,
+        record.createdAt,
+      ],
+      (error) =>
+        pgCode(error) === '23505'
+          ? new LockstepError(
+              'idempotency_key_in_use',
+              'This Idempotency-Key is being used by another request.',
+            )
+          : error,
+    );
   }
-}
-
-/** The INSERT of an idempotency record as literal SQL, for the multi-statement COMMIT query. */
-function idempotencyInsert(client: pg.PoolClient, record: IdempotencyRecord): string {
-  const text = (value: string) => client.escapeLiteral(value);
-  return `INSERT INTO idempotency (scope, key, request_hash, status_code, response_body, created_at) VALUES (${[
-    text(record.scope),
-    text(record.key),
-    text(record.requestHash),
-    String(Math.trunc(record.statusCode)),
-    text(record.responseBody),
-    text(record.createdAt),
-  ].join(', ')})`;
 }
 
 /** A signed 64-bit advisory lock key from SHA-256 (as a SQL literal). */
