@@ -74,9 +74,14 @@ describe('embedded SQLite store', () => {
     const commits = 600;
     const walBytes: Record<string, number> = {};
     for (const checkpoint of ['worker', 'none'] as const) {
-      const store = await openSqliteStore({ path: `${file}-${checkpoint}`, checkpointEveryCommits: 16 });
+      const store = await openSqliteStore({
+        path: `${file}-${checkpoint}`,
+        checkpointEveryCommits: 16,
+        checkpointRestartFrames: 256,
+      });
       const writer = (store as unknown as { writer: DatabaseSync }).writer;
-      // The writer never checkpoints itself: only the worker does.
+      // SQLite's own checkpoint inside COMMIT is off: the worker checkpoints, and the writer
+      // only copies the last few frames between transactions when the WAL restarts.
       expect(writer.prepare('PRAGMA wal_autocheckpoint').get()).toEqual({ wal_autocheckpoint: 0 });
       if (checkpoint === 'none') {
         // Without the worker (stopped here), nothing checkpoints: the WAL grows with every commit.
@@ -100,6 +105,35 @@ describe('embedded SQLite store', () => {
     const raw = new DatabaseSync(`${file}-worker`);
     expect((raw.prepare('SELECT count(*) AS n FROM customers').get() as { n: number }).n).toBe(commits);
     raw.close();
+    rmSync(folder, { recursive: true, force: true });
+  });
+
+  it('hands checkpoints back to SQLite when the checkpoint worker dies, and still closes', async () => {
+    const folder = mkdtempSync(path.join(tmpdir(), 'lockstep-store-'));
+    const store = await openSqliteStore({ path: path.join(folder, 'worker-dies.sqlite') });
+    const internals = store as unknown as {
+      writer: DatabaseSync;
+      checkpointer: { worker: { terminate(): Promise<number> } };
+    };
+    expect(internals.writer.prepare('PRAGMA wal_autocheckpoint').get()).toEqual({ wal_autocheckpoint: 0 });
+    await internals.checkpointer.worker.terminate();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(internals.writer.prepare('PRAGMA wal_autocheckpoint').get()).toEqual({
+      wal_autocheckpoint: 1000,
+    });
+    await store.transaction((tx) =>
+      tx.insertCustomer({
+        id: 'cus_after',
+        userId: 'after',
+        displayName: 'After',
+        passwordHash: 'scrypt$x',
+        failedLoginCount: 0,
+        loginLockedUntil: null,
+        createdAt: '2026-11-24T00:00:00.000Z',
+      }),
+    );
+    expect((await store.read((reader) => reader.getCustomer('cus_after')))?.userId).toBe('after');
+    await store.close();
     rmSync(folder, { recursive: true, force: true });
   });
 

@@ -83,6 +83,11 @@ export interface SqliteStoreOptions {
   checkpoint?: 'worker' | 'inline';
   /** With the worker: commits between two checkpoint requests (default 32). */
   checkpointEveryCommits?: number;
+  /**
+   * With the worker: WAL frames (pages) from which the writer restarts the WAL (default 4096,
+   * 16 MB): it copies the last frames itself, which costs it two syncs, so not every round.
+   */
+  checkpointRestartFrames?: number;
 }
 
 /** A unit (write or read) that ran, with its outcome, waiting to be answered. */
@@ -168,19 +173,6 @@ export class SqliteStore implements Store {
       PRAGMA busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))};
     `);
     migrate(this.writer);
-    if (options.path !== ':memory:' && (options.checkpoint ?? 'worker') === 'worker') {
-      // A checkpoint copies ~1000 pages into the file and syncs it: ~8 ms here, which SQLite
-      // would spend inside every ~25th COMMIT, stalling every request. A worker does it instead.
-      this.writer.exec('PRAGMA wal_autocheckpoint = 0');
-      this.checkpointer = new Checkpointer(
-        realpathSync(options.path),
-        options.checkpointEveryCommits ?? 32,
-        () => {
-          // The worker is gone: SQLite checkpoints inline again, so the WAL cannot grow unbounded.
-          this.writer.exec('PRAGMA wal_autocheckpoint = 1000');
-        },
-      );
-    }
     this.writeOps = new SqliteOps(this.writer, true);
     // Transaction control as prepared statements: parsed once, not once per unit of work.
     this.checkpointTailStatement = this.writer.prepare('PRAGMA wal_checkpoint(PASSIVE)');
@@ -198,6 +190,22 @@ export class SqliteStore implements Store {
       this.readOps = new SqliteOps(this.reader);
     } else {
       this.readOps = this.writeOps;
+    }
+    if (options.path !== ':memory:' && (options.checkpoint ?? 'worker') === 'worker') {
+      // A checkpoint copies ~1000 pages into the file and syncs it: ~8 ms here, which SQLite
+      // would spend inside every ~25th COMMIT, stalling every request. A worker does it instead.
+      // A WAL that a burst grew is cut back to 64 MB when it restarts.
+      this.writer.exec('PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;');
+      this.checkpointer = new Checkpointer(
+        realpathSync(options.path),
+        options.checkpointEveryCommits ?? 32,
+        options.checkpointRestartFrames ?? 4096,
+        () => {
+          // The worker is gone or not keeping up: SQLite checkpoints inline again, so the WAL
+          // cannot grow without bound.
+          if (!this.closed) this.writer.exec('PRAGMA wal_autocheckpoint = 1000');
+        },
+      );
     }
   }
 
@@ -507,43 +515,63 @@ function settle(settled: Settled[]): void {
  * Checkpoints from a worker thread on its own connection (PASSIVE: it never waits for, nor
  * blocks, the writer or readers), requested every `everyCommits` commits, one at a time. Its
  * connection runs synchronous=FULL, so a checkpoint syncs the WAL before and the file after.
+ * The worker repeats its pass until the frames committed meanwhile are few. Once the WAL is
+ * `restartFrames` long, the writer copies those few itself between two transactions
+ * (`takeTail`), so the WAL is wholly checkpointed when the next transaction begins and SQLite
+ * restarts it from the top. No new request goes out before the writer has taken that tail, so
+ * the two never collide.
  */
 class Checkpointer {
   private readonly worker: Worker;
+  private readonly exited: Promise<unknown>;
+  private readonly everyCommits: number;
+  private readonly restartFrames: number;
+  private readonly onGone: () => void;
   private commits = 0;
   private running = false;
-  private again = false;
   private gone = false;
+  private failures = 0;
   /** A checkpoint finished: the writer copies the tail before its next transaction. */
   private tail = false;
-  /** Checkpoints finished (frames in the WAL and frames copied, as SQLite reports them). */
-  readonly done: Array<{ log: number; checkpointed: number }> = [];
+  /** Rounds finished, newest last (frames in the WAL, frames copied, passes), for tests. */
+  readonly done: Array<{ log: number; checkpointed: number; passes: number }> = [];
 
-  private readonly everyCommits: number;
-
-  constructor(path: string, everyCommits: number, onGone: () => void) {
+  constructor(path: string, everyCommits: number, restartFrames: number, onGone: () => void) {
     this.everyCommits = everyCommits;
+    this.restartFrames = restartFrames;
+    this.onGone = onGone;
     this.worker = new Worker(checkpointWorkerSource, { eval: true, workerData: { path } });
     this.worker.unref();
-    this.worker.on('message', (message: { ok: boolean; log?: number; checkpointed?: number }) => {
-      this.running = false;
-      this.tail = true;
-      if (message.ok) this.done.push({ log: message.log ?? 0, checkpointed: message.checkpointed ?? 0 });
-      if (this.done.length > 16) this.done.shift();
-      if (this.again) {
-        this.again = false;
-        this.request();
-      }
-    });
+    this.exited = new Promise((resolve) => this.worker.once('exit', resolve));
+    this.worker.on(
+      'message',
+      (message: { ok: boolean; log?: number; checkpointed?: number; passes?: number }) => {
+        this.running = false;
+        if (!message.ok) {
+          // Three failed rounds in a row: SQLite takes over.
+          if (++this.failures >= 3) void this.stop();
+          return;
+        }
+        this.failures = 0;
+        const log = message.log ?? 0;
+        // The tail costs the writer two syncs (about 3 ms here): only once the WAL is long.
+        this.tail = log >= this.restartFrames;
+        this.done.push({ log, checkpointed: message.checkpointed ?? 0, passes: message.passes ?? 0 });
+        if (this.done.length > 16) this.done.shift();
+        // A WAL past ~400 MB means restarts keep failing (a reader that never lets go, say).
+        if (log > 100_000) void this.stop();
+      },
+    );
     const lost = () => {
       if (this.gone) return;
       this.gone = true;
-      onGone();
+      this.onGone();
     };
     this.worker.on('error', lost);
     this.worker.on('exit', lost);
   }
 
+  /** True once per finished round: the writer should copy the tail now. */
   takeTail(): boolean {
     const tail = this.tail;
     this.tail = false;
@@ -551,31 +579,36 @@ class Checkpointer {
   }
 
   committed(): void {
-    if (++this.commits % this.everyCommits === 0) this.request();
-  }
-
-  request(): void {
-    if (this.gone) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
+    this.commits++;
+    if (this.gone || this.running || this.tail || this.commits < this.everyCommits) return;
+    this.commits = 0;
     this.running = true;
     this.worker.postMessage('checkpoint');
   }
 
-  async close(): Promise<void> {
+  /** Stops the worker and hands checkpoints back to SQLite. */
+  private async stop(): Promise<void> {
     if (this.gone) return;
     this.gone = true;
-    const exited = new Promise((resolve) => this.worker.once('exit', resolve));
+    this.onGone();
+    this.worker.postMessage('close');
+  }
+
+  async close(): Promise<void> {
+    if (!this.gone) {
+      this.gone = true;
+      this.worker.postMessage('close');
+    }
     // Keep the process up until the worker has closed its connection.
     this.worker.ref();
-    this.worker.postMessage('close');
-    await exited;
+    await this.exited;
   }
 }
 
-/** The checkpoint worker (CommonJS, evaluated): one connection, one PASSIVE checkpoint per message. */
+/**
+ * The checkpoint worker (CommonJS, evaluated): one connection; per request, PASSIVE passes
+ * until a pass finds few new frames (at most 8 passes).
+ */
 const checkpointWorkerSource = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { DatabaseSync } = require('node:sqlite');
@@ -589,8 +622,17 @@ parentPort.on('message', (message) => {
     return;
   }
   try {
-    const result = checkpoint.get();
-    parentPort.postMessage({ ok: true, log: result.log, checkpointed: result.checkpointed });
+    let result = checkpoint.get();
+    let passes = 1;
+    for (;;) {
+      if (passes >= 8) break;
+      const next = checkpoint.get();
+      passes++;
+      const appended = next.log - result.log;
+      result = next;
+      if (next.busy || appended <= 64) break;
+    }
+    parentPort.postMessage({ ok: true, log: result.log, checkpointed: result.checkpointed, passes });
   } catch (error) {
     parentPort.postMessage({ ok: false, error: String(error) });
   }
