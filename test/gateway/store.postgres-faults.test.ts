@@ -116,6 +116,19 @@ describe.runIf(pgAvailable())('PostgreSQL store under connection resets', () => 
     expect(await store.read((reader) => reader.getIdempotency(record.scope, record.key))).toEqual(record);
   });
 
+  it('reports the statement that failed, not the "transaction is aborted" answers behind it', async () => {
+    // The idempotency lookup fails on its own (a NUL byte is no text in PostgreSQL) while the
+    // account reads sent behind it in the same write fail only because of it.
+    const failure = await store
+      .transaction(async (tx) => {
+        const lookup = tx.getIdempotency('fault-scope', 'bad\u0000key');
+        tx.prefetchAccount?.('ta_nowhere');
+        await lookup;
+      })
+      .catch((error: unknown) => error);
+    expect(failure).toMatchObject({ code: '22021' });
+  });
+
   it('keeps serving after its LISTEN connection is reset', async () => {
     cutEverything();
     await new Promise((resolve) => setTimeout(resolve, 800));

@@ -159,6 +159,7 @@ export class PostgresStore implements Store {
       const client = await this.connect();
       const ops = new PgOps(client, this, true);
       let commitSent = false;
+      let landed = false;
       try {
         const value = await work(ops);
         if (!ops.begun) {
@@ -172,12 +173,26 @@ export class PostgresStore implements Store {
         ops.notify(this.notifications(ops.appendedEventIds));
         commitSent = true;
         const committed = await client.query('COMMIT');
-        await ops.settle();
-        if (committed.command !== 'COMMIT') throw new Error(`COMMIT answered ${committed.command}`);
+        if (committed.command !== 'COMMIT') {
+          // Rolled back: a statement was refused; `settle` throws that refusal.
+          await ops.settle();
+          throw new Error(`COMMIT answered ${committed.command}`);
+        }
+        landed = true;
         client.release();
         for (const key of ops.openedLedgerKeys) this.knownLedgerKeys.add(key);
+        const failed = await ops.cause();
+        if (failed !== undefined) {
+          // Only a statement the client could not even send fails without aborting the
+          // transaction (none can today: every value is a primitive). Then the rest committed:
+          // never report that as a failure the caller may retry.
+          throw new Error(
+            `The unit committed although one of its statements failed to send: ${String(failed)}`,
+          );
+        }
         return value;
       } catch (thrown) {
+        if (landed) throw thrown;
         // A pipelined statement that failed earlier is the cause, not the "transaction is
         // aborted" answers of the statements behind it.
         const cause = await ops.cause();
@@ -382,6 +397,8 @@ class PgOps implements StoreTx {
   /** The failure first on the wire among them (it aborted the transaction). */
   private failure: { error: unknown; index: number } | undefined;
   private corked = false;
+  /** Statements sent so far (their order on the wire). */
+  private sent = 0;
   /** What `prefetchAccount` asked for; the account row serves the first read of it only. */
   private prefetched:
     | {
@@ -400,7 +417,16 @@ class PgOps implements StoreTx {
 
   private async query(text: string, values: unknown[] = []): Promise<pg.QueryResult<Row>> {
     this.begin();
-    const result = await this.send(text, values);
+    const index = this.sent++;
+    let result: pg.QueryResult<Row>;
+    try {
+      result = await this.send(text, values);
+    } catch (error) {
+      // Ranked with the pipelined ones: a read that failed on its own is the cause of the
+      // "transaction is aborted" answers of the statements sent behind it.
+      this.failed(error, index);
+      throw error;
+    }
     // Everything sent before this statement has answered by now.
     if (this.inFlight.length > 0) await Promise.all(this.inFlight);
     if (this.failure) throw this.failure.error;
@@ -453,14 +479,16 @@ class PgOps implements StoreTx {
   private pipelined(sent: Promise<unknown>): void {
     // Handlers may run out of wire order (a mapped failure takes an extra step): keep the
     // earliest statement's failure, not the first handler's.
-    const index = this.inFlight.length;
+    const index = this.sent++;
     const settled = sent.then(
       () => {},
-      (error: unknown) => {
-        if (!this.failure || index < this.failure.index) this.failure = { error, index };
-      },
+      (error: unknown) => this.failed(error, index),
     );
     this.inFlight.push(settled);
+  }
+
+  private failed(error: unknown, index: number): void {
+    if (!this.failure || index < this.failure.index) this.failure = { error, index };
   }
 
   /** Waits for the pipelined statements and throws the failure first on the wire, if any. */
