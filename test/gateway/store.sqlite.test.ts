@@ -381,7 +381,25 @@ describe('embedded SQLite store under faults', () => {
       code: 'service_unavailable',
     });
     other.exec('ROLLBACK');
+    // While another process holds the lock, a batch waits on timers: the event loop keeps
+    // running (a 5 ms timer fires on time), reads are served, and the batch commits once the
+    // lock is free.
+    const patient = await openSqliteStore({ path: file, busyTimeoutMs: 5_000 });
+    other.exec('BEGIN IMMEDIATE');
+    const waiting = patient.transaction((tx) => tx.insertCustomer(customer('cus_waited')));
+    const lagsMs: number[] = [];
+    for (let tick = 0; tick < 20; tick++) {
+      const startedMs = performance.now();
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      lagsMs.push(performance.now() - startedMs);
+    }
+    expect(Math.max(...lagsMs)).toBeLessThan(100);
+    expect(await patient.read((reader) => reader.getCustomer('cus_after'))).toBeNull();
+    other.exec('COMMIT');
     other.close();
+    await waiting;
+    expect((await patient.read((reader) => reader.getCustomer('cus_waited')))?.id).toBe('cus_waited');
+    await patient.close();
     await store.transaction((tx) => tx.insertCustomer(customer('cus_after')));
     expect(await store.read((reader) => reader.getCustomer('cus_busy'))).toBeNull();
     expect((await store.read((reader) => reader.getCustomer('cus_after')))?.id).toBe('cus_after');

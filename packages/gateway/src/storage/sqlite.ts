@@ -70,7 +70,11 @@ export interface SqliteStoreOptions {
   groupCommit?: boolean;
   /** Units per batch at most. */
   batchUnitsMax?: number;
-  /** How long to wait for another process's write lock on the file (default 5 s). */
+  /**
+   * How long a batch waits for another process's write lock on the file (the CLI, say) before
+   * it is refused (default 5 s). The wait is timers, not SQLite's busy handler, so the event
+   * loop keeps serving meanwhile.
+   */
   busyTimeoutMs?: number;
   /** Who syncs commits to disk: the store, off the event loop (default), or SQLite (FULL). */
   sync?: 'async' | 'full';
@@ -147,6 +151,9 @@ export class SqliteStore implements Store {
   private readonly syncWal: (() => Promise<void>) | undefined;
   private readonly closeSync: (() => Promise<void>) | undefined;
   private readonly checkpointer: Checkpointer | undefined;
+  private readonly busyTimeoutMs: number;
+  /** While another process holds the write lock: when the wait began, and the retry timer. */
+  private busy: { sinceMs: number; attempt: number; timer: NodeJS.Timeout | undefined } | undefined;
   private readonly checkpointTailStatement: StatementSync;
 
   constructor(options: SqliteStoreOptions) {
@@ -173,6 +180,10 @@ export class SqliteStore implements Store {
       PRAGMA busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))};
     `);
     migrate(this.writer);
+    // From here on a locked file answers at once (SQLITE_BUSY) and `drainWrites` waits on
+    // timers: SQLite's busy handler would sleep on the event loop.
+    this.writer.exec('PRAGMA busy_timeout = 0');
+    this.busyTimeoutMs = Math.max(0, options.busyTimeoutMs ?? 5000);
     this.writeOps = new SqliteOps(this.writer, true);
     // Transaction control as prepared statements: parsed once, not once per unit of work.
     this.checkpointTailStatement = this.writer.prepare('PRAGMA wal_checkpoint(PASSIVE)');
@@ -219,7 +230,7 @@ export class SqliteStore implements Store {
 
   /** Starts a drain on the next macrotask, so requests arriving together join one batch. */
   private scheduleDrain(): void {
-    if (this.writing) return;
+    if (this.writing || this.busy?.timer) return;
     this.writing = true;
     setImmediate(() => {
       this.idle = this.drainWrites();
@@ -244,7 +255,7 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    while (this.writing || this.reading || this.syncing || this.open) {
+    while (this.writing || this.reading || this.syncing || this.open || this.busy?.timer) {
       await this.idle;
       await this.syncing;
       if (this.open && !this.writing && !this.syncing) this.commitOpen();
@@ -287,7 +298,12 @@ export class SqliteStore implements Store {
           if (this.checkpointer?.takeTail()) this.checkpointTail();
           try {
             control.begin.run();
+            this.busy = undefined;
           } catch (error) {
+            if (isBusy(error) && this.waitForLock(batch)) return;
+            // Time is up: everything queued has waited as long, and goes too.
+            if (this.busy) batch.push(...this.writeQueue.splice(0));
+            this.busy = undefined;
             const refusal = unavailable('The database file is busy or failing; nothing was written.', error);
             for (const unit of batch) unit.reject(refusal);
             continue;
@@ -350,6 +366,25 @@ export class SqliteStore implements Store {
     } catch {
       // Busy (the CLI checkpoints) or failing: the next round tries again.
     }
+  }
+
+  /**
+   * Another connection holds the write lock: puts the batch back and retries on a timer
+   * (1, 2, 4 … 50 ms) until `busyTimeoutMs` has passed since the wait began. False when the
+   * time is up: the caller refuses the batch.
+   */
+  private waitForLock(batch: Pending<unknown>[]): boolean {
+    const nowMs = Date.now();
+    this.busy ??= { sinceMs: nowMs, attempt: 0, timer: undefined };
+    if (nowMs - this.busy.sinceMs >= this.busyTimeoutMs) return false;
+    this.writeQueue.unshift(...batch);
+    const busy = this.busy;
+    const delayMs = Math.min(50, 2 ** busy.attempt++);
+    busy.timer = setTimeout(() => {
+      busy.timer = undefined;
+      this.scheduleDrain();
+    }, delayMs);
+    return true;
   }
 
   /** Commits the open transaction; its units are answered once a later sync finishes. */
@@ -638,6 +673,12 @@ parentPort.on('message', (message) => {
   }
 });
 `;
+
+/** SQLITE_BUSY (or an extended code of it): another connection holds the lock. */
+function isBusy(error: unknown): boolean {
+  const code = (error as { errcode?: unknown } | null)?.errcode;
+  return typeof code === 'number' && (code & 0xff) === 5;
+}
 
 function walSyncer(walPath: string): { sync: () => Promise<void>; close: () => Promise<void> } {
   let handle: fs.FileHandle | undefined;
