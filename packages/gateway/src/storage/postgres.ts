@@ -404,7 +404,8 @@ class PgOps implements StoreTx {
     | {
         code: string;
         account: Promise<pg.QueryResult<Row>> | undefined;
-        parties: Promise<pg.QueryResult<Row>>;
+        /** The account's parties, known once its prefetched row was read. */
+        partyIds: Set<string> | undefined;
         endpoints: Promise<pg.QueryResult<Row>>;
       }
     | undefined;
@@ -464,15 +465,14 @@ class PgOps implements StoreTx {
     if (!this.writing || this.prefetched) return;
     this.begin();
     const account = this.send('SELECT state FROM temporary_accounts WHERE code = $1 FOR UPDATE', [code]);
-    const parties = this.send('SELECT customer_id FROM temporary_account_parties WHERE code = $1', [code]);
     const endpoints = this.send(
       `SELECT * FROM webhook_endpoints
        WHERE merchant_id IN (SELECT customer_id FROM temporary_account_parties WHERE code = $1)
        ORDER BY merchant_id, created_at, id`,
       [code],
     );
-    for (const sent of [account, parties, endpoints]) this.pipelined(sent);
-    this.prefetched = { code, account, parties, endpoints };
+    for (const sent of [account, endpoints]) this.pipelined(sent);
+    this.prefetched = { code, account, partyIds: undefined, endpoints };
   }
 
   /** Tracks a statement nobody awaits (its failure is kept, never unhandled). */
@@ -768,9 +768,15 @@ class PgOps implements StoreTx {
   async getTemporaryAccount(code: string) {
     const prefetched = this.prefetched?.code === code ? this.prefetched.account : undefined;
     if (prefetched && this.prefetched) {
-      this.prefetched.account = undefined;
+      const fetched = this.prefetched;
+      fetched.account = undefined;
       const row = (await prefetched).rows[0];
-      return row ? (JSON.parse(String(row.state)) as TemporaryAccount) : null;
+      if (!row) return null;
+      const account = JSON.parse(String(row.state)) as TemporaryAccount;
+      // The endpoints were fetched for the parties in the table, which are these (parties
+      // are fixed when the account is created).
+      fetched.partyIds = new Set(account.parties.map((party) => party.customerId));
+      return account;
     }
     // In a write transaction the account is about to change: lock it, so commands on one
     // account run one after the other across every gateway process.
@@ -1062,12 +1068,11 @@ class PgOps implements StoreTx {
   }
 
   async listWebhookEndpointsOf(merchantIds: string[]) {
-    const prefetched = this.prefetched;
-    if (prefetched) {
-      const parties = new Set((await prefetched.parties).rows.map((row) => String(row.customer_id)));
+    const parties = this.prefetched?.partyIds;
+    if (this.prefetched && parties) {
       const asked = new Set(merchantIds);
       if (parties.size === asked.size && [...asked].every((id) => parties.has(id))) {
-        return (await prefetched.endpoints).rows.map(endpointOf);
+        return (await this.prefetched.endpoints).rows.map(endpointOf);
       }
     }
     return (
