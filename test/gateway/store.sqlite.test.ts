@@ -400,6 +400,24 @@ describe('embedded SQLite store under faults', () => {
     await waiting;
     expect((await patient.read((reader) => reader.getCustomer('cus_waited')))?.id).toBe('cus_waited');
     await patient.close();
+    // Each unit waits its own time: one queued later is not refused with an earlier one.
+    const timed = await openSqliteStore({ path: file, busyTimeoutMs: 400 });
+    const holder = new DatabaseSync(file);
+    holder.exec('BEGIN IMMEDIATE');
+    const early = timed.transaction((tx) => tx.insertCustomer(customer('cus_early')));
+    const earlyOutcome = early.then(
+      () => 'committed',
+      (error: { code?: string }) => error.code,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const late = timed.transaction((tx) => tx.insertCustomer(customer('cus_late')));
+    expect(await earlyOutcome).toBe('service_unavailable');
+    holder.exec('ROLLBACK');
+    holder.close();
+    await late;
+    expect((await timed.read((reader) => reader.getCustomer('cus_late')))?.id).toBe('cus_late');
+    expect(await timed.read((reader) => reader.getCustomer('cus_early'))).toBeNull();
+    await timed.close();
     await store.transaction((tx) => tx.insertCustomer(customer('cus_after')));
     expect(await store.read((reader) => reader.getCustomer('cus_busy'))).toBeNull();
     expect((await store.read((reader) => reader.getCustomer('cus_after')))?.id).toBe('cus_after');

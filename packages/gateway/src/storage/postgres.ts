@@ -232,8 +232,8 @@ export class PostgresStore implements Store {
     const attemptsMax = this.options.attemptsMax ?? 5;
     for (let attempt = 1; ; attempt++) {
       const client = await this.connect();
+      const ops = new PgOps(client, this, false);
       try {
-        const ops = new PgOps(client, this, false);
         // BEGIN travels with the first read; the reads' answers count only if it succeeded.
         ops.beginSnapshot();
         const value = await work(ops);
@@ -241,7 +241,9 @@ export class PostgresStore implements Store {
         await client.query('COMMIT');
         client.release();
         return value;
-      } catch (error) {
+      } catch (thrown) {
+        // The statement that failed first, not the ones aborted behind it.
+        const error = (await ops.cause()) ?? thrown;
         const broken = isConnectionError(error);
         if (broken) client.release(error as Error);
         else {

@@ -104,6 +104,8 @@ interface Pending<T> {
   work: (tx: StoreTx) => Promise<T>;
   resolve: (value: T) => void;
   reject: (error: unknown) => void;
+  /** When it was queued (`performance.now()`): it waits for a locked file this long at most. */
+  queuedAtMs: number;
 }
 
 interface PendingRead<T> {
@@ -153,7 +155,7 @@ export class SqliteStore implements Store {
   private readonly checkpointer: Checkpointer | undefined;
   private readonly busyTimeoutMs: number;
   /** While another process holds the write lock: when the wait began, and the retry timer. */
-  private busy: { sinceMs: number; attempt: number; timer: NodeJS.Timeout | undefined } | undefined;
+  private busy: { attempt: number; timer: NodeJS.Timeout | undefined } | undefined;
   private readonly checkpointTailStatement: StatementSync;
 
   constructor(options: SqliteStoreOptions) {
@@ -206,16 +208,20 @@ export class SqliteStore implements Store {
       // A checkpoint copies ~1000 pages into the file and syncs it: ~8 ms here, which SQLite
       // would spend inside every ~25th COMMIT, stalling every request. A worker does it instead.
       // A WAL that a burst grew is cut back to 64 MB when it restarts.
-      this.writer.exec('PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;');
-      this.checkpointer = new Checkpointer(
-        realpathSync(options.path),
-        options.checkpointEveryCommits ?? 32,
-        options.checkpointRestartFrames ?? 4096,
-        () => {
-          // The worker is gone or not keeping up: SQLite checkpoints inline again, so the WAL
-          // cannot grow without bound.
-          if (!this.closed) this.writer.exec('PRAGMA wal_autocheckpoint = 1000');
-        },
+      this.writer.exec('PRAGMA journal_size_limit = 67108864;');
+      this.checkpointer = startCheckpointer(
+        this.writer,
+        () =>
+          new Checkpointer(
+            realpathSync(options.path),
+            options.checkpointEveryCommits ?? 32,
+            options.checkpointRestartFrames ?? 4096,
+            () => {
+              // The worker is gone or not keeping up: SQLite checkpoints inline again, so the WAL
+              // cannot grow without bound.
+              if (!this.closed) this.writer.exec('PRAGMA wal_autocheckpoint = 1000');
+            },
+          ),
       );
     }
   }
@@ -223,7 +229,7 @@ export class SqliteStore implements Store {
   transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new Error('The store is closed.'));
     return new Promise<T>((resolve, reject) => {
-      this.writeQueue.push({ work, resolve, reject } as Pending<unknown>);
+      this.writeQueue.push({ work, resolve, reject, queuedAtMs: performance.now() } as Pending<unknown>);
       this.scheduleDrain();
     });
   }
@@ -259,7 +265,9 @@ export class SqliteStore implements Store {
       await this.idle;
       await this.syncing;
       if (this.open && !this.writing && !this.syncing) this.commitOpen();
-      await new Promise((resolve) => setImmediate(resolve));
+      // Waiting for a locked file: sleep, do not spin.
+      if (this.busy?.timer) await new Promise((resolve) => setTimeout(resolve, 5));
+      else await new Promise((resolve) => setImmediate(resolve));
     }
     this.closed = true;
     await this.checkpointer?.close();
@@ -300,9 +308,10 @@ export class SqliteStore implements Store {
             control.begin.run();
             this.busy = undefined;
           } catch (error) {
-            if (isBusy(error) && this.waitForLock(batch)) return;
-            // Time is up: everything queued has waited as long, and goes too.
-            if (this.busy) batch.push(...this.writeQueue.splice(0));
+            if (isBusy(error)) {
+              this.waitForLock(batch, error);
+              return;
+            }
             this.busy = undefined;
             const refusal = unavailable('The database file is busy or failing; nothing was written.', error);
             for (const unit of batch) unit.reject(refusal);
@@ -369,22 +378,33 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Another connection holds the write lock: puts the batch back and retries on a timer
-   * (1, 2, 4 … 50 ms) until `busyTimeoutMs` has passed since the wait began. False when the
-   * time is up: the caller refuses the batch.
+   * Another connection holds the write lock: puts the batch back, refuses the queued units
+   * that have waited `busyTimeoutMs` since they were queued, and retries on a timer (1, 2, 4 …
+   * 50 ms) for the rest. Nothing of a refused unit was written.
    */
-  private waitForLock(batch: Pending<unknown>[]): boolean {
-    const nowMs = Date.now();
-    this.busy ??= { sinceMs: nowMs, attempt: 0, timer: undefined };
-    if (nowMs - this.busy.sinceMs >= this.busyTimeoutMs) return false;
+  private waitForLock(batch: Pending<unknown>[], error: unknown): void {
     this.writeQueue.unshift(...batch);
+    const nowMs = performance.now();
+    const expired = this.writeQueue.filter((unit) => nowMs - unit.queuedAtMs >= this.busyTimeoutMs);
+    if (expired.length > 0) {
+      this.writeQueue = this.writeQueue.filter((unit) => nowMs - unit.queuedAtMs < this.busyTimeoutMs);
+      const refusal = unavailable(
+        'The database file is busy (another process holds it); nothing was written.',
+        error,
+      );
+      for (const unit of expired) unit.reject(refusal);
+    }
+    if (this.writeQueue.length === 0) {
+      this.busy = undefined;
+      return;
+    }
+    this.busy ??= { attempt: 0, timer: undefined };
     const busy = this.busy;
     const delayMs = Math.min(50, 2 ** busy.attempt++);
     busy.timer = setTimeout(() => {
       busy.timer = undefined;
       this.scheduleDrain();
     }, delayMs);
-    return true;
   }
 
   /** Commits the open transaction; its units are answered once a later sync finishes. */
@@ -673,6 +693,20 @@ parentPort.on('message', (message) => {
   }
 });
 `;
+
+/**
+ * Starts the checkpoint worker and turns SQLite's own checkpoints off; if the worker cannot
+ * start, SQLite keeps checkpointing inside COMMIT (slower, never unbounded) and the store opens.
+ */
+function startCheckpointer(writer: DatabaseSync, start: () => Checkpointer): Checkpointer | undefined {
+  try {
+    const checkpointer = start();
+    writer.exec('PRAGMA wal_autocheckpoint = 0');
+    return checkpointer;
+  } catch {
+    return undefined;
+  }
+}
 
 /** SQLITE_BUSY (or an extended code of it): another connection holds the lock. */
 function isBusy(error: unknown): boolean {
