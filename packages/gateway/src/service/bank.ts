@@ -56,6 +56,8 @@ export interface Unit {
   events: StoredEvent[];
   /** Whether the unit queued webhook deliveries (only then is the worker woken). */
   outboxQueued: boolean;
+  /** The unit's instant, read once: every timestamp the command writes is this one. */
+  now: string;
 }
 
 /** What became durable in one unit, for the live listeners of this process. */
@@ -133,7 +135,7 @@ export class Bank {
           };
         }
       }
-      const unit: Unit = { tx, events: [], outboxQueued: false };
+      const unit: Unit = { tx, events: [], outboxQueued: false, now: this.now() };
       const answer = await work(unit);
       const bodyJson = JSON.stringify(answer.body);
       if (idempotency) {
@@ -143,7 +145,7 @@ export class Bank {
           requestHash: idempotency.requestHash,
           statusCode: answer.status,
           responseBody: bodyJson,
-          createdAt: this.now(),
+          createdAt: unit.now,
         });
       }
       committed = { events: unit.events, outboxQueued: unit.outboxQueued };
@@ -196,7 +198,7 @@ export class Bank {
       createAccount({
         code,
         by,
-        now: this.now(),
+        now: unit.now,
         currency: input.currency,
         requiredMinor: input.requiredMinor,
         parties: input.parties,
@@ -335,7 +337,7 @@ export class Bank {
       id: newSortableId('jrn'),
       kind: 'top_up',
       reference: usualAccountId,
-      at: this.now(),
+      at: unit.now,
       transfers: [transfer],
     });
   }
@@ -350,7 +352,7 @@ export class Bank {
     command: (account: TemporaryAccount, context: { by: string; now: string }) => Result<CommandOutcome>,
   ): Promise<{ account: TemporaryAccount; outcome: CommandOutcome }> {
     const account = await this.partyAccount(unit.tx, principal, code);
-    const outcome = expect(command(account, { by: principal.customerId, now: this.now() }));
+    const outcome = expect(command(account, { by: principal.customerId, now: unit.now }));
     await unit.tx.updateTemporaryAccount(outcome.account, account.version);
     await this.record(unit, outcome, kind);
     return { account: outcome.account, outcome };
@@ -360,7 +362,7 @@ export class Bank {
     const { tx } = unit;
     const stored = await tx.appendEvents(outcome.events);
     unit.events.push(...stored);
-    if (await this.enqueueWebhooks(tx, outcome.account, stored)) unit.outboxQueued = true;
+    if (await this.enqueueWebhooks(tx, outcome.account, stored, unit.now)) unit.outboxQueued = true;
     // The ledger last: on a shared database its rows stay locked until the commit, and a busy
     // customer's usual account is a hot row, so the less that follows, the shorter the wait.
     if (outcome.transfers.length > 0) {
@@ -368,7 +370,7 @@ export class Bank {
         id: newSortableId('jrn'),
         kind,
         reference: outcome.account.code,
-        at: this.now(),
+        at: unit.now,
         transfers: outcome.transfers,
       });
     }
@@ -382,9 +384,9 @@ export class Bank {
     tx: StoreTx,
     account: TemporaryAccount,
     events: StoredEvent[],
+    now: string,
   ): Promise<boolean> {
     if (events.length === 0) return false;
-    const now = this.now();
     const endpoints = await tx.listWebhookEndpointsOf(account.parties.map((party) => party.customerId));
     const rows = endpoints
       .filter((endpoint) => endpoint.enabled)
