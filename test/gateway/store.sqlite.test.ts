@@ -108,9 +108,12 @@ describe('embedded SQLite store', () => {
     rmSync(folder, { recursive: true, force: true });
   });
 
-  it('hands checkpoints back to SQLite when the checkpoint worker dies, and still closes', async () => {
+  it('hands checkpoints back to SQLite when the checkpoint worker dies, takes them back later, and still closes', async () => {
     const folder = mkdtempSync(path.join(tmpdir(), 'lockstep-store-'));
-    const store = await openSqliteStore({ path: path.join(folder, 'worker-dies.sqlite') });
+    const store = await openSqliteStore({
+      path: path.join(folder, 'worker-dies.sqlite'),
+      checkpointRearmMs: 300,
+    });
     const internals = store as unknown as {
       writer: DatabaseSync;
       checkpointer: { worker: { terminate(): Promise<number> } };
@@ -133,6 +136,10 @@ describe('embedded SQLite store', () => {
       }),
     );
     expect((await store.read((reader) => reader.getCustomer('cus_after')))?.userId).toBe('after');
+    // A new worker takes over after the re-arm delay.
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(internals.writer.prepare('PRAGMA wal_autocheckpoint').get()).toEqual({ wal_autocheckpoint: 0 });
+    expect(internals.checkpointer).toBeDefined();
     await store.close();
     rmSync(folder, { recursive: true, force: true });
   });

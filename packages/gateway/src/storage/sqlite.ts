@@ -92,6 +92,8 @@ export interface SqliteStoreOptions {
    * 16 MB): it copies the last frames itself, which costs it two syncs, so not every round.
    */
   checkpointRestartFrames?: number;
+  /** With the worker: after it was lost, how long SQLite checkpoints before a new one starts (60 s). */
+  checkpointRearmMs?: number;
 }
 
 /** A unit (write or read) that ran, with its outcome, waiting to be answered. */
@@ -152,7 +154,9 @@ export class SqliteStore implements Store {
   private open: Settled[] | undefined;
   private readonly syncWal: (() => Promise<void>) | undefined;
   private readonly closeSync: (() => Promise<void>) | undefined;
-  private readonly checkpointer: Checkpointer | undefined;
+  private checkpointer: Checkpointer | undefined;
+  /** After the worker was lost: the timer that starts a new one. */
+  private rearm: NodeJS.Timeout | undefined;
   private readonly busyTimeoutMs: number;
   /** While another process holds the write lock: when the wait began, and the retry timer. */
   private busy: { attempt: number; timer: NodeJS.Timeout | undefined } | undefined;
@@ -209,20 +213,32 @@ export class SqliteStore implements Store {
       // would spend inside every ~25th COMMIT, stalling every request. A worker does it instead.
       // A WAL that a burst grew is cut back to 64 MB when it restarts.
       this.writer.exec('PRAGMA journal_size_limit = 67108864;');
-      this.checkpointer = startCheckpointer(
-        this.writer,
-        () =>
-          new Checkpointer(
-            realpathSync(options.path),
-            options.checkpointEveryCommits ?? 32,
-            options.checkpointRestartFrames ?? 4096,
-            () => {
-              // The worker is gone or not keeping up: SQLite checkpoints inline again, so the WAL
-              // cannot grow without bound.
-              if (!this.closed) this.writer.exec('PRAGMA wal_autocheckpoint = 1000');
-            },
-          ),
-      );
+      const realPath = realpathSync(options.path);
+      const start = (): void => {
+        this.checkpointer = startCheckpointer(
+          this.writer,
+          () =>
+            new Checkpointer(
+              realPath,
+              options.checkpointEveryCommits ?? 32,
+              options.checkpointRestartFrames ?? 4096,
+              () => {
+                if (this.closed) return;
+                // The worker is gone or not keeping up (a reader holding the WAL, say): SQLite
+                // checkpoints inline again, so the WAL cannot grow without bound, and a new
+                // worker takes over after a while.
+                this.writer.exec('PRAGMA wal_autocheckpoint = 1000');
+                this.checkpointer = undefined;
+                this.rearm = setTimeout(() => {
+                  this.rearm = undefined;
+                  if (!this.closed) start();
+                }, options.checkpointRearmMs ?? 60_000);
+                this.rearm.unref();
+              },
+            ),
+        );
+      };
+      start();
     }
   }
 
@@ -270,6 +286,7 @@ export class SqliteStore implements Store {
       else await new Promise((resolve) => setImmediate(resolve));
     }
     this.closed = true;
+    clearTimeout(this.rearm);
     await this.checkpointer?.close();
     await this.closeSync?.();
     this.reader?.close();
