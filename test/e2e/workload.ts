@@ -226,8 +226,12 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
   };
 
   const nemesis = async () => {
-    while (Date.now() < until - options.killEveryMs / 2) {
-      await sleep(options.killEveryMs);
+    // Kills on a fixed cadence from the start: a slow restart (a loaded machine) shortens the
+    // next pause instead of pushing every later kill out of the run.
+    let nextKillMs = Date.now() + options.killEveryMs;
+    while (nextKillMs < until - options.killEveryMs / 2) {
+      await sleep(Math.max(0, nextKillMs - Date.now()));
+      nextKillMs += options.killEveryMs;
       if (Date.now() >= until) break;
       const victim = processes[Math.floor(Math.random() * processes.length)] as GatewayProcess;
       if (!victim.child || !victim.up) continue;
