@@ -158,7 +158,7 @@ export class SqliteStore implements Store {
   /** After the worker was lost: the timer that starts a new one. */
   private rearm: NodeJS.Timeout | undefined;
   private readonly busyTimeoutMs: number;
-  /** While another process holds the write lock: when the wait began, and the retry timer. */
+  /** While another process holds the write lock: retries so far, and the retry timer. */
   private busy: { attempt: number; timer: NodeJS.Timeout | undefined } | undefined;
   private readonly checkpointTailStatement: StatementSync;
 
@@ -299,8 +299,9 @@ export class SqliteStore implements Store {
    * The transaction commits at once unless a WAL sync is running; then it stays open, takes
    * the units of later macrotasks too, and commits when that sync ends (`commitOpen`), so the
    * event loop does the SQL work while the disk syncs and one COMMIT covers them all.
-   * - BEGIN fails (the file is locked by another process past busy_timeout): the batch is
-   *   refused with `service_unavailable`; nothing was written.
+   * - BEGIN finds the file locked by another process: the units wait on timers (see
+   *   `waitForLock`) and each is refused with `service_unavailable` once it has waited
+   *   `busyTimeoutMs`; any other BEGIN failure refuses the batch at once. Nothing was written.
    * - SQLite abandons the whole transaction mid-batch (disk full, I/O error): every unit of
    *   the transaction is refused the same way.
    * - COMMIT fails: the outcome is unknown (the commit frame may be in the WAL already), so the
