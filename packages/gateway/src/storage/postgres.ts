@@ -55,9 +55,10 @@ import type {
  * - a journal entry locks its ledger rows in ledger-key order before checking and moving
  *   balances, so two entries never wait on each other in opposite orders.
  * Anything that still fails with 40001/40P01, or loses its connection before COMMIT, is rolled
- * back by the server and retried a bounded number of times. A connection lost *during* COMMIT
- * leaves the outcome unknown: the caller gets `service_unavailable` and retries with its
- * idempotency key. Reads use REPEATABLE READ READ ONLY snapshots on the primary (never a
+ * back by the server and retried a bounded number of times. A connection lost once COMMIT was
+ * sent leaves the outcome unknown (unless the server had already refused a statement): the
+ * caller gets `service_unavailable` and retries with its idempotency key. Statements are
+ * pipelined (see `PgOps`): a command on an account takes two round trips. Reads use REPEATABLE READ READ ONLY snapshots on the primary (never a
  * replica). Events committed by one process are announced with NOTIFY so other processes'
  * live streams see them (`onForeignEvents`).
  */
@@ -1215,7 +1216,7 @@ class PgOps implements StoreTx {
   }
 }
 
-/** A signed 64-bit advisory lock key from SHA-256 (as a SQL literal). */
+/** A signed 64-bit advisory lock key from SHA-256 (decimal text, bound as a bigint). */
 function advisoryKey(text: string): string {
   return BigInt.asIntN(
     64,
