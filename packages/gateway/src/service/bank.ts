@@ -250,12 +250,18 @@ export class Bank {
     const from = input.fromAccountId
       ? await this.ownUsualAccount(unit.tx, principal.customerId, input.fromAccountId)
       : await this.defaultUsualAccount(unit.tx, principal.customerId, account.currency, true);
-    return this.apply(unit, principal, code, 'deposit', (current, context) =>
-      deposit(current, {
-        ...context,
-        amountMinor: input.amountMinor,
-        from: from as UsualAccountView,
-      }),
+    return this.apply(
+      unit,
+      principal,
+      code,
+      'deposit',
+      (current, context) =>
+        deposit(current, {
+          ...context,
+          amountMinor: input.amountMinor,
+          from: from as UsualAccountView,
+        }),
+      account,
     );
   }
 
@@ -269,13 +275,19 @@ export class Bank {
     const to = input.toAccountId
       ? await this.ownUsualAccount(unit.tx, principal.customerId, input.toAccountId)
       : await this.defaultUsualAccount(unit.tx, principal.customerId, account.currency, true);
-    return this.apply(unit, principal, code, 'withdraw', (current, context) =>
-      withdraw(current, {
-        ...context,
-        amountMinor: input.amountMinor,
-        to: to as UsualAccountView,
-        commission: this.commission,
-      }),
+    return this.apply(
+      unit,
+      principal,
+      code,
+      'withdraw',
+      (current, context) =>
+        withdraw(current, {
+          ...context,
+          amountMinor: input.amountMinor,
+          to: to as UsualAccountView,
+          commission: this.commission,
+        }),
+      account,
     );
   }
 
@@ -350,8 +362,10 @@ export class Bank {
     code: string,
     kind: string,
     command: (account: TemporaryAccount, context: { by: string; now: string }) => Result<CommandOutcome>,
+    /** The account as this unit already read it (and the caller checked it is a party's). */
+    loaded?: TemporaryAccount,
   ): Promise<{ account: TemporaryAccount; outcome: CommandOutcome }> {
-    const account = await this.partyAccount(unit.tx, principal, code);
+    const account = loaded ?? (await this.partyAccount(unit.tx, principal, code));
     const outcome = expect(command(account, { by: principal.customerId, now: unit.now }));
     await unit.tx.updateTemporaryAccount(outcome.account, account.version);
     await this.record(unit, outcome, kind);
