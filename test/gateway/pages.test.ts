@@ -165,6 +165,25 @@ describe('bank pages', () => {
     expect(foreign.status).toBe(403);
   });
 
+  it("answer a live stream under the page request's own id", async () => {
+    const session = await logIn();
+    const created = await gateway.request('POST', '/v1/temporary-accounts', {
+      token: await gateway.buyerToken(),
+      body: { payeeUserId: 'ibm-shop', amountMinor: 1_000, currency: 'JPY' },
+    });
+    expect(created.status).toBe(201);
+    const aborted = new AbortController();
+    const stream = await gateway.gateway.app.request(`/bank/temporary-accounts/${created.body.code}/stream`, {
+      headers: { cookie: session.cookie, 'x-request-id': 'page-trace-7' },
+      signal: aborted.signal,
+    });
+    expect(stream.status).toBe(200);
+    expect(stream.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    expect(stream.headers.get('x-request-id')).toBe('page-trace-7');
+    aborted.abort();
+    await stream.body?.cancel().catch(() => {});
+  });
+
   it('send a visitor without a session to the login page', async () => {
     const response = await gateway.gateway.app.request('/bank');
     expect(response.status).toBe(303);

@@ -202,6 +202,8 @@ export function bankPages(app: Hono<GatewayEnv>): void {
     return c.get('gateway').app.request(`/v1/temporary-accounts/${code}/stream`, {
       headers: {
         authorization: `Bearer ${session.token}`,
+        // The API call is part of this request: one id in the logs and in the answer.
+        'x-request-id': c.get('requestId'),
         ...(c.req.header('last-event-id')
           ? { 'last-event-id': c.req.header('last-event-id') as string }
           : {}),
@@ -291,6 +293,7 @@ async function api<T>(
     method,
     headers: {
       authorization: `Bearer ${session.token}`,
+      'x-request-id': c.get('requestId'),
       ...(body === undefined ? {} : { 'content-type': 'application/json' }),
       ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}),
     },
