@@ -5,7 +5,22 @@ import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
 import { openSqliteStore } from '../../packages/gateway/src/storage/sqlite.ts';
 import { sqliteMigrations } from '../../packages/gateway/src/storage/sqlite-schema.ts';
+import type { CustomerRecord } from '../../packages/gateway/src/storage/store.ts';
 import { storeContract } from './store-contract.ts';
+
+/** A customer row for tests that only need something to write. */
+function customer(id: string, fields: Partial<CustomerRecord> = {}): CustomerRecord {
+  return {
+    id,
+    userId: id,
+    displayName: id,
+    passwordHash: 'scrypt$x',
+    failedLoginCount: 0,
+    loginLockedUntil: null,
+    createdAt: '2026-11-24T00:00:00.000Z',
+    ...fields,
+  };
+}
 
 const dir = mkdtempSync(path.join(tmpdir(), 'lockstep-store-'));
 storeContract(
@@ -26,15 +41,7 @@ describe('embedded SQLite store', () => {
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'lockstep-store-')), 'reopen.sqlite');
     const store = await openSqliteStore({ path: file });
     await store.transaction((tx) =>
-      tx.insertCustomer({
-        id: 'cus_1',
-        userId: 'mizuta',
-        displayName: 'Mizuta',
-        passwordHash: 'scrypt$x',
-        failedLoginCount: 0,
-        loginLockedUntil: null,
-        createdAt: '2026-11-24T00:00:00.000Z',
-      }),
+      tx.insertCustomer(customer('cus_1', { userId: 'mizuta', displayName: 'Mizuta' })),
     );
     await store.close();
     const reopened = await openSqliteStore({ path: file });
@@ -62,15 +69,8 @@ describe('embedded SQLite store', () => {
   it('checkpoints the WAL off the event loop and keeps it bounded; the data stays readable', async () => {
     const folder = mkdtempSync(path.join(tmpdir(), 'lockstep-store-'));
     const file = path.join(folder, 'checkpoint.sqlite');
-    const customer = (index: number) => ({
-      id: `cus_${index}`,
-      userId: `user-${index}`,
-      displayName: 'x'.repeat(2000),
-      passwordHash: 'scrypt$x',
-      failedLoginCount: 0,
-      loginLockedUntil: null,
-      createdAt: '2026-11-24T00:00:00.000Z',
-    });
+    const bulky = (index: number) =>
+      customer(`cus_${index}`, { userId: `user-${index}`, displayName: 'x'.repeat(2000) });
     const commits = 600;
     const walBytes: Record<string, number> = {};
     for (const checkpoint of ['worker', 'none'] as const) {
@@ -90,7 +90,7 @@ describe('embedded SQLite store', () => {
       }
       for (let index = 0; index < commits; index++) {
         // One commit each (every unit waits for its own), about one page of new data each.
-        await store.transaction((tx) => tx.insertCustomer(customer(index)));
+        await store.transaction((tx) => tx.insertCustomer(bulky(index)));
       }
       await new Promise((resolve) => setTimeout(resolve, 200));
       walBytes[checkpoint] = statSync(`${file}-${checkpoint}-wal`).size;
@@ -124,17 +124,7 @@ describe('embedded SQLite store', () => {
     expect(internals.writer.prepare('PRAGMA wal_autocheckpoint').get()).toEqual({
       wal_autocheckpoint: 1000,
     });
-    await store.transaction((tx) =>
-      tx.insertCustomer({
-        id: 'cus_after',
-        userId: 'after',
-        displayName: 'After',
-        passwordHash: 'scrypt$x',
-        failedLoginCount: 0,
-        loginLockedUntil: null,
-        createdAt: '2026-11-24T00:00:00.000Z',
-      }),
-    );
+    await store.transaction((tx) => tx.insertCustomer(customer('cus_after', { userId: 'after' })));
     expect((await store.read((reader) => reader.getCustomer('cus_after')))?.userId).toBe('after');
     // A new worker takes over after the re-arm delay.
     await new Promise((resolve) => setTimeout(resolve, 600));
@@ -176,15 +166,6 @@ describe('embedded SQLite store', () => {
   });
 
   describe('answers only after the WAL is synced', () => {
-    const customer = (id: string) => ({
-      id,
-      userId: id,
-      displayName: id,
-      passwordHash: 'scrypt$x',
-      failedLoginCount: 0,
-      loginLockedUntil: null,
-      createdAt: '2026-11-24T00:00:00.000Z',
-    });
     /** A sync the test finishes by hand. */
     function manualSync() {
       const calls: Array<{ finish: () => void; fail: (error: Error) => void }> = [];
@@ -373,15 +354,6 @@ describe('embedded SQLite store under faults', () => {
   it('refuses a batch with service_unavailable when another process holds the file, then recovers', async () => {
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'lockstep-store-')), 'busy.sqlite');
     const store = await openSqliteStore({ path: file, busyTimeoutMs: 50 });
-    const customer = (id: string) => ({
-      id,
-      userId: id,
-      displayName: 'Busy',
-      passwordHash: 'scrypt$x',
-      failedLoginCount: 0,
-      loginLockedUntil: null,
-      createdAt: '2026-11-25T00:00:00.000Z',
-    });
     const other = new DatabaseSync(file);
     other.exec('BEGIN IMMEDIATE');
     await expect(store.transaction((tx) => tx.insertCustomer(customer('cus_busy')))).rejects.toMatchObject({

@@ -58,9 +58,10 @@ import type {
  * back by the server and retried a bounded number of times. A connection lost once COMMIT was
  * sent leaves the outcome unknown (unless the server had already refused a statement): the
  * caller gets `service_unavailable` and retries with its idempotency key. Statements are
- * pipelined (see `PgOps`): a command on an account takes two round trips. Reads use REPEATABLE READ READ ONLY snapshots on the primary (never a
- * replica). Events committed by one process are announced with NOTIFY so other processes'
- * live streams see them (`onForeignEvents`).
+ * pipelined (see `PgOps`): a command on an account takes two round trips. Reads use
+ * REPEATABLE READ READ ONLY snapshots on the primary (never a replica). Events committed by
+ * one process are announced with NOTIFY so other processes' live streams see them
+ * (`onForeignEvents`).
  */
 export interface PostgresStoreOptions {
   connectionString: string;
@@ -496,7 +497,7 @@ class PgOps implements StoreTx {
 
   /** Waits for the pipelined statements and throws the failure first on the wire, if any. */
   async settle(): Promise<void> {
-    await Promise.all(this.inFlight);
+    await this.cause();
     if (this.failure) throw this.failure.error;
   }
 

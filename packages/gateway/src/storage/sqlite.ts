@@ -213,32 +213,37 @@ export class SqliteStore implements Store {
       // would spend inside every ~25th COMMIT, stalling every request. A worker does it instead.
       // A WAL that a burst grew is cut back to 64 MB when it restarts.
       this.writer.exec('PRAGMA journal_size_limit = 67108864;');
-      const realPath = realpathSync(options.path);
-      const start = (): void => {
-        this.checkpointer = startCheckpointer(
-          this.writer,
-          () =>
-            new Checkpointer(
-              realPath,
-              options.checkpointEveryCommits ?? 32,
-              options.checkpointRestartFrames ?? 4096,
-              () => {
-                if (this.closed) return;
-                // The worker is gone or not keeping up (a reader holding the WAL, say): SQLite
-                // checkpoints inline again, so the WAL cannot grow without bound, and a new
-                // worker takes over after a while.
-                this.writer.exec('PRAGMA wal_autocheckpoint = 1000');
-                this.checkpointer = undefined;
-                this.rearm = setTimeout(() => {
-                  this.rearm = undefined;
-                  if (!this.closed) start();
-                }, options.checkpointRearmMs ?? 60_000);
-                this.rearm.unref();
-              },
-            ),
-        );
-      };
-      start();
+      this.startCheckpoints(realpathSync(options.path), options);
+    }
+  }
+
+  /**
+   * Starts the checkpoint worker and turns SQLite's own checkpoints off. If the worker cannot
+   * start, SQLite keeps checkpointing inside COMMIT (slower, never unbounded). If it is lost
+   * later (it died, or is not keeping up because a reader holds the WAL), SQLite checkpoints
+   * inline again and a new worker takes over after `checkpointRearmMs`.
+   */
+  private startCheckpoints(path: string, options: SqliteStoreOptions): void {
+    const lost = () => {
+      if (this.closed) return;
+      this.writer.exec('PRAGMA wal_autocheckpoint = 1000');
+      this.checkpointer = undefined;
+      this.rearm = setTimeout(() => {
+        this.rearm = undefined;
+        if (!this.closed) this.startCheckpoints(path, options);
+      }, options.checkpointRearmMs ?? 60_000);
+      this.rearm.unref();
+    };
+    try {
+      this.checkpointer = new Checkpointer(
+        path,
+        options.checkpointEveryCommits ?? 32,
+        options.checkpointRestartFrames ?? 4096,
+        lost,
+      );
+      this.writer.exec('PRAGMA wal_autocheckpoint = 0');
+    } catch {
+      this.checkpointer = undefined;
     }
   }
 
@@ -606,8 +611,6 @@ class Checkpointer {
   private failures = 0;
   /** A checkpoint finished: the writer copies the tail before its next transaction. */
   private tail = false;
-  /** Rounds finished, newest last (frames in the WAL, frames copied, passes), for tests. */
-  readonly done: Array<{ log: number; checkpointed: number; passes: number }> = [];
 
   constructor(path: string, everyCommits: number, restartFrames: number, onGone: () => void) {
     this.everyCommits = everyCommits;
@@ -616,32 +619,29 @@ class Checkpointer {
     this.worker = new Worker(checkpointWorkerSource, { eval: true, workerData: { path } });
     this.worker.unref();
     this.exited = new Promise((resolve) => this.worker.once('exit', resolve));
-    this.worker.on(
-      'message',
-      (message: { ok: boolean; log?: number; checkpointed?: number; passes?: number }) => {
-        this.running = false;
-        if (!message.ok) {
-          // Three failed rounds in a row: SQLite takes over.
-          if (++this.failures >= 3) void this.stop();
-          return;
-        }
-        this.failures = 0;
-        const log = message.log ?? 0;
-        // The tail costs the writer two syncs (about 3 ms here): only once the WAL is long.
-        this.tail = log >= this.restartFrames;
-        this.done.push({ log, checkpointed: message.checkpointed ?? 0, passes: message.passes ?? 0 });
-        if (this.done.length > 16) this.done.shift();
-        // A WAL past ~400 MB means restarts keep failing (a reader that never lets go, say).
-        if (log > 100_000) void this.stop();
-      },
-    );
-    const lost = () => {
-      if (this.gone) return;
-      this.gone = true;
-      this.onGone();
-    };
-    this.worker.on('error', lost);
-    this.worker.on('exit', lost);
+    this.worker.on('message', (message: { ok: boolean; log?: number }) => {
+      this.running = false;
+      if (!message.ok) {
+        // Three failed rounds in a row: SQLite takes over.
+        if (++this.failures >= 3) this.stop();
+        return;
+      }
+      this.failures = 0;
+      const log = message.log ?? 0;
+      // The tail costs the writer two syncs (about 3 ms here): only once the WAL is long.
+      this.tail = log >= this.restartFrames;
+      // A WAL past ~400 MB means restarts keep failing (a reader that never lets go, say).
+      if (log > 100_000) this.stop();
+    });
+    this.worker.on('error', () => this.lose());
+    this.worker.on('exit', () => this.lose());
+  }
+
+  /** The worker is gone (or being stopped): hand checkpoints back, once. */
+  private lose(): void {
+    if (this.gone) return;
+    this.gone = true;
+    this.onGone();
   }
 
   /** True once per finished round: the writer should copy the tail now. */
@@ -660,10 +660,8 @@ class Checkpointer {
   }
 
   /** Stops the worker and hands checkpoints back to SQLite. */
-  private async stop(): Promise<void> {
-    if (this.gone) return;
-    this.gone = true;
-    this.onGone();
+  private stop(): void {
+    this.lose();
     this.worker.postMessage('close');
   }
 
@@ -696,35 +694,18 @@ parentPort.on('message', (message) => {
   }
   try {
     let result = checkpoint.get();
-    let passes = 1;
-    for (;;) {
-      if (passes >= 8) break;
+    for (let passes = 1; passes < 8; passes++) {
       const next = checkpoint.get();
-      passes++;
       const appended = next.log - result.log;
       result = next;
       if (next.busy || appended <= 64) break;
     }
-    parentPort.postMessage({ ok: true, log: result.log, checkpointed: result.checkpointed, passes });
+    parentPort.postMessage({ ok: true, log: result.log });
   } catch (error) {
     parentPort.postMessage({ ok: false, error: String(error) });
   }
 });
 `;
-
-/**
- * Starts the checkpoint worker and turns SQLite's own checkpoints off; if the worker cannot
- * start, SQLite keeps checkpointing inside COMMIT (slower, never unbounded) and the store opens.
- */
-function startCheckpointer(writer: DatabaseSync, start: () => Checkpointer): Checkpointer | undefined {
-  try {
-    const checkpointer = start();
-    writer.exec('PRAGMA wal_autocheckpoint = 0');
-    return checkpointer;
-  } catch {
-    return undefined;
-  }
-}
 
 /** SQLITE_BUSY (or an extended code of it): another connection holds the lock. */
 function isBusy(error: unknown): boolean {
