@@ -55,6 +55,25 @@ export function storeContract(name: string, open: () => Promise<Store>, cleanup?
       });
     }
 
+    /** Posts one principal transfer between two usual accounts. */
+    function move(tx: StoreTx, fromId: string, toId: string, amountMinor: number) {
+      return tx.postJournal({
+        id: unique('jrn'),
+        kind: 'transfer',
+        reference: null,
+        at: now,
+        transfers: [
+          {
+            from: `usual:${fromId}`,
+            to: `usual:${toId}`,
+            amountMinor,
+            currency: 'JPY',
+            purpose: 'principal',
+          },
+        ],
+      });
+    }
+
     function account(code: string, parties: string[], version = 1): TemporaryAccount {
       return {
         code,
@@ -185,6 +204,68 @@ export function storeContract(name: string, open: () => Promise<Store>, cleanup?
       expect(await store.read((reader) => reader.listBalances())).toEqual(before);
       const journal = await store.read((reader) => reader.listJournal({ limit: 100_000 }));
       expect(journal.some((entry) => entry.id === entryId)).toBe(false);
+    });
+
+    it('refuses concurrent debits that together overdraw an account, explaining the refusal', async () => {
+      // Each entry alone is covered by the balance it was checked against: only the store, under
+      // its row locks, can see that the two together are not.
+      const from = await fundedUsual(1_000);
+      const to = await fundedUsual(0);
+      const debit = () =>
+        store.transaction(async (tx) => {
+          // On a shared database both units may read 1000 here; the embedded store runs them
+          // one after the other.
+          await tx.listUsualAccounts(from.ownerId);
+          await move(tx, from.id, to.id, 600);
+          return 'moved';
+        });
+      const results = await Promise.allSettled([debit(), debit()]);
+      expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
+      const refused = results.find((result) => result.status === 'rejected') as PromiseRejectedResult;
+      expect(refused.reason).toMatchObject({
+        code: 'insufficient_funds',
+        details: { availableMinor: 400, requestedMinor: 600 },
+      });
+      const balances = await store.read(async (reader) => [
+        (await reader.getUsualAccount(from.id))?.balanceMinor,
+        (await reader.getUsualAccount(to.id))?.balanceMinor,
+      ]);
+      expect(balances).toEqual([400, 600]);
+    });
+
+    it("reads a customer's usual accounts named up front, and sees the unit's own postings after", async () => {
+      const from = await fundedUsual(1_000);
+      const to = await fundedUsual(0);
+      const seen = await store.transaction(async (tx) => {
+        const lookup = tx.getIdempotency(unique('scope'), 'k');
+        tx.prefetchUsualAccounts?.(from.ownerId);
+        await lookup;
+        const before = await tx.listUsualAccounts(from.ownerId);
+        await move(tx, from.id, to.id, 250);
+        const after = await tx.listUsualAccounts(from.ownerId);
+        return [before.map((usual) => usual.balanceMinor), after.map((usual) => usual.balanceMinor)];
+      });
+      expect(seen).toEqual([[1_000], [750]]);
+      // Named up front for someone else: the unit's own read is not answered with it.
+      expect(
+        await store.transaction(async (tx) => {
+          tx.prefetchUsualAccounts?.(to.ownerId);
+          return (await tx.listUsualAccounts(from.ownerId)).map((usual) => usual.id);
+        }),
+      ).toEqual([from.id]);
+    });
+
+    it('answers a lookup of one call, and refuses a second call in it', async () => {
+      const id = await store.transaction((tx) => customer(tx));
+      expect((await store.lookup((reader) => reader.getCustomer(id)))?.id).toBe(id);
+      await expect(
+        store.lookup(async (reader) => {
+          await reader.getCustomer(id);
+          return reader.getCustomer(id);
+        }),
+      ).rejects.toThrow(/one store call/);
+      // The store is unharmed.
+      expect((await store.lookup((reader) => reader.getCustomer(id)))?.id).toBe(id);
     });
 
     it('lets only external accounts go negative, and every entry balances', async () => {

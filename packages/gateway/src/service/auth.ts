@@ -128,7 +128,7 @@ export class Auth {
    */
   async login(userId: string, password: string): Promise<IssuedSession> {
     const now = this.clock();
-    const customer = await this.store.read((reader) => reader.getCustomerByUserId(userId));
+    const customer = await this.store.lookup((reader) => reader.getCustomerByUserId(userId));
     if (!customer) {
       // An unknown user ID behaves like a known one: same hashing, same growing delay, and the
       // same lock after repeated failures (counted in this process), so neither timing nor the
@@ -205,7 +205,7 @@ export class Auth {
     let session = cached?.record ?? null;
     const cachedAtMs = cached?.cachedAtMs ?? 0;
     if (!session || nowMs - cachedAtMs >= this.keyCacheTtlMs || this.store.kind !== 'sqlite') {
-      session = await this.store.read((reader) => reader.getSession(tokenHash));
+      session = await this.store.lookup((reader) => reader.getSession(tokenHash));
       if (session) {
         if (this.sessionCache.size > 10_000) this.sessionCache.clear();
         this.sessionCache.set(tokenHash, { record: session, cachedAtMs: nowMs });
@@ -254,7 +254,7 @@ export class Auth {
     const cached = this.keyCache.get(keyHash);
     const nowMs = Date.now();
     if (cached && nowMs - cached.cachedAtMs < this.keyCacheTtlMs) return cached.record;
-    const record = await this.store.read((reader) => reader.getApiKeyByHash(keyHash));
+    const record = await this.store.lookup((reader) => reader.getApiKeyByHash(keyHash));
     if (record) {
       if (this.keyCache.size > 10_000) this.keyCache.clear();
       this.keyCache.set(keyHash, { record, cachedAtMs: nowMs });

@@ -103,8 +103,11 @@ export class Bank {
     scope: string,
     idempotency: Idempotency | undefined,
     work: (unit: Unit) => Promise<{ status: number; body: T }>,
-    /** The temporary account the command acts on, if one: the store may fetch it early. */
-    options: { account?: string } = {},
+    /**
+     * What the command will read, so a store with round trips may fetch it early: the temporary
+     * account it acts on, and whose usual accounts it moves money from or to.
+     */
+    options: { account?: string; usualAccountsOf?: string } = {},
   ): Promise<MutationResult<T>> {
     if (idempotency && !idempotencyKeyPattern.test(idempotency.key)) {
       throw new LockstepError(
@@ -118,6 +121,7 @@ export class Bank {
       // before it is awaited: a store with round trips sends both at once.
       const lookup = idempotency ? tx.getIdempotency(scope, idempotency.key) : undefined;
       if (options.account) tx.prefetchAccount?.(options.account);
+      if (options.usualAccountsOf) tx.prefetchUsualAccounts?.(options.usualAccountsOf);
       if (idempotency) {
         const previous = await lookup;
         if (previous) {

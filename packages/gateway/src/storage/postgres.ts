@@ -52,13 +52,16 @@ import type {
  *   requests with one key run one after the other and the second sees the first's record;
  * - it then locks the temporary account row (`SELECT ... FOR UPDATE`), so commands on one
  *   account are serialized across processes;
- * - a journal entry locks its ledger rows in ledger-key order before checking and moving
- *   balances, so two entries never wait on each other in opposite orders.
+ * - a journal entry locks its ledger rows in ledger-key order, so two entries never wait on
+ *   each other in opposite orders, and moves the balances in the same socket write as COMMIT,
+ *   guarded in SQL (a refusal is explained from the locked rows): a busy usual account stays
+ *   locked for the server's last statements and COMMIT only, never across a round trip.
  * Anything that still fails with 40001/40P01, or loses its connection before COMMIT, is rolled
  * back by the server and retried a bounded number of times. A connection lost once COMMIT was
  * sent leaves the outcome unknown (unless the server had already refused a statement): the
  * caller gets `service_unavailable` and retries with its idempotency key. Statements are
- * pipelined (see `PgOps`): a command on an account takes two round trips. Reads use
+ * pipelined (see `PgOps`): a command on an account takes two round trips, a deposit or
+ * withdrawal too (its usual accounts are read with the account). Reads use
  * REPEATABLE READ READ ONLY snapshots on the primary (never a replica). Events committed by
  * one process are announced with NOTIFY so other processes' live streams see them
  * (`onForeignEvents`).
@@ -229,18 +232,27 @@ export class PostgresStore implements Store {
     }
   }
 
-  async read<T>(work: (reader: StoreReader) => Promise<T>): Promise<T> {
+  read<T>(work: (reader: StoreReader) => Promise<T>): Promise<T> {
+    return this.reading(work, true);
+  }
+
+  /** One statement is its own snapshot: no BEGIN and COMMIT, so one round trip, not two. */
+  lookup<T>(work: (reader: StoreReader) => Promise<T>): Promise<T> {
+    return this.reading(work, false);
+  }
+
+  private async reading<T>(work: (reader: StoreReader) => Promise<T>, snapshot: boolean): Promise<T> {
     this.assertOpen();
     const attemptsMax = this.options.attemptsMax ?? 5;
     for (let attempt = 1; ; attempt++) {
       const client = await this.connect();
-      const ops = new PgOps(client, this, false);
+      const ops = new PgOps(client, this, false, snapshot ? 'snapshot' : 'single');
       try {
         // BEGIN travels with the first read; the reads' answers count only if it succeeded.
-        ops.beginSnapshot();
+        if (snapshot) ops.beginSnapshot();
         const value = await work(ops);
         await ops.settle();
-        await client.query('COMMIT');
+        if (snapshot) await client.query('COMMIT');
         client.release();
         return value;
       } catch (thrown) {
@@ -249,7 +261,7 @@ export class PostgresStore implements Store {
         const broken = isConnectionError(error);
         if (broken) client.release(error as Error);
         else {
-          await client.query('ROLLBACK').catch(() => {});
+          if (snapshot) await client.query('ROLLBACK').catch(() => {});
           client.release();
         }
         if (broken && attempt < attemptsMax && !this.closed) {
@@ -401,6 +413,8 @@ class PgOps implements StoreTx {
   /** The failure first on the wire among them (it aborted the transaction). */
   private failure: { error: unknown; index: number } | undefined;
   private corked = false;
+  /** What `prefetchUsualAccounts` asked for, until read once or the ledger moves. */
+  private usualAccounts: { ownerId: string; rows: Promise<pg.QueryResult<Row>> } | undefined;
   /** Statements sent so far (their order on the wire). */
   private sent = 0;
   /** What `prefetchAccount` asked for; the account row serves the first read of it only. */
@@ -414,13 +428,25 @@ class PgOps implements StoreTx {
       }
     | undefined;
 
-  constructor(client: pg.PoolClient, store: PostgresStore, writing: boolean) {
+  /** A `lookup`: outside any transaction, so it may make one statement only. */
+  private readonly single: boolean;
+
+  constructor(
+    client: pg.PoolClient,
+    store: PostgresStore,
+    writing: boolean,
+    reads: 'snapshot' | 'single' = 'snapshot',
+  ) {
     this.client = client;
     this.store = store;
     this.writing = writing;
+    this.single = !writing && reads === 'single';
   }
 
   private async query(text: string, values: unknown[] = []): Promise<pg.QueryResult<Row>> {
+    if (this.single && this.sent > 0) {
+      throw new Error('A lookup makes one store call; use read() for more.');
+    }
     this.begin();
     const index = this.sent++;
     let result: pg.QueryResult<Row>;
@@ -448,13 +474,17 @@ class PgOps implements StoreTx {
    * the same tick. Only the server can refuse it (a refusal aborts the transaction, so the
    * COMMIT behind it cannot commit); `failure` turns that refusal into the error reported.
    */
-  private write(text: string, values: unknown[], failure?: (error: unknown) => unknown): void {
+  private write(
+    text: string,
+    values: unknown[],
+    failure?: (error: unknown) => unknown | Promise<unknown>,
+  ): void {
     this.begin();
     const sent = this.send(text, values);
     this.pipelined(
       failure
-        ? sent.catch((error: unknown) => {
-            throw failure(error);
+        ? sent.catch(async (error: unknown) => {
+            throw await failure(error);
           })
         : sent,
     );
@@ -477,6 +507,19 @@ class PgOps implements StoreTx {
     );
     for (const sent of [account, endpoints]) this.pipelined(sent);
     this.prefetched = { code, account, partyIds: undefined, endpoints };
+  }
+
+  /**
+   * Sends the read of a customer's usual accounts now, with the account's (see
+   * `prefetchAccount`); the first `listUsualAccounts` of that customer takes its answer,
+   * unless the unit posted to the ledger meanwhile.
+   */
+  prefetchUsualAccounts(ownerId: string): void {
+    if (!this.writing || this.usualAccounts) return;
+    this.begin();
+    const rows = this.send(listUsualAccountsSql, [ownerId]);
+    this.pipelined(rows);
+    this.usualAccounts = { ownerId, rows };
   }
 
   /** Tracks a statement nobody awaits (its failure is kept, never unhandled). */
@@ -629,17 +672,15 @@ class PgOps implements StoreTx {
   }
 
   async listUsualAccounts(ownerId: string) {
-    return (
-      await this.all(
-        `SELECT u.*, l.balance_minor FROM usual_accounts u
-         JOIN ledger_accounts l ON l.ledger_key = 'usual:' || u.id
-         WHERE u.owner_id = $1 ORDER BY u.created_at, u.id`,
-        [ownerId],
-      )
-    ).map(usualOf);
+    const prefetched = this.usualAccounts?.ownerId === ownerId ? this.usualAccounts.rows : undefined;
+    this.usualAccounts = undefined;
+    return (prefetched ? (await prefetched).rows : await this.all(listUsualAccountsSql, [ownerId])).map(
+      usualOf,
+    );
   }
 
   async insertUsualAccount(record: UsualAccountRecord) {
+    this.usualAccounts = undefined;
     await this.run(
       'INSERT INTO usual_accounts (id, owner_id, currency, name, created_at) VALUES ($1, $2, $3, $4, $5)',
       [record.id, record.ownerId, record.currency, record.name, record.createdAt],
@@ -950,54 +991,43 @@ class PgOps implements StoreTx {
       (key) => /^(fees|external):/.test(key) && !this.store.knownLedgerKeys.has(key),
     );
     if (toOpen.length > 0) {
-      await this.run(
+      this.write(
         `INSERT INTO ledger_accounts (ledger_key, currency, balance_minor)
          SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) ON CONFLICT DO NOTHING`,
         [toOpen, toOpen.map((key) => deltas.get(key)?.currency), toOpen.map(() => 0)],
       );
     }
-    // Lock every touched ledger row in key order, then check: nothing is written unless all pass.
-    const rows = await this.all(
+    // Nothing here waits for an answer, so a busy account's row is locked only while the
+    // server runs this unit's last statements and COMMIT, never across a round trip:
+    // 1. every touched ledger row is locked in ledger-key order (two entries never wait on each
+    //    other in opposite orders); the rows are kept to explain a refusal;
+    // 2. one statement writes the entry, its postings and the balances, and aborts the
+    //    transaction (a division by zero) unless every row exists in the entry's currency and
+    //    stays within what `ledgerRefusal` allows; the refusal is then explained from the rows.
+    this.begin();
+    const locked = this.send(
       'SELECT ledger_key, currency, balance_minor FROM ledger_accounts WHERE ledger_key = ANY($1::text[]) ORDER BY ledger_key FOR UPDATE',
       [keys],
     );
-    const byKey = new Map(rows.map((row) => [String(row.ledger_key), row]));
-    for (const key of keys) {
-      const row = byKey.get(key);
-      const delta = deltas.get(key) as { currency: CurrencyCode; amountMinor: number };
-      if (!row) throw new LockstepError('not_found', `No ledger account ${key}.`);
-      if (row.currency !== delta.currency) {
-        throw new LockstepError(
-          'currency_mismatch',
-          `${key} is in ${String(row.currency)}, not ${delta.currency}.`,
-        );
-      }
-      const balanceMinor = Number(row.balance_minor);
-      if (!Number.isSafeInteger(balanceMinor + delta.amountMinor)) {
-        // Balances stay exact integers: refuse a move past 2^53 - 1 rather than round it.
-        throw new LockstepError(
-          'amount_out_of_range',
-          `${key} would exceed the largest balance the bank keeps.`,
-        );
-      }
-      if (balanceMinor + delta.amountMinor < 0 && !key.startsWith('external:')) {
-        throw new LockstepError('insufficient_funds', 'Not enough money in the account.', {
-          availableMinor: balanceMinor,
-          requestedMinor: -delta.amountMinor,
-        });
-      }
-    }
+    this.pipelined(locked);
     this.openedLedgerKeys.push(...toOpen);
-    // Entry, postings and balances in one statement (checked above, under the row locks).
+    this.usualAccounts = undefined;
     this.write(
-      `WITH entry AS (
+      `WITH moves AS (
+         SELECT * FROM unnest($8::text[], $9::bigint[], $10::text[]) AS d(key, delta, currency)),
+       moved AS (
+         UPDATE ledger_accounts l SET balance_minor = l.balance_minor + d.delta FROM moves d
+         WHERE l.ledger_key = d.key AND l.currency = d.currency
+           AND l.balance_minor + d.delta BETWEEN -9007199254740991 AND 9007199254740991
+           AND (l.balance_minor + d.delta >= 0 OR l.ledger_key LIKE 'external:%')
+         RETURNING 1),
+       entry AS (
          INSERT INTO journal_entries (id, kind, reference, at) VALUES ($1, $2, $3, $4)),
        legs AS (
          INSERT INTO postings (entry_id, leg, ledger_key, amount_minor, currency)
          SELECT $1, leg - 1, key, amount, currency
          FROM unnest($5::text[], $6::bigint[], $7::text[]) WITH ORDINALITY AS t(key, amount, currency, leg))
-       UPDATE ledger_accounts l SET balance_minor = l.balance_minor + d.delta
-       FROM unnest($8::text[], $9::bigint[]) AS d(key, delta) WHERE l.ledger_key = d.key`,
+       SELECT 1 / ((SELECT count(*) FROM moved) = $11)::int AS moved`,
       [
         entry.id,
         entry.kind,
@@ -1008,7 +1038,17 @@ class PgOps implements StoreTx {
         legs.map((leg) => leg.currency),
         keys,
         keys.map((key) => deltas.get(key)?.amountMinor),
+        keys.map((key) => deltas.get(key)?.currency),
+        keys.length,
       ],
+      async (error) => {
+        if (pgCode(error) !== '22012') return error;
+        const rows = (await locked).rows;
+        return (
+          ledgerRefusal(keys, deltas, new Map(rows.map((row) => [String(row.ledger_key), row]))) ??
+          new Error(`postJournal: entry ${entry.id} was refused by the ledger guard but passes its checks`)
+        );
+      },
     );
   }
 
@@ -1217,6 +1257,43 @@ class PgOps implements StoreTx {
   }
 }
 
+/**
+ * Why the ledger refuses to move `deltas` given the locked rows of `keys`, or undefined if it
+ * would not: a missing row, another currency, a balance past 2^53 - 1 (balances stay exact
+ * integers, never rounded), or a balance below zero on any account but an external one.
+ */
+function ledgerRefusal(
+  keys: string[],
+  deltas: Map<string, { currency: CurrencyCode; amountMinor: number }>,
+  byKey: Map<string, Row>,
+): LockstepError | undefined {
+  for (const key of keys) {
+    const row = byKey.get(key);
+    const delta = deltas.get(key) as { currency: CurrencyCode; amountMinor: number };
+    if (!row) return new LockstepError('not_found', `No ledger account ${key}.`);
+    if (row.currency !== delta.currency) {
+      return new LockstepError(
+        'currency_mismatch',
+        `${key} is in ${String(row.currency)}, not ${delta.currency}.`,
+      );
+    }
+    const balanceMinor = Number(row.balance_minor);
+    if (!Number.isSafeInteger(balanceMinor + delta.amountMinor)) {
+      return new LockstepError(
+        'amount_out_of_range',
+        `${key} would exceed the largest balance the bank keeps.`,
+      );
+    }
+    if (balanceMinor + delta.amountMinor < 0 && !key.startsWith('external:')) {
+      return new LockstepError('insufficient_funds', 'Not enough money in the account.', {
+        availableMinor: balanceMinor,
+        requestedMinor: -delta.amountMinor,
+      });
+    }
+  }
+  return undefined;
+}
+
 /** A signed 64-bit advisory lock key from SHA-256 (decimal text, bound as a bigint). */
 function advisoryKey(text: string): string {
   return BigInt.asIntN(
@@ -1224,6 +1301,10 @@ function advisoryKey(text: string): string {
     BigInt(`0x${createHash('sha256').update(text).digest('hex').slice(0, 16)}`),
   ).toString();
 }
+
+const listUsualAccountsSql = `SELECT u.*, l.balance_minor FROM usual_accounts u
+  JOIN ledger_accounts l ON l.ledger_key = 'usual:' || u.id
+  WHERE u.owner_id = $1 ORDER BY u.created_at, u.id`;
 
 const statementNames = new Map<string, string>();
 

@@ -264,6 +264,24 @@ export class SqliteStore implements Store {
     });
   }
 
+  /** A `read` (a snapshot costs nothing extra here) held to one call, as on PostgreSQL. */
+  lookup<T>(work: (reader: StoreReader) => Promise<T>): Promise<T> {
+    return this.read((reader) => {
+      let calls = 0;
+      const once = new Proxy(reader, {
+        get(target, property, receiver) {
+          const value = Reflect.get(target, property, receiver);
+          if (typeof value !== 'function') return value;
+          return (...args: unknown[]) => {
+            if (calls++ > 0) throw new Error('A lookup makes one store call; use read() for more.');
+            return value.apply(target, args);
+          };
+        },
+      });
+      return work(once);
+    });
+  }
+
   read<T>(work: (reader: StoreReader) => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new Error('The store is closed.'));
     if (!this.reader) {

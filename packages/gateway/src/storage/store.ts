@@ -28,6 +28,11 @@ export interface Store {
   /** Runs read-only `work` against one consistent snapshot. */
   read<T>(work: (tx: StoreReader) => Promise<T>): Promise<T>;
   /**
+   * Runs read-only `work` that makes exactly one store call (a key or session lookup), which
+   * is consistent by itself: a store may skip the transaction around it. A second call fails.
+   */
+  lookup<T>(work: (tx: StoreReader) => Promise<T>): Promise<T>;
+  /**
    * Events committed through *other* processes sharing this store, so live streams here see
    * them too. Absent where only one process can write (the embedded store). `onResync` runs
    * when some notifications may have been missed (the listener reconnected).
@@ -293,13 +298,16 @@ export interface StoreTx extends StoreReader {
    * fetches them together with what the unit reads first; one without may ignore it.
    */
   prefetchAccount?(code: string): void;
+  /** A hint like `prefetchAccount`: the unit will list this customer's usual accounts. */
+  prefetchUsualAccounts?(ownerId: string): void;
   /** Appends events to the account's history; returns them with their global ids. */
   appendEvents(events: AccountEvent[]): Promise<StoredEvent[]>;
 
   /**
-   * Posts a balanced journal entry: each transfer debits `from` and credits `to`. Throws an
-   * `insufficient_funds` LockstepError (and writes nothing of the entry) if any account other
-   * than an external one would go negative.
+   * Posts a balanced journal entry: each transfer debits `from` and credits `to`. If any account
+   * other than an external one would go negative, the unit fails with an `insufficient_funds`
+   * LockstepError and nothing of it is written (a store may throw here or when the unit
+   * commits).
    */
   postJournal(entry: JournalEntryInput): Promise<void>;
 

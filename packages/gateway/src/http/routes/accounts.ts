@@ -203,8 +203,13 @@ export function accountRoutes(app: GatewayApp): void {
   command(app, 'unlock', 'Release your own lock', EmptyRequest, (unit, p, code) =>
     unit.bank.lock(unit, p, code, 0),
   );
-  command(app, 'deposit', 'Pay in from your usual account', DepositRequest, (unit, p, code, body) =>
-    unit.bank.deposit(unit, p, code, body),
+  command(
+    app,
+    'deposit',
+    'Pay in from your usual account',
+    DepositRequest,
+    (unit, p, code, body) => unit.bank.deposit(unit, p, code, body),
+    true,
   );
   command(
     app,
@@ -212,6 +217,7 @@ export function accountRoutes(app: GatewayApp): void {
     'Move money out to your usual account (move rule applies)',
     WithdrawRequest,
     (unit, p, code, body) => unit.bank.withdraw(unit, p, code, body),
+    true,
   );
   command(app, 'ship', 'Seller: mark the goods shipped', ShipRequest, (unit, p, code, body) =>
     unit.bank.markShipped(unit, p, code, body),
@@ -284,6 +290,8 @@ function command<S extends z.ZodType>(
     code: string,
     body: z.infer<S>,
   ) => Promise<{ account: import('@lockstep/core').TemporaryAccount }>,
+  /** The command moves money to or from the caller's usual accounts (which it then reads). */
+  movesMoney = false,
 ): void {
   app.openapi(
     jsonRoute({
@@ -308,7 +316,7 @@ function command<S extends z.ZodType>(
           const { account } = await run({ ...unit, bank }, principal, code, body);
           return { status: 200, body: await accountView(unit.tx, account, principal.customerId) };
         },
-        { account: code },
+        { account: code, usualAccountsOf: movesMoney ? principal.customerId : undefined },
       );
       return answer(c as unknown as Context<GatewayEnv>, result) as never;
     },
