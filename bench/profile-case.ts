@@ -1,25 +1,26 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
+import { gatewayNodeFlags } from '../scripts/node-flags.ts';
 
 /**
  * Profiling aid (not part of `pnpm bench`): starts one gateway on the embedded store with
  * `--cpu-prof`, loads one case for a few seconds and stops it, leaving the profile in
  * `--prof-dir`. Usage: node ... bench/profile-case.ts <lock|deposit|status|create> [seconds] [prof-dir]
  * A prof-dir of `-` runs without the profiler (a quick A/B figure); with `DATABASE_URL` set the
- * gateway runs on that (empty) PostgreSQL database.
+ * gateway runs on that (empty) PostgreSQL database. `RUNS=N` loads the same gateway N times in a
+ * row (sustained load: the data grows), printing each run's figures and the gateway's RSS.
+ * The gateway runs with the root `gateway` script's Node flags, as users run it.
  */
 const [kind = 'lock', secondsText = '5', profDir = '/tmp/prof-case'] = process.argv.slice(2);
 const root = path.resolve(import.meta.dirname, '..');
 const child = spawn(
   process.execPath,
   [
-    '--experimental-strip-types',
-    '--experimental-sqlite',
-    '--disable-warning=ExperimentalWarning',
+    ...gatewayNodeFlags(),
     ...(profDir === '-' ? [] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`]),
     'packages/gateway/src/bin.ts',
   ],
@@ -84,41 +85,45 @@ if (kind === 'create') {
 }
 let turn = 0;
 let key = 0;
-const result = await autocannon({
-  url,
-  connections: Number(process.env.CONNECTIONS ?? 50),
-  duration: Number(secondsText),
-  requests: [
-    {
-      method: kind === 'status' ? 'GET' : 'POST',
-      setupRequest: (request: any) => {
-        const code = codes[turn++ % codes.length];
-        if (kind === 'create') {
-          request.path = '/v1/temporary-accounts';
+const runs = Number(process.env.RUNS ?? 1);
+for (let run = 1; run <= runs; run++) {
+  const result = await autocannon({
+    url,
+    connections: Number(process.env.CONNECTIONS ?? 50),
+    duration: Number(secondsText),
+    requests: [
+      {
+        method: kind === 'status' ? 'GET' : 'POST',
+        setupRequest: (request: any) => {
+          const code = codes[turn++ % codes.length];
+          if (kind === 'create') {
+            request.path = '/v1/temporary-accounts';
+            request.headers = {
+              authorization: `Bearer ${session.token}`,
+              'content-type': 'application/json',
+              'idempotency-key': `p-${key++}`,
+            };
+            request.body = JSON.stringify({ invoice: invoices[turn % invoices.length] });
+            return request;
+          }
+          const action = kind === 'lock' ? (turn % 2 ? 'lock' : 'unlock') : kind;
+          request.path =
+            kind === 'status' ? `/v1/temporary-accounts/${code}` : `/v1/temporary-accounts/${code}/${action}`;
           request.headers = {
-            authorization: `Bearer ${session.token}`,
+            authorization: `Bearer ${kind === 'deposit' ? session.token : seed.secretKey}`,
             'content-type': 'application/json',
             'idempotency-key': `p-${key++}`,
           };
-          request.body = JSON.stringify({ invoice: invoices[turn % invoices.length] });
+          request.body = kind === 'deposit' ? '{"amountMinor":1}' : kind === 'status' ? undefined : '{}';
           return request;
-        }
-        const action = kind === 'lock' ? (turn % 2 ? 'lock' : 'unlock') : kind;
-        request.path =
-          kind === 'status' ? `/v1/temporary-accounts/${code}` : `/v1/temporary-accounts/${code}/${action}`;
-        request.headers = {
-          authorization: `Bearer ${kind === 'deposit' ? session.token : seed.secretKey}`,
-          'content-type': 'application/json',
-          'idempotency-key': `p-${key++}`,
-        };
-        request.body = kind === 'deposit' ? '{"amountMinor":1}' : kind === 'status' ? undefined : '{}';
-        return request;
+        },
       },
-    },
-  ],
-});
-console.log(
-  `${kind}: ${Math.round(result.requests.average)} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, non2xx ${result.non2xx}, errors ${result.errors}`,
-);
+    ],
+  });
+  const rss = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1];
+  console.log(
+    `${runs > 1 ? `run ${run}/${runs} ` : ''}${kind}: ${Math.round(result.requests.average)} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, non2xx ${result.non2xx}, errors ${result.errors}, RSS ${Math.round(Number(rss) / 1024)} MB`,
+  );
+}
 child.kill('SIGTERM');
 await new Promise((resolve) => child.once('exit', resolve));
