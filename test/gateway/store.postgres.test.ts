@@ -39,6 +39,10 @@ if (pgAvailable()) {
       await client.query(
         "INSERT INTO schema_migrations VALUES (1, 'initial schema', '2026-11-24T00:00:00.000Z')",
       );
+      // The operator built migration 2's index beforehand, without blocking writes.
+      await client.query(
+        'CREATE INDEX CONCURRENTLY temporary_account_parties_code ON temporary_account_parties(code)',
+      );
       const store = await openPostgresStore({ connectionString: database.url, listen: false });
       await store.close();
       const applied = await client.query('SELECT version FROM schema_migrations ORDER BY version');

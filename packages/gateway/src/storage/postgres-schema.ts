@@ -187,8 +187,9 @@ export const postgresMigrations: Array<{ version: number; name: string; sql: str
     name: 'parties by account',
     // A command reads the webhook endpoints of its account's parties by the account's code; the
     // primary key leads with the customer, so without this every command scanned every party.
+    // IF NOT EXISTS: on a large database an operator may build it CONCURRENTLY beforehand.
     sql: `
-      CREATE INDEX temporary_account_parties_code ON temporary_account_parties(code);
+      CREATE INDEX IF NOT EXISTS temporary_account_parties_code ON temporary_account_parties(code);
     `,
   },
 ];
