@@ -246,6 +246,29 @@ export function storeContract(name: string, open: () => Promise<Store>, cleanup?
         return [before.map((usual) => usual.balanceMinor), after.map((usual) => usual.balanceMinor)];
       });
       expect(seen).toEqual([[1_000], [750]]);
+      // Named up front, then the unit moves money or opens an account before its first read:
+      // that read sees the unit's own writes, not the answer sent before them.
+      expect(
+        await store.transaction(async (tx) => {
+          tx.prefetchUsualAccounts?.(from.ownerId);
+          await move(tx, from.id, to.id, 50);
+          return (await tx.listUsualAccounts(from.ownerId)).map((usual) => usual.balanceMinor);
+        }),
+      ).toEqual([700]);
+      const second = unique('acc');
+      expect(
+        await store.transaction(async (tx) => {
+          tx.prefetchUsualAccounts?.(to.ownerId);
+          await tx.insertUsualAccount({
+            id: second,
+            ownerId: to.ownerId,
+            currency: 'JPY',
+            name: 'Savings',
+            createdAt: now,
+          });
+          return (await tx.listUsualAccounts(to.ownerId)).map((usual) => usual.id).sort();
+        }),
+      ).toEqual([to.id, second].sort());
       // Named up front for someone else: the unit's own read is not answered with it.
       expect(
         await store.transaction(async (tx) => {
@@ -264,6 +287,9 @@ export function storeContract(name: string, open: () => Promise<Store>, cleanup?
           return reader.getCustomer(id);
         }),
       ).rejects.toThrow(/one store call/);
+      await expect(
+        store.lookup((reader) => Promise.all([reader.getCustomer(id), reader.getCustomer(id)])),
+      ).rejects.toThrow(/one store call/);
       // The store is unharmed.
       expect((await store.lookup((reader) => reader.getCustomer(id)))?.id).toBe(id);
     });
@@ -278,22 +304,29 @@ export function storeContract(name: string, open: () => Promise<Store>, cleanup?
       expect(journal.some((entry) => entry.reference === target.id)).toBe(true);
     });
 
-    it('keeps balances exact: a move past 2^53 - 1 is refused, not rounded', async () => {
-      const target = await fundedUsual(0);
-      const huge = Array.from({ length: 10 }, () => ({
-        from: 'external:JPY' as const,
-        to: `usual:${target.id}` as const,
-        amountMinor: 1_000_000_000_000_000,
-        currency: 'JPY' as const,
-        purpose: 'top_up' as const,
-      }));
-      await expect(
-        store.transaction((tx) =>
-          tx.postJournal({ id: unique('jrn'), kind: 'top_up', reference: null, at: now, transfers: huge }),
-        ),
-      ).rejects.toMatchObject({ code: 'amount_out_of_range' });
-      expect((await store.read((reader) => reader.getUsualAccount(target.id)))?.balanceMinor).toBe(0);
-    });
+    // 10 x 10^15 passes 2^53 - 1 on the account; 1100 x 9 * 10^15 passes even 2^63 in total.
+    it.each([
+      [10, 1_000_000_000_000_000],
+      [1100, 9_000_000_000_000_000],
+    ])(
+      'keeps balances exact: %i top-ups of %i in one entry are refused, not rounded',
+      async (count, amountMinor) => {
+        const target = await fundedUsual(0);
+        const transfers = Array.from({ length: count }, () => ({
+          from: 'external:JPY' as const,
+          to: `usual:${target.id}` as const,
+          amountMinor,
+          currency: 'JPY' as const,
+          purpose: 'top_up' as const,
+        }));
+        await expect(
+          store.transaction((tx) =>
+            tx.postJournal({ id: unique('jrn'), kind: 'top_up', reference: null, at: now, transfers }),
+          ),
+        ).rejects.toMatchObject({ code: 'amount_out_of_range' });
+        expect((await store.read((reader) => reader.getUsualAccount(target.id)))?.balanceMinor).toBe(0);
+      },
+    );
 
     it('refuses a currency mismatch', async () => {
       const target = await fundedUsual(0);

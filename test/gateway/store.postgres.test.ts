@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { openPostgresStore } from '../../packages/gateway/src/storage/postgres.ts';
 import { postgresMigrations } from '../../packages/gateway/src/storage/postgres-schema.ts';
 import { createTestDatabase, pgAvailable } from '../support/postgres.ts';
@@ -19,31 +19,31 @@ if (pgAvailable()) {
   );
 
   describe('postgres schema', () => {
-    let database: Awaited<ReturnType<typeof createTestDatabase>>;
-    let client: pg.Client;
-    beforeAll(async () => {
-      database = await createTestDatabase();
-      client = new pg.Client({ connectionString: database.url });
-      await client.connect();
-    });
+    const databases: Array<Awaited<ReturnType<typeof createTestDatabase>>> = [];
+    const clients: pg.Client[] = [];
     afterAll(async () => {
-      await client?.end();
-      await database?.drop();
+      for (const client of clients) await client.end();
+      for (const database of databases) await database.drop();
     });
 
-    it("upgrades a database at the first version to the latest, and finds a command's parties by index", async () => {
-      // A database as the first release left it.
+    /** A fresh database as the first release left it, and a client on it. */
+    async function firstRelease() {
+      const database = await createTestDatabase();
+      databases.push(database);
+      const client = new pg.Client({ connectionString: database.url });
+      clients.push(client);
+      await client.connect();
       await client.query(`CREATE TABLE schema_migrations (
         version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`);
       await client.query((postgresMigrations[0] as { sql: string }).sql);
       await client.query(
         "INSERT INTO schema_migrations VALUES (1, 'initial schema', '2026-11-24T00:00:00.000Z')",
       );
-      // The operator built migration 2's index beforehand, without blocking writes.
-      await client.query(
-        'CREATE INDEX CONCURRENTLY temporary_account_parties_code ON temporary_account_parties(code)',
-      );
-      const store = await openPostgresStore({ connectionString: database.url, listen: false });
+      return { url: database.url, client };
+    }
+
+    async function upgradeAndExplain(url: string, client: pg.Client) {
+      const store = await openPostgresStore({ connectionString: url, listen: false });
       await store.close();
       const applied = await client.query('SELECT version FROM schema_migrations ORDER BY version');
       expect(applied.rows.map((row) => row.version)).toEqual(postgresMigrations.map((m) => m.version));
@@ -54,8 +54,39 @@ if (pgAvailable()) {
         `EXPLAIN SELECT * FROM webhook_endpoints
          WHERE merchant_id IN (SELECT customer_id FROM temporary_account_parties WHERE code = 'ta_x')`,
       );
-      const text = plan.rows.map((row) => row['QUERY PLAN']).join('\n');
-      expect(text).toMatch(/temporary_account_parties_code/);
+      return plan.rows.map((row) => row['QUERY PLAN']).join('\n');
+    }
+
+    it("upgrades a database at the first version to the latest, and finds a command's parties by index", async () => {
+      const { url, client } = await firstRelease();
+      expect(await upgradeAndExplain(url, client)).toMatch(/temporary_account_parties_code/);
+    });
+
+    it('takes an index the operator built CONCURRENTLY before the upgrade', async () => {
+      const { url, client } = await firstRelease();
+      await client.query(
+        'CREATE INDEX CONCURRENTLY temporary_account_parties_code ON temporary_account_parties(code)',
+      );
+      expect(await upgradeAndExplain(url, client)).toMatch(/temporary_account_parties_code/);
+    });
+
+    it('refuses an invalid index left by a failed CONCURRENTLY build, and upgrades once it is dropped', async () => {
+      const { url, client } = await firstRelease();
+      await client.query(
+        'CREATE INDEX CONCURRENTLY temporary_account_parties_code ON temporary_account_parties(code)',
+      );
+      // What a CONCURRENTLY build that failed half-way leaves behind (marked by hand: the test
+      // user is a superuser).
+      await client.query(
+        "UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'temporary_account_parties_code'::regclass",
+      );
+      await expect(openPostgresStore({ connectionString: url, listen: false })).rejects.toThrow(
+        /temporary_account_parties_code is invalid/,
+      );
+      const applied = await client.query('SELECT version FROM schema_migrations ORDER BY version');
+      expect(applied.rows.map((row) => row.version)).toEqual([1]);
+      await client.query('DROP INDEX temporary_account_parties_code');
+      expect(await upgradeAndExplain(url, client)).toMatch(/temporary_account_parties_code/);
     });
   });
 } else {

@@ -428,7 +428,11 @@ class PgOps implements StoreTx {
       }
     | undefined;
 
-  /** A `lookup`: outside any transaction, so it may make one statement only. */
+  /**
+   * A `lookup`: outside any transaction, so it may make one statement only. A second call
+   * fails even while the first is in flight; that first statement is tracked, so the failed
+   * lookup gives its client back to the pool only once the statement has answered.
+   */
   private readonly single: boolean;
 
   constructor(
@@ -451,7 +455,9 @@ class PgOps implements StoreTx {
     const index = this.sent++;
     let result: pg.QueryResult<Row>;
     try {
-      result = await this.send(text, values);
+      const sending = this.send(text, values);
+      if (this.single) this.inFlight.push(sending.then(noop, noop));
+      result = await sending;
     } catch (error) {
       // Ranked with the pipelined ones: a read that failed on its own is the cause of the
       // "transaction is aborted" answers of the statements sent behind it.
@@ -985,6 +991,15 @@ class PgOps implements StoreTx {
     for (const [currency, sum] of sums) {
       if (sum !== 0) throw new Error(`postJournal: entry ${entry.id} does not balance in ${currency}`);
     }
+    for (const [key, delta] of deltas) {
+      // A per-account total past 2^53 - 1 cannot be bound exactly (nor, past 2^63, at all).
+      if (!Number.isSafeInteger(delta.amountMinor)) {
+        throw new LockstepError(
+          'amount_out_of_range',
+          `${key} would exceed the largest balance the bank keeps.`,
+        );
+      }
+    }
     const keys = [...deltas.keys()].sort();
     // Fee and external accounts open on first use.
     const toOpen = keys.filter(
@@ -1305,6 +1320,8 @@ function advisoryKey(text: string): string {
 const listUsualAccountsSql = `SELECT u.*, l.balance_minor FROM usual_accounts u
   JOIN ledger_accounts l ON l.ledger_key = 'usual:' || u.id
   WHERE u.owner_id = $1 ORDER BY u.created_at, u.id`;
+
+const noop = () => {};
 
 const statementNames = new Map<string, string>();
 

@@ -30,6 +30,9 @@ export interface Store {
   /**
    * Runs read-only `work` that makes exactly one store call (a key or session lookup), which
    * is consistent by itself: a store may skip the transaction around it. A second call fails.
+   * PostgreSQL holds a lookup to one *statement*, the embedded store to one *call*: keep
+   * lookups to the single-row getters (API key, session, customer), which are one statement on
+   * both, and await the call before returning (the work's failure ends the lookup).
    */
   lookup<T>(work: (tx: StoreReader) => Promise<T>): Promise<T>;
   /**
