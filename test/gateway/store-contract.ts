@@ -465,6 +465,79 @@ export function storeContract(name: string, open: () => Promise<Store>, cleanup?
       ).toBeNull();
     });
 
+    it("lists a customer's feed in commit order for a party to 3 accounts and to 1,000+", async () => {
+      // The embedded store reads a small customer's feed account by account and a large one's
+      // in feed order; both must page through the same events in the same order.
+      const [small, large, other] = await store.transaction(async (tx) => [
+        await customer(tx),
+        await customer(tx),
+        await customer(tx),
+      ]);
+      const codes = Array.from({ length: 1_005 }, () => unique('ta'));
+      const smallCodes = new Set([codes[10], codes[500], codes[1_000]]);
+      const unrelated = unique('ta');
+      await store.transaction(async (tx) => {
+        for (const code of codes) {
+          await tx.insertTemporaryAccount(
+            account(code, [smallCodes.has(code) ? (small as string) : (other as string), large as string]),
+          );
+        }
+        await tx.insertTemporaryAccount(account(unrelated, [other as string, unique('cus')]));
+      });
+      // Two events per account, interleaved across accounts, with events of an unrelated one.
+      const order = [...codes.keys()].sort((a, b) => ((a * 7919) % 1_005) - ((b * 7919) % 1_005));
+      const appended = await store.transaction((tx) =>
+        tx.appendEvents(
+          [1, 2].flatMap((seq) =>
+            order.flatMap((index) => [
+              {
+                type: 'lock.changed' as const,
+                accountCode: codes[index] as string,
+                seq,
+                at: now,
+                actor: large as string,
+                data: {},
+              },
+              ...(index % 100 === 0
+                ? [
+                    {
+                      type: 'lock.changed' as const,
+                      accountCode: unrelated,
+                      seq: seq * 10_000 + index,
+                      at: now,
+                      actor: other as string,
+                      data: {},
+                    },
+                  ]
+                : []),
+            ]),
+          ),
+        ),
+      );
+      const pages = async (customerId: string, limit: number, expected: number) => {
+        for (let attempt = 0; ; attempt++) {
+          const ids: string[] = [];
+          let after: string | undefined;
+          for (;;) {
+            const page = await store.read((reader) =>
+              reader.listEventsForCustomer(customerId, { afterId: after, limit }),
+            );
+            ids.push(...page.map((event) => event.id));
+            if (page.length < limit) break;
+            after = page.at(-1)?.id;
+          }
+          // PostgreSQL may trail a commit while an older transaction runs (see above).
+          if (ids.length >= expected || attempt >= 200) return ids;
+          await new Promise((resolve) => setTimeout(resolve, 25));
+        }
+      };
+      const ofSmall = appended.filter((event) => smallCodes.has(event.accountCode)).map((event) => event.id);
+      expect(ofSmall).toHaveLength(6);
+      expect(await pages(small as string, 4, 6)).toEqual(ofSmall);
+      const ofLarge = appended.filter((event) => event.accountCode !== unrelated).map((event) => event.id);
+      expect(await pages(large as string, 500, ofLarge.length)).toEqual(ofLarge);
+    });
+
     it('appends events in order, with global ids, and lists them per account and per customer', async () => {
       const parties = await store.transaction(async (tx) => [await customer(tx), await customer(tx)]);
       const code = unique('ta');

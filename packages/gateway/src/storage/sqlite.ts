@@ -694,6 +694,9 @@ class Checkpointer {
   }
 }
 
+/** Up to this many accounts, a customer's feed is read account by account (listEventsForCustomer). */
+const feedByAccountPartiesMax = 1000;
+
 /**
  * The checkpoint worker (CommonJS, evaluated): one connection; per request, PASSIVE passes
  * until a pass finds few new frames (at most 8 passes).
@@ -1158,22 +1161,48 @@ class SqliteOps implements StoreTx {
     if (options.afterId) {
       // Only the customer's own events are cursors: a foreign id is "no such event" too.
       const row = this.one(
-        `SELECT position FROM account_events
-         WHERE id = ? AND code IN (SELECT code FROM temporary_account_parties WHERE customer_id = ?)`,
+        `SELECT position FROM account_events e WHERE id = ? AND EXISTS (
+           SELECT 1 FROM temporary_account_parties p WHERE p.customer_id = ? AND p.code = e.code)`,
         options.afterId,
         customerId,
       );
       if (!row) throw new LockstepError('not_found', 'No such event to list after.');
       afterPosition = Number(row.position);
     }
-    return this.all(
-      `SELECT e.* FROM account_events e
-       WHERE e.position > ? AND e.code IN (SELECT code FROM temporary_account_parties WHERE customer_id = ?)
-       ORDER BY e.position LIMIT ?`,
-      afterPosition,
-      customerId,
-      options.limit,
-    ).map(eventOf);
+    // Two plans, as PostgreSQL's planner picks from its statistics (this runs on the event loop,
+    // so a poll must not scan a large history): a customer party to few accounts reads their
+    // events by account and sorts them; one party to many walks the feed from the cursor and
+    // stops at `limit` of its own. One plan for both took 126 ms (by account, a merchant of
+    // 200k accounts) or 181 ms (in feed order, one of 10) per poll on 1M events; each takes
+    // under 0.5 ms chosen so.
+    const partiesCounted = Number(
+      this.one(
+        'SELECT count(*) AS n FROM (SELECT 1 FROM temporary_account_parties WHERE customer_id = ? LIMIT ?)',
+        customerId,
+        feedByAccountPartiesMax,
+      )?.n,
+    );
+    const rows =
+      partiesCounted < feedByAccountPartiesMax
+        ? this.all(
+            // CROSS JOIN: SQLite keeps this join order (parties first).
+            `SELECT e.* FROM temporary_account_parties p CROSS JOIN account_events e
+             WHERE p.customer_id = ? AND e.code = p.code AND e.position > ?
+             ORDER BY e.position LIMIT ?`,
+            customerId,
+            afterPosition,
+            options.limit,
+          )
+        : this.all(
+            `SELECT e.* FROM account_events e
+             WHERE e.position > ? AND EXISTS (
+               SELECT 1 FROM temporary_account_parties p WHERE p.customer_id = ? AND p.code = e.code)
+             ORDER BY e.position LIMIT ?`,
+            afterPosition,
+            customerId,
+            options.limit,
+          );
+    return rows.map(eventOf);
   }
 
   // --- ledger -----------------------------------------------------------------------------
