@@ -1,4 +1,5 @@
 import { noCommission } from '@lockstep/core';
+import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway, type Gateway } from '../../packages/gateway/src/gateway.ts';
@@ -15,6 +16,7 @@ import { readEvents } from '../support/sse.ts';
  */
 describe.runIf(pgAvailable())('several gateway processes on one PostgreSQL database', () => {
   let drop: () => Promise<void>;
+  let databaseUrl: string;
   let a: TestGateway;
   let b: Gateway;
   let hooks: Awaited<ReturnType<typeof receiver>>;
@@ -22,6 +24,7 @@ describe.runIf(pgAvailable())('several gateway processes on one PostgreSQL datab
   beforeAll(async () => {
     const database = await createTestDatabase();
     drop = database.drop;
+    databaseUrl = database.url;
     a = await startTestGateway({
       store: await openPostgresStore({ connectionString: database.url }),
       webhooks: { pollIntervalMs: 50, backoffBaseMs: 50, backoffMaxMs: 200 },
@@ -33,6 +36,8 @@ describe.runIf(pgAvailable())('several gateway processes on one PostgreSQL datab
       log: pino({ level: 'silent' }),
       webhooks: { pollIntervalMs: 50, backoffBaseMs: 50, backoffMaxMs: 200 },
       keyRefreshMs: 0,
+      // Long enough that only the revocation notice can end a cached key within a test.
+      apiKeyCacheMs: 60_000,
       allowPrivateWebhookUrls: true,
     });
     hooks = await receiver(() => 200);
@@ -95,6 +100,46 @@ describe.runIf(pgAvailable())('several gateway processes on one PostgreSQL datab
       'lock.changed',
       'account.shipped',
     ]);
+  });
+
+  /** b's answer to `key` once it stops being 200, or 200 after `timeoutMs`. */
+  async function refusedByB(key: string, timeoutMs = 5_000): Promise<number> {
+    const started = Date.now();
+    for (;;) {
+      const { status } = await viaB('GET', '/v1/webhook-endpoints', key);
+      if (status !== 200 || Date.now() - started > timeoutMs) return status;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+
+  it('an API key revoked through one process is refused by the other at once, not when its cache expires', async () => {
+    const { key, record } = await a.admin.createApiKey(a.seed.sellerId, 'secret');
+    expect((await viaB('GET', '/v1/webhook-endpoints', key)).status).toBe(200);
+    expect((await a.request('GET', '/v1/webhook-endpoints', { token: key })).status).toBe(200);
+    await a.admin.revokeApiKey(a.seed.sellerId, record.id);
+    // The revoking process refuses it on the next request; the other on the notice.
+    expect((await a.request('GET', '/v1/webhook-endpoints', { token: key })).status).toBe(401);
+    expect(await refusedByB(key)).toBe(401);
+  });
+
+  it('a revocation made while a process was not listening still reaches its cache', async () => {
+    const { key, record } = await a.admin.createApiKey(a.seed.sellerId, 'secret');
+    expect((await viaB('GET', '/v1/webhook-endpoints', key)).status).toBe(200);
+    // Every listener connection drops (each reconnects after 500 ms); the revocation commits
+    // meanwhile, so its notice reaches no process.
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    try {
+      const killed = await client.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND application_name = 'lockstep listener'`,
+      );
+      expect(killed.rowCount).toBe(2);
+    } finally {
+      await client.end();
+    }
+    await a.admin.revokeApiKey(a.seed.sellerId, record.id);
+    expect(await refusedByB(key)).toBe(401);
   });
 
   it('one Idempotency-Key sent to both processes at once applies once', async () => {

@@ -25,6 +25,11 @@ export interface GatewayOptions {
   allowPrivateWebhookUrls?: boolean;
   /** How often the signing keys are reloaded from the store (another process may rotate). */
   keyRefreshMs?: number;
+  /**
+   * How long an API key lookup is reused (default 5 s). A revocation through any process ends
+   * it at once; this bounds a revocation notice that was lost.
+   */
+  apiKeyCacheMs?: number;
   /** The level of the default logger when no `log` is given (default LOG_LEVEL or info). */
   logLevel?: string;
   /** Webhook delivery settings, or false to run no delivery worker in this process. */
@@ -87,7 +92,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     allowPrivateWebhookUrls: options.allowPrivateWebhookUrls ?? false,
     publicUrl: options.publicUrl,
     bank,
-    auth: new Auth(options.store, { policy: options.loginPolicy, now: options.now }),
+    auth: new Auth(options.store, {
+      policy: options.loginPolicy,
+      now: options.now,
+      keyCacheTtlMs: options.apiKeyCacheMs,
+    }),
     keys,
     invoices: new Invoices(keys, options.now),
     bus,

@@ -82,9 +82,12 @@ export class Auth {
   private readonly store: Store;
   private readonly policy: LoginPolicy;
   private readonly clock: () => Date;
-  /** Secret-key lookups cached by key hash for a short time: one hash per request at most. */
+  /**
+   * Key lookups cached by key hash for a short time: one hash per request at most. A revocation
+   * through any process empties it (`Store.onKeyRevoked`); the expiry bounds a missed notice.
+   */
   private readonly keyCache = new Map<string, { record: ApiKeyRecord; cachedAtMs: number }>();
-  private readonly keyCacheTtlMs = 5_000;
+  private readonly keyCacheTtlMs: number;
   private readonly sessionCache = new Map<string, { record: SessionRecord; cachedAtMs: number }>();
   private readonly unknownIds = new Map<string, { count: number; lockedUntilMs: number }>();
 
@@ -115,10 +118,15 @@ export class Auth {
     }
   }
 
-  constructor(store: Store, options: { policy?: LoginPolicy; now?: () => Date } = {}) {
+  constructor(
+    store: Store,
+    options: { policy?: LoginPolicy; now?: () => Date; keyCacheTtlMs?: number } = {},
+  ) {
     this.store = store;
     this.policy = options.policy ?? defaultLoginPolicy;
     this.clock = options.now ?? (() => new Date());
+    this.keyCacheTtlMs = options.keyCacheTtlMs ?? 5_000;
+    store.onKeyRevoked(() => this.keyCache.clear());
   }
 
   /**
@@ -242,11 +250,6 @@ export class Auth {
       throw unauthenticated('The publishable key is unknown or revoked.');
     }
     return record;
-  }
-
-  /** Drops cached key lookups (after a revocation in this process). */
-  forgetKeys(): void {
-    this.keyCache.clear();
   }
 
   private async apiKey(key: string): Promise<ApiKeyRecord | null> {

@@ -64,7 +64,7 @@ import type {
  * withdrawal too (its usual accounts are read with the account). Reads use
  * REPEATABLE READ READ ONLY snapshots on the primary (never a replica). Events committed by
  * one process are announced with NOTIFY so other processes' live streams see them
- * (`onForeignEvents`).
+ * (`onForeignEvents`); so are revoked API keys, so their caches drop them (`onKeyRevoked`).
  */
 export interface PostgresStoreOptions {
   connectionString: string;
@@ -77,6 +77,7 @@ export interface PostgresStoreOptions {
 }
 
 const eventChannel = 'lockstep_events';
+const keyRevokedChannel = 'lockstep_key_revoked';
 /** Advisory lock id for migrations (any constant; "lockstep" in ASCII). */
 const migrationLockId = 0x6c6f636b73746570n;
 /** NOTIFY payloads must stay under 8000 bytes. */
@@ -102,7 +103,8 @@ export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
   readonly pool: pg.Pool;
   private readonly options: PostgresStoreOptions;
-  private readonly origin = randomUUID();
+  /** This process's name in NOTIFY payloads (it skips its own). */
+  readonly origin = randomUUID();
   private readonly foreignListeners = new Set<ForeignListener>();
   /** Ledger keys of fee and external accounts known to exist (they are never deleted). */
   readonly knownLedgerKeys = new Set<string>();
@@ -111,6 +113,7 @@ export class PostgresStore implements Store {
   private listenHealth: NodeJS.Timeout | undefined;
   private listenedBefore = false;
   private readonly resyncListeners = new Set<() => void>();
+  private readonly keyRevokedListeners = new Set<() => void>();
   private closed = false;
 
   constructor(options: PostgresStoreOptions) {
@@ -185,6 +188,8 @@ export class PostgresStore implements Store {
         }
         landed = true;
         client.release();
+        // This process's caches now; other processes' when the NOTIFY reaches them.
+        if (ops.keyRevoked) for (const listener of this.keyRevokedListeners) listener();
         for (const key of ops.openedLedgerKeys) this.knownLedgerKeys.add(key);
         const failed = await ops.cause();
         if (failed !== undefined) {
@@ -275,6 +280,11 @@ export class PostgresStore implements Store {
     }
   }
 
+  onKeyRevoked(listener: () => void): () => void {
+    this.keyRevokedListeners.add(listener);
+    return () => this.keyRevokedListeners.delete(listener);
+  }
+
   /** Events committed through *other* processes sharing the database (LISTEN/NOTIFY). */
   onForeignEvents(listener: ForeignListener, onResync?: () => void): () => void {
     this.foreignListeners.add(listener);
@@ -300,6 +310,8 @@ export class PostgresStore implements Store {
       connectionString: this.options.connectionString,
       keepAlive: true,
       query_timeout: 5_000,
+      // How operators (and the tests) tell it apart in pg_stat_activity.
+      application_name: 'lockstep listener',
     });
     const retry = () => {
       if (this.closed || this.listener !== client) return;
@@ -312,11 +324,15 @@ export class PostgresStore implements Store {
     client.on('end', retry);
     client.on('notification', (message) => {
       if (message.channel === eventChannel && message.payload) void this.deliverForeign(message.payload);
+      // A revocation through another process (this one's announced itself after its commit).
+      if (message.channel === keyRevokedChannel && message.payload !== this.origin) {
+        for (const listener of this.keyRevokedListeners) listener();
+      }
     });
     this.listener = client;
     try {
       await client.connect();
-      await client.query(`LISTEN ${eventChannel}`);
+      await client.query(`LISTEN ${eventChannel}; LISTEN ${keyRevokedChannel}`);
     } catch (error) {
       retry();
       throw error;
@@ -329,7 +345,10 @@ export class PostgresStore implements Store {
     this.listenHealth.unref();
     // Notifications sent while no listener was connected are lost: tell the live streams to
     // catch up from the store (they resume from their last event).
-    if (this.listenedBefore) for (const listener of this.resyncListeners) listener();
+    if (this.listenedBefore) {
+      for (const listener of this.resyncListeners) listener();
+      for (const listener of this.keyRevokedListeners) listener();
+    }
     this.listenedBefore = true;
   }
 
@@ -401,6 +420,8 @@ class PgOps implements StoreTx {
   /** True inside a write transaction: reads of rows about to change take row locks. */
   private readonly writing: boolean;
   readonly appendedEventIds: string[] = [];
+  /** The unit revoked an API key (announced to every process once it commits). */
+  keyRevoked = false;
   /** True once BEGIN was sent (write transactions only). */
   begun = false;
   /** Fee and external ledger accounts opened here; known to exist once the commit lands. */
@@ -727,12 +748,17 @@ class PgOps implements StoreTx {
   }
 
   async revokeApiKey(id: string, merchantId: string, at: string) {
-    return (
+    const revoked =
       (await this.run(
         'UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND merchant_id = $3 AND revoked_at IS NULL',
         [at, id, merchantId],
-      )) > 0
-    );
+      )) > 0;
+    if (revoked && !this.keyRevoked) {
+      // Delivered at COMMIT, and only if the unit commits.
+      this.write('SELECT pg_notify($1, $2)', [keyRevokedChannel, this.store.origin]);
+      this.keyRevoked = true;
+    }
+    return revoked;
   }
 
   async getSession(tokenHash: string) {

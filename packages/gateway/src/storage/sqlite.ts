@@ -140,6 +140,9 @@ export class SqliteStore implements Store {
   private failed: LockstepError | undefined;
   private reading = false;
   private closed = false;
+  private readonly keyRevokedListeners = new Set<() => void>();
+  /** A unit of the open batch revoked an API key (set by `writeOps`). */
+  private keyRevokedPending = false;
   private idle: Promise<void> = Promise.resolve();
   /** Batches committed (COMMIT returned) and batches known durable, counted alike. */
   private committedBatches = 0;
@@ -190,7 +193,9 @@ export class SqliteStore implements Store {
     // timers: SQLite's busy handler would sleep on the event loop.
     this.writer.exec('PRAGMA busy_timeout = 0');
     this.busyTimeoutMs = Math.max(0, options.busyTimeoutMs ?? 5000);
-    this.writeOps = new SqliteOps(this.writer, true);
+    this.writeOps = new SqliteOps(this.writer, true, () => {
+      this.keyRevokedPending = true;
+    });
     // Transaction control as prepared statements: parsed once, not once per unit of work.
     this.checkpointTailStatement = this.writer.prepare('PRAGMA wal_checkpoint(PASSIVE)');
     this.control = {
@@ -245,6 +250,11 @@ export class SqliteStore implements Store {
     } catch {
       this.checkpointer = undefined;
     }
+  }
+
+  onKeyRevoked(listener: () => void): () => void {
+    this.keyRevokedListeners.add(listener);
+    return () => this.keyRevokedListeners.delete(listener);
   }
 
   transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
@@ -474,6 +484,12 @@ export class SqliteStore implements Store {
     }
     this.committedBatches++;
     this.checkpointer?.committed();
+    if (this.keyRevokedPending) {
+      // Visible to readers from now on (durable only later): caches drop the old row now, and
+      // the revoking unit is answered after this. A unit rolled back meanwhile costs a re-read.
+      this.keyRevokedPending = false;
+      for (const listener of this.keyRevokedListeners) listener();
+    }
     if (this.syncWal) {
       // Answered once a sync that began after this COMMIT has finished.
       this.awaitingSync.push({ batch: this.committedBatches, settled: open });
@@ -799,9 +815,13 @@ class SqliteOps implements StoreTx {
    */
   private readonly inTransactionOnly: boolean;
 
-  constructor(db: DatabaseSync, inTransactionOnly = false) {
+  /** Told when this unit revoked an API key (the store announces it after the commit). */
+  private readonly keyRevoked: (() => void) | undefined;
+
+  constructor(db: DatabaseSync, inTransactionOnly = false, keyRevoked?: () => void) {
     this.db = db;
     this.inTransactionOnly = inTransactionOnly;
+    this.keyRevoked = keyRevoked;
   }
 
   private sql(text: string): StatementSync {
@@ -963,14 +983,15 @@ class SqliteOps implements StoreTx {
   }
 
   async revokeApiKey(id: string, merchantId: string, at: string) {
-    return (
+    const revoked =
       this.run(
         'UPDATE api_keys SET revoked_at = ? WHERE id = ? AND merchant_id = ? AND revoked_at IS NULL',
         at,
         id,
         merchantId,
-      ) > 0
-    );
+      ) > 0;
+    if (revoked) this.keyRevoked?.();
+    return revoked;
   }
 
   async getSession(tokenHash: string) {

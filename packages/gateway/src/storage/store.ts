@@ -41,6 +41,12 @@ export interface Store {
    * when some notifications may have been missed (the listener reconnected).
    */
   onForeignEvents?(listener: (events: StoredEvent[]) => void, onResync?: () => void): () => void;
+  /**
+   * Runs `listener` once a unit that revoked an API key has committed, through this process or
+   * (on a shared store) any other, and whenever such news may have been missed: a cache of
+   * keys drops what it holds, so a revoked key stops working at once, not when a cache expires.
+   */
+  onKeyRevoked(listener: () => void): () => void;
   close(): Promise<void>;
 }
 
