@@ -163,6 +163,20 @@ describe('embedded SQLite store', () => {
       code: 'idempotency_key_in_use',
     });
     await store.close();
+    // A customer's newest accounts are read from an index in order, not all read and sorted.
+    const upgraded = new DatabaseSync(file);
+    const plan = upgraded
+      .prepare(
+        `EXPLAIN QUERY PLAN SELECT t.state FROM temporary_account_parties p
+         JOIN temporary_accounts t ON t.code = p.code
+         WHERE p.customer_id = ? ORDER BY p.created_at DESC, p.code LIMIT ?`,
+      )
+      .all('cus_1', 20)
+      .map((row) => String((row as { detail: string }).detail))
+      .join('\n');
+    upgraded.close();
+    expect(plan).toMatch(/temporary_account_parties_recent/);
+    expect(plan).not.toMatch(/TEMP B-TREE/);
   });
 
   describe('answers only after the WAL is synced', () => {

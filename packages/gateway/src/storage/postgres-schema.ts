@@ -187,17 +187,33 @@ export const postgresMigrations: Array<{ version: number; name: string; sql: str
     name: 'parties by account',
     // A command reads the webhook endpoints of its account's parties by the account's code; the
     // primary key leads with the customer, so without this every command scanned every party.
-    // IF NOT EXISTS: on a large database an operator may build it CONCURRENTLY beforehand. A
-    // CONCURRENTLY build that failed leaves an invalid index of that name, which PostgreSQL
-    // keeps updating but never reads: the migration refuses it rather than take it.
-    sql: `
-      CREATE INDEX IF NOT EXISTS temporary_account_parties_code ON temporary_account_parties(code);
-      DO $$ BEGIN
-        IF EXISTS (SELECT 1 FROM pg_index
-                   WHERE indexrelid = 'temporary_account_parties_code'::regclass AND NOT indisvalid) THEN
-          RAISE EXCEPTION 'index temporary_account_parties_code is invalid (a failed CREATE INDEX CONCURRENTLY?): drop it, then start the gateway again';
-        END IF;
-      END $$;
-    `,
+    sql: createIndex('temporary_account_parties_code', 'temporary_account_parties(code)'),
+  },
+  {
+    version: 3,
+    name: "a customer's accounts, newest first",
+    // Account lists read a customer's newest accounts: without this every list read and sorted
+    // all of the customer's accounts (90 ms for a merchant of 200k).
+    sql: createIndex(
+      'temporary_account_parties_recent',
+      'temporary_account_parties(customer_id, created_at DESC, code)',
+    ),
   },
 ];
+
+/**
+ * An index migration. IF NOT EXISTS: on a large database an operator may build the index
+ * CONCURRENTLY beforehand. A CONCURRENTLY build that failed leaves an invalid index of that
+ * name, which PostgreSQL keeps updating but never reads: the migration refuses it rather than
+ * take it.
+ */
+function createIndex(name: string, on: string): string {
+  return `
+    CREATE INDEX IF NOT EXISTS ${name} ON ${on};
+    DO $$ BEGIN
+      IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = '${name}'::regclass AND NOT indisvalid) THEN
+        RAISE EXCEPTION 'index ${name} is invalid (a failed CREATE INDEX CONCURRENTLY?): drop it, then start the gateway again';
+      END IF;
+    END $$;
+  `;
+}

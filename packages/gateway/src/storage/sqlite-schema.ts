@@ -196,4 +196,14 @@ export const sqliteMigrations: Array<{ version: number; name: string; sql: strin
       ALTER TABLE idempotency_v2 RENAME TO idempotency;
     `,
   },
+  {
+    version: 3,
+    name: "a customer's accounts, newest first",
+    // Account lists read a customer's newest accounts: without this every list read and sorted
+    // all of the customer's accounts (46 ms for a merchant of 200k, on the event loop).
+    sql: `
+      CREATE INDEX temporary_account_parties_recent
+        ON temporary_account_parties(customer_id, created_at DESC, code);
+    `,
+  },
 ];
