@@ -1,12 +1,25 @@
 import { LockstepError, type TemporaryAccount } from '@lockstep/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Store, StoreTx } from '../../packages/gateway/src/storage/store.ts';
+import { outboxParkedAt, type Store, type StoreTx } from '../../packages/gateway/src/storage/store.ts';
+
+export interface ContractOptions {
+  /**
+   * Marks a delivery delivered the way a process of an older version did (no promotion of the
+   * next one), through a connection of its own; the test of the sweep runs where one is given.
+   */
+  finishAsOlderVersion?: (deliveryId: string, at: string) => Promise<void>;
+}
 
 /**
  * The store contract, written once against the `Store` interface only, so every adapter
  * (embedded SQLite, PostgreSQL) runs exactly the same suite.
  */
-export function storeContract(name: string, open: () => Promise<Store>, cleanup?: () => Promise<void>): void {
+export function storeContract(
+  name: string,
+  open: () => Promise<Store>,
+  cleanup?: () => Promise<void>,
+  options: ContractOptions = {},
+): void {
   describe(`store contract: ${name}`, () => {
     let store: Store;
     let counter = 0;
@@ -815,6 +828,128 @@ export function storeContract(name: string, open: () => Promise<Store>, cleanup?
         await store.transaction((tx) => tx.setWebhookEndpointEnabled(endpoint.id, merchantId, false)),
       ).toBe(true);
       expect((await store.read((reader) => reader.listWebhookEndpoints(merchantId)))[0]?.enabled).toBe(false);
+    });
+
+    /** A webhook endpoint of a fresh merchant, and outbox rows for it. */
+    async function outboxFixture() {
+      const merchantId = await store.transaction((tx) => customer(tx));
+      await store.transaction((tx) =>
+        tx.upsertMerchant({ customerId: merchantId, name: 'S', allowedOrigins: [], createdAt: now }),
+      );
+      const endpointId = unique('whe');
+      await store.transaction((tx) =>
+        tx.insertWebhookEndpoint({
+          id: endpointId,
+          merchantId,
+          url: 'http://hook.test',
+          enabled: true,
+          createdAt: now,
+        }),
+      );
+      const row = (accountCode: string, seq: number) => ({
+        id: unique('dlv'),
+        endpointId,
+        eventId: unique('evt'),
+        accountCode,
+        seq,
+        attemptCount: 0,
+        nextAttemptAt: now,
+        deliveredAt: null,
+        lastError: null,
+      });
+      const dueAt = async (id: string) => (await store.read((reader) => reader.getOutbox(id)))?.nextAttemptAt;
+      const firstThree = (accountCode: string) =>
+        [row(accountCode, 1), row(accountCode, 2), row(accountCode, 3)] as const;
+      return { row, dueAt, firstThree };
+    }
+
+    it('parks deliveries behind an unfinished one and makes the next due when it is finished', async () => {
+      const { row, dueAt, firstThree } = await outboxFixture();
+      const code = unique('ta');
+      const [first, second, third] = firstThree(code);
+      const fourth = row(code, 4);
+      const elsewhere = row(unique('ta'), 1);
+      await store.transaction((tx) => tx.insertOutbox([first, second, third, elsewhere]));
+      await store.transaction((tx) => tx.insertOutbox([fourth]));
+      expect(await Promise.all([first, second, third, fourth, elsewhere].map((r) => dueAt(r.id)))).toEqual([
+        now,
+        outboxParkedAt,
+        outboxParkedAt,
+        outboxParkedAt,
+        now,
+      ]);
+      const t1 = '2026-11-24T10:00:01.000Z';
+      const lease = '2026-11-24T10:05:00.000Z';
+      const claimed = await store.transaction((tx) => tx.claimDueOutbox(t1, lease, 100));
+      expect(claimed.filter((r) => r.accountCode === code).map((r) => r.seq)).toEqual([1]);
+      // Delivered: the next one is due at that moment, the rest stay parked.
+      await store.transaction((tx) => tx.markOutboxDelivered(first.id, t1, lease));
+      expect(await Promise.all([second, third, fourth].map((r) => dueAt(r.id)))).toEqual([
+        t1,
+        outboxParkedAt,
+        outboxParkedAt,
+      ]);
+      // A failed attempt backs off; what is behind it stays parked.
+      const t2 = '2026-11-24T10:00:02.000Z';
+      expect((await store.transaction((tx) => tx.claimDueOutbox(t2, lease, 100))).map((r) => r.id)).toContain(
+        second.id,
+      );
+      await store.transaction((tx) =>
+        tx.markOutboxFailed(second.id, 'HTTP 500', '2026-11-24T10:01:00.000Z', lease),
+      );
+      expect(await dueAt(third.id)).toBe(outboxParkedAt);
+      // Given up: the next one is due, and then delivered in order.
+      await store.transaction((tx) => tx.markOutboxGivenUp(second.id, t2, 'HTTP 410'));
+      expect(await dueAt(third.id)).toBe(t2);
+      const next = await store.transaction((tx) => tx.claimDueOutbox(t2, lease, 100));
+      expect(next.filter((r) => r.accountCode === code).map((r) => r.seq)).toEqual([3]);
+      // Nothing parked is left without an unfinished delivery before it.
+      expect(await store.transaction((tx) => tx.unparkOutbox(t2))).toBe(0);
+      expect(await dueAt(fourth.id)).toBe(outboxParkedAt);
+    });
+
+    it.runIf(options.finishAsOlderVersion)(
+      'makes due the deliveries parked behind one an older process finished',
+      async () => {
+        const { dueAt, firstThree } = await outboxFixture();
+        const code = unique('ta');
+        const [first, second, third] = firstThree(code);
+        await store.transaction((tx) => tx.insertOutbox([first, second, third]));
+        const t1 = '2026-11-24T10:00:01.000Z';
+        await options.finishAsOlderVersion?.(first.id, t1);
+        expect(await dueAt(second.id)).toBe(outboxParkedAt);
+        expect(await store.transaction((tx) => tx.unparkOutbox(t1))).toBe(1);
+        expect([await dueAt(second.id), await dueAt(third.id)]).toEqual([t1, outboxParkedAt]);
+        const claimed = await store.transaction((tx) =>
+          tx.claimDueOutbox(t1, '2026-11-24T10:05:00.000Z', 100),
+        );
+        expect(claimed.filter((r) => r.accountCode === code).map((r) => r.seq)).toEqual([2]);
+      },
+    );
+
+    it('never strands a delivery queued by a command while the one before it is finished', async () => {
+      // A command queues deliveries holding its account's lock; finishing a delivery takes it
+      // too. Racing the two many times, the new delivery always ends up due.
+      const { row, dueAt } = await outboxFixture();
+      const parties = await store.transaction(async (tx) => [await customer(tx), await customer(tx)]);
+      for (let round = 0; round < 40; round++) {
+        const code = unique('ta');
+        await store.transaction((tx) => tx.insertTemporaryAccount(account(code, parties)));
+        const head = row(code, 1);
+        const behind = row(code, 2);
+        await store.transaction((tx) => tx.insertOutbox([head]));
+        const lease = '2026-11-24T10:05:00.000Z';
+        await store.transaction((tx) => tx.claimDueOutbox('2026-11-24T10:00:01.000Z', lease, 1_000));
+        await Promise.all([
+          store.transaction(async (tx) => {
+            tx.prefetchAccount?.(code);
+            await tx.getTemporaryAccount(code);
+            await tx.insertOutbox([behind]);
+          }),
+          store.transaction((tx) => tx.markOutboxDelivered(head.id, '2026-11-24T10:00:02.000Z', lease)),
+        ]);
+        expect(await dueAt(behind.id)).not.toBe(outboxParkedAt);
+      }
     });
 
     it('rolls back only the unit of work that fails, while concurrent units commit', async () => {

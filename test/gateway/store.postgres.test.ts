@@ -8,14 +8,24 @@ import { storeContract } from './store-contract.ts';
 // The same contract suite as the embedded store, on a fresh PostgreSQL database per run.
 if (pgAvailable()) {
   let drop: (() => Promise<void>) | undefined;
+  let url = '';
   storeContract(
     'postgres',
     async () => {
       const database = await createTestDatabase();
       drop = database.drop;
+      url = database.url;
       return openPostgresStore({ connectionString: database.url });
     },
     async () => drop?.(),
+    {
+      finishAsOlderVersion: async (deliveryId, at) => {
+        const client = new pg.Client({ connectionString: url });
+        await client.connect();
+        await client.query('UPDATE webhook_outbox SET delivered_at = $1 WHERE id = $2', [at, deliveryId]);
+        await client.end();
+      },
+    },
   );
 
   describe('postgres schema', () => {

@@ -27,6 +27,14 @@ storeContract(
   'sqlite file',
   () => openSqliteStore({ path: path.join(dir, 'contract.sqlite') }),
   async () => rmSync(dir, { recursive: true, force: true }),
+  {
+    finishAsOlderVersion: async (deliveryId, at) => {
+      const raw = new DatabaseSync(path.join(dir, 'contract.sqlite'));
+      raw.exec('PRAGMA busy_timeout = 5000');
+      raw.prepare('UPDATE webhook_outbox SET delivered_at = ? WHERE id = ?').run(at, deliveryId);
+      raw.close();
+    },
+  },
 );
 storeContract('sqlite :memory:', () => openSqliteStore({ path: ':memory:' }));
 storeContract('sqlite file without group commit', () =>

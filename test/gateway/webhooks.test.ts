@@ -1,5 +1,10 @@
 import { createPublicKey, verify as verifySignature } from 'node:crypto';
+import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { EventBus } from '../../packages/gateway/src/service/event-bus.ts';
+import type { KeyRing } from '../../packages/gateway/src/service/keys.ts';
+import { WebhookWorker } from '../../packages/gateway/src/service/webhooks.ts';
+import type { Store } from '../../packages/gateway/src/storage/store.ts';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { receiver, waitFor } from '../support/receiver.ts';
 
@@ -214,5 +219,46 @@ describe('webhooks', () => {
       history.body.data.map((event: { id: string }) => event.id),
     );
     expect(nudges).toBeGreaterThan(0);
+  });
+
+  it('sweeps parked deliveries when it starts, then once per interval, not on every pass', async () => {
+    // The sweep itself is in the store contract; this is when the worker asks for it.
+    let nowMs = Date.parse('2026-11-24T10:00:00.000Z');
+    const swept: string[] = [];
+    let passes = 0;
+    const tx = {
+      unparkOutbox: async (at: string) => {
+        swept.push(at);
+        return 0;
+      },
+      claimDueOutbox: async () => {
+        passes++;
+        return [];
+      },
+    };
+    const store = { kind: 'postgres', transaction: async (work: (t: unknown) => unknown) => work(tx) };
+    const worker = new WebhookWorker({
+      store: store as unknown as Store,
+      keys: {} as KeyRing,
+      bus: new EventBus(),
+      log: pino({ level: 'silent' }),
+      now: () => new Date(nowMs),
+      pollIntervalMs: 600_000,
+      unparkIntervalMs: 60_000,
+    });
+    const pass = async (advanceMs: number) => {
+      nowMs += advanceMs;
+      const before = passes;
+      worker.nudge();
+      await waitFor(() => passes > before);
+    };
+    worker.start();
+    await waitFor(() => passes === 1);
+    await pass(30_000);
+    await pass(29_999);
+    await pass(1);
+    await pass(1_000);
+    await worker.stop();
+    expect(swept).toEqual(['2026-11-24T10:00:00.000Z', '2026-11-24T10:01:00.000Z']);
   });
 });

@@ -120,6 +120,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       // Public hosts only, checked at every connection (not just at registration), unless
       // local development allows private webhook URLs.
       fetch: gateway.allowPrivateWebhookUrls ? globalThis.fetch : publicOnlyFetch(),
+      // Parked deliveries are swept at start, and on a shared store every minute (a process of
+      // an older version may run beside this one during a rolling deploy). On the embedded store
+      // only this process writes, and a sweep of a large backlog would hold its event loop.
+      unparkIntervalMs: options.store.kind === 'sqlite' ? Number.POSITIVE_INFINITY : 60_000,
       ...options.webhooks,
     });
     gateway.webhooks.start();

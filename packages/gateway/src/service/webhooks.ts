@@ -27,6 +27,11 @@ export interface WebhookWorkerOptions {
   concurrencyMax?: number;
   /** How long a claimed delivery is leased to this worker. */
   leaseMs?: number;
+  /**
+   * How often (and at start) to make due the parked deliveries nothing holds back any more
+   * (`Store.unparkOutbox`): a process of an older version finishes deliveries without doing it.
+   */
+  unparkIntervalMs?: number;
   now?: () => Date;
   fetch?: typeof fetch;
 }
@@ -42,6 +47,8 @@ export class WebhookWorker {
   private again = false;
   private unsubscribe: (() => void) | undefined;
   private readonly inFlight = new Set<Promise<void>>();
+  /** When parked deliveries were last swept (never yet: the first pass sweeps). */
+  private unparkedAtMs = Number.NEGATIVE_INFINITY;
 
   constructor(options: WebhookWorkerOptions) {
     this.options = {
@@ -52,6 +59,7 @@ export class WebhookWorker {
       attemptTimeoutMs: 10_000,
       concurrencyMax: 16,
       leaseMs: 60_000,
+      unparkIntervalMs: 60_000,
       ...options,
       now: options.now ?? (() => new Date()),
       fetch: options.fetch ?? globalThis.fetch,
@@ -93,8 +101,16 @@ export class WebhookWorker {
   }
 
   private async runPass(): Promise<void> {
-    const { store, leaseMs, concurrencyMax, log } = this.options;
+    const { store, leaseMs, concurrencyMax, unparkIntervalMs, log } = this.options;
     try {
+      const startedAt = this.options.now();
+      if (startedAt.getTime() - this.unparkedAtMs >= unparkIntervalMs) {
+        this.unparkedAtMs = startedAt.getTime();
+        const unparked = await store.transaction((tx) => tx.unparkOutbox(startedAt.toISOString()));
+        if (unparked > 0) {
+          log.warn({ unparked }, 'parked webhook deliveries had nothing before them; they are due again');
+        }
+      }
       for (;;) {
         const capacity = concurrencyMax - this.inFlight.size;
         if (!this.running || capacity <= 0) return;

@@ -43,6 +43,7 @@ import type {
   UsualAccountRecord,
   WebhookEndpointRecord,
 } from './store.ts';
+import { outboxParkedAt } from './store.ts';
 
 /**
  * The PostgreSQL store, for production and for several gateway processes sharing one database.
@@ -1187,11 +1188,33 @@ class PgOps implements StoreTx {
 
   async insertOutbox(records: OutboxRecord[]) {
     if (records.length === 0) return;
+    // Parked behind an unfinished earlier delivery: one in the table (the statement cannot see
+    // its own rows) or one before it in `records`. The command holds its account's row lock, and
+    // finishing a delivery takes it too, so the two never miss each other (see finishOutbox).
+    const behind = records.map((record, index) =>
+      records.some(
+        (other, before) =>
+          before < index &&
+          other.endpointId === record.endpointId &&
+          other.accountCode === record.accountCode &&
+          other.seq < record.seq &&
+          other.deliveredAt === null,
+      ),
+    );
     this.write(
       `INSERT INTO webhook_outbox (id, endpoint_id, event_id, account_code, seq, attempt_count,
          next_attempt_at, delivered_at, last_error)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[],
-         $7::text[], $8::text[], $9::text[])`,
+       SELECT r.id, r.endpoint_id, r.event_id, r.account_code, r.seq, r.attempt_count,
+         CASE WHEN r.delivered_at IS NULL AND (r.behind OR EXISTS (
+           SELECT 1 FROM webhook_outbox e
+           WHERE e.endpoint_id = r.endpoint_id AND e.account_code = r.account_code
+             AND e.seq < r.seq AND e.delivered_at IS NULL))
+         THEN $11 ELSE r.next_attempt_at END,
+         r.delivered_at, r.last_error
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[],
+         $7::text[], $8::text[], $9::text[], $10::boolean[])
+         AS r(id, endpoint_id, event_id, account_code, seq, attempt_count, next_attempt_at,
+              delivered_at, last_error, behind)`,
       [
         records.map((record) => record.id),
         records.map((record) => record.endpointId),
@@ -1202,6 +1225,8 @@ class PgOps implements StoreTx {
         records.map((record) => record.nextAttemptAt),
         records.map((record) => record.deliveredAt),
         records.map((record) => record.lastError),
+        behind,
+        outboxParkedAt,
       ],
     );
   }
@@ -1239,18 +1264,50 @@ class PgOps implements StoreTx {
   }
 
   async markOutboxDelivered(id: string, at: string, lease?: string) {
-    await this.run(
-      `UPDATE webhook_outbox SET delivered_at = $1, attempt_count = attempt_count + 1, last_error = NULL
-       WHERE id = $2 AND ($3::text IS NULL OR next_attempt_at = $3)`,
-      [at, id, lease ?? null],
-    );
+    this.finishOutbox(id, at, null, lease);
   }
 
   async markOutboxGivenUp(id: string, at: string, reason: string, lease?: string) {
-    await this.run(
+    this.finishOutbox(id, at, `given up: ${reason}`.slice(0, 500), lease);
+  }
+
+  /**
+   * Marks a delivery finished, then makes the next one of its endpoint and account due. First
+   * it takes the account's row lock, as a command does before it queues deliveries: otherwise a
+   * command could park a delivery behind this one (not yet seen finished) while this promotes
+   * nothing (that delivery not yet seen at all), and it would wait forever. Three statements,
+   * one round trip (sent with the COMMIT).
+   */
+  private finishOutbox(id: string, at: string, lastError: string | null, lease: string | undefined) {
+    this.write(
+      `SELECT 1 FROM temporary_accounts
+       WHERE code = (SELECT account_code FROM webhook_outbox WHERE id = $1) FOR UPDATE`,
+      [id],
+    );
+    this.write(
       `UPDATE webhook_outbox SET delivered_at = $1, attempt_count = attempt_count + 1, last_error = $2
        WHERE id = $3 AND ($4::text IS NULL OR next_attempt_at = $4)`,
-      [at, `given up: ${reason}`.slice(0, 500), id, lease ?? null],
+      [at, lastError, id, lease ?? null],
+    );
+    this.write(
+      `UPDATE webhook_outbox SET next_attempt_at = $1
+       WHERE id = (SELECT n.id FROM webhook_outbox f JOIN webhook_outbox n
+                     ON n.endpoint_id = f.endpoint_id AND n.account_code = f.account_code
+                   WHERE f.id = $2 AND f.delivered_at IS NOT NULL AND n.delivered_at IS NULL
+                   ORDER BY n.seq LIMIT 1)
+         AND next_attempt_at = $3`,
+      [at, id, outboxParkedAt],
+    );
+  }
+
+  async unparkOutbox(at: string) {
+    return this.run(
+      `UPDATE webhook_outbox o SET next_attempt_at = $1
+       WHERE o.delivered_at IS NULL AND o.next_attempt_at = $2 AND NOT EXISTS (
+         SELECT 1 FROM webhook_outbox e
+         WHERE e.endpoint_id = o.endpoint_id AND e.account_code = o.account_code
+           AND e.seq < o.seq AND e.delivered_at IS NULL)`,
+      [at, outboxParkedAt],
     );
   }
 

@@ -43,6 +43,7 @@ import type {
   UsualAccountRecord,
   WebhookEndpointRecord,
 } from './store.ts';
+import { outboxParkedAt } from './store.ts';
 
 /**
  * The embedded store on `node:sqlite`: WAL and group commit. Every write goes through
@@ -1402,9 +1403,16 @@ class SqliteOps implements StoreTx {
 
   async insertOutbox(records: OutboxRecord[]) {
     for (const record of records) {
+      // Parked behind an unfinished earlier delivery (one probe of the pending index; the
+      // records before this one are in the table already).
       this.run(
         `INSERT INTO webhook_outbox (id, endpoint_id, event_id, account_code, seq, attempt_count,
-           next_attempt_at, delivered_at, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           next_attempt_at, delivered_at, last_error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6,
+           CASE WHEN ?8 IS NULL AND EXISTS (
+             SELECT 1 FROM webhook_outbox e INDEXED BY webhook_outbox_pending
+             WHERE e.endpoint_id = ?2 AND e.account_code = ?4 AND e.seq < ?5 AND e.delivered_at IS NULL)
+           THEN ?10 ELSE ?7 END, ?8, ?9)`,
         record.id,
         record.endpointId,
         record.eventId,
@@ -1414,6 +1422,7 @@ class SqliteOps implements StoreTx {
         record.nextAttemptAt,
         record.deliveredAt,
         record.lastError,
+        outboxParkedAt,
       );
     }
   }
@@ -1443,25 +1452,48 @@ class SqliteOps implements StoreTx {
   }
 
   async markOutboxDelivered(id: string, at: string, lease?: string) {
-    this.run(
-      `UPDATE webhook_outbox SET delivered_at = ?, attempt_count = attempt_count + 1, last_error = NULL
-       WHERE id = ? AND (? IS NULL OR next_attempt_at = ?)`,
+    this.finishOutbox(id, at, null, lease);
+  }
+
+  async markOutboxGivenUp(id: string, at: string, reason: string, lease?: string) {
+    this.finishOutbox(id, at, `given up: ${reason}`.slice(0, 500), lease);
+  }
+
+  /** Marks a delivery finished, then makes the next one of its endpoint and account due. */
+  private finishOutbox(id: string, at: string, lastError: string | null, lease: string | undefined) {
+    const finished = this.one(
+      `UPDATE webhook_outbox SET delivered_at = ?, attempt_count = attempt_count + 1, last_error = ?
+       WHERE id = ? AND (? IS NULL OR next_attempt_at = ?)
+       RETURNING endpoint_id, account_code`,
       at,
+      lastError,
       id,
       lease ?? null,
       lease ?? null,
     );
+    if (!finished) return;
+    this.run(
+      `UPDATE webhook_outbox SET next_attempt_at = ?
+       WHERE id = (SELECT id FROM webhook_outbox INDEXED BY webhook_outbox_pending
+                   WHERE endpoint_id = ? AND account_code = ? AND delivered_at IS NULL
+                   ORDER BY seq LIMIT 1)
+         AND next_attempt_at = ?`,
+      at,
+      String(finished.endpoint_id),
+      String(finished.account_code),
+      outboxParkedAt,
+    );
   }
 
-  async markOutboxGivenUp(id: string, at: string, reason: string, lease?: string) {
-    this.run(
-      `UPDATE webhook_outbox SET delivered_at = ?, attempt_count = attempt_count + 1, last_error = ?
-       WHERE id = ? AND (? IS NULL OR next_attempt_at = ?)`,
+  async unparkOutbox(at: string) {
+    return this.run(
+      `UPDATE webhook_outbox SET next_attempt_at = ?
+       WHERE delivered_at IS NULL AND next_attempt_at = ? AND NOT EXISTS (
+         SELECT 1 FROM webhook_outbox e INDEXED BY webhook_outbox_pending
+         WHERE e.endpoint_id = webhook_outbox.endpoint_id AND e.account_code = webhook_outbox.account_code
+           AND e.seq < webhook_outbox.seq AND e.delivered_at IS NULL)`,
       at,
-      `given up: ${reason}`.slice(0, 500),
-      id,
-      lease ?? null,
-      lease ?? null,
+      outboxParkedAt,
     );
   }
 

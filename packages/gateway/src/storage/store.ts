@@ -147,6 +147,13 @@ export interface StoredEvent extends AccountEvent {
   id: string;
 }
 
+/**
+ * The `nextAttemptAt` of a delivery parked behind an undelivered earlier one of its endpoint
+ * and account: it is due once that one is finished, not before, so a claim never walks a
+ * backlog it could not deliver (a dead endpoint's, say). Also in the schemas' migration 4.
+ */
+export const outboxParkedAt = '9999-12-31T23:59:59.999Z';
+
 export interface OutboxRecord {
   id: string;
   endpointId: string;
@@ -154,6 +161,7 @@ export interface OutboxRecord {
   accountCode: string;
   seq: number;
   attemptCount: number;
+  /** When it is next due (`outboxParkedAt` while an earlier delivery is unfinished). */
   nextAttemptAt: string;
   deliveredAt: string | null;
   lastError: string | null;
@@ -322,6 +330,11 @@ export interface StoreTx extends StoreReader {
 
   insertWebhookEndpoint(record: WebhookEndpointRecord): Promise<void>;
   setWebhookEndpointEnabled(id: string, merchantId: string, enabled: boolean): Promise<boolean>;
+  /**
+   * Queues deliveries. One that has an unfinished earlier delivery of its endpoint and account
+   * (in the store or before it in `records`) is parked: `nextAttemptAt` becomes
+   * `outboxParkedAt` until `markOutboxDelivered` or `markOutboxGivenUp` finishes the one before.
+   */
   insertOutbox(records: OutboxRecord[]): Promise<void>;
   /**
    * Claims up to `limit` due deliveries (nextAttemptAt <= now, not delivered), pushing their
@@ -331,17 +344,25 @@ export interface StoreTx extends StoreReader {
    */
   claimDueOutbox(now: string, leaseUntil: string, limit: number): Promise<OutboxRecord[]>;
   /**
-   * Records an attempt's outcome. With `lease` (the `nextAttemptAt` the claim returned), only
-   * while that lease still holds: a worker whose lease ran out and was re-claimed by another
-   * changes nothing, so it cannot mark the row done while the new attempt is in flight.
+   * Records an attempt's outcome (these three). With `lease` (the `nextAttemptAt` the claim
+   * returned), only while that lease still holds: a worker whose lease ran out and was
+   * re-claimed by another changes nothing, so it cannot mark the row done while the new attempt
+   * is in flight. Delivered: the next parked delivery of its endpoint and account is due at `at`.
    */
   markOutboxDelivered(id: string, at: string, lease?: string): Promise<void>;
+  /** Failed: due again at `nextAttemptAt`; the deliveries behind it stay parked. */
   markOutboxFailed(id: string, error: string, nextAttemptAt: string, lease?: string): Promise<void>;
   /**
    * Finishes a delivery without success (given up, or its endpoint disabled): it no longer
-   * holds back later events of its account; `lastError` says `given up: <reason>`.
+   * holds back later events of its account; `lastError` says `given up: <reason>`. Like a
+   * delivery, it makes the next parked delivery of its endpoint and account due at `at`.
    */
   markOutboxGivenUp(id: string, at: string, reason: string, lease?: string): Promise<void>;
+  /**
+   * Makes due at `at` every parked delivery with no unfinished one before it (a process of an
+   * older version finishes deliveries without promoting the next); returns how many.
+   */
+  unparkOutbox(at: string): Promise<number>;
 
   putIdempotency(record: IdempotencyRecord): Promise<void>;
 }
