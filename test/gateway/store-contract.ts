@@ -1,13 +1,19 @@
 import { LockstepError, type TemporaryAccount } from '@lockstep/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { outboxParkedAt, type Store, type StoreTx } from '../../packages/gateway/src/storage/store.ts';
+import type { Store, StoreTx } from '../../packages/gateway/src/storage/store.ts';
 
 export interface ContractOptions {
   /**
-   * Marks a delivery delivered the way a process of an older version did (no promotion of the
-   * next one), through a connection of its own; the test of the sweep runs where one is given.
+   * The webhook statements of the release before parking (41e2556), run through a connection
+   * of their own: a process of that release beside this one, or after a rollback. The tests of
+   * mixed releases run where it is given.
    */
-  finishAsOlderVersion?: (deliveryId: string, at: string) => Promise<void>;
+  olderRelease?: {
+    /** Its claim: ids of the due deliveries it takes (it leases them until `leaseUntil`). */
+    claim(now: string, leaseUntil: string): Promise<string[]>;
+    /** Its "delivered": no unparking. */
+    finish(deliveryId: string, at: string): Promise<void>;
+  };
 }
 
 /**
@@ -857,7 +863,11 @@ export function storeContract(
         deliveredAt: null,
         lastError: null,
       });
-      const dueAt = async (id: string) => (await store.read((reader) => reader.getOutbox(id)))?.nextAttemptAt;
+      /** 'parked', or when the delivery is due. */
+      const dueAt = async (id: string) => {
+        const record = await store.read((reader) => reader.getOutbox(id));
+        return record?.parked ? 'parked' : record?.nextAttemptAt;
+      };
       const firstThree = (accountCode: string) =>
         [row(accountCode, 1), row(accountCode, 2), row(accountCode, 3)] as const;
       return { row, dueAt, firstThree };
@@ -873,9 +883,9 @@ export function storeContract(
       await store.transaction((tx) => tx.insertOutbox([fourth]));
       expect(await Promise.all([first, second, third, fourth, elsewhere].map((r) => dueAt(r.id)))).toEqual([
         now,
-        outboxParkedAt,
-        outboxParkedAt,
-        outboxParkedAt,
+        'parked',
+        'parked',
+        'parked',
         now,
       ]);
       const t1 = '2026-11-24T10:00:01.000Z';
@@ -886,8 +896,8 @@ export function storeContract(
       await store.transaction((tx) => tx.markOutboxDelivered(first.id, t1, lease));
       expect(await Promise.all([second, third, fourth].map((r) => dueAt(r.id)))).toEqual([
         t1,
-        outboxParkedAt,
-        outboxParkedAt,
+        'parked',
+        'parked',
       ]);
       // A failed attempt backs off; what is behind it stays parked.
       const t2 = '2026-11-24T10:00:02.000Z';
@@ -897,7 +907,7 @@ export function storeContract(
       await store.transaction((tx) =>
         tx.markOutboxFailed(second.id, 'HTTP 500', '2026-11-24T10:01:00.000Z', lease),
       );
-      expect(await dueAt(third.id)).toBe(outboxParkedAt);
+      expect(await dueAt(third.id)).toBe('parked');
       // Given up: the next one is due, and then delivered in order.
       await store.transaction((tx) => tx.markOutboxGivenUp(second.id, t2, 'HTTP 410'));
       expect(await dueAt(third.id)).toBe(t2);
@@ -905,25 +915,33 @@ export function storeContract(
       expect(next.filter((r) => r.accountCode === code).map((r) => r.seq)).toEqual([3]);
       // Nothing parked is left without an unfinished delivery before it.
       expect(await store.transaction((tx) => tx.unparkOutbox(t2))).toBe(0);
-      expect(await dueAt(fourth.id)).toBe(outboxParkedAt);
+      expect(await dueAt(fourth.id)).toBe('parked');
     });
 
-    it.runIf(options.finishAsOlderVersion)(
-      'makes due the deliveries parked behind one an older process finished',
+    it.runIf(options.olderRelease)(
+      'an older release still delivers parked deliveries in order, and this one picks up after it',
       async () => {
+        const older = options.olderRelease as NonNullable<ContractOptions['olderRelease']>;
         const { dueAt, firstThree } = await outboxFixture();
-        const code = unique('ta');
-        const [first, second, third] = firstThree(code);
+        const [first, second, third] = firstThree(unique('ta'));
         await store.transaction((tx) => tx.insertOutbox([first, second, third]));
         const t1 = '2026-11-24T10:00:01.000Z';
-        await options.finishAsOlderVersion?.(first.id, t1);
-        expect(await dueAt(second.id)).toBe(outboxParkedAt);
+        const mine = async (ids: Promise<string[]>) =>
+          (await ids).filter((id) => [first.id, second.id, third.id].includes(id));
+        // After a rollback: the older release knows nothing of parking and keeps the order.
+        expect(await mine(older.claim(t1, '2026-11-24T10:00:02.000Z'))).toEqual([first.id]);
+        await older.finish(first.id, t1);
+        expect(await mine(older.claim('2026-11-24T10:00:03.000Z', '2026-11-24T10:00:04.000Z'))).toEqual([
+          second.id,
+        ]);
+        await older.finish(second.id, t1);
+        // Back on this release: what the older one finished unparked nothing; the sweep does.
+        expect(await dueAt(third.id)).toBe('parked');
         expect(await store.transaction((tx) => tx.unparkOutbox(t1))).toBe(1);
-        expect([await dueAt(second.id), await dueAt(third.id)]).toEqual([t1, outboxParkedAt]);
         const claimed = await store.transaction((tx) =>
           tx.claimDueOutbox(t1, '2026-11-24T10:05:00.000Z', 100),
         );
-        expect(claimed.filter((r) => r.accountCode === code).map((r) => r.seq)).toEqual([2]);
+        expect(claimed.map((row) => row.id).filter((id) => id === third.id)).toEqual([third.id]);
       },
     );
 
@@ -948,7 +966,7 @@ export function storeContract(
           }),
           store.transaction((tx) => tx.markOutboxDelivered(head.id, '2026-11-24T10:00:02.000Z', lease)),
         ]);
-        expect(await dueAt(behind.id)).not.toBe(outboxParkedAt);
+        expect(await dueAt(behind.id)).not.toBe('parked');
       }
     });
 

@@ -4,6 +4,18 @@ import { openPostgresStore } from '../../packages/gateway/src/storage/postgres.t
 import { postgresMigrations } from '../../packages/gateway/src/storage/postgres-schema.ts';
 import { createTestDatabase, pgAvailable } from '../support/postgres.ts';
 import { storeContract } from './store-contract.ts';
+import { expectFirstReleaseOutboxParked, firstReleaseOutbox } from './upgrade-fixtures.ts';
+
+/** Runs `work` on a connection of its own, as another process would. */
+async function olderReleaseSql<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
 
 // The same contract suite as the embedded store, on a fresh PostgreSQL database per run.
 if (pgAvailable()) {
@@ -19,11 +31,35 @@ if (pgAvailable()) {
     },
     async () => drop?.(),
     {
-      finishAsOlderVersion: async (deliveryId, at) => {
-        const client = new pg.Client({ connectionString: url });
-        await client.connect();
-        await client.query('UPDATE webhook_outbox SET delivered_at = $1 WHERE id = $2', [at, deliveryId]);
-        await client.end();
+      olderRelease: {
+        claim: (now, leaseUntil) =>
+          olderReleaseSql(url, async (client) =>
+            (
+              await client.query(
+                `WITH due AS (
+                   SELECT o.id FROM webhook_outbox o
+                   WHERE o.delivered_at IS NULL AND o.next_attempt_at <= $1
+                     AND NOT EXISTS (
+                       SELECT 1 FROM webhook_outbox earlier
+                       WHERE earlier.endpoint_id = o.endpoint_id AND earlier.account_code = o.account_code
+                         AND earlier.seq < o.seq AND earlier.delivered_at IS NULL)
+                   ORDER BY o.next_attempt_at, o.endpoint_id, o.account_code, o.seq
+                   LIMIT 100
+                   FOR UPDATE OF o SKIP LOCKED)
+                 UPDATE webhook_outbox w SET next_attempt_at = $2 FROM due WHERE w.id = due.id
+                 RETURNING w.id`,
+                [now, leaseUntil],
+              )
+            ).rows.map((row) => String(row.id)),
+          ),
+        finish: (deliveryId, at) =>
+          olderReleaseSql(url, async (client) => {
+            await client.query(
+              `UPDATE webhook_outbox SET delivered_at = $1, attempt_count = attempt_count + 1, last_error = NULL
+               WHERE id = $2`,
+              [at, deliveryId],
+            );
+          }),
       },
     },
   );
@@ -49,6 +85,7 @@ if (pgAvailable()) {
       await client.query(
         "INSERT INTO schema_migrations VALUES (1, 'initial schema', '2026-11-24T00:00:00.000Z')",
       );
+      await client.query(firstReleaseOutbox('true'));
       return { url: database.url, client };
     }
 
@@ -60,6 +97,7 @@ if (pgAvailable()) {
 
     async function upgradeAndExplain(url: string, client: pg.Client) {
       const store = await openPostgresStore({ connectionString: url, listen: false });
+      await expectFirstReleaseOutboxParked(store);
       await store.close();
       const applied = await client.query('SELECT version FROM schema_migrations ORDER BY version');
       expect(applied.rows.map((row) => row.version)).toEqual(postgresMigrations.map((m) => m.version));

@@ -7,6 +7,7 @@ import { openSqliteStore } from '../../packages/gateway/src/storage/sqlite.ts';
 import { sqliteMigrations } from '../../packages/gateway/src/storage/sqlite-schema.ts';
 import type { CustomerRecord } from '../../packages/gateway/src/storage/store.ts';
 import { storeContract } from './store-contract.ts';
+import { expectFirstReleaseOutboxParked, firstReleaseOutbox } from './upgrade-fixtures.ts';
 
 /** A customer row for tests that only need something to write. */
 function customer(id: string, fields: Partial<CustomerRecord> = {}): CustomerRecord {
@@ -22,17 +23,50 @@ function customer(id: string, fields: Partial<CustomerRecord> = {}): CustomerRec
   };
 }
 
+/** Runs `work` on a connection of its own to the file, as another process would. */
+function olderReleaseSql<T>(file: string, work: (raw: DatabaseSync) => T): T {
+  const raw = new DatabaseSync(file);
+  try {
+    raw.exec('PRAGMA busy_timeout = 5000');
+    return work(raw);
+  } finally {
+    raw.close();
+  }
+}
+
 const dir = mkdtempSync(path.join(tmpdir(), 'lockstep-store-'));
 storeContract(
   'sqlite file',
   () => openSqliteStore({ path: path.join(dir, 'contract.sqlite') }),
   async () => rmSync(dir, { recursive: true, force: true }),
   {
-    finishAsOlderVersion: async (deliveryId, at) => {
-      const raw = new DatabaseSync(path.join(dir, 'contract.sqlite'));
-      raw.exec('PRAGMA busy_timeout = 5000');
-      raw.prepare('UPDATE webhook_outbox SET delivered_at = ? WHERE id = ?').run(at, deliveryId);
-      raw.close();
+    olderRelease: {
+      claim: async (now, leaseUntil) =>
+        olderReleaseSql(path.join(dir, 'contract.sqlite'), (raw) => {
+          const rows = raw
+            .prepare(
+              `SELECT o.id FROM webhook_outbox o
+               WHERE o.delivered_at IS NULL AND o.next_attempt_at <= ?
+                 AND NOT EXISTS (
+                   SELECT 1 FROM webhook_outbox earlier
+                   WHERE earlier.endpoint_id = o.endpoint_id AND earlier.account_code = o.account_code
+                     AND earlier.seq < o.seq AND earlier.delivered_at IS NULL)
+               ORDER BY o.next_attempt_at, o.endpoint_id, o.account_code, o.seq LIMIT 100`,
+            )
+            .all(now) as Array<{ id: string }>;
+          for (const row of rows) {
+            raw.prepare('UPDATE webhook_outbox SET next_attempt_at = ? WHERE id = ?').run(leaseUntil, row.id);
+          }
+          return rows.map((row) => row.id);
+        }),
+      finish: async (deliveryId, at) =>
+        olderReleaseSql(path.join(dir, 'contract.sqlite'), (raw) => {
+          raw
+            .prepare(
+              'UPDATE webhook_outbox SET delivered_at = ?, attempt_count = attempt_count + 1, last_error = NULL WHERE id = ?',
+            )
+            .run(at, deliveryId);
+        }),
     },
   },
 );
@@ -152,6 +186,7 @@ describe('embedded SQLite store', () => {
     raw
       .prepare('INSERT INTO idempotency VALUES (?, ?, ?, ?, ?, ?)')
       .run('cus_1', 'key-1', 'hash-1', 201, '{"code":"ta_1"}', '2026-11-24T00:00:00.000Z');
+    raw.exec(firstReleaseOutbox('1'));
     raw.close();
     const store = await openSqliteStore({ path: file });
     expect(await store.read((reader) => reader.getIdempotency('cus_1', 'key-1'))).toMatchObject({
@@ -170,6 +205,7 @@ describe('embedded SQLite store', () => {
     await expect(store.transaction((tx) => tx.putIdempotency(again))).rejects.toMatchObject({
       code: 'idempotency_key_in_use',
     });
+    await expectFirstReleaseOutboxParked(store);
     await store.close();
     // A customer's newest accounts are read from an index in order, not all read and sorted.
     const upgraded = new DatabaseSync(file);

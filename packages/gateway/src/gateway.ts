@@ -120,10 +120,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       // Public hosts only, checked at every connection (not just at registration), unless
       // local development allows private webhook URLs.
       fetch: gateway.allowPrivateWebhookUrls ? globalThis.fetch : publicOnlyFetch(),
-      // Parked deliveries are swept at start, and on a shared store every minute (a process of
-      // an older version may run beside this one during a rolling deploy). On the embedded store
-      // only this process writes, and a sweep of a large backlog would hold its event loop.
-      unparkIntervalMs: options.store.kind === 'sqlite' ? Number.POSITIVE_INFINITY : 60_000,
+      // Parked deliveries are swept at start, then every minute on a shared store (a process of
+      // an older release may run beside this one during a rolling deploy) and every 10 minutes
+      // on the embedded one (an older process may still be finishing deliveries as this one
+      // starts; a sweep of a 160k backlog holds the event loop ~90 ms).
+      unparkIntervalMs: options.store.kind === 'sqlite' ? 600_000 : 60_000,
       ...options.webhooks,
     });
     gateway.webhooks.start();

@@ -88,6 +88,8 @@ export class Auth {
    */
   private readonly keyCache = new Map<string, { record: ApiKeyRecord; cachedAtMs: number }>();
   private readonly keyCacheTtlMs: number;
+  /** Counts revocations: a lookup that began before one does not refill the cache after it. */
+  private keyRevocations = 0;
   private readonly sessionCache = new Map<string, { record: SessionRecord; cachedAtMs: number }>();
   private readonly unknownIds = new Map<string, { count: number; lockedUntilMs: number }>();
 
@@ -126,7 +128,10 @@ export class Auth {
     this.policy = options.policy ?? defaultLoginPolicy;
     this.clock = options.now ?? (() => new Date());
     this.keyCacheTtlMs = options.keyCacheTtlMs ?? 5_000;
-    store.onKeyRevoked(() => this.keyCache.clear());
+    store.onKeyRevoked(() => {
+      this.keyRevocations++;
+      this.keyCache.clear();
+    });
   }
 
   /**
@@ -257,8 +262,10 @@ export class Auth {
     const cached = this.keyCache.get(keyHash);
     const nowMs = Date.now();
     if (cached && nowMs - cached.cachedAtMs < this.keyCacheTtlMs) return cached.record;
+    const revocations = this.keyRevocations;
     const record = await this.store.lookup((reader) => reader.getApiKeyByHash(keyHash));
-    if (record) {
+    // Read before a revocation that has emptied the cache since: answer with it, keep it not.
+    if (record && revocations === this.keyRevocations) {
       if (this.keyCache.size > 10_000) this.keyCache.clear();
       this.keyCache.set(keyHash, { record, cachedAtMs: nowMs });
     }

@@ -199,24 +199,51 @@ export const postgresMigrations: Array<{ version: number; name: string; sql: str
       'temporary_account_parties(customer_id, created_at DESC, code)',
     ),
   },
+  // Webhook deliveries behind an unfinished one of their account wait parked, outside the index
+  // a claim walks: a claim walked a dead endpoint's whole backlog (95-130 ms per claim at 160k).
+  // See store.ts, OutboxRecord.parked. Five steps, each its own transaction, so no lock that
+  // blocks commands queuing deliveries is held for long; the indexes may be built CONCURRENTLY
+  // beforehand (docs/postgres.md). An older release ignores the flag and still delivers in order.
   {
     version: 4,
-    name: 'webhook deliveries parked behind an unfinished one',
-    // A claim walked every due delivery stuck behind an unfinished one of its account (a dead
-    // endpoint's backlog: 95-130 ms per claim at 160k). Such deliveries are now parked (store.ts,
-    // outboxParkedAt); the order index keeps only unfinished ones.
+    name: 'webhook deliveries may wait parked',
+    sql: 'ALTER TABLE webhook_outbox ADD COLUMN IF NOT EXISTS parked BOOLEAN NOT NULL DEFAULT false;',
+  },
+  {
+    version: 5,
+    name: 'unfinished webhook deliveries in account order',
+    sql: createIndex(
+      'webhook_outbox_pending',
+      'webhook_outbox(endpoint_id, account_code, seq) WHERE delivered_at IS NULL',
+    ),
+  },
+  {
+    version: 6,
+    name: 'webhook deliveries a claim may take',
+    // The claim's whole order, so a claim stops at its limit (with 40k deliveries due at one
+    // time, an index of next_attempt_at alone sorted them all: 160-280 ms, now 0.8 ms).
+    sql: createIndex(
+      'webhook_outbox_ready',
+      'webhook_outbox(next_attempt_at, endpoint_id, account_code, seq) WHERE delivered_at IS NULL AND NOT parked',
+    ),
+  },
+  {
+    version: 7,
+    name: 'park the deliveries waiting now',
+    // Row locks only on the rows it parks: commands queuing deliveries are not held up.
     sql: `
-      ${createIndex(
-        'webhook_outbox_pending',
-        'webhook_outbox(endpoint_id, account_code, seq) WHERE delivered_at IS NULL',
-      )}
-      DROP INDEX IF EXISTS webhook_outbox_order;
-      UPDATE webhook_outbox SET next_attempt_at = '9999-12-31T23:59:59.999Z'
-      WHERE delivered_at IS NULL AND EXISTS (
+      UPDATE webhook_outbox o SET parked = true
+      WHERE o.delivered_at IS NULL AND NOT o.parked AND EXISTS (
         SELECT 1 FROM webhook_outbox e
-        WHERE e.endpoint_id = webhook_outbox.endpoint_id AND e.account_code = webhook_outbox.account_code
-          AND e.seq < webhook_outbox.seq AND e.delivered_at IS NULL);
+        WHERE e.endpoint_id = o.endpoint_id AND e.account_code = o.account_code
+          AND e.seq < o.seq AND e.delivered_at IS NULL);
     `,
+  },
+  {
+    version: 8,
+    name: 'drop the indexes of all deliveries',
+    // An older release's claim now reads webhook_outbox_pending (unfinished deliveries only).
+    sql: 'DROP INDEX IF EXISTS webhook_outbox_order; DROP INDEX IF EXISTS webhook_outbox_due;',
   },
 ];
 

@@ -33,7 +33,7 @@ import type {
   JournalEntryRecord,
   LedgerBalance,
   MerchantRecord,
-  OutboxRecord,
+  NewOutboxRecord,
   SessionRecord,
   SigningKeyRecord,
   Store,
@@ -43,7 +43,6 @@ import type {
   UsualAccountRecord,
   WebhookEndpointRecord,
 } from './store.ts';
-import { outboxParkedAt } from './store.ts';
 
 /**
  * The PostgreSQL store, for production and for several gateway processes sharing one database.
@@ -1186,7 +1185,7 @@ class PgOps implements StoreTx {
     );
   }
 
-  async insertOutbox(records: OutboxRecord[]) {
+  async insertOutbox(records: NewOutboxRecord[]) {
     if (records.length === 0) return;
     // Parked behind an unfinished earlier delivery: one in the table (the statement cannot see
     // its own rows) or one before it in `records`. The command holds its account's row lock, and
@@ -1203,14 +1202,13 @@ class PgOps implements StoreTx {
     );
     this.write(
       `INSERT INTO webhook_outbox (id, endpoint_id, event_id, account_code, seq, attempt_count,
-         next_attempt_at, delivered_at, last_error)
+         next_attempt_at, delivered_at, last_error, parked)
        SELECT r.id, r.endpoint_id, r.event_id, r.account_code, r.seq, r.attempt_count,
-         CASE WHEN r.delivered_at IS NULL AND (r.behind OR EXISTS (
+         r.next_attempt_at, r.delivered_at, r.last_error,
+         r.delivered_at IS NULL AND (r.behind OR EXISTS (
            SELECT 1 FROM webhook_outbox e
            WHERE e.endpoint_id = r.endpoint_id AND e.account_code = r.account_code
              AND e.seq < r.seq AND e.delivered_at IS NULL))
-         THEN $11 ELSE r.next_attempt_at END,
-         r.delivered_at, r.last_error
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[],
          $7::text[], $8::text[], $9::text[], $10::boolean[])
          AS r(id, endpoint_id, event_id, account_code, seq, attempt_count, next_attempt_at,
@@ -1226,7 +1224,6 @@ class PgOps implements StoreTx {
         records.map((record) => record.deliveredAt),
         records.map((record) => record.lastError),
         behind,
-        outboxParkedAt,
       ],
     );
   }
@@ -1236,16 +1233,21 @@ class PgOps implements StoreTx {
     return row ? outboxOf(row) : null;
   }
 
-  /** Several workers in several processes: SKIP LOCKED hands each due delivery to one of them. */
+  /**
+   * Several workers in several processes: SKIP LOCKED hands each due delivery to one of them.
+   * Only the first unfinished delivery of its endpoint and account is taken (the order holds
+   * whatever is parked), checked row by row as the ready index is walked in the claim's order:
+   * written as NOT EXISTS, the planner may hash every unfinished delivery instead (130 ms).
+   */
   async claimDueOutbox(now: string, leaseUntil: string, limit: number) {
     const rows = await this.all(
       `WITH due AS (
          SELECT o.id FROM webhook_outbox o
-         WHERE o.delivered_at IS NULL AND o.next_attempt_at <= $1
-           AND NOT EXISTS (
-             SELECT 1 FROM webhook_outbox earlier
-             WHERE earlier.endpoint_id = o.endpoint_id AND earlier.account_code = o.account_code
-               AND earlier.seq < o.seq AND earlier.delivered_at IS NULL)
+         WHERE o.delivered_at IS NULL AND NOT o.parked AND o.next_attempt_at <= $1
+           AND o.seq = (
+             SELECT min(e.seq) FROM webhook_outbox e
+             WHERE e.endpoint_id = o.endpoint_id AND e.account_code = o.account_code
+               AND e.delivered_at IS NULL)
          ORDER BY o.next_attempt_at, o.endpoint_id, o.account_code, o.seq
          LIMIT $3
          FOR UPDATE OF o SKIP LOCKED)
@@ -1272,7 +1274,7 @@ class PgOps implements StoreTx {
   }
 
   /**
-   * Marks a delivery finished, then makes the next one of its endpoint and account due. First
+   * Marks a delivery finished, then unparks the next one of its endpoint and account. First
    * it takes the account's row lock, as a command does before it queues deliveries: otherwise a
    * command could park a delivery behind this one (not yet seen finished) while this promotes
    * nothing (that delivery not yet seen at all), and it would wait forever. Three statements,
@@ -1290,24 +1292,24 @@ class PgOps implements StoreTx {
       [at, lastError, id, lease ?? null],
     );
     this.write(
-      `UPDATE webhook_outbox SET next_attempt_at = $1
+      `UPDATE webhook_outbox SET parked = false, next_attempt_at = $1
        WHERE id = (SELECT n.id FROM webhook_outbox f JOIN webhook_outbox n
                      ON n.endpoint_id = f.endpoint_id AND n.account_code = f.account_code
                    WHERE f.id = $2 AND f.delivered_at IS NOT NULL AND n.delivered_at IS NULL
                    ORDER BY n.seq LIMIT 1)
-         AND next_attempt_at = $3`,
-      [at, id, outboxParkedAt],
+         AND parked`,
+      [at, id],
     );
   }
 
   async unparkOutbox(at: string) {
     return this.run(
-      `UPDATE webhook_outbox o SET next_attempt_at = $1
-       WHERE o.delivered_at IS NULL AND o.next_attempt_at = $2 AND NOT EXISTS (
+      `UPDATE webhook_outbox o SET parked = false, next_attempt_at = $1
+       WHERE o.delivered_at IS NULL AND o.parked AND NOT EXISTS (
          SELECT 1 FROM webhook_outbox e
          WHERE e.endpoint_id = o.endpoint_id AND e.account_code = o.account_code
            AND e.seq < o.seq AND e.delivered_at IS NULL)`,
-      [at, outboxParkedAt],
+      [at],
     );
   }
 

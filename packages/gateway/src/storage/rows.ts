@@ -112,6 +112,7 @@ export function outboxOf(row: Row): OutboxRecord {
     nextAttemptAt: String(row.next_attempt_at),
     deliveredAt: row.delivered_at === null ? null : String(row.delivered_at),
     lastError: row.last_error === null ? null : String(row.last_error),
+    parked: row.parked === true || row.parked === 1,
   };
 }
 

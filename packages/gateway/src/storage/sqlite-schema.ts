@@ -210,13 +210,20 @@ export const sqliteMigrations: Array<{ version: number; name: string; sql: strin
     version: 4,
     name: 'webhook deliveries parked behind an unfinished one',
     // A claim walked every due delivery stuck behind an unfinished one of its account (a dead
-    // endpoint's backlog: 100 ms per claim at 160k, inside the write batch). Such deliveries are
-    // now parked (store.ts, outboxParkedAt); the order index keeps only unfinished ones.
+    // endpoint's backlog: 100 ms per claim at 160k, inside the write batch). Such deliveries now
+    // wait parked (store.ts, OutboxRecord.parked), outside the index a claim walks, which holds
+    // the claim's whole order so a claim stops at its limit. The order index keeps only
+    // unfinished deliveries (an older release's claim reads that one instead of the due index).
     sql: `
-      DROP INDEX webhook_outbox_order;
+      ALTER TABLE webhook_outbox ADD COLUMN parked INTEGER NOT NULL DEFAULT 0;
       CREATE INDEX webhook_outbox_pending ON webhook_outbox(endpoint_id, account_code, seq)
         WHERE delivered_at IS NULL;
-      UPDATE webhook_outbox SET next_attempt_at = '9999-12-31T23:59:59.999Z'
+      CREATE INDEX webhook_outbox_ready
+        ON webhook_outbox(next_attempt_at, endpoint_id, account_code, seq)
+        WHERE delivered_at IS NULL AND parked = 0;
+      DROP INDEX webhook_outbox_order;
+      DROP INDEX webhook_outbox_due;
+      UPDATE webhook_outbox SET parked = 1
       WHERE delivered_at IS NULL AND EXISTS (
         SELECT 1 FROM webhook_outbox e
         WHERE e.endpoint_id = webhook_outbox.endpoint_id AND e.account_code = webhook_outbox.account_code

@@ -33,7 +33,7 @@ import type {
   JournalEntryRecord,
   LedgerBalance,
   MerchantRecord,
-  OutboxRecord,
+  NewOutboxRecord,
   SessionRecord,
   SigningKeyRecord,
   Store,
@@ -43,7 +43,6 @@ import type {
   UsualAccountRecord,
   WebhookEndpointRecord,
 } from './store.ts';
-import { outboxParkedAt } from './store.ts';
 
 /**
  * The embedded store on `node:sqlite`: WAL and group commit. Every write goes through
@@ -1401,18 +1400,17 @@ class SqliteOps implements StoreTx {
     );
   }
 
-  async insertOutbox(records: OutboxRecord[]) {
+  async insertOutbox(records: NewOutboxRecord[]) {
     for (const record of records) {
       // Parked behind an unfinished earlier delivery (one probe of the pending index; the
       // records before this one are in the table already).
       this.run(
         `INSERT INTO webhook_outbox (id, endpoint_id, event_id, account_code, seq, attempt_count,
-           next_attempt_at, delivered_at, last_error)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6,
-           CASE WHEN ?8 IS NULL AND EXISTS (
-             SELECT 1 FROM webhook_outbox e INDEXED BY webhook_outbox_pending
-             WHERE e.endpoint_id = ?2 AND e.account_code = ?4 AND e.seq < ?5 AND e.delivered_at IS NULL)
-           THEN ?10 ELSE ?7 END, ?8, ?9)`,
+           next_attempt_at, delivered_at, last_error, parked)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,
+           ?8 IS NULL AND EXISTS (
+             SELECT 1 FROM webhook_outbox e
+             WHERE e.endpoint_id = ?2 AND e.account_code = ?4 AND e.seq < ?5 AND e.delivered_at IS NULL))`,
         record.id,
         record.endpointId,
         record.eventId,
@@ -1422,7 +1420,6 @@ class SqliteOps implements StoreTx {
         record.nextAttemptAt,
         record.deliveredAt,
         record.lastError,
-        outboxParkedAt,
       );
     }
   }
@@ -1432,14 +1429,15 @@ class SqliteOps implements StoreTx {
     return row ? outboxOf(row) : null;
   }
 
+  /** Only the first unfinished delivery of its endpoint and account (whatever is parked). */
   async claimDueOutbox(now: string, leaseUntil: string, limit: number) {
     const rows = this.all(
       `SELECT o.* FROM webhook_outbox o
-       WHERE o.delivered_at IS NULL AND o.next_attempt_at <= ?
-         AND NOT EXISTS (
-           SELECT 1 FROM webhook_outbox earlier
-           WHERE earlier.endpoint_id = o.endpoint_id AND earlier.account_code = o.account_code
-             AND earlier.seq < o.seq AND earlier.delivered_at IS NULL)
+       WHERE o.delivered_at IS NULL AND o.parked = 0 AND o.next_attempt_at <= ?
+         AND o.seq = (
+           SELECT min(e.seq) FROM webhook_outbox e
+           WHERE e.endpoint_id = o.endpoint_id AND e.account_code = o.account_code
+             AND e.delivered_at IS NULL)
        ORDER BY o.next_attempt_at, o.endpoint_id, o.account_code, o.seq
        LIMIT ?`,
       now,
@@ -1459,7 +1457,7 @@ class SqliteOps implements StoreTx {
     this.finishOutbox(id, at, `given up: ${reason}`.slice(0, 500), lease);
   }
 
-  /** Marks a delivery finished, then makes the next one of its endpoint and account due. */
+  /** Marks a delivery finished, then unparks the next one of its endpoint and account. */
   private finishOutbox(id: string, at: string, lastError: string | null, lease: string | undefined) {
     const finished = this.one(
       `UPDATE webhook_outbox SET delivered_at = ?, attempt_count = attempt_count + 1, last_error = ?
@@ -1473,27 +1471,25 @@ class SqliteOps implements StoreTx {
     );
     if (!finished) return;
     this.run(
-      `UPDATE webhook_outbox SET next_attempt_at = ?
-       WHERE id = (SELECT id FROM webhook_outbox INDEXED BY webhook_outbox_pending
+      `UPDATE webhook_outbox SET parked = 0, next_attempt_at = ?
+       WHERE id = (SELECT id FROM webhook_outbox
                    WHERE endpoint_id = ? AND account_code = ? AND delivered_at IS NULL
                    ORDER BY seq LIMIT 1)
-         AND next_attempt_at = ?`,
+         AND parked = 1`,
       at,
       String(finished.endpoint_id),
       String(finished.account_code),
-      outboxParkedAt,
     );
   }
 
   async unparkOutbox(at: string) {
     return this.run(
-      `UPDATE webhook_outbox SET next_attempt_at = ?
-       WHERE delivered_at IS NULL AND next_attempt_at = ? AND NOT EXISTS (
-         SELECT 1 FROM webhook_outbox e INDEXED BY webhook_outbox_pending
+      `UPDATE webhook_outbox SET parked = 0, next_attempt_at = ?
+       WHERE delivered_at IS NULL AND parked = 1 AND NOT EXISTS (
+         SELECT 1 FROM webhook_outbox e
          WHERE e.endpoint_id = webhook_outbox.endpoint_id AND e.account_code = webhook_outbox.account_code
            AND e.seq < webhook_outbox.seq AND e.delivered_at IS NULL)`,
       at,
-      outboxParkedAt,
     );
   }
 

@@ -147,13 +147,6 @@ export interface StoredEvent extends AccountEvent {
   id: string;
 }
 
-/**
- * The `nextAttemptAt` of a delivery parked behind an undelivered earlier one of its endpoint
- * and account: it is due once that one is finished, not before, so a claim never walks a
- * backlog it could not deliver (a dead endpoint's, say). Also in the schemas' migration 4.
- */
-export const outboxParkedAt = '9999-12-31T23:59:59.999Z';
-
 export interface OutboxRecord {
   id: string;
   endpointId: string;
@@ -161,11 +154,20 @@ export interface OutboxRecord {
   accountCode: string;
   seq: number;
   attemptCount: number;
-  /** When it is next due (`outboxParkedAt` while an earlier delivery is unfinished). */
   nextAttemptAt: string;
   deliveredAt: string | null;
   lastError: string | null;
+  /**
+   * Waiting behind an unfinished earlier delivery of its endpoint and account: not due, whatever
+   * `nextAttemptAt` says, until that one is finished. A claim then never walks a backlog it could
+   * not deliver (a dead endpoint's, say). A separate flag, so that an older release, which does
+   * not know it, still delivers such rows in order (its claim checks the order itself).
+   */
+  parked: boolean;
 }
+
+/** A delivery to queue: the store decides whether it waits parked. */
+export type NewOutboxRecord = Omit<OutboxRecord, 'parked'>;
 
 export interface IdempotencyRecord {
   /** Who sent the request (merchant or customer id); keys are per principal. */
@@ -332,10 +334,10 @@ export interface StoreTx extends StoreReader {
   setWebhookEndpointEnabled(id: string, merchantId: string, enabled: boolean): Promise<boolean>;
   /**
    * Queues deliveries. One that has an unfinished earlier delivery of its endpoint and account
-   * (in the store or before it in `records`) is parked: `nextAttemptAt` becomes
-   * `outboxParkedAt` until `markOutboxDelivered` or `markOutboxGivenUp` finishes the one before.
+   * (in the store or before it in `records`) is parked until `markOutboxDelivered` or
+   * `markOutboxGivenUp` finishes the one before.
    */
-  insertOutbox(records: OutboxRecord[]): Promise<void>;
+  insertOutbox(records: NewOutboxRecord[]): Promise<void>;
   /**
    * Claims up to `limit` due deliveries (nextAttemptAt <= now, not delivered), pushing their
    * nextAttemptAt to `leaseUntil` so another worker does not take them meanwhile. Deliveries of
@@ -347,7 +349,8 @@ export interface StoreTx extends StoreReader {
    * Records an attempt's outcome (these three). With `lease` (the `nextAttemptAt` the claim
    * returned), only while that lease still holds: a worker whose lease ran out and was
    * re-claimed by another changes nothing, so it cannot mark the row done while the new attempt
-   * is in flight. Delivered: the next parked delivery of its endpoint and account is due at `at`.
+   * is in flight. Delivered: the next parked delivery of its endpoint and account is unparked,
+   * due at `at`.
    */
   markOutboxDelivered(id: string, at: string, lease?: string): Promise<void>;
   /** Failed: due again at `nextAttemptAt`; the deliveries behind it stay parked. */
@@ -355,12 +358,12 @@ export interface StoreTx extends StoreReader {
   /**
    * Finishes a delivery without success (given up, or its endpoint disabled): it no longer
    * holds back later events of its account; `lastError` says `given up: <reason>`. Like a
-   * delivery, it makes the next parked delivery of its endpoint and account due at `at`.
+   * delivery, it unparks the next delivery of its endpoint and account, due at `at`.
    */
   markOutboxGivenUp(id: string, at: string, reason: string, lease?: string): Promise<void>;
   /**
-   * Makes due at `at` every parked delivery with no unfinished one before it (a process of an
-   * older version finishes deliveries without promoting the next); returns how many.
+   * Unparks, due at `at`, every parked delivery with no unfinished one before it (a process of
+   * an older release finishes deliveries without unparking the next); returns how many.
    */
   unparkOutbox(at: string): Promise<number>;
 

@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { Auth } from '../../packages/gateway/src/service/auth.ts';
+import type { ApiKeyRecord, Store, StoreReader } from '../../packages/gateway/src/storage/store.ts';
+
+/**
+ * The key cache against a store whose lookups the test answers by hand, to order a lookup and a
+ * revocation exactly (the HTTP suites prove revocation end to end on both stores).
+ */
+describe('API key cache', () => {
+  it('does not keep a lookup that began before a revocation announced while it ran', async () => {
+    const live: ApiKeyRecord = {
+      id: 'key_1',
+      merchantId: 'cus_shop',
+      kind: 'secret',
+      prefix: 'sk_test',
+      keyHash: 'unused',
+      createdAt: '2026-11-24T00:00:00.000Z',
+      revokedAt: null,
+    };
+    let stored = live;
+    let revoked: (() => void) | undefined;
+    let answer: (() => void) | undefined;
+    const store = {
+      kind: 'postgres',
+      onKeyRevoked(listener: () => void) {
+        revoked = listener;
+        return () => {};
+      },
+      // Reads the row at once, answers when the test says so.
+      async lookup<T>(work: (reader: StoreReader) => Promise<T>): Promise<T> {
+        const row = stored;
+        await new Promise<void>((resolve) => {
+          answer = resolve;
+        });
+        return work({ getApiKeyByHash: async () => row } as unknown as StoreReader);
+      },
+    };
+    const auth = new Auth(store as unknown as Store, { keyCacheTtlMs: 60_000 });
+    const before = auth.secretKey('sk_test_key');
+    await Promise.resolve();
+    // The revocation commits and is announced while that lookup is on its way back.
+    stored = { ...live, revokedAt: '2026-11-24T00:00:01.000Z' };
+    revoked?.();
+    answer?.();
+    // It began before the revocation: it may still answer with what it read...
+    expect(await before).toMatchObject({ kind: 'merchant', customerId: 'cus_shop' });
+    // ...but the next request reads the store again and is refused.
+    const after = auth.secretKey('sk_test_key').catch((error: unknown) => error);
+    await Promise.resolve();
+    answer?.();
+    expect(await after).toMatchObject({ code: 'unauthenticated' });
+  });
+});
