@@ -1,6 +1,6 @@
 import { LockstepError, type TemporaryAccount } from '@lockstep/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Store, StoreTx } from '../../packages/gateway/src/storage/store.ts';
+import type { NewOutboxRecord, Store, StoreTx } from '../../packages/gateway/src/storage/store.ts';
 
 export interface ContractOptions {
   /**
@@ -13,6 +13,8 @@ export interface ContractOptions {
     claim(now: string, leaseUntil: string): Promise<string[]>;
     /** Its "delivered": no unparking. */
     finish(deliveryId: string, at: string): Promise<void>;
+    /** Its queuing: never parked. */
+    insert(record: NewOutboxRecord): Promise<void>;
   };
 }
 
@@ -919,7 +921,7 @@ export function storeContract(
     });
 
     it.runIf(options.olderRelease)(
-      'an older release still delivers parked deliveries in order, and this one picks up after it',
+      'an older release still delivers parked deliveries in order, and this one keeps its leases and picks up after it',
       async () => {
         const older = options.olderRelease as NonNullable<ContractOptions['olderRelease']>;
         const { dueAt, firstThree } = await outboxFixture();
@@ -928,20 +930,47 @@ export function storeContract(
         const t1 = '2026-11-24T10:00:01.000Z';
         const mine = async (ids: Promise<string[]>) =>
           (await ids).filter((id) => [first.id, second.id, third.id].includes(id));
-        // After a rollback: the older release knows nothing of parking and keeps the order.
+        // After a rollback, or beside this release: the older one knows nothing of parking and
+        // keeps the order.
         expect(await mine(older.claim(t1, '2026-11-24T10:00:02.000Z'))).toEqual([first.id]);
         await older.finish(first.id, t1);
-        expect(await mine(older.claim('2026-11-24T10:00:03.000Z', '2026-11-24T10:00:04.000Z'))).toEqual([
-          second.id,
-        ]);
-        await older.finish(second.id, t1);
-        // Back on this release: what the older one finished unparked nothing; the sweep does.
+        const leaseUntil = '2026-11-24T10:00:04.000Z';
+        expect(await mine(older.claim('2026-11-24T10:00:03.000Z', leaseUntil))).toEqual([second.id]);
+        // This release's sweep unparks what the older one took, but keeps its lease: no second
+        // copy goes out while the older process's is in flight.
+        const t3 = '2026-11-24T10:00:03.500Z';
+        expect(await store.transaction((tx) => tx.unparkOutbox(t3))).toBe(1);
+        expect(await dueAt(second.id)).toBe(leaseUntil);
+        expect(
+          await mine(
+            store.transaction(async (tx) => (await tx.claimDueOutbox(t3, t3, 100)).map((r) => r.id)),
+          ),
+        ).toEqual([]);
+        await older.finish(second.id, t3);
+        // What the older one finished unparked nothing; the sweep does.
         expect(await dueAt(third.id)).toBe('parked');
-        expect(await store.transaction((tx) => tx.unparkOutbox(t1))).toBe(1);
+        expect(await store.transaction((tx) => tx.unparkOutbox(t3))).toBe(1);
         const claimed = await store.transaction((tx) =>
-          tx.claimDueOutbox(t1, '2026-11-24T10:05:00.000Z', 100),
+          tx.claimDueOutbox(t3, '2026-11-24T10:05:00.000Z', 100),
         );
         expect(claimed.map((row) => row.id).filter((id) => id === third.id)).toEqual([third.id]);
+      },
+    );
+
+    it.runIf(options.olderRelease)(
+      'parks what an older release queued behind an unfinished delivery',
+      async () => {
+        const older = options.olderRelease as NonNullable<ContractOptions['olderRelease']>;
+        const { dueAt, firstThree } = await outboxFixture();
+        const [first, second] = firstThree(unique('ta'));
+        await store.transaction((tx) => tx.insertOutbox([first]));
+        await older.insert(second);
+        expect(await dueAt(second.id)).toBe(second.nextAttemptAt);
+        // The sweep parks it (a claim walks it no more) and unparks nothing.
+        expect(await store.transaction((tx) => tx.unparkOutbox(now))).toBe(0);
+        expect(await dueAt(second.id)).toBe('parked');
+        await store.transaction((tx) => tx.markOutboxDelivered(first.id, '2026-11-24T10:00:01.000Z'));
+        expect(await dueAt(second.id)).toBe('2026-11-24T10:00:01.000Z');
       },
     );
 

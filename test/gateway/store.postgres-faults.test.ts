@@ -116,6 +116,45 @@ describe.runIf(pgAvailable())('PostgreSQL store under connection resets', () => 
     expect(await store.read((reader) => reader.getIdempotency(record.scope, record.key))).toEqual(record);
   });
 
+  it("a key revocation whose COMMIT answer is lost still empties this process's key caches", async () => {
+    const merchantId = `cus_cut_${Date.now()}`;
+    await store.transaction(async (tx) => {
+      await tx.insertCustomer({
+        id: merchantId,
+        userId: merchantId,
+        displayName: 'Cut',
+        passwordHash: 'scrypt$x',
+        failedLoginCount: 0,
+        loginLockedUntil: null,
+        createdAt: new Date().toISOString(),
+      });
+      await tx.upsertMerchant({
+        customerId: merchantId,
+        name: 'Cut',
+        allowedOrigins: [],
+        createdAt: new Date().toISOString(),
+      });
+      await tx.insertApiKey({
+        id: `key_${merchantId}`,
+        merchantId,
+        kind: 'secret',
+        prefix: 'sk_cut',
+        keyHash: `hash_${merchantId}`,
+        createdAt: new Date().toISOString(),
+        revokedAt: null,
+      });
+    });
+    let announced = 0;
+    const stop = store.onKeyRevoked(() => announced++);
+    cutAfterCommit = true;
+    await expect(
+      store.transaction((tx) => tx.revokeApiKey(`key_${merchantId}`, merchantId, new Date().toISOString())),
+    ).rejects.toMatchObject({ code: 'service_unavailable' });
+    stop();
+    // Its own NOTIFY is skipped as its own, and a retry finds the key revoked already.
+    expect(announced).toBe(1);
+  });
+
   it('reports the statement that failed, not the "transaction is aborted" answers behind it', async () => {
     // The idempotency lookup fails on its own (a NUL byte is no text in PostgreSQL) while the
     // account reads sent behind it in the same write fail only because of it.

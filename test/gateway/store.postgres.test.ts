@@ -2,6 +2,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openPostgresStore } from '../../packages/gateway/src/storage/postgres.ts';
 import { postgresMigrations } from '../../packages/gateway/src/storage/postgres-schema.ts';
+import { outboxColumns, outboxValues } from '../../packages/gateway/src/storage/rows.ts';
 import { createTestDatabase, pgAvailable } from '../support/postgres.ts';
 import { storeContract } from './store-contract.ts';
 import { expectFirstReleaseOutboxParked, firstReleaseOutbox } from './upgrade-fixtures.ts';
@@ -52,6 +53,13 @@ if (pgAvailable()) {
               )
             ).rows.map((row) => String(row.id)),
           ),
+        insert: (record) =>
+          olderReleaseSql(url, async (client) => {
+            await client.query(
+              `INSERT INTO webhook_outbox (${outboxColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+              outboxValues(record),
+            );
+          }),
         finish: (deliveryId, at) =>
           olderReleaseSql(url, async (client) => {
             await client.query(

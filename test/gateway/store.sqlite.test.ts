@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
+import { outboxColumns, outboxValues } from '../../packages/gateway/src/storage/rows.ts';
 import { openSqliteStore } from '../../packages/gateway/src/storage/sqlite.ts';
 import { sqliteMigrations } from '../../packages/gateway/src/storage/sqlite-schema.ts';
 import type { CustomerRecord } from '../../packages/gateway/src/storage/store.ts';
@@ -58,6 +59,12 @@ storeContract(
             raw.prepare('UPDATE webhook_outbox SET next_attempt_at = ? WHERE id = ?').run(leaseUntil, row.id);
           }
           return rows.map((row) => row.id);
+        }),
+      insert: async (record) =>
+        olderReleaseSql(path.join(dir, 'contract.sqlite'), (raw) => {
+          raw
+            .prepare(`INSERT INTO webhook_outbox (${outboxColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+            .run(...outboxValues(record));
         }),
       finish: async (deliveryId, at) =>
         olderReleaseSql(path.join(dir, 'contract.sqlite'), (raw) => {

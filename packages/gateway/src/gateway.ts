@@ -123,7 +123,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       // Parked deliveries are swept at start, then every minute on a shared store (a process of
       // an older release may run beside this one during a rolling deploy) and every 10 minutes
       // on the embedded one (an older process may still be finishing deliveries as this one
-      // starts; a sweep of a 160k backlog holds the event loop ~90 ms).
+      // starts; a sweep of a 160k backlog holds the event loop ~135 ms).
       unparkIntervalMs: options.store.kind === 'sqlite' ? 600_000 : 60_000,
       ...options.webhooks,
     });

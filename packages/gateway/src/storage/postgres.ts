@@ -218,6 +218,9 @@ export class PostgresStore implements Store {
         // nothing of it landed, whatever happened to the connection afterwards.
         const refused = cause !== undefined && !isConnectionError(cause);
         if (commitSent && lost && !refused) {
+          // It may have committed, and this process skips its own notice: drop cached keys now
+          // (dropping them is always safe; a retry finds the key revoked and announces nothing).
+          if (ops.keyRevoked) for (const listener of this.keyRevokedListeners) listener();
           throw new LockstepError(
             'service_unavailable',
             'The database connection was lost while committing; the outcome is unknown. Retry with the same Idempotency-Key.',
@@ -1292,7 +1295,7 @@ class PgOps implements StoreTx {
       [at, lastError, id, lease ?? null],
     );
     this.write(
-      `UPDATE webhook_outbox SET parked = false, next_attempt_at = $1
+      `UPDATE webhook_outbox SET parked = false, next_attempt_at = GREATEST(next_attempt_at, $1)
        WHERE id = (SELECT n.id FROM webhook_outbox f JOIN webhook_outbox n
                      ON n.endpoint_id = f.endpoint_id AND n.account_code = f.account_code
                    WHERE f.id = $2 AND f.delivered_at IS NOT NULL AND n.delivered_at IS NULL
@@ -1303,8 +1306,19 @@ class PgOps implements StoreTx {
   }
 
   async unparkOutbox(at: string) {
+    // Parks what an older release queued unparked behind an unfinished delivery, then unparks
+    // what nothing holds back any more (a fresh snapshot: it sees finishes made in between). A
+    // later next_attempt_at is kept: an older process's lease, or a retry's backoff.
+    this.write(
+      `UPDATE webhook_outbox o SET parked = true
+       WHERE o.delivered_at IS NULL AND NOT o.parked AND EXISTS (
+         SELECT 1 FROM webhook_outbox e
+         WHERE e.endpoint_id = o.endpoint_id AND e.account_code = o.account_code
+           AND e.seq < o.seq AND e.delivered_at IS NULL)`,
+      [],
+    );
     return this.run(
-      `UPDATE webhook_outbox o SET parked = false, next_attempt_at = $1
+      `UPDATE webhook_outbox o SET parked = false, next_attempt_at = GREATEST(o.next_attempt_at, $1)
        WHERE o.delivered_at IS NULL AND o.parked AND NOT EXISTS (
          SELECT 1 FROM webhook_outbox e
          WHERE e.endpoint_id = o.endpoint_id AND e.account_code = o.account_code

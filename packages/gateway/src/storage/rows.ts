@@ -5,6 +5,7 @@ import type {
   IdempotencyRecord,
   InvoiceRecord,
   MerchantRecord,
+  NewOutboxRecord,
   OutboxRecord,
   SessionRecord,
   SigningKeyRecord,
@@ -99,6 +100,24 @@ export function endpointOf(row: Row): WebhookEndpointRecord {
     enabled: row.enabled === true || Number(row.enabled) === 1,
     createdAt: String(row.created_at),
   };
+}
+
+/** The columns of a queued delivery, the order of `outboxValues` (`parked` is the store's). */
+export const outboxColumns =
+  'id, endpoint_id, event_id, account_code, seq, attempt_count, next_attempt_at, delivered_at, last_error';
+
+export function outboxValues(record: NewOutboxRecord): Array<string | number | null> {
+  return [
+    record.id,
+    record.endpointId,
+    record.eventId,
+    record.accountCode,
+    record.seq,
+    record.attemptCount,
+    record.nextAttemptAt,
+    record.deliveredAt,
+    record.lastError,
+  ];
 }
 
 export function outboxOf(row: Row): OutboxRecord {

@@ -17,7 +17,9 @@ import {
   idempotencyOf,
   invoiceOf,
   merchantOf,
+  outboxColumns,
   outboxOf,
+  outboxValues,
   type Row,
   sessionOf,
   signingKeyOf,
@@ -1405,21 +1407,12 @@ class SqliteOps implements StoreTx {
       // Parked behind an unfinished earlier delivery (one probe of the pending index; the
       // records before this one are in the table already).
       this.run(
-        `INSERT INTO webhook_outbox (id, endpoint_id, event_id, account_code, seq, attempt_count,
-           next_attempt_at, delivered_at, last_error, parked)
+        `INSERT INTO webhook_outbox (${outboxColumns}, parked)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,
            ?8 IS NULL AND EXISTS (
              SELECT 1 FROM webhook_outbox e
              WHERE e.endpoint_id = ?2 AND e.account_code = ?4 AND e.seq < ?5 AND e.delivered_at IS NULL))`,
-        record.id,
-        record.endpointId,
-        record.eventId,
-        record.accountCode,
-        record.seq,
-        record.attemptCount,
-        record.nextAttemptAt,
-        record.deliveredAt,
-        record.lastError,
+        ...outboxValues(record),
       );
     }
   }
@@ -1471,7 +1464,7 @@ class SqliteOps implements StoreTx {
     );
     if (!finished) return;
     this.run(
-      `UPDATE webhook_outbox SET parked = 0, next_attempt_at = ?
+      `UPDATE webhook_outbox SET parked = 0, next_attempt_at = max(next_attempt_at, ?)
        WHERE id = (SELECT id FROM webhook_outbox
                    WHERE endpoint_id = ? AND account_code = ? AND delivered_at IS NULL
                    ORDER BY seq LIMIT 1)
@@ -1483,8 +1476,18 @@ class SqliteOps implements StoreTx {
   }
 
   async unparkOutbox(at: string) {
+    // Parks what an older release queued unparked behind an unfinished delivery, then unparks
+    // what nothing holds back any more. A later next_attempt_at is kept: an older process's
+    // lease, or a retry's backoff.
+    this.run(
+      `UPDATE webhook_outbox SET parked = 1
+       WHERE delivered_at IS NULL AND parked = 0 AND EXISTS (
+         SELECT 1 FROM webhook_outbox e
+         WHERE e.endpoint_id = webhook_outbox.endpoint_id AND e.account_code = webhook_outbox.account_code
+           AND e.seq < webhook_outbox.seq AND e.delivered_at IS NULL)`,
+    );
     return this.run(
-      `UPDATE webhook_outbox SET parked = 0, next_attempt_at = ?
+      `UPDATE webhook_outbox SET parked = 0, next_attempt_at = max(next_attempt_at, ?)
        WHERE delivered_at IS NULL AND parked = 1 AND NOT EXISTS (
          SELECT 1 FROM webhook_outbox e
          WHERE e.endpoint_id = webhook_outbox.endpoint_id AND e.account_code = webhook_outbox.account_code

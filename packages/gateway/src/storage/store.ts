@@ -362,8 +362,10 @@ export interface StoreTx extends StoreReader {
    */
   markOutboxGivenUp(id: string, at: string, reason: string, lease?: string): Promise<void>;
   /**
-   * Unparks, due at `at`, every parked delivery with no unfinished one before it (a process of
-   * an older release finishes deliveries without unparking the next); returns how many.
+   * Sweeps up after a process of an older release (which queues deliveries unparked and
+   * finishes them without unparking the next): parks every delivery behind an unfinished one,
+   * then unparks, due at `at` at the earliest, every parked one with nothing before it. Returns
+   * how many it unparked.
    */
   unparkOutbox(at: string): Promise<number>;
 
