@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openPostgresStore } from '../../packages/gateway/src/storage/postgres.ts';
+import { openPostgresStore, postgresStatements } from '../../packages/gateway/src/storage/postgres.ts';
 import { postgresMigrations } from '../../packages/gateway/src/storage/postgres-schema.ts';
 import { outboxColumns, outboxValues } from '../../packages/gateway/src/storage/rows.ts';
 import { createTestDatabase, pgAvailable } from '../support/postgres.ts';
@@ -124,6 +124,18 @@ if (pgAvailable()) {
       );
       expect(list).toMatch(/temporary_account_parties_recent/);
       expect(list).not.toMatch(/Sort/);
+      // The webhook claim walks only deliveries it may take, in its own order, to its limit,
+      // checking each one's place with one probe (never hashing every unfinished delivery).
+      await client.query('SET enable_hashjoin = off');
+      await client.query(`PREPARE claim(text, text, int) AS ${postgresStatements.claimDueOutbox}`);
+      const claim = await explain(
+        client,
+        "EXECUTE claim('2026-11-24T10:00:00.000Z', '2026-11-24T10:01:00.000Z', 16)",
+      );
+      await client.query('DEALLOCATE claim');
+      expect(claim).toMatch(/Index Scan using webhook_outbox_ready on webhook_outbox o/);
+      expect(claim).toMatch(/Index Only Scan using webhook_outbox_pending/);
+      expect(claim).not.toMatch(/Sort|Hash/);
       return explain(
         client,
         `SELECT * FROM webhook_endpoints

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
 import { outboxColumns, outboxValues } from '../../packages/gateway/src/storage/rows.ts';
-import { openSqliteStore } from '../../packages/gateway/src/storage/sqlite.ts';
+import { openSqliteStore, sqliteStatements } from '../../packages/gateway/src/storage/sqlite.ts';
 import { sqliteMigrations } from '../../packages/gateway/src/storage/sqlite-schema.ts';
 import type { CustomerRecord } from '../../packages/gateway/src/storage/store.ts';
 import { storeContract } from './store-contract.ts';
@@ -228,6 +228,29 @@ describe('embedded SQLite store', () => {
     upgraded.close();
     expect(plan).toMatch(/temporary_account_parties_recent/);
     expect(plan).not.toMatch(/TEMP B-TREE/);
+  });
+
+  it('plans the webhook claim and the feed so that neither grows with history', async () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'lockstep-store-')), 'plans.sqlite');
+    await (await openSqliteStore({ path: file })).close();
+    const raw = new DatabaseSync(file);
+    const plan = (sql: string, ...params: Array<string | number>) =>
+      raw
+        .prepare(`EXPLAIN QUERY PLAN ${sql}`)
+        .all(...params)
+        .map((row) => String((row as { detail: string }).detail));
+    // The claim walks only deliveries it may take, in its own order, and stops at its limit.
+    const claim = plan(sqliteStatements.claimDueOutbox, '2026-11-24T10:00:00.000Z', 16);
+    expect(claim[0]).toMatch(/SEARCH o USING INDEX webhook_outbox_ready/);
+    expect(claim.join('\n')).not.toMatch(/TEMP B-TREE/);
+    // A small customer's feed starts from its parties; a large one's walks the feed in order.
+    expect(plan(sqliteStatements.feedByAccount, 'cus_1', 0, 100)[0]).toMatch(
+      /SEARCH p USING .*\(customer_id=\?\)/,
+    );
+    const inOrder = plan(sqliteStatements.feedInOrder, 0, 'cus_1', 100);
+    expect(inOrder[0]).toMatch(/SEARCH e USING INTEGER PRIMARY KEY \(rowid>\?\)/);
+    expect(inOrder.join('\n')).not.toMatch(/TEMP B-TREE/);
+    raw.close();
   });
 
   describe('answers only after the WAL is synced', () => {

@@ -1243,21 +1243,7 @@ class PgOps implements StoreTx {
    * written as NOT EXISTS, the planner may hash every unfinished delivery instead (130 ms).
    */
   async claimDueOutbox(now: string, leaseUntil: string, limit: number) {
-    const rows = await this.all(
-      `WITH due AS (
-         SELECT o.id FROM webhook_outbox o
-         WHERE o.delivered_at IS NULL AND NOT o.parked AND o.next_attempt_at <= $1
-           AND o.seq = (
-             SELECT min(e.seq) FROM webhook_outbox e
-             WHERE e.endpoint_id = o.endpoint_id AND e.account_code = o.account_code
-               AND e.delivered_at IS NULL)
-         ORDER BY o.next_attempt_at, o.endpoint_id, o.account_code, o.seq
-         LIMIT $3
-         FOR UPDATE OF o SKIP LOCKED)
-       UPDATE webhook_outbox w SET next_attempt_at = $2 FROM due WHERE w.id = due.id
-       RETURNING w.*`,
-      [now, leaseUntil, limit],
-    );
+    const rows = await this.all(postgresStatements.claimDueOutbox, [now, leaseUntil, limit]);
     return rows
       .map(outboxOf)
       .sort(
@@ -1415,6 +1401,26 @@ function advisoryKey(text: string): string {
     BigInt(`0x${createHash('sha256').update(text).digest('hex').slice(0, 16)}`),
   ).toString();
 }
+
+/**
+ * Statements whose plans matter at scale, exported so the tests check the plans of exactly
+ * what runs (test/gateway/store.postgres.test.ts).
+ */
+export const postgresStatements = {
+  /** $1 now, $2 lease until, $3 limit. */
+  claimDueOutbox: `WITH due AS (
+      SELECT o.id FROM webhook_outbox o
+      WHERE o.delivered_at IS NULL AND NOT o.parked AND o.next_attempt_at <= $1
+        AND o.seq = (
+          SELECT min(e.seq) FROM webhook_outbox e
+          WHERE e.endpoint_id = o.endpoint_id AND e.account_code = o.account_code
+            AND e.delivered_at IS NULL)
+      ORDER BY o.next_attempt_at, o.endpoint_id, o.account_code, o.seq
+      LIMIT $3
+      FOR UPDATE OF o SKIP LOCKED)
+    UPDATE webhook_outbox w SET next_attempt_at = $2 FROM due WHERE w.id = due.id
+    RETURNING w.*`,
+};
 
 const listUsualAccountsSql = `SELECT u.*, l.balance_minor FROM usual_accounts u
   JOIN ledger_accounts l ON l.ledger_key = 'usual:' || u.id

@@ -712,6 +712,31 @@ class Checkpointer {
   }
 }
 
+/**
+ * Statements whose plans matter at scale, exported so the tests check the plans of exactly
+ * what runs (test/gateway/store.sqlite.test.ts).
+ */
+export const sqliteStatements = {
+  /** Only the first unfinished delivery of its endpoint and account, in the ready index's order. */
+  claimDueOutbox: `SELECT o.* FROM webhook_outbox o
+    WHERE o.delivered_at IS NULL AND o.parked = 0 AND o.next_attempt_at <= ?
+      AND o.seq = (
+        SELECT min(e.seq) FROM webhook_outbox e
+        WHERE e.endpoint_id = o.endpoint_id AND e.account_code = o.account_code
+          AND e.delivered_at IS NULL)
+    ORDER BY o.next_attempt_at, o.endpoint_id, o.account_code, o.seq
+    LIMIT ?`,
+  /** A customer of few accounts: its accounts' events (CROSS JOIN keeps parties first). */
+  feedByAccount: `SELECT e.* FROM temporary_account_parties p CROSS JOIN account_events e
+    WHERE p.customer_id = ? AND e.code = p.code AND e.position > ?
+    ORDER BY e.position LIMIT ?`,
+  /** A customer of many accounts: the feed in order from the cursor, its own events only. */
+  feedInOrder: `SELECT e.* FROM account_events e
+    WHERE e.position > ? AND EXISTS (
+      SELECT 1 FROM temporary_account_parties p WHERE p.customer_id = ? AND p.code = e.code)
+    ORDER BY e.position LIMIT ?`,
+};
+
 /** Up to this many accounts, a customer's feed is read account by account (listEventsForCustomer). */
 const feedByAccountPartiesMax = 1000;
 
@@ -1207,24 +1232,8 @@ class SqliteOps implements StoreTx {
     );
     const rows =
       partiesCounted < feedByAccountPartiesMax
-        ? this.all(
-            // CROSS JOIN: SQLite keeps this join order (parties first).
-            `SELECT e.* FROM temporary_account_parties p CROSS JOIN account_events e
-             WHERE p.customer_id = ? AND e.code = p.code AND e.position > ?
-             ORDER BY e.position LIMIT ?`,
-            customerId,
-            afterPosition,
-            options.limit,
-          )
-        : this.all(
-            `SELECT e.* FROM account_events e
-             WHERE e.position > ? AND EXISTS (
-               SELECT 1 FROM temporary_account_parties p WHERE p.customer_id = ? AND p.code = e.code)
-             ORDER BY e.position LIMIT ?`,
-            afterPosition,
-            customerId,
-            options.limit,
-          );
+        ? this.all(sqliteStatements.feedByAccount, customerId, afterPosition, options.limit)
+        : this.all(sqliteStatements.feedInOrder, afterPosition, customerId, options.limit);
     return rows.map(eventOf);
   }
 
@@ -1424,18 +1433,7 @@ class SqliteOps implements StoreTx {
 
   /** Only the first unfinished delivery of its endpoint and account (whatever is parked). */
   async claimDueOutbox(now: string, leaseUntil: string, limit: number) {
-    const rows = this.all(
-      `SELECT o.* FROM webhook_outbox o
-       WHERE o.delivered_at IS NULL AND o.parked = 0 AND o.next_attempt_at <= ?
-         AND o.seq = (
-           SELECT min(e.seq) FROM webhook_outbox e
-           WHERE e.endpoint_id = o.endpoint_id AND e.account_code = o.account_code
-             AND e.delivered_at IS NULL)
-       ORDER BY o.next_attempt_at, o.endpoint_id, o.account_code, o.seq
-       LIMIT ?`,
-      now,
-      limit,
-    );
+    const rows = this.all(sqliteStatements.claimDueOutbox, now, limit);
     for (const row of rows) {
       this.run('UPDATE webhook_outbox SET next_attempt_at = ? WHERE id = ?', leaseUntil, String(row.id));
     }
