@@ -419,6 +419,53 @@ export function storeContract(
       ).toEqual([]);
     });
 
+    it("lists a customer's accounts of one status, newest first, as their statuses change", async () => {
+      const [buyer, seller] = await store.transaction(async (tx) => [await customer(tx), await customer(tx)]);
+      const codes = [unique('ta'), unique('ta'), unique('ta')];
+      await store.transaction(async (tx) => {
+        for (const [index, code] of codes.entries()) {
+          await tx.insertTemporaryAccount({
+            ...account(code, [buyer as string, seller as string]),
+            createdAt: `2026-11-24T10:00:0${index}.000Z`,
+          });
+        }
+      });
+      const listed = async (customerId: string, status: TemporaryAccount['status']) =>
+        (await store.read((reader) => reader.listTemporaryAccounts(customerId, { limit: 10, status }))).map(
+          (item) => item.code,
+        );
+      expect(await listed(seller as string, 'awaiting_funds')).toEqual([...codes].reverse());
+      const move = (code: string, status: TemporaryAccount['status'], version: number) =>
+        store.transaction((tx) =>
+          tx.updateTemporaryAccount(
+            { ...account(code, [buyer as string, seller as string], version), status },
+            version - 1,
+          ),
+        );
+      await move(codes[0] as string, 'funded', 2);
+      await move(codes[2] as string, 'funded', 2);
+      // Both parties see the change; an update that leaves the status alone changes nothing.
+      for (const party of [buyer, seller]) {
+        expect(await listed(party as string, 'funded')).toEqual([codes[2], codes[0]]);
+        expect(await listed(party as string, 'awaiting_funds')).toEqual([codes[1]]);
+      }
+      await move(codes[2] as string, 'funded', 3);
+      await move(codes[0] as string, 'dissolved', 3);
+      expect(await listed(seller as string, 'funded')).toEqual([codes[2]]);
+      expect(await listed(seller as string, 'dissolved')).toEqual([codes[0]]);
+      // A failed unit leaves the listing as it was.
+      await expect(
+        store.transaction(async (tx) => {
+          await tx.updateTemporaryAccount(
+            { ...account(codes[1] as string, [buyer as string, seller as string], 2), status: 'funded' },
+            1,
+          );
+          throw new Error('the unit fails after the update');
+        }),
+      ).rejects.toThrow('the unit fails');
+      expect(await listed(seller as string, 'funded')).toEqual([codes[2]]);
+    });
+
     it('a command unit that names its account up front reads its own writes and the current endpoints', async () => {
       const parties = await store.transaction(async (tx) => [await customer(tx), await customer(tx)]);
       const seller = parties[1] as string;

@@ -5,7 +5,7 @@ import { postgresMigrations } from '../../packages/gateway/src/storage/postgres-
 import { outboxColumns, outboxValues } from '../../packages/gateway/src/storage/rows.ts';
 import { createTestDatabase, pgAvailable } from '../support/postgres.ts';
 import { storeContract } from './store-contract.ts';
-import { expectFirstReleaseOutboxParked, firstReleaseOutbox } from './upgrade-fixtures.ts';
+import { expectFirstReleaseRowsUpgraded, firstReleaseRows } from './upgrade-fixtures.ts';
 
 /** Runs `work` on a connection of its own, as another process would. */
 async function olderReleaseSql<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -93,7 +93,7 @@ if (pgAvailable()) {
       await client.query(
         "INSERT INTO schema_migrations VALUES (1, 'initial schema', '2026-11-24T00:00:00.000Z')",
       );
-      await client.query(firstReleaseOutbox('true'));
+      await client.query(firstReleaseRows('true'));
       return { url: database.url, client };
     }
 
@@ -105,7 +105,7 @@ if (pgAvailable()) {
 
     async function upgradeAndExplain(url: string, client: pg.Client) {
       const store = await openPostgresStore({ connectionString: url, listen: false });
-      await expectFirstReleaseOutboxParked(store);
+      await expectFirstReleaseRowsUpgraded(store);
       await store.close();
       const applied = await client.query('SELECT version FROM schema_migrations ORDER BY version');
       expect(applied.rows.map((row) => row.version)).toEqual(postgresMigrations.map((m) => m.version));
@@ -124,6 +124,11 @@ if (pgAvailable()) {
       );
       expect(list).toMatch(/temporary_account_parties_recent/);
       expect(list).not.toMatch(/Sort/);
+      await client.query(`PREPARE by_status(text, text, int) AS ${postgresStatements.listAccountsByStatus}`);
+      const byStatus = await explain(client, "EXECUTE by_status('cus_x', 'funded', 20)");
+      await client.query('DEALLOCATE by_status');
+      expect(byStatus).toMatch(/temporary_account_parties_status/);
+      expect(byStatus).not.toMatch(/Sort/);
       // The webhook claim walks only deliveries it may take, in its own order, to its limit,
       // checking each one's place with one probe (never hashing every unfinished delivery).
       await client.query('SET enable_hashjoin = off');
@@ -146,6 +151,32 @@ if (pgAvailable()) {
     it("upgrades a database at the first version to the latest, and finds a command's parties by index", async () => {
       const { url, client } = await firstRelease();
       expect(await upgradeAndExplain(url, client)).toMatch(/temporary_account_parties_code/);
+    });
+
+    it("keeps the parties' status right when a release that knows nothing of it writes", async () => {
+      const { url, client } = await firstRelease();
+      await upgradeAndExplain(url, client);
+      // An older process in a rolling deploy: its statements name no party status.
+      await client.query(
+        `INSERT INTO temporary_accounts (code, status, version, state, created_at)
+         VALUES ('ta_old', 'awaiting_funds', 1, '{"code":"ta_old"}', '2026-11-24T00:00:03.000Z');
+         INSERT INTO temporary_account_parties (code, customer_id, created_at)
+         VALUES ('ta_old', 'cus_shop', '2026-11-24T00:00:03.000Z')`,
+      );
+      const store = await openPostgresStore({ connectionString: url, listen: false });
+      const listed = (status: 'funded' | 'awaiting_funds') =>
+        store.read(async (reader) =>
+          (await reader.listTemporaryAccounts('cus_shop', { limit: 10, status })).map(
+            (account) => account.code,
+          ),
+        );
+      expect(await listed('awaiting_funds')).toEqual(['ta_old']);
+      await client.query(
+        "UPDATE temporary_accounts SET status = 'funded', version = 2 WHERE code = 'ta_old'",
+      );
+      expect(await listed('funded')).toEqual(['ta_old', 'ta_1']);
+      expect(await listed('awaiting_funds')).toEqual([]);
+      await store.close();
     });
 
     it('takes an index the operator built CONCURRENTLY before the upgrade', async () => {

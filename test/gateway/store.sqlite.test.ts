@@ -8,7 +8,7 @@ import { openSqliteStore, sqliteStatements } from '../../packages/gateway/src/st
 import { sqliteMigrations } from '../../packages/gateway/src/storage/sqlite-schema.ts';
 import type { CustomerRecord } from '../../packages/gateway/src/storage/store.ts';
 import { storeContract } from './store-contract.ts';
-import { expectFirstReleaseOutboxParked, firstReleaseOutbox } from './upgrade-fixtures.ts';
+import { expectFirstReleaseRowsUpgraded, firstReleaseRows } from './upgrade-fixtures.ts';
 
 /** A customer row for tests that only need something to write. */
 function customer(id: string, fields: Partial<CustomerRecord> = {}): CustomerRecord {
@@ -193,7 +193,7 @@ describe('embedded SQLite store', () => {
     raw
       .prepare('INSERT INTO idempotency VALUES (?, ?, ?, ?, ?, ?)')
       .run('cus_1', 'key-1', 'hash-1', 201, '{"code":"ta_1"}', '2026-11-24T00:00:00.000Z');
-    raw.exec(firstReleaseOutbox('1'));
+    raw.exec(firstReleaseRows('1'));
     raw.close();
     const store = await openSqliteStore({ path: file });
     expect(await store.read((reader) => reader.getIdempotency('cus_1', 'key-1'))).toMatchObject({
@@ -212,7 +212,7 @@ describe('embedded SQLite store', () => {
     await expect(store.transaction((tx) => tx.putIdempotency(again))).rejects.toMatchObject({
       code: 'idempotency_key_in_use',
     });
-    await expectFirstReleaseOutboxParked(store);
+    await expectFirstReleaseRowsUpgraded(store);
     await store.close();
     // A customer's newest accounts are read from an index in order, not all read and sorted.
     const upgraded = new DatabaseSync(file);
@@ -247,6 +247,12 @@ describe('embedded SQLite store', () => {
     expect(plan(sqliteStatements.feedByAccount, 'cus_1', 0, 100)[0]).toMatch(
       /SEARCH p USING .*\(customer_id=\?\)/,
     );
+    // A customer's accounts of one status come from an index in order.
+    const byStatus = plan(sqliteStatements.listAccountsByStatus, 'cus_1', 'funded', 20);
+    expect(byStatus[0]).toMatch(
+      /SEARCH p USING .*INDEX temporary_account_parties_status \(customer_id=\? AND status=\?\)/,
+    );
+    expect(byStatus.join('\n')).not.toMatch(/TEMP B-TREE/);
     const inOrder = plan(sqliteStatements.feedInOrder, 0, 'cus_1', 100);
     expect(inOrder[0]).toMatch(/SEARCH e USING INTEGER PRIMARY KEY \(rowid>\?\)/);
     expect(inOrder.join('\n')).not.toMatch(/TEMP B-TREE/);

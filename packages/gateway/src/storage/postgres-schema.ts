@@ -245,6 +245,58 @@ export const postgresMigrations: Array<{ version: number; name: string; sql: str
     // An older release's claim now reads webhook_outbox_pending (unfinished deliveries only).
     sql: 'DROP INDEX IF EXISTS webhook_outbox_order; DROP INDEX IF EXISTS webhook_outbox_due;',
   },
+  // A customer's accounts by status: listing by a status rare among a customer's accounts (a
+  // merchant's shipping queue, status=funded, among 200k dissolved deals) walked all of them.
+  // Each party row carries its account's status, kept by triggers, so a release that knows
+  // nothing of the column (in a rolling deploy) keeps it right too.
+  {
+    version: 9,
+    name: "parties carry their account's status",
+    sql: "ALTER TABLE temporary_account_parties ADD COLUMN IF NOT EXISTS status TEXT NOT NULL DEFAULT '';",
+  },
+  {
+    version: 10,
+    name: "keep the parties' status",
+    sql: `
+      CREATE OR REPLACE FUNCTION lockstep_parties_status() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          UPDATE temporary_account_parties SET status = NEW.status WHERE code = NEW.code;
+          RETURN NULL;
+        END $$;
+      DROP TRIGGER IF EXISTS temporary_accounts_status ON temporary_accounts;
+      CREATE TRIGGER temporary_accounts_status AFTER UPDATE OF status ON temporary_accounts
+        FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
+        EXECUTE FUNCTION lockstep_parties_status();
+      CREATE OR REPLACE FUNCTION lockstep_party_status() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NEW.status = '' THEN
+            SELECT status INTO NEW.status FROM temporary_accounts WHERE code = NEW.code;
+          END IF;
+          RETURN NEW;
+        END $$;
+      DROP TRIGGER IF EXISTS temporary_account_parties_status ON temporary_account_parties;
+      CREATE TRIGGER temporary_account_parties_status BEFORE INSERT ON temporary_account_parties
+        FOR EACH ROW EXECUTE FUNCTION lockstep_party_status();
+    `,
+  },
+  {
+    version: 11,
+    name: "fill the parties' status",
+    // Only rows never set: a status a trigger wrote meanwhile is newer than this statement's
+    // snapshot, and the recheck on the locked row skips it.
+    sql: `
+      UPDATE temporary_account_parties p SET status = t.status
+      FROM temporary_accounts t WHERE t.code = p.code AND p.status = '';
+    `,
+  },
+  {
+    version: 12,
+    name: "a customer's accounts by status, newest first",
+    sql: createIndex(
+      'temporary_account_parties_status',
+      'temporary_account_parties(customer_id, status, created_at DESC, code)',
+    ),
+  },
 ];
 
 /**

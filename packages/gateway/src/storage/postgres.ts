@@ -873,12 +873,13 @@ class PgOps implements StoreTx {
     customerId: string,
     options: { limit: number; status?: TemporaryAccount['status'] },
   ) {
-    const rows = await this.all(
-      `SELECT t.state FROM temporary_account_parties p JOIN temporary_accounts t ON t.code = p.code
-       WHERE p.customer_id = $1 AND ($2::text IS NULL OR t.status = $2)
-       ORDER BY p.created_at DESC, p.code LIMIT $3`,
-      [customerId, options.status ?? null, options.limit],
-    );
+    const rows = options.status
+      ? await this.all(postgresStatements.listAccountsByStatus, [customerId, options.status, options.limit])
+      : await this.all(
+          `SELECT t.state FROM temporary_account_parties p JOIN temporary_accounts t ON t.code = p.code
+           WHERE p.customer_id = $1 ORDER BY p.created_at DESC, p.code LIMIT $2`,
+          [customerId, options.limit],
+        );
     return rows.map((row) => JSON.parse(String(row.state)) as TemporaryAccount);
   }
 
@@ -889,10 +890,11 @@ class PgOps implements StoreTx {
       [account.code, account.status, account.version, JSON.stringify(account), account.createdAt],
     );
     if (inserted === 0) throw new LockstepError('conflict', 'That temporary account code was used before.');
+    // The account's status is copied here, and by a trigger whenever it changes.
     await this.run(
-      `INSERT INTO temporary_account_parties (code, customer_id, created_at)
-       SELECT $1, customer_id, $3 FROM unnest($2::text[]) AS customer_id`,
-      [account.code, account.parties.map((party) => party.customerId), account.createdAt],
+      `INSERT INTO temporary_account_parties (code, customer_id, created_at, status)
+       SELECT $1, customer_id, $3, $4 FROM unnest($2::text[]) AS customer_id`,
+      [account.code, account.parties.map((party) => party.customerId), account.createdAt, account.status],
     );
     await this.run('INSERT INTO ledger_accounts (ledger_key, currency, balance_minor) VALUES ($1, $2, 0)', [
       `temporary:${account.code}`,
@@ -1407,6 +1409,14 @@ function advisoryKey(text: string): string {
  * what runs (test/gateway/store.postgres.test.ts).
  */
 export const postgresStatements = {
+  /**
+   * A customer's newest accounts of one status, from the parties' copy of it (the account's own
+   * is checked too: a copy that lagged could hide an account, never show a wrong one).
+   */
+  listAccountsByStatus: `SELECT t.state FROM temporary_account_parties p
+    JOIN temporary_accounts t ON t.code = p.code
+    WHERE p.customer_id = $1 AND p.status = $2 AND t.status = $2
+    ORDER BY p.created_at DESC, p.code LIMIT $3`,
   /** $1 now, $2 lease until, $3 limit. */
   claimDueOutbox: `WITH due AS (
       SELECT o.id FROM webhook_outbox o

@@ -726,6 +726,14 @@ export const sqliteStatements = {
           AND e.delivered_at IS NULL)
     ORDER BY o.next_attempt_at, o.endpoint_id, o.account_code, o.seq
     LIMIT ?`,
+  /**
+   * A customer's newest accounts of one status, from the parties' copy of it (the account's own
+   * is checked too: a copy that lagged could hide an account, never show a wrong one).
+   */
+  listAccountsByStatus: `SELECT t.state FROM temporary_account_parties p
+    JOIN temporary_accounts t ON t.code = p.code
+    WHERE p.customer_id = ?1 AND p.status = ?2 AND t.status = ?2
+    ORDER BY p.created_at DESC, p.code LIMIT ?3`,
   /** A customer of few accounts: its accounts' events (CROSS JOIN keeps parties first). */
   feedByAccount: `SELECT e.* FROM temporary_account_parties p CROSS JOIN account_events e
     WHERE p.customer_id = ? AND e.code = p.code AND e.position > ?
@@ -1113,13 +1121,7 @@ class SqliteOps implements StoreTx {
     options: { limit: number; status?: TemporaryAccount['status'] },
   ) {
     const rows = options.status
-      ? this.all(
-          `SELECT t.state FROM temporary_account_parties p JOIN temporary_accounts t ON t.code = p.code
-           WHERE p.customer_id = ? AND t.status = ? ORDER BY p.created_at DESC, p.code LIMIT ?`,
-          customerId,
-          options.status,
-          options.limit,
-        )
+      ? this.all(sqliteStatements.listAccountsByStatus, customerId, options.status, options.limit)
       : this.all(
           `SELECT t.state FROM temporary_account_parties p JOIN temporary_accounts t ON t.code = p.code
            WHERE p.customer_id = ? ORDER BY p.created_at DESC, p.code LIMIT ?`,
@@ -1143,11 +1145,13 @@ class SqliteOps implements StoreTx {
       throw uniqueToConflict(error, 'That temporary account code was used before.');
     }
     for (const party of account.parties) {
+      // The account's status is copied here, and by a trigger whenever it changes.
       this.run(
-        'INSERT INTO temporary_account_parties (code, customer_id, created_at) VALUES (?, ?, ?)',
+        'INSERT INTO temporary_account_parties (code, customer_id, created_at, status) VALUES (?, ?, ?, ?)',
         account.code,
         party.customerId,
         account.createdAt,
+        account.status,
       );
     }
     this.run(
