@@ -420,9 +420,12 @@ function pgbenchTps(databaseUrl: string): number {
   }
 }
 
+/** The database the bench connects through to create (and drop) its own. */
+const postgresBase = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
 async function postgresUrl(): Promise<string | undefined> {
   if (skipPg) return undefined;
-  const base = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  const base = postgresBase;
   const name = `lockstep_bench_${process.pid}`;
   try {
     execFileSync(
@@ -439,6 +442,16 @@ async function postgresUrl(): Promise<string | undefined> {
   const url = new URL(base);
   url.pathname = `/${name}`;
   return url.toString();
+}
+
+/** Drops the bench's own database (each run's is about 500 MB with pgbench's tables). */
+function dropPostgres(url: string): void {
+  const name = new URL(url).pathname.slice(1);
+  try {
+    execFileSync('psql', [postgresBase, '-q', '-c', `DROP DATABASE IF EXISTS ${name}`], { stdio: 'ignore' });
+  } catch (error) {
+    console.error(`could not drop the bench database ${name}:`, String(error));
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -562,6 +575,7 @@ async function main() {
   await stop(hello);
   await stop(sqlite.server);
   if (pg) await stop(pg.server);
+  if (pgUrl) dropPostgres(pgUrl);
   rmSync(sqlite.dataDir, { recursive: true, force: true });
   rmSync(compileCacheDir, { recursive: true, force: true });
 
