@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openPostgresStore, postgresStatements } from '../../packages/gateway/src/storage/postgres.ts';
-import { postgresMigrations } from '../../packages/gateway/src/storage/postgres-schema.ts';
+import { fillPartyStatus, postgresMigrations } from '../../packages/gateway/src/storage/postgres-schema.ts';
 import { outboxColumns, outboxValues } from '../../packages/gateway/src/storage/rows.ts';
 import { createTestDatabase, pgAvailable } from '../support/postgres.ts';
 import { storeContract } from './store-contract.ts';
@@ -176,6 +176,14 @@ if (pgAvailable()) {
       );
       expect(await listed('funded')).toEqual(['ta_old', 'ta_1']);
       expect(await listed('awaiting_funds')).toEqual([]);
+      // The fill, in batches of one row: every row still without a status gets its account's.
+      await client.query("UPDATE temporary_account_parties SET status = ''");
+      await fillPartyStatus(client, 1);
+      expect(await listed('funded')).toEqual(['ta_old', 'ta_1']);
+      const empty = await client.query(
+        "SELECT count(*)::int AS n FROM temporary_account_parties WHERE status = ''",
+      );
+      expect(empty.rows[0].n).toBe(0);
       await store.close();
     });
 

@@ -230,6 +230,39 @@ describe('embedded SQLite store', () => {
     expect(plan).not.toMatch(/TEMP B-TREE/);
   });
 
+  it("keeps the parties' status right when a release that knows nothing of it writes", async () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'lockstep-store-')), 'older.sqlite');
+    await (await openSqliteStore({ path: file })).close();
+    // After a rollback, the older release's statements name no party status.
+    olderReleaseSql(file, (raw) =>
+      raw.exec(`INSERT INTO customers (id, user_id, display_name, password_hash, created_at)
+          VALUES ('cus_shop', 'shop', 'Shop', 'x', '2026-11-24T00:00:00.000Z');
+        INSERT INTO temporary_accounts (code, status, version, state, created_at)
+          VALUES ('ta_old', 'awaiting_funds', 1, '{"code":"ta_old"}', '2026-11-24T00:00:03.000Z');
+        INSERT INTO temporary_account_parties (code, customer_id, created_at)
+          VALUES ('ta_old', 'cus_shop', '2026-11-24T00:00:03.000Z');`),
+    );
+    const store = await openSqliteStore({ path: file });
+    const listed = (status: 'funded' | 'awaiting_funds') =>
+      store.read(async (reader) =>
+        (await reader.listTemporaryAccounts('cus_shop', { limit: 10, status })).map(
+          (account) => account.code,
+        ),
+      );
+    expect(await listed('awaiting_funds')).toEqual(['ta_old']);
+    await store.close();
+    olderReleaseSql(file, (raw) =>
+      raw.exec("UPDATE temporary_accounts SET status = 'funded', version = 2 WHERE code = 'ta_old'"),
+    );
+    const reopened = await openSqliteStore({ path: file });
+    expect(
+      await reopened.read(async (reader) =>
+        (await reader.listTemporaryAccounts('cus_shop', { limit: 10, status: 'funded' })).map((a) => a.code),
+      ),
+    ).toEqual(['ta_old']);
+    await reopened.close();
+  });
+
   it('plans the webhook claim and the feed so that neither grows with history', async () => {
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'lockstep-store-')), 'plans.sqlite');
     await (await openSqliteStore({ path: file })).close();

@@ -1,13 +1,13 @@
 /**
  * Versioned migrations of the PostgreSQL store: the same tables as the embedded store
  * (`sqlite-schema.ts`), in PostgreSQL's types. Each step runs once, in order, in its own
- * transaction, under an advisory lock so several gateway processes starting together migrate
- * once. Never edit a released step: add one.
+ * transaction (or, a `fill`, in batches that commit one by one), under an advisory lock so
+ * several gateway processes starting together migrate once. Never edit a released step: add one.
  *
  * Timestamps stay ISO-8601 text (as the records carry them), so both stores compare them the
  * same way. Money is BIGINT minor units.
  */
-export const postgresMigrations: Array<{ version: number; name: string; sql: string }> = [
+export const postgresMigrations: Array<PostgresMigration> = [
   {
     version: 1,
     name: 'initial schema',
@@ -282,12 +282,9 @@ export const postgresMigrations: Array<{ version: number; name: string; sql: str
   {
     version: 11,
     name: "fill the parties' status",
-    // Only rows never set: a status a trigger wrote meanwhile is newer than this statement's
-    // snapshot, and the recheck on the locked row skips it.
-    sql: `
-      UPDATE temporary_account_parties p SET status = t.status
-      FROM temporary_accounts t WHERE t.code = p.code AND p.status = '';
-    `,
+    // In batches, each committed: as one statement it held every row it had filled until the
+    // end, so a status change on such an account waited for the whole fill (11 s at 900k rows).
+    fill: fillPartyStatus,
   },
   {
     version: 12,
@@ -314,4 +311,57 @@ function createIndex(name: string, on: string): string {
       END IF;
     END $$;
   `;
+}
+
+export interface PostgresMigration {
+  version: number;
+  name: string;
+  /** Run in one transaction. */
+  sql?: string;
+  /** Run outside a transaction, committing as it goes; it must be safe to run again. */
+  fill?: (client: Queryable) => Promise<void>;
+}
+
+/** What a fill needs of a connection. */
+export interface Queryable {
+  query(text: string, values?: unknown[]): Promise<{ rows: Array<Record<string, unknown>> }>;
+}
+
+/**
+ * Copies each account's status to its party rows still without one (''), `batchSize` rows of
+ * the parties' key order per statement, each its own transaction. Only rows never set: a status
+ * a trigger wrote meanwhile is newer than the statement's snapshot, and the recheck on the
+ * locked row skips it. A batch that deadlocks with a command (both lock party rows) is retried.
+ * Safe to run again: after a crash the next start goes on.
+ */
+export async function fillPartyStatus(client: Queryable, batchSize = 5_000): Promise<void> {
+  let after = { customerId: '', code: '' };
+  for (;;) {
+    const { rows } = await retryDeadlocks(() =>
+      client.query(
+        `WITH batch AS (
+           SELECT customer_id, code FROM temporary_account_parties
+           WHERE (customer_id, code) > ($1, $2) ORDER BY customer_id, code LIMIT $3),
+         filled AS (
+           UPDATE temporary_account_parties p SET status = t.status
+           FROM batch b JOIN temporary_accounts t ON t.code = b.code
+           WHERE p.customer_id = b.customer_id AND p.code = b.code AND p.status = '')
+         SELECT customer_id, code FROM batch ORDER BY customer_id DESC, code DESC LIMIT 1`,
+        [after.customerId, after.code, batchSize],
+      ),
+    );
+    const last = rows[0];
+    if (!last) return;
+    after = { customerId: String(last.customer_id), code: String(last.code) };
+  }
+}
+
+async function retryDeadlocks<T>(run: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (error) {
+      if ((error as { code?: string }).code !== '40P01' || attempt >= 5) throw error;
+    }
+  }
 }

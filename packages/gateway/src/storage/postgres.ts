@@ -141,9 +141,11 @@ export class PostgresStore implements Store {
       const applied = new Set(rows.map((row) => Number(row.version)));
       for (const migration of postgresMigrations) {
         if (applied.has(migration.version)) continue;
+        // A fill commits as it goes (and can run again); it is recorded once it has finished.
+        if (migration.fill) await migration.fill(client);
         await client.query('BEGIN');
         try {
-          await client.query(migration.sql);
+          if (migration.sql) await client.query(migration.sql);
           await client.query(
             'INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)',
             [migration.version, migration.name, new Date().toISOString()],

@@ -248,4 +248,22 @@ export const sqliteMigrations: Array<{ version: number; name: string; sql: strin
         BEGIN UPDATE temporary_account_parties SET status = new.status WHERE code = new.code; END;
     `,
   },
+  {
+    version: 6,
+    name: "party rows written without their account's status",
+    // A release from before version 5 (after a rollback) writes party rows without a status;
+    // this fills such a row from its account as it is written, and fills those written since.
+    sql: `
+      CREATE TRIGGER temporary_account_parties_status AFTER INSERT ON temporary_account_parties
+        WHEN new.status = ''
+        BEGIN
+          UPDATE temporary_account_parties
+            SET status = (SELECT t.status FROM temporary_accounts t WHERE t.code = new.code)
+            WHERE customer_id = new.customer_id AND code = new.code;
+        END;
+      UPDATE temporary_account_parties
+        SET status = (SELECT t.status FROM temporary_accounts t WHERE t.code = temporary_account_parties.code)
+        WHERE status = '';
+    `,
+  },
 ];
