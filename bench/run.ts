@@ -425,12 +425,11 @@ const postgresBase = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:
 
 async function postgresUrl(): Promise<string | undefined> {
   if (skipPg) return undefined;
-  const base = postgresBase;
   const name = `lockstep_bench_${process.pid}`;
   try {
     execFileSync(
       'psql',
-      [base, '-q', '-c', `DROP DATABASE IF EXISTS ${name}`, '-c', `CREATE DATABASE ${name}`],
+      [postgresBase, '-q', '-c', `DROP DATABASE IF EXISTS ${name}`, '-c', `CREATE DATABASE ${name}`],
       {
         stdio: 'ignore',
       },
@@ -439,7 +438,7 @@ async function postgresUrl(): Promise<string | undefined> {
     console.log('PostgreSQL not reachable: skipping the PostgreSQL part.');
     return undefined;
   }
-  const url = new URL(base);
+  const url = new URL(postgresBase);
   url.pathname = `/${name}`;
   return url.toString();
 }

@@ -28,8 +28,8 @@ export interface WebhookWorkerOptions {
   /** How long a claimed delivery is leased to this worker. */
   leaseMs?: number;
   /**
-   * How often (and at start) to make due the parked deliveries nothing holds back any more
-   * (`Store.unparkOutbox`): a process of an older version finishes deliveries without doing it.
+   * How often (and at start) to sweep parked deliveries (`Store.unparkOutbox`): a process of an
+   * older release queues deliveries unparked and finishes them without unparking the next.
    */
   unparkIntervalMs?: number;
   now?: () => Date;

@@ -23,6 +23,7 @@ import {
   sessionOf,
   signingKeyOf,
   usualOf,
+  waitsBehindUnfinished,
 } from './rows.ts';
 import type {
   ApiKeyRecord,
@@ -191,7 +192,7 @@ export class PostgresStore implements Store {
         landed = true;
         client.release();
         // This process's caches now; other processes' when the NOTIFY reaches them.
-        if (ops.keyRevoked) for (const listener of this.keyRevokedListeners) listener();
+        if (ops.keyRevoked) this.announceKeyRevoked();
         for (const key of ops.openedLedgerKeys) this.knownLedgerKeys.add(key);
         const failed = await ops.cause();
         if (failed !== undefined) {
@@ -222,7 +223,7 @@ export class PostgresStore implements Store {
         if (commitSent && lost && !refused) {
           // It may have committed, and this process skips its own notice: drop cached keys now
           // (dropping them is always safe; a retry finds the key revoked and announces nothing).
-          if (ops.keyRevoked) for (const listener of this.keyRevokedListeners) listener();
+          if (ops.keyRevoked) this.announceKeyRevoked();
           throw new LockstepError(
             'service_unavailable',
             'The database connection was lost while committing; the outcome is unknown. Retry with the same Idempotency-Key.',
@@ -290,6 +291,10 @@ export class PostgresStore implements Store {
     return () => this.keyRevokedListeners.delete(listener);
   }
 
+  private announceKeyRevoked(): void {
+    for (const listener of this.keyRevokedListeners) listener();
+  }
+
   /** Events committed through *other* processes sharing the database (LISTEN/NOTIFY). */
   onForeignEvents(listener: ForeignListener, onResync?: () => void): () => void {
     this.foreignListeners.add(listener);
@@ -331,7 +336,7 @@ export class PostgresStore implements Store {
       if (message.channel === eventChannel && message.payload) void this.deliverForeign(message.payload);
       // A revocation through another process (this one's announced itself after its commit).
       if (message.channel === keyRevokedChannel && message.payload !== this.origin) {
-        for (const listener of this.keyRevokedListeners) listener();
+        this.announceKeyRevoked();
       }
     });
     this.listener = client;
@@ -352,7 +357,7 @@ export class PostgresStore implements Store {
     // catch up from the store (they resume from their last event).
     if (this.listenedBefore) {
       for (const listener of this.resyncListeners) listener();
-      for (const listener of this.keyRevokedListeners) listener();
+      this.announceKeyRevoked();
     }
     this.listenedBefore = true;
   }
@@ -1212,10 +1217,7 @@ class PgOps implements StoreTx {
          next_attempt_at, delivered_at, last_error, parked)
        SELECT r.id, r.endpoint_id, r.event_id, r.account_code, r.seq, r.attempt_count,
          r.next_attempt_at, r.delivered_at, r.last_error,
-         r.delivered_at IS NULL AND (r.behind OR EXISTS (
-           SELECT 1 FROM webhook_outbox e
-           WHERE e.endpoint_id = r.endpoint_id AND e.account_code = r.account_code
-             AND e.seq < r.seq AND e.delivered_at IS NULL))
+         r.delivered_at IS NULL AND (r.behind OR ${waitsBehindUnfinished('r')})
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[],
          $7::text[], $8::text[], $9::text[], $10::boolean[])
          AS r(id, endpoint_id, event_id, account_code, seq, attempt_count, next_attempt_at,
@@ -1301,18 +1303,12 @@ class PgOps implements StoreTx {
     // later next_attempt_at is kept: an older process's lease, or a retry's backoff.
     this.write(
       `UPDATE webhook_outbox o SET parked = true
-       WHERE o.delivered_at IS NULL AND NOT o.parked AND EXISTS (
-         SELECT 1 FROM webhook_outbox e
-         WHERE e.endpoint_id = o.endpoint_id AND e.account_code = o.account_code
-           AND e.seq < o.seq AND e.delivered_at IS NULL)`,
+       WHERE o.delivered_at IS NULL AND NOT o.parked AND ${waitsBehindUnfinished('o')}`,
       [],
     );
     return this.run(
       `UPDATE webhook_outbox o SET parked = false, next_attempt_at = GREATEST(o.next_attempt_at, $1)
-       WHERE o.delivered_at IS NULL AND o.parked AND NOT EXISTS (
-         SELECT 1 FROM webhook_outbox e
-         WHERE e.endpoint_id = o.endpoint_id AND e.account_code = o.account_code
-           AND e.seq < o.seq AND e.delivered_at IS NULL)`,
+       WHERE o.delivered_at IS NULL AND o.parked AND NOT ${waitsBehindUnfinished('o')}`,
       [at],
     );
   }

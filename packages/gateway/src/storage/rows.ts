@@ -102,6 +102,16 @@ export function endpointOf(row: Row): WebhookEndpointRecord {
   };
 }
 
+/**
+ * SQL, both stores: whether the delivery `row` (an alias or the table's name) waits behind an
+ * unfinished earlier delivery of its endpoint and account.
+ */
+export function waitsBehindUnfinished(row: string): string {
+  return `EXISTS (SELECT 1 FROM webhook_outbox e
+    WHERE e.endpoint_id = ${row}.endpoint_id AND e.account_code = ${row}.account_code
+      AND e.seq < ${row}.seq AND e.delivered_at IS NULL)`;
+}
+
 /** The columns of a queued delivery, the order of `outboxValues` (`parked` is the store's). */
 export const outboxColumns =
   'id, endpoint_id, event_id, account_code, seq, attempt_count, next_attempt_at, delivered_at, last_error';

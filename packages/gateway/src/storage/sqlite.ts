@@ -24,6 +24,7 @@ import {
   sessionOf,
   signingKeyOf,
   usualOf,
+  waitsBehindUnfinished,
 } from './rows.ts';
 import { sqliteMigrations } from './sqlite-schema.ts';
 import type {
@@ -1483,17 +1484,11 @@ class SqliteOps implements StoreTx {
     // lease, or a retry's backoff.
     this.run(
       `UPDATE webhook_outbox SET parked = 1
-       WHERE delivered_at IS NULL AND parked = 0 AND EXISTS (
-         SELECT 1 FROM webhook_outbox e
-         WHERE e.endpoint_id = webhook_outbox.endpoint_id AND e.account_code = webhook_outbox.account_code
-           AND e.seq < webhook_outbox.seq AND e.delivered_at IS NULL)`,
+       WHERE delivered_at IS NULL AND parked = 0 AND ${waitsBehindUnfinished('webhook_outbox')}`,
     );
     return this.run(
       `UPDATE webhook_outbox SET parked = 0, next_attempt_at = max(next_attempt_at, ?)
-       WHERE delivered_at IS NULL AND parked = 1 AND NOT EXISTS (
-         SELECT 1 FROM webhook_outbox e
-         WHERE e.endpoint_id = webhook_outbox.endpoint_id AND e.account_code = webhook_outbox.account_code
-           AND e.seq < webhook_outbox.seq AND e.delivered_at IS NULL)`,
+       WHERE delivered_at IS NULL AND parked = 1 AND NOT ${waitsBehindUnfinished('webhook_outbox')}`,
       at,
     );
   }
