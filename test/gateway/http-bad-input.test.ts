@@ -89,6 +89,23 @@ describe('malformed requests', () => {
   it('fractional amounts', () =>
     expectRefused(() => deposit({ amountMinor: 1.5 }), 400, 'validation_failed'));
   it('huge amounts', () => expectRefused(() => deposit({ amountMinor: 1e20 }), 400, 'validation_failed'));
+  it('an unknown status to list by', async () => {
+    await expectRefused(
+      () => gateway.request('GET', '/v1/temporary-accounts?status=shipped', { token: seller }),
+      400,
+      'validation_failed',
+    );
+    // A known one lists the seller's accounts of that status only (the buyer's was funded as
+    // it was created).
+    const funded = await gateway.request('GET', '/v1/temporary-accounts?status=funded', { token: seller });
+    expect(funded.status).toBe(200);
+    expect(funded.body.data.map((account: { code: string }) => account.code)).toContain(code);
+    expect(funded.body.data.every((account: { status: string }) => account.status === 'funded')).toBe(true);
+    const waiting = await gateway.request('GET', '/v1/temporary-accounts?status=awaiting_funds', {
+      token: seller,
+    });
+    expect(waiting.body.data.map((account: { code: string }) => account.code)).not.toContain(code);
+  });
   it('negative and zero amounts', async () => {
     await expectRefused(() => deposit({ amountMinor: -5 }), 400, 'validation_failed');
     await expectRefused(() => deposit({ amountMinor: 0 }), 400, 'validation_failed');
