@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
+import type { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { outboxColumns, outboxValues } from '../../packages/gateway/src/storage/rows.ts';
 import { openSqliteStore, sqliteStatements } from '../../packages/gateway/src/storage/sqlite.ts';
@@ -122,7 +123,7 @@ describe('embedded SQLite store', () => {
       customer(`cus_${index}`, { userId: `user-${index}`, displayName: 'x'.repeat(2000) });
     const commits = 600;
     const walBytes: Record<string, number> = {};
-    for (const checkpoint of ['worker', 'none'] as const) {
+    for (const checkpoint of ['worker', 'starved', 'none'] as const) {
       const store = await openSqliteStore({
         path: `${file}-${checkpoint}`,
         checkpointEveryCommits: 16,
@@ -132,6 +133,15 @@ describe('embedded SQLite store', () => {
       // SQLite's own checkpoint inside COMMIT is off: the worker checkpoints, and the writer
       // only copies the last few frames between transactions when the WAL restarts.
       expect(writer.prepare('PRAGMA wal_autocheckpoint').get()).toEqual({ wal_autocheckpoint: 0 });
+      if (checkpoint === 'starved') {
+        // A worker that never answers (as one starved of CPU, or still starting): the writer
+        // checkpoints in its place every 4 × 16 commits.
+        const { worker } = (store as unknown as { checkpointer: { worker: Worker } }).checkpointer;
+        const post = worker.postMessage.bind(worker);
+        worker.postMessage = (message: unknown) => {
+          if (message === 'close') post(message);
+        };
+      }
       if (checkpoint === 'none') {
         // Without the worker (stopped here), nothing checkpoints: the WAL grows with every commit.
         await (store as unknown as { checkpointer: { close(): Promise<void> } }).checkpointer.close();
@@ -151,6 +161,7 @@ describe('embedded SQLite store', () => {
     // 600 commits of >= 2 KB each leave >= 1.2 MB of WAL frames unless checkpoints recycle it.
     expect(walBytes.none).toBeGreaterThan(1_200_000);
     expect(walBytes.worker).toBeLessThan(walBytes.none! / 4);
+    expect(walBytes.starved).toBeLessThan(walBytes.none! / 4);
     const raw = new DatabaseSync(`${file}-worker`);
     expect((raw.prepare('SELECT count(*) AS n FROM customers').get() as { n: number }).n).toBe(commits);
     raw.close();

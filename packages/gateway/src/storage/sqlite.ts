@@ -634,7 +634,10 @@ function settle(settled: Settled[]): void {
  * `restartFrames` long, the writer copies those few itself between two transactions
  * (`takeTail`), so the WAL is wholly checkpointed when the next transaction begins and SQLite
  * restarts it from the top. No new request goes out before the writer has taken that tail, so
- * the two never collide.
+ * the two never collide. A worker that has not answered for `4 × everyCommits` commits (still
+ * starting, or starved of CPU) is lagging: the writer then checkpoints itself between two
+ * transactions, once per that many commits, so the WAL stays bounded (a checkpoint the worker
+ * is running meanwhile makes the writer's a no-op).
  */
 class Checkpointer {
   private readonly worker: Worker;
@@ -643,6 +646,8 @@ class Checkpointer {
   private readonly restartFrames: number;
   private readonly onGone: () => void;
   private commits = 0;
+  /** Commits since the worker last answered (or started). */
+  private unanswered = 0;
   private running = false;
   private gone = false;
   private failures = 0;
@@ -658,6 +663,7 @@ class Checkpointer {
     this.exited = new Promise((resolve) => this.worker.once('exit', resolve));
     this.worker.on('message', (message: { ok: boolean; log?: number }) => {
       this.running = false;
+      this.unanswered = 0;
       if (!message.ok) {
         // Three failed rounds in a row: SQLite takes over.
         if (++this.failures >= 3) this.stop();
@@ -681,15 +687,21 @@ class Checkpointer {
     this.onGone();
   }
 
-  /** True once per finished round: the writer should copy the tail now. */
+  /**
+   * True once per finished round (the writer should copy the tail now), and once per
+   * `4 × everyCommits` commits while the worker lags (the writer checkpoints in its place).
+   */
   takeTail(): boolean {
-    const tail = this.tail;
+    const lagging = !this.gone && this.unanswered >= 4 * this.everyCommits;
+    if (lagging) this.unanswered = 0;
+    const tail = this.tail || lagging;
     this.tail = false;
     return tail;
   }
 
   committed(): void {
     this.commits++;
+    this.unanswered++;
     if (this.gone || this.running || this.tail || this.commits < this.everyCommits) return;
     this.commits = 0;
     this.running = true;
