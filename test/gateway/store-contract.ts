@@ -606,6 +606,69 @@ export function storeContract(
       expect(await pages(large as string, 500, ofLarge.length)).toEqual(ofLarge);
     });
 
+    it("keeps listing a large, quiet customer's own new events while others' pile up", async () => {
+      // The embedded store remembers, per customer, the stretch of feed a poll walked without
+      // finding its events, and starts the next poll past it: these polls must still see every
+      // event of the customer, in order, wherever it lands.
+      const [large, other] = (await store.transaction(async (tx) => [
+        await customer(tx),
+        await customer(tx),
+      ])) as [string, string];
+      const codes = Array.from({ length: 1_000 }, () => unique('ta'));
+      const busy = unique('ta');
+      await store.transaction(async (tx) => {
+        for (const code of codes) await tx.insertTemporaryAccount(account(code, [other, large]));
+        await tx.insertTemporaryAccount(account(busy, [other, unique('cus')]));
+      });
+      let busySeq = 0;
+      const event = (accountCode: string, seq: number) => ({
+        type: 'lock.changed' as const,
+        accountCode,
+        seq,
+        at: now,
+        actor: other,
+        data: {},
+      });
+      const busyEvents = (count: number) => Array.from({ length: count }, () => event(busy, ++busySeq));
+      /** The customer's feed after `after`; waits while PostgreSQL's feed trails a commit. */
+      const feed = async (after: string | undefined, limit: number, expected: number) => {
+        for (let attempt = 0; ; attempt++) {
+          const page = await store.read((reader) =>
+            reader.listEventsForCustomer(large, { afterId: after, limit }),
+          );
+          if (page.length >= expected || attempt >= 200) return page.map((item) => item.id);
+          await new Promise((resolve) => setTimeout(resolve, 25));
+        }
+      };
+      const [first] = await store.transaction((tx) => tx.appendEvents([event(codes[0] as string, 1)]));
+      const firstId = first?.id as string;
+      expect(await feed(firstId, 100, 0)).toEqual([]);
+      await store.transaction((tx) => tx.appendEvents(busyEvents(50)));
+      expect(await feed(firstId, 100, 0)).toEqual([]);
+      // One of its events between others', then a poll from the same cursor and from the new one.
+      const second = await store.transaction((tx) =>
+        tx.appendEvents([...busyEvents(1), event(codes[1] as string, 1), ...busyEvents(1)]),
+      );
+      const secondId = second[1]?.id as string;
+      expect(await feed(firstId, 100, 1)).toEqual([secondId]);
+      expect(await feed(secondId, 100, 0)).toEqual([]);
+      await store.transaction((tx) => tx.appendEvents(busyEvents(20)));
+      expect(await feed(secondId, 100, 0)).toEqual([]);
+      // A new account of the customer, created after those polls, and its first event.
+      const later = unique('ta');
+      const [third] = await store.transaction(async (tx) => {
+        await tx.insertTemporaryAccount(account(later, [large, other]));
+        return tx.appendEvents([event(later, 1), ...busyEvents(5)]);
+      });
+      const thirdId = third?.id as string;
+      expect(await feed(secondId, 100, 1)).toEqual([thirdId]);
+      // Older cursors, and none, still list everything after them.
+      expect(await feed(firstId, 100, 2)).toEqual([secondId, thirdId]);
+      expect(await feed(undefined, 2, 2)).toEqual([firstId, secondId]);
+      expect(await feed(undefined, 100, 3)).toEqual([firstId, secondId, thirdId]);
+      expect(await feed(thirdId, 100, 0)).toEqual([]);
+    });
+
     it('appends events in order, with global ids, and lists them per account and per customer', async () => {
       const parties = await store.transaction(async (tx) => [await customer(tx), await customer(tx)]);
       const code = unique('ta');

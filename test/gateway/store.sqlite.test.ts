@@ -303,6 +303,66 @@ describe('embedded SQLite store', () => {
     raw.close();
   });
 
+  it("remembers where a large customer's feed had none of its events and walks on from there", async () => {
+    const store = await openSqliteStore({
+      path: path.join(mkdtempSync(path.join(tmpdir(), 'lockstep-store-')), 'quiet.sqlite'),
+    });
+    const now = '2026-11-24T10:00:00.000Z';
+    const account = (code: string, parties: string[]) =>
+      ({
+        code,
+        status: 'funded',
+        version: 1,
+        currency: 'JPY',
+        requiredMinor: 100,
+        balanceMinor: 0,
+        createdAt: now,
+        parties: parties.map((customerId) => ({ customerId, role: 'buyer', lockPpm: 0 })),
+      }) as never;
+    const event = (accountCode: string, seq: number) => ({
+      type: 'lock.changed' as const,
+      accountCode,
+      seq,
+      at: now,
+      actor: 'cus_other',
+      data: {},
+    });
+    await store.transaction(async (tx) => {
+      for (const id of ['cus_large', 'cus_other']) await tx.insertCustomer(customer(id));
+      for (let index = 0; index < 1_000; index++) {
+        await tx.insertTemporaryAccount(account(`ta_${index}`, ['cus_other', 'cus_large']));
+      }
+      await tx.insertTemporaryAccount(account('ta_busy', ['cus_other']));
+    });
+    const [first] = await store.transaction((tx) => tx.appendEvents([event('ta_0', 1)]));
+    await store.transaction((tx) =>
+      tx.appendEvents(Array.from({ length: 30 }, (_, index) => event('ta_busy', index + 1))),
+    );
+    const ranges = (store as unknown as { readOps: { quietFeeds: { ranges: Map<string, unknown> } } }).readOps
+      .quietFeeds.ranges;
+    const poll = () =>
+      store.read((reader) => reader.listEventsForCustomer('cus_large', { afterId: first?.id, limit: 10 }));
+    expect(await poll()).toEqual([]);
+    // Positions: 1 is its event, 2-31 are others'. The next poll from that cursor starts at 31.
+    expect(ranges.get('cus_large')).toEqual({ from: 1, to: 31 });
+    await store.transaction((tx) => tx.appendEvents([event('ta_busy', 31)]));
+    expect(await poll()).toEqual([]);
+    expect(ranges.get('cus_large')).toEqual({ from: 1, to: 32 });
+    // A full page records nothing; a short one records past its last event.
+    const mine = await store.transaction((tx) =>
+      tx.appendEvents(Array.from({ length: 10 }, (_, index) => event(`ta_${index + 1}`, 1))),
+    );
+    expect((await poll()).map((item) => item.id)).toEqual(mine.map((item) => item.id));
+    expect(ranges.get('cus_large')).toEqual({ from: 1, to: 32 });
+    await store.transaction((tx) => tx.appendEvents([32, 33, 34].map((seq) => event('ta_busy', seq))));
+    const more = await store.read((reader) =>
+      reader.listEventsForCustomer('cus_large', { afterId: mine[4]?.id, limit: 10 }),
+    );
+    expect(more.map((item) => item.id)).toEqual(mine.slice(5).map((item) => item.id));
+    expect(ranges.get('cus_large')).toEqual({ from: 42, to: 45 });
+    await store.close();
+  });
+
   describe('answers only after the WAL is synced', () => {
     /** A sync the test finishes by hand. */
     function manualSync() {
