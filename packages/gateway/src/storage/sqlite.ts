@@ -761,7 +761,7 @@ export const sqliteStatements = {
 /**
  * Per customer, the range of feed positions (from, to] its reader last walked and found without
  * the customer's events, so the next poll of a large, quiet customer walks only what came since
- * (a poll walked every event since its cursor: 153 ms at 1M events, on the event loop). Such a
+ * (a poll walked every event since its cursor: 117-153 ms past 1M events, on the event loop). Such a
  * range stays empty for good: a customer is party to an account only from the transaction that
  * creates it, so every event of a later account lies after any position committed before, and
  * positions (AUTOINCREMENT) are never reused. Only the read-only reader records ranges, and only
@@ -780,7 +780,11 @@ class QuietFeeds {
   /** The empty range that a walk from `after` may skip, if one is known. */
   skip(customerId: string, after: number): { from: number; to: number } | undefined {
     const range = this.ranges.get(customerId);
-    return range && range.from <= after && after < range.to ? range : undefined;
+    if (!range || after < range.from || after >= range.to) return undefined;
+    // Polled again: last to be dropped.
+    this.ranges.delete(customerId);
+    this.ranges.set(customerId, range);
+    return range;
   }
 
   record(customerId: string, from: number, to: number): void {
