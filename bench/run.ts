@@ -519,6 +519,8 @@ async function main() {
   const pgbenchRounds: number[] = [];
   if (pgUrl) pgbenchInit(pgUrl);
   const sqliteRss = rssSampler(sqlite.server.child);
+  // Reported beside, not against the budget (which is the embedded default's).
+  const pgRss = pg ? rssSampler(pg.server.child) : undefined;
   for (let round = 1; round <= rounds; round++) {
     console.log(`round ${round}/${rounds}`);
     const row: Record<string, Load> = {};
@@ -570,6 +572,7 @@ async function main() {
 
   const moneyConserved = reconcile(sqlite) && (!pg || reconcile(pg));
   const rssMb = sqliteRss.stop();
+  const pgRssMb = pgRss?.stop() ?? Number.NaN;
   const lifetimeRssMb = memoryMb(sqlite.server.child, 'VmHWM');
   await stop(hello);
   await stop(sqlite.server);
@@ -630,6 +633,7 @@ async function main() {
           dealsPerSecond: pgDeals?.perSecond,
           pgbenchTps: tps,
           commandsToPgbenchRatio: pgRatio,
+          gatewayPeakRssMb: pgRssMb,
         }
       : null,
     commandsToHelloRatio: ratio('sqlite', commandKeys, 'hello'),
@@ -720,6 +724,7 @@ async function main() {
       ['withdraw (pg)', `${report.postgres.withdrawRps.toFixed(0)} req/s`, ''],
       ['status read (pg)', `${report.postgres.statusRps.toFixed(0)} req/s`, ''],
       ['full deals (pg)', `${(report.postgres.dealsPerSecond ?? 0).toFixed(0)} deals/s`, ''],
+      ['gateway peak RSS under load (pg)', `${report.postgres.gatewayPeakRssMb.toFixed(0)} MB`, ''],
       [
         'pgbench -c 16 -j 2 -s 16 TPC-B-like',
         `${report.postgres.pgbenchTps.toFixed(0)} tps`,
