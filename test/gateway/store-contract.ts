@@ -852,6 +852,22 @@ export function storeContract(
       expect(keys.filter((candidate) => candidate.kid === signing.kid)).toEqual([
         { ...signing, retiresAt: '2027-01-01T00:00:00.000Z' },
       ]);
+      // Sealing replaces the secret only while it is the one read; retiring keeps the seal.
+      const sealed = { sealed: 'jwe' };
+      expect(
+        await store.transaction((tx) => tx.sealSigningKey(signing.kid, signing.privateJwk, sealed)),
+      ).toBe(true);
+      expect(
+        await store.transaction((tx) =>
+          tx.sealSigningKey(signing.kid, signing.privateJwk, { sealed: 'other' }),
+        ),
+      ).toBe(false);
+      await store.transaction((tx) =>
+        tx.upsertSigningKey({ ...signing, expiresAt: '2027-02-01T00:00:00.000Z' }),
+      );
+      expect(
+        (await store.read((reader) => reader.listSigningKeys())).find((key) => key.kid === signing.kid),
+      ).toEqual({ ...signing, privateJwk: sealed, expiresAt: '2027-02-01T00:00:00.000Z' });
     });
 
     it('claims webhook deliveries in per-account order, with a lease, and records outcomes', async () => {

@@ -1,11 +1,12 @@
 import { parseArgs } from 'node:util';
 import { isCurrencyCode } from '@lockstep/core';
 import { loadConfig } from './config.ts';
-import { createGateway } from './gateway.ts';
+import type { Gateway } from './gateway.ts';
 import { randomToken } from './ids.ts';
+import { openGateway } from './main.ts';
 import { seedDemo } from './seed.ts';
 import { Admin } from './service/admin.ts';
-import { openStore } from './storage/open.ts';
+import { KeySealingError } from './service/keys.ts';
 
 /**
  * The bank operator's CLI: `pnpm lockstep-admin <command> [--options]`. It opens the same store
@@ -47,8 +48,14 @@ async function main(argv: string[]): Promise<number> {
     return command ? 0 : 2;
   }
   const config = loadConfig();
-  const store = await openStore(config);
-  const gateway = await createGateway({ store, publicUrl: config.publicUrl, commission: config.commission });
+  let gateway: Gateway;
+  try {
+    gateway = await openGateway(config);
+  } catch (error) {
+    if (!(error instanceof KeySealingError)) throw error;
+    console.error(error.message);
+    return 2;
+  }
   const admin = new Admin(gateway.bank);
   const need = (name: keyof typeof values): string => {
     const value = values[name];

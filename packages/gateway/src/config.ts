@@ -41,6 +41,10 @@ const Environment = z.object({
     }),
   LOCKSTEP_SEED_DEMO: z.enum(['0', '1', 'true', 'false']).optional(),
   LOCKSTEP_ALLOW_PRIVATE_WEBHOOKS: z.enum(['0', '1', 'true', 'false']).optional(),
+  LOCKSTEP_KEY_ENCRYPTION_KEY: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{43}$/, 'must be 32 random bytes, base64url-encoded (43 characters)')
+    .optional(),
   LOCKSTEP_SQLITE_SYNC: z.enum(['async', 'full']).default('async'),
   LOCKSTEP_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(60_000).default(10_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -66,6 +70,8 @@ export interface GatewayConfig {
   allowPrivateWebhooks: boolean;
   shutdownGraceMs: number;
   logLevel: string;
+  /** Seals the private signing keys in the store (service/keys.ts); unset: stored in the clear. */
+  keyEncryptionKey: Uint8Array | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -92,5 +98,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
       value.LOCKSTEP_ALLOW_PRIVATE_WEBHOOKS === '1' || value.LOCKSTEP_ALLOW_PRIVATE_WEBHOOKS === 'true',
     shutdownGraceMs: value.LOCKSTEP_SHUTDOWN_GRACE_MS,
     logLevel: value.LOG_LEVEL,
+    keyEncryptionKey: value.LOCKSTEP_KEY_ENCRYPTION_KEY
+      ? new Uint8Array(Buffer.from(value.LOCKSTEP_KEY_ENCRYPTION_KEY, 'base64url'))
+      : undefined,
   };
 }

@@ -25,6 +25,8 @@ export interface GatewayOptions {
   allowPrivateWebhookUrls?: boolean;
   /** How often the signing keys are reloaded from the store (another process may rotate). */
   keyRefreshMs?: number;
+  /** Seals the private signing keys at rest (32 bytes; `LOCKSTEP_KEY_ENCRYPTION_KEY`). */
+  keyEncryptionKey?: Uint8Array;
   /**
    * How long an API key lookup is reused (default 5 s). A revocation through any process ends
    * it at once; this bounds a revocation notice that was lost.
@@ -85,6 +87,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     issuer: options.publicUrl,
     now: options.now,
     refreshMs: options.keyRefreshMs,
+    keyEncryptionKey: options.keyEncryptionKey,
   });
   await keys.load();
   const gateway: Gateway = {

@@ -4,6 +4,7 @@ import { ConfigError, type GatewayConfig, loadConfig } from './config.ts';
 import { createGateway, type Gateway } from './gateway.ts';
 import { seedDemo } from './seed.ts';
 import { Admin } from './service/admin.ts';
+import { KeySealingError } from './service/keys.ts';
 import { openStore } from './storage/open.ts';
 
 /**
@@ -12,15 +13,7 @@ import { openStore } from './storage/open.ts';
  * let requests in flight finish (up to LOCKSTEP_SHUTDOWN_GRACE_MS), then close the store.
  */
 export async function startGateway(config: GatewayConfig) {
-  const log = pino({ level: config.logLevel });
-  const store = await openStore(config);
-  const gateway = await createGateway({
-    store,
-    publicUrl: config.publicUrl,
-    commission: config.commission,
-    allowPrivateWebhookUrls: config.allowPrivateWebhooks,
-    log,
-  });
+  const gateway = await openGateway(config);
   let seed: Awaited<ReturnType<typeof seedDemo>> | undefined;
   if (config.seedDemo) {
     const origins = (process.env.LOCKSTEP_DEMO_ORIGINS ?? 'http://localhost:3000')
@@ -35,6 +28,27 @@ export async function startGateway(config: GatewayConfig) {
   }
   const server = await listen(gateway, config);
   return { gateway, server, seed };
+}
+
+/**
+ * The configured store and the gateway on it (the admin CLI's too). If the gateway cannot start
+ * (signing keys it cannot open, say), the store is closed again and the error thrown.
+ */
+export async function openGateway(config: GatewayConfig): Promise<Gateway> {
+  const store = await openStore(config);
+  try {
+    return await createGateway({
+      store,
+      publicUrl: config.publicUrl,
+      commission: config.commission,
+      allowPrivateWebhookUrls: config.allowPrivateWebhooks,
+      keyEncryptionKey: config.keyEncryptionKey,
+      log: pino({ level: config.logLevel }),
+    });
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
 }
 
 function listen(gateway: Gateway, config: GatewayConfig): Promise<ServerType> {
@@ -69,7 +83,17 @@ export async function runFromCommandLine(): Promise<void> {
     }
     throw error;
   }
-  const { gateway, server, seed } = await startGateway(config);
+  let started: Awaited<ReturnType<typeof startGateway>>;
+  try {
+    started = await startGateway(config);
+  } catch (error) {
+    if (error instanceof KeySealingError) {
+      console.error(error.message);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const { gateway, server, seed } = started;
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   console.log(`Lockstep gateway listening on http://localhost:${port} (store: ${gateway.store.kind})`);

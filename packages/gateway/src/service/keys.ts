@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
 import { LockstepError } from '@lockstep/core';
 import {
+  CompactEncrypt,
   CompactSign,
   type CryptoKey,
   calculateJwkThumbprint,
+  compactDecrypt,
   createLocalJWKSet,
   exportJWK,
   generateKeyPair,
@@ -35,6 +37,58 @@ interface LoadedKey {
   privateKey: CryptoKey;
 }
 
+/** The signing keys cannot be used as configured; the gateway does not start. */
+export class KeySealingError extends Error {}
+
+const sealedType = 'jwk+json';
+
+/**
+ * Seals private signing keys at rest with the operator's key-encryption key (32 bytes, from
+ * `LOCKSTEP_KEY_ENCRYPTION_KEY`), so a copy of the database (a backup, a replica, a dump) cannot
+ * sign invoices or webhooks. A sealed key is a JWE (`dir`, `A256GCM`) whose protected header
+ * names the key's kid: a sealed key copied into another key's row does not open.
+ */
+class Sealer {
+  private readonly keyEncryptionKey: Uint8Array;
+
+  constructor(keyEncryptionKey: Uint8Array) {
+    if (keyEncryptionKey.byteLength !== 32) {
+      throw new KeySealingError('The key-encryption key must be 32 bytes.');
+    }
+    this.keyEncryptionKey = keyEncryptionKey;
+  }
+
+  async seal(kid: string, privateJwk: Record<string, unknown>): Promise<{ sealed: string }> {
+    const sealed = await new CompactEncrypt(new TextEncoder().encode(JSON.stringify(privateJwk)))
+      .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid, cty: sealedType })
+      .encrypt(this.keyEncryptionKey);
+    return { sealed };
+  }
+
+  async open(kid: string, sealed: string): Promise<Record<string, unknown>> {
+    let opened: Awaited<ReturnType<typeof compactDecrypt>>;
+    try {
+      opened = await compactDecrypt(sealed, this.keyEncryptionKey, {
+        keyManagementAlgorithms: ['dir'],
+        contentEncryptionAlgorithms: ['A256GCM'],
+      });
+    } catch {
+      throw new KeySealingError(
+        `Signing key ${kid} does not open with LOCKSTEP_KEY_ENCRYPTION_KEY: it was sealed with another key-encryption key.`,
+      );
+    }
+    if (opened.protectedHeader.kid !== kid || opened.protectedHeader.cty !== sealedType) {
+      throw new KeySealingError(`The row of signing key ${kid} holds another key's sealed secret.`);
+    }
+    return JSON.parse(new TextDecoder().decode(opened.plaintext)) as Record<string, unknown>;
+  }
+}
+
+function sealedOf(record: SigningKeyRecord): string | undefined {
+  const sealed = record.privateJwk.sealed;
+  return typeof sealed === 'string' ? sealed : undefined;
+}
+
 export class KeyRing {
   private readonly store: Store;
   private readonly issuer: string;
@@ -46,18 +100,37 @@ export class KeyRing {
   /** How old the loaded key set may get before `refreshIfStale` reloads it from the store. */
   private readonly refreshMs: number;
   private loadedAtMs = 0;
+  /** Present when the operator gave a key-encryption key: private keys are stored sealed. */
+  private readonly sealer: Sealer | undefined;
 
-  constructor(store: Store, options: { issuer: string; now?: () => Date; refreshMs?: number }) {
+  constructor(
+    store: Store,
+    options: { issuer: string; now?: () => Date; refreshMs?: number; keyEncryptionKey?: Uint8Array },
+  ) {
+    this.sealer = options.keyEncryptionKey ? new Sealer(options.keyEncryptionKey) : undefined;
     this.refreshMs = options.refreshMs ?? 10_000;
     this.store = store;
     this.issuer = options.issuer;
     this.clock = options.now ?? (() => new Date());
   }
 
-  /** Loads the keys; creates and persists the first one on first start. */
+  /**
+   * Loads the keys; creates and persists the first one on first start. With a key-encryption
+   * key, seals every key still stored in the clear and checks that every sealed one opens;
+   * without one, refuses sealed keys. Throws `KeySealingError` then: the gateway does not start.
+   */
   async load(): Promise<void> {
     const now = this.clock().getTime();
     let records = await this.store.read((reader) => reader.listSigningKeys());
+    if (this.sealer) {
+      await this.sealStored(records);
+      records = await this.store.read((reader) => reader.listSigningKeys());
+      for (const record of records) await this.privateJwkOf(record);
+    } else if (records.some(sealedOf)) {
+      throw new KeySealingError(
+        'The signing keys are sealed: set LOCKSTEP_KEY_ENCRYPTION_KEY to the key-encryption key they were sealed with.',
+      );
+    }
     const current = records.find((record) => Date.parse(record.retiresAt) > now);
     if (!current) {
       await this.rotate();
@@ -79,7 +152,7 @@ export class KeyRing {
       kid,
       alg: 'EdDSA',
       publicJwk: { ...publicJwk, kid, alg: 'EdDSA', use: 'sig' },
-      privateJwk: { ...(await exportJWK(privateKey)), kid },
+      privateJwk: await this.stored(kid, { ...(await exportJWK(privateKey)), kid }),
       createdAt: now.toISOString(),
       retiresAt: new Date(now.getTime() + signingLifetimeMs).toISOString(),
       expiresAt: new Date(now.getTime() + signingLifetimeMs + verifyGraceMs).toISOString(),
@@ -189,6 +262,37 @@ export class KeyRing {
     return `${protectedHeader}..${signature}`;
   }
 
+  /** A private JWK as this ring stores it: sealed when it has a key-encryption key. */
+  private async stored(kid: string, privateJwk: Record<string, unknown>): Promise<Record<string, unknown>> {
+    return this.sealer ? this.sealer.seal(kid, privateJwk) : privateJwk;
+  }
+
+  private async privateJwkOf(record: SigningKeyRecord): Promise<Record<string, unknown>> {
+    const sealed = sealedOf(record);
+    if (sealed === undefined) return record.privateJwk;
+    if (!this.sealer) {
+      throw new KeySealingError(
+        `Signing key ${record.kid} is sealed: set LOCKSTEP_KEY_ENCRYPTION_KEY to the key-encryption key it was sealed with.`,
+      );
+    }
+    return this.sealer.open(record.kid, sealed);
+  }
+
+  /** Seals the keys stored in the clear (those from before a key-encryption key was set). */
+  private async sealStored(records: SigningKeyRecord[]): Promise<void> {
+    const plain = records.filter((record) => sealedOf(record) === undefined);
+    if (plain.length === 0 || !this.sealer) return;
+    const sealed = await Promise.all(
+      plain.map(async (record) => ({ record, sealed: await this.stored(record.kid, record.privateJwk) })),
+    );
+    // Only what is still in the clear: another process may have sealed a key meanwhile.
+    await this.store.transaction(async (tx) => {
+      for (const { record, sealed: value } of sealed) {
+        await tx.sealSigningKey(record.kid, record.privateJwk, value);
+      }
+    });
+  }
+
   private requireActive(): LoadedKey {
     if (!this.active) throw new Error('KeyRing.load() must run before signing.');
     return this.active;
@@ -204,7 +308,7 @@ export class KeyRing {
     if (signing) {
       this.active = {
         record: signing,
-        privateKey: (await importJWK(signing.privateJwk as JWK, 'EdDSA')) as CryptoKey,
+        privateKey: (await importJWK((await this.privateJwkOf(signing)) as JWK, 'EdDSA')) as CryptoKey,
       };
     }
     this.jwks = { keys: live.map((record) => record.publicJwk as JWK) };

@@ -850,6 +850,16 @@ class PgOps implements StoreTx {
     );
   }
 
+  async sealSigningKey(kid: string, plain: Record<string, unknown>, sealed: Record<string, unknown>) {
+    return (
+      (await this.run('UPDATE signing_keys SET private_jwk = $1 WHERE kid = $2 AND private_jwk = $3', [
+        JSON.stringify(sealed),
+        kid,
+        JSON.stringify(plain),
+      ])) === 1
+    );
+  }
+
   // --- temporary accounts and events ------------------------------------------------------
 
   async getTemporaryAccount(code: string) {

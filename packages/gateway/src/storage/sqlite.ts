@@ -1163,6 +1163,17 @@ class SqliteOps implements StoreTx {
     );
   }
 
+  async sealSigningKey(kid: string, plain: Record<string, unknown>, sealed: Record<string, unknown>) {
+    return (
+      this.run(
+        'UPDATE signing_keys SET private_jwk = ? WHERE kid = ? AND private_jwk = ?',
+        JSON.stringify(sealed),
+        kid,
+        JSON.stringify(plain),
+      ) === 1
+    );
+  }
+
   // --- temporary accounts and events ------------------------------------------------------
 
   async getTemporaryAccount(code: string) {

@@ -125,6 +125,10 @@ export interface SigningKeyRecord {
   kid: string;
   alg: 'EdDSA' | 'ES256';
   publicJwk: Record<string, unknown>;
+  /**
+   * The private JWK, or `{ sealed: <compact JWE> }` once sealed with the operator's
+   * key-encryption key (service/keys.ts).
+   */
   privateJwk: Record<string, unknown>;
   createdAt: string;
   /** After this instant the key signs nothing new. */
@@ -300,6 +304,16 @@ export interface StoreTx extends StoreReader {
 
   /** Inserts the key, or replaces the stored key with the same kid (retiring it). */
   upsertSigningKey(record: SigningKeyRecord): Promise<void>;
+
+  /**
+   * Replaces a key's stored private JWK `plain` with `sealed`; false (and nothing changed) when
+   * the key no longer holds `plain` (another process sealed it first). Touches nothing else.
+   */
+  sealSigningKey(
+    kid: string,
+    plain: Record<string, unknown>,
+    sealed: Record<string, unknown>,
+  ): Promise<boolean>;
 
   /**
    * Stores a new temporary account and opens its ledger account. Throws a `conflict`
