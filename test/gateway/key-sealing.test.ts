@@ -4,16 +4,25 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
+import { noCommission } from '@lockstep/core';
+import { calculateJwkThumbprint, decodeProtectedHeader, exportJWK, generateKeyPair } from 'jose';
+import pg from 'pg';
+import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../packages/gateway/src/config.ts';
+import { createGateway } from '../../packages/gateway/src/gateway.ts';
 import { startGateway, stopGateway } from '../../packages/gateway/src/main.ts';
 import { KeySealingError } from '../../packages/gateway/src/service/keys.ts';
+import { openSqliteStore } from '../../packages/gateway/src/storage/sqlite.ts';
+import { createTestDatabase, pgAvailable } from '../support/postgres.ts';
 
 /**
  * The private signing keys at rest: with LOCKSTEP_KEY_ENCRYPTION_KEY they are stored sealed, so
- * a copy of the database cannot sign; the gateway refuses to start on keys it cannot open.
+ * a copy of the database cannot sign and a row written without that key is not used; the
+ * gateway refuses to start on keys it cannot use, changing nothing.
  */
 const root = path.resolve(import.meta.dirname, '../..');
+const node = [process.execPath, '--experimental-strip-types', '--experimental-sqlite'];
 const folders: string[] = [];
 afterEach(() => {
   for (const folder of folders.splice(0)) rmSync(folder, { recursive: true, force: true });
@@ -26,15 +35,14 @@ function dataDir(): string {
 }
 
 const newKek = () => randomBytes(32).toString('base64url');
+type Call = (method: string, pathname: string, body?: unknown, token?: string) => Promise<any>;
 
 /** The real start-up path (`pnpm gateway`) in this process, on the embedded store in `dir`. */
 async function run<T>(
   dir: string,
   kek: string | undefined,
-  work: (
-    call: (method: string, pathname: string, body?: unknown, token?: string) => Promise<any>,
-  ) => Promise<T>,
-  options: { seed?: boolean } = {},
+  work: (call: Call) => Promise<T>,
+  options: { seed?: boolean; env?: Record<string, string> } = {},
 ): Promise<{ value: T; secretKey: string | undefined }> {
   const config = loadConfig({
     PORT: '0',
@@ -43,12 +51,13 @@ async function run<T>(
     LOCKSTEP_PUBLIC_URL: 'http://localhost:4000',
     ...(options.seed ? { LOCKSTEP_SEED_DEMO: '1' } : {}),
     ...(kek ? { LOCKSTEP_KEY_ENCRYPTION_KEY: kek } : {}),
+    ...options.env,
   });
   const { gateway, server, seed } = await startGateway(config);
   const address = server.address();
   const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
   try {
-    const call = async (method: string, pathname: string, body?: unknown, token?: string) => {
+    const call: Call = async (method, pathname, body, token) => {
       const response = await fetch(base + pathname, {
         method,
         headers: {
@@ -66,16 +75,42 @@ async function run<T>(
   }
 }
 
-/** The stored private JWKs, straight from the database file. */
-function storedSecrets(dir: string): Array<{ kid: string; private_jwk: string }> {
+/** The stored keys, straight from the database file. */
+function stored(dir: string): Array<{ kid: string; private_jwk: string; created_at: string }> {
   const raw = new DatabaseSync(path.join(dir, 'lockstep.sqlite'));
   try {
-    return raw.prepare('SELECT kid, private_jwk FROM signing_keys ORDER BY created_at').all() as Array<{
-      kid: string;
-      private_jwk: string;
-    }>;
+    return raw
+      .prepare('SELECT kid, private_jwk, created_at FROM signing_keys ORDER BY created_at')
+      .all() as Array<{ kid: string; private_jwk: string; created_at: string }>;
   } finally {
     raw.close();
+  }
+}
+
+function sql(dir: string, text: string, ...values: string[]): void {
+  const raw = new DatabaseSync(path.join(dir, 'lockstep.sqlite'));
+  raw.prepare(text).run(...values);
+  raw.close();
+}
+
+/** A process (or the admin CLI) started on `dir`: its exit code and what it wrote to stderr. */
+function exitOf(script: string, dir: string, env: Record<string, string>, args: string[] = []) {
+  try {
+    const stdout = execFileSync(
+      node[0] as string,
+      [...node.slice(1), '--disable-warning=ExperimentalWarning', script, ...args],
+      {
+        cwd: root,
+        env: { ...process.env, PORT: '0', LOCKSTEP_DATA_DIR: dir, LOG_LEVEL: 'silent', ...env },
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+        timeout: 30_000,
+      },
+    );
+    return { status: 0, stderr: '', stdout };
+  } catch (error) {
+    const failure = error as { status?: number; stderr?: string };
+    return { status: failure.status, stderr: failure.stderr?.trim() ?? '', stdout: '' };
   }
 }
 
@@ -86,27 +121,35 @@ const invoiceBody = {
   description: 'Uji green tea',
   payeeContact: 'shop@example.com',
 };
+const sealedMessage =
+  'The signing keys are sealed: set LOCKSTEP_KEY_ENCRYPTION_KEY to the key-encryption key they were sealed with.';
+
+/** A self-consistent key row, as someone with write access to the database could add one. */
+async function plantedRow(createdAt: string) {
+  const { publicKey, privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
+  const publicJwk = await exportJWK(publicKey);
+  const kid = await calculateJwkThumbprint(publicJwk);
+  return {
+    kid,
+    publicJwk: JSON.stringify({ ...publicJwk, kid, alg: 'EdDSA', use: 'sig' }),
+    privateJwk: JSON.stringify({ ...(await exportJWK(privateKey)), kid }),
+    createdAt,
+  };
+}
 
 describe('signing keys at rest', () => {
   it('are sealed with the key-encryption key; a restart with it keeps signing and verifying with the same key', async () => {
     const dir = dataDir();
     const kek = newKek();
-    const first = await run(
-      dir,
-      kek,
-      async (call) => ({
-        jwks: (await call('GET', '/.well-known/jwks.json')).body,
-        invoice: await call('POST', '/v1/invoices', invoiceBody, undefined),
-      }),
-      { seed: true },
-    );
-    // The seed's key is only known after start: issue the invoice in a second start.
+    const first = await run(dir, kek, async (call) => (await call('GET', '/.well-known/jwks.json')).body, {
+      seed: true,
+    });
+    // The seed's API key is only known once it ran: invoices are issued from the second start.
     const secretKey = first.secretKey as string;
-    const [stored] = storedSecrets(dir);
-    expect(stored?.kid).toBe(first.value.jwks.keys[0].kid);
-    const sealed = JSON.parse(stored?.private_jwk as string);
-    expect(Object.keys(sealed)).toEqual(['sealed']);
-    expect(stored?.private_jwk).not.toMatch(/"d"/);
+    const [row] = stored(dir);
+    expect(row?.kid).toBe(first.value.keys[0].kid);
+    expect(Object.keys(JSON.parse(row?.private_jwk as string))).toEqual(['sealed']);
+    expect(row?.private_jwk).not.toMatch(/"d"/);
     const second = await run(dir, kek, async (call) => {
       const invoice = await call('POST', '/v1/invoices', invoiceBody, secretKey);
       return {
@@ -116,11 +159,11 @@ describe('signing keys at rest', () => {
       };
     });
     expect(second.value.invoice.status).toBe(201);
+    expect(decodeProtectedHeader(second.value.invoice.body.token).kid).toBe(row?.kid);
     expect(second.value.verified.status).toBe(200);
-    expect(second.value.jwks).toEqual(first.value.jwks);
-    // The seal is not rewritten on a restart.
-    expect(storedSecrets(dir)[0]?.private_jwk).toBe(stored?.private_jwk);
-    // And a third start verifies the invoice the second one signed.
+    expect(second.value.jwks).toEqual(first.value);
+    // The seal is not rewritten on a restart, and a third start verifies the second's invoice.
+    expect(stored(dir)[0]?.private_jwk).toBe(row?.private_jwk);
     const third = await run(dir, kek, (call) =>
       call('POST', '/v1/invoices/verify', { token: second.value.invoice.body.token }),
     );
@@ -133,14 +176,15 @@ describe('signing keys at rest', () => {
       dir,
       undefined,
       async (call) => (await call('GET', '/.well-known/jwks.json')).body,
-      { seed: true },
+      {
+        seed: true,
+      },
     );
     const secretKey = before.secretKey as string;
-    expect(storedSecrets(dir)[0]?.private_jwk).toMatch(/"d":/);
+    expect(stored(dir)[0]?.private_jwk).toMatch(/"d":/);
     const token = (await run(dir, undefined, (call) => call('POST', '/v1/invoices', invoiceBody, secretKey)))
       .value.body.token as string;
-    const kek = newKek();
-    const after = await run(dir, kek, async (call) => ({
+    const after = await run(dir, newKek(), async (call) => ({
       jwks: (await call('GET', '/.well-known/jwks.json')).body,
       verified: await call('POST', '/v1/invoices/verify', { token }),
       signed: await call('POST', '/v1/invoices', invoiceBody, secretKey),
@@ -148,78 +192,76 @@ describe('signing keys at rest', () => {
     expect(after.value.jwks).toEqual(before.value);
     expect(after.value.verified.status).toBe(200);
     expect(after.value.signed.status).toBe(201);
-    const stored = storedSecrets(dir);
-    expect(stored).toHaveLength(1);
-    expect(JSON.parse(stored[0]?.private_jwk as string)).toEqual({ sealed: expect.any(String) });
+    const rows = stored(dir);
+    expect(rows).toHaveLength(1);
+    expect(JSON.parse(rows[0]?.private_jwk as string)).toEqual({ sealed: expect.any(String) });
   });
 
-  it('that cannot be opened stop the start-up with a message naming the variable, and change nothing', async () => {
+  it('that cannot be opened stop the gateway and the CLI with one line naming the variable (exit 2), changing nothing', async () => {
     const dir = dataDir();
     const kek = newKek();
     await run(dir, kek, async () => undefined, { seed: true });
-    const sealedBefore = storedSecrets(dir);
-    // No key-encryption key, or another one.
+    const before = stored(dir);
     await expect(run(dir, undefined, async () => undefined)).rejects.toThrow(KeySealingError);
-    await expect(run(dir, undefined, async () => undefined)).rejects.toThrow(/LOCKSTEP_KEY_ENCRYPTION_KEY/);
+    await expect(run(dir, undefined, async () => undefined)).rejects.toThrow(sealedMessage);
     await expect(run(dir, newKek(), async () => undefined)).rejects.toThrow(
       /does not open with LOCKSTEP_KEY_ENCRYPTION_KEY/,
     );
-    expect(storedSecrets(dir)).toEqual(sealedBefore);
-    // The process exits 2 with that message (no stack trace).
-    const node = [process.execPath, '--experimental-strip-types', '--experimental-sqlite'];
-    let failure: { status?: number; stderr?: string } = {};
-    try {
-      execFileSync(
-        node[0] as string,
-        [...node.slice(1), '--disable-warning=ExperimentalWarning', 'packages/gateway/src/bin.ts'],
-        {
-          cwd: root,
-          env: {
-            ...process.env,
-            PORT: '0',
-            LOCKSTEP_DATA_DIR: dir,
-            LOG_LEVEL: 'silent',
-            LOCKSTEP_SEED_DEMO: '0',
-          },
-          encoding: 'utf8',
-          stdio: ['ignore', 'pipe', 'pipe'],
-          timeout: 30_000,
-        },
-      );
-    } catch (error) {
-      failure = error as { status?: number; stderr?: string };
-    }
-    expect(failure.status).toBe(2);
-    expect(failure.stderr?.trim()).toBe(
-      'The signing keys are sealed: set LOCKSTEP_KEY_ENCRYPTION_KEY to the key-encryption key they were sealed with.',
-    );
-    // So does the operator CLI; with the key it works.
-    const cli = (env: Record<string, string>) =>
-      execFileSync(
-        node[0] as string,
-        [
-          ...node.slice(1),
-          '--disable-warning=ExperimentalWarning',
-          'packages/gateway/src/cli.ts',
-          'reconcile',
-        ],
-        {
-          cwd: root,
-          env: { ...process.env, LOCKSTEP_DATA_DIR: dir, LOG_LEVEL: 'silent', ...env },
-          encoding: 'utf8',
-          stdio: ['ignore', 'pipe', 'pipe'],
-          timeout: 30_000,
-        },
-      );
-    expect(() => cli({})).toThrow(/LOCKSTEP_KEY_ENCRYPTION_KEY/);
-    expect(JSON.parse(cli({ LOCKSTEP_KEY_ENCRYPTION_KEY: kek })).balanced).toBe(true);
+    expect(stored(dir)).toEqual(before);
+    expect(exitOf('packages/gateway/src/bin.ts', dir, {})).toMatchObject({
+      status: 2,
+      stderr: sealedMessage,
+    });
+    expect(exitOf('packages/gateway/src/cli.ts', dir, {}, ['reconcile'])).toMatchObject({
+      status: 2,
+      stderr: sealedMessage,
+    });
+    const ok = exitOf('packages/gateway/src/cli.ts', dir, { LOCKSTEP_KEY_ENCRYPTION_KEY: kek }, [
+      'reconcile',
+    ]);
+    expect(JSON.parse(ok.stdout).balanced).toBe(true);
+    // A bad value is a configuration error, reported the same way.
+    expect(
+      exitOf('packages/gateway/src/cli.ts', dir, { LOCKSTEP_KEY_ENCRYPTION_KEY: 'short' }, ['reconcile']),
+    ).toMatchObject({
+      status: 2,
+      stderr: expect.stringMatching(/^Invalid configuration:\n {2}LOCKSTEP_KEY_ENCRYPTION_KEY/),
+    });
   });
 
-  it("refuse a sealed key moved into another key's row", async () => {
+  it('a wrong key-encryption key leaves sealed and clear rows as they were, so the right one still opens them', async () => {
     const dir = dataDir();
     const kek = newKek();
     await run(dir, kek, async () => undefined, { seed: true });
-    // A second key (a rotation), then the two sealed secrets swapped in the database.
+    // A row in the clear beside the sealed one (an older key, retired, still verifying).
+    const older = await plantedRow('2026-01-01T00:00:00.000Z');
+    sql(
+      dir,
+      `INSERT INTO signing_keys (kid, alg, public_jwk, private_jwk, created_at, retires_at, expires_at)
+       VALUES (?, 'EdDSA', ?, ?, ?, '2026-02-01T00:00:00.000Z', '2099-01-01T00:00:00.000Z')`,
+      older.kid,
+      older.publicJwk,
+      older.privateJwk,
+      older.createdAt,
+    );
+    const before = stored(dir);
+    await expect(run(dir, newKek(), async () => undefined)).rejects.toThrow(/does not open/);
+    expect(stored(dir)).toEqual(before);
+    // The right key opens the sealed one and seals the other.
+    const jwks = (await run(dir, kek, async (call) => (await call('GET', '/.well-known/jwks.json')).body))
+      .value;
+    expect(jwks.keys.map((key: { kid: string }) => key.kid).sort()).toEqual(
+      before.map((row) => row.kid).sort(),
+    );
+    expect(stored(dir).every((row) => Object.keys(JSON.parse(row.private_jwk)).join() === 'sealed')).toBe(
+      true,
+    );
+  });
+
+  it("refuse a tampered seal, and a sealed key moved into another key's row", async () => {
+    const dir = dataDir();
+    const kek = newKek();
+    await run(dir, kek, async () => undefined, { seed: true });
     const config = loadConfig({
       PORT: '0',
       LOG_LEVEL: 'silent',
@@ -229,13 +271,123 @@ describe('signing keys at rest', () => {
     const { gateway, server } = await startGateway(config);
     await gateway.keys.rotate();
     await stopGateway(gateway, server, 1_000);
-    const [older, newer] = storedSecrets(dir);
-    const raw = new DatabaseSync(path.join(dir, 'lockstep.sqlite'));
-    const update = raw.prepare('UPDATE signing_keys SET private_jwk = ? WHERE kid = ?');
-    update.run(newer?.private_jwk as string, older?.kid as string);
-    update.run(older?.private_jwk as string, newer?.kid as string);
-    raw.close();
+    const [older, newer] = stored(dir);
+    const setSecret = (kid: string, secret: string) =>
+      sql(dir, 'UPDATE signing_keys SET private_jwk = ? WHERE kid = ?', secret, kid);
+    setSecret(older?.kid as string, newer?.private_jwk as string);
+    setSecret(newer?.kid as string, older?.private_jwk as string);
     await expect(run(dir, kek, async () => undefined)).rejects.toThrow(/holds another key's sealed secret/);
+    setSecret(older?.kid as string, older?.private_jwk as string);
+    // One character of the ciphertext changed.
+    const jwe = JSON.parse(newer?.private_jwk as string).sealed as string;
+    const parts = jwe.split('.');
+    const cipher = parts[3] as string;
+    parts[3] = (cipher[0] === 'A' ? 'B' : 'A') + cipher.slice(1);
+    setSecret(newer?.kid as string, JSON.stringify({ sealed: parts.join('.') }));
+    await expect(run(dir, kek, async () => undefined)).rejects.toThrow(/does not open/);
+    setSecret(newer?.kid as string, newer?.private_jwk as string);
+    expect((await run(dir, kek, async () => 'started')).value).toBe('started');
+  });
+
+  it('in the clear, added to the store while the gateway runs with a key-encryption key, are neither published nor signed with', async () => {
+    const dir = dataDir();
+    const kek = new Uint8Array(randomBytes(32));
+    const reported: string[] = [];
+    const log = pino({ level: 'silent' });
+    const store = await openSqliteStore({ path: path.join(dir, 'lockstep.sqlite') });
+    const gateway = await createGateway({
+      store,
+      publicUrl: 'http://localhost:4000',
+      commission: noCommission,
+      keyEncryptionKey: kek,
+      keyRefreshMs: 0,
+      webhooks: false,
+      log: Object.assign(Object.create(log), {
+        error: (fields: { kid?: string }) => {
+          if (fields.kid) reported.push(fields.kid);
+        },
+      }),
+    });
+    try {
+      const sealedKid = gateway.keys.activeKid;
+      const planted = await plantedRow('2099-01-01T00:00:00.000Z');
+      await store.transaction((tx) =>
+        tx.upsertSigningKey({
+          kid: planted.kid,
+          alg: 'EdDSA',
+          publicJwk: JSON.parse(planted.publicJwk),
+          privateJwk: JSON.parse(planted.privateJwk),
+          createdAt: planted.createdAt,
+          retiresAt: '2099-02-01T00:00:00.000Z',
+          expiresAt: '2099-03-01T00:00:00.000Z',
+        }),
+      );
+      const jwks = await (await gateway.app.request('/.well-known/jwks.json')).json();
+      expect(jwks.keys.map((key: { kid: string }) => key.kid)).toEqual([sealedKid]);
+      expect(gateway.keys.activeKid).toBe(sealedKid);
+      const signature = await gateway.keys.signWebhook('{}');
+      expect(decodeProtectedHeader(`${signature.split('..')[0]}..`).kid).toBe(sealedKid);
+      expect(reported).toEqual([planted.kid]);
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  it('move to a new key-encryption key: the previous one opens what it sealed, which is sealed again', async () => {
+    const dir = dataDir();
+    const [oldKek, newKeyEncryptionKey] = [newKek(), newKek()];
+    const first = await run(dir, oldKek, async (call) => (await call('GET', '/.well-known/jwks.json')).body, {
+      seed: true,
+    });
+    const sealedBefore = stored(dir)[0]?.private_jwk;
+    const moved = await run(
+      dir,
+      newKeyEncryptionKey,
+      async (call) => (await call('GET', '/.well-known/jwks.json')).body,
+      { env: { LOCKSTEP_PREVIOUS_KEY_ENCRYPTION_KEY: oldKek } },
+    );
+    expect(moved.value).toEqual(first.value);
+    expect(stored(dir)[0]?.private_jwk).not.toBe(sealedBefore);
+    expect((await run(dir, newKeyEncryptionKey, async () => 'started')).value).toBe('started');
+    await expect(run(dir, oldKek, async () => undefined)).rejects.toThrow(/does not open/);
+    expect(() => loadConfig({ LOCKSTEP_PREVIOUS_KEY_ENCRYPTION_KEY: oldKek })).toThrow(
+      /LOCKSTEP_PREVIOUS_KEY_ENCRYPTION_KEY: needs LOCKSTEP_KEY_ENCRYPTION_KEY/,
+    );
+  });
+
+  it.runIf(pgAvailable())('are sealed the same way on PostgreSQL', async () => {
+    const database = await createTestDatabase();
+    try {
+      const kek = newKek();
+      const env = { DATABASE_URL: database.url };
+      const first = await run(
+        dataDir(),
+        kek,
+        async (call) => (await call('GET', '/.well-known/jwks.json')).body,
+        {
+          env,
+        },
+      );
+      const client = new pg.Client({ connectionString: database.url });
+      await client.connect();
+      const { rows } = await client.query('SELECT kid, private_jwk FROM signing_keys');
+      await client.end();
+      expect(rows).toHaveLength(1);
+      expect(Object.keys(JSON.parse(rows[0].private_jwk))).toEqual(['sealed']);
+      const again = await run(
+        dataDir(),
+        kek,
+        async (call) => (await call('GET', '/.well-known/jwks.json')).body,
+        {
+          env,
+        },
+      );
+      expect(again.value).toEqual(first.value);
+      await expect(run(dataDir(), undefined, async () => undefined, { env })).rejects.toThrow(sealedMessage);
+      await expect(run(dataDir(), newKek(), async () => undefined, { env })).rejects.toThrow(/does not open/);
+    } finally {
+      await database.drop();
+    }
   });
 
   it('take a key-encryption key of exactly 32 bytes, base64url', () => {

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { isCurrencyCode } from '@lockstep/core';
-import { loadConfig } from './config.ts';
+import { ConfigError, loadConfig } from './config.ts';
 import type { Gateway } from './gateway.ts';
 import { randomToken } from './ids.ts';
 import { openGateway } from './main.ts';
@@ -47,12 +47,11 @@ async function main(argv: string[]): Promise<number> {
     console.log(usage);
     return command ? 0 : 2;
   }
-  const config = loadConfig();
   let gateway: Gateway;
   try {
-    gateway = await openGateway(config);
+    gateway = await openGateway(loadConfig());
   } catch (error) {
-    if (!(error instanceof KeySealingError)) throw error;
+    if (!(error instanceof KeySealingError || error instanceof ConfigError)) throw error;
     console.error(error.message);
     return 2;
   }

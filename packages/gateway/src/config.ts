@@ -18,6 +18,13 @@ const Commission = z
   })
   .strict();
 
+/** 32 random bytes, base64url (`node -e "console.log(crypto.randomBytes(32).toString('base64url'))"`). */
+const keyEncryptionKey = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{43}$/, 'must be 32 random bytes, base64url-encoded (43 characters)')
+  .transform((text) => new Uint8Array(Buffer.from(text, 'base64url')))
+  .optional();
+
 const Environment = z.object({
   PORT: z.coerce.number().int().min(0).max(65_535).default(4000),
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -41,10 +48,8 @@ const Environment = z.object({
     }),
   LOCKSTEP_SEED_DEMO: z.enum(['0', '1', 'true', 'false']).optional(),
   LOCKSTEP_ALLOW_PRIVATE_WEBHOOKS: z.enum(['0', '1', 'true', 'false']).optional(),
-  LOCKSTEP_KEY_ENCRYPTION_KEY: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]{43}$/, 'must be 32 random bytes, base64url-encoded (43 characters)')
-    .optional(),
+  LOCKSTEP_KEY_ENCRYPTION_KEY: keyEncryptionKey,
+  LOCKSTEP_PREVIOUS_KEY_ENCRYPTION_KEY: keyEncryptionKey,
   LOCKSTEP_SQLITE_SYNC: z.enum(['async', 'full']).default('async'),
   LOCKSTEP_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(60_000).default(10_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -72,6 +77,8 @@ export interface GatewayConfig {
   logLevel: string;
   /** Seals the private signing keys in the store (service/keys.ts); unset: stored in the clear. */
   keyEncryptionKey: Uint8Array | undefined;
+  /** The key-encryption key being replaced: what it sealed is sealed again with the new one. */
+  previousKeyEncryptionKey: Uint8Array | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -85,6 +92,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
   const value = parsed.data;
+  if (value.LOCKSTEP_PREVIOUS_KEY_ENCRYPTION_KEY && !value.LOCKSTEP_KEY_ENCRYPTION_KEY) {
+    throw new ConfigError(
+      'Invalid configuration:\n  LOCKSTEP_PREVIOUS_KEY_ENCRYPTION_KEY: needs LOCKSTEP_KEY_ENCRYPTION_KEY (the key replacing it)',
+    );
+  }
   return {
     port: value.PORT,
     host: value.HOST,
@@ -98,8 +110,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
       value.LOCKSTEP_ALLOW_PRIVATE_WEBHOOKS === '1' || value.LOCKSTEP_ALLOW_PRIVATE_WEBHOOKS === 'true',
     shutdownGraceMs: value.LOCKSTEP_SHUTDOWN_GRACE_MS,
     logLevel: value.LOG_LEVEL,
-    keyEncryptionKey: value.LOCKSTEP_KEY_ENCRYPTION_KEY
-      ? new Uint8Array(Buffer.from(value.LOCKSTEP_KEY_ENCRYPTION_KEY, 'base64url'))
-      : undefined,
+    keyEncryptionKey: value.LOCKSTEP_KEY_ENCRYPTION_KEY,
+    previousKeyEncryptionKey: value.LOCKSTEP_PREVIOUS_KEY_ENCRYPTION_KEY,
   };
 }

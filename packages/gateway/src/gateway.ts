@@ -27,6 +27,8 @@ export interface GatewayOptions {
   keyRefreshMs?: number;
   /** Seals the private signing keys at rest (32 bytes; `LOCKSTEP_KEY_ENCRYPTION_KEY`). */
   keyEncryptionKey?: Uint8Array;
+  /** The key-encryption key being replaced (`LOCKSTEP_PREVIOUS_KEY_ENCRYPTION_KEY`). */
+  previousKeyEncryptionKey?: Uint8Array;
   /**
    * How long an API key lookup is reused (default 5 s). A revocation through any process ends
    * it at once; this bounds a revocation notice that was lost.
@@ -88,6 +90,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     now: options.now,
     refreshMs: options.keyRefreshMs,
     keyEncryptionKey: options.keyEncryptionKey,
+    previousKeyEncryptionKey: options.previousKeyEncryptionKey,
+    onUnusableKey: (kid, error) =>
+      log.error(
+        { kid, err: error },
+        'a signing key in the store cannot be used by this process; it is neither published nor signed with here',
+      ),
   });
   await keys.load();
   const gateway: Gateway = {

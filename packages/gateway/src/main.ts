@@ -43,6 +43,7 @@ export async function openGateway(config: GatewayConfig): Promise<Gateway> {
       commission: config.commission,
       allowPrivateWebhookUrls: config.allowPrivateWebhooks,
       keyEncryptionKey: config.keyEncryptionKey,
+      previousKeyEncryptionKey: config.previousKeyEncryptionKey,
       log: pino({ level: config.logLevel }),
     });
   } catch (error) {

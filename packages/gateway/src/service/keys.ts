@@ -41,52 +41,81 @@ interface LoadedKey {
 export class KeySealingError extends Error {}
 
 const sealedType = 'jwk+json';
+const keyVariable = 'LOCKSTEP_KEY_ENCRYPTION_KEY';
 
 /**
  * Seals private signing keys at rest with the operator's key-encryption key (32 bytes, from
  * `LOCKSTEP_KEY_ENCRYPTION_KEY`), so a copy of the database (a backup, a replica, a dump) cannot
- * sign invoices or webhooks. A sealed key is a JWE (`dir`, `A256GCM`) whose protected header
- * names the key's kid: a sealed key copied into another key's row does not open.
+ * sign invoices or webhooks, and a row written by someone without that key is not used. A
+ * sealed key is a JWE (`dir`, `A256GCM`) whose protected header names the key's kid: a sealed
+ * key copied into another key's row does not open. The previous key-encryption key, while the
+ * operator replaces it, opens what it sealed (`stale`: sealed again with the current one).
  */
 class Sealer {
-  private readonly keyEncryptionKey: Uint8Array;
+  private readonly current: Uint8Array;
+  private readonly previous: Uint8Array | undefined;
 
-  constructor(keyEncryptionKey: Uint8Array) {
-    if (keyEncryptionKey.byteLength !== 32) {
-      throw new KeySealingError('The key-encryption key must be 32 bytes.');
+  constructor(current: Uint8Array, previous?: Uint8Array) {
+    for (const key of [current, previous]) {
+      if (key && key.byteLength !== 32) throw new KeySealingError('A key-encryption key must be 32 bytes.');
     }
-    this.keyEncryptionKey = keyEncryptionKey;
+    this.current = current;
+    this.previous = previous;
   }
 
   async seal(kid: string, privateJwk: Record<string, unknown>): Promise<{ sealed: string }> {
     const sealed = await new CompactEncrypt(new TextEncoder().encode(JSON.stringify(privateJwk)))
       .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid, cty: sealedType })
-      .encrypt(this.keyEncryptionKey);
+      .encrypt(this.current);
     return { sealed };
   }
 
-  async open(kid: string, sealed: string): Promise<Record<string, unknown>> {
-    let opened: Awaited<ReturnType<typeof compactDecrypt>>;
-    try {
-      opened = await compactDecrypt(sealed, this.keyEncryptionKey, {
-        keyManagementAlgorithms: ['dir'],
-        contentEncryptionAlgorithms: ['A256GCM'],
-      });
-    } catch {
-      throw new KeySealingError(
-        `Signing key ${kid} does not open with LOCKSTEP_KEY_ENCRYPTION_KEY: it was sealed with another key-encryption key.`,
-      );
+  async open(kid: string, sealed: string): Promise<{ privateJwk: Record<string, unknown>; stale: boolean }> {
+    for (const [key, stale] of [
+      [this.current, false],
+      [this.previous, true],
+    ] as const) {
+      if (!key) continue;
+      let opened: Awaited<ReturnType<typeof compactDecrypt>>;
+      try {
+        opened = await compactDecrypt(sealed, key, {
+          keyManagementAlgorithms: ['dir'],
+          contentEncryptionAlgorithms: ['A256GCM'],
+        });
+      } catch {
+        continue;
+      }
+      if (opened.protectedHeader.kid !== kid || opened.protectedHeader.cty !== sealedType) {
+        throw new KeySealingError(`The row of signing key ${kid} holds another key's sealed secret.`);
+      }
+      const privateJwk = JSON.parse(new TextDecoder().decode(opened.plaintext)) as Record<string, unknown>;
+      return { privateJwk, stale };
     }
-    if (opened.protectedHeader.kid !== kid || opened.protectedHeader.cty !== sealedType) {
-      throw new KeySealingError(`The row of signing key ${kid} holds another key's sealed secret.`);
-    }
-    return JSON.parse(new TextDecoder().decode(opened.plaintext)) as Record<string, unknown>;
+    throw new KeySealingError(
+      `Signing key ${kid} does not open with ${keyVariable}: it was sealed with another key-encryption key.`,
+    );
   }
 }
 
 function sealedOf(record: SigningKeyRecord): string | undefined {
   const sealed = record.privateJwk.sealed;
   return typeof sealed === 'string' ? sealed : undefined;
+}
+
+/** Refuses a row whose private key is not the one its public key and kid name. */
+async function checkPair(record: SigningKeyRecord, privateJwk: Record<string, unknown>): Promise<void> {
+  const { publicJwk } = record;
+  const matches =
+    privateJwk.kty === publicJwk.kty &&
+    privateJwk.crv === publicJwk.crv &&
+    privateJwk.x === publicJwk.x &&
+    typeof privateJwk.d === 'string' &&
+    (await calculateJwkThumbprint(publicJwk as JWK)) === record.kid;
+  if (!matches) {
+    throw new KeySealingError(
+      `The row of signing key ${record.kid} holds a private key that is not its own.`,
+    );
+  }
 }
 
 export class KeyRing {
@@ -102,12 +131,26 @@ export class KeyRing {
   private loadedAtMs = 0;
   /** Present when the operator gave a key-encryption key: private keys are stored sealed. */
   private readonly sealer: Sealer | undefined;
+  /** Told once per key that a reload could not use (the ring keeps what it had). */
+  private readonly onUnusableKey: (kid: string, error: unknown) => void;
+  private readonly reportedUnusable = new Set<string>();
 
   constructor(
     store: Store,
-    options: { issuer: string; now?: () => Date; refreshMs?: number; keyEncryptionKey?: Uint8Array },
+    options: {
+      issuer: string;
+      now?: () => Date;
+      refreshMs?: number;
+      keyEncryptionKey?: Uint8Array;
+      /** The key-encryption key being replaced: what it sealed is sealed again at start. */
+      previousKeyEncryptionKey?: Uint8Array;
+      onUnusableKey?: (kid: string, error: unknown) => void;
+    },
   ) {
-    this.sealer = options.keyEncryptionKey ? new Sealer(options.keyEncryptionKey) : undefined;
+    this.sealer = options.keyEncryptionKey
+      ? new Sealer(options.keyEncryptionKey, options.previousKeyEncryptionKey)
+      : undefined;
+    this.onUnusableKey = options.onUnusableKey ?? (() => {});
     this.refreshMs = options.refreshMs ?? 10_000;
     this.store = store;
     this.issuer = options.issuer;
@@ -116,20 +159,24 @@ export class KeyRing {
 
   /**
    * Loads the keys; creates and persists the first one on first start. With a key-encryption
-   * key, seals every key still stored in the clear and checks that every sealed one opens;
-   * without one, refuses sealed keys. Throws `KeySealingError` then: the gateway does not start.
+   * key: first checks that every live sealed key opens, then seals the keys stored in the clear
+   * (and seals again those the previous key-encryption key sealed); without one, refuses sealed
+   * keys. Throws `KeySealingError` then, having changed nothing: the gateway does not start.
    */
   async load(): Promise<void> {
     const now = this.clock().getTime();
     let records = await this.store.read((reader) => reader.listSigningKeys());
     if (this.sealer) {
-      await this.sealStored(records);
+      await this.sealStored(records, now);
       records = await this.store.read((reader) => reader.listSigningKeys());
-      for (const record of records) await this.privateJwkOf(record);
     } else if (records.some(sealedOf)) {
       throw new KeySealingError(
-        'The signing keys are sealed: set LOCKSTEP_KEY_ENCRYPTION_KEY to the key-encryption key they were sealed with.',
+        `The signing keys are sealed: set ${keyVariable} to the key-encryption key they were sealed with.`,
       );
+    }
+    // Every live key must be usable at start; later reloads skip (and report) one that is not.
+    for (const record of records) {
+      if (Date.parse(record.expiresAt) > now) await this.privateJwkOf(record);
     }
     const current = records.find((record) => Date.parse(record.retiresAt) > now);
     if (!current) {
@@ -267,28 +314,67 @@ export class KeyRing {
     return this.sealer ? this.sealer.seal(kid, privateJwk) : privateJwk;
   }
 
+  /**
+   * The row's private JWK, checked against its public key. With a key-encryption key only a
+   * sealed row counts (a row in the clear was not written by this bank's gateway).
+   */
   private async privateJwkOf(record: SigningKeyRecord): Promise<Record<string, unknown>> {
     const sealed = sealedOf(record);
-    if (sealed === undefined) return record.privateJwk;
-    if (!this.sealer) {
-      throw new KeySealingError(
-        `Signing key ${record.kid} is sealed: set LOCKSTEP_KEY_ENCRYPTION_KEY to the key-encryption key it was sealed with.`,
-      );
+    let privateJwk: Record<string, unknown>;
+    if (sealed === undefined) {
+      if (this.sealer) {
+        throw new KeySealingError(
+          `Signing key ${record.kid} is stored in the clear although ${keyVariable} is set.`,
+        );
+      }
+      privateJwk = record.privateJwk;
+    } else {
+      if (!this.sealer) {
+        throw new KeySealingError(
+          `Signing key ${record.kid} is sealed: set ${keyVariable} to the key-encryption key it was sealed with.`,
+        );
+      }
+      privateJwk = (await this.sealer.open(record.kid, sealed)).privateJwk;
     }
-    return this.sealer.open(record.kid, sealed);
+    await checkPair(record, privateJwk);
+    return privateJwk;
   }
 
-  /** Seals the keys stored in the clear (those from before a key-encryption key was set). */
-  private async sealStored(records: SigningKeyRecord[]): Promise<void> {
-    const plain = records.filter((record) => sealedOf(record) === undefined);
-    if (plain.length === 0 || !this.sealer) return;
-    const sealed = await Promise.all(
-      plain.map(async (record) => ({ record, sealed: await this.stored(record.kid, record.privateJwk) })),
+  /**
+   * Seals the keys stored in the clear (from before a key-encryption key was set) and seals
+   * again those the previous key-encryption key sealed, after checking that every live sealed
+   * key opens (a wrong key changes nothing). A key expired and sealed under an unknown key is
+   * left as it is: it verifies nothing any more.
+   */
+  private async sealStored(records: SigningKeyRecord[], nowMs: number): Promise<void> {
+    const sealer = this.sealer;
+    if (!sealer) return;
+    const changes: Array<{ record: SigningKeyRecord; privateJwk: Record<string, unknown> }> = [];
+    for (const record of records) {
+      const sealed = sealedOf(record);
+      if (sealed === undefined) {
+        changes.push({ record, privateJwk: record.privateJwk });
+        continue;
+      }
+      try {
+        const opened = await sealer.open(record.kid, sealed);
+        if (opened.stale) changes.push({ record, privateJwk: opened.privateJwk });
+      } catch (error) {
+        if (Date.parse(record.expiresAt) > nowMs) throw error;
+      }
+    }
+    if (changes.length === 0) return;
+    for (const { record, privateJwk } of changes) await checkPair(record, privateJwk);
+    const sealedValues = await Promise.all(
+      changes.map(async ({ record, privateJwk }) => ({
+        record,
+        sealed: await sealer.seal(record.kid, privateJwk),
+      })),
     );
-    // Only what is still in the clear: another process may have sealed a key meanwhile.
+    // Only rows still as read: another process may have sealed one meanwhile.
     await this.store.transaction(async (tx) => {
-      for (const { record, sealed: value } of sealed) {
-        await tx.sealSigningKey(record.kid, record.privateJwk, value);
+      for (const { record, sealed } of sealedValues) {
+        await tx.sealSigningKey(record.kid, record.privateJwk, sealed);
       }
     });
   }
@@ -298,20 +384,46 @@ export class KeyRing {
     return this.active;
   }
 
+  /**
+   * Publishes the live keys and signs with the newest unretired one. A key this ring cannot use
+   * (sealed under another key-encryption key, in the clear although one is set, or not matching
+   * its public key) is neither published nor signed with: at start that stops the gateway
+   * (`load`); on a later reload it is reported once and the ring keeps signing with what it had.
+   */
   private async install(records: SigningKeyRecord[]): Promise<void> {
     this.loadedAtMs = Date.now();
     const now = this.clock().getTime();
-    const live = records.filter((record) => Date.parse(record.expiresAt) > now);
-    const signing = live
-      .filter((record) => Date.parse(record.retiresAt) > now)
-      .sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0];
+    const usable: Array<{ record: SigningKeyRecord; privateJwk: Record<string, unknown> }> = [];
+    for (const record of records) {
+      if (Date.parse(record.expiresAt) <= now) continue;
+      try {
+        usable.push({ record, privateJwk: await this.privateJwkOf(record) });
+      } catch (error) {
+        if (!this.active) throw error;
+        if (!this.reportedUnusable.has(record.kid)) {
+          this.reportedUnusable.add(record.kid);
+          this.onUnusableKey(record.kid, error);
+        }
+      }
+    }
+    const signing = usable
+      .filter(({ record }) => Date.parse(record.retiresAt) > now)
+      .sort((a, b) => b.record.createdAt.localeCompare(a.record.createdAt))[0];
     if (signing) {
       this.active = {
-        record: signing,
-        privateKey: (await importJWK((await this.privateJwkOf(signing)) as JWK, 'EdDSA')) as CryptoKey,
+        record: signing.record,
+        privateKey:
+          signing.record.kid === this.active?.record.kid
+            ? this.active.privateKey
+            : ((await importJWK(signing.privateJwk as JWK, 'EdDSA')) as CryptoKey),
       };
     }
-    this.jwks = { keys: live.map((record) => record.publicJwk as JWK) };
+    // The key signing now stays published even if its row became unusable since.
+    const published = new Map(usable.map(({ record }) => [record.kid, record.publicJwk as JWK]));
+    if (this.active && !published.has(this.active.record.kid)) {
+      published.set(this.active.record.kid, this.active.record.publicJwk as JWK);
+    }
+    this.jwks = { keys: [...published.values()] };
     this.verifier = createLocalJWKSet(this.jwks);
   }
 }
