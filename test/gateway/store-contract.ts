@@ -781,10 +781,29 @@ export function storeContract(
       };
       await store.transaction((tx) => tx.insertSession(session));
       expect(await store.read((reader) => reader.getSession(session.tokenHash))).toEqual(session);
-      expect(
-        await store.transaction((tx) => tx.deleteExpiredSessions('2026-11-24T12:00:00.000Z')),
-      ).toBeGreaterThanOrEqual(1);
-      expect(await store.read((reader) => reader.getSession(session.tokenHash))).toBeNull();
+      // Expired sessions go in batches of at most `limit`; a live one stays.
+      const others = ['10:30', '10:45', '10:50'].map((time) => ({
+        ...session,
+        tokenHash: unique('tok'),
+        expiresAt: `2026-11-24T${time}:00.000Z`,
+      }));
+      const live = { ...session, tokenHash: unique('tok'), expiresAt: '2026-11-24T13:00:00.000Z' };
+      await store.transaction(async (tx) => {
+        for (const record of [...others, live]) await tx.insertSession(record);
+      });
+      const at = '2026-11-24T12:00:00.000Z';
+      expect(await store.transaction((tx) => tx.deleteExpiredSessions(at, 2))).toBe(2);
+      let deleted = 2;
+      for (let batch = 0; batch < 100; batch++) {
+        const count = await store.transaction((tx) => tx.deleteExpiredSessions(at, 2));
+        deleted += count;
+        if (count < 2) break;
+      }
+      expect(deleted).toBeGreaterThanOrEqual(4);
+      for (const record of [session, ...others]) {
+        expect(await store.read((reader) => reader.getSession(record.tokenHash))).toBeNull();
+      }
+      expect(await store.read((reader) => reader.getSession(live.tokenHash))).toEqual(live);
     });
 
     it('stores merchants, API keys (revocable once), invoices claimed once, and signing keys', async () => {

@@ -5,6 +5,7 @@ import { Auth, type LoginPolicy } from './service/auth.ts';
 import { Bank } from './service/bank.ts';
 import { publicOnlyFetch } from './service/egress.ts';
 import { EventBus } from './service/event-bus.ts';
+import { Housekeeping, type HousekeepingOptions } from './service/housekeeping.ts';
 import { Invoices } from './service/invoices.ts';
 import { KeyRing } from './service/keys.ts';
 import { WebhookWorker, type WebhookWorkerOptions } from './service/webhooks.ts';
@@ -36,6 +37,8 @@ export interface GatewayOptions {
   apiKeyCacheMs?: number;
   /** The level of the default logger when no `log` is given (default LOG_LEVEL or info). */
   logLevel?: string;
+  /** Upkeep of the store (expired sessions), or false to run none in this process. */
+  housekeeping?: false | Partial<Pick<HousekeepingOptions, 'intervalMs' | 'firstDelayMs' | 'batchSize'>>;
   /** Webhook delivery settings, or false to run no delivery worker in this process. */
   webhooks?:
     | false
@@ -58,6 +61,7 @@ export interface Gateway {
   invoices: Invoices;
   bus: EventBus;
   webhooks: WebhookWorker | undefined;
+  housekeeping: Housekeeping | undefined;
   log: Logger;
   app: ReturnType<typeof createApp>;
   close(): Promise<void>;
@@ -112,12 +116,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     invoices: new Invoices(keys, options.now),
     bus,
     webhooks: undefined,
+    housekeeping: undefined,
     log,
     app: undefined as unknown as ReturnType<typeof createApp>,
     async close() {
       stopForeign?.();
       bus.closeStreams();
       await gateway.webhooks?.stop();
+      await gateway.housekeeping?.stop();
       await options.store.close();
     },
   };
@@ -139,6 +145,15 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       ...options.webhooks,
     });
     gateway.webhooks.start();
+  }
+  if (options.housekeeping !== false) {
+    gateway.housekeeping = new Housekeeping({
+      store: options.store,
+      log,
+      now: options.now,
+      ...options.housekeeping,
+    });
+    gateway.housekeeping.start();
   }
   gateway.app = createApp(gateway);
   return gateway;

@@ -788,8 +788,11 @@ class PgOps implements StoreTx {
     await this.run('DELETE FROM sessions WHERE token_hash = $1', [tokenHash]);
   }
 
-  async deleteExpiredSessions(now: string) {
-    return this.run('DELETE FROM sessions WHERE expires_at <= $1', [now]);
+  async deleteExpiredSessions(now: string, limit: number) {
+    return this.run(
+      'DELETE FROM sessions WHERE token_hash IN (SELECT token_hash FROM sessions WHERE expires_at <= $1 LIMIT $2)',
+      [now, limit],
+    );
   }
 
   // --- invoices and signing keys ----------------------------------------------------------

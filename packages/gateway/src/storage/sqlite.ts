@@ -1104,8 +1104,12 @@ class SqliteOps implements StoreTx {
     this.run('DELETE FROM sessions WHERE token_hash = ?', tokenHash);
   }
 
-  async deleteExpiredSessions(now: string) {
-    return this.run('DELETE FROM sessions WHERE expires_at <= ?', now);
+  async deleteExpiredSessions(now: string, limit: number) {
+    return this.run(
+      'DELETE FROM sessions WHERE token_hash IN (SELECT token_hash FROM sessions WHERE expires_at <= ? LIMIT ?)',
+      now,
+      limit,
+    );
   }
 
   // --- invoices and signing keys ----------------------------------------------------------

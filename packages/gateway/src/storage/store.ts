@@ -293,7 +293,8 @@ export interface StoreTx extends StoreReader {
 
   insertSession(record: SessionRecord): Promise<void>;
   deleteSession(tokenHash: string): Promise<void>;
-  deleteExpiredSessions(now: string): Promise<number>;
+  /** Deletes up to `limit` sessions expired at `now`; returns how many it deleted. */
+  deleteExpiredSessions(now: string, limit: number): Promise<number>;
 
   insertInvoice(record: InvoiceRecord): Promise<void>;
   /**
