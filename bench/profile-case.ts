@@ -68,8 +68,11 @@ for (let index = 0; index < 100; index++) {
   );
 }
 const invoices: string[] = [];
+// Each invoice creates one account: a run takes 4,000 fresh ones (and ends when they are used).
+const invoicesPerRun = 4000;
+const runs = Number(process.env.RUNS ?? 1);
 if (kind === 'create') {
-  for (let index = 0; index < 4000; index++) {
+  for (let index = 0; index < invoicesPerRun * runs; index++) {
     invoices.push(
       (
         await post('/v1/invoices', seed.secretKey, {
@@ -85,12 +88,12 @@ if (kind === 'create') {
 }
 let turn = 0;
 let key = 0;
-const runs = Number(process.env.RUNS ?? 1);
+let invoice = 0;
 for (let run = 1; run <= runs; run++) {
   const result = await autocannon({
     url,
     connections: Number(process.env.CONNECTIONS ?? 50),
-    duration: Number(secondsText),
+    ...(kind === 'create' ? { amount: invoicesPerRun, sampleInt: 20 } : { duration: Number(secondsText) }),
     requests: [
       {
         method: kind === 'status' ? 'GET' : 'POST',
@@ -103,7 +106,7 @@ for (let run = 1; run <= runs; run++) {
               'content-type': 'application/json',
               'idempotency-key': `p-${key++}`,
             };
-            request.body = JSON.stringify({ invoice: invoices[turn % invoices.length] });
+            request.body = JSON.stringify({ invoice: invoices[invoice++] });
             return request;
           }
           const action = kind === 'lock' ? (turn % 2 ? 'lock' : 'unlock') : kind;
@@ -122,7 +125,7 @@ for (let run = 1; run <= runs; run++) {
   });
   const rss = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1];
   console.log(
-    `${runs > 1 ? `run ${run}/${runs} ` : ''}${kind}: ${Math.round(result.requests.average)} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, non2xx ${result.non2xx}, errors ${result.errors}, RSS ${Math.round(Number(rss) / 1024)} MB`,
+    `${runs > 1 ? `run ${run}/${runs} ` : ''}${kind}: ${Math.round(result.duration > 0 ? result.requests.total / result.duration : result.requests.average)} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, non2xx ${result.non2xx}, errors ${result.errors}, RSS ${Math.round(Number(rss) / 1024)} MB`,
   );
 }
 child.kill('SIGTERM');

@@ -393,6 +393,10 @@ function reconcile(context: GatewayContext): boolean {
 }
 
 function check(name: string, result: Load): Load {
+  // Each load as it ends, so a run's rounds can be compared (the report keeps them too).
+  console.log(
+    `  ${name.padEnd(32)} ${result.requestsPerSecond.toFixed(0).padStart(7)} req/s  p99 ${result.p99Ms} ms`,
+  );
   if (result.non2xx > 0 || result.errors > 0) {
     failures.push(`${name}: ${result.non2xx} non-2xx, ${result.errors} errors of ${result.total}`);
   }
@@ -566,7 +570,10 @@ async function main() {
       dealRates[prefix]?.push(deals.perSecond);
       if (!reconcile(context)) failures.push(`${prefix}: money not conserved after round ${round}`);
     }
-    if (pgUrl) pgbenchRounds.push(pgbenchTps(pgUrl));
+    if (pgUrl) {
+      pgbenchRounds.push(pgbenchTps(pgUrl));
+      console.log(`  ${'pgbench'.padEnd(32)} ${(pgbenchRounds.at(-1) ?? 0).toFixed(0).padStart(7)} tps`);
+    }
     perRound.push(row);
   }
 
@@ -647,6 +654,7 @@ async function main() {
     gatewayWarmRestartMs: warmStartMs,
     sizes: sizes(),
     moneyConserved,
+    perRound,
     failures,
     ok: failures.length === 0 && moneyConserved,
     targets: {} as Record<string, { value: number; target: string; met: boolean }>,
