@@ -46,6 +46,22 @@ describe('operations', () => {
     );
     expect(merchant.secretKey).toMatch(/^sk_/);
     expect(merchant.publishableKey).toMatch(/^pk_/);
+    // Keys are listed for the operator without their hashes; a revoked one shows when.
+    const extra = JSON.parse(admin(dataDir, 'key:create', '--merchant', customer.id, '--kind', 'secret'));
+    expect(JSON.parse(admin(dataDir, 'key:revoke', '--merchant', customer.id, '--key', extra.id))).toEqual({
+      revoked: true,
+    });
+    const keys = JSON.parse(admin(dataDir, 'key:list', '--merchant', customer.id));
+    expect(keys).toHaveLength(3);
+    expect(keys.map((key: { kind: string }) => key.kind).sort()).toEqual(['publishable', 'secret', 'secret']);
+    for (const key of keys) {
+      expect(Object.keys(key).sort()).toEqual(['createdAt', 'id', 'kind', 'prefix', 'revokedAt']);
+      expect(key.revokedAt === null).toBe(key.id !== extra.id);
+    }
+    const listed = keys.find((key: { id: string }) => key.id === extra.id);
+    expect(listed.prefix.length).toBeGreaterThan(3);
+    expect(extra.key.startsWith(listed.prefix)).toBe(true);
+    expect(() => admin(dataDir, 'key:list', '--merchant', 'cus_nobody')).toThrow(/No such merchant/);
     const report = JSON.parse(admin(dataDir, 'reconcile'));
     expect(report.balanced).toBe(true);
     expect(report.perCurrency).toEqual([

@@ -18,6 +18,7 @@ const usage = `Usage: pnpm lockstep-admin <command> [options]
   account:create  --customer <cus_...> --currency JPY [--name "Ordinary deposit"]
   merchant:create --customer <cus_...> --name <shop name> --origin <https://shop.example> [--origin ...]
   key:create      --merchant <cus_...> --kind secret|publishable
+  key:list        --merchant <cus_...>
   key:revoke      --merchant <cus_...> --key <key_...>
   top-up          --account <acc_...> --amount-minor <integer> [--reference <slip id>]
   keys:rotate
@@ -94,6 +95,9 @@ async function main(argv: string[]): Promise<number> {
         print({ id: record.id, key });
         break;
       }
+      case 'key:list':
+        print(await admin.listApiKeys(need('merchant')));
+        break;
       case 'key:revoke':
         print({ revoked: await admin.revokeApiKey(need('merchant'), need('key')) });
         break;

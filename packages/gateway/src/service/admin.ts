@@ -94,6 +94,20 @@ export class Admin {
     });
   }
 
+  /** A merchant's API keys as an operator may see them: never their hashes. */
+  async listApiKeys(merchantId: string) {
+    return this.bank.store.read(async (reader) => {
+      if (!(await reader.getMerchant(merchantId))) throw new LockstepError('not_found', 'No such merchant.');
+      return (await reader.listApiKeys(merchantId)).map(({ id, kind, prefix, createdAt, revokedAt }) => ({
+        id,
+        kind,
+        prefix,
+        createdAt,
+        revokedAt,
+      }));
+    });
+  }
+
   async revokeApiKey(merchantId: string, keyId: string): Promise<boolean> {
     return this.bank.store.transaction((tx) => tx.revokeApiKey(keyId, merchantId, this.bank.now()));
   }
