@@ -141,6 +141,11 @@ if (pgAvailable()) {
       expect(claim).toMatch(/Index Scan using webhook_outbox_ready on webhook_outbox o/);
       expect(claim).toMatch(/Index Only Scan using webhook_outbox_pending/);
       expect(claim).not.toMatch(/Sort|Hash/);
+      // The housekeeping sweep finds expired sessions by their expiry.
+      await client.query(`PREPARE expired(text, int) AS ${postgresStatements.deleteExpiredSessions}`);
+      const expired = await explain(client, "EXECUTE expired('2026-11-24T10:00:00.000Z', 1000)");
+      await client.query('DEALLOCATE expired');
+      expect(expired).toMatch(/Index (Only )?Scan using sessions_expiry on sessions/);
       return explain(
         client,
         `SELECT * FROM webhook_endpoints

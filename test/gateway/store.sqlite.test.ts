@@ -297,6 +297,11 @@ describe('embedded SQLite store', () => {
       /SEARCH p USING .*INDEX temporary_account_parties_status \(customer_id=\? AND status=\?\)/,
     );
     expect(byStatus.join('\n')).not.toMatch(/TEMP B-TREE/);
+    // The housekeeping sweep finds expired sessions by their expiry, not by reading them all.
+    const expired = plan(sqliteStatements.deleteExpiredSessions, '2026-11-24T10:00:00.000Z', 1000);
+    expect(expired.join('\n')).toMatch(
+      /SEARCH sessions USING (COVERING )?INDEX sessions_expiry \(expires_at<\?\)/,
+    );
     const inOrder = plan(sqliteStatements.feedInOrder, 0, 'cus_1', 100);
     expect(inOrder[0]).toMatch(/SEARCH e USING INTEGER PRIMARY KEY \(rowid>\?\)/);
     expect(inOrder.join('\n')).not.toMatch(/TEMP B-TREE/);

@@ -294,6 +294,13 @@ export const postgresMigrations: Array<PostgresMigration> = [
       'temporary_account_parties(customer_id, status, created_at DESC, code)',
     ),
   },
+  {
+    version: 13,
+    name: 'sessions by expiry',
+    // The housekeeping sweep deletes expired sessions every 10 minutes without reading every
+    // live one.
+    sql: createIndex('sessions_expiry', 'sessions(expires_at)'),
+  },
 ];
 
 /**

@@ -789,10 +789,7 @@ class PgOps implements StoreTx {
   }
 
   async deleteExpiredSessions(now: string, limit: number) {
-    return this.run(
-      'DELETE FROM sessions WHERE token_hash IN (SELECT token_hash FROM sessions WHERE expires_at <= $1 LIMIT $2)',
-      [now, limit],
-    );
+    return this.run(postgresStatements.deleteExpiredSessions, [now, limit]);
   }
 
   // --- invoices and signing keys ----------------------------------------------------------
@@ -1420,6 +1417,9 @@ function advisoryKey(text: string): string {
  * what runs (test/gateway/store.postgres.test.ts).
  */
 export const postgresStatements = {
+  /** Up to $2 sessions expired at $1, found through their expiry index. */
+  deleteExpiredSessions: `DELETE FROM sessions WHERE token_hash IN (
+    SELECT token_hash FROM sessions WHERE expires_at <= $1 LIMIT $2)`,
   /**
    * A customer's newest accounts of one status, from the parties' copy of it (the account's own
    * is checked too: a copy that lagged could hide an account, never show a wrong one).

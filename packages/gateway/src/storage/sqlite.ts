@@ -730,6 +730,9 @@ class Checkpointer {
  * what runs (test/gateway/store.sqlite.test.ts).
  */
 export const sqliteStatements = {
+  /** Up to `limit` expired sessions, found through their expiry index. */
+  deleteExpiredSessions: `DELETE FROM sessions WHERE token_hash IN (
+    SELECT token_hash FROM sessions WHERE expires_at <= ? LIMIT ?)`,
   /** Only the first unfinished delivery of its endpoint and account, in the ready index's order. */
   claimDueOutbox: `SELECT o.* FROM webhook_outbox o
     WHERE o.delivered_at IS NULL AND o.parked = 0 AND o.next_attempt_at <= ?
@@ -1105,11 +1108,7 @@ class SqliteOps implements StoreTx {
   }
 
   async deleteExpiredSessions(now: string, limit: number) {
-    return this.run(
-      'DELETE FROM sessions WHERE token_hash IN (SELECT token_hash FROM sessions WHERE expires_at <= ? LIMIT ?)',
-      now,
-      limit,
-    );
+    return this.run(sqliteStatements.deleteExpiredSessions, now, limit);
   }
 
   // --- invoices and signing keys ----------------------------------------------------------
