@@ -3,56 +3,112 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { noCommission } from '@lockstep/core';
 import pino from 'pino';
-import { describe, expect, it } from 'vitest';
-import { createGateway } from '../../packages/gateway/src/gateway.ts';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createGateway, type GatewayOptions } from '../../packages/gateway/src/gateway.ts';
 import { sha256Hex } from '../../packages/gateway/src/ids.ts';
 import { demoLogins, seedDemo } from '../../packages/gateway/src/seed.ts';
 import { Admin } from '../../packages/gateway/src/service/admin.ts';
+import { Housekeeping } from '../../packages/gateway/src/service/housekeeping.ts';
 import { openSqliteStore } from '../../packages/gateway/src/storage/sqlite.ts';
 
-describe('housekeeping', () => {
-  it('deletes expired sessions in batches, on its own timer, and keeps live ones', async () => {
-    const folder = mkdtempSync(path.join(tmpdir(), 'lockstep-housekeeping-'));
-    let nowMs = Date.parse('2026-11-26T09:00:00.000Z');
-    const store = await openSqliteStore({ path: path.join(folder, 'lockstep.sqlite') });
-    const gateway = await createGateway({
-      store,
-      publicUrl: 'http://localhost:4000',
-      commission: noCommission,
-      now: () => new Date(nowMs),
-      webhooks: false,
-      log: pino({ level: 'silent' }),
-      housekeeping: { firstDelayMs: 20, intervalMs: 50, batchSize: 2 },
+const folders: string[] = [];
+afterEach(() => {
+  for (const folder of folders.splice(0)) rmSync(folder, { recursive: true, force: true });
+});
+
+/** A gateway on a fresh embedded store, its clock in the test's hands, the demo seeded. */
+async function start(housekeeping: GatewayOptions['housekeeping'], log = pino({ level: 'silent' })) {
+  const folder = mkdtempSync(path.join(tmpdir(), 'lockstep-housekeeping-'));
+  folders.push(folder);
+  const clock = { nowMs: Date.parse('2026-11-26T09:00:00.000Z') };
+  const store = await openSqliteStore({ path: path.join(folder, 'lockstep.sqlite') });
+  const gateway = await createGateway({
+    store,
+    publicUrl: 'http://localhost:4000',
+    commission: noCommission,
+    now: () => new Date(clock.nowMs),
+    webhooks: false,
+    log,
+    housekeeping,
+  });
+  await seedDemo(new Admin(gateway.bank), { allowedOrigins: [] });
+  const login = async () => {
+    const response = await gateway.app.request('/v1/sessions', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': crypto.randomUUID() },
+      body: JSON.stringify({ userId: demoLogins.buyer.userId, password: demoLogins.buyer.password }),
     });
+    expect(response.status).toBe(201);
+    return ((await response.json()) as { token: string }).token;
+  };
+  const stored = (token: string) => store.read((reader) => reader.getSession(sha256Hex(token)));
+  return { gateway, store, clock, login, stored };
+}
+
+/** Sessions last 12 hours. */
+const pastExpiryMs = 13 * 60 * 60 * 1000;
+
+describe('housekeeping', () => {
+  it('deletes every expired session in batches and keeps the live ones, which still work', async () => {
+    const { gateway, clock, login, stored } = await start({ firstDelayMs: 1e9, batchSize: 2, pauseMs: 0 });
     try {
-      await seedDemo(new Admin(gateway.bank), { allowedOrigins: [] });
-      const login = async () => {
-        const response = await gateway.app.request('/v1/sessions', {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'idempotency-key': crypto.randomUUID() },
-          body: JSON.stringify({ userId: demoLogins.buyer.userId, password: demoLogins.buyer.password }),
-        });
-        expect(response.status).toBe(201);
-        return ((await response.json()) as { token: string }).token;
-      };
-      const stored = (token: string) => store.read((reader) => reader.getSession(sha256Hex(token)));
-      const old = [await login(), await login(), await login(), await login(), await login()];
-      // Sessions last 12 hours: 13 hours on, those five have expired; one made now has not.
-      nowMs += 13 * 60 * 60 * 1000;
+      const old = [];
+      for (let index = 0; index < 5; index++) old.push(await login());
+      clock.nowMs += pastExpiryMs;
       const live = await login();
-      for (let attempt = 0; attempt < 100; attempt++) {
-        if ((await Promise.all(old.map(stored))).every((session) => session === null)) break;
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      // Five expired sessions in batches of two: 2 + 2 + 1.
+      expect(await gateway.housekeeping?.sweep()).toEqual({ expiredSessions: 5 });
       expect(await Promise.all(old.map(stored))).toEqual([null, null, null, null, null]);
-      expect((await stored(live))?.expiresAt).toBe(new Date(nowMs + 12 * 60 * 60 * 1000).toISOString());
-      // A sweep on demand finds nothing more; the live session still works.
+      expect((await stored(live))?.expiresAt).toBe(new Date(clock.nowMs + 12 * 60 * 60 * 1000).toISOString());
       expect(await gateway.housekeeping?.sweep()).toEqual({ expiredSessions: 0 });
       const me = await gateway.app.request('/v1/me', { headers: { authorization: `Bearer ${live}` } });
       expect(me.status).toBe(200);
     } finally {
       await gateway.close();
-      rmSync(folder, { recursive: true, force: true });
     }
+  });
+
+  it('sweeps on its own timer', async () => {
+    const { gateway, clock, login, stored } = await start({ firstDelayMs: 10, intervalMs: 20, pauseMs: 0 });
+    try {
+      const token = await login();
+      clock.nowMs += pastExpiryMs;
+      await vi.waitFor(async () => expect(await stored(token)).toBeNull(), { timeout: 10_000, interval: 20 });
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  it('closing the gateway mid-sweep stops it after its batch, quietly, and it does not start again', async () => {
+    const errors: unknown[] = [];
+    const log = pino({ level: 'silent' });
+    const capturing = Object.assign(Object.create(log), { error: (...args: unknown[]) => errors.push(args) });
+    const { gateway, store, clock, login } = await start(
+      { firstDelayMs: 1e9, batchSize: 1, pauseMs: 60 },
+      capturing,
+    );
+    for (let index = 0; index < 10; index++) await login();
+    clock.nowMs += pastExpiryMs;
+    const sweep = gateway.housekeeping?.sweep() as Promise<{ expiredSessions: number }>;
+    await new Promise((resolve) => setTimeout(resolve, 45));
+    await gateway.close();
+    const { expiredSessions } = await sweep;
+    expect(expiredSessions).toBeGreaterThanOrEqual(1);
+    expect(expiredSessions).toBeLessThan(10);
+    expect(errors).toEqual([]);
+    // The store is closed and nothing is scheduled that would touch it.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(errors).toEqual([]);
+    await expect(store.read((reader) => reader.getSession('x'))).rejects.toThrow(/closed/);
+  });
+
+  it('refuses settings that would spin or never end', async () => {
+    const store = await openSqliteStore({ path: ':memory:' });
+    const log = pino({ level: 'silent' });
+    expect(() => new Housekeeping({ store, log, batchSize: 0 })).toThrow(/batchSize/);
+    expect(() => new Housekeeping({ store, log, intervalMs: 0 })).toThrow(/intervalMs/);
+    expect(() => new Housekeeping({ store, log, pauseMs: 1.5 })).toThrow(/pauseMs/);
+    expect(() => new Housekeeping({ store, log, intervalMs: undefined })).not.toThrow();
+    await store.close();
   });
 });

@@ -38,7 +38,9 @@ export interface GatewayOptions {
   /** The level of the default logger when no `log` is given (default LOG_LEVEL or info). */
   logLevel?: string;
   /** Upkeep of the store (expired sessions), or false to run none in this process. */
-  housekeeping?: false | Partial<Pick<HousekeepingOptions, 'intervalMs' | 'firstDelayMs' | 'batchSize'>>;
+  housekeeping?:
+    | false
+    | Partial<Pick<HousekeepingOptions, 'intervalMs' | 'firstDelayMs' | 'batchSize' | 'pauseMs'>>;
   /** Webhook delivery settings, or false to run no delivery worker in this process. */
   webhooks?:
     | false
