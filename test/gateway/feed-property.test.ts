@@ -1,0 +1,168 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { DatabaseSync } from 'node:sqlite';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { openSqliteStore, sqliteStatements } from '../../packages/gateway/src/storage/sqlite.ts';
+
+/**
+ * Property: a large customer's feed, read through the stretches the embedded store remembers as
+ * holding none of the customer's events (QuietFeeds), lists exactly what the uncached walk lists
+ * in the same snapshot, whatever mix of events (its own, others', in new accounts, rolled
+ * back), group commits and cursors came before.
+ */
+const now = '2026-11-24T10:00:00.000Z';
+const larges = ['cus_l0', 'cus_l1'];
+const accountsPerLarge = 1_000;
+
+type Op =
+  | { kind: 'append'; customer: number; target: 'busy' | 'own' | 'new'; account: number; rollback: boolean }
+  | { kind: 'poll'; customer: number; limit: number; from: 'cursor' | 'start' | 'older'; advance: boolean }
+  | { kind: 'settle' };
+
+const op: fc.Arbitrary<Op> = fc.oneof(
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      kind: fc.constant('append' as const),
+      customer: fc.nat(larges.length - 1),
+      target: fc.constantFrom('busy' as const, 'busy' as const, 'own' as const, 'new' as const),
+      account: fc.nat(accountsPerLarge - 1),
+      rollback: fc.boolean(),
+    }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('poll' as const),
+      customer: fc.nat(larges.length - 1),
+      limit: fc.integer({ min: 1, max: 5 }),
+      from: fc.constantFrom('cursor' as const, 'cursor' as const, 'start' as const, 'older' as const),
+      advance: fc.boolean(),
+    }),
+  },
+  { weight: 1, arbitrary: fc.constant({ kind: 'settle' as const }) },
+);
+
+const account = (code: string, parties: string[]) =>
+  ({
+    code,
+    status: 'funded',
+    version: 1,
+    currency: 'JPY',
+    requiredMinor: 100,
+    balanceMinor: 0,
+    createdAt: now,
+    parties: parties.map((customerId) => ({ customerId, role: 'buyer', lockPpm: 0 })),
+  }) as never;
+
+const event = (accountCode: string, seq: number) =>
+  ({ type: 'lock.changed', accountCode, seq, at: now, actor: 'cus_other', data: {} }) as never;
+
+describe('a large customer feed on the embedded store', () => {
+  it('lists what the uncached walk lists, through any remembered quiet stretches', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 20, maxLength: 150 }), async (ops) => {
+        const folder = mkdtempSync(path.join(tmpdir(), 'lockstep-feed-'));
+        const store = await openSqliteStore({ path: path.join(folder, 'feed.sqlite') });
+        const reader = (store as unknown as { reader: DatabaseSync }).reader;
+        const seqs = new Map<string, number>();
+        const own = larges.map((customer) =>
+          Array.from({ length: accountsPerLarge }, (_, i) => `ta_${customer}_${i}`),
+        );
+        try {
+          await store.transaction(async (tx) => {
+            for (const id of [...larges, 'cus_other']) {
+              await tx.insertCustomer({
+                id,
+                userId: id,
+                displayName: id,
+                passwordHash: 'x',
+                failedLoginCount: 0,
+                loginLockedUntil: null,
+                createdAt: now,
+              });
+            }
+            for (const [index, customer] of larges.entries()) {
+              for (const code of own[index] as string[])
+                await tx.insertTemporaryAccount(account(code, ['cus_other', customer]));
+            }
+            await tx.insertTemporaryAccount(account('ta_busy', ['cus_other']));
+          });
+          const cursors: Array<string | undefined> = larges.map(() => undefined);
+          const seen: string[][] = larges.map(() => []);
+          const pending: Promise<unknown>[] = [];
+          let created = 0;
+          for (const step of ops) {
+            if (step.kind === 'settle') {
+              await Promise.all(pending.splice(0));
+            } else if (step.kind === 'append') {
+              // Queued, not awaited: appends and polls interleave in group commits and snapshots.
+              pending.push(
+                store
+                  .transaction(async (tx) => {
+                    let code =
+                      step.target === 'busy' ? 'ta_busy' : (own[step.customer]?.[step.account] as string);
+                    if (step.target === 'new') {
+                      code = `ta_new_${created++}`;
+                      await tx.insertTemporaryAccount(
+                        account(code, ['cus_other', larges[step.customer] as string]),
+                      );
+                    }
+                    const seq = (seqs.get(code) ?? 0) + 1;
+                    await tx.appendEvents([event(code, seq)]);
+                    if (step.rollback) throw new Error('rolled back');
+                    seqs.set(code, seq);
+                  })
+                  .catch(() => {}),
+              );
+            } else {
+              const customer = larges[step.customer] as string;
+              const history = seen[step.customer] as string[];
+              const after =
+                step.from === 'start'
+                  ? undefined
+                  : step.from === 'older'
+                    ? history[Math.floor(history.length / 2)]
+                    : cursors[step.customer];
+              pending.push(
+                store.read(async (snapshot) => {
+                  const listed = await snapshot.listEventsForCustomer(customer, {
+                    afterId: after,
+                    limit: step.limit,
+                  });
+                  // The uncached walk, in the same read transaction (the same snapshot).
+                  const position = after
+                    ? Number(
+                        (
+                          reader.prepare('SELECT position FROM account_events WHERE id = ?').get(after) as {
+                            position: number;
+                          }
+                        ).position,
+                      )
+                    : 0;
+                  const walked = reader
+                    .prepare(sqliteStatements.feedInOrder)
+                    .all(position, customer, step.limit);
+                  expect(listed.map((item) => item.id)).toEqual(
+                    walked.map((row) => String((row as { id: string }).id)),
+                  );
+                  if (listed.length > 0 && step.advance) {
+                    cursors[step.customer] = listed.at(-1)?.id;
+                    history.push(...listed.map((item) => item.id));
+                  }
+                }),
+              );
+            }
+          }
+          await Promise.all(pending);
+        } finally {
+          await store.close();
+          rmSync(folder, { recursive: true, force: true });
+        }
+      }),
+      { numRuns: 12 },
+    );
+  }, 120_000);
+});
