@@ -5,6 +5,7 @@ import type { DatabaseSync } from 'node:sqlite';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { openSqliteStore, sqliteStatements } from '../../packages/gateway/src/storage/sqlite.ts';
+import { feedAccount, feedEvent, feedNow } from './fixtures/feed-records.ts';
 
 /**
  * Property: a large customer's feed, read through the stretches the embedded store remembers as
@@ -12,7 +13,7 @@ import { openSqliteStore, sqliteStatements } from '../../packages/gateway/src/st
  * in the same snapshot, whatever mix of events (its own, others', in new accounts, rolled
  * back), group commits and cursors came before.
  */
-const now = '2026-11-24T10:00:00.000Z';
+const now = feedNow;
 const larges = ['cus_l0', 'cus_l1'];
 const accountsPerLarge = 1_000;
 
@@ -45,20 +46,8 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ kind: 'settle' as const }) },
 );
 
-const account = (code: string, parties: string[]) =>
-  ({
-    code,
-    status: 'funded',
-    version: 1,
-    currency: 'JPY',
-    requiredMinor: 100,
-    balanceMinor: 0,
-    createdAt: now,
-    parties: parties.map((customerId) => ({ customerId, role: 'buyer', lockPpm: 0 })),
-  }) as never;
-
-const event = (accountCode: string, seq: number) =>
-  ({ type: 'lock.changed', accountCode, seq, at: now, actor: 'cus_other', data: {} }) as never;
+const account = feedAccount;
+const event = feedEvent;
 
 describe('a large customer feed on the embedded store', () => {
   it('lists what the uncached walk lists, through any remembered quiet stretches', async () => {

@@ -8,6 +8,7 @@ import { outboxColumns, outboxValues } from '../../packages/gateway/src/storage/
 import { openSqliteStore, sqliteStatements } from '../../packages/gateway/src/storage/sqlite.ts';
 import { sqliteMigrations } from '../../packages/gateway/src/storage/sqlite-schema.ts';
 import type { CustomerRecord } from '../../packages/gateway/src/storage/store.ts';
+import { feedAccount, feedEvent } from './fixtures/feed-records.ts';
 import { storeContract } from './store-contract.ts';
 import { expectFirstReleaseRowsUpgraded, firstReleaseRows } from './upgrade-fixtures.ts';
 
@@ -312,26 +313,8 @@ describe('embedded SQLite store', () => {
     const store = await openSqliteStore({
       path: path.join(mkdtempSync(path.join(tmpdir(), 'lockstep-store-')), 'quiet.sqlite'),
     });
-    const now = '2026-11-24T10:00:00.000Z';
-    const account = (code: string, parties: string[]) =>
-      ({
-        code,
-        status: 'funded',
-        version: 1,
-        currency: 'JPY',
-        requiredMinor: 100,
-        balanceMinor: 0,
-        createdAt: now,
-        parties: parties.map((customerId) => ({ customerId, role: 'buyer', lockPpm: 0 })),
-      }) as never;
-    const event = (accountCode: string, seq: number) => ({
-      type: 'lock.changed' as const,
-      accountCode,
-      seq,
-      at: now,
-      actor: 'cus_other',
-      data: {},
-    });
+    const account = feedAccount;
+    const event = feedEvent;
     await store.transaction(async (tx) => {
       for (const id of ['cus_large', 'cus_other']) await tx.insertCustomer(customer(id));
       for (let index = 0; index < 1_000; index++) {
