@@ -10,6 +10,7 @@ import {
 import pg from 'pg';
 import { newSortableId } from '../ids.ts';
 import { postgresMigrations } from './postgres-schema.ts';
+import { QuietFeeds } from './quiet-feeds.ts';
 import {
   apiKeyOf,
   customerOf,
@@ -109,6 +110,8 @@ export class PostgresStore implements Store {
   private readonly foreignListeners = new Set<ForeignListener>();
   /** Ledger keys of fee and external accounts known to exist (they are never deleted). */
   readonly knownLedgerKeys = new Set<string>();
+  /** Feed stretches walked without a customer's events (see `QuietFeeds`), in feed order. */
+  readonly quietFeeds = new QuietFeeds<FeedPoint>(compareFeedPoints);
   private listener: pg.Client | undefined;
   private listenRetry: NodeJS.Timeout | undefined;
   private listenHealth: NodeJS.Timeout | undefined;
@@ -996,16 +999,31 @@ class PgOps implements StoreTx {
       if (!row) throw new LockstepError('not_found', 'No such event to list after.');
       after = { txId: String(row.tx_id), position: String(row.position) };
     }
-    return (
-      await this.all(
-        `SELECT e.* FROM account_events e
-         WHERE (e.tx_id, e.position) > ($1::xid8, $2::bigint)
-           AND e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
-           AND e.code IN (SELECT code FROM temporary_account_parties WHERE customer_id = $3)
-         ORDER BY e.tx_id, e.position LIMIT $4`,
-        [after.txId, after.position, customerId, options.limit],
-      )
-    ).map(eventOf);
+    // From past the stretch this process last walked without the customer's events, if the
+    // cursor lies in it; the walk also returns the horizon it stopped at.
+    const cursor: FeedPoint = { txId: BigInt(after.txId), position: BigInt(after.position) };
+    const quiet = this.store.quietFeeds.skip(customerId, cursor);
+    const start = quiet?.to ?? cursor;
+    const rows = await this.all(postgresStatements.customerFeed, [
+      start.txId.toString(),
+      start.position.toString(),
+      customerId,
+      options.limit,
+    ]);
+    const events = rows.filter((row) => row.id !== null);
+    if (events.length < options.limit && rows[0]?.horizon != null) {
+      // It walked every event before the horizon: none of the customer's lie between its last
+      // one here (or the cursor) and the horizon, and none can be added there any more.
+      const last = events.at(-1);
+      this.store.quietFeeds.record(
+        customerId,
+        last
+          ? { txId: BigInt(String(last.tx_text)), position: BigInt(String(last.position)) }
+          : (quiet?.from ?? cursor),
+        { txId: BigInt(String(rows[0].horizon)), position: 0n },
+      );
+    }
+    return events.map(eventOf);
   }
 
   // --- ledger -----------------------------------------------------------------------------
@@ -1417,6 +1435,19 @@ function advisoryKey(text: string): string {
  * what runs (test/gateway/store.postgres.test.ts).
  */
 export const postgresStatements = {
+  /**
+   * A customer's feed after ($1, $2) in (transaction, position) order, $4 at most, with the
+   * horizon it shows events up to (every row carries it; one row of it alone when none).
+   */
+  customerFeed: `SELECT h.horizon::text AS horizon, e.*
+    FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS horizon) h
+    LEFT JOIN LATERAL (
+      SELECT e.*, e.tx_id::text AS tx_text FROM account_events e
+      WHERE (e.tx_id, e.position) > ($1::xid8, $2::bigint)
+        AND e.tx_id < h.horizon
+        AND e.code IN (SELECT code FROM temporary_account_parties WHERE customer_id = $3)
+      ORDER BY e.tx_id, e.position LIMIT $4) e ON true
+    ORDER BY e.tx_id, e.position`,
   /** Up to $2 sessions expired at $1, found through their expiry index. */
   deleteExpiredSessions: `DELETE FROM sessions WHERE token_hash IN (
     SELECT token_hash FROM sessions WHERE expires_at <= $1 LIMIT $2)`,
@@ -1448,6 +1479,17 @@ const listUsualAccountsSql = `SELECT u.*, l.balance_minor FROM usual_accounts u
   WHERE u.owner_id = $1 ORDER BY u.created_at, u.id`;
 
 const noop = () => {};
+
+/** A place in the PostgreSQL feed's order: (transaction id, position). */
+interface FeedPoint {
+  txId: bigint;
+  position: bigint;
+}
+
+function compareFeedPoints(a: FeedPoint, b: FeedPoint): number {
+  if (a.txId !== b.txId) return a.txId < b.txId ? -1 : 1;
+  return a.position === b.position ? 0 : a.position < b.position ? -1 : 1;
+}
 
 const statementNames = new Map<string, string>();
 

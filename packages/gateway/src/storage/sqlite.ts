@@ -9,6 +9,7 @@ import {
   type TemporaryAccount,
 } from '@lockstep/core';
 import { newSortableId } from '../ids.ts';
+import { QuietFeeds } from './quiet-feeds.ts';
 import {
   apiKeyOf,
   customerOf,
@@ -212,7 +213,7 @@ export class SqliteStore implements Store {
       this.reader = new DatabaseSync(options.path, { readOnly: true });
       this.reader.exec('PRAGMA busy_timeout = 5000;');
       this.readControl = { begin: this.reader.prepare('BEGIN'), commit: this.reader.prepare('COMMIT') };
-      this.readOps = new SqliteOps(this.reader, false, undefined, new QuietFeeds());
+      this.readOps = new SqliteOps(this.reader, false, undefined, new QuietFeeds<number>((a, b) => a - b));
     } else {
       this.readOps = this.writeOps;
     }
@@ -761,43 +762,6 @@ export const sqliteStatements = {
     ORDER BY e.position LIMIT ?`,
 };
 
-/**
- * Per customer, the range of feed positions (from, to] its reader last walked and found without
- * the customer's events, so the next poll of a large, quiet customer walks only what came since
- * (a poll walked every event since its cursor: 117-153 ms past 1M events, on the event loop). Such a
- * range stays empty for good: a customer is party to an account only from the transaction that
- * creates it, so every event of a later account lies after any position committed before, and
- * positions (AUTOINCREMENT) are never reused. Only the read-only reader records ranges, and only
- * inside a read transaction: its snapshot holds committed events only, the same for the walk and
- * for the end it records. At most `max` customers, the least recently polled
- * dropped first.
- */
-class QuietFeeds {
-  private readonly ranges = new Map<string, { from: number; to: number }>();
-  private readonly max: number;
-
-  constructor(max = 10_000) {
-    this.max = max;
-  }
-
-  /** The empty range that a walk from `after` may skip, if one is known. */
-  skip(customerId: string, after: number): { from: number; to: number } | undefined {
-    const range = this.ranges.get(customerId);
-    if (!range || after < range.from || after >= range.to) return undefined;
-    // Polled again: last to be dropped.
-    this.ranges.delete(customerId);
-    this.ranges.set(customerId, range);
-    return range;
-  }
-
-  record(customerId: string, from: number, to: number): void {
-    this.ranges.delete(customerId);
-    if (to <= from) return;
-    this.ranges.set(customerId, { from, to });
-    if (this.ranges.size > this.max) this.ranges.delete(this.ranges.keys().next().value as string);
-  }
-}
-
 /** Up to this many accounts, a customer's feed is read account by account (listEventsForCustomer). */
 const feedByAccountPartiesMax = 1000;
 
@@ -906,10 +870,19 @@ class SqliteOps implements StoreTx {
   /** Told when this unit revoked an API key (the store announces it after the commit). */
   private readonly keyRevoked: (() => void) | undefined;
 
-  /** The reader's record of feed ranges without a customer's events (see `QuietFeeds`). */
-  private readonly quietFeeds: QuietFeeds | undefined;
+  /**
+   * The reader's record of feed stretches without a customer's events (see `QuietFeeds`): only
+   * the read-only reader keeps one, and records only inside a read transaction, whose snapshot
+   * holds committed events only, the same for the walk and for the end it records.
+   */
+  private readonly quietFeeds: QuietFeeds<number> | undefined;
 
-  constructor(db: DatabaseSync, inTransactionOnly = false, keyRevoked?: () => void, quietFeeds?: QuietFeeds) {
+  constructor(
+    db: DatabaseSync,
+    inTransactionOnly = false,
+    keyRevoked?: () => void,
+    quietFeeds?: QuietFeeds<number>,
+  ) {
     this.db = db;
     this.inTransactionOnly = inTransactionOnly;
     this.keyRevoked = keyRevoked;
