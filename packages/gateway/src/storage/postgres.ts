@@ -112,6 +112,11 @@ export class PostgresStore implements Store {
   readonly knownLedgerKeys = new Set<string>();
   /** Feed stretches walked without a customer's events (see `QuietFeeds`), in feed order. */
   readonly quietFeeds = new QuietFeeds<FeedPoint>(compareFeedPoints);
+  /**
+   * The server those stretches were found on (`pg_postmaster_start_time`): transaction ids are
+   * unique only within one server's history, so stretches found on another prove nothing.
+   */
+  feedServer: string | undefined;
   private listener: pg.Client | undefined;
   private listenRetry: NodeJS.Timeout | undefined;
   private listenHealth: NodeJS.Timeout | undefined;
@@ -1000,18 +1005,33 @@ class PgOps implements StoreTx {
       after = { txId: String(row.tx_id), position: String(row.position) };
     }
     // From past the stretch this process last walked without the customer's events, if the
-    // cursor lies in it; the walk also returns the horizon it stopped at.
+    // cursor lies in it; the walk also returns the horizon it stopped at and the server's start.
     const cursor: FeedPoint = { txId: BigInt(after.txId), position: BigInt(after.position) };
-    const quiet = this.store.quietFeeds.skip(customerId, cursor);
-    const start = quiet?.to ?? cursor;
-    const rows = await this.all(postgresStatements.customerFeed, [
-      start.txId.toString(),
-      start.position.toString(),
-      customerId,
-      options.limit,
-    ]);
+    const walk = (from: FeedPoint) =>
+      this.all(postgresStatements.customerFeed, [
+        from.txId.toString(),
+        from.position.toString(),
+        customerId,
+        options.limit,
+      ]);
+    const feeds = this.store.quietFeeds;
+    let quiet = feeds.skip(customerId, cursor);
+    let rows = await walk(quiet?.to ?? cursor);
+    const server = String(rows[0]?.server_started);
+    if (server !== this.store.feedServer) {
+      // Another server than the one the stretches were found on (a promoted replica, a restored
+      // backup): it may hand out again transaction ids the old one used, so stretches found
+      // there prove nothing here. Forget them, and walk again from the cursor if one was used.
+      if (this.store.feedServer !== undefined) feeds.clear();
+      this.store.feedServer = server;
+      if (quiet) {
+        quiet = undefined;
+        rows = await walk(cursor);
+      }
+    }
     const events = rows.filter((row) => row.id !== null);
-    if (events.length < options.limit && rows[0]?.horizon != null) {
+    const sameServer = String(rows[0]?.server_started) === this.store.feedServer;
+    if (events.length < options.limit && rows[0]?.horizon != null && sameServer) {
       // It walked every event before the horizon: none of the customer's lie between its last
       // one here (or the cursor) and the horizon, and none can be added there any more.
       const last = events.at(-1);
@@ -1437,10 +1457,12 @@ function advisoryKey(text: string): string {
 export const postgresStatements = {
   /**
    * A customer's feed after ($1, $2) in (transaction, position) order, $4 at most, with the
-   * horizon it shows events up to (every row carries it; one row of it alone when none).
+   * horizon it shows events up to and the server's start (every row carries them; one row of
+   * them alone when there are no events).
    */
-  customerFeed: `SELECT h.horizon::text AS horizon, e.*
-    FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS horizon) h
+  customerFeed: `SELECT h.horizon::text AS horizon, h.server_started, e.*
+    FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS horizon,
+                 pg_postmaster_start_time()::text AS server_started) h
     LEFT JOIN LATERAL (
       SELECT e.*, e.tx_id::text AS tx_text FROM account_events e
       WHERE (e.tx_id, e.position) > ($1::xid8, $2::bigint)

@@ -13,7 +13,9 @@
  *   committed events, so nothing can appear below the last position its snapshot holds;
  * - PostgreSQL's feed shows only events of transactions older than every one still running
  *   (`pg_snapshot_xmin`), and every later event belongs to a transaction at or after that
- *   horizon, so nothing can appear before it.
+ *   horizon, so nothing can appear before it, on that server: another one (a promoted replica,
+ *   a restored backup) may hand out transaction ids again, so the store forgets its stretches
+ *   when the server it reads from changes.
  *
  * Each store records stretches as its own walk ends; a process keeps its own (a stretch found by
  * one process holds for every other). At most `max` customers, the least recently polled dropped
@@ -39,6 +41,11 @@ export class QuietFeeds<P> {
     this.ranges.delete(customerId);
     this.ranges.set(customerId, range);
     return range;
+  }
+
+  /** Forgets every stretch. */
+  clear(): void {
+    this.ranges.clear();
   }
 
   /** (from, to] holds none of the customer's events, for good. */
