@@ -2,9 +2,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../packages/gateway/src/config.ts';
+import { openGateway } from '../../packages/gateway/src/main.ts';
+import { openSqliteStore } from '../../packages/gateway/src/storage/sqlite.ts';
 import { startTestGateway } from '../support/gateway.ts';
+import { feedAccount, feedCustomer, feedEvent, feedNow } from './fixtures/feed-records.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const node = [
@@ -15,9 +18,13 @@ const node = [
 ];
 
 function admin(dataDir: string, ...args: string[]) {
+  return adminWith(dataDir, {}, ...args);
+}
+
+function adminWith(dataDir: string, env: Record<string, string>, ...args: string[]) {
   return execFileSync(node[0] as string, [...node.slice(1), 'packages/gateway/src/cli.ts', ...args], {
     cwd: root,
-    env: { ...process.env, LOCKSTEP_DATA_DIR: dataDir, LOG_LEVEL: 'silent' },
+    env: { ...process.env, LOCKSTEP_DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...env },
     encoding: 'utf8',
   });
 }
@@ -86,6 +93,71 @@ describe('operations', () => {
       }),
     ).toThrow(/LOCKSTEP_COMMISSION/);
     expect(loadConfig({ PORT: '4100' })).toMatchObject({ port: 4100, publicUrl: 'http://localhost:4100' });
+  });
+});
+
+describe('the operator CLI beside the gateway', () => {
+  it('delivers no webhooks of its own (the gateway does)', async () => {
+    const { createServer } = await import('node:http');
+    const received: string[] = [];
+    const receiver = createServer((request, response) => {
+      received.push(String(request.headers['lockstep-event-id']));
+      response.end('ok');
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const port = (receiver.address() as { port: number }).port;
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'lockstep-cli-webhooks-'));
+    // A delivery due now, queued straight into the store.
+    const store = await openSqliteStore({ path: path.join(dataDir, 'lockstep.sqlite') });
+    await store.transaction(async (tx) => {
+      for (const id of ['cus_shop', 'cus_buyer']) await tx.insertCustomer(feedCustomer(id));
+      await tx.upsertMerchant({
+        customerId: 'cus_shop',
+        name: 'Shop',
+        allowedOrigins: [],
+        createdAt: feedNow,
+      });
+      await tx.insertTemporaryAccount(feedAccount('ta_due', ['cus_buyer', 'cus_shop']));
+      const [event] = await tx.appendEvents([feedEvent('ta_due', 1)]);
+      await tx.insertWebhookEndpoint({
+        id: 'we_1',
+        merchantId: 'cus_shop',
+        url: `http://127.0.0.1:${port}/hook`,
+        enabled: true,
+        createdAt: feedNow,
+      });
+      await tx.insertOutbox([
+        {
+          id: 'wd_1',
+          endpointId: 'we_1',
+          eventId: event?.id as string,
+          accountCode: 'ta_due',
+          seq: 1,
+          attemptCount: 0,
+          nextAttemptAt: feedNow,
+          deliveredAt: null,
+          lastError: null,
+        },
+      ]);
+    });
+    await store.close();
+    const env = { LOCKSTEP_ALLOW_PRIVATE_WEBHOOKS: '1' };
+    try {
+      JSON.parse(adminWith(dataDir, env, 'reconcile'));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(received).toEqual([]);
+      // The gateway, started on the same data, delivers it.
+      const gateway = await openGateway(
+        loadConfig({ LOCKSTEP_DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...env }),
+      );
+      try {
+        await vi.waitFor(() => expect(received).toHaveLength(1), { timeout: 10_000 });
+      } finally {
+        await gateway.close();
+      }
+    } finally {
+      receiver.close();
+    }
   });
 });
 

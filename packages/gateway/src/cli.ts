@@ -50,7 +50,8 @@ async function main(argv: string[]): Promise<number> {
   }
   let gateway: Gateway;
   try {
-    gateway = await openGateway(loadConfig());
+    // An operator's command: no webhook deliveries and no upkeep from this short-lived process.
+    gateway = await openGateway(loadConfig(), { webhooks: false, housekeeping: false });
   } catch (error) {
     if (!(error instanceof KeySealingError || error instanceof ConfigError)) throw error;
     console.error(error.message);

@@ -1,7 +1,7 @@
 import { type ServerType, serve } from '@hono/node-server';
 import pino from 'pino';
 import { ConfigError, type GatewayConfig, loadConfig } from './config.ts';
-import { createGateway, type Gateway } from './gateway.ts';
+import { createGateway, type Gateway, type GatewayOptions } from './gateway.ts';
 import { seedDemo } from './seed.ts';
 import { Admin } from './service/admin.ts';
 import { KeySealingError } from './service/keys.ts';
@@ -34,10 +34,14 @@ export async function startGateway(config: GatewayConfig) {
  * The configured store and the gateway on it (the admin CLI's too). If the gateway cannot start
  * (signing keys it cannot open, say), the store is closed again and the error thrown.
  */
-export async function openGateway(config: GatewayConfig): Promise<Gateway> {
+export async function openGateway(
+  config: GatewayConfig,
+  overrides: Partial<Pick<GatewayOptions, 'webhooks' | 'housekeeping'>> = {},
+): Promise<Gateway> {
   const store = await openStore(config);
   try {
     return await createGateway({
+      ...overrides,
       store,
       publicUrl: config.publicUrl,
       commission: config.commission,
