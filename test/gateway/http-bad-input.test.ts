@@ -172,6 +172,68 @@ describe('malformed requests', () => {
       400,
       'invalid_parties',
     ));
+  it('text no store can keep: NUL characters and lone surrogates, in a body, a login, a path or a query', async () => {
+    // PostgreSQL refused a NUL with a 500; both stores turned a lone surrogate into U+FFFD.
+    const raw = (body: string) =>
+      gateway.request('POST', `/v1/temporary-accounts/${code}/deposit`, {
+        token: buyer,
+        rawBody: body,
+        headers: { 'content-type': 'application/json' },
+      });
+    await expectRefused(
+      () => raw('{"amountMinor":1,"fromAccountId":"acc\\u0000x"}'),
+      400,
+      'validation_failed',
+    );
+    await expectRefused(
+      () => raw('{"amountMinor":1,"fromAccountId":"acc\\ud800"}'),
+      400,
+      'validation_failed',
+    );
+    await expectRefused(() => raw('{"amountMinor":1,"\\udc00":"x"}'), 400, 'validation_failed');
+    await expectRefused(
+      () =>
+        gateway.request('POST', '/v1/sessions', {
+          rawBody: '{"userId":"mizuta\\u0000","password":"x"}',
+          headers: { 'content-type': 'application/json' },
+        }),
+      400,
+      'validation_failed',
+    );
+    await expectRefused(
+      () => gateway.request('GET', '/v1/temporary-accounts/ta%00x', { token: buyer }),
+      400,
+      'validation_failed',
+    );
+    await expectRefused(
+      () => gateway.request('GET', '/v1/events?after=evt%00', { token: seller }),
+      400,
+      'validation_failed',
+    );
+    // Escaped text that only looks like one, and a well-formed pair, are kept as sent.
+    const fine = await gateway.request('POST', '/v1/invoices', {
+      token: seller,
+      // As JSON text: an escaped backslash before u0000, and an emoji written as an escaped pair.
+      rawBody: String.raw`{"amountMinor":100,"currency":"JPY","orderReference":"nul-\\u0000-literal",
+        "description":"tea \ud83c\udf75","payeeContact":"shop@example.com"}`,
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(fine.status, JSON.stringify(fine.body)).toBe(201);
+    expect(fine.body.orderReference).toBe('nul-\\u0000-literal');
+    expect(fine.body.description).toBe('tea \u{1f375}');
+  });
+  it('a sequence number past any there can be', async () => {
+    const events = await gateway.request('GET', `/v1/temporary-accounts/${code}/events?after=3000000000`, {
+      token: buyer,
+    });
+    expect(events.status).toBe(400);
+    expect(events.body.error.code).toBe('validation_failed');
+    const last = await gateway.request('GET', `/v1/temporary-accounts/${code}/events?after=2147483647`, {
+      token: buyer,
+    });
+    expect(last.status).toBe(200);
+    expect(last.body.data).toEqual([]);
+  });
   it('an unknown route', async () => {
     const response = await gateway.request('GET', '/v1/nothing-here', { token: buyer });
     expect(response.status).toBe(404);

@@ -75,6 +75,17 @@ describe('bank pages', () => {
     expect(crossSite.status).toBe(403);
   });
 
+  it('refuse a form with a NUL character (PostgreSQL cannot store one) with a 400', async () => {
+    const page = await gateway.gateway.app.request('/bank/login');
+    const preLogin = cookiesOf(page.headers).ls_prelogin as string;
+    const response = await form(
+      '/bank/login',
+      { csrf: preLogin, userId: `${demoLogins.buyer.userId}\0`, password: demoLogins.buyer.password },
+      { cookie: `ls_prelogin=${preLogin}` },
+    );
+    expect(response.status).toBe(400);
+  });
+
   it("refuse an action without the session's CSRF token, and change nothing", async () => {
     const session = await logIn();
     const token = await gateway.buyerToken();

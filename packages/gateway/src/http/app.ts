@@ -119,6 +119,8 @@ export function createApp(gateway: Gateway): OpenAPIHono<GatewayEnv> {
     }
     await next();
   });
+  app.use('/v1/*', refuseUnstorableText);
+  app.use('/bank/*', refuseUnstorableText);
 
   app.onError((error, c) => {
     const requestId = c.get('requestId') ?? newId('req');
@@ -194,4 +196,54 @@ function fromHttpException(error: HTTPException): LockstepError {
   if (error.status === 404) return new LockstepError('not_found', 'Not found.');
   if (error.status >= 500) return new LockstepError('internal_error', 'Something went wrong on our side.');
   return new LockstepError('validation_failed', error.message || 'Invalid request.');
+}
+
+/**
+ * Text no store can keep as sent: a NUL character (PostgreSQL refuses it: the request failed
+ * with a 500 there) or half of a UTF-16 surrogate pair (both stores would keep U+FFFD instead,
+ * so the answer would not say what was stored). Refused as `validation_failed` before anything
+ * runs, on both stores alike: in the URL (`%00`), in a form (`%00`), or escaped in a JSON body
+ * (only bodies with `\\u` escapes are parsed here; raw control characters are not JSON anyway).
+ */
+const refuseUnstorableText: MiddlewareHandler<GatewayEnv> = async function refuseUnstorableText(c, next) {
+  const refuse = (where: string) => {
+    throw new LockstepError(
+      'validation_failed',
+      `${where}: text may not contain NUL or lone surrogate characters.`,
+      {
+        field: where,
+      },
+    );
+  };
+  if (/%00/i.test(c.req.url)) refuse('url');
+  const method = c.req.method;
+  if (method !== 'GET' && method !== 'HEAD') {
+    const type = c.req.header('content-type') ?? '';
+    if (type.includes('application/x-www-form-urlencoded')) {
+      if (/%00/i.test(await c.req.text())) refuse('body');
+    } else if (type.includes('json')) {
+      const text = await c.req.text();
+      if (text.includes('\\u') && !storable(parseOrUndefined(text))) refuse('body');
+    }
+  }
+  return next();
+};
+
+function parseOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined; // the validator answers malformed JSON
+  }
+}
+
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function storable(value: unknown): boolean {
+  if (typeof value === 'string') return !value.includes('\0') && !loneSurrogate.test(value);
+  if (Array.isArray(value)) return value.every(storable);
+  if (value && typeof value === 'object') {
+    return Object.entries(value).every(([key, item]) => storable(key) && storable(item));
+  }
+  return true;
 }

@@ -175,7 +175,8 @@ export function accountRoutes(app: GatewayApp): void {
       security: 'any',
       params: CodeParam,
       query: z.object({
-        after: z.coerce.number().int().min(0).optional(),
+        // An account's sequence numbers are 32-bit (PostgreSQL INTEGER): beyond, there is nothing.
+        after: z.coerce.number().int().min(0).max(2_147_483_647).optional(),
         limit: z.coerce.number().int().min(1).max(500).optional(),
       }),
       response: EventList,

@@ -20,7 +20,9 @@ export function streamRoutes(app: GatewayApp): void {
     const { bank, bus } = c.get('gateway');
     await bank.read((reader) => bank.partyAccount(reader, principal, code));
     const lastEventId = Number(c.req.header('last-event-id') ?? c.req.query('after') ?? 0);
-    const afterSeq = Number.isSafeInteger(lastEventId) && lastEventId > 0 ? lastEventId : 0;
+    // Sequence numbers are 32-bit: a larger Last-Event-ID would be past every event there is.
+    const afterSeq =
+      Number.isSafeInteger(lastEventId) && lastEventId > 0 ? Math.min(lastEventId, 2_147_483_647) : 0;
 
     return streamSSE(c, async (stream) => {
       let sentSeq = afterSeq;
