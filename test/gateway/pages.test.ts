@@ -86,6 +86,20 @@ describe('bank pages', () => {
     expect(response.status).toBe(400);
   });
 
+  it('answer an action on a code with a CR LF in it with a redirect, not a 500', async () => {
+    const session = await logIn();
+    const response = await form(
+      '/bank/temporary-accounts/ta%0d%0aX-Evil:%201/unlock',
+      { csrf: session.csrf, idempotencyKey: 'crlf-1' },
+      { cookie: session.cookie },
+    );
+    expect(response.status).toBe(303);
+    expect(response.headers.get('location')).toBe(
+      '/bank/temporary-accounts/ta%0D%0AX-Evil%3A%201?error=not_found',
+    );
+    expect(response.headers.get('x-evil')).toBeNull();
+  });
+
   it("refuse an action without the session's CSRF token, and change nothing", async () => {
     const session = await logIn();
     const token = await gateway.buyerToken();

@@ -177,7 +177,10 @@ export function bankPages(app: Hono<GatewayEnv>): void {
       String(form.idempotencyKey ?? ''),
     );
     if (!created.ok) return createPage(c, session, created.error.message, created.status);
-    return c.redirect(`/bank/temporary-accounts/${created.body.code}?notice=created`, 303);
+    return c.redirect(
+      `/bank/temporary-accounts/${encodeURIComponent(created.body.code)}?notice=created`,
+      303,
+    );
   });
 
   // Drawing 9: the status of a temporary account, with its menu; live through SSE.
@@ -229,7 +232,7 @@ export function bankPages(app: Hono<GatewayEnv>): void {
       const amountMinor =
         text === '' && action === 'withdraw' ? undefined : majorToMinor(text, current.body.currency);
       if (amountMinor === undefined && !(text === '' && action === 'withdraw')) {
-        return c.redirect(`/bank/temporary-accounts/${code}?error=invalid_amount`, 303);
+        return c.redirect(`/bank/temporary-accounts/${encodeURIComponent(code)}?error=invalid_amount`, 303);
       }
       body = amountMinor === undefined ? {} : { amountMinor };
     }
@@ -244,7 +247,8 @@ export function bankPages(app: Hono<GatewayEnv>): void {
       String(form.idempotencyKey ?? ''),
     );
     const query = result.ok ? `notice=${action}` : `error=${encodeURIComponent(result.error.code)}`;
-    return c.redirect(`/bank/temporary-accounts/${code}?${query}`, 303);
+    // The code as sent may hold anything (a CR LF made building the Location header fail).
+    return c.redirect(`/bank/temporary-accounts/${encodeURIComponent(code)}?${query}`, 303);
   });
 }
 
