@@ -1,0 +1,68 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { noCommission } from '@lockstep/core';
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { createGateway } from '../../packages/gateway/src/gateway.ts';
+import { demoLogins, seedDemo } from '../../packages/gateway/src/seed.ts';
+import { Admin } from '../../packages/gateway/src/service/admin.ts';
+import { defaultLoginPolicy } from '../../packages/gateway/src/service/auth.ts';
+import { openSqliteStore } from '../../packages/gateway/src/storage/sqlite.ts';
+
+/**
+ * Password checks share Node's thread pool with the embedded store's disk syncs: a flood of
+ * logins must be turned away, not queue every payment command behind ~90 ms hashes.
+ */
+describe('a flood of logins', () => {
+  it('is refused with rate_limited beyond a few waiting, counting nothing, and logins work again after', async () => {
+    const folder = mkdtempSync(path.join(tmpdir(), 'lockstep-login-flood-'));
+    const store = await openSqliteStore({ path: path.join(folder, 'lockstep.sqlite') });
+    const gateway = await createGateway({
+      store,
+      publicUrl: 'http://localhost:4000',
+      commission: noCommission,
+      webhooks: false,
+      housekeeping: false,
+      log: pino({ level: 'silent' }),
+      loginPolicy: { ...defaultLoginPolicy, hashingSlots: 1, hashingQueueMax: 2 },
+    });
+    try {
+      await seedDemo(new Admin(gateway.bank), { allowedOrigins: [] });
+      const login = async (userId: string, password: string) => {
+        const response = await gateway.app.request('/v1/sessions', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ userId, password }),
+        });
+        return { status: response.status, body: (await response.json()) as any };
+      };
+      const buyer = await store.read((reader) => reader.getCustomerByUserId(demoLogins.buyer.userId));
+      // Twelve at once, unknown user IDs and one wrong password for a real user among them.
+      const flood = await Promise.all([
+        ...Array.from({ length: 11 }, (_, index) => login(`nobody-${index}`, 'guess')),
+        login(demoLogins.buyer.userId, 'wrong password'),
+      ]);
+      const refused = flood.filter((answer) => answer.status === 429);
+      expect(refused.length).toBeGreaterThanOrEqual(6);
+      for (const answer of refused) {
+        expect(answer.body.error.code).toBe('rate_limited');
+        expect(answer.body.error.details.retryAfterSeconds).toBe(1);
+      }
+      for (const answer of flood.filter((item) => item.status !== 429)) {
+        expect(answer.status).toBe(401);
+        expect(answer.body.error.code).toBe('invalid_credentials');
+      }
+      // The real user's refused attempt (the last one sent, so one of the refused) counted nothing.
+      expect(flood.at(-1)?.status).toBe(429);
+      const after = await store.read((reader) => reader.getCustomerByUserId(demoLogins.buyer.userId));
+      expect(after?.failedLoginCount).toBe(buyer?.failedLoginCount);
+      // Once the line is free, logins are checked again.
+      const ok = await login(demoLogins.buyer.userId, demoLogins.buyer.password);
+      expect(ok.status).toBe(201);
+    } finally {
+      await gateway.close();
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+});
