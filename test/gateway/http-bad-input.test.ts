@@ -270,11 +270,23 @@ describe('invoices that must not pay', () => {
 
   it('expired', async () => {
     const token = await issue(60);
+    const [, payload] = token.split('.');
+    const invoiceId = JSON.parse(Buffer.from(payload as string, 'base64url').toString()).sub as string;
     clock = new Date(clock.getTime() + 61_000);
     try {
       await expectRefused(() => pay(token), 410, 'invoice_expired');
       const verify = await gateway.request('POST', '/v1/invoices/verify', { body: { token } });
       expect(verify.body.error.code).toBe('invoice_expired');
+      // Nor does the seller's own account for a buyer take it (it did, helper-31 found).
+      await expectRefused(
+        () =>
+          gateway.request('POST', '/v1/temporary-accounts', {
+            token: seller,
+            body: { buyerUserId: 'mizuta', amountMinor: 2_000, currency: 'JPY', invoiceId },
+          }),
+        410,
+        'invoice_expired',
+      );
     } finally {
       clock = new Date(clock.getTime() - 61_000);
     }

@@ -410,6 +410,10 @@ async function createFromRequest(
       if (invoice.currency !== currency || invoice.amountMinor !== requiredMinor) {
         throw new LockstepError('conflict', 'The amount and currency must match the invoice.');
       }
+      // As for a buyer presenting it: an expired invoice pays for nothing (helper-31's audit).
+      if (Date.parse(invoice.expiresAt) <= Date.parse(unit.now)) {
+        throw new LockstepError('invoice_expired', 'This invoice has expired.');
+      }
       invoiceId = invoice.id;
     }
   }
