@@ -46,6 +46,14 @@ async function expectRefused(
   expect(await state()).toBe(before);
 }
 
+/** A deposit whose JSON text is sent exactly as written. */
+const raw = (body: string) =>
+  gateway.request('POST', `/v1/temporary-accounts/${code}/deposit`, {
+    token: buyer,
+    rawBody: body,
+    headers: { 'content-type': 'application/json' },
+  });
+
 const deposit = (body: unknown, headers: Record<string, string> = {}) =>
   gateway.request('POST', `/v1/temporary-accounts/${code}/deposit`, { token: buyer, body, headers });
 
@@ -174,12 +182,6 @@ describe('malformed requests', () => {
     ));
   it('text no store can keep: NUL characters and lone surrogates, in a body, a login, a path or a query', async () => {
     // PostgreSQL refused a NUL with a 500; both stores turned a lone surrogate into U+FFFD.
-    const raw = (body: string) =>
-      gateway.request('POST', `/v1/temporary-accounts/${code}/deposit`, {
-        token: buyer,
-        rawBody: body,
-        headers: { 'content-type': 'application/json' },
-      });
     await expectRefused(
       () => raw('{"amountMinor":1,"fromAccountId":"acc\\u0000x"}'),
       400,
@@ -221,6 +223,14 @@ describe('malformed requests', () => {
     expect(fine.status, JSON.stringify(fine.body)).toBe(201);
     expect(fine.body.orderReference).toBe('nul-\\u0000-literal');
     expect(fine.body.description).toBe('tea \u{1f375}');
+  });
+  it('a key named twice in one object (JSON.parse keeps the last, a proxy may keep the first)', async () => {
+    await expectRefused(() => raw('{"amountMinor":1,"amountMinor":3000}'), 400, 'validation_failed');
+    await expectRefused(
+      () => raw(String.raw`{"amountMinor":1,"\u0061mountMinor":3000}`),
+      400,
+      'validation_failed',
+    );
   });
   it('a sequence number past any there can be', async () => {
     const events = await gateway.request('GET', `/v1/temporary-accounts/${code}/events?after=3000000000`, {

@@ -206,14 +206,8 @@ function fromHttpException(error: HTTPException): LockstepError {
  * (only bodies with `\\u` escapes are parsed here; raw control characters are not JSON anyway).
  */
 const refuseUnstorableText: MiddlewareHandler<GatewayEnv> = async function refuseUnstorableText(c, next) {
-  const refuse = (where: string) => {
-    throw new LockstepError(
-      'validation_failed',
-      `${where}: text may not contain NUL or lone surrogate characters.`,
-      {
-        field: where,
-      },
-    );
+  const refuse = (where: string, why = 'text may not contain NUL or lone surrogate characters.') => {
+    throw new LockstepError('validation_failed', `${where}: ${why}`, { field: where });
   };
   if (/%00/i.test(c.req.url)) refuse('url');
   const method = c.req.method;
@@ -224,6 +218,9 @@ const refuseUnstorableText: MiddlewareHandler<GatewayEnv> = async function refus
     } else if (type.includes('json')) {
       const text = await c.req.text();
       if (text.includes('\\u') && !storable(parseOrUndefined(text))) refuse('body');
+      // JSON.parse keeps the last of two equal keys, another parser (a proxy's) may keep the
+      // first: such a body could mean two amounts. Refused rather than guessed.
+      if (hasDuplicateKeys(text)) refuse('body', 'an object names the same key twice.');
     }
   }
   return next();
@@ -246,4 +243,42 @@ function storable(value: unknown): boolean {
     return Object.entries(value).every(([key, item]) => storable(key) && storable(item));
   }
   return true;
+}
+
+/**
+ * True when some object of this JSON text names a key twice (compared as JSON.parse would
+ * decode it). Text that is not JSON answers false: the validator refuses it.
+ */
+export function hasDuplicateKeys(text: string): boolean {
+  try {
+    /** Per open object its keys; `null` for an open array. */
+    const open: Array<Set<string> | null> = [];
+    for (let index = 0; index < text.length; index++) {
+      const char = text[index];
+      if (char === '"') {
+        const start = index;
+        let escaped = false;
+        for (index++; index < text.length && text[index] !== '"'; index++) {
+          if (text[index] === '\\') {
+            escaped = true;
+            index++;
+          }
+        }
+        let next = index + 1;
+        while (next < text.length && ' \t\n\r'.includes(text[next] as string)) next++;
+        const keys = open.at(-1);
+        if (text[next] === ':' && keys) {
+          const raw = text.slice(start, index + 1);
+          const key = escaped ? (JSON.parse(raw) as string) : raw.slice(1, -1);
+          if (keys.has(key)) return true;
+          keys.add(key);
+        }
+      } else if (char === '{') open.push(new Set());
+      else if (char === '[') open.push(null);
+      else if (char === '}' || char === ']') open.pop();
+    }
+    return false;
+  } catch {
+    return false;
+  }
 }
