@@ -328,6 +328,14 @@ describe('signing keys at rest', () => {
       const signature = await gateway.keys.signWebhook('{}');
       expect(decodeProtectedHeader(`${signature.split('..')[0]}..`).kid).toBe(sealedKid);
       expect(reported).toEqual([planted.kid]);
+      // The signing key's own row given another public key (its sealed secret kept): not
+      // published either, though that secret was opened and checked before.
+      (store as unknown as { writer: DatabaseSync }).writer
+        .prepare('UPDATE signing_keys SET public_jwk = ? WHERE kid = ?')
+        .run(planted.publicJwk, sealedKid);
+      const swapped = await (await gateway.app.request('/.well-known/jwks.json')).json();
+      expect(swapped.keys.map((key: { x: string }) => key.x)).not.toContain(JSON.parse(planted.publicJwk).x);
+      expect(reported).toEqual([planted.kid, sealedKid]);
     } finally {
       await gateway.close();
     }

@@ -1,14 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { noCommission } from '@lockstep/core';
-import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { createGateway } from '../../packages/gateway/src/gateway.ts';
-import { demoLogins, seedDemo } from '../../packages/gateway/src/seed.ts';
-import { Admin } from '../../packages/gateway/src/service/admin.ts';
+import { demoLogins } from '../../packages/gateway/src/seed.ts';
 import { defaultLoginPolicy } from '../../packages/gateway/src/service/auth.ts';
-import { openSqliteStore } from '../../packages/gateway/src/storage/sqlite.ts';
+import { startTestGateway } from '../support/gateway.ts';
 
 /**
  * Password checks share Node's thread pool with the embedded store's disk syncs: a flood of
@@ -16,27 +9,15 @@ import { openSqliteStore } from '../../packages/gateway/src/storage/sqlite.ts';
  */
 describe('a flood of logins', () => {
   it('is refused with rate_limited beyond a few waiting, counting nothing, and logins work again after', async () => {
-    const folder = mkdtempSync(path.join(tmpdir(), 'lockstep-login-flood-'));
-    const store = await openSqliteStore({ path: path.join(folder, 'lockstep.sqlite') });
-    const gateway = await createGateway({
-      store,
-      publicUrl: 'http://localhost:4000',
-      commission: noCommission,
+    const gateway = await startTestGateway({
       webhooks: false,
       housekeeping: false,
-      log: pino({ level: 'silent' }),
       loginPolicy: { ...defaultLoginPolicy, hashingSlots: 1, hashingQueueMax: 2 },
     });
     try {
-      await seedDemo(new Admin(gateway.bank), { allowedOrigins: [] });
-      const login = async (userId: string, password: string) => {
-        const response = await gateway.app.request('/v1/sessions', {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ userId, password }),
-        });
-        return { status: response.status, body: (await response.json()) as any };
-      };
+      const { store } = gateway.gateway;
+      const login = (userId: string, password: string) =>
+        gateway.request('POST', '/v1/sessions', { body: { userId, password } });
       const buyer = await store.read((reader) => reader.getCustomerByUserId(demoLogins.buyer.userId));
       // Twelve at once, unknown user IDs and one wrong password for a real user among them.
       const flood = await Promise.all([
@@ -62,7 +43,6 @@ describe('a flood of logins', () => {
       expect(ok.status).toBe(201);
     } finally {
       await gateway.close();
-      rmSync(folder, { recursive: true, force: true });
     }
   });
 });

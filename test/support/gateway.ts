@@ -40,6 +40,8 @@ export interface TestGatewayOptions {
   store?: Store;
   allowedOrigins?: string[];
   webhooks?: GatewayOptions['webhooks'];
+  loginPolicy?: GatewayOptions['loginPolicy'];
+  housekeeping?: GatewayOptions['housekeeping'];
 }
 
 export async function startTestGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
@@ -69,6 +71,8 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     now: options.now,
     log: pino({ level: 'silent' }),
     webhooks: options.webhooks ?? { pollIntervalMs: 100, backoffBaseMs: 50, backoffMaxMs: 500 },
+    loginPolicy: options.loginPolicy,
+    housekeeping: options.housekeeping,
   });
   if (options.listen) {
     const port = Number(new URL(url).port);

@@ -134,6 +134,12 @@ export class KeyRing {
   /** Told once per key that a reload could not use (the ring keeps what it had). */
   private readonly onUnusableKey: (kid: string, error: unknown) => void;
   private readonly reportedUnusable = new Set<string>();
+  /**
+   * Private JWKs already opened and checked, by kid and stored secret: a reload every
+   * `refreshMs` (and the start, which checks before it installs) opens each row once, not each
+   * time. A row whose secret or public key changed is a new entry, checked again.
+   */
+  private readonly checked = new Map<string, Record<string, unknown>>();
 
   constructor(
     store: Store,
@@ -320,6 +326,10 @@ export class KeyRing {
    */
   private async privateJwkOf(record: SigningKeyRecord): Promise<Record<string, unknown>> {
     const sealed = sealedOf(record);
+    // The public key is part of what was checked: a row whose public key changed is new.
+    const memo = `${record.kid}\n${sealed ?? String(record.privateJwk.d)}\n${JSON.stringify(record.publicJwk)}`;
+    const known = this.checked.get(memo);
+    if (known) return known;
     let privateJwk: Record<string, unknown>;
     if (sealed === undefined) {
       if (this.sealer) {
@@ -337,6 +347,7 @@ export class KeyRing {
       privateJwk = (await this.sealer.open(record.kid, sealed)).privateJwk;
     }
     await checkPair(record, privateJwk);
+    this.checked.set(memo, privateJwk);
     return privateJwk;
   }
 

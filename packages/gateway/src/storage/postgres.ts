@@ -1035,7 +1035,7 @@ class PgOps implements StoreTx {
       // It walked every event before the horizon: none of the customer's lie between its last
       // one here (or the cursor) and the horizon, and none can be added there any more.
       const last = events.at(-1);
-      this.store.quietFeeds.record(
+      feeds.record(
         customerId,
         last
           ? { txId: BigInt(String(last.tx_text)), position: BigInt(String(last.position)) }
