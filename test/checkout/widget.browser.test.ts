@@ -67,9 +67,9 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
       </script></body></html>`;
   }
 
-  async function open(attributes: string): Promise<{ page: Page; frame: Frame }> {
+  async function open(attributes: string, inContext = context): Promise<{ page: Page; frame: Frame }> {
     pageHtml = shopPage(attributes);
-    const page = await context.newPage();
+    const page = await inContext.newPage();
     await page.goto(`${shopOrigin}/checkout`);
     const handle = await page.waitForSelector('lockstep-checkout iframe');
     const frame = (await handle.contentFrame()) as Frame;
@@ -166,14 +166,22 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
     await expect(order.frame.locator('.live').textContent()).resolves.toContain('Shipped');
     await screenshot(order.page, '05-widget-order-shipped');
 
+    // Release is confirmed in the bank's own top-level window, not in the shop-framed iframe.
+    const opened = order.page.waitForEvent('popup');
     await order.frame.getByRole('button', { name: 'Release payment' }).click();
-    await order.frame.getByText('Release the payment to the seller?').waitFor();
-    await screenshot(order.page, '06-widget-order-confirm-release');
-    await order.frame.getByRole('button', { name: 'Confirm' }).click();
+    const confirmation = await opened;
+    expect(new URL(confirmation.url()).origin).toBe(gateway.url);
+    await confirmation.getByText('Release the payment to the seller?').waitFor();
+    await order.frame.getByText("Confirm in your bank's window that just opened.").first().waitFor();
+    expect(await order.frame.getByRole('button', { name: 'Confirm' }).count()).toBe(0);
+    await screenshot(confirmation, '06-widget-order-confirm-release');
+    const closed = confirmation.waitForEvent('close'); // the window closes itself once done
+    await confirmation.getByRole('button', { name: 'Confirm' }).click();
     await order.page.waitForFunction(() =>
       (window as any).widgetEvents.some((event: any) => event.type === 'released'),
     );
     await order.frame.getByText('You released the payment.').first().waitFor();
+    await closed;
 
     expect((await merchant(code, 'withdraw')).status).toBe(200);
     await field('status').getByText('Completed').waitFor();
@@ -254,6 +262,104 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
     expect(await frame.getByRole('button', { name: 'Release payment' }).count()).toBe(0);
     await page.close();
   });
+
+  it("a shop that hides the iframe under a decoy cannot make the buyer's clicks release the payment", async () => {
+    const code = (
+      await gateway.request('POST', '/v1/temporary-accounts', {
+        token: await gateway.buyerToken(),
+        body: { invoice: await invoice(700, 'order-cj') },
+      })
+    ).body.code as string;
+    const account = async () =>
+      (await gateway.request('GET', `/v1/temporary-accounts/${code}`, { token: await gateway.buyerToken() }))
+        .body;
+    // Records, in every confirmation window, whether Confirm was disabled when it appeared and
+    // when it became clickable: a recorder runs ahead of the window's own script.
+    const watched = await browser.newContext({ viewport: { width: 900, height: 900 } });
+    const recorder = `if (location.pathname === '/widget/confirm') {
+      const seen = (window.confirmArming = { disabledWhenShown: null, shownAt: 0, enabledAt: 0 });
+      new MutationObserver(() => {
+        const button = [...document.querySelectorAll('button')].find((b) => b.textContent === 'Confirm');
+        if (!button) return;
+        if (!seen.shownAt) { seen.shownAt = performance.now(); seen.disabledWhenShown = button.disabled; }
+        if (!button.disabled && !seen.enabledAt) seen.enabledAt = performance.now();
+      }).observe(document, { subtree: true, childList: true, attributes: true });
+    }\n`;
+    await watched.route('**/widget/frame.js', async (route) => {
+      const response = await route.fetch();
+      await route.fulfill({ response, body: recorder + (await response.text()) });
+    });
+    const { page, frame } = await open(`mode="order" account="${code}"`, watched);
+    await login(frame, demoLogins.buyer);
+    const release = frame.getByRole('button', { name: 'Release payment' });
+    await release.waitFor();
+    // The attack: the iframe made invisible under a decoy, and the buyer double-clicks the decoy
+    // where Release sits, then clicks again where Confirm would appear in the iframe.
+    await page.evaluate(() => {
+      (document.querySelector('lockstep-checkout iframe') as HTMLElement).style.opacity = '0';
+    });
+    const box = (await release.boundingBox()) as { x: number; y: number; width: number; height: number };
+    const opened = page.waitForEvent('popup');
+    await page.mouse.dblclick(box.x + box.width / 2, box.y + box.height / 2);
+    const confirmation = await opened;
+    await confirmation.getByText('Release the payment to the seller?').waitFor();
+    // The iframe itself holds nothing that confirms: only a way back to that window, or out.
+    await expect(frame.getByRole('button').allTextContents()).resolves.toEqual([
+      'Show that window',
+      'Cancel',
+    ]);
+    // The confirmation is a visible top-level window whose Confirm is not armed at once, so
+    // the second click of the double click that opened it cannot land on it.
+    const confirm = confirmation.getByRole('button', { name: 'Confirm' });
+    await confirm.waitFor();
+    await confirmation.waitForFunction(() => (window as any).confirmArming.enabledAt > 0);
+    const arming = await confirmation.evaluate(() => (window as any).confirmArming);
+    expect(arming.disabledWhenShown).toBe(true);
+    expect(arming.enabledAt - arming.shownAt).toBeGreaterThanOrEqual(900);
+    expect((await account()).verdict).toBeNull();
+
+    // The buyer sees what is asked and cancels: nothing changed, the iframe offers Release again.
+    const cancelled = confirmation.waitForEvent('close');
+    await confirmation.getByRole('button', { name: 'Cancel' }).click();
+    await cancelled;
+    await release.waitFor();
+    const after = await account();
+    expect(after.verdict).toBeNull();
+    expect(after.parties.find((party: any) => party.role === 'buyer').lockPpm).toBe(1_000_000);
+    expect(
+      (await page.evaluate(() => (window as any).widgetEvents)).some(
+        (event: any) => event.type === 'released',
+      ),
+    ).toBe(false);
+
+    // Opened by anything but the order iframe, the window has nothing to confirm and takes no
+    // orders: not without an opener, and not from a page of another origin that opened it.
+    const alone = await watched.newPage();
+    await alone.goto(`${gateway.url}/widget/confirm`);
+    await alone.getByText('Nothing to confirm here.').waitFor();
+    const forgedOpen = page.waitForEvent('popup');
+    await page.evaluate(
+      ({ url, code }) => {
+        const target = window.open(`${url}/widget/confirm`, '_blank', 'popup') as Window;
+        const request = {
+          source: 'lockstep-confirm',
+          type: 'request',
+          action: 'accept',
+          code,
+          amountText: '¥1',
+          token: 'cs_forged',
+        };
+        for (let i = 1; i <= 10; i++) setTimeout(() => target.postMessage(request, '*'), i * 100);
+      },
+      { url: gateway.url, code },
+    );
+    const forged = await forgedOpen;
+    await forged.waitForLoadState();
+    await page.waitForTimeout(1_500);
+    expect(await forged.getByRole('button').count()).toBe(0);
+    expect(await forged.getByRole('heading').allTextContents()).toEqual([]);
+    await watched.close();
+  }, 60_000);
 
   it('speaks Japanese and formats yen for lang="ja"', async () => {
     const { page, frame } = await open(`mode="pay" lang="ja" invoice="${await invoice(10_500, 'order-ja')}"`);

@@ -141,8 +141,9 @@ describe.runIf(browserAvailable())('example shop, end to end (pnpm start)', () =
     await frame.locator('[data-field="shipment"]').getByText('tracking').waitFor();
     await frame.locator('[data-field="seller-lock"]').getByText('on').waitFor();
     await screenshot(page, 'shop-happy-4-order-shipped');
+    const confirmation = page.waitForEvent('popup');
     await frame.getByRole('button', { name: 'Release payment' }).click();
-    await frame.getByRole('button', { name: 'Confirm' }).click();
+    await (await confirmation).getByRole('button', { name: 'Confirm' }).click();
     // deal.accepted → the shop withdraws (step 123); the account empties and dissolves.
     await orderStatus(orderId, 'completed');
     await frame.locator('[data-field="status"]').getByText('Completed').waitFor();
@@ -167,9 +168,11 @@ describe.runIf(browserAvailable())('example shop, end to end (pnpm start)', () =
     const { page, orderId } = await buyAndPay('Pair of tea cups');
     const frame = await widgetFrame(page);
     await logInWidget(frame);
+    const opened = page.waitForEvent('popup');
     await frame.getByRole('button', { name: 'Report a problem' }).click();
-    await frame.getByLabel('What is wrong? (optional)').fill('One cup arrived broken');
-    await frame.getByRole('button', { name: 'Confirm' }).click();
+    const confirmation = await opened; // the bank's own window, which the shop cannot frame
+    await confirmation.getByLabel('What is wrong? (optional)').fill('One cup arrived broken');
+    await confirmation.getByRole('button', { name: 'Confirm' }).click();
     await orderStatus(orderId, 'disputed');
     await screenshot(page, 'shop-dispute-1-reported');
 

@@ -239,6 +239,18 @@ describe('checkout widget endpoints', () => {
     ).toBe(403);
   });
 
+  it('serves the confirmation window for Release and Report to no frame at all', async () => {
+    const response = await gateway.gateway.app.request('/widget/confirm?lang=ja');
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    expect(response.headers.get('x-frame-options')).toBe('DENY');
+    // It must keep its opener (the order iframe) to receive the request and report back.
+    expect(response.headers.get('cross-origin-opener-policy')).toBeNull();
+    const page = await response.text();
+    expect(page).toContain('data-mode="confirm"');
+    expect(page).toContain('lang="ja"');
+  });
+
   it('never reflects markup from its query into the page', async () => {
     const response = await frame({
       mode: 'order',

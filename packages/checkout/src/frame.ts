@@ -1,5 +1,17 @@
+import { confirmationWindow } from './confirm-window.ts';
 import { dictionaries, formatAmount, type Lang, pickLang } from './i18n.ts';
 import { messageSource, type WidgetEvent } from './protocol.ts';
+import {
+  type AccountView,
+  alertBox,
+  type Child,
+  callApi,
+  codeOf,
+  confirmSource,
+  type Decision,
+  h,
+  isConfirmMessage,
+} from './ui.ts';
 
 /**
  * The checkout iframe's app, on the gateway's own origin (`/widget/frame`). It holds the
@@ -8,7 +20,7 @@ import { messageSource, type WidgetEvent } from './protocol.ts';
  * origin, which the gateway checked against the merchant's registered origins.
  */
 interface Config {
-  mode: 'pay' | 'order';
+  mode: 'pay' | 'order' | 'confirm';
   hostOrigin: string;
   instance: string;
   invoice: string;
@@ -16,26 +28,10 @@ interface Config {
   lang: Lang;
 }
 
-interface ApiError {
-  code: string;
-  message: string;
-}
-
-interface AccountView {
-  code: string;
-  currency: string;
-  balanceMinor: number;
-  requiredMinor: number;
-  status: 'awaiting_funds' | 'funded' | 'dissolved';
-  parties: Array<{ customerId: string; role: string; lock: string; lockPpm: number }>;
-  shipment: { carrier: string; trackingNumber: string } | null;
-  verdict: 'accepted' | 'rejected' | null;
-}
-
 const root = document.getElementById('app') as HTMLElement;
 const data = document.documentElement.dataset;
 const config: Config = {
-  mode: data.mode === 'order' ? 'order' : 'pay',
+  mode: data.mode === 'order' || data.mode === 'confirm' ? data.mode : 'pay',
   hostOrigin: data.hostOrigin ?? '',
   instance: data.instance ?? '',
   invoice: data.invoice ?? '',
@@ -67,22 +63,6 @@ new ResizeObserver(() => emit({ type: 'resize', heightPx: document.documentEleme
 
 // --- DOM helpers ----------------------------------------------------------------------------
 
-type Child = Node | string | null | undefined | false;
-
-function h<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  attributes: Record<string, string | boolean | undefined> = {},
-  ...children: Child[]
-): HTMLElementTagNameMap[K] {
-  const element = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) {
-    if (value === undefined || value === false) continue;
-    element.setAttribute(name, value === true ? '' : value);
-  }
-  for (const child of children) if (child) element.append(child);
-  return element;
-}
-
 /** The polite live region: every status change is announced to screen readers. */
 const live = h('p', { class: 'live', role: 'status', 'aria-live': 'polite' });
 
@@ -94,42 +74,15 @@ function announce(text: string): void {
   live.textContent = text;
 }
 
-function alertBox(text: string): HTMLElement {
-  return h('p', { class: 'alert', role: 'alert' }, text);
-}
-
 // --- API ------------------------------------------------------------------------------------
 
-async function api<T>(
+function api<T>(
   method: 'GET' | 'POST' | 'DELETE',
   path: string,
   body?: unknown,
   idempotencyKey?: string,
 ): Promise<T> {
-  const headers: Record<string, string> = { accept: 'application/json' };
-  if (session) headers.authorization = `Bearer ${session.token}`;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  if (idempotencyKey) headers['idempotency-key'] = idempotencyKey;
-  const response = await fetch(path, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-    credentials: 'omit',
-    cache: 'no-store',
-  });
-  if (response.status === 204) return undefined as T;
-  const payload = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    const error: ApiError = payload?.error ?? { code: 'internal_error', message: `HTTP ${response.status}` };
-    throw Object.assign(new Error(error.message), { code: error.code, status: response.status });
-  }
-  return payload as T;
-}
-
-function codeOf(error: unknown): string {
-  return typeof error === 'object' && error !== null && 'code' in error
-    ? String(error.code)
-    : 'network_error';
+  return callApi<T>(method, path, { token: session?.token, body, idempotencyKey });
 }
 
 // --- login ----------------------------------------------------------------------------------
@@ -348,15 +301,17 @@ const order = {
   /** A failure to show until the next successful action. */
   problem: '',
   statusList: undefined as HTMLElement | undefined,
-  lastAccount: undefined as (AccountView & { version: number }) | undefined,
+  lastAccount: undefined as AccountView | undefined,
+  /** The bank's confirmation window while one is open. */
+  confirmation: undefined as Window | undefined,
   actions: undefined as HTMLElement | undefined,
   lastStatusLine: '',
 };
 
 async function watch(): Promise<void> {
-  let account: AccountView & { version: number };
+  let account: AccountView;
   try {
-    account = await api<AccountView & { version: number }>('GET', order.path);
+    account = await api<AccountView>('GET', order.path);
   } catch (error) {
     const code = codeOf(error);
     show(h('h1', {}, t.orderTitle), alertBox(code === 'not_found' ? t.notYours : t.failed));
@@ -378,7 +333,7 @@ async function refresh(): Promise<void> {
     do {
       order.refreshAgain = false;
       try {
-        renderOrder(await api<AccountView & { version: number }>('GET', order.path));
+        renderOrder(await api<AccountView>('GET', order.path));
       } catch {
         // The next event (or the stream's reconnect) refreshes again.
       }
@@ -436,7 +391,7 @@ async function followStream(afterSeq: number): Promise<void> {
   announce(t.offline);
 }
 
-function renderOrder(account: AccountView & { version: number }): void {
+function renderOrder(account: AccountView): void {
   if (account.version < order.shownVersion) return;
   order.shownVersion = account.version;
   order.lastAccount = account;
@@ -485,17 +440,13 @@ function renderOrder(account: AccountView & { version: number }): void {
     order.statusList.replaceWith(list);
     order.statusList = list;
   } else {
-    order.confirming = false;
+    endConfirmation();
     const actions = h('div', { class: 'actions' });
     if (canDecide) {
       const release = h('button', { type: 'button', class: 'primary' }, t.release);
       const report = h('button', { type: 'button', class: 'secondary' }, t.reportProblem);
-      release.addEventListener('click', () =>
-        confirmStep(actions, t.releaseConfirm, false, () => decide('accept', account.code)),
-      );
-      report.addEventListener('click', () =>
-        confirmStep(actions, t.reportConfirm, true, (reason) => decide('reject', account.code, reason)),
-      );
+      release.addEventListener('click', () => openConfirmation(actions, 'accept', account));
+      report.addEventListener('click', () => openConfirmation(actions, 'reject', account));
       actions.append(release, report);
     } else if (account.verdict) {
       actions.append(h('p', { class: 'success' }, account.verdict === 'accepted' ? t.released : t.rejected));
@@ -515,69 +466,89 @@ function renderOrder(account: AccountView & { version: number }): void {
   }
 }
 
-function confirmStep(
-  actions: HTMLElement,
-  question: string,
-  withReason: boolean,
-  onConfirm: (reason?: string) => Promise<void>,
-) {
+/**
+ * Release and Report are confirmed in a window of the bank's own, not in this iframe: the shop
+ * that frames the iframe is the seller, and could hide it under a decoy (opacity 0) so that the
+ * buyer's clicks land on Release and Confirm. The window is top-level and may not be framed,
+ * so what the buyer confirms there is what the buyer sees. The iframe hands it the session
+ * (same origin, to that window only); the window calls the bank and reports back.
+ */
+function openConfirmation(actions: HTMLElement, action: Decision, account: AccountView): void {
+  endConfirmation();
   const previous = [...actions.childNodes];
-  const reason = withReason ? h('textarea', { id: 'reason', maxlength: '500', rows: '2' }) : null;
-  const confirm = h('button', { type: 'button', class: 'primary' }, t.confirm);
-  const cancel = h('button', { type: 'button', class: 'secondary' }, t.cancel);
-  const panel = h(
-    'div',
-    { class: 'confirm', role: 'group', 'aria-label': question },
-    h('p', {}, question),
-    reason ? h('label', { for: 'reason' }, t.reason) : null,
-    reason,
-    confirm,
-    cancel,
-  );
-  cancel.addEventListener('click', () => {
-    order.confirming = false;
-    actions.replaceChildren(...previous);
-    (previous[0] as HTMLElement | undefined)?.focus();
-  });
-  confirm.addEventListener('click', async () => {
-    confirm.disabled = true;
-    cancel.disabled = true;
-    await onConfirm(reason?.value.trim() || undefined);
-  });
-  order.confirming = true;
-  actions.replaceChildren(panel);
-  confirm.focus();
-}
-
-async function decide(action: 'accept' | 'reject', code: string, reason?: string): Promise<void> {
-  const key = `widget-${action}-${crypto.randomUUID()}`;
-  try {
-    const account = await api<AccountView & { version: number }>(
-      'POST',
-      `/v1/temporary-accounts/${encodeURIComponent(code)}/${action}`,
-      action === 'reject' && reason ? { reason } : {},
-      key,
-    );
-    order.problem = '';
-    order.confirming = false;
-    renderOrder(account);
-    announce(action === 'accept' ? t.released : t.rejected);
-    emit({ type: action === 'accept' ? 'released' : 'rejected', code });
-  } catch (error) {
-    const codeValue = codeOf(error);
-    const text = codeValue === 'not_found' ? t.notYours : t.failed;
-    // Show the failure and give the buttons back (the decision was not taken), without waiting
-    // for the network that may just have failed.
-    order.problem = text;
-    order.confirming = false;
+  const popup = window.open(`/widget/confirm?lang=${config.lang}`, '_blank', 'popup,width=480,height=600');
+  if (!popup) {
+    actions.replaceChildren(alertBox(t.popupBlocked), ...previous);
+    announce(t.popupBlocked);
+    return;
+  }
+  const request = {
+    source: confirmSource,
+    type: 'request',
+    action,
+    code: account.code,
+    amountText: formatAmount(account.balanceMinor, account.currency, config.lang),
+    token: session?.token ?? '',
+  } as const;
+  const restore = () => {
+    if (order.confirmation !== popup) return;
+    endConfirmation();
     if (order.lastAccount) {
       order.shownVersion = -1;
       renderOrder(order.lastAccount);
     }
+    order.actions?.querySelector('button')?.focus();
     void refresh();
-    announce(text);
-    emit({ type: 'error', code: codeValue, message: text });
-  }
+  };
+  const onMessage = (event: MessageEvent) => {
+    if (event.source !== popup || event.origin !== location.origin || !isConfirmMessage(event.data)) return;
+    const message = event.data;
+    if (message.type === 'ready') popup.postMessage(request, location.origin);
+    else if (message.type === 'cancelled') restore();
+    else if (message.type === 'done') decided(message.action, message.account);
+    else if (message.type === 'failed') failed(message.code);
+  };
+  const watchClosed = setInterval(() => popup.closed && restore(), 500);
+  window.addEventListener('message', onMessage);
+  confirmationCleanup = () => {
+    clearInterval(watchClosed);
+    window.removeEventListener('message', onMessage);
+    if (!popup.closed) popup.close();
+  };
+  order.confirmation = popup;
+  order.confirming = true;
+  const showAgain = h('button', { type: 'button', class: 'primary' }, t.showWindow);
+  const cancel = h('button', { type: 'button', class: 'secondary' }, t.cancel);
+  showAgain.addEventListener('click', () => popup.focus());
+  cancel.addEventListener('click', restore);
+  actions.replaceChildren(h('p', {}, t.confirmInWindow), showAgain, cancel);
+  announce(t.confirmInWindow);
 }
 
-void (config.mode === 'pay' ? payMode() : orderMode());
+let confirmationCleanup: (() => void) | undefined;
+
+function endConfirmation(): void {
+  confirmationCleanup?.();
+  confirmationCleanup = undefined;
+  order.confirmation = undefined;
+  order.confirming = false;
+}
+
+function decided(action: Decision, account: AccountView): void {
+  order.problem = '';
+  endConfirmation();
+  renderOrder(account);
+  announce(action === 'accept' ? t.released : t.rejected);
+  emit({ type: action === 'accept' ? 'released' : 'rejected', code: account.code });
+}
+
+/** The bank refused or could not be reached: the window says why; so does the order view. */
+function failed(code: string): void {
+  const text = code === 'not_found' ? t.notYours : t.failed;
+  order.problem = text;
+  announce(text);
+  emit({ type: 'error', code, message: text });
+}
+
+if (config.mode === 'confirm') confirmationWindow(t, config.lang);
+else void (config.mode === 'pay' ? payMode() : orderMode());

@@ -53,9 +53,19 @@ const en = {
   notYours: 'This payment is not in your bank account.',
   live: 'Live',
   offline: 'Not live: reload to see changes',
+  confirmInWindow: "Confirm in your bank's window that just opened.",
+  showWindow: 'Show that window',
+  popupBlocked:
+    "Your browser blocked your bank's confirmation window. Allow pop-ups for this page, then try again.",
+  confirmWindowTitle: 'Confirm with your bank',
+  confirmNoOpener: 'Nothing to confirm here. Open this from your order page.',
+  temporaryAccount: 'Temporary account',
+  releasing: 'Releasing…',
+  reporting: 'Reporting…',
+  windowCloses: 'This window closes by itself.',
 } as const;
 
-type Dictionary = {
+export type Dictionary = {
   [K in keyof typeof en]: (typeof en)[K] extends (...args: infer A) => string
     ? (...args: A) => string
     : string;
@@ -112,6 +122,16 @@ const ja: Dictionary = {
   notYours: 'この支払いはあなたの口座にありません。',
   live: 'ライブ',
   offline: 'ライブ更新停止：再読み込みしてください',
+  confirmInWindow: '開いた銀行のウィンドウで確定してください。',
+  showWindow: 'そのウィンドウを表示',
+  popupBlocked:
+    'ブラウザが銀行の確認ウィンドウをブロックしました。このページのポップアップを許可して、もう一度お試しください。',
+  confirmWindowTitle: '銀行で確認',
+  confirmNoOpener: 'ここで確定するものはありません。注文ページから開いてください。',
+  temporaryAccount: '一時口座',
+  releasing: '解除中…',
+  reporting: '報告中…',
+  windowCloses: 'このウィンドウは自動的に閉じます。',
 };
 
 export const dictionaries: Record<Lang, Dictionary> = { en, ja };

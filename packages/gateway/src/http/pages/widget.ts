@@ -27,6 +27,8 @@ export function widgetRoutes(app: Hono<GatewayEnv>): void {
   app.get('/widget/frame.js', (c) => serveAsset(c, 'frame.js', 'public, max-age=300'));
   app.get('/widget/frame.css', (c) => serveAsset(c, 'frame.css', 'public, max-age=300'));
 
+  app.get('/widget/confirm', confirmWindowPage);
+
   app.get('/widget/frame', async (c) => {
     const { auth } = c.get('gateway');
     const query = c.req.query();
@@ -58,47 +60,68 @@ export function widgetRoutes(app: Hono<GatewayEnv>): void {
         (entry): entry is readonly [(typeof themeKeys)[number], string] =>
           typeof entry[1] === 'string' && safeCssValue.test(entry[1]),
       );
-    c.header(
-      'Content-Security-Policy',
-      [
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "connect-src 'self'",
-        "img-src 'self' data:",
-        "base-uri 'none'",
-        "form-action 'none'",
-        `frame-ancestors ${allowedOrigins.join(' ')}`,
-      ].join('; '),
-    );
-    c.header('Cache-Control', 'no-store');
-    c.header('Referrer-Policy', 'no-referrer');
-    c.header('X-Content-Type-Options', 'nosniff');
+    pageHeaders(c, allowedOrigins.join(' '));
     c.header('Cross-Origin-Opener-Policy', 'same-origin');
     const themeAttributes = theme.map(([key, value]) => html` data-theme-${key}="${value}"`);
-    return c.html(html`<!doctype html>
-      <html
-        lang="${query.lang?.startsWith('ja') ? 'ja' : 'en'}"
-        data-mode="${mode}"
-        data-host-origin="${hostOrigin}"
-        data-instance="${instance}"
-        data-invoice="${invoice}"
-        data-account="${account}"
-        data-lang="${query.lang ?? 'en'}"
-        ${themeAttributes}
-      >
-        <head>
-          <meta charset="utf-8" />
-          <meta name="viewport" content="width=device-width, initial-scale=1" />
-          <title>Lockstep checkout</title>
-          <link rel="stylesheet" href="/widget/frame.css" />
-          <script src="/widget/frame.js" defer></script>
-        </head>
-        <body>
-          <main id="app"></main>
-        </body>
-      </html>`);
+    return c.html(
+      widgetDocument(
+        'Lockstep checkout',
+        html`lang="${query.lang?.startsWith('ja') ? 'ja' : 'en'}" data-mode="${mode}"
+          data-host-origin="${hostOrigin}" data-instance="${instance}" data-invoice="${invoice}"
+          data-account="${account}" data-lang="${query.lang ?? 'en'}" ${themeAttributes}`,
+      ),
+    );
   });
+}
+
+/** The iframe page and the confirmation window: one script and style, told apart by `data-mode`. */
+function widgetDocument(title: string, attributes: ReturnType<typeof html>) {
+  return html`<!doctype html>
+    <html ${attributes}>
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <title>${title}</title>
+        <link rel="stylesheet" href="/widget/frame.css" />
+        <script src="/widget/frame.js" defer></script>
+      </head>
+      <body>
+        <main id="app"></main>
+      </body>
+    </html>`;
+}
+
+/** What the iframe page and the confirmation window send alike; only their framers differ. */
+function pageHeaders(c: Context<GatewayEnv>, frameAncestors: string): void {
+  c.header(
+    'Content-Security-Policy',
+    [
+      "default-src 'none'",
+      "script-src 'self'",
+      "style-src 'self'",
+      "connect-src 'self'",
+      "img-src 'self' data:",
+      "base-uri 'none'",
+      "form-action 'none'",
+      `frame-ancestors ${frameAncestors}`,
+    ].join('; '),
+  );
+  c.header('Cache-Control', 'no-store');
+  c.header('Referrer-Policy', 'no-referrer');
+  c.header('X-Content-Type-Options', 'nosniff');
+}
+
+/**
+ * The bank's confirmation window for the order iframe's Release and Report (see
+ * `confirm-window.ts`): top-level only (`frame-ancestors 'none'`), so the shop that frames the
+ * iframe cannot lay it under a decoy. It sends no Cross-Origin-Opener-Policy: it needs its
+ * opener, the iframe, to receive the request and report the outcome.
+ */
+function confirmWindowPage(c: Context<GatewayEnv>) {
+  const lang = c.req.query('lang')?.startsWith('ja') ? 'ja' : 'en';
+  pageHeaders(c, "'none'");
+  c.header('X-Frame-Options', 'DENY');
+  return c.html(widgetDocument('Lockstep', html`lang="${lang}" data-mode="confirm" data-lang="${lang}"`));
 }
 
 export async function serveAsset(c: Context<GatewayEnv>, name: AssetName, cacheControl: string) {

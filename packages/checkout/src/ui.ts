@@ -1,0 +1,103 @@
+/**
+ * What the checkout iframe and the bank's confirmation window share: building DOM, and calling
+ * the gateway's JSON API on their own origin with a bearer session that lives only in memory.
+ */
+export type Child = Node | string | null | undefined | false;
+
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attributes: Record<string, string | boolean | undefined> = {},
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === undefined || value === false) continue;
+    element.setAttribute(name, value === true ? '' : value);
+  }
+  for (const child of children) if (child) element.append(child);
+  return element;
+}
+
+export function alertBox(text: string): HTMLElement {
+  return h('p', { class: 'alert', role: 'alert' }, text);
+}
+
+export interface ApiError {
+  code: string;
+  message: string;
+}
+
+export interface AccountView {
+  code: string;
+  currency: string;
+  balanceMinor: number;
+  requiredMinor: number;
+  status: 'awaiting_funds' | 'funded' | 'dissolved';
+  parties: Array<{ customerId: string; role: string; lock: string; lockPpm: number }>;
+  shipment: { carrier: string; trackingNumber: string } | null;
+  verdict: 'accepted' | 'rejected' | null;
+  version: number;
+}
+
+export async function callApi<T>(
+  method: 'GET' | 'POST' | 'DELETE',
+  path: string,
+  options: { token?: string; body?: unknown; idempotencyKey?: string } = {},
+): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  if (options.body !== undefined) headers['content-type'] = 'application/json';
+  if (options.idempotencyKey) headers['idempotency-key'] = options.idempotencyKey;
+  const response = await fetch(path, {
+    method,
+    headers,
+    body: options.body === undefined ? undefined : JSON.stringify(options.body),
+    credentials: 'omit',
+    cache: 'no-store',
+  });
+  if (response.status === 204) return undefined as T;
+  const payload = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const error: ApiError = payload?.error ?? { code: 'internal_error', message: `HTTP ${response.status}` };
+    throw Object.assign(new Error(error.message), { code: error.code, status: response.status });
+  }
+  return payload as T;
+}
+
+export function codeOf(error: unknown): string {
+  return typeof error === 'object' && error !== null && 'code' in error
+    ? String(error.code)
+    : 'network_error';
+}
+
+/**
+ * Messages between the order iframe and the confirmation window it opens. Both are on the
+ * gateway's origin: each side accepts a message only from that exact origin and from the one
+ * window it expects, and posts only to that origin.
+ */
+export const confirmSource = 'lockstep-confirm';
+
+export type Decision = 'accept' | 'reject';
+
+export type ConfirmMessage =
+  | { source: typeof confirmSource; type: 'ready' }
+  | {
+      source: typeof confirmSource;
+      type: 'request';
+      action: Decision;
+      code: string;
+      amountText: string;
+      token: string;
+    }
+  | { source: typeof confirmSource; type: 'done'; action: Decision; account: AccountView }
+  | { source: typeof confirmSource; type: 'failed'; action: Decision; code: string }
+  | { source: typeof confirmSource; type: 'cancelled' };
+
+export function isConfirmMessage(value: unknown): value is ConfirmMessage {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as { source?: unknown }).source === confirmSource &&
+    typeof (value as { type?: unknown }).type === 'string'
+  );
+}
