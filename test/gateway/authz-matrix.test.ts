@@ -127,3 +127,53 @@ describe('authorization matrix', () => {
     expect(JSON.stringify(await gateway.admin.reconcile())).toBe(before);
   });
 });
+
+describe("a merchant's secret key on a deal where the merchant is the buyer", () => {
+  it('reads it, but only the customer session pays in, locks, accepts, rejects or withdraws', async () => {
+    // The shop buys from another customer with its own customer login (drawing 8).
+    await gateway.admin.topUp(gateway.seed.sellerAccountId, 1_000);
+    const shopSession = await gateway.login('ibm-shop', 'ibm-demo-pass');
+    const created = await gateway.request('POST', '/v1/temporary-accounts', {
+      token: shopSession,
+      body: { payeeUserId: 'tanaka', amountMinor: 300, currency: 'JPY' },
+    });
+    expect(created.status).toBe(201);
+    const deal = created.body.code as string;
+    const view = async () =>
+      (await gateway.request('GET', `/v1/temporary-accounts/${deal}`, { token: shopSession })).body;
+    const before = { account: await view(), books: JSON.stringify(await gateway.admin.reconcile()) };
+
+    const refused: Array<[string, unknown]> = [
+      ['deposit', { amountMinor: 300 }],
+      ['lock', {}],
+      ['unlock', {}],
+      ['accept', {}],
+      ['reject', { reason: 'key' }],
+      ['withdraw', { amountMinor: 1 }],
+      ['dissolve', {}],
+      ['check-funds', {}],
+      ['ship', { carrier: 'x', trackingNumber: 'y' }],
+    ];
+    for (const [action, body] of refused) {
+      const response = await gateway.request('POST', `/v1/temporary-accounts/${deal}/${action}`, {
+        token: gateway.seed.secretKey,
+        body,
+        headers: { 'idempotency-key': `key-as-buyer-${action}` },
+      });
+      expect([action, response.status, response.body.error?.code]).toEqual([action, 403, 'role_not_allowed']);
+    }
+    const read = await gateway.request('GET', `/v1/temporary-accounts/${deal}`, {
+      token: gateway.seed.secretKey,
+    });
+    expect(read.status).toBe(200);
+    expect({ account: await view(), books: JSON.stringify(await gateway.admin.reconcile()) }).toEqual(before);
+
+    // The same action with the customer's own session goes through.
+    const paid = await gateway.request('POST', `/v1/temporary-accounts/${deal}/deposit`, {
+      token: shopSession,
+      body: { amountMinor: 300 },
+    });
+    expect(paid.status).toBe(200);
+    expect(paid.body.balanceMinor).toBe(before.account.balanceMinor + 300);
+  });
+});

@@ -370,6 +370,7 @@ export class Bank {
     loaded?: TemporaryAccount,
   ): Promise<{ account: TemporaryAccount; outcome: CommandOutcome }> {
     const account = loaded ?? (await this.partyAccount(unit.tx, principal, code));
+    keyActsAsSellerOnly(principal, account);
     const outcome = expect(command(account, { by: principal.customerId, now: unit.now }));
     await unit.tx.updateTemporaryAccount(outcome.account, account.version);
     await this.record(unit, outcome, kind);
@@ -463,4 +464,22 @@ function expect<T>(result: Result<T>): T {
 /** Hash of a request for idempotency: method, path and the exact body bytes. */
 export function requestHash(method: string, path: string, body: string): string {
   return sha256Hex(`${method.toUpperCase()} ${path}\n${body}`);
+}
+
+/**
+ * A merchant's secret API key acts for the merchant only as a seller. Where the merchant's
+ * customer is the buyer or a member of a deal (it bought something with its customer login), a
+ * key may read the account but not pay in, lock, release, accept, reject or withdraw: a leaked
+ * key must not move the merchant's own money (helper-31's audit), as it may not create a deal
+ * that pays anyone either. Those actions take the customer's own session.
+ */
+function keyActsAsSellerOnly(principal: Principal, account: TemporaryAccount): void {
+  if (principal.kind !== 'merchant') return;
+  const party = account.parties.find((candidate) => candidate.customerId === principal.customerId);
+  if (party?.role !== 'seller') {
+    throw new LockstepError(
+      'role_not_allowed',
+      `A secret API key acts only as the seller; as the ${party?.role ?? 'party'} here, use your customer session.`,
+    );
+  }
 }
