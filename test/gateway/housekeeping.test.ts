@@ -57,16 +57,52 @@ describe('housekeeping', () => {
       clock.nowMs += pastExpiryMs;
       const live = await login();
       // Five expired sessions in batches of two: 2 + 2 + 1.
-      expect(await gateway.housekeeping?.sweep()).toEqual({ expiredSessions: 5 });
+      expect(await gateway.housekeeping?.sweep()).toMatchObject({ expiredSessions: 5 });
       expect(await Promise.all(old.map(stored))).toEqual([null, null, null, null, null]);
       expect((await stored(live))?.expiresAt).toBe(new Date(clock.nowMs + 12 * 60 * 60 * 1000).toISOString());
-      expect(await gateway.housekeeping?.sweep()).toEqual({ expiredSessions: 0 });
+      expect(await gateway.housekeeping?.sweep()).toMatchObject({ expiredSessions: 0 });
       const me = await gateway.app.request('/v1/me', { headers: { authorization: `Bearer ${live}` } });
       expect(me.status).toBe(200);
     } finally {
       await gateway.close();
     }
   });
+
+  it('forgets failed-login counts once they are old, but never one that still locks', async () => {
+    const { gateway, clock } = await start({
+      firstDelayMs: 1e9,
+      batchSize: 1,
+      pauseMs: 0,
+      loginFailuresKeptMs: 60_000,
+    });
+    const attempt = async (userId: string, password: string) => {
+      const response = await gateway.app.request('/v1/sessions', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ userId, password }),
+      });
+      return response.status === 201
+        ? 'ok'
+        : ((await response.json()) as { error: { code: string } }).error.code;
+    };
+    try {
+      // Two failures for the buyer, five (a lock, 15 minutes) for the second buyer.
+      for (let index = 0; index < 2; index++) await attempt(demoLogins.buyer.userId, 'typo');
+      for (let index = 0; index < 5; index++) await attempt(demoLogins.buyer2.userId, 'guess');
+      clock.nowMs += 2 * 60_000;
+      expect(await gateway.housekeeping?.sweep()).toMatchObject({ staleLoginFailures: 1 });
+      // The locked count stays, so the lock holds; the forgotten one starts again from zero:
+      // four more failures and the right password still gets in (2 + 4 would have locked).
+      expect(await attempt(demoLogins.buyer2.userId, demoLogins.buyer2.password)).toBe('login_locked');
+      for (let index = 0; index < 4; index++) await attempt(demoLogins.buyer.userId, 'typo');
+      expect(await attempt(demoLogins.buyer.userId, demoLogins.buyer.password)).toBe('ok');
+      clock.nowMs += 16 * 60_000;
+      expect(await gateway.housekeeping?.sweep()).toMatchObject({ staleLoginFailures: 1 });
+      expect(await attempt(demoLogins.buyer2.userId, demoLogins.buyer2.password)).toBe('ok');
+    } finally {
+      await gateway.close();
+    }
+  }, 30_000);
 
   it('sweeps on its own timer', async () => {
     const { gateway, clock, login, stored } = await start({ firstDelayMs: 10, intervalMs: 20, pauseMs: 0 });

@@ -41,6 +41,7 @@ export interface TestGatewayOptions {
   allowedOrigins?: string[];
   webhooks?: GatewayOptions['webhooks'];
   loginPolicy?: GatewayOptions['loginPolicy'];
+  trustedProxyHops?: number;
   housekeeping?: GatewayOptions['housekeeping'];
 }
 
@@ -72,6 +73,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     log: pino({ level: 'silent' }),
     webhooks: options.webhooks ?? { pollIntervalMs: 100, backoffBaseMs: 50, backoffMaxMs: 500 },
     loginPolicy: options.loginPolicy,
+    trustedProxyHops: options.trustedProxyHops,
     housekeeping: options.housekeeping,
   });
   if (options.listen) {

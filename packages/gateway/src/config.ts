@@ -51,6 +51,7 @@ const Environment = z.object({
   LOCKSTEP_KEY_ENCRYPTION_KEY: keyEncryptionKey,
   LOCKSTEP_PREVIOUS_KEY_ENCRYPTION_KEY: keyEncryptionKey,
   LOCKSTEP_SQLITE_SYNC: z.enum(['async', 'full']).default('async'),
+  LOCKSTEP_TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
   LOCKSTEP_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(60_000).default(10_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -74,6 +75,8 @@ export interface GatewayConfig {
   /** Webhook URLs may point at loopback or private addresses (local development only). */
   allowPrivateWebhooks: boolean;
   shutdownGraceMs: number;
+  /** Reverse proxies that append the client to X-Forwarded-For (http/client-source.ts). */
+  trustedProxyHops: number;
   logLevel: string;
   /** Seals the private signing keys in the store (service/keys.ts); unset: stored in the clear. */
   keyEncryptionKey: Uint8Array | undefined;
@@ -109,6 +112,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     allowPrivateWebhooks:
       value.LOCKSTEP_ALLOW_PRIVATE_WEBHOOKS === '1' || value.LOCKSTEP_ALLOW_PRIVATE_WEBHOOKS === 'true',
     shutdownGraceMs: value.LOCKSTEP_SHUTDOWN_GRACE_MS,
+    trustedProxyHops: value.LOCKSTEP_TRUSTED_PROXY_HOPS,
     logLevel: value.LOG_LEVEL,
     keyEncryptionKey: value.LOCKSTEP_KEY_ENCRYPTION_KEY,
     previousKeyEncryptionKey: value.LOCKSTEP_PREVIOUS_KEY_ENCRYPTION_KEY,

@@ -1,7 +1,7 @@
 import type { CommissionSchedule } from '@lockstep/core';
 import pino, { type Logger } from 'pino';
 import { createApp } from './http/app.ts';
-import { Auth, type LoginPolicy } from './service/auth.ts';
+import { Auth, defaultLoginPolicy, type LoginPolicy } from './service/auth.ts';
 import { Bank } from './service/bank.ts';
 import { publicOnlyFetch } from './service/egress.ts';
 import { EventBus } from './service/event-bus.ts';
@@ -17,6 +17,11 @@ export interface GatewayOptions {
   publicUrl: string;
   commission: CommissionSchedule;
   loginPolicy?: LoginPolicy;
+  /**
+   * Reverse proxies in front of the gateway that append the client's address to
+   * X-Forwarded-For (`LOCKSTEP_TRUSTED_PROXY_HOPS`, default 0: the socket's peer is the client).
+   */
+  trustedProxyHops?: number;
   now?: () => Date;
   log?: Logger;
   /**
@@ -40,7 +45,12 @@ export interface GatewayOptions {
   /** Upkeep of the store (expired sessions), or false to run none in this process. */
   housekeeping?:
     | false
-    | Partial<Pick<HousekeepingOptions, 'intervalMs' | 'firstDelayMs' | 'batchSize' | 'pauseMs'>>;
+    | Partial<
+        Pick<
+          HousekeepingOptions,
+          'intervalMs' | 'firstDelayMs' | 'batchSize' | 'pauseMs' | 'loginFailuresKeptMs'
+        >
+      >;
   /** Webhook delivery settings, or false to run no delivery worker in this process. */
   webhooks?:
     | false
@@ -55,6 +65,7 @@ export interface GatewayOptions {
 /** Everything a running gateway is made of, wired once. */
 export interface Gateway {
   store: Store;
+  trustedProxyHops: number;
   allowPrivateWebhookUrls: boolean;
   publicUrl: string;
   bank: Bank;
@@ -106,6 +117,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   await keys.load();
   const gateway: Gateway = {
     store: options.store,
+    trustedProxyHops: options.trustedProxyHops ?? 0,
     allowPrivateWebhookUrls: options.allowPrivateWebhookUrls ?? false,
     publicUrl: options.publicUrl,
     bank,
@@ -153,6 +165,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       store: options.store,
       log,
       now: options.now,
+      loginFailuresKeptMs: (options.loginPolicy ?? defaultLoginPolicy).lockMs,
       ...options.housekeeping,
     });
     gateway.housekeeping.start();

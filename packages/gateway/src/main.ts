@@ -46,6 +46,7 @@ export async function openGateway(
       publicUrl: config.publicUrl,
       commission: config.commission,
       allowPrivateWebhookUrls: config.allowPrivateWebhooks,
+      trustedProxyHops: config.trustedProxyHops,
       keyEncryptionKey: config.keyEncryptionKey,
       previousKeyEncryptionKey: config.previousKeyEncryptionKey,
       log: pino({ level: config.logLevel }),

@@ -134,7 +134,10 @@ export function createApp(gateway: Gateway): OpenAPIHono<GatewayEnv> {
       }
     }
     const status = statusOfCode[failure.code];
-    if (failure.code === 'login_locked' && failure.details?.retryAfterSeconds) {
+    if (
+      failure.details?.retryAfterSeconds &&
+      (failure.code === 'login_locked' || failure.code === 'rate_limited')
+    ) {
       c.header('Retry-After', String(failure.details.retryAfterSeconds));
     }
     return c.json(errorBody(failure, requestId), status as 400);

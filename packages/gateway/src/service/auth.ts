@@ -11,6 +11,7 @@ import type {
   StoreTx,
 } from '../storage/store.ts';
 import type { Principal } from './bank.ts';
+import { type LoginLimits, loginLocked, MemoryCounts, SourceThrottle, storedCounts } from './login-guard.ts';
 
 const scrypt = promisify(scryptCallback) as (
   password: string,
@@ -58,8 +59,12 @@ function decoy(): Promise<string> {
 }
 
 export interface LoginPolicy {
-  /** Failed logins in a row before the login locks. */
+  /** Failed logins in a row from one client source before the login locks for that source. */
   failuresBeforeLock: number;
+  /** Failed logins in a row from all sources before the login locks for everyone (default 20). */
+  failuresBeforeAccountLock?: number;
+  /** Failed logins one source may make over all user IDs per `lockMs` (default 30). */
+  sourceFailuresPerWindow?: number;
   lockMs: number;
   sessionTtlMs: number;
   /** Logins hashing a password at once (default 2 of Node's 4 pool threads: see `HashingGate`). */
@@ -142,35 +147,11 @@ export class Auth {
   /** Counts revocations: a lookup that began before one does not refill the cache after it. */
   private keyRevocations = 0;
   private readonly sessionCache = new Map<string, { record: SessionRecord; cachedAtMs: number }>();
-  private readonly unknownIds = new Map<string, { count: number; lockedUntilMs: number }>();
+  /** Unknown user IDs' failures, counted like a customer's (see login-guard.ts). */
+  private readonly unknownIds = new MemoryCounts();
+  private readonly sources: SourceThrottle;
+  private readonly limits: LoginLimits;
   private readonly hashing: HashingGate;
-
-  /** Counts a failed login for a user ID that does not exist, like `reserveLoginAttempt` does. */
-  private unknownFailure(userId: string, nowMs: number): { count: number; lockedUntilMs: number } {
-    const key = userId.toLowerCase();
-    let entry = this.unknownIds.get(key);
-    if (!entry || (entry.lockedUntilMs !== 0 && entry.lockedUntilMs <= nowMs))
-      entry = { count: 0, lockedUntilMs: 0 };
-    if (entry.lockedUntilMs > nowMs) return entry;
-    entry = { count: entry.count + 1, lockedUntilMs: 0 };
-    if (entry.count > this.policy.failuresBeforeLock)
-      entry = { count: 0, lockedUntilMs: nowMs + this.policy.lockMs };
-    if (this.unknownIds.size > 50_000) {
-      // Drop the oldest entries (insertion order), never the whole map: locks stay in force.
-      for (const oldest of [...this.unknownIds.keys()].slice(0, 10_000)) this.unknownIds.delete(oldest);
-    }
-    this.unknownIds.set(key, entry);
-    return entry;
-  }
-
-  /** Locks an unknown user ID at its `failuresBeforeLock`-th failure, as a known one is. */
-  private lockUnknownIfDue(userId: string, nowMs: number): void {
-    const key = userId.toLowerCase();
-    const entry = this.unknownIds.get(key);
-    if (entry && entry.count >= this.policy.failuresBeforeLock) {
-      this.unknownIds.set(key, { count: 0, lockedUntilMs: nowMs + this.policy.lockMs });
-    }
-  }
 
   constructor(
     store: Store,
@@ -179,6 +160,13 @@ export class Auth {
     this.store = store;
     this.policy = options.policy ?? defaultLoginPolicy;
     this.hashing = new HashingGate(this.policy.hashingSlots ?? 2, this.policy.hashingQueueMax ?? 32);
+    this.limits = {
+      failuresBeforeLock: this.policy.failuresBeforeLock,
+      failuresBeforeAccountLock: this.policy.failuresBeforeAccountLock ?? 20,
+      sourceFailuresPerWindow: this.policy.sourceFailuresPerWindow ?? 30,
+      lockMs: this.policy.lockMs,
+    };
+    this.sources = new SourceThrottle(this.limits.sourceFailuresPerWindow, this.limits.lockMs);
     this.clock = options.now ?? (() => new Date());
     this.keyCacheTtlMs = options.keyCacheTtlMs ?? 5_000;
     store.onKeyRevoked(() => {
@@ -188,11 +176,15 @@ export class Auth {
   }
 
   /**
-   * Logs a customer in (Drawing 6). Wrong user ID and wrong password give the same error and
-   * take the same time. After `failuresBeforeLock` failures in a row the login is locked for
-   * `lockMs`; each failure also waits a little longer than the last (slowing guessing).
+   * Logs a customer in (Drawing 6) from a client `source` (its address, see
+   * http/client-source.ts). Wrong user ID and wrong password give the same error and take the
+   * same time. Failures lock the login for that source, for everyone after many more, and slow
+   * the source down over all user IDs (login-guard.ts); each failure also waits a little
+   * longer than the last.
    */
-  async login(userId: string, password: string): Promise<IssuedSession> {
+  async login(userId: string, password: string, source = 'unknown'): Promise<IssuedSession> {
+    // A source that used up its failures is refused before it takes a place in line.
+    this.sources.admit(source, this.clock().getTime());
     // In line for a password check before anything is read or counted (throws when full).
     const admitted = this.hashing.admit();
     let release: (() => void) | undefined;
@@ -205,7 +197,7 @@ export class Auth {
       }
     };
     try {
-      return await this.loginChecked(userId, check);
+      return await this.loginChecked(userId, source, check);
     } finally {
       // Ended before its check (locked, say): give the place back once it comes.
       if (!release) void admitted.then((done) => done());
@@ -214,45 +206,40 @@ export class Auth {
 
   private async loginChecked(
     userId: string,
+    source: string,
     check: (stored: string) => Promise<boolean>,
   ): Promise<IssuedSession> {
     const now = this.clock();
+    const nowIso = now.toISOString();
     const customer = await this.store.lookup((reader) => reader.getCustomerByUserId(userId));
-    if (!customer) {
-      // An unknown user ID behaves like a known one: same hashing, same growing delay, and the
-      // same lock after repeated failures (counted in this process), so neither timing nor the
-      // lockout tells whether the ID exists.
-      const failure = this.unknownFailure(userId, now.getTime());
-      if (failure.lockedUntilMs > now.getTime()) {
-        throw loginLocked(new Date(failure.lockedUntilMs).toISOString(), now);
-      }
-      await check(await decoy());
-      this.lockUnknownIfDue(userId, now.getTime());
-      await delay(Math.min(100 * 2 ** (failure.count - 1), 2_000));
-      throw invalidCredentials();
+    // An unknown user ID is counted and locked like a known one, and hashed against a decoy,
+    // so neither timing nor the locks tell whether the ID exists.
+    const counts = customer
+      ? storedCounts(this.store, customer.id, source)
+      : this.unknownIds.forUnknown(userId, source);
+    // Counted before the password is checked, atomically: a burst of parallel guesses gets at
+    // most `failuresBeforeLock` passwords checked per source and lock period.
+    const reserved = await counts.reserve(nowIso);
+    const { failuresBeforeLock, failuresBeforeAccountLock, lockMs } = this.limits;
+    const lockUntil = new Date(now.getTime() + lockMs).toISOString();
+    const over = {
+      source: reserved.fromSource > failuresBeforeLock,
+      overall: reserved.overall > failuresBeforeAccountLock,
+    };
+    if (over.source || over.overall) {
+      await counts.lock(over, lockUntil);
+      throw loginLocked(lockUntil, now.getTime());
     }
-    // Count the attempt before checking the password, atomically: a burst of parallel guesses
-    // gets at most `failuresBeforeLock` passwords checked per lock period.
-    const reserved = await this.store.transaction((tx) =>
-      tx.reserveLoginAttempt(customer.id, now.toISOString()),
-    );
-    const lockUntil = new Date(now.getTime() + this.policy.lockMs).toISOString();
-    if ('lockedUntil' in reserved) throw loginLocked(reserved.lockedUntil, now);
-    if (reserved.attempt > this.policy.failuresBeforeLock) {
-      await this.store.transaction((tx) =>
-        tx.updateLoginState(customer.id, { failedLoginCount: 0, loginLockedUntil: lockUntil }),
-      );
-      throw loginLocked(lockUntil, now);
-    }
-    const valid = await check(customer.passwordHash);
-    if (!valid) {
-      if (reserved.attempt >= this.policy.failuresBeforeLock) {
-        await this.store.transaction((tx) =>
-          tx.updateLoginState(customer.id, { failedLoginCount: 0, loginLockedUntil: lockUntil }),
-        );
-      }
+    const valid = await check(customer?.passwordHash ?? (await decoy()));
+    if (!valid || !customer) {
+      this.sources.failed(source, now.getTime());
+      const due = {
+        source: reserved.fromSource >= failuresBeforeLock,
+        overall: reserved.overall >= failuresBeforeAccountLock,
+      };
+      if (due.source || due.overall) await counts.lock(due, lockUntil);
       // Slow down repeated guesses: 100 ms, 200 ms, 400 ms ... per failure in a row.
-      await delay(Math.min(100 * 2 ** (reserved.attempt - 1), 2_000));
+      await delay(Math.min(100 * 2 ** (reserved.fromSource - 1), 2_000));
       throw invalidCredentials();
     }
     const token = `cs_${randomToken(32)}`;
@@ -262,12 +249,12 @@ export class Auth {
       tokenHash: sha256Hex(token),
       customerId: customer.id,
       csrfTokenHash: sha256Hex(csrfToken),
-      createdAt: now.toISOString(),
+      createdAt: nowIso,
       expiresAt,
     };
     await this.store.transaction(async (tx) => {
       await tx.insertSession(session);
-      await tx.updateLoginState(customer.id, { failedLoginCount: 0, loginLockedUntil: null });
+      await counts.clear(tx);
     });
     return { token, csrfToken, expiresAt, customer };
   }
@@ -375,12 +362,6 @@ export async function createApiKey(
 
 export async function customerByUserId(reader: StoreReader, userId: string) {
   return reader.getCustomerByUserId(userId);
-}
-
-function loginLocked(lockedUntil: string, now: Date): LockstepError {
-  return new LockstepError('login_locked', 'Too many failed logins. Try again later.', {
-    retryAfterSeconds: Math.max(1, Math.ceil((Date.parse(lockedUntil) - now.getTime()) / 1000)),
-  });
 }
 
 function invalidCredentials(): LockstepError {

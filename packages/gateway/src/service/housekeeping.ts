@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Store } from '../storage/store.ts';
+import type { Store, StoreTx } from '../storage/store.ts';
 
 export interface HousekeepingOptions {
   store: Store;
@@ -17,11 +17,17 @@ export interface HousekeepingOptions {
   batchSize?: number;
   /** Between two statements of a sweep (default 20 ms), so a backlog never holds the store. */
   pauseMs?: number;
+  /**
+   * Failed-login counts per source untouched this long, and not locked any more, are deleted
+   * (default 15 minutes: the login policy's `lockMs`).
+   */
+  loginFailuresKeptMs?: number;
 }
 
 /**
  * The store's upkeep: rows nothing else removes. Expired sessions go (each login leaves one;
- * an expired session is already refused, its row is only kept). Runs once shortly after start,
+ * an expired session is already refused, its row is only kept), and so do failed-login counts
+ * per source that are old and no longer lock anything. Runs once shortly after start,
  * then every `intervalMs`, in batches, each its own transaction, with a pause between them.
  * Processes sharing a store may each run it: a row deleted twice is deleted once.
  */
@@ -33,6 +39,7 @@ export class Housekeeping {
   private readonly firstDelayMs: number;
   private readonly batchSize: number;
   private readonly pauseMs: number;
+  private readonly loginFailuresKeptMs: number;
   private timer: NodeJS.Timeout | undefined;
   private sweeping: Promise<unknown> | undefined;
   private stopped = false;
@@ -49,6 +56,7 @@ export class Housekeeping {
       1,
     );
     this.pauseMs = whole('pauseMs', options.pauseMs ?? 20, 0);
+    this.loginFailuresKeptMs = whole('loginFailuresKeptMs', options.loginFailuresKeptMs ?? 900_000, 0);
   }
 
   start(): void {
@@ -74,19 +82,32 @@ export class Housekeeping {
     await this.sweeping;
   }
 
-  /** One sweep now: the number of rows it deleted. */
-  async sweep(): Promise<{ expiredSessions: number }> {
-    const nowIso = this.now().toISOString();
-    let expiredSessions = 0;
+  /** One sweep now: the number of rows it deleted, per kind. */
+  async sweep(): Promise<{ expiredSessions: number; staleLoginFailures: number }> {
+    const now = this.now();
+    const nowIso = now.toISOString();
+    const expiredSessions = await this.inBatches((tx) => tx.deleteExpiredSessions(nowIso, this.batchSize));
+    const before = new Date(now.getTime() - this.loginFailuresKeptMs).toISOString();
+    const staleLoginFailures = this.stopped
+      ? 0
+      : await this.inBatches((tx) => tx.deleteStaleSourceFailures(before, nowIso, this.batchSize));
+    if (expiredSessions > 0 || staleLoginFailures > 0) {
+      this.log.info({ expiredSessions, staleLoginFailures }, 'housekeeping: rows deleted');
+    }
+    return { expiredSessions, staleLoginFailures };
+  }
+
+  /** Runs one batch statement until it deletes less than a batch, pausing between batches. */
+  private async inBatches(deleteBatch: (tx: StoreTx) => Promise<number>): Promise<number> {
+    let total = 0;
     for (;;) {
-      const deleted = await this.store.transaction((tx) => tx.deleteExpiredSessions(nowIso, this.batchSize));
-      expiredSessions += deleted;
+      const deleted = await this.store.transaction(deleteBatch);
+      total += deleted;
       if (deleted < this.batchSize || this.stopped) break;
       await new Promise((resolve) => setTimeout(resolve, this.pauseMs));
       if (this.stopped) break;
     }
-    if (expiredSessions > 0) this.log.info({ expiredSessions }, 'housekeeping: expired sessions deleted');
-    return { expiredSessions };
+    return total;
   }
 }
 

@@ -301,6 +301,23 @@ export const postgresMigrations: Array<PostgresMigration> = [
     // live one.
     sql: createIndex('sessions_expiry', 'sessions(expires_at)'),
   },
+  {
+    version: 14,
+    name: 'login failures per source',
+    // Failed logins counted per customer and client source (service/auth.ts): a stranger who
+    // guesses wrong locks the login for their own source, not for the customer everywhere.
+    sql: `
+      CREATE TABLE login_source_failures (
+        customer_id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        failures INTEGER NOT NULL,
+        locked_until TEXT,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (customer_id, source)
+      );
+      CREATE INDEX login_source_failures_age ON login_source_failures(updated_at);
+    `,
+  },
 ];
 
 /**

@@ -688,6 +688,34 @@ class PgOps implements StoreTx {
     ]);
   }
 
+  async reserveSourceAttempt(customerId: string, source: string, now: string) {
+    const row = await this.one(postgresStatements.reserveSourceAttempt, [customerId, source, now]);
+    if (row) return { attempt: Number(row.failures) };
+    const locked = await this.one(
+      'SELECT locked_until FROM login_source_failures WHERE customer_id = $1 AND source = $2',
+      [customerId, source],
+    );
+    return { lockedUntil: String(locked?.locked_until ?? now) };
+  }
+
+  async settleSourceAttempts(customerId: string, source: string, lockedUntil: string | null) {
+    if (lockedUntil === null) {
+      await this.run('DELETE FROM login_source_failures WHERE customer_id = $1 AND source = $2', [
+        customerId,
+        source,
+      ]);
+    } else {
+      await this.run(
+        'UPDATE login_source_failures SET failures = 0, locked_until = $1 WHERE customer_id = $2 AND source = $3',
+        [lockedUntil, customerId, source],
+      );
+    }
+  }
+
+  async deleteStaleSourceFailures(before: string, now: string, limit: number) {
+    return this.run(postgresStatements.deleteStaleSourceFailures, [before, now, limit]);
+  }
+
   async getMerchant(customerId: string) {
     const row = await this.one('SELECT * FROM merchants WHERE customer_id = $1', [customerId]);
     return row ? merchantOf(row) : null;
@@ -1473,6 +1501,16 @@ export const postgresStatements = {
   /** Up to $2 sessions expired at $1, found through their expiry index. */
   deleteExpiredSessions: `DELETE FROM sessions WHERE token_hash IN (
     SELECT token_hash FROM sessions WHERE expires_at <= $1 LIMIT $2)`,
+  reserveSourceAttempt: `INSERT INTO login_source_failures (customer_id, source, failures, locked_until, updated_at)
+    VALUES ($1, $2, 1, NULL, $3)
+    ON CONFLICT (customer_id, source) DO UPDATE SET
+      failures = CASE WHEN login_source_failures.locked_until IS NULL THEN login_source_failures.failures + 1 ELSE 1 END,
+      locked_until = NULL, updated_at = excluded.updated_at
+    WHERE login_source_failures.locked_until IS NULL OR login_source_failures.locked_until <= excluded.updated_at
+    RETURNING failures`,
+  deleteStaleSourceFailures: `DELETE FROM login_source_failures WHERE (customer_id, source) IN (
+    SELECT customer_id, source FROM login_source_failures
+    WHERE updated_at < $1 AND (locked_until IS NULL OR locked_until <= $2) LIMIT $3)`,
   /**
    * A customer's newest accounts of one status, from the parties' copy of it (the account's own
    * is checked too: a copy that lagged could hide an account, never show a wrong one).

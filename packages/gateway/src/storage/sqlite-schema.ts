@@ -273,4 +273,21 @@ export const sqliteMigrations: Array<{ version: number; name: string; sql: strin
     // every live session each time, on the event loop.
     sql: `CREATE INDEX sessions_expiry ON sessions(expires_at);`,
   },
+  {
+    version: 8,
+    name: 'login failures per source',
+    // Failed logins counted per customer and client source (service/auth.ts): a stranger who
+    // guesses wrong locks the login for their own source, not for the customer everywhere.
+    sql: `
+      CREATE TABLE login_source_failures (
+        customer_id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        failures INTEGER NOT NULL,
+        locked_until TEXT,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (customer_id, source)
+      ) WITHOUT ROWID;
+      CREATE INDEX login_source_failures_age ON login_source_failures(updated_at);
+    `,
+  },
 ];

@@ -734,6 +734,16 @@ export const sqliteStatements = {
   /** Up to `limit` expired sessions, found through their expiry index. */
   deleteExpiredSessions: `DELETE FROM sessions WHERE token_hash IN (
     SELECT token_hash FROM sessions WHERE expires_at <= ? LIMIT ?)`,
+  reserveSourceAttempt: `INSERT INTO login_source_failures (customer_id, source, failures, locked_until, updated_at)
+    VALUES (?, ?, 1, NULL, ?)
+    ON CONFLICT (customer_id, source) DO UPDATE SET
+      failures = CASE WHEN login_source_failures.locked_until IS NULL THEN login_source_failures.failures + 1 ELSE 1 END,
+      locked_until = NULL, updated_at = excluded.updated_at
+    WHERE login_source_failures.locked_until IS NULL OR login_source_failures.locked_until <= excluded.updated_at
+    RETURNING failures`,
+  deleteStaleSourceFailures: `DELETE FROM login_source_failures WHERE (customer_id, source) IN (
+    SELECT customer_id, source FROM login_source_failures
+    WHERE updated_at < ? AND (locked_until IS NULL OR locked_until <= ?) LIMIT ?)`,
   /** Only the first unfinished delivery of its endpoint and account, in the ready index's order. */
   claimDueOutbox: `SELECT o.* FROM webhook_outbox o
     WHERE o.delivered_at IS NULL AND o.parked = 0 AND o.next_attempt_at <= ?
@@ -962,6 +972,34 @@ class SqliteOps implements StoreTx {
       state.loginLockedUntil,
       id,
     );
+  }
+
+  async reserveSourceAttempt(customerId: string, source: string, now: string) {
+    const row = this.one(sqliteStatements.reserveSourceAttempt, customerId, source, now);
+    if (row) return { attempt: Number(row.failures) };
+    const locked = this.one(
+      'SELECT locked_until FROM login_source_failures WHERE customer_id = ? AND source = ?',
+      customerId,
+      source,
+    );
+    return { lockedUntil: String(locked?.locked_until ?? now) };
+  }
+
+  async settleSourceAttempts(customerId: string, source: string, lockedUntil: string | null) {
+    if (lockedUntil === null) {
+      this.run('DELETE FROM login_source_failures WHERE customer_id = ? AND source = ?', customerId, source);
+    } else {
+      this.run(
+        'UPDATE login_source_failures SET failures = 0, locked_until = ? WHERE customer_id = ? AND source = ?',
+        lockedUntil,
+        customerId,
+        source,
+      );
+    }
+  }
+
+  async deleteStaleSourceFailures(before: string, now: string, limit: number) {
+    return this.run(sqliteStatements.deleteStaleSourceFailures, before, now, limit);
   }
 
   async getMerchant(customerId: string) {

@@ -283,6 +283,22 @@ export interface StoreTx extends StoreReader {
     id: string,
     state: { failedLoginCount: number; loginLockedUntil: string | null },
   ): Promise<void>;
+  /**
+   * Like `reserveLoginAttempt`, for one client source of the customer: counts the attempt
+   * (starting again from 1 after a lock ran out) unless that source's login is locked.
+   */
+  reserveSourceAttempt(
+    customerId: string,
+    source: string,
+    now: string,
+  ): Promise<{ attempt: number } | { lockedUntil: string }>;
+  /** Locks the source's login until `lockedUntil`, or forgets its failures (null: it logged in). */
+  settleSourceAttempts(customerId: string, source: string, lockedUntil: string | null): Promise<void>;
+  /**
+   * Deletes up to `limit` failure counts untouched since `before` whose lock (if any) ran out
+   * by `now`; returns how many it deleted.
+   */
+  deleteStaleSourceFailures(before: string, now: string, limit: number): Promise<number>;
   upsertMerchant(record: MerchantRecord): Promise<void>;
 
   /** Creates the usual account and its ledger account with a zero balance. */

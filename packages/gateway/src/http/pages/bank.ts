@@ -4,6 +4,7 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { html } from 'hono/html';
 import { secureHeaders } from 'hono/secure-headers';
 import { constantTimeEqual, randomToken } from '../../ids.ts';
+import { clientSource } from '../client-source.ts';
 import type { GatewayEnv } from '../context.ts';
 import type { AggregationView, EventView, TemporaryAccountView } from '../schemas.ts';
 import { serveAsset } from './widget.ts';
@@ -65,16 +66,22 @@ export function bankPages(app: Hono<GatewayEnv>): void {
       return loginPage(c, 'The form expired. Please log in again.', 403);
     }
     try {
-      const session = await c
-        .get('gateway')
-        .auth.login(String(form.userId ?? ''), String(form.password ?? ''));
+      const gateway = c.get('gateway');
+      const session = await gateway.auth.login(
+        String(form.userId ?? ''),
+        String(form.password ?? ''),
+        clientSource(c, gateway.trustedProxyHops),
+      );
       const maxAge = Math.floor((Date.parse(session.expiresAt) - Date.now()) / 1000);
       setCookie(c, sessionCookie, session.token, { ...cookieOptions, maxAge });
       setCookie(c, csrfCookie, session.csrfToken, { ...cookieOptions, maxAge });
       deleteCookie(c, preLoginCookie, { path: '/bank' });
       return c.redirect('/bank', 303);
     } catch (error) {
-      if (error instanceof LockstepError && error.code === 'login_locked') {
+      if (
+        error instanceof LockstepError &&
+        (error.code === 'login_locked' || error.code === 'rate_limited')
+      ) {
         return loginPage(c, 'Too many failed logins. Try again later.', 429);
       }
       if (error instanceof LockstepError && error.code === 'invalid_credentials') {

@@ -1,4 +1,5 @@
 import { LockstepError } from '@lockstep/core';
+import { clientSource } from '../client-source.ts';
 import { bearerToken, customerPrincipal, type GatewayApp } from '../context.ts';
 import { Customer, LoginRequest, LoginResponse } from '../schemas.ts';
 import { jsonRoute } from './define.ts';
@@ -18,7 +19,8 @@ export function customerRoutes(app: GatewayApp): void {
     }),
     async (c) => {
       const { userId, password } = c.req.valid('json');
-      const session = await c.get('gateway').auth.login(userId, password);
+      const gateway = c.get('gateway');
+      const session = await gateway.auth.login(userId, password, clientSource(c, gateway.trustedProxyHops));
       return c.json(
         {
           object: 'session' as const,

@@ -1,0 +1,47 @@
+import { isIP } from 'node:net';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import type { Context } from 'hono';
+import type { GatewayEnv } from './context.ts';
+
+/**
+ * The client a request comes from, as the login guard counts it (service/login-guard.ts).
+ *
+ * Without proxies it is the socket's peer address. Behind `trustedProxyHops` reverse proxies
+ * (`LOCKSTEP_TRUSTED_PROXY_HOPS`) it is the X-Forwarded-For entry the outermost of them
+ * appended: the entries to its left are whatever the client sent and are never believed.
+ * IPv6 clients are counted per /64, the block one subscriber usually holds, so rotating through
+ * it does not buy more guesses. An address that cannot be read counts as `unknown`.
+ */
+export function clientSource(c: Context<GatewayEnv>, trustedProxyHops: number): string {
+  if (trustedProxyHops > 0) {
+    const hops = (c.req.header('x-forwarded-for') ?? '')
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter(Boolean);
+    const forwarded = hops[hops.length - trustedProxyHops];
+    if (forwarded && isIP(forwarded)) return normalizeAddress(forwarded);
+  }
+  let peer: string | undefined;
+  try {
+    peer = getConnInfo(c).remote.address;
+  } catch {
+    // Not served over a socket (app.request in tests).
+  }
+  return peer && isIP(peer) ? normalizeAddress(peer) : 'unknown';
+}
+
+export function normalizeAddress(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped?.[1]) return mapped[1];
+  if (isIP(address) !== 6) return address;
+  const [head = '', tail = ''] = address.toLowerCase().split('::');
+  const left = head ? head.split(':') : [];
+  const right = address.includes('::') && tail ? tail.split(':') : [];
+  const groups = address.includes('::')
+    ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right]
+    : left;
+  return `${groups
+    .slice(0, 4)
+    .map((group) => group.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
+}

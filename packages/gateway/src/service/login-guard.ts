@@ -1,0 +1,165 @@
+import { LockstepError } from '@lockstep/core';
+import type { Store, StoreTx } from '../storage/store.ts';
+
+/**
+ * Who may try a password, and how often. Failures are counted three ways (helper-32's audit: a
+ * single per-customer lock let any stranger lock any buyer out for 15 minutes, again and
+ * again, from one machine):
+ *
+ * - per customer **and client source**: `failuresBeforeLock` failures in a row from one source
+ *   lock the login for that source only; the customer logs in from elsewhere as usual;
+ * - per customer over all sources: `failuresBeforeAccountLock` (default 20) failures in a row
+ *   lock it for everyone, which stops guessing spread over many sources;
+ * - per source over all user IDs: `sourceFailuresPerWindow` (default 30) failures per `lockMs`,
+ *   then `rate_limited` before any password is checked (guessing one password for many IDs).
+ *
+ * An unknown user ID is counted the same way, in memory, so that neither the answers nor the
+ * locks tell whether an ID exists.
+ */
+export interface LoginLimits {
+  failuresBeforeLock: number;
+  failuresBeforeAccountLock: number;
+  sourceFailuresPerWindow: number;
+  lockMs: number;
+}
+
+/** One login attempt's counts: where this customer (or unknown ID) and source stand. */
+export interface AttemptCounts {
+  /** Counts the attempt, or throws `login_locked` (counting nothing) when either lock is on. */
+  reserve(now: string): Promise<{ fromSource: number; overall: number }>;
+  /** Locks the source's login, the whole login, or both, until `until`. */
+  lock(which: { source: boolean; overall: boolean }, until: string): Promise<void>;
+  /** After a good password: both counts start again (run inside the login's transaction). */
+  clear(tx?: StoreTx): Promise<void>;
+}
+
+export function loginLocked(lockedUntil: string, nowMs: number): LockstepError {
+  return new LockstepError('login_locked', 'Too many failed logins. Try again later.', {
+    retryAfterSeconds: Math.max(1, Math.ceil((Date.parse(lockedUntil) - nowMs) / 1000)),
+  });
+}
+
+/** A known customer's counts, in the store: every gateway process sees the same. */
+export function storedCounts(store: Store, customerId: string, source: string): AttemptCounts {
+  return {
+    reserve: (now) =>
+      // One transaction: a lock found on either count rolls the other's increment back.
+      store.transaction(async (tx) => {
+        const fromSource = await tx.reserveSourceAttempt(customerId, source, now);
+        if ('lockedUntil' in fromSource) throw loginLocked(fromSource.lockedUntil, Date.parse(now));
+        const overall = await tx.reserveLoginAttempt(customerId, now);
+        if ('lockedUntil' in overall) throw loginLocked(overall.lockedUntil, Date.parse(now));
+        return { fromSource: fromSource.attempt, overall: overall.attempt };
+      }),
+    lock: (which, until) =>
+      store.transaction(async (tx) => {
+        if (which.source) await tx.settleSourceAttempts(customerId, source, until);
+        if (which.overall)
+          await tx.updateLoginState(customerId, { failedLoginCount: 0, loginLockedUntil: until });
+      }),
+    async clear(tx) {
+      if (!tx) throw new Error('storedCounts.clear runs inside the login transaction');
+      await tx.settleSourceAttempts(customerId, source, null);
+      await tx.updateLoginState(customerId, { failedLoginCount: 0, loginLockedUntil: null });
+    },
+  };
+}
+
+/** Failures in a row per key, and locks, in memory: for user IDs that do not exist. */
+export class MemoryCounts {
+  private readonly entries = new Map<string, { count: number; lockedUntilMs: number }>();
+  private readonly maxEntries: number;
+
+  constructor(maxEntries = 50_000) {
+    this.maxEntries = maxEntries;
+  }
+
+  /** What `storedCounts` does, for the unknown user ID `userId` tried from `source`. */
+  forUnknown(userId: string, source: string): AttemptCounts {
+    const overallKey = userId.toLowerCase();
+    const sourceKey = `${overallKey}\n${source}`;
+    return {
+      reserve: async (now) => {
+        const nowMs = Date.parse(now);
+        for (const key of [sourceKey, overallKey]) {
+          const until = this.lockedUntil(key, nowMs);
+          if (until) throw loginLocked(new Date(until).toISOString(), nowMs);
+        }
+        return { fromSource: this.count(sourceKey), overall: this.count(overallKey) };
+      },
+      lock: async (which, until) => {
+        if (which.source) this.set(sourceKey, { count: 0, lockedUntilMs: Date.parse(until) });
+        if (which.overall) this.set(overallKey, { count: 0, lockedUntilMs: Date.parse(until) });
+      },
+      clear: async () => {
+        this.entries.delete(sourceKey);
+        this.entries.delete(overallKey);
+      },
+    };
+  }
+
+  private lockedUntil(key: string, nowMs: number): number {
+    const until = this.entries.get(key)?.lockedUntilMs ?? 0;
+    return until > nowMs ? until : 0;
+  }
+
+  private count(key: string): number {
+    const entry = this.entries.get(key);
+    const count = entry && entry.lockedUntilMs === 0 ? entry.count + 1 : 1;
+    this.set(key, { count, lockedUntilMs: 0 });
+    return count;
+  }
+
+  private set(key: string, entry: { count: number; lockedUntilMs: number }): void {
+    this.entries.delete(key); // re-inserted last: the oldest entries are dropped first
+    if (this.entries.size >= this.maxEntries) {
+      // Drop the oldest fifth, never the whole map: recent locks stay in force.
+      for (const oldest of [...this.entries.keys()].slice(0, Math.ceil(this.maxEntries / 5))) {
+        this.entries.delete(oldest);
+      }
+    }
+    this.entries.set(key, entry);
+  }
+}
+
+/**
+ * Failed logins per client source over all user IDs, per window of `windowMs`: one source
+ * trying one password against many IDs is refused at once (`rate_limited`), before any hash.
+ * In memory, per process: it slows a sprayer, while the stored counts are what lock.
+ */
+export class SourceThrottle {
+  private readonly windows = new Map<string, { failures: number; startedMs: number }>();
+  private readonly maxFailures: number;
+  private readonly windowMs: number;
+  private readonly maxEntries: number;
+
+  constructor(maxFailures: number, windowMs: number, maxEntries = 50_000) {
+    this.maxFailures = maxFailures;
+    this.windowMs = windowMs;
+    this.maxEntries = maxEntries;
+  }
+
+  /** Throws `rate_limited` while the source has used up its failures for this window. */
+  admit(source: string, nowMs: number): void {
+    const window = this.windows.get(source);
+    if (!window || nowMs - window.startedMs >= this.windowMs || window.failures < this.maxFailures) return;
+    throw new LockstepError('rate_limited', 'Too many failed logins from here; try again later.', {
+      retryAfterSeconds: Math.max(1, Math.ceil((window.startedMs + this.windowMs - nowMs) / 1000)),
+    });
+  }
+
+  failed(source: string, nowMs: number): void {
+    let window = this.windows.get(source);
+    if (!window || nowMs - window.startedMs >= this.windowMs) {
+      this.windows.delete(source);
+      if (this.windows.size >= this.maxEntries) {
+        for (const oldest of [...this.windows.keys()].slice(0, Math.ceil(this.maxEntries / 5))) {
+          this.windows.delete(oldest);
+        }
+      }
+      window = { failures: 0, startedMs: nowMs };
+      this.windows.set(source, window);
+    }
+    window.failures++;
+  }
+}

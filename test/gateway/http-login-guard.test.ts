@@ -1,0 +1,165 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { normalizeAddress } from '../../packages/gateway/src/http/client-source.ts';
+import { demoLogins } from '../../packages/gateway/src/seed.ts';
+import { startTestGateway, type TestGateway } from '../support/gateway.ts';
+
+/**
+ * Failed logins lock per client source, not per customer (helper-32's audit: five wrong
+ * passwords from anyone locked any buyer out for 15 minutes). Behind one trusted proxy, the
+ * source is the X-Forwarded-For entry the proxy appended. Small limits keep the test short:
+ * 3 failures per source, 7 over all sources, 10 per source over all user IDs, per 15 minutes.
+ */
+const lockMs = 15 * 60_000;
+let clock = new Date('2026-11-26T10:00:00.000Z');
+let gateway: TestGateway;
+
+beforeAll(async () => {
+  gateway = await startTestGateway({
+    now: () => clock,
+    trustedProxyHops: 1,
+    loginPolicy: {
+      failuresBeforeLock: 3,
+      failuresBeforeAccountLock: 7,
+      sourceFailuresPerWindow: 10,
+      lockMs,
+      sessionTtlMs: 60 * 60_000,
+    },
+  });
+});
+afterAll(() => gateway.close());
+
+/** Lets the lock period (and the source window) run out, for the next test. */
+function laterBy(ms: number) {
+  clock = new Date(clock.getTime() + ms);
+}
+
+async function login(userId: string, password: string, forwardedFor: string) {
+  const response = await gateway.request('POST', '/v1/sessions', {
+    body: { userId, password },
+    headers: { 'x-forwarded-for': forwardedFor },
+  });
+  return response.status === 201 ? 'ok' : (response.body.error.code as string);
+}
+
+const { buyer } = demoLogins;
+
+describe('login guard', () => {
+  it("a stranger's wrong passwords lock the login for the stranger's source only", async () => {
+    const stranger = '203.0.113.7';
+    const answers = [];
+    for (let attempt = 1; attempt <= 3; attempt++) answers.push(await login(buyer.userId, 'guess', stranger));
+    answers.push(await login(buyer.userId, buyer.password, stranger));
+    expect(answers).toEqual([
+      'invalid_credentials',
+      'invalid_credentials',
+      'invalid_credentials',
+      'login_locked',
+    ]);
+    // Claiming the buyer's address in front of the proxy's entry changes nothing.
+    expect(await login(buyer.userId, buyer.password, `198.51.100.2, ${stranger}`)).toBe('login_locked');
+    // The buyer, from their own address, logs in as usual; so does everyone else.
+    expect(await login(buyer.userId, buyer.password, '198.51.100.2')).toBe('ok');
+    expect(await login(buyer.userId, buyer.password, '192.0.2.40')).toBe('ok');
+    laterBy(lockMs + 1_000);
+    expect(await login(buyer.userId, buyer.password, stranger)).toBe('ok');
+  }, 30_000);
+
+  it('guessing spread over many sources locks the login for everyone, until the lock runs out', async () => {
+    const answers = [];
+    for (const [index, source] of ['203.0.113.1', '203.0.113.2', '203.0.113.3'].entries()) {
+      for (let attempt = 1; attempt <= (index < 2 ? 3 : 1); attempt++) {
+        answers.push(await login(buyer.userId, `guess-${index}-${attempt}`, source));
+      }
+    }
+    expect(answers).toEqual(Array(7).fill('invalid_credentials'));
+    expect(await login(buyer.userId, buyer.password, '198.51.100.2')).toBe('login_locked');
+    laterBy(lockMs + 1_000);
+    expect(await login(buyer.userId, buyer.password, '198.51.100.2')).toBe('ok');
+  }, 30_000);
+
+  it('one source trying many user IDs is refused before any password check, and only that source', async () => {
+    const sprayer = '203.0.113.99';
+    const answers = [];
+    for (let index = 0; index < 10; index++)
+      answers.push(await login(`user-${index}`, 'Summer2026!', sprayer));
+    expect(answers).toEqual(Array(10).fill('invalid_credentials'));
+    const refused = await gateway.request('POST', '/v1/sessions', {
+      body: { userId: buyer.userId, password: buyer.password },
+      headers: { 'x-forwarded-for': sprayer },
+    });
+    expect(refused.status).toBe(429);
+    expect(refused.body.error.code).toBe('rate_limited');
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(await login(buyer.userId, buyer.password, '198.51.100.2')).toBe('ok');
+    laterBy(lockMs + 1_000);
+    expect(await login(buyer.userId, buyer.password, sprayer)).toBe('ok');
+  }, 30_000);
+
+  it('an unknown user ID answers exactly as a known one does, source by source', async () => {
+    const run = async (userId: string) => {
+      const answers = [];
+      for (let attempt = 1; attempt <= 4; attempt++)
+        answers.push(await login(userId, 'guess', '203.0.113.50'));
+      answers.push(await login(userId, 'guess', '203.0.113.51'));
+      return answers;
+    };
+    const known = await run(demoLogins.buyer2.userId);
+    const unknown = await run('nobody-at-all');
+    expect(unknown).toEqual(known);
+    expect(known).toEqual([
+      'invalid_credentials',
+      'invalid_credentials',
+      'invalid_credentials',
+      'login_locked',
+      'invalid_credentials',
+    ]);
+    laterBy(lockMs + 1_000);
+  }, 30_000);
+
+  it('a good password from a source forgets that source’s failures', async () => {
+    const source = '198.51.100.77';
+    expect(await login(buyer.userId, 'typo', source)).toBe('invalid_credentials');
+    expect(await login(buyer.userId, 'typo', source)).toBe('invalid_credentials');
+    expect(await login(buyer.userId, buyer.password, source)).toBe('ok');
+    expect(await login(buyer.userId, 'typo', source)).toBe('invalid_credentials');
+    expect(await login(buyer.userId, 'typo', source)).toBe('invalid_credentials');
+    expect(await login(buyer.userId, buyer.password, source)).toBe('ok');
+  }, 30_000);
+});
+
+describe('without a trusted proxy', () => {
+  it('ignores X-Forwarded-For: a client cannot pick a fresh source per guess', async () => {
+    const direct = await startTestGateway({
+      loginPolicy: { failuresBeforeLock: 3, lockMs, sessionTtlMs: 60 * 60_000 },
+    });
+    try {
+      const answers = [];
+      for (let attempt = 1; attempt <= 4; attempt++) {
+        const response = await direct.request('POST', '/v1/sessions', {
+          body: { userId: buyer.userId, password: attempt === 4 ? buyer.password : 'guess' },
+          headers: { 'x-forwarded-for': `203.0.113.${attempt}` },
+        });
+        answers.push(response.status === 201 ? 'ok' : response.body.error.code);
+      }
+      expect(answers).toEqual([
+        'invalid_credentials',
+        'invalid_credentials',
+        'invalid_credentials',
+        'login_locked',
+      ]);
+    } finally {
+      await direct.close();
+    }
+  }, 30_000);
+});
+
+describe('client addresses', () => {
+  it('count IPv4-mapped IPv6 as IPv4 and IPv6 per /64', () => {
+    expect(normalizeAddress('::ffff:203.0.113.7')).toBe('203.0.113.7');
+    expect(normalizeAddress('203.0.113.7')).toBe('203.0.113.7');
+    expect(normalizeAddress('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1:2::/64');
+    expect(normalizeAddress('2001:DB8:1:2:ffff:ffff:ffff:ffff')).toBe('2001:db8:1:2::/64');
+    expect(normalizeAddress('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(normalizeAddress('::1')).toBe('0:0:0:0::/64');
+  });
+});
