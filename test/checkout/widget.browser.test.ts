@@ -19,11 +19,13 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
   let browser: Browser;
   let context: BrowserContext;
   let pageHtml = '';
+  let pageHeaders: Record<string, string> = {};
 
   beforeAll(async () => {
     shop = createServer((request, response) => {
       response.writeHead(request.url === '/favicon.ico' ? 404 : 200, {
         'content-type': 'text/html; charset=utf-8',
+        ...pageHeaders,
       });
       response.end(pageHtml);
     });
@@ -281,8 +283,8 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
       new MutationObserver(() => {
         const button = [...document.querySelectorAll('button')].find((b) => b.textContent === 'Confirm');
         if (!button) return;
-        if (!seen.shownAt) { seen.shownAt = performance.now(); seen.disabledWhenShown = button.disabled; }
-        if (!button.disabled && !seen.enabledAt) seen.enabledAt = performance.now();
+        if (!seen.shownAt) { seen.shownAt = performance.now(); seen.disabledWhenShown = button.getAttribute('aria-disabled') === 'true'; }
+        if (button.getAttribute('aria-disabled') === 'false' && !seen.enabledAt) seen.enabledAt = performance.now();
       }).observe(document, { subtree: true, childList: true, attributes: true });
     }\n`;
     await watched.route('**/widget/frame.js', async (route) => {
@@ -320,7 +322,13 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
 
     // The buyer sees what is asked and cancels: nothing changed, the iframe offers Release again.
     const cancelled = confirmation.waitForEvent('close');
-    await confirmation.getByRole('button', { name: 'Cancel' }).click();
+    // The window closes as it is clicked: Playwright may then report the page closed.
+    await confirmation
+      .getByRole('button', { name: 'Cancel' })
+      .click()
+      .catch((error) => {
+        if (!confirmation.isClosed()) throw error;
+      });
     await cancelled;
     await release.waitFor();
     const after = await account();
@@ -335,8 +343,11 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
     // Opened by anything but the order iframe, the window has nothing to confirm and takes no
     // orders: not without an opener, and not from a page of another origin that opened it.
     const alone = await watched.newPage();
-    await alone.goto(`${gateway.url}/widget/confirm`);
-    await alone.getByText('Nothing to confirm here.').waitFor();
+    await alone.goto(`${gateway.url}/widget/confirm?account=${code}`);
+    await alone.getByText('This window has nothing to confirm.').waitFor();
+    await expect(alone.getByRole('link').getAttribute('href')).resolves.toBe(
+      `/bank/temporary-accounts/${code}`,
+    );
     const forgedOpen = page.waitForEvent('popup');
     await page.evaluate(
       ({ url, code }) => {
@@ -359,6 +370,112 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
     expect(await forged.getByRole('button').count()).toBe(0);
     expect(await forged.getByRole('heading').allTextContents()).toEqual([]);
     await watched.close();
+  }, 60_000);
+
+  /** A funded deal, its order page with the buyer logged in, and the bank's window open. */
+  async function confirmationFor(orderReference: string) {
+    const code = (
+      await gateway.request('POST', '/v1/temporary-accounts', {
+        token: await gateway.buyerToken(),
+        body: { invoice: await invoice(500, orderReference) },
+      })
+    ).body.code as string;
+    const { page, frame } = await open(`mode="order" account="${code}"`);
+    await login(frame, demoLogins.buyer);
+    const opened = page.waitForEvent('popup');
+    await frame.getByRole('button', { name: 'Release payment' }).click();
+    const confirmation = await opened;
+    const confirm = confirmation.getByRole('button', { name: 'Confirm' });
+    await confirm.waitFor();
+    return { code, page, frame, confirmation, confirm };
+  }
+
+  const verdictOf = async (code: string) =>
+    (await gateway.request('GET', `/v1/temporary-accounts/${code}`, { token: await gateway.buyerToken() }))
+      .body.verdict;
+
+  it('the bank’s window raised again by a click is not confirmed by the click that follows', async () => {
+    const { code, page, frame, confirmation, confirm } = await confirmationFor('order-refocus');
+    await expect.poll(() => confirm.getAttribute('aria-disabled'), { timeout: 5_000 }).toBe('false');
+    // The buyer went back to the shop (the window lost focus; headless Chromium reports focus
+    // for every page, so the test sends the events), and a decoy over "Show that window" has
+    // them double-click: the first click raises the window, the second lands on Confirm.
+    await confirmation.evaluate(() => window.dispatchEvent(new Event('blur')));
+    expect(await confirm.getAttribute('aria-disabled')).toBe('true');
+    await frame.getByRole('button', { name: 'Show that window' }).click();
+    await confirmation.evaluate(() => window.dispatchEvent(new Event('focus')));
+    await confirm.click({ force: true });
+    expect(await confirm.getAttribute('aria-disabled')).toBe('true');
+    await confirmation.waitForTimeout(300);
+    expect(await verdictOf(code)).toBeNull();
+    await confirmation.close();
+    await page.close();
+  }, 60_000);
+
+  it('clicking fast from the moment it opens never confirms; armed, a click must follow a move', async () => {
+    const { code, page, confirmation, confirm } = await confirmationFor('order-rapid');
+    const box = (await confirm.boundingBox()) as { x: number; y: number; width: number; height: number };
+    const x = box.x + box.width / 2;
+    const y = box.y + box.height / 2;
+    await confirmation.mouse.move(x, y);
+    for (let click = 0; click < 15; click++) {
+      await confirmation.mouse.down();
+      await confirmation.mouse.up();
+      await confirmation.waitForTimeout(100);
+    }
+    expect(await verdictOf(code)).toBeNull();
+    // Once the clicking stops it arms, but a click with the pointer standing still does nothing.
+    await expect.poll(() => confirm.getAttribute('aria-disabled'), { timeout: 5_000 }).toBe('false');
+    await confirmation.mouse.down();
+    await confirmation.mouse.up();
+    await confirmation.waitForTimeout(300);
+    expect(await verdictOf(code)).toBeNull();
+    // A deliberate move and click releases.
+    const closed = confirmation.waitForEvent('close');
+    await confirmation.mouse.move(x + 3, y + 1, { steps: 3 });
+    await confirmation.mouse.click(x + 3, y + 1);
+    await closed;
+    expect(await verdictOf(code)).toBe('accepted');
+    await page.close();
+  }, 60_000);
+
+  it('the page is told "released" once, also when the live update beats the window’s answer', async () => {
+    const { page, frame, confirmation, confirm } = await confirmationFor('order-slow');
+    await confirmation.route('**/accept', async (route) => {
+      const response = await route.fetch();
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      await route.fulfill({ response });
+    });
+    const closed = confirmation.waitForEvent('close');
+    await confirm.click();
+    await frame.getByText('You released the payment.').first().waitFor();
+    await closed;
+    await page.waitForTimeout(500);
+    const events = await page.evaluate(() => (window as any).widgetEvents);
+    expect(events.filter((event: any) => event.type === 'released')).toHaveLength(1);
+    await page.close();
+  }, 60_000);
+
+  it('a page that cuts the window from its opener gets the bank’s own page offered instead', async () => {
+    pageHeaders = { 'cross-origin-opener-policy': 'same-origin' };
+    try {
+      const code = (
+        await gateway.request('POST', '/v1/temporary-accounts', {
+          token: await gateway.buyerToken(),
+          body: { invoice: await invoice(500, 'order-coop') },
+        })
+      ).body.code as string;
+      const { page, frame } = await open(`mode="order" account="${code}"`);
+      await login(frame, demoLogins.buyer);
+      await frame.getByRole('button', { name: 'Release payment' }).click();
+      const offer = frame.getByRole('alert').getByRole('link', { name: "your bank's page for this payment" });
+      await offer.waitFor({ timeout: 10_000 });
+      await expect(offer.getAttribute('href')).resolves.toBe(`/bank/temporary-accounts/${code}`);
+      expect(await verdictOf(code)).toBeNull();
+      await page.close();
+    } finally {
+      pageHeaders = {};
+    }
   }, 60_000);
 
   it('speaks Japanese and formats yen for lang="ja"', async () => {

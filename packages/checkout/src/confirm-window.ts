@@ -16,9 +16,12 @@ import {
  * gateway's origin that no page may frame, so a shop cannot hide it or lay a decoy over it.
  *
  * It takes its request (and the buyer's session) only from the window that opened it, on the
- * same origin; it acts only on a trusted click on Confirm, and Confirm is armed only after the
- * window has been visible for `armDelayMs`, so the second click of a double click that opened
- * it cannot land on Confirm. It reports the outcome to its opener and closes once done.
+ * same origin. Confirm counts only a trusted click while armed, and it arms only once this
+ * window has been visible and focused for `armDelayMs` without a break and without a press:
+ * a window raised under the cursor, or one clicked at in a hurry, cannot be confirmed by the
+ * click that was meant for something else (double-clickjacking). A pointer click must also
+ * follow a pointer move made after arming; a keyboard user reaches Confirm with Tab (focus
+ * starts on Cancel). It reports the outcome to its opener and closes once done.
  */
 const armDelayMs = 1_000;
 
@@ -26,18 +29,32 @@ export function confirmationWindow(t: Dictionary, lang: Lang): void {
   const root = document.getElementById('app') as HTMLElement;
   const opener = window.opener as Window | null;
   document.title = t.confirmWindowTitle;
+  document.documentElement.lang = lang;
   if (!opener) {
-    root.replaceChildren(h('h1', {}, t.confirmWindowTitle), alertBox(t.confirmNoOpener));
+    // Opened without the iframe behind it (the page cut the link, say): the bank's page can.
+    const code = new URLSearchParams(location.search).get('account') ?? '';
+    root.replaceChildren(
+      h('h1', {}, t.confirmWindowTitle),
+      h(
+        'p',
+        { class: 'alert', role: 'alert' },
+        `${t.confirmOnBankPage} `,
+        h('a', { href: `/bank/temporary-accounts/${encodeURIComponent(code)}` }, t.bankPage),
+      ),
+    );
     return;
   }
   const tell = (message: ConfirmMessage) => {
     if (!opener.closed) opener.postMessage(message, location.origin);
   };
   let requested = false;
+  let settled = () => window.close();
   window.addEventListener('message', (event) => {
-    if (requested || event.source !== opener || event.origin !== location.origin) return;
+    if (event.source !== opener || event.origin !== location.origin) return;
     const message = event.data;
-    if (!isConfirmMessage(message) || message.type !== 'request') return;
+    if (!isConfirmMessage(message)) return;
+    if (message.type === 'settled') settled();
+    if (requested || message.type !== 'request') return;
     if ((message.action !== 'accept' && message.action !== 'reject') || !message.token) return;
     requested = true;
     render(message);
@@ -47,30 +64,56 @@ export function confirmationWindow(t: Dictionary, lang: Lang): void {
   function render(request: Extract<ConfirmMessage, { type: 'request' }>): void {
     const accepting = request.action === 'accept';
     const reason = accepting ? null : h('textarea', { id: 'reason', maxlength: '500', rows: '3' });
-    const confirm = h('button', { type: 'button', class: 'primary', disabled: true }, t.confirm);
+    const confirm = h('button', { type: 'button', class: 'primary', 'aria-disabled': 'true' }, t.confirm);
     const cancel = h('button', { type: 'button', class: 'secondary' }, t.cancel);
     const outcome = h('div', { role: 'status' });
     // One key per confirmation: a retry after a lost answer applies once.
     const idempotencyKey = `widget-${request.action}-${crypto.randomUUID()}`;
     let busy = false;
+    let done = false;
+    let armed = false;
+    let movedSinceArmed = false;
     let armTimer: ReturnType<typeof setTimeout> | undefined;
-    const arm = () => {
+    const attentive = () => document.visibilityState === 'visible' && document.hasFocus();
+    const disarm = () => {
       clearTimeout(armTimer);
-      confirm.disabled = true;
-      if (document.visibilityState !== 'visible') return;
+      armed = false;
+      confirm.setAttribute('aria-disabled', 'true');
+    };
+    const arm = () => {
+      disarm();
+      if (busy || done || !attentive()) return;
       armTimer = setTimeout(() => {
-        confirm.disabled = busy;
+        if (busy || done || !attentive()) return;
+        armed = true;
+        movedSinceArmed = false;
+        confirm.setAttribute('aria-disabled', 'false');
       }, armDelayMs);
     };
+    window.addEventListener('focus', arm);
+    window.addEventListener('blur', disarm);
     document.addEventListener('visibilitychange', arm);
+    // A press before Confirm is armed starts the wait again: clicking fast never gets there.
+    window.addEventListener('pointerdown', () => armed || arm(), true);
+    window.addEventListener('keydown', () => armed || arm(), true);
+    window.addEventListener('pointermove', () => {
+      if (armed) movedSinceArmed = true;
+    });
+    settled = () => {
+      // The iframe saw the decision made: close unless our own answer is on its way or shown.
+      if (!busy && !done) window.close();
+    };
     cancel.addEventListener('click', () => {
+      if (busy) return;
       tell({ source: confirmSource, type: 'cancelled' });
       window.close();
     });
     confirm.addEventListener('click', async (event) => {
-      if (!event.isTrusted || busy || confirm.disabled) return;
+      if (!event.isTrusted || !armed || busy || done) return;
+      // detail 0: pressed with the keyboard (Enter or Space on the focused button).
+      if (event.detail > 0 && !movedSinceArmed) return;
       busy = true;
-      confirm.disabled = true;
+      disarm();
       cancel.disabled = true;
       confirm.textContent = accepting ? t.releasing : t.reporting;
       outcome.replaceChildren();
@@ -81,6 +124,7 @@ export function confirmationWindow(t: Dictionary, lang: Lang): void {
           `/v1/temporary-accounts/${encodeURIComponent(request.code)}/${request.action}`,
           { token: request.token, body: text ? { reason: text } : {}, idempotencyKey },
         );
+        done = true;
         tell({ source: confirmSource, type: 'done', action: request.action, account });
         outcome.replaceChildren(
           h('p', { class: 'success' }, accepting ? t.released : t.rejected),
@@ -93,32 +137,32 @@ export function confirmationWindow(t: Dictionary, lang: Lang): void {
         const code = codeOf(error);
         tell({ source: confirmSource, type: 'failed', action: request.action, code });
         outcome.replaceChildren(alertBox(code === 'not_found' ? t.notYours : t.failed));
-        busy = false;
         cancel.disabled = false;
         confirm.textContent = t.confirm;
+        busy = false;
         arm();
       }
     });
-    const form = h(
-      'div',
-      { class: 'confirm' },
-      h('h1', {}, accepting ? t.release : t.reportProblem),
-      h('p', {}, accepting ? t.releaseConfirm : t.reportConfirm),
+    root.replaceChildren(
       h(
-        'dl',
-        {},
-        h('dt', {}, t.temporaryAccount),
-        h('dd', {}, request.code),
-        h('dt', {}, t.inAccount),
-        h('dd', { class: 'amount' }, request.amountText),
+        'div',
+        { class: 'confirm' },
+        h('h1', {}, accepting ? t.release : t.reportProblem),
+        h('p', {}, accepting ? t.releaseConfirm : t.reportConfirm),
+        h(
+          'dl',
+          {},
+          h('dt', {}, t.temporaryAccount),
+          h('dd', {}, request.code),
+          h('dt', {}, t.inAccount),
+          h('dd', { class: 'amount' }, request.amountText),
+        ),
+        reason ? h('label', { for: 'reason' }, t.reason) : null,
+        reason,
+        outcome,
+        h('div', { class: 'actions' }, confirm, cancel),
       ),
-      reason ? h('label', { for: 'reason' }, t.reason) : null,
-      reason,
-      outcome,
-      h('div', { class: 'actions' }, confirm, cancel),
     );
-    root.replaceChildren(form);
-    document.documentElement.lang = lang;
     cancel.focus();
     arm();
   }

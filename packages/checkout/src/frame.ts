@@ -306,6 +306,8 @@ const order = {
   confirmation: undefined as Window | undefined,
   actions: undefined as HTMLElement | undefined,
   lastStatusLine: '',
+  /** The verdict last shown (undefined before the first view): its first change is an event. */
+  lastVerdict: undefined as AccountView['verdict'] | undefined,
 };
 
 async function watch(): Promise<void> {
@@ -440,7 +442,8 @@ function renderOrder(account: AccountView): void {
     order.statusList.replaceWith(list);
     order.statusList = list;
   } else {
-    endConfirmation();
+    // The decision is made (by the window, which then closes by itself, or elsewhere) or moot.
+    endConfirmation('settled');
     const actions = h('div', { class: 'actions' });
     if (canDecide) {
       const release = h('button', { type: 'button', class: 'primary' }, t.release);
@@ -464,6 +467,12 @@ function renderOrder(account: AccountView): void {
     if (order.lastStatusLine) announce(statusLine);
     order.lastStatusLine = statusLine;
   }
+  // Released or reported while this view is open, through the bank's window or any other way:
+  // the page is told once, whichever answer (the window's report or the live update) came first.
+  if (order.lastVerdict === null && account.verdict !== null) {
+    emit({ type: account.verdict === 'accepted' ? 'released' : 'rejected', code: account.code });
+  }
+  order.lastVerdict = account.verdict;
 }
 
 /**
@@ -474,12 +483,13 @@ function renderOrder(account: AccountView): void {
  * (same origin, to that window only); the window calls the bank and reports back.
  */
 function openConfirmation(actions: HTMLElement, action: Decision, account: AccountView): void {
-  endConfirmation();
+  endConfirmation('cancelled');
   const previous = [...actions.childNodes];
-  const popup = window.open(`/widget/confirm?lang=${config.lang}`, '_blank', 'popup,width=480,height=600');
+  const url = `/widget/confirm?lang=${config.lang}&account=${encodeURIComponent(account.code)}`;
+  const popup = window.open(url, '_blank', 'popup,width=480,height=640');
   if (!popup) {
-    actions.replaceChildren(alertBox(t.popupBlocked), ...previous);
-    announce(t.popupBlocked);
+    actions.replaceChildren(windowFailed(account.code), ...previous);
+    announce(t.windowFailed);
     return;
   }
   const request = {
@@ -490,9 +500,10 @@ function openConfirmation(actions: HTMLElement, action: Decision, account: Accou
     amountText: formatAmount(account.balanceMinor, account.currency, config.lang),
     token: session?.token ?? '',
   } as const;
+  let ready = false;
   const restore = () => {
     if (order.confirmation !== popup) return;
-    endConfirmation();
+    endConfirmation('cancelled');
     if (order.lastAccount) {
       order.shownVersion = -1;
       renderOrder(order.lastAccount);
@@ -503,17 +514,31 @@ function openConfirmation(actions: HTMLElement, action: Decision, account: Accou
   const onMessage = (event: MessageEvent) => {
     if (event.source !== popup || event.origin !== location.origin || !isConfirmMessage(event.data)) return;
     const message = event.data;
-    if (message.type === 'ready') popup.postMessage(request, location.origin);
-    else if (message.type === 'cancelled') restore();
+    if (message.type === 'ready' && !ready) {
+      ready = true;
+      popup.postMessage(request, location.origin);
+    } else if (message.type === 'cancelled') restore();
     else if (message.type === 'done') decided(message.action, message.account);
     else if (message.type === 'failed') failed(message.code);
   };
   const watchClosed = setInterval(() => popup.closed && restore(), 500);
+  // A window that never answers (its opener link cut by the page's Cross-Origin-Opener-Policy,
+  // say) cannot confirm anything: offer the bank's own page instead.
+  const noAnswer = setTimeout(() => {
+    if (ready || order.confirmation !== popup) return;
+    endConfirmation('cancelled');
+    actions.replaceChildren(windowFailed(account.code), ...previous);
+    announce(t.windowFailed);
+  }, 5_000);
   window.addEventListener('message', onMessage);
-  confirmationCleanup = () => {
+  confirmationCleanup = (outcome) => {
     clearInterval(watchClosed);
+    clearTimeout(noAnswer);
     window.removeEventListener('message', onMessage);
-    if (!popup.closed) popup.close();
+    if (popup.closed) return;
+    if (outcome === 'cancelled') popup.close();
+    // Settled: the window closes itself once it has shown its answer (or at once if idle).
+    else popup.postMessage({ source: confirmSource, type: 'settled' }, location.origin);
   };
   order.confirmation = popup;
   order.confirming = true;
@@ -525,10 +550,28 @@ function openConfirmation(actions: HTMLElement, action: Decision, account: Accou
   announce(t.confirmInWindow);
 }
 
-let confirmationCleanup: (() => void) | undefined;
+/** Where to go when the bank's window cannot open here: the bank's own page for the payment. */
+function windowFailed(code: string): HTMLElement {
+  return h(
+    'p',
+    { class: 'alert', role: 'alert' },
+    `${t.windowFailed} `,
+    h(
+      'a',
+      {
+        href: `/bank/temporary-accounts/${encodeURIComponent(code)}`,
+        target: '_blank',
+        rel: 'noopener noreferrer',
+      },
+      t.bankPage,
+    ),
+  );
+}
 
-function endConfirmation(): void {
-  confirmationCleanup?.();
+let confirmationCleanup: ((outcome: 'cancelled' | 'settled') => void) | undefined;
+
+function endConfirmation(outcome: 'cancelled' | 'settled'): void {
+  confirmationCleanup?.(outcome);
   confirmationCleanup = undefined;
   order.confirmation = undefined;
   order.confirming = false;
@@ -536,10 +579,9 @@ function endConfirmation(): void {
 
 function decided(action: Decision, account: AccountView): void {
   order.problem = '';
-  endConfirmation();
+  endConfirmation('settled');
   renderOrder(account);
   announce(action === 'accept' ? t.released : t.rejected);
-  emit({ type: action === 'accept' ? 'released' : 'rejected', code: account.code });
 }
 
 /** The bank refused or could not be reached: the window says why; so does the order view. */

@@ -91,7 +91,9 @@ export type ConfirmMessage =
     }
   | { source: typeof confirmSource; type: 'done'; action: Decision; account: AccountView }
   | { source: typeof confirmSource; type: 'failed'; action: Decision; code: string }
-  | { source: typeof confirmSource; type: 'cancelled' };
+  | { source: typeof confirmSource; type: 'cancelled' }
+  /** From the iframe: the decision is made or moot; an idle window closes. */
+  | { source: typeof confirmSource; type: 'settled' };
 
 export function isConfirmMessage(value: unknown): value is ConfirmMessage {
   return (
