@@ -106,4 +106,46 @@ describe.runIf(browserAvailable())('bank pages in Chromium', () => {
     );
     await screenshot(page, '27-bank-aggregation-buyer-after');
   }, 90_000);
+
+  it('takes no click on Release from a window another site put under the cursor', async () => {
+    const token = await gateway.buyerToken();
+    const code = (
+      await gateway.request('POST', '/v1/temporary-accounts', {
+        token,
+        body: { payeeUserId: demoLogins.seller.userId, amountMinor: 700, currency: 'JPY' },
+      })
+    ).body.code as string;
+    const verdict = async () =>
+      (await gateway.request('GET', `/v1/temporary-accounts/${code}`, { token })).body.verdict;
+    const fresh = await browser.newContext({ viewport: { width: 1000, height: 1600 } }); // no scrolling
+    const page = await logIn(fresh, demoLogins.buyer);
+    // Another site opens the account page under the cursor; the buyer's clicks meant for that
+    // site land on Release while the page is new, and keep coming.
+    await page.goto(`${gateway.url}/bank/temporary-accounts/${code}`);
+    const release = page.getByRole('button', { name: 'Release payment (goods received)' });
+    // (The live region may swap the button just then: ask until it is there.)
+    await expect.poll(() => release.boundingBox()).not.toBeNull();
+    const box = (await release.boundingBox()) as { x: number; y: number; width: number; height: number };
+    const x = box.x + box.width / 2;
+    const y = box.y + box.height / 2;
+    await page.mouse.move(x, y);
+    for (let click = 0; click < 12; click++) {
+      await page.mouse.down();
+      await page.mouse.up();
+      await page.waitForTimeout(100);
+    }
+    expect(new URL(page.url()).pathname).toBe(`/bank/temporary-accounts/${code}`);
+    expect(await verdict()).toBeNull();
+    // Once it has the buyer's attention, a click without moving the pointer still does nothing.
+    await expect.poll(() => release.getAttribute('aria-disabled'), { timeout: 5_000 }).toBe('false');
+    await page.mouse.down();
+    await page.mouse.up();
+    await page.waitForTimeout(300);
+    expect(await verdict()).toBeNull();
+    // The buyer's own deliberate click releases.
+    await release.click();
+    await page.getByText('You released the payment.').waitFor();
+    expect(await verdict()).toBe('accepted');
+    await fresh.close();
+  }, 60_000);
 });

@@ -1,3 +1,4 @@
+import { Attention } from './attention.ts';
 import type { Dictionary, Lang } from './i18n.ts';
 import {
   type AccountView,
@@ -16,12 +17,11 @@ import {
  * gateway's origin that no page may frame, so a shop cannot hide it or lay a decoy over it.
  *
  * It takes its request (and the buyer's session) only from the window that opened it, on the
- * same origin. Confirm counts only a trusted click while armed, and it arms only once this
- * window has been visible and focused for `armDelayMs` without a break and without a press:
- * a window raised under the cursor, or one clicked at in a hurry, cannot be confirmed by the
- * click that was meant for something else (double-clickjacking). A pointer click must also
- * follow a pointer move made after arming; a keyboard user reaches Confirm with Tab (focus
- * starts on Cancel). It reports the outcome to its opener and closes once done.
+ * same origin. Confirm counts only clicks `Attention` lets through (armed after a second of
+ * this window visible and focused, without a press; a pointer click after a move): a window
+ * raised under the cursor, or one clicked at in a hurry, cannot be confirmed by the click that
+ * was meant for something else. Keyboard users Tab to Confirm (focus starts on Cancel). It
+ * reports the outcome to its opener and closes once done.
  */
 const armDelayMs = 1_000;
 
@@ -71,34 +71,9 @@ export function confirmationWindow(t: Dictionary, lang: Lang): void {
     const idempotencyKey = `widget-${request.action}-${crypto.randomUUID()}`;
     let busy = false;
     let done = false;
-    let armed = false;
-    let movedSinceArmed = false;
-    let armTimer: ReturnType<typeof setTimeout> | undefined;
-    const attentive = () => document.visibilityState === 'visible' && document.hasFocus();
-    const disarm = () => {
-      clearTimeout(armTimer);
-      armed = false;
-      confirm.setAttribute('aria-disabled', 'true');
-    };
-    const arm = () => {
-      disarm();
-      if (busy || done || !attentive()) return;
-      armTimer = setTimeout(() => {
-        if (busy || done || !attentive()) return;
-        armed = true;
-        movedSinceArmed = false;
-        confirm.setAttribute('aria-disabled', 'false');
-      }, armDelayMs);
-    };
-    window.addEventListener('focus', arm);
-    window.addEventListener('blur', disarm);
-    document.addEventListener('visibilitychange', arm);
-    // A press before Confirm is armed starts the wait again: clicking fast never gets there.
-    window.addEventListener('pointerdown', () => armed || arm(), true);
-    window.addEventListener('keydown', () => armed || arm(), true);
-    window.addEventListener('pointermove', () => {
-      if (armed) movedSinceArmed = true;
-    });
+    const attention = new Attention(armDelayMs, (armed) =>
+      confirm.setAttribute('aria-disabled', String(!armed)),
+    );
     settled = () => {
       // The iframe saw the decision made: close unless our own answer is on its way or shown.
       if (!busy && !done) window.close();
@@ -109,11 +84,9 @@ export function confirmationWindow(t: Dictionary, lang: Lang): void {
       window.close();
     });
     confirm.addEventListener('click', async (event) => {
-      if (!event.isTrusted || !armed || busy || done) return;
-      // detail 0: pressed with the keyboard (Enter or Space on the focused button).
-      if (event.detail > 0 && !movedSinceArmed) return;
+      if (busy || done || !attention.counts(event)) return;
       busy = true;
-      disarm();
+      attention.hold();
       cancel.disabled = true;
       confirm.textContent = accepting ? t.releasing : t.reporting;
       outcome.replaceChildren();
@@ -140,7 +113,7 @@ export function confirmationWindow(t: Dictionary, lang: Lang): void {
         cancel.disabled = false;
         confirm.textContent = t.confirm;
         busy = false;
-        arm();
+        attention.resume();
       }
     });
     root.replaceChildren(
@@ -164,6 +137,5 @@ export function confirmationWindow(t: Dictionary, lang: Lang): void {
       ),
     );
     cancel.focus();
-    arm();
   }
 }

@@ -346,7 +346,7 @@ async function createPage(c: PageContext, session: PageSession, problem?: string
     'Create a temporary account',
     html`<h1>Create a temporary account</h1>
       ${problem ? html`<p class="alert" role="alert">${problem}</p>` : ''}
-      <form method="post" action="/bank/temporary-accounts" class="stack">
+      <form method="post" action="/bank/temporary-accounts" class="stack" data-guarded>
         ${formTokens(session)}
         <label for="payeeUserId">Payee ID</label>
         <input id="payeeUserId" name="payeeUserId" required maxlength="64" />
@@ -481,7 +481,7 @@ function actionForm(
   label: string,
   fields: Html | string = '',
 ) {
-  return html`<form method="post" action="/bank/temporary-accounts/${code}/${action}" class="stack" data-action="${action}">
+  return html`<form method="post" action="/bank/temporary-accounts/${code}/${action}" class="stack" data-action="${action}" data-guarded>
     ${formTokens(session)} ${fields}
     <button type="submit">${label}</button>
   </form>`;

@@ -1,3 +1,4 @@
+import { Attention } from '@lockstep/checkout/attention';
 import { accountEventTypes } from '@lockstep/core';
 
 /**
@@ -30,6 +31,7 @@ if (status && streamUrl) {
           status.replaceChildren(
             ...Array.from(next.childNodes).map((node) => document.importNode(node, true)),
           );
+          markGuarded();
           status.dataset.updated = String(Date.now());
         } else if (next) {
           again = true; // try again once the customer leaves the field
@@ -45,6 +47,30 @@ if (status && streamUrl) {
   }
   window.addEventListener('pagehide', () => source.close());
 }
+
+/**
+ * The forms that move money or decide a deal (`data-guarded`) take only clicks from someone
+ * looking at this page (see Attention): another site may open this page in a window placed so
+ * that its buttons sit under the cursor, just before a click meant for that site. Until the page
+ * has had a second of the customer's attention their buttons are aria-disabled, and a submit
+ * the guard does not count is stopped.
+ */
+const guardedButtons = () => document.querySelectorAll<HTMLButtonElement>('form[data-guarded] button');
+const attention = new Attention(1_000, () => markGuarded());
+function markGuarded(): void {
+  for (const button of Array.from(guardedButtons())) {
+    button.setAttribute('aria-disabled', String(!attention.isArmed));
+  }
+}
+markGuarded();
+document.addEventListener(
+  'click',
+  (event) => {
+    const button = (event.target as Element | null)?.closest?.('form[data-guarded] button');
+    if (button && !attention.counts(event)) event.preventDefault();
+  },
+  true,
+);
 
 // Disable a form's button once submitted (delegated: the live region replaces its forms); with
 // the form's idempotency key, a second click would change nothing anyway.
