@@ -58,6 +58,34 @@ const deposit = (body: unknown, headers: Record<string, string> = {}) =>
   gateway.request('POST', `/v1/temporary-accounts/${code}/deposit`, { token: buyer, body, headers });
 
 describe('malformed requests', () => {
+  it('explain a body that may take several shapes by the shape it comes closest to', async () => {
+    const create = async (body: unknown) => {
+      const response = await gateway.request('POST', '/v1/temporary-accounts', { token: buyer, body });
+      expect(response.status).toBe(400);
+      expect(response.body.error.code).toBe('validation_failed');
+      return { message: response.body.error.message as string, field: response.body.error.details.field };
+    };
+    // Not zod's "body: Invalid input" for every mistake (helper-31's audit).
+    expect(await create({ invoice: 5 })).toEqual({
+      message: 'invoice: Invalid input: expected string, received number',
+      field: 'invoice',
+    });
+    expect(await create({})).toEqual({ message: 'invoice: required (expected string)', field: 'invoice' });
+    const payee = await create({ payeeUserId: 'ibm-shop', amountMinor: 1.5, currency: 'JPY', note: 'x' });
+    expect(payee.field).toBe('amountMinor');
+    expect(payee.message).toMatch(/^amountMinor: .*int.*; body: Unrecognized key: "note"$/);
+    const seller = await create({ buyerUserId: 'mizuta', amountMinor: 100 });
+    expect(seller.field).toBe('currency');
+    // Several mistakes: the first three, and how many more.
+    const many = await gateway.request('POST', '/v1/invoices', {
+      token: gateway.seed.secretKey,
+      body: { amountMinor: 'x' },
+    });
+    expect(many.body.error.message).toMatch(
+      /^amountMinor: .*; currency: .*; orderReference: required .*; and 2 more$/,
+    );
+  });
+
   it('malformed JSON', () =>
     expectRefused(
       () =>

@@ -29,11 +29,11 @@ export function createApp(gateway: Gateway): OpenAPIHono<GatewayEnv> {
     router: new RegExpRouter(),
     defaultHook: (result) => {
       if (!result.success) {
-        const issue = result.error.issues[0];
-        const where = issue?.path.length ? issue.path.join('.') : 'body';
-        throw new LockstepError('validation_failed', `${where}: ${issue?.message ?? 'invalid'}`, {
-          field: where,
-        });
+        const issues = describeIssues(result.error.issues);
+        const first = issues[0] ?? { field: 'body', message: 'invalid' };
+        const listed = issues.slice(0, 3).map((issue) => `${issue.field}: ${issue.message}`);
+        if (issues.length > 3) listed.push(`and ${issues.length - 3} more`);
+        throw new LockstepError('validation_failed', listed.join('; '), { field: first.field });
       }
     },
   });
@@ -284,4 +284,49 @@ export function hasDuplicateKeys(text: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** A zod issue as the client reads it. */
+interface IssueLike {
+  code: string;
+  path: PropertyKey[];
+  message: string;
+  errors?: IssueLike[][];
+  keys?: string[];
+}
+
+/**
+ * Validation issues as `{ field, message }`, the first the one to fix first. A body that may
+ * take several shapes (a union) is explained by the shape it comes closest to: the one with the
+ * fewest keys it does not know, then the one with the fewest problems; zod's own answer
+ * there is only "Invalid input". A missing field says "required".
+ */
+export function describeIssues(
+  issues: readonly IssueLike[],
+  prefix: PropertyKey[] = [],
+): Array<{ field: string; message: string }> {
+  return issues.flatMap((issue) => {
+    const path = [...prefix, ...issue.path];
+    if (issue.code === 'invalid_union' && issue.errors?.length) {
+      const strangers = (branch: IssueLike[]) =>
+        branch.reduce(
+          (count, inner) => count + (inner.code === 'unrecognized_keys' ? (inner.keys?.length ?? 1) : 0),
+          0,
+        );
+      const closest = [...issue.errors].sort(
+        (a, b) => strangers(a) - strangers(b) || a.length - b.length,
+      )[0] as IssueLike[];
+      return describeIssues(closest, path);
+    }
+    const field = path.length > 0 ? path.map(String).join('.') : 'body';
+    const missing = /received undefined$/.exec(issue.message);
+    return [
+      {
+        field,
+        message: missing
+          ? `required (${issue.message.replace(/^Invalid input: /, '').replace(/, received undefined$/, '')})`
+          : issue.message,
+      },
+    ];
+  });
 }
