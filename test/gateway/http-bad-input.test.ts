@@ -583,6 +583,15 @@ describe('credentials and sessions', () => {
     const other = await gateway.login('tanaka', 'tanaka-demo-pass');
     expect((await gateway.request('DELETE', '/v1/sessions/current', { token: other })).status).toBe(204);
     expect((await gateway.request('GET', '/v1/me', { token: other })).status).toBe(401);
+    // A logout retried after its answer was lost finds what it asked for: the session gone.
+    const retried = await gateway.request('DELETE', '/v1/sessions/current', {
+      token: other,
+      headers: { 'idempotency-key': 'logout-1' },
+    });
+    expect(retried.status).toBe(204);
+    // Nothing else gets in that way: no token, or a key instead of a session, is still refused.
+    expect((await gateway.request('DELETE', '/v1/sessions/current')).status).toBe(401);
+    expect((await gateway.request('GET', '/v1/me', { token: other })).status).toBe(401);
   });
 });
 

@@ -17,7 +17,9 @@ describe('live event stream', () => {
       body: { payeeUserId: 'ibm-shop', amountMinor: 1_000, currency: 'JPY' },
     });
     const code = created.body.code;
-    const response = await fetch(`${gateway.url}/v1/temporary-accounts/${code}/stream?access_token=${buyer}`);
+    const response = await fetch(`${gateway.url}/v1/temporary-accounts/${code}/stream`, {
+      headers: { authorization: `Bearer ${buyer}` },
+    });
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toContain('text/event-stream');
     const events = await readEvents(response, 5, async () => {
@@ -54,11 +56,21 @@ describe('live event stream', () => {
       body: { payeeUserId: 'ibm-shop', amountMinor: 1_000, currency: 'JPY' },
     });
     const stranger = await gateway.login('tanaka', 'tanaka-demo-pass');
-    const refused = await fetch(
-      `${gateway.url}/v1/temporary-accounts/${created.body.code}/stream?access_token=${stranger}`,
-    );
+    const refused = await fetch(`${gateway.url}/v1/temporary-accounts/${created.body.code}/stream`, {
+      headers: { authorization: `Bearer ${stranger}` },
+    });
     expect(refused.status).toBe(404);
     const anonymous = await fetch(`${gateway.url}/v1/temporary-accounts/${created.body.code}/stream`);
     expect(anonymous.status).toBe(401);
+    // A token in the URL (it would be logged by every proxy on the way) is refused, even the
+    // party's own, and even beside a good header.
+    const inUrl = await fetch(
+      `${gateway.url}/v1/temporary-accounts/${created.body.code}/stream?access_token=${buyer}`,
+      { headers: { authorization: `Bearer ${buyer}` } },
+    );
+    expect(inUrl.status).toBe(401);
+    expect(((await inUrl.json()) as { error: { message: string } }).error.message).toMatch(
+      /Authorization header/,
+    );
   });
 });

@@ -16,7 +16,7 @@ export interface GatewayEnv {
 
 export type GatewayApp = OpenAPIHono<GatewayEnv>;
 
-/** The bearer token of the request, if any. EventSource cannot set headers: `?access_token=`. */
+/** The bearer token of the request (Authorization header only), if any. */
 export function bearerToken(c: Context<GatewayEnv>): string | undefined {
   const header = c.req.header('authorization');
   if (header) {

@@ -14,7 +14,7 @@ const backlogLimit = 500;
  */
 export function streamRoutes(app: GatewayApp): void {
   app.get('/v1/temporary-accounts/:code/stream', async (c) => {
-    const token = bearerToken(c) ?? c.req.query('access_token');
+    const token = bearerToken(c);
     const principal = await anyPrincipal(c, token);
     const code = c.req.param('code');
     const { bank, bus } = c.get('gateway');
