@@ -99,7 +99,7 @@ export function createApp(gateway: Gateway): OpenAPIHono<GatewayEnv> {
   app.use('/v1/*', async function authenticate(c, next) {
     // Tokens travel in the Authorization header only: one in a URL ends up in proxy and server
     // logs (helper-32's audit). The old `?access_token=` of the stream is refused, not ignored.
-    if (c.req.query('access_token') !== undefined) {
+    if (c.req.url.includes('access_token') && c.req.query('access_token') !== undefined) {
       throw new LockstepError(
         'unauthenticated',
         'Send the token in the Authorization header, never in the URL (access_token is not accepted).',
