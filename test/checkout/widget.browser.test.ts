@@ -372,6 +372,56 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
     await watched.close();
   }, 60_000);
 
+  it('pays nothing for a click on the Pay button while the page hides or covers it', async () => {
+    const before = await buyerBalance();
+    const { page, frame } = await open(`mode="pay" invoice="${await invoice(600, 'order-hidden-pay')}"`);
+    await login(frame, demoLogins.buyer);
+    const pay = frame.getByRole('button', { name: /^Pay/ });
+    await expect.poll(() => pay.getAttribute('aria-disabled'), { timeout: 5_000 }).toBe('false');
+    // The shop hides the iframe under a decoy: Pay stops taking clicks at once.
+    await page.evaluate(() => {
+      (document.querySelector('lockstep-checkout iframe') as HTMLElement).style.opacity = '0';
+    });
+    await expect.poll(() => pay.getAttribute('aria-disabled'), { timeout: 5_000 }).toBe('true');
+    await pay.click({ force: true });
+    await frame.getByRole('alert').getByText('hidden or covered').waitFor();
+    // A decoy laid over the visible iframe counts as covering it too.
+    await page.evaluate(() => {
+      const frameElement = document.querySelector('lockstep-checkout iframe') as HTMLElement;
+      frameElement.style.opacity = '1';
+      const decoy = document.createElement('div');
+      decoy.id = 'decoy';
+      decoy.textContent = 'Get your coupon';
+      const box = frameElement.getBoundingClientRect();
+      Object.assign(decoy.style, {
+        position: 'fixed',
+        left: `${box.left}px`,
+        top: `${box.top}px`,
+        width: `${box.width}px`,
+        height: `${box.height}px`,
+        pointerEvents: 'none',
+        background: 'rgba(255,255,255,0.01)',
+      });
+      document.body.append(decoy);
+    });
+    await page.waitForTimeout(700);
+    expect(await pay.getAttribute('aria-disabled')).toBe('true');
+    await pay.click({ force: true });
+    await page.waitForTimeout(300);
+    expect(await buyerBalance()).toBe(before);
+    expect(
+      (await page.evaluate(() => (window as any).widgetEvents)).some((e: any) => e.type === 'paid'),
+    ).toBe(false);
+    // Shown again as drawn, it pays.
+    await page.evaluate(() => document.getElementById('decoy')?.remove());
+    await pay.click();
+    await page.waitForFunction(() =>
+      (window as any).widgetEvents.some((event: any) => event.type === 'paid'),
+    );
+    expect(await buyerBalance()).toBe(before - 600);
+    await page.close();
+  }, 60_000);
+
   /** A funded deal, its order page with the buyer logged in, and the bank's window open. */
   async function confirmationFor(orderReference: string) {
     const code = (

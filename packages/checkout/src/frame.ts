@@ -226,9 +226,21 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amo
     problem,
     pay,
   );
+  // Pay takes a click only while the form is shown as we draw it (see watchShown).
+  let shown = false;
+  const notShownHint = alertBox(t.notShown);
+  let hintTimer: ReturnType<typeof setTimeout> | undefined;
+  const onShown = (now: boolean) => {
+    shown = now;
+    pay.setAttribute('aria-disabled', String(!now));
+    clearTimeout(hintTimer);
+    if (now) notShownHint.remove();
+    else hintTimer = setTimeout(() => problem.replaceChildren(notShownHint), 2_000);
+  };
+  watchShown(form, onShown);
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
-    if (pay.disabled) return;
+    if (pay.disabled || !shown) return;
     pay.disabled = true;
     pay.textContent = t.paying;
     problem.replaceChildren();
@@ -260,6 +272,34 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amo
   });
   show(h('h1', {}, t.payTitle), summary, form);
   pay.focus();
+}
+
+/**
+ * Tells `onChange` whether `target` is shown as drawn, unobscured: true once it has been for
+ * half a second, false at once when it stops. The page that frames us (the seller's shop) could
+ * set our iframe to opacity 0 under a decoy and have the buyer's click land on Pay.
+ * IntersectionObserver v2 (`trackVisibility`) tells, in Chromium-based browsers: an element is
+ * not shown when anything covers it, or it or an ancestor (in any frame) has opacity, a filter
+ * or a transform other than a move. Where the browser cannot tell, it answers true at once;
+ * Release and Report are protected anyway, by the bank's own window.
+ */
+function watchShown(target: Element, onChange: (shown: boolean) => void): void {
+  if (!('isVisible' in IntersectionObserverEntry.prototype)) {
+    onChange(true);
+    return;
+  }
+  onChange(false);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const observer = new IntersectionObserver(
+    (entries) => {
+      const entry = entries[entries.length - 1] as IntersectionObserverEntry & { isVisible?: boolean };
+      clearTimeout(timer);
+      if (entry.isVisible === true) timer = setTimeout(() => onChange(true), 500);
+      else onChange(false);
+    },
+    { threshold: 1, trackVisibility: true, delay: 100 } as IntersectionObserverInit,
+  );
+  observer.observe(target);
 }
 
 async function payWithRetries(body: Record<string, string>, idempotencyKey: string): Promise<AccountView> {

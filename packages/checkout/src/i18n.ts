@@ -55,6 +55,8 @@ const en = {
   offline: 'Not live: reload to see changes',
   confirmInWindow: "Confirm in your bank's window that just opened.",
   showWindow: 'Show that window',
+  notShown:
+    'This payment form is hidden or covered on this page, so nothing was paid. Make sure it is fully visible, then try again.',
   windowFailed: "Your bank's confirmation window could not open here. Release or report on",
   bankPage: "your bank's page for this payment",
   confirmOnBankPage: 'This window has nothing to confirm. Release or report on',
@@ -124,6 +126,8 @@ const ja: Dictionary = {
   offline: 'ライブ更新停止：再読み込みしてください',
   confirmInWindow: '開いた銀行のウィンドウで確定してください。',
   showWindow: 'そのウィンドウを表示',
+  notShown:
+    'この支払いフォームはページ上で隠れているか覆われているため、支払いは行われませんでした。フォーム全体が見えることを確認してから、もう一度お試しください。',
   windowFailed: '銀行の確認ウィンドウをここで開けませんでした。解除や報告は',
   bankPage: 'この支払いの銀行ページで行ってください',
   confirmOnBankPage: 'このウィンドウで確定するものはありません。解除や報告は',
