@@ -67,7 +67,7 @@ const matrix: Array<[string, string, () => unknown, number[]]> = [
     'POST',
     '/v1/temporary-accounts/{code}/deposit',
     () => ({ amountMinor: 10_000_000 }),
-    [401, 402, 404, 402, 404, 401],
+    [401, 402, 404, 403, 403, 401],
   ],
   [
     'POST',
@@ -175,5 +175,34 @@ describe("a merchant's secret key on a deal where the merchant is the buyer", ()
     });
     expect(paid.status).toBe(200);
     expect(paid.body.balanceMinor).toBe(before.account.balanceMinor + 300);
+  });
+});
+
+describe("a merchant's secret key as the seller", () => {
+  it('never pays the merchant’s money in, so it cannot hand it to a buyer of its choosing', async () => {
+    // helper-34's path: the key opens a deal for an accomplice, pays in as seller, unlocks,
+    // and the accomplice withdraws.
+    await gateway.admin.topUp(gateway.seed.sellerAccountId, 5_000);
+    const shopSession = await gateway.login('ibm-shop', 'ibm-demo-pass');
+    const shopBalance = async () =>
+      (await gateway.request('GET', '/v1/accounts', { token: shopSession })).body.usualAccounts[0]
+        .balanceMinor as number;
+    const before = await shopBalance();
+    expect(before).toBeGreaterThanOrEqual(5_000);
+    const deal = await gateway.request('POST', '/v1/temporary-accounts', {
+      token: gateway.seed.secretKey,
+      body: { buyerUserId: 'tanaka', amountMinor: 5_000, currency: 'JPY' },
+    });
+    expect(deal.status).toBe(201);
+    const deposit = await gateway.request('POST', `/v1/temporary-accounts/${deal.body.code}/deposit`, {
+      token: gateway.seed.secretKey,
+      body: { amountMinor: 5_000 },
+    });
+    expect([deposit.status, deposit.body.error?.code]).toEqual([403, 'role_not_allowed']);
+    const after = await gateway.request('GET', `/v1/temporary-accounts/${deal.body.code}`, {
+      token: gateway.seed.secretKey,
+    });
+    expect(after.body.balanceMinor).toBe(0);
+    expect(await shopBalance()).toBe(before);
   });
 });

@@ -250,6 +250,14 @@ export class Bank {
     code: string,
     input: { amountMinor: number; fromAccountId?: string | null },
   ) {
+    if (principal.kind === 'merchant') {
+      // A key never pays: as seller it could pay the merchant's money in and unlock, and a
+      // buyer it picked would withdraw it (helper-34's review).
+      throw new LockstepError(
+        'role_not_allowed',
+        "A secret API key never pays in; pay in with the customer's own session.",
+      );
+    }
     const account = await this.partyAccount(unit.tx, principal, code);
     const from = input.fromAccountId
       ? await this.ownUsualAccount(unit.tx, principal.customerId, input.fromAccountId)
@@ -467,7 +475,8 @@ export function requestHash(method: string, path: string, body: string): string 
 }
 
 /**
- * A merchant's secret API key acts for the merchant only as a seller. Where the merchant's
+ * A merchant's secret API key acts for the merchant only as a seller (and never pays in, see
+ * `deposit`). Where the merchant's
  * customer is the buyer or a member of a deal (it bought something with its customer login), a
  * key may read the account but not pay in, lock, release, accept, reject or withdraw: a leaked
  * key must not move the merchant's own money (helper-31's audit), as it may not create a deal
