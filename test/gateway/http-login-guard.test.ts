@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { normalizeAddress } from '../../packages/gateway/src/http/client-source.ts';
+import { normalizeAddress, withoutPort } from '../../packages/gateway/src/http/client-source.ts';
 import { demoLogins } from '../../packages/gateway/src/seed.ts';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 
@@ -64,7 +64,8 @@ describe('login guard', () => {
     expect(await login(buyer.userId, buyer.password, stranger)).toBe('ok');
   }, 30_000);
 
-  it('guessing spread over many sources locks the login for everyone, until the lock runs out', async () => {
+  it('guessing spread over many sources locks the login, but not where the customer logged in before', async () => {
+    // The buyer logged in from 198.51.100.2 in the test above: that source is known.
     const answers = [];
     for (const [index, source] of ['203.0.113.1', '203.0.113.2', '203.0.113.3'].entries()) {
       for (let attempt = 1; attempt <= (index < 2 ? 3 : 1); attempt++) {
@@ -72,13 +73,53 @@ describe('login guard', () => {
       }
     }
     expect(answers).toEqual(Array(7).fill('invalid_credentials'));
-    expect(await login(buyer.userId, buyer.password, '198.51.100.2')).toBe('login_locked');
-    laterBy(lockMs + 1_000);
+    // Locked for every other source, the buyer's new phone included ...
+    expect(await login(buyer.userId, buyer.password, '192.0.2.200')).toBe('login_locked');
+    // ... but not at home, where the buyer logged in before (helper-34's review: one stranger,
+    // a few sources, shut the customer out everywhere).
     expect(await login(buyer.userId, buyer.password, '198.51.100.2')).toBe('ok');
+    // A success at home does not lift the lock for the strangers.
+    expect(await login(buyer.userId, buyer.password, '203.0.113.4')).toBe('login_locked');
+    laterBy(lockMs + 1_000);
+    expect(await login(buyer.userId, buyer.password, '192.0.2.200')).toBe('ok');
+  }, 30_000);
+
+  it('a source that stays quiet for the lock period starts counting again, known ID or not', async () => {
+    const run = async (userId: string, source: string) => {
+      const answers = [];
+      for (let attempt = 1; attempt <= 2; attempt++) answers.push(await login(userId, 'guess', source));
+      laterBy(lockMs + 1_000);
+      for (let attempt = 1; attempt <= 3; attempt++) answers.push(await login(userId, 'guess', source));
+      answers.push(await login(userId, 'guess', source));
+      return answers;
+    };
+    await gateway.admin.createCustomer({
+      userId: 'quiet-known',
+      displayName: 'Quiet',
+      password: 'quiet-pass',
+    });
+    const known = await run('quiet-known', '203.0.113.60');
+    const unknown = await run('nobody-quiet', '203.0.113.61');
+    expect(known).toEqual([
+      'invalid_credentials',
+      'invalid_credentials',
+      'invalid_credentials',
+      'invalid_credentials',
+      'invalid_credentials',
+      'login_locked',
+    ]);
+    expect(unknown).toEqual(known);
+    // IDs are counted as looked up: another case is another ID, known or not.
+    expect(await login(demoLogins.buyer2.userId.toUpperCase(), 'guess', '203.0.113.60')).toBe(
+      'invalid_credentials',
+    );
+    expect(await login('NOBODY-QUIET', 'guess', '203.0.113.61')).toBe('invalid_credentials');
+    laterBy(lockMs + 1_000);
   }, 30_000);
 
   it('one source trying many user IDs is refused before any password check, and only that source', async () => {
-    const sprayer = '203.0.113.99';
+    // The proxy writes the client's port too: the address is what counts.
+    const sprayer = '203.0.113.99:40001';
     const answers = [];
     for (let index = 0; index < 10; index++)
       answers.push(await login(`user-${index}`, 'Summer2026!', sprayer));
@@ -90,7 +131,9 @@ describe('login guard', () => {
     expect(refused.status).toBe(429);
     expect(refused.body.error.code).toBe('rate_limited');
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
-    expect(await login(buyer.userId, buyer.password, '198.51.100.2')).toBe('ok');
+    expect(await login(buyer.userId, buyer.password, '203.0.113.99:40002')).toBe('rate_limited');
+    expect(await login(buyer.userId, buyer.password, '198.51.100.2:51515')).toBe('ok');
+    expect(await login(buyer.userId, buyer.password, '[2001:db8::5]:443')).toBe('ok');
     laterBy(lockMs + 1_000);
     expect(await login(buyer.userId, buyer.password, sprayer)).toBe('ok');
   }, 30_000);
@@ -161,5 +204,9 @@ describe('client addresses', () => {
     expect(normalizeAddress('2001:DB8:1:2:ffff:ffff:ffff:ffff')).toBe('2001:db8:1:2::/64');
     expect(normalizeAddress('2001:db8::1')).toBe('2001:db8:0:0::/64');
     expect(normalizeAddress('::1')).toBe('0:0:0:0::/64');
+    expect(withoutPort('203.0.113.5:4000')).toBe('203.0.113.5');
+    expect(withoutPort('[2001:db8::5]:443')).toBe('2001:db8::5');
+    expect(withoutPort('[2001:db8::5]')).toBe('2001:db8::5');
+    expect(withoutPort('2001:db8::5')).toBe('2001:db8::5');
   });
 });

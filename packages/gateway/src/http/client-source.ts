@@ -18,8 +18,8 @@ export function clientSource(c: Context<GatewayEnv>, trustedProxyHops: number): 
       .split(',')
       .map((entry) => entry.trim())
       .filter(Boolean);
-    const forwarded = hops[hops.length - trustedProxyHops];
-    if (forwarded && isIP(forwarded)) return normalizeAddress(forwarded);
+    const forwarded = withoutPort(hops[hops.length - trustedProxyHops] ?? '');
+    if (isIP(forwarded)) return normalizeAddress(forwarded);
   }
   let peer: string | undefined;
   try {
@@ -28,6 +28,14 @@ export function clientSource(c: Context<GatewayEnv>, trustedProxyHops: number): 
     // Not served over a socket (app.request in tests).
   }
   return peer && isIP(peer) ? normalizeAddress(peer) : 'unknown';
+}
+
+/** Some proxies write `203.0.113.5:41234` or `[2001:db8::5]:443`: the address is what counts. */
+export function withoutPort(entry: string): string {
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(entry);
+  if (bracketed?.[1]) return bracketed[1];
+  const v4 = /^(\d+\.\d+\.\d+\.\d+):\d+$/.exec(entry);
+  return v4?.[1] ?? entry;
 }
 
 export function normalizeAddress(address: string): string {

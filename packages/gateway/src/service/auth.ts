@@ -65,6 +65,8 @@ export interface LoginPolicy {
   failuresBeforeAccountLock?: number;
   /** Failed logins one source may make over all user IDs per `lockMs` (default 30). */
   sourceFailuresPerWindow?: number;
+  /** How long a source the customer logged in from escapes the account-wide lock (90 days). */
+  knownSourceMs?: number;
   lockMs: number;
   sessionTtlMs: number;
   /** Logins hashing a password at once (default 2 of Node's 4 pool threads: see `HashingGate`). */
@@ -148,7 +150,7 @@ export class Auth {
   private keyRevocations = 0;
   private readonly sessionCache = new Map<string, { record: SessionRecord; cachedAtMs: number }>();
   /** Unknown user IDs' failures, counted like a customer's (see login-guard.ts). */
-  private readonly unknownIds = new MemoryCounts();
+  private readonly unknownIds: MemoryCounts;
   private readonly sources: SourceThrottle;
   private readonly limits: LoginLimits;
   private readonly hashing: HashingGate;
@@ -165,8 +167,10 @@ export class Auth {
       failuresBeforeAccountLock: this.policy.failuresBeforeAccountLock ?? 20,
       sourceFailuresPerWindow: this.policy.sourceFailuresPerWindow ?? 30,
       lockMs: this.policy.lockMs,
+      knownSourceMs: this.policy.knownSourceMs ?? 90 * 24 * 60 * 60 * 1000,
     };
     this.sources = new SourceThrottle(this.limits.sourceFailuresPerWindow, this.limits.lockMs);
+    this.unknownIds = new MemoryCounts(this.limits.lockMs);
     this.clock = options.now ?? (() => new Date());
     this.keyCacheTtlMs = options.keyCacheTtlMs ?? 5_000;
     store.onKeyRevoked(() => {
@@ -183,8 +187,21 @@ export class Auth {
    * longer than the last.
    */
   async login(userId: string, password: string, source = 'unknown'): Promise<IssuedSession> {
-    // A source that used up its failures is refused before it takes a place in line.
+    // Counted against the source before anything else (refused when it used up its failures),
+    // given back unless a password check fails.
     this.sources.admit(source, this.clock().getTime());
+    let wrong = false;
+    try {
+      return await this.loginInLine(userId, password, source);
+    } catch (error) {
+      wrong = error instanceof LockstepError && error.code === 'invalid_credentials';
+      throw error;
+    } finally {
+      if (!wrong) this.sources.succeeded(source);
+    }
+  }
+
+  private async loginInLine(userId: string, password: string, source: string): Promise<IssuedSession> {
     // In line for a password check before anything is read or counted (throws when full).
     const admitted = this.hashing.admit();
     let release: (() => void) | undefined;
@@ -215,7 +232,7 @@ export class Auth {
     // An unknown user ID is counted and locked like a known one, and hashed against a decoy,
     // so neither timing nor the locks tell whether the ID exists.
     const counts = customer
-      ? storedCounts(this.store, customer.id, source)
+      ? storedCounts(this.store, customer.id, source, this.limits.lockMs)
       : this.unknownIds.forUnknown(userId, source);
     // Counted before the password is checked, atomically: a burst of parallel guesses gets at
     // most `failuresBeforeLock` passwords checked per source and lock period.
@@ -232,7 +249,6 @@ export class Auth {
     }
     const valid = await check(customer?.passwordHash ?? (await decoy()));
     if (!valid || !customer) {
-      this.sources.failed(source, now.getTime());
       const due = {
         source: reserved.fromSource >= failuresBeforeLock,
         overall: reserved.overall >= failuresBeforeAccountLock,
@@ -254,7 +270,11 @@ export class Auth {
     };
     await this.store.transaction(async (tx) => {
       await tx.insertSession(session);
-      await counts.clear(tx);
+      await counts.clear(
+        tx,
+        new Date(now.getTime() + this.limits.knownSourceMs).toISOString(),
+        reserved.known,
+      );
     });
     return { token, csrfToken, expiresAt, customer };
   }

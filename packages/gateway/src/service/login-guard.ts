@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { LockstepError } from '@lockstep/core';
 import type { Store, StoreTx } from '../storage/store.ts';
 
@@ -9,7 +10,9 @@ import type { Store, StoreTx } from '../storage/store.ts';
  * - per customer **and client source**: `failuresBeforeLock` failures in a row from one source
  *   lock the login for that source only; the customer logs in from elsewhere as usual;
  * - per customer over all sources: `failuresBeforeAccountLock` (default 20) failures in a row
- *   lock it for everyone, which stops guessing spread over many sources;
+ *   lock it for everyone but the sources the customer logged in from before (for
+ *   `knownSourceMs`, default 90 days), which stops guessing spread over many sources without
+ *   letting a stranger shut the customer out at home (helper-34's review);
  * - per source over all user IDs: `sourceFailuresPerWindow` (default 30) failures per `lockMs`,
  *   then `rate_limited` before any password is checked (guessing one password for many IDs).
  *
@@ -21,16 +24,25 @@ export interface LoginLimits {
   failuresBeforeAccountLock: number;
   sourceFailuresPerWindow: number;
   lockMs: number;
+  knownSourceMs: number;
 }
 
 /** One login attempt's counts: where this customer (or unknown ID) and source stand. */
 export interface AttemptCounts {
-  /** Counts the attempt, or throws `login_locked` (counting nothing) when either lock is on. */
-  reserve(now: string): Promise<{ fromSource: number; overall: number }>;
+  /**
+   * Counts the attempt, or throws `login_locked` (counting nothing) when a lock that applies
+   * is on. From a source the customer logged in from before (`known`), the account-wide count
+   * and lock do not apply: `overall` is 0.
+   */
+  reserve(now: string): Promise<{ fromSource: number; overall: number; known: boolean }>;
   /** Locks the source's login, the whole login, or both, until `until`. */
   lock(which: { source: boolean; overall: boolean }, until: string): Promise<void>;
-  /** After a good password: both counts start again (run inside the login's transaction). */
-  clear(tx?: StoreTx): Promise<void>;
+  /**
+   * After a good password (inside the login's transaction): the source's count starts again and
+   * the source is known until `knownUntil`; the account-wide count starts again too, unless the
+   * login came from a known source (strangers stay locked out while their lock lasts).
+   */
+  clear(tx: StoreTx | undefined, knownUntil: string, known: boolean): Promise<void>;
 }
 
 export function loginLocked(lockedUntil: string, nowMs: number): LockstepError {
@@ -40,44 +52,60 @@ export function loginLocked(lockedUntil: string, nowMs: number): LockstepError {
 }
 
 /** A known customer's counts, in the store: every gateway process sees the same. */
-export function storedCounts(store: Store, customerId: string, source: string): AttemptCounts {
+export function storedCounts(
+  store: Store,
+  customerId: string,
+  source: string,
+  keptMs: number,
+): AttemptCounts {
   return {
     reserve: (now) =>
       // One transaction: a lock found on either count rolls the other's increment back.
       store.transaction(async (tx) => {
-        const fromSource = await tx.reserveSourceAttempt(customerId, source, now);
+        const staleBefore = new Date(Date.parse(now) - keptMs).toISOString();
+        const fromSource = await tx.reserveSourceAttempt(customerId, source, now, staleBefore);
         if ('lockedUntil' in fromSource) throw loginLocked(fromSource.lockedUntil, Date.parse(now));
+        if (fromSource.known) return { fromSource: fromSource.attempt, overall: 0, known: true };
         const overall = await tx.reserveLoginAttempt(customerId, now);
         if ('lockedUntil' in overall) throw loginLocked(overall.lockedUntil, Date.parse(now));
-        return { fromSource: fromSource.attempt, overall: overall.attempt };
+        return { fromSource: fromSource.attempt, overall: overall.attempt, known: false };
       }),
     lock: (which, until) =>
       store.transaction(async (tx) => {
-        if (which.source) await tx.settleSourceAttempts(customerId, source, until);
-        if (which.overall)
+        if (which.source) await tx.settleSourceAttempts(customerId, source, { lockedUntil: until });
+        if (which.overall) {
           await tx.updateLoginState(customerId, { failedLoginCount: 0, loginLockedUntil: until });
+        }
       }),
-    async clear(tx) {
+    async clear(tx, knownUntil, known) {
       if (!tx) throw new Error('storedCounts.clear runs inside the login transaction');
-      await tx.settleSourceAttempts(customerId, source, null);
-      await tx.updateLoginState(customerId, { failedLoginCount: 0, loginLockedUntil: null });
+      await tx.settleSourceAttempts(customerId, source, { knownUntil });
+      if (!known) await tx.updateLoginState(customerId, { failedLoginCount: 0, loginLockedUntil: null });
     },
   };
 }
 
-/** Failures in a row per key, and locks, in memory: for user IDs that do not exist. */
+/**
+ * Failures in a row per key, and locks, in memory: for user IDs that do not exist, counted as
+ * `storedCounts` counts a customer's, so the answers do not tell the two apart. As a stored
+ * per-source count does, an unlocked one untouched for `keptMs` starts again; the account-wide
+ * count, like the customer's, runs until a lock or a good password. Keys are hashes of the user ID exactly as it is looked up
+ * (case and all), so an entry's size does not depend on what a client sent.
+ */
 export class MemoryCounts {
-  private readonly entries = new Map<string, { count: number; lockedUntilMs: number }>();
+  private readonly entries = new Map<string, { count: number; lockedUntilMs: number; touchedMs: number }>();
+  private readonly keptMs: number;
   private readonly maxEntries: number;
 
-  constructor(maxEntries = 50_000) {
+  constructor(keptMs: number, maxEntries = 50_000) {
+    this.keptMs = keptMs;
     this.maxEntries = maxEntries;
   }
 
   /** What `storedCounts` does, for the unknown user ID `userId` tried from `source`. */
   forUnknown(userId: string, source: string): AttemptCounts {
-    const overallKey = userId.toLowerCase();
-    const sourceKey = `${overallKey}\n${source}`;
+    const overallKey = createHash('sha256').update(userId).digest('base64url');
+    const sourceKey = `${overallKey} ${source}`;
     return {
       reserve: async (now) => {
         const nowMs = Date.parse(now);
@@ -85,11 +113,16 @@ export class MemoryCounts {
           const until = this.lockedUntil(key, nowMs);
           if (until) throw loginLocked(new Date(until).toISOString(), nowMs);
         }
-        return { fromSource: this.count(sourceKey), overall: this.count(overallKey) };
+        return {
+          fromSource: this.count(sourceKey, nowMs, true),
+          overall: this.count(overallKey, nowMs, false),
+          known: false,
+        };
       },
       lock: async (which, until) => {
-        if (which.source) this.set(sourceKey, { count: 0, lockedUntilMs: Date.parse(until) });
-        if (which.overall) this.set(overallKey, { count: 0, lockedUntilMs: Date.parse(until) });
+        const lockedUntilMs = Date.parse(until);
+        if (which.source) this.set(sourceKey, { count: 0, lockedUntilMs, touchedMs: lockedUntilMs });
+        if (which.overall) this.set(overallKey, { count: 0, lockedUntilMs, touchedMs: lockedUntilMs });
       },
       clear: async () => {
         this.entries.delete(sourceKey);
@@ -103,14 +136,17 @@ export class MemoryCounts {
     return until > nowMs ? until : 0;
   }
 
-  private count(key: string): number {
+  /** The next count; `idleResets`: as a source's stored count, it starts again after `keptMs` idle. */
+  private count(key: string, nowMs: number, idleResets: boolean): number {
     const entry = this.entries.get(key);
-    const count = entry && entry.lockedUntilMs === 0 ? entry.count + 1 : 1;
-    this.set(key, { count, lockedUntilMs: 0 });
+    const fresh =
+      !entry || entry.lockedUntilMs !== 0 || (idleResets && nowMs - entry.touchedMs >= this.keptMs);
+    const count = fresh ? 1 : entry.count + 1;
+    this.set(key, { count, lockedUntilMs: 0, touchedMs: nowMs });
     return count;
   }
 
-  private set(key: string, entry: { count: number; lockedUntilMs: number }): void {
+  private set(key: string, entry: { count: number; lockedUntilMs: number; touchedMs: number }): void {
     this.entries.delete(key); // re-inserted last: the oldest entries are dropped first
     if (this.entries.size >= this.maxEntries) {
       // Drop the oldest fifth, never the whole map: recent locks stay in force.
@@ -139,17 +175,18 @@ export class SourceThrottle {
     this.maxEntries = maxEntries;
   }
 
-  /** Throws `rate_limited` while the source has used up its failures for this window. */
+  /**
+   * Counts an attempt from the source, or throws `rate_limited` while it has used up its
+   * failures for this window. Counted before the password is checked, so a burst cannot get
+   * past the limit; `succeeded` gives the attempt back.
+   */
   admit(source: string, nowMs: number): void {
-    const window = this.windows.get(source);
-    if (!window || nowMs - window.startedMs >= this.windowMs || window.failures < this.maxFailures) return;
-    throw new LockstepError('rate_limited', 'Too many failed logins from here; try again later.', {
-      retryAfterSeconds: Math.max(1, Math.ceil((window.startedMs + this.windowMs - nowMs) / 1000)),
-    });
-  }
-
-  failed(source: string, nowMs: number): void {
     let window = this.windows.get(source);
+    if (window && nowMs - window.startedMs < this.windowMs && window.failures >= this.maxFailures) {
+      throw new LockstepError('rate_limited', 'Too many failed logins from here; try again later.', {
+        retryAfterSeconds: Math.max(1, Math.ceil((window.startedMs + this.windowMs - nowMs) / 1000)),
+      });
+    }
     if (!window || nowMs - window.startedMs >= this.windowMs) {
       this.windows.delete(source);
       if (this.windows.size >= this.maxEntries) {
@@ -161,5 +198,11 @@ export class SourceThrottle {
       this.windows.set(source, window);
     }
     window.failures++;
+  }
+
+  /** The attempt `admit` counted was not a failure (a good password, or refused unchecked). */
+  succeeded(source: string): void {
+    const window = this.windows.get(source);
+    if (window && window.failures > 0) window.failures--;
   }
 }

@@ -318,6 +318,12 @@ export const postgresMigrations: Array<PostgresMigration> = [
       CREATE INDEX login_source_failures_age ON login_source_failures(updated_at);
     `,
   },
+  {
+    version: 15,
+    name: 'known login sources',
+    // Where the customer logged in before: the account-wide lock does not shut them out there.
+    sql: `ALTER TABLE login_source_failures ADD COLUMN IF NOT EXISTS known_until TEXT;`,
+  },
 ];
 
 /**

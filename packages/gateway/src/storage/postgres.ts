@@ -688,9 +688,18 @@ class PgOps implements StoreTx {
     ]);
   }
 
-  async reserveSourceAttempt(customerId: string, source: string, now: string) {
-    const row = await this.one(postgresStatements.reserveSourceAttempt, [customerId, source, now]);
-    if (row) return { attempt: Number(row.failures) };
+  async reserveSourceAttempt(customerId: string, source: string, now: string, staleBefore: string) {
+    const row = await this.one(postgresStatements.reserveSourceAttempt, [
+      customerId,
+      source,
+      now,
+      staleBefore,
+    ]);
+    if (row)
+      return {
+        attempt: Number(row.failures),
+        known: row.known_until != null && String(row.known_until) > now,
+      };
     const locked = await this.one(
       'SELECT locked_until FROM login_source_failures WHERE customer_id = $1 AND source = $2',
       [customerId, source],
@@ -698,16 +707,20 @@ class PgOps implements StoreTx {
     return { lockedUntil: String(locked?.locked_until ?? now) };
   }
 
-  async settleSourceAttempts(customerId: string, source: string, lockedUntil: string | null) {
-    if (lockedUntil === null) {
-      await this.run('DELETE FROM login_source_failures WHERE customer_id = $1 AND source = $2', [
-        customerId,
-        source,
-      ]);
-    } else {
+  async settleSourceAttempts(
+    customerId: string,
+    source: string,
+    outcome: { lockedUntil: string } | { knownUntil: string },
+  ) {
+    if ('lockedUntil' in outcome) {
       await this.run(
         'UPDATE login_source_failures SET failures = 0, locked_until = $1 WHERE customer_id = $2 AND source = $3',
-        [lockedUntil, customerId, source],
+        [outcome.lockedUntil, customerId, source],
+      );
+    } else {
+      await this.run(
+        'UPDATE login_source_failures SET failures = 0, locked_until = NULL, known_until = $1 WHERE customer_id = $2 AND source = $3',
+        [outcome.knownUntil, customerId, source],
       );
     }
   }
@@ -1504,13 +1517,15 @@ export const postgresStatements = {
   reserveSourceAttempt: `INSERT INTO login_source_failures (customer_id, source, failures, locked_until, updated_at)
     VALUES ($1, $2, 1, NULL, $3)
     ON CONFLICT (customer_id, source) DO UPDATE SET
-      failures = CASE WHEN login_source_failures.locked_until IS NULL THEN login_source_failures.failures + 1 ELSE 1 END,
+      failures = CASE WHEN login_source_failures.locked_until IS NULL AND login_source_failures.updated_at >= $4
+        THEN login_source_failures.failures + 1 ELSE 1 END,
       locked_until = NULL, updated_at = excluded.updated_at
     WHERE login_source_failures.locked_until IS NULL OR login_source_failures.locked_until <= excluded.updated_at
-    RETURNING failures`,
+    RETURNING failures, known_until`,
   deleteStaleSourceFailures: `DELETE FROM login_source_failures WHERE (customer_id, source) IN (
     SELECT customer_id, source FROM login_source_failures
-    WHERE updated_at < $1 AND (locked_until IS NULL OR locked_until <= $2) LIMIT $3)`,
+    WHERE updated_at < $1 AND (locked_until IS NULL OR locked_until <= $2)
+      AND (known_until IS NULL OR known_until <= $2) LIMIT $3)`,
   /**
    * A customer's newest accounts of one status, from the parties' copy of it (the account's own
    * is checked too: a copy that lagged could hide an account, never show a wrong one).

@@ -290,4 +290,10 @@ export const sqliteMigrations: Array<{ version: number; name: string; sql: strin
       CREATE INDEX login_source_failures_age ON login_source_failures(updated_at);
     `,
   },
+  {
+    version: 9,
+    name: 'known login sources',
+    // Where the customer logged in before: the account-wide lock does not shut them out there.
+    sql: `ALTER TABLE login_source_failures ADD COLUMN known_until TEXT;`,
+  },
 ];

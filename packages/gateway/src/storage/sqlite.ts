@@ -735,15 +735,17 @@ export const sqliteStatements = {
   deleteExpiredSessions: `DELETE FROM sessions WHERE token_hash IN (
     SELECT token_hash FROM sessions WHERE expires_at <= ? LIMIT ?)`,
   reserveSourceAttempt: `INSERT INTO login_source_failures (customer_id, source, failures, locked_until, updated_at)
-    VALUES (?, ?, 1, NULL, ?)
+    VALUES (?1, ?2, 1, NULL, ?3)
     ON CONFLICT (customer_id, source) DO UPDATE SET
-      failures = CASE WHEN login_source_failures.locked_until IS NULL THEN login_source_failures.failures + 1 ELSE 1 END,
+      failures = CASE WHEN login_source_failures.locked_until IS NULL AND login_source_failures.updated_at >= ?4
+        THEN login_source_failures.failures + 1 ELSE 1 END,
       locked_until = NULL, updated_at = excluded.updated_at
     WHERE login_source_failures.locked_until IS NULL OR login_source_failures.locked_until <= excluded.updated_at
-    RETURNING failures`,
+    RETURNING failures, known_until`,
   deleteStaleSourceFailures: `DELETE FROM login_source_failures WHERE (customer_id, source) IN (
     SELECT customer_id, source FROM login_source_failures
-    WHERE updated_at < ? AND (locked_until IS NULL OR locked_until <= ?) LIMIT ?)`,
+    WHERE updated_at < ? AND (locked_until IS NULL OR locked_until <= ?)
+      AND (known_until IS NULL OR known_until <= ?) LIMIT ?)`,
   /** Only the first unfinished delivery of its endpoint and account, in the ready index's order. */
   claimDueOutbox: `SELECT o.* FROM webhook_outbox o
     WHERE o.delivered_at IS NULL AND o.parked = 0 AND o.next_attempt_at <= ?
@@ -974,9 +976,13 @@ class SqliteOps implements StoreTx {
     );
   }
 
-  async reserveSourceAttempt(customerId: string, source: string, now: string) {
-    const row = this.one(sqliteStatements.reserveSourceAttempt, customerId, source, now);
-    if (row) return { attempt: Number(row.failures) };
+  async reserveSourceAttempt(customerId: string, source: string, now: string, staleBefore: string) {
+    const row = this.one(sqliteStatements.reserveSourceAttempt, customerId, source, now, staleBefore);
+    if (row)
+      return {
+        attempt: Number(row.failures),
+        known: row.known_until != null && String(row.known_until) > now,
+      };
     const locked = this.one(
       'SELECT locked_until FROM login_source_failures WHERE customer_id = ? AND source = ?',
       customerId,
@@ -985,13 +991,22 @@ class SqliteOps implements StoreTx {
     return { lockedUntil: String(locked?.locked_until ?? now) };
   }
 
-  async settleSourceAttempts(customerId: string, source: string, lockedUntil: string | null) {
-    if (lockedUntil === null) {
-      this.run('DELETE FROM login_source_failures WHERE customer_id = ? AND source = ?', customerId, source);
-    } else {
+  async settleSourceAttempts(
+    customerId: string,
+    source: string,
+    outcome: { lockedUntil: string } | { knownUntil: string },
+  ) {
+    if ('lockedUntil' in outcome) {
       this.run(
         'UPDATE login_source_failures SET failures = 0, locked_until = ? WHERE customer_id = ? AND source = ?',
-        lockedUntil,
+        outcome.lockedUntil,
+        customerId,
+        source,
+      );
+    } else {
+      this.run(
+        'UPDATE login_source_failures SET failures = 0, locked_until = NULL, known_until = ? WHERE customer_id = ? AND source = ?',
+        outcome.knownUntil,
         customerId,
         source,
       );
@@ -999,7 +1014,7 @@ class SqliteOps implements StoreTx {
   }
 
   async deleteStaleSourceFailures(before: string, now: string, limit: number) {
-    return this.run(sqliteStatements.deleteStaleSourceFailures, before, now, limit);
+    return this.run(sqliteStatements.deleteStaleSourceFailures, before, now, now, limit);
   }
 
   async getMerchant(customerId: string) {

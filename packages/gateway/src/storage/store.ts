@@ -285,18 +285,27 @@ export interface StoreTx extends StoreReader {
   ): Promise<void>;
   /**
    * Like `reserveLoginAttempt`, for one client source of the customer: counts the attempt
-   * (starting again from 1 after a lock ran out) unless that source's login is locked.
+   * (starting again from 1 after a lock ran out, or when the count was last touched before
+   * `staleBefore`) unless that source's login is locked.
    */
   reserveSourceAttempt(
     customerId: string,
     source: string,
     now: string,
-  ): Promise<{ attempt: number } | { lockedUntil: string }>;
-  /** Locks the source's login until `lockedUntil`, or forgets its failures (null: it logged in). */
-  settleSourceAttempts(customerId: string, source: string, lockedUntil: string | null): Promise<void>;
+    staleBefore: string,
+  ): Promise<{ attempt: number; known: boolean } | { lockedUntil: string }>;
   /**
-   * Deletes up to `limit` failure counts untouched since `before` whose lock (if any) ran out
-   * by `now`; returns how many it deleted.
+   * Locks the source's login until `lockedUntil`; or, after a good password, forgets its
+   * failures and remembers the source as the customer's own until `knownUntil`.
+   */
+  settleSourceAttempts(
+    customerId: string,
+    source: string,
+    outcome: { lockedUntil: string } | { knownUntil: string },
+  ): Promise<void>;
+  /**
+   * Deletes up to `limit` rows untouched since `before` that neither lock (any more) nor
+   * remember a known source at `now`; returns how many it deleted.
    */
   deleteStaleSourceFailures(before: string, now: string, limit: number): Promise<number>;
   upsertMerchant(record: MerchantRecord): Promise<void>;
