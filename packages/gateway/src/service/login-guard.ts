@@ -139,9 +139,8 @@ export class MemoryCounts {
   /** The next count; `idleResets`: as a source's stored count, it starts again after `keptMs` idle. */
   private count(key: string, nowMs: number, idleResets: boolean): number {
     const entry = this.entries.get(key);
-    const fresh =
-      !entry || entry.lockedUntilMs !== 0 || (idleResets && nowMs - entry.touchedMs >= this.keptMs);
-    const count = fresh ? 1 : entry.count + 1;
+    const idle = entry !== undefined && idleResets && nowMs - entry.touchedMs >= this.keptMs;
+    const count = entry && entry.lockedUntilMs === 0 && !idle ? entry.count + 1 : 1;
     this.set(key, { count, lockedUntilMs: 0, touchedMs: nowMs });
     return count;
   }
