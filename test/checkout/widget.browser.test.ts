@@ -489,6 +489,35 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
     await page.close();
   }, 60_000);
 
+  it('on a touch screen, a tap on the armed Confirm releases (there is no cursor to move)', async () => {
+    const phone = await browser.newContext({
+      viewport: { width: 420, height: 860 },
+      hasTouch: true,
+      isMobile: true,
+    });
+    try {
+      const code = (
+        await gateway.request('POST', '/v1/temporary-accounts', {
+          token: await gateway.buyerToken(),
+          body: { invoice: await invoice(500, 'order-touch') },
+        })
+      ).body.code as string;
+      const { page, frame } = await open(`mode="order" account="${code}"`, phone);
+      await login(frame, demoLogins.buyer);
+      const opened = page.waitForEvent('popup');
+      await frame.getByRole('button', { name: 'Release payment' }).tap();
+      const confirmation = await opened;
+      const confirm = confirmation.getByRole('button', { name: 'Confirm' });
+      await expect.poll(() => confirm.getAttribute('aria-disabled'), { timeout: 5_000 }).toBe('false');
+      const closed = confirmation.waitForEvent('close');
+      await confirm.tap();
+      await closed;
+      expect(await verdictOf(code)).toBe('accepted');
+    } finally {
+      await phone.close();
+    }
+  }, 60_000);
+
   it('the page is told "released" once, also when the live update beats the window’s answer', async () => {
     const { page, frame, confirmation, confirm } = await confirmationFor('order-slow');
     await confirmation.route('**/accept', async (route) => {

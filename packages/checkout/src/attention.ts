@@ -7,9 +7,10 @@
  * The guard arms once the page has been visible and focused for `delayMs` without a break and
  * without a press: losing focus or visibility disarms it, regaining focus starts over, and a
  * press (a pointer, Enter or Space) while it is not armed starts the wait again, so clicking fast never
- * gets through. Armed, a pointer click counts only after a pointer move made since arming; a
+ * gets through. Armed, a mouse click counts only after a mouse move made since arming (a cursor
+ * left standing where the page appeared is not aiming at it); a tap or a pen press, and a
  * keyboard press (a click with `detail` 0: Enter or Space on a focused button, or Enter in a
- * field) counts at once.
+ * field), count at once.
  */
 /** Keys that press a focused button or submit a form; typing other keys changes nothing. */
 const activatingKeys = new Set(['Enter', ' ']);
@@ -17,6 +18,8 @@ const activatingKeys = new Set(['Enter', ' ']);
 export class Attention {
   private armed = false;
   private moved = false;
+  /** Of the last press: a finger or a pen lands where it taps, there is no cursor to move. */
+  private pointerType = '';
   private held = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private readonly delayMs: number;
@@ -29,7 +32,14 @@ export class Attention {
     window.addEventListener('focus', restart);
     window.addEventListener('blur', () => this.disarm());
     document.addEventListener('visibilitychange', restart);
-    window.addEventListener('pointerdown', () => this.armed || this.restart(), true);
+    window.addEventListener(
+      'pointerdown',
+      (event) => {
+        this.pointerType = event.pointerType;
+        if (!this.armed) this.restart();
+      },
+      true,
+    );
     window.addEventListener(
       'keydown',
       (event) => this.armed || !activatingKeys.has(event.key) || this.restart(),
@@ -47,7 +57,8 @@ export class Attention {
 
   /** Whether this click counts (see the class comment). */
   counts(event: MouseEvent): boolean {
-    return event.isTrusted && this.armed && (event.detail === 0 || this.moved);
+    const byMouse = event.detail > 0 && this.pointerType !== 'touch' && this.pointerType !== 'pen';
+    return event.isTrusted && this.armed && (!byMouse || this.moved);
   }
 
   /** No arming until `resume` (while a request is on its way, or once it is done). */
