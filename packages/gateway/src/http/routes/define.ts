@@ -1,22 +1,43 @@
 import { createRoute, type z } from '@hono/zod-openapi';
+import { statusOfCode } from '../errors.ts';
 import { ErrorResponse } from '../schemas.ts';
 
 /**
  * Small helpers so each route is declared in a few lines with its request schema, its success
  * schema and the shared error responses — the OpenAPI document comes from these declarations.
  */
-const errorResponses = {
-  400: { description: 'Invalid request', content: { 'application/json': { schema: ErrorResponse } } },
-  401: { description: 'Not authenticated', content: { 'application/json': { schema: ErrorResponse } } },
-  403: { description: 'Not allowed', content: { 'application/json': { schema: ErrorResponse } } },
-  404: { description: 'Not found', content: { 'application/json': { schema: ErrorResponse } } },
-  409: {
-    description: 'Conflict with the current state',
-    content: { 'application/json': { schema: ErrorResponse } },
-  },
-  422: { description: 'Idempotency key reused', content: { 'application/json': { schema: ErrorResponse } } },
-  429: { description: 'Too many requests', content: { 'application/json': { schema: ErrorResponse } } },
-} as const;
+const errorTitles: Record<number, string> = {
+  400: 'Invalid request',
+  401: 'Not authenticated',
+  402: 'Not enough money',
+  403: 'Not allowed',
+  404: 'Not found',
+  409: 'Conflict with the current state',
+  410: 'Expired',
+  413: 'Body too large',
+  415: 'Body not JSON',
+  422: 'Idempotency key reused',
+  429: 'Too many requests',
+  500: 'Internal error',
+  503: 'Unavailable for now; retry with the same Idempotency-Key',
+};
+
+/**
+ * Every status the gateway answers errors with, each listing its error codes: derived from
+ * `statusOfCode`, the one table the answers come from, so the document cannot miss one. One
+ * shared set for every route (a route may not produce all of them).
+ */
+const errorResponses = Object.fromEntries(
+  [...new Set(Object.values(statusOfCode))]
+    .sort((a, b) => a - b)
+    .map((status) => {
+      const codes = Object.entries(statusOfCode)
+        .filter(([, mapped]) => mapped === status)
+        .map(([code]) => `\`${code}\``);
+      const description = `${errorTitles[status] ?? 'Error'}: ${codes.join(', ')}`;
+      return [status, { description, content: { 'application/json': { schema: ErrorResponse } } }];
+    }),
+);
 
 type Security = 'merchant' | 'customer' | 'any' | 'none';
 
