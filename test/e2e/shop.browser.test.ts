@@ -99,7 +99,10 @@ describe.runIf(browserAvailable())('example shop, end to end (pnpm start)', () =
     await logInWidget(frame);
     await frame.getByRole('button', { name: /^Pay/ }).waitFor();
     if (shotPrefix) await screenshot(page, `${shotPrefix}-2-pay`);
+    const payWindow = page.waitForEvent('popup');
     await frame.getByRole('button', { name: /^Pay/ }).click();
+    // The payment is confirmed in the bank's own window, which the shop cannot hide.
+    await (await payWindow).getByRole('button', { name: /^Pay/ }).click();
     await page.waitForURL(new RegExp(`/orders/${orderId}$`));
     // The shop's webhook handler locked its side and checked the funds (steps 115-118).
     await orderStatus(orderId, 'funded');

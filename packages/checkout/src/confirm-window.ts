@@ -4,16 +4,18 @@ import {
   type AccountView,
   alertBox,
   type ConfirmMessage,
+  type ConfirmRequest,
   callApi,
   codeOf,
   confirmSource,
   h,
   isConfirmMessage,
+  isTransient,
 } from './ui.ts';
 
 /**
- * The bank's confirmation window (`/widget/confirm`), opened by the order iframe when the
- * buyer asks to release the payment or report a problem. It is a top-level page on the
+ * The bank's confirmation window (`/widget/confirm`), opened by the checkout iframe when the
+ * buyer pays, and by the order iframe when the buyer releases the payment or reports a problem. It is a top-level page on the
  * gateway's origin that no page may frame, so a shop cannot hide it or lay a decoy over it.
  *
  * It takes its request (and the buyer's session) only from the window that opened it, on the
@@ -55,20 +57,21 @@ export function confirmationWindow(t: Dictionary, lang: Lang): void {
     if (!isConfirmMessage(message)) return;
     if (message.type === 'settled') settled();
     if (requested || message.type !== 'request') return;
-    if ((message.action !== 'accept' && message.action !== 'reject') || !message.token) return;
+    if (!['accept', 'reject', 'pay'].includes(message.action) || !message.token) return;
     requested = true;
     render(message);
   });
   tell({ source: confirmSource, type: 'ready' });
 
-  function render(request: Extract<ConfirmMessage, { type: 'request' }>): void {
-    const accepting = request.action === 'accept';
-    const reason = accepting ? null : h('textarea', { id: 'reason', maxlength: '500', rows: '3' });
-    const confirm = h('button', { type: 'button', class: 'primary', 'aria-disabled': 'true' }, t.confirm);
+  function render(request: ConfirmRequest): void {
+    const spec = request.action === 'pay' ? payment(request) : decision(request);
+    const confirm = h(
+      'button',
+      { type: 'button', class: 'primary', 'aria-disabled': 'true' },
+      spec.confirmLabel,
+    );
     const cancel = h('button', { type: 'button', class: 'secondary' }, t.cancel);
     const outcome = h('div', { role: 'status' });
-    // One key per confirmation: a retry after a lost answer applies once.
-    const idempotencyKey = `widget-${request.action}-${crypto.randomUUID()}`;
     let busy = false;
     let done = false;
     const attention = new Attention(armDelayMs, (armed) =>
@@ -88,30 +91,24 @@ export function confirmationWindow(t: Dictionary, lang: Lang): void {
       busy = true;
       attention.hold();
       cancel.disabled = true;
-      confirm.textContent = accepting ? t.releasing : t.reporting;
+      confirm.textContent = spec.busyLabel;
       outcome.replaceChildren();
-      const text = reason?.value.trim();
       try {
-        const account = await callApi<AccountView>(
-          'POST',
-          `/v1/temporary-accounts/${encodeURIComponent(request.code)}/${request.action}`,
-          { token: request.token, body: text ? { reason: text } : {}, idempotencyKey },
+        const account = await withRetries(spec.perform, () =>
+          outcome.replaceChildren(h('p', {}, t.retrying)),
         );
         done = true;
         tell({ source: confirmSource, type: 'done', action: request.action, account });
-        outcome.replaceChildren(
-          h('p', { class: 'success' }, accepting ? t.released : t.rejected),
-          h('p', {}, t.windowCloses),
-        );
+        outcome.replaceChildren(h('p', { class: 'success' }, spec.success), h('p', {}, t.windowCloses));
         confirm.remove();
         cancel.remove();
         setTimeout(() => window.close(), 1_500);
       } catch (error) {
         const code = codeOf(error);
         tell({ source: confirmSource, type: 'failed', action: request.action, code });
-        outcome.replaceChildren(alertBox(code === 'not_found' ? t.notYours : t.failed));
+        outcome.replaceChildren(alertBox(spec.failure(code)));
         cancel.disabled = false;
-        confirm.textContent = t.confirm;
+        confirm.textContent = spec.confirmLabel;
         busy = false;
         attention.resume();
       }
@@ -120,22 +117,98 @@ export function confirmationWindow(t: Dictionary, lang: Lang): void {
       h(
         'div',
         { class: 'confirm' },
-        h('h1', {}, accepting ? t.release : t.reportProblem),
-        h('p', {}, accepting ? t.releaseConfirm : t.reportConfirm),
-        h(
-          'dl',
-          {},
-          h('dt', {}, t.temporaryAccount),
-          h('dd', {}, request.code),
-          h('dt', {}, t.inAccount),
-          h('dd', { class: 'amount' }, request.amountText),
-        ),
-        reason ? h('label', { for: 'reason' }, t.reason) : null,
-        reason,
+        h('h1', {}, spec.title),
+        h('p', {}, spec.question),
+        h('dl', {}, ...spec.facts.flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, value)])),
+        ...spec.fields,
         outcome,
         h('div', { class: 'actions' }, confirm, cancel),
       ),
     );
     cancel.focus();
+  }
+
+  /** What the window shows and does for one kind of request. */
+  interface Spec {
+    title: string;
+    question: string;
+    facts: Array<[string, string]>;
+    fields: HTMLElement[];
+    confirmLabel: string;
+    busyLabel: string;
+    success: string;
+    perform(): Promise<AccountView>;
+    failure(code: string): string;
+  }
+
+  function decision(request: Extract<ConfirmRequest, { action: 'accept' | 'reject' }>): Spec {
+    const accepting = request.action === 'accept';
+    const reason = accepting ? null : h('textarea', { id: 'reason', maxlength: '500', rows: '3' });
+    // One key per confirmation: a retry after a lost answer applies once.
+    const idempotencyKey = `widget-${request.action}-${crypto.randomUUID()}`;
+    return {
+      title: accepting ? t.release : t.reportProblem,
+      question: accepting ? t.releaseConfirm : t.reportConfirm,
+      facts: [
+        [t.temporaryAccount, request.code],
+        [t.inAccount, request.amountText],
+      ],
+      fields: reason ? [h('label', { for: 'reason' }, t.reason), reason] : [],
+      confirmLabel: t.confirm,
+      busyLabel: accepting ? t.releasing : t.reporting,
+      success: accepting ? t.released : t.rejected,
+      perform: () => {
+        const text = reason?.value.trim();
+        return callApi<AccountView>(
+          'POST',
+          `/v1/temporary-accounts/${encodeURIComponent(request.code)}/${request.action}`,
+          { token: request.token, body: text ? { reason: text } : {}, idempotencyKey },
+        );
+      },
+      failure: (code) => (code === 'not_found' ? t.notYours : t.failed),
+    };
+  }
+
+  function payment(request: Extract<ConfirmRequest, { action: 'pay' }>): Spec {
+    return {
+      title: t.payTitle,
+      question: t.payConfirm,
+      facts: [
+        [t.payee, request.payeeName],
+        [t.amount, request.amountText],
+        [t.order, request.orderReference],
+      ],
+      fields: [],
+      confirmLabel: t.confirmPay(request.amountText),
+      busyLabel: t.paying,
+      success: t.paid,
+      perform: () =>
+        callApi<AccountView>('POST', '/v1/temporary-accounts', {
+          token: request.token,
+          body: { invoice: request.invoice, ...(request.fundFrom ? { fundFrom: request.fundFrom } : {}) },
+          idempotencyKey: request.idempotencyKey,
+        }),
+      failure: (code) =>
+        code === 'insufficient_funds'
+          ? t.insufficient
+          : code === 'invoice_already_used'
+            ? t.invoiceUsed
+            : code === 'invoice_expired'
+              ? t.invoiceExpired
+              : t.failed,
+    };
+  }
+}
+
+/** Tries again (same request, same key) while the failure may not have happened; 5 tries. */
+async function withRetries<T>(attempt: () => Promise<T>, onRetry: () => void): Promise<T> {
+  for (let tries = 1; ; tries++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!isTransient(codeOf(error)) || tries >= 5) throw error;
+      onRetry();
+      await new Promise((resolve) => setTimeout(resolve, 500 * tries));
+    }
   }
 }

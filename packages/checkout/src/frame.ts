@@ -5,6 +5,8 @@ import {
   type AccountView,
   alertBox,
   type Child,
+  type ConfirmMessage,
+  type ConfirmRequest,
   callApi,
   codeOf,
   confirmSource,
@@ -215,109 +217,97 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amo
       ` ${account.name} (${t.balance} ${formatAmount(account.balanceMinor, account.currency, config.lang)})`,
     ),
   );
-  // One key per pay attempt: double clicks and retries after a lost connection apply once.
+  // One key per payment: a second window after a lost answer, and retries, pay once.
   const idempotencyKey = `widget-${crypto.randomUUID()}`;
   const pay = h('button', { type: 'submit', class: 'primary' }, t.confirmPay(amount));
   const problem = h('div');
+  const waiting = h('div');
   const form = h(
     'form',
     { class: 'pay' },
     h('fieldset', {}, h('legend', {}, t.fromAccount), ...choices),
     problem,
+    waiting,
     pay,
   );
-  // Pay takes a click only while the form is shown as we draw it (see watchShown).
-  let shown = false;
-  const notShownHint = alertBox(t.notShown);
-  let hintTimer: ReturnType<typeof setTimeout> | undefined;
-  const onShown = (now: boolean) => {
-    shown = now;
-    pay.setAttribute('aria-disabled', String(!now));
-    clearTimeout(hintTimer);
-    if (now) notShownHint.remove();
-    else hintTimer = setTimeout(() => problem.replaceChildren(notShownHint), 2_000);
+  let open: BankWindow | null | undefined;
+  const ready = () => {
+    open = undefined;
+    waiting.replaceChildren();
+    pay.disabled = false;
+    pay.textContent = t.confirmPay(amount);
   };
-  watchShown(form, onShown);
-  form.addEventListener('submit', async (event) => {
+  // Pay is confirmed in the bank's own window, like Release: the shop frames this iframe and
+  // could hide it (opacity, masks, outlines, zoom...) under a decoy to get a click on Pay.
+  form.addEventListener('submit', (event) => {
     event.preventDefault();
-    if (pay.disabled || !shown) return;
-    pay.disabled = true;
-    pay.textContent = t.paying;
+    if (pay.disabled) return;
     problem.replaceChildren();
     const fundFrom = (form.querySelector('input[name=fundFrom]:checked') as HTMLInputElement | null)?.value;
-    try {
-      const account = await payWithRetries(
-        { invoice: config.invoice, ...(fundFrom ? { fundFrom } : {}) },
+    open = bankWindow(
+      '',
+      {
+        source: confirmSource,
+        type: 'request',
+        action: 'pay',
+        invoice: config.invoice,
+        ...(fundFrom ? { fundFrom } : {}),
         idempotencyKey,
-      );
-      await api('DELETE', '/v1/sessions/current').catch(() => {});
-      session = undefined;
-      show(h('h1', {}, t.payTitle), summary, h('p', { class: 'success' }, t.paid));
-      announce(t.paid);
-      emit({ type: 'paid', code: account.code });
-    } catch (error) {
-      const code = codeOf(error);
-      const text =
-        code === 'insufficient_funds'
-          ? t.insufficient
-          : code === 'invoice_already_used'
-            ? t.invoiceUsed
-            : t.failed;
-      problem.replaceChildren(alertBox(text));
-      emit({ type: 'error', code, message: text });
-      pay.disabled = false;
-      pay.textContent = t.confirmPay(amount);
-      pay.focus();
+        payeeName: invoice.payeeName,
+        orderReference: invoice.orderReference,
+        amountText: amount,
+        token: session?.token ?? '',
+      },
+      {
+        done: async (message) => {
+          open?.end('settled');
+          await api('DELETE', '/v1/sessions/current').catch(() => {});
+          session = undefined;
+          show(h('h1', {}, t.payTitle), summary, h('p', { class: 'success' }, t.paid));
+          announce(t.paid);
+          emit({ type: 'paid', code: message.account.code });
+        },
+        failed: (code) => {
+          const text =
+            code === 'insufficient_funds'
+              ? t.insufficient
+              : code === 'invoice_already_used'
+                ? t.invoiceUsed
+                : t.failed;
+          problem.replaceChildren(alertBox(text));
+          emit({ type: 'error', code, message: text });
+        },
+        gone: () => {
+          ready();
+          pay.focus();
+        },
+        noAnswer: () => {
+          ready();
+          problem.replaceChildren(alertBox(t.payWindowFailed));
+          announce(t.payWindowFailed);
+        },
+      },
+    );
+    if (!open) {
+      problem.replaceChildren(alertBox(t.payWindowFailed));
+      announce(t.payWindowFailed);
+      return;
     }
+    pay.disabled = true;
+    const showAgain = h('button', { type: 'button', class: 'secondary' }, t.showWindow);
+    const cancel = h('button', { type: 'button', class: 'secondary' }, t.cancel);
+    const popup = open.popup;
+    showAgain.addEventListener('click', () => popup.focus());
+    cancel.addEventListener('click', () => {
+      open?.end('cancelled');
+      ready();
+      pay.focus();
+    });
+    waiting.replaceChildren(h('p', {}, t.confirmInWindow), h('div', { class: 'actions' }, showAgain, cancel));
+    announce(t.confirmInWindow);
   });
   show(h('h1', {}, t.payTitle), summary, form);
   pay.focus();
-}
-
-/**
- * Tells `onChange` whether `target` is shown as drawn, unobscured: true once it has been for
- * half a second, false at once when it stops. The page that frames us (the seller's shop) could
- * set our iframe to opacity 0 under a decoy and have the buyer's click land on Pay.
- * IntersectionObserver v2 (`trackVisibility`) tells, in Chromium-based browsers: an element is
- * not shown when anything covers it, or it or an ancestor (in any frame) has opacity, a filter
- * or a transform other than a move. Where the browser cannot tell, it answers true at once;
- * Release and Report are protected anyway, by the bank's own window.
- */
-function watchShown(target: Element, onChange: (shown: boolean) => void): void {
-  if (!('isVisible' in IntersectionObserverEntry.prototype)) {
-    onChange(true);
-    return;
-  }
-  onChange(false);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const observer = new IntersectionObserver(
-    (entries) => {
-      const entry = entries[entries.length - 1] as IntersectionObserverEntry & { isVisible?: boolean };
-      clearTimeout(timer);
-      if (entry.isVisible === true) timer = setTimeout(() => onChange(true), 500);
-      else onChange(false);
-    },
-    { threshold: 1, trackVisibility: true, delay: 100 } as IntersectionObserverInit,
-  );
-  observer.observe(target);
-}
-
-async function payWithRetries(body: Record<string, string>, idempotencyKey: string): Promise<AccountView> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await api<AccountView>('POST', '/v1/temporary-accounts', body, idempotencyKey);
-    } catch (error) {
-      const code = codeOf(error);
-      const transient =
-        code === 'network_error' ||
-        code === 'service_unavailable' ||
-        code === 'internal_error' ||
-        code === 'idempotency_key_in_use'; // our own earlier attempt is still going through
-      if (!transient || attempt >= 5) throw error;
-      announce(t.retrying);
-      await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
-    }
-  }
 }
 
 // --- order mode (steps 106, 120-122) ----------------------------------------------------------
@@ -522,56 +512,40 @@ function renderOrder(account: AccountView): void {
  * so what the buyer confirms there is what the buyer sees. The iframe hands it the session
  * (same origin, to that window only); the window calls the bank and reports back.
  */
-function openConfirmation(actions: HTMLElement, action: Decision, account: AccountView): void {
-  endConfirmation('cancelled');
-  const previous = [...actions.childNodes];
-  const url = `/widget/confirm?lang=${config.lang}&account=${encodeURIComponent(account.code)}`;
-  const popup = window.open(url, '_blank', 'popup,width=480,height=640');
-  if (!popup) {
-    actions.replaceChildren(windowFailed(account.code), ...previous);
-    announce(t.windowFailed);
-    return;
-  }
-  const request = {
-    source: confirmSource,
-    type: 'request',
-    action,
-    code: account.code,
-    amountText: formatAmount(account.balanceMinor, account.currency, config.lang),
-    token: session?.token ?? '',
-  } as const;
+interface BankWindow {
+  popup: Window;
+  /** Stops listening; `cancelled` closes the window, `settled` lets it finish and close. */
+  end(outcome: 'cancelled' | 'settled'): void;
+}
+
+/**
+ * Opens the bank's confirmation window (`/widget/confirm`) and hands it `request` (with the
+ * session) once it says it is ready: posted to that window only, on our own origin. Its answers
+ * are taken from that window only. `gone` runs when the buyer cancels there or closes it;
+ * `noAnswer` when it never becomes ready (a page whose Cross-Origin-Opener-Policy cut its
+ * opener, say). Null when the browser would not open it.
+ */
+function bankWindow(
+  query: string,
+  request: ConfirmRequest,
+  on: {
+    done(message: Extract<ConfirmMessage, { type: 'done' }>): void;
+    failed(code: string): void;
+    gone(): void;
+    noAnswer(): void;
+  },
+): BankWindow | null {
+  const popup = window.open(
+    `/widget/confirm?lang=${config.lang}${query}`,
+    '_blank',
+    'popup,width=480,height=640',
+  );
+  if (!popup) return null;
   let ready = false;
-  const restore = () => {
-    if (order.confirmation !== popup) return;
-    endConfirmation('cancelled');
-    if (order.lastAccount) {
-      order.shownVersion = -1;
-      renderOrder(order.lastAccount);
-    }
-    order.actions?.querySelector('button')?.focus();
-    void refresh();
-  };
-  const onMessage = (event: MessageEvent) => {
-    if (event.source !== popup || event.origin !== location.origin || !isConfirmMessage(event.data)) return;
-    const message = event.data;
-    if (message.type === 'ready' && !ready) {
-      ready = true;
-      popup.postMessage(request, location.origin);
-    } else if (message.type === 'cancelled') restore();
-    else if (message.type === 'done') decided(message.action, message.account);
-    else if (message.type === 'failed') failed(message.code);
-  };
-  const watchClosed = setInterval(() => popup.closed && restore(), 500);
-  // A window that never answers (its opener link cut by the page's Cross-Origin-Opener-Policy,
-  // say) cannot confirm anything: offer the bank's own page instead.
-  const noAnswer = setTimeout(() => {
-    if (ready || order.confirmation !== popup) return;
-    endConfirmation('cancelled');
-    actions.replaceChildren(windowFailed(account.code), ...previous);
-    announce(t.windowFailed);
-  }, 5_000);
-  window.addEventListener('message', onMessage);
-  confirmationCleanup = (outcome) => {
+  let ended = false;
+  const end = (outcome: 'cancelled' | 'settled') => {
+    if (ended) return;
+    ended = true;
     clearInterval(watchClosed);
     clearTimeout(noAnswer);
     window.removeEventListener('message', onMessage);
@@ -580,11 +554,77 @@ function openConfirmation(actions: HTMLElement, action: Decision, account: Accou
     // Settled: the window closes itself once it has shown its answer (or at once if idle).
     else popup.postMessage({ source: confirmSource, type: 'settled' }, location.origin);
   };
-  order.confirmation = popup;
+  const onMessage = (event: MessageEvent) => {
+    if (event.source !== popup || event.origin !== location.origin || !isConfirmMessage(event.data)) return;
+    const message = event.data;
+    if (message.type === 'ready' && !ready) {
+      ready = true;
+      popup.postMessage(request, location.origin);
+    } else if (message.type === 'cancelled') {
+      end('cancelled');
+      on.gone();
+    } else if (message.type === 'done') on.done(message);
+    else if (message.type === 'failed') on.failed(message.code);
+  };
+  const watchClosed = setInterval(() => {
+    if (!popup.closed) return;
+    end('cancelled');
+    on.gone();
+  }, 500);
+  const noAnswer = setTimeout(() => {
+    if (ready) return;
+    end('cancelled');
+    on.noAnswer();
+  }, 5_000);
+  window.addEventListener('message', onMessage);
+  return { popup, end };
+}
+
+function openConfirmation(actions: HTMLElement, action: Decision, account: AccountView): void {
+  endConfirmation('cancelled');
+  const previous = [...actions.childNodes];
+  const restore = () => {
+    endConfirmation('cancelled');
+    if (order.lastAccount) {
+      order.shownVersion = -1;
+      renderOrder(order.lastAccount);
+    }
+    order.actions?.querySelector('button')?.focus();
+    void refresh();
+  };
+  const opened = bankWindow(
+    `&account=${encodeURIComponent(account.code)}`,
+    {
+      source: confirmSource,
+      type: 'request',
+      action,
+      code: account.code,
+      amountText: formatAmount(account.balanceMinor, account.currency, config.lang),
+      token: session?.token ?? '',
+    },
+    {
+      done: (message) => decided(message.action as Decision, message.account),
+      failed,
+      gone: () => order.confirmation === opened?.popup && restore(),
+      noAnswer: () => {
+        if (order.confirmation !== opened?.popup) return;
+        endConfirmation('cancelled');
+        actions.replaceChildren(windowFailed(account.code), ...previous);
+        announce(t.windowFailed);
+      },
+    },
+  );
+  if (!opened) {
+    actions.replaceChildren(windowFailed(account.code), ...previous);
+    announce(t.windowFailed);
+    return;
+  }
+  confirmationCleanup = opened.end;
+  order.confirmation = opened.popup;
   order.confirming = true;
   const showAgain = h('button', { type: 'button', class: 'primary' }, t.showWindow);
   const cancel = h('button', { type: 'button', class: 'secondary' }, t.cancel);
-  showAgain.addEventListener('click', () => popup.focus());
+  showAgain.addEventListener('click', () => opened.popup.focus());
   cancel.addEventListener('click', restore);
   actions.replaceChildren(h('p', {}, t.confirmInWindow), showAgain, cancel);
   announce(t.confirmInWindow);

@@ -55,8 +55,10 @@ const en = {
   offline: 'Not live: reload to see changes',
   confirmInWindow: "Confirm in your bank's window that just opened.",
   showWindow: 'Show that window',
-  notShown:
-    'This payment form is hidden or covered on this page, so nothing was paid. Make sure it is fully visible, then try again.',
+  payConfirm:
+    'Pay into a temporary account at your bank? The money stays there, locked by you, until you release it to the seller.',
+  payWindowFailed:
+    "Your bank's confirmation window could not open here, so nothing was paid. Allow pop-ups for this page, then try again.",
   windowFailed: "Your bank's confirmation window could not open here. Release or report on",
   bankPage: "your bank's page for this payment",
   confirmOnBankPage: 'This window has nothing to confirm. Release or report on',
@@ -126,8 +128,10 @@ const ja: Dictionary = {
   offline: 'ライブ更新停止：再読み込みしてください',
   confirmInWindow: '開いた銀行のウィンドウで確定してください。',
   showWindow: 'そのウィンドウを表示',
-  notShown:
-    'この支払いフォームはページ上で隠れているか覆われているため、支払いは行われませんでした。フォーム全体が見えることを確認してから、もう一度お試しください。',
+  payConfirm:
+    '銀行の一時口座に支払いますか？お金はあなたが販売者に解除するまで、あなたのロックでそこに保管されます。',
+  payWindowFailed:
+    '銀行の確認ウィンドウをここで開けなかったため、支払いは行われていません。このページのポップアップを許可して、もう一度お試しください。',
   windowFailed: '銀行の確認ウィンドウをここで開けませんでした。解除や報告は',
   bankPage: 'この支払いの銀行ページで行ってください',
   confirmOnBankPage: 'このウィンドウで確定するものはありません。解除や報告は',

@@ -78,9 +78,10 @@ export function codeOf(error: unknown): string {
 export const confirmSource = 'lockstep-confirm';
 
 export type Decision = 'accept' | 'reject';
+/** What the bank's window confirms: a decision on the order page, or a payment. */
+export type BankAction = Decision | 'pay';
 
-export type ConfirmMessage =
-  | { source: typeof confirmSource; type: 'ready' }
+export type ConfirmRequest =
   | {
       source: typeof confirmSource;
       type: 'request';
@@ -89,11 +90,38 @@ export type ConfirmMessage =
       amountText: string;
       token: string;
     }
-  | { source: typeof confirmSource; type: 'done'; action: Decision; account: AccountView }
-  | { source: typeof confirmSource; type: 'failed'; action: Decision; code: string }
+  | {
+      source: typeof confirmSource;
+      type: 'request';
+      action: 'pay';
+      invoice: string;
+      fundFrom?: string;
+      /** The iframe's key for this payment: reopening the window after a lost answer pays once. */
+      idempotencyKey: string;
+      payeeName: string;
+      orderReference: string;
+      amountText: string;
+      token: string;
+    };
+
+export type ConfirmMessage =
+  | { source: typeof confirmSource; type: 'ready' }
+  | ConfirmRequest
+  | { source: typeof confirmSource; type: 'done'; action: BankAction; account: AccountView }
+  | { source: typeof confirmSource; type: 'failed'; action: BankAction; code: string }
   | { source: typeof confirmSource; type: 'cancelled' }
   /** From the iframe: the decision is made or moot; an idle window closes. */
   | { source: typeof confirmSource; type: 'settled' };
+
+/** Whether a failed call may be tried again with the same key (it may not have happened). */
+export function isTransient(code: string): boolean {
+  return (
+    code === 'network_error' ||
+    code === 'service_unavailable' ||
+    code === 'internal_error' ||
+    code === 'idempotency_key_in_use' // our own earlier attempt is still going through
+  );
+}
 
 export function isConfirmMessage(value: unknown): value is ConfirmMessage {
   return (
