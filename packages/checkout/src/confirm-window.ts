@@ -41,7 +41,7 @@ export function confirmationWindow(t: Dictionary, lang: Lang): void {
         'p',
         { class: 'alert', role: 'alert' },
         `${t.confirmOnBankPage} `,
-        h('a', { href: `/bank/temporary-accounts/${encodeURIComponent(code)}` }, t.bankPage),
+        h('a', { href: code ? `/bank/temporary-accounts/${encodeURIComponent(code)}` : '/bank' }, t.bankPage),
       ),
     );
     return;
