@@ -90,14 +90,18 @@ describe('housekeeping', () => {
       for (let index = 0; index < 2; index++) await attempt(demoLogins.buyer.userId, 'typo');
       for (let index = 0; index < 5; index++) await attempt(demoLogins.buyer2.userId, 'guess');
       clock.nowMs += 2 * 60_000;
-      expect(await gateway.housekeeping?.sweep()).toMatchObject({ staleLoginFailures: 1 });
+      // The buyer's two counts (this source, account-wide) and the second buyer's account-wide
+      // count go; the second buyer's locked count for this source stays.
+      expect(await gateway.housekeeping?.sweep()).toMatchObject({ staleLoginFailures: 3 });
       // The locked count stays, so the lock holds; the forgotten one starts again from zero:
       // four more failures and the right password still gets in (2 + 4 would have locked).
       expect(await attempt(demoLogins.buyer2.userId, demoLogins.buyer2.password)).toBe('login_locked');
       for (let index = 0; index < 4; index++) await attempt(demoLogins.buyer.userId, 'typo');
       expect(await attempt(demoLogins.buyer.userId, demoLogins.buyer.password)).toBe('ok');
       clock.nowMs += 16 * 60_000;
-      expect(await gateway.housekeeping?.sweep()).toMatchObject({ staleLoginFailures: 1 });
+      // The lock ran out: it goes, and so does the buyer's reset account-wide count; the buyer's
+      // source, now known (a good password came from it), stays.
+      expect(await gateway.housekeeping?.sweep()).toMatchObject({ staleLoginFailures: 2 });
       expect(await attempt(demoLogins.buyer2.userId, demoLogins.buyer2.password)).toBe('ok');
     } finally {
       await gateway.close();

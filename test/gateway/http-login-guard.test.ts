@@ -1,4 +1,7 @@
+import { noCommission } from '@lockstep/core';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createGateway } from '../../packages/gateway/src/gateway.ts';
 import { normalizeAddress, withoutPort } from '../../packages/gateway/src/http/client-source.ts';
 import { demoLogins } from '../../packages/gateway/src/seed.ts';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
@@ -156,6 +159,52 @@ describe('login guard', () => {
       'login_locked',
       'invalid_credentials',
     ]);
+    laterBy(lockMs + 1_000);
+  }, 30_000);
+
+  it('two gateway processes on one store answer an unknown ID exactly as a known one', async () => {
+    // helper-35's review: unknown IDs were counted in each process's memory, so behind a load
+    // balancer an unknown ID took more guesses before its lock than a customer did.
+    const other = await createGateway({
+      store: gateway.gateway.store,
+      publicUrl: gateway.url,
+      commission: noCommission,
+      now: () => clock,
+      log: pino({ level: 'silent' }),
+      webhooks: false,
+      housekeeping: false,
+      trustedProxyHops: 1,
+      loginPolicy: {
+        failuresBeforeLock: 3,
+        failuresBeforeAccountLock: 7,
+        sourceFailuresPerWindow: 10,
+        lockMs,
+        sessionTtlMs: 60 * 60_000,
+      },
+    });
+    const alternate = async (userId: string, source: string) => {
+      const answers = [];
+      for (let attempt = 0; attempt < 4; attempt++) {
+        const app = attempt % 2 === 0 ? gateway.gateway.app : other.app;
+        const response = await app.request('/v1/sessions', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-forwarded-for': source },
+          body: JSON.stringify({ userId, password: 'guess' }),
+        });
+        answers.push(((await response.json()) as { error: { code: string } }).error.code);
+      }
+      return answers;
+    };
+    await gateway.admin.createCustomer({ userId: 'two-procs', displayName: 'Two', password: 'two-pass' });
+    const known = await alternate('two-procs', '203.0.113.70');
+    const unknown = await alternate('nobody-two-procs', '203.0.113.71');
+    expect(known).toEqual([
+      'invalid_credentials',
+      'invalid_credentials',
+      'invalid_credentials',
+      'login_locked',
+    ]);
+    expect(unknown).toEqual(known);
     laterBy(lockMs + 1_000);
   }, 30_000);
 

@@ -137,31 +137,40 @@ export function storeContract(
       await expect(
         store.transaction((tx) => tx.insertCustomer({ ...record, id: unique('cus') })),
       ).rejects.toThrow();
-      await store.transaction((tx) =>
-        tx.updateLoginState(record.id, { failedLoginCount: 3, loginLockedUntil: now }),
-      );
-      expect(await store.read((reader) => reader.getCustomer(record.id))).toMatchObject({
-        failedLoginCount: 3,
-        loginLockedUntil: now,
-      });
     });
 
-    it('counts login attempts atomically and refuses them while locked', async () => {
-      const id = await store.transaction((tx) => customer(tx));
-      const attempts = await Promise.all(
-        Array.from({ length: 10 }, () => store.transaction((tx) => tx.reserveLoginAttempt(id, now))),
-      );
+    it('counts login attempts per subject and source atomically, and refuses them while locked', async () => {
+      const subject = unique('cus');
+      const stale = '2026-11-24T09:45:00.000Z';
+      const reserve = (at: string, source = '198.51.100.1') =>
+        store.transaction((tx) => tx.reserveSourceAttempt(subject, source, at, stale));
+      const attempts = await Promise.all(Array.from({ length: 10 }, () => reserve(now)));
       expect(
         attempts.map((attempt) => ('attempt' in attempt ? attempt.attempt : 0)).sort((a, b) => a - b),
       ).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      // Another source of the same subject counts apart.
+      expect(await reserve(now, '198.51.100.2')).toEqual({ attempt: 1, known: false });
       const lockedUntil = '2026-11-24T10:15:00.000Z';
+      await store.transaction((tx) => tx.settleSourceAttempts(subject, '198.51.100.1', { lockedUntil }));
+      expect(await reserve(now)).toEqual({ lockedUntil });
+      // The lock ran out: counting starts again.
+      expect(await reserve(lockedUntil)).toEqual({ attempt: 1, known: false });
+      // A good password: the source is known until then, and its count starts again.
       await store.transaction((tx) =>
-        tx.updateLoginState(id, { failedLoginCount: 0, loginLockedUntil: lockedUntil }),
+        tx.settleSourceAttempts(subject, '198.51.100.1', { knownUntil: '2027-02-22T10:00:00.000Z' }),
       );
-      expect(await store.transaction((tx) => tx.reserveLoginAttempt(id, now))).toEqual({ lockedUntil });
-      expect(await store.transaction((tx) => tx.reserveLoginAttempt(id, lockedUntil))).toEqual({
-        attempt: 1,
-      });
+      expect(await reserve(lockedUntil)).toEqual({ attempt: 1, known: true });
+      // A count last touched before `staleBefore` starts again too.
+      expect(
+        await store.transaction((tx) =>
+          tx.reserveSourceAttempt(
+            subject,
+            '198.51.100.2',
+            '2026-11-24T11:00:00.000Z',
+            '2026-11-24T10:45:00.000Z',
+          ),
+        ),
+      ).toEqual({ attempt: 1, known: false });
     });
     it('keeps usual-account balances in the ledger; a balanced entry moves money', async () => {
       const from = await fundedUsual(10_000);

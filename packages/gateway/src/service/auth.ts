@@ -11,7 +11,13 @@ import type {
   StoreTx,
 } from '../storage/store.ts';
 import type { Principal } from './bank.ts';
-import { type LoginLimits, loginLocked, MemoryCounts, SourceThrottle, storedCounts } from './login-guard.ts';
+import {
+  type LoginLimits,
+  loginLocked,
+  SourceThrottle,
+  storedCounts,
+  unknownSubject,
+} from './login-guard.ts';
 
 const scrypt = promisify(scryptCallback) as (
   password: string,
@@ -149,8 +155,6 @@ export class Auth {
   /** Counts revocations: a lookup that began before one does not refill the cache after it. */
   private keyRevocations = 0;
   private readonly sessionCache = new Map<string, { record: SessionRecord; cachedAtMs: number }>();
-  /** Unknown user IDs' failures, counted like a customer's (see login-guard.ts). */
-  private readonly unknownIds: MemoryCounts;
   private readonly sources: SourceThrottle;
   private readonly limits: LoginLimits;
   private readonly hashing: HashingGate;
@@ -170,7 +174,6 @@ export class Auth {
       knownSourceMs: this.policy.knownSourceMs ?? 90 * 24 * 60 * 60 * 1000,
     };
     this.sources = new SourceThrottle(this.limits.sourceFailuresPerWindow, this.limits.lockMs);
-    this.unknownIds = new MemoryCounts(this.limits.lockMs);
     this.clock = options.now ?? (() => new Date());
     this.keyCacheTtlMs = options.keyCacheTtlMs ?? 5_000;
     store.onKeyRevoked(() => {
@@ -233,7 +236,7 @@ export class Auth {
     // so neither timing nor the locks tell whether the ID exists.
     const counts = customer
       ? storedCounts(this.store, customer.id, source, this.limits.lockMs)
-      : this.unknownIds.forUnknown(userId, source);
+      : storedCounts(this.store, unknownSubject(userId), source, this.limits.lockMs);
     // Counted before the password is checked, atomically: a burst of parallel guesses gets at
     // most `failuresBeforeLock` passwords checked per source and lock period.
     const reserved = await counts.reserve(nowIso);

@@ -16,8 +16,9 @@ import type { Store, StoreTx } from '../storage/store.ts';
  * - per source over all user IDs: `sourceFailuresPerWindow` (default 30) failures per `lockMs`,
  *   then `rate_limited` before any password is checked (guessing one password for many IDs).
  *
- * An unknown user ID is counted the same way, in memory, so that neither the answers nor the
- * locks tell whether an ID exists.
+ * A user ID that does not exist is counted the same way, in the same table, so that neither
+ * the answers nor the locks tell whether an ID exists, whichever process answers. A count
+ * untouched for the lock period starts again.
  */
 export interface LoginLimits {
   failuresBeforeLock: number;
@@ -51,110 +52,50 @@ export function loginLocked(lockedUntil: string, nowMs: number): LockstepError {
   });
 }
 
-/** A known customer's counts, in the store: every gateway process sees the same. */
-export function storedCounts(
-  store: Store,
-  customerId: string,
-  source: string,
-  keptMs: number,
-): AttemptCounts {
+/** The row that holds a subject's account-wide count (no client source is written so). */
+const overallSource = '*';
+
+/**
+ * The counts of a customer, or of a user ID that does not exist, in the store: every gateway
+ * process sees the same, and both kinds are counted by the same statements, so the answers do
+ * not tell them apart (helper-35's review: unknown IDs counted per process in memory answered
+ * differently behind a load balancer). `subject` is the customer's ID, or for an unknown user
+ * ID a SHA-256 of it as looked up (`unknownSubject`). A count, per source or account-wide,
+ * untouched for `keptMs` starts again.
+ */
+export function storedCounts(store: Store, subject: string, source: string, keptMs: number): AttemptCounts {
   return {
     reserve: (now) =>
       // One transaction: a lock found on either count rolls the other's increment back.
       store.transaction(async (tx) => {
         const staleBefore = new Date(Date.parse(now) - keptMs).toISOString();
-        const fromSource = await tx.reserveSourceAttempt(customerId, source, now, staleBefore);
+        const fromSource = await tx.reserveSourceAttempt(subject, source, now, staleBefore);
         if ('lockedUntil' in fromSource) throw loginLocked(fromSource.lockedUntil, Date.parse(now));
         if (fromSource.known) return { fromSource: fromSource.attempt, overall: 0, known: true };
-        const overall = await tx.reserveLoginAttempt(customerId, now);
+        const overall = await tx.reserveSourceAttempt(subject, overallSource, now, staleBefore);
         if ('lockedUntil' in overall) throw loginLocked(overall.lockedUntil, Date.parse(now));
         return { fromSource: fromSource.attempt, overall: overall.attempt, known: false };
       }),
     lock: (which, until) =>
       store.transaction(async (tx) => {
-        if (which.source) await tx.settleSourceAttempts(customerId, source, { lockedUntil: until });
-        if (which.overall) {
-          await tx.updateLoginState(customerId, { failedLoginCount: 0, loginLockedUntil: until });
-        }
+        if (which.source) await tx.settleSourceAttempts(subject, source, { lockedUntil: until });
+        if (which.overall) await tx.settleSourceAttempts(subject, overallSource, { lockedUntil: until });
       }),
     async clear(tx, knownUntil, known) {
       if (!tx) throw new Error('storedCounts.clear runs inside the login transaction');
-      await tx.settleSourceAttempts(customerId, source, { knownUntil });
-      if (!known) await tx.updateLoginState(customerId, { failedLoginCount: 0, loginLockedUntil: null });
+      await tx.settleSourceAttempts(subject, source, { knownUntil });
+      // A lock that ends now: the next failure counts from 1 (strangers' lock stays when the
+      // good password came from a known source).
+      if (!known) {
+        await tx.settleSourceAttempts(subject, overallSource, { lockedUntil: new Date(0).toISOString() });
+      }
     },
   };
 }
 
-/**
- * Failures in a row per key, and locks, in memory: for user IDs that do not exist, counted as
- * `storedCounts` counts a customer's, so the answers do not tell the two apart. As a stored
- * per-source count does, an unlocked one untouched for `keptMs` starts again; the account-wide
- * count, like the customer's, runs until a lock or a good password. Keys are hashes of the user ID exactly as it is looked up
- * (case and all), so an entry's size does not depend on what a client sent.
- */
-export class MemoryCounts {
-  private readonly entries = new Map<string, { count: number; lockedUntilMs: number; touchedMs: number }>();
-  private readonly keptMs: number;
-  private readonly maxEntries: number;
-
-  constructor(keptMs: number, maxEntries = 50_000) {
-    this.keptMs = keptMs;
-    this.maxEntries = maxEntries;
-  }
-
-  /** What `storedCounts` does, for the unknown user ID `userId` tried from `source`. */
-  forUnknown(userId: string, source: string): AttemptCounts {
-    const overallKey = createHash('sha256').update(userId).digest('base64url');
-    const sourceKey = `${overallKey} ${source}`;
-    return {
-      reserve: async (now) => {
-        const nowMs = Date.parse(now);
-        for (const key of [sourceKey, overallKey]) {
-          const until = this.lockedUntil(key, nowMs);
-          if (until) throw loginLocked(new Date(until).toISOString(), nowMs);
-        }
-        return {
-          fromSource: this.count(sourceKey, nowMs, true),
-          overall: this.count(overallKey, nowMs, false),
-          known: false,
-        };
-      },
-      lock: async (which, until) => {
-        const lockedUntilMs = Date.parse(until);
-        if (which.source) this.set(sourceKey, { count: 0, lockedUntilMs, touchedMs: lockedUntilMs });
-        if (which.overall) this.set(overallKey, { count: 0, lockedUntilMs, touchedMs: lockedUntilMs });
-      },
-      clear: async () => {
-        this.entries.delete(sourceKey);
-        this.entries.delete(overallKey);
-      },
-    };
-  }
-
-  private lockedUntil(key: string, nowMs: number): number {
-    const until = this.entries.get(key)?.lockedUntilMs ?? 0;
-    return until > nowMs ? until : 0;
-  }
-
-  /** The next count; `idleResets`: as a source's stored count, it starts again after `keptMs` idle. */
-  private count(key: string, nowMs: number, idleResets: boolean): number {
-    const entry = this.entries.get(key);
-    const idle = entry !== undefined && idleResets && nowMs - entry.touchedMs >= this.keptMs;
-    const count = entry && entry.lockedUntilMs === 0 && !idle ? entry.count + 1 : 1;
-    this.set(key, { count, lockedUntilMs: 0, touchedMs: nowMs });
-    return count;
-  }
-
-  private set(key: string, entry: { count: number; lockedUntilMs: number; touchedMs: number }): void {
-    this.entries.delete(key); // re-inserted last: the oldest entries are dropped first
-    if (this.entries.size >= this.maxEntries) {
-      // Drop the oldest fifth, never the whole map: recent locks stay in force.
-      for (const oldest of [...this.entries.keys()].slice(0, Math.ceil(this.maxEntries / 5))) {
-        this.entries.delete(oldest);
-      }
-    }
-    this.entries.set(key, entry);
-  }
+/** The subject under which a user ID that does not exist is counted. */
+export function unknownSubject(userId: string): string {
+  return `unknown:${createHash('sha256').update(userId).digest('base64url')}`;
 }
 
 /**

@@ -669,25 +669,6 @@ class PgOps implements StoreTx {
     if (inserted === 0) throw new LockstepError('conflict', 'That user ID is taken.');
   }
 
-  async reserveLoginAttempt(id: string, now: string) {
-    const row = await this.one(
-      `UPDATE customers SET failed_login_count = failed_login_count + 1
-       WHERE id = $1 AND (login_locked_until IS NULL OR login_locked_until <= $2) RETURNING failed_login_count`,
-      [id, now],
-    );
-    if (row) return { attempt: Number(row.failed_login_count) };
-    const locked = await this.one('SELECT login_locked_until FROM customers WHERE id = $1', [id]);
-    return { lockedUntil: String(locked?.login_locked_until ?? now) };
-  }
-
-  async updateLoginState(id: string, state: { failedLoginCount: number; loginLockedUntil: string | null }) {
-    await this.run('UPDATE customers SET failed_login_count = $1, login_locked_until = $2 WHERE id = $3', [
-      state.failedLoginCount,
-      state.loginLockedUntil,
-      id,
-    ]);
-  }
-
   async reserveSourceAttempt(customerId: string, source: string, now: string, staleBefore: string) {
     const row = await this.one(postgresStatements.reserveSourceAttempt, [
       customerId,

@@ -955,27 +955,6 @@ class SqliteOps implements StoreTx {
     }
   }
 
-  async reserveLoginAttempt(id: string, now: string) {
-    const row = this.one(
-      `UPDATE customers SET failed_login_count = failed_login_count + 1
-       WHERE id = ? AND (login_locked_until IS NULL OR login_locked_until <= ?) RETURNING failed_login_count`,
-      id,
-      now,
-    );
-    if (row) return { attempt: Number(row.failed_login_count) };
-    const locked = this.one('SELECT login_locked_until FROM customers WHERE id = ?', id);
-    return { lockedUntil: String(locked?.login_locked_until ?? now) };
-  }
-
-  async updateLoginState(id: string, state: { failedLoginCount: number; loginLockedUntil: string | null }) {
-    this.run(
-      'UPDATE customers SET failed_login_count = ?, login_locked_until = ? WHERE id = ?',
-      state.failedLoginCount,
-      state.loginLockedUntil,
-      id,
-    );
-  }
-
   async reserveSourceAttempt(customerId: string, source: string, now: string, staleBefore: string) {
     const row = this.one(sqliteStatements.reserveSourceAttempt, customerId, source, now, staleBefore);
     if (row)

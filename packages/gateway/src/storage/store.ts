@@ -274,19 +274,10 @@ export interface StoreReader {
 export interface StoreTx extends StoreReader {
   insertCustomer(record: CustomerRecord): Promise<void>;
   /**
-   * Counts a login attempt before the password is checked, atomically: unless the login is
-   * locked (then `lockedUntil`), raises the failure count and returns it as this attempt's
-   * number, so concurrent guesses cannot all see the same count.
-   */
-  reserveLoginAttempt(id: string, now: string): Promise<{ attempt: number } | { lockedUntil: string }>;
-  updateLoginState(
-    id: string,
-    state: { failedLoginCount: number; loginLockedUntil: string | null },
-  ): Promise<void>;
-  /**
-   * Like `reserveLoginAttempt`, for one client source of the customer: counts the attempt
-   * (starting again from 1 after a lock ran out, or when the count was last touched before
-   * `staleBefore`) unless that source's login is locked.
+   * Counts a login attempt of `subject` (a customer, or an unknown user ID's hash) from one
+   * client source (or `*`, all of them), atomically, so concurrent guesses cannot all see the
+   * same count: starting again from 1 after a lock ran out, or when the count was last touched
+   * before `staleBefore`; refused (nothing counted) while that count is locked.
    */
   reserveSourceAttempt(
     customerId: string,
