@@ -13,6 +13,13 @@ import { startTestGateway, type TestGateway } from '../support/gateway.ts';
  * 3 failures per source, 7 over all sources, 10 per source over all user IDs, per 15 minutes.
  */
 const lockMs = 15 * 60_000;
+const policy = {
+  failuresBeforeLock: 3,
+  failuresBeforeAccountLock: 7,
+  sourceFailuresPerWindow: 10,
+  lockMs,
+  sessionTtlMs: 60 * 60_000,
+};
 let clock = new Date('2026-11-26T10:00:00.000Z');
 let gateway: TestGateway;
 
@@ -20,13 +27,7 @@ beforeAll(async () => {
   gateway = await startTestGateway({
     now: () => clock,
     trustedProxyHops: 1,
-    loginPolicy: {
-      failuresBeforeLock: 3,
-      failuresBeforeAccountLock: 7,
-      sourceFailuresPerWindow: 10,
-      lockMs,
-      sessionTtlMs: 60 * 60_000,
-    },
+    loginPolicy: policy,
   });
 });
 afterAll(() => gateway.close());
@@ -174,13 +175,7 @@ describe('login guard', () => {
       webhooks: false,
       housekeeping: false,
       trustedProxyHops: 1,
-      loginPolicy: {
-        failuresBeforeLock: 3,
-        failuresBeforeAccountLock: 7,
-        sourceFailuresPerWindow: 10,
-        lockMs,
-        sessionTtlMs: 60 * 60_000,
-      },
+      loginPolicy: policy,
     });
     const alternate = async (userId: string, source: string) => {
       const answers = [];
