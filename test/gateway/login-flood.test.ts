@@ -15,7 +15,6 @@ describe('a flood of logins', () => {
       loginPolicy: { ...defaultLoginPolicy, hashingSlots: 1, hashingQueueMax: 2 },
     });
     try {
-      const { store } = gateway.gateway;
       const login = (userId: string, password: string) =>
         gateway.request('POST', '/v1/sessions', { body: { userId, password } });
       // Twelve at once, unknown user IDs and one wrong password for a real user among them.
