@@ -425,6 +425,68 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
     await page.close();
   }, 60_000);
 
+  it('a window closed while it pays leaves the outcome to be checked, never paid twice', async () => {
+    const before = await buyerBalance();
+    const { page, frame } = await open(`mode="pay" invoice="${await invoice(700, 'order-closed-paying')}"`);
+    await login(frame, demoLogins.buyer);
+    // The bank commits the payment, and its answer takes 2 s to come back.
+    await context.route('**/v1/temporary-accounts', async (route) => {
+      if (route.request().method() !== 'POST') return route.continue();
+      const response = await route.fetch();
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      await route.fulfill({ response }).catch(() => undefined);
+    });
+    try {
+      const opened = page.waitForEvent('popup');
+      await frame.getByRole('button', { name: /^Pay/ }).click();
+      const payWindow = await opened;
+      // The window names the account that pays (helper-36: it was chosen only in the iframe).
+      await payWindow.locator('dd').getByText('Ordinary deposit').waitFor();
+      await payWindow.getByRole('button', { name: /^Pay/ }).click();
+      // While the window pays, the iframe offers no Cancel that would close it mid-payment.
+      await expect.poll(() => frame.getByRole('button', { name: 'Cancel' }).count()).toBe(0);
+      await payWindow.close();
+      await frame.getByRole('alert').getByText('closed while it was paying').waitFor();
+      expect(await page.evaluate(() => (window as any).widgetEvents.map((e: any) => e.type))).toEqual([
+        'ready',
+      ]);
+    } finally {
+      await context.unroute('**/v1/temporary-accounts');
+    }
+    // Pay again: the same payment's key finds it done; the money moved once.
+    const again = page.waitForEvent('popup');
+    await frame.getByRole('button', { name: /^Pay/ }).click();
+    await (await again).getByRole('button', { name: /^Pay/ }).click();
+    await page.waitForFunction(() =>
+      (window as any).widgetEvents.some((event: any) => event.type === 'paid'),
+    );
+    expect(await buyerBalance()).toBe(before - 700);
+    await page.close();
+  }, 60_000);
+
+  it('a failure in the window is no error for the page yet, and a window whose page is gone pays nothing', async () => {
+    const before = await buyerBalance();
+    const { page, frame } = await open(`mode="pay" invoice="${await invoice(90_000_000, 'order-too-much')}"`);
+    await login(frame, demoLogins.buyer);
+    const opened = page.waitForEvent('popup');
+    await frame.getByRole('button', { name: /^Pay/ }).click();
+    const payWindow = await opened;
+    await payWindow.getByRole('button', { name: /^Pay/ }).click();
+    await payWindow.getByRole('alert').getByText('does not hold enough money').waitFor();
+    // The buyer may still pick up and try again there: the page has heard no error yet.
+    expect(await page.evaluate(() => (window as any).widgetEvents.map((e: any) => e.type))).toEqual([
+      'ready',
+    ]);
+    // The shop takes the widget away; the window, still open, does nothing any more.
+    await page.evaluate(() => document.querySelector('lockstep-checkout')?.remove());
+    await payWindow.mouse.move(5, 5);
+    await payWindow.getByRole('button', { name: /^Pay/ }).click();
+    await payWindow.getByRole('alert').getByText('The page that asked for this is gone').waitFor();
+    expect(await buyerBalance()).toBe(before);
+    await payWindow.close();
+    await page.close();
+  }, 60_000);
+
   /** A funded deal, its order page with the buyer logged in, and the bank's window open. */
   async function confirmationFor(orderReference: string) {
     const code = (

@@ -1,5 +1,5 @@
 import { Attention } from './attention.ts';
-import type { Dictionary, Lang } from './i18n.ts';
+import { type Dictionary, type Lang, payFailureText } from './i18n.ts';
 import {
   type AccountView,
   alertBox,
@@ -88,7 +88,16 @@ export function confirmationWindow(t: Dictionary, lang: Lang): void {
     });
     confirm.addEventListener('click', async (event) => {
       if (busy || done || !attention.counts(event)) return;
+      if (!opener || opener.closed) {
+        // The page that asked is gone (the shop removed it, or its tab closed): do nothing.
+        done = true;
+        attention.hold();
+        outcome.replaceChildren(alertBox(t.openerGone));
+        confirm.remove();
+        return;
+      }
       busy = true;
+      tell({ source: confirmSource, type: 'busy', busy: true });
       attention.hold();
       cancel.disabled = true;
       confirm.textContent = spec.busyLabel;
@@ -99,6 +108,10 @@ export function confirmationWindow(t: Dictionary, lang: Lang): void {
         );
         done = true;
         tell({ source: confirmSource, type: 'done', action: request.action, account });
+        // Nobody left to end the session the iframe handed over: end it here.
+        if (!opener || opener.closed) {
+          await callApi('DELETE', '/v1/sessions/current', { token: request.token }).catch(() => {});
+        }
         outcome.replaceChildren(h('p', { class: 'success' }, spec.success), h('p', {}, t.windowCloses));
         confirm.remove();
         cancel.remove();
@@ -106,6 +119,7 @@ export function confirmationWindow(t: Dictionary, lang: Lang): void {
       } catch (error) {
         const code = codeOf(error);
         tell({ source: confirmSource, type: 'failed', action: request.action, code });
+        tell({ source: confirmSource, type: 'busy', busy: false });
         outcome.replaceChildren(alertBox(spec.failure(code)));
         cancel.disabled = false;
         confirm.textContent = spec.confirmLabel;
@@ -177,6 +191,7 @@ export function confirmationWindow(t: Dictionary, lang: Lang): void {
         [t.payee, request.payeeName],
         [t.amount, request.amountText],
         [t.order, request.orderReference],
+        ...(request.accountName ? [[t.fromAccount, request.accountName] as [string, string]] : []),
       ],
       fields: [],
       confirmLabel: t.confirmPay(request.amountText),
@@ -188,14 +203,7 @@ export function confirmationWindow(t: Dictionary, lang: Lang): void {
           body: { invoice: request.invoice, ...(request.fundFrom ? { fundFrom: request.fundFrom } : {}) },
           idempotencyKey: request.idempotencyKey,
         }),
-      failure: (code) =>
-        code === 'insufficient_funds'
-          ? t.insufficient
-          : code === 'invoice_already_used'
-            ? t.invoiceUsed
-            : code === 'invoice_expired'
-              ? t.invoiceExpired
-              : t.failed,
+      failure: (code) => payFailureText(t, code),
     };
   }
 }

@@ -1,5 +1,5 @@
 import { confirmationWindow } from './confirm-window.ts';
-import { dictionaries, formatAmount, type Lang, pickLang } from './i18n.ts';
+import { dictionaries, formatAmount, type Lang, payFailureText, pickLang } from './i18n.ts';
 import { messageSource, type WidgetEvent } from './protocol.ts';
 import {
   type AccountView,
@@ -222,20 +222,17 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amo
   const pay = h('button', { type: 'submit', class: 'primary' }, t.confirmPay(amount));
   const problem = h('div');
   const waiting = h('div');
-  const form = h(
-    'form',
-    { class: 'pay' },
-    h('fieldset', {}, h('legend', {}, t.fromAccount), ...choices),
-    problem,
-    waiting,
-    pay,
-  );
+  const fieldset = h('fieldset', {}, h('legend', {}, t.fromAccount), ...choices);
+  const form = h('form', { class: 'pay' }, fieldset, problem, waiting, pay);
+  const failureText = (code: string) => payFailureText(t, code);
   let open: BankWindow | null | undefined;
   const ready = () => {
     open = undefined;
     waiting.replaceChildren();
+    fieldset.disabled = false;
     pay.disabled = false;
     pay.textContent = t.confirmPay(amount);
+    announce('');
   };
   // Pay is confirmed in the bank's own window, like Release: the shop frames this iframe and
   // could hide it (opacity, masks, outlines, zoom...) under a decoy to get a click on Pay.
@@ -244,6 +241,11 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amo
     if (pay.disabled) return;
     problem.replaceChildren();
     const fundFrom = (form.querySelector('input[name=fundFrom]:checked') as HTMLInputElement | null)?.value;
+    const fromAccount = accounts.find((account) => account.id === fundFrom);
+    // The window's state, as it reports it: while it is paying the outcome is not ours to drop.
+    let paying = false;
+    let lastFailure: string | undefined;
+    const cancel = h('button', { type: 'button', class: 'secondary' }, t.cancel);
     open = bankWindow(
       '',
       {
@@ -252,6 +254,7 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amo
         action: 'pay',
         invoice: config.invoice,
         ...(fundFrom ? { fundFrom } : {}),
+        ...(fromAccount ? { accountName: fromAccount.name } : {}),
         idempotencyKey,
         payeeName: invoice.payeeName,
         orderReference: invoice.orderReference,
@@ -259,6 +262,10 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amo
         token: session?.token ?? '',
       },
       {
+        busy: (now) => {
+          paying = now;
+          cancel.hidden = now;
+        },
         done: async (message) => {
           open?.end('settled');
           await api('DELETE', '/v1/sessions/current').catch(() => {});
@@ -267,18 +274,20 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amo
           announce(t.paid);
           emit({ type: 'paid', code: message.account.code });
         },
+        // The window says why and may be tried again: the page hears of it once it is given up.
         failed: (code) => {
-          const text =
-            code === 'insufficient_funds'
-              ? t.insufficient
-              : code === 'invoice_already_used'
-                ? t.invoiceUsed
-                : t.failed;
-          problem.replaceChildren(alertBox(text));
-          emit({ type: 'error', code, message: text });
+          lastFailure = code;
+          problem.replaceChildren(alertBox(failureText(code)));
         },
         gone: () => {
           ready();
+          if (paying) {
+            // Closed while the bank was paying: Pay again finds out (same key, never twice).
+            problem.replaceChildren(alertBox(t.payOutcomeUnknown));
+            announce(t.payOutcomeUnknown);
+          } else if (lastFailure) {
+            emit({ type: 'error', code: lastFailure, message: failureText(lastFailure) });
+          }
           pay.focus();
         },
         noAnswer: () => {
@@ -294,13 +303,15 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amo
       return;
     }
     pay.disabled = true;
+    fieldset.disabled = true;
     const showAgain = h('button', { type: 'button', class: 'secondary' }, t.showWindow);
-    const cancel = h('button', { type: 'button', class: 'secondary' }, t.cancel);
     const popup = open.popup;
     showAgain.addEventListener('click', () => popup.focus());
     cancel.addEventListener('click', () => {
+      if (paying) return;
       open?.end('cancelled');
       ready();
+      if (lastFailure) emit({ type: 'error', code: lastFailure, message: failureText(lastFailure) });
       pay.focus();
     });
     waiting.replaceChildren(h('p', {}, t.confirmInWindow), h('div', { class: 'actions' }, showAgain, cancel));
@@ -533,6 +544,8 @@ function bankWindow(
     failed(code: string): void;
     gone(): void;
     noAnswer(): void;
+    /** The window started (true) or stopped (false) calling the bank. */
+    busy?(busy: boolean): void;
   },
 ): BankWindow | null {
   const popup = window.open(
@@ -563,7 +576,8 @@ function bankWindow(
     } else if (message.type === 'cancelled') {
       end('cancelled');
       on.gone();
-    } else if (message.type === 'done') on.done(message);
+    } else if (message.type === 'busy') on.busy?.(message.busy);
+    else if (message.type === 'done') on.done(message);
     else if (message.type === 'failed') on.failed(message.code);
   };
   const watchClosed = setInterval(() => {

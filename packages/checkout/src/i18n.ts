@@ -57,6 +57,9 @@ const en = {
   showWindow: 'Show that window',
   payConfirm:
     'Pay into a temporary account at your bank? The money stays there, locked by you, until you release it to the seller.',
+  payOutcomeUnknown:
+    "Your bank's window closed while it was paying. Press Pay again to see whether the payment went through: it is never made twice.",
+  openerGone: 'The page that asked for this is gone, so nothing was done. Start again from the shop.',
   payWindowFailed:
     "Your bank's confirmation window could not open here, so nothing was paid. Allow pop-ups for this page, then try again.",
   windowFailed: "Your bank's confirmation window could not open here. Release or report on",
@@ -130,6 +133,9 @@ const ja: Dictionary = {
   showWindow: 'そのウィンドウを表示',
   payConfirm:
     '銀行の一時口座に支払いますか？お金はあなたが販売者に解除するまで、あなたのロックでそこに保管されます。',
+  payOutcomeUnknown:
+    '支払い中に銀行のウィンドウが閉じられました。支払いが完了したか確認するには、もう一度「支払う」を押してください。二重に支払われることはありません。',
+  openerGone: '依頼元のページがなくなったため、何も行われていません。ショップからやり直してください。',
   payWindowFailed:
     '銀行の確認ウィンドウをここで開けなかったため、支払いは行われていません。このページのポップアップを許可して、もう一度お試しください。',
   windowFailed: '銀行の確認ウィンドウをここで開けませんでした。解除や報告は',
@@ -143,6 +149,14 @@ const ja: Dictionary = {
 };
 
 export const dictionaries: Record<Lang, Dictionary> = { en, ja };
+
+/** What a failed payment tells the buyer, by error code. */
+export function payFailureText(t: Dictionary, code: string): string {
+  if (code === 'insufficient_funds') return t.insufficient;
+  if (code === 'invoice_already_used') return t.invoiceUsed;
+  if (code === 'invoice_expired') return t.invoiceExpired;
+  return t.failed;
+}
 
 export function pickLang(value: string | null | undefined): Lang {
   const tag = (value ?? '').toLowerCase();

@@ -96,6 +96,8 @@ export type ConfirmRequest =
       action: 'pay';
       invoice: string;
       fundFrom?: string;
+      /** The name of the account paid from, as the buyer chose it (shown in the window). */
+      accountName?: string;
       /** The iframe's key for this payment: reopening the window after a lost answer pays once. */
       idempotencyKey: string;
       payeeName: string;
@@ -110,6 +112,8 @@ export type ConfirmMessage =
   | { source: typeof confirmSource; type: 'done'; action: BankAction; account: AccountView }
   | { source: typeof confirmSource; type: 'failed'; action: BankAction; code: string }
   | { source: typeof confirmSource; type: 'cancelled' }
+  /** From the window: it started (true) or stopped (false) calling the bank. */
+  | { source: typeof confirmSource; type: 'busy'; busy: boolean }
   /** From the iframe: the decision is made or moot; an idle window closes. */
   | { source: typeof confirmSource; type: 'settled' };
 
