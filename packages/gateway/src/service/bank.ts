@@ -284,6 +284,7 @@ export class Bank {
     input: { amountMinor?: number; toAccountId?: string | null },
   ) {
     const account = await this.partyAccount(unit.tx, principal, code);
+    keyActsAsSellerOnly(principal, account); // before the usual account is looked up (a 404)
     const to = input.toAccountId
       ? await this.ownUsualAccount(unit.tx, principal.customerId, input.toAccountId)
       : await this.defaultUsualAccount(unit.tx, principal.customerId, account.currency, true);
