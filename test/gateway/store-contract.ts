@@ -172,6 +172,29 @@ export function storeContract(
         ),
       ).toEqual({ attempt: 1, known: false });
     });
+    it('remembers only the latest known sources of a subject', async () => {
+      const subject = unique('cus');
+      const at = (minute: number) => `2026-11-24T10:${String(minute).padStart(2, '0')}:00.000Z`;
+      for (let index = 0; index < 25; index++) {
+        const source = `198.51.100.${index}`;
+        await store.transaction(async (tx) => {
+          await tx.reserveSourceAttempt(subject, source, now, '2026-11-24T09:00:00.000Z');
+          // Known until a later time the later the login: source 24 is the latest.
+          await tx.settleSourceAttempts(subject, source, {
+            knownUntil: `2027-02-22T10:${String(index).padStart(2, '0')}:00.000Z`,
+          });
+        });
+      }
+      expect(await store.transaction((tx) => tx.forgetKnownSourcesBeyond(subject, 20, at(1)))).toBe(5);
+      const known = async (index: number) => {
+        const answer = await store.transaction((tx) =>
+          tx.reserveSourceAttempt(subject, `198.51.100.${index}`, at(2), '2026-11-24T09:00:00.000Z'),
+        );
+        return 'known' in answer && answer.known;
+      };
+      expect(await Promise.all([0, 4, 5, 24].map(known))).toEqual([false, false, true, true]);
+    });
+
     it('keeps usual-account balances in the ledger; a balanced entry moves money', async () => {
       const from = await fundedUsual(10_000);
       const to = await fundedUsual(0);

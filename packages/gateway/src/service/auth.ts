@@ -275,6 +275,7 @@ export class Auth {
       await tx.insertSession(session);
       await counts.clear(
         tx,
+        nowIso,
         new Date(now.getTime() + this.limits.knownSourceMs).toISOString(),
         reserved.known,
       );

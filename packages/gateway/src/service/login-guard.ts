@@ -43,7 +43,7 @@ export interface AttemptCounts {
    * the source is known until `knownUntil`; the account-wide count starts again too, unless the
    * login came from a known source (strangers stay locked out while their lock lasts).
    */
-  clear(tx: StoreTx | undefined, knownUntil: string, known: boolean): Promise<void>;
+  clear(tx: StoreTx | undefined, now: string, knownUntil: string, known: boolean): Promise<void>;
 }
 
 export function loginLocked(lockedUntil: string, nowMs: number): LockstepError {
@@ -51,6 +51,9 @@ export function loginLocked(lockedUntil: string, nowMs: number): LockstepError {
     retryAfterSeconds: Math.max(1, Math.ceil((Date.parse(lockedUntil) - nowMs) / 1000)),
   });
 }
+
+/** Known sources remembered per customer: the latest this many (helper-36). */
+const knownSourcesKept = 20;
 
 /** The row that holds a subject's account-wide count (no client source is written so). */
 const overallSource = '*';
@@ -81,9 +84,10 @@ export function storedCounts(store: Store, subject: string, source: string, kept
         if (which.source) await tx.settleSourceAttempts(subject, source, { lockedUntil: until });
         if (which.overall) await tx.settleSourceAttempts(subject, overallSource, { lockedUntil: until });
       }),
-    async clear(tx, knownUntil, known) {
+    async clear(tx, now, knownUntil, known) {
       if (!tx) throw new Error('storedCounts.clear runs inside the login transaction');
       await tx.settleSourceAttempts(subject, source, { knownUntil });
+      await tx.forgetKnownSourcesBeyond(subject, knownSourcesKept, now);
       // A lock that ends now: the next failure counts from 1 (strangers' lock stays when the
       // good password came from a known source).
       if (!known) {

@@ -706,6 +706,10 @@ class PgOps implements StoreTx {
     }
   }
 
+  async forgetKnownSourcesBeyond(subject: string, keep: number, now: string) {
+    return this.run(postgresStatements.forgetKnownSourcesBeyond, [subject, now, keep]);
+  }
+
   async deleteStaleSourceFailures(before: string, now: string, limit: number) {
     return this.run(postgresStatements.deleteStaleSourceFailures, [before, now, limit]);
   }
@@ -1503,6 +1507,12 @@ export const postgresStatements = {
       locked_until = NULL, updated_at = excluded.updated_at
     WHERE login_source_failures.locked_until IS NULL OR login_source_failures.locked_until <= excluded.updated_at
     RETURNING failures, known_until`,
+  forgetKnownSourcesBeyond: `DELETE FROM login_source_failures
+    WHERE customer_id = $1 AND source <> '*' AND known_until IS NOT NULL
+      AND (locked_until IS NULL OR locked_until <= $2)
+      AND source NOT IN (SELECT source FROM login_source_failures
+        WHERE customer_id = $1 AND source <> '*' AND known_until IS NOT NULL
+        ORDER BY known_until DESC LIMIT $3)`,
   deleteStaleSourceFailures: `DELETE FROM login_source_failures WHERE (customer_id, source) IN (
     SELECT customer_id, source FROM login_source_failures
     WHERE updated_at < $1 AND (locked_until IS NULL OR locked_until <= $2)

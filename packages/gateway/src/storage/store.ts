@@ -295,6 +295,11 @@ export interface StoreTx extends StoreReader {
     outcome: { lockedUntil: string } | { knownUntil: string },
   ): Promise<void>;
   /**
+   * Forgets all but the `keep` latest known sources of `subject` (those not locked at `now`),
+   * so logins from ever new addresses cannot grow its rows without bound; returns how many.
+   */
+  forgetKnownSourcesBeyond(subject: string, keep: number, now: string): Promise<number>;
+  /**
    * Deletes up to `limit` rows untouched since `before` that neither lock (any more) nor
    * remember a known source at `now`; returns how many it deleted.
    */
