@@ -7,7 +7,6 @@ import { HTTPException } from 'hono/http-exception';
 import { RegExpRouter } from 'hono/router/reg-exp-router';
 import type { Gateway } from '../gateway.ts';
 import { newId } from '../ids.ts';
-import type { Principal } from '../service/bank.ts';
 import { bearerToken, type GatewayEnv, resolvePrincipal } from './context.ts';
 import { errorBody, statusOfCode, toLockstepError } from './errors.ts';
 import { bankPages } from './pages/bank.ts';
@@ -95,7 +94,12 @@ export function createApp(gateway: Gateway): OpenAPIHono<GatewayEnv> {
 
   // Authentication runs before request validation, so a caller without valid credentials
   // learns nothing about what a valid body looks like.
-  const publicRoutes = new Set(['POST /v1/sessions', 'POST /v1/invoices/verify']);
+  // Logout authenticates itself: a repeated logout finds its session gone, and says 204.
+  const publicRoutes = new Set([
+    'POST /v1/sessions',
+    'POST /v1/invoices/verify',
+    'DELETE /v1/sessions/current',
+  ]);
   app.use('/v1/*', async function authenticate(c, next) {
     // Tokens travel in the Authorization header only: one in a URL ends up in proxy and server
     // logs (helper-32's audit). The old `?access_token=` of the stream is refused, not ignored.
@@ -106,19 +110,10 @@ export function createApp(gateway: Gateway): OpenAPIHono<GatewayEnv> {
       );
     }
     if (!publicRoutes.has(`${c.req.method} ${c.req.path}`)) {
-      const token = bearerToken(c);
-      let principal: Principal;
-      try {
-        principal = await resolvePrincipal(c, token);
-      } catch (error) {
-        // A logout retried after its answer was lost finds its session gone, as it asked.
-        if (isRepeatedLogout(c.req.method, c.req.path, token, error)) return c.body(null, 204);
-        throw error;
-      }
+      const principal = await resolvePrincipal(c, bearerToken(c));
       const merchantOnly =
         c.req.path.startsWith('/v1/invoices') || c.req.path.startsWith('/v1/webhook-endpoints');
-      const customerOnly =
-        c.req.path === '/v1/me' || c.req.path === '/v1/accounts' || c.req.path === '/v1/sessions/current';
+      const customerOnly = c.req.path === '/v1/me' || c.req.path === '/v1/accounts';
       if (
         (merchantOnly && principal.kind !== 'merchant') ||
         (customerOnly && principal.kind !== 'customer')
@@ -344,15 +339,4 @@ export function describeIssues(
       },
     ];
   });
-}
-
-/** `DELETE /v1/sessions/current` with a session token that no longer resolves: already done. */
-function isRepeatedLogout(method: string, path: string, token: string | undefined, error: unknown): boolean {
-  return (
-    method === 'DELETE' &&
-    path === '/v1/sessions/current' &&
-    token?.startsWith('cs_') === true &&
-    error instanceof LockstepError &&
-    error.code === 'unauthenticated'
-  );
 }
