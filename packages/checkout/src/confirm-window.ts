@@ -15,8 +15,9 @@ import {
 
 /**
  * The bank's confirmation window (`/widget/confirm`), opened by the checkout iframe when the
- * buyer pays, and by the order iframe when the buyer releases the payment or reports a problem. It is a top-level page on the
- * gateway's origin that no page may frame, so a shop cannot hide it or lay a decoy over it.
+ * buyer pays, and by the order iframe when the buyer releases the payment or reports a
+ * problem. It is a top-level page on the gateway's origin that no page may frame, so a shop
+ * cannot hide it or lay a decoy over it.
  *
  * It takes its request (and the buyer's session) only from the window that opened it, on the
  * same origin. Confirm counts only clicks `Attention` lets through (armed after a second of
@@ -46,13 +47,14 @@ export function confirmationWindow(t: Dictionary, lang: Lang): void {
     );
     return;
   }
+  const iframe: Window = opener;
   const tell = (message: ConfirmMessage) => {
-    if (!opener.closed) opener.postMessage(message, location.origin);
+    if (!iframe.closed) iframe.postMessage(message, location.origin);
   };
   let requested = false;
   let settled = () => window.close();
   window.addEventListener('message', (event) => {
-    if (event.source !== opener || event.origin !== location.origin) return;
+    if (event.source !== iframe || event.origin !== location.origin) return;
     const message = event.data;
     if (!isConfirmMessage(message)) return;
     if (message.type === 'settled') settled();
@@ -88,7 +90,7 @@ export function confirmationWindow(t: Dictionary, lang: Lang): void {
     });
     confirm.addEventListener('click', async (event) => {
       if (busy || done || !attention.counts(event)) return;
-      if (!opener || opener.closed) {
+      if (iframe.closed) {
         // The page that asked is gone (the shop removed it, or its tab closed): do nothing.
         done = true;
         attention.hold();
@@ -97,7 +99,7 @@ export function confirmationWindow(t: Dictionary, lang: Lang): void {
         return;
       }
       busy = true;
-      tell({ source: confirmSource, type: 'busy', busy: true });
+      tell({ source: confirmSource, type: 'busy' });
       attention.hold();
       cancel.disabled = true;
       confirm.textContent = spec.busyLabel;
@@ -109,7 +111,7 @@ export function confirmationWindow(t: Dictionary, lang: Lang): void {
         done = true;
         tell({ source: confirmSource, type: 'done', action: request.action, account });
         // Nobody left to end the session the iframe handed over: end it here.
-        if (!opener || opener.closed) {
+        if (iframe.closed) {
           await callApi('DELETE', '/v1/sessions/current', { token: request.token }).catch(() => {});
         }
         outcome.replaceChildren(h('p', { class: 'success' }, spec.success), h('p', {}, t.windowCloses));
@@ -119,7 +121,6 @@ export function confirmationWindow(t: Dictionary, lang: Lang): void {
       } catch (error) {
         const code = codeOf(error);
         tell({ source: confirmSource, type: 'failed', action: request.action, code });
-        tell({ source: confirmSource, type: 'busy', busy: false });
         outcome.replaceChildren(alertBox(spec.failure(code)));
         cancel.disabled = false;
         confirm.textContent = spec.confirmLabel;

@@ -13,6 +13,7 @@ import {
   type Decision,
   h,
   isConfirmMessage,
+  isTransient,
 } from './ui.ts';
 
 /**
@@ -262,9 +263,9 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amo
         token: session?.token ?? '',
       },
       {
-        busy: (now) => {
-          paying = now;
-          cancel.hidden = now;
+        busy: () => {
+          paying = true;
+          cancel.hidden = true;
         },
         done: async (message) => {
           open?.end('settled');
@@ -276,6 +277,9 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amo
         },
         // The window says why and may be tried again: the page hears of it once it is given up.
         failed: (code) => {
+          // A transient failure (the connection dropped) leaves the payment's outcome unknown.
+          paying = isTransient(code);
+          cancel.hidden = paying;
           lastFailure = code;
           problem.replaceChildren(alertBox(failureText(code)));
         },
@@ -337,14 +341,12 @@ const order = {
   shownVersion: -1,
   refreshing: false,
   refreshAgain: false,
-  /** True while a Release / Report confirmation is open: live updates keep it. */
-  confirming: false,
   /** A failure to show until the next successful action. */
   problem: '',
   statusList: undefined as HTMLElement | undefined,
   lastAccount: undefined as AccountView | undefined,
-  /** The bank's confirmation window while one is open. */
-  confirmation: undefined as Window | undefined,
+  /** The bank's window while a Release / Report confirmation is open: live updates keep it. */
+  confirmation: undefined as BankWindow | undefined,
   actions: undefined as HTMLElement | undefined,
   lastStatusLine: '',
   /** The verdict last shown (undefined before the first view): its first change is an event. */
@@ -478,7 +480,7 @@ function renderOrder(account: AccountView): void {
     ),
   );
   const canDecide = account.status === 'funded' && account.verdict === null && (buyer?.lockPpm ?? 0) > 0;
-  if (order.statusList && order.actions && order.confirming && canDecide) {
+  if (order.statusList && order.actions && order.confirmation && canDecide) {
     // A confirmation is open: update the facts, keep the buyer's half-made decision.
     order.statusList.replaceWith(list);
     order.statusList = list;
@@ -516,13 +518,6 @@ function renderOrder(account: AccountView): void {
   order.lastVerdict = account.verdict;
 }
 
-/**
- * Release and Report are confirmed in a window of the bank's own, not in this iframe: the shop
- * that frames the iframe is the seller, and could hide it under a decoy (opacity 0) so that the
- * buyer's clicks land on Release and Confirm. The window is top-level and may not be framed,
- * so what the buyer confirms there is what the buyer sees. The iframe hands it the session
- * (same origin, to that window only); the window calls the bank and reports back.
- */
 interface BankWindow {
   popup: Window;
   /** Stops listening; `cancelled` closes the window, `settled` lets it finish and close. */
@@ -544,8 +539,8 @@ function bankWindow(
     failed(code: string): void;
     gone(): void;
     noAnswer(): void;
-    /** The window started (true) or stopped (false) calling the bank. */
-    busy?(busy: boolean): void;
+    /** The window started calling the bank (until `done` or `failed`). */
+    busy?(): void;
   },
 ): BankWindow | null {
   const popup = window.open(
@@ -576,7 +571,7 @@ function bankWindow(
     } else if (message.type === 'cancelled') {
       end('cancelled');
       on.gone();
-    } else if (message.type === 'busy') on.busy?.(message.busy);
+    } else if (message.type === 'busy') on.busy?.();
     else if (message.type === 'done') on.done(message);
     else if (message.type === 'failed') on.failed(message.code);
   };
@@ -594,11 +589,18 @@ function bankWindow(
   return { popup, end };
 }
 
+/**
+ * Release and Report, like Pay, are confirmed in the bank's own window (`bankWindow`): the
+ * shop that frames this iframe is the seller, and could hide it under a decoy. A failure there
+ * may still be retried there, so the page hears of it once the buyer gives up.
+ */
 function openConfirmation(actions: HTMLElement, action: Decision, account: AccountView): void {
   endConfirmation('cancelled');
   const previous = [...actions.childNodes];
+  let lastFailure: string | undefined;
   const restore = () => {
     endConfirmation('cancelled');
+    if (lastFailure) failed(lastFailure);
     if (order.lastAccount) {
       order.shownVersion = -1;
       renderOrder(order.lastAccount);
@@ -618,10 +620,12 @@ function openConfirmation(actions: HTMLElement, action: Decision, account: Accou
     },
     {
       done: (message) => decided(message.action as Decision, message.account),
-      failed,
-      gone: () => order.confirmation === opened?.popup && restore(),
+      failed: (code) => {
+        lastFailure = code;
+      },
+      gone: () => order.confirmation === opened && restore(),
       noAnswer: () => {
-        if (order.confirmation !== opened?.popup) return;
+        if (order.confirmation !== opened) return;
         endConfirmation('cancelled');
         actions.replaceChildren(windowFailed(account.code), ...previous);
         announce(t.windowFailed);
@@ -633,9 +637,7 @@ function openConfirmation(actions: HTMLElement, action: Decision, account: Accou
     announce(t.windowFailed);
     return;
   }
-  confirmationCleanup = opened.end;
-  order.confirmation = opened.popup;
-  order.confirming = true;
+  order.confirmation = opened;
   const showAgain = h('button', { type: 'button', class: 'primary' }, t.showWindow);
   const cancel = h('button', { type: 'button', class: 'secondary' }, t.cancel);
   showAgain.addEventListener('click', () => opened.popup.focus());
@@ -662,13 +664,9 @@ function windowFailed(code: string): HTMLElement {
   );
 }
 
-let confirmationCleanup: ((outcome: 'cancelled' | 'settled') => void) | undefined;
-
 function endConfirmation(outcome: 'cancelled' | 'settled'): void {
-  confirmationCleanup?.(outcome);
-  confirmationCleanup = undefined;
+  order.confirmation?.end(outcome);
   order.confirmation = undefined;
-  order.confirming = false;
 }
 
 function decided(action: Decision, account: AccountView): void {
@@ -678,7 +676,7 @@ function decided(action: Decision, account: AccountView): void {
   announce(action === 'accept' ? t.released : t.rejected);
 }
 
-/** The bank refused or could not be reached: the window says why; so does the order view. */
+/** The bank refused, and the buyer gave up in the window: the order view and the page say so. */
 function failed(code: string): void {
   const text = code === 'not_found' ? t.notYours : t.failed;
   order.problem = text;

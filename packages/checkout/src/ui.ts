@@ -112,8 +112,8 @@ export type ConfirmMessage =
   | { source: typeof confirmSource; type: 'done'; action: BankAction; account: AccountView }
   | { source: typeof confirmSource; type: 'failed'; action: BankAction; code: string }
   | { source: typeof confirmSource; type: 'cancelled' }
-  /** From the window: it started (true) or stopped (false) calling the bank. */
-  | { source: typeof confirmSource; type: 'busy'; busy: boolean }
+  /** From the window: it is calling the bank (until `done` or `failed`). */
+  | { source: typeof confirmSource; type: 'busy' }
   /** From the iframe: the decision is made or moot; an idle window closes. */
   | { source: typeof confirmSource; type: 'settled' };
 
