@@ -517,6 +517,17 @@ async function main() {
   sqlite.server = warm;
   const pgUrl = await postgresUrl();
   const pg = pgUrl ? await startGateway(pgUrl) : undefined;
+  // The same app with the commands' storage made free: how much of a command is storage.
+  const freeServer = await startProcess('bench/storage-free-server.ts', {}, /"port":(\d+)/);
+  const freeSeed = JSON.parse(freeServer.stdoutLines.at(-1) as string);
+  const storageFree: GatewayContext = {
+    server: freeServer,
+    secretKey: freeSeed.secretKey,
+    buyerToken: '',
+    accounts: freeSeed.accounts,
+    moneyAccounts: [],
+    dataDir: '',
+  };
 
   const perRound: Array<Record<string, Load>> = [];
   const dealRates: Record<string, number[]> = { sqlite: [], pg: [] };
@@ -536,6 +547,10 @@ async function main() {
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ amountMinor: 1 }),
       }),
+    );
+    row.storageFree = check(
+      'lock/unlock, storage free',
+      await load(storageFree.server.url, commandRequests(storageFree, 'lock')),
     );
     for (const [prefix, context] of [
       ['sqlite', sqlite],
@@ -582,6 +597,7 @@ async function main() {
   const pgRssMb = pgRss?.stop() ?? Number.NaN;
   const lifetimeRssMb = memoryMb(sqlite.server.child, 'VmHWM');
   await stop(hello);
+  await stop(storageFree.server);
   await stop(sqlite.server);
   if (pg) await stop(pg.server);
   if (pgUrl) dropPostgres(pgUrl);
@@ -622,6 +638,16 @@ async function main() {
     machine: { rounds, secondsPerCase: seconds, connections, node: process.version },
     helloRps: abs('hello', 'requestsPerSecond'),
     jsonPostRps: abs('json', 'requestsPerSecond'),
+    /** Lock/unlock with the commands' storage free (bench/storage-free-server.ts); reported only. */
+    storageFree: {
+      lockUnlockRps: abs('storageFree', 'requestsPerSecond'),
+      toHelloRatio: median(
+        perRound.map(
+          (row) =>
+            (row.storageFree?.requestsPerSecond ?? Number.NaN) / (row.hello?.requestsPerSecond ?? Number.NaN),
+        ),
+      ),
+    },
     sqlite: {
       lockUnlockRps: abs('sqlite.lock', 'requestsPerSecond'),
       depositRps: abs('sqlite.deposit', 'requestsPerSecond'),
@@ -695,6 +721,11 @@ async function main() {
       pct(report.jsonPostRps / report.helloRps),
     ],
     [
+      'lock/unlock, storage free',
+      `${report.storageFree.lockUnlockRps.toFixed(0)} req/s`,
+      pct(report.storageFree.toHelloRatio),
+    ],
+    [
       'lock/unlock (sqlite)',
       `${report.sqlite.lockUnlockRps.toFixed(0)} req/s`,
       pct(report.sqlite.lockUnlockRps / report.helloRps),
@@ -744,6 +775,7 @@ async function main() {
   for (const [name, value, share] of rows) console.log(name.padEnd(41) + value.padEnd(20) + share);
   console.log(`
 commands/hello ${pct(report.commandsToHelloRatio)} (target >= ${pct(targets.commandsToHelloRatioMin)}), commands/json ${pct(report.commandsToJsonRatio)} (target >= ${pct(targets.commandsToJsonRatioMin)})
+lock/unlock with free storage (no disk, no SQL) ${pct(report.storageFree.toHelloRatio)} of hello
 reads/hello ${pct(report.readsToHelloRatio)} (target >= ${pct(targets.readsToHelloRatioMin)})
 commands p99 ${report.commandsP99Ms} ms (target < ${targets.commandsP99MsMax}), reads p99 ${report.readsP99Ms} ms (target < ${targets.readsP99MsMax})
 gateway peak RSS under load ${report.gatewayPeakRssMb.toFixed(0)} MB (budget ${targets.gatewayRssMbMax}; lifetime peak with start-up and setup ${report.gatewayLifetimePeakRssMb.toFixed(0)} MB), start to first answer ${report.gatewayStartToFirstAnswerMs.toFixed(0)} ms cold (budget ${targets.startMsMax}), ${report.gatewayWarmRestartMs.toFixed(0)} ms warm restart
