@@ -92,7 +92,11 @@ describe('housekeeping', () => {
       clock.nowMs += 2 * 60_000;
       // The buyer's two counts (this source, account-wide) and the second buyer's account-wide
       // count go; the second buyer's locked count for this source stays.
-      expect(await gateway.housekeeping?.sweep()).toMatchObject({ staleLoginFailures: 3 });
+      // The source's window over all user IDs (15 minutes from 09:00) is not over: it stays.
+      expect(await gateway.housekeeping?.sweep()).toMatchObject({
+        staleLoginFailures: 3,
+        staleSourceWindows: 0,
+      });
       // The locked count stays, so the lock holds; the forgotten one starts again from zero:
       // four more failures and the right password still gets in (2 + 4 would have locked).
       expect(await attempt(demoLogins.buyer2.userId, demoLogins.buyer2.password)).toBe('login_locked');
@@ -101,7 +105,11 @@ describe('housekeeping', () => {
       clock.nowMs += 16 * 60_000;
       // The lock ran out: it goes, and so does the buyer's reset account-wide count; the buyer's
       // source, now known (a good password came from it), stays.
-      expect(await gateway.housekeeping?.sweep()).toMatchObject({ staleLoginFailures: 2 });
+      // ... and the source's window is over now: it goes too.
+      expect(await gateway.housekeeping?.sweep()).toMatchObject({
+        staleLoginFailures: 2,
+        staleSourceWindows: 1,
+      });
       expect(await attempt(demoLogins.buyer2.userId, demoLogins.buyer2.password)).toBe('ok');
     } finally {
       await gateway.close();

@@ -47,6 +47,21 @@ async function login(userId: string, password: string, forwardedFor: string) {
 
 const { buyer } = demoLogins;
 
+/** Another gateway process on the same store (as behind a load balancer). */
+function secondGateway() {
+  return createGateway({
+    store: gateway.gateway.store,
+    publicUrl: gateway.url,
+    commission: noCommission,
+    now: () => clock,
+    log: pino({ level: 'silent' }),
+    webhooks: false,
+    housekeeping: false,
+    trustedProxyHops: 1,
+    loginPolicy: policy,
+  });
+}
+
 describe('login guard', () => {
   it("a stranger's wrong passwords lock the login for the stranger's source only", async () => {
     const stranger = '203.0.113.7';
@@ -166,17 +181,7 @@ describe('login guard', () => {
   it('two gateway processes on one store answer an unknown ID exactly as a known one', async () => {
     // helper-35's review: unknown IDs were counted in each process's memory, so behind a load
     // balancer an unknown ID took more guesses before its lock than a customer did.
-    const other = await createGateway({
-      store: gateway.gateway.store,
-      publicUrl: gateway.url,
-      commission: noCommission,
-      now: () => clock,
-      log: pino({ level: 'silent' }),
-      webhooks: false,
-      housekeeping: false,
-      trustedProxyHops: 1,
-      loginPolicy: policy,
-    });
+    const other = await secondGateway();
     const alternate = async (userId: string, source: string) => {
       const answers = [];
       for (let attempt = 0; attempt < 4; attempt++) {
@@ -202,6 +207,40 @@ describe('login guard', () => {
     expect(unknown).toEqual(known);
     laterBy(lockMs + 1_000);
   }, 30_000);
+
+  it("two gateway processes on one store count a source's failures over all user IDs together", async () => {
+    // The window was counted in each process's memory: behind a load balancer of two, a
+    // sprayer had twice the guesses.
+    const other = await secondGateway();
+    const sprayer = '203.0.113.120';
+    const answers = [];
+    for (let attempt = 0; attempt < 12; attempt++) {
+      const app = attempt % 2 === 0 ? gateway.gateway.app : other.app;
+      const response = await app.request('/v1/sessions', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-forwarded-for': sprayer },
+        body: JSON.stringify({ userId: `spray-${attempt}`, password: 'Autumn2026!' }),
+      });
+      answers.push(((await response.json()) as { error: { code: string } }).error.code);
+    }
+    expect(answers).toEqual([...Array(10).fill('invalid_credentials'), 'rate_limited', 'rate_limited']);
+    laterBy(lockMs + 1_000);
+  }, 30_000);
+
+  it("an IPv6 /48 gets four sources' failures over all user IDs, however many /64s it rotates through", async () => {
+    const answers = [];
+    // 40 failures, each from a fresh /64 of 2001:db8:4800::/48 and for a fresh user ID.
+    for (let index = 0; index < 41; index++) {
+      answers.push(await login(`v6-spray-${index}`, 'Autumn2026!', `2001:db8:4800:${index.toString(16)}::1`));
+    }
+    expect(answers).toEqual([...Array(40).fill('invalid_credentials'), 'rate_limited']);
+    // The customer at home in the same /48 is refused too (as behind one IPv4 NAT); the next
+    // /48 is not.
+    expect(await login(buyer.userId, buyer.password, '2001:db8:4800:ffff::7')).toBe('rate_limited');
+    expect(await login(buyer.userId, buyer.password, '2001:db8:4801:1::7')).toBe('ok');
+    laterBy(lockMs + 1_000);
+    expect(await login(buyer.userId, buyer.password, '2001:db8:4800:ffff::7')).toBe('ok');
+  }, 60_000);
 
   it('a good password from a source forgets that source’s failures', async () => {
     const source = '198.51.100.77';

@@ -172,6 +172,31 @@ export function storeContract(
         ),
       ).toEqual({ attempt: 1, known: false });
     });
+    it("counts a source's failures over all user IDs in a fixed window, atomically, up to a maximum", async () => {
+      const source = `${unique('src')}`;
+      const at = (minute: number) => `2026-11-24T10:${String(minute).padStart(2, '0')}:00.000Z`;
+      // Windows of 15 minutes: one that started at or before `now - 15 min` is over.
+      const reserve = (minute: number) =>
+        store.transaction((tx) => tx.reserveSourceWindow(source, at(minute), at(minute - 15), 5));
+      const first = await Promise.all(Array.from({ length: 8 }, () => reserve(20)));
+      expect(first.filter((answer) => answer.counted)).toHaveLength(5);
+      expect(new Set(first.map((answer) => answer.windowStartedAt))).toEqual(new Set([at(20)]));
+      // Full until the window ends, even a minute later.
+      expect(await reserve(21)).toEqual({ counted: false, windowStartedAt: at(20) });
+      // A given-back attempt makes room again, in the same window only.
+      await store.transaction((tx) => tx.releaseSourceWindow(source, at(20)));
+      expect(await reserve(22)).toEqual({ counted: true, windowStartedAt: at(20) });
+      expect(await reserve(23)).toEqual({ counted: false, windowStartedAt: at(20) });
+      await store.transaction((tx) => tx.releaseSourceWindow(source, at(19)));
+      expect(await reserve(24)).toEqual({ counted: false, windowStartedAt: at(20) });
+      // The window is over: a new one starts with this attempt, and the old is stale for upkeep.
+      expect(await reserve(35)).toEqual({ counted: true, windowStartedAt: at(35) });
+      expect(await store.transaction((tx) => tx.deleteStaleSourceWindows(at(35), 100))).toBe(0);
+      expect(
+        await store.transaction((tx) => tx.deleteStaleSourceWindows(at(36), 100)),
+      ).toBeGreaterThanOrEqual(1);
+      expect(await reserve(36)).toEqual({ counted: true, windowStartedAt: at(36) });
+    });
     it('remembers only the latest known sources of a subject', async () => {
       const subject = unique('cus');
       const at = (minute: number) => `2026-11-24T10:${String(minute).padStart(2, '0')}:00.000Z`;

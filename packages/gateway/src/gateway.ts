@@ -48,7 +48,7 @@ export interface GatewayOptions {
     | Partial<
         Pick<
           HousekeepingOptions,
-          'intervalMs' | 'firstDelayMs' | 'batchSize' | 'pauseMs' | 'loginFailuresKeptMs'
+          'intervalMs' | 'firstDelayMs' | 'batchSize' | 'pauseMs' | 'loginFailuresKeptMs' | 'sourceWindowMs'
         >
       >;
   /** Webhook delivery settings, or false to run no delivery worker in this process. */
@@ -166,6 +166,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       log,
       now: options.now,
       loginFailuresKeptMs: (options.loginPolicy ?? defaultLoginPolicy).lockMs,
+      sourceWindowMs: (options.loginPolicy ?? defaultLoginPolicy).lockMs,
       ...options.housekeeping,
     });
     gateway.housekeeping.start();

@@ -108,12 +108,17 @@ class HashingGate {
       this.running++;
       return Promise.resolve(this.release());
     }
-    if (this.waiting.length >= this.queueMax) {
+    this.refuseIfFull();
+    return new Promise((resolve) => this.waiting.push(() => resolve(this.release())));
+  }
+
+  /** Throws `rate_limited` when the line is full, taking no place (see `Auth.login`). */
+  refuseIfFull(): void {
+    if (this.running >= this.slots && this.waiting.length >= this.queueMax) {
       throw new LockstepError('rate_limited', 'Too many logins at once; try again in a moment.', {
         retryAfterSeconds: 1,
       });
     }
-    return new Promise((resolve) => this.waiting.push(() => resolve(this.release())));
   }
 
   private release(): () => void {
@@ -173,7 +178,7 @@ export class Auth {
       lockMs: this.policy.lockMs,
       knownSourceMs: this.policy.knownSourceMs ?? 90 * 24 * 60 * 60 * 1000,
     };
-    this.sources = new SourceThrottle(this.limits.sourceFailuresPerWindow, this.limits.lockMs);
+    this.sources = new SourceThrottle(store, this.limits.sourceFailuresPerWindow, this.limits.lockMs);
     this.clock = options.now ?? (() => new Date());
     this.keyCacheTtlMs = options.keyCacheTtlMs ?? 5_000;
     store.onKeyRevoked(() => {
@@ -190,9 +195,11 @@ export class Auth {
    * longer than the last.
    */
   async login(userId: string, password: string, source = 'unknown'): Promise<IssuedSession> {
+    // A full line refuses at once, costing the store nothing (a flood of logins writes nothing).
+    this.hashing.refuseIfFull();
     // Counted against the source before anything else (refused when it used up its failures),
     // given back unless a password check fails.
-    this.sources.admit(source, this.clock().getTime());
+    const giveBack = await this.sources.admit(source, this.clock());
     let wrong = false;
     try {
       return await this.loginInLine(userId, password, source);
@@ -200,7 +207,7 @@ export class Auth {
       wrong = error instanceof LockstepError && error.code === 'invalid_credentials';
       throw error;
     } finally {
-      if (!wrong) this.sources.succeeded(source);
+      if (!wrong) await giveBack();
     }
   }
 

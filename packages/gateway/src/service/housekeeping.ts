@@ -22,12 +22,15 @@ export interface HousekeepingOptions {
    * (default 15 minutes: the login policy's `lockMs`).
    */
   loginFailuresKeptMs?: number;
+  /** How long a source's window over all user IDs lasts (the login policy's `lockMs`). */
+  sourceWindowMs?: number;
 }
 
 /**
  * The store's upkeep: rows nothing else removes. Expired sessions go (each login leaves one;
  * an expired session is already refused, its row is only kept), and so do failed-login counts
- * per source that are old and no longer lock anything. Runs once shortly after start,
+ * per source that are old and no longer lock anything, and sources' windows over all user IDs
+ * that are over. Runs once shortly after start,
  * then every `intervalMs`, in batches, each its own transaction, with a pause between them.
  * Processes sharing a store may each run it: a row deleted twice is deleted once.
  */
@@ -40,6 +43,7 @@ export class Housekeeping {
   private readonly batchSize: number;
   private readonly pauseMs: number;
   private readonly loginFailuresKeptMs: number;
+  private readonly sourceWindowMs: number;
   private timer: NodeJS.Timeout | undefined;
   private sweeping: Promise<unknown> | undefined;
   private stopped = false;
@@ -57,6 +61,7 @@ export class Housekeeping {
     );
     this.pauseMs = whole('pauseMs', options.pauseMs ?? 20, 0);
     this.loginFailuresKeptMs = whole('loginFailuresKeptMs', options.loginFailuresKeptMs ?? 900_000, 0);
+    this.sourceWindowMs = whole('sourceWindowMs', options.sourceWindowMs ?? 900_000, 0);
   }
 
   start(): void {
@@ -83,7 +88,11 @@ export class Housekeeping {
   }
 
   /** One sweep now: the number of rows it deleted, per kind. */
-  async sweep(): Promise<{ expiredSessions: number; staleLoginFailures: number }> {
+  async sweep(): Promise<{
+    expiredSessions: number;
+    staleLoginFailures: number;
+    staleSourceWindows: number;
+  }> {
     const now = this.now();
     const nowIso = now.toISOString();
     const expiredSessions = await this.inBatches((tx) => tx.deleteExpiredSessions(nowIso, this.batchSize));
@@ -91,10 +100,18 @@ export class Housekeeping {
     const staleLoginFailures = this.stopped
       ? 0
       : await this.inBatches((tx) => tx.deleteStaleSourceFailures(before, nowIso, this.batchSize));
-    if (expiredSessions > 0 || staleLoginFailures > 0) {
-      this.log.info({ expiredSessions, staleLoginFailures }, 'housekeeping: rows deleted');
+    // Windows that started a whole window ago are over (a new attempt would start a new one).
+    const windowsBefore = new Date(now.getTime() - this.sourceWindowMs).toISOString();
+    const staleSourceWindows = this.stopped
+      ? 0
+      : await this.inBatches((tx) => tx.deleteStaleSourceWindows(windowsBefore, this.batchSize));
+    if (expiredSessions > 0 || staleLoginFailures > 0 || staleSourceWindows > 0) {
+      this.log.info(
+        { expiredSessions, staleLoginFailures, staleSourceWindows },
+        'housekeeping: rows deleted',
+      );
     }
-    return { expiredSessions, staleLoginFailures };
+    return { expiredSessions, staleLoginFailures, staleSourceWindows };
   }
 
   /** Runs one batch statement until it deletes less than a batch, pausing between batches. */

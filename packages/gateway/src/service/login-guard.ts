@@ -14,11 +14,14 @@ import type { Store, StoreTx } from '../storage/store.ts';
  *   `knownSourceMs`, default 90 days), which stops guessing spread over many sources without
  *   letting a stranger shut the customer out at home (helper-34's review);
  * - per source over all user IDs: `sourceFailuresPerWindow` (default 30) failures per `lockMs`,
- *   then `rate_limited` before any password is checked (guessing one password for many IDs).
+ *   then `rate_limited` before any password is checked (guessing one password for many IDs);
+ *   an IPv6 /64's /48 gets 4 times that (`SourceThrottle`).
  *
+ * All three are counted in the store, so every gateway process sharing it sees the same counts.
  * A user ID that does not exist is counted the same way, in the same table, so that neither
  * the answers nor the locks tell whether an ID exists, whichever process answers. A count
- * untouched for the lock period starts again.
+ * untouched for the lock period starts again; a source's window over all IDs is fixed (it
+ * starts with its first failure and lasts `lockMs`).
  */
 export interface LoginLimits {
   failuresBeforeLock: number;
@@ -105,48 +108,74 @@ export function unknownSubject(userId: string): string {
 /**
  * Failed logins per client source over all user IDs, per window of `windowMs`: one source
  * trying one password against many IDs is refused at once (`rate_limited`), before any hash.
- * In memory, per process: it slows a sprayer, while the stored counts are what lock.
+ * Counted in the store, so every gateway process sharing it counts the same window (it was
+ * per process: behind a load balancer of N processes a source had N times the failures).
+ *
+ * An IPv6 source (a /64, see http/client-source.ts) is counted in its /48 too, with
+ * `networkFactor` times the failures: whoever holds a /48 has 65,536 /64s to rotate through,
+ * and now gets no more guesses over all IDs than `networkFactor` sources do.
  */
 export class SourceThrottle {
-  private readonly windows = new Map<string, { failures: number; startedMs: number }>();
+  private readonly store: Store;
   private readonly maxFailures: number;
   private readonly windowMs: number;
-  private readonly maxEntries: number;
+  private readonly networkFactor: number;
 
-  constructor(maxFailures: number, windowMs: number, maxEntries = 50_000) {
+  constructor(store: Store, maxFailures: number, windowMs: number, networkFactor = 4) {
+    this.store = store;
     this.maxFailures = maxFailures;
     this.windowMs = windowMs;
-    this.maxEntries = maxEntries;
+    this.networkFactor = networkFactor;
   }
 
   /**
-   * Counts an attempt from the source, or throws `rate_limited` while it has used up its
-   * failures for this window. Counted before the password is checked, so a burst cannot get
-   * past the limit; `succeeded` gives the attempt back.
+   * Counts an attempt from the source, or throws `rate_limited` (counting nothing) while its
+   * window, or its network's, is full. Counted before the password is checked, so a burst
+   * cannot get past the limit. The answer gives the attempt back (a good password, or a login
+   * refused before its check); giving back never throws.
    */
-  admit(source: string, nowMs: number): void {
-    let window = this.windows.get(source);
-    if (window && nowMs - window.startedMs < this.windowMs && window.failures >= this.maxFailures) {
-      throw new LockstepError('rate_limited', 'Too many failed logins from here; try again later.', {
-        retryAfterSeconds: Math.max(1, Math.ceil((window.startedMs + this.windowMs - nowMs) / 1000)),
-      });
-    }
-    if (!window || nowMs - window.startedMs >= this.windowMs) {
-      this.windows.delete(source);
-      if (this.windows.size >= this.maxEntries) {
-        for (const oldest of [...this.windows.keys()].slice(0, Math.ceil(this.maxEntries / 5))) {
-          this.windows.delete(oldest);
-        }
+  async admit(source: string, now: Date): Promise<() => Promise<void>> {
+    const nowIso = now.toISOString();
+    const expiredBy = new Date(now.getTime() - this.windowMs).toISOString();
+    const windows = sourceWindows(source, this.maxFailures, this.networkFactor);
+    const counted = await this.store.transaction(async (tx) => {
+      const started: string[] = [];
+      let fullUntilMs = 0;
+      for (const window of windows) {
+        const reserved = await tx.reserveSourceWindow(window.key, nowIso, expiredBy, window.max);
+        if (reserved.counted) started.push(reserved.windowStartedAt);
+        else fullUntilMs = Math.max(fullUntilMs, Date.parse(reserved.windowStartedAt) + this.windowMs);
       }
-      window = { failures: 0, startedMs: nowMs };
-      this.windows.set(source, window);
-    }
-    window.failures++;
+      // A full window rolls back what the others counted: a refused attempt counts nowhere.
+      if (fullUntilMs > 0) {
+        throw new LockstepError('rate_limited', 'Too many failed logins from here; try again later.', {
+          retryAfterSeconds: Math.max(1, Math.ceil((fullUntilMs - now.getTime()) / 1000)),
+        });
+      }
+      return started;
+    });
+    return async () => {
+      try {
+        await this.store.transaction(async (tx) => {
+          for (const [index, window] of windows.entries()) {
+            await tx.releaseSourceWindow(window.key, counted[index] as string);
+          }
+        });
+      } catch {
+        // Not given back (the store failed meanwhile): the source keeps one failure too many.
+      }
+    };
   }
+}
 
-  /** The attempt `admit` counted was not a failure (a good password, or refused unchecked). */
-  succeeded(source: string): void {
-    const window = this.windows.get(source);
-    if (window && window.failures > 0) window.failures--;
-  }
+/** The windows an attempt from `source` counts in: its own, and an IPv6 /64's /48. */
+export function sourceWindows(
+  source: string,
+  maxFailures: number,
+  networkFactor: number,
+): Array<{ key: string; max: number }> {
+  const windows = [{ key: source, max: maxFailures }];
+  const slash64 = /^((?:[0-9a-f]{1,4}:){2}[0-9a-f]{1,4}):[0-9a-f]{1,4}::\/64$/.exec(source);
+  if (slash64) windows.push({ key: `${slash64[1]}::/48`, max: maxFailures * networkFactor });
+  return windows;
 }

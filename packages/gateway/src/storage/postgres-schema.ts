@@ -324,6 +324,20 @@ export const postgresMigrations: Array<PostgresMigration> = [
     // Where the customer logged in before: the account-wide lock does not shut them out there.
     sql: `ALTER TABLE login_source_failures ADD COLUMN IF NOT EXISTS known_until TEXT;`,
   },
+  {
+    version: 16,
+    name: 'failed logins per source over all user IDs',
+    // The source throttle (service/login-guard.ts) was counted in each process's memory; in the
+    // store, every gateway process sharing it counts the same window.
+    sql: `
+      CREATE TABLE login_source_windows (
+        source TEXT PRIMARY KEY,
+        failures INTEGER NOT NULL,
+        window_started_at TEXT NOT NULL
+      );
+      CREATE INDEX login_source_windows_age ON login_source_windows(window_started_at);
+    `,
+  },
 ];
 
 /**

@@ -714,6 +714,26 @@ class PgOps implements StoreTx {
     return this.run(postgresStatements.deleteStaleSourceFailures, [before, now, limit]);
   }
 
+  async reserveSourceWindow(source: string, now: string, expiredBy: string, max: number) {
+    const row = await this.one(postgresStatements.reserveSourceWindow, [source, now, expiredBy, max]);
+    if (row) return { counted: true, windowStartedAt: String(row.window_started_at) };
+    const full = await this.one('SELECT window_started_at FROM login_source_windows WHERE source = $1', [
+      source,
+    ]);
+    return { counted: false, windowStartedAt: String(full?.window_started_at ?? now) };
+  }
+
+  async releaseSourceWindow(source: string, windowStartedAt: string) {
+    await this.run(
+      'UPDATE login_source_windows SET failures = failures - 1 WHERE source = $1 AND window_started_at = $2 AND failures > 0',
+      [source, windowStartedAt],
+    );
+  }
+
+  async deleteStaleSourceWindows(before: string, limit: number) {
+    return this.run(postgresStatements.deleteStaleSourceWindows, [before, limit]);
+  }
+
   async getMerchant(customerId: string) {
     const row = await this.one('SELECT * FROM merchants WHERE customer_id = $1', [customerId]);
     return row ? merchantOf(row) : null;
@@ -1517,6 +1537,17 @@ export const postgresStatements = {
     SELECT customer_id, source FROM login_source_failures
     WHERE updated_at < $1 AND (locked_until IS NULL OR locked_until <= $2)
       AND (known_until IS NULL OR known_until <= $2) LIMIT $3)`,
+  /** Counts an attempt in the source's window (a new window once it ran out), up to a maximum. */
+  reserveSourceWindow: `INSERT INTO login_source_windows (source, failures, window_started_at) VALUES ($1, 1, $2)
+    ON CONFLICT (source) DO UPDATE SET
+      failures = CASE WHEN login_source_windows.window_started_at <= $3 THEN 1
+        ELSE login_source_windows.failures + 1 END,
+      window_started_at = CASE WHEN login_source_windows.window_started_at <= $3
+        THEN excluded.window_started_at ELSE login_source_windows.window_started_at END
+    WHERE login_source_windows.window_started_at <= $3 OR login_source_windows.failures < $4
+    RETURNING window_started_at`,
+  deleteStaleSourceWindows: `DELETE FROM login_source_windows WHERE source IN (
+    SELECT source FROM login_source_windows WHERE window_started_at < $1 LIMIT $2)`,
   /**
    * A customer's newest accounts of one status, from the parties' copy of it (the account's own
    * is checked too: a copy that lagged could hide an account, never show a wrong one).

@@ -752,6 +752,17 @@ export const sqliteStatements = {
     SELECT customer_id, source FROM login_source_failures
     WHERE updated_at < ? AND (locked_until IS NULL OR locked_until <= ?)
       AND (known_until IS NULL OR known_until <= ?) LIMIT ?)`,
+  /** Counts an attempt in the source's window (a new window once it ran out), up to a maximum. */
+  reserveSourceWindow: `INSERT INTO login_source_windows (source, failures, window_started_at) VALUES (?1, 1, ?2)
+    ON CONFLICT (source) DO UPDATE SET
+      failures = CASE WHEN login_source_windows.window_started_at <= ?3 THEN 1
+        ELSE login_source_windows.failures + 1 END,
+      window_started_at = CASE WHEN login_source_windows.window_started_at <= ?3
+        THEN excluded.window_started_at ELSE login_source_windows.window_started_at END
+    WHERE login_source_windows.window_started_at <= ?3 OR login_source_windows.failures < ?4
+    RETURNING window_started_at`,
+  deleteStaleSourceWindows: `DELETE FROM login_source_windows WHERE source IN (
+    SELECT source FROM login_source_windows WHERE window_started_at < ? LIMIT ?)`,
   /** Only the first unfinished delivery of its endpoint and account, in the ready index's order. */
   claimDueOutbox: `SELECT o.* FROM webhook_outbox o
     WHERE o.delivered_at IS NULL AND o.parked = 0 AND o.next_attempt_at <= ?
@@ -1004,6 +1015,25 @@ class SqliteOps implements StoreTx {
 
   async deleteStaleSourceFailures(before: string, now: string, limit: number) {
     return this.run(sqliteStatements.deleteStaleSourceFailures, before, now, now, limit);
+  }
+
+  async reserveSourceWindow(source: string, now: string, expiredBy: string, max: number) {
+    const row = this.one(sqliteStatements.reserveSourceWindow, source, now, expiredBy, max);
+    if (row) return { counted: true, windowStartedAt: String(row.window_started_at) };
+    const full = this.one('SELECT window_started_at FROM login_source_windows WHERE source = ?', source);
+    return { counted: false, windowStartedAt: String(full?.window_started_at ?? now) };
+  }
+
+  async releaseSourceWindow(source: string, windowStartedAt: string) {
+    this.run(
+      'UPDATE login_source_windows SET failures = failures - 1 WHERE source = ? AND window_started_at = ? AND failures > 0',
+      source,
+      windowStartedAt,
+    );
+  }
+
+  async deleteStaleSourceWindows(before: string, limit: number) {
+    return this.run(sqliteStatements.deleteStaleSourceWindows, before, limit);
   }
 
   async getMerchant(customerId: string) {

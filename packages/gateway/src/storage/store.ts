@@ -304,6 +304,21 @@ export interface StoreTx extends StoreReader {
    * remember a known source at `now`; returns how many it deleted.
    */
   deleteStaleSourceFailures(before: string, now: string, limit: number): Promise<number>;
+  /**
+   * Counts a failed-login attempt of a client source over all user IDs in its window, unless
+   * the window already holds `max`: a window that started at or before `expiredBy` starts
+   * again at `now` with this attempt. Answers whether it counted, and when its window started.
+   */
+  reserveSourceWindow(
+    source: string,
+    now: string,
+    expiredBy: string,
+    max: number,
+  ): Promise<{ counted: boolean; windowStartedAt: string }>;
+  /** Gives back an attempt `reserveSourceWindow` counted, if its window is still the same. */
+  releaseSourceWindow(source: string, windowStartedAt: string): Promise<void>;
+  /** Deletes up to `limit` windows that started before `before`; returns how many. */
+  deleteStaleSourceWindows(before: string, limit: number): Promise<number>;
   upsertMerchant(record: MerchantRecord): Promise<void>;
 
   /** Creates the usual account and its ledger account with a zero balance. */
