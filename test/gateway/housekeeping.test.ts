@@ -31,7 +31,7 @@ async function start(housekeeping: GatewayOptions['housekeeping'], log = pino({ 
     log,
     housekeeping,
   });
-  await seedDemo(new Admin(gateway.bank), { allowedOrigins: [] });
+  const seed = await seedDemo(new Admin(gateway.bank), { allowedOrigins: [] });
   const login = async () => {
     const response = await gateway.app.request('/v1/sessions', {
       method: 'POST',
@@ -42,7 +42,7 @@ async function start(housekeeping: GatewayOptions['housekeeping'], log = pino({ 
     return ((await response.json()) as { token: string }).token;
   };
   const stored = (token: string) => store.read((reader) => reader.getSession(sha256Hex(token)));
-  return { gateway, store, clock, login, stored };
+  return { gateway, store, clock, login, stored, seed };
 }
 
 /** Sessions last 12 hours. */
@@ -115,6 +115,57 @@ describe('housekeeping', () => {
       await gateway.close();
     }
   }, 30_000);
+
+  it('forgets stored answers after their retention: a retry within it replays, after it runs anew', async () => {
+    const { gateway, clock, seed } = await start({ firstDelayMs: 1e9, batchSize: 1, pauseMs: 0 });
+    const dayMs = 24 * 60 * 60 * 1000;
+    const createInvoice = async () => {
+      const response = await gateway.app.request('/v1/invoices', {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${seed.secretKey}`,
+          'idempotency-key': 'order-7-invoice',
+        },
+        body: JSON.stringify({
+          amountMinor: 1200,
+          currency: 'JPY',
+          orderReference: 'order-7',
+          description: 'Teapot',
+          payeeContact: 'shop@example.com',
+        }),
+      });
+      expect(response.status).toBe(201);
+      return {
+        id: ((await response.json()) as { id: string }).id,
+        replayed: response.headers.get('idempotent-replayed') === 'true',
+      };
+    };
+    const admin = new Admin(gateway.bank);
+    const balance = async () =>
+      (await gateway.store.read((reader) => reader.getUsualAccount(seed.buyerAccountId)))?.balanceMinor;
+    try {
+      await admin.topUp(seed.buyerAccountId, 500, 'slip-0001');
+      const balanceAfterSlip = await balance();
+      const first = await createInvoice();
+      clock.nowMs += 6 * dayMs;
+      // Six days on (the default retention is seven): kept, and a retry gets the same invoice.
+      expect(await gateway.housekeeping?.sweep()).toMatchObject({ expiredIdempotency: 0 });
+      expect(await createInvoice()).toEqual({ id: first.id, replayed: true });
+      clock.nowMs += 2 * dayMs;
+      // The invoice's answer goes; the operator's top-up slips stay (the seed's two and this one).
+      expect(await gateway.housekeeping?.sweep()).toMatchObject({ expiredIdempotency: 1 });
+      // A slip run again after the retention still applies once only.
+      await admin.topUp(seed.buyerAccountId, 500, 'slip-0001');
+      expect(await balance()).toBe(balanceAfterSlip);
+      // Forgotten: the same key now makes a new invoice (docs/api.md says so).
+      const later = await createInvoice();
+      expect(later.replayed).toBe(false);
+      expect(later.id).not.toBe(first.id);
+    } finally {
+      await gateway.close();
+    }
+  });
 
   it('sweeps on its own timer', async () => {
     const { gateway, clock, login, stored } = await start({ firstDelayMs: 10, intervalMs: 20, pauseMs: 0 });

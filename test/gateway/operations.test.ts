@@ -93,6 +93,14 @@ describe('operations', () => {
       }),
     ).toThrow(/LOCKSTEP_COMMISSION/);
     expect(loadConfig({ PORT: '4100' })).toMatchObject({ port: 4100, publicUrl: 'http://localhost:4100' });
+    // Stored answers: 7 days by default, never under a day (retries of a lost answer must find it).
+    expect(loadConfig({}).idempotencyRetentionMs).toBe(7 * 24 * 3_600_000);
+    expect(loadConfig({ LOCKSTEP_IDEMPOTENCY_RETENTION_HOURS: '48' }).idempotencyRetentionMs).toBe(
+      48 * 3_600_000,
+    );
+    expect(() => loadConfig({ LOCKSTEP_IDEMPOTENCY_RETENTION_HOURS: '1' })).toThrow(
+      /LOCKSTEP_IDEMPOTENCY_RETENTION_HOURS/,
+    );
   });
 });
 

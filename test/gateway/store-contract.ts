@@ -827,6 +827,38 @@ export function storeContract(
       );
     });
 
+    it('deletes stored answers past their retention, oldest first, in batches', async () => {
+      // Stored in time order, as a gateway stores them, and newer than any other test's answers
+      // (which go first).
+      const scope = unique('scope');
+      const day = (n: number) => `2099-01-0${n}T00:00:00.000Z`;
+      for (const [index, createdAt] of [day(1), day(1), day(2), day(3)].entries()) {
+        await store.transaction((tx) =>
+          tx.putIdempotency({
+            scope,
+            key: `k${index}`,
+            requestHash: 'h',
+            statusCode: 200,
+            responseBody: '{}',
+            createdAt,
+          }),
+        );
+      }
+      let deleted = 0;
+      for (;;) {
+        const batch = await store.transaction((tx) => tx.deleteIdempotencyBefore(day(2), 1));
+        expect(batch).toBeLessThanOrEqual(1);
+        if (batch === 0) break;
+        deleted += batch;
+      }
+      expect(deleted).toBeGreaterThanOrEqual(2);
+      const kept = async (key: string) =>
+        (await store.read((reader) => reader.getIdempotency(scope, key))) !== null;
+      expect(await Promise.all(['k0', 'k1', 'k2', 'k3'].map(kept))).toEqual([false, false, true, true]);
+      expect(await store.transaction((tx) => tx.deleteIdempotencyBefore(day(3), 10))).toBe(1);
+      expect(await Promise.all(['k2', 'k3'].map(kept))).toEqual([false, true]);
+    });
+
     it('keeps sessions until deleted or expired', async () => {
       const customerId = await store.transaction((tx) => customer(tx));
       const session = {

@@ -175,6 +175,11 @@ if (pgAvailable()) {
       const expired = await explain(client, "EXECUTE expired('2026-11-24T10:00:00.000Z', 1000)");
       await client.query('DEALLOCATE expired');
       expect(expired).toMatch(/Index (Only )?Scan using sessions_expiry on sessions/);
+      // ... and answers past their retention by their age.
+      await client.query(`PREPARE old_answers(text, int) AS ${postgresStatements.deleteIdempotencyBefore}`);
+      const oldAnswers = await explain(client, "EXECUTE old_answers('2026-11-24T10:00:00.000Z', 1000)");
+      await client.query('DEALLOCATE old_answers');
+      expect(oldAnswers).toMatch(/Index Scan using idempotency_age on idempotency/);
       return explain(
         client,
         `SELECT * FROM webhook_endpoints

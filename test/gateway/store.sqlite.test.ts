@@ -303,6 +303,10 @@ describe('embedded SQLite store', () => {
     expect(expired.join('\n')).toMatch(
       /SEARCH sessions USING (COVERING )?INDEX sessions_expiry \(expires_at<\?\)/,
     );
+    // ... and answers past their retention by their age, in order (never reading them all).
+    const oldAnswers = plan(sqliteStatements.deleteIdempotencyBefore, '2026-11-24T10:00:00.000Z', 200);
+    expect(oldAnswers.join('\n')).toMatch(/SEARCH idempotency USING INDEX idempotency_age \(created_at<\?\)/);
+    expect(oldAnswers.join('\n')).not.toMatch(/TEMP B-TREE/);
     const inOrder = plan(sqliteStatements.feedInOrder, 0, 'cus_1', 100);
     expect(inOrder[0]).toMatch(/SEARCH e USING INTEGER PRIMARY KEY \(rowid>\?\)/);
     expect(inOrder.join('\n')).not.toMatch(/TEMP B-TREE/);

@@ -53,6 +53,8 @@ const Environment = z.object({
   LOCKSTEP_SQLITE_SYNC: z.enum(['async', 'full']).default('async'),
   LOCKSTEP_TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
   LOCKSTEP_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(60_000).default(10_000),
+  // At least a day: a client's retries of a lost answer must find it.
+  LOCKSTEP_IDEMPOTENCY_RETENTION_HOURS: z.coerce.number().int().min(24).max(8_760).default(168),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -77,6 +79,8 @@ export interface GatewayConfig {
   shutdownGraceMs: number;
   /** Reverse proxies that append the client to X-Forwarded-For (http/client-source.ts). */
   trustedProxyHops: number;
+  /** How long an answer stays stored for retries with its Idempotency-Key (default 7 days). */
+  idempotencyRetentionMs: number;
   logLevel: string;
   /** Seals the private signing keys in the store (service/keys.ts); unset: stored in the clear. */
   keyEncryptionKey: Uint8Array | undefined;
@@ -113,6 +117,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
       value.LOCKSTEP_ALLOW_PRIVATE_WEBHOOKS === '1' || value.LOCKSTEP_ALLOW_PRIVATE_WEBHOOKS === 'true',
     shutdownGraceMs: value.LOCKSTEP_SHUTDOWN_GRACE_MS,
     trustedProxyHops: value.LOCKSTEP_TRUSTED_PROXY_HOPS,
+    idempotencyRetentionMs: value.LOCKSTEP_IDEMPOTENCY_RETENTION_HOURS * 3_600_000,
     logLevel: value.LOG_LEVEL,
     keyEncryptionKey: value.LOCKSTEP_KEY_ENCRYPTION_KEY,
     previousKeyEncryptionKey: value.LOCKSTEP_PREVIOUS_KEY_ENCRYPTION_KEY,

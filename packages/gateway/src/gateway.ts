@@ -5,7 +5,11 @@ import { Auth, defaultLoginPolicy, type LoginPolicy } from './service/auth.ts';
 import { Bank } from './service/bank.ts';
 import { publicOnlyFetch } from './service/egress.ts';
 import { EventBus } from './service/event-bus.ts';
-import { Housekeeping, type HousekeepingOptions } from './service/housekeeping.ts';
+import {
+  defaultIdempotencyRetentionMs,
+  Housekeeping,
+  type HousekeepingOptions,
+} from './service/housekeeping.ts';
 import { Invoices } from './service/invoices.ts';
 import { KeyRing } from './service/keys.ts';
 import { WebhookWorker, type WebhookWorkerOptions } from './service/webhooks.ts';
@@ -22,6 +26,11 @@ export interface GatewayOptions {
    * X-Forwarded-For (`LOCKSTEP_TRUSTED_PROXY_HOPS`, default 0: the socket's peer is the client).
    */
   trustedProxyHops?: number;
+  /**
+   * How long a stored answer serves retries with its Idempotency-Key (default 7 days,
+   * `LOCKSTEP_IDEMPOTENCY_RETENTION_HOURS`); housekeeping deletes older ones.
+   */
+  idempotencyRetentionMs?: number;
   now?: () => Date;
   log?: Logger;
   /**
@@ -48,7 +57,13 @@ export interface GatewayOptions {
     | Partial<
         Pick<
           HousekeepingOptions,
-          'intervalMs' | 'firstDelayMs' | 'batchSize' | 'pauseMs' | 'loginFailuresKeptMs' | 'sourceWindowMs'
+          | 'intervalMs'
+          | 'firstDelayMs'
+          | 'batchSize'
+          | 'pauseMs'
+          | 'loginFailuresKeptMs'
+          | 'sourceWindowMs'
+          | 'idempotencyKeptMs'
         >
       >;
   /** Webhook delivery settings, or false to run no delivery worker in this process. */
@@ -167,6 +182,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       now: options.now,
       loginFailuresKeptMs: (options.loginPolicy ?? defaultLoginPolicy).lockMs,
       sourceWindowMs: (options.loginPolicy ?? defaultLoginPolicy).lockMs,
+      idempotencyKeptMs: options.idempotencyRetentionMs ?? defaultIdempotencyRetentionMs,
       ...options.housekeeping,
     });
     gateway.housekeeping.start();

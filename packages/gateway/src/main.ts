@@ -47,6 +47,7 @@ export async function openGateway(
       commission: config.commission,
       allowPrivateWebhookUrls: config.allowPrivateWebhooks,
       trustedProxyHops: config.trustedProxyHops,
+      idempotencyRetentionMs: config.idempotencyRetentionMs,
       keyEncryptionKey: config.keyEncryptionKey,
       previousKeyEncryptionKey: config.previousKeyEncryptionKey,
       log: pino({ level: config.logLevel }),

@@ -24,13 +24,17 @@ export interface HousekeepingOptions {
   loginFailuresKeptMs?: number;
   /** How long a source's window over all user IDs lasts (the login policy's `lockMs`). */
   sourceWindowMs?: number;
+  /** Stored answers for Idempotency-Key retries older than this are deleted (default 7 days). */
+  idempotencyKeptMs?: number;
 }
+
+export const defaultIdempotencyRetentionMs = 7 * 24 * 60 * 60 * 1000;
 
 /**
  * The store's upkeep: rows nothing else removes. Expired sessions go (each login leaves one;
  * an expired session is already refused, its row is only kept), and so do failed-login counts
- * per source that are old and no longer lock anything, and sources' windows over all user IDs
- * that are over. Runs once shortly after start,
+ * per source that are old and no longer lock anything, sources' windows over all user IDs
+ * that are over, and stored answers for Idempotency-Key retries past their retention. Runs once shortly after start,
  * then every `intervalMs`, in batches, each its own transaction, with a pause between them.
  * Processes sharing a store may each run it: a row deleted twice is deleted once.
  */
@@ -44,6 +48,7 @@ export class Housekeeping {
   private readonly pauseMs: number;
   private readonly loginFailuresKeptMs: number;
   private readonly sourceWindowMs: number;
+  private readonly idempotencyKeptMs: number;
   private timer: NodeJS.Timeout | undefined;
   private sweeping: Promise<unknown> | undefined;
   private stopped = false;
@@ -62,6 +67,11 @@ export class Housekeeping {
     this.pauseMs = whole('pauseMs', options.pauseMs ?? 20, 0);
     this.loginFailuresKeptMs = whole('loginFailuresKeptMs', options.loginFailuresKeptMs ?? 900_000, 0);
     this.sourceWindowMs = whole('sourceWindowMs', options.sourceWindowMs ?? 900_000, 0);
+    this.idempotencyKeptMs = whole(
+      'idempotencyKeptMs',
+      options.idempotencyKeptMs ?? defaultIdempotencyRetentionMs,
+      0,
+    );
   }
 
   start(): void {
@@ -92,6 +102,7 @@ export class Housekeeping {
     expiredSessions: number;
     staleLoginFailures: number;
     staleSourceWindows: number;
+    expiredIdempotency: number;
   }> {
     const now = this.now();
     const nowIso = now.toISOString();
@@ -105,13 +116,15 @@ export class Housekeeping {
     const staleSourceWindows = this.stopped
       ? 0
       : await this.inBatches((tx) => tx.deleteStaleSourceWindows(windowsBefore, this.batchSize));
-    if (expiredSessions > 0 || staleLoginFailures > 0 || staleSourceWindows > 0) {
-      this.log.info(
-        { expiredSessions, staleLoginFailures, staleSourceWindows },
-        'housekeeping: rows deleted',
-      );
+    const idempotencyBefore = new Date(now.getTime() - this.idempotencyKeptMs).toISOString();
+    const expiredIdempotency = this.stopped
+      ? 0
+      : await this.inBatches((tx) => tx.deleteIdempotencyBefore(idempotencyBefore, this.batchSize));
+    const deleted = { expiredSessions, staleLoginFailures, staleSourceWindows, expiredIdempotency };
+    if (Object.values(deleted).some((count) => count > 0)) {
+      this.log.info(deleted, 'housekeeping: rows deleted');
     }
-    return { expiredSessions, staleLoginFailures, staleSourceWindows };
+    return deleted;
   }
 
   /** Runs one batch statement until it deletes less than a batch, pausing between batches. */

@@ -338,6 +338,13 @@ export const postgresMigrations: Array<PostgresMigration> = [
       CREATE INDEX login_source_windows_age ON login_source_windows(window_started_at);
     `,
   },
+  {
+    version: 17,
+    name: 'stored answers by age',
+    // Housekeeping deletes answers past their retention (7 days by default), oldest first; an
+    // operator's top-up references (the slip numbers) are kept for good.
+    sql: createIndex('idempotency_age', "idempotency(created_at) WHERE scope <> 'operator'"),
+  },
 ];
 
 /**

@@ -1449,6 +1449,9 @@ class PgOps implements StoreTx {
           : error,
     );
   }
+  async deleteIdempotencyBefore(before: string, limit: number) {
+    return this.run(postgresStatements.deleteIdempotencyBefore, [before, limit]);
+  }
 }
 
 /**
@@ -1546,6 +1549,10 @@ export const postgresStatements = {
         THEN excluded.window_started_at ELSE login_source_windows.window_started_at END
     WHERE login_source_windows.window_started_at <= $3 OR login_source_windows.failures < $4
     RETURNING window_started_at`,
+  /** API answers past their retention (an operator's top-up references are kept for good). */
+  deleteIdempotencyBefore: `DELETE FROM idempotency WHERE (scope, key) IN (
+    SELECT scope, key FROM idempotency WHERE scope <> 'operator' AND created_at < $1
+    ORDER BY created_at LIMIT $2)`,
   deleteStaleSourceWindows: `DELETE FROM login_source_windows WHERE source IN (
     SELECT source FROM login_source_windows WHERE window_started_at < $1 LIMIT $2)`,
   /**

@@ -310,4 +310,11 @@ export const sqliteMigrations: Array<{ version: number; name: string; sql: strin
       CREATE INDEX login_source_windows_age ON login_source_windows(window_started_at);
     `,
   },
+  {
+    version: 11,
+    name: 'stored answers by age',
+    // Housekeeping deletes answers past their retention (7 days by default), oldest first; an
+    // operator's top-up references (the slip numbers) are kept for good.
+    sql: `CREATE INDEX idempotency_age ON idempotency(created_at) WHERE scope <> 'operator';`,
+  },
 ];

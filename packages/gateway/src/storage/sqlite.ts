@@ -761,6 +761,13 @@ export const sqliteStatements = {
         THEN excluded.window_started_at ELSE login_source_windows.window_started_at END
     WHERE login_source_windows.window_started_at <= ?3 OR login_source_windows.failures < ?4
     RETURNING window_started_at`,
+  /**
+   * API answers past their retention, oldest first, by their age index. An operator's top-up
+   * reference (scope `operator`, the slip number) is kept for good: a slip applies once, ever.
+   */
+  deleteIdempotencyBefore: `DELETE FROM idempotency WHERE rowid IN (
+    SELECT rowid FROM idempotency WHERE scope <> 'operator' AND created_at < ?1
+    ORDER BY created_at LIMIT ?2)`,
   deleteStaleSourceWindows: `DELETE FROM login_source_windows WHERE source IN (
     SELECT source FROM login_source_windows WHERE window_started_at < ? LIMIT ?)`,
   /** Only the first unfinished delivery of its endpoint and account, in the ready index's order. */
@@ -1657,6 +1664,9 @@ class SqliteOps implements StoreTx {
         'idempotency_key_in_use',
       );
     }
+  }
+  async deleteIdempotencyBefore(before: string, limit: number) {
+    return this.run(sqliteStatements.deleteIdempotencyBefore, before, limit);
   }
 }
 

@@ -421,4 +421,10 @@ export interface StoreTx extends StoreReader {
   unparkOutbox(at: string): Promise<number>;
 
   putIdempotency(record: IdempotencyRecord): Promise<void>;
+  /**
+   * Deletes up to `limit` of the oldest stored answers created before `before`, except an
+   * operator's top-up references (kept for good); returns how many. A retry with a deleted
+   * answer's key runs as a new request.
+   */
+  deleteIdempotencyBefore(before: string, limit: number): Promise<number>;
 }
