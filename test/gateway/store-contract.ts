@@ -476,6 +476,48 @@ export function storeContract(
       ).toEqual([]);
     });
 
+    it('lists the deals whose next deadline passed, earliest first, as their states change', async () => {
+      const parties = await store.transaction(async (tx) => [await customer(tx), await customer(tx)]);
+      // A funded deal with the seller's lock on ships by `shipBy` (its next deadline).
+      const locked = (code: string, shipBy: string, version = 1): TemporaryAccount => {
+        const base = account(code, parties, version);
+        return {
+          ...base,
+          status: 'funded',
+          balanceMinor: 1000,
+          parties: base.parties.map((party) => ({ ...party, lockPpm: 1_000_000 })),
+          deadlines: { shipBy, verdictBy: null },
+        };
+      };
+      // Far in the future, so no other test's deals are due before these.
+      const [early, late, none] = [unique('ta'), unique('ta'), unique('ta')];
+      await store.transaction(async (tx) => {
+        await tx.insertTemporaryAccount(locked(late, '2099-01-03T00:00:00.000Z'));
+        await tx.insertTemporaryAccount(locked(early, '2099-01-02T00:00:00.000Z'));
+        await tx.insertTemporaryAccount(account(none, parties));
+      });
+      const due = (now: string) =>
+        store.read(async (reader) =>
+          (await reader.listAccountsDue(now, 1000)).filter((code) => [early, late, none].includes(code)),
+        );
+      expect(await due('2099-01-01T00:00:00.000Z')).toEqual([]);
+      expect(await due('2099-01-02T00:00:00.000Z')).toEqual([early]);
+      expect(await due('2099-01-05T00:00:00.000Z')).toEqual([early, late]);
+      // Shipped: nothing is due until a verdict deadline is set; the update keeps the index.
+      await store.transaction((tx) =>
+        tx.updateTemporaryAccount(
+          {
+            ...locked(early, '2099-01-02T00:00:00.000Z', 2),
+            shipment: { carrier: 'c', trackingNumber: 't', shippedAt: '2099-01-01T00:00:00.000Z' },
+            deadlines: { shipBy: '2099-01-02T00:00:00.000Z', verdictBy: '2099-01-04T00:00:00.000Z' },
+          },
+          1,
+        ),
+      );
+      expect(await due('2099-01-03T00:00:00.000Z')).toEqual([late]);
+      expect(await due('2099-01-05T00:00:00.000Z')).toEqual([late, early]);
+    });
+
     it("lists a customer's accounts of one status, newest first, as their statuses change", async () => {
       const [buyer, seller] = await store.transaction(async (tx) => [await customer(tx), await customer(tx)]);
       const codes = [unique('ta'), unique('ta'), unique('ta')];

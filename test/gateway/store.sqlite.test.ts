@@ -307,6 +307,12 @@ describe('embedded SQLite store', () => {
     const oldAnswers = plan(sqliteStatements.deleteIdempotencyBefore, '2026-11-24T10:00:00.000Z', 200);
     expect(oldAnswers.join('\n')).toMatch(/SEARCH idempotency USING INDEX idempotency_age \(created_at<\?\)/);
     expect(oldAnswers.join('\n')).not.toMatch(/TEMP B-TREE/);
+    // ... and deals whose deadline passed, from the partial index on it.
+    const dueDeals = plan(sqliteStatements.listAccountsDue, '2026-11-24T10:00:00.000Z', 100);
+    expect(dueDeals.join('\n')).toMatch(
+      /SEARCH temporary_accounts USING INDEX temporary_accounts_deadline \(next_deadline_at>\? AND next_deadline_at<\?\)/,
+    );
+    expect(dueDeals.join('\n')).not.toMatch(/TEMP B-TREE/);
     const inOrder = plan(sqliteStatements.feedInOrder, 0, 'cus_1', 100);
     expect(inOrder[0]).toMatch(/SEARCH e USING INTEGER PRIMARY KEY \(rowid>\?\)/);
     expect(inOrder.join('\n')).not.toMatch(/TEMP B-TREE/);

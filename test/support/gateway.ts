@@ -43,6 +43,7 @@ export interface TestGatewayOptions {
   loginPolicy?: GatewayOptions['loginPolicy'];
   trustedProxyHops?: number;
   housekeeping?: GatewayOptions['housekeeping'];
+  deadlines?: GatewayOptions['deadlines'];
 }
 
 export async function startTestGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
@@ -75,6 +76,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     loginPolicy: options.loginPolicy,
     trustedProxyHops: options.trustedProxyHops,
     housekeeping: options.housekeeping,
+    deadlines: options.deadlines,
   });
   if (options.listen) {
     const port = Number(new URL(url).port);

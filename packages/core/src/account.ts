@@ -1,4 +1,5 @@
 import { type CommissionSchedule, feeFor } from './commission.ts';
+import { shipDeadlineMissed } from './deadlines.ts';
 import { fail, ok, type Result } from './errors.ts';
 import { amountMinorMax, type CurrencyCode, mulDivFloor, parseAmountMinor } from './money.ts';
 import { lockPpmFull } from './share.ts';
@@ -39,6 +40,11 @@ export type AccountStatus = 'awaiting_funds' | 'funded' | 'dissolved';
 
 export type Verdict = 'accepted' | 'rejected';
 
+export interface Deadlines {
+  shipBy: string | null;
+  verdictBy: string | null;
+}
+
 export interface Shipment {
   carrier: string;
   trackingNumber: string;
@@ -65,6 +71,12 @@ export interface TemporaryAccount {
   withdrawalFeesMinor?: number;
   shipment: Shipment | null;
   verdict: Verdict | null;
+  /**
+   * A deal's deadlines (deadlines.ts), set as the deal reaches them: the seller ships by
+   * `shipBy` (from its lock), the buyer gives a verdict by `verdictBy` (from the shipment).
+   * Absent on accounts from before deadlines, and on fractional ones: none apply.
+   */
+  deadlines?: Deadlines;
   /** Sequence number of the last event; the next event is `version + 1`. */
   version: number;
   createdAt: string;
@@ -105,6 +117,7 @@ export const accountEventTypes = [
   'account.shipped',
   'deal.accepted',
   'deal.rejected',
+  'deadline.passed',
   'account.withdrawn',
   'account.dissolved',
 ] as const;
@@ -451,6 +464,8 @@ export function setLock(account: TemporaryAccount, input: SetLockInput): Result<
       'Partial locks need a fractional-mode account; a deal account locks fully or not at all.',
     );
   }
+  const missed = shipDeadlineMissed(account, live.value, input.lockPpm, input.now);
+  if (missed) return missed;
   const events: AccountEvent[] = [];
   const emit = eventSink(events, input, account.version);
   const next = withLock(account, input.by, input.lockPpm);
@@ -700,7 +715,8 @@ export function dissolve(account: TemporaryAccount, input: Context): Result<Comm
 
 type Emit = (account: TemporaryAccount, type: AccountEventType, data: AccountEvent['data']) => void;
 
-function eventSink(events: AccountEvent[], context: Context, version = 0): Emit {
+/** @internal Shared with deadlines.ts. */
+export function eventSink(events: AccountEvent[], context: Context, version = 0): Emit {
   return (account, type, data) => {
     events.push({
       type,
@@ -713,7 +729,8 @@ function eventSink(events: AccountEvent[], context: Context, version = 0): Emit 
   };
 }
 
-function finish(
+/** @internal Shared with deadlines.ts. */
+export function finish(
   account: TemporaryAccount,
   events: AccountEvent[],
   transfers: Transfer[],
@@ -768,7 +785,8 @@ function checkUsualAccount(
   return ok(usual);
 }
 
-function withLock(account: TemporaryAccount, customerId: string, lockPpm: number): TemporaryAccount {
+/** @internal Shared with deadlines.ts. */
+export function withLock(account: TemporaryAccount, customerId: string, lockPpm: number): TemporaryAccount {
   return {
     ...account,
     parties: account.parties.map((party) =>

@@ -30,6 +30,7 @@ export const errorCodes = [
   'already_shipped',
   'not_shipped',
   'verdict_already_given',
+  'deadline_passed',
   'invalid_state',
   // transport-level and platform failures (used by the gateway and the SDK)
   'validation_failed',

@@ -22,6 +22,7 @@ export {
   type CreateAccountInput,
   checkFunds,
   createAccount,
+  type Deadlines,
   type DepositInput,
   deposit,
   dissolve,
@@ -52,6 +53,14 @@ export {
   noCommission,
   validateFeeRule,
 } from './commission.ts';
+export {
+  bankActor,
+  type DeadlinePolicy,
+  defaultDeadlinePolicy,
+  nextDeadline,
+  passDeadlines,
+  startDeadlines,
+} from './deadlines.ts';
 export {
   type ErrorCode,
   type ErrorDetails,

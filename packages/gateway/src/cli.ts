@@ -51,7 +51,7 @@ async function main(argv: string[]): Promise<number> {
   let gateway: Gateway;
   try {
     // An operator's command: no webhook deliveries and no upkeep from this short-lived process.
-    gateway = await openGateway(loadConfig(), { webhooks: false, housekeeping: false });
+    gateway = await openGateway(loadConfig(), { webhooks: false, housekeeping: false, deadlines: false });
   } catch (error) {
     if (!(error instanceof KeySealingError || error instanceof ConfigError)) throw error;
     console.error(error.message);

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { type CommissionSchedule, currencies, validateFeeRule } from '@lockstep/core';
+import { type CommissionSchedule, currencies, type DeadlinePolicy, validateFeeRule } from '@lockstep/core';
 import { z } from 'zod';
 
 /**
@@ -55,6 +55,10 @@ const Environment = z.object({
   LOCKSTEP_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(60_000).default(10_000),
   // At least a day: a client's retries of a lost answer must find it.
   LOCKSTEP_IDEMPOTENCY_RETENTION_HOURS: z.coerce.number().int().min(24).max(8_760).default(168),
+  // A deal's deadlines (@lockstep/core deadlines.ts): to ship after the seller's lock, and for
+  // the buyer's verdict after shipping. At least a day, at most a year.
+  LOCKSTEP_SHIP_WITHIN_HOURS: z.coerce.number().int().min(24).max(8_760).default(336),
+  LOCKSTEP_VERDICT_WITHIN_HOURS: z.coerce.number().int().min(24).max(8_760).default(336),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -81,6 +85,7 @@ export interface GatewayConfig {
   trustedProxyHops: number;
   /** How long an answer stays stored for retries with its Idempotency-Key (default 7 days). */
   idempotencyRetentionMs: number;
+  deadlinePolicy: DeadlinePolicy;
   logLevel: string;
   /** Seals the private signing keys in the store (service/keys.ts); unset: stored in the clear. */
   keyEncryptionKey: Uint8Array | undefined;
@@ -118,6 +123,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     shutdownGraceMs: value.LOCKSTEP_SHUTDOWN_GRACE_MS,
     trustedProxyHops: value.LOCKSTEP_TRUSTED_PROXY_HOPS,
     idempotencyRetentionMs: value.LOCKSTEP_IDEMPOTENCY_RETENTION_HOURS * 3_600_000,
+    deadlinePolicy: {
+      shipWithinMs: value.LOCKSTEP_SHIP_WITHIN_HOURS * 3_600_000,
+      verdictWithinMs: value.LOCKSTEP_VERDICT_WITHIN_HOURS * 3_600_000,
+    },
     logLevel: value.LOG_LEVEL,
     keyEncryptionKey: value.LOCKSTEP_KEY_ENCRYPTION_KEY,
     previousKeyEncryptionKey: value.LOCKSTEP_PREVIOUS_KEY_ENCRYPTION_KEY,

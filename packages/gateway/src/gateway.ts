@@ -1,8 +1,9 @@
-import type { CommissionSchedule } from '@lockstep/core';
+import type { CommissionSchedule, DeadlinePolicy } from '@lockstep/core';
 import pino, { type Logger } from 'pino';
 import { createApp } from './http/app.ts';
 import { Auth, defaultLoginPolicy, type LoginPolicy } from './service/auth.ts';
 import { Bank } from './service/bank.ts';
+import { DeadlineSweep, type DeadlineSweepOptions } from './service/deadline-sweep.ts';
 import { publicOnlyFetch } from './service/egress.ts';
 import { EventBus } from './service/event-bus.ts';
 import {
@@ -51,6 +52,10 @@ export interface GatewayOptions {
   apiKeyCacheMs?: number;
   /** The level of the default logger when no `log` is given (default LOG_LEVEL or info). */
   logLevel?: string;
+  /** How long a seller has to ship and a buyer to give a verdict (default 14 days each). */
+  deadlinePolicy?: DeadlinePolicy;
+  /** The sweep that applies passed deadlines to deals nobody touches, or false for none here. */
+  deadlines?: false | Partial<Pick<DeadlineSweepOptions, 'intervalMs' | 'firstDelayMs' | 'batchSize'>>;
   /** Upkeep of the store (expired sessions), or false to run none in this process. */
   housekeeping?:
     | false
@@ -90,6 +95,7 @@ export interface Gateway {
   bus: EventBus;
   webhooks: WebhookWorker | undefined;
   housekeeping: Housekeeping | undefined;
+  deadlineSweep: DeadlineSweep | undefined;
   log: Logger;
   app: ReturnType<typeof createApp>;
   close(): Promise<void>;
@@ -101,6 +107,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const bank = new Bank({
     store: options.store,
     commission: options.commission,
+    deadlines: options.deadlinePolicy,
     now: options.now,
     onCommitted: ({ events, outboxQueued }) => {
       bus.publish(events);
@@ -146,6 +153,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     bus,
     webhooks: undefined,
     housekeeping: undefined,
+    deadlineSweep: undefined,
     log,
     app: undefined as unknown as ReturnType<typeof createApp>,
     async close() {
@@ -153,6 +161,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       bus.closeStreams();
       await gateway.webhooks?.stop();
       await gateway.housekeeping?.stop();
+      await gateway.deadlineSweep?.stop();
       await options.store.close();
     },
   };
@@ -186,6 +195,16 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       ...options.housekeeping,
     });
     gateway.housekeeping.start();
+  }
+  if (options.deadlines !== false) {
+    gateway.deadlineSweep = new DeadlineSweep({
+      store: options.store,
+      bank,
+      log,
+      now: options.now,
+      ...options.deadlines,
+    });
+    gateway.deadlineSweep.start();
   }
   gateway.app = createApp(gateway);
   return gateway;

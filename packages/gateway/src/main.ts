@@ -36,7 +36,7 @@ export async function startGateway(config: GatewayConfig) {
  */
 export async function openGateway(
   config: GatewayConfig,
-  overrides: Partial<Pick<GatewayOptions, 'webhooks' | 'housekeeping'>> = {},
+  overrides: Partial<Pick<GatewayOptions, 'webhooks' | 'housekeeping' | 'deadlines'>> = {},
 ): Promise<Gateway> {
   const store = await openStore(config);
   try {
@@ -48,6 +48,7 @@ export async function openGateway(
       allowPrivateWebhookUrls: config.allowPrivateWebhooks,
       trustedProxyHops: config.trustedProxyHops,
       idempotencyRetentionMs: config.idempotencyRetentionMs,
+      deadlinePolicy: config.deadlinePolicy,
       keyEncryptionKey: config.keyEncryptionKey,
       previousKeyEncryptionKey: config.previousKeyEncryptionKey,
       log: pino({ level: config.logLevel }),

@@ -92,6 +92,19 @@ export const TemporaryAccount = z
     invoiceId: z.string().nullable(),
     shipment: z.object({ carrier: z.string(), trackingNumber: z.string(), shippedAt: z.string() }).nullable(),
     verdict: z.enum(['accepted', 'rejected']).nullable(),
+    deadlines: z
+      .object({
+        shipBy: z.string().nullable().openapi({
+          description:
+            "The seller ships by then, or its lock comes off and the buyer may take the money back (set at the seller's lock).",
+        }),
+        verdictBy: z.string().nullable().openapi({
+          description: 'The buyer accepts or rejects by then, or the deal is accepted (set at shipping).',
+        }),
+      })
+      .openapi({
+        description: "A deal's deadlines; null until the deal reaches them, and on fractional accounts.",
+      }),
     funding: z.object({ sufficient: z.boolean(), shortfallMinor: z.number().int() }),
     movableMinor: z
       .number()

@@ -46,6 +46,10 @@ export async function accountView(
     invoiceId: account.invoiceId,
     shipment: account.shipment,
     verdict: account.verdict,
+    deadlines: {
+      shipBy: account.deadlines?.shipBy ?? null,
+      verdictBy: account.deadlines?.verdictBy ?? null,
+    },
     funding: { sufficient: shortfallMinor === 0, shortfallMinor },
     movableMinor: movableMinor(account, viewerId),
     creationFeeDueMinor: account.creationFeeDueMinor,

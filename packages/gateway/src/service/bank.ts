@@ -5,16 +5,20 @@ import {
   type CurrencyCode,
   checkFunds,
   createAccount,
+  type DeadlinePolicy,
+  defaultDeadlinePolicy,
   deposit,
   dissolve,
   LockstepError,
   ledgerKey,
   markShipped,
   type PartySpec,
+  passDeadlines,
   type ReleasePolicy,
   type Result,
   reject,
   setLock,
+  startDeadlines,
   type TemporaryAccount,
   type Transfer,
   type UsualAccountView,
@@ -70,21 +74,28 @@ export interface BankOptions {
   store: Store;
   commission: CommissionSchedule;
   now?: () => Date;
+  /** How long a seller has to ship, and a buyer to give a verdict (default 14 days each). */
+  deadlines?: DeadlinePolicy;
   /** Called after a unit with events is durable (SSE streams; the webhook worker if it queued deliveries). */
   onCommitted?: (committed: Committed) => void;
 }
 
 export const idempotencyKeyPattern = /^[\x21-\x7e]{1,255}$/;
 
+/** The scope of the bank's own units (no idempotency key is ever stored under it). */
+const bankActorScope = 'bank';
+
 export class Bank {
   readonly store: Store;
   readonly commission: CommissionSchedule;
+  readonly deadlines: DeadlinePolicy;
   private readonly clock: () => Date;
   private readonly onCommitted: (committed: Committed) => void;
 
   constructor(options: BankOptions) {
     this.store = options.store;
     this.commission = options.commission;
+    this.deadlines = options.deadlines ?? defaultDeadlinePolicy;
     this.clock = options.now ?? (() => new Date());
     this.onCommitted = options.onCommitted ?? (() => {});
   }
@@ -380,10 +391,42 @@ export class Bank {
   ): Promise<{ account: TemporaryAccount; outcome: CommandOutcome }> {
     const account = loaded ?? (await this.partyAccount(unit.tx, principal, code));
     keyActsAsSellerOnly(principal, account);
-    const outcome = expect(command(account, { by: principal.customerId, now: unit.now }));
+    // A deadline that passed is applied first, in the same unit: the command sees the deal as
+    // the deadline left it (a buyer's refund need not wait for the sweep).
+    const passed = passDeadlines(account, unit.now);
+    const current = passed?.account ?? account;
+    const commanded = expect(command(current, { by: principal.customerId, now: unit.now }));
+    const outcome: CommandOutcome = {
+      account: startDeadlines(current, commanded.account, this.deadlines, unit.now),
+      events: [...(passed?.events ?? []), ...commanded.events],
+      transfers: commanded.transfers,
+    };
     await unit.tx.updateTemporaryAccount(outcome.account, account.version);
     await this.record(unit, outcome, kind);
     return { account: outcome.account, outcome };
+  }
+
+  /**
+   * Applies the deadlines due on one account (the deadline sweep, for deals nobody touches).
+   * Answers whether any was due. Another process applying it first is no error: nothing is due
+   * here then, or the version check refuses this unit (`conflict`) and the caller moves on.
+   */
+  async passDeadlinesOf(code: string): Promise<boolean> {
+    const result = await this.mutate(bankActorScope, undefined, async (unit) => {
+      const account = await unit.tx.getTemporaryAccount(code);
+      if (!account) return { status: 200, body: false };
+      const passed = passDeadlines(account, unit.now);
+      if (!passed) {
+        // Nothing due after all (a release from before deadlines wrote the state without its
+        // next deadline): written again, the stored next deadline is the state's own.
+        await unit.tx.updateTemporaryAccount(account, account.version);
+        return { status: 200, body: false };
+      }
+      await unit.tx.updateTemporaryAccount(passed.account, account.version);
+      await this.record(unit, passed, 'deadline');
+      return { status: 200, body: true };
+    });
+    return result.body;
   }
 
   private async record(unit: Unit, outcome: CommandOutcome, kind: string): Promise<void> {

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Store, StoreTx } from '../storage/store.ts';
+import { Periodic } from './periodic.ts';
 
 export interface HousekeepingOptions {
   store: Store;
@@ -42,23 +43,22 @@ export class Housekeeping {
   private readonly store: Store;
   private readonly log: Logger;
   private readonly now: () => Date;
-  private readonly intervalMs: number;
-  private readonly firstDelayMs: number;
   private readonly batchSize: number;
   private readonly pauseMs: number;
   private readonly loginFailuresKeptMs: number;
   private readonly sourceWindowMs: number;
   private readonly idempotencyKeptMs: number;
-  private timer: NodeJS.Timeout | undefined;
-  private sweeping: Promise<unknown> | undefined;
-  private stopped = false;
+  private readonly periodic: Periodic;
 
   constructor(options: HousekeepingOptions) {
     this.store = options.store;
     this.log = options.log;
     this.now = options.now ?? (() => new Date());
-    this.intervalMs = whole('intervalMs', options.intervalMs ?? 600_000, 1);
-    this.firstDelayMs = whole('firstDelayMs', options.firstDelayMs ?? 30_000, 0);
+    this.periodic = new Periodic(() => this.sweep(), {
+      intervalMs: whole('intervalMs', options.intervalMs ?? 600_000, 1),
+      firstDelayMs: whole('firstDelayMs', options.firstDelayMs ?? 30_000, 0),
+      onError: (error) => this.log.error({ err: error }, 'housekeeping sweep failed'),
+    });
     this.batchSize = whole(
       'batchSize',
       options.batchSize ?? (options.store.kind === 'sqlite' ? 200 : 1_000),
@@ -75,26 +75,16 @@ export class Housekeeping {
   }
 
   start(): void {
-    if (this.timer || this.stopped) return;
-    const next = (delayMs: number) => {
-      this.timer = setTimeout(() => {
-        this.sweeping = this.sweep()
-          .catch((error: unknown) => this.log.error({ err: error }, 'housekeeping sweep failed'))
-          .finally(() => {
-            this.sweeping = undefined;
-            if (!this.stopped) next(this.intervalMs);
-          });
-      }, delayMs);
-      this.timer.unref();
-    };
-    next(this.firstDelayMs);
+    this.periodic.start();
   }
 
   /** Stops the timer and waits for a sweep in progress (it ends after its current batch). */
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.sweeping;
+    await this.periodic.stop();
+  }
+
+  private get stopped(): boolean {
+    return this.periodic.isStopped;
   }
 
   /** One sweep now: the number of rows it deleted, per kind. */

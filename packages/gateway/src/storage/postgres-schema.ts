@@ -345,6 +345,17 @@ export const postgresMigrations: Array<PostgresMigration> = [
     // operator's top-up references (the slip numbers) are kept for good.
     sql: createIndex('idempotency_age', "idempotency(created_at) WHERE scope <> 'operator'"),
   },
+  {
+    version: 18,
+    name: 'deal deadlines',
+    // When each deal next needs the bank to act on a deadline (@lockstep/core deadlines.ts), so
+    // the sweep finds the deals whose deadline passed without reading the others. Every row
+    // starts without one (an index of NULLs only: built at once).
+    sql: `
+      ALTER TABLE temporary_accounts ADD COLUMN IF NOT EXISTS next_deadline_at TEXT;
+      ${createIndex('temporary_accounts_deadline', 'temporary_accounts(next_deadline_at) WHERE next_deadline_at IS NOT NULL')}
+    `,
+  },
 ];
 
 /**

@@ -5,6 +5,7 @@ import {
   type CurrencyCode,
   type LedgerAccountKey,
   LockstepError,
+  nextDeadline,
   type TemporaryAccount,
 } from '@lockstep/core';
 import pg from 'pg';
@@ -954,11 +955,24 @@ class PgOps implements StoreTx {
     return rows.map((row) => JSON.parse(String(row.state)) as TemporaryAccount);
   }
 
+  async listAccountsDue(now: string, limit: number) {
+    const rows = await this.all(postgresStatements.listAccountsDue, [now, limit]);
+    return rows.map((row) => String(row.code));
+  }
+
   async insertTemporaryAccount(account: TemporaryAccount) {
     const inserted = await this.run(
-      `INSERT INTO temporary_accounts (code, status, version, state, created_at) VALUES ($1, $2, $3, $4, $5)
+      `INSERT INTO temporary_accounts (code, status, version, state, created_at, next_deadline_at)
+       VALUES ($1, $2, $3, $4, $5, $6)
        ON CONFLICT (code) DO NOTHING`,
-      [account.code, account.status, account.version, JSON.stringify(account), account.createdAt],
+      [
+        account.code,
+        account.status,
+        account.version,
+        JSON.stringify(account),
+        account.createdAt,
+        nextDeadline(account),
+      ],
     );
     if (inserted === 0) throw new LockstepError('conflict', 'That temporary account code was used before.');
     // The account's status is copied here, and by a trigger whenever it changes.
@@ -980,10 +994,17 @@ class PgOps implements StoreTx {
     // which aborts the transaction. So the write need not be answered before COMMIT is sent.
     this.write(
       `WITH updated AS (
-         UPDATE temporary_accounts SET status = $1, version = $2, state = $3
+         UPDATE temporary_accounts SET status = $1, version = $2, state = $3, next_deadline_at = $6
          WHERE code = $4 AND version = $5 RETURNING 1)
        SELECT 1 / (SELECT count(*)::int FROM updated) AS updated`,
-      [account.status, account.version, JSON.stringify(account), account.code, expectedVersion],
+      [
+        account.status,
+        account.version,
+        JSON.stringify(account),
+        account.code,
+        expectedVersion,
+        nextDeadline(account),
+      ],
       (error) =>
         pgCode(error) === '22012'
           ? new LockstepError('conflict', 'The temporary account changed meanwhile; retry.')
@@ -1549,6 +1570,10 @@ export const postgresStatements = {
         THEN excluded.window_started_at ELSE login_source_windows.window_started_at END
     WHERE login_source_windows.window_started_at <= $3 OR login_source_windows.failures < $4
     RETURNING window_started_at`,
+  /** Deals whose next deadline passed, earliest first, from the partial index on it. */
+  listAccountsDue: `SELECT code FROM temporary_accounts
+    WHERE next_deadline_at IS NOT NULL AND next_deadline_at <= $1
+    ORDER BY next_deadline_at LIMIT $2`,
   /** API answers past their retention (an operator's top-up references are kept for good). */
   deleteIdempotencyBefore: `DELETE FROM idempotency WHERE (scope, key) IN (
     SELECT scope, key FROM idempotency WHERE scope <> 'operator' AND created_at < $1

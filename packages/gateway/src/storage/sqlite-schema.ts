@@ -317,4 +317,15 @@ export const sqliteMigrations: Array<{ version: number; name: string; sql: strin
     // operator's top-up references (the slip numbers) are kept for good.
     sql: `CREATE INDEX idempotency_age ON idempotency(created_at) WHERE scope <> 'operator';`,
   },
+  {
+    version: 12,
+    name: 'deal deadlines',
+    // When each deal next needs the bank to act on a deadline (@lockstep/core deadlines.ts), so
+    // the sweep finds the deals whose deadline passed without reading the others.
+    sql: `
+      ALTER TABLE temporary_accounts ADD COLUMN next_deadline_at TEXT;
+      CREATE INDEX temporary_accounts_deadline ON temporary_accounts(next_deadline_at)
+        WHERE next_deadline_at IS NOT NULL;
+    `,
+  },
 ];

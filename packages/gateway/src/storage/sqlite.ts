@@ -6,6 +6,7 @@ import {
   type CurrencyCode,
   type LedgerAccountKey,
   LockstepError,
+  nextDeadline,
   type TemporaryAccount,
 } from '@lockstep/core';
 import { newSortableId } from '../ids.ts';
@@ -761,6 +762,10 @@ export const sqliteStatements = {
         THEN excluded.window_started_at ELSE login_source_windows.window_started_at END
     WHERE login_source_windows.window_started_at <= ?3 OR login_source_windows.failures < ?4
     RETURNING window_started_at`,
+  /** Deals whose next deadline passed, earliest first, from the partial index on it. */
+  listAccountsDue: `SELECT code FROM temporary_accounts
+    WHERE next_deadline_at IS NOT NULL AND next_deadline_at <= ?
+    ORDER BY next_deadline_at LIMIT ?`,
   /**
    * API answers past their retention, oldest first, by their age index. An operator's top-up
    * reference (scope `operator`, the slip number) is kept for good: a slip applies once, ever.
@@ -1251,15 +1256,20 @@ class SqliteOps implements StoreTx {
     return rows.map((row) => JSON.parse(String(row.state)) as TemporaryAccount);
   }
 
+  async listAccountsDue(now: string, limit: number) {
+    return this.all(sqliteStatements.listAccountsDue, now, limit).map((row) => String(row.code));
+  }
+
   async insertTemporaryAccount(account: TemporaryAccount) {
     try {
       this.run(
-        'INSERT INTO temporary_accounts (code, status, version, state, created_at) VALUES (?, ?, ?, ?, ?)',
+        'INSERT INTO temporary_accounts (code, status, version, state, created_at, next_deadline_at) VALUES (?, ?, ?, ?, ?, ?)',
         account.code,
         account.status,
         account.version,
         JSON.stringify(account),
         account.createdAt,
+        nextDeadline(account),
       );
     } catch (error) {
       throw uniqueToConflict(error, 'That temporary account code was used before.');
@@ -1283,10 +1293,11 @@ class SqliteOps implements StoreTx {
 
   async updateTemporaryAccount(account: TemporaryAccount, expectedVersion: number) {
     const changed = this.run(
-      'UPDATE temporary_accounts SET status = ?, version = ?, state = ? WHERE code = ? AND version = ?',
+      'UPDATE temporary_accounts SET status = ?, version = ?, state = ?, next_deadline_at = ? WHERE code = ? AND version = ?',
       account.status,
       account.version,
       JSON.stringify(account),
+      nextDeadline(account),
       account.code,
       expectedVersion,
     );

@@ -238,6 +238,11 @@ export interface StoreReader {
   listSigningKeys(): Promise<SigningKeyRecord[]>;
 
   getTemporaryAccount(code: string): Promise<TemporaryAccount | null>;
+  /**
+   * Codes of accounts whose next deadline (`nextDeadline` of @lockstep/core, kept beside each
+   * account's state) is at or before `now`, earliest first.
+   */
+  listAccountsDue(now: string, limit: number): Promise<string[]>;
   /** Accounts where the customer is a party, newest first. */
   listTemporaryAccounts(
     customerId: string,

@@ -1,0 +1,175 @@
+import {
+  accept,
+  type CommandOutcome,
+  createAccount,
+  defaultDeadlinePolicy,
+  markShipped,
+  nextDeadline,
+  noCommission,
+  passDeadlines,
+  type Result,
+  reject,
+  setLock,
+  startDeadlines,
+  type TemporaryAccount,
+  withdraw,
+} from '@lockstep/core';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+
+/**
+ * A deal's deadlines as pure rules (deadlines.ts): when they start, what passing them does, and
+ * that passing them never moves money, never turns a lock on, and happens once.
+ */
+const dayMs = 24 * 60 * 60 * 1000;
+const t0 = Date.parse('2026-11-26T10:00:00.000Z');
+const at = (days: number) => new Date(t0 + days * dayMs).toISOString();
+const full = 1_000_000;
+
+function value<T>(result: Result<T>): T {
+  if (!result.ok) throw new Error(`${result.error.code}: ${result.error.message}`);
+  return result.value;
+}
+
+/** Runs a command as the bank does: the deadlines it starts are set on its outcome. */
+function step(account: TemporaryAccount, outcome: Result<CommandOutcome>, now: string): TemporaryAccount {
+  return startDeadlines(account, value(outcome).account, defaultDeadlinePolicy, now);
+}
+
+/** A funded ¥5,000 deal of Mizuta (buyer) with IBM (seller), created at day 0. */
+function funded(mode: 'deal' | 'fractional' = 'deal'): TemporaryAccount {
+  return value(
+    createAccount({
+      code: 'ta_1',
+      by: 'mizuta',
+      now: at(0),
+      currency: 'JPY',
+      requiredMinor: 5_000,
+      mode,
+      parties: [
+        { customerId: 'mizuta', role: 'buyer' },
+        { customerId: 'ibm', role: 'seller' },
+      ],
+      fundFrom: { id: 'acc-m', ownerId: 'mizuta', currency: 'JPY', balanceMinor: 10_000 },
+      commission: noCommission,
+    }),
+  ).account;
+}
+
+const sellerLocked = (days: number) => {
+  const account = funded();
+  return step(account, setLock(account, { by: 'ibm', now: at(days), lockPpm: full }), at(days));
+};
+
+describe('deal deadlines', () => {
+  it('start at the seller’s lock (ship by) and at the shipment (verdict by), and never move', () => {
+    const account = funded();
+    expect(account.deadlines).toBeUndefined();
+    const locked = sellerLocked(1);
+    expect(locked.deadlines).toEqual({ shipBy: at(15), verdictBy: null });
+    expect(nextDeadline(locked)).toBe(at(15));
+    const unlocked = step(locked, setLock(locked, { by: 'ibm', now: at(2), lockPpm: 0 }), at(2));
+    // Nothing to do while the seller's lock is off, but the date is kept.
+    expect(nextDeadline(unlocked)).toBeNull();
+    const relocked = step(unlocked, setLock(unlocked, { by: 'ibm', now: at(3), lockPpm: full }), at(3));
+    expect(relocked.deadlines?.shipBy).toBe(at(15));
+    const shipped = step(
+      relocked,
+      markShipped(relocked, { by: 'ibm', now: at(4), carrier: 'Yamato', trackingNumber: 'YT-1' }),
+      at(4),
+    );
+    expect(shipped.deadlines).toEqual({ shipBy: at(15), verdictBy: at(18) });
+    expect(nextDeadline(shipped)).toBe(at(18));
+    const accepted = step(shipped, accept(shipped, { by: 'mizuta', now: at(5) }), at(5));
+    expect(nextDeadline(accepted)).toBeNull();
+  });
+
+  it('a missed shipment takes the seller’s lock off for good, so the buyer may take the money back', () => {
+    const locked = sellerLocked(0);
+    expect(passDeadlines(locked, at(13.9))).toBeNull();
+    const passed = passDeadlines(locked, at(14)) as CommandOutcome;
+    expect(passed.events.map((event) => [event.type, event.actor, event.seq])).toEqual([
+      ['deadline.passed', 'bank', locked.version + 1],
+      ['lock.changed', 'bank', locked.version + 2],
+    ]);
+    expect(passed.account.parties.map((party) => party.lockPpm)).toEqual([full, 0]);
+    const relock = setLock(passed.account, { by: 'ibm', now: at(14), lockPpm: full });
+    expect(relock.ok ? null : relock.error.code).toBe('deadline_passed');
+    const refund = withdraw(passed.account, {
+      by: 'mizuta',
+      now: at(14),
+      to: { id: 'acc-m', ownerId: 'mizuta', currency: 'JPY', balanceMinor: 5_000 },
+      commission: noCommission,
+    });
+    expect(value(refund).account.status).toBe('dissolved');
+  });
+
+  it('a silent buyer accepts at the verdict deadline; a rejected deal and a fractional account have none', () => {
+    const locked = sellerLocked(0);
+    const shipped = step(
+      locked,
+      markShipped(locked, { by: 'ibm', now: at(1), carrier: 'Yamato', trackingNumber: 'YT-1' }),
+      at(1),
+    );
+    const passed = passDeadlines(shipped, at(15)) as CommandOutcome;
+    expect(passed.account.verdict).toBe('accepted');
+    expect(passed.events.map((event) => event.type)).toEqual([
+      'deadline.passed',
+      'deal.accepted',
+      'lock.changed',
+    ]);
+    const rejected = step(shipped, reject(shipped, { by: 'mizuta', now: at(2) }), at(2));
+    expect(nextDeadline(rejected)).toBeNull();
+    expect(passDeadlines(rejected, at(400))).toBeNull();
+    const fractional = funded('fractional');
+    const lockedFractional = step(
+      fractional,
+      setLock(fractional, { by: 'ibm', now: at(0), lockPpm: 250_000 }),
+      at(0),
+    );
+    expect(lockedFractional.deadlines).toBeUndefined();
+    expect(passDeadlines(lockedFractional, at(400))).toBeNull();
+  });
+
+  it('passing deadlines never moves money, never turns a lock on, and happens once (property)', () => {
+    // Random days for the seller's lock, an optional shipment and the sweep; random verdicts.
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 20 }),
+        fc.option(fc.integer({ min: 0, max: 20 })),
+        fc.constantFrom<'none' | 'accept' | 'reject'>('none', 'accept', 'reject'),
+        fc.integer({ min: 0, max: 60 }),
+        (lockDay, shipAfter, verdict, sweepAfter) => {
+          let account = sellerLocked(lockDay);
+          let day = lockDay;
+          if (shipAfter !== null && shipAfter < 14) {
+            day += shipAfter;
+            account = step(
+              account,
+              markShipped(account, { by: 'ibm', now: at(day), carrier: 'c', trackingNumber: 't' }),
+              at(day),
+            );
+            if (verdict !== 'none') {
+              const command = verdict === 'accept' ? accept : reject;
+              account = step(account, command(account, { by: 'mizuta', now: at(day) }), at(day));
+            }
+          }
+          const sweepAt = at(day + sweepAfter);
+          const passed = passDeadlines(account, sweepAt);
+          if (!passed) {
+            expect(nextDeadline(account) === null || (nextDeadline(account) as string) > sweepAt).toBe(true);
+            return;
+          }
+          expect(passed.transfers).toEqual([]);
+          expect(passed.account.balanceMinor).toBe(account.balanceMinor);
+          passed.account.parties.forEach((party, index) => {
+            expect(party.lockPpm).toBeLessThanOrEqual(account.parties[index]?.lockPpm ?? 0);
+          });
+          expect(passed.account.version).toBe(account.version + passed.events.length);
+          expect(passDeadlines(passed.account, sweepAt)).toBeNull();
+          expect(nextDeadline(passed.account)).toBeNull();
+        },
+      ),
+    );
+  });
+});

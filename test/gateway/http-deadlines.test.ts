@@ -1,0 +1,150 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestGateway, type TestGateway } from '../support/gateway.ts';
+
+/**
+ * A deal's deadlines over HTTP (@lockstep/core deadlines.ts): a seller who locks and never
+ * ships does not hold the buyer's money for ever, and a buyer who never answers does not hold
+ * the seller's. Defaults: 14 days to ship after the seller's lock, 14 days for the verdict.
+ */
+const dayMs = 24 * 60 * 60 * 1000;
+let clock = new Date('2026-11-26T10:00:00.000Z');
+let gateway: TestGateway;
+let seller: string;
+
+beforeAll(async () => {
+  // The sweep runs when the test says so.
+  gateway = await startTestGateway({ now: () => clock, deadlines: { firstDelayMs: 1e9 } });
+  seller = gateway.seed.secretKey;
+});
+afterAll(() => gateway.close());
+
+const later = (ms: number) => {
+  clock = new Date(clock.getTime() + ms);
+};
+/** The buyer's calls log in anew: days pass between them, and a session lasts 12 hours. */
+const buyer = Symbol('buyer');
+type Caller = string | typeof buyer;
+const tokenOf = async (caller: Caller) => (caller === buyer ? gateway.buyerToken() : caller);
+const post = async (caller: Caller, path: string, body: unknown = {}) =>
+  gateway.request('POST', path, { token: await tokenOf(caller), body });
+const get = async (path: string) => gateway.request('GET', path, { token: await tokenOf(buyer) });
+
+/** A funded deal for ¥5,000 of the demo buyer with the demo shop, the seller's lock on. */
+async function lockedDeal() {
+  const created = await post(buyer, '/v1/temporary-accounts', {
+    payeeUserId: 'ibm-shop',
+    amountMinor: 5_000,
+    currency: 'JPY',
+  });
+  expect(created.status).toBe(201);
+  const code = created.body.code as string;
+  const locked = await post(seller, `/v1/temporary-accounts/${code}/lock`);
+  expect(locked.status).toBe(200);
+  return { code, locked: locked.body };
+}
+
+const lockOf = (account: { parties: Array<{ role: string; lockPpm: number }> }, role: string) =>
+  account.parties.find((party) => party.role === role)?.lockPpm;
+
+async function eventTypes(code: string) {
+  const events = await get(`/v1/temporary-accounts/${code}/events`);
+  return (events.body.data as Array<{ type: string; actor: string; data: Record<string, unknown> }>).map(
+    (event) => `${event.type}${event.type === 'deadline.passed' ? `:${event.data.deadline}` : ''}`,
+  );
+}
+
+describe('deal deadlines', () => {
+  it('a seller who locks and never ships: its lock comes off after 14 days and the buyer takes the money back', async () => {
+    const { code, locked } = await lockedDeal();
+    expect(locked.deadlines).toEqual({
+      shipBy: new Date(clock.getTime() + 14 * dayMs).toISOString(),
+      verdictBy: null,
+    });
+    // Unlocking and locking again does not buy time.
+    later(dayMs);
+    await post(seller, `/v1/temporary-accounts/${code}/unlock`);
+    const relocked = await post(seller, `/v1/temporary-accounts/${code}/lock`);
+    expect(relocked.body.deadlines.shipBy).toBe(locked.deadlines.shipBy);
+    // Before the deadline the buyer cannot take the money back.
+    later(12 * dayMs);
+    expect((await gateway.gateway.deadlineSweep?.sweep())?.passed).toBe(0);
+    expect((await post(buyer, `/v1/temporary-accounts/${code}/withdraw`)).body.error.code).toBe(
+      'locked_by_other_party',
+    );
+    later(2 * dayMs);
+    expect(await gateway.gateway.deadlineSweep?.sweep()).toEqual({ passed: 1 });
+    const after = await get(`/v1/temporary-accounts/${code}`);
+    expect(lockOf(after.body, 'seller')).toBe(0);
+    expect(after.body.movableMinor).toBe(5_000);
+    expect((await eventTypes(code)).slice(-2)).toEqual(['deadline.passed:ship', 'lock.changed']);
+    // The seller may not lock it again; the buyer takes the money back and the deal dissolves.
+    const again = await post(seller, `/v1/temporary-accounts/${code}/lock`);
+    expect(again.status).toBe(409);
+    expect(again.body.error).toMatchObject({
+      code: 'deadline_passed',
+      details: { shipBy: locked.deadlines.shipBy },
+    });
+    const refund = await post(buyer, `/v1/temporary-accounts/${code}/withdraw`);
+    expect(refund.status).toBe(200);
+    expect(refund.body.status).toBe('dissolved');
+    // Nothing more is due on it.
+    expect(await gateway.gateway.deadlineSweep?.sweep()).toEqual({ passed: 0 });
+  });
+
+  it("a command after the deadline applies it itself: the buyer's refund does not wait for the sweep", async () => {
+    const { code } = await lockedDeal();
+    later(15 * dayMs);
+    const refund = await post(buyer, `/v1/temporary-accounts/${code}/withdraw`);
+    expect(refund.status).toBe(200);
+    expect(refund.body.status).toBe('dissolved');
+    expect((await eventTypes(code)).slice(-4)).toEqual([
+      'deadline.passed:ship',
+      'lock.changed',
+      'account.withdrawn',
+      'account.dissolved',
+    ]);
+  });
+
+  it('a buyer who never gives a verdict: the deal is accepted 14 days after shipping and the seller is paid', async () => {
+    const { code } = await lockedDeal();
+    later(3 * dayMs);
+    const shipped = await post(seller, `/v1/temporary-accounts/${code}/ship`, {
+      carrier: 'Yamato',
+      trackingNumber: 'YT-1',
+    });
+    expect(shipped.status).toBe(200);
+    // Shipped in time: the ship deadline is kept for the record, the verdict's starts now.
+    expect(shipped.body.deadlines.verdictBy).toBe(new Date(clock.getTime() + 14 * dayMs).toISOString());
+    later(13 * dayMs);
+    expect(await gateway.gateway.deadlineSweep?.sweep()).toEqual({ passed: 0 });
+    expect((await post(seller, `/v1/temporary-accounts/${code}/withdraw`)).body.error.code).toBe(
+      'locked_by_other_party',
+    );
+    later(dayMs);
+    expect(await gateway.gateway.deadlineSweep?.sweep()).toEqual({ passed: 1 });
+    const after = await get(`/v1/temporary-accounts/${code}`);
+    expect(after.body.verdict).toBe('accepted');
+    expect(lockOf(after.body, 'buyer')).toBe(0);
+    expect((await eventTypes(code)).slice(-3)).toEqual([
+      'deadline.passed:verdict',
+      'deal.accepted',
+      'lock.changed',
+    ]);
+    const paid = await post(seller, `/v1/temporary-accounts/${code}/withdraw`);
+    expect(paid.status).toBe(200);
+    expect(paid.body.status).toBe('dissolved');
+  });
+
+  it('a rejected deal has no deadline: the money stays held until the seller releases it', async () => {
+    const { code } = await lockedDeal();
+    await post(seller, `/v1/temporary-accounts/${code}/ship`, { carrier: 'Yamato', trackingNumber: 'YT-2' });
+    const rejected = await post(buyer, `/v1/temporary-accounts/${code}/reject`, { reason: 'broken' });
+    expect(rejected.status).toBe(200);
+    later(60 * dayMs);
+    expect(await gateway.gateway.deadlineSweep?.sweep()).toEqual({ passed: 0 });
+    const after = await get(`/v1/temporary-accounts/${code}`);
+    expect(after.body.verdict).toBe('rejected');
+    expect(lockOf(after.body, 'seller')).toBe(1_000_000);
+    expect(lockOf(after.body, 'buyer')).toBe(1_000_000);
+  });
+});
