@@ -32,8 +32,8 @@ function value<T>(result: Result<T>): T {
 }
 
 /** Runs a command as the bank does: the deadlines it starts are set on its outcome. */
-function step(account: TemporaryAccount, outcome: Result<CommandOutcome>, now: string): TemporaryAccount {
-  return startDeadlines(account, value(outcome).account, defaultDeadlinePolicy, now);
+function step(outcome: Result<CommandOutcome>, now: string): TemporaryAccount {
+  return startDeadlines(value(outcome).account, defaultDeadlinePolicy, now);
 }
 
 /** A funded ¥5,000 deal of Mizuta (buyer) with IBM (seller), created at day 0. */
@@ -58,7 +58,7 @@ function funded(mode: 'deal' | 'fractional' = 'deal'): TemporaryAccount {
 
 const sellerLocked = (days: number) => {
   const account = funded();
-  return step(account, setLock(account, { by: 'ibm', now: at(days), lockPpm: full }), at(days));
+  return step(setLock(account, { by: 'ibm', now: at(days), lockPpm: full }), at(days));
 };
 
 describe('deal deadlines', () => {
@@ -66,21 +66,20 @@ describe('deal deadlines', () => {
     const account = funded();
     expect(account.deadlines).toBeUndefined();
     const locked = sellerLocked(1);
-    expect(locked.deadlines).toEqual({ shipBy: at(15), verdictBy: null });
+    expect(locked.deadlines).toEqual({ shipBy: at(15), verdictBy: null, shipMissed: false });
     expect(nextDeadline(locked)).toBe(at(15));
-    const unlocked = step(locked, setLock(locked, { by: 'ibm', now: at(2), lockPpm: 0 }), at(2));
-    // Nothing to do while the seller's lock is off, but the date is kept.
-    expect(nextDeadline(unlocked)).toBeNull();
-    const relocked = step(unlocked, setLock(unlocked, { by: 'ibm', now: at(3), lockPpm: full }), at(3));
+    const unlocked = step(setLock(locked, { by: 'ibm', now: at(2), lockPpm: 0 }), at(2));
+    // Still pending while the seller's lock is off: it may be turned on again before.
+    expect(nextDeadline(unlocked)).toBe(at(15));
+    const relocked = step(setLock(unlocked, { by: 'ibm', now: at(3), lockPpm: full }), at(3));
     expect(relocked.deadlines?.shipBy).toBe(at(15));
     const shipped = step(
-      relocked,
       markShipped(relocked, { by: 'ibm', now: at(4), carrier: 'Yamato', trackingNumber: 'YT-1' }),
       at(4),
     );
-    expect(shipped.deadlines).toEqual({ shipBy: at(15), verdictBy: at(18) });
+    expect(shipped.deadlines).toEqual({ shipBy: at(15), verdictBy: at(18), shipMissed: false });
     expect(nextDeadline(shipped)).toBe(at(18));
-    const accepted = step(shipped, accept(shipped, { by: 'mizuta', now: at(5) }), at(5));
+    const accepted = step(accept(shipped, { by: 'mizuta', now: at(5) }), at(5));
     expect(nextDeadline(accepted)).toBeNull();
   });
 
@@ -95,6 +94,20 @@ describe('deal deadlines', () => {
     expect(passed.account.parties.map((party) => party.lockPpm)).toEqual([full, 0]);
     const relock = setLock(passed.account, { by: 'ibm', now: at(14), lockPpm: full });
     expect(relock.ok ? null : relock.error.code).toBe('deadline_passed');
+    // Shipping late does not give the seller its lock back (helper-37's review).
+    const late = step(
+      markShipped(passed.account, { by: 'ibm', now: at(15), carrier: 'Yamato', trackingNumber: 'late' }),
+      at(15),
+    );
+    const lateRelock = setLock(late, { by: 'ibm', now: at(15), lockPpm: full });
+    expect(lateRelock.ok ? null : lateRelock.error.code).toBe('deadline_passed');
+    // With its lock off all along, the seller's missed deadline is still recorded once.
+    const neverRelocked = sellerLocked(0);
+    const off = step(setLock(neverRelocked, { by: 'ibm', now: at(1), lockPpm: 0 }), at(1));
+    const missed = passDeadlines(off, at(14)) as CommandOutcome;
+    expect(missed.events.map((event) => event.type)).toEqual(['deadline.passed']);
+    expect(missed.account.deadlines?.shipMissed).toBe(true);
+    expect(nextDeadline(missed.account)).toBeNull();
     const refund = withdraw(passed.account, {
       by: 'mizuta',
       now: at(14),
@@ -107,7 +120,6 @@ describe('deal deadlines', () => {
   it('a silent buyer accepts at the verdict deadline; a rejected deal and a fractional account have none', () => {
     const locked = sellerLocked(0);
     const shipped = step(
-      locked,
       markShipped(locked, { by: 'ibm', now: at(1), carrier: 'Yamato', trackingNumber: 'YT-1' }),
       at(1),
     );
@@ -118,17 +130,35 @@ describe('deal deadlines', () => {
       'deal.accepted',
       'lock.changed',
     ]);
-    const rejected = step(shipped, reject(shipped, { by: 'mizuta', now: at(2) }), at(2));
+    const rejected = step(reject(shipped, { by: 'mizuta', now: at(2) }), at(2));
     expect(nextDeadline(rejected)).toBeNull();
     expect(passDeadlines(rejected, at(400))).toBeNull();
     const fractional = funded('fractional');
-    const lockedFractional = step(
-      fractional,
-      setLock(fractional, { by: 'ibm', now: at(0), lockPpm: 250_000 }),
-      at(0),
-    );
+    const lockedFractional = step(setLock(fractional, { by: 'ibm', now: at(0), lockPpm: 250_000 }), at(0));
     expect(lockedFractional.deadlines).toBeUndefined();
     expect(passDeadlines(lockedFractional, at(400))).toBeNull();
+  });
+
+  it('the verdict deadline accepts only a funded deal, as the buyer’s own accept would', () => {
+    // The seller ships without locking; the buyer takes ¥4,000 of ¥5,000 back (helper-37).
+    const account = funded();
+    const shipped = step(
+      markShipped(account, { by: 'ibm', now: at(1), carrier: 'Yamato', trackingNumber: 'YT-3' }),
+      at(1),
+    );
+    const takenBack = step(
+      withdraw(shipped, {
+        by: 'mizuta',
+        now: at(2),
+        amountMinor: 4_000,
+        to: { id: 'acc-m', ownerId: 'mizuta', currency: 'JPY', balanceMinor: 5_000 },
+        commission: noCommission,
+      }),
+      at(2),
+    );
+    expect(takenBack.status).toBe('awaiting_funds');
+    expect(passDeadlines(takenBack, at(60))).toBeNull();
+    expect(nextDeadline(takenBack)).toBeNull();
   });
 
   it('passing deadlines never moves money, never turns a lock on, and happens once (property)', () => {
@@ -145,13 +175,12 @@ describe('deal deadlines', () => {
           if (shipAfter !== null && shipAfter < 14) {
             day += shipAfter;
             account = step(
-              account,
               markShipped(account, { by: 'ibm', now: at(day), carrier: 'c', trackingNumber: 't' }),
               at(day),
             );
             if (verdict !== 'none') {
               const command = verdict === 'accept' ? accept : reject;
-              account = step(account, command(account, { by: 'mizuta', now: at(day) }), at(day));
+              account = step(command(account, { by: 'mizuta', now: at(day) }), at(day));
             }
           }
           const sweepAt = at(day + sweepAfter);
@@ -170,6 +199,62 @@ describe('deal deadlines', () => {
           expect(nextDeadline(passed.account)).toBeNull();
         },
       ),
+    );
+  });
+
+  it("a seller who missed its ship deadline never holds the buyer's money again, whatever it does (property)", () => {
+    type Move = 'lock' | 'unlock' | 'ship' | 'accept' | 'reject' | 'refund' | 'sweep';
+    const moves = fc.array(
+      fc.record({
+        move: fc.constantFrom<Move>('lock', 'unlock', 'ship', 'accept', 'reject', 'refund', 'sweep'),
+        days: fc.integer({ min: 0, max: 9 }),
+      }),
+      { maxLength: 12 },
+    );
+    fc.assert(
+      fc.property(moves, (script) => {
+        // As the bank runs a command: a passed deadline first, then the command, then the
+        // deadlines it starts. A refused command changes nothing.
+        let account = funded();
+        let day = 0;
+        for (const { move, days } of script) {
+          day += days;
+          const now = at(day);
+          const passed = passDeadlines(account, now);
+          const current = passed?.account ?? account;
+          const commands: Record<Move, () => Result<CommandOutcome> | null> = {
+            lock: () => setLock(current, { by: 'ibm', now, lockPpm: full }),
+            unlock: () => setLock(current, { by: 'ibm', now, lockPpm: 0 }),
+            ship: () => markShipped(current, { by: 'ibm', now, carrier: 'c', trackingNumber: 't' }),
+            accept: () => accept(current, { by: 'mizuta', now }),
+            reject: () => reject(current, { by: 'mizuta', now }),
+            refund: () =>
+              withdraw(current, {
+                by: 'mizuta',
+                now,
+                to: { id: 'acc-m', ownerId: 'mizuta', currency: 'JPY', balanceMinor: 0 },
+                commission: noCommission,
+              }),
+            sweep: () => null,
+          };
+          const outcome = commands[move]();
+          if (outcome === null) account = startDeadlines(current, defaultDeadlinePolicy, now);
+          else if (outcome.ok) account = startDeadlines(outcome.value.account, defaultDeadlinePolicy, now);
+          if (account.status === 'dissolved') return;
+          const seller = account.parties.find((party) => party.role === 'seller');
+          if (account.deadlines?.shipMissed) {
+            // Missed: the seller's lock stays off, so the buyer may take everything back
+            // (unless the buyer's own verdict let the seller have it).
+            expect(seller?.lockPpm).toBe(0);
+          }
+          const shipBy = account.deadlines?.shipBy;
+          if (shipBy && shipBy <= now && !account.shipment && account.verdict === null) {
+            // Past the deadline unshipped, the next thing the bank does frees the money.
+            const next = passDeadlines(account, now)?.account ?? account;
+            expect(next.parties.find((party) => party.role === 'seller')?.lockPpm).toBe(0);
+          }
+        }
+      }),
     );
   });
 });

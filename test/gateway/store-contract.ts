@@ -486,7 +486,7 @@ export function storeContract(
           status: 'funded',
           balanceMinor: 1000,
           parties: base.parties.map((party) => ({ ...party, lockPpm: 1_000_000 })),
-          deadlines: { shipBy, verdictBy: null },
+          deadlines: { shipBy, verdictBy: null, shipMissed: false },
         };
       };
       // Far in the future, so no other test's deals are due before these.
@@ -498,7 +498,9 @@ export function storeContract(
       });
       const due = (now: string) =>
         store.read(async (reader) =>
-          (await reader.listAccountsDue(now, 1000)).filter((code) => [early, late, none].includes(code)),
+          (await reader.listAccountsDue(now, 1000))
+            .map((deal) => deal.code)
+            .filter((code) => [early, late, none].includes(code)),
         );
       expect(await due('2099-01-01T00:00:00.000Z')).toEqual([]);
       expect(await due('2099-01-02T00:00:00.000Z')).toEqual([early]);
@@ -509,7 +511,11 @@ export function storeContract(
           {
             ...locked(early, '2099-01-02T00:00:00.000Z', 2),
             shipment: { carrier: 'c', trackingNumber: 't', shippedAt: '2099-01-01T00:00:00.000Z' },
-            deadlines: { shipBy: '2099-01-02T00:00:00.000Z', verdictBy: '2099-01-04T00:00:00.000Z' },
+            deadlines: {
+              shipBy: '2099-01-02T00:00:00.000Z',
+              verdictBy: '2099-01-04T00:00:00.000Z',
+              shipMissed: false,
+            },
           },
           1,
         ),

@@ -310,7 +310,7 @@ describe('embedded SQLite store', () => {
     // ... and deals whose deadline passed, from the partial index on it.
     const dueDeals = plan(sqliteStatements.listAccountsDue, '2026-11-24T10:00:00.000Z', 100);
     expect(dueDeals.join('\n')).toMatch(
-      /SEARCH temporary_accounts USING INDEX temporary_accounts_deadline \(next_deadline_at>\? AND next_deadline_at<\?\)/,
+      /SEARCH temporary_accounts USING COVERING INDEX temporary_accounts_deadline \(\(next_deadline_at,code\)>\(\?,\?\) AND next_deadline_at<\?\)/,
     );
     expect(dueDeals.join('\n')).not.toMatch(/TEMP B-TREE/);
     const inOrder = plan(sqliteStatements.feedInOrder, 0, 'cus_1', 100);

@@ -43,6 +43,8 @@ export type Verdict = 'accepted' | 'rejected';
 export interface Deadlines {
   shipBy: string | null;
   verdictBy: string | null;
+  /** The ship deadline passed unshipped: the seller's lock came off and stays off. */
+  shipMissed: boolean;
 }
 
 export interface Shipment {

@@ -38,34 +38,34 @@ export const defaultDeadlinePolicy: DeadlinePolicy = {
 export const bankActor = 'bank';
 
 /**
- * The deadlines a command's new state starts: `shipBy` at the seller's first lock of a funded,
- * unshipped deal, `verdictBy` at the shipment. A deadline once set is never moved (a seller
- * cannot unlock and lock again to buy time).
+ * The deadlines a command's new state (`after`) starts: `shipBy` at the seller's first lock of a funded,
+ * unshipped deal, `verdictBy` once the deal is shipped without a verdict. A deadline once set
+ * is never moved (a seller cannot unlock and lock again to buy time). A deal from before
+ * deadlines gets them here, from `now`, the first time the bank handles it.
  */
 export function startDeadlines(
-  before: TemporaryAccount,
   after: TemporaryAccount,
   policy: DeadlinePolicy,
   now: string,
 ): TemporaryAccount {
   if (after.mode !== 'deal' || after.status === 'dissolved') return after;
-  const deadlines: Deadlines = after.deadlines ?? { shipBy: null, verdictBy: null };
+  const deadlines: Deadlines = after.deadlines ?? { shipBy: null, verdictBy: null, shipMissed: false };
   let { shipBy, verdictBy } = deadlines;
   const seller = after.parties.find((party) => party.role === 'seller');
   if (shipBy === null && !after.shipment && after.status === 'funded' && (seller?.lockPpm ?? 0) > 0) {
     shipBy = plus(now, policy.shipWithinMs);
   }
-  if (verdictBy === null && after.shipment && !before.shipment) {
-    verdictBy = plus(after.shipment.shippedAt, policy.verdictWithinMs);
+  if (verdictBy === null && after.shipment && after.verdict === null) {
+    verdictBy = plus(now, policy.verdictWithinMs);
   }
-  if (shipBy === deadlines.shipBy && verdictBy === deadlines.verdictBy && after.deadlines) return after;
-  if (shipBy === null && verdictBy === null) return after;
-  return { ...after, deadlines: { shipBy, verdictBy } };
+  if (shipBy === deadlines.shipBy && verdictBy === deadlines.verdictBy) return after;
+  return { ...after, deadlines: { ...deadlines, shipBy, verdictBy } };
 }
 
 /**
- * What the deadlines due at `now` do to the account, or null when none is due: the seller's
- * lock comes off after a missed shipment; the deal is accepted for a silent buyer.
+ * What the deadlines due at `now` do to the account, or null when none is due: a missed
+ * shipment takes the seller's lock off for good (`shipMissed`); a silent buyer's funded deal
+ * is accepted.
  */
 export function passDeadlines(account: TemporaryAccount, now: string): CommandOutcome | null {
   const due = dueDeadline(account, now);
@@ -74,72 +74,86 @@ export function passDeadlines(account: TemporaryAccount, now: string): CommandOu
   const emit = eventSink(events, { by: bankActor, now }, account.version);
   let next = account;
   if (due.kind === 'ship') {
+    next = { ...next, deadlines: { ...(next.deadlines as Deadlines), shipMissed: true } };
     emit(next, 'deadline.passed', { deadline: 'ship', dueAt: due.at });
-    const seller = due.party;
-    next = withLock(next, seller.customerId, 0);
-    emit(next, 'lock.changed', {
-      customerId: seller.customerId,
-      role: 'seller',
-      fromLockPpm: seller.lockPpm,
-      lockPpm: 0,
-    });
+    next = lockOff(next, due.party, emit);
   } else {
     emit(next, 'deadline.passed', { deadline: 'verdict', dueAt: due.at });
-    const buyer = due.party;
     next = { ...next, verdict: 'accepted' };
-    emit(next, 'deal.accepted', { customerId: buyer.customerId, byDeadline: true });
-    if (buyer.lockPpm !== 0) {
-      next = withLock(next, buyer.customerId, 0);
-      emit(next, 'lock.changed', {
-        customerId: buyer.customerId,
-        role: 'buyer',
-        fromLockPpm: buyer.lockPpm,
-        lockPpm: 0,
-      });
-    }
+    emit(next, 'deal.accepted', { customerId: due.party.customerId, byDeadline: true });
+    next = lockOff(next, due.party, emit);
   }
   return finish(next, events, [], now);
 }
 
 /**
  * When the account next needs the bank to act on a deadline, or null: the store indexes it so
- * the gateway finds deals whose deadline passed while nobody touched them.
+ * the gateway finds deals whose deadline passed while nobody touched them. A pending deadline
+ * is indexed whatever the locks are now (a lock may be turned on again by the time it passes).
  */
 export function nextDeadline(account: TemporaryAccount): string | null {
-  return dueDeadline(account, '9999-12-31T23:59:59.999Z')?.at ?? null;
+  return pendingDeadline(account)?.at ?? null;
 }
 
-/** A seller's lock turned on again after its ship deadline passed unshipped is refused. */
+/**
+ * A seller's lock turned on after its ship deadline passed unshipped is refused, also once it
+ * has shipped late since (else a late shipment would let it hold the buyer's money again).
+ */
 export function shipDeadlineMissed(
   account: TemporaryAccount,
   party: Party,
   lockPpm: number,
   now: string,
 ): Result<never> | undefined {
-  const shipBy = account.deadlines?.shipBy;
-  if (party.role !== 'seller' || lockPpm === 0 || !shipBy || account.shipment || shipBy > now) return;
+  if (party.role !== 'seller' || lockPpm === 0 || account.mode !== 'deal') return;
+  const deadlines = account.deadlines;
+  const passed =
+    deadlines?.shipMissed === true || (!!deadlines?.shipBy && deadlines.shipBy <= now && !account.shipment);
+  if (!passed) return;
   return fail(
     'deadline_passed',
     'The deadline to ship this deal has passed: the seller may not lock it again.',
-    { shipBy },
+    { shipBy: deadlines?.shipBy ?? null },
   );
 }
 
-function dueDeadline(
-  account: TemporaryAccount,
-  now: string,
-): { kind: 'ship' | 'verdict'; at: string; party: Party } | null {
+type Pending = { kind: 'ship' | 'verdict'; at: string; party: Party };
+
+/** The deadline the account waits on, due or not. */
+function pendingDeadline(account: TemporaryAccount): Pending | null {
   if (account.mode !== 'deal' || account.status === 'dissolved' || !account.deadlines) return null;
-  const { shipBy, verdictBy } = account.deadlines;
+  const { shipBy, verdictBy, shipMissed } = account.deadlines;
   const seller = account.parties.find((party) => party.role === 'seller');
   const buyer = account.parties.find((party) => party.role === 'buyer');
-  if (shipBy && shipBy <= now && !account.shipment && seller && seller.lockPpm > 0) {
+  if (shipBy && !shipMissed && !account.shipment && seller)
     return { kind: 'ship', at: shipBy, party: seller };
-  }
-  if (verdictBy && verdictBy <= now && account.shipment && account.verdict === null && buyer) {
+  // Accepting needs a funded deal, as the buyer's own accept does.
+  if (verdictBy && account.shipment && account.verdict === null && account.status === 'funded' && buyer) {
     return { kind: 'verdict', at: verdictBy, party: buyer };
   }
   return null;
+}
+
+function dueDeadline(account: TemporaryAccount, now: string): Pending | null {
+  const pending = pendingDeadline(account);
+  return pending && pending.at <= now ? pending : null;
+}
+
+/** The party's lock off (with its event), if it was on. */
+function lockOff(
+  account: TemporaryAccount,
+  party: Party,
+  emit: (account: TemporaryAccount, type: 'lock.changed', data: AccountEvent['data']) => void,
+): TemporaryAccount {
+  if (party.lockPpm === 0) return account;
+  const next = withLock(account, party.customerId, 0);
+  emit(next, 'lock.changed', {
+    customerId: party.customerId,
+    role: party.role,
+    fromLockPpm: party.lockPpm,
+    lockPpm: 0,
+  });
+  return next;
 }
 
 function plus(iso: string, ms: number): string {

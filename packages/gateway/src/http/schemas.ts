@@ -101,6 +101,9 @@ export const TemporaryAccount = z
         verdictBy: z.string().nullable().openapi({
           description: 'The buyer accepts or rejects by then, or the deal is accepted (set at shipping).',
         }),
+        shipMissed: z.boolean().openapi({
+          description: "The ship deadline passed unshipped: the seller's lock came off for good.",
+        }),
       })
       .openapi({
         description: "A deal's deadlines; null until the deal reaches them, and on fractional accounts.",

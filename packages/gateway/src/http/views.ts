@@ -49,6 +49,7 @@ export async function accountView(
     deadlines: {
       shipBy: account.deadlines?.shipBy ?? null,
       verdictBy: account.deadlines?.verdictBy ?? null,
+      shipMissed: account.deadlines?.shipMissed ?? false,
     },
     funding: { sufficient: shortfallMinor === 0, shortfallMinor },
     movableMinor: movableMinor(account, viewerId),

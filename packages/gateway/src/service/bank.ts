@@ -397,7 +397,7 @@ export class Bank {
     const current = passed?.account ?? account;
     const commanded = expect(command(current, { by: principal.customerId, now: unit.now }));
     const outcome: CommandOutcome = {
-      account: startDeadlines(current, commanded.account, this.deadlines, unit.now),
+      account: startDeadlines(commanded.account, this.deadlines, unit.now),
       events: [...(passed?.events ?? []), ...commanded.events],
       transfers: commanded.transfers,
     };
@@ -411,20 +411,20 @@ export class Bank {
    * Answers whether any was due. Another process applying it first is no error: nothing is due
    * here then, or the version check refuses this unit (`conflict`) and the caller moves on.
    */
-  async passDeadlinesOf(code: string): Promise<boolean> {
+  async passDeadlinesOf(code: string): Promise<'passed' | 'rescheduled' | 'gone'> {
     const result = await this.mutate(bankActorScope, undefined, async (unit) => {
       const account = await unit.tx.getTemporaryAccount(code);
-      if (!account) return { status: 200, body: false };
+      if (!account) return { status: 200, body: 'gone' as const };
       const passed = passDeadlines(account, unit.now);
-      if (!passed) {
-        // Nothing due after all (a release from before deadlines wrote the state without its
-        // next deadline): written again, the stored next deadline is the state's own.
-        await unit.tx.updateTemporaryAccount(account, account.version);
-        return { status: 200, body: false };
-      }
-      await unit.tx.updateTemporaryAccount(passed.account, account.version);
-      await this.record(unit, passed, 'deadline');
-      return { status: 200, body: true };
+      const current = passed?.account ?? account;
+      // A deal from before deadlines gets them now (the migration made every open deal due).
+      const next = startDeadlines(current, this.deadlines, unit.now);
+      // Also with nothing due: written again, the stored next deadline is the state's own (an
+      // older release may have written the state without it).
+      await unit.tx.updateTemporaryAccount(next, account.version);
+      if (!passed) return { status: 200, body: 'rescheduled' as const };
+      await this.record(unit, { ...passed, account: next }, 'deadline');
+      return { status: 200, body: 'passed' as const };
     });
     return result.body;
   }

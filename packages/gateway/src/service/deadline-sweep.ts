@@ -58,29 +58,34 @@ export class DeadlineSweep {
     return this.periodic.isStopped;
   }
 
-  /** One sweep now: how many deals had a deadline applied. */
-  async sweep(): Promise<{ passed: number }> {
-    let passed = 0;
+  /**
+   * One sweep now, through every deal due at its start (paged, so deals that fail do not hold
+   * up the rest): how many had a deadline applied, and how many only got their next deadline
+   * written (deals from before deadlines, or written by an older release).
+   */
+  async sweep(): Promise<{ passed: number; rescheduled: number }> {
+    const counts = { passed: 0, rescheduled: 0 };
+    const now = this.now().toISOString();
+    let after: { at: string; code: string } | undefined;
     for (;;) {
-      const now = this.now().toISOString();
-      const due = await this.store.read((reader) => reader.listAccountsDue(now, this.batchSize));
-      const before = passed;
-      for (const code of due) {
-        if (this.stopped) return { passed };
+      const due = await this.store.read((reader) => reader.listAccountsDue(now, this.batchSize, after));
+      for (const deal of due) {
+        if (this.stopped) return counts;
         try {
-          if (await this.bank.passDeadlinesOf(code)) passed++;
+          const outcome = await this.bank.passDeadlinesOf(deal.code);
+          if (outcome !== 'gone') counts[outcome]++;
         } catch (error) {
           // Another process changed the deal meanwhile: it is seen again at the next sweep if
           // still due. Anything else is logged, and the sweep goes on with the next deal.
           if (!(error instanceof LockstepError && error.code === 'conflict')) {
-            this.log.error({ err: error, code }, 'a deadline could not be applied');
+            this.log.error({ err: error, code: deal.code }, 'a deadline could not be applied');
           }
         }
       }
-      // A full batch of which none could be changed is read again next sweep, not now.
-      if (due.length < this.batchSize || this.stopped || passed === before) break;
+      after = due.at(-1);
+      if (due.length < this.batchSize || this.stopped) break;
     }
-    if (passed > 0) this.log.info({ passed }, 'deadlines: deals changed');
-    return { passed };
+    if (counts.passed > 0 || counts.rescheduled > 0) this.log.info(counts, 'deadlines: deals changed');
+    return counts;
   }
 }

@@ -349,12 +349,24 @@ export const postgresMigrations: Array<PostgresMigration> = [
     version: 18,
     name: 'deal deadlines',
     // When each deal next needs the bank to act on a deadline (@lockstep/core deadlines.ts), so
-    // the sweep finds the deals whose deadline passed without reading the others. Every row
-    // starts without one (an index of NULLs only: built at once).
-    sql: `
-      ALTER TABLE temporary_accounts ADD COLUMN IF NOT EXISTS next_deadline_at TEXT;
-      ${createIndex('temporary_accounts_deadline', 'temporary_accounts(next_deadline_at) WHERE next_deadline_at IS NOT NULL')}
-    `,
+    // the sweep finds the deals whose deadline passed without reading the others. Adding a
+    // nullable column rewrites nothing.
+    sql: 'ALTER TABLE temporary_accounts ADD COLUMN IF NOT EXISTS next_deadline_at TEXT;',
+  },
+  {
+    version: 19,
+    name: 'open deals due once for their deadlines',
+    // Every open account is due at once: the sweep gives a deal from before deadlines its
+    // deadlines from then, and clears the others. In batches, each committed.
+    fill: fillDeadlinesDue,
+  },
+  {
+    version: 20,
+    name: 'deals by next deadline',
+    sql: createIndex(
+      'temporary_accounts_deadline',
+      'temporary_accounts(next_deadline_at, code) WHERE next_deadline_at IS NOT NULL',
+    ),
   },
 ];
 
@@ -415,6 +427,28 @@ export async function fillPartyStatus(client: Queryable, batchSize = 5_000): Pro
     const last = rows[0];
     if (!last) return;
     after = { customerId: String(last.customer_id), code: String(last.code) };
+  }
+}
+
+/** Marks every open account due now (migration 19), `batchSize` rows per committed batch. */
+export async function fillDeadlinesDue(client: Queryable, batchSize = 5_000): Promise<void> {
+  const now = new Date().toISOString();
+  let after = '';
+  for (;;) {
+    const { rows } = await retryDeadlocks(() =>
+      client.query(
+        `WITH batch AS (
+           SELECT code FROM temporary_accounts WHERE code > $1 ORDER BY code LIMIT $2),
+         marked AS (
+           UPDATE temporary_accounts t SET next_deadline_at = $3
+           FROM batch b WHERE t.code = b.code AND t.status <> 'dissolved' AND t.next_deadline_at IS NULL)
+         SELECT code FROM batch ORDER BY code DESC LIMIT 1`,
+        [after, batchSize, now],
+      ),
+    );
+    const last = rows[0];
+    if (!last) return;
+    after = String(last.code);
   }
 }
 

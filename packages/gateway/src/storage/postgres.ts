@@ -955,9 +955,14 @@ class PgOps implements StoreTx {
     return rows.map((row) => JSON.parse(String(row.state)) as TemporaryAccount);
   }
 
-  async listAccountsDue(now: string, limit: number) {
-    const rows = await this.all(postgresStatements.listAccountsDue, [now, limit]);
-    return rows.map((row) => String(row.code));
+  async listAccountsDue(now: string, limit: number, after?: { at: string; code: string }) {
+    const rows = await this.all(postgresStatements.listAccountsDue, [
+      now,
+      after?.at ?? '',
+      after?.code ?? '',
+      limit,
+    ]);
+    return rows.map((row) => ({ at: String(row.next_deadline_at), code: String(row.code) }));
   }
 
   async insertTemporaryAccount(account: TemporaryAccount) {
@@ -1571,9 +1576,9 @@ export const postgresStatements = {
     WHERE login_source_windows.window_started_at <= $3 OR login_source_windows.failures < $4
     RETURNING window_started_at`,
   /** Deals whose next deadline passed, earliest first, from the partial index on it. */
-  listAccountsDue: `SELECT code FROM temporary_accounts
-    WHERE next_deadline_at IS NOT NULL AND next_deadline_at <= $1
-    ORDER BY next_deadline_at LIMIT $2`,
+  listAccountsDue: `SELECT next_deadline_at, code FROM temporary_accounts
+    WHERE next_deadline_at IS NOT NULL AND next_deadline_at <= $1 AND (next_deadline_at, code) > ($2, $3)
+    ORDER BY next_deadline_at, code LIMIT $4`,
   /** API answers past their retention (an operator's top-up references are kept for good). */
   deleteIdempotencyBefore: `DELETE FROM idempotency WHERE (scope, key) IN (
     SELECT scope, key FROM idempotency WHERE scope <> 'operator' AND created_at < $1

@@ -322,9 +322,13 @@ export const sqliteMigrations: Array<{ version: number; name: string; sql: strin
     name: 'deal deadlines',
     // When each deal next needs the bank to act on a deadline (@lockstep/core deadlines.ts), so
     // the sweep finds the deals whose deadline passed without reading the others.
+    // Every open account is due at once: the sweep gives a deal from before deadlines its
+    // deadlines from then, and clears the others.
     sql: `
       ALTER TABLE temporary_accounts ADD COLUMN next_deadline_at TEXT;
-      CREATE INDEX temporary_accounts_deadline ON temporary_accounts(next_deadline_at)
+      UPDATE temporary_accounts SET next_deadline_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+        WHERE status <> 'dissolved';
+      CREATE INDEX temporary_accounts_deadline ON temporary_accounts(next_deadline_at, code)
         WHERE next_deadline_at IS NOT NULL;
     `,
   },

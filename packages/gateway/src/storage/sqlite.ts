@@ -763,9 +763,9 @@ export const sqliteStatements = {
     WHERE login_source_windows.window_started_at <= ?3 OR login_source_windows.failures < ?4
     RETURNING window_started_at`,
   /** Deals whose next deadline passed, earliest first, from the partial index on it. */
-  listAccountsDue: `SELECT code FROM temporary_accounts
-    WHERE next_deadline_at IS NOT NULL AND next_deadline_at <= ?
-    ORDER BY next_deadline_at LIMIT ?`,
+  listAccountsDue: `SELECT next_deadline_at, code FROM temporary_accounts
+    WHERE next_deadline_at IS NOT NULL AND next_deadline_at <= ?1 AND (next_deadline_at, code) > (?2, ?3)
+    ORDER BY next_deadline_at, code LIMIT ?4`,
   /**
    * API answers past their retention, oldest first, by their age index. An operator's top-up
    * reference (scope `operator`, the slip number) is kept for good: a slip applies once, ever.
@@ -1256,8 +1256,10 @@ class SqliteOps implements StoreTx {
     return rows.map((row) => JSON.parse(String(row.state)) as TemporaryAccount);
   }
 
-  async listAccountsDue(now: string, limit: number) {
-    return this.all(sqliteStatements.listAccountsDue, now, limit).map((row) => String(row.code));
+  async listAccountsDue(now: string, limit: number, after?: { at: string; code: string }) {
+    return this.all(sqliteStatements.listAccountsDue, now, after?.at ?? '', after?.code ?? '', limit).map(
+      (row) => ({ at: String(row.next_deadline_at), code: String(row.code) }),
+    );
   }
 
   async insertTemporaryAccount(account: TemporaryAccount) {

@@ -239,10 +239,14 @@ export interface StoreReader {
 
   getTemporaryAccount(code: string): Promise<TemporaryAccount | null>;
   /**
-   * Codes of accounts whose next deadline (`nextDeadline` of @lockstep/core, kept beside each
-   * account's state) is at or before `now`, earliest first.
+   * Accounts whose next deadline (`nextDeadline` of @lockstep/core, kept beside each account's
+   * state) is at or before `now`, earliest first (then by code), after `after` when given.
    */
-  listAccountsDue(now: string, limit: number): Promise<string[]>;
+  listAccountsDue(
+    now: string,
+    limit: number,
+    after?: { at: string; code: string },
+  ): Promise<Array<{ at: string; code: string }>>;
   /** Accounts where the customer is a party, newest first. */
   listTemporaryAccounts(
     customerId: string,

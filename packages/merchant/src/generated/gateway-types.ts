@@ -34,6 +34,7 @@ verdict: (("accepted" | "rejected") | null)
 deadlines: {
 shipBy: (string | null)
 verdictBy: (string | null)
+shipMissed: boolean
 }
 funding: {
 sufficient: boolean
@@ -100,6 +101,7 @@ verdict: (("accepted" | "rejected") | null)
 deadlines: {
 shipBy: (string | null)
 verdictBy: (string | null)
+shipMissed: boolean
 }
 funding: {
 sufficient: boolean
