@@ -1,7 +1,6 @@
 import {
   accept,
   type CommandOutcome,
-  createAccount,
   defaultDeadlinePolicy,
   markShipped,
   nextDeadline,
@@ -16,6 +15,7 @@ import {
 } from '@lockstep/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { fundedDeal, value } from './deal-fixture.ts';
 
 /**
  * A deal's deadlines as pure rules (deadlines.ts): when they start, what passing them does, and
@@ -26,35 +26,13 @@ const t0 = Date.parse('2026-11-26T10:00:00.000Z');
 const at = (days: number) => new Date(t0 + days * dayMs).toISOString();
 const full = 1_000_000;
 
-function value<T>(result: Result<T>): T {
-  if (!result.ok) throw new Error(`${result.error.code}: ${result.error.message}`);
-  return result.value;
-}
-
 /** Runs a command as the bank does: the deadlines it starts are set on its outcome. */
 function step(outcome: Result<CommandOutcome>, now: string): TemporaryAccount {
   return startDeadlines(value(outcome).account, defaultDeadlinePolicy, now);
 }
 
-/** A funded ¥5,000 deal of Mizuta (buyer) with IBM (seller), created at day 0. */
-function funded(mode: 'deal' | 'fractional' = 'deal'): TemporaryAccount {
-  return value(
-    createAccount({
-      code: 'ta_1',
-      by: 'mizuta',
-      now: at(0),
-      currency: 'JPY',
-      requiredMinor: 5_000,
-      mode,
-      parties: [
-        { customerId: 'mizuta', role: 'buyer' },
-        { customerId: 'ibm', role: 'seller' },
-      ],
-      fundFrom: { id: 'acc-m', ownerId: 'mizuta', currency: 'JPY', balanceMinor: 10_000 },
-      commission: noCommission,
-    }),
-  ).account;
-}
+/** The deal of deal-fixture.ts, created at day 0. */
+const funded = (mode: 'deal' | 'fractional' = 'deal') => fundedDeal(at(0), mode);
 
 const sellerLocked = (days: number) => {
   const account = funded();

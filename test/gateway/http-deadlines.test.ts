@@ -183,4 +183,27 @@ describe('deal deadlines', () => {
       expect(lockOf((await get(`/v1/temporary-accounts/${code}`)).body, 'seller')).toBe(0);
     }
   });
+
+  it('a dispute has a way out: the bank resolves it for one side, events and all', async () => {
+    const { code } = await lockedDeal();
+    await post(seller, `/v1/temporary-accounts/${code}/ship`, { carrier: 'Yamato', trackingNumber: 'YT-9' });
+    await post(buyer, `/v1/temporary-accounts/${code}/reject`, { reason: 'wrong item' });
+    await expect(gateway.admin.resolveDispute(code, 'nobody')).rejects.toMatchObject({
+      code: 'validation_failed',
+    });
+    const resolved = await gateway.admin.resolveDispute(code, 'buyer', 'the shop sent the wrong item');
+    expect(resolved.dispute).toMatchObject({ resolvedFor: 'buyer', reason: 'the shop sent the wrong item' });
+    const view = await get(`/v1/temporary-accounts/${code}`);
+    expect(view.body.dispute).toMatchObject({ resolvedFor: 'buyer' });
+    expect(lockOf(view.body, 'seller')).toBe(0);
+    expect((await eventTypes(code)).slice(-2)).toEqual(['dispute.resolved', 'lock.changed']);
+    const relock = await post(seller, `/v1/temporary-accounts/${code}/lock`);
+    expect(relock.status).toBe(409);
+    expect(relock.body.error.code).toBe('dispute_resolved');
+    const refund = await post(buyer, `/v1/temporary-accounts/${code}/withdraw`);
+    expect(refund.body.status).toBe('dissolved');
+    await expect(gateway.admin.resolveDispute(code, 'seller')).rejects.toMatchObject({
+      code: 'account_dissolved',
+    });
+  });
 });

@@ -14,6 +14,7 @@ import { type Order, OrderBook } from './orders.ts';
  *   account.funded   → check again after the buyer paid in the rest
  *   deal.accepted    → the buyer released: withdraw (step 123)
  *   deal.rejected    → the buyer reported a problem: the order is disputed
+ *   dispute.resolved → the bank decided it; for us: withdraw (for the buyer: a refund follows)
  *   account.dissolved→ closes a refunded dispute
  */
 export const catalog = [
@@ -279,7 +280,11 @@ export function createShop(options: ShopOptions) {
     }
   }
 
-  async function handleEvent(event: { type: string; accountCode: string }): Promise<void> {
+  async function handleEvent(event: {
+    type: string;
+    accountCode: string;
+    data?: Record<string, unknown>;
+  }): Promise<void> {
     const code = event.accountCode;
     let order = orders.byAccount(code);
     if (!order && (event.type === 'account.created' || event.type === 'account.funded')) {
@@ -310,6 +315,12 @@ export function createShop(options: ShopOptions) {
         return;
       case 'deal.rejected':
         orders.transition(order.id, ['funded', 'shipped'], 'disputed');
+        return;
+      case 'dispute.resolved':
+        // The bank decided for us: the buyer's lock is off, take the payment.
+        if (event.data?.for === 'seller' && orders.transition(order.id, ['disputed'], 'released')) {
+          await takePayment(order.id, code);
+        }
         return;
       case 'account.dissolved':
         // Emptied without our withdrawal: the buyer took the money back.

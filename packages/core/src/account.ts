@@ -1,5 +1,6 @@
 import { type CommissionSchedule, feeFor } from './commission.ts';
 import { shipDeadlineMissed } from './deadlines.ts';
+import { type DisputeResolution, disputeLost } from './disputes.ts';
 import { fail, ok, type Result } from './errors.ts';
 import { amountMinorMax, type CurrencyCode, mulDivFloor, parseAmountMinor } from './money.ts';
 import { lockPpmFull } from './share.ts';
@@ -79,6 +80,8 @@ export interface TemporaryAccount {
    * Absent on accounts from before deadlines, and on fractional ones: none apply.
    */
   deadlines?: Deadlines;
+  /** How the bank resolved the buyer's rejection, if it did (disputes.ts). */
+  dispute?: DisputeResolution;
   /** Sequence number of the last event; the next event is `version + 1`. */
   version: number;
   createdAt: string;
@@ -120,6 +123,7 @@ export const accountEventTypes = [
   'deal.accepted',
   'deal.rejected',
   'deadline.passed',
+  'dispute.resolved',
   'account.withdrawn',
   'account.dissolved',
 ] as const;
@@ -466,8 +470,10 @@ export function setLock(account: TemporaryAccount, input: SetLockInput): Result<
       'Partial locks need a fractional-mode account; a deal account locks fully or not at all.',
     );
   }
-  const missed = shipDeadlineMissed(account, live.value, input.lockPpm, input.now);
-  if (missed) return missed;
+  const refused =
+    shipDeadlineMissed(account, live.value, input.lockPpm, input.now) ??
+    disputeLost(account, live.value, input.lockPpm);
+  if (refused) return refused;
   const events: AccountEvent[] = [];
   const emit = eventSink(events, input, account.version);
   const next = withLock(account, input.by, input.lockPpm);

@@ -62,6 +62,11 @@ export {
   startDeadlines,
 } from './deadlines.ts';
 export {
+  type DisputeResolution,
+  type DisputeWinner,
+  resolveDispute,
+} from './disputes.ts';
+export {
   type ErrorCode,
   type ErrorDetails,
   errorCodes,

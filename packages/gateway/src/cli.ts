@@ -21,6 +21,7 @@ const usage = `Usage: pnpm lockstep-admin <command> [options]
   key:list        --merchant <cus_...>
   key:revoke      --merchant <cus_...> --key <key_...>
   top-up          --account <acc_...> --amount-minor <integer> [--reference <slip id>]
+  dispute:resolve --account <ta_...> --for buyer|seller [--reason <text>]
   keys:rotate
   reconcile
   seed-demo       [--origin http://localhost:3000]`;
@@ -42,6 +43,8 @@ async function main(argv: string[]): Promise<number> {
       key: { type: 'string' },
       account: { type: 'string' },
       'amount-minor': { type: 'string' },
+      for: { type: 'string' },
+      reason: { type: 'string' },
     },
   });
   if (!command || command === 'help' || command === '--help') {
@@ -113,6 +116,11 @@ async function main(argv: string[]): Promise<number> {
           );
           throw error;
         }
+        break;
+      }
+      case 'dispute:resolve': {
+        const account = await admin.resolveDispute(need('account'), need('for'), values.reason);
+        print({ code: account.code, dispute: account.dispute, parties: account.parties });
         break;
       }
       case 'keys:rotate':

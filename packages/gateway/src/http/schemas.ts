@@ -108,6 +108,14 @@ export const TemporaryAccount = z
       .openapi({
         description: "A deal's deadlines; null until the deal reaches them, and on fractional accounts.",
       }),
+    dispute: z
+      .object({
+        resolvedFor: z.enum(['buyer', 'seller']),
+        resolvedAt: z.string(),
+        reason: z.string().nullable(),
+      })
+      .nullable()
+      .openapi({ description: "How the bank resolved the buyer's rejection, once it has." }),
     funding: z.object({ sufficient: z.boolean(), shortfallMinor: z.number().int() }),
     movableMinor: z
       .number()

@@ -51,6 +51,7 @@ export async function accountView(
       verdictBy: account.deadlines?.verdictBy ?? null,
       shipMissed: account.deadlines?.shipMissed ?? false,
     },
+    dispute: account.dispute ?? null,
     funding: { sufficient: shortfallMinor === 0, shortfallMinor },
     movableMinor: movableMinor(account, viewerId),
     creationFeeDueMinor: account.creationFeeDueMinor,

@@ -1,4 +1,4 @@
-import { type CurrencyCode, LockstepError, parseAmountMinor } from '@lockstep/core';
+import { type CurrencyCode, LockstepError, parseAmountMinor, type TemporaryAccount } from '@lockstep/core';
 import { newId, randomToken } from '../ids.ts';
 import type { LedgerBalance, StoreReader } from '../storage/store.ts';
 import { createApiKey, hashPassword } from './auth.ts';
@@ -135,6 +135,19 @@ export class Admin {
       return { status: 200, body: null };
     });
     return { reference: key };
+  }
+
+  /**
+   * Resolves a dispute (a deal the buyer rejected) for the buyer or the seller: the losing
+   * side's lock comes off for good, so the winner can take the money (docs/api.md, Disputes).
+   */
+  async resolveDispute(code: string, forParty: string, reason?: string): Promise<TemporaryAccount> {
+    if (forParty !== 'buyer' && forParty !== 'seller') {
+      throw new LockstepError('validation_failed', 'A dispute is resolved for the buyer or the seller.', {
+        field: 'for',
+      });
+    }
+    return this.bank.resolveDispute(code, { for: forParty, reason: reason ?? null });
   }
 
   /** Proves the books balance: every ledger account summed per currency is exactly zero. */

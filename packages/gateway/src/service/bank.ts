@@ -17,6 +17,7 @@ import {
   type ReleasePolicy,
   type Result,
   reject,
+  resolveDispute,
   setLock,
   startDeadlines,
   type TemporaryAccount,
@@ -404,6 +405,25 @@ export class Bank {
     await unit.tx.updateTemporaryAccount(outcome.account, account.version);
     await this.record(unit, outcome, kind);
     return { account: outcome.account, outcome };
+  }
+
+  /**
+   * The bank decides a dispute (a rejected deal): for the buyer the seller's lock comes off, for
+   * the seller the buyer's (core disputes.ts). An operator's action, outside any party's view.
+   */
+  async resolveDispute(
+    code: string,
+    input: { for: 'buyer' | 'seller'; reason?: string | null },
+  ): Promise<TemporaryAccount> {
+    const result = await this.mutate('operator', undefined, async (unit) => {
+      const account = await unit.tx.getTemporaryAccount(code);
+      if (!account) throw new LockstepError('not_found', 'No such temporary account.');
+      const outcome = expect(resolveDispute(account, { ...input, now: unit.now }));
+      await unit.tx.updateTemporaryAccount(outcome.account, account.version);
+      await this.record(unit, outcome, 'dispute');
+      return { status: 200, body: outcome.account };
+    });
+    return result.body;
   }
 
   /**

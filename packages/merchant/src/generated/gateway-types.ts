@@ -36,6 +36,11 @@ shipBy: (string | null)
 verdictBy: (string | null)
 shipMissed: boolean
 }
+dispute: ({
+resolvedFor: ("buyer" | "seller")
+resolvedAt: string
+reason: (string | null)
+} | null)
 funding: {
 sufficient: boolean
 shortfallMinor: number
@@ -103,6 +108,11 @@ shipBy: (string | null)
 verdictBy: (string | null)
 shipMissed: boolean
 }
+dispute: ({
+resolvedFor: ("buyer" | "seller")
+resolvedAt: string
+reason: (string | null)
+} | null)
 funding: {
 sufficient: boolean
 shortfallMinor: number
@@ -134,7 +144,7 @@ token?: string
 export interface Event {
 object: "event"
 id: string
-type: ("account.created" | "account.deposited" | "account.funded" | "lock.changed" | "funds.checked" | "account.shipped" | "deal.accepted" | "deal.rejected" | "deadline.passed" | "account.withdrawn" | "account.dissolved")
+type: ("account.created" | "account.deposited" | "account.funded" | "lock.changed" | "funds.checked" | "account.shipped" | "deal.accepted" | "deal.rejected" | "deadline.passed" | "dispute.resolved" | "account.withdrawn" | "account.dissolved")
 accountCode: string
 seq: number
 at: string
@@ -154,7 +164,7 @@ createdAt: string
 
 export interface ErrorResponse {
 error: {
-code: ("invalid_amount" | "amount_out_of_range" | "unknown_currency" | "currency_mismatch" | "invalid_lock_share" | "lock_share_not_allowed" | "unknown_party" | "not_own_lock" | "not_a_party" | "role_not_allowed" | "duplicate_party" | "invalid_parties" | "unknown_group" | "locked_by_other_party" | "exceeds_movable_amount" | "insufficient_funds" | "account_dissolved" | "account_not_empty" | "account_awaiting_funds" | "already_shipped" | "not_shipped" | "verdict_already_given" | "deadline_passed" | "invalid_state" | "validation_failed" | "malformed_json" | "unsupported_media_type" | "payload_too_large" | "unauthenticated" | "invalid_credentials" | "login_locked" | "forbidden" | "csrf_failed" | "not_found" | "invoice_invalid" | "invoice_expired" | "invoice_already_used" | "idempotency_key_reused" | "idempotency_key_in_use" | "idempotency_key_invalid" | "rate_limited" | "conflict" | "service_unavailable" | "internal_error")
+code: ("invalid_amount" | "amount_out_of_range" | "unknown_currency" | "currency_mismatch" | "invalid_lock_share" | "lock_share_not_allowed" | "unknown_party" | "not_own_lock" | "not_a_party" | "role_not_allowed" | "duplicate_party" | "invalid_parties" | "unknown_group" | "locked_by_other_party" | "exceeds_movable_amount" | "insufficient_funds" | "account_dissolved" | "account_not_empty" | "account_awaiting_funds" | "already_shipped" | "not_shipped" | "verdict_already_given" | "deadline_passed" | "dispute_resolved" | "invalid_state" | "validation_failed" | "malformed_json" | "unsupported_media_type" | "payload_too_large" | "unauthenticated" | "invalid_credentials" | "login_locked" | "forbidden" | "csrf_failed" | "not_found" | "invoice_invalid" | "invoice_expired" | "invoice_already_used" | "idempotency_key_reused" | "idempotency_key_in_use" | "idempotency_key_invalid" | "rate_limited" | "conflict" | "service_unavailable" | "internal_error")
 message: string
 details?: {
 [k: string]: string | number | boolean | null
