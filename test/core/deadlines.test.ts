@@ -1,7 +1,9 @@
 import {
   accept,
   type CommandOutcome,
+  createAccount,
   defaultDeadlinePolicy,
+  deposit,
   markShipped,
   nextDeadline,
   noCommission,
@@ -115,6 +117,54 @@ describe('deal deadlines', () => {
     const lockedFractional = step(setLock(fractional, { by: 'ibm', now: at(0), lockPpm: 250_000 }), at(0));
     expect(lockedFractional.deadlines).toBeUndefined();
     expect(passDeadlines(lockedFractional, at(400))).toBeNull();
+  });
+
+  it('a verdict ends the ship deadline; an accepting buyer may not lock again (helper-38)', () => {
+    // Rejected before shipping: a dispute, which the bank resolves, not the ship deadline.
+    const locked = sellerLocked(0);
+    const rejected = step(reject(locked, { by: 'mizuta', now: at(1) }), at(1));
+    expect(nextDeadline(rejected)).toBeNull();
+    expect(passDeadlines(rejected, at(30))).toBeNull();
+    // Accepted (by the buyer or its deadline): the buyer's lock stays off for the seller.
+    const shipped = step(
+      markShipped(locked, { by: 'ibm', now: at(1), carrier: 'c', trackingNumber: 't' }),
+      at(1),
+    );
+    const accepted = (passDeadlines(shipped, at(15)) as CommandOutcome).account;
+    const relock = setLock(accepted, { by: 'mizuta', now: at(16), lockPpm: full });
+    expect(relock.ok ? null : relock.error.code).toBe('verdict_already_given');
+  });
+
+  it('the seller’s lock on a part-paid deal starts the ship deadline too (helper-38)', () => {
+    // A seller-created deal: the seller's lock is on from the start; the buyer pays ¥2,000.
+    const created = value(
+      createAccount({
+        code: 'ta_s',
+        by: 'ibm',
+        now: at(0),
+        currency: 'JPY',
+        requiredMinor: 5_000,
+        parties: [
+          { customerId: 'mizuta', role: 'buyer' },
+          { customerId: 'ibm', role: 'seller' },
+        ],
+        commission: noCommission,
+      }),
+    ).account;
+    expect(startDeadlines(created, defaultDeadlinePolicy, at(0)).deadlines).toBeUndefined();
+    const partPaid = step(
+      deposit(created, {
+        by: 'mizuta',
+        now: at(2),
+        amountMinor: 2_000,
+        from: { id: 'acc-m', ownerId: 'mizuta', currency: 'JPY', balanceMinor: 10_000 },
+      }),
+      at(2),
+    );
+    expect(partPaid.status).toBe('awaiting_funds');
+    expect(partPaid.deadlines?.shipBy).toBe(at(16));
+    const freed = (passDeadlines(partPaid, at(16)) as CommandOutcome).account;
+    expect(freed.parties.find((party) => party.role === 'seller')?.lockPpm).toBe(0);
   });
 
   it('the verdict deadline accepts only a funded deal, as the buyer’s own accept would', () => {

@@ -1,11 +1,15 @@
 import {
   type CommandOutcome,
+  createAccount,
+  defaultDeadlinePolicy,
   markShipped,
   noCommission,
+  passDeadlines,
   type Result,
   reject,
   resolveDispute,
   setLock,
+  startDeadlines,
   type TemporaryAccount,
   withdraw,
 } from '@lockstep/core';
@@ -54,10 +58,57 @@ describe('resolving a dispute', () => {
 
   it('for the seller: the buyer’s lock comes off for good and the seller takes the money', () => {
     const resolved = value(resolveDispute(deal(), { for: 'seller', now })) as CommandOutcome;
+    expect(resolved.account.parties.map((party) => party.lockPpm)).toEqual([0, full]);
     expect(codeOf(setLock(resolved.account, { by: 'mizuta', now, lockPpm: full }))).toBe('dispute_resolved');
-    // The winner may still turn its own lock on and off.
-    expect(setLock(resolved.account, { by: 'ibm', now, lockPpm: 0 }).ok).toBe(true);
+    expect(codeOf(takeAll(resolved.account, 'mizuta'))).toBe('locked_by_other_party');
+    // The winner may still turn its own lock off and on again.
+    const off = value(setLock(resolved.account, { by: 'ibm', now, lockPpm: 0 })).account;
+    expect(setLock(off, { by: 'ibm', now, lockPpm: full }).ok).toBe(true);
     expect(value(takeAll(resolved.account, 'ibm')).account.status).toBe('dissolved');
+  });
+
+  it('for the seller also when its lock was off and barred by a missed deadline (helper-38)', () => {
+    // Locked at day 0, not shipped by day 14: lock off, barred; the buyer then rejects.
+    const locked = startDeadlines(
+      value(setLock(fundedDeal(now), { by: 'ibm', now, lockPpm: full })).account,
+      defaultDeadlinePolicy,
+      now,
+    );
+    const missed = (passDeadlines(locked, '2026-12-10T10:00:00.000Z') as CommandOutcome).account;
+    const rejected = value(reject(missed, { by: 'mizuta', now: '2026-12-11T10:00:00.000Z' })).account;
+    const resolved = value(
+      resolveDispute(rejected, { for: 'seller', now: '2026-12-12T10:00:00.000Z' }),
+    ).account;
+    // Only the seller can move the money: its lock is on again, the buyer's off and barred.
+    expect(resolved.parties.map((party) => party.lockPpm)).toEqual([0, full]);
+    expect(codeOf(takeAll(resolved, 'mizuta'))).toBe('locked_by_other_party');
+    expect(passDeadlines(resolved, '2027-12-12T10:00:00.000Z')).toBeNull();
+    expect(value(takeAll(resolved, 'ibm')).account.status).toBe('dissolved');
+  });
+
+  it('takes every lock but the winner’s off, members’ too, and bars them', () => {
+    let account = value(
+      createAccount({
+        code: 'ta_3',
+        by: 'mizuta',
+        now,
+        currency: 'JPY',
+        requiredMinor: 5_000,
+        parties: [
+          { customerId: 'mizuta', role: 'buyer' },
+          { customerId: 'ibm', role: 'seller' },
+          { customerId: 'guarantor', role: 'member' },
+        ],
+        fundFrom: { id: 'acc-m', ownerId: 'mizuta', currency: 'JPY', balanceMinor: 10_000 },
+        commission: noCommission,
+      }),
+    ).account;
+    account = value(setLock(account, { by: 'guarantor', now, lockPpm: full })).account;
+    account = value(reject(account, { by: 'mizuta', now })).account;
+    const resolved = value(resolveDispute(account, { for: 'seller', now })).account;
+    expect(resolved.parties.map((party) => party.lockPpm)).toEqual([0, full, 0]);
+    expect(codeOf(setLock(resolved, { by: 'guarantor', now, lockPpm: full }))).toBe('dispute_resolved');
+    expect(value(takeAll(resolved, 'ibm')).account.status).toBe('dissolved');
   });
 
   it('only a rejected deal, once', () => {

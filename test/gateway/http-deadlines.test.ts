@@ -138,6 +138,10 @@ describe('deal deadlines', () => {
       'deal.accepted',
       'lock.changed',
     ]);
+    // Accepted is final: the buyer may not lock again to hold the seller's payment (helper-38).
+    const relock = await post(buyer, `/v1/temporary-accounts/${code}/lock`);
+    expect(relock.status).toBe(409);
+    expect(relock.body.error.code).toBe('verdict_already_given');
     const paid = await post(seller, `/v1/temporary-accounts/${code}/withdraw`);
     expect(paid.status).toBe(200);
     expect(paid.body.status).toBe('dissolved');

@@ -471,6 +471,7 @@ export function setLock(account: TemporaryAccount, input: SetLockInput): Result<
     );
   }
   const refused =
+    acceptedStaysReleased(account, live.value, input.lockPpm) ??
     shipDeadlineMissed(account, live.value, input.lockPpm, input.now) ??
     disputeLost(account, live.value, input.lockPpm);
   if (refused) return refused;
@@ -722,6 +723,23 @@ export function dissolve(account: TemporaryAccount, input: Context): Result<Comm
 // Helpers
 
 type Emit = (account: TemporaryAccount, type: AccountEventType, data: AccountEvent['data']) => void;
+
+/**
+ * A buyer who accepted a deal released its lock for the seller's payment: turning it on again
+ * would hold the seller's money with no verdict or deadline left to end it (helper-38's review).
+ */
+function acceptedStaysReleased(
+  account: TemporaryAccount,
+  party: Party,
+  lockPpm: number,
+): Result<never> | undefined {
+  if (account.mode !== 'deal' || party.role !== 'buyer' || account.verdict !== 'accepted' || lockPpm === 0)
+    return;
+  return fail(
+    'verdict_already_given',
+    'You accepted this deal: your lock stays off so the seller can be paid.',
+  );
+}
 
 /** @internal Shared with deadlines.ts. */
 export function eventSink(events: AccountEvent[], context: Context, version = 0): Emit {

@@ -14,13 +14,15 @@ import { fail, type Result } from './errors.ts';
  * A deal's deadlines, so neither side's money or goods wait on the other for ever (the patent
  * leaves it open; buyers and sellers of escrow expect them):
  *
- * - **ship by**: once the seller locks a funded deal, the buyer cannot take the money back. If
- *   the seller has not shipped by `shipWithinMs` after that lock, the seller's lock comes off
- *   and stays off: the buyer may take the money back (or still wait for the goods).
+ * - **ship by**: once the seller's lock holds the buyer's money, the buyer cannot take it back.
+ *   If the seller has not shipped by `shipWithinMs` after that, the seller's lock comes off and
+ *   stays off: the buyer may take the money back (or still wait for the goods). A verdict first
+ *   (a rejection before shipping is a dispute) ends it.
  * - **verdict by**: once the seller ships, the buyer has `verdictWithinMs` to accept or reject.
  *   Silence accepts: the buyer's lock comes off and the seller may take the money.
  *
- * A rejected deal has no deadline: the money stays held until the seller releases it.
+ * A rejected deal has no deadline: the money stays held until the seller releases it or the
+ * bank resolves the dispute (disputes.ts).
  * Fractional accounts live across many dealings and have none either.
  */
 export interface DeadlinePolicy {
@@ -38,8 +40,9 @@ export const defaultDeadlinePolicy: DeadlinePolicy = {
 export const bankActor = 'bank';
 
 /**
- * The deadlines a command's new state (`after`) starts: `shipBy` at the seller's first lock of a funded,
- * unshipped deal, `verdictBy` once the deal is shipped without a verdict. A deadline once set
+ * The deadlines a command's new state (`after`) starts: `shipBy` once the seller's lock first
+ * holds money of an unshipped deal without a verdict, `verdictBy` once the deal is shipped
+ * without a verdict. A deadline once set
  * is never moved (a seller cannot unlock and lock again to buy time). A deal from before
  * deadlines gets them here, from `now`, the first time the bank handles it.
  */
@@ -52,7 +55,15 @@ export function startDeadlines(
   const deadlines: Deadlines = after.deadlines ?? { shipBy: null, verdictBy: null, shipMissed: false };
   let { shipBy, verdictBy } = deadlines;
   const seller = after.parties.find((party) => party.role === 'seller');
-  if (shipBy === null && !after.shipment && after.status === 'funded' && (seller?.lockPpm ?? 0) > 0) {
+  // Any money the seller's lock holds starts the clock (a seller-created deal holds the buyer's
+  // first pay-in before it is fully paid; helper-38's review).
+  if (
+    shipBy === null &&
+    !after.shipment &&
+    after.verdict === null &&
+    after.balanceMinor > 0 &&
+    (seller?.lockPpm ?? 0) > 0
+  ) {
     shipBy = plus(now, policy.shipWithinMs);
   }
   if (verdictBy === null && after.shipment && after.verdict === null) {
@@ -125,8 +136,11 @@ function pendingDeadline(account: TemporaryAccount): Pending | null {
   const { shipBy, verdictBy, shipMissed } = account.deadlines;
   const seller = account.parties.find((party) => party.role === 'seller');
   const buyer = account.parties.find((party) => party.role === 'buyer');
-  if (shipBy && !shipMissed && !account.shipment && seller)
+  // A verdict (a rejection before shipping is a dispute) or a resolved dispute ends the ship
+  // deadline: from then on the buyer's verdict and the bank decide (helper-38's review).
+  if (shipBy && !shipMissed && !account.shipment && account.verdict === null && !account.dispute && seller) {
     return { kind: 'ship', at: shipBy, party: seller };
+  }
   // Accepting needs a funded deal, as the buyer's own accept does.
   if (verdictBy && account.shipment && account.verdict === null && account.status === 'funded' && buyer) {
     return { kind: 'verdict', at: verdictBy, party: buyer };

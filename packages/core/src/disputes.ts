@@ -9,13 +9,14 @@ import {
 } from './account.ts';
 import { bankActor } from './deadlines.ts';
 import { fail, ok, type Result } from './errors.ts';
+import { lockPpmFull } from './share.ts';
 
 /**
  * A dispute's way out ([0033] step 121: "or the matter is otherwise resolved"). A rejected deal
  * holds the money with both locks on until the seller releases its lock; a seller that never
- * does would hold it for ever. The bank decides instead: for the buyer, the seller's lock comes
- * off (the buyer takes the money back); for the seller, the buyer's lock comes off (the seller
- * takes it). The losing side may not turn its lock on again. Members' locks are untouched.
+ * does would hold it for ever. The bank decides instead: the winner's lock goes on and every
+ * other party's lock (members' too) comes off, so only the winner can move the money: for the
+ * buyer a refund, for the seller the payment. Nobody but the winner may turn a lock on again.
  */
 export type DisputeWinner = 'buyer' | 'seller';
 
@@ -38,7 +39,8 @@ export function resolveDispute(
   if (account.dispute) {
     return fail('dispute_resolved', `This dispute was resolved for the ${account.dispute.resolvedFor}.`);
   }
-  const loserRole = input.for === 'buyer' ? 'seller' : 'buyer';
+  const winner = account.parties.find((party) => party.role === input.for);
+  if (!winner) return fail('invalid_state', `This deal has no ${input.for}.`);
   const events: AccountEvent[] = [];
   const emit = eventSink(events, { by: bankActor, now: input.now }, account.version);
   let next: TemporaryAccount = {
@@ -46,20 +48,23 @@ export function resolveDispute(
     dispute: { resolvedFor: input.for, resolvedAt: input.now, reason: input.reason ?? null },
   };
   emit(next, 'dispute.resolved', { for: input.for, reason: input.reason ?? null });
-  for (const party of account.parties.filter((candidate) => candidate.role === loserRole)) {
-    if (party.lockPpm === 0) continue;
-    next = withLock(next, party.customerId, 0);
+  // The winner's lock on, every other lock off (members' too): only the winner can move the
+  // money now, whatever locks were on or barred before (helper-38's review).
+  for (const party of account.parties) {
+    const lockPpm = party === winner ? lockPpmFull : 0;
+    if (party.lockPpm === lockPpm) continue;
+    next = withLock(next, party.customerId, lockPpm);
     emit(next, 'lock.changed', {
       customerId: party.customerId,
       role: party.role,
       fromLockPpm: party.lockPpm,
-      lockPpm: 0,
+      lockPpm,
     });
   }
   return ok(finish(next, events, [], input.now));
 }
 
-/** The side a resolved dispute went against may not turn its lock on again. */
+/** After a resolved dispute, nobody but the winner may turn a lock on. */
 export function disputeLost(
   account: TemporaryAccount,
   party: Party,
@@ -67,8 +72,7 @@ export function disputeLost(
 ): Result<never> | undefined {
   const resolvedFor = account.dispute?.resolvedFor;
   if (!resolvedFor || lockPpm === 0) return;
-  const loserRole = resolvedFor === 'buyer' ? 'seller' : 'buyer';
-  if (party.role !== loserRole) return;
+  if (party.role === resolvedFor) return;
   return fail(
     'dispute_resolved',
     `The bank resolved this dispute for the ${resolvedFor}: your lock stays off.`,
