@@ -143,6 +143,11 @@ describe.runIf(browserAvailable())('example shop, end to end (pnpm start)', () =
     await logInWidget(frame);
     await frame.locator('[data-field="shipment"]').getByText('tracking').waitFor();
     await frame.locator('[data-field="seller-lock"]').getByText('on').waitFor();
+    // The buyer is told until when to decide, and what silence does.
+    await frame
+      .locator('[data-field="deadline"]')
+      .getByText('If you do neither, the payment goes to the seller')
+      .waitFor();
     await screenshot(page, 'shop-happy-4-order-shipped');
     const confirmation = page.waitForEvent('popup');
     await frame.getByRole('button', { name: 'Release payment' }).click();

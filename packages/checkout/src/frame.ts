@@ -1,5 +1,5 @@
 import { confirmationWindow } from './confirm-window.ts';
-import { dictionaries, formatAmount, type Lang, payFailureText, pickLang } from './i18n.ts';
+import { dictionaries, formatAmount, formatDate, type Lang, payFailureText, pickLang } from './i18n.ts';
 import { messageSource, type WidgetEvent } from './protocol.ts';
 import {
   type AccountView,
@@ -436,6 +436,23 @@ async function followStream(afterSeq: number): Promise<void> {
   announce(t.offline);
 }
 
+/**
+ * What the buyer must know of the deal's deadlines or its dispute (docs/api.md): when the
+ * seller must ship, when silence releases the payment, or how the bank decided. Nothing when
+ * none applies.
+ */
+function deadlineRow(account: AccountView): HTMLElement[] {
+  const deadlines = account.deadlines;
+  let text = '';
+  if (account.dispute) text = t.disputeFor(account.dispute.resolvedFor);
+  else if (account.status === 'dissolved' || account.verdict !== null || !deadlines) text = '';
+  else if (!account.shipment && deadlines.shipMissed) text = t.shipMissed;
+  else if (!account.shipment && deadlines.shipBy) text = t.shipBy(formatDate(deadlines.shipBy, config.lang));
+  else if (account.shipment && deadlines.verdictBy)
+    text = t.decideBy(formatDate(deadlines.verdictBy, config.lang));
+  return text ? [h('dt', {}, t.deadline), h('dd', { 'data-field': 'deadline' }, text)] : [];
+}
+
 function renderOrder(account: AccountView): void {
   if (account.version < order.shownVersion) return;
   order.shownVersion = account.version;
@@ -478,6 +495,7 @@ function renderOrder(account: AccountView): void {
       { 'data-field': 'shipment' },
       account.shipment ? t.tracking(account.shipment.carrier, account.shipment.trackingNumber) : t.notShipped,
     ),
+    ...deadlineRow(account),
   );
   const canDecide = account.status === 'funded' && account.verdict === null && (buyer?.lockPpm ?? 0) > 0;
   if (order.statusList && order.actions && order.confirmation && canDecide) {

@@ -36,6 +36,16 @@ const en = {
   shipped: 'Shipped',
   notShipped: 'Not shipped yet',
   tracking: (carrier: string, number: string) => `${carrier}, tracking ${number}`,
+  deadline: 'Deadline',
+  shipBy: (date: string) =>
+    `The seller ships by ${date}, or its lock comes off and you can take your money back.`,
+  shipMissed: 'The seller missed its shipping deadline: you can take your money back at your bank.',
+  decideBy: (date: string) =>
+    `Release or report a problem by ${date}. If you do neither, the payment goes to the seller.`,
+  disputeFor: (winner: 'buyer' | 'seller') =>
+    winner === 'buyer'
+      ? 'The bank decided this dispute for you: take your money back at your bank.'
+      : 'The bank decided this dispute for the seller.',
   settled: 'Settled',
   awaitingFunds: 'Awaiting funds',
   funded: 'Funds held at your bank',
@@ -113,6 +123,16 @@ const ja: Dictionary = {
   shipped: '発送済み',
   notShipped: '未発送',
   tracking: (carrier, number) => `${carrier}、追跡番号 ${number}`,
+  deadline: '期限',
+  shipBy: (date) =>
+    `販売者は${date}までに発送します。発送がなければ販売者のロックが外れ、返金を受けられます。`,
+  shipMissed: '販売者は発送期限を過ぎました。銀行で返金を受けられます。',
+  decideBy: (date) =>
+    `${date}までに支払いを解除するか問題を報告してください。どちらもない場合、支払いは販売者に渡ります。`,
+  disputeFor: (winner) =>
+    winner === 'buyer'
+      ? '銀行はこの紛争をあなたの側で解決しました。銀行で返金を受けてください。'
+      : '銀行はこの紛争を販売者の側で解決しました。',
   settled: '決済',
   awaitingFunds: '入金待ち',
   funded: '銀行で保管中',
@@ -161,6 +181,14 @@ export function payFailureText(t: Dictionary, code: string): string {
 export function pickLang(value: string | null | undefined): Lang {
   const tag = (value ?? '').toLowerCase();
   return tag.startsWith('ja') ? 'ja' : 'en';
+}
+
+/** A deadline as the buyer reads it: date and time in the page's language and time zone. */
+export function formatDate(iso: string, lang: Lang): string {
+  return new Intl.DateTimeFormat(lang === 'ja' ? 'ja-JP' : 'en-US', {
+    dateStyle: 'medium',
+    timeStyle: 'short',
+  }).format(new Date(iso));
 }
 
 /** Formats minor units with the currency's own exponent (JPY 0, USD 2, KWD 3). */

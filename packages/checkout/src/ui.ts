@@ -36,6 +36,9 @@ export interface AccountView {
   parties: Array<{ customerId: string; role: string; lock: string; lockPpm: number }>;
   shipment: { carrier: string; trackingNumber: string } | null;
   verdict: 'accepted' | 'rejected' | null;
+  /** Absent from a gateway older than deadlines. */
+  deadlines?: { shipBy: string | null; verdictBy: string | null; shipMissed: boolean };
+  dispute?: { resolvedFor: 'buyer' | 'seller' } | null;
   version: number;
 }
 
