@@ -155,6 +155,22 @@ describe('bank pages', () => {
     expect(missing.status).toBe(404);
   });
 
+  it("show a deal's ship deadline on its status page once the seller's lock holds the money", async () => {
+    const created = await gateway.request('POST', '/v1/temporary-accounts', {
+      token: await gateway.buyerToken(),
+      body: { payeeUserId: 'ibm-shop', amountMinor: 1_000, currency: 'JPY' },
+    });
+    const locked = await gateway.request('POST', `/v1/temporary-accounts/${created.body.code}/lock`, {
+      token: gateway.seed.secretKey,
+      body: {},
+    });
+    const session = await logIn();
+    const page = await gateway.gateway.app.request(`/bank/temporary-accounts/${created.body.code}`, {
+      headers: { cookie: session.cookie },
+    });
+    expect(await page.text()).toContain(`The seller ships by ${locked.body.deadlines.shipBy} (UTC)`);
+  });
+
   it("show only known refusal codes (a link cannot put its words on the bank's page)", async () => {
     const session = await logIn();
     const page = await gateway.gateway.app.request('/bank?error=Your+account+is+frozen.+Call+%2B81-000', {

@@ -371,6 +371,20 @@ async function createPage(c: PageContext, session: PageSession, problem?: string
   );
 }
 
+/** The deal's deadline or dispute as the bank's page says it (docs/api.md, Deadlines). */
+function deadlineText(account: TemporaryAccountView): string {
+  const { deadlines, dispute } = account;
+  if (dispute) return `Dispute decided by the bank for the ${dispute.resolvedFor}`;
+  if (account.status === 'dissolved' || account.verdict !== null) return '—';
+  if (!account.shipment && deadlines.shipMissed)
+    return 'The seller missed its shipping deadline: its lock is off';
+  if (!account.shipment && deadlines.shipBy) return `The seller ships by ${deadlines.shipBy} (UTC)`;
+  if (account.shipment && deadlines.verdictBy) {
+    return `The buyer releases or reports by ${deadlines.verdictBy} (UTC); silence releases the payment`;
+  }
+  return '—';
+}
+
 function statusPage(
   c: PageContext,
   session: PageSession,
@@ -395,6 +409,7 @@ function statusPage(
             ${account.shipment ? `${account.shipment.carrier}, tracking ${account.shipment.trackingNumber}` : 'Not shipped'}
           </dd>
           <dt>Verdict</dt><dd data-field="verdict">${account.verdict ?? '—'}</dd>
+          <dt>Deadline</dt><dd data-field="deadline">${deadlineText(account)}</dd>
           <dt>You may move out</dt><dd class="amount">${money(account.movableMinor, account.currency)}</dd>
         </dl>
         <h2>Parties and locks</h2>
