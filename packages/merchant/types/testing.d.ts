@@ -34,6 +34,10 @@ export interface MockGateway {
   handlers: ReturnType<typeof http.all>[];
   buyer: MockBuyer;
   merchantBalanceMinor(): Promise<number>;
+  /** Moves the mock bank's clock forward and applies the deadlines then due. */
+  advanceTime(ms: number): Promise<{ passed: number }>;
+  /** The bank decides a dispute (a deal the buyer rejected) for the buyer or the seller. */
+  resolveDispute(code: string, winner: 'buyer' | 'seller', reason?: string): Promise<void>;
   /** The in-memory gateway itself (its internals are not part of the published types). */
   gateway: unknown;
   close(): Promise<void>;

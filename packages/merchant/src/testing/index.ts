@@ -62,6 +62,14 @@ export interface MockGateway {
   buyer: MockBuyer;
   /** The merchant's usual-account balance in minor units. */
   merchantBalanceMinor(): Promise<number>;
+  /**
+   * Moves the mock bank's clock forward and applies the deadlines then due, as the real
+   * gateway's sweep does (docs/api.md, Deadlines): test what your shop does when it misses the
+   * ship deadline, or when a silent buyer's deal is accepted. Answers how many deals changed.
+   */
+  advanceTime(ms: number): Promise<{ passed: number }>;
+  /** The bank decides a dispute (a deal the buyer rejected) for the buyer or the seller. */
+  resolveDispute(code: string, winner: 'buyer' | 'seller', reason?: string): Promise<void>;
   /** The gateway itself, for assertions beyond the API. */
   gateway: Gateway;
   close(): Promise<void>;
@@ -69,12 +77,17 @@ export interface MockGateway {
 
 export async function createMockGateway(options: MockGatewayOptions = {}): Promise<MockGateway> {
   const baseUrl = (options.baseUrl ?? 'https://gateway.lockstep.test').replace(/\/$/, '');
+  // The mock's clock: real time plus what `advanceTime` added.
+  let aheadMs = 0;
   const gateway = await createGateway({
     store: await openSqliteStore({ path: ':memory:' }),
     publicUrl: baseUrl,
     commission: options.commission ?? noCommission,
     logLevel: 'silent',
     webhooks: false,
+    now: () => new Date(Date.now() + aheadMs),
+    // Deadlines pass when the test says so (`advanceTime`), not on a timer.
+    deadlines: { firstDelayMs: 2 ** 31 - 1 },
   });
   const admin = new Admin(gateway.bank);
   const seed = await seedDemo(admin, {
@@ -153,6 +166,17 @@ export async function createMockGateway(options: MockGatewayOptions = {}): Promi
       balanceMinor: () => balance(seed.buyerAccountId),
     },
     merchantBalanceMinor: () => balance(seed.sellerAccountId),
+    async advanceTime(ms) {
+      if (!Number.isSafeInteger(ms) || ms < 0)
+        throw new RangeError('advanceTime takes whole milliseconds >= 0');
+      aheadMs += ms;
+      session = undefined; // The buyer's session may have expired meanwhile.
+      const swept = await gateway.deadlineSweep?.sweep();
+      return { passed: swept?.passed ?? 0 };
+    },
+    async resolveDispute(code, winner, reason) {
+      await admin.resolveDispute(code, winner, reason);
+    },
     gateway,
     close: () => gateway.close(),
   };

@@ -1,0 +1,65 @@
+import { Lockstep, StateConflictError } from '@lockstep/merchant';
+import { createMockGateway, type MockGateway } from '@lockstep/merchant/testing';
+import { setupServer } from 'msw/node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * A shop's own tests of deadlines and disputes against the msw mock gateway: the mock's clock
+ * moves when the test says so (`advanceTime`), and the test plays the bank in a dispute.
+ */
+const dayMs = 24 * 60 * 60 * 1000;
+let mock: MockGateway;
+let server: ReturnType<typeof setupServer>;
+let lockstep: Lockstep;
+let order = 0;
+
+beforeAll(async () => {
+  mock = await createMockGateway();
+  server = setupServer(...mock.handlers);
+  server.listen();
+  lockstep = new Lockstep({ apiKey: mock.secretKey, baseUrl: mock.baseUrl });
+});
+afterAll(async () => {
+  server.close();
+  await mock.close();
+});
+
+/** An order of ¥3,000 paid by the mock's buyer and locked by the shop. */
+async function lockedOrder() {
+  const invoice = await lockstep.invoices.create({
+    amountMinor: 3_000,
+    currency: 'JPY',
+    orderReference: `deadline-${order++}`,
+    description: 'Matcha, 30 g',
+    payeeContact: 'orders@tea.example',
+  });
+  const code = await mock.buyer.pay(invoice.token as string);
+  const funded = await lockstep.temporaryAccounts.ensureFunded(code);
+  expect(funded.funded).toBe(true);
+  return code;
+}
+
+describe('the mock gateway’s deadlines and disputes', () => {
+  it('a shop that does not ship in 14 days loses its lock, and the buyer takes the money back', async () => {
+    const buyerBefore = await mock.buyer.balanceMinor();
+    const code = await lockedOrder();
+    expect(await mock.advanceTime(13 * dayMs)).toEqual({ passed: 0 });
+    expect(await mock.advanceTime(2 * dayMs)).toEqual({ passed: 1 });
+    const account = await lockstep.temporaryAccounts.retrieve(code);
+    expect(account.deadlines.shipMissed).toBe(true);
+    await expect(lockstep.temporaryAccounts.lock(code)).rejects.toBeInstanceOf(StateConflictError);
+    expect((await mock.buyer.withdraw(code)).status).toBe('dissolved');
+    expect(await mock.buyer.balanceMinor()).toBe(buyerBefore);
+  });
+
+  it('a buyer who reports a problem, and the bank decides for the shop: the shop is paid', async () => {
+    const shopBefore = await mock.merchantBalanceMinor();
+    const code = await lockedOrder();
+    await lockstep.temporaryAccounts.markShipped(code, { carrier: 'Yamato', trackingNumber: 'M-1' });
+    await mock.buyer.reject(code, 'arrived late');
+    await mock.resolveDispute(code, 'seller', 'delivered as described');
+    const paid = await lockstep.temporaryAccounts.withdraw(code);
+    expect(paid.status).toBe('dissolved');
+    expect(await mock.merchantBalanceMinor()).toBe(shopBefore + 3_000);
+  });
+});
