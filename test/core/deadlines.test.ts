@@ -13,6 +13,7 @@ import {
   setLock,
   startDeadlines,
   type TemporaryAccount,
+  underDeadlines,
   withdraw,
 } from '@lockstep/core';
 import fc from 'fast-check';
@@ -241,33 +242,31 @@ describe('deal deadlines', () => {
     );
     fc.assert(
       fc.property(moves, (script) => {
-        // As the bank runs a command: a passed deadline first, then the command, then the
-        // deadlines it starts. A refused command changes nothing.
+        // As the bank runs a command (underDeadlines): a passed deadline first, then the
+        // command, then the deadlines it starts. A refused command changes nothing.
         let account = funded();
         let day = 0;
         for (const { move, days } of script) {
           day += days;
           const now = at(day);
-          const passed = passDeadlines(account, now);
-          const current = passed?.account ?? account;
-          const commands: Record<Move, () => Result<CommandOutcome> | null> = {
-            lock: () => setLock(current, { by: 'ibm', now, lockPpm: full }),
-            unlock: () => setLock(current, { by: 'ibm', now, lockPpm: 0 }),
-            ship: () => markShipped(current, { by: 'ibm', now, carrier: 'c', trackingNumber: 't' }),
-            accept: () => accept(current, { by: 'mizuta', now }),
-            reject: () => reject(current, { by: 'mizuta', now }),
-            refund: () =>
-              withdraw(current, {
-                by: 'mizuta',
-                now,
-                to: { id: 'acc-m', ownerId: 'mizuta', currency: 'JPY', balanceMinor: 0 },
-                commission: noCommission,
-              }),
-            sweep: () => null,
-          };
-          const outcome = commands[move]();
-          if (outcome === null) account = startDeadlines(current, defaultDeadlinePolicy, now);
-          else if (outcome.ok) account = startDeadlines(outcome.value.account, defaultDeadlinePolicy, now);
+          const commands: Record<Move, ((current: TemporaryAccount) => Result<CommandOutcome>) | undefined> =
+            {
+              lock: (current) => setLock(current, { by: 'ibm', now, lockPpm: full }),
+              unlock: (current) => setLock(current, { by: 'ibm', now, lockPpm: 0 }),
+              ship: (current) => markShipped(current, { by: 'ibm', now, carrier: 'c', trackingNumber: 't' }),
+              accept: (current) => accept(current, { by: 'mizuta', now }),
+              reject: (current) => reject(current, { by: 'mizuta', now }),
+              refund: (current) =>
+                withdraw(current, {
+                  by: 'mizuta',
+                  now,
+                  to: { id: 'acc-m', ownerId: 'mizuta', currency: 'JPY', balanceMinor: 0 },
+                  commission: noCommission,
+                }),
+              sweep: undefined,
+            };
+          const outcome = underDeadlines(account, defaultDeadlinePolicy, now, commands[move]);
+          if (outcome.ok) account = outcome.value.account;
           if (account.status === 'dissolved') return;
           const seller = account.parties.find((party) => party.role === 'seller');
           if (account.deadlines?.shipMissed) {

@@ -1,3 +1,4 @@
+import { deadlineNotice } from '@lockstep/core';
 import { confirmationWindow } from './confirm-window.ts';
 import { dictionaries, formatAmount, formatDate, type Lang, payFailureText, pickLang } from './i18n.ts';
 import { messageSource, type WidgetEvent } from './protocol.ts';
@@ -442,14 +443,17 @@ async function followStream(afterSeq: number): Promise<void> {
  * none applies.
  */
 function deadlineRow(account: AccountView): HTMLElement[] {
-  const deadlines = account.deadlines;
-  let text = '';
-  if (account.dispute) text = t.disputeFor(account.dispute.resolvedFor);
-  else if (account.status === 'dissolved' || account.verdict !== null || !deadlines) text = '';
-  else if (!account.shipment && deadlines.shipMissed) text = t.shipMissed;
-  else if (!account.shipment && deadlines.shipBy) text = t.shipBy(formatDate(deadlines.shipBy, config.lang));
-  else if (account.shipment && deadlines.verdictBy)
-    text = t.decideBy(formatDate(deadlines.verdictBy, config.lang));
+  const notice = deadlineNotice(account);
+  const text =
+    notice?.kind === 'dispute'
+      ? t.disputeFor(notice.resolvedFor)
+      : notice?.kind === 'shipMissed'
+        ? t.shipMissed
+        : notice?.kind === 'shipBy'
+          ? t.shipBy(formatDate(notice.at, config.lang))
+          : notice?.kind === 'verdictBy'
+            ? t.decideBy(formatDate(notice.at, config.lang))
+            : '';
   return text ? [h('dt', {}, t.deadline), h('dd', { 'data-field': 'deadline' }, text)] : [];
 }
 

@@ -8,7 +8,7 @@ import {
   type TemporaryAccount,
   withLock,
 } from './account.ts';
-import { fail, type Result } from './errors.ts';
+import { fail, ok, type Result } from './errors.ts';
 
 /**
  * A deal's deadlines, so neither side's money or goods wait on the other for ever (the patent
@@ -42,9 +42,9 @@ export const bankActor = 'bank';
 /**
  * The deadlines a command's new state (`after`) starts: `shipBy` once the seller's lock first
  * holds money of an unshipped deal without a verdict, `verdictBy` once the deal is shipped
- * without a verdict. A deadline once set
- * is never moved (a seller cannot unlock and lock again to buy time). A deal from before
- * deadlines gets them here, from `now`, the first time the bank handles it.
+ * without a verdict. A deadline once set is never moved (a seller cannot unlock and lock again
+ * to buy time). A deal from before deadlines gets them here, from `now`, the first time the bank
+ * handles it.
  */
 export function startDeadlines(
   after: TemporaryAccount,
@@ -71,6 +71,28 @@ export function startDeadlines(
   }
   if (shipBy === deadlines.shipBy && verdictBy === deadlines.verdictBy) return after;
   return { ...after, deadlines: { ...deadlines, shipBy, verdictBy } };
+}
+
+/**
+ * A command as the bank runs every one (none: the deadline sweep): a deadline that passed is
+ * applied first, so the command sees the deal as the deadline left it; then the command; then
+ * the deadlines its new state starts. A refused command refuses the whole (nothing is kept).
+ */
+export function underDeadlines(
+  account: TemporaryAccount,
+  policy: DeadlinePolicy,
+  now: string,
+  command?: (current: TemporaryAccount) => Result<CommandOutcome>,
+): Result<CommandOutcome> {
+  const passed = passDeadlines(account, now);
+  const current = passed?.account ?? account;
+  const commanded = command ? command(current) : ok({ account: current, events: [], transfers: [] });
+  if (!commanded.ok) return commanded;
+  return ok({
+    account: startDeadlines(commanded.value.account, policy, now),
+    events: [...(passed?.events ?? []), ...commanded.value.events],
+    transfers: commanded.value.transfers,
+  });
 }
 
 /**
@@ -126,6 +148,34 @@ export function shipDeadlineMissed(
     'The deadline to ship this deal has passed: the seller may not lock it again.',
     { shipBy: deadlines?.shipBy ?? null },
   );
+}
+
+/** What a party should be told of a deal's deadlines or dispute now (the widget, the bank's page). */
+export type DeadlineNotice =
+  | { kind: 'dispute'; resolvedFor: 'buyer' | 'seller' }
+  | { kind: 'shipMissed' }
+  | { kind: 'shipBy'; at: string }
+  | { kind: 'verdictBy'; at: string };
+
+/**
+ * The notice that applies to a deal, from its state or its API view alike, or null: how the bank
+ * decided its dispute; else, while open and without a verdict, a missed shipment, the ship
+ * deadline, or (shipped) the verdict deadline.
+ */
+export function deadlineNotice(account: {
+  status: string;
+  verdict: string | null;
+  shipment: unknown;
+  deadlines?: Deadlines | null;
+  dispute?: { resolvedFor: 'buyer' | 'seller' } | null;
+}): DeadlineNotice | null {
+  const { deadlines, dispute } = account;
+  if (dispute) return { kind: 'dispute', resolvedFor: dispute.resolvedFor };
+  if (account.status === 'dissolved' || account.verdict !== null || !deadlines) return null;
+  if (!account.shipment && deadlines.shipMissed) return { kind: 'shipMissed' };
+  if (!account.shipment && deadlines.shipBy) return { kind: 'shipBy', at: deadlines.shipBy };
+  if (account.shipment && deadlines.verdictBy) return { kind: 'verdictBy', at: deadlines.verdictBy };
+  return null;
 }
 
 type Pending = { kind: 'ship' | 'verdict'; at: string; party: Party };

@@ -55,11 +55,14 @@ export {
 } from './commission.ts';
 export {
   bankActor,
+  type DeadlineNotice,
   type DeadlinePolicy,
+  deadlineNotice,
   defaultDeadlinePolicy,
   nextDeadline,
   passDeadlines,
   startDeadlines,
+  underDeadlines,
 } from './deadlines.ts';
 export {
   type DisputeResolution,

@@ -13,16 +13,15 @@ import {
   ledgerKey,
   markShipped,
   type PartySpec,
-  passDeadlines,
   type ReleasePolicy,
   type Result,
   reject,
   resolveDispute,
   setLock,
-  startDeadlines,
   type TemporaryAccount,
   type Transfer,
   type UsualAccountView,
+  underDeadlines,
   withdraw,
 } from '@lockstep/core';
 import { newAccountCode, newSortableId, sha256Hex } from '../ids.ts';
@@ -392,16 +391,13 @@ export class Bank {
   ): Promise<{ account: TemporaryAccount; outcome: CommandOutcome }> {
     const account = loaded ?? (await this.partyAccount(unit.tx, principal, code));
     keyActsAsSellerOnly(principal, account);
-    // A deadline that passed is applied first, in the same unit: the command sees the deal as
-    // the deadline left it (a buyer's refund need not wait for the sweep).
-    const passed = passDeadlines(account, unit.now);
-    const current = passed?.account ?? account;
-    const commanded = expect(command(current, { by: principal.customerId, now: unit.now }));
-    const outcome: CommandOutcome = {
-      account: startDeadlines(commanded.account, this.deadlines, unit.now),
-      events: [...(passed?.events ?? []), ...commanded.events],
-      transfers: commanded.transfers,
-    };
+    // A deadline that passed is applied first, in the same unit (a buyer's refund need not wait
+    // for the sweep); the deadlines the command starts are set on its outcome.
+    const outcome = expect(
+      underDeadlines(account, this.deadlines, unit.now, (current) =>
+        command(current, { by: principal.customerId, now: unit.now }),
+      ),
+    );
     await unit.tx.updateTemporaryAccount(outcome.account, account.version);
     await this.record(unit, outcome, kind);
     return { account: outcome.account, outcome };
@@ -435,15 +431,13 @@ export class Bank {
     const result = await this.mutate(bankActorScope, undefined, async (unit) => {
       const account = await unit.tx.getTemporaryAccount(code);
       if (!account) return { status: 200, body: 'gone' as const };
-      const passed = passDeadlines(account, unit.now);
-      const current = passed?.account ?? account;
       // A deal from before deadlines gets them now (the migration made every open deal due).
-      const next = startDeadlines(current, this.deadlines, unit.now);
+      const outcome = expect(underDeadlines(account, this.deadlines, unit.now));
       // Also with nothing due: written again, the stored next deadline is the state's own (an
       // older release may have written the state without it).
-      await unit.tx.updateTemporaryAccount(next, account.version);
-      if (!passed) return { status: 200, body: 'rescheduled' as const };
-      await this.record(unit, { ...passed, account: next }, 'deadline');
+      await unit.tx.updateTemporaryAccount(outcome.account, account.version);
+      if (outcome.events.length === 0) return { status: 200, body: 'rescheduled' as const };
+      await this.record(unit, outcome, 'deadline');
       return { status: 200, body: 'passed' as const };
     });
     return result.body;

@@ -35,8 +35,9 @@ export const defaultIdempotencyRetentionMs = 7 * 24 * 60 * 60 * 1000;
  * The store's upkeep: rows nothing else removes. Expired sessions go (each login leaves one;
  * an expired session is already refused, its row is only kept), and so do failed-login counts
  * per source that are old and no longer lock anything, sources' windows over all user IDs
- * that are over, and stored answers for Idempotency-Key retries past their retention. Runs once shortly after start,
- * then every `intervalMs`, in batches, each its own transaction, with a pause between them.
+ * that are over, and stored answers for Idempotency-Key retries past their retention. Runs
+ * once shortly after start, then every `intervalMs`, in batches, each its own transaction,
+ * with a pause between them.
  * Processes sharing a store may each run it: a row deleted twice is deleted once.
  */
 export class Housekeeping {

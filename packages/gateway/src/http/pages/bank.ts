@@ -1,4 +1,4 @@
-import { currencies, isCurrencyCode, LockstepError } from '@lockstep/core';
+import { currencies, deadlineNotice, isCurrencyCode, LockstepError } from '@lockstep/core';
 import type { Context, Hono } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { html } from 'hono/html';
@@ -373,16 +373,19 @@ async function createPage(c: PageContext, session: PageSession, problem?: string
 
 /** The deal's deadline or dispute as the bank's page says it (docs/api.md, Deadlines). */
 function deadlineText(account: TemporaryAccountView): string {
-  const { deadlines, dispute } = account;
-  if (dispute) return `Dispute decided by the bank for the ${dispute.resolvedFor}`;
-  if (account.status === 'dissolved' || account.verdict !== null) return '—';
-  if (!account.shipment && deadlines.shipMissed)
-    return 'The seller missed its shipping deadline: its lock is off';
-  if (!account.shipment && deadlines.shipBy) return `The seller ships by ${deadlines.shipBy} (UTC)`;
-  if (account.shipment && deadlines.verdictBy) {
-    return `The buyer releases or reports by ${deadlines.verdictBy} (UTC); silence releases the payment`;
+  const notice = deadlineNotice(account);
+  switch (notice?.kind) {
+    case 'dispute':
+      return `Dispute decided by the bank for the ${notice.resolvedFor}`;
+    case 'shipMissed':
+      return 'The seller missed its shipping deadline: its lock is off';
+    case 'shipBy':
+      return `The seller ships by ${notice.at} (UTC)`;
+    case 'verdictBy':
+      return `The buyer releases or reports by ${notice.at} (UTC); silence releases the payment`;
+    default:
+      return '—';
   }
-  return '—';
 }
 
 function statusPage(
