@@ -5,6 +5,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 import { gatewayNodeFlags } from '../scripts/node-flags.ts';
+import { type CpuPerRequest, machineUsPerSecond, measureCpu } from './cpu.ts';
 
 /**
  * `pnpm bench`: one run that measures the machine's HTTP limits and the gateway beside them,
@@ -39,6 +40,8 @@ interface Load {
   non2xx: number;
   errors: number;
   total: number;
+  /** What each request cost in CPU, and who paid (bench/cpu.ts). */
+  cpu: CpuPerRequest;
 }
 
 const failures: string[] = [];
@@ -143,11 +146,18 @@ let keyCounter = 0;
 const uniqueKey = () => `bench-${process.pid}-${Date.now()}-${keyCounter++}`;
 
 async function load(
-  url: string,
+  server: Server,
+  pathname: string,
   requests: autocannon.Request[] | undefined,
   extra: Partial<autocannon.Options> = {},
 ): Promise<Load> {
-  const options: Partial<autocannon.Options> = { url, connections, duration: seconds, requests, ...extra };
+  const options: Partial<autocannon.Options> = {
+    url: server.url + pathname,
+    connections,
+    duration: seconds,
+    requests,
+    ...extra,
+  };
   // A fixed number of requests (`amount`) replaces the duration. autocannon notices the end
   // only at its next sample tick (1 s by default), which quantised such runs to whole
   // seconds (create-from-invoice read 1,329 req/s = 4,000 in "3.01 s" every time): sample
@@ -156,7 +166,11 @@ async function load(
     delete options.duration;
     options.sampleInt = 20;
   }
-  const result = await autocannon(options as autocannon.Options);
+  const { result, cpu } = await measureCpu(
+    server.child.pid,
+    () => autocannon(options as autocannon.Options),
+    (done) => done.requests.total,
+  );
   return {
     // Completed requests over the measured time (autocannon's per-second average rounds short
     // fixed-count runs to whole seconds).
@@ -166,6 +180,7 @@ async function load(
     non2xx: result.non2xx,
     errors: result.errors,
     total: result.requests.total,
+    cpu,
   };
 }
 
@@ -395,12 +410,19 @@ function reconcile(context: GatewayContext): boolean {
 function check(name: string, result: Load): Load {
   // Each load as it ends, so a run's rounds can be compared (the report keeps them too).
   console.log(
-    `  ${name.padEnd(32)} ${result.requestsPerSecond.toFixed(0).padStart(7)} req/s  p99 ${result.p99Ms} ms`,
+    `  ${name.padEnd(32)} ${result.requestsPerSecond.toFixed(0).padStart(7)} req/s  p99 ${String(result.p99Ms).padStart(3)} ms  ${cpuLine(result.cpu)}`,
   );
   if (result.non2xx > 0 || result.errors > 0) {
     failures.push(`${name}: ${result.non2xx} non-2xx, ${result.errors} errors of ${result.total}`);
   }
   return result;
+}
+
+/** µs of CPU per request: the server, PostgreSQL, the load generator, the whole machine. */
+function cpuLine(cpu: CpuPerRequest | undefined): string {
+  if (!cpu) return '';
+  const us = (value: number) => (Number.isFinite(value) ? value.toFixed(0) : 'n/a').padStart(5);
+  return `CPU µs/req: server ${us(cpu.serverUs)}  pg ${us(cpu.postgresUs)}  load ${us(cpu.loadGeneratorUs)}  machine ${us(cpu.machineUs)} (busy ${pct(cpu.machineBusy)})`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -411,16 +433,22 @@ function pgbenchInit(databaseUrl: string): void {
   execFileSync('pgbench', ['-i', '-q', '-s', '16', databaseUrl], { stdio: 'ignore' });
 }
 
-function pgbenchTps(databaseUrl: string): number {
+/** pgbench's TPC-B-like load beside the gateway's: its rate, and its CPU per transaction. */
+async function pgbench(databaseUrl: string): Promise<{ tps: number; cpu: CpuPerRequest | undefined }> {
   try {
-    const output = execFileSync('pgbench', ['-c', '16', '-j', '2', '-T', String(seconds), databaseUrl], {
-      encoding: 'utf8',
-    });
+    const { result: output, cpu } = await measureCpu(
+      undefined,
+      () =>
+        execFileSync('pgbench', ['-c', '16', '-j', '2', '-T', String(seconds), databaseUrl], {
+          encoding: 'utf8',
+        }),
+      (text) => Number(/number of transactions actually processed: (\d+)/.exec(text)?.[1] ?? Number.NaN),
+    );
     const match = /tps = ([\d.]+)/.exec(output);
-    return match ? Number(match[1]) : Number.NaN;
+    return { tps: match ? Number(match[1]) : Number.NaN, cpu };
   } catch (error) {
     console.error('pgbench failed:', String(error));
-    return Number.NaN;
+    return { tps: Number.NaN, cpu: undefined };
   }
 }
 
@@ -532,6 +560,7 @@ async function main() {
   const perRound: Array<Record<string, Load>> = [];
   const dealRates: Record<string, number[]> = { sqlite: [], pg: [] };
   const pgbenchRounds: number[] = [];
+  const pgbenchCpu: CpuPerRequest[] = [];
   if (pgUrl) pgbenchInit(pgUrl);
   const sqliteRss = rssSampler(sqlite.server.child);
   // Reported beside, not against the budget (which is the embedded default's).
@@ -539,10 +568,10 @@ async function main() {
   for (let round = 1; round <= rounds; round++) {
     console.log(`round ${round}/${rounds}`);
     const row: Record<string, Load> = {};
-    row.hello = check('hello', await load(`${hello.url}/`, undefined));
+    row.hello = check('hello', await load(hello, '/', undefined));
     row.json = check(
       'json',
-      await load(`${hello.url}/json`, undefined, {
+      await load(hello, '/json', undefined, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ amountMinor: 1 }),
@@ -550,7 +579,7 @@ async function main() {
     );
     row.storageFree = check(
       'lock/unlock, storage free',
-      await load(storageFree.server.url, commandRequests(storageFree, 'lock')),
+      await load(storageFree.server, '', commandRequests(storageFree, 'lock')),
     );
     for (const [prefix, context] of [
       ['sqlite', sqlite],
@@ -559,24 +588,24 @@ async function main() {
       if (!context) continue;
       row[`${prefix}.lock`] = check(
         `${prefix} lock/unlock`,
-        await load(context.server.url, commandRequests(context, 'lock')),
+        await load(context.server, '', commandRequests(context, 'lock')),
       );
       row[`${prefix}.deposit`] = check(
         `${prefix} deposit`,
-        await load(context.server.url, commandRequests(context, 'deposit')),
+        await load(context.server, '', commandRequests(context, 'deposit')),
       );
       row[`${prefix}.withdraw`] = check(
         `${prefix} withdraw`,
-        await load(context.server.url, commandRequests(context, 'withdraw')),
+        await load(context.server, '', commandRequests(context, 'withdraw')),
       );
       row[`${prefix}.status`] = check(
         `${prefix} status`,
-        await load(context.server.url, statusRequests(context)),
+        await load(context.server, '', statusRequests(context)),
       );
       const invoiceCount = 4000;
       row[`${prefix}.create`] = check(
         `${prefix} create-from-invoice`,
-        await load(context.server.url, await invoiceRequests(context, invoiceCount), {
+        await load(context.server, '', await invoiceRequests(context, invoiceCount), {
           amount: invoiceCount,
         }),
       );
@@ -586,8 +615,12 @@ async function main() {
       if (!reconcile(context)) failures.push(`${prefix}: money not conserved after round ${round}`);
     }
     if (pgUrl) {
-      pgbenchRounds.push(pgbenchTps(pgUrl));
-      console.log(`  ${'pgbench'.padEnd(32)} ${(pgbenchRounds.at(-1) ?? 0).toFixed(0).padStart(7)} tps`);
+      const measured = await pgbench(pgUrl);
+      pgbenchRounds.push(measured.tps);
+      if (measured.cpu) pgbenchCpu.push(measured.cpu);
+      console.log(
+        `  ${'pgbench'.padEnd(32)} ${measured.tps.toFixed(0).padStart(7)} tps    ${' '.repeat(8)}  ${cpuLine(measured.cpu)}`,
+      );
     }
     perRound.push(row);
   }
@@ -619,7 +652,7 @@ async function main() {
         ),
       ),
     );
-  const abs = (key: string, field: keyof Load) =>
+  const abs = (key: string, field: 'requestsPerSecond' | 'p99Ms') =>
     median(perRound.map((row) => row[key]?.[field] ?? Number.NaN));
   const worst = (keys: string[]) =>
     Math.max(...perRound.flatMap((row) => keys.map((key) => row[key]?.p99Ms ?? Number.NaN)));
@@ -633,6 +666,17 @@ async function main() {
   const deals = { perSecond: median(dealRates.sqlite as number[]) };
   const pgDeals = pg ? { perSecond: median(dealRates.pg as number[]) } : undefined;
   const tps = median(pgbenchRounds);
+  // Per case, the median over rounds of each CPU figure (µs per request).
+  const cpuFields = ['serverUs', 'postgresUs', 'loadGeneratorUs', 'machineUs', 'machineBusy'] as const;
+  const medianCpu = (samples: CpuPerRequest[]): CpuPerRequest =>
+    Object.fromEntries(
+      cpuFields.map((field) => [field, median(samples.map((sample) => sample[field]))]),
+    ) as unknown as CpuPerRequest;
+  const cpuUsPerRequest: Record<string, CpuPerRequest> = {};
+  for (const key of Object.keys(perRound[0] ?? {})) {
+    cpuUsPerRequest[key] = medianCpu(perRound.flatMap((row) => (row[key] ? [row[key].cpu] : [])));
+  }
+  if (pgbenchCpu.length > 0) cpuUsPerRequest.pgbench = medianCpu(pgbenchCpu);
 
   const report = {
     machine: { rounds, secondsPerCase: seconds, connections, node: process.version },
@@ -679,6 +723,12 @@ async function main() {
     gatewayStartToFirstAnswerMs: coldStartMs,
     gatewayWarmRestartMs: warmStartMs,
     sizes: sizes(),
+    /**
+     * µs of CPU per request (per transaction for pgbench) by case, median over rounds: the
+     * server, PostgreSQL, the load generator, the whole machine (bench/cpu.ts).
+     */
+    cpuUsPerRequest,
+    machineCpuUsPerSecond: machineUsPerSecond,
     moneyConserved,
     perRound,
     failures,
@@ -773,6 +823,23 @@ async function main() {
   }
   console.log(`${'\ncase'.padEnd(42) + 'absolute'.padEnd(20)}share of hello`);
   for (const [name, value, share] of rows) console.log(name.padEnd(41) + value.padEnd(20) + share);
+  console.log('\nCPU per request, µs (median of rounds; pgbench: per transaction)');
+  console.log(
+    `${'case'.padEnd(22)}${['server', 'pg', 'load gen', 'machine', 'busy'].map((h) => h.padStart(10)).join('')}`,
+  );
+  for (const [key, cpu] of Object.entries(report.cpuUsPerRequest)) {
+    const us = (value: number) => (Number.isFinite(value) ? value.toFixed(0) : 'n/a').padStart(10);
+    console.log(
+      `${key.padEnd(22)}${us(cpu.serverUs)}${us(cpu.postgresUs)}${us(cpu.loadGeneratorUs)}${us(cpu.machineUs)}${pct(cpu.machineBusy).padStart(10)}`,
+    );
+  }
+  const pgLockCpu = report.cpuUsPerRequest['pg.lock'];
+  if (pgLockCpu && report.postgres) {
+    // At pgbench's rate with every core busy, each transaction has this much of the machine.
+    console.log(
+      `at pgbench's ${report.postgres.pgbenchTps.toFixed(0)} tps the machine has ${(machineUsPerSecond / report.postgres.pgbenchTps).toFixed(0)} µs of CPU per transaction; a lock/unlock on PostgreSQL took ${pgLockCpu.machineUs.toFixed(0)} µs (gateway ${pgLockCpu.serverUs.toFixed(0)}, PostgreSQL ${pgLockCpu.postgresUs.toFixed(0)}, load generator ${pgLockCpu.loadGeneratorUs.toFixed(0)})`,
+    );
+  }
   console.log(`
 commands/hello ${pct(report.commandsToHelloRatio)} (target >= ${pct(targets.commandsToHelloRatioMin)}), commands/json ${pct(report.commandsToJsonRatio)} (target >= ${pct(targets.commandsToJsonRatioMin)})
 lock/unlock with free storage (no disk, no SQL) ${pct(report.storageFree.toHelloRatio)} of hello
