@@ -84,6 +84,77 @@ describe('operations', () => {
     expect(() => admin(dataDir, 'top-up', '--account', account.id, '--amount-minor', '1.5')).toThrow();
   });
 
+  it('the operator CLI resolves a dispute for one side, and refuses what is not a decision', async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'lockstep-cli-dispute-'));
+    const store = await openSqliteStore({ path: path.join(dataDir, 'lockstep.sqlite') });
+    const bank = await startTestGateway({ store });
+    const buyer = await bank.buyerToken();
+    const seller = bank.seed.secretKey;
+    const created = await bank.request('POST', '/v1/temporary-accounts', {
+      token: buyer,
+      body: { payeeUserId: 'ibm-shop', amountMinor: 5_000, currency: 'JPY' },
+    });
+    const code = created.body.code as string;
+    const steps: Array<[string, string, unknown]> = [
+      [seller, 'lock', {}],
+      [seller, 'ship', { carrier: 'Yamato', trackingNumber: 'YT-CLI' }],
+      [buyer, 'reject', { reason: 'not as described' }],
+    ];
+    for (const [token, action, body] of steps) {
+      expect(
+        (await bank.request('POST', `/v1/temporary-accounts/${code}/${action}`, { token, body })).status,
+      ).toBe(200);
+    }
+    await bank.close();
+
+    const refused = (...args: string[]) => {
+      try {
+        admin(dataDir, 'dispute:resolve', ...args);
+      } catch (error) {
+        return {
+          status: (error as { status: number }).status,
+          stderr: String((error as { stderr: string }).stderr),
+        };
+      }
+      throw new Error(`dispute:resolve ${args.join(' ')} succeeded`);
+    };
+    expect(refused('--account', code)).toMatchObject({
+      status: 1,
+      stderr: expect.stringMatching(/--for is required/),
+    });
+    expect(refused('--account', code, '--for', 'bank')).toMatchObject({
+      status: 1,
+      stderr: expect.stringMatching(/for the buyer or the seller/),
+    });
+    expect(refused('--account', 'ta_nosuchaccount', '--for', 'buyer')).toMatchObject({
+      status: 1,
+      stderr: expect.stringMatching(/No such temporary account/),
+    });
+    const resolved = JSON.parse(
+      admin(
+        dataDir,
+        'dispute:resolve',
+        '--account',
+        code,
+        '--for',
+        'seller',
+        '--reason',
+        'delivered as described',
+      ),
+    );
+    expect(resolved.code).toBe(code);
+    expect(resolved.dispute).toMatchObject({ resolvedFor: 'seller', reason: 'delivered as described' });
+    const lockOf = (role: string) =>
+      resolved.parties.find((party: { role: string }) => party.role === role)?.lockPpm;
+    expect([lockOf('seller'), lockOf('buyer')]).toEqual([1_000_000, 0]);
+    // Decided once: a second decision is refused, and the first stands.
+    expect(refused('--account', code, '--for', 'buyer')).toMatchObject({ status: 1 });
+    const after = await openSqliteStore({ path: path.join(dataDir, 'lockstep.sqlite') });
+    const account = await after.read((reader) => reader.getTemporaryAccount(code));
+    await after.close();
+    expect(account?.dispute).toMatchObject({ resolvedFor: 'seller' });
+  });
+
   it('configuration is validated with a clear message naming the variable', () => {
     expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT/);
     expect(() => loadConfig({ DATABASE_URL: 'mysql://x' })).toThrow(/DATABASE_URL/);
