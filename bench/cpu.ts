@@ -12,7 +12,10 @@ import { availableParallelism } from 'node:os';
 export interface CpuPerRequest {
   /** µs of CPU of the server process (gateway, hello-world server) per request. */
   serverUs: number;
-  /** µs of CPU of all PostgreSQL processes (backends and the postmaster's children) per request. */
+  /**
+   * µs of CPU of all PostgreSQL processes on this machine (backends, and the postmaster's ended
+   * children) per request; NaN when none is visible.
+   */
   postgresUs: number;
   /** µs of CPU of the load generator per request. */
   loadGeneratorUs: number;
@@ -76,7 +79,8 @@ function postgresUs(): number {
     total += own + children;
     found = true;
   }
-  return found ? total : 0;
+  // None visible (a remote server, another container): unknown, not free.
+  return found ? total : Number.NaN;
 }
 
 function machineTicks(): { busy: number; total: number } {
