@@ -246,6 +246,7 @@ describe('deal deadlines', () => {
         // command, then the deadlines it starts. A refused command changes nothing.
         let account = funded();
         let day = 0;
+        const told = { ship: 0, verdict: 0 };
         for (const { move, days } of script) {
           day += days;
           const now = at(day);
@@ -266,7 +267,23 @@ describe('deal deadlines', () => {
               sweep: undefined,
             };
           const outcome = underDeadlines(account, defaultDeadlinePolicy, now, commands[move]);
-          if (outcome.ok) account = outcome.value.account;
+          if (outcome.ok) {
+            // Events number on from the version without a gap, and the version is the last.
+            const { events } = outcome.value;
+            expect(events.map((event) => event.seq)).toEqual(
+              events.map((_, index) => account.version + index + 1),
+            );
+            account = outcome.value.account;
+            expect(account.version).toBe(events.at(-1)?.seq ?? account.version);
+            for (const event of events) {
+              if (event.type === 'deadline.set') told[event.data.deadline as 'ship' | 'verdict']++;
+            }
+          }
+          // Every deadline set is told exactly once, when set.
+          expect(told).toEqual({
+            ship: account.deadlines?.shipBy ? 1 : 0,
+            verdict: account.deadlines?.verdictBy ? 1 : 0,
+          });
           if (account.status === 'dissolved') return;
           const seller = account.parties.find((party) => party.role === 'seller');
           if (account.deadlines?.shipMissed) {

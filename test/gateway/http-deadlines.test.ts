@@ -49,7 +49,7 @@ const lockOf = (account: { parties: Array<{ role: string; lockPpm: number }> }, 
 async function eventTypes(code: string) {
   const events = await get(`/v1/temporary-accounts/${code}/events`);
   return (events.body.data as Array<{ type: string; actor: string; data: Record<string, unknown> }>).map(
-    (event) => `${event.type}${event.type === 'deadline.passed' ? `:${event.data.deadline}` : ''}`,
+    (event) => `${event.type}${event.type.startsWith('deadline.') ? `:${event.data.deadline}` : ''}`,
   );
 }
 
@@ -66,6 +66,15 @@ describe('deal deadlines', () => {
     await post(seller, `/v1/temporary-accounts/${code}/unlock`);
     const relocked = await post(seller, `/v1/temporary-accounts/${code}/lock`);
     expect(relocked.body.deadlines.shipBy).toBe(locked.deadlines.shipBy);
+    // Told once, when set (`deadline.set`, by the bank, with the date), not at every lock.
+    const events = await get(`/v1/temporary-accounts/${code}/events`);
+    const set = events.body.data.filter((event: { type: string }) => event.type === 'deadline.set');
+    expect(set).toHaveLength(1);
+    expect(set[0]).toMatchObject({
+      actor: 'bank',
+      data: { deadline: 'ship', dueAt: locked.deadlines.shipBy },
+    });
+    expect(set[0].seq).toBe(locked.version);
     // Before the deadline the buyer cannot take the money back.
     later(12 * dayMs);
     expect(await gateway.gateway.deadlineSweep?.sweep()).toMatchObject({ passed: 0 });
@@ -170,12 +179,46 @@ describe('deal deadlines', () => {
       await tx.updateTemporaryAccount(old, old.version);
     });
     expect((await get(`/v1/temporary-accounts/${code}`)).body.deadlines.shipBy).toBeNull();
+    const before = await get(`/v1/temporary-accounts/${code}`);
     expect(await gateway.gateway.bank.passDeadlinesOf(code)).toBe('rescheduled');
     const adopted = await get(`/v1/temporary-accounts/${code}`);
     expect(adopted.body.deadlines.shipBy).toBe(new Date(clock.getTime() + 14 * dayMs).toISOString());
+    // The parties are told, as for any deal: a new version and its event.
+    expect(adopted.body.version).toBe(before.body.version + 1);
+    expect((await eventTypes(code)).at(-1)).toBe('deadline.set:ship');
+    // Set once: handled again, nothing more is told.
+    expect(await gateway.gateway.bank.passDeadlinesOf(code)).toBe('rescheduled');
+    expect((await get(`/v1/temporary-accounts/${code}`)).body.version).toBe(adopted.body.version);
     later(14 * dayMs);
     expect(await gateway.gateway.deadlineSweep?.sweep()).toMatchObject({ passed: 1 });
     expect(lockOf((await get(`/v1/temporary-accounts/${code}`)).body, 'seller')).toBe(0);
+  });
+
+  it("a buyer's pay-in into a deal the seller locked starts the ship deadline, and the seller is told", async () => {
+    const opened = await post(seller, '/v1/temporary-accounts', {
+      buyerUserId: 'mizuta',
+      amountMinor: 3_000,
+      currency: 'JPY',
+    });
+    expect(opened.status).toBe(201);
+    const code = opened.body.code as string;
+    // The seller's lock is on from the start, but holds nothing yet: no deadline.
+    expect(opened.body.deadlines.shipBy).toBeNull();
+    const paid = await post(buyer, `/v1/temporary-accounts/${code}/deposit`, { amountMinor: 3_000 });
+    expect(paid.status).toBe(200);
+    expect(paid.body.deadlines.shipBy).toBe(new Date(clock.getTime() + 14 * dayMs).toISOString());
+    const types = await eventTypes(code);
+    expect(types.at(-1)).toBe('deadline.set:ship');
+    expect(types.filter((type) => type.startsWith('deadline.set'))).toHaveLength(1);
+    const events = await gateway.request('GET', `/v1/temporary-accounts/${code}/events`, { token: seller });
+    expect(events.body.data.at(-1)).toMatchObject({
+      type: 'deadline.set',
+      actor: 'bank',
+      seq: paid.body.version,
+    });
+    // Called off: the seller releases, the buyer takes the money back, nothing stays due.
+    await post(seller, `/v1/temporary-accounts/${code}/unlock`);
+    expect((await post(buyer, `/v1/temporary-accounts/${code}/withdraw`)).body.status).toBe('dissolved');
   });
 
   it('one sweep goes through every deal due, page by page', async () => {

@@ -22,7 +22,7 @@ describe('live event stream', () => {
     });
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toContain('text/event-stream');
-    const events = await readEvents(response, 5, async () => {
+    const events = await readEvents(response, 7, async () => {
       await gateway.request('POST', `/v1/temporary-accounts/${code}/lock`, {
         token: gateway.seed.secretKey,
         body: {},
@@ -37,16 +37,18 @@ describe('live event stream', () => {
       'account.deposited',
       'account.funded',
       'lock.changed',
+      'deadline.set',
       'account.shipped',
+      'deadline.set',
     ]);
-    expect(events.map((event) => Number(event.id))).toEqual([1, 2, 3, 4, 5]);
-    expect(events[4]?.data).toMatchObject({ type: 'account.shipped', data: { trackingNumber: 'T-7' } });
+    expect(events.map((event) => Number(event.id))).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(events[5]?.data).toMatchObject({ type: 'account.shipped', data: { trackingNumber: 'T-7' } });
 
     const resumed = await fetch(`${gateway.url}/v1/temporary-accounts/${code}/stream`, {
       headers: { authorization: `Bearer ${gateway.seed.secretKey}`, 'last-event-id': '3' },
     });
-    const rest = await readEvents(resumed, 2);
-    expect(rest.map((event) => Number(event.id))).toEqual([4, 5]);
+    const rest = await readEvents(resumed, 4);
+    expect(rest.map((event) => Number(event.id))).toEqual([4, 5, 6, 7]);
   });
 
   it('refuses strangers and anonymous callers', async () => {

@@ -81,7 +81,7 @@ describe.runIf(pgAvailable())('several gateway processes on one PostgreSQL datab
       headers: { authorization: `Bearer ${buyer}` },
     });
     expect(stream.status).toBe(200);
-    const events = await readEvents(stream, 5, async () => {
+    const events = await readEvents(stream, 7, async () => {
       const locked = await a.request('POST', `/v1/temporary-accounts/${code}/lock`, {
         token: a.seed.secretKey,
         body: {},
@@ -98,7 +98,9 @@ describe.runIf(pgAvailable())('several gateway processes on one PostgreSQL datab
       'account.deposited',
       'account.funded',
       'lock.changed',
+      'deadline.set',
       'account.shipped',
+      'deadline.set',
     ]);
   });
 

@@ -95,13 +95,25 @@ export function merchantContract(name: string, setup: () => Promise<ContractHarn
         'account.deposited',
         'account.funded',
         'lock.changed',
+        'deadline.set',
         'funds.checked',
         'account.shipped',
+        'deadline.set',
         'deal.accepted',
         'lock.changed',
         'account.withdrawn',
         'account.dissolved',
       ]);
+      // The bank tells both deadlines as it sets them: ship by (at the seller's lock), then
+      // decide by (at shipping), 14 days each by default.
+      const set = events.data.filter((event) => event.type === 'deadline.set');
+      expect(set.map((event) => [event.actor, event.data.deadline])).toEqual([
+        ['bank', 'ship'],
+        ['bank', 'verdict'],
+      ]);
+      for (const event of set) {
+        expect(Date.parse(String(event.data.dueAt)) - Date.parse(event.at)).toBe(14 * 24 * 3_600_000);
+      }
     });
 
     it('"report a problem": the merchant releases its lock and the buyer takes the money back', async () => {

@@ -118,6 +118,7 @@ export const accountEventTypes = [
   'account.deposited',
   'account.funded',
   'lock.changed',
+  'deadline.set',
   'funds.checked',
   'account.shipped',
   'deal.accepted',

@@ -88,11 +88,42 @@ export function underDeadlines(
   const current = passed?.account ?? account;
   const commanded = command ? command(current) : ok({ account: current, events: [], transfers: [] });
   if (!commanded.ok) return commanded;
+  const events = [...(passed?.events ?? []), ...commanded.value.events];
+  const started = announceStarted(
+    commanded.value.account,
+    startDeadlines(commanded.value.account, policy, now),
+    now,
+  );
   return ok({
-    account: startDeadlines(commanded.value.account, policy, now),
-    events: [...(passed?.events ?? []), ...commanded.value.events],
+    account: started.account,
+    events: [...events, ...started.events],
     transfers: commanded.value.transfers,
   });
+}
+
+/**
+ * A deadline the bank just set is told like any change of the deal (`deadline.set`, actor
+ * `bank`, with `dueAt`): a seller's systems learn by when to ship, a buyer's by when to decide,
+ * also when the buyer's pay-in or the bank's adoption of an older deal started it, not only
+ * the seller's own command.
+ */
+function announceStarted(
+  before: TemporaryAccount,
+  after: TemporaryAccount,
+  now: string,
+): { account: TemporaryAccount; events: AccountEvent[] } {
+  if (after === before) return { account: after, events: [] };
+  const events: AccountEvent[] = [];
+  const emit = eventSink(events, { by: bankActor, now }, after.version);
+  const was = before.deadlines;
+  const set = after.deadlines as Deadlines;
+  if (set.shipBy && set.shipBy !== was?.shipBy)
+    emit(after, 'deadline.set', { deadline: 'ship', dueAt: set.shipBy });
+  if (set.verdictBy && set.verdictBy !== was?.verdictBy) {
+    emit(after, 'deadline.set', { deadline: 'verdict', dueAt: set.verdictBy });
+  }
+  const done = finish(after, events, [], now);
+  return { account: done.account, events };
 }
 
 /**

@@ -436,9 +436,10 @@ export class Bank {
       // Also with nothing due: written again, the stored next deadline is the state's own (an
       // older release may have written the state without it).
       await unit.tx.updateTemporaryAccount(outcome.account, account.version);
-      if (outcome.events.length === 0) return { status: 200, body: 'rescheduled' as const };
-      await this.record(unit, outcome, 'deadline');
-      return { status: 200, body: 'passed' as const };
+      if (outcome.events.length > 0) await this.record(unit, outcome, 'deadline');
+      // Only deadlines set (`deadline.set`: an older deal adopted), or none: rescheduled.
+      const passed = outcome.events.some((event) => event.type === 'deadline.passed');
+      return { status: 200, body: passed ? ('passed' as const) : ('rescheduled' as const) };
     });
     return result.body;
   }

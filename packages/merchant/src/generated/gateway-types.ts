@@ -144,7 +144,7 @@ token?: string
 export interface Event {
 object: "event"
 id: string
-type: ("account.created" | "account.deposited" | "account.funded" | "lock.changed" | "funds.checked" | "account.shipped" | "deal.accepted" | "deal.rejected" | "deadline.passed" | "dispute.resolved" | "account.withdrawn" | "account.dissolved")
+type: ("account.created" | "account.deposited" | "account.funded" | "lock.changed" | "deadline.set" | "funds.checked" | "account.shipped" | "deal.accepted" | "deal.rejected" | "deadline.passed" | "dispute.resolved" | "account.withdrawn" | "account.dissolved")
 accountCode: string
 seq: number
 at: string
