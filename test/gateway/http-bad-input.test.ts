@@ -179,7 +179,8 @@ describe('malformed requests', () => {
       'validation_failed',
     ));
   it('lock shares outside [0, 1] or not representable', async () => {
-    for (const share of ['1.5', '-0.1', '0.1234567', 'abc', '1e-7']) {
+    // As strings or numbers alike (a number out of range was validation_failed).
+    for (const share of ['1.5', '-0.1', '0.1234567', 'abc', '1e-7', 1.5, -0.5, 0.1234567]) {
       await expectRefused(
         () =>
           gateway.request('POST', `/v1/temporary-accounts/${code}/lock`, { token: seller, body: { share } }),
@@ -260,6 +261,46 @@ describe('malformed requests', () => {
       'validation_failed',
     );
   });
+  it('the same checks whatever the case of the media type, and on the bank forms sent as multipart', async () => {
+    // `Application/JSON` is JSON to the validator (media types are case-insensitive), and
+    // skipped these checks: a duplicate key moved ¥2,000, a NUL was a 500 on PostgreSQL.
+    const shouting = (pathname: string, body: string, token?: string) =>
+      gateway.request('POST', pathname, {
+        token,
+        rawBody: body,
+        headers: { 'content-type': 'APPLICATION/JSON; charset=utf-8' },
+      });
+    await expectRefused(
+      () => shouting(`/v1/temporary-accounts/${code}/deposit`, '{"amountMinor":1,"amountMinor":2000}', buyer),
+      400,
+      'validation_failed',
+    );
+    await expectRefused(
+      () => shouting(`/v1/temporary-accounts/${code}/reject`, '{"reason":"broken\\u0000item"}', buyer),
+      400,
+      'validation_failed',
+    );
+    await expectRefused(
+      () => shouting('/v1/sessions', '{"userId":"mizuta\\u0000","password":"x"}'),
+      400,
+      'validation_failed',
+    );
+    // The bank's login form, sent as multipart/form-data with a NUL in the user ID.
+    const page = await gateway.gateway.app.request('/bank/login');
+    const preLogin = /ls_prelogin=([^;]+)/.exec(page.headers.getSetCookie().join('\n'))?.[1] as string;
+    const form = new FormData();
+    form.set('csrf', preLogin);
+    form.set('userId', 'mizuta\0');
+    form.set('password', 'mizuta-demo-pass');
+    const before = await state();
+    const login = await gateway.gateway.app.request('/bank/login', {
+      method: 'POST',
+      headers: { cookie: `ls_prelogin=${preLogin}` },
+      body: form,
+    });
+    expect(login.status).toBe(400);
+    expect(await state()).toBe(before);
+  });
   it('a sequence number past any there can be', async () => {
     const events = await gateway.request('GET', `/v1/temporary-accounts/${code}/events?after=3000000000`, {
       token: buyer,
@@ -271,6 +312,15 @@ describe('malformed requests', () => {
     });
     expect(last.status).toBe(200);
     expect(last.body.data).toEqual([]);
+  });
+  it('a token in the URL, however its name is percent-encoded', async () => {
+    for (const query of ['access_token=cs_x', 'access%5Ftoken=cs_x', '%61ccess_token=cs_x']) {
+      await expectRefused(
+        () => gateway.request('GET', `/v1/me?${query}`, { token: buyer }),
+        401,
+        'unauthenticated',
+      );
+    }
   });
   it('an unknown route', async () => {
     const response = await gateway.request('GET', '/v1/nothing-here', { token: buyer });

@@ -343,6 +343,11 @@ describe('webhook URLs', () => {
         'http://localhost:3000/hooks',
         'http://10.1.2.3/hooks',
         'http://[::1]/hooks',
+        // Fully qualified names (a trailing dot) name the same hosts.
+        'http://localhost./hooks',
+        'http://api.localhost./hooks',
+        'http://metadata.google.internal./',
+        'http://127.0.0.1./hooks',
       ]) {
         const refused = await register(url);
         expect(refused.status, url).toBe(400);

@@ -103,7 +103,8 @@ export function createApp(gateway: Gateway): OpenAPIHono<GatewayEnv> {
   app.use('/v1/*', async function authenticate(c, next) {
     // Tokens travel in the Authorization header only: one in a URL ends up in proxy and server
     // logs (helper-32's audit). The old `?access_token=` of the stream is refused, not ignored.
-    if (c.req.url.includes('access_token') && c.req.query('access_token') !== undefined) {
+    // The name as the query decodes it: `access%5Ftoken` is the same parameter (helper-40).
+    if (c.req.url.includes('?') && c.req.query('access_token') !== undefined) {
       throw new LockstepError(
         'unauthenticated',
         'Send the token in the Authorization header, never in the URL (access_token is not accepted).',
@@ -225,9 +226,22 @@ const refuseUnstorableText: MiddlewareHandler<GatewayEnv> = async function refus
   if (/%00/i.test(c.req.url)) refuse('url');
   const method = c.req.method;
   if (method !== 'GET' && method !== 'HEAD') {
-    const type = c.req.header('content-type') ?? '';
+    // Media types are case-insensitive, as the validators that parse the body take them
+    // (`Application/JSON` skipped these checks: helper-40's review).
+    const type = (c.req.header('content-type') ?? '').toLowerCase();
     if (type.includes('application/x-www-form-urlencoded')) {
       if (/%00/i.test(await c.req.text())) refuse('body');
+    } else if (type.includes('multipart/form-data')) {
+      // The bank's forms are read with parseBody, which takes this encoding too (cached there).
+      if (
+        !storable(
+          Object.values(await c.req.parseBody({ all: true }))
+            .flat()
+            .filter((item) => typeof item === 'string'),
+        )
+      ) {
+        refuse('body');
+      }
     } else if (type.includes('json')) {
       const text = await c.req.text();
       if (text.includes('\\u') && !storable(parseOrUndefined(text))) refuse('body');

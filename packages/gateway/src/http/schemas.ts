@@ -19,7 +19,9 @@ export const AmountMinor = z
   .openapi({ description: 'Integer amount in minor units of the currency.', example: 10500 });
 
 export const LockShare = z
-  .union([z.string().max(16), z.number().min(0).max(1)])
+  // The range is the domain's to check (parseLockShare): a share out of [0, 1] is
+  // invalid_lock_share as a number too, not validation_failed (helper-40's review).
+  .union([z.string().max(16), z.number().openapi({ minimum: 0, maximum: 1 })])
   .openapi({ description: 'A share from 0 to 1 with at most 6 decimals.', example: '1' });
 
 const Text = (max: number) => z.string().trim().min(1).max(max);

@@ -15,7 +15,11 @@ import type { LookupFunction } from 'node:net';
  * private, link-local (cloud metadata), carrier-grade NAT, multicast and unspecified ranges.
  */
 export function isPrivateHost(hostname: string): boolean {
-  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  // `localhost.` is `localhost` (a fully qualified name ends with a dot: helper-40's review).
+  const host = hostname
+    .replace(/^\[|\]$/g, '')
+    .toLowerCase()
+    .replace(/\.+$/, '');
   if (host === 'localhost' || host.endsWith('.localhost') || host.endsWith('.internal') || host === '')
     return true;
   const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host);
