@@ -3,6 +3,7 @@ import {
   createAccount,
   defaultDeadlinePolicy,
   markShipped,
+  movableMinor,
   noCommission,
   passDeadlines,
   type Result,
@@ -109,6 +110,43 @@ describe('resolving a dispute', () => {
     expect(resolved.parties.map((party) => party.lockPpm)).toEqual([0, full, 0]);
     expect(codeOf(setLock(resolved, { by: 'guarantor', now, lockPpm: full }))).toBe('dispute_resolved');
     expect(value(takeAll(resolved, 'ibm')).account.status).toBe('dissolved');
+  });
+
+  it('under a release group, only the winner can move the money, in or out of the group', () => {
+    // Buyer and guarantor are the release group; the seller is outside it, so its lock held
+    // nobody: resolved for the seller, the buyer could still take the refund (helper-39).
+    const grouped = () => {
+      let account = value(
+        createAccount({
+          code: 'ta_4',
+          by: 'mizuta',
+          now,
+          currency: 'JPY',
+          requiredMinor: 9_000,
+          parties: [
+            { customerId: 'mizuta', role: 'buyer', group: 'escrow' },
+            { customerId: 'ibm', role: 'seller' },
+            { customerId: 'guarantor', role: 'member', group: 'escrow' },
+          ],
+          releasePolicy: { kind: 'group', group: 'escrow' },
+          fundFrom: { id: 'acc-m', ownerId: 'mizuta', currency: 'JPY', balanceMinor: 10_000 },
+          commission: noCommission,
+        }),
+      ).account;
+      account = value(setLock(account, { by: 'guarantor', now, lockPpm: full })).account;
+      account = value(setLock(account, { by: 'ibm', now, lockPpm: full })).account;
+      return value(reject(account, { by: 'mizuta', now })).account;
+    };
+    for (const winner of ['seller', 'buyer'] as const) {
+      const outcome = value(resolveDispute(grouped(), { for: winner, reason: 'decided', now }));
+      const movable = ['mizuta', 'ibm', 'guarantor'].map((id) => movableMinor(outcome.account, id));
+      expect([winner, movable]).toEqual([winner, winner === 'seller' ? [0, 9_000, 0] : [9_000, 0, 0]]);
+      expect(outcome.account.releasePolicy).toEqual({ kind: 'all_others' });
+      expect(outcome.events[0]).toMatchObject({
+        type: 'dispute.resolved',
+        data: { for: winner, releasePolicy: 'all_others' },
+      });
+    }
   });
 
   it('only a rejected deal, once', () => {

@@ -202,24 +202,28 @@ describe('[0035] fractional locks', () => {
 });
 
 describe('[0035] three or more parties', () => {
-  const threeParty = (policy: 'all_others' | 'group') =>
-    must(
-      createAccount({
-        code: 'g1',
-        by: 'mizuta',
-        now,
-        currency: 'JPY',
-        requiredMinor: 9_000,
-        parties: [
-          { customerId: 'mizuta', role: 'buyer', group: 'principals' },
-          { customerId: 'ibm', role: 'seller', group: 'principals' },
-          { customerId: 'guarantor', role: 'member', group: 'guarantors' },
-        ],
-        releasePolicy: policy === 'group' ? { kind: 'group', group: 'guarantors' } : { kind: 'all_others' },
-        fundFrom: usual('mizuta', 10_000),
-        commission: noCommission,
-      }),
-    ).account;
+  /** Buyer, seller and a guarantor; `groups` names each one's group, in that order. */
+  const create = (
+    policy: 'all_others' | 'group',
+    groups: Array<string | null> = ['principals', 'principals', 'guarantors'],
+  ) =>
+    createAccount({
+      code: 'g1',
+      by: 'mizuta',
+      now,
+      currency: 'JPY',
+      requiredMinor: 9_000,
+      parties: [
+        { customerId: 'mizuta', role: 'buyer', group: groups[0] ?? null },
+        { customerId: 'ibm', role: 'seller', group: groups[1] ?? null },
+        { customerId: 'guarantor', role: 'member', group: groups[2] ?? null },
+      ],
+      releasePolicy: policy === 'group' ? { kind: 'group', group: 'escrow' } : { kind: 'all_others' },
+      fundFrom: usual('mizuta', 10_000),
+      commission: noCommission,
+    });
+  const threeParty = (policy: 'all_others' | 'group', groups?: Array<string | null>) =>
+    must(create(policy, groups)).account;
 
   it('AND over all others: the guarantor’s lock alone holds the money', () => {
     let account = threeParty('all_others');
@@ -230,15 +234,31 @@ describe('[0035] three or more parties', () => {
     expect(movableMinor(account, 'ibm')).toBe(9_000);
   });
 
-  it('AND over a named group: only the guarantors’ locks count', () => {
-    let account = threeParty('group');
-    // The buyer's lock is on, but the buyer is not in the group: the seller may move.
-    expect(movableMinor(account, 'ibm')).toBe(9_000);
+  it('AND over a named group: only the locks of the group count, and the buyer is in it', () => {
+    // Buyer and guarantor are the group "escrow": the seller waits for both, the buyer for the
+    // guarantor, and the seller's own lock holds nobody.
+    let account = threeParty('group', ['escrow', null, 'escrow']);
+    expect(movableMinor(account, 'ibm')).toBe(0);
+    expect(movableMinor(account, 'guarantor')).toBe(0);
     account = must(setLock(account, { by: 'guarantor', now, lockPpm: full })).account;
+    account = must(setLock(account, { by: 'ibm', now, lockPpm: full })).account;
+    account = must(accept(account, { by: 'mizuta', now })).account;
+    // The buyer released; the guarantor still holds the seller.
     expect(movableMinor(account, 'ibm')).toBe(0);
     expect(code(withdraw(account, { by: 'ibm', now, to: usual('ibm', 0), commission: noCommission }))).toBe(
       'locked_by_other_party',
     );
+    account = must(setLock(account, { by: 'guarantor', now, lockPpm: 0 })).account;
+    expect(movableMinor(account, 'ibm')).toBe(9_000);
+  });
+
+  it('a release group the buyer is not in, or that leaves a party waiting for no lock, is refused', () => {
+    // Only the buyer's lock is on at creation: a guarantor that is the whole group could take
+    // the buyer's money at any time, and the seller until the guarantor locked (helper-39).
+    expect(code(create('group', [null, null, 'escrow']))).toBe('invalid_parties');
+    expect(code(create('group', [null, 'escrow', 'escrow']))).toBe('invalid_parties');
+    // The buyer alone in the group would wait for nobody.
+    expect(code(create('group', ['escrow', null, null]))).toBe('invalid_parties');
   });
 });
 

@@ -206,19 +206,25 @@ describe('the whole deal over HTTP', () => {
     ).toBe('lock_share_not_allowed');
   });
 
-  it('[0035] three parties with a group policy: only the guarantor’s lock holds the seller', async () => {
+  it('[0035] three parties with a group policy: the seller waits for the buyer and the guarantor', async () => {
     await gateway.admin.createCustomer({
       userId: 'guarantor',
       displayName: 'Guarantor',
       password: 'guarantor-pass',
     });
-    const created = await post(buyer, '/v1/temporary-accounts', {
+    const body = {
       payeeUserId: 'ibm-shop',
       amountMinor: 2_000,
       currency: 'JPY',
-      members: [{ userId: 'guarantor', group: 'guarantors' }],
-      releasePolicy: { kind: 'group', group: 'guarantors' },
-    });
+      members: [{ userId: 'guarantor', group: 'escrow' }],
+      releasePolicy: { kind: 'group', group: 'escrow' },
+    };
+    // Without the buyer in the group, the guarantor (and the seller, until the guarantor
+    // locked) could take the buyer's money at once (helper-39's review).
+    const refused = await post(buyer, '/v1/temporary-accounts', body);
+    expect(refused.status).toBe(400);
+    expect(refused.body.error.code).toBe('invalid_parties');
+    const created = await post(buyer, '/v1/temporary-accounts', { ...body, buyerGroup: 'escrow' });
     expect(created.status).toBe(201);
     const code = created.body.code;
     expect(created.body.parties.map((party: { role: string }) => party.role)).toEqual([
@@ -227,12 +233,19 @@ describe('the whole deal over HTTP', () => {
       'member',
     ]);
     const guarantor = await gateway.login('guarantor', 'guarantor-pass');
+    const view = async (token: string) =>
+      (await gateway.request('GET', `/v1/temporary-accounts/${code}`, { token })).body;
+    expect((await view(guarantor)).movableMinor).toBe(0);
+    expect((await view(seller)).movableMinor).toBe(0);
     await post(guarantor, `/v1/temporary-accounts/${code}/lock`);
+    await post(seller, `/v1/temporary-accounts/${code}/lock`);
+    await post(seller, `/v1/temporary-accounts/${code}/ship`, { carrier: 'Yamato', trackingNumber: 'YT-G' });
+    await post(buyer, `/v1/temporary-accounts/${code}/accept`);
+    // The buyer released; the guarantor's lock still holds the seller.
     expect((await post(seller, `/v1/temporary-accounts/${code}/withdraw`)).body.error.code).toBe(
       'locked_by_other_party',
     );
     await post(guarantor, `/v1/temporary-accounts/${code}/unlock`);
-    // The buyer's lock is on, but the policy counts only the guarantors.
     const taken = await post(seller, `/v1/temporary-accounts/${code}/withdraw`);
     expect(taken.body.status).toBe('dissolved');
   });

@@ -220,12 +220,20 @@ export function createAccount(input: CreateAccountInput): Result<CommandOutcome>
     if (!parties.value.some((party) => party.group === releasePolicy.group)) {
       return fail('unknown_group', `No party is in group "${releasePolicy.group}".`);
     }
-    // An AND over no locks is always true: a buyer or seller nobody in the group can block
-    // could take the money at any time, which defeats the escrow. (A member such as a guarantor
-    // may be the group itself: that is the point of naming it.)
+    // Only the maker's lock, the buyer's, is on at creation: a party that does not wait for it
+    // could take the buyer's money before anyone else locks (a guarantor that was the whole
+    // group could, at any time, and so could the seller until the guarantor locked: helper-39's
+    // review). So the buyer is in the group, and so is someone it waits for: an AND over no
+    // locks is always true, which would let that party take the money at any time.
+    const buyer = parties.value.find((party) => party.role === 'buyer');
+    if (buyer && buyer.group !== releasePolicy.group) {
+      return fail(
+        'invalid_parties',
+        `The buyer must be in release group "${releasePolicy.group}": until the others lock, its lock alone holds the money.`,
+      );
+    }
     const unblocked = parties.value.find(
       (party) =>
-        party.role !== 'member' &&
         !parties.value.some(
           (other) => other.customerId !== party.customerId && other.group === releasePolicy.group,
         ),

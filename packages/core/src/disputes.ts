@@ -15,8 +15,9 @@ import { lockPpmFull } from './share.ts';
  * A dispute's way out ([0033] step 121: "or the matter is otherwise resolved"). A rejected deal
  * holds the money with both locks on until the seller releases its lock; a seller that never
  * does would hold it for ever. The bank decides instead: the winner's lock goes on and every
- * other party's lock (members' too) comes off, so only the winner can move the money: for the
- * buyer a refund, for the seller the payment. Nobody but the winner may turn a lock on again.
+ * other party's lock (members' too) comes off, and every party's lock counts from then (a
+ * release group ends), so only the winner can move the money: for the buyer a refund, for the
+ * seller the payment. Nobody but the winner may turn a lock on again.
  */
 export type DisputeWinner = 'buyer' | 'seller';
 
@@ -43,11 +44,18 @@ export function resolveDispute(
   if (!winner) return fail('invalid_state', `This deal has no ${input.for}.`);
   const events: AccountEvent[] = [];
   const emit = eventSink(events, { by: bankActor, now: input.now }, account.version);
+  // Every lock counts from now on: under a release group the winner may be outside it, and its
+  // lock would hold nobody back (the loser could take the money: helper-39's review).
   let next: TemporaryAccount = {
     ...account,
+    releasePolicy: { kind: 'all_others' },
     dispute: { resolvedFor: input.for, resolvedAt: input.now, reason: input.reason ?? null },
   };
-  emit(next, 'dispute.resolved', { for: input.for, reason: input.reason ?? null });
+  emit(next, 'dispute.resolved', {
+    for: input.for,
+    reason: input.reason ?? null,
+    ...(account.releasePolicy.kind === 'group' ? { releasePolicy: 'all_others' } : {}),
+  });
   // The winner's lock on, every other lock off (members' too): only the winner can move the
   // money now, whatever locks were on or barred before (helper-38's review).
   for (const party of account.parties) {
