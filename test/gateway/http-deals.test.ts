@@ -250,6 +250,38 @@ describe('the whole deal over HTTP', () => {
     expect(taken.body.status).toBe('dissolved');
   });
 
+  it('[0036] a deal a member pays for is charged the creation fee with that pay-in', async () => {
+    const friend = await gateway.admin.createCustomer({
+      userId: 'friend',
+      displayName: 'Friend',
+      password: 'friend-pass',
+    });
+    const friendAccount = await gateway.admin.createUsualAccount(friend.id, 'JPY');
+    await gateway.admin.topUp(friendAccount.id, 500_000);
+    const member = await gateway.login('friend', 'friend-pass');
+    const feesBefore = (await gateway.admin.reconcile()).perCurrency[0]?.feesMinor ?? 0;
+    // More than the buyer holds: the deal awaits a pay-in, the ¥100 creation fee still due.
+    const created = await post(buyer, '/v1/temporary-accounts', {
+      payeeUserId: 'ibm-shop',
+      amountMinor: 200_000,
+      currency: 'JPY',
+      members: [{ userId: 'friend' }],
+    });
+    expect(created.body).toMatchObject({ status: 'awaiting_funds', creationFeeDueMinor: 100 });
+    const code = created.body.code;
+    const paid = await post(member, `/v1/temporary-accounts/${code}/deposit`, { amountMinor: 200_000 });
+    expect(paid.body).toMatchObject({ status: 'funded', creationFeeDueMinor: 0 });
+    expect(await balances(member)).toEqual([500_000 - 200_000 - 100]);
+    await post(seller, `/v1/temporary-accounts/${code}/lock`);
+    await post(seller, `/v1/temporary-accounts/${code}/ship`, { carrier: 'Yamato', trackingNumber: 'T2' });
+    await post(buyer, `/v1/temporary-accounts/${code}/accept`);
+    expect((await post(seller, `/v1/temporary-accounts/${code}/withdraw`)).body.status).toBe('dissolved');
+    const books = await gateway.admin.reconcile();
+    expect(books.balanced).toBe(true);
+    // ¥100 to open and 1% of the ¥200,000 the seller took (it was ¥2,000: helper-39's review).
+    expect((books.perCurrency[0]?.feesMinor ?? 0) - feesBefore).toBe(2_100);
+  });
+
   it('[0035] seller-created: the merchant opens the account for the buyer, who pays in', async () => {
     const created = await post(seller, '/v1/temporary-accounts', {
       buyerUserId: 'mizuta',

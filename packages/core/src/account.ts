@@ -386,7 +386,7 @@ export function deposit(account: TemporaryAccount, input: DepositInput): Result<
   const check = checkUsualAccount(input.from, input.by, account.currency);
   if (!check.ok) return check;
   const party = live.value;
-  const feeDue = party.role === 'buyer' ? account.creationFeeDueMinor : 0;
+  const feeDue = paysCreationFee(party) ? account.creationFeeDueMinor : 0;
   if (input.from.balanceMinor < amount.value + feeDue) {
     return fail('insufficient_funds', 'The usual account does not hold enough for this pay-in.', {
       availableMinor: input.from.balanceMinor,
@@ -400,6 +400,15 @@ export function deposit(account: TemporaryAccount, input: DepositInput): Result<
   const emit = eventSink(events, input, account.version);
   const paid = payIn(account, input.from, amount.value, input, emit);
   return ok(finish(paid.account, events, paid.transfers, input.now));
+}
+
+/**
+ * The creation fee still due ([0036]) is paid with the first pay-in by the buyer's side: the
+ * buyer, or a member paying in for it (a deal a member funded was otherwise never charged the
+ * fee: helper-39's review). The seller's own pay-in never pays it.
+ */
+function paysCreationFee(party: Party): boolean {
+  return party.role !== 'seller';
 }
 
 function payIn(
@@ -420,7 +429,7 @@ function payIn(
   ];
   const payer = account.parties.find((party) => party.customerId === context.by);
   let next = { ...account, balanceMinor: account.balanceMinor + amountMinor };
-  if (payer?.role === 'buyer' && account.creationFeeDueMinor > 0) {
+  if (payer && paysCreationFee(payer) && account.creationFeeDueMinor > 0) {
     transfers.push({
       from: ledgerKey.usual(from.id),
       to: ledgerKey.fees(account.currency),
