@@ -1,6 +1,8 @@
 import {
+  LockstepConfigError,
   WebhookBodyChangedError,
   WebhookFormatError,
+  WebhookKeysUnavailableError,
   WebhookSignatureError,
   WebhookTimestampError,
   WebhookUnknownKeyError,
@@ -58,6 +60,38 @@ const verifier = (options: Partial<Parameters<typeof createWebhookVerifier>[0]> 
   createWebhookVerifier({ baseUrl, jwksCooldownMs: 0, ...options });
 
 describe('verifyWebhook', () => {
+  it('a genuine delivery while the key set cannot be fetched is "keys unavailable", not a forgery', async () => {
+    // A JWKS outage was reported as "not signed by the bank" (helper-41's review).
+    const { body, headers } = await delivery();
+    const jwksUrl = `${baseUrl}/.well-known/jwks.json`;
+    const outages = [
+      () => HttpResponse.json({ error: { code: 'service_unavailable' } }, { status: 503 }),
+      () => HttpResponse.text('<html>maintenance</html>'),
+      () => HttpResponse.error(),
+    ];
+    try {
+      for (const answer of outages) {
+        server.use(http.get(jwksUrl, answer));
+        const error = await verifier()
+          .verify(body, headers)
+          .catch((caught) => caught);
+        expect(error).toBeInstanceOf(WebhookKeysUnavailableError);
+        expect(error).not.toBeInstanceOf(WebhookSignatureError);
+        expect(error.code).toBe('webhook_keys_unavailable');
+      }
+    } finally {
+      server.resetHandlers();
+    }
+    // Once the keys are back, the same delivery verifies.
+    await expect(verifier().verify(body, headers)).resolves.toEqual(event);
+  });
+
+  it('refuses a tolerance that is not a finite number of seconds (NaN from an unset variable checked nothing)', () => {
+    for (const toleranceSeconds of [Number.NaN, -1, Number.POSITIVE_INFINITY]) {
+      expect(() => verifier({ toleranceSeconds })).toThrow(LockstepConfigError);
+    }
+  });
+
   it('returns the typed event of a valid delivery (string, bytes or a plain header object)', async () => {
     const { body, headers } = await delivery();
     const verified = await verifier().verify(body, headers);

@@ -1,6 +1,7 @@
 import ky, { HTTPError, isHTTPError, isNetworkError, isTimeoutError, type KyInstance } from 'ky';
 import {
   apiErrorFrom,
+  LockstepAbortedError,
   LockstepConfigError,
   LockstepConnectionError,
   LockstepValidationError,
@@ -116,13 +117,14 @@ export class Lockstep {
     const retries = options.maxRetries ?? 2;
     const timeoutMs = options.timeoutMs ?? 30_000;
     const backoffLimitMs = options.backoffLimitMs ?? 10_000;
-    for (const [name, value, max] of [
-      ['maxRetries', retries, 10],
-      ['timeoutMs', timeoutMs, 2_147_483_647],
-      ['backoffLimitMs', backoffLimitMs, 2_147_483_647],
+    // A timeout of 0 would fail every call at once (helper-41's review): at least 1 ms.
+    for (const [name, value, min, max] of [
+      ['maxRetries', retries, 0, 10],
+      ['timeoutMs', timeoutMs, 1, 2_147_483_647],
+      ['backoffLimitMs', backoffLimitMs, 0, 2_147_483_647],
     ] as const) {
-      if (!Number.isSafeInteger(value) || value < 0 || value > max) {
-        throw new LockstepConfigError('invalid_option', `${name} must be an integer from 0 to ${max}.`);
+      if (!Number.isSafeInteger(value) || value < min || value > max) {
+        throw new LockstepConfigError('invalid_option', `${name} must be an integer from ${min} to ${max}.`);
       }
     }
     this.http = ky.create({
@@ -203,6 +205,10 @@ export class Lockstep {
         throw new LockstepConnectionError(`Could not reach the gateway: ${(error as Error).message}`, {
           cause: error,
         });
+      }
+      if (options.request?.signal?.aborted) {
+        // The caller's own signal: still a LockstepError with a stable code.
+        throw new LockstepAbortedError({ cause: error });
       }
       throw error;
     }
@@ -299,10 +305,14 @@ class TemporaryAccounts {
    */
   async ensureFunded(code: string, options?: RequestOptions): Promise<FundingResult> {
     const key = options?.idempotencyKey;
-    const lockOptions = { ...options, idempotencyKey: key ? `${key}:lock` : undefined };
+    const lockOptions = { ...options, idempotencyKey: key ? await derivedKey(key, 'lock') : undefined };
     // The check always gets a fresh key: a stored answer would freeze "not yet funded".
     const checkOptions = { ...options, idempotencyKey: undefined };
-    await this.lock(code, {}, lockOptions);
+    // A lock already on stays as it is: a partial share is the shop's choice, not to be made
+    // whole here (helper-41's review). A merchant key acts as the seller.
+    const current = await this.retrieve(code, { signal: options?.signal });
+    const seller = current.parties.find((party) => party.role === 'seller');
+    if (!seller || seller.lockPpm === 0) await this.lock(code, {}, lockOptions);
     const check = await this.checkFunds(code, checkOptions);
     return {
       funded: check.sufficient,
@@ -388,4 +398,17 @@ function accountPath(code: string): string {
 
 function randomKey(): string {
   return `sdk_${globalThis.crypto.randomUUID()}`;
+}
+
+/**
+ * The key of a step a helper takes for the caller's key (`<key>:lock`), within the 255
+ * characters the API takes: a longer key is replaced by its SHA-256, so every key the API
+ * accepts works here too (helper-41's review).
+ */
+async function derivedKey(key: string, step: string): Promise<string> {
+  const derived = `${key}:${step}`;
+  if (derived.length <= 255) return derived;
+  const digest = await globalThis.crypto.subtle.digest('SHA-256', new TextEncoder().encode(key));
+  const hex = Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, '0')).join('');
+  return `sha256-${hex}:${step}`;
 }

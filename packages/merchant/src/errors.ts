@@ -37,6 +37,16 @@ export class LockstepConnectionError extends LockstepError {
   }
 }
 
+/**
+ * The call was aborted by the `signal` the caller passed. The request may have reached the
+ * gateway already: send it again with the same Idempotency-Key to learn its outcome.
+ */
+export class LockstepAbortedError extends LockstepError {
+  constructor(options: { cause?: unknown } = {}) {
+    super('aborted', 'The call was aborted by its signal.', options);
+  }
+}
+
 type ErrorBody = Omit<ErrorResponse['error'], 'requestId'> & { requestId?: string };
 
 /** The gateway answered with an error. Subclasses group the codes into families. */
@@ -167,6 +177,19 @@ export class WebhookTimestampError extends WebhookVerificationError {
       `The webhook was signed ${Math.round(Math.abs(ageSeconds))} s ${ageSeconds >= 0 ? 'ago' : 'in the future'}; the tolerance is ${toleranceSeconds} s.`,
     );
     this.ageSeconds = ageSeconds;
+  }
+}
+/**
+ * The gateway's published keys (its JWKS) could not be fetched: nothing is known about the
+ * signature, which is not a forgery. Any non-2xx answer makes the gateway deliver it again.
+ */
+export class WebhookKeysUnavailableError extends WebhookVerificationError {
+  constructor(options: { cause?: unknown } = {}) {
+    super(
+      'webhook_keys_unavailable',
+      "The gateway's signing keys could not be fetched; the delivery could not be checked.",
+      options,
+    );
   }
 }
 /** The signing key is not among the gateway's published keys, even after a refresh. */

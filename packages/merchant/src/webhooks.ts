@@ -1,7 +1,9 @@
 import { base64url, compactVerify, createRemoteJWKSet, customFetch, errors as joseErrors } from 'jose';
 import {
+  LockstepConfigError,
   WebhookBodyChangedError,
   WebhookFormatError,
+  WebhookKeysUnavailableError,
   WebhookSignatureError,
   WebhookTimestampError,
   WebhookUnknownKeyError,
@@ -10,6 +12,7 @@ import {
 export {
   WebhookBodyChangedError,
   WebhookFormatError,
+  WebhookKeysUnavailableError,
   WebhookSignatureError,
   WebhookTimestampError,
   WebhookUnknownKeyError,
@@ -40,15 +43,41 @@ const webhookType = 'lockstep-webhook+jws';
 
 export function createWebhookVerifier(options: WebhookVerifierOptions): WebhookVerifier {
   const toleranceSeconds = options.toleranceSeconds ?? 300;
+  // NaN (an unset variable read as a number) would turn replay protection off: refused.
+  if (typeof toleranceSeconds !== 'number' || !Number.isFinite(toleranceSeconds) || toleranceSeconds < 0) {
+    throw new LockstepConfigError(
+      'invalid_option',
+      `toleranceSeconds must be a finite number of seconds, 0 or more; got ${String(toleranceSeconds)}.`,
+    );
+  }
   const now = options.now ?? (() => new Date());
   // Relative to the base URL, so a gateway mounted under a path keeps it.
   const jwksUrl = new URL('.well-known/jwks.json', withTrailingSlash(options.baseUrl));
   const fetchImpl = options.fetch;
-  const jwks = createRemoteJWKSet(jwksUrl, {
+  const remote = createRemoteJWKSet(jwksUrl, {
     cooldownDuration: options.jwksCooldownMs ?? 5_000,
     cacheMaxAge: options.jwksCacheMs ?? 600_000,
     ...(fetchImpl ? { [customFetch]: (url: string, init: RequestInit) => fetchImpl(url, init) } : {}),
   });
+
+  // A key set that cannot be fetched (an error status, not JSON, no answer) says nothing about
+  // the signature: reported as such, not as a forgery (helper-41's review).
+  const jwks = async (
+    protectedHeader: Parameters<typeof remote>[0],
+    token: Parameters<typeof remote>[1],
+  ): Promise<CryptoKey> => {
+    try {
+      return await remote(protectedHeader, token);
+    } catch (error) {
+      if (
+        error instanceof joseErrors.JWKSNoMatchingKey ||
+        error instanceof joseErrors.JWKSMultipleMatchingKeys
+      ) {
+        throw error;
+      }
+      throw new WebhookKeysUnavailableError({ cause: error });
+    }
+  };
 
   return {
     /**
@@ -73,6 +102,7 @@ export function createWebhookVerifier(options: WebhookVerifierOptions): WebhookV
       try {
         ({ protectedHeader } = await compactVerify(jws, jwks, { algorithms: ['EdDSA'] }));
       } catch (error) {
+        if (error instanceof WebhookKeysUnavailableError) throw error;
         if (error instanceof joseErrors.JWKSNoMatchingKey) throw new WebhookUnknownKeyError(claimed.kid);
         if (error instanceof joseErrors.JWSInvalid || error instanceof joseErrors.JOSEAlgNotAllowed) {
           throw new WebhookFormatError(

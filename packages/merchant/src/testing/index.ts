@@ -77,6 +77,16 @@ export interface MockGateway {
 
 export async function createMockGateway(options: MockGatewayOptions = {}): Promise<MockGateway> {
   const baseUrl = (options.baseUrl ?? 'https://gateway.lockstep.test').replace(/\/$/, '');
+  // A gateway mounted under a path, as the SDK allows: the mock's routes start after it.
+  const basePath = new URL(baseUrl).pathname.replace(/\/$/, '');
+  const underBase = async (request: Request): Promise<Request> => {
+    if (!basePath) return request;
+    const url = new URL(request.url);
+    url.pathname = url.pathname.slice(basePath.length) || '/';
+    const body =
+      request.method === 'GET' || request.method === 'HEAD' ? undefined : await request.arrayBuffer();
+    return new Request(url, { method: request.method, headers: request.headers, body });
+  };
   // The mock's clock: real time plus what `advanceTime` added.
   let aheadMs = 0;
   const gateway = await createGateway({
@@ -130,7 +140,7 @@ export async function createMockGateway(options: MockGatewayOptions = {}): Promi
     baseUrl,
     secretKey: seed.secretKey,
     publishableKey: seed.publishableKey,
-    handlers: [http.all(`${baseUrl}/*`, ({ request }) => gateway.app.fetch(request))],
+    handlers: [http.all(`${baseUrl}/*`, async ({ request }) => gateway.app.fetch(await underBase(request)))],
     buyer: {
       customerId: seed.buyerId,
       async pay(invoiceToken) {

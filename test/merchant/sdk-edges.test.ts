@@ -1,0 +1,98 @@
+/**
+ * The merchant SDK's promises at their edges (helper-41's review): every key the API accepts
+ * works in the helpers, a lock already on stays as the shop set it, every error is a
+ * LockstepError with a stable code, and the msw mock serves a base URL with a path as the SDK
+ * allows (the verifier's edges are in webhooks.test.ts).
+ */
+import { Lockstep, LockstepAbortedError, LockstepConfigError } from '@lockstep/merchant';
+import { createMockGateway } from '@lockstep/merchant/testing';
+import { setupServer } from 'msw/node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestGateway, type TestGateway } from '../support/gateway.ts';
+
+// ---------------------------------------------------------------- real gateway (client.ts)
+describe('client against a real gateway', () => {
+  let gw: TestGateway;
+  let lockstep: Lockstep;
+  beforeAll(async () => {
+    gw = await startTestGateway({ listen: true });
+    lockstep = new Lockstep({ apiKey: gw.seed.secretKey, baseUrl: gw.url });
+  });
+  afterAll(() => gw?.close());
+
+  it('ensureFunded accepts any Idempotency-Key the API accepts (1-255 printable ASCII)', async () => {
+    const account = await lockstep.temporaryAccounts.create({
+      buyerUserId: 'tanaka',
+      amountMinor: 100,
+      currency: 'JPY',
+    });
+    const key = 'k'.repeat(255);
+    // The same key is fine for a plain lock ...
+    await expect(
+      lockstep.temporaryAccounts.lock(account.code, {}, { idempotencyKey: key }),
+    ).resolves.toMatchObject({ code: account.code });
+    // ... and for ensureFunded, whose lock step derives its own key from it (`<key>:lock` was
+    // 260 characters: 400 idempotency_key_invalid).
+    const result = await lockstep.temporaryAccounts.ensureFunded(account.code, { idempotencyKey: key });
+    expect(result).toMatchObject({ funded: false, shortfallMinor: 100 });
+  });
+
+  it('ensureFunded leaves a lock that is already on as it is ("if it is not already")', async () => {
+    const buyer = await gw.buyerToken();
+    const created = await gw.request('POST', '/v1/temporary-accounts', {
+      token: buyer,
+      body: { payeeUserId: 'ibm-shop', amountMinor: 1_000, currency: 'JPY', mode: 'fractional' },
+    });
+    expect(created.status).toBe(201);
+    const code = created.body.code as string;
+    const locked = await lockstep.temporaryAccounts.lock(code, { share: '0.5' });
+    expect(locked.parties.find((party) => party.role === 'seller')?.lock).toBe('0.5');
+    const funding = await lockstep.temporaryAccounts.ensureFunded(code);
+    expect(funding.funded).toBe(true);
+    // It was raised from 0.5 to 1 (a second lock.changed): the shop's own lock is the only one.
+    expect(funding.account.parties.find((party) => party.role === 'seller')?.lock).toBe('0.5');
+    const events = await lockstep.temporaryAccounts.events(code);
+    expect(
+      events.data.filter((event) => event.type === 'lock.changed' && event.actor !== 'bank'),
+    ).toHaveLength(1);
+  });
+
+  it('refuses a timeout of 0 ms, which would fail every call', () => {
+    expect(() => new Lockstep({ apiKey: gw.seed.secretKey, baseUrl: gw.url, timeoutMs: 0 })).toThrow(
+      LockstepConfigError,
+    );
+  });
+
+  it('an aborted call is a LockstepError too: LockstepAbortedError, code "aborted"', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    const error = await lockstep.temporaryAccounts.list({}, { signal: controller.signal }).catch((e) => e);
+    expect(error).toBeInstanceOf(LockstepAbortedError);
+    expect(error.code).toBe('aborted');
+  });
+});
+
+// ---------------------------------------------------------------- testing/index.ts
+describe('msw mock gateway', () => {
+  it('works with a baseUrl that carries a path, as the SDK does', async () => {
+    const mock = await createMockGateway({ baseUrl: 'https://bank.review.test/lockstep' });
+    const server = setupServer(...mock.handlers);
+    server.listen();
+    try {
+      const lockstep = new Lockstep({ apiKey: mock.secretKey, baseUrl: mock.baseUrl, maxRetries: 0 });
+      // Every call was 404 "No route for GET /lockstep/v1/temporary-accounts".
+      await expect(lockstep.temporaryAccounts.list()).resolves.toMatchObject({ object: 'list' });
+      const invoice = await lockstep.invoices.create({
+        amountMinor: 500,
+        currency: 'JPY',
+        orderReference: 'path-1',
+        description: 'Sencha',
+        payeeContact: 'orders@tea.example',
+      });
+      await expect(mock.buyer.pay(invoice.token as string)).resolves.toMatch(/^ta_/);
+    } finally {
+      server.close();
+      await mock.close();
+    }
+  });
+});
