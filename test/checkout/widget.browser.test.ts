@@ -186,6 +186,8 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
     const confirmation = await opened;
     expect(new URL(confirmation.url()).origin).toBe(gateway.url);
     await confirmation.getByText('Release the payment to the seller?').waitFor();
+    // Whose deal it decides: the seller's name first (helper-42's review), then code and amount.
+    await expect(confirmation.locator('dd').first().textContent()).resolves.toBe('IBM Shop');
     await order.frame.getByText("Confirm in your bank's window that just opened.").first().waitFor();
     expect(await order.frame.getByRole('button', { name: 'Confirm' }).count()).toBe(0);
     await screenshot(confirmation, '06-widget-order-confirm-release');

@@ -225,6 +225,25 @@ describe('bank pages', () => {
     await stream.body?.cancel().catch(() => {});
   });
 
+  it('show only their own notices and refusals from a link, never names every object has', async () => {
+    const session = await logIn();
+    const mainOf = async (query: string) => {
+      const page = await gateway.gateway.app.request(`/bank?${query}`, {
+        headers: { cookie: session.cookie },
+      });
+      return /<main>([\s\S]*?)<\/main>/.exec(await page.text())?.[1] ?? '';
+    };
+    expect(await mainOf('notice=accept')).toContain('You released the payment.');
+    // `?notice=constructor` showed "function Object() { [native code] }" (helper-42's review).
+    for (const name of ['constructor', '__proto__', 'toString']) {
+      const notice = await mainOf(`notice=${name}`);
+      expect(notice).not.toContain('class="notice"');
+      const refusal = await mainOf(`error=${name}`);
+      expect(refusal).toContain('The bank refused this.');
+      expect(`${notice}${refusal}`).not.toMatch(/native code|\[object Object\]/);
+    }
+  });
+
   it('send a visitor without a session to the login page', async () => {
     const response = await gateway.gateway.app.request('/bank');
     expect(response.status).toBe(303);
@@ -253,6 +272,49 @@ describe('checkout widget endpoints', () => {
     expect(
       (await frame({ mode: 'pay', pk: gateway.seed.secretKey, origin: 'https://shop.example' })).status,
     ).toBe(403);
+  });
+
+  it("frame only for the key's merchant's own deals and invoices", async () => {
+    // Another registered shop framed, under its own key, the checkout of IBM Shop's deal and
+    // offered the buyer Release and Report for it (helper-42's review).
+    const other = await gateway.admin.createCustomer({
+      userId: 'other-shop',
+      password: 'other-shop-pass',
+      displayName: 'Other Shop',
+    });
+    const otherPk = (
+      await gateway.admin.createMerchant(other.id, {
+        name: 'Other Shop',
+        allowedOrigins: ['https://other.example'],
+      })
+    ).publishableKey;
+    const deal = await gateway.request('POST', '/v1/temporary-accounts', {
+      token: await gateway.buyerToken(),
+      body: { payeeUserId: 'ibm-shop', amountMinor: 3_000, currency: 'JPY' },
+    });
+    const invoice = await gateway.request('POST', '/v1/invoices', {
+      token: gateway.seed.secretKey,
+      body: {
+        amountMinor: 1_200,
+        currency: 'JPY',
+        orderReference: 'ibm-77',
+        description: 'Tea',
+        payeeContact: 'a@b.c',
+      },
+    });
+    const ibm = { pk: gateway.seed.publishableKey, origin: 'https://shop.example' };
+    const theirs = { pk: otherPk, origin: 'https://other.example' };
+    const order = { mode: 'order', account: deal.body.code as string };
+    const pay = { mode: 'pay', invoice: invoice.body.token as string };
+    expect((await frame({ ...ibm, ...order })).status).toBe(200);
+    expect((await frame({ ...ibm, ...pay })).status).toBe(200);
+    const refusedOrder = await frame({ ...theirs, ...order });
+    expect(refusedOrder.status).toBe(403);
+    expect(refusedOrder.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    expect((await frame({ ...theirs, ...pay })).status).toBe(403);
+    // A deal that does not exist gets the same answer as another merchant's: codes cannot be probed.
+    const unknown = await frame({ ...theirs, mode: 'order', account: 'ta_doesnotexist0000000000000' });
+    expect([unknown.status, await unknown.text()]).toEqual([403, await refusedOrder.text()]);
   });
 
   it('serves the confirmation window for Release and Report to no frame at all', async () => {

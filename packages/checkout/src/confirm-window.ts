@@ -165,6 +165,7 @@ export function confirmationWindow(t: Dictionary, lang: Lang): void {
       title: accepting ? t.release : t.reportProblem,
       question: accepting ? t.releaseConfirm : t.reportConfirm,
       facts: [
+        [t.payee, request.payeeName],
         [t.temporaryAccount, request.code],
         [t.inAccount, request.amountText],
       ],

@@ -637,6 +637,7 @@ function openConfirmation(actions: HTMLElement, action: Decision, account: Accou
       type: 'request',
       action,
       code: account.code,
+      payeeName: account.parties.find((party) => party.role === 'seller')?.displayName ?? '',
       amountText: formatAmount(account.balanceMinor, account.currency, config.lang),
       token: session?.token ?? '',
     },

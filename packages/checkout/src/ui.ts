@@ -33,7 +33,7 @@ export interface AccountView {
   balanceMinor: number;
   requiredMinor: number;
   status: 'awaiting_funds' | 'funded' | 'dissolved';
-  parties: Array<{ customerId: string; role: string; lock: string; lockPpm: number }>;
+  parties: Array<{ customerId: string; displayName: string; role: string; lock: string; lockPpm: number }>;
   shipment: { carrier: string; trackingNumber: string } | null;
   verdict: 'accepted' | 'rejected' | null;
   /** Absent from a gateway older than deadlines. */
@@ -90,6 +90,8 @@ export type ConfirmRequest =
       type: 'request';
       action: Decision;
       code: string;
+      /** The seller of the deal, shown in the window: the buyer sees whose deal it decides. */
+      payeeName: string;
       amountText: string;
       token: string;
     }

@@ -554,9 +554,10 @@ const notices: Record<string, string> = {
 function notice(c: PageContext) {
   const done = c.req.query('notice');
   const error = c.req.query('error');
-  if (done && notices[done]) return html`<p class="notice" role="status">${notices[done]}</p>`;
-  // Only known codes are shown: a link cannot put its own words on the bank's page.
-  if (error && errorTexts[error]) {
+  // Only known codes are shown: a link cannot put its own words on the bank's page. Own keys
+  // only: `constructor` or `toString` are not codes (helper-42's review).
+  if (done && Object.hasOwn(notices, done)) return html`<p class="notice" role="status">${notices[done]}</p>`;
+  if (error && Object.hasOwn(errorTexts, error)) {
     return html`<p class="alert" role="alert">Refused: ${errorTexts[error]} (<code>${error}</code>)</p>`;
   }
   if (error) return html`<p class="alert" role="alert">The bank refused this.</p>`;

@@ -40,9 +40,12 @@ export function widgetRoutes(app: Hono<GatewayEnv>): void {
     const mode = query.mode === 'order' ? 'order' : query.mode === 'pay' ? 'pay' : undefined;
     if (!mode) return refuse(400, 'mode must be pay or order');
     let allowedOrigins: string[];
+    let merchantId: string;
+    const gateway = c.get('gateway');
     try {
       const key = await auth.publishableKey(String(query.pk ?? ''));
-      const merchant = await c.get('gateway').bank.read((reader) => reader.getMerchant(key.merchantId));
+      merchantId = key.merchantId;
+      const merchant = await gateway.bank.read((reader) => reader.getMerchant(merchantId));
       allowedOrigins = merchant?.allowedOrigins ?? [];
     } catch {
       return refuse(403, 'Unknown or revoked publishable key.');
@@ -54,6 +57,23 @@ export function widgetRoutes(app: Hono<GatewayEnv>): void {
     const instance = /^[\w-]{1,64}$/.test(query.instance ?? '') ? (query.instance as string) : 'w0';
     const invoice = mode === 'pay' && /^[\w.-]{10,8192}$/.test(query.invoice ?? '') ? query.invoice : '';
     const account = mode === 'order' && /^[\w-]{1,64}$/.test(query.account ?? '') ? query.account : '';
+    // A merchant's checkout shows that merchant's deals and invoices only: another registered
+    // shop could otherwise frame it, under its own key, for a competitor's deal, and have the
+    // buyer release or dispute that deal from its page (helper-42's review). One answer for a
+    // deal of another merchant and for no deal at all, so codes cannot be probed.
+    if (account) {
+      const deal = await gateway.bank.read((reader) => reader.getTemporaryAccount(account));
+      if (!deal?.parties.some((party) => party.customerId === merchantId && party.role === 'seller')) {
+        return refuse(403, 'This checkout cannot show this deal.');
+      }
+    }
+    if (invoice) {
+      // A token that does not verify is left to the payment, which explains it to the buyer.
+      const claims = await gateway.invoices.verifySignature(invoice).catch(() => undefined);
+      if (claims && claims.merchantId !== merchantId) {
+        return refuse(403, 'This checkout cannot take payment for this invoice.');
+      }
+    }
     const theme = themeKeys
       .map((key) => [key, query[`t-${key}`]] as const)
       .filter(
