@@ -1,5 +1,6 @@
-import { Lockstep, StateConflictError } from '@lockstep/merchant';
+import { Lockstep, StateConflictError, WebhookSignatureError } from '@lockstep/merchant';
 import { createMockGateway, type MockGateway } from '@lockstep/merchant/testing';
+import { createWebhookVerifier } from '@lockstep/merchant/webhooks';
 import { setupServer } from 'msw/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -61,5 +62,23 @@ describe('the mock gateway’s deadlines and disputes', () => {
     const paid = await lockstep.temporaryAccounts.withdraw(code);
     expect(paid.status).toBe('dissolved');
     expect(await mock.merchantBalanceMinor()).toBe(shopBefore + 3_000);
+  });
+
+  it("gives the shop its events as signed deliveries, for its webhook handler's own tests", async () => {
+    // The mock delivers nothing itself; a shop testing its handler with verification on needs
+    // deliveries the bank signed (helper-41's review: it had to switch verification off).
+    const code = await lockedOrder();
+    // Signed at the mock bank's clock, which the tests above moved 15 days on.
+    const verifier = createWebhookVerifier({ baseUrl: mock.baseUrl, now: mock.now });
+    const deliveries = await mock.deliveries(code);
+    const verified = [];
+    for (const delivery of deliveries) verified.push(await verifier.verify(delivery.body, delivery.headers));
+    expect(verified).toEqual((await lockstep.temporaryAccounts.events(code)).data);
+    // A body changed after signing is refused, as from the real gateway.
+    const [first] = deliveries;
+    const changed = (first?.body ?? '').replace('"seq":1', '"seq":9');
+    await expect(verifier.verify(changed, first?.headers ?? {})).rejects.toBeInstanceOf(
+      WebhookSignatureError,
+    );
   });
 });

@@ -36,8 +36,15 @@ export interface MockGateway {
   merchantBalanceMinor(): Promise<number>;
   /** Moves the mock bank's clock forward and applies the deadlines then due. */
   advanceTime(ms: number): Promise<{ passed: number }>;
+  /** The mock bank's clock: real time plus what `advanceTime` added. */
+  now(): Date;
   /** The bank decides a dispute (a deal the buyer rejected) for the buyer or the seller. */
   resolveDispute(code: string, winner: 'buyer' | 'seller', reason?: string): Promise<void>;
+  /**
+   * The account's events as the gateway delivers them to a webhook endpoint, signed with the
+   * mock bank's key (verifiable with `createWebhookVerifier({ baseUrl: mock.baseUrl, now: mock.now })`).
+   */
+  deliveries(code: string): Promise<Array<{ body: string; headers: Record<string, string> }>>;
   /** The in-memory gateway itself (its internals are not part of the published types). */
   gateway: unknown;
   close(): Promise<void>;

@@ -1,6 +1,7 @@
 import { type CommissionSchedule, noCommission } from '@lockstep/core';
 import { http } from 'msw';
 import { createGateway, type Gateway } from '../../../gateway/src/gateway.ts';
+import { eventView } from '../../../gateway/src/http/views.ts';
 import { demoLogins, seedDemo } from '../../../gateway/src/seed.ts';
 import { Admin } from '../../../gateway/src/service/admin.ts';
 import { openSqliteStore } from '../../../gateway/src/storage/sqlite.ts';
@@ -68,8 +69,18 @@ export interface MockGateway {
    * ship deadline, or when a silent buyer's deal is accepted. Answers how many deals changed.
    */
   advanceTime(ms: number): Promise<{ passed: number }>;
+  /** The mock bank's clock: real time plus what `advanceTime` added. */
+  now(): Date;
   /** The bank decides a dispute (a deal the buyer rejected) for the buyer or the seller. */
   resolveDispute(code: string, winner: 'buyer' | 'seller', reason?: string): Promise<void>;
+  /**
+   * The account's events as the gateway delivers them to a webhook endpoint (the mock delivers
+   * none itself): each body and its headers, signed with the mock bank's key, whose JWKS the
+   * handlers serve, so `createWebhookVerifier({ baseUrl: mock.baseUrl })` verifies them. Post
+   * them to your own handler to test it with verification on. Signed at the mock bank's clock:
+   * after `advanceTime`, give the verifier `now: mock.now`.
+   */
+  deliveries(code: string): Promise<Array<{ body: string; headers: Record<string, string> }>>;
   /** The gateway itself, for assertions beyond the API. */
   gateway: Gateway;
   close(): Promise<void>;
@@ -186,6 +197,25 @@ export async function createMockGateway(options: MockGatewayOptions = {}): Promi
     },
     async resolveDispute(code, winner, reason) {
       await admin.resolveDispute(code, winner, reason);
+    },
+    now: () => new Date(Date.now() + aheadMs),
+    async deliveries(code) {
+      const events = await gateway.bank.read((reader) => reader.listEvents(code, 0, 10_000));
+      return Promise.all(
+        events.map(async (event) => {
+          // As the gateway's webhook worker sends it (service/webhooks.ts).
+          const body = JSON.stringify(eventView(event));
+          return {
+            body,
+            headers: {
+              'content-type': 'application/json',
+              'lockstep-signature': await gateway.keys.signWebhook(body),
+              'lockstep-event-id': event.id,
+              'lockstep-delivery-id': `dlv_mock_${event.id}`,
+            },
+          };
+        }),
+      );
     },
     gateway,
     close: () => gateway.close(),
