@@ -229,7 +229,7 @@ describe('signing keys at rest', () => {
     });
   });
 
-  it('a wrong key-encryption key leaves sealed and clear rows as they were, so the right one still opens them', async () => {
+  it('a wrong key-encryption key leaves sealed and clear rows as they were; the right one opens the sealed and never adopts the clear', async () => {
     const dir = dataDir();
     const kek = newKek();
     await run(dir, kek, async () => undefined, { seed: true });
@@ -247,15 +247,17 @@ describe('signing keys at rest', () => {
     const before = stored(dir);
     await expect(run(dir, newKek(), async () => undefined)).rejects.toThrow(/does not open/);
     expect(stored(dir)).toEqual(before);
-    // The right key opens the sealed one and seals the other.
-    const jwks = (await run(dir, kek, async (call) => (await call('GET', '/.well-known/jwks.json')).body))
-      .value;
-    expect(jwks.keys.map((key: { kid: string }) => key.kid).sort()).toEqual(
-      before.map((row) => row.kid).sort(),
-    );
-    expect(stored(dir).every((row) => Object.keys(JSON.parse(row.private_jwk)).join() === 'sealed')).toBe(
-      true,
-    );
+    // The right key opens the sealed one. The row in the clear beside it was written by someone
+    // without the key-encryption key: it is not sealed, published or signed with, even after a
+    // restart (it was sealed and adopted: helper-43's review).
+    for (let start = 0; start < 2; start++) {
+      const jwks = (await run(dir, kek, async (call) => (await call('GET', '/.well-known/jwks.json')).body))
+        .value;
+      expect(jwks.keys.map((key: { kid: string }) => key.kid)).toEqual(
+        before.filter((row) => row.kid !== older.kid).map((row) => row.kid),
+      );
+    }
+    expect(stored(dir)).toEqual(before);
   });
 
   it("refuse a tampered seal, and a sealed key moved into another key's row", async () => {

@@ -140,6 +140,8 @@ export class KeyRing {
    * time. A row whose secret or public key changed is a new entry, checked again.
    */
   private readonly checked = new Map<string, Record<string, unknown>>();
+  /** The replacement of a retired active key in progress (see `signingKey`). */
+  private replacing: Promise<void> | undefined;
 
   constructor(
     store: Store,
@@ -181,8 +183,9 @@ export class KeyRing {
       );
     }
     // Every live key must be usable at start; later reloads skip (and report) one that is not.
+    // A key left in the clear beside sealed ones is not the bank's: skipped and reported.
     for (const record of records) {
-      if (Date.parse(record.expiresAt) > now) await this.privateJwkOf(record);
+      if (Date.parse(record.expiresAt) > now && !this.plantedInClear(record)) await this.privateJwkOf(record);
     }
     const current = records.find((record) => Date.parse(record.retiresAt) > now);
     if (!current) {
@@ -246,7 +249,7 @@ export class KeyRing {
   }
 
   async signInvoice(claims: Record<string, unknown>, subject: string, expiresAt: Date) {
-    const key = this.requireActive();
+    const key = await this.signingKey();
     return new SignJWT(claims)
       .setProtectedHeader({ alg: 'EdDSA', kid: key.record.kid, typ: invoiceType })
       .setIssuer(this.issuer)
@@ -299,7 +302,7 @@ export class KeyRing {
    * `<protected>..<signature>`; `iat` in the protected header lets receivers refuse replays.
    */
   async signWebhook(body: string): Promise<string> {
-    const key = this.requireActive();
+    const key = await this.signingKey();
     const jws = await new CompactSign(new TextEncoder().encode(body))
       .setProtectedHeader({
         alg: 'EdDSA',
@@ -361,10 +364,16 @@ export class KeyRing {
     const sealer = this.sealer;
     if (!sealer) return;
     const changes: Array<{ record: SigningKeyRecord; privateJwk: Record<string, unknown> }> = [];
+    // Keys in the clear are adopted only on the first start with a key-encryption key, when no
+    // key is sealed yet (the keys of before). Once one is, a key in the clear was written by
+    // someone without the key-encryption key: it is never sealed, so never published or signed
+    // with, and a live one stops the start (helper-43's review: a planted key was adopted at the
+    // next restart, its private half the planter's).
+    const firstSealing = !records.some((record) => sealedOf(record) !== undefined);
     for (const record of records) {
       const sealed = sealedOf(record);
       if (sealed === undefined) {
-        changes.push({ record, privateJwk: record.privateJwk });
+        if (firstSealing) changes.push({ record, privateJwk: record.privateJwk });
         continue;
       }
       try {
@@ -390,6 +399,44 @@ export class KeyRing {
     });
   }
 
+  /**
+   * The key to sign with now. A gateway runs for longer than a key signs (90 days): a retired
+   * active key is replaced by what the store holds (another process, or the operator's
+   * `keys:rotate`, may have made one: the ring reloads when stale anyway), else by a new key, so
+   * nothing is signed with a key past its retirement, and every signature verifies for at least
+   * the 31 days of grace in every process (helper-43's review: day 122 signed with an expired
+   * key, which a sibling process refused).
+   */
+  private async signingKey(): Promise<LoadedKey> {
+    await this.refreshIfStale();
+    const retired = () => !this.active || Date.parse(this.active.record.retiresAt) <= this.clock().getTime();
+    if (retired()) {
+      // One replacement for the signatures asked for meanwhile, not one each.
+      this.replacing ??= (async () => {
+        await this.install(await this.store.read((reader) => reader.listSigningKeys()));
+        if (retired()) await this.rotate();
+      })().finally(() => {
+        this.replacing = undefined;
+      });
+      await this.replacing;
+    }
+    return this.requireActive();
+  }
+
+  /**
+   * With a key-encryption key, once `load` has sealed what it adopts (`sealStored`), a row in
+   * the clear was written by someone without that key.
+   */
+  private plantedInClear(record: SigningKeyRecord): boolean {
+    return this.sealer !== undefined && sealedOf(record) === undefined;
+  }
+
+  private reportUnusable(kid: string, error: unknown): void {
+    if (this.reportedUnusable.has(kid)) return;
+    this.reportedUnusable.add(kid);
+    this.onUnusableKey(kid, error);
+  }
+
   private requireActive(): LoadedKey {
     if (!this.active) throw new Error('KeyRing.load() must run before signing.');
     return this.active;
@@ -407,14 +454,20 @@ export class KeyRing {
     const usable: Array<{ record: SigningKeyRecord; privateJwk: Record<string, unknown> }> = [];
     for (const record of records) {
       if (Date.parse(record.expiresAt) <= now) continue;
+      if (this.plantedInClear(record)) {
+        this.reportUnusable(
+          record.kid,
+          new KeySealingError(
+            `Signing key ${record.kid} is stored in the clear although ${keyVariable} is set.`,
+          ),
+        );
+        continue;
+      }
       try {
         usable.push({ record, privateJwk: await this.privateJwkOf(record) });
       } catch (error) {
         if (!this.active) throw error;
-        if (!this.reportedUnusable.has(record.kid)) {
-          this.reportedUnusable.add(record.kid);
-          this.onUnusableKey(record.kid, error);
-        }
+        this.reportUnusable(record.kid, error);
       }
     }
     const signing = usable

@@ -1,0 +1,153 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { noCommission } from '@lockstep/core';
+import { calculateJwkThumbprint, decodeProtectedHeader, exportJWK, generateKeyPair } from 'jose';
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { createGateway } from '../../packages/gateway/src/gateway.ts';
+import { openSqliteStore } from '../../packages/gateway/src/storage/sqlite.ts';
+import { startTestGateway } from '../support/gateway.ts';
+
+const day = 24 * 60 * 60 * 1000;
+
+/**
+ * README (Storage): with LOCKSTEP_KEY_ENCRYPTION_KEY set, "a copy of the database cannot sign and
+ * a key row written by someone without that key is neither published nor signed with".
+ * key-sealing.test.ts proves it while the gateway runs. Here: a planted row newer than the
+ * bank's, then the gateway is restarted (a deploy, a crash) with the same key-encryption key.
+ * It was sealed and adopted at that start, and signed with (helper-43's review).
+ */
+describe('a signing key row planted in the clear by someone without the key-encryption key', () => {
+  it('is still neither published nor signed with after the gateway restarts', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'lockstep-planted-'));
+    const file = path.join(dir, 'lockstep.sqlite');
+    const kek = new Uint8Array(randomBytes(32));
+    const start = async () =>
+      createGateway({
+        store: await openSqliteStore({ path: file }),
+        publicUrl: 'http://localhost:4000',
+        commission: noCommission,
+        keyEncryptionKey: kek,
+        webhooks: false,
+        housekeeping: false,
+        deadlines: false,
+        log: pino({ level: 'silent' }),
+      });
+
+    const first = await start();
+    const genuineKid = first.keys.activeKid;
+    // Someone with write access to the database (not to the key-encryption key) adds a key pair
+    // of their own, in the clear, newer than the bank's.
+    const { publicKey, privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
+    const publicJwk = await exportJWK(publicKey);
+    const kid = await calculateJwkThumbprint(publicJwk);
+    const privateJwk = { ...(await exportJWK(privateKey)), kid };
+    await first.store.transaction((tx) =>
+      tx.upsertSigningKey({
+        kid,
+        alg: 'EdDSA',
+        publicJwk: { ...publicJwk, kid, alg: 'EdDSA', use: 'sig' },
+        privateJwk,
+        createdAt: '2099-01-01T00:00:00.000Z',
+        retiresAt: '2099-02-01T00:00:00.000Z',
+        expiresAt: '2099-03-01T00:00:00.000Z',
+      }),
+    );
+    await first.close();
+
+    // The next start, same key-encryption key.
+    const second = await start();
+    try {
+      const jwks = (await (await second.app.request('/.well-known/jwks.json')).json()) as {
+        keys: Array<{ kid: string }>;
+      };
+      const signature = await second.keys.signWebhook('{"id":"evt_x"}');
+      const signedWith = decodeProtectedHeader(`${signature.split('..')[0]}..`).kid;
+      expect({
+        published: jwks.keys.map((key) => key.kid).includes(kid),
+        activeKid: second.keys.activeKid === kid ? 'attacker key' : 'bank key',
+        webhookSignedWith: signedWith === kid ? 'attacker key' : 'bank key',
+      }).toEqual({ published: false, activeKid: 'bank key', webhookSignedWith: 'bank key' });
+      expect(second.keys.activeKid).toBe(genuineKid);
+    } finally {
+      await second.close();
+    }
+  });
+});
+
+/**
+ * A signing key signs for 90 days (`retiresAt`), then only verifies for 31 more (`expiresAt`); a
+ * gateway runs for longer than that.
+ */
+describe('signing key lifetime in a running gateway', () => {
+  it('stops signing with a key once it has retired, and never signs with an expired one', async () => {
+    let clock = new Date('2026-01-01T00:00:00.000Z');
+    const gateway = await startTestGateway({ now: () => clock });
+    try {
+      const invoice = async () => {
+        const response = await gateway.request('POST', '/v1/invoices', {
+          token: gateway.seed.secretKey,
+          body: {
+            amountMinor: 1000,
+            currency: 'JPY',
+            orderReference: `order-${clock.getTime()}`,
+            description: 'tea',
+            payeeContact: 'shop@example.com',
+          },
+        });
+        expect(response.status).toBe(201);
+        return response.body.token as string;
+      };
+      const firstKid = decodeProtectedHeader(await invoice()).kid as string;
+      const keys = async () => gateway.gateway.store.read((reader) => reader.listSigningKeys());
+      const first = (await keys()).find((key) => key.kid === firstKid);
+      expect(first).toBeDefined();
+
+      // 91 days later, the process still running: the first key retired a day ago.
+      clock = new Date(clock.getTime() + 91 * day);
+      const laterKid = decodeProtectedHeader(await invoice()).kid as string;
+      const retiredAt = Date.parse(first?.retiresAt as string);
+      expect(retiredAt).toBeLessThan(clock.getTime());
+      // A key past its retirement no longer signs new invoices (it did, and at day 122 too).
+      expect(laterKid).not.toBe(firstKid);
+
+      // 122 days: the first key's verification grace is over too (expiresAt passed).
+      clock = new Date(clock.getTime() + 31 * day);
+      const token = await invoice();
+      const kid = decodeProtectedHeader(token).kid as string;
+      const row = (await keys()).find((key) => key.kid === kid);
+      expect(Date.parse(row?.retiresAt as string)).toBeGreaterThan(clock.getTime());
+
+      // A second gateway process on the same store (load balancer, restart of a sibling) refuses
+      // the invoice this process just signed: the key is expired, so it does not publish it.
+      const other = await createGateway({
+        store: gateway.gateway.store,
+        publicUrl: gateway.url,
+        commission: noCommission,
+        now: () => clock,
+        log: pino({ level: 'silent' }),
+        webhooks: false,
+        housekeeping: false,
+        deadlines: false,
+      });
+      const verify = await other.app.request('/v1/invoices/verify', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ token }),
+      });
+      const jwks = (await (await other.app.request('/.well-known/jwks.json')).json()) as {
+        keys: Array<{ kid: string }>;
+      };
+      // Signed a moment ago by one process, verified by its sibling.
+      expect({ status: verify.status, published: jwks.keys.some((key) => key.kid === kid) }).toEqual({
+        status: 200,
+        published: true,
+      });
+      await other.close();
+    } finally {
+      await gateway.close();
+    }
+  });
+});
