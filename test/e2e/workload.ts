@@ -276,6 +276,8 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
         report.violations.push(`unbalanced journal entry ${entry}`);
       for (const code of books.temporaryMismatches)
         report.violations.push(`ledger/domain mismatch on ${code}`);
+      for (const key of books.ledgerMismatches)
+        report.violations.push(`balance is not the sum of its postings: ${key}`);
       for (const ack of acknowledged) {
         const record = await reader.getIdempotency(ack.scope, ack.key);
         if (!record) report.violations.push(`acknowledged request ${ack.key} left no record`);

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../packages/gateway/src/config.ts';
 import { openGateway } from '../../packages/gateway/src/main.ts';
@@ -153,6 +154,37 @@ describe('operations', () => {
     const account = await after.read((reader) => reader.getTemporaryAccount(code));
     await after.close();
     expect(account?.dispute).toMatchObject({ resolvedFor: 'seller' });
+  });
+
+  it('reconcile finds a balance that is not the sum of its postings, though every total is zero', async () => {
+    // Money moved between two accounts with no journal entry (a bad manual fix, a partial
+    // restore): every per-currency total stayed zero, so it reported balanced (helper-43).
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'lockstep-reconcile-'));
+    const file = path.join(dataDir, 'lockstep.sqlite');
+    const bank = await startTestGateway({ store: await openSqliteStore({ path: file }) });
+    const { buyerAccountId, sellerAccountId } = bank.seed;
+    await bank.close();
+    expect(JSON.parse(admin(dataDir, 'reconcile')).balanced).toBe(true);
+    const raw = new DatabaseSync(file);
+    const move = raw.prepare(
+      'UPDATE ledger_accounts SET balance_minor = balance_minor + ? WHERE ledger_key = ?',
+    );
+    move.run(-60_000, `usual:${buyerAccountId}`);
+    move.run(60_000, `usual:${sellerAccountId}`);
+    raw.close();
+    let failed: { status: number; stdout: string } | undefined;
+    try {
+      admin(dataDir, 'reconcile');
+    } catch (error) {
+      failed = error as { status: number; stdout: string };
+    }
+    expect(failed?.status).toBe(1);
+    const report = JSON.parse(failed?.stdout ?? '{}');
+    expect(report).toMatchObject({ balanced: false, unbalancedEntries: [], temporaryMismatches: [] });
+    expect(report.perCurrency.every((row: { totalMinor: number }) => row.totalMinor === 0)).toBe(true);
+    expect(report.ledgerMismatches.sort()).toEqual(
+      [`usual:${buyerAccountId}`, `usual:${sellerAccountId}`].sort(),
+    );
   });
 
   it('configuration is validated with a clear message naming the variable', () => {

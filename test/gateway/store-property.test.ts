@@ -220,6 +220,7 @@ describe('property: the bank on the real SQLite store', () => {
         expect(books.negativeAccounts).toEqual([]);
         expect(books.unbalancedEntries).toEqual([]);
         expect(books.temporaryMismatches).toEqual([]);
+        expect(books.ledgerMismatches).toEqual([]);
         expect(new Set(codes).size).toBe(codes.length);
         await store.close();
       }),

@@ -168,6 +168,8 @@ export interface Reconciliation {
   }>;
   negativeAccounts: LedgerBalance[];
   temporaryMismatches: string[];
+  /** Ledger accounts whose balance is not the sum of their postings (money moved off the books). */
+  ledgerMismatches: string[];
   unbalancedEntries: string[];
 }
 
@@ -203,28 +205,40 @@ export async function reconcile(reader: StoreReader): Promise<Reconciliation> {
     if (!account || account.balanceMinor !== balance.balanceMinor) temporaryMismatches.push(code);
   }
   const unbalancedEntries: string[] = [];
+  // Each account's postings, summed: its balance must be exactly that (a balance changed without
+  // a journal entry kept every total at zero, so it passed: helper-43's review).
+  const postedMinor = new Map<string, number>();
   let afterId: string | undefined;
   for (;;) {
     const page = await reader.listJournal({ afterId, limit: 1000 });
     for (const entry of page) {
       const sums = new Map<string, number>();
-      for (const posting of entry.postings)
+      for (const posting of entry.postings) {
         sums.set(posting.currency, (sums.get(posting.currency) ?? 0) + posting.amountMinor);
+        postedMinor.set(posting.ledgerKey, (postedMinor.get(posting.ledgerKey) ?? 0) + posting.amountMinor);
+      }
       if ([...sums.values()].some((sum) => sum !== 0)) unbalancedEntries.push(entry.id);
     }
     if (page.length < 1000) break;
     afterId = page[page.length - 1]?.id;
   }
+  const ledgerMismatches: string[] = balances
+    .filter((balance) => (postedMinor.get(balance.ledgerKey) ?? 0) !== balance.balanceMinor)
+    .map((balance) => balance.ledgerKey);
+  const known = new Set<string>(balances.map((balance) => balance.ledgerKey));
+  for (const [key, sum] of postedMinor) if (!known.has(key) && sum !== 0) ledgerMismatches.push(key);
   const perCurrency = [...rows.values()];
   return {
     balanced:
       perCurrency.every((row) => row.totalMinor === 0) &&
       negativeAccounts.length === 0 &&
       temporaryMismatches.length === 0 &&
+      ledgerMismatches.length === 0 &&
       unbalancedEntries.length === 0,
     perCurrency,
     negativeAccounts,
     temporaryMismatches,
+    ledgerMismatches,
     unbalancedEntries,
   };
 }
