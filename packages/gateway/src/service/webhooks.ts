@@ -66,6 +66,21 @@ export class WebhookWorker {
     };
   }
 
+  /**
+   * Attempts that span at least `giveUpAfterMs` whatever the jitter (each wait is at least half
+   * its backoff): a delivery is retried for the whole window from its own first attempt.
+   */
+  private get attemptsToGiveUp(): number {
+    const { backoffBaseMs, backoffMaxMs, giveUpAfterMs } = this.options;
+    let waitedMs = 0;
+    let attempts = 1;
+    while (waitedMs < giveUpAfterMs && attempts < 100_000) {
+      waitedMs += Math.min(backoffMaxMs, backoffBaseMs * 2 ** Math.min(attempts - 1, 30)) / 2;
+      attempts++;
+    }
+    return attempts;
+  }
+
   start(): void {
     if (this.running) return;
     this.running = true;
@@ -214,7 +229,10 @@ export class WebhookWorker {
     const jitteredMs = delayMs / 2 + Math.random() * (delayMs / 2);
     const event = await store.read((reader) => reader.getEvent(delivery.eventId));
     const ageMs = event ? now.getTime() - Date.parse(event.at) : 0;
-    if (ageMs > giveUpAfterMs) {
+    // Given up once the event is older than the window AND the delivery itself was tried for
+    // that long: one queued behind a failing delivery of its account waited, untried, and got a
+    // single attempt once that one was given up (helper-44's review).
+    if (ageMs > giveUpAfterMs && delivery.attemptCount + 1 >= this.attemptsToGiveUp) {
       log.error({ deliveryId: delivery.id, reason }, 'webhook delivery given up');
       // Finished, not delivered: later events of the account flow again (the row keeps why).
       await store.transaction((tx) =>
