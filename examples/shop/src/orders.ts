@@ -140,15 +140,14 @@ export class OrderBook {
    * (a concurrent duplicate gets false). `releaseClaim` gives it back when the work failed, so
    * the gateway's retry processes it.
    */
-  claimEvent(eventId: string): boolean {
-    const result = this.db
-      .prepare('INSERT OR IGNORE INTO processed_events (event_id, processed_at) VALUES (?, ?)')
-      .run(eventId, new Date().toISOString());
-    return Number(result.changes) === 1;
+  wasProcessed(eventId: string): boolean {
+    return this.db.prepare('SELECT 1 FROM processed_events WHERE event_id = ?').get(eventId) !== undefined;
   }
 
-  releaseClaim(eventId: string): void {
-    this.db.prepare('DELETE FROM processed_events WHERE event_id = ?').run(eventId);
+  markProcessed(eventId: string): void {
+    this.db
+      .prepare('INSERT OR IGNORE INTO processed_events (event_id, processed_at) VALUES (?, ?)')
+      .run(eventId, new Date().toISOString());
   }
 
   /** Links the temporary account to the order once; false if it already has one. */

@@ -245,15 +245,13 @@ export function createShop(options: ShopOptions) {
     } catch {
       return c.json({ ok: false, error: 'invalid signature' }, 400);
     }
-    // Claim the event id before the work, so a concurrent duplicate does nothing; give the
-    // claim back if the work fails, so the gateway's retry does it.
-    if (!orders.claimEvent(event.id)) return c.json({ ok: true, duplicate: true });
-    try {
-      await handleEvent(event);
-    } catch (error) {
-      orders.releaseClaim(event.id);
-      throw error;
-    }
+    // Recorded as processed only once handled: a crash half-way leaves it to the gateway's
+    // retry (a claim taken before the work was lost with the process: helper-44's review). The
+    // handling is safe to run twice: every step is guarded by the order's state, and the
+    // withdrawal carries its own idempotency key.
+    if (orders.wasProcessed(event.id)) return c.json({ ok: true, duplicate: true });
+    await handleEvent(event);
+    orders.markProcessed(event.id);
     return c.json({ ok: true });
   });
 
@@ -269,15 +267,27 @@ export function createShop(options: ShopOptions) {
     );
   }
 
-  /** Step 123: take the money; a refusal is recorded for the admin to retry, not retried blindly. */
+  /**
+   * Step 123: take the money. A refusal is recorded for the admin to retry, not retried blindly;
+   * any other failure (the gateway unreachable) is recorded too and thrown, so the webhook
+   * answers 500 and the gateway's retry of the event tries again.
+   */
   async function takePayment(orderId: string, code: string): Promise<void> {
     try {
       await lockstep.temporaryAccounts.withdraw(code, {}, { idempotencyKey: `withdraw-${orderId}` });
       orders.transition(orderId, ['released', 'withdraw_failed'], 'completed');
     } catch (error) {
-      if (!(error instanceof LockConflictError || error instanceof StateConflictError)) throw error;
       orders.transition(orderId, ['released'], 'withdraw_failed');
+      if (!(error instanceof LockConflictError || error instanceof StateConflictError)) throw error;
     }
+  }
+
+  /** The deal is ours to take (accepted, or decided for us): take it unless already taken. */
+  async function released(orderId: string, code: string): Promise<void> {
+    orders.transition(orderId, ['funded', 'shipped', 'disputed'], 'released');
+    const status = orders.get(orderId)?.status;
+    // Also when an earlier delivery of the event released the order but could not withdraw.
+    if (status === 'released' || status === 'withdraw_failed') await takePayment(orderId, code);
   }
 
   async function handleEvent(event: {
@@ -311,16 +321,15 @@ export function createShop(options: ShopOptions) {
         return;
       }
       case 'deal.accepted':
-        if (orders.transition(order.id, ['funded', 'shipped'], 'released')) await takePayment(order.id, code);
+        await released(order.id, code);
         return;
       case 'deal.rejected':
         orders.transition(order.id, ['funded', 'shipped'], 'disputed');
         return;
       case 'dispute.resolved':
-        // The bank decided for us: the buyer's lock is off, take the payment.
-        if (event.data?.for === 'seller' && orders.transition(order.id, ['disputed'], 'released')) {
-          await takePayment(order.id, code);
-        }
+        // The bank decided for us: the buyer's lock is off, take the payment (also if this
+        // arrives before deal.rejected, which then changes nothing).
+        if (event.data?.for === 'seller') await released(order.id, code);
         return;
       case 'account.dissolved':
         // Emptied without our withdrawal: the buyer took the money back.
@@ -336,7 +345,10 @@ export function createShop(options: ShopOptions) {
     const url = `${options.publicUrl}/webhooks/lockstep`;
     const existing = await lockstep.webhookEndpoints.list();
     if (existing.data.some((endpoint) => endpoint.url === url && endpoint.enabled)) return;
-    await lockstep.webhookEndpoints.create({ url }, { idempotencyKey: `webhook-${url}` });
+    // Keyed by what exists now: two shops starting together register one endpoint, and after a
+    // disabled one the key is new (the old key replayed the disabled endpoint: helper-44).
+    const key = `webhook-${url}-${existing.data.map((endpoint) => endpoint.id).join(',')}`;
+    await lockstep.webhookEndpoints.create({ url }, { idempotencyKey: key.length <= 255 ? key : undefined });
   }
 
   app.get('/shop.js', (c) => {
