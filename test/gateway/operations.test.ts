@@ -196,6 +196,13 @@ describe('operations', () => {
       }),
     ).toThrow(/LOCKSTEP_COMMISSION/);
     expect(loadConfig({ PORT: '4100' })).toMatchObject({ port: 4100, publicUrl: 'http://localhost:4100' });
+    // An empty value is not 0 (a random port, no shutdown grace), and the public URL is http(s):
+    // javascript: had the origin "null" (helper-43's review).
+    expect(() => loadConfig({ PORT: '' })).toThrow(/PORT: must be a whole number/);
+    expect(() => loadConfig({ LOCKSTEP_SHUTDOWN_GRACE_MS: '' })).toThrow(/LOCKSTEP_SHUTDOWN_GRACE_MS/);
+    expect(() => loadConfig({ LOCKSTEP_TRUSTED_PROXY_HOPS: ' 1' })).toThrow(/LOCKSTEP_TRUSTED_PROXY_HOPS/);
+    expect(() => loadConfig({ LOCKSTEP_PUBLIC_URL: 'javascript:alert(1)' })).toThrow(/LOCKSTEP_PUBLIC_URL/);
+    expect(loadConfig({}).port).toBe(4000);
     // Stored answers: 7 days by default, never under a day (retries of a lost answer must find it).
     expect(loadConfig({}).idempotencyRetentionMs).toBe(7 * 24 * 3_600_000);
     expect(loadConfig({ LOCKSTEP_IDEMPOTENCY_RETENTION_HOURS: '48' }).idempotencyRetentionMs).toBe(

@@ -25,15 +25,29 @@ const keyEncryptionKey = z
   .transform((text) => new Uint8Array(Buffer.from(text, 'base64url')))
   .optional();
 
+/**
+ * A whole number from the environment, or the default when the variable is unset. Written
+ * digits only: `z.coerce` read an empty value as 0 (PORT= was a random port, a grace of 0 ms:
+ * helper-43's review).
+ */
+const whole = (min: number, max: number, fallback: number) =>
+  z
+    .string()
+    .regex(/^\d{1,9}$/, 'must be a whole number (digits only)')
+    .optional()
+    .transform((text) => (text === undefined ? fallback : Number(text)))
+    .pipe(z.number().int().min(min).max(max));
+
 const Environment = z.object({
-  PORT: z.coerce.number().int().min(0).max(65_535).default(4000),
+  PORT: whole(0, 65_535, 4000),
   HOST: z.string().min(1).default('127.0.0.1'),
   LOCKSTEP_DATA_DIR: z.string().min(1).default('.data/gateway'),
   DATABASE_URL: z
     .string()
     .regex(/^postgres(ql)?:\/\//, 'DATABASE_URL must be a postgres:// URL')
     .optional(),
-  LOCKSTEP_PUBLIC_URL: z.url().optional(),
+  // The bank's pages and links live there: http(s) only (javascript: had the origin "null").
+  LOCKSTEP_PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
   LOCKSTEP_COMMISSION: z
     .string()
     .optional()
@@ -51,14 +65,14 @@ const Environment = z.object({
   LOCKSTEP_KEY_ENCRYPTION_KEY: keyEncryptionKey,
   LOCKSTEP_PREVIOUS_KEY_ENCRYPTION_KEY: keyEncryptionKey,
   LOCKSTEP_SQLITE_SYNC: z.enum(['async', 'full']).default('async'),
-  LOCKSTEP_TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
-  LOCKSTEP_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(60_000).default(10_000),
+  LOCKSTEP_TRUSTED_PROXY_HOPS: whole(0, 10, 0),
+  LOCKSTEP_SHUTDOWN_GRACE_MS: whole(0, 60_000, 10_000),
   // At least a day: a client's retries of a lost answer must find it.
-  LOCKSTEP_IDEMPOTENCY_RETENTION_HOURS: z.coerce.number().int().min(24).max(8_760).default(168),
+  LOCKSTEP_IDEMPOTENCY_RETENTION_HOURS: whole(24, 8_760, 168),
   // A deal's deadlines (@lockstep/core deadlines.ts): to ship after the seller's lock, and for
   // the buyer's verdict after shipping. At least a day, at most a year.
-  LOCKSTEP_SHIP_WITHIN_HOURS: z.coerce.number().int().min(24).max(8_760).default(336),
-  LOCKSTEP_VERDICT_WITHIN_HOURS: z.coerce.number().int().min(24).max(8_760).default(336),
+  LOCKSTEP_SHIP_WITHIN_HOURS: whole(24, 8_760, 336),
+  LOCKSTEP_VERDICT_WITHIN_HOURS: whole(24, 8_760, 336),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
