@@ -155,7 +155,10 @@ export class Auth {
    * Key lookups cached by key hash for a short time: one hash per request at most. A revocation
    * through any process empties it (`Store.onKeyRevoked`); the expiry bounds a missed notice.
    */
-  private readonly keyCache = new Map<string, { record: ApiKeyRecord; cachedAtMs: number }>();
+  private readonly keyCache = new Map<
+    string,
+    { record: ApiKeyRecord; cachedAtMs: number; foreignCommits: number | undefined }
+  >();
   private readonly keyCacheTtlMs: number;
   /** Counts revocations: a lookup that began before one does not refill the cache after it. */
   private keyRevocations = 0;
@@ -355,13 +358,21 @@ export class Auth {
     const keyHash = sha256Hex(key);
     const cached = this.keyCache.get(keyHash);
     const nowMs = Date.now();
-    if (cached && nowMs - cached.cachedAtMs < this.keyCacheTtlMs) return cached.record;
+    // Another process's commit (the CLI's key:revoke on the embedded store) may have revoked it.
+    const foreignCommits = this.store.foreignCommits?.();
+    if (
+      cached &&
+      nowMs - cached.cachedAtMs < this.keyCacheTtlMs &&
+      cached.foreignCommits === foreignCommits
+    ) {
+      return cached.record;
+    }
     const revocations = this.keyRevocations;
     const record = await this.store.lookup((reader) => reader.getApiKeyByHash(keyHash));
     // Read before a revocation that has emptied the cache since: answer with it, keep it not.
     if (record && revocations === this.keyRevocations) {
       if (this.keyCache.size > 10_000) this.keyCache.clear();
-      this.keyCache.set(keyHash, { record, cachedAtMs: nowMs });
+      this.keyCache.set(keyHash, { record, cachedAtMs: nowMs, foreignCommits });
     }
     return record;
   }

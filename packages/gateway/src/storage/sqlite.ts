@@ -169,6 +169,7 @@ export class SqliteStore implements Store {
   /** While another process holds the write lock: retries so far, and the retry timer. */
   private busy: { attempt: number; timer: NodeJS.Timeout | undefined } | undefined;
   private readonly checkpointTailStatement: StatementSync;
+  private readonly dataVersionStatement: StatementSync;
 
   constructor(options: SqliteStoreOptions) {
     this.groupCommit = options.groupCommit ?? true;
@@ -203,6 +204,8 @@ export class SqliteStore implements Store {
     });
     // Transaction control as prepared statements: parsed once, not once per unit of work.
     this.checkpointTailStatement = this.writer.prepare('PRAGMA wal_checkpoint(PASSIVE)');
+    // Changes on the writer's connection only when another connection commits.
+    this.dataVersionStatement = this.writer.prepare('PRAGMA data_version');
     this.control = {
       begin: this.writer.prepare('BEGIN IMMEDIATE'),
       savepoint: this.writer.prepare('SAVEPOINT unit'),
@@ -260,6 +263,15 @@ export class SqliteStore implements Store {
   onKeyRevoked(listener: () => void): () => void {
     this.keyRevokedListeners.add(listener);
     return () => this.keyRevokedListeners.delete(listener);
+  }
+
+  /**
+   * The file's commits by other connections (SQLite's data_version): the operator CLI revoking a
+   * key beside a running gateway is seen at the next request, not when a cache expires
+   * (helper-43's review: it kept working for up to 5 s).
+   */
+  foreignCommits(): number {
+    return Number((this.dataVersionStatement.get() as { data_version: number }).data_version);
   }
 
   transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {

@@ -47,6 +47,12 @@ export interface Store {
    * keys drops what it holds, so a revoked key stops working at once, not when a cache expires.
    */
   onKeyRevoked(listener: () => void): () => void;
+  /**
+   * A number that changes whenever another connection (the admin CLI, another process) has
+   * committed to the store since: a cache checks it to know its rows may be stale. Absent where
+   * other processes' commits are announced (`onKeyRevoked` through NOTIFY on PostgreSQL).
+   */
+  foreignCommits?(): number;
   close(): Promise<void>;
 }
 
