@@ -287,6 +287,12 @@ describe('client addresses', () => {
     expect(normalizeAddress('2001:DB8:1:2:ffff:ffff:ffff:ffff')).toBe('2001:db8:1:2::/64');
     expect(normalizeAddress('2001:db8::1')).toBe('2001:db8:0:0::/64');
     expect(normalizeAddress('::1')).toBe('0:0:0:0::/64');
+    // Other spellings of the same addresses (helper-43's review): a mapped IPv4 in hex, an IPv4
+    // tail, and groups written with leading zeros count as those addresses.
+    expect(normalizeAddress('::ffff:cb00:7107')).toBe('203.0.113.7');
+    expect(normalizeAddress('::FFFF:CB00:7107')).toBe('203.0.113.7');
+    expect(normalizeAddress('2001:db8::1:2:3:1.2.3.4')).toBe('2001:db8:0:1::/64');
+    expect(normalizeAddress('2001:0db8:0000:0001::9')).toBe('2001:db8:0:1::/64');
     expect(withoutPort('203.0.113.5:4000')).toBe('203.0.113.5');
     expect(withoutPort('[2001:db8::5]:443')).toBe('2001:db8::5');
     expect(withoutPort('[2001:db8::5]')).toBe('2001:db8::5');
