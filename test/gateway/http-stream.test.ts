@@ -51,6 +51,29 @@ describe('live event stream', () => {
     expect(rest.map((event) => Number(event.id))).toEqual([4, 5, 6, 7]);
   });
 
+  it('goes on from the last event when Last-Event-ID is past it (it held back every new event)', async () => {
+    const buyer = await gateway.buyerToken();
+    const created = await gateway.request('POST', '/v1/temporary-accounts', {
+      token: buyer,
+      body: { payeeUserId: 'ibm-shop', amountMinor: 1_000, currency: 'JPY' },
+    });
+    const code = created.body.code;
+    // Three events exist; a client says it saw ten (helper-44's review).
+    const response = await fetch(`${gateway.url}/v1/temporary-accounts/${code}/stream`, {
+      headers: { authorization: `Bearer ${buyer}`, 'last-event-id': '10' },
+    });
+    const events = await readEvents(response, 2, async () => {
+      await gateway.request('POST', `/v1/temporary-accounts/${code}/lock`, {
+        token: gateway.seed.secretKey,
+        body: {},
+      });
+    });
+    expect(events.map((event) => [Number(event.id), event.event])).toEqual([
+      [4, 'lock.changed'],
+      [5, 'deadline.set'],
+    ]);
+  });
+
   it('refuses strangers and anonymous callers', async () => {
     const buyer = await gateway.buyerToken();
     const created = await gateway.request('POST', '/v1/temporary-accounts', {

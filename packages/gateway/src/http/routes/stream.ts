@@ -18,11 +18,13 @@ export function streamRoutes(app: GatewayApp): void {
     const principal = await anyPrincipal(c, token);
     const code = c.req.param('code');
     const { bank, bus } = c.get('gateway');
-    await bank.read((reader) => bank.partyAccount(reader, principal, code));
+    const account = await bank.read((reader) => bank.partyAccount(reader, principal, code));
     const lastEventId = Number(c.req.header('last-event-id') ?? c.req.query('after') ?? 0);
-    // Sequence numbers are 32-bit: a larger Last-Event-ID would be past every event there is.
+    // A Last-Event-ID past the account's last event (its version is its last seq) names events
+    // that do not exist: the stream goes on from the last one, rather than hold back every new
+    // event until one reaches that number (helper-44's review).
     const afterSeq =
-      Number.isSafeInteger(lastEventId) && lastEventId > 0 ? Math.min(lastEventId, 2_147_483_647) : 0;
+      Number.isSafeInteger(lastEventId) && lastEventId > 0 ? Math.min(lastEventId, account.version) : 0;
 
     return streamSSE(c, async (stream) => {
       let sentSeq = afterSeq;
