@@ -207,6 +207,12 @@ export class Bank {
       fundFrom = input.fundFromAccountId
         ? await this.ownUsualAccount(tx, by, input.fundFromAccountId)
         : await this.defaultUsualAccount(tx, by, input.currency, false);
+      // Funded now or awaiting funds is decided on the balance as it is, held until the commit:
+      // concurrent creates on PostgreSQL decided on a stale one, and the journal then refused
+      // the funding with 402 where the deal should have awaited funds (helper-45's review).
+      if (fundFrom && tx.lockUsualBalance) {
+        fundFrom = { ...fundFrom, balanceMinor: await tx.lockUsualBalance(fundFrom.id) };
+      }
     }
     const code = newAccountCode();
     const outcome = expect(

@@ -763,6 +763,14 @@ class PgOps implements StoreTx {
     return row ? usualOf(row) : null;
   }
 
+  async lockUsualBalance(usualAccountId: string) {
+    this.usualAccounts = undefined;
+    const row = await this.one('SELECT balance_minor FROM ledger_accounts WHERE ledger_key = $1 FOR UPDATE', [
+      `usual:${usualAccountId}`,
+    ]);
+    return Number(row?.balance_minor ?? 0);
+  }
+
   async listUsualAccounts(ownerId: string) {
     const prefetched = this.usualAccounts?.ownerId === ownerId ? this.usualAccounts.rows : undefined;
     this.usualAccounts = undefined;

@@ -385,6 +385,12 @@ export interface StoreTx extends StoreReader {
   prefetchAccount?(code: string): void;
   /** A hint like `prefetchAccount`: the unit will list this customer's usual accounts. */
   prefetchUsualAccounts?(ownerId: string): void;
+  /**
+   * Locks a usual account's balance for the rest of the unit and answers it as it is now, for a
+   * decision that depends on it (fund a new deal now, or leave it awaiting funds). A store whose
+   * units already run one at a time (the embedded one) has no need of it.
+   */
+  lockUsualBalance?(usualAccountId: string): Promise<number>;
   /** Appends events to the account's history; returns them with their global ids. */
   appendEvents(events: AccountEvent[]): Promise<StoredEvent[]>;
 
