@@ -185,7 +185,7 @@ export function bankPages(app: Hono<GatewayEnv>): void {
     );
     if (!created.ok) return createPage(c, session, created.error.message, created.status);
     return c.redirect(
-      `/bank/temporary-accounts/${encodeURIComponent(created.body.code)}?notice=created`,
+      `/bank/temporary-accounts/${encodeURIComponent(created.body.code)}?notice=${created.body.status === 'funded' ? 'created' : 'createdAwaiting'}`,
       303,
     );
   });
@@ -396,6 +396,12 @@ function statusPage(
 ) {
   const me = account.parties.find((party) => party.customerId === session.customerId);
   const isBuyer = me?.role === 'buyer';
+  // A lock the API would refuse is not offered (helper-46's review): a buyer who accepted, a
+  // seller that missed its ship deadline, a party that lost a dispute.
+  const lockBarred =
+    (isBuyer && account.verdict === 'accepted') ||
+    (me?.role === 'seller' && account.deadlines?.shipMissed === true) ||
+    (!!account.dispute && me?.role !== account.dispute.resolvedFor);
   const open = account.status !== 'dissolved';
   return page(
     c,
@@ -446,18 +452,25 @@ function statusPage(
                   html`<label for="deposit-amount">Amount</label>
                   <input id="deposit-amount" name="amount" inputmode="decimal" required />`,
                 )}
-                ${actionForm(
-                  session,
-                  account.code,
-                  'withdraw',
-                  'Withdraw',
-                  html`<label for="withdraw-amount">Amount (empty: all you may)</label>
-                  <input id="withdraw-amount" name="amount" inputmode="decimal" />`,
-                )}
+                ${
+                  account.movableMinor > 0
+                    ? actionForm(
+                        session,
+                        account.code,
+                        'withdraw',
+                        'Withdraw',
+                        html`<label for="withdraw-amount">Amount (empty: all you may)</label>
+                        <input id="withdraw-amount" name="amount" inputmode="decimal" />
+                        ${withdrawalFeeNote(c, account, me?.role)}`,
+                      )
+                    : ''
+                }
                 ${
                   me && me.lockPpm > 0
                     ? actionForm(session, account.code, 'unlock', 'Unlock (turn my lock off)')
-                    : actionForm(session, account.code, 'lock', 'Lock (turn my lock on)')
+                    : lockBarred
+                      ? ''
+                      : actionForm(session, account.code, 'lock', 'Lock (turn my lock on)')
                 }
                 ${
                   isBuyer && account.verdict === null && account.status === 'funded'
@@ -543,6 +556,8 @@ function page(c: PageContext, title: string, body: Html, session?: PageSession, 
 
 const notices: Record<string, string> = {
   created: 'The temporary account was created and funded.',
+  // Not funded (the usual account did not hold the amount and the fee): it says so.
+  createdAwaiting: 'The temporary account was created; it awaits your pay-in.',
   deposit: 'Paid in.',
   withdraw: 'Withdrawn to your usual account.',
   lock: 'Your lock is on.',
@@ -589,6 +604,21 @@ function failure(c: PageContext, error: { code: string; message: string }, statu
   );
 }
 
+/**
+ * The seller is told the bank's fee before it withdraws, not only in the history afterwards
+ * (helper-46's review): what the bank keeps of what the seller takes, by the schedule in force.
+ */
+function withdrawalFeeNote(c: PageContext, account: TemporaryAccountView, role: string | undefined) {
+  if (role !== 'seller' || !isCurrencyCode(account.currency)) return '';
+  const rule = c.get('gateway').bank.commission.withdrawal[account.currency];
+  if (!rule || (rule.flatMinor === 0 && rule.basisPoints === 0)) return '';
+  const parts = [
+    ...(rule.basisPoints > 0 ? [`${rule.basisPoints / 100}%`] : []),
+    ...(rule.flatMinor > 0 ? [money(rule.flatMinor, account.currency)] : []),
+  ];
+  return html`<p class="hint">The bank keeps a fee of ${parts.join(' + ')} of what you take; the rest reaches your usual account.</p>`;
+}
+
 function refusal() {
   return html`<h1>Refused</h1><p class="alert" role="alert">This form was not sent by this site, or it expired.</p>
     <p><a href="/bank">Back to your accounts</a></p>`;
@@ -596,8 +626,15 @@ function refusal() {
 
 function statusText(account: TemporaryAccountView): string {
   if (account.status === 'dissolved') return 'Dissolved';
-  if (account.status === 'awaiting_funds')
-    return `Awaiting funds (${money(account.requiredMinor - account.balanceMinor, account.currency)} missing)`;
+  if (account.status === 'awaiting_funds') {
+    // The creation fee due is paid with the pay-in: say so, or paying exactly the missing
+    // amount is refused for want of the fee (helper-46's review).
+    const fee =
+      account.creationFeeDueMinor > 0
+        ? `, and the bank's fee of ${money(account.creationFeeDueMinor, account.currency)} with the pay-in`
+        : '';
+    return `Awaiting funds (${money(account.requiredMinor - account.balanceMinor, account.currency)} missing${fee})`;
+  }
   const locks = account.parties
     .filter((party) => party.lockPpm > 0)
     .map((party) => party.role)
@@ -618,7 +655,11 @@ function money(amountMinor: number, currency: string): string {
 /** "10500" or "12.34" in major units → integer minor units, exactly; undefined when invalid. */
 function majorToMinor(text: string, currency: keyof typeof currencies): number | undefined {
   const exponent = currencies[currency].exponent;
-  const match = /^(\d{1,15})(?:\.(\d+))?$/.exec(text.trim().replace(/,/g, ''));
+  // Commas only as thousands separators ("10,500"): "12,34" may mean 12.34 (a decimal comma)
+  // and was read as 1,234 (helper-46's review), so any other comma is refused.
+  const trimmed = text.trim();
+  if (trimmed.includes(',') && !/^\d{1,3}(,\d{3})+(\.\d+)?$/.test(trimmed)) return undefined;
+  const match = /^(\d{1,15})(?:\.(\d+))?$/.exec(trimmed.replace(/,/g, ''));
   if (!match) return undefined;
   const fraction = match[2] ?? '';
   if (fraction.length > exponent) return undefined;
