@@ -3,6 +3,7 @@
  * no action offered that the API refuses, nothing of another customer's account shown.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cookiesOf, postForm } from '../support/bank-pages.ts';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 
 let gateway: TestGateway;
@@ -17,22 +18,8 @@ beforeAll(async () => {
 });
 afterAll(() => gateway.close());
 
-function cookiesOf(headers: Headers): Record<string, string> {
-  const jar: Record<string, string> = {};
-  for (const line of headers.getSetCookie()) {
-    const [pair] = line.split(';');
-    const [name, value] = (pair as string).split('=');
-    jar[name as string] = value as string;
-  }
-  return jar;
-}
-async function form(path: string, fields: Record<string, string>, headers: Record<string, string> = {}) {
-  return gateway.gateway.app.request(path, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
-    body: new URLSearchParams(fields).toString(),
-  });
-}
+const form = (path: string, fields: Record<string, string>, headers: Record<string, string> = {}) =>
+  postForm(gateway, path, fields, headers);
 type S = { cookie: string; csrf: string };
 async function logIn(userId: string, password: string): Promise<S> {
   const page = await gateway.gateway.app.request('/bank/login');

@@ -3,6 +3,7 @@
  * notices say. Each test failed on the code before, except the bad-input refusals.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cookiesOf, postForm } from '../support/bank-pages.ts';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 
 let gateway: TestGateway;
@@ -17,22 +18,8 @@ beforeAll(async () => {
 });
 afterAll(() => gateway.close());
 
-function cookiesOf(headers: Headers): Record<string, string> {
-  const jar: Record<string, string> = {};
-  for (const line of headers.getSetCookie()) {
-    const [pair] = line.split(';');
-    const [name, value] = (pair as string).split('=');
-    jar[name as string] = value as string;
-  }
-  return jar;
-}
-async function form(path: string, fields: Record<string, string>, headers: Record<string, string> = {}) {
-  return gateway.gateway.app.request(path, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
-    body: new URLSearchParams(fields).toString(),
-  });
-}
+const form = (path: string, fields: Record<string, string>, headers: Record<string, string> = {}) =>
+  postForm(gateway, path, fields, headers);
 async function logIn(userId = 'mizuta', password = 'mizuta-demo-pass') {
   const page = await gateway.gateway.app.request('/bank/login');
   const preLogin = cookiesOf(page.headers).ls_prelogin as string;

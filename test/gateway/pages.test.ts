@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoLogins } from '../../packages/gateway/src/seed.ts';
+import { cookiesOf, postForm } from '../support/bank-pages.ts';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 
 /** The bank pages' and the widget's HTTP-level protections (the browser tests cover the flows). */
@@ -9,23 +10,8 @@ beforeAll(async () => {
 });
 afterAll(() => gateway.close());
 
-function cookiesOf(headers: Headers): Record<string, string> {
-  const jar: Record<string, string> = {};
-  for (const line of headers.getSetCookie()) {
-    const [pair] = line.split(';');
-    const [name, value] = (pair as string).split('=');
-    jar[name as string] = value as string;
-  }
-  return jar;
-}
-
-async function form(path: string, fields: Record<string, string>, headers: Record<string, string> = {}) {
-  return gateway.gateway.app.request(path, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
-    body: new URLSearchParams(fields).toString(),
-  });
-}
+const form = (path: string, fields: Record<string, string>, headers: Record<string, string> = {}) =>
+  postForm(gateway, path, fields, headers);
 
 async function logIn() {
   const page = await gateway.gateway.app.request('/bank/login');
