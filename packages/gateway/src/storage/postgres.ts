@@ -86,6 +86,12 @@ const migrationLockId = 0x6c6f636b73746570n;
 /** NOTIFY payloads must stay under 8000 bytes. */
 const notifyPayloadMax = 7_000;
 const retryableCodes = new Set(['40001', '40P01']);
+/**
+ * A statement cancelled (statement_timeout, pg_cancel_backend) or a lock not had in time
+ * (lock_timeout): the transaction was rolled back, nothing of it landed. Answered 503, safe to
+ * retry, not 500 (helper-47's review).
+ */
+const abandonedCodes = new Set(['57014', '55P03']);
 
 export async function openPostgresStore(options: PostgresStoreOptions): Promise<PostgresStore> {
   const store = new PostgresStore(options);
@@ -231,8 +237,11 @@ export class PostgresStore implements Store {
         const refused = cause !== undefined && !isConnectionError(cause);
         if (commitSent && lost && !refused) {
           // It may have committed, and this process skips its own notice: drop cached keys now
-          // (dropping them is always safe; a retry finds the key revoked and announces nothing).
+          // (dropping them is always safe; a retry finds the key revoked and announces nothing),
+          // and have the live streams catch up from the store, where its events may be
+          // (helper-47's review: a stream of the account never got them).
           if (ops.keyRevoked) this.announceKeyRevoked();
+          if (ops.appendedEventIds.length > 0) this.resync();
           throw new LockstepError(
             'service_unavailable',
             'The database connection was lost while committing; the outcome is unknown. Retry with the same Idempotency-Key.',
@@ -247,6 +256,7 @@ export class PostgresStore implements Store {
         if (broken || retryable) {
           throw new LockstepError('service_unavailable', 'The database is unavailable; retry shortly.');
         }
+        if (abandonedCodes.has(pgCode(error) ?? '')) throw gaveUp();
         throw error;
       }
     }
@@ -290,6 +300,7 @@ export class PostgresStore implements Store {
         }
         if (broken)
           throw new LockstepError('service_unavailable', 'The database is unavailable; retry shortly.');
+        if (abandonedCodes.has(pgCode(error) ?? '')) throw gaveUp();
         throw error;
       }
     }
@@ -365,7 +376,7 @@ export class PostgresStore implements Store {
     // Notifications sent while no listener was connected are lost: tell the live streams to
     // catch up from the store (they resume from their last event).
     if (this.listenedBefore) {
-      for (const listener of this.resyncListeners) listener();
+      this.resync();
       this.announceKeyRevoked();
     }
     this.listenedBefore = true;
@@ -383,8 +394,16 @@ export class PostgresStore implements Store {
       const events = await this.read(async (reader) => (reader as PgOps).getEvents(parsed.ids));
       for (const listener of this.foreignListeners) listener(events);
     } catch {
-      // Live streams are best effort; clients resume from their last event id.
+      // The events could not be read (a busy pool, a lost connection): the live streams are
+      // told to catch up from the store, as after a missed notice, or they would wait for ever
+      // for an event already committed (helper-47's review).
+      this.resync();
     }
+  }
+
+  /** Live streams catch up from the store (they resume from their last event). */
+  private resync(): void {
+    for (const listener of this.resyncListeners) listener();
   }
 
   /** NOTIFY payloads (each under 8000 bytes) naming the events a transaction appended. */
@@ -1642,6 +1661,13 @@ function statementName(text: string): string {
     statementNames.set(text, name);
   }
   return name;
+}
+
+function gaveUp(): LockstepError {
+  return new LockstepError(
+    'service_unavailable',
+    'The database gave up on this request in time; nothing of it was written. Retry shortly.',
+  );
 }
 
 function pgCode(error: unknown): string | undefined {
