@@ -453,7 +453,9 @@ function statusPage(
                   <input id="deposit-amount" name="amount" inputmode="decimal" required />`,
                 )}
                 ${
-                  account.movableMinor > 0
+                  // Nothing to take from an empty account; a locked one still offers it, and its
+                  // refusal names the lock (the move rule, Drawing 5).
+                  account.balanceMinor > 0
                     ? actionForm(
                         session,
                         account.code,
