@@ -90,6 +90,15 @@ describe('amount parsing on the create form', () => {
   });
 });
 
+describe('currency choice', () => {
+  it('offers the currencies the customer holds (a JPY-only customer was offered USD, then refused)', async () => {
+    const s = await logIn();
+    const page = await get('/bank/temporary-accounts/new', s.cookie);
+    const select = /<select id="currency"[^>]*>([\s\S]*?)<\/select>/.exec(page.text)?.[1] ?? '';
+    expect([...select.matchAll(/<option[^>]*>(\w+)<\/option>/g)].map((match) => match[1])).toEqual(['JPY']);
+  });
+});
+
 describe('create notice', () => {
   it('does not say "created and funded" when the buyer lacked the money and the account awaits funds', async () => {
     const s = await logIn('tanaka', 'tanaka-demo-pass');

@@ -338,6 +338,16 @@ function loginPage(c: PageContext, problem?: string, status: 200 | 401 | 403 | 4
   );
 }
 
+/**
+ * The currencies the customer can fund a deal in: those of its usual accounts (a JPY-only
+ * customer was offered USD, and the funding was refused: helper-46's review); all of them for a
+ * customer without one (the deal then awaits a pay-in).
+ */
+function offeredCurrencies(usual: Array<{ currency: string }>): string[] {
+  const held = [...new Set(usual.map((account) => account.currency))];
+  return held.length > 0 ? held : Object.keys(currencies);
+}
+
 async function createPage(c: PageContext, session: PageSession, problem?: string, status = 200) {
   const view = await api<AggregationView>(c, session, 'GET', '/v1/accounts');
   const usual = view.ok ? view.body.usualAccounts : [];
@@ -354,7 +364,7 @@ async function createPage(c: PageContext, session: PageSession, problem?: string
         <input id="amount" name="amount" inputmode="decimal" required pattern="[0-9]+([.][0-9]{1,3})?" />
         <label for="currency">Currency</label>
         <select id="currency" name="currency">
-          ${Object.keys(currencies).map((code) => html`<option ${code === 'JPY' ? 'selected' : ''}>${code}</option>`)}
+          ${offeredCurrencies(usual).map((code, index) => html`<option ${index === 0 ? 'selected' : ''}>${code}</option>`)}
         </select>
         <label for="fundFrom">Fund from</label>
         <select id="fundFrom" name="fundFrom">
