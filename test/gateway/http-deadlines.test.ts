@@ -88,6 +88,8 @@ describe('deal deadlines', () => {
     expect(after.body.movableMinor).toBe(5_000);
     expect((await eventTypes(code)).slice(-2)).toEqual(['deadline.passed:ship', 'lock.changed']);
     expect(after.body.deadlines.shipMissed).toBe(true);
+    const sellerView = await gateway.request('GET', `/v1/temporary-accounts/${code}`, { token: seller });
+    expect([sellerView.body.mayLock, after.body.mayLock]).toEqual([false, true]);
     // The seller may not lock it again, not even after shipping late (helper-37's review); the
     // buyer takes the money back and the deal dissolves.
     const late = await post(seller, `/v1/temporary-accounts/${code}/ship`, {
@@ -142,6 +144,8 @@ describe('deal deadlines', () => {
     const after = await get(`/v1/temporary-accounts/${code}`);
     expect(after.body.verdict).toBe('accepted');
     expect(lockOf(after.body, 'buyer')).toBe(0);
+    // The view says what the lock command would answer: the buyer may not lock again.
+    expect(after.body.mayLock).toBe(false);
     expect((await eventTypes(code)).slice(-3)).toEqual([
       'deadline.passed:verdict',
       'deal.accepted',

@@ -488,10 +488,7 @@ export function setLock(account: TemporaryAccount, input: SetLockInput): Result<
       'Partial locks need a fractional-mode account; a deal account locks fully or not at all.',
     );
   }
-  const refused =
-    acceptedStaysReleased(account, live.value, input.lockPpm) ??
-    shipDeadlineMissed(account, live.value, input.lockPpm, input.now) ??
-    disputeLost(account, live.value, input.lockPpm);
+  const refused = lockOnRefused(account, live.value, input.lockPpm, input.now);
   if (refused) return refused;
   const events: AccountEvent[] = [];
   const emit = eventSink(events, input, account.version);
@@ -746,6 +743,24 @@ type Emit = (account: TemporaryAccount, type: AccountEventType, data: AccountEve
  * A buyer who accepted a deal released its lock for the seller's payment: turning it on again
  * would hold the seller's money with no verdict or deadline left to end it (helper-38's review).
  */
+/**
+ * Why `party` may not turn its lock on (to `lockPpm` > 0) now, if it may not: a buyer who
+ * accepted, a seller past its ship deadline, the loser of a dispute. `setLock` refuses with it;
+ * a view offers the lock only when there is none.
+ */
+export function lockOnRefused(
+  account: TemporaryAccount,
+  party: Party,
+  lockPpm: number,
+  now: string,
+): Result<never> | undefined {
+  return (
+    acceptedStaysReleased(account, party, lockPpm) ??
+    shipDeadlineMissed(account, party, lockPpm, now) ??
+    disputeLost(account, party, lockPpm)
+  );
+}
+
 function acceptedStaysReleased(
   account: TemporaryAccount,
   party: Party,

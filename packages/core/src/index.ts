@@ -28,6 +28,7 @@ export {
   dissolve,
   type LedgerAccountKey,
   ledgerKey,
+  lockOnRefused,
   type MarkShippedInput,
   markShipped,
   movableMinor,

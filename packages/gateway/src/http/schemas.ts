@@ -123,6 +123,10 @@ export const TemporaryAccount = z
       .number()
       .int()
       .openapi({ description: 'What the caller may move out now under the move rule.' }),
+    mayLock: z.boolean().openapi({
+      description:
+        'Whether the caller may turn its lock on now (not a buyer who accepted, a seller past its ship deadline, or the loser of a dispute).',
+    }),
     creationFeeDueMinor: z.number().int(),
     version: z.number().int(),
     createdAt: z.string(),

@@ -1,4 +1,10 @@
-import { formatLockShare, lockPpmFull, movableMinor, type TemporaryAccount } from '@lockstep/core';
+import {
+  formatLockShare,
+  lockOnRefused,
+  lockPpmFull,
+  movableMinor,
+  type TemporaryAccount,
+} from '@lockstep/core';
 import type { InvoiceRecord, StoredEvent, StoreReader } from '../storage/store.ts';
 import type { EventView, InvoiceView, TemporaryAccountView } from './schemas.ts';
 
@@ -20,6 +26,7 @@ export async function accountView(
   reader: StoreReader,
   account: TemporaryAccount,
   viewerId: string,
+  now = new Date().toISOString(),
 ): Promise<TemporaryAccountView> {
   const parties = [];
   for (const party of account.parties) {
@@ -54,11 +61,18 @@ export async function accountView(
     dispute: account.dispute ?? null,
     funding: { sufficient: shortfallMinor === 0, shortfallMinor },
     movableMinor: movableMinor(account, viewerId),
+    mayLock: mayLock(account, viewerId, now),
     creationFeeDueMinor: account.creationFeeDueMinor,
     version: account.version,
     createdAt: account.createdAt,
     updatedAt: account.updatedAt,
   };
+}
+
+/** Whether the viewer may turn its lock on now: the rules `setLock` applies (core). */
+function mayLock(account: TemporaryAccount, viewerId: string, now: string): boolean {
+  const party = account.parties.find((candidate) => candidate.customerId === viewerId);
+  return !!party && account.status !== 'dissolved' && !lockOnRefused(account, party, lockPpmFull, now);
 }
 
 export function eventView(event: StoredEvent): EventView {

@@ -336,9 +336,7 @@ export class KeyRing {
     let privateJwk: Record<string, unknown>;
     if (sealed === undefined) {
       if (this.sealer) {
-        throw new KeySealingError(
-          `Signing key ${record.kid} is stored in the clear although ${keyVariable} is set.`,
-        );
+        throw storedInClear(record.kid);
       }
       privateJwk = record.privateJwk;
     } else {
@@ -367,7 +365,7 @@ export class KeyRing {
     // Keys in the clear are adopted only on the first start with a key-encryption key, when no
     // key is sealed yet (the keys of before). Once one is, a key in the clear was written by
     // someone without the key-encryption key: it is never sealed, so never published or signed
-    // with, and a live one stops the start (helper-43's review: a planted key was adopted at the
+    // with; it is reported and skipped (helper-43's review: a planted key was adopted at the
     // next restart, its private half the planter's).
     const firstSealing = !records.some((record) => sealedOf(record) !== undefined);
     for (const record of records) {
@@ -455,12 +453,7 @@ export class KeyRing {
     for (const record of records) {
       if (Date.parse(record.expiresAt) <= now) continue;
       if (this.plantedInClear(record)) {
-        this.reportUnusable(
-          record.kid,
-          new KeySealingError(
-            `Signing key ${record.kid} is stored in the clear although ${keyVariable} is set.`,
-          ),
-        );
+        this.reportUnusable(record.kid, storedInClear(record.kid));
         continue;
       }
       try {
@@ -490,6 +483,10 @@ export class KeyRing {
     this.jwks = { keys: [...published.values()] };
     this.verifier = createLocalJWKSet(this.jwks);
   }
+}
+
+function storedInClear(kid: string): KeySealingError {
+  return new KeySealingError(`Signing key ${kid} is stored in the clear although ${keyVariable} is set.`);
 }
 
 function mapInvoiceError(error: unknown): LockstepError {

@@ -50,6 +50,12 @@ export class WebhookWorker {
   /** When parked deliveries were last swept (never yet: the first pass sweeps). */
   private unparkedAtMs = Number.NEGATIVE_INFINITY;
 
+  /**
+   * Attempts that span at least `giveUpAfterMs` whatever the jitter (each wait is at least half
+   * its backoff): a delivery is retried for the whole window from its own first attempt.
+   */
+  private readonly attemptsToGiveUp: number;
+
   constructor(options: WebhookWorkerOptions) {
     this.options = {
       pollIntervalMs: 1_000,
@@ -64,13 +70,6 @@ export class WebhookWorker {
       now: options.now ?? (() => new Date()),
       fetch: options.fetch ?? globalThis.fetch,
     };
-  }
-
-  /**
-   * Attempts that span at least `giveUpAfterMs` whatever the jitter (each wait is at least half
-   * its backoff): a delivery is retried for the whole window from its own first attempt.
-   */
-  private get attemptsToGiveUp(): number {
     const { backoffBaseMs, backoffMaxMs, giveUpAfterMs } = this.options;
     let waitedMs = 0;
     let attempts = 1;
@@ -78,7 +77,7 @@ export class WebhookWorker {
       waitedMs += Math.min(backoffMaxMs, backoffBaseMs * 2 ** Math.min(attempts - 1, 30)) / 2;
       attempts++;
     }
-    return attempts;
+    this.attemptsToGiveUp = attempts;
   }
 
   start(): void {

@@ -46,6 +46,7 @@ sufficient: boolean
 shortfallMinor: number
 }
 movableMinor: number
+mayLock: boolean
 creationFeeDueMinor: number
 version: number
 createdAt: string
@@ -118,6 +119,7 @@ sufficient: boolean
 shortfallMinor: number
 }
 movableMinor: number
+mayLock: boolean
 creationFeeDueMinor: number
 version: number
 createdAt: string

@@ -406,12 +406,6 @@ function statusPage(
 ) {
   const me = account.parties.find((party) => party.customerId === session.customerId);
   const isBuyer = me?.role === 'buyer';
-  // A lock the API would refuse is not offered (helper-46's review): a buyer who accepted, a
-  // seller that missed its ship deadline, a party that lost a dispute.
-  const lockBarred =
-    (isBuyer && account.verdict === 'accepted') ||
-    (me?.role === 'seller' && account.deadlines?.shipMissed === true) ||
-    (!!account.dispute && me?.role !== account.dispute.resolvedFor);
   const open = account.status !== 'dissolved';
   return page(
     c,
@@ -480,9 +474,10 @@ function statusPage(
                 ${
                   me && me.lockPpm > 0
                     ? actionForm(session, account.code, 'unlock', 'Unlock (turn my lock off)')
-                    : lockBarred
-                      ? ''
-                      : actionForm(session, account.code, 'lock', 'Lock (turn my lock on)')
+                    : // A lock the API would refuse is not offered (helper-46's review).
+                      account.mayLock
+                      ? actionForm(session, account.code, 'lock', 'Lock (turn my lock on)')
+                      : ''
                 }
                 ${
                   isBuyer && account.verdict === null && account.status === 'funded'
