@@ -7,6 +7,7 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type ServerType, serve } from '@hono/node-server';
+import { afterEach } from 'vitest';
 import { createShop } from '../../examples/shop/src/shop.ts';
 import { freePort, type TestGateway } from '../support/gateway.ts';
 import { waitFor } from '../support/receiver.ts';
@@ -189,4 +190,21 @@ export async function events(gw: TestGateway, code: string) {
   return (
     await gw.request('GET', `/v1/temporary-accounts/${code}/events?limit=100`, { token: gw.seed.secretKey })
   ).body.data as Array<{ id: string; type: string; seq: number; data: Record<string, unknown> }>;
+}
+
+/**
+ * What a test started, closed after it (last first): call once at a test file's top level, and
+ * give the returned function each server, shop or proxy as it starts.
+ */
+export function closedAfterEach(): (close: () => Promise<unknown>) => void {
+  const closers: Array<() => Promise<unknown>> = [];
+  afterEach(async () => {
+    while (closers.length > 0)
+      await closers
+        .pop()?.()
+        .catch(() => undefined);
+  });
+  return (close) => {
+    closers.push(close);
+  };
 }

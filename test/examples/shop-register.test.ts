@@ -1,16 +1,13 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startTestGateway } from '../support/gateway.ts';
-import { buyerPays, checkout, orderReaches, startShop } from './shop-harness.ts';
+import { buyerPays, checkout, closedAfterEach, orderReaches, startShop } from './shop-harness.ts';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!().catch(() => undefined);
-});
+const cleanup = closedAfterEach();
 
 describe('example shop registerWebhook', () => {
   it('after its endpoint was disabled, a restart of the shop registers a working endpoint again', async () => {
     const gw = await startTestGateway({ listen: true });
-    cleanups.push(() => gw.close());
+    cleanup(() => gw.close());
     const first = await startShop(gw);
     const listed = await gw.request('GET', '/v1/webhook-endpoints', { token: gw.seed.secretKey });
     expect(listed.body.data).toHaveLength(1);
@@ -24,7 +21,7 @@ describe('example shop registerWebhook', () => {
     await first.stop();
     // The shop restarts: main.ts calls registerWebhook() ("registers this shop's webhook endpoint once").
     const second = await startShop(gw, { port: first.port, databasePath: first.databasePath });
-    cleanups.push(() => second.stop());
+    cleanup(() => second.stop());
     const after = await gw.request('GET', '/v1/webhook-endpoints', { token: gw.seed.secretKey });
     const enabled = after.body.data.filter(
       (endpoint: { url: string; enabled: boolean }) =>

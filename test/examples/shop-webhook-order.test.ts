@@ -1,10 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 import {
   account,
   adminPost,
   buyerPays,
   checkout,
+  closedAfterEach,
   events,
   orderReaches,
   type ShopHandle,
@@ -15,10 +16,7 @@ import {
  * The shop's webhook handler driven by hand with real, gateway-signed events of a real deal, in
  * an order we choose (the shop's endpoint is not registered, so the gateway delivers nothing).
  */
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!().catch(() => undefined);
-});
+const cleanup = closedAfterEach();
 
 async function deliver(gw: TestGateway, handle: Pick<ShopHandle, 'shop' | 'url'>, event: unknown) {
   const body = JSON.stringify(event);
@@ -37,9 +35,9 @@ async function deliver(gw: TestGateway, handle: Pick<ShopHandle, 'shop' | 'url'>
 
 async function setup() {
   const gw = await startTestGateway({ listen: true });
-  cleanups.push(() => gw.close());
+  cleanup(() => gw.close());
   const handle = await startShop(gw, { register: false });
-  cleanups.push(() => handle.stop());
+  cleanup(() => handle.stop());
   const delivered = new Set<string>();
   /** Delivers, in seq order, every event of the account not delivered yet (except `skip`). */
   const catchUp = async (code: string, skip: string[] = []) => {
@@ -52,12 +50,8 @@ async function setup() {
       }
     }
   };
-  return { gw, handle, delivered, catchUp };
-}
-
-describe('example shop, webhooks out of order and repeated', () => {
-  it('deal.accepted delivered twice: one withdrawal, order completed', async () => {
-    const { gw, handle, catchUp } = await setup();
+  /** An order paid through the shop, funded (its events delivered) and shipped from the admin. */
+  const shippedOrder = async () => {
     const order = await checkout(handle);
     const code = await buyerPays(gw, order.invoiceToken);
     await catchUp(code);
@@ -65,6 +59,15 @@ describe('example shop, webhooks out of order and repeated', () => {
     expect(
       (await adminPost(handle, `/admin/orders/${order.id}/ship`, 'carrier=Y&trackingNumber=1')).status,
     ).toBe(303);
+    return { order, code };
+  };
+  return { gw, handle, delivered, catchUp, shippedOrder };
+}
+
+describe('example shop, webhooks out of order and repeated', () => {
+  it('deal.accepted delivered twice: one withdrawal, order completed', async () => {
+    const { gw, handle, catchUp, shippedOrder } = await setup();
+    const { order, code } = await shippedOrder();
     const buyer = await gw.buyerToken();
     await gw.request('POST', `/v1/temporary-accounts/${code}/accept`, { token: buyer, body: {} });
     const accepted = (await events(gw, code)).find((e) => e.type === 'deal.accepted')!;
@@ -76,14 +79,8 @@ describe('example shop, webhooks out of order and repeated', () => {
   });
 
   it('dispute.resolved (for the seller) delivered before deal.rejected: the shop still takes the payment', async () => {
-    const { gw, handle, catchUp } = await setup();
-    const order = await checkout(handle);
-    const code = await buyerPays(gw, order.invoiceToken);
-    await catchUp(code);
-    await orderReaches(handle, order.id, 'funded', 1);
-    expect(
-      (await adminPost(handle, `/admin/orders/${order.id}/ship`, 'carrier=Y&trackingNumber=1')).status,
-    ).toBe(303);
+    const { gw, handle, catchUp, shippedOrder } = await setup();
+    const { order, code } = await shippedOrder();
     await catchUp(code);
     const buyer = await gw.buyerToken();
     expect(

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { waitFor } from '../support/receiver.ts';
 import {
@@ -6,20 +6,18 @@ import {
   adminPost,
   buyerPays,
   checkout,
+  closedAfterEach,
   flakyProxy,
   orderReaches,
   type ShopHandle,
   startShop,
 } from './shop-harness.ts';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!().catch(() => undefined);
-});
+const cleanup = closedAfterEach();
 
 async function gateway(): Promise<TestGateway> {
   const gw = await startTestGateway({ listen: true });
-  cleanups.push(() => gw.close());
+  cleanup(() => gw.close());
   return gw;
 }
 
@@ -42,7 +40,7 @@ describe('example shop webhooks: outages and crashes', () => {
   it('happy path: accept -> the shop takes the payment and completes the order', async () => {
     const gw = await gateway();
     const handle = await startShop(gw);
-    cleanups.push(() => handle.stop());
+    cleanup(() => handle.stop());
     const { orderId, code } = await shippedOrder(gw, handle);
     const buyer = await gw.buyerToken();
     expect(
@@ -55,9 +53,9 @@ describe('example shop webhooks: outages and crashes', () => {
   it('a transient gateway outage during the withdrawal on deal.accepted: the retried webhook takes the payment', async () => {
     const gw = await gateway();
     const proxy = await flakyProxy(gw.url);
-    cleanups.push(() => proxy.close());
+    cleanup(() => proxy.close());
     const handle = await startShop(gw, { gatewayUrl: proxy.url });
-    cleanups.push(() => handle.stop());
+    cleanup(() => handle.stop());
     const { orderId, code } = await shippedOrder(gw, handle);
     // The gateway answers 503 to the shop's withdrawal three times (the SDK's call + its 2 retries).
     proxy.fail((method, url) => method === 'POST' && url.endsWith('/withdraw'), 3);
@@ -88,7 +86,7 @@ describe('example shop webhooks: outages and crashes', () => {
       listen: true,
       webhooks: { pollIntervalMs: 100, backoffBaseMs: 50, backoffMaxMs: 500, attemptTimeoutMs: 1_000 },
     });
-    cleanups.push(() => gw.close());
+    cleanup(() => gw.close());
     const first = await startShop(gw);
     const { orderId, code } = await shippedOrder(gw, first);
     // Crash: the process dies just as it is about to call withdraw (connections cut, nothing answers).
@@ -111,7 +109,7 @@ describe('example shop webhooks: outages and crashes', () => {
       databasePath: first.databasePath,
       register: false,
     });
-    cleanups.push(() => second.stop());
+    cleanup(() => second.stop());
     await waitFor(() => second.webhookLog.some((entry) => entry.type === 'deal.accepted'), 15_000);
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     const state = await account(gw, code);

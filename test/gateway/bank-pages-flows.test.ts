@@ -3,7 +3,7 @@
  * no action offered that the API refuses, nothing of another customer's account shown.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cookiesOf, postForm } from '../support/bank-pages.ts';
+import { pageGet, pageLogIn, postForm } from '../support/bank-pages.ts';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 
 let gateway: TestGateway;
@@ -20,29 +20,20 @@ afterAll(() => gateway.close());
 
 const form = (path: string, fields: Record<string, string>, headers: Record<string, string> = {}) =>
   postForm(gateway, path, fields, headers);
-type S = { cookie: string; csrf: string };
-async function logIn(userId: string, password: string): Promise<S> {
-  const page = await gateway.gateway.app.request('/bank/login');
-  const preLogin = cookiesOf(page.headers).ls_prelogin as string;
-  const response = await form(
-    '/bank/login',
-    { csrf: preLogin, userId, password },
-    { cookie: `ls_prelogin=${preLogin}` },
-  );
-  expect(response.status).toBe(303);
-  const jar = cookiesOf(response.headers);
-  return { cookie: `ls_session=${jar.ls_session}; ls_csrf=${jar.ls_csrf}`, csrf: jar.ls_csrf as string };
-}
+const logIn = (userId = 'mizuta', password = 'mizuta-demo-pass') => pageLogIn(gateway, userId, password);
 const buyer = () => logIn('mizuta', 'mizuta-demo-pass');
 const seller = () => logIn('ibm-shop', 'ibm-demo-pass');
 const tanaka = () => logIn('tanaka', 'tanaka-demo-pass');
-async function get(path: string, cookie: string) {
-  const r = await gateway.gateway.app.request(path, { headers: { cookie } });
-  return { status: r.status, text: await r.text(), headers: r.headers };
-}
+const get = (path: string, cookie: string) => pageGet(gateway, path, cookie);
 let n = 0;
 const key = () => `zzf-${n++}-${Math.random()}`;
-async function act(s: S, code: string, action: string, fields: Record<string, string> = {}, k = key()) {
+async function act(
+  s: { cookie: string; csrf: string },
+  code: string,
+  action: string,
+  fields: Record<string, string> = {},
+  k = key(),
+) {
   const r = await form(
     `/bank/temporary-accounts/${code}/${action}`,
     { csrf: s.csrf, idempotencyKey: k, ...fields },
@@ -50,7 +41,12 @@ async function act(s: S, code: string, action: string, fields: Record<string, st
   );
   return { status: r.status, location: r.headers.get('location') };
 }
-async function createFunded(s: S, amount: string, who = 'mizuta', pw = 'mizuta-demo-pass') {
+async function createFunded(
+  s: { cookie: string; csrf: string },
+  amount: string,
+  who = 'mizuta',
+  pw = 'mizuta-demo-pass',
+) {
   const token = await gateway.login(who, pw);
   const accounts = (await gateway.request('GET', '/v1/accounts', { token })).body;
   const r = await form(

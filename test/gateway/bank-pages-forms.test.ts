@@ -3,7 +3,7 @@
  * notices say. Each test failed on the code before, except the bad-input refusals.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cookiesOf, postForm } from '../support/bank-pages.ts';
+import { pageGet, pageLogIn, postForm } from '../support/bank-pages.ts';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 
 let gateway: TestGateway;
@@ -20,22 +20,8 @@ afterAll(() => gateway.close());
 
 const form = (path: string, fields: Record<string, string>, headers: Record<string, string> = {}) =>
   postForm(gateway, path, fields, headers);
-async function logIn(userId = 'mizuta', password = 'mizuta-demo-pass') {
-  const page = await gateway.gateway.app.request('/bank/login');
-  const preLogin = cookiesOf(page.headers).ls_prelogin as string;
-  const response = await form(
-    '/bank/login',
-    { csrf: preLogin, userId, password },
-    { cookie: `ls_prelogin=${preLogin}` },
-  );
-  expect(response.status).toBe(303);
-  const jar = cookiesOf(response.headers);
-  return { cookie: `ls_session=${jar.ls_session}; ls_csrf=${jar.ls_csrf}`, csrf: jar.ls_csrf as string };
-}
-async function get(path: string, cookie: string) {
-  const r = await gateway.gateway.app.request(path, { headers: { cookie } });
-  return { status: r.status, text: await r.text(), headers: r.headers };
-}
+const logIn = (userId = 'mizuta', password = 'mizuta-demo-pass') => pageLogIn(gateway, userId, password);
+const get = (path: string, cookie: string) => pageGet(gateway, path, cookie);
 let n = 0;
 async function create(
   s: { cookie: string; csrf: string },

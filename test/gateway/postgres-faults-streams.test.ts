@@ -155,57 +155,50 @@ describe.runIf(pgAvailable())('PostgreSQL faults around a command', () => {
     expect({ sawIt, ended: endedBefore }).not.toEqual({ sawIt: false, ended: false });
   }, 30_000);
 
-  it('a statement cancelled (statement_timeout / pg_cancel_backend) while a command commits: stable code, nothing written, retry applies once', async () => {
+  /**
+   * A lock command held behind a LOCK TABLE, its backend then cancelled or killed: the first
+   * answer, the lock.changed events right after it, and after a retry with the same key.
+   */
+  async function interrupted(how: 'pg_cancel_backend' | 'pg_terminate_backend') {
     const db = await freshDb();
     const gw = await gatewayOn(db.url);
     const { code } = await createDeal(gw);
-    const dbName = new URL(db.url).pathname.slice(1);
     const blocker = await admin(db.url);
     const killer = await admin(adminUrl);
     await blocker.query('BEGIN');
     await blocker.query('LOCK TABLE account_events IN EXCLUSIVE MODE');
-    const key = `cancel-${Date.now()}`;
+    const key = `${how}-${Date.now()}`;
     const pending = lockDeal(gw, code, key);
-    const pid = await waitForBlocked(killer, dbName);
-    await killer.query('SELECT pg_cancel_backend($1)', [pid]);
+    const pid = await waitForBlocked(killer, new URL(db.url).pathname.slice(1));
+    await killer.query(`SELECT ${how}($1)`, [pid]);
     const first = await pending;
     await blocker.query('ROLLBACK');
-    const _events = await blocker.query('SELECT count(*)::int AS n FROM account_events WHERE code = $1', [
-      code,
-    ]);
-    const _version = await blocker.query('SELECT version FROM temporary_accounts WHERE code = $1', [code]);
+    const locks = async () =>
+      (
+        await blocker.query(
+          "SELECT count(*)::int AS n FROM account_events WHERE code = $1 AND type = 'lock.changed'",
+          [code],
+        )
+      ).rows[0].n as number;
+    const locksAfterFirst = await locks();
     const again = await lockDeal(gw, code, key);
-    expect(again.status).toBe(200);
-    const after = await blocker.query(
-      "SELECT count(*)::int AS n FROM account_events WHERE code = $1 AND type = 'lock.changed'",
-      [code],
-    );
-    expect(after.rows[0].n).toBe(1);
+    return { first, locksAfterFirst, again, locksAfterRetry: await locks() };
+  }
+
+  it('a statement cancelled (statement_timeout / pg_cancel_backend) while a command commits: stable code, nothing written, retry applies once', async () => {
+    const { first, locksAfterFirst, again, locksAfterRetry } = await interrupted('pg_cancel_backend');
     expect(first.status).not.toBe(500);
+    expect(first.body.error?.code).toBe('service_unavailable');
+    expect(locksAfterFirst).toBe(0);
+    expect(again.status).toBe(200);
+    expect(locksAfterRetry).toBe(1);
   }, 30_000);
 
   it('a backend killed while its COMMIT batch waits on a lock: it surely did not commit, retry applies once', async () => {
-    const db = await freshDb();
-    const gw = await gatewayOn(db.url);
-    const { code } = await createDeal(gw);
-    const dbName = new URL(db.url).pathname.slice(1);
-    const blocker = await admin(db.url);
-    const killer = await admin(adminUrl);
-    await blocker.query('BEGIN');
-    await blocker.query('LOCK TABLE account_events IN EXCLUSIVE MODE');
-    const key = `kill-${Date.now()}`;
-    const pending = lockDeal(gw, code, key);
-    const pid = await waitForBlocked(killer, dbName);
-    await killer.query('SELECT pg_terminate_backend($1)', [pid]);
-    const _first = await pending;
-    await blocker.query('ROLLBACK');
-    const again = await lockDeal(gw, code, key);
+    const { locksAfterFirst, again, locksAfterRetry } = await interrupted('pg_terminate_backend');
+    expect(locksAfterFirst).toBe(0);
     expect(again.status).toBe(200);
-    const after = await blocker.query(
-      "SELECT count(*)::int AS n FROM account_events WHERE code = $1 AND type = 'lock.changed'",
-      [code],
-    );
-    expect(after.rows[0].n).toBe(1);
+    expect(locksAfterRetry).toBe(1);
   }, 30_000);
 
   it('a deadlock reported on the first attempt is retried and applies once', async () => {

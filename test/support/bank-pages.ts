@@ -24,3 +24,28 @@ export function postForm(
     body: new URLSearchParams(fields).toString(),
   });
 }
+
+/** Logs in through the bank's login form: the session cookie header and its CSRF token. */
+export async function pageLogIn(
+  gateway: TestGateway,
+  userId: string,
+  password: string,
+): Promise<{ cookie: string; csrf: string }> {
+  const page = await gateway.gateway.app.request('/bank/login');
+  const preLogin = cookiesOf(page.headers).ls_prelogin as string;
+  const response = await postForm(
+    gateway,
+    '/bank/login',
+    { csrf: preLogin, userId, password },
+    { cookie: `ls_prelogin=${preLogin}` },
+  );
+  if (response.status !== 303) throw new Error(`login of ${userId} answered ${response.status}`);
+  const jar = cookiesOf(response.headers);
+  return { cookie: `ls_session=${jar.ls_session}; ls_csrf=${jar.ls_csrf}`, csrf: jar.ls_csrf as string };
+}
+
+/** A bank page as the session sees it. */
+export async function pageGet(gateway: TestGateway, path: string, cookie: string) {
+  const response = await gateway.gateway.app.request(path, { headers: { cookie } });
+  return { status: response.status, text: await response.text(), headers: response.headers };
+}
