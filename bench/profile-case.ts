@@ -5,6 +5,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 import { gatewayNodeFlags } from '../scripts/node-flags.ts';
+import { measureCpu } from './cpu.ts';
 
 /**
  * Profiling aid (not part of `pnpm bench`): starts one gateway on the embedded store with
@@ -13,7 +14,8 @@ import { gatewayNodeFlags } from '../scripts/node-flags.ts';
  * A prof-dir of `-` runs without the profiler (a quick A/B figure); with `DATABASE_URL` set the
  * gateway runs on that (empty) PostgreSQL database. `RUNS=N` loads the same gateway N times in a
  * row (sustained load: the data grows), printing each run's figures and the gateway's RSS.
- * The gateway runs with the root `gateway` script's Node flags, as users run it.
+ * The gateway runs with the root `gateway` script's Node flags, as users run it. Each run prints
+ * the gateway's CPU per request (bench/cpu.ts), steadier than req/s for an A/B on a busy machine.
  */
 const [kind = 'lock', secondsText = '5', profDir = '/tmp/prof-case'] = process.argv.slice(2);
 const root = path.resolve(import.meta.dirname, '..');
@@ -90,42 +92,51 @@ let turn = 0;
 let key = 0;
 let invoice = 0;
 for (let run = 1; run <= runs; run++) {
-  const result = await autocannon({
-    url,
-    connections: Number(process.env.CONNECTIONS ?? 50),
-    ...(kind === 'create' ? { amount: invoicesPerRun, sampleInt: 20 } : { duration: Number(secondsText) }),
-    requests: [
-      {
-        method: kind === 'status' ? 'GET' : 'POST',
-        setupRequest: (request: any) => {
-          const code = codes[turn++ % codes.length];
-          if (kind === 'create') {
-            request.path = '/v1/temporary-accounts';
-            request.headers = {
-              authorization: `Bearer ${session.token}`,
-              'content-type': 'application/json',
-              'idempotency-key': `p-${key++}`,
-            };
-            request.body = JSON.stringify({ invoice: invoices[invoice++] });
-            return request;
-          }
-          const action = kind === 'lock' ? (turn % 2 ? 'lock' : 'unlock') : kind;
-          request.path =
-            kind === 'status' ? `/v1/temporary-accounts/${code}` : `/v1/temporary-accounts/${code}/${action}`;
-          request.headers = {
-            authorization: `Bearer ${kind === 'deposit' ? session.token : seed.secretKey}`,
-            'content-type': 'application/json',
-            'idempotency-key': `p-${key++}`,
-          };
-          request.body = kind === 'deposit' ? '{"amountMinor":1}' : kind === 'status' ? undefined : '{}';
-          return request;
-        },
-      },
-    ],
-  });
+  const { result, cpu } = await measureCpu(
+    child.pid,
+    () =>
+      autocannon({
+        url,
+        connections: Number(process.env.CONNECTIONS ?? 50),
+        ...(kind === 'create'
+          ? { amount: invoicesPerRun, sampleInt: 20 }
+          : { duration: Number(secondsText) }),
+        requests: [
+          {
+            method: kind === 'status' ? 'GET' : 'POST',
+            setupRequest: (request: any) => {
+              const code = codes[turn++ % codes.length];
+              if (kind === 'create') {
+                request.path = '/v1/temporary-accounts';
+                request.headers = {
+                  authorization: `Bearer ${session.token}`,
+                  'content-type': 'application/json',
+                  'idempotency-key': `p-${key++}`,
+                };
+                request.body = JSON.stringify({ invoice: invoices[invoice++] });
+                return request;
+              }
+              const action = kind === 'lock' ? (turn % 2 ? 'lock' : 'unlock') : kind;
+              request.path =
+                kind === 'status'
+                  ? `/v1/temporary-accounts/${code}`
+                  : `/v1/temporary-accounts/${code}/${action}`;
+              request.headers = {
+                authorization: `Bearer ${kind === 'deposit' ? session.token : seed.secretKey}`,
+                'content-type': 'application/json',
+                'idempotency-key': `p-${key++}`,
+              };
+              request.body = kind === 'deposit' ? '{"amountMinor":1}' : kind === 'status' ? undefined : '{}';
+              return request;
+            },
+          },
+        ],
+      }),
+    (loaded) => loaded.requests.total,
+  );
   const rss = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1];
   console.log(
-    `${runs > 1 ? `run ${run}/${runs} ` : ''}${kind}: ${Math.round(result.duration > 0 ? result.requests.total / result.duration : result.requests.average)} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, non2xx ${result.non2xx}, errors ${result.errors}, RSS ${Math.round(Number(rss) / 1024)} MB`,
+    `${runs > 1 ? `run ${run}/${runs} ` : ''}${kind}: ${Math.round(result.duration > 0 ? result.requests.total / result.duration : result.requests.average)} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, non2xx ${result.non2xx}, errors ${result.errors}, server CPU ${Math.round(cpu.serverUs)} µs/req, RSS ${Math.round(Number(rss) / 1024)} MB`,
   );
 }
 child.kill('SIGTERM');
