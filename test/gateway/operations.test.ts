@@ -6,8 +6,10 @@ import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../packages/gateway/src/config.ts';
 import { openGateway } from '../../packages/gateway/src/main.ts';
+import { openStore } from '../../packages/gateway/src/storage/open.ts';
 import { openSqliteStore } from '../../packages/gateway/src/storage/sqlite.ts';
 import { startTestGateway } from '../support/gateway.ts';
+import { createTestDatabase, pgAvailable } from '../support/postgres.ts';
 import { feedAccount, feedCustomer, feedEvent, feedNow } from './fixtures/feed-records.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -211,6 +213,50 @@ describe('operations', () => {
     expect(() => loadConfig({ LOCKSTEP_IDEMPOTENCY_RETENTION_HOURS: '1' })).toThrow(
       /LOCKSTEP_IDEMPOTENCY_RETENTION_HOURS/,
     );
+    // The PostgreSQL pool and the demo seed's variables are validated like the rest (the demo's
+    // were read raw: a balance of "abc" crashed the start with a stack trace, helper-50).
+    expect(loadConfig({}).pgPoolSize).toBe(10);
+    expect(loadConfig({ LOCKSTEP_PG_POOL_SIZE: '25' }).pgPoolSize).toBe(25);
+    expect(() => loadConfig({ LOCKSTEP_PG_POOL_SIZE: '0' })).toThrow(/LOCKSTEP_PG_POOL_SIZE/);
+    expect(loadConfig({}).demo).toEqual({ origins: ['http://localhost:3000'], buyerBalanceMinor: 100_000 });
+    expect(
+      loadConfig({
+        LOCKSTEP_DEMO_ORIGINS: 'http://localhost:3000, https://shop.example',
+        LOCKSTEP_DEMO_BUYER_BALANCE_MINOR: '500',
+      }).demo,
+    ).toEqual({ origins: ['http://localhost:3000', 'https://shop.example'], buyerBalanceMinor: 500 });
+    expect(() => loadConfig({ LOCKSTEP_DEMO_BUYER_BALANCE_MINOR: 'abc' })).toThrow(
+      /LOCKSTEP_DEMO_BUYER_BALANCE_MINOR/,
+    );
+    expect(() => loadConfig({ LOCKSTEP_DEMO_BUYER_BALANCE_MINOR: '0' })).toThrow(
+      /LOCKSTEP_DEMO_BUYER_BALANCE_MINOR/,
+    );
+    expect(() => loadConfig({ LOCKSTEP_DEMO_ORIGINS: 'javascript:x' })).toThrow(/LOCKSTEP_DEMO_ORIGINS/);
+  });
+
+  it.skipIf(!pgAvailable())('opens PostgreSQL with the configured pool size', async () => {
+    const database = await createTestDatabase();
+    const store = await openStore({ databaseUrl: database.url, dataDir: tmpdir(), pgPoolSize: 3 });
+    try {
+      // Five units at once, each holding its connection: at most three connect.
+      let concurrent = 0;
+      let peak = 0;
+      await Promise.all(
+        Array.from({ length: 5 }, () =>
+          store.read(async (reader) => {
+            concurrent++;
+            peak = Math.max(peak, concurrent);
+            await reader.getCustomer('cus_none');
+            await new Promise((resolve) => setTimeout(resolve, 50));
+            concurrent--;
+          }),
+        ),
+      );
+      expect(peak).toBe(3);
+    } finally {
+      await store.close();
+      await database.drop();
+    }
   });
 });
 

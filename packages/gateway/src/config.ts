@@ -60,7 +60,27 @@ const Environment = z.object({
         return z.NEVER;
       }
     }),
+  // Connections each gateway process keeps to PostgreSQL (docs/postgres.md: N processes x this
+  // must stay under the server's max_connections).
+  LOCKSTEP_PG_POOL_SIZE: whole(1, 1_000, 10),
   LOCKSTEP_SEED_DEMO: z.enum(['0', '1', 'true', 'false']).optional(),
+  // The demo seed (LOCKSTEP_SEED_DEMO): the shop origins its keys allow, the buyer's balance.
+  LOCKSTEP_DEMO_ORIGINS: z
+    .string()
+    .optional()
+    .transform((text) =>
+      (text ?? 'http://localhost:3000')
+        .split(',')
+        .map((origin) => origin.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.url({ protocol: /^https?$/ }), 'must be comma-separated http(s) origins')),
+  LOCKSTEP_DEMO_BUYER_BALANCE_MINOR: z
+    .string()
+    .regex(/^\d{1,15}$/, 'must be a whole number of minor units (digits only)')
+    .optional()
+    .transform((text) => (text === undefined ? 100_000 : Number(text)))
+    .pipe(z.number().int().min(1, 'must be at least 1').max(Number.MAX_SAFE_INTEGER)),
   LOCKSTEP_ALLOW_PRIVATE_WEBHOOKS: z.enum(['0', '1', 'true', 'false']).optional(),
   LOCKSTEP_KEY_ENCRYPTION_KEY: keyEncryptionKey,
   LOCKSTEP_PREVIOUS_KEY_ENCRYPTION_KEY: keyEncryptionKey,
@@ -92,6 +112,10 @@ export interface GatewayConfig {
   publicUrl: string;
   commission: CommissionSchedule;
   seedDemo: boolean;
+  /** The demo seed's shop origins and the demo buyer's balance (minor units, JPY). */
+  demo: { origins: string[]; buyerBalanceMinor: number };
+  /** PostgreSQL connections per gateway process. */
+  pgPoolSize: number;
   /** Webhook URLs may point at loopback or private addresses (local development only). */
   allowPrivateWebhooks: boolean;
   shutdownGraceMs: number;
@@ -132,6 +156,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     publicUrl: (value.LOCKSTEP_PUBLIC_URL ?? `http://localhost:${value.PORT}`).replace(/\/$/, ''),
     commission: value.LOCKSTEP_COMMISSION ?? demoCommission,
     seedDemo: value.LOCKSTEP_SEED_DEMO === '1' || value.LOCKSTEP_SEED_DEMO === 'true',
+    demo: {
+      origins: value.LOCKSTEP_DEMO_ORIGINS,
+      buyerBalanceMinor: value.LOCKSTEP_DEMO_BUYER_BALANCE_MINOR,
+    },
+    pgPoolSize: value.LOCKSTEP_PG_POOL_SIZE,
     allowPrivateWebhooks:
       value.LOCKSTEP_ALLOW_PRIVATE_WEBHOOKS === '1' || value.LOCKSTEP_ALLOW_PRIVATE_WEBHOOKS === 'true',
     shutdownGraceMs: value.LOCKSTEP_SHUTDOWN_GRACE_MS,

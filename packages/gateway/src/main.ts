@@ -16,14 +16,9 @@ export async function startGateway(config: GatewayConfig) {
   const gateway = await openGateway(config);
   let seed: Awaited<ReturnType<typeof seedDemo>> | undefined;
   if (config.seedDemo) {
-    const origins = (process.env.LOCKSTEP_DEMO_ORIGINS ?? 'http://localhost:3000')
-      .split(',')
-      .map((origin) => origin.trim())
-      .filter(Boolean);
-    const buyerBalance = Number(process.env.LOCKSTEP_DEMO_BUYER_BALANCE_MINOR ?? 100_000);
     seed = await seedDemo(new Admin(gateway.bank), {
-      allowedOrigins: origins,
-      buyerBalanceMinor: buyerBalance,
+      allowedOrigins: config.demo.origins,
+      buyerBalanceMinor: config.demo.buyerBalanceMinor,
     });
   }
   const server = await listen(gateway, config);

@@ -10,10 +10,11 @@ export async function openStore(options: {
   databaseUrl?: string;
   dataDir: string;
   sqliteSync?: 'async' | 'full';
+  pgPoolSize?: number;
 }): Promise<Store> {
   if (options.databaseUrl) {
     const { openPostgresStore } = await import('./postgres.ts');
-    return openPostgresStore({ connectionString: options.databaseUrl });
+    return openPostgresStore({ connectionString: options.databaseUrl, poolSize: options.pgPoolSize });
   }
   mkdirSync(options.dataDir, { recursive: true });
   const { openSqliteStore } = await import('./sqlite.ts');
