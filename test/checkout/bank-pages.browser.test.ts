@@ -142,10 +142,40 @@ describe.runIf(browserAvailable())('bank pages in Chromium', () => {
     await page.mouse.up();
     await page.waitForTimeout(300);
     expect(await verdict()).toBeNull();
+    // The page says what to do instead of dropping the click without a word.
+    await expect(page.locator('.guard-note').textContent()).resolves.toContain('move the pointer onto it');
     // The buyer's own deliberate click releases.
     await release.click();
     await page.getByText('You released the payment.').waitFor();
     expect(await verdict()).toBe('accepted');
+    await fresh.close();
+  }, 60_000);
+
+  it('takes the press of a screen reader on the button it focused, with no pointer move', async () => {
+    // A screen reader focuses the button, then presses it with a simulated mouse click that no
+    // pointer move precedes (helper-48's review: its users could never release or pay in).
+    const token = await gateway.buyerToken();
+    const code = (
+      await gateway.request('POST', '/v1/temporary-accounts', {
+        token,
+        body: { payeeUserId: demoLogins.seller.userId, amountMinor: 700, currency: 'JPY' },
+      })
+    ).body.code as string;
+    const fresh = await browser.newContext({ viewport: { width: 1000, height: 1600 } });
+    const page = await logIn(fresh, demoLogins.buyer);
+    await page.goto(`${gateway.url}/bank/temporary-accounts/${code}`);
+    const release = page.getByRole('button', { name: 'Release payment (goods received)' });
+    await expect.poll(() => release.boundingBox()).not.toBeNull();
+    const box = (await release.boundingBox()) as { x: number; y: number; width: number; height: number };
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await expect.poll(() => release.getAttribute('aria-disabled'), { timeout: 5_000 }).toBe('false');
+    await release.focus();
+    await page.mouse.down();
+    await page.mouse.up();
+    await page.getByText('You released the payment.').waitFor();
+    expect((await gateway.request('GET', `/v1/temporary-accounts/${code}`, { token })).body.verdict).toBe(
+      'accepted',
+    );
     await fresh.close();
   }, 60_000);
 });

@@ -547,10 +547,32 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
     await confirmation.mouse.up();
     await confirmation.waitForTimeout(300);
     expect(await verdictOf(code)).toBeNull();
+    // The window says what to do instead of dropping the click without a word.
+    await expect(confirmation.locator('.hint').textContent()).resolves.toContain('move the pointer onto');
     // A deliberate move and click releases.
     const closed = confirmation.waitForEvent('close');
     await confirmation.mouse.move(x + 3, y + 1, { steps: 3 });
     await confirmation.mouse.click(x + 3, y + 1);
+    await closed;
+    expect(await verdictOf(code)).toBe('accepted');
+    await page.close();
+  }, 60_000);
+
+  it('a screen reader presses the Confirm it focused without moving a pointer: that counts', async () => {
+    // NVDA and VoiceOver move the keyboard focus to a button, then press it with a simulated
+    // mouse click that no pointer move precedes (helper-48's review: such users could never
+    // confirm). A cursor resting over Confirm stands for that click's position here.
+    const { code, page, confirmation, confirm } = await confirmationFor('order-reader');
+    const box = (await confirm.boundingBox()) as { x: number; y: number; width: number; height: number };
+    await confirmation.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await expect.poll(() => confirm.getAttribute('aria-disabled'), { timeout: 5_000 }).toBe('false');
+    // Focus starts on Cancel, and the next Tab stop is Confirm.
+    expect(await confirmation.evaluate(() => document.activeElement?.textContent)).toBe('Cancel');
+    await confirmation.keyboard.press('Tab');
+    expect(await confirmation.evaluate(() => document.activeElement?.textContent)).toBe('Confirm');
+    const closed = confirmation.waitForEvent('close');
+    await confirmation.mouse.down();
+    await confirmation.mouse.up();
     await closed;
     expect(await verdictOf(code)).toBe('accepted');
     await page.close();

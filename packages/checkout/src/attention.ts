@@ -11,6 +11,13 @@
  * left standing where the page appeared is not aiming at it); a tap or a pen press, and a
  * keyboard press (a click with `detail` 0: Enter or Space on a focused button, or Enter in a
  * field), count at once.
+ *
+ * So does a click on the control that has the keyboard focus, when that focus did not come
+ * from a pointer press: a screen reader (NVDA, VoiceOver) moves the focus to a button, then
+ * presses it with a simulated mouse click that no pointer move precedes (helper-48's review:
+ * such users could never confirm). A page put under a cursor cannot give its button that
+ * focus; a click there focuses it by pointer, which does not count. The page must never move
+ * the focus onto a guarded button itself.
  */
 /** Keys that press a focused button or submit a form; typing other keys changes nothing. */
 const activatingKeys = new Set(['Enter', ' ']);
@@ -20,6 +27,10 @@ export class Attention {
   private moved = false;
   /** Of the last press: a finger or a pen lands where it taps, there is no cursor to move. */
   private pointerType = '';
+  /** Between a pointer's press and its release: a focus change then came from the pointer. */
+  private pressing = false;
+  /** What the keyboard (or a screen reader) focused, as opposed to a pointer press. */
+  private focusedByKeyboard: EventTarget | null = null;
   private held = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private readonly delayMs: number;
@@ -36,7 +47,20 @@ export class Attention {
       'pointerdown',
       (event) => {
         this.pointerType = event.pointerType;
+        this.pressing = true;
         if (!this.armed) this.restart();
+      },
+      true,
+    );
+    const released = () => {
+      this.pressing = false;
+    };
+    window.addEventListener('pointerup', released, true);
+    window.addEventListener('pointercancel', released, true);
+    document.addEventListener(
+      'focusin',
+      (event) => {
+        this.focusedByKeyboard = this.pressing ? null : event.target;
       },
       true,
     );
@@ -57,8 +81,25 @@ export class Attention {
 
   /** Whether this click counts (see the class comment). */
   counts(event: MouseEvent): boolean {
+    return event.isTrusted && this.refusal(event) === undefined;
+  }
+
+  /**
+   * Why a click does not count, to tell the customer: `wait` (not armed yet: the page is new,
+   * was just raised, or was clicked in a hurry), `aim` (armed, but a mouse that has not moved
+   * since); undefined when it counts.
+   */
+  refusal(event: MouseEvent): 'wait' | 'aim' | undefined {
+    if (!this.armed) return 'wait';
     const byMouse = event.detail > 0 && this.pointerType !== 'touch' && this.pointerType !== 'pen';
-    return event.isTrusted && this.armed && (!byMouse || this.moved);
+    if (!byMouse || this.moved) return undefined;
+    const focused = this.focusedByKeyboard;
+    const onFocused =
+      focused instanceof Node &&
+      document.activeElement === focused &&
+      event.target instanceof Node &&
+      focused.contains(event.target);
+    return onFocused ? undefined : 'aim';
   }
 
   /** No arming until `resume` (while a request is on its way, or once it is done). */

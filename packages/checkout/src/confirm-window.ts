@@ -23,7 +23,9 @@ import {
  * same origin. Confirm counts only clicks `Attention` lets through (armed after a second of
  * this window visible and focused, without a press; a pointer click after a move): a window
  * raised under the cursor, or one clicked at in a hurry, cannot be confirmed by the click that
- * was meant for something else. Keyboard users Tab to Confirm (focus starts on Cancel). It
+ * was meant for something else. Keyboard users Tab to Confirm (focus starts on Cancel), as do
+ * screen readers, whose simulated click on the focused button counts. A click that does not
+ * count says why in the window's status line. It
  * reports the outcome to its opener and closes once done.
  */
 const armDelayMs = 1_000;
@@ -74,6 +76,8 @@ export function confirmationWindow(t: Dictionary, lang: Lang): void {
     );
     const cancel = h('button', { type: 'button', class: 'secondary' }, t.cancel);
     const outcome = h('div', { role: 'status' });
+    // Below the buttons, so that showing it never moves them under the pointer.
+    const hint = h('p', { role: 'status', class: 'hint' });
     let busy = false;
     let done = false;
     const attention = new Attention(armDelayMs, (armed) =>
@@ -89,7 +93,14 @@ export function confirmationWindow(t: Dictionary, lang: Lang): void {
       window.close();
     });
     confirm.addEventListener('click', async (event) => {
-      if (busy || done || !attention.counts(event)) return;
+      if (busy || done || !event.isTrusted) return;
+      const refused = attention.refusal(event);
+      if (refused) {
+        // Said, not silently dropped: someone pressing it on purpose learns what to do.
+        hint.textContent = refused === 'wait' ? t.confirmWait : t.confirmAim;
+        return;
+      }
+      hint.textContent = '';
       if (iframe.closed) {
         // The page that asked is gone (the shop removed it, or its tab closed): do nothing.
         done = true;
@@ -137,9 +148,13 @@ export function confirmationWindow(t: Dictionary, lang: Lang): void {
         h('dl', {}, ...spec.facts.flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, value)])),
         ...spec.fields,
         outcome,
-        h('div', { class: 'actions' }, confirm, cancel),
+        // Cancel first: focus starts there, and Tab goes on to Confirm (helper-48's review:
+        // Tab from Cancel left the page). Shown in that order too.
+        h('div', { class: 'actions' }, cancel, confirm),
+        hint,
       ),
     );
+    document.title = `${spec.title} · ${t.confirmWindowTitle}`;
     cancel.focus();
   }
 

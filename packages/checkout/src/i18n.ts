@@ -80,6 +80,8 @@ const en = {
   releasing: 'Releasing…',
   reporting: 'Reporting…',
   windowCloses: 'This window closes by itself.',
+  confirmWait: 'Confirm is ready in a moment: look over the details first.',
+  confirmAim: 'To confirm, move the pointer onto the button and click it, or Tab to it and press Enter.',
 } as const;
 
 export type Dictionary = {
@@ -166,6 +168,9 @@ const ja: Dictionary = {
   releasing: '解除中…',
   reporting: '報告中…',
   windowCloses: 'このウィンドウは自動的に閉じます。',
+  confirmWait: 'まもなく確定できます。先に内容をご確認ください。',
+  confirmAim:
+    '確定するには、ポインターをボタンに合わせてクリックするか、Tab キーでボタンに移動して Enter キーを押してください。',
 };
 
 export const dictionaries: Record<Lang, Dictionary> = { en, ja };

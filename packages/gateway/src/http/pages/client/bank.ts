@@ -63,11 +63,26 @@ function markGuarded(): void {
   }
 }
 markGuarded();
+/** Says why a click did not count (helper-48's review: it was dropped without a word). */
+const guardNote = document.createElement('p');
+guardNote.setAttribute('role', 'status');
+guardNote.className = 'guard-note';
+document.querySelector('main')?.append(guardNote);
 document.addEventListener(
   'click',
   (event) => {
     const button = (event.target as Element | null)?.closest?.('form[data-guarded] button');
-    if (button && !attention.counts(event)) event.preventDefault();
+    if (!button) return;
+    const refused = event.isTrusted ? attention.refusal(event) : 'wait';
+    if (refused === undefined) {
+      guardNote.textContent = '';
+      return;
+    }
+    event.preventDefault();
+    guardNote.textContent =
+      refused === 'wait'
+        ? 'This button is ready in a moment: look over the page first.'
+        : 'To use this button, move the pointer onto it and click it, or Tab to it and press Enter.';
   },
   true,
 );
