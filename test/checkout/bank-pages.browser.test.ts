@@ -107,7 +107,11 @@ describe.runIf(browserAvailable())('bank pages in Chromium', () => {
     await screenshot(page, '27-bank-aggregation-buyer-after');
   }, 90_000);
 
-  it('takes no click on Release from a window another site put under the cursor', async () => {
+  /**
+   * A funded deal of the buyer's, its bank page open in a fresh window tall enough not to
+   * scroll, and the cursor resting on Release: a window another site put under the cursor.
+   */
+  async function releaseUnderCursor() {
     const token = await gateway.buyerToken();
     const code = (
       await gateway.request('POST', '/v1/temporary-accounts', {
@@ -117,18 +121,21 @@ describe.runIf(browserAvailable())('bank pages in Chromium', () => {
     ).body.code as string;
     const verdict = async () =>
       (await gateway.request('GET', `/v1/temporary-accounts/${code}`, { token })).body.verdict;
-    const fresh = await browser.newContext({ viewport: { width: 1000, height: 1600 } }); // no scrolling
+    const fresh = await browser.newContext({ viewport: { width: 1000, height: 1600 } });
     const page = await logIn(fresh, demoLogins.buyer);
-    // Another site opens the account page under the cursor; the buyer's clicks meant for that
-    // site land on Release while the page is new, and keep coming.
     await page.goto(`${gateway.url}/bank/temporary-accounts/${code}`);
     const release = page.getByRole('button', { name: 'Release payment (goods received)' });
     // (The live region may swap the button just then: ask until it is there.)
     await expect.poll(() => release.boundingBox()).not.toBeNull();
     const box = (await release.boundingBox()) as { x: number; y: number; width: number; height: number };
-    const x = box.x + box.width / 2;
-    const y = box.y + box.height / 2;
-    await page.mouse.move(x, y);
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    return { code, verdict, fresh, page, release };
+  }
+
+  it('takes no click on Release from a window another site put under the cursor', async () => {
+    // The buyer's clicks meant for the other site land on Release while the page is new, and
+    // keep coming.
+    const { code, verdict, fresh, page, release } = await releaseUnderCursor();
     for (let click = 0; click < 12; click++) {
       await page.mouse.down();
       await page.mouse.up();
@@ -154,28 +161,13 @@ describe.runIf(browserAvailable())('bank pages in Chromium', () => {
   it('takes the press of a screen reader on the button it focused, with no pointer move', async () => {
     // A screen reader focuses the button, then presses it with a simulated mouse click that no
     // pointer move precedes (helper-48's review: its users could never release or pay in).
-    const token = await gateway.buyerToken();
-    const code = (
-      await gateway.request('POST', '/v1/temporary-accounts', {
-        token,
-        body: { payeeUserId: demoLogins.seller.userId, amountMinor: 700, currency: 'JPY' },
-      })
-    ).body.code as string;
-    const fresh = await browser.newContext({ viewport: { width: 1000, height: 1600 } });
-    const page = await logIn(fresh, demoLogins.buyer);
-    await page.goto(`${gateway.url}/bank/temporary-accounts/${code}`);
-    const release = page.getByRole('button', { name: 'Release payment (goods received)' });
-    await expect.poll(() => release.boundingBox()).not.toBeNull();
-    const box = (await release.boundingBox()) as { x: number; y: number; width: number; height: number };
-    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    const { verdict, fresh, page, release } = await releaseUnderCursor();
     await expect.poll(() => release.getAttribute('aria-disabled'), { timeout: 5_000 }).toBe('false');
     await release.focus();
     await page.mouse.down();
     await page.mouse.up();
     await page.getByText('You released the payment.').waitFor();
-    expect((await gateway.request('GET', `/v1/temporary-accounts/${code}`, { token })).body.verdict).toBe(
-      'accepted',
-    );
+    expect(await verdict()).toBe('accepted');
     await fresh.close();
   }, 60_000);
 });
