@@ -58,8 +58,12 @@ describe('operations', () => {
     expect(merchant.publishableKey).toMatch(/^pk_/);
     // Keys are listed for the operator without their hashes; a revoked one shows when.
     const extra = JSON.parse(admin(dataDir, 'key:create', '--merchant', customer.id, '--kind', 'secret'));
-    expect(JSON.parse(admin(dataDir, 'key:revoke', '--merchant', customer.id, '--key', extra.id))).toEqual({
+    expect(
+      JSON.parse(admin(dataDir, 'key:revoke', '--merchant', customer.id, '--key', extra.id)),
+    ).toMatchObject({
+      keyId: extra.id,
       revoked: true,
+      alreadyRevoked: false,
     });
     const keys = JSON.parse(admin(dataDir, 'key:list', '--merchant', customer.id));
     expect(keys).toHaveLength(3);

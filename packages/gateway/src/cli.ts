@@ -1,9 +1,9 @@
 import { parseArgs } from 'node:util';
-import { isCurrencyCode } from '@lockstep/core';
-import { ConfigError, loadConfig } from './config.ts';
+import { isCurrencyCode, parseAmountMinor } from '@lockstep/core';
+import { ConfigError, type GatewayConfig, loadConfig } from './config.ts';
 import type { Gateway } from './gateway.ts';
 import { randomToken } from './ids.ts';
-import { openGateway } from './main.ts';
+import { openGateway, startFailure } from './main.ts';
 import { seedDemo } from './seed.ts';
 import { Admin } from './service/admin.ts';
 import { KeySealingError } from './service/keys.ts';
@@ -17,6 +17,7 @@ const usage = `Usage: pnpm lockstep-admin <command> [options]
   customer:create --user-id <id> --name <display name> --password <password>
   account:create  --customer <cus_...> --currency JPY [--name "Ordinary deposit"]
   merchant:create --customer <cus_...> --name <shop name> --origin <https://shop.example> [--origin ...]
+  merchant:update --customer <cus_...> [--name <shop name>] [--origin <https://shop.example> ... (replaces the list)]
   key:create      --merchant <cus_...> --kind secret|publishable
   key:list        --merchant <cus_...>
   key:revoke      --merchant <cus_...> --key <key_...>
@@ -26,39 +27,62 @@ const usage = `Usage: pnpm lockstep-admin <command> [options]
   reconcile
   seed-demo       [--origin http://localhost:3000]`;
 
+const commands = new Set([
+  'customer:create',
+  'account:create',
+  'merchant:create',
+  'merchant:update',
+  'key:create',
+  'key:list',
+  'key:revoke',
+  'top-up',
+  'dispute:resolve',
+  'keys:rotate',
+  'reconcile',
+  'seed-demo',
+]);
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  const { values } = parseArgs({
-    args: rest,
-    options: {
-      'user-id': { type: 'string' },
-      reference: { type: 'string' },
-      name: { type: 'string' },
-      password: { type: 'string' },
-      customer: { type: 'string' },
-      currency: { type: 'string' },
-      merchant: { type: 'string' },
-      origin: { type: 'string', multiple: true },
-      kind: { type: 'string' },
-      key: { type: 'string' },
-      account: { type: 'string' },
-      'amount-minor': { type: 'string' },
-      for: { type: 'string' },
-      reason: { type: 'string' },
-    },
-  });
   if (!command || command === 'help' || command === '--help') {
     console.log(usage);
     return command ? 0 : 2;
   }
+  // Before the store is opened: an unknown command created a database and a signing key in an
+  // empty data folder (and would run migrations on PostgreSQL) only to be refused.
+  if (!commands.has(command)) {
+    console.error(`Unknown command "${command}".\n${usage}`);
+    return 2;
+  }
+  let values: ReturnType<typeof parseOptions>;
+  try {
+    values = parseOptions(rest);
+  } catch (error) {
+    // An unknown option, a value that looks like one (--amount-minor -5), a stray argument.
+    console.error(`${error instanceof Error ? error.message : String(error)}\n${usage}`);
+    return 2;
+  }
+  let config: GatewayConfig;
   let gateway: Gateway;
   try {
-    // An operator's command: no webhook deliveries and no upkeep from this short-lived process.
-    gateway = await openGateway(loadConfig(), { webhooks: false, housekeeping: false, deadlines: false });
+    config = loadConfig();
   } catch (error) {
-    if (!(error instanceof KeySealingError || error instanceof ConfigError)) throw error;
+    if (!(error instanceof ConfigError)) throw error;
     console.error(error.message);
     return 2;
+  }
+  try {
+    // An operator's command: no webhook deliveries and no upkeep from this short-lived process.
+    gateway = await openGateway(config, { webhooks: false, housekeeping: false, deadlines: false });
+  } catch (error) {
+    if (error instanceof KeySealingError) {
+      console.error(error.message);
+      return 2;
+    }
+    const failure = startFailure(error, config);
+    if (!failure) throw error;
+    console.error(failure);
+    return 1;
   }
   const admin = new Admin(gateway.bank);
   const need = (name: keyof typeof values): string => {
@@ -92,6 +116,14 @@ async function main(argv: string[]): Promise<number> {
         );
         console.error('Store these keys now: they are shown once and kept only as hashes.');
         break;
+      case 'merchant:update':
+        print(
+          await admin.updateMerchant(need('customer'), {
+            name: values.name,
+            allowedOrigins: values.origin,
+          }),
+        );
+        break;
       case 'key:create': {
         const kind = need('kind');
         if (kind !== 'secret' && kind !== 'publishable') throw new Error('--kind is secret or publishable.');
@@ -102,11 +134,18 @@ async function main(argv: string[]): Promise<number> {
       case 'key:list':
         print(await admin.listApiKeys(need('merchant')));
         break;
-      case 'key:revoke':
-        print({ revoked: await admin.revokeApiKey(need('merchant'), need('key')) });
+      case 'key:revoke': {
+        const revoked = await admin.revokeApiKey(need('merchant'), need('key'));
+        print(revoked);
+        if (revoked.alreadyRevoked) {
+          console.error(
+            `Key ${revoked.keyId} was already revoked (at ${revoked.revokedAt}); nothing changed.`,
+          );
+        }
         break;
+      }
       case 'top-up': {
-        const amount = Number(need('amount-minor'));
+        const amount = amountMinor(need('amount-minor'));
         const reference = values.reference ?? `topup_${randomToken(16)}`;
         try {
           print({ ok: true, ...(await admin.topUp(need('account'), amount, reference)) });
@@ -134,9 +173,6 @@ async function main(argv: string[]): Promise<number> {
       case 'seed-demo':
         print(await seedDemo(admin, { allowedOrigins: values.origin ?? ['http://localhost:3000'] }));
         break;
-      default:
-        console.error(`Unknown command "${command}".\n${usage}`);
-        return 2;
     }
     return 0;
   } catch (error) {
@@ -145,6 +181,43 @@ async function main(argv: string[]): Promise<number> {
   } finally {
     await gateway.close();
   }
+}
+
+function parseOptions(args: string[]) {
+  return parseArgs({
+    args,
+    options: {
+      'user-id': { type: 'string' },
+      reference: { type: 'string' },
+      name: { type: 'string' },
+      password: { type: 'string' },
+      customer: { type: 'string' },
+      currency: { type: 'string' },
+      merchant: { type: 'string' },
+      origin: { type: 'string', multiple: true },
+      kind: { type: 'string' },
+      key: { type: 'string' },
+      account: { type: 'string' },
+      'amount-minor': { type: 'string' },
+      for: { type: 'string' },
+      reason: { type: 'string' },
+    },
+  }).values;
+}
+
+/**
+ * A top-up creates money, so its amount is written digits only: `Number()` read 0x10 as 16,
+ * 1e3 as 1000, " 7" as 7 and 5.0 as 5. The range checks are the ledger's (parseAmountMinor).
+ */
+function amountMinor(text: string): number {
+  if (!/^[1-9]\d*$/.test(text)) {
+    throw new Error(
+      `--amount-minor is a positive whole number of minor units, digits only (got ${JSON.stringify(text)}).`,
+    );
+  }
+  const amount = parseAmountMinor(Number(text));
+  if (!amount.ok) throw new Error(`--amount-minor: ${amount.error.message}`);
+  return amount.value;
 }
 
 function print(value: unknown): void {

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { type ServerType, serve } from '@hono/node-server';
 import pino from 'pino';
 import { ConfigError, type GatewayConfig, loadConfig } from './config.ts';
@@ -54,6 +55,52 @@ export async function openGateway(
   }
 }
 
+/**
+ * One line for a store that cannot be opened at start (a data folder it cannot write, a
+ * PostgreSQL server it cannot reach), naming the file or the server but never the URL's
+ * password; undefined for anything else (a bug, whose stack is worth printing).
+ */
+export function startFailure(
+  error: unknown,
+  config: Pick<GatewayConfig, 'databaseUrl' | 'dataDir'>,
+): string | undefined {
+  if (!(error instanceof Error)) return undefined;
+  const code = (error as { code?: unknown }).code;
+  // System errors (EACCES, ECONNREFUSED...), SQLite's, PostgreSQL's SQLSTATEs, pg's connect timeout.
+  const known =
+    (typeof code === 'string' && /^(E[A-Z]+|ERR_SQLITE_ERROR|[0-9A-Z]{5})$/.test(code)) ||
+    (config.databaseUrl !== undefined &&
+      /timeout exceeded when trying to connect|Connection terminated/.test(error.message));
+  if (!known) return undefined;
+  if (!config.databaseUrl) {
+    const file = path.resolve(config.dataDir, 'lockstep.sqlite');
+    return `Cannot open the SQLite database ${file} (LOCKSTEP_DATA_DIR): ${error.message}`;
+  }
+  let server = 'given in DATABASE_URL';
+  let message = error.message;
+  try {
+    const url = new URL(config.databaseUrl);
+    // Only user, host, port and database: the query may carry a password too (?password=...).
+    server = `${url.username ? `${url.username}@` : ''}${url.host}${url.pathname}`;
+    // pg's messages do not repeat the password; should one ever, it is masked.
+    if (url.password) {
+      message = message.replaceAll(url.password, '***');
+      message = message.replaceAll(decodeURIComponent(url.password), '***');
+    }
+  } catch {
+    // An unparsable URL (or password): name no more of it.
+  }
+  return `Cannot open the PostgreSQL database ${server} (DATABASE_URL): ${message}`;
+}
+
+function listen(gateway: Gateway, config: GatewayConfig): Promise<ServerType> {
+  return new Promise((resolve) => {
+    const server = serve({ fetch: gateway.app.fetch, port: config.port, hostname: config.host }, () =>
+      resolve(server),
+    );
+  });
+}
+
 function listen(gateway: Gateway, config: GatewayConfig): Promise<ServerType> {
   return new Promise((resolve) => {
     const server = serve({ fetch: gateway.app.fetch, port: config.port, hostname: config.host }, () =>
@@ -93,6 +140,11 @@ export async function runFromCommandLine(): Promise<void> {
     if (error instanceof KeySealingError) {
       console.error(error.message);
       process.exit(2);
+    }
+    const failure = startFailure(error, config);
+    if (failure) {
+      console.error(failure);
+      process.exit(1);
     }
     throw error;
   }

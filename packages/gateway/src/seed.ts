@@ -2,8 +2,9 @@ import type { Admin } from './service/admin.ts';
 
 /**
  * The demo bank: a buyer (Mizuta, as in [0033]) and a merchant shop with usual accounts in JPY.
- * Keys are created once; a second seed on the same store returns what exists without new keys,
- * except that the printed secret is only known on the first run (keys are stored hashed).
+ * A second seed on the same store reuses the customers, accounts and merchant (no second top-up;
+ * the shop's name and origins are set to the ones given) and issues the shop a fresh key pair:
+ * keys are stored hashed, so the first pair's secret cannot be shown again.
  */
 export const demoLogins = {
   buyer: { userId: 'mizuta', password: 'mizuta-demo-pass', displayName: 'Mizuta' },
@@ -25,15 +26,18 @@ export async function seedDemo(
   admin: Admin,
   options: { allowedOrigins: string[]; buyerBalanceMinor?: number },
 ): Promise<DemoSeed> {
-  const buyer = await admin.createCustomer(demoLogins.buyer);
-  const buyerAccount = await admin.createUsualAccount(buyer.id, 'JPY', 'Ordinary deposit');
-  await admin.topUp(buyerAccount.id, options.buyerBalanceMinor ?? 100_000);
-  const buyer2 = await admin.createCustomer(demoLogins.buyer2);
-  const buyer2Account = await admin.createUsualAccount(buyer2.id, 'JPY', 'Ordinary deposit');
-  await admin.topUp(buyer2Account.id, 50_000);
-  const seller = await admin.createCustomer(demoLogins.seller);
-  const sellerAccount = await admin.createUsualAccount(seller.id, 'JPY', 'Business account');
-  const keys = await admin.createMerchant(seller.id, {
+  const buyer = await customer(admin, demoLogins.buyer);
+  const buyerAccount = await usualAccount(
+    admin,
+    buyer.id,
+    'Ordinary deposit',
+    options.buyerBalanceMinor ?? 100_000,
+  );
+  const buyer2 = await customer(admin, demoLogins.buyer2);
+  await usualAccount(admin, buyer2.id, 'Ordinary deposit', 50_000);
+  const seller = await customer(admin, demoLogins.seller);
+  const sellerAccount = await usualAccount(admin, seller.id, 'Business account', 0);
+  const keys = await merchantKeys(admin, seller.id, {
     name: 'IBM Shop',
     allowedOrigins: options.allowedOrigins,
   });
@@ -46,4 +50,35 @@ export async function seedDemo(
     secretKey: keys.secretKey,
     publishableKey: keys.publishableKey,
   };
+}
+
+async function customer(admin: Admin, login: { userId: string; password: string; displayName: string }) {
+  return (await admin.findCustomer(login.userId)) ?? admin.createCustomer(login);
+}
+
+/** The customer's JPY account of that name; a new one gets its opening balance, once. */
+async function usualAccount(admin: Admin, ownerId: string, name: string, openingMinor: number) {
+  const existing = (await admin.listUsualAccounts(ownerId)).find(
+    (account) => account.currency === 'JPY' && account.name === name,
+  );
+  if (existing) return existing;
+  const account = await admin.createUsualAccount(ownerId, 'JPY', name);
+  if (openingMinor > 0) await admin.topUp(account.id, openingMinor);
+  return account;
+}
+
+/**
+ * The operator's `merchant:create` refuses an existing merchant; the seed, run again, updates
+ * the demo shop instead and issues a key pair whose secret it can print.
+ */
+async function merchantKeys(
+  admin: Admin,
+  customerId: string,
+  input: { name: string; allowedOrigins: string[] },
+) {
+  if (!(await admin.getMerchant(customerId))) return admin.createMerchant(customerId, input);
+  await admin.updateMerchant(customerId, input);
+  const secret = await admin.createApiKey(customerId, 'secret');
+  const publishable = await admin.createApiKey(customerId, 'publishable');
+  return { secretKey: secret.key, publishableKey: publishable.key };
 }

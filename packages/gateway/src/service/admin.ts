@@ -50,30 +50,21 @@ export class Admin {
     return record;
   }
 
-  /** Makes a customer a merchant with allowed widget origins, and issues its two keys. */
+  /**
+   * Makes a customer a merchant with allowed widget origins, and issues its two keys. Only once:
+   * on a merchant it overwrote the name and origins (a shop's checkout origin vanished) and
+   * added another live key pair; `updateMerchant` and `createApiKey` do those on purpose.
+   */
   async createMerchant(customerId: string, input: { name: string; allowedOrigins: string[] }) {
-    // Stored exactly as browsers send them (lower case, no default port, no path); no wildcards.
-    const allowedOrigins = input.allowedOrigins.map((origin) => {
-      let url: URL | undefined;
-      try {
-        url = new URL(origin);
-      } catch {
-        url = undefined;
-      }
-      if (
-        !url ||
-        (url.protocol !== 'https:' && url.protocol !== 'http:') ||
-        url.hostname.includes('*') ||
-        url.username ||
-        url.password ||
-        !/^https?:\/\/[^/?#\s]+\/?$/i.test(origin)
-      ) {
-        throw new LockstepError('validation_failed', `"${origin}" is not an origin (scheme://host[:port]).`);
-      }
-      return url.origin;
-    });
+    const allowedOrigins = normalizeOrigins(input.allowedOrigins);
     return this.bank.store.transaction(async (tx) => {
       if (!(await tx.getCustomer(customerId))) throw new LockstepError('not_found', 'No such customer.');
+      if (await tx.getMerchant(customerId)) {
+        throw new LockstepError(
+          'conflict',
+          `${customerId} is already a merchant (merchant:update changes its name or origins, key:create issues keys).`,
+        );
+      }
       const now = this.bank.now();
       await tx.upsertMerchant({
         customerId,
@@ -85,6 +76,44 @@ export class Admin {
       const publishable = await createApiKey(tx, customerId, 'publishable', now);
       return { secretKey: secret.key, publishableKey: publishable.key };
     });
+  }
+
+  /**
+   * Changes a merchant's name and/or its allowed origins (the list is replaced), nothing else:
+   * no keys are issued or revoked.
+   */
+  async updateMerchant(customerId: string, input: { name?: string; allowedOrigins?: string[] }) {
+    if (input.name === undefined && input.allowedOrigins === undefined) {
+      throw new LockstepError('validation_failed', 'Nothing to change: give a name and/or the origins.');
+    }
+    if (input.name !== undefined && input.name.trim() === '') {
+      throw new LockstepError('validation_failed', 'A merchant name is not empty.');
+    }
+    const allowedOrigins = input.allowedOrigins && normalizeOrigins(input.allowedOrigins);
+    return this.bank.store.transaction(async (tx) => {
+      const merchant = await tx.getMerchant(customerId);
+      if (!merchant) throw new LockstepError('not_found', 'No such merchant.');
+      const updated = {
+        ...merchant,
+        name: input.name ?? merchant.name,
+        allowedOrigins: allowedOrigins ?? merchant.allowedOrigins,
+      };
+      await tx.upsertMerchant(updated);
+      return updated;
+    });
+  }
+
+  /** Lookups for the demo seed, which reuses what an earlier seed created. */
+  async findCustomer(userId: string) {
+    return this.bank.store.read((reader) => reader.getCustomerByUserId(userId));
+  }
+
+  async getMerchant(customerId: string) {
+    return this.bank.store.read((reader) => reader.getMerchant(customerId));
+  }
+
+  async listUsualAccounts(ownerId: string) {
+    return this.bank.store.read((reader) => reader.listUsualAccounts(ownerId));
   }
 
   async createApiKey(merchantId: string, kind: 'secret' | 'publishable') {
@@ -108,8 +137,30 @@ export class Admin {
     });
   }
 
-  async revokeApiKey(merchantId: string, keyId: string): Promise<boolean> {
-    return this.bank.store.transaction((tx) => tx.revokeApiKey(keyId, merchantId, this.bank.now()));
+  /**
+   * Revokes one of a merchant's keys. A key that is not this merchant's is an error, not
+   * `false`: a "revoke the leaked key" script with a wrong id reported success. Revoking a
+   * revoked key again changes nothing and says so (`alreadyRevoked`).
+   */
+  async revokeApiKey(
+    merchantId: string,
+    keyId: string,
+  ): Promise<{ keyId: string; revoked: true; alreadyRevoked: boolean; revokedAt: string }> {
+    return this.bank.store.transaction(async (tx) => {
+      if (!(await tx.getMerchant(merchantId))) throw new LockstepError('not_found', 'No such merchant.');
+      const key = (await tx.listApiKeys(merchantId)).find((record) => record.id === keyId);
+      if (!key) throw new LockstepError('not_found', 'No such key for this merchant.');
+      if (key.revokedAt !== null) {
+        return { keyId, revoked: true, alreadyRevoked: true, revokedAt: key.revokedAt };
+      }
+      const now = this.bank.now();
+      if (!(await tx.revokeApiKey(keyId, merchantId, now))) {
+        // Revoked between the read and the update (another process): it is revoked all the same.
+        const again = (await tx.listApiKeys(merchantId)).find((record) => record.id === keyId);
+        return { keyId, revoked: true, alreadyRevoked: true, revokedAt: again?.revokedAt ?? now };
+      }
+      return { keyId, revoked: true, alreadyRevoked: false, revokedAt: now };
+    });
   }
 
   /** A remittance from outside the bank into a usual account (external cash → usual). */
@@ -154,6 +205,29 @@ export class Admin {
   async reconcile(): Promise<Reconciliation> {
     return this.bank.read((reader) => reconcile(reader));
   }
+}
+
+/** Origins stored exactly as browsers send them (lower case, no default port, no path); no wildcards. */
+function normalizeOrigins(origins: string[]): string[] {
+  return origins.map((origin) => {
+    let url: URL | undefined;
+    try {
+      url = new URL(origin);
+    } catch {
+      url = undefined;
+    }
+    if (
+      !url ||
+      (url.protocol !== 'https:' && url.protocol !== 'http:') ||
+      url.hostname.includes('*') ||
+      url.username ||
+      url.password ||
+      !/^https?:\/\/[^/?#\s]+\/?$/i.test(origin)
+    ) {
+      throw new LockstepError('validation_failed', `"${origin}" is not an origin (scheme://host[:port]).`);
+    }
+    return url.origin;
+  });
 }
 
 export interface Reconciliation {

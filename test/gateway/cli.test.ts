@@ -1,0 +1,301 @@
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+/**
+ * The operator CLI's refusals (helper review M2-M5, M7): each is one clear message and an exit
+ * status a script can trust, and changes nothing. The CLI runs as the operator runs it.
+ */
+const root = path.resolve(import.meta.dirname, '../..');
+const nodeFlags = [
+  '--experimental-strip-types',
+  '--experimental-sqlite',
+  '--disable-warning=ExperimentalWarning',
+];
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(script: string, env: Record<string, string>, args: string[]): Run {
+  // The embedded store unless the case names a DATABASE_URL (not the one this run may have).
+  const { DATABASE_URL: _inherited, ...inherited } = process.env;
+  const { status, stdout, stderr } = spawnSync(process.execPath, [...nodeFlags, script, ...args], {
+    cwd: root,
+    env: { ...inherited, LOG_LEVEL: 'silent', PORT: '0', ...env },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  return { status, stdout, stderr };
+}
+
+function cli(dataDir: string, ...args: string[]): Run {
+  return run('packages/gateway/src/cli.ts', { LOCKSTEP_DATA_DIR: dataDir }, args);
+}
+
+/** The JSON a command printed; the command must have succeeded. */
+function ok<T = Record<string, unknown>>(result: Run): T {
+  expect(result, result.stderr).toMatchObject({ status: 0 });
+  return JSON.parse(result.stdout) as T;
+}
+
+const tempDir = (name: string) => mkdtempSync(path.join(tmpdir(), `lockstep-cli-${name}-`));
+/** A stack trace's frame line ("    at main (file:...)"): never shown for an operator's mistake. */
+const stackFrame = /^\s+at /m;
+
+/** The demo bank, seeded by the CLI into a fresh data folder. */
+function seeded(name: string) {
+  const dataDir = tempDir(name);
+  const seed = ok<{ buyerAccountId: string; sellerId: string; buyerId: string }>(cli(dataDir, 'seed-demo'));
+  return { dataDir, seed };
+}
+
+function usualMinor(dataDir: string): number {
+  return ok<{ perCurrency: Array<{ usualMinor: number }> }>(cli(dataDir, 'reconcile')).perCurrency[0]
+    ?.usualMinor as number;
+}
+
+describe('operator CLI: top-up amounts', () => {
+  it('are digits only: hex, exponents, spaces, decimals, signs and leading zeros are refused, nothing credited', () => {
+    // Number() read 0x10 as 16, 1e3 as 1000, " 7" as 7 and 5.0 as 5: all credited.
+    const { dataDir, seed } = seeded('top-up');
+    const before = usualMinor(dataDir);
+    for (const amount of [
+      '0x10',
+      '1e3',
+      ' 7',
+      '7 ',
+      '5.0',
+      '+5',
+      '-5',
+      '007',
+      '0',
+      '1_000',
+      '99999999999999999999',
+    ]) {
+      const refused = cli(dataDir, 'top-up', '--account', seed.buyerAccountId, `--amount-minor=${amount}`);
+      expect(refused.status, JSON.stringify(amount)).toBe(1);
+      expect(refused.stdout).toBe('');
+      expect(refused.stderr.trim().split('\n'), JSON.stringify(amount)).toHaveLength(1);
+      expect(refused.stderr).toMatch(/--amount-minor/);
+    }
+    expect(usualMinor(dataDir)).toBe(before);
+    ok(cli(dataDir, 'top-up', '--account', seed.buyerAccountId, '--amount-minor', '250'));
+    expect(usualMinor(dataDir)).toBe(before + 250);
+  }, 120_000);
+});
+
+describe('operator CLI: key:revoke', () => {
+  it('fails for a key that is not this merchant’s, and says so when the key was already revoked', () => {
+    // It printed {revoked: false} and exited 0: a "revoke the leaked key" script reported success.
+    const { dataDir, seed } = seeded('revoke');
+    const other = ok<{ id: string }>(
+      cli(
+        dataDir,
+        'customer:create',
+        '--user-id',
+        'other-shop',
+        '--name',
+        'Other',
+        '--password',
+        'other-pass-1',
+      ),
+    );
+    ok(cli(dataDir, 'merchant:create', '--customer', other.id, '--name', 'Other Shop'));
+    const othersKey = ok<Array<{ id: string }>>(cli(dataDir, 'key:list', '--merchant', other.id))[0]
+      ?.id as string;
+
+    for (const key of ['key_nosuchkey', othersKey]) {
+      const refused = cli(dataDir, 'key:revoke', '--merchant', seed.sellerId, '--key', key);
+      expect(refused).toMatchObject({ status: 1, stdout: '' });
+      expect(refused.stderr.trim()).toBe('No such key for this merchant.');
+    }
+    const othersKeys = ok<Array<{ revokedAt: string | null }>>(
+      cli(dataDir, 'key:list', '--merchant', other.id),
+    );
+    expect(othersKeys.map((key) => key.revokedAt)).toEqual([null, null]);
+
+    const mine = ok<Array<{ id: string }>>(cli(dataDir, 'key:list', '--merchant', seed.sellerId))[0]
+      ?.id as string;
+    const first = ok(cli(dataDir, 'key:revoke', '--merchant', seed.sellerId, '--key', mine));
+    expect(first).toMatchObject({ keyId: mine, revoked: true, alreadyRevoked: false });
+    // Again: idempotent, and it says nothing changed (the first revocation's time stands).
+    const again = cli(dataDir, 'key:revoke', '--merchant', seed.sellerId, '--key', mine);
+    expect(ok(again)).toEqual({ ...first, alreadyRevoked: true });
+    expect(again.stderr).toMatch(/already revoked .*nothing changed/);
+  }, 60_000);
+});
+
+describe('operator CLI: merchants', () => {
+  it('merchant:create refuses an existing merchant; merchant:update changes only what is given', () => {
+    // merchant:create overwrote the name and origins (a shop's checkout origin vanished) and
+    // added another live key pair.
+    const dataDir = tempDir('merchant');
+    const shop = ok<{ id: string }>(
+      cli(
+        dataDir,
+        'customer:create',
+        '--user-id',
+        'sato-shop',
+        '--name',
+        'Sato',
+        '--password',
+        'sato-pass-1',
+      ),
+    );
+    ok(
+      cli(
+        dataDir,
+        'merchant:create',
+        '--customer',
+        shop.id,
+        '--name',
+        'Sato Shop',
+        '--origin',
+        'https://sato.example',
+      ),
+    );
+    const keys = () => ok<unknown[]>(cli(dataDir, 'key:list', '--merchant', shop.id));
+    expect(keys()).toHaveLength(2);
+
+    const refused = cli(dataDir, 'merchant:create', '--customer', shop.id, '--name', 'Renamed');
+    expect(refused).toMatchObject({ status: 1, stdout: '' });
+    expect(refused.stderr.trim()).toMatch(/already a merchant.*merchant:update/);
+    expect(keys()).toHaveLength(2);
+
+    const renamed = ok(cli(dataDir, 'merchant:update', '--customer', shop.id, '--name', 'Sato Tea'));
+    expect(renamed).toMatchObject({ name: 'Sato Tea', allowedOrigins: ['https://sato.example'] });
+    const moved = ok(
+      cli(
+        dataDir,
+        'merchant:update',
+        '--customer',
+        shop.id,
+        '--origin',
+        'https://tea.example',
+        '--origin',
+        'http://localhost:3000/',
+      ),
+    );
+    expect(moved).toMatchObject({
+      customerId: shop.id,
+      name: 'Sato Tea',
+      allowedOrigins: ['https://tea.example', 'http://localhost:3000'],
+    });
+    expect(keys()).toHaveLength(2);
+
+    expect(cli(dataDir, 'merchant:update', '--customer', shop.id)).toMatchObject({
+      status: 1,
+      stderr: expect.stringMatching(/Nothing to change/),
+    });
+    expect(
+      cli(dataDir, 'merchant:update', '--customer', shop.id, '--origin', 'https://*.example'),
+    ).toMatchObject({
+      status: 1,
+      stderr: expect.stringMatching(/is not an origin/),
+    });
+    expect(cli(dataDir, 'merchant:update', '--customer', 'cus_nobody', '--name', 'X')).toMatchObject({
+      status: 1,
+      stderr: expect.stringMatching(/No such merchant/),
+    });
+    expect(ok(cli(dataDir, 'merchant:update', '--customer', shop.id, '--name', 'Final'))).toMatchObject({
+      name: 'Final',
+      allowedOrigins: ['https://tea.example', 'http://localhost:3000'],
+    });
+  }, 60_000);
+
+  it('seed-demo runs again on the same data: the same bank, no second top-up, a fresh key pair', () => {
+    const { dataDir, seed } = seeded('reseed');
+    const before = usualMinor(dataDir);
+    const again = ok<typeof seed & { secretKey: string }>(
+      cli(dataDir, 'seed-demo', '--origin', 'http://localhost:3100'),
+    );
+    expect(again).toMatchObject({
+      buyerId: seed.buyerId,
+      buyerAccountId: seed.buyerAccountId,
+      sellerId: seed.sellerId,
+    });
+    expect(again.secretKey).toMatch(/^sk_/);
+    expect(usualMinor(dataDir)).toBe(before);
+    expect(ok<unknown[]>(cli(dataDir, 'key:list', '--merchant', seed.sellerId))).toHaveLength(4);
+  }, 60_000);
+});
+
+describe('operator CLI: argument errors', () => {
+  it('print the message and the usage, exit 2, and never a stack', () => {
+    const dataDir = tempDir('args');
+    for (const args of [
+      ['reconcile', '--no-such-option'],
+      ['top-up', '--account', 'acc_x', '--amount-minor', '-5'],
+      ['reconcile', 'extra'],
+    ]) {
+      const refused = cli(dataDir, ...args);
+      expect(refused.status, args.join(' ')).toBe(2);
+      expect(refused.stderr).toMatch(
+        /^(Unknown option|Option '--amount-minor' argument is ambiguous|Unexpected argument)/,
+      );
+      expect(refused.stderr).toMatch(/Usage: pnpm lockstep-admin/);
+      expect(refused.stderr).not.toMatch(stackFrame);
+    }
+  });
+
+  it('an unknown command is refused before the store is opened: nothing is created', () => {
+    const dataDir = tempDir('unknown');
+    const refused = cli(dataDir, 'merchant:delete', '--customer', 'cus_x');
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toMatch(/^Unknown command "merchant:delete"/);
+    expect(readdirSync(dataDir)).toEqual([]);
+  });
+});
+
+describe('start-up failures', () => {
+  // Root ignores file modes, so an unopenable database is a directory in its place, and an
+  // uncreatable data folder sits under a file.
+  const broken = () => {
+    const dir = tempDir('broken');
+    mkdirSync(path.join(dir, 'lockstep.sqlite'));
+    writeFileSync(path.join(dir, 'file'), '');
+    return dir;
+  };
+  const entries = [
+    ['the operator CLI', 'packages/gateway/src/cli.ts', ['reconcile']],
+    ['the gateway', 'packages/gateway/src/bin.ts', []],
+  ] as const;
+
+  for (const [name, script, args] of entries) {
+    it(`${name}: one line naming the database, exit 1, no stack`, () => {
+      const dir = broken();
+      const cases: Array<[Record<string, string>, RegExp]> = [
+        [
+          { LOCKSTEP_DATA_DIR: dir },
+          /^Cannot open the SQLite database .*lockstep\.sqlite .*unable to open database file$/,
+        ],
+        [
+          { LOCKSTEP_DATA_DIR: path.join(dir, 'file', 'sub') },
+          /^Cannot open the SQLite database .*file\/sub\/lockstep\.sqlite .*ENOTDIR/,
+        ],
+        // Nothing listens on port 1; the password is never printed.
+        [
+          { DATABASE_URL: 'postgres://operator:s3cret-pw@127.0.0.1:1/lockstep?password=s3cret-pw' },
+          /^Cannot open the PostgreSQL database operator@127\.0\.0\.1:1\/lockstep .*ECONNREFUSED/,
+        ],
+      ];
+      for (const [env, line] of cases) {
+        const failed = run(script, env, [...args]);
+        expect(failed.status, JSON.stringify(env)).toBe(1);
+        expect(failed.stderr.trim()).toMatch(line);
+        expect(failed.stderr.trim().split('\n')).toHaveLength(1);
+        expect(failed.stderr).not.toMatch(/s3cret/);
+      }
+      // Configuration errors keep their exit status 2.
+      expect(run(script, { PORT: 'eighty' }, [...args])).toMatchObject({
+        status: 2,
+        stderr: expect.stringMatching(/PORT/),
+      });
+    }, 60_000);
+  }
+});
