@@ -300,6 +300,19 @@ describe('malformed requests', () => {
     });
     expect(login.status).toBe(400);
     expect(await state()).toBe(before);
+    // A body that is not valid multipart (its closing boundary cut off) was a 500 and an error
+    // in the log, on pages anyone may post to (helper-49's review).
+    const cut = '--XX\r\nContent-Disposition: form-data; name="password"\r\n\r\nx\r\n--XX';
+    for (const pathname of ['/v1/sessions', '/bank/login']) {
+      const response = await gateway.gateway.app.request(pathname, {
+        method: 'POST',
+        headers: { 'content-type': 'multipart/form-data; boundary=XX' },
+        body: cut,
+      });
+      expect({ pathname, status: response.status }).toEqual({ pathname, status: 400 });
+      expect((await response.json()).error.code).toBe('validation_failed');
+    }
+    expect(await state()).toBe(before);
   });
   it('a sequence number past any there can be', async () => {
     const events = await gateway.request('GET', `/v1/temporary-accounts/${code}/events?after=3000000000`, {

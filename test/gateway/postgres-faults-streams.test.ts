@@ -223,7 +223,8 @@ describe.runIf(pgAvailable())('PostgreSQL faults around a command', () => {
   it("an event another process committed while this one's pool was busy still reaches (or ends) this process's live stream", async () => {
     const db = await freshDb();
     const gw = await startTestGateway({
-      store: await openPostgresStore({ connectionString: db.url, poolSize: 1 }),
+      // Its one connection is held past the pool's 10 s wait below: not cut as unanswered.
+      store: await openPostgresStore({ connectionString: db.url, poolSize: 1, answerTimeoutMs: 60_000 }),
       webhooks: false,
     });
     cleanups.push(() => gw.close());

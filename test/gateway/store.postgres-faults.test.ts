@@ -13,6 +13,9 @@ describe.runIf(pgAvailable())('PostgreSQL store under connection resets', () => 
   let sockets: Socket[] = [];
   /** Set by a test: pass the next COMMIT on to the server, then cut before its answer. */
   let cutAfterCommit = false;
+  /** Set by a test: the network stalls (nothing passes, every socket stays open). */
+  let frozen = false;
+  let proxyUrl: string;
   let store: PostgresStore;
   let drop: () => Promise<void>;
 
@@ -22,6 +25,7 @@ describe.runIf(pgAvailable())('PostgreSQL store under connection resets', () => 
       const upstream = createConnection({ host: target.hostname, port: Number(target.port || 5432) });
       sockets.push(client, upstream);
       client.on('data', (chunk: Buffer) => {
+        if (frozen) return;
         upstream.write(chunk);
         if (cutAfterCommit && chunk.includes('COMMIT\0')) {
           cutAfterCommit = false;
@@ -30,7 +34,10 @@ describe.runIf(pgAvailable())('PostgreSQL store under connection resets', () => 
           client.resetAndDestroy();
         }
       });
-      upstream.pipe(client);
+      upstream.on('data', (chunk: Buffer) => {
+        if (!frozen) client.write(chunk);
+      });
+      upstream.on('end', () => client.end());
       client.on('error', () => upstream.destroy());
       upstream.on('error', () => client.destroy());
     });
@@ -40,7 +47,8 @@ describe.runIf(pgAvailable())('PostgreSQL store under connection resets', () => 
     const viaProxy = new URL(database.url);
     viaProxy.hostname = '127.0.0.1';
     viaProxy.port = String((proxy.address() as { port: number }).port);
-    store = await openPostgresStore({ connectionString: viaProxy.toString() });
+    proxyUrl = viaProxy.toString();
+    store = await openPostgresStore({ connectionString: proxyUrl });
   });
 
   afterAll(async () => {
@@ -87,6 +95,52 @@ describe.runIf(pgAvailable())('PostgreSQL store under connection resets', () => 
       process.off('uncaughtException', onUncaught);
     }
   });
+
+  it('a database that stops answering ends the unit in 503 at the answer timeout; health says so', async () => {
+    // A stalled network or a proxy that stopped forwarding kept the request, and its pooled
+    // connection, waiting for minutes (helper-49's review); /healthz said ok meanwhile.
+    const quick = await openPostgresStore({
+      connectionString: proxyUrl,
+      answerTimeoutMs: 500,
+      listen: false,
+    });
+    const hung = (ms: number) => new Promise((resolve) => setTimeout(() => resolve('still waiting'), ms));
+    try {
+      expect(await quick.health()).toEqual({ ok: true });
+      await quick.read((reader) => reader.getCustomer('cus_nobody')); // a pooled connection
+      frozen = true;
+      const unit = quick.transaction(async (tx) => {
+        await tx.getCustomer('cus_nobody');
+      });
+      const outcome = await Promise.race([
+        unit.then(
+          () => 'answered',
+          (error: unknown) => error,
+        ),
+        hung(8_000),
+      ]);
+      expect(outcome).toMatchObject({ code: 'service_unavailable' });
+      // New connections get nowhere either: refused in time, not after the pool's 10 s.
+      const read = quick.read((reader) => reader.getCustomer('cus_nobody'));
+      expect(
+        await Promise.race([
+          read.then(
+            () => 'answered',
+            (error: unknown) => error,
+          ),
+          hung(8_000),
+        ]),
+      ).toMatchObject({ code: 'service_unavailable' });
+      expect(await quick.health()).toMatchObject({ ok: false, permanent: false });
+      frozen = false;
+      // Back: the next units run on fresh connections.
+      await expect(quick.read((reader) => reader.getCustomer('cus_nobody'))).resolves.toBeNull();
+      expect(await quick.health()).toEqual({ ok: true });
+    } finally {
+      frozen = false;
+      await quick.close();
+    }
+  }, 30_000);
 
   it('a connection lost after COMMIT was sent is an unknown outcome: never retried, never called a failure', async () => {
     let attempts = 0;

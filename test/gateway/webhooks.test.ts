@@ -1,9 +1,14 @@
 import { createPublicKey, verify as verifySignature } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import pino from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { EventBus } from '../../packages/gateway/src/service/event-bus.ts';
 import type { KeyRing } from '../../packages/gateway/src/service/keys.ts';
 import { WebhookWorker } from '../../packages/gateway/src/service/webhooks.ts';
+import { openSqliteStore } from '../../packages/gateway/src/storage/sqlite.ts';
 import type { Store } from '../../packages/gateway/src/storage/store.ts';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { receiver, waitFor } from '../support/receiver.ts';
@@ -260,5 +265,45 @@ describe('webhooks', () => {
     await pass(1_000);
     await worker.stop();
     expect(swept).toEqual(['2026-11-24T10:00:00.000Z', '2026-11-24T10:01:00.000Z']);
+  });
+});
+
+describe('webhook URLs with credentials', () => {
+  it('are refused at registration, and an older one never puts its password in the stored outcome', async () => {
+    // Credentials in a URL reached the log and the delivery's stored error (helper-49's review).
+    const dir = mkdtempSync(path.join(tmpdir(), 'lockstep-hook-creds-'));
+    const file = path.join(dir, 'lockstep.sqlite');
+    const gateway = await startTestGateway({ store: await openSqliteStore({ path: file }) });
+    try {
+      const refused = await gateway.request('POST', '/v1/webhook-endpoints', {
+        token: gateway.seed.secretKey,
+        body: { url: 'https://shop:hunter2@hooks.example/lockstep' },
+      });
+      expect(refused.status).toBe(400);
+      expect(refused.body.error).toMatchObject({ code: 'validation_failed', details: { field: 'url' } });
+      const listed = await gateway.request('GET', '/v1/webhook-endpoints', { token: gateway.seed.secretKey });
+      expect(listed.body.data).toEqual([]);
+      // One registered before the refusal: fetch will not send credentials, and says why.
+      await gateway.gateway.store.transaction((tx) =>
+        tx.insertWebhookEndpoint({
+          id: 'whe_legacy',
+          merchantId: gateway.seed.sellerId,
+          url: 'http://shop:hunter2@127.0.0.1:9/lockstep',
+          enabled: true,
+          createdAt: new Date().toISOString(),
+        }),
+      );
+      await runDeal(gateway);
+      const outcomes = () =>
+        new DatabaseSync(file, { readOnly: true })
+          .prepare('SELECT last_error FROM webhook_outbox WHERE last_error IS NOT NULL')
+          .all()
+          .map((row) => String(row.last_error));
+      await vi.waitFor(() => expect(outcomes().length).toBeGreaterThan(0), { timeout: 10_000 });
+      expect(outcomes().join('\n')).not.toContain('hunter2');
+    } finally {
+      await gateway.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -63,6 +63,9 @@ const Environment = z.object({
   // Connections each gateway process keeps to PostgreSQL (docs/postgres.md: N processes x this
   // must stay under the server's max_connections).
   LOCKSTEP_PG_POOL_SIZE: whole(1, 1_000, 10),
+  // How long a unit of work waits for PostgreSQL's next answer before the connection is cut
+  // and the request answered 503 (storage/postgres.ts answerTimeoutMs).
+  LOCKSTEP_PG_ANSWER_TIMEOUT_MS: whole(100, 600_000, 10_000),
   LOCKSTEP_SEED_DEMO: z.enum(['0', '1', 'true', 'false']).optional(),
   // The demo seed (LOCKSTEP_SEED_DEMO): the shop origins its keys allow, the buyer's balance.
   LOCKSTEP_DEMO_ORIGINS: z
@@ -116,6 +119,8 @@ export interface GatewayConfig {
   demo: { origins: string[]; buyerBalanceMinor: number };
   /** PostgreSQL connections per gateway process. */
   pgPoolSize: number;
+  /** How long a unit waits for PostgreSQL's next answer. */
+  pgAnswerTimeoutMs: number;
   /** Webhook URLs may point at loopback or private addresses (local development only). */
   allowPrivateWebhooks: boolean;
   shutdownGraceMs: number;
@@ -161,6 +166,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
       buyerBalanceMinor: value.LOCKSTEP_DEMO_BUYER_BALANCE_MINOR,
     },
     pgPoolSize: value.LOCKSTEP_PG_POOL_SIZE,
+    pgAnswerTimeoutMs: value.LOCKSTEP_PG_ANSWER_TIMEOUT_MS,
     allowPrivateWebhooks:
       value.LOCKSTEP_ALLOW_PRIVATE_WEBHOOKS === '1' || value.LOCKSTEP_ALLOW_PRIVATE_WEBHOOKS === 'true',
     shutdownGraceMs: value.LOCKSTEP_SHUTDOWN_GRACE_MS,

@@ -98,6 +98,11 @@ export interface Gateway {
   deadlineSweep: DeadlineSweep | undefined;
   log: Logger;
   app: ReturnType<typeof createApp>;
+  /**
+   * Set when the gateway is stopping: every answer then closes its connection, and /healthz
+   * answers 503, so clients and load balancers go elsewhere (main.ts stopGateway).
+   */
+  draining: boolean;
   close(): Promise<void>;
 }
 
@@ -156,6 +161,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     deadlineSweep: undefined,
     log,
     app: undefined as unknown as ReturnType<typeof createApp>,
+    draining: false,
     async close() {
       stopForeign?.();
       bus.closeStreams();

@@ -101,22 +101,39 @@ function listen(gateway: Gateway, config: GatewayConfig): Promise<ServerType> {
   });
 }
 
-function listen(gateway: Gateway, config: GatewayConfig): Promise<ServerType> {
-  return new Promise((resolve) => {
-    const server = serve({ fetch: gateway.app.fetch, port: config.port, hostname: config.host }, () =>
-      resolve(server),
-    );
-  });
-}
+/** How long connections idle at the stop are left for a request their client is already sending. */
+const idleDrainMs = 500;
 
+/**
+ * Stops taking work and waits for what is in flight (up to `graceMs`), then closes the store.
+ * New connections are refused at once. Open keep-alive connections are drained, not cut: every
+ * answer from now on says `Connection: close` (and /healthz 503), so each client finishes the
+ * request it sent and reconnects elsewhere; connections still idle after `idleDrainMs` are
+ * closed. Cutting idle ones at once (what http.Server.close does) reset requests that clients
+ * were sending on them, some of which had committed (helper-49's review).
+ */
 export async function stopGateway(gateway: Gateway, server: ServerType, graceMs: number): Promise<void> {
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  gateway.draining = true;
   const http = server as unknown as { closeIdleConnections?: () => void; closeAllConnections?: () => void };
-  http.closeIdleConnections?.();
+  const closeIdle = http.closeIdleConnections;
+  // This once, http.Server.close must not cut idle connections (it calls this): shadowed.
+  http.closeIdleConnections = () => {};
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  delete http.closeIdleConnections;
+  let sweeper: ReturnType<typeof setInterval> | undefined;
+  const idle = setTimeout(
+    () => {
+      closeIdle?.call(server);
+      sweeper = setInterval(() => closeIdle?.call(server), 100);
+    },
+    Math.min(idleDrainMs, graceMs),
+  );
   const timer = setTimeout(() => http.closeAllConnections?.(), graceMs);
   // Live streams never end on their own: close them now, they reconnect with Last-Event-ID.
   gateway.bus.closeStreams();
   await closed;
+  clearTimeout(idle);
+  clearInterval(sweeper);
   clearTimeout(timer);
   await gateway.close();
 }
@@ -154,15 +171,25 @@ export async function runFromCommandLine(): Promise<void> {
   console.log(`Lockstep gateway listening on http://localhost:${port} (store: ${gateway.store.kind})`);
   if (seed) console.log(JSON.stringify({ demoSeed: seed }));
   let stopping = false;
-  const stop = async (signal: string) => {
+  const stop = async (signal: string, exitCode = 0) => {
     if (stopping) return;
     stopping = true;
     gateway.log.info({ signal }, 'shutting down');
     await stopGateway(gateway, server, config.shutdownGraceMs);
-    process.exit(0);
+    process.exit(exitCode);
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+  // An embedded store that stopped taking writes (a failed commit or sync: the disk was full,
+  // say) does not recover in this process: say so once, stop, and let the supervisor restart
+  // it (helper-49's review: it kept answering 503 with /healthz ok, until someone noticed).
+  gateway.store.onFailure?.((error) => {
+    gateway.log.fatal(
+      { error: error.message },
+      'the store failed; stopping so that the gateway is restarted',
+    );
+    void stop('store failure', 1);
+  });
 }
 
 if (import.meta.main) await runFromCommandLine();

@@ -46,8 +46,11 @@ export function createApp(gateway: Gateway): OpenAPIHono<GatewayEnv> {
     // Straight onto the Node response when there is one: a header set through Hono turns every
     // answer's headers into a WHATWG Headers object, which cost ~6% of a status read.
     const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
-    if (outgoing && typeof outgoing.setHeader === 'function') outgoing.setHeader('X-Request-Id', requestId);
-    else c.header('X-Request-Id', requestId);
+    if (outgoing && typeof outgoing.setHeader === 'function') {
+      outgoing.setHeader('X-Request-Id', requestId);
+      // Stopping: the client finishes this request and reconnects elsewhere (main.ts).
+      if (gateway.draining) outgoing.setHeader('Connection', 'close');
+    } else c.header('X-Request-Id', requestId);
     const startedMs = performance.now();
     await next();
     // One structured line per request; debug level so the hot path costs nothing by default.
@@ -172,7 +175,17 @@ export function createApp(gateway: Gateway): OpenAPIHono<GatewayEnv> {
   widgetRoutes(app);
   bankPages(app);
 
-  app.get('/healthz', (c) => c.json({ ok: true, store: gateway.store.kind }));
+  // For load balancers and supervisors: 503 while stopping, while the database does not
+  // answer, and once an embedded store stopped taking writes (it was 200 in all three cases:
+  // helper-49's review).
+  app.get('/healthz', async (c) => {
+    c.header('Cache-Control', 'no-store');
+    const store = gateway.store.kind;
+    if (gateway.draining) return c.json({ ok: false, store, reason: 'The gateway is stopping.' }, 503);
+    const health = await gateway.store.health();
+    if (!health.ok) return c.json({ ok: false, store, reason: health.reason }, 503);
+    return c.json({ ok: true, store });
+  });
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'secretKey', {
     type: 'http',
@@ -233,15 +246,19 @@ const refuseUnstorableText: MiddlewareHandler<GatewayEnv> = async function refus
       if (/%00/i.test(await c.req.text())) refuse('body');
     } else if (type.includes('multipart/form-data')) {
       // The bank's forms are read with parseBody, which takes this encoding too (cached there).
+      // A body that is not valid multipart is the client's mistake: 400, not a 500 and an
+      // error in the log (helper-49's review: anyone could raise those on the login pages).
+      const form = await c.req
+        .parseBody({ all: true })
+        .catch(() => refuse('body', 'not a valid multipart form.'));
       if (
         !storable(
-          Object.values(await c.req.parseBody({ all: true }))
+          Object.values(form)
             .flat()
             .filter((item) => typeof item === 'string'),
         )
-      ) {
+      )
         refuse('body');
-      }
     } else if (type.includes('json')) {
       const text = await c.req.text();
       if (text.includes('\\u') && !storable(parseOrUndefined(text))) refuse('body');

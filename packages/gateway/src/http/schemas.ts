@@ -276,7 +276,17 @@ export const WebhookEndpoint = z
   .openapi('WebhookEndpoint');
 
 export const CreateWebhookEndpointRequest = z
-  .strictObject({ url: z.url({ protocol: /^https?$/ }).max(2048) })
+  .strictObject({
+    url: z
+      .url({ protocol: /^https?$/ })
+      .max(2048)
+      // Credentials in a URL end up in logs and error texts (helper-49's review); deliveries are
+      // signed, so an endpoint verifies them instead.
+      .refine((text) => {
+        const url = new URL(text);
+        return url.username === '' && url.password === '';
+      }, 'must not carry a user name or password (verify the signature instead)'),
+  })
   .openapi('CreateWebhookEndpointRequest');
 
 export const WebhookEndpointList = z

@@ -205,7 +205,12 @@ export class WebhookWorker {
       await response.arrayBuffer().catch(() => undefined);
       outcome = response.ok ? null : `HTTP ${response.status}`;
     } catch (error) {
-      outcome = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      // An error's text may quote the URL; credentials in one (an endpoint registered before
+      // they were refused) stay out of the log and the stored outcome.
+      outcome = (error instanceof Error ? `${error.name}: ${error.message}` : String(error)).replace(
+        /\/\/[^/\s@]*@/g,
+        '//',
+      );
     }
     if (outcome === null) {
       await store.transaction((tx) =>

@@ -11,10 +11,15 @@ export async function openStore(options: {
   dataDir: string;
   sqliteSync?: 'async' | 'full';
   pgPoolSize?: number;
+  pgAnswerTimeoutMs?: number;
 }): Promise<Store> {
   if (options.databaseUrl) {
     const { openPostgresStore } = await import('./postgres.ts');
-    return openPostgresStore({ connectionString: options.databaseUrl, poolSize: options.pgPoolSize });
+    return openPostgresStore({
+      connectionString: options.databaseUrl,
+      poolSize: options.pgPoolSize,
+      answerTimeoutMs: options.pgAnswerTimeoutMs,
+    });
   }
   mkdirSync(options.dataDir, { recursive: true });
   const { openSqliteStore } = await import('./sqlite.ts');

@@ -41,6 +41,7 @@ import type {
   SigningKeyRecord,
   Store,
   StoredEvent,
+  StoreHealth,
   StoreReader,
   StoreTx,
   UsualAccountRecord,
@@ -77,7 +78,18 @@ export interface PostgresStoreOptions {
   attemptsMax?: number;
   /** Listen for other processes' events (default true). */
   listen?: boolean;
+  /**
+   * How long a unit of work waits for the database's next answer (default 10 s). Past it the
+   * connection is cut and the caller told to retry (503): a stalled network or a proxy that
+   * stopped forwarding otherwise held the request, and a pooled connection, for as long as the
+   * kernel kept the socket (minutes; helper-49's review). No retry starts after that long
+   * either. A long unit (reconcile) is fine as long as answers keep coming.
+   */
+  answerTimeoutMs?: number;
 }
+
+/** How long `/healthz` waits for the database's answer. */
+const healthTimeoutMs = 2_000;
 
 const eventChannel = 'lockstep_events';
 const keyRevokedChannel = 'lockstep_key_revoked';
@@ -139,6 +151,9 @@ export class PostgresStore implements Store {
       max: options.poolSize ?? 10,
       connectionTimeoutMillis: 10_000,
       idleTimeoutMillis: 30_000,
+      // A pooled connection to a database that went away unannounced is found dead by TCP
+      // keepalives, not by the next unit that takes it.
+      keepAlive: true,
       // Statements go out without waiting for the previous answer: a command's writes travel
       // together (see PgOps), which saves round trips and socket writes, not server work.
       pipeline: true,
@@ -181,8 +196,10 @@ export class PostgresStore implements Store {
   async transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
     this.assertOpen();
     const attemptsMax = this.options.attemptsMax ?? 5;
+    const deadlineMs = this.unitDeadline();
     for (let attempt = 1; ; attempt++) {
-      const client = await this.connect();
+      const client = await this.connect(deadlineMs);
+      const unwatch = watchAnswers(client, this.answerTimeoutMs());
       const ops = new PgOps(client, this, true);
       let commitSent = false;
       let landed = false;
@@ -249,7 +266,7 @@ export class PostgresStore implements Store {
         }
         const broken = lost && !refused;
         const retryable = broken || retryableCodes.has(pgCode(error) ?? '');
-        if (retryable && attempt < attemptsMax && !this.closed) {
+        if (retryable && attempt < attemptsMax && !this.closed && performance.now() < deadlineMs) {
           await sleep(Math.min(200, 5 * 2 ** attempt) * Math.random());
           continue;
         }
@@ -258,7 +275,39 @@ export class PostgresStore implements Store {
         }
         if (abandonedCodes.has(pgCode(error) ?? '')) throw gaveUp();
         throw error;
+      } finally {
+        unwatch();
       }
+    }
+  }
+
+  private answerTimeoutMs(): number {
+    return this.options.answerTimeoutMs ?? 10_000;
+  }
+
+  /** Retries of a unit start only until then; a connection is waited for until then. */
+  private unitDeadline(): number {
+    return performance.now() + this.answerTimeoutMs();
+  }
+
+  async health(): Promise<StoreHealth> {
+    if (this.closed) return { ok: false, reason: 'The store is closed.', permanent: true };
+    const deadlineMs = performance.now() + healthTimeoutMs;
+    try {
+      const client = await this.connect(deadlineMs);
+      const unwatch = watchAnswers(client, Math.max(0, deadlineMs - performance.now()));
+      try {
+        await client.query('SELECT 1');
+        client.release();
+      } catch (error) {
+        client.release(error as Error);
+        throw error;
+      } finally {
+        unwatch();
+      }
+      return { ok: true };
+    } catch {
+      return { ok: false, reason: 'The database did not answer.', permanent: false };
     }
   }
 
@@ -274,8 +323,10 @@ export class PostgresStore implements Store {
   private async reading<T>(work: (reader: StoreReader) => Promise<T>, snapshot: boolean): Promise<T> {
     this.assertOpen();
     const attemptsMax = this.options.attemptsMax ?? 5;
+    const deadlineMs = this.unitDeadline();
     for (let attempt = 1; ; attempt++) {
-      const client = await this.connect();
+      const client = await this.connect(deadlineMs);
+      const unwatch = watchAnswers(client, this.answerTimeoutMs());
       const ops = new PgOps(client, this, false, snapshot ? 'snapshot' : 'single');
       try {
         // BEGIN travels with the first read; the reads' answers count only if it succeeded.
@@ -294,7 +345,7 @@ export class PostgresStore implements Store {
           if (snapshot) await client.query('ROLLBACK').catch(() => {});
           client.release();
         }
-        if (broken && attempt < attemptsMax && !this.closed) {
+        if (broken && attempt < attemptsMax && !this.closed && performance.now() < deadlineMs) {
           await sleep(Math.min(200, 5 * 2 ** attempt) * Math.random());
           continue;
         }
@@ -302,6 +353,8 @@ export class PostgresStore implements Store {
           throw new LockstepError('service_unavailable', 'The database is unavailable; retry shortly.');
         if (abandonedCodes.has(pgCode(error) ?? '')) throw gaveUp();
         throw error;
+      } finally {
+        unwatch();
       }
     }
   }
@@ -424,12 +477,33 @@ export class PostgresStore implements Store {
     return payloads;
   }
 
-  private async connect(): Promise<pg.PoolClient> {
+  /** A pooled connection, or 503 if none comes by `deadlineMs` (performance.now() time). */
+  private async connect(deadlineMs = Number.POSITIVE_INFINITY): Promise<pg.PoolClient> {
     let client: pg.PoolClient;
+    const connecting = this.pool.connect();
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      client = await this.pool.connect();
+      client = await Promise.race([
+        connecting,
+        new Promise<never>((_, reject) => {
+          if (!Number.isFinite(deadlineMs)) return;
+          timer = setTimeout(
+            () => {
+              // Given back whenever it comes, unused.
+              connecting.then(
+                (late) => late.release(),
+                () => {},
+              );
+              reject(new Error('No connection in time.'));
+            },
+            Math.max(0, deadlineMs - performance.now()),
+          );
+        }),
+      ]);
     } catch {
       throw new LockstepError('service_unavailable', 'The database is unavailable; retry shortly.');
+    } finally {
+      clearTimeout(timer);
     }
     // While checked out, a client's socket error (reset, failover, FATAL between queries) is
     // also emitted as an 'error' event, which would crash the process with no listener. The
@@ -1677,6 +1751,26 @@ function pgCode(error: unknown): string | undefined {
 }
 
 /** The connection is gone (killed backend, server restart, network): the server rolled back. */
+/**
+ * Cuts the client's connection when `idleMs` pass without a byte from the server while a unit
+ * holds it (a unit awaits only the store, so it is waiting for an answer): every statement in
+ * flight then fails as on a lost connection, which the unit's retry and outcome-unknown
+ * handling already covers, and the pool drops the connection. Returns the stop function.
+ */
+function watchAnswers(client: pg.PoolClient, idleMs: number): () => void {
+  const stream = (client as unknown as { connection?: { stream?: Socket } }).connection?.stream;
+  if (!stream) return () => {};
+  const timer = setTimeout(() => {
+    stream.destroy(new Error(`Connection terminated: the database did not answer for ${idleMs} ms.`));
+  }, idleMs);
+  const answered = () => timer.refresh();
+  stream.on('data', answered);
+  return () => {
+    clearTimeout(timer);
+    stream.removeListener('data', answered);
+  };
+}
+
 function isConnectionError(error: unknown): boolean {
   const code = pgCode(error);
   if (code && /^(08|57P0[123])/.test(code)) return true;

@@ -43,6 +43,7 @@ import type {
   SigningKeyRecord,
   Store,
   StoredEvent,
+  StoreHealth,
   StoreReader,
   StoreTx,
   UsualAccountRecord,
@@ -143,6 +144,7 @@ export class SqliteStore implements Store {
   private writing = false;
   /** Set when a commit's outcome became unknown: no more writes until the store is reopened. */
   private failed: LockstepError | undefined;
+  private readonly failureListeners: Array<(error: Error) => void> = [];
   private reading = false;
   private closed = false;
   private readonly keyRevokedListeners = new Set<() => void>();
@@ -284,6 +286,23 @@ export class SqliteStore implements Store {
       });
     }
     return this.dataVersion;
+  }
+
+  async health(): Promise<StoreHealth> {
+    if (this.failed) return { ok: false, reason: this.failed.message, permanent: true };
+    if (this.closed) return { ok: false, reason: 'The store is closed.', permanent: true };
+    return { ok: true };
+  }
+
+  onFailure(listener: (error: Error) => void): void {
+    this.failureListeners.push(listener);
+  }
+
+  /** Stops taking writes for good (a commit or a sync failed) and says so, once. */
+  private fail(failure: LockstepError): void {
+    const first = this.failed === undefined;
+    this.failed = failure;
+    if (first) for (const listener of this.failureListeners.splice(0)) listener(failure);
   }
 
   transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
@@ -503,9 +522,11 @@ export class SqliteStore implements Store {
       // The commit frame may be in the WAL: count it, so reads that could see it wait for a
       // sync that will never come and are refused with the rest.
       this.committedBatches++;
-      this.failed = unavailable(
-        'A commit failed; its outcome is unknown. The gateway takes no more writes until it is restarted; retry with the same Idempotency-Key.',
-        error,
+      this.fail(
+        unavailable(
+          'A commit failed; its outcome is unknown. The gateway takes no more writes until it is restarted; retry with the same Idempotency-Key.',
+          error,
+        ),
       );
       this.rollbackQuietly();
       for (const { unit } of open) unit.reject(this.failed);
@@ -581,9 +602,11 @@ export class SqliteStore implements Store {
    * pages): refuse those units and every later write, as after a failed COMMIT.
    */
   private syncFailed(error: unknown): void {
-    this.failed = unavailable(
-      'Writing to disk failed; the outcome of recent commands is unknown. The gateway takes no more writes until it is restarted; retry with the same Idempotency-Key.',
-      error,
+    this.fail(
+      unavailable(
+        'Writing to disk failed; the outcome of recent commands is unknown. The gateway takes no more writes until it is restarted; retry with the same Idempotency-Key.',
+        error,
+      ),
     );
     for (const { settled } of this.awaitingSync.splice(0)) {
       for (const { unit } of settled) unit.reject(this.failed);

@@ -53,8 +53,19 @@ export interface Store {
    * other processes' commits are announced (`onKeyRevoked` through NOTIFY on PostgreSQL).
    */
   foreignCommits?(): number;
+  /**
+   * Whether the store can serve now, for `/healthz` (helper-49's review: it answered ok with
+   * the database unreachable, and on an embedded store that had stopped taking writes).
+   * `permanent`: it will not recover in this process (a failed commit or sync on the embedded
+   * store); the gateway then stops so that its supervisor restarts it.
+   */
+  health(): Promise<StoreHealth>;
+  /** Runs `listener` once if the store fails for good (see `health`). */
+  onFailure?(listener: (error: Error) => void): void;
   close(): Promise<void>;
 }
+
+export type StoreHealth = { ok: true } | { ok: false; reason: string; permanent: boolean };
 
 // ---------------------------------------------------------------------------------------------
 // Records

@@ -1,0 +1,175 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { describe, expect, it } from 'vitest';
+import { demoLogins } from '../../packages/gateway/src/seed.ts';
+import { openSqliteStore } from '../../packages/gateway/src/storage/sqlite.ts';
+import { startTestGateway } from '../support/gateway.ts';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const nodeFlags = [
+  '--experimental-strip-types',
+  '--experimental-sqlite',
+  '--disable-warning=ExperimentalWarning',
+];
+
+/** The gateway as `pnpm gateway` runs it, seeded, on a fresh data folder. */
+async function startProcess(env: Record<string, string>) {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'lockstep-stop-'));
+  const child: ChildProcess = spawn(process.execPath, [...nodeFlags, 'packages/gateway/src/bin.ts'], {
+    cwd: root,
+    env: {
+      ...process.env,
+      PORT: '0',
+      LOG_LEVEL: 'warn',
+      LOCKSTEP_SEED_DEMO: '1',
+      LOCKSTEP_DATA_DIR: dataDir,
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const started = await new Promise<{ url: string; secretKey: string }>((resolve, reject) => {
+    let url: string | undefined;
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+      url ??= /listening on (http:\/\/localhost:\d+)/.exec(line)?.[1];
+      if (url && line.startsWith('{"demoSeed"'))
+        resolve({ url, secretKey: JSON.parse(line).demoSeed.secretKey });
+    });
+    child.once('exit', (code) => reject(new Error(`the gateway exited with ${code}`)));
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { ...started, child, exited, cleanUp: () => rmSync(dataDir, { recursive: true, force: true }) };
+}
+
+describe('stopping the gateway', () => {
+  it('drains keep-alive clients on SIGTERM: each finishes its request and is told to go, none is cut', async () => {
+    // http.Server.close cut connections idle at the signal, racing requests their clients were
+    // sending on them: resets, some of them for commands that had committed (helper-49's review).
+    const gateway = await startProcess({ LOCKSTEP_SHUTDOWN_GRACE_MS: '20000' });
+    try {
+      const post = (pathname: string, token: string, body: unknown) =>
+        fetch(`${gateway.url}${pathname}`, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            ...(token ? { authorization: `Bearer ${token}` } : {}),
+          },
+          body: JSON.stringify(body),
+        });
+      const session = await (
+        await post('/v1/sessions', '', {
+          userId: demoLogins.buyer.userId,
+          password: demoLogins.buyer.password,
+        })
+      ).json();
+      const creating = await post('/v1/temporary-accounts', session.token, {
+        payeeUserId: demoLogins.seller.userId,
+        amountMinor: 100,
+        currency: 'JPY',
+      });
+      const created = await creating.json();
+      expect(creating.status, JSON.stringify(created)).toBe(201);
+      let signalled = false;
+      let stop = false;
+      const afterSignal: Array<{ status?: number; connection?: string | null; error?: string }> = [];
+      const client = async (index: number) => {
+        while (!stop) {
+          const sentAfterSignal = signalled;
+          try {
+            const response = await post(
+              `/v1/temporary-accounts/${created.code}/${index % 2 ? 'lock' : 'unlock'}`,
+              gateway.secretKey,
+              {},
+            );
+            await response.text();
+            if (sentAfterSignal)
+              afterSignal.push({ status: response.status, connection: response.headers.get('connection') });
+          } catch (error) {
+            const code = String((error as { cause?: { code?: string } }).cause?.code ?? error);
+            afterSignal.push({ error: code });
+            if (code === 'ECONNREFUSED') return; // the listener is closed: the client goes elsewhere
+          }
+        }
+      };
+      const clients = Array.from({ length: 12 }, (_, index) => client(index));
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      signalled = true;
+      gateway.child.kill('SIGTERM');
+      // Long before the 20 s grace: every connection is closed once it has had its answer.
+      const code = await Promise.race([
+        gateway.exited,
+        new Promise((resolve) => setTimeout(() => resolve('running'), 10_000)),
+      ]);
+      stop = true;
+      await Promise.all(clients);
+      expect(code).toBe(0);
+      expect(afterSignal.filter((entry) => entry.error && entry.error !== 'ECONNREFUSED')).toEqual([]);
+      // Answered in full; those the drain saw tell the client to close (a request the signal
+      // overtook may still have been answered before the drain began).
+      const answered = afterSignal.filter((entry) => entry.status !== undefined);
+      expect(answered.every((entry) => entry.status === 200)).toBe(true);
+      expect(answered.filter((entry) => entry.connection === 'close').length).toBeGreaterThan(0);
+    } finally {
+      gateway.child.kill('SIGKILL');
+      gateway.cleanUp();
+    }
+  }, 60_000);
+});
+
+describe('health', () => {
+  it('/healthz answers 503 once the embedded store stopped taking writes (a failed sync)', async () => {
+    // It answered 200 while every command and read was refused until a restart (helper-49).
+    const dir = mkdtempSync(path.join(tmpdir(), 'lockstep-health-'));
+    let failing = false;
+    const store = await openSqliteStore({
+      path: path.join(dir, 'lockstep.sqlite'),
+      syncWal: async () => {
+        if (failing)
+          throw Object.assign(new Error('ENOSPC: no space left on device, fdatasync'), { code: 'ENOSPC' });
+      },
+    });
+    const failures: string[] = [];
+    store.onFailure?.((error) => failures.push(error.message));
+    const gateway = await startTestGateway({ store });
+    try {
+      expect((await gateway.request('GET', '/healthz')).body).toEqual({ ok: true, store: 'sqlite' });
+      const token = await gateway.buyerToken();
+      failing = true;
+      const refused = await gateway.request('POST', '/v1/temporary-accounts', {
+        token,
+        body: { payeeUserId: demoLogins.seller.userId, amountMinor: 100, currency: 'JPY' },
+      });
+      expect(refused.status).toBe(503);
+      const health = await gateway.request('GET', '/healthz');
+      expect(health.status).toBe(503);
+      expect(health.body).toMatchObject({
+        ok: false,
+        store: 'sqlite',
+        reason: expect.stringMatching(/restarted/),
+      });
+      expect(health.headers.get('cache-control')).toBe('no-store');
+      // Told once, however many units the failure refuses.
+      await gateway.request('POST', '/v1/sessions', {
+        body: { userId: demoLogins.buyer.userId, password: demoLogins.buyer.password },
+      });
+      expect(failures).toHaveLength(1);
+    } finally {
+      await gateway.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('/healthz answers 503 while the gateway is stopping', async () => {
+    const gateway = await startTestGateway();
+    try {
+      gateway.gateway.draining = true;
+      const health = await gateway.request('GET', '/healthz');
+      expect(health.status).toBe(503);
+      expect(health.body).toMatchObject({ ok: false, reason: 'The gateway is stopping.' });
+    } finally {
+      await gateway.close();
+    }
+  });
+});
