@@ -646,11 +646,206 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
     }
   }, 60_000);
 
+  // --- keyboard focus and screen readers (the accessibility review) ---------------------------
+
+  /** A funded deal of the demo buyer's, for the order page. */
+  const fundedDeal = async (orderReference: string) =>
+    (
+      await gateway.request('POST', '/v1/temporary-accounts', {
+        token: await gateway.buyerToken(),
+        body: { invoice: await invoice(500, orderReference) },
+      })
+    ).body.code as string;
+
+  /** What has the keyboard focus in the iframe: `TAG:text`. */
+  const focusedIn = (frame: Frame) =>
+    frame.evaluate(() => {
+      const active = document.activeElement;
+      return `${active?.tagName}:${active === document.body ? '' : (active?.textContent ?? '').trim()}`;
+    });
+
+  it('never takes the focus or the keystrokes from the shop’s page, however late it mounts', async () => {
+    // The buyer types in a shop field while a pay and an order widget mount: Chromium lets a
+    // cross-origin iframe focus itself, and the review saw "the door" land in the bank's User ID.
+    const token = await invoice(300, 'order-focus-typing');
+    const code = await fundedDeal('order-focus-typing-2');
+    pageHtml = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Tea shop</title></head>
+      <body><label for="note">Delivery note</label><input id="note"><div id="slot"></div>
+      <script src="${gateway.url}/checkout.js"></script>
+      <script>window.mountLater = () => {
+        for (const [mode, name, value] of [['pay', 'invoice', '${token}'], ['order', 'account', '${code}']]) {
+          const element = document.createElement('lockstep-checkout');
+          element.setAttribute('publishable-key', '${gateway.seed.publishableKey}');
+          element.setAttribute('mode', mode);
+          element.setAttribute(name, value);
+          document.getElementById('slot').append(element);
+        }
+      };</script></body></html>`;
+    const page = await context.newPage();
+    await page.goto(`${shopOrigin}/checkout`);
+    await page.locator('#note').click();
+    await page.keyboard.type('Leave at ');
+    await page.evaluate(() => (window as any).mountLater());
+    await page.waitForFunction(() => document.querySelectorAll('lockstep-checkout iframe').length === 2);
+    const frames = await Promise.all(
+      (await page.$$('lockstep-checkout iframe')).map(
+        async (handle) => (await handle.contentFrame()) as Frame,
+      ),
+    );
+    for (const frame of frames) await frame.getByLabel('User ID').waitFor();
+    await page.waitForTimeout(300);
+    await page.keyboard.type('the door');
+    expect(await page.locator('#note').inputValue()).toBe('Leave at the door');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('note');
+    for (const frame of frames) {
+      expect(await frame.getByLabel('User ID').inputValue()).toBe('');
+      expect(await focusedIn(frame)).toBe('BODY:');
+    }
+    await expect(page.locator('lockstep-checkout iframe').first().getAttribute('title')).resolves.toBe(
+      'Bank payment',
+    );
+    await page.close();
+  }, 60_000);
+
+  it('a failed login marks both fields invalid and points them at the reason, until the retry', async () => {
+    const { page, frame } = await open(`mode="pay" invoice="${await invoice(300, 'order-login-invalid')}"`);
+    const fieldState = () =>
+      frame.evaluate(() =>
+        ['user-id', 'password'].map((id) => {
+          const field = document.getElementById(id) as HTMLElement;
+          const reason = (field.getAttribute('aria-describedby') ?? '')
+            .split(/\s+/)
+            .filter(Boolean)
+            .map((ref) => document.getElementById(ref)?.textContent ?? '')
+            .join(' ');
+          return { invalid: field.getAttribute('aria-invalid'), reason };
+        }),
+      );
+    await login(frame, { userId: demoLogins.buyer2.userId, password: 'wrong-password-a11y' });
+    await frame.getByRole('alert').getByText('The user ID or password is wrong.').waitFor();
+    const refused = { invalid: 'true', reason: 'The user ID or password is wrong.' };
+    expect(await fieldState()).toEqual([refused, refused]);
+    expect(await frame.evaluate(() => document.activeElement?.id)).toBe('password'); // to retype it
+    // Retrying clears both while the new attempt is on its way (held here for a moment).
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await context.route('**/v1/sessions', async (route) => {
+      await held;
+      await route.continue();
+    });
+    try {
+      await frame.getByLabel('Password').fill('wrong-password-a11y-2');
+      await frame.getByRole('button', { name: 'Log in to your bank' }).click();
+      await frame.getByRole('button', { name: 'Logging in…' }).waitFor();
+      expect(await fieldState()).toEqual([
+        { invalid: null, reason: '' },
+        { invalid: null, reason: '' },
+      ]);
+      release();
+      await frame.getByRole('button', { name: 'Log in to your bank' }).waitFor();
+      expect(await fieldState()).toEqual([refused, refused]);
+    } finally {
+      release();
+      await context.unroute('**/v1/sessions');
+    }
+    await page.close();
+  }, 60_000);
+
+  it('after a keyboard login on the order page, focus is on the heading and the deal is announced', async () => {
+    const code = await fundedDeal('order-login-focus');
+    const { page, frame } = await open(`mode="order" account="${code}"`);
+    await frame.getByLabel('User ID').fill(demoLogins.buyer.userId);
+    await frame.getByLabel('Password').fill(demoLogins.buyer.password);
+    await frame.getByLabel('Password').press('Enter');
+    await frame.getByRole('button', { name: 'Release payment' }).waitFor();
+    // The login form that had the focus is gone: the view's heading has it, not the body.
+    expect(await focusedIn(frame)).toBe('H1:Your payment');
+    // The heading reads on its own; the "Live" badge is beside it, still describing the facts.
+    await expect(frame.getByRole('heading', { name: 'Your payment', exact: true }).count()).resolves.toBe(1);
+    await expect(frame.locator('#live-badge').isVisible()).resolves.toBe(true);
+    const describedBy = await frame.evaluate(() => {
+      const list = document.querySelector('dl.status') as HTMLElement;
+      return document.getElementById(list.getAttribute('aria-describedby') ?? '')?.textContent;
+    });
+    expect(describedBy).toBe('Live');
+    // Where the deal stands is announced at once, not only from the first change on.
+    await expect(frame.locator('[role=status]').textContent()).resolves.toBe(
+      'Funds held at your bank · Your lock: on · Seller lock: off · Not shipped yet',
+    );
+    await page.close();
+  }, 60_000);
+
+  it('a live update leaves the keyboard focus on Release', async () => {
+    const code = await fundedDeal('order-live-focus');
+    const { page, frame } = await open(`mode="order" account="${code}"`);
+    await login(frame, demoLogins.buyer);
+    const release = frame.getByRole('button', { name: 'Release payment' });
+    await release.focus();
+    expect(await focusedIn(frame)).toBe('BUTTON:Release payment');
+    expect((await merchant(code, 'lock')).status).toBe(200);
+    await frame.locator('[data-field="seller-lock"]').getByText('on').waitFor();
+    expect(await focusedIn(frame)).toBe('BUTTON:Release payment');
+    expect((await merchant(code, 'ship', { carrier: 'Yamato', trackingNumber: 'YT-7' })).status).toBe(200);
+    await frame.locator('[data-field="shipment"]').getByText('Yamato, tracking YT-7').waitFor();
+    expect(await focusedIn(frame)).toBe('BUTTON:Release payment');
+    await expect(frame.locator('[role=status]').textContent()).resolves.toContain('Shipped');
+    await page.close();
+  }, 60_000);
+
+  it('Release confirmed by keyboard in the bank’s window: focus follows, then lands on the heading', async () => {
+    const code = await fundedDeal('order-keyboard-release');
+    const { page, frame } = await open(`mode="order" account="${code}"`);
+    await login(frame, demoLogins.buyer);
+    await frame.getByRole('button', { name: 'Release payment' }).focus();
+    const opened = page.waitForEvent('popup');
+    await page.keyboard.press('Enter');
+    const confirmation = await opened;
+    // While the window is open, focus is on Release's stand-in, not thrown to the body.
+    await expect.poll(() => focusedIn(frame)).toBe('BUTTON:Show that window');
+    const confirm = confirmation.getByRole('button', { name: 'Confirm' });
+    await expect.poll(() => confirm.getAttribute('aria-disabled'), { timeout: 5_000 }).toBe('false');
+    await confirmation.keyboard.press('Tab'); // from Cancel to Confirm
+    const closed = confirmation.waitForEvent('close');
+    await confirmation.keyboard.press('Enter');
+    await closed;
+    expect(await verdictOf(code)).toBe('accepted');
+    await frame.getByText('You released the payment.').first().waitFor();
+    expect(await focusedIn(frame)).toBe('H1:Your payment');
+    await expect(frame.locator('[role=status]').textContent()).resolves.toBe('You released the payment.');
+    await page.close();
+  }, 60_000);
+
   it('speaks Japanese and formats yen for lang="ja"', async () => {
     const { page, frame } = await open(`mode="pay" lang="ja" invoice="${await invoice(10_500, 'order-ja')}"`);
     await frame.getByText('銀行で支払う').waitFor();
     await expect(frame.locator('.amount').first().textContent()).resolves.toMatch(/[¥￥]10,500/);
     await screenshot(page, '10-widget-ja');
+    await page.close();
+  });
+
+  it('names the iframe in the widget’s language', async () => {
+    const { page } = await open(`mode="pay" lang="ja" invoice="${await invoice(300, 'order-ja-title')}"`);
+    await expect(page.locator('lockstep-checkout iframe').getAttribute('title')).resolves.toBe(
+      '銀行でのお支払い',
+    );
+    // The order widget, by the page's own language (no lang attribute) and by `lang`.
+    const titles = await page.evaluate(() => {
+      document.documentElement.lang = 'ja-JP';
+      const titleOf = (options: Record<string, string>) => {
+        const host = document.body.appendChild(document.createElement('div'));
+        (window as any).Lockstep.mount(host, {
+          mode: 'order',
+          publishableKey: 'pk_test',
+          account: 'x',
+          ...options,
+        });
+        return host.querySelector('iframe')?.title;
+      };
+      return [titleOf({}), titleOf({ lang: 'en' })];
+    });
+    expect(titles).toEqual(['銀行でのお支払いの状況', 'Bank payment status']);
     await page.close();
   });
 });

@@ -67,11 +67,64 @@ new ResizeObserver(() => emit({ type: 'resize', heightPx: document.documentEleme
 
 // --- DOM helpers ----------------------------------------------------------------------------
 
-/** The polite live region: every status change is announced to screen readers. */
+/**
+ * The polite live region: every status change is announced to screen readers. It stays in
+ * place while views change around it (a region re-inserted as it changes may go unheard).
+ */
 const live = h('p', { class: 'live', role: 'status', 'aria-live': 'polite' });
 
+/** A view's heading: focusable by script, so focus has a place to go when the view changes. */
+function heading(text: string): HTMLElement {
+  return h('h1', { tabindex: '-1' }, text);
+}
+
+/**
+ * Whether the keyboard focus is in `within`. With `orBody`, focus on the body counts when this
+ * frame has the focus (a control disabled while busy leaves it there). Focus elsewhere (on the
+ * shop's page) does not: leaving this frame resets its active element to the body, and the
+ * frame has the focus no more. Focus is moved only when this says so: never on load.
+ */
+function focusIn(within: Element, orBody = false): boolean {
+  const active = document.activeElement ?? document.body;
+  return active === document.body ? orBody && document.hasFocus() : within.contains(active);
+}
+
+/**
+ * Runs `replace`, which changes what `within` holds, and keeps the keyboard focus (`focusIn`):
+ * when it is gone with what was replaced, it goes to the new control of the same kind
+ * (`data-control`), else to `fallback()`.
+ */
+function keepingFocus(
+  within: Element,
+  replace: () => void,
+  fallback: () => HTMLElement | null | undefined,
+  orBody = false,
+): void {
+  const active = document.activeElement ?? document.body;
+  const inside = focusIn(within, orBody);
+  const kind = active instanceof HTMLElement ? active.dataset.control : undefined;
+  replace();
+  if (!inside || (active !== document.body && document.activeElement === active)) return;
+  const same = kind ? within.querySelector<HTMLElement>(`[data-control="${kind}"]`) : null;
+  (same ?? fallback())?.focus();
+}
+
+/**
+ * Shows a view. Focus moves only when the old view had it (or this frame has it and it was
+ * lost): to the view's `data-autofocus` control, else its heading. Never on load, when focus
+ * is the shop page's: the widget does not take the buyer's focus or keystrokes.
+ */
 function show(...children: Child[]): void {
-  root.replaceChildren(...children.filter((child): child is Node | string => Boolean(child)), live);
+  if (live.parentNode !== root) root.append(live);
+  keepingFocus(
+    root,
+    () => {
+      for (const node of [...root.childNodes]) if (node !== live) node.remove();
+      live.before(...children.filter((child): child is Node | string => Boolean(child)));
+    },
+    () => root.querySelector<HTMLElement>('[data-autofocus]') ?? root.querySelector<HTMLElement>('h1'),
+    true,
+  );
 }
 
 function announce(text: string): void {
@@ -98,6 +151,8 @@ function loginForm(intro: Child, onLoggedIn: () => void): HTMLElement {
     autocomplete: 'username',
     required: true,
     maxlength: '64',
+    // Focused only if this frame already has the focus (show): never on load.
+    'data-autofocus': true,
   });
   const password = h('input', {
     id: 'password',
@@ -109,6 +164,7 @@ function loginForm(intro: Child, onLoggedIn: () => void): HTMLElement {
   });
   const submit = h('button', { type: 'submit', class: 'primary' }, t.logIn);
   const problem = h('div');
+  const fields = [userId, password];
   const form = h(
     'form',
     { class: 'login', 'aria-label': t.logIn },
@@ -125,6 +181,10 @@ function loginForm(intro: Child, onLoggedIn: () => void): HTMLElement {
     submit.disabled = true;
     submit.textContent = t.loggingIn;
     problem.replaceChildren();
+    for (const field of fields) {
+      field.removeAttribute('aria-invalid');
+      field.removeAttribute('aria-describedby');
+    }
     try {
       const result = await api<{ token: string; customer: { id: string } }>('POST', '/v1/sessions', {
         userId: userId.value,
@@ -134,13 +194,20 @@ function loginForm(intro: Child, onLoggedIn: () => void): HTMLElement {
       password.value = '';
       onLoggedIn();
     } catch (error) {
-      problem.replaceChildren(alertBox(codeOf(error) === 'login_locked' ? t.loginLocked : t.loginFailed));
+      const message = alertBox(codeOf(error) === 'login_locked' ? t.loginLocked : t.loginFailed);
+      message.id = 'login-problem';
+      problem.replaceChildren(message);
+      // The fields say they were refused, and why (cleared when the buyer tries again).
+      for (const field of fields) {
+        field.setAttribute('aria-invalid', 'true');
+        field.setAttribute('aria-describedby', message.id);
+      }
       submit.disabled = false;
       submit.textContent = t.logIn;
-      password.focus();
+      // The buyer pressed Log in here: back to the password, unless they have left the frame.
+      if (focusIn(form, true)) password.focus();
     }
   });
-  queueMicrotask(() => userId.focus());
   return form;
 }
 
@@ -167,7 +234,7 @@ async function payMode(): Promise<void> {
         : code === 'invoice_already_used'
           ? t.invoiceUsed
           : t.invoiceInvalid;
-    show(h('h1', {}, t.payTitle), alertBox(text));
+    show(heading(t.payTitle), alertBox(text));
     emit({ type: 'error', code, message: text });
     return;
   }
@@ -185,7 +252,7 @@ async function payMode(): Promise<void> {
     h('dd', {}, invoice.description),
   );
   show(
-    h('h1', {}, t.payTitle),
+    heading(t.payTitle),
     summary,
     loginForm(null, () => void chooseAccount(invoice, summary, amount)),
   );
@@ -202,7 +269,7 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amo
     // Back to the login form, with the reason: nothing was paid.
     const code = codeOf(error);
     show(
-      h('h1', {}, t.payTitle),
+      heading(t.payTitle),
       summary,
       alertBox(t.failed),
       loginForm(null, () => void chooseAccount(invoice, summary, amount)),
@@ -221,7 +288,7 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amo
   );
   // One key per payment: a second window after a lost answer, and retries, pay once.
   const idempotencyKey = `widget-${crypto.randomUUID()}`;
-  const pay = h('button', { type: 'submit', class: 'primary' }, t.confirmPay(amount));
+  const pay = h('button', { type: 'submit', class: 'primary', 'data-autofocus': true }, t.confirmPay(amount));
   const problem = h('div');
   const waiting = h('div');
   const fieldset = h('fieldset', {}, h('legend', {}, t.fromAccount), ...choices);
@@ -241,6 +308,8 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amo
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     if (pay.disabled) return;
+    // Pay is disabled while the window is open: focus goes to "Show that window" meanwhile.
+    const focusHere = focusIn(form, true);
     problem.replaceChildren();
     const fundFrom = (form.querySelector('input[name=fundFrom]:checked') as HTMLInputElement | null)?.value;
     const fromAccount = accounts.find((account) => account.id === fundFrom);
@@ -272,7 +341,7 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amo
           open?.end('settled');
           await api('DELETE', '/v1/sessions/current').catch(() => {});
           session = undefined;
-          show(h('h1', {}, t.payTitle), summary, h('p', { class: 'success' }, t.paid));
+          show(heading(t.payTitle), summary, h('p', { class: 'success' }, t.paid));
           announce(t.paid);
           emit({ type: 'paid', code: message.account.code });
         },
@@ -285,6 +354,7 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amo
           problem.replaceChildren(alertBox(failureText(code)));
         },
         gone: () => {
+          const hadFocus = focusIn(form, true);
           ready();
           if (paying) {
             // Closed while the bank was paying: Pay again finds out (same key, never twice).
@@ -293,12 +363,14 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amo
           } else if (lastFailure) {
             emit({ type: 'error', code: lastFailure, message: failureText(lastFailure) });
           }
-          pay.focus();
+          if (hadFocus) pay.focus();
         },
         noAnswer: () => {
+          const hadFocus = focusIn(form, true);
           ready();
           problem.replaceChildren(alertBox(t.payWindowFailed));
           announce(t.payWindowFailed);
+          if (hadFocus) pay.focus();
         },
       },
     );
@@ -321,16 +393,16 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amo
     });
     waiting.replaceChildren(h('p', {}, t.confirmInWindow), h('div', { class: 'actions' }, showAgain, cancel));
     announce(t.confirmInWindow);
+    if (focusHere) showAgain.focus();
   });
-  show(h('h1', {}, t.payTitle), summary, form);
-  pay.focus();
+  show(heading(t.payTitle), summary, form);
 }
 
 // --- order mode (steps 106, 120-122) ----------------------------------------------------------
 
 async function orderMode(): Promise<void> {
   show(
-    h('h1', {}, t.orderTitle),
+    heading(t.orderTitle),
     loginForm(h('p', {}, t.logInToSee), () => void watch()),
   );
   emit({ type: 'ready', mode: 'order' });
@@ -344,15 +416,29 @@ const order = {
   refreshAgain: false,
   /** A failure to show until the next successful action. */
   problem: '',
-  statusList: undefined as HTMLElement | undefined,
+  /** The view, once shown (after login): later versions update it in place. */
+  view: undefined as OrderView | undefined,
   lastAccount: undefined as AccountView | undefined,
   /** The bank's window while a Release / Report confirmation is open: live updates keep it. */
   confirmation: undefined as BankWindow | undefined,
-  actions: undefined as HTMLElement | undefined,
   lastStatusLine: '',
   /** The verdict last shown (undefined before the first view): its first change is an event. */
   lastVerdict: undefined as AccountView['verdict'] | undefined,
 };
+
+/**
+ * The parts of the order view that change. A live update replaces the facts and leaves the
+ * actions alone while they stay the same, so the keyboard focus stays on Release, say.
+ */
+interface OrderView {
+  heading: HTMLElement;
+  problem: HTMLElement;
+  problemText: string;
+  list: HTMLElement;
+  actions: HTMLElement;
+  /** What the actions offer: `decide` (Release, Report), the verdict, `confirming`, or none. */
+  actionsKey: string;
+}
 
 async function watch(): Promise<void> {
   let account: AccountView;
@@ -360,7 +446,7 @@ async function watch(): Promise<void> {
     account = await api<AccountView>('GET', order.path);
   } catch (error) {
     const code = codeOf(error);
-    show(h('h1', {}, t.orderTitle), alertBox(code === 'not_found' ? t.notYours : t.failed));
+    show(heading(t.orderTitle), alertBox(code === 'not_found' ? t.notYours : t.failed));
     emit({ type: 'error', code, message: code === 'not_found' ? t.notYours : t.failed });
     return;
   }
@@ -477,7 +563,9 @@ function renderOrder(account: AccountView): void {
     `${t.sellerLock}: ${lockText(seller?.lockPpm)}`,
     account.shipment ? t.shipped : t.notShipped,
     account.verdict === 'accepted' ? t.released : account.verdict === 'rejected' ? t.rejected : '',
-  ].join(' · ');
+  ]
+    .filter(Boolean)
+    .join(' · ');
   const list = h(
     'dl',
     { class: 'status', 'aria-describedby': 'live-badge' },
@@ -502,34 +590,74 @@ function renderOrder(account: AccountView): void {
     ...deadlineRow(account),
   );
   const canDecide = account.status === 'funded' && account.verdict === null && (buyer?.lockPpm ?? 0) > 0;
-  if (order.statusList && order.actions && order.confirmation && canDecide) {
-    // A confirmation is open: update the facts, keep the buyer's half-made decision.
-    order.statusList.replaceWith(list);
-    order.statusList = list;
-  } else {
-    // The decision is made (by the window, which then closes by itself, or elsewhere) or moot.
+  const view: OrderView = order.view ?? {
+    heading: heading(t.orderTitle),
+    problem: h('div'),
+    problemText: '',
+    list,
+    actions: h('div', { class: 'actions' }),
+    actionsKey: '',
+  };
+  if (view.list !== list) {
+    view.list.replaceWith(list);
+    view.list = list;
+  }
+  if (view.problemText !== order.problem) {
+    view.problemText = order.problem;
+    view.problem.replaceChildren(...(order.problem ? [alertBox(order.problem)] : []));
+  }
+  // While a confirmation is open, the buyer's half-made decision stays. Otherwise the decision
+  // is made (by the window, which then closes by itself, or elsewhere) or moot.
+  if (!(order.confirmation && canDecide)) {
     endConfirmation('settled');
-    const actions = h('div', { class: 'actions' });
-    if (canDecide) {
-      const release = h('button', { type: 'button', class: 'primary' }, t.release);
-      const report = h('button', { type: 'button', class: 'secondary' }, t.reportProblem);
-      release.addEventListener('click', () => openConfirmation(actions, 'accept', account));
-      report.addEventListener('click', () => openConfirmation(actions, 'reject', account));
-      actions.append(release, report);
-    } else if (account.verdict) {
-      actions.append(h('p', { class: 'success' }, account.verdict === 'accepted' ? t.released : t.rejected));
+    const actionsKey = canDecide ? 'decide' : (account.verdict ?? '');
+    if (view.actionsKey !== actionsKey) {
+      view.actionsKey = actionsKey;
+      const actions = view.actions;
+      const children: Node[] = [];
+      if (canDecide) {
+        const release = h(
+          'button',
+          { type: 'button', class: 'primary', 'data-control': 'release' },
+          t.release,
+        );
+        const report = h(
+          'button',
+          { type: 'button', class: 'secondary', 'data-control': 'report' },
+          t.reportProblem,
+        );
+        // The account as last shown when clicked: these buttons outlive the version they came with.
+        release.addEventListener('click', () =>
+          openConfirmation(actions, 'accept', order.lastAccount ?? account),
+        );
+        report.addEventListener('click', () =>
+          openConfirmation(actions, 'reject', order.lastAccount ?? account),
+        );
+        children.push(release, report);
+      } else if (account.verdict) {
+        children.push(h('p', { class: 'success' }, account.verdict === 'accepted' ? t.released : t.rejected));
+      }
+      keepingFocus(
+        actions,
+        () => actions.replaceChildren(...children),
+        () => actions.querySelector('button') ?? view.heading,
+      );
     }
-    order.statusList = list;
-    order.actions = actions;
+  }
+  if (!order.view) {
+    // After login: the view replaces the login form, and takes the focus if the form had it.
+    order.view = view;
     show(
-      h('h1', {}, t.orderTitle, ' ', h('span', { class: 'badge', id: 'live-badge' }, t.live)),
-      order.problem ? alertBox(order.problem) : null,
-      list,
-      actions,
+      // The badge is beside the heading, not in it: the heading reads "Your payment".
+      h('div', { class: 'heading' }, view.heading, h('span', { class: 'badge', id: 'live-badge' }, t.live)),
+      view.problem,
+      view.list,
+      view.actions,
     );
   }
+  // The first status line too: after login, the buyer hears where the deal stands.
   if (statusLine !== order.lastStatusLine) {
-    if (order.lastStatusLine) announce(statusLine);
+    announce(statusLine);
     order.lastStatusLine = statusLine;
   }
   // Released or reported while this view is open, through the bank's window or any other way:
@@ -618,16 +746,26 @@ function bankWindow(
  */
 function openConfirmation(actions: HTMLElement, action: Decision, account: AccountView): void {
   endConfirmation('cancelled');
-  const previous = [...actions.childNodes];
+  const previous = [...actions.querySelectorAll('button')];
   let lastFailure: string | undefined;
+  /** Release and Report offered again, with the bank's own page: focus stays on the button. */
+  const offerBankPage = () => {
+    if (order.view) order.view.actionsKey = 'decide';
+    keepingFocus(
+      actions,
+      () => actions.replaceChildren(windowFailed(account.code), ...previous),
+      () => actions.querySelector('button'),
+    );
+    announce(t.windowFailed);
+  };
   const restore = () => {
     endConfirmation('cancelled');
     if (lastFailure) failed(lastFailure);
     if (order.lastAccount) {
+      // Release and Report again; focus, if it was on this window's buttons, back on Release.
       order.shownVersion = -1;
       renderOrder(order.lastAccount);
     }
-    order.actions?.querySelector('button')?.focus();
     void refresh();
   };
   const opened = bankWindow(
@@ -650,22 +788,27 @@ function openConfirmation(actions: HTMLElement, action: Decision, account: Accou
       noAnswer: () => {
         if (order.confirmation !== opened) return;
         endConfirmation('cancelled');
-        actions.replaceChildren(windowFailed(account.code), ...previous);
-        announce(t.windowFailed);
+        offerBankPage();
       },
     },
   );
   if (!opened) {
-    actions.replaceChildren(windowFailed(account.code), ...previous);
-    announce(t.windowFailed);
+    offerBankPage();
     return;
   }
   order.confirmation = opened;
+  if (order.view) order.view.actionsKey = 'confirming';
   const showAgain = h('button', { type: 'button', class: 'primary' }, t.showWindow);
   const cancel = h('button', { type: 'button', class: 'secondary' }, t.cancel);
   showAgain.addEventListener('click', () => opened.popup.focus());
   cancel.addEventListener('click', restore);
-  actions.replaceChildren(h('p', {}, t.confirmInWindow), showAgain, cancel);
+  // Focus, if it was on Release, goes to its stand-in while the window is open (then, once it
+  // decides, to the heading; if it is given up, back to Release).
+  keepingFocus(
+    actions,
+    () => actions.replaceChildren(h('p', {}, t.confirmInWindow), showAgain, cancel),
+    () => showAgain,
+  );
   announce(t.confirmInWindow);
 }
 

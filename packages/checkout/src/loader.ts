@@ -36,6 +36,12 @@ const scriptOrigin = (() => {
 
 let instances = 0;
 
+/** The iframe's name, in the widget's language (its own words are in the iframe's i18n.ts). */
+const titles = {
+  en: { pay: 'Bank payment', order: 'Bank payment status' },
+  ja: { pay: '銀行でのお支払い', order: '銀行でのお支払いの状況' },
+};
+
 /** Mounts the widget into `host`; returns a function that removes it. */
 export function mount(host: HTMLElement, options: MountOptions): () => void {
   const gateway = new URL(options.gateway ?? scriptOrigin ?? location.origin).origin;
@@ -45,7 +51,8 @@ export function mount(host: HTMLElement, options: MountOptions): () => void {
   url.searchParams.set('pk', options.publishableKey);
   url.searchParams.set('origin', location.origin);
   url.searchParams.set('instance', instance);
-  url.searchParams.set('lang', options.lang ?? (document.documentElement.lang || navigator.language || 'en'));
+  const lang = options.lang ?? (document.documentElement.lang || navigator.language || 'en');
+  url.searchParams.set('lang', lang);
   if (options.invoice) url.searchParams.set('invoice', options.invoice);
   if (options.account) url.searchParams.set('account', options.account);
   const styles = getComputedStyle(host);
@@ -56,7 +63,9 @@ export function mount(host: HTMLElement, options: MountOptions): () => void {
 
   const frame = document.createElement('iframe');
   frame.src = url.toString();
-  frame.title = options.mode === 'pay' ? 'Bank payment' : 'Bank payment status';
+  // As the iframe picks its language (i18n.ts pickLang): Japanese for any `ja` tag.
+  frame.title =
+    titles[lang.toLowerCase().startsWith('ja') ? 'ja' : 'en'][options.mode === 'pay' ? 'pay' : 'order'];
   frame.setAttribute('allow', '');
   frame.style.cssText = 'display:block;width:100%;border:0;min-height:120px;color-scheme:normal';
   frame.height = '320';
