@@ -112,18 +112,9 @@ describe.runIf(browserAvailable())('bank pages in Chromium', () => {
    * scroll, and the cursor resting on Release: a window another site put under the cursor.
    */
   async function releaseUnderCursor() {
-    const token = await gateway.buyerToken();
-    const code = (
-      await gateway.request('POST', '/v1/temporary-accounts', {
-        token,
-        body: { payeeUserId: demoLogins.seller.userId, amountMinor: 700, currency: 'JPY' },
-      })
-    ).body.code as string;
+    const { code, token, fresh, page } = await openDeal();
     const verdict = async () =>
       (await gateway.request('GET', `/v1/temporary-accounts/${code}`, { token })).body.verdict;
-    const fresh = await browser.newContext({ viewport: { width: 1000, height: 1600 } });
-    const page = await logIn(fresh, demoLogins.buyer);
-    await page.goto(`${gateway.url}/bank/temporary-accounts/${code}`);
     const release = page.getByRole('button', { name: 'Release payment (goods received)' });
     // (The live region may swap the button just then: ask until it is there.)
     await expect.poll(() => release.boundingBox()).not.toBeNull();
@@ -169,5 +160,226 @@ describe.runIf(browserAvailable())('bank pages in Chromium', () => {
     await page.getByText('You released the payment.').waitFor();
     expect(await verdict()).toBe('accepted');
     await fresh.close();
+  }, 60_000);
+  // --- accessibility (the accessibility review) ----------------------------------------------
+
+  /** A funded deal of the buyer's (700 JPY) and its bank page in a fresh, tall window. */
+  async function openDeal(viewport = { width: 1000, height: 1600 }) {
+    const token = await gateway.buyerToken();
+    const code = (
+      await gateway.request('POST', '/v1/temporary-accounts', {
+        token,
+        body: { payeeUserId: demoLogins.seller.userId, amountMinor: 700, currency: 'JPY' },
+      })
+    ).body.code as string;
+    const fresh = await browser.newContext({ viewport });
+    const page = await logIn(fresh, demoLogins.buyer);
+    await page.goto(`${gateway.url}/bank/temporary-accounts/${code}`);
+    return { code, token, fresh, page };
+  }
+
+  const focused = (page: Page) =>
+    page.evaluate(() => {
+      const active = document.activeElement as HTMLElement | null;
+      return { tag: active?.tagName ?? '', id: active?.id ?? '', text: active?.textContent?.trim() ?? '' };
+    });
+
+  /** Waits for the next live update of the page (the script stamps `#status`). */
+  async function nextUpdate(page: Page, change: () => Promise<unknown>) {
+    const before = await page.evaluate(() => document.getElementById('status')?.dataset.updated ?? '');
+    await change();
+    await page.waitForFunction(
+      (previous) => (document.getElementById('status')?.dataset.updated ?? '') !== previous,
+      before,
+    );
+  }
+
+  it('updates live without moving the focus, re-reading the page or its menu, and says what changed', async () => {
+    const { code, token, fresh, page } = await openDeal();
+    const release = page.getByRole('button', { name: 'Release payment (goods received)' });
+    await release.waitFor();
+    await page.waitForTimeout(500); // the stream connects
+    const historyBefore = await page.locator('#history li').count();
+    await release.focus();
+    await nextUpdate(page, async () => {
+      const locked = await gateway.request('POST', `/v1/temporary-accounts/${code}/lock`, {
+        token: gateway.seed.secretKey,
+        body: {},
+      });
+      expect(locked.status).toBe(200);
+    });
+    // The focused button is still there, still focused; the facts and the history are new.
+    expect(await focused(page)).toMatchObject({ tag: 'BUTTON', text: 'Release payment (goods received)' });
+    await expect(page.locator('tr[data-party="seller"] [data-field="lock"]').textContent()).resolves.toBe(
+      'on (1)',
+    );
+    expect(await page.locator('#history li').count()).toBeGreaterThan(historyBefore);
+    // No live region holds a control or the history, and what is announced is one short line.
+    const regions = await page.evaluate(() =>
+      Array.from(
+        document.querySelectorAll(
+          '[aria-live]:not([aria-live="off"]), [role="status"], [role="alert"], [role="log"]',
+        ),
+      ).map((region) => ({
+        controls: region.querySelectorAll('form, button, input, a').length,
+        history: region.querySelector('#history') !== null,
+        text: (region.textContent ?? '').replace(/\s+/g, ' ').trim(),
+      })),
+    );
+    for (const region of regions) {
+      expect(region).toMatchObject({ controls: 0, history: false });
+      expect(region.text.length).toBeLessThan(300);
+    }
+    const summary = await page.getByRole('status').filter({ hasText: 'Updated' }).textContent();
+    expect(summary).toContain('locked by buyer, seller');
+
+    // The menu follows the deal while the buyer types amounts: Release and Report go; the field
+    // in use keeps its focus, and the other what is typed in it.
+    const amount = page.getByLabel('Amount', { exact: true });
+    await amount.fill('300');
+    await page.getByLabel('Amount (empty: all you may)').fill('100');
+    await nextUpdate(page, async () => {
+      const accepted = await gateway.request('POST', `/v1/temporary-accounts/${code}/accept`, {
+        token,
+        body: {},
+      });
+      expect(accepted.status).toBe(200);
+    });
+    await expect(release.count()).resolves.toBe(0);
+    expect(await focused(page)).toMatchObject({ tag: 'INPUT', id: 'withdraw-amount' });
+    await expect(amount.inputValue()).resolves.toBe('300');
+    await expect(page.getByLabel('Amount (empty: all you may)').inputValue()).resolves.toBe('100');
+
+    // The focused form itself goes (the account dissolves): the focus lands on the menu's heading.
+    await nextUpdate(page, async () => {
+      const taken = await gateway.request('POST', `/v1/temporary-accounts/${code}/withdraw`, {
+        token: gateway.seed.secretKey,
+        body: {},
+      });
+      expect(taken.status).toBe(200);
+    });
+    await page.locator('[data-field="status"]').getByText('Dissolved').waitFor();
+    expect(await focused(page)).toMatchObject({ tag: 'H2', id: 'menu-heading' });
+    await expect(page.locator('form[data-action]').count()).resolves.toBe(0);
+    await fresh.close();
+  }, 60_000);
+
+  it('says a refused amount at once: "Error:" title, focus on the message, the amount kept and marked', async () => {
+    const { code, fresh, page } = await openDeal();
+    const field = page.getByLabel('Amount', { exact: true });
+    const payIn = page.getByRole('button', { name: 'Pay in' });
+    await expect.poll(() => payIn.getAttribute('aria-disabled'), { timeout: 5_000 }).toBe('false');
+    await field.fill('12x');
+    await field.press('Enter');
+    await page.getByRole('alert').getByText('the amount is not valid').waitFor();
+    const state = () =>
+      page.evaluate(() => {
+        const input = document.getElementById('deposit-amount') as HTMLInputElement;
+        return {
+          title: document.title,
+          focus: document.activeElement?.id,
+          value: input.value,
+          invalid: input.getAttribute('aria-invalid'),
+          describedBy: (input.getAttribute('aria-describedby') ?? '')
+            .split(' ')
+            .map((id) => document.getElementById(id)?.textContent ?? '')
+            .join(' '),
+        };
+      });
+    await expect.poll(async () => (await state()).focus).toBe('page-error');
+    const after = await state();
+    expect(after.title).toMatch(/^Error: /);
+    expect(after).toMatchObject({ value: '12x', invalid: 'true' });
+    expect(after.describedBy).toContain('the amount is not valid');
+    // What was typed is not in the address.
+    expect(page.url()).not.toContain('12x');
+    // A live update leaves the refused field as it is.
+    await page.waitForTimeout(500); // the stream connects
+    await nextUpdate(page, () =>
+      gateway.request('POST', `/v1/temporary-accounts/${code}/lock`, {
+        token: gateway.seed.secretKey,
+        body: {},
+      }),
+    );
+    expect(await state()).toMatchObject({ focus: 'page-error', value: '12x', invalid: 'true' });
+
+    // The create form: a refused amount keeps the payee and the amount, in the same way.
+    await page.goto(`${gateway.url}/bank/temporary-accounts/new`);
+    await page.getByLabel('Payee ID').fill(demoLogins.seller.userId);
+    await page.getByLabel('Amount').fill('12x');
+    const create = page.getByRole('button', { name: 'Create and fund' });
+    await expect.poll(() => create.getAttribute('aria-disabled'), { timeout: 5_000 }).toBe('false');
+    await page.getByLabel('Amount').press('Enter');
+    await page.getByRole('alert').waitFor();
+    await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe('page-error');
+    expect(await page.title()).toMatch(/^Error: /);
+    await expect(page.getByLabel('Payee ID').inputValue()).resolves.toBe(demoLogins.seller.userId);
+    await expect(page.getByLabel('Amount').inputValue()).resolves.toBe('12x');
+    await expect(page.getByLabel('Amount').getAttribute('aria-invalid')).resolves.toBe('true');
+    await fresh.close();
+  }, 60_000);
+
+  it('takes "10,500" on the create form, as the bank does, and says which amounts it takes', async () => {
+    const fresh = await browser.newContext({ viewport: { width: 1000, height: 800 } });
+    const page = await logIn(fresh, demoLogins.buyer);
+    await page.goto(`${gateway.url}/bank/temporary-accounts/new`);
+    const amount = page.getByLabel('Amount');
+    await amount.fill('10,500');
+    expect(await amount.evaluate((input: HTMLInputElement) => input.checkValidity())).toBe(true);
+    // A visible hint, tied to the field.
+    const hint = await amount.evaluate((input) =>
+      (input.getAttribute('aria-describedby') ?? '')
+        .split(' ')
+        .map((id) => document.getElementById(id))
+        .filter((element) => element?.checkVisibility())
+        .map((element) => element?.textContent ?? '')
+        .join(' '),
+    );
+    expect(hint).toContain('10,500');
+    await page.getByLabel('Payee ID').fill(demoLogins.seller.userId);
+    const create = page.getByRole('button', { name: 'Create and fund' });
+    await expect.poll(() => create.getAttribute('aria-disabled'), { timeout: 5_000 }).toBe('false');
+    await create.click();
+    await page.getByText('The temporary account was created and funded.').waitFor();
+    await expect(page.locator('[data-field="balance"]').textContent()).resolves.toBe('10,500 JPY');
+    await fresh.close();
+  }, 60_000);
+
+  it('names each menu form after its button (a screen reader lists forms by name)', async () => {
+    const { fresh, page } = await openDeal();
+    for (const name of [
+      'Pay in',
+      'Withdraw',
+      'Unlock (turn my lock off)',
+      'Release payment (goods received)',
+      'Report a problem',
+    ]) {
+      await expect(page.getByRole('form', { name, exact: true }).count(), name).resolves.toBe(1);
+    }
+    await expect(page.getByRole('form', { name: 'Pay in' }).getByLabel('Amount').count()).resolves.toBe(1);
+    await fresh.close();
+  }, 60_000);
+
+  it('does not scroll sideways at 320 px (a 640 px window at 200%): login, accounts, create, status', async () => {
+    const narrow = await browser.newContext({ viewport: { width: 320, height: 640 } });
+    const widths: Record<string, number> = {};
+    const width = (page: Page) => page.evaluate(() => document.documentElement.scrollWidth);
+    const login = await narrow.newPage();
+    await login.goto(`${gateway.url}/bank/login`);
+    widths.login = await width(login);
+    await login.close();
+    const { code, fresh, page } = await openDeal({ width: 320, height: 640 });
+    await page.getByRole('heading', { name: /Temporary account/ }).waitFor();
+    widths.status = await width(page);
+    await screenshot(page, '28-bank-status-320');
+    await page.goto(`${gateway.url}/bank`);
+    await page.getByRole('link', { name: code }).waitFor();
+    widths.accounts = await width(page);
+    await screenshot(page, '29-bank-aggregation-320');
+    await page.goto(`${gateway.url}/bank/temporary-accounts/new`);
+    widths.create = await width(page);
+    await fresh.close();
+    await narrow.close();
+    expect(widths).toEqual({ login: 320, status: 320, accounts: 320, create: 320 });
   }, 60_000);
 });

@@ -108,3 +108,109 @@ describe('create notice', () => {
     expect(page.text).not.toContain('created and funded');
   });
 });
+
+/** The status page of a new funded deal of Mizuta's (through the create form). */
+async function funded(s: { cookie: string; csrf: string }) {
+  const r = await create(s, '1000');
+  expect(r.status).toBe(303);
+  return /temporary-accounts\/([^?]+)/.exec(r.headers.get('location') as string)?.[1] as string;
+}
+const title = (text: string) => /<title>([^<]*)<\/title>/.exec(text)?.[1] ?? '';
+/** The start tag of the element with this id. */
+const tag = (text: string, id: string) =>
+  new RegExp(`<[a-z0-9]+ [^>]*id="${id}"[^>]*>`).exec(text)?.[0] ?? '';
+
+describe('refusals (accessibility review): said in the title, tied to their field, and what was typed kept', () => {
+  it('gives a refused amount back in its field, marked, without putting it in the address', async () => {
+    const s = await logIn();
+    const code = await funded(s);
+    const r = await form(
+      `/bank/temporary-accounts/${code}/deposit`,
+      { csrf: s.csrf, idempotencyKey: `zz-${n++}`, amount: '12x' },
+      { cookie: s.cookie },
+    );
+    expect(r.status).toBe(303);
+    const location = r.headers.get('location') as string;
+    expect(location).toContain('error=invalid_amount');
+    expect(location).not.toContain('12x');
+    const entered = r.headers.getSetCookie().find((line) => line.startsWith('ls_entered='));
+    expect(entered).toMatch(/HttpOnly/);
+    expect(entered).toMatch(/SameSite=Strict/);
+    const page = await get(location, `${s.cookie}; ${entered?.split(';')[0]}`);
+    expect(title(page.text)).toMatch(/^Error: Temporary account/);
+    expect(tag(page.text, 'page-error')).toMatch(/role="alert"/);
+    expect(tag(page.text, 'page-error')).toMatch(/tabindex="-1"/);
+    const field = tag(page.text, 'deposit-amount');
+    expect(field).toContain('value="12x"');
+    expect(field).toContain('aria-invalid="true"');
+    expect(field).toContain('aria-describedby="page-error"');
+    expect(page.headers.getSetCookie().some((line) => /^ls_entered=;/.test(line))).toBe(true);
+    // A link to the same address marks the field but cannot fill it.
+    const linked = await get(location, s.cookie);
+    expect(tag(linked.text, 'deposit-amount')).toContain('value=""');
+  });
+
+  it('keeps the payee ID and the amount of a refused create form, and marks the amount', async () => {
+    const s = await logIn();
+    const r = await create(s, '12x');
+    expect(r.status).toBe(400);
+    const text = await r.text();
+    expect(title(text)).toMatch(/^Error: /);
+    expect(tag(text, 'payeeUserId')).toContain('value="ibm-shop"');
+    const amount = tag(text, 'amount');
+    expect(amount).toContain('value="12x"');
+    expect(amount).toContain('aria-invalid="true"');
+    expect(amount).toMatch(/aria-describedby="[^"]*page-error/);
+    expect(tag(text, 'page-error')).toMatch(/tabindex="-1"/);
+  });
+
+  it('says an unknown payee on the payee ID field', async () => {
+    const s = await logIn();
+    const r = await create(s, '500', 'JPY', { payeeUserId: 'nobody-here' });
+    expect(r.status).toBeGreaterThanOrEqual(400);
+    const text = await r.text();
+    expect(tag(text, 'payeeUserId')).toContain('value="nobody-here"');
+    expect(tag(text, 'payeeUserId')).toContain('aria-invalid="true"');
+    expect(tag(text, 'amount')).toContain('value="500"');
+  });
+});
+
+describe('status page structure (accessibility review)', () => {
+  it('keeps the menu and the history out of the swapped, silent facts; one short status line', async () => {
+    const s = await logIn();
+    const page = await get(`/bank/temporary-accounts/${await funded(s)}`, s.cookie);
+    const status = /<div id="status"[^>]*>([\s\S]*?)<\/div>/.exec(page.text);
+    expect(status?.[0]).not.toMatch(/aria-live/);
+    expect(status?.[1]).not.toMatch(/<form|<button|<input|class="history"/);
+    expect(status?.[1]).toContain('data-field="lock"');
+    expect(tag(page.text, 'live-summary')).toMatch(/role="status"/);
+    expect(tag(page.text, 'menu-heading')).toMatch(/tabindex="-1"/);
+  });
+
+  it('names every form after its button or its heading', async () => {
+    const s = await logIn();
+    const pages = [
+      (await get(`/bank/temporary-accounts/${await funded(s)}`, s.cookie)).text,
+      (await get('/bank/temporary-accounts/new', s.cookie)).text,
+    ];
+    for (const text of pages) {
+      const forms = [...text.matchAll(/<form [^>]*>/g)].map((match) => match[0]);
+      expect(forms.length).toBeGreaterThan(1);
+      for (const start of forms) {
+        const id = /aria-labelledby="([^"]+)"/.exec(start)?.[1];
+        expect(id, start).toBeTruthy();
+        const name = new RegExp(`id="${id}"[^>]*>([^<]+)<`).exec(text)?.[1]?.trim();
+        expect(name, start).toBeTruthy();
+      }
+    }
+  });
+
+  it('lets the server judge the create amount: no pattern, and a hint tied to the field', async () => {
+    const s = await logIn();
+    const text = (await get('/bank/temporary-accounts/new', s.cookie)).text;
+    const amount = tag(text, 'amount');
+    expect(amount).not.toMatch(/pattern=/);
+    const hint = /aria-describedby="([^"]+)"/.exec(amount)?.[1] as string;
+    expect(new RegExp(`id="${hint}"[^>]*>[^<]*10,500`).test(text)).toBe(true);
+  });
+});

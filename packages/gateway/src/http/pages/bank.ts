@@ -19,6 +19,12 @@ import { serveAsset } from './widget.ts';
 const sessionCookie = 'ls_session';
 const csrfCookie = 'ls_csrf';
 const preLoginCookie = 'ls_prelogin';
+/**
+ * What a refused menu form held (an amount, a reason), for the page the refusal redirects to:
+ * in a short-lived cookie, not the URL, so no link can put its words in the bank's fields and
+ * nothing typed lands in a history or a log. Read once and cleared.
+ */
+const enteredCookie = 'ls_entered';
 const cookieOptions = { httpOnly: true, secure: true, sameSite: 'Strict', path: '/bank' } as const;
 
 type PageContext = Context<GatewayEnv>;
@@ -49,7 +55,7 @@ export function bankPages(app: Hono<GatewayEnv>): void {
       // Behind a TLS-terminating proxy the request URL says http: accept the public origin too.
       const origin = c.req.header('origin');
       const own = [new URL(c.req.url).origin, new URL(c.get('gateway').publicUrl).origin];
-      if (origin && !own.includes(origin)) return page(c, 'Refused', refusal(), undefined, 403);
+      if (origin && !own.includes(origin)) return page(c, 'Error: Refused', refusal(), undefined, 403);
     }
     await next();
   });
@@ -109,7 +115,7 @@ export function bankPages(app: Hono<GatewayEnv>): void {
     const { usualAccounts, temporaryAccounts } = view.body;
     return page(
       c,
-      'Your accounts',
+      titled(c, 'Your accounts'),
       html`<h1>Your accounts</h1>
         ${notice(c)}
         <div class="columns">
@@ -159,6 +165,13 @@ export function bankPages(app: Hono<GatewayEnv>): void {
     if (session instanceof Response) return session;
     const form = await c.req.parseBody();
     const currency = String(form.currency ?? 'JPY');
+    // What was typed comes back in the form after a refusal (with a fresh idempotency key).
+    const entered: CreateValues = {
+      payeeUserId: String(form.payeeUserId ?? '').slice(0, 64),
+      amount: String(form.amount ?? '').slice(0, 64),
+      currency,
+      fundFrom: String(form.fundFrom ?? ''),
+    };
     const amountMinor = isCurrencyCode(currency)
       ? majorToMinor(String(form.amount ?? ''), currency)
       : undefined;
@@ -166,8 +179,12 @@ export function bankPages(app: Hono<GatewayEnv>): void {
       return createPage(
         c,
         session,
-        'Enter an amount such as 10500 (or 12.34 in a currency with cents).',
+        {
+          message: 'Enter an amount such as 10500 (or 12.34 in a currency with cents).',
+          field: 'amount',
+        },
         400,
+        entered,
       );
     }
     const created = await api<TemporaryAccountView>(
@@ -183,7 +200,14 @@ export function bankPages(app: Hono<GatewayEnv>): void {
       },
       String(form.idempotencyKey ?? ''),
     );
-    if (!created.ok) return createPage(c, session, created.error.message, created.status);
+    if (!created.ok) {
+      const field = payeeErrors.has(created.error.code)
+        ? 'payeeUserId'
+        : amountErrors.has(created.error.code)
+          ? 'amount'
+          : undefined;
+      return createPage(c, session, { message: created.error.message, field }, created.status, entered);
+    }
     return c.redirect(
       `/bank/temporary-accounts/${encodeURIComponent(created.body.code)}?notice=${created.body.status === 'funded' ? 'created' : 'createdAwaiting'}`,
       303,
@@ -202,7 +226,7 @@ export function bankPages(app: Hono<GatewayEnv>): void {
     const account = await api<TemporaryAccountView>(c, session, 'GET', path);
     if (!account.ok) return failure(c, account.error, account.status);
     const events = await api<{ data: EventView[] }>(c, session, 'GET', `${path}/events?limit=200`);
-    return statusPage(c, session, account.body, events.ok ? events.body.data : []);
+    return statusPage(c, session, account.body, events.ok ? events.body.data : [], refusedForm(c, code));
   });
 
   app.get('/bank/temporary-accounts/:code/stream', async (c) => {
@@ -239,7 +263,11 @@ export function bankPages(app: Hono<GatewayEnv>): void {
       const amountMinor =
         text === '' && action === 'withdraw' ? undefined : majorToMinor(text, current.body.currency);
       if (amountMinor === undefined && !(text === '' && action === 'withdraw')) {
-        return c.redirect(`/bank/temporary-accounts/${encodeURIComponent(code)}?error=invalid_amount`, 303);
+        keepEntered(c, code, action, form);
+        return c.redirect(
+          `/bank/temporary-accounts/${encodeURIComponent(code)}?error=invalid_amount&form=${action}`,
+          303,
+        );
       }
       body = amountMinor === undefined ? {} : { amountMinor };
     }
@@ -253,7 +281,12 @@ export function bankPages(app: Hono<GatewayEnv>): void {
       body,
       String(form.idempotencyKey ?? ''),
     );
-    const query = result.ok ? `notice=${action}` : `error=${encodeURIComponent(result.error.code)}`;
+    let query = result.ok ? `notice=${action}` : `error=${encodeURIComponent(result.error.code)}`;
+    // A refused form with fields gets them back, marked (the page names the form: `form=`).
+    if (!result.ok && fieldForms.has(action)) {
+      keepEntered(c, code, action, form);
+      query += `&form=${action}`;
+    }
     // The code as sent may hold anything (a CR LF made building the Location header fail).
     return c.redirect(`/bank/temporary-accounts/${encodeURIComponent(code)}?${query}`, 303);
   });
@@ -285,7 +318,7 @@ async function requireSession(
     return { token, csrfToken, customerId: principal.customerId };
   } catch (error) {
     if (error instanceof LockstepError && error.code === 'csrf_failed') {
-      return page(c, 'Refused', refusal(), undefined, 403);
+      return page(c, 'Error: Refused', refusal(), undefined, 403);
     }
     deleteCookie(c, sessionCookie, { path: '/bank' });
     return c.redirect('/bank/login', 303);
@@ -315,6 +348,90 @@ async function api<T>(
   return { ok: false, status: response.status as 400, error: payload.error };
 }
 
+// --- refusals -----------------------------------------------------------------------------------
+
+/** The menu forms with fields to give back after a refusal. */
+const fieldForms = new Set(['deposit', 'withdraw', 'reject']);
+/** Refusals about the amount typed (its field is marked), and about the payee ID. */
+const amountErrors = new Set([
+  'invalid_amount',
+  'amount_out_of_range',
+  'exceeds_movable_amount',
+  'insufficient_funds',
+]);
+const payeeErrors = new Set(['unknown_party', 'duplicate_party']);
+
+interface RefusedForm {
+  form: string;
+  /** The field the refusal is about, marked aria-invalid and described by the message. */
+  field?: 'amount' | 'reason';
+  amount?: string;
+  reason?: string;
+}
+
+/** Remembers what a refused menu form held, for the page the redirect leads to (one read). */
+function keepEntered(c: PageContext, code: string, action: string, form: Record<string, unknown>) {
+  const entered = {
+    code: code.slice(0, 64),
+    form: action,
+    ...(typeof form.amount === 'string' ? { amount: form.amount.slice(0, 64) } : {}),
+    ...(typeof form.reason === 'string' ? { reason: form.reason.slice(0, 500) } : {}),
+  };
+  let value = JSON.stringify(entered);
+  // Browsers drop a cookie over 4 KB: 500 characters of Japanese are 4,500 once encoded.
+  if (encodeURIComponent(value).length > 3_000) value = JSON.stringify({ ...entered, reason: undefined });
+  setCookie(c, enteredCookie, value, { ...cookieOptions, maxAge: 120 });
+}
+
+/**
+ * The refused form of this page (`?error=…&form=…`), with what it held when the refusal came
+ * straight from its post; a link may name the form (marking a field), never fill it.
+ */
+function refusedForm(c: PageContext, code: string): RefusedForm | undefined {
+  let entered: Record<string, unknown> = {};
+  const cookie = getCookie(c, enteredCookie);
+  if (cookie !== undefined) {
+    deleteCookie(c, enteredCookie, { path: '/bank' });
+    try {
+      entered = JSON.parse(cookie);
+    } catch {}
+  }
+  const error = c.req.query('error');
+  const form = c.req.query('form');
+  if (!error || !form || !fieldForms.has(form)) return undefined;
+  const field =
+    form === 'reject'
+      ? error === 'validation_failed'
+        ? 'reason'
+        : undefined
+      : amountErrors.has(error)
+        ? 'amount'
+        : undefined;
+  const mine = entered.code === code && entered.form === form;
+  return {
+    form,
+    ...(field ? { field } : {}),
+    ...(mine && typeof entered.amount === 'string' ? { amount: entered.amount } : {}),
+    ...(mine && typeof entered.reason === 'string' ? { reason: entered.reason } : {}),
+  };
+}
+
+/** A page's title, "Error: …" first when it shows a refusal (the first thing a screen reader says). */
+function titled(c: PageContext, title: string): string {
+  return c.req.query('error') ? `Error: ${title}` : title;
+}
+
+/** The page's refusal: focused by the client script on load, and the description of its field. */
+function alertBox(content: Html | string) {
+  return html`<p class="alert" role="alert" id="page-error" tabindex="-1">${content}</p>`;
+}
+
+/** aria-invalid and aria-describedby for a field the refusal is about (plus its own hints). */
+function invalidity(invalid: boolean, hints: string[] = []) {
+  const describedBy = [...hints, ...(invalid ? ['page-error'] : [])].join(' ');
+  return html`${invalid ? html` aria-invalid="true"` : ''}${describedBy ? html` aria-describedby="${describedBy}"` : ''}`;
+}
+
 // --- pages --------------------------------------------------------------------------------------
 
 function loginPage(c: PageContext, problem?: string, status: 200 | 401 | 403 | 429 = 200) {
@@ -322,13 +439,13 @@ function loginPage(c: PageContext, problem?: string, status: 200 | 401 | 403 | 4
   setCookie(c, preLoginCookie, preLogin, { ...cookieOptions, maxAge: 3600 });
   return page(
     c,
-    'Log in',
-    html`<h1>Log in to your bank</h1>
-      ${problem ? html`<p class="alert" role="alert">${problem}</p>` : ''}
-      <form method="post" action="/bank/login" class="stack">
+    problem ? 'Error: Log in' : 'Log in',
+    html`<h1 id="login-heading">Log in to your bank</h1>
+      ${problem ? alertBox(problem) : ''}
+      <form method="post" action="/bank/login" class="stack" aria-labelledby="login-heading">
         <input type="hidden" name="csrf" value="${preLogin}" />
         <label for="userId">User ID</label>
-        <input id="userId" name="userId" autocomplete="username" required maxlength="64" autofocus />
+        <input id="userId" name="userId" autocomplete="username" required maxlength="64" ${problem ? '' : 'autofocus'} />
         <label for="password">Password</label>
         <input id="password" name="password" type="password" autocomplete="current-password" required maxlength="256" />
         <button type="submit">Log in</button>
@@ -348,29 +465,45 @@ function offeredCurrencies(usual: Array<{ currency: string }>): string[] {
   return held.length > 0 ? held : Object.keys(currencies);
 }
 
-async function createPage(c: PageContext, session: PageSession, problem?: string, status = 200) {
+interface CreateValues {
+  payeeUserId: string;
+  amount: string;
+  currency: string;
+  fundFrom: string;
+}
+
+async function createPage(
+  c: PageContext,
+  session: PageSession,
+  problem?: { message: string; field?: 'payeeUserId' | 'amount' | undefined },
+  status = 200,
+  entered?: CreateValues,
+) {
   const view = await api<AggregationView>(c, session, 'GET', '/v1/accounts');
   const usual = view.ok ? view.body.usualAccounts : [];
+  const offered = offeredCurrencies(usual);
+  const currency = entered && offered.includes(entered.currency) ? entered.currency : offered[0];
   return page(
     c,
-    'Create a temporary account',
-    html`<h1>Create a temporary account</h1>
-      ${problem ? html`<p class="alert" role="alert">${problem}</p>` : ''}
-      <form method="post" action="/bank/temporary-accounts" class="stack" data-guarded>
+    problem ? 'Error: Create a temporary account' : 'Create a temporary account',
+    html`<h1 id="create-heading">Create a temporary account</h1>
+      ${problem ? alertBox(problem.message) : ''}
+      <form method="post" action="/bank/temporary-accounts" class="stack" aria-labelledby="create-heading" data-guarded>
         ${formTokens(session)}
         <label for="payeeUserId">Payee ID</label>
-        <input id="payeeUserId" name="payeeUserId" required maxlength="64" />
+        <input id="payeeUserId" name="payeeUserId" required maxlength="64" value="${entered?.payeeUserId ?? ''}"${invalidity(problem?.field === 'payeeUserId')} />
         <label for="amount">Amount</label>
-        <input id="amount" name="amount" inputmode="decimal" required pattern="[0-9]+([.][0-9]{1,3})?" />
+        <input id="amount" name="amount" inputmode="decimal" required value="${entered?.amount ?? ''}"${invalidity(problem?.field === 'amount', ['amount-hint'])} />
+        <p class="hint" id="amount-hint">Digits, with or without thousands commas: 10500 or 10,500 (12.34 in a currency with cents).</p>
         <label for="currency">Currency</label>
         <select id="currency" name="currency">
-          ${offeredCurrencies(usual).map((code, index) => html`<option ${index === 0 ? 'selected' : ''}>${code}</option>`)}
+          ${offered.map((code) => html`<option ${code === currency ? 'selected' : ''}>${code}</option>`)}
         </select>
         <label for="fundFrom">Fund from</label>
         <select id="fundFrom" name="fundFrom">
           ${usual.map(
             (account) =>
-              html`<option value="${account.id}">${account.name} (${money(account.balanceMinor, account.currency)})</option>`,
+              html`<option value="${account.id}" ${account.id === entered?.fundFrom ? 'selected' : ''}>${account.name} (${money(account.balanceMinor, account.currency)})</option>`,
           )}
         </select>
         <button type="submit">Create and fund</button>
@@ -398,21 +531,34 @@ function deadlineText(account: TemporaryAccountView): string {
   }
 }
 
+/**
+ * Drawing 9. The live script (client/bank.ts) swaps only `#status` (the facts and the locks,
+ * no controls), the history and whatever changed of the menu; none of them is a live region:
+ * `#live-summary` announces a short line of what changed (the accessibility review: the
+ * whole page, menu included, was an aria-live region re-read and rebuilt on every event).
+ */
 function statusPage(
   c: PageContext,
   session: PageSession,
   account: TemporaryAccountView,
   events: EventView[],
+  refused?: RefusedForm,
 ) {
   const me = account.parties.find((party) => party.customerId === session.customerId);
   const isBuyer = me?.role === 'buyer';
   const open = account.status !== 'dissolved';
+  /** What a refused form held, given back, and its field marked. */
+  const entered = (form: string, field: 'amount' | 'reason') =>
+    refused?.form === form ? (refused[field] ?? '') : '';
+  const invalid = (form: string, field: 'amount' | 'reason') =>
+    invalidity(refused?.form === form && refused.field === field);
   return page(
     c,
-    `Temporary account ${account.code}`,
+    titled(c, `Temporary account ${account.code}`),
     html`<h1>Temporary account <code>${account.code}</code></h1>
       ${notice(c)}
-      <div id="status" data-stream="/bank/temporary-accounts/${account.code}/stream" aria-live="polite">
+      <p id="live-summary" class="visually-hidden" role="status" aria-live="polite" aria-atomic="true"></p>
+      <div id="status" data-stream="/bank/temporary-accounts/${account.code}/stream">
         <dl class="facts">
           <dt>Status</dt><dd data-field="status">${statusText(account)}</dd>
           <dt>Balance</dt><dd class="amount" data-field="balance">${money(account.balanceMinor, account.currency)}</dd>
@@ -426,7 +572,7 @@ function statusPage(
           <dt>You may move out</dt><dd class="amount">${money(account.movableMinor, account.currency)}</dd>
         </dl>
         <h2>Parties and locks</h2>
-        <table>
+        <table class="parties">
           <thead><tr><th scope="col">Party</th><th scope="col">Role</th><th scope="col">Lock</th><th scope="col">Group</th></tr></thead>
           <tbody>
             ${account.parties.map(
@@ -440,21 +586,25 @@ function statusPage(
             )}
           </tbody>
         </table>
-        <h2>History</h2>
-        <ol class="history">
+      </div>
+      <section aria-labelledby="history-heading">
+        <h2 id="history-heading">History</h2>
+        <ol class="history" id="history">
           ${events.map((event) => html`<li data-event="${event.type}">${historyLine(event, account.currency)}</li>`)}
         </ol>
+      </section>
+      <section id="menu" aria-labelledby="menu-heading">
+        <h2 id="menu-heading" tabindex="-1">Menu</h2>
       ${
         open
-          ? html`<h2>Menu</h2>
-              <div class="menu">
+          ? html`<div class="menu">
                 ${actionForm(
                   session,
                   account.code,
                   'deposit',
                   'Pay in',
                   html`<label for="deposit-amount">Amount</label>
-                  <input id="deposit-amount" name="amount" inputmode="decimal" required />`,
+                  <input id="deposit-amount" name="amount" inputmode="decimal" required value="${entered('deposit', 'amount')}"${invalid('deposit', 'amount')} />`,
                 )}
                 ${
                   // Nothing to take from an empty account; a locked one still offers it, and its
@@ -466,7 +616,7 @@ function statusPage(
                         'withdraw',
                         'Withdraw',
                         html`<label for="withdraw-amount">Amount (empty: all you may)</label>
-                        <input id="withdraw-amount" name="amount" inputmode="decimal" />
+                        <input id="withdraw-amount" name="amount" inputmode="decimal" value="${entered('withdraw', 'amount')}"${invalid('withdraw', 'amount')} />
                         ${withdrawalFeeNote(c, account, me?.role)}`,
                       )
                     : ''
@@ -488,14 +638,14 @@ function statusPage(
                         'reject',
                         'Report a problem',
                         html`<label for="reason">Reason</label>
-                        <input id="reason" name="reason" maxlength="500" />`,
+                        <input id="reason" name="reason" maxlength="500" value="${entered('reject', 'reason')}"${invalid('reject', 'reason')} />`,
                       )}`
                     : ''
                 }
               </div>`
           : html`<p>This temporary account is dissolved; its code is never reused.</p>`
       }
-      </div>
+      </section>
       <p><a href="/bank">Back to your accounts</a></p>`,
     session,
   );
@@ -519,9 +669,11 @@ function actionForm(
   label: string,
   fields: Html | string = '',
 ) {
-  return html`<form method="post" action="/bank/temporary-accounts/${code}/${action}" class="stack" data-action="${action}" data-guarded>
+  // Named by its button: a screen reader's list of forms reads "Pay in", "Withdraw", … (not
+  // five unnamed forms with fields all called "Amount").
+  return html`<form method="post" action="/bank/temporary-accounts/${code}/${action}" class="stack" data-action="${action}" aria-labelledby="${action}-button" data-guarded>
     ${formTokens(session)} ${fields}
-    <button type="submit">${label}</button>
+    <button type="submit" id="${action}-button">${label}</button>
   </form>`;
 }
 
@@ -547,9 +699,9 @@ function page(c: PageContext, title: string, body: Html, session?: PageSession, 
             <a href="/bank" class="brand">Lockstep Bank</a>
             ${
               session
-                ? html`<form method="post" action="/bank/logout">
+                ? html`<form method="post" action="/bank/logout" aria-labelledby="logout-button">
                     <input type="hidden" name="csrf" value="${session.csrfToken}" />
-                    <button type="submit" class="link">Log out</button>
+                    <button type="submit" class="link" id="logout-button">Log out</button>
                   </form>`
                 : ''
             }
@@ -580,9 +732,9 @@ function notice(c: PageContext) {
   // only: `constructor` or `toString` are not codes (helper-42's review).
   if (done && Object.hasOwn(notices, done)) return html`<p class="notice" role="status">${notices[done]}</p>`;
   if (error && Object.hasOwn(errorTexts, error)) {
-    return html`<p class="alert" role="alert">Refused: ${errorTexts[error]} (<code>${error}</code>)</p>`;
+    return alertBox(html`Refused: ${errorTexts[error]} (<code>${error}</code>)`);
   }
-  if (error) return html`<p class="alert" role="alert">The bank refused this.</p>`;
+  if (error) return alertBox('The bank refused this.');
   return '';
 }
 
@@ -603,8 +755,8 @@ const errorTexts: Record<string, string> = {
 function failure(c: PageContext, error: { code: string; message: string }, status = 400) {
   return page(
     c,
-    'Refused',
-    html`<h1>Refused</h1><p class="alert" role="alert">${error.message} (<code>${error.code}</code>)</p>
+    'Error: Refused',
+    html`<h1>Refused</h1>${alertBox(html`${error.message} (<code>${error.code}</code>)`)}
       <p><a href="/bank">Back to your accounts</a></p>`,
     undefined,
     status,
@@ -627,7 +779,7 @@ function withdrawalFeeNote(c: PageContext, account: TemporaryAccountView, role: 
 }
 
 function refusal() {
-  return html`<h1>Refused</h1><p class="alert" role="alert">This form was not sent by this site, or it expired.</p>
+  return html`<h1>Refused</h1>${alertBox('This form was not sent by this site, or it expired.')}
     <p><a href="/bank">Back to your accounts</a></p>`;
 }
 
