@@ -4,7 +4,7 @@
  * LockstepError with a stable code, and the msw mock serves a base URL with a path as the SDK
  * allows (the verifier's edges are in webhooks.test.ts).
  */
-import { Lockstep, LockstepAbortedError, LockstepConfigError } from '@lockstep/merchant';
+import { DealMismatchError, Lockstep, LockstepAbortedError, LockstepConfigError } from '@lockstep/merchant';
 import { createMockGateway } from '@lockstep/merchant/testing';
 import { setupServer } from 'msw/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -55,6 +55,43 @@ describe('client against a real gateway', () => {
     expect(
       events.data.filter((event) => event.type === 'lock.changed' && event.actor !== 'bank'),
     ).toHaveLength(1);
+  });
+
+  it('ensureFunded with expect locks only the deal the order was invoiced for', async () => {
+    // Any bank customer can open an account naming the shop, for any amount, and the shop is
+    // told (account.created): ensureFunded said funded: true for a ¥1 account (helper-50).
+    const invoice = await lockstep.invoices.create({
+      amountMinor: 10_500,
+      currency: 'JPY',
+      orderReference: 'order-expect',
+      description: 'Tea',
+      payeeContact: 'tea@shop.test',
+    });
+    const terms = { invoiceId: invoice.id, amountMinor: 10_500, currency: 'JPY' };
+    const stranger = await gw.login('tanaka', 'tanaka-demo-pass');
+    const planted = await gw.request('POST', '/v1/temporary-accounts', {
+      token: stranger,
+      body: { payeeUserId: 'ibm-shop', amountMinor: 1, currency: 'JPY' },
+    });
+    expect(planted.status).toBe(201);
+    const refused = lockstep.temporaryAccounts.ensureFunded(planted.body.code, { expect: terms });
+    await expect(refused).rejects.toBeInstanceOf(DealMismatchError);
+    await expect(refused).rejects.toMatchObject({
+      code: 'deal_mismatch',
+      mismatches: [`invoiceId: expected ${invoice.id}, got null`, 'requiredMinor: expected 10500, got 1'],
+    });
+    // Nothing was locked.
+    const untouched = await lockstep.temporaryAccounts.retrieve(planted.body.code);
+    expect(untouched.parties.find((party) => party.role === 'seller')?.lockPpm).toBe(0);
+    // The order's own deal passes.
+    const paid = await gw.request('POST', '/v1/temporary-accounts', {
+      token: await gw.buyerToken(),
+      body: { invoice: invoice.token },
+    });
+    expect(paid.status).toBe(201);
+    const funding = await lockstep.temporaryAccounts.ensureFunded(paid.body.code, { expect: terms });
+    expect(funding).toMatchObject({ funded: true, requiredMinor: 10_500 });
+    expect(funding.account.parties.find((party) => party.role === 'seller')?.lockPpm).toBe(1_000_000);
   });
 
   it('refuses a timeout of 0 ms, which would fail every call', () => {

@@ -312,7 +312,14 @@ export function createShop(options: ShopOptions) {
       case 'account.created':
       case 'account.funded': {
         if (!['awaiting_payment', 'paid', 'awaiting_funds'].includes(order.status)) return;
-        const check = await lockstep.temporaryAccounts.ensureFunded(code);
+        // The SDK checks the terms again before it locks (DealMismatchError otherwise).
+        const check = await lockstep.temporaryAccounts.ensureFunded(code, {
+          expect: {
+            invoiceId: order.invoiceId ?? undefined,
+            amountMinor: order.amountMinor,
+            currency: order.currency,
+          },
+        });
         orders.transition(
           order.id,
           ['awaiting_payment', 'paid', 'awaiting_funds'],

@@ -1,6 +1,7 @@
 import ky, { HTTPError, isHTTPError, isNetworkError, isTimeoutError, type KyInstance } from 'ky';
 import {
   apiErrorFrom,
+  DealMismatchError,
   LockstepAbortedError,
   LockstepConfigError,
   LockstepConnectionError,
@@ -60,6 +61,23 @@ export interface FundingResult {
   /** What is missing (0 when funded). */
   shortfallMinor: number;
   account: TemporaryAccount;
+}
+
+/** The deal a shop expects behind a temporary account: what its order was invoiced for. */
+export interface DealTerms {
+  /** The invoice the order was paid with (`invoices.create(...).id`). */
+  invoiceId?: string;
+  amountMinor?: number;
+  currency?: string;
+}
+
+export interface EnsureFundedOptions extends RequestOptions {
+  /**
+   * Lock only a plain deal on these terms: two parties (the buyer and this shop), mode `deal`,
+   * release by the other party, and each term given. Otherwise `DealMismatchError`, nothing
+   * locked. Without it any account naming the shop counts, whatever its amount.
+   */
+  expect?: DealTerms;
 }
 
 const secretKeyPattern = /^sk_[A-Za-z0-9_-]{16,}$/;
@@ -300,17 +318,27 @@ class TemporaryAccounts {
 
   /**
    * Steps 116-118 in one call: turns the merchant's lock on (if it is not already) and checks
-   * that the balance covers the invoice. Resolves with `funded: false` and the shortfall when it
-   * does not — ship nothing until it does.
+   * that the balance covers the account's required amount. Resolves with `funded: false` and
+   * the shortfall when it does not — ship nothing until it does. Pass `expect` (the order's
+   * invoice, amount and currency) so that an account another customer opened naming the shop,
+   * for any amount, is refused (`DealMismatchError`) rather than taken for the order's payment.
    */
-  async ensureFunded(code: string, options?: RequestOptions): Promise<FundingResult> {
-    const key = options?.idempotencyKey;
-    const lockOptions = { ...options, idempotencyKey: key ? await derivedKey(key, 'lock') : undefined };
+  async ensureFunded(code: string, options?: EnsureFundedOptions): Promise<FundingResult> {
+    const { expect: terms, ...requestOptions } = options ?? {};
+    const key = requestOptions.idempotencyKey;
+    const lockOptions = {
+      ...requestOptions,
+      idempotencyKey: key ? await derivedKey(key, 'lock') : undefined,
+    };
     // The check always gets a fresh key: a stored answer would freeze "not yet funded".
-    const checkOptions = { ...options, idempotencyKey: undefined };
+    const checkOptions = { ...requestOptions, idempotencyKey: undefined };
     // A lock already on stays as it is: a partial share is the shop's choice, not to be made
     // whole here (helper-41's review). A merchant key acts as the seller.
-    const current = await this.retrieve(code, { signal: options?.signal });
+    const current = await this.retrieve(code, { signal: requestOptions.signal });
+    if (terms) {
+      const mismatches = dealMismatches(current, terms);
+      if (mismatches.length > 0) throw new DealMismatchError(code, mismatches);
+    }
     const seller = current.parties.find((party) => party.role === 'seller');
     if (!seller || seller.lockPpm === 0) await this.lock(code, {}, lockOptions);
     const check = await this.checkFunds(code, checkOptions);
@@ -383,6 +411,24 @@ function requireAmount(value: unknown, param: string): void {
       `${param} must be a positive integer in minor units (e.g. 4800 for ¥4,800 or $48.00 as 4800), got ${String(value)}.`,
     );
   }
+}
+
+/** How `account` differs from a plain two-party deal on `terms` (empty: it is one). */
+function dealMismatches(account: TemporaryAccount, terms: DealTerms): string[] {
+  const found: string[] = [];
+  const differs = (name: string, expected: unknown, actual: unknown) => {
+    if (expected !== actual) found.push(`${name}: expected ${String(expected)}, got ${String(actual)}`);
+  };
+  if (terms.amountMinor !== undefined) requireAmount(terms.amountMinor, 'expect.amountMinor');
+  if (terms.invoiceId !== undefined) differs('invoiceId', terms.invoiceId, account.invoiceId);
+  if (terms.amountMinor !== undefined) differs('requiredMinor', terms.amountMinor, account.requiredMinor);
+  if (terms.currency !== undefined) differs('currency', terms.currency, account.currency);
+  differs('mode', 'deal', account.mode);
+  differs('releasePolicy', 'all_others', account.releasePolicy.kind);
+  const roles = account.parties.map((party) => party.role).sort();
+  if (roles.join() !== 'buyer,seller')
+    found.push(`parties: expected buyer and seller, got ${roles.join(', ')}`);
+  return found;
 }
 
 function segment(value: string, param: string): string {

@@ -30,6 +30,22 @@ export class LockstepValidationError extends LockstepError {
   }
 }
 
+/**
+ * `ensureFunded` with `expect`: the temporary account is not the plain deal the shop expected
+ * (another invoice, amount or currency, more parties, a fractional or group account). Nothing
+ * was locked. Any bank customer can open an account naming the shop as payee, for any amount:
+ * such an account is no payment for the order.
+ */
+export class DealMismatchError extends LockstepError {
+  /** What differs, e.g. `amountMinor: expected 10500, got 1`. */
+  readonly mismatches: readonly string[];
+
+  constructor(code: string, mismatches: string[]) {
+    super('deal_mismatch', `Temporary account ${code} is not the deal expected: ${mismatches.join('; ')}.`);
+    this.mismatches = mismatches;
+  }
+}
+
 /** The gateway could not be reached (after the retries), or did not answer in time. */
 export class LockstepConnectionError extends LockstepError {
   constructor(message: string, options: { cause?: unknown; code?: 'connection_failed' | 'timeout' } = {}) {

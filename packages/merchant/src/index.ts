@@ -4,6 +4,8 @@
  * its own entry, `@lockstep/merchant/webhooks`, so a client that only calls the API stays small.
  */
 export {
+  type DealTerms,
+  type EnsureFundedOptions,
   type FundingResult,
   type List,
   Lockstep,
@@ -13,6 +15,7 @@ export {
 export {
   ApiServerError,
   AuthenticationError,
+  DealMismatchError,
   type ErrorCode,
   IdempotencyError,
   InsufficientFundsError,
