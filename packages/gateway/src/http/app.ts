@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { OpenAPIHono } from '@hono/zod-openapi';
+import { OpenAPIHono, z } from '@hono/zod-openapi';
 import { LockstepError } from '@lockstep/core';
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -16,6 +16,7 @@ import { customerRoutes } from './routes/customers.ts';
 import { invoiceRoutes } from './routes/invoices.ts';
 import { merchantRoutes } from './routes/merchants.ts';
 import { streamRoutes } from './routes/stream.ts';
+import { CodeParam, ErrorResponse, Health, Jwks } from './schemas.ts';
 
 export const bodyBytesMax = 64 * 1024;
 
@@ -185,6 +186,56 @@ export function createApp(gateway: Gateway): OpenAPIHono<GatewayEnv> {
     const health = await gateway.store.health();
     if (!health.ok) return c.json({ ok: false, store, reason: health.reason }, 503);
     return c.json({ ok: true, store });
+  });
+
+  // Served outside the JSON API helpers, listed in the document all the same (helper-50).
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: '/healthz',
+    tags: ['Operations'],
+    summary: 'Whether this gateway process can serve: 503 while stopping or while its store cannot',
+    responses: {
+      200: { description: 'Serving', content: { 'application/json': { schema: Health } } },
+      503: {
+        description: 'Not serving now (reason given)',
+        content: { 'application/json': { schema: Health } },
+      },
+    },
+  });
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: '/.well-known/jwks.json',
+    tags: ['Invoices'],
+    summary: "The bank's public signing keys (Ed25519): verify invoices and webhook signatures",
+    responses: {
+      200: {
+        description: 'A JSON Web Key Set (cache up to 5 minutes)',
+        content: { 'application/json': { schema: Jwks } },
+      },
+    },
+  });
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: '/v1/temporary-accounts/{code}/stream',
+    tags: ['Temporary accounts'],
+    summary:
+      "The account's events live, as Server-Sent Events (id: the event's seq; send Last-Event-ID to resume)",
+    security: [{ secretKey: [] }, { sessionToken: [] }],
+    request: {
+      params: CodeParam,
+      headers: z.object({ 'last-event-id': z.string().optional() }),
+    },
+    responses: {
+      200: {
+        description:
+          'text/event-stream: one event per account event (event: its type; data: the event as JSON)',
+        content: { 'text/event-stream': { schema: { type: 'string' } } },
+      },
+      404: {
+        description: 'Not found: `not_found`',
+        content: { 'application/json': { schema: ErrorResponse } },
+      },
+    },
   });
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'secretKey', {

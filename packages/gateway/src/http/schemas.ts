@@ -26,6 +26,32 @@ export const LockShare = z
 
 const Text = (max: number) => z.string().trim().min(1).max(max);
 
+/** A temporary account's code in a path. */
+export const CodeParam = z.object({
+  code: z
+    .string()
+    .max(64)
+    .openapi({ param: { name: 'code', in: 'path' }, example: 'ta_...' }),
+});
+
+export const Health = z
+  .object({
+    ok: z.boolean(),
+    store: z.enum(['sqlite', 'postgres']),
+    reason: z.string().optional().openapi({ description: 'Why not, when ok is false.' }),
+  })
+  .openapi('Health');
+
+export const Jwks = z
+  .object({
+    keys: z.array(
+      z
+        .object({ kty: z.literal('OKP'), crv: z.literal('Ed25519'), x: z.string(), kid: z.string() })
+        .catchall(z.unknown()),
+    ),
+  })
+  .openapi('Jwks');
+
 export const ErrorResponse = z
   .object({
     error: z.object({
@@ -108,7 +134,8 @@ export const TemporaryAccount = z
         }),
       })
       .openapi({
-        description: "A deal's deadlines; null until the deal reaches them, and on fractional accounts.",
+        description:
+          "A deal's deadlines: each null until the deal reaches it, and always on fractional accounts. A rejected or decided deal keeps showing the dates it had; they no longer apply.",
       }),
     dispute: z
       .object({

@@ -20,6 +20,7 @@ import {
 } from '../context.ts';
 import {
   Aggregation,
+  CodeParam,
   CreateTemporaryAccountRequest,
   DepositRequest,
   EmptyRequest,
@@ -34,13 +35,6 @@ import {
 } from '../schemas.ts';
 import { accountView, eventView } from '../views.ts';
 import { jsonRoute } from './define.ts';
-
-const CodeParam = z.object({
-  code: z
-    .string()
-    .max(64)
-    .openapi({ param: { name: 'code', in: 'path' }, example: 'ta_...' }),
-});
 
 const tag = 'Temporary accounts';
 

@@ -13,6 +13,7 @@ export function customerRoutes(app: GatewayApp): void {
       tag: 'Customers',
       summary: 'Log in with user ID and password',
       security: 'none',
+      idempotent: false,
       body: LoginRequest,
       response: LoginResponse,
       status: 201,

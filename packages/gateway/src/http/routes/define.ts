@@ -22,6 +22,26 @@ const errorTitles: Record<number, string> = {
   503: 'Unavailable for now; retry with the same Idempotency-Key',
 };
 
+const requestIdHeader = {
+  'X-Request-Id': {
+    description: "This request's id (the client's own if it sent a valid one): quote it to the bank.",
+    schema: { type: 'string' as const },
+  },
+};
+
+/** Headers of error answers: every one has a request id; 429 and 503 say when to retry. */
+const errorHeaders = (status: number) => ({
+  ...requestIdHeader,
+  ...(status === 429 || status === 503
+    ? {
+        'Retry-After': {
+          description: 'Seconds to wait before retrying (with the same Idempotency-Key).',
+          schema: { type: 'integer' as const, minimum: 1 },
+        },
+      }
+    : {}),
+});
+
 /**
  * Every status the gateway answers errors with, each listing its error codes: derived from
  * `statusOfCode`, the one table the answers come from, so the document cannot miss one. One
@@ -35,7 +55,14 @@ const errorResponses = Object.fromEntries(
         .filter(([, mapped]) => mapped === status)
         .map(([code]) => `\`${code}\``);
       const description = `${errorTitles[status] ?? 'Error'}: ${codes.join(', ')}`;
-      return [status, { description, content: { 'application/json': { schema: ErrorResponse } } }];
+      return [
+        status,
+        {
+          description,
+          headers: errorHeaders(status),
+          content: { 'application/json': { schema: ErrorResponse } },
+        },
+      ];
     }),
 );
 
@@ -52,8 +79,10 @@ export const idempotencyHeader = {
   name: 'Idempotency-Key',
   in: 'header' as const,
   required: false,
-  description: 'Makes retries safe: the same key and request return the first result.',
-  schema: { type: 'string' as const, maxLength: 255 },
+  description:
+    'Makes retries safe: the same key and request return the first result (kept for LOCKSTEP_IDEMPOTENCY_RETENTION_HOURS, 7 days by default). 1-255 printable ASCII characters, no spaces.',
+  // As the gateway checks it (bank.ts idempotencyKeyPattern): 400 idempotency_key_invalid.
+  schema: { type: 'string' as const, minLength: 1, maxLength: 255, pattern: '^[!-~]+$' },
 };
 
 export function jsonRoute<
@@ -74,15 +103,32 @@ export function jsonRoute<
   params?: Pa;
   response?: R;
   status?: 200 | 201 | 204;
+  /**
+   * False for a POST that stores no answer to replay: a login (its answer is a secret, kept
+   * only hashed) and an invoice check (it changes nothing). Default: true.
+   */
+  idempotent?: boolean;
 }) {
   const status = spec.status ?? 200;
+  const idempotent = spec.method === 'post' && spec.idempotent !== false;
+  const successHeaders = {
+    ...requestIdHeader,
+    ...(idempotent
+      ? {
+          'Idempotent-Replayed': {
+            description: "'true' when this is the stored answer of an earlier request with the same key.",
+            schema: { type: 'string' as const, enum: ['true'] },
+          },
+        }
+      : {}),
+  };
   return createRoute({
     method: spec.method,
     path: spec.path,
     tags: [spec.tag],
     summary: spec.summary,
     security: securityOf[spec.security],
-    ...(spec.method === 'post' ? { parameters: [idempotencyHeader] } : {}),
+    ...(idempotent ? { parameters: [idempotencyHeader] } : {}),
     request: {
       ...(spec.body
         ? { body: { required: true, content: { 'application/json': { schema: spec.body } } } }
@@ -96,8 +142,12 @@ export function jsonRoute<
     },
     responses: {
       [status]: spec.response
-        ? { description: 'OK', content: { 'application/json': { schema: spec.response } } }
-        : { description: 'OK' },
+        ? {
+            description: 'OK',
+            headers: successHeaders,
+            content: { 'application/json': { schema: spec.response } },
+          }
+        : { description: 'OK', headers: successHeaders },
       ...errorResponses,
     } as {
       [K in typeof status]: { description: string; content: { 'application/json': { schema: R } } };

@@ -74,6 +74,7 @@ export function invoiceRoutes(app: GatewayApp): void {
       tag: 'Invoices',
       summary: 'Verify an invoice token and show its terms (anyone; used by the widget)',
       security: 'none',
+      idempotent: false,
       body: VerifyInvoiceRequest,
       response: Invoice,
     }),
