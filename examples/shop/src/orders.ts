@@ -136,9 +136,9 @@ export class OrderBook {
   }
 
   /**
-   * Webhook de-duplication, claimed before the work: true for the first delivery of an event id
-   * (a concurrent duplicate gets false). `releaseClaim` gives it back when the work failed, so
-   * the gateway's retry processes it.
+   * Webhook de-duplication: true once `markProcessed` recorded the event id, which the handler
+   * calls only after the work succeeded. A delivery that failed or crashed half-way is not
+   * recorded, so the gateway's retry does the work again; the work must be safe to run twice.
    */
   wasProcessed(eventId: string): boolean {
     return this.db.prepare('SELECT 1 FROM processed_events WHERE event_id = ?').get(eventId) !== undefined;
