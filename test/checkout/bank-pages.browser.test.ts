@@ -161,6 +161,32 @@ describe.runIf(browserAvailable())('bank pages in Chromium', () => {
     expect(await verdict()).toBe('accepted');
     await fresh.close();
   }, 60_000);
+
+  it('takes no click on a button a stray click focused, when the window is raised again under the cursor', async () => {
+    // The browser restores the focus of a window raised again: that is no keyboard focus. It
+    // counted as one, so a stray click (refused, but focusing Release), the window lowered and
+    // raised again under the resting cursor, then a click released (helper-55's review).
+    const { verdict, fresh, page, release } = await releaseUnderCursor();
+    // Real focus changes between windows (headless Chromium otherwise calls every page focused).
+    await (await fresh.newCDPSession(page)).send('Emulation.setFocusEmulationEnabled', { enabled: false });
+    await page.bringToFront();
+    await page.mouse.down();
+    await page.mouse.up();
+    expect(await page.evaluate(() => document.activeElement?.textContent?.trim())).toContain('Release');
+    const other = await fresh.newPage();
+    await (await fresh.newCDPSession(other)).send('Emulation.setFocusEmulationEnabled', { enabled: false });
+    await other.bringToFront();
+    await other.waitForTimeout(300);
+    await page.bringToFront();
+    await expect.poll(() => release.getAttribute('aria-disabled'), { timeout: 5_000 }).toBe('false');
+    expect(await page.evaluate(() => document.hasFocus())).toBe(true);
+    await page.mouse.down();
+    await page.mouse.up();
+    await page.waitForTimeout(500);
+    expect(await verdict()).toBeNull();
+    await expect(page.locator('.guard-note').textContent()).resolves.toContain('move the pointer onto it');
+    await fresh.close();
+  }, 60_000);
   // --- accessibility (the accessibility review) ----------------------------------------------
 
   /** A funded deal of the buyer's (700 JPY) and its bank page in a fresh, tall window. */

@@ -12,12 +12,15 @@
  * keyboard press (a click with `detail` 0: Enter or Space on a focused button, or Enter in a
  * field), count at once.
  *
- * So does a click on the control that has the keyboard focus, when that focus did not come
- * from a pointer press: a screen reader (NVDA, VoiceOver) moves the focus to a button, then
- * presses it with a simulated mouse click that no pointer move precedes (helper-48's review:
- * such users could never confirm). A page put under a cursor cannot give its button that
- * focus; a click there focuses it by pointer, which does not count. The page must never move
- * the focus onto a guarded button itself.
+ * So does a click on the control that has the keyboard focus, when that focus moved there
+ * while armed and not by a pointer press: a screen reader (NVDA, VoiceOver) moves the focus to
+ * a button, then presses it with a simulated mouse click that no pointer move precedes
+ * (helper-48's review: such users could never confirm). A page put under a cursor cannot give
+ * its button that focus: a click there focuses it by pointer, which does not count, and a
+ * focus the browser restores when the window is raised again arrives while the guard is
+ * disarmed (any focus recorded before is forgotten at every disarm: helper-55's review found
+ * a raised window taking a click on the button an earlier stray click had focused). The page
+ * must never move the focus onto a guarded button itself.
  */
 /** Keys that press a focused button or submit a form; typing other keys changes nothing. */
 const activatingKeys = new Set(['Enter', ' ']);
@@ -29,7 +32,7 @@ export class Attention {
   private pointerType = '';
   /** Between a pointer's press and its release: a focus change then came from the pointer. */
   private pressing = false;
-  /** What the keyboard (or a screen reader) focused, as opposed to a pointer press. */
+  /** What the keyboard (or a screen reader) focused while armed, not a pointer press. */
   private focusedByKeyboard: EventTarget | null = null;
   private held = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -60,7 +63,7 @@ export class Attention {
     document.addEventListener(
       'focusin',
       (event) => {
-        this.focusedByKeyboard = this.pressing ? null : event.target;
+        this.focusedByKeyboard = this.armed && !this.pressing ? event.target : null;
       },
       true,
     );
@@ -115,6 +118,7 @@ export class Attention {
 
   private disarm(): void {
     clearTimeout(this.timer);
+    this.focusedByKeyboard = null;
     if (this.armed) {
       this.armed = false;
       this.onChange(false);
