@@ -208,7 +208,7 @@ describe('operator CLI: merchants', () => {
     });
   }, 60_000);
 
-  it('seed-demo runs again on the same data: the same bank, no second top-up, a fresh key pair', () => {
+  it('seed-demo runs again on the same data: the same bank, no second top-up, a fresh key pair (the old one revoked)', () => {
     const { dataDir, seed } = seeded('reseed');
     const before = usualMinor(dataDir);
     const again = ok<typeof seed & { secretKey: string }>(
@@ -221,7 +221,12 @@ describe('operator CLI: merchants', () => {
     });
     expect(again.secretKey).toMatch(/^sk_/);
     expect(usualMinor(dataDir)).toBe(before);
-    expect(ok<unknown[]>(cli(dataDir, 'key:list', '--merchant', seed.sellerId))).toHaveLength(4);
+    const keys = ok<Array<{ revokedAt: string | null }>>(
+      cli(dataDir, 'key:list', '--merchant', seed.sellerId),
+    );
+    expect(keys).toHaveLength(4);
+    // Only the new pair is live: a restart does not pile up live keys (helper-55's review).
+    expect(keys.filter((key) => key.revokedAt === null)).toHaveLength(2);
   }, 60_000);
 });
 

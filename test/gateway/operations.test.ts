@@ -235,7 +235,18 @@ describe('operations', () => {
     expect(() => loadConfig({ LOCKSTEP_DEMO_BUYER_BALANCE_MINOR: '0' })).toThrow(
       /LOCKSTEP_DEMO_BUYER_BALANCE_MINOR/,
     );
-    expect(() => loadConfig({ LOCKSTEP_DEMO_ORIGINS: 'javascript:x' })).toThrow(/LOCKSTEP_DEMO_ORIGINS/);
+    // As merchant:create checks origins: no path, wildcard or credentials (helper-55's review).
+    for (const origin of [
+      'javascript:x',
+      'http://localhost:3000/shop',
+      'http://*.example.com',
+      'http://u:p@localhost:3000',
+    ]) {
+      expect(() => loadConfig({ LOCKSTEP_DEMO_ORIGINS: origin }), origin).toThrow(/LOCKSTEP_DEMO_ORIGINS/);
+    }
+    expect(loadConfig({ LOCKSTEP_DEMO_ORIGINS: 'HTTP://Shop.Example:80/' }).demo.origins).toEqual([
+      'http://shop.example',
+    ]);
   });
 
   it.skipIf(!pgAvailable())('opens PostgreSQL with the configured pool size', async () => {

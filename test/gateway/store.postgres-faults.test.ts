@@ -1,6 +1,11 @@
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openPostgresStore, type PostgresStore } from '../../packages/gateway/src/storage/postgres.ts';
+import {
+  openPostgresStore,
+  type PostgresStore,
+  UnsettledCommits,
+} from '../../packages/gateway/src/storage/postgres.ts';
 import { adminUrl, createTestDatabase, pgAvailable } from '../support/postgres.ts';
 
 /**
@@ -142,6 +147,76 @@ describe.runIf(pgAvailable())('PostgreSQL store under connection resets', () => 
     }
   }, 30_000);
 
+  it('health asks on the listener connection: a pool busy with requests is a healthy database', async () => {
+    // Asked through the request pool, /healthz said 503 whenever the pool was busy (helper-55).
+    const busy = await openPostgresStore({ connectionString: proxyUrl, poolSize: 1 });
+    let release = () => {};
+    try {
+      const held = busy.transaction(async (tx) => {
+        await tx.getCustomer('cus_nobody');
+        await new Promise<void>((resolve) => {
+          release = resolve;
+        });
+      });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(await busy.health()).toEqual({ ok: true });
+      release();
+      await held;
+    } finally {
+      release();
+      await busy.close();
+    }
+  });
+
+  it('a unit waiting on a lock past the limit is rolled back by the server: 503, and nothing lands later', async () => {
+    // The client's answer watchdog cut such a unit, whose writes then waited in the server's
+    // buffer and committed after its caller was told 'outcome unknown' (helper-55's review).
+    // The server's lock_timeout (a quarter of the answer timeout) ends the wait first.
+    const patient = await openPostgresStore({
+      connectionString: proxyUrl,
+      answerTimeoutMs: 2_000,
+      listen: false,
+    });
+    const other = new pg.Client({ connectionString: proxyUrl });
+    await other.connect();
+    const record = {
+      scope: 'fault-scope',
+      key: `lock-wait-${Date.now()}`,
+      requestHash: 'h',
+      statusCode: 200,
+      responseBody: '{"mine":true}',
+      createdAt: new Date().toISOString(),
+    };
+    try {
+      // Another transaction holds the key's row (uncommitted): the unit's insert waits on it.
+      await other.query('BEGIN');
+      await other.query(
+        `INSERT INTO idempotency (scope, key, request_hash, status_code, response_body, created_at)
+         VALUES ($1, $2, 'x', 500, '{}', $3)`,
+        [record.scope, record.key, record.createdAt],
+      );
+      const outcome = await patient
+        .transaction(async (tx) => {
+          await tx.getCustomer('cus_nobody');
+          await tx.putIdempotency(record);
+        })
+        .then(
+          () => 'committed',
+          (error: unknown) => error,
+        );
+      expect(outcome).toMatchObject({
+        code: 'service_unavailable',
+        message: expect.stringMatching(/nothing of it was written/),
+      });
+      await other.query('ROLLBACK');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(await patient.read((reader) => reader.getIdempotency(record.scope, record.key))).toBeNull();
+    } finally {
+      await other.end();
+      await patient.close();
+    }
+  }, 30_000);
+
   it('a connection lost after COMMIT was sent is an unknown outcome: never retried, never called a failure', async () => {
     let attempts = 0;
     const record = {
@@ -227,5 +302,22 @@ describe.runIf(pgAvailable())('PostgreSQL store under connection resets', () => 
     await new Promise((resolve) => setTimeout(resolve, 800));
     const value = await store.read((reader) => reader.getCustomerByUserId('fault-user'));
     expect(value?.userId).toBe('fault-user');
+  });
+});
+
+describe('commits whose outcome was unknown', () => {
+  it('are remembered, so their own NOTIFY is heard if they land after all (once, bounded)', () => {
+    // This process skips its own NOTIFYs (it published its events at commit), except for
+    // units whose COMMIT answer never came: those may land later (helper-55's review).
+    const unsettled = new UnsettledCommits(3);
+    expect(unsettled.landed(['evt_a'])).toEqual([]);
+    unsettled.expect(['evt_a', 'evt_b'], true);
+    expect(unsettled.landed(['evt_x', 'evt_b'])).toEqual(['evt_b']);
+    expect(unsettled.landed(['evt_b'])).toEqual([]);
+    expect(unsettled.revocationLanded()).toBe(true);
+    expect(unsettled.revocationLanded()).toBe(false);
+    // Past the bound the oldest are forgotten (their streams were resynced at the time).
+    unsettled.expect(['evt_c', 'evt_d', 'evt_e'], false);
+    expect(unsettled.landed(['evt_a', 'evt_c', 'evt_d', 'evt_e'])).toEqual(['evt_c', 'evt_d', 'evt_e']);
   });
 });

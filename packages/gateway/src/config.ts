@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { type CommissionSchedule, currencies, type DeadlinePolicy, validateFeeRule } from '@lockstep/core';
 import { z } from 'zod';
+import { normalizeOrigins } from './service/admin.ts';
 
 /**
  * Configuration comes from environment variables, validated once at start. A bad value stops
@@ -65,7 +66,7 @@ const Environment = z.object({
   LOCKSTEP_PG_POOL_SIZE: whole(1, 1_000, 10),
   // How long a unit of work waits for PostgreSQL's next answer before the connection is cut
   // and the request answered 503 (storage/postgres.ts answerTimeoutMs).
-  LOCKSTEP_PG_ANSWER_TIMEOUT_MS: whole(100, 600_000, 10_000),
+  LOCKSTEP_PG_ANSWER_TIMEOUT_MS: whole(100, 600_000, 20_000),
   LOCKSTEP_SEED_DEMO: z.enum(['0', '1', 'true', 'false']).optional(),
   // The demo seed (LOCKSTEP_SEED_DEMO): the shop origins its keys allow, the buyer's balance.
   LOCKSTEP_DEMO_ORIGINS: z
@@ -77,7 +78,16 @@ const Environment = z.object({
         .map((origin) => origin.trim())
         .filter(Boolean),
     )
-    .pipe(z.array(z.url({ protocol: /^https?$/ }), 'must be comma-separated http(s) origins')),
+    // The check merchant:create applies (helper-55's review: paths, wildcards and credentials
+    // passed here, then stopped the start with a stack trace).
+    .transform((origins, context) => {
+      try {
+        return normalizeOrigins(origins);
+      } catch (error) {
+        context.addIssue({ code: 'custom', message: (error as Error).message });
+        return z.NEVER;
+      }
+    }),
   LOCKSTEP_DEMO_BUYER_BALANCE_MINOR: z
     .string()
     .regex(/^\d{1,15}$/, 'must be a whole number of minor units (digits only)')

@@ -3,8 +3,9 @@ import type { Admin } from './service/admin.ts';
 /**
  * The demo bank: a buyer (Mizuta, as in [0033]) and a merchant shop with usual accounts in JPY.
  * A second seed on the same store reuses the customers, accounts and merchant (no second top-up;
- * the shop's name and origins are set to the ones given) and issues the shop a fresh key pair:
- * keys are stored hashed, so the first pair's secret cannot be shown again.
+ * the shop's name and origins are set to the ones given) and issues the shop a fresh key pair,
+ * revoking the one before: keys are stored hashed, so the first pair's secret cannot be shown
+ * again.
  */
 export const demoLogins = {
   buyer: { userId: 'mizuta', password: 'mizuta-demo-pass', displayName: 'Mizuta' },
@@ -78,6 +79,11 @@ async function merchantKeys(
 ) {
   if (!(await admin.getMerchant(customerId))) return admin.createMerchant(customerId, input);
   await admin.updateMerchant(customerId, input);
+  // The pair printed before stops working: a restart does not pile up live keys, each printed
+  // to the log once (helper-55's review).
+  for (const key of await admin.listApiKeys(customerId)) {
+    if (key.revokedAt === null) await admin.revokeApiKey(customerId, key.id);
+  }
   const secret = await admin.createApiKey(customerId, 'secret');
   const publishable = await admin.createApiKey(customerId, 'publishable');
   return { secretKey: secret.key, publishableKey: publishable.key };

@@ -37,7 +37,7 @@ export class LockstepValidationError extends LockstepError {
  * such an account is no payment for the order.
  */
 export class DealMismatchError extends LockstepError {
-  /** What differs, e.g. `amountMinor: expected 10500, got 1`. */
+  /** What differs, e.g. `requiredMinor: expected 10500, got 1`. */
   readonly mismatches: readonly string[];
 
   constructor(code: string, mismatches: string[]) {

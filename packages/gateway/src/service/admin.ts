@@ -208,7 +208,7 @@ export class Admin {
 }
 
 /** Origins stored exactly as browsers send them (lower case, no default port, no path); no wildcards. */
-function normalizeOrigins(origins: string[]): string[] {
+export function normalizeOrigins(origins: string[]): string[] {
   return origins.map((origin) => {
     let url: URL | undefined;
     try {

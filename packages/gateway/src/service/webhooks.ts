@@ -208,7 +208,7 @@ export class WebhookWorker {
       // An error's text may quote the URL; credentials in one (an endpoint registered before
       // they were refused) stay out of the log and the stored outcome.
       outcome = (error instanceof Error ? `${error.name}: ${error.message}` : String(error)).replace(
-        /\/\/[^/\s@]*@/g,
+        /\/\/[^/\s]*@/g,
         '//',
       );
     }

@@ -79,17 +79,22 @@ export interface PostgresStoreOptions {
   /** Listen for other processes' events (default true). */
   listen?: boolean;
   /**
-   * How long a unit of work waits for the database's next answer (default 10 s). Past it the
+   * How long a unit of work waits for the database's next answer (default 20 s). Past it the
    * connection is cut and the caller told to retry (503): a stalled network or a proxy that
    * stopped forwarding otherwise held the request, and a pooled connection, for as long as the
    * kernel kept the socket (minutes; helper-49's review). No retry starts after that long
-   * either. A long unit (reconcile) is fine as long as answers keep coming.
+   * either. A long unit (reconcile) is fine as long as answers keep coming. The server's own
+   * limits come first: a statement runs at most 3/4 of it and waits for a lock at most 1/4.
    */
   answerTimeoutMs?: number;
 }
 
 /** How long `/healthz` waits for the database's answer. */
 const healthTimeoutMs = 2_000;
+
+function answerTimeoutMs(options: PostgresStoreOptions): number {
+  return options.answerTimeoutMs ?? 20_000;
+}
 
 const eventChannel = 'lockstep_events';
 const keyRevokedChannel = 'lockstep_key_revoked';
@@ -143,6 +148,7 @@ export class PostgresStore implements Store {
   private readonly resyncListeners = new Set<() => void>();
   private readonly keyRevokedListeners = new Set<() => void>();
   private closed = false;
+  private readonly unsettled = new UnsettledCommits();
 
   constructor(options: PostgresStoreOptions) {
     this.options = options;
@@ -151,9 +157,15 @@ export class PostgresStore implements Store {
       max: options.poolSize ?? 10,
       connectionTimeoutMillis: 10_000,
       idleTimeoutMillis: 30_000,
-      // A pooled connection to a database that went away unannounced is found dead by TCP
-      // keepalives, not by the next unit that takes it.
-      keepAlive: true,
+      // The server answers within these, rolling the unit back (57014, 55P03: 503, nothing
+      // landed), well before the client gives up on it (answerTimeoutMs): only a connection
+      // that stopped carrying answers is cut, never a unit waiting on a lock (helper-55's
+      // review: a cut unit's writes, already in the server's socket buffer, could commit after
+      // its caller was told the outcome is unknown). A client gone mid-transaction releases
+      // its locks after a minute.
+      lock_timeout: Math.round(answerTimeoutMs(options) / 4),
+      statement_timeout: Math.round((answerTimeoutMs(options) * 3) / 4),
+      idle_in_transaction_session_timeout: 60_000,
       // Statements go out without waiting for the previous answer: a command's writes travel
       // together (see PgOps), which saves round trips and socket writes, not server work.
       pipeline: true,
@@ -165,6 +177,8 @@ export class PostgresStore implements Store {
   async migrate(): Promise<void> {
     const client = await this.pool.connect();
     try {
+      // An index build or a fill may take longer than a request may, and wait for locks.
+      await client.query('SET statement_timeout = 0; SET lock_timeout = 0');
       await client.query('SELECT pg_advisory_lock($1)', [migrationLockId.toString()]);
       await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
         version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`);
@@ -189,7 +203,8 @@ export class PostgresStore implements Store {
       }
     } finally {
       await client.query('SELECT pg_advisory_unlock($1)', [migrationLockId.toString()]).catch(() => {});
-      client.release();
+      // Closed, not pooled: its session has no time limits.
+      client.release(true);
     }
   }
 
@@ -259,6 +274,9 @@ export class PostgresStore implements Store {
           // (helper-47's review: a stream of the account never got them).
           if (ops.keyRevoked) this.announceKeyRevoked();
           if (ops.appendedEventIds.length > 0) this.resync();
+          // It may also commit later than this (its writes can wait in the server's buffer):
+          // its own NOTIFY, skipped as this process's, is then heard after all.
+          this.unsettled.expect(ops.appendedEventIds, ops.keyRevoked);
           throw new LockstepError(
             'service_unavailable',
             'The database connection was lost while committing; the outcome is unknown. Retry with the same Idempotency-Key.',
@@ -282,7 +300,7 @@ export class PostgresStore implements Store {
   }
 
   private answerTimeoutMs(): number {
-    return this.options.answerTimeoutMs ?? 10_000;
+    return answerTimeoutMs(this.options);
   }
 
   /** Retries of a unit start only until then; a connection is waited for until then. */
@@ -293,6 +311,23 @@ export class PostgresStore implements Store {
   async health(): Promise<StoreHealth> {
     if (this.closed) return { ok: false, reason: 'The store is closed.', permanent: true };
     const deadlineMs = performance.now() + healthTimeoutMs;
+    // On the listener's own connection when there is one: a pool busy with requests is a
+    // healthy database (helper-55's review: /healthz said 503 under load).
+    const listener = this.listener;
+    if (listener) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('No answer in time.')), healthTimeoutMs);
+      });
+      try {
+        await Promise.race([listener.query('SELECT 1'), late]);
+        return { ok: true };
+      } catch {
+        return { ok: false, reason: 'The database did not answer.', permanent: false };
+      } finally {
+        clearTimeout(timer);
+      }
+    }
     try {
       const client = await this.connect(deadlineMs);
       const unwatch = watchAnswers(client, Math.max(0, deadlineMs - performance.now()));
@@ -407,8 +442,12 @@ export class PostgresStore implements Store {
     client.on('end', retry);
     client.on('notification', (message) => {
       if (message.channel === eventChannel && message.payload) void this.deliverForeign(message.payload);
-      // A revocation through another process (this one's announced itself after its commit).
-      if (message.channel === keyRevokedChannel && message.payload !== this.origin) {
+      // A revocation through another process (this one's announced itself after its commit,
+      // unless the commit's outcome was unknown then).
+      if (
+        message.channel === keyRevokedChannel &&
+        (message.payload !== this.origin || this.unsettled.revocationLanded())
+      ) {
         this.announceKeyRevoked();
       }
     });
@@ -442,9 +481,12 @@ export class PostgresStore implements Store {
     } catch {
       return;
     }
-    if (parsed.origin === this.origin || this.foreignListeners.size === 0) return;
+    // This process's own events were published when they committed, except those of a unit
+    // whose outcome was unknown then.
+    const ids = parsed.origin === this.origin ? this.unsettled.landed(parsed.ids) : parsed.ids;
+    if (ids.length === 0 || this.foreignListeners.size === 0) return;
     try {
-      const events = await this.read(async (reader) => (reader as PgOps).getEvents(parsed.ids));
+      const events = await this.read(async (reader) => (reader as PgOps).getEvents(ids));
       for (const listener of this.foreignListeners) listener(events);
     } catch {
       // The events could not be read (a busy pool, a lost connection): the live streams are
@@ -1751,6 +1793,41 @@ function pgCode(error: unknown): string | undefined {
 }
 
 /** The connection is gone (killed backend, server restart, network): the server rolled back. */
+/**
+ * What units of this process whose commit outcome was unknown wrote: if one commits after all,
+ * its NOTIFY (which carries this process's origin, and is otherwise skipped) is heard. Bounded:
+ * past `max` ids the oldest are forgotten (their streams had a resync at the time).
+ */
+export class UnsettledCommits {
+  private readonly eventIds = new Set<string>();
+  private revocations = 0;
+  private readonly max: number;
+
+  constructor(max = 10_000) {
+    this.max = max;
+  }
+
+  expect(eventIds: string[], revokedKey: boolean): void {
+    for (const id of eventIds) {
+      if (this.eventIds.size >= this.max) this.eventIds.delete(this.eventIds.values().next().value as string);
+      this.eventIds.add(id);
+    }
+    if (revokedKey) this.revocations++;
+  }
+
+  /** The ids among `ids` that were awaited, now forgotten. */
+  landed(ids: string[]): string[] {
+    return ids.filter((id) => this.eventIds.delete(id));
+  }
+
+  /** Whether an awaited revocation's NOTIFY came (it counts once). */
+  revocationLanded(): boolean {
+    if (this.revocations === 0) return false;
+    this.revocations--;
+    return true;
+  }
+}
+
 /**
  * Cuts the client's connection when `idleMs` pass without a byte from the server while a unit
  * holds it (a unit awaits only the store, so it is waiting for an answer): every statement in
