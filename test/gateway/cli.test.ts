@@ -303,4 +303,25 @@ describe('start-up failures', () => {
       });
     }, 60_000);
   }
+
+  it('the gateway: a port already in use is one line, exit 1, no stack', async () => {
+    const { createServer } = await import('node:net');
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = String((taken.address() as { port: number }).port);
+      const failed = run(
+        'packages/gateway/src/bin.ts',
+        { LOCKSTEP_DATA_DIR: tempDir('port'), PORT: port },
+        [],
+      );
+      expect(failed.status).toBe(1);
+      expect(failed.stderr.trim()).toMatch(
+        new RegExp(`^Cannot listen on 127\\.0\\.0\\.1:${port} \\(HOST, PORT\\): .*EADDRINUSE`),
+      );
+      expect(failed.stderr.trim().split('\n')).toHaveLength(1);
+    } finally {
+      taken.close();
+    }
+  }, 60_000);
 });

@@ -22,7 +22,13 @@ export async function startGateway(config: GatewayConfig) {
       buyerBalanceMinor: config.demo.buyerBalanceMinor,
     });
   }
-  const server = await listen(gateway, config);
+  let server: ServerType;
+  try {
+    server = await listen(gateway, config);
+  } catch (error) {
+    await gateway.close();
+    throw error;
+  }
   return { gateway, server, seed };
 }
 
@@ -93,10 +99,20 @@ export function startFailure(
   return `Cannot open the PostgreSQL database ${server} (DATABASE_URL): ${message}`;
 }
 
+/** The port could not be had (in use, not allowed): said in one line, as a store that cannot open. */
+export class ListenError extends Error {}
+
 function listen(gateway: Gateway, config: GatewayConfig): Promise<ServerType> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const server = serve({ fetch: gateway.app.fetch, port: config.port, hostname: config.host }, () =>
       resolve(server),
+    );
+    server.once('error', (error: Error) =>
+      reject(
+        new ListenError(`Cannot listen on ${config.host}:${config.port} (HOST, PORT): ${error.message}`, {
+          cause: error,
+        }),
+      ),
     );
   });
 }
@@ -157,6 +173,10 @@ export async function runFromCommandLine(): Promise<void> {
     if (error instanceof KeySealingError) {
       console.error(error.message);
       process.exit(2);
+    }
+    if (error instanceof ListenError) {
+      console.error(error.message);
+      process.exit(1);
     }
     const failure = startFailure(error, config);
     if (failure) {
