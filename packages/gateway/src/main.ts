@@ -191,7 +191,10 @@ export async function runFromCommandLine(): Promise<void> {
   console.log(`Lockstep gateway listening on http://localhost:${port} (store: ${gateway.store.kind})`);
   if (seed) console.log(JSON.stringify({ demoSeed: seed }));
   let stopping = false;
-  const stop = async (signal: string, exitCode = 0) => {
+  // The worst reason given wins: a store failure during a SIGTERM's drain still exits 1.
+  let exitCode = 0;
+  const stop = async (signal: string, code = 0) => {
+    exitCode = Math.max(exitCode, code);
     if (stopping) return;
     stopping = true;
     gateway.log.info({ signal }, 'shutting down');
