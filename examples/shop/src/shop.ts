@@ -1,5 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { LockConflictError, Lockstep, StateConflictError, type TemporaryAccount } from '@lockstep/merchant';
+import {
+  dealMismatches,
+  LockConflictError,
+  Lockstep,
+  StateConflictError,
+  type TemporaryAccount,
+} from '@lockstep/merchant';
 import { createWebhookVerifier } from '@lockstep/merchant/webhooks';
 import { Hono } from 'hono';
 import { basicAuth } from 'hono/basic-auth';
@@ -257,14 +263,11 @@ export function createShop(options: ShopOptions) {
 
   /** Only a plain deal between this buyer and us, for this order's invoice and amount, counts. */
   function isOurDeal(account: TemporaryAccount, order: Order): boolean {
-    return (
-      account.invoiceId === order.invoiceId &&
-      account.requiredMinor === order.amountMinor &&
-      account.currency === order.currency &&
-      account.mode === 'deal' &&
-      account.releasePolicy.kind === 'all_others' &&
-      account.parties.length === 2
-    );
+    return dealMismatches(account, termsOf(order)).length === 0;
+  }
+
+  function termsOf(order: Order) {
+    return { invoiceId: order.invoiceId, amountMinor: order.amountMinor, currency: order.currency };
   }
 
   /**
@@ -313,13 +316,7 @@ export function createShop(options: ShopOptions) {
       case 'account.funded': {
         if (!['awaiting_payment', 'paid', 'awaiting_funds'].includes(order.status)) return;
         // The SDK checks the terms again before it locks (DealMismatchError otherwise).
-        const check = await lockstep.temporaryAccounts.ensureFunded(code, {
-          expect: {
-            invoiceId: order.invoiceId ?? undefined,
-            amountMinor: order.amountMinor,
-            currency: order.currency,
-          },
-        });
+        const check = await lockstep.temporaryAccounts.ensureFunded(code, { expect: termsOf(order) });
         orders.transition(
           order.id,
           ['awaiting_payment', 'paid', 'awaiting_funds'],

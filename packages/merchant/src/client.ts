@@ -413,8 +413,11 @@ function requireAmount(value: unknown, param: string): void {
   }
 }
 
-/** How `account` differs from a plain two-party deal on `terms` (empty: it is one). */
-function dealMismatches(account: TemporaryAccount, terms: DealTerms): string[] {
+/**
+ * How `account` differs from a plain two-party deal on `terms` (empty: it is one): the check
+ * `ensureFunded({ expect })` makes, for a shop that decides before it calls anything.
+ */
+export function dealMismatches(account: TemporaryAccount, terms: DealTerms): string[] {
   const found: string[] = [];
   const differs = (name: string, expected: unknown, actual: unknown) => {
     if (expected !== actual) found.push(`${name}: expected ${String(expected)}, got ${String(actual)}`);

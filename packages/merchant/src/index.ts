@@ -5,6 +5,7 @@
  */
 export {
   type DealTerms,
+  dealMismatches,
   type EnsureFundedOptions,
   type FundingResult,
   type List,
