@@ -24,5 +24,15 @@ export default defineConfig([
     sourcemap: true,
     external: ['msw'],
     noExternal: [/^(?!msw)/],
+    // `node:sqlite` exists only with its prefix: tsup's default turned it into a package
+    // 'sqlite' nobody has (helper-56's review: the packed mock did not load).
+    removeNodeProtocol: false,
+    // CommonJS code bundled into the ESM build (pino) calls require: give it Node's.
+    banner: (context) =>
+      context.format === 'esm'
+        ? {
+            js: "import { createRequire as __lockstepCreateRequire } from 'node:module'; const require = __lockstepCreateRequire(import.meta.url);",
+          }
+        : undefined,
   },
 ]);

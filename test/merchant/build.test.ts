@@ -46,5 +46,19 @@ describe('the built SDK', () => {
     }
     const webhooks = await import(pathToFileURL(path.join(dist, 'webhooks.js')).href);
     expect(typeof webhooks.createWebhookVerifier).toBe('function');
-  }, 60_000);
+    // The mock gateway, built, in both formats: it bundles the gateway (node:sqlite, pino's
+    // require calls, paths from import.meta) and did not load at all (helper-56's review).
+    expect(existsSync(path.join(dist, 'testing.cjs'))).toBe(true);
+    const testingEsm = await import(pathToFileURL(path.join(dist, 'testing.js')).href);
+    const testingCjs = createRequire(import.meta.url)(path.join(dist, 'testing.cjs'));
+    for (const testing of [testingEsm, testingCjs]) {
+      const mock = await testing.createMockGateway();
+      try {
+        expect(mock.secretKey).toMatch(/^sk_/);
+        expect(await mock.merchantBalanceMinor()).toBe(0);
+      } finally {
+        await mock.close();
+      }
+    }
+  }, 120_000);
 });

@@ -25,7 +25,7 @@ import type { TemporaryAccount } from '../generated/gateway-types.ts';
  * const code = await mock.buyer.pay(invoice.token!);
  * ```
  *
- * Needs Node >= 22.5 (it uses `node:sqlite`), like the gateway.
+ * Needs Node >= 22.13 (it uses `node:sqlite`, without a flag from 22.13), like the gateway.
  */
 export interface MockGatewayOptions {
   /** The URL the SDK under test points at (default `https://gateway.lockstep.test`). */

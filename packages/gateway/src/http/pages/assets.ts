@@ -13,16 +13,25 @@ export interface Asset {
   etag: string;
 }
 
-const checkoutSrc = path.resolve(import.meta.dirname, '../../../../checkout/src');
-const clientSrc = path.resolve(import.meta.dirname, 'client');
-
+/**
+ * Where each asset's source is (under `packages/checkout/src`, or `./client`), resolved when
+ * first asked for: the SDK's mock gateway bundles this module into a CommonJS build, where
+ * `import.meta` is empty, and must load all the same (helper-56's review: it did not).
+ */
 const sources = {
-  'checkout.js': { entry: path.join(checkoutSrc, 'loader.ts'), kind: 'script' },
-  'frame.js': { entry: path.join(checkoutSrc, 'frame.ts'), kind: 'script' },
-  'frame.css': { entry: path.join(checkoutSrc, 'frame.css'), kind: 'style' },
-  'bank.js': { entry: path.join(clientSrc, 'bank.ts'), kind: 'script' },
-  'bank.css': { entry: path.join(clientSrc, 'bank.css'), kind: 'style' },
+  'checkout.js': { dir: 'checkout', file: 'loader.ts', kind: 'script' },
+  'frame.js': { dir: 'checkout', file: 'frame.ts', kind: 'script' },
+  'frame.css': { dir: 'checkout', file: 'frame.css', kind: 'style' },
+  'bank.js': { dir: 'client', file: 'bank.ts', kind: 'script' },
+  'bank.css': { dir: 'client', file: 'bank.css', kind: 'style' },
 } as const;
+
+function entryOf(source: (typeof sources)[AssetName]): string {
+  const here = import.meta.dirname;
+  return source.dir === 'checkout'
+    ? path.resolve(here, '../../../../checkout/src', source.file)
+    : path.resolve(here, 'client', source.file);
+}
 
 export type AssetName = keyof typeof sources;
 
@@ -39,7 +48,7 @@ export function asset(name: AssetName): Promise<Asset> {
 }
 
 async function build(name: AssetName): Promise<Asset> {
-  const source = sources[name];
+  const source = { ...sources[name], entry: entryOf(sources[name]) };
   const { build: esbuild } = await import('esbuild');
   let body: string;
   if (source.kind === 'style') {
