@@ -46,6 +46,11 @@ describe('the built SDK', () => {
     }
     const webhooks = await import(pathToFileURL(path.join(dist, 'webhooks.js')).href);
     expect(typeof webhooks.createWebhookVerifier).toBe('function');
+    // One set of error classes per format: instanceof works across the entries.
+    const webhooksCjs = createRequire(import.meta.url)(path.join(dist, 'webhooks.cjs'));
+    expect(webhooks.WebhookVerificationError).toBe(esm.WebhookVerificationError);
+    expect(webhooksCjs.WebhookVerificationError).toBe(cjs.WebhookVerificationError);
+    expect(new webhooksCjs.WebhookSignatureError()).toBeInstanceOf(cjs.LockstepError);
     // The mock gateway, built, in both formats: it bundles the gateway (node:sqlite, pino's
     // require calls, paths from import.meta) and did not load at all (helper-56's review).
     expect(existsSync(path.join(dist, 'testing.cjs'))).toBe(true);

@@ -169,7 +169,7 @@ async function sha256Base64url(bytes: Uint8Array): Promise<string> {
   );
 }
 
-export function withTrailingSlash(url: string): string {
+function withTrailingSlash(url: string): string {
   return url.endsWith('/') ? url : `${url}/`;
 }
 
