@@ -22,6 +22,6 @@ const report = await runWorkload({
 });
 console.log(JSON.stringify(report, null, 2));
 console.log(
-  `operations acknowledged ${report.operationsAcknowledged}, refused ${report.operationsRefused}, kills survived ${report.killsSurvived}, violations: ${report.violations.length}`,
+  `operations acknowledged ${report.operationsAcknowledged}, refused ${report.operationsRefused}, kills survived ${report.killsSurvived}, graceful stops ${report.gracefulStops}, violations: ${report.violations.length}`,
 );
 process.exit(report.violations.length === 0 ? 0 : 1);

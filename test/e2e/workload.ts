@@ -10,8 +10,9 @@ import type { StoredEvent } from '../../packages/gateway/src/storage/store.ts';
 
 /**
  * A bank workload in the spirit of Jepsen's: concurrent clients move money through the HTTP API
- * of several gateway processes sharing one store while a nemesis kills a process with SIGKILL
- * every few seconds (and, on PostgreSQL, cuts the database connections), then restarts it.
+ * of several gateway processes sharing one store while a nemesis stops a process every few
+ * seconds, alternately with SIGKILL and with SIGTERM (a graceful drain, which must exit 0), and
+ * (on PostgreSQL) cuts the database connections, then restarts it.
  * Every mutating request carries an idempotency key and is retried with the same key until it
  * gets a definitive answer, so every operation ends acknowledged (2xx) or refused (4xx).
  * Afterwards one consistent read checks the invariants of the ledger and of the move rule.
@@ -31,6 +32,8 @@ export interface WorkloadReport {
   operationsRefused: number;
   retries: number;
   killsSurvived: number;
+  /** Stops by SIGTERM (drained, exit 0), between the kills. */
+  gracefulStops: number;
   connectionCuts: number;
   violations: string[];
   totalMinorAtStart: number;
@@ -114,6 +117,7 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
     operationsRefused: 0,
     retries: 0,
     killsSurvived: 0,
+    gracefulStops: 0,
     connectionCuts: 0,
     violations: [],
     totalMinorAtStart: 0,
@@ -236,16 +240,24 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
       const victim = processes[Math.floor(Math.random() * processes.length)] as GatewayProcess;
       if (!victim.child || !victim.up) continue;
       victim.up = false;
-      victim.child.kill('SIGKILL');
-      await new Promise((resolve) => victim.child?.once('exit', resolve));
+      // Every other stop is a graceful one (SIGTERM: the gateway drains its keep-alive clients
+      // under load, then exits 0); the others are a crash.
+      const graceful = (report.killsSurvived + report.gracefulStops) % 2 === 1;
+      const exited = new Promise<number | null>((resolve) =>
+        victim.child?.once('exit', (code) => resolve(code)),
+      );
+      victim.child.kill(graceful ? 'SIGTERM' : 'SIGKILL');
+      const code = await exited;
+      if (graceful && code !== 0) report.violations.push(`a gateway stopped by SIGTERM exited with ${code}`);
       if (options.databaseUrl) {
         cutConnections(options.databaseUrl);
         report.connectionCuts++;
       }
-      log(`killed gateway ${victim.index}`);
+      log(`${graceful ? 'stopped' : 'killed'} gateway ${victim.index}`);
       await sleep(200);
       await start(victim);
-      report.killsSurvived++;
+      if (graceful) report.gracefulStops++;
+      else report.killsSurvived++;
     }
   };
 
