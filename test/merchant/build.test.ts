@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -27,6 +27,15 @@ describe('the built SDK', () => {
       [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', dist],
       { cwd: pkg, stdio: 'pipe' },
     );
+    execFileSync(process.execPath, [path.join(pkg, 'scripts/cjs-declarations.mjs'), dist], {
+      cwd: pkg,
+      stdio: 'pipe',
+    });
+    // CommonJS declarations for the require conditions, pointing at each other (TS1479 under
+    // node16 resolution with the ESM .d.ts: helper-56's review).
+    const cjsTypes = readFileSync(path.join(dist, 'index.d.cts'), 'utf8');
+    expect(cjsTypes).toContain("from './client.cts'");
+    expect(cjsTypes).not.toMatch(/from '\.\/[^']+\.ts'/);
     for (const file of [
       'index.js',
       'index.cjs',
