@@ -247,8 +247,17 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
         victim.child?.once('exit', (code) => resolve(code)),
       );
       victim.child.kill(graceful ? 'SIGTERM' : 'SIGKILL');
-      const code = await exited;
-      if (graceful && code !== 0) report.violations.push(`a gateway stopped by SIGTERM exited with ${code}`);
+      // A drain ends within the shutdown grace (10 s by default); a hung one is a violation.
+      const code = await Promise.race([exited, sleep(35_000).then(() => 'still running')]);
+      if (code === 'still running') {
+        report.violations.push(
+          `a gateway stopped by ${graceful ? 'SIGTERM' : 'SIGKILL'} was still running after 35 s`,
+        );
+        victim.child.kill('SIGKILL');
+        await exited;
+      } else if (graceful && code !== 0) {
+        report.violations.push(`a gateway stopped by SIGTERM exited with ${code}`);
+      }
       if (options.databaseUrl) {
         cutConnections(options.databaseUrl);
         report.connectionCuts++;

@@ -66,7 +66,8 @@ const Environment = z.object({
   LOCKSTEP_PG_POOL_SIZE: whole(1, 1_000, 10),
   // How long a unit of work waits for PostgreSQL's next answer before the connection is cut
   // and the request answered 503 (storage/postgres.ts answerTimeoutMs).
-  LOCKSTEP_PG_ANSWER_TIMEOUT_MS: whole(100, 600_000, 20_000),
+  // At least 4 s: the lock-wait limit (a quarter) stays above PostgreSQL's deadlock_timeout.
+  LOCKSTEP_PG_ANSWER_TIMEOUT_MS: whole(4_000, 600_000, 20_000),
   LOCKSTEP_SEED_DEMO: z.enum(['0', '1', 'true', 'false']).optional(),
   // The demo seed (LOCKSTEP_SEED_DEMO): the shop origins its keys allow, the buyer's balance.
   LOCKSTEP_DEMO_ORIGINS: z

@@ -3,7 +3,6 @@
  * bundles the gateway, whose sources sit outside this package's declaration build).
  * `test/merchant/testing-types.test-d.ts` checks that they match the implementation.
  */
-import type { http } from 'msw';
 import type { TemporaryAccount } from './index.js';
 
 export interface CommissionSchedule {
@@ -31,7 +30,8 @@ export interface MockGateway {
   baseUrl: string;
   secretKey: string;
   publishableKey: string;
-  handlers: ReturnType<typeof http.all>[];
+  // msw is ESM only: a CommonJS consumer's checker must be told to resolve it as ESM (TS1541).
+  handlers: ReturnType<typeof import('msw', { with: { 'resolution-mode': 'import' }})['http']['all']>[];
   buyer: MockBuyer;
   merchantBalanceMinor(): Promise<number>;
   /** Moves the mock bank's clock forward and applies the deadlines then due. */

@@ -96,6 +96,20 @@ function answerTimeoutMs(options: PostgresStoreOptions): number {
   return options.answerTimeoutMs ?? 20_000;
 }
 
+/**
+ * The server's own limits for a pooled connection (see the pool's options). A lock wait stays
+ * above PostgreSQL's deadlock_timeout (1 s), so a deadlock is found (40P01, retried) before
+ * the wait is given up (55P03).
+ */
+function sessionLimits(options: PostgresStoreOptions): string[] {
+  const answerMs = answerTimeoutMs(options);
+  return [
+    `SET statement_timeout = ${Math.round((answerMs * 3) / 4)}`,
+    `SET lock_timeout = ${Math.max(1_000, Math.round(answerMs / 4))}`,
+    'SET idle_in_transaction_session_timeout = 60000',
+  ];
+}
+
 const eventChannel = 'lockstep_events';
 const keyRevokedChannel = 'lockstep_key_revoked';
 /** Advisory lock id for migrations (any constant; "lockstep" in ASCII). */
@@ -163,15 +177,19 @@ export class PostgresStore implements Store {
       // review: a cut unit's writes, already in the server's socket buffer, could commit after
       // its caller was told the outcome is unknown). A client gone mid-transaction releases
       // its locks after a minute.
-      lock_timeout: Math.round(answerTimeoutMs(options) / 4),
-      statement_timeout: Math.round((answerTimeoutMs(options) * 3) / 4),
-      idle_in_transaction_session_timeout: 60_000,
+
       // Statements go out without waiting for the previous answer: a command's writes travel
       // together (see PgOps), which saves round trips and socket writes, not server work.
       pipeline: true,
     });
     // An idle connection cut by the server must not crash the process; the pool drops it.
     this.pool.on('error', () => {});
+    // Set once per connection, before anything it runs (its queue keeps the order): with SET,
+    // not as startup parameters, which PgBouncer refuses in every pool mode (helper-57).
+    const limits = sessionLimits(options);
+    this.pool.on('connect', (client) => {
+      for (const statement of limits) client.query(statement).catch(() => {});
+    });
   }
 
   async migrate(): Promise<void> {
@@ -276,7 +294,7 @@ export class PostgresStore implements Store {
           if (ops.appendedEventIds.length > 0) this.resync();
           // It may also commit later than this (its writes can wait in the server's buffer):
           // its own NOTIFY, skipped as this process's, is then heard after all.
-          this.unsettled.expect(ops.appendedEventIds, ops.keyRevoked);
+          this.unsettled.expect(ops.appendedEventIds, ops.revocationId);
           throw new LockstepError(
             'service_unavailable',
             'The database connection was lost while committing; the outcome is unknown. Retry with the same Idempotency-Key.',
@@ -444,11 +462,10 @@ export class PostgresStore implements Store {
       if (message.channel === eventChannel && message.payload) void this.deliverForeign(message.payload);
       // A revocation through another process (this one's announced itself after its commit,
       // unless the commit's outcome was unknown then).
-      if (
-        message.channel === keyRevokedChannel &&
-        (message.payload !== this.origin || this.unsettled.revocationLanded())
-      ) {
-        this.announceKeyRevoked();
+      if (message.channel === keyRevokedChannel) {
+        // `origin/revocation` (a process of before names only its origin).
+        const [origin, revocation] = (message.payload ?? '').split('/');
+        if (origin !== this.origin || this.unsettled.revocationLanded(revocation)) this.announceKeyRevoked();
       }
     });
     this.listener = client;
@@ -576,6 +593,8 @@ class PgOps implements StoreTx {
   readonly appendedEventIds: string[] = [];
   /** The unit revoked an API key (announced to every process once it commits). */
   keyRevoked = false;
+  /** The name of this unit's revocation notice, once it revoked a key. */
+  revocationId: string | undefined;
   /** True once BEGIN was sent (write transactions only). */
   begun = false;
   /** Fee and external ledger accounts opened here; known to exist once the commit lands. */
@@ -962,8 +981,13 @@ class PgOps implements StoreTx {
         [at, id, merchantId],
       )) > 0;
     if (revoked && !this.keyRevoked) {
-      // Delivered at COMMIT, and only if the unit commits.
-      this.write('SELECT pg_notify($1, $2)', [keyRevokedChannel, this.store.origin]);
+      // Delivered at COMMIT, and only if the unit commits. Named, so that this process knows
+      // which of its own revocations it hears (one whose outcome was unknown: UnsettledCommits).
+      this.revocationId = randomUUID();
+      this.write('SELECT pg_notify($1, $2)', [
+        keyRevokedChannel,
+        `${this.store.origin}/${this.revocationId}`,
+      ]);
       this.keyRevoked = true;
     }
     return revoked;
@@ -1792,7 +1816,6 @@ function pgCode(error: unknown): string | undefined {
     : undefined;
 }
 
-/** The connection is gone (killed backend, server restart, network): the server rolled back. */
 /**
  * What units of this process whose commit outcome was unknown wrote: if one commits after all,
  * its NOTIFY (which carries this process's origin, and is otherwise skipped) is heard. Bounded:
@@ -1800,19 +1823,16 @@ function pgCode(error: unknown): string | undefined {
  */
 export class UnsettledCommits {
   private readonly eventIds = new Set<string>();
-  private revocations = 0;
+  private readonly revocations = new Set<string>();
   private readonly max: number;
 
   constructor(max = 10_000) {
     this.max = max;
   }
 
-  expect(eventIds: string[], revokedKey: boolean): void {
-    for (const id of eventIds) {
-      if (this.eventIds.size >= this.max) this.eventIds.delete(this.eventIds.values().next().value as string);
-      this.eventIds.add(id);
-    }
-    if (revokedKey) this.revocations++;
+  expect(eventIds: string[], revocationId: string | undefined): void {
+    for (const id of eventIds) remember(this.eventIds, id, this.max);
+    if (revocationId) remember(this.revocations, revocationId, this.max);
   }
 
   /** The ids among `ids` that were awaited, now forgotten. */
@@ -1820,12 +1840,16 @@ export class UnsettledCommits {
     return ids.filter((id) => this.eventIds.delete(id));
   }
 
-  /** Whether an awaited revocation's NOTIFY came (it counts once). */
-  revocationLanded(): boolean {
-    if (this.revocations === 0) return false;
-    this.revocations--;
-    return true;
+  /** Whether this revocation notice was awaited (it counts once). */
+  revocationLanded(revocationId: string | undefined): boolean {
+    return revocationId !== undefined && this.revocations.delete(revocationId);
   }
+}
+
+/** Adds `item`, forgetting the oldest past `max`. */
+function remember(set: Set<string>, item: string, max: number): void {
+  if (set.size >= max) set.delete(set.values().next().value as string);
+  set.add(item);
 }
 
 /**
@@ -1848,6 +1872,7 @@ function watchAnswers(client: pg.PoolClient, idleMs: number): () => void {
   };
 }
 
+/** The connection is gone (killed backend, server restart, network): the server rolled back. */
 function isConnectionError(error: unknown): boolean {
   const code = pgCode(error);
   if (code && /^(08|57P0[123])/.test(code)) return true;
