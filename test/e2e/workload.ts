@@ -52,6 +52,8 @@ interface GatewayProcess {
   port: number;
   child: ChildProcess | undefined;
   up: boolean;
+  /** Between its SIGTERM and its exit: requests in flight to it must be answered in full. */
+  draining: boolean;
 }
 
 export async function runWorkload(options: WorkloadOptions): Promise<WorkloadReport> {
@@ -81,7 +83,7 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
 
   const processes: GatewayProcess[] = [];
   for (let index = 0; index < options.processes; index++) {
-    processes.push({ index, port: 0, child: undefined, up: false });
+    processes.push({ index, port: 0, child: undefined, up: false, draining: false });
   }
   const start = async (gateway: GatewayProcess) => {
     const child = spawn(process.execPath, [...nodeFlags, 'packages/gateway/src/bin.ts'], {
@@ -149,6 +151,9 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
           signal: AbortSignal.timeout(5_000),
         });
         const text = await response.text();
+        if (target.draining && response.status >= 500) {
+          report.violations.push(`a draining gateway answered ${response.status} to ${method} ${pathname}`);
+        }
         if (response.status >= 500 || response.status === 429) {
           report.retries++;
           await sleep(20);
@@ -164,7 +169,13 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
           acknowledged.push({ scope: scopeOf.get(token) as string, key, body: parsed });
         }
         return { status: response.status, body: parsed };
-      } catch {
+      } catch (error) {
+        // A draining gateway refuses new connections (fine: the client goes elsewhere) but must
+        // never cut a request it had taken (helper-57: the stop check proved only the exit code).
+        const cause = (error as { cause?: { code?: string } }).cause?.code ?? String(error);
+        if (target.draining && cause !== 'ECONNREFUSED') {
+          report.violations.push(`a draining gateway cut ${method} ${pathname}: ${cause}`);
+        }
         report.retries++;
         await sleep(20);
       }
@@ -246,6 +257,7 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
       const exited = new Promise<number | null>((resolve) =>
         victim.child?.once('exit', (code) => resolve(code)),
       );
+      victim.draining = graceful;
       victim.child.kill(graceful ? 'SIGTERM' : 'SIGKILL');
       // A drain ends within the shutdown grace (10 s by default); a hung one is a violation.
       const code = await Promise.race([exited, sleep(35_000).then(() => 'still running')]);
@@ -258,6 +270,7 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
       } else if (graceful && code !== 0) {
         report.violations.push(`a gateway stopped by SIGTERM exited with ${code}`);
       }
+      victim.draining = false;
       if (options.databaseUrl) {
         cutConnections(options.databaseUrl);
         report.connectionCuts++;
