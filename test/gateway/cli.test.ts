@@ -3,6 +3,8 @@ import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../packages/gateway/src/config.ts';
+import { openGateway } from '../../packages/gateway/src/main.ts';
 
 /**
  * The operator CLI's refusals (helper review M2-M5, M7): each is one clear message and an exit
@@ -21,7 +23,7 @@ interface Run {
   stderr: string;
 }
 
-function run(script: string, env: Record<string, string>, args: string[]): Run {
+function run(script: string, env: Record<string, string>, args: string[], input?: string): Run {
   // The embedded store unless the case names a DATABASE_URL (not the one this run may have).
   const { DATABASE_URL: _inherited, ...inherited } = process.env;
   const { status, stdout, stderr } = spawnSync(process.execPath, [...nodeFlags, script, ...args], {
@@ -29,6 +31,7 @@ function run(script: string, env: Record<string, string>, args: string[]): Run {
     env: { ...inherited, LOG_LEVEL: 'silent', PORT: '0', ...env },
     encoding: 'utf8',
     timeout: 30_000,
+    input: input ?? '',
   });
   return { status, stdout, stderr };
 }
@@ -322,6 +325,44 @@ describe('start-up failures', () => {
       expect(failed.stderr.trim().split('\n')).toHaveLength(1);
     } finally {
       taken.close();
+    }
+  }, 60_000);
+});
+
+describe('operator CLI: passwords', () => {
+  it('customer:create takes the password from standard input, out of the process list', async () => {
+    // On the command line it was visible in ps and kept in the shell's history (helper-49).
+    const dataDir = tempDir('stdin');
+    const create = (args: string[], input: string) =>
+      run('packages/gateway/src/cli.ts', { LOCKSTEP_DATA_DIR: dataDir }, ['customer:create', ...args], input);
+    const created = ok<{ userId: string }>(
+      create(['--user-id', 'sato', '--name', 'Sato', '--password-stdin'], 'sato-stdin-pass-1\n'),
+    );
+    expect(created.userId).toBe('sato');
+    // Both, or an empty line: refused, nothing created.
+    const both = create(['--user-id', 'ito', '--name', 'Ito', '--password-stdin', '--password', 'x'], 'y\n');
+    expect(both.status).toBe(1);
+    expect(both.stderr).toMatch(/not both/);
+    const empty = create(['--user-id', 'ito', '--name', 'Ito', '--password-stdin'], '\n');
+    expect(empty.status).toBe(1);
+    expect(empty.stderr).toMatch(/empty/);
+    // The password is the line read (its line ending not included): the customer logs in with it.
+    const gateway = await openGateway(loadConfig({ LOCKSTEP_DATA_DIR: dataDir, LOG_LEVEL: 'silent' }), {
+      webhooks: false,
+      housekeeping: false,
+      deadlines: false,
+    });
+    try {
+      const login = (userId: string, password: string) =>
+        gateway.app.request('/v1/sessions', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ userId, password }),
+        });
+      expect((await login('sato', 'sato-stdin-pass-1')).status).toBe(201);
+      expect((await login('ito', 'x')).status).toBe(401);
+    } finally {
+      await gateway.close();
     }
   }, 60_000);
 });

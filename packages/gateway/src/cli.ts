@@ -14,7 +14,7 @@ import { KeySealingError } from './service/keys.ts';
  * SQLite, or any time on PostgreSQL.
  */
 const usage = `Usage: pnpm lockstep-admin <command> [options]
-  customer:create --user-id <id> --name <display name> --password <password>
+  customer:create --user-id <id> --name <display name> --password-stdin   (or --password <password>)
   account:create  --customer <cus_...> --currency JPY [--name "Ordinary deposit"]
   merchant:create --customer <cus_...> --name <shop name> --origin <https://shop.example> [--origin ...]
   merchant:update --customer <cus_...> [--name <shop name>] [--origin <https://shop.example> ... (replaces the list)]
@@ -93,10 +93,17 @@ async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'customer:create': {
+        // From standard input, the password stays out of the process list and the shell's
+        // history (helper-49's review); --password is kept for scripts that pass it so.
+        if (values['password-stdin'] && values.password !== undefined) {
+          throw new Error(`Give --password or --password-stdin, not both.\n${usage}`);
+        }
+        const password = values['password-stdin'] ? await firstLineOfStdin() : need('password');
+        if (password === '') throw new Error('The password on standard input is empty.');
         const customer = await admin.createCustomer({
           userId: need('user-id'),
           displayName: need('name'),
-          password: need('password'),
+          password,
         });
         print({ id: customer.id, userId: customer.userId });
         break;
@@ -191,6 +198,7 @@ function parseOptions(args: string[]) {
       reference: { type: 'string' },
       name: { type: 'string' },
       password: { type: 'string' },
+      'password-stdin': { type: 'boolean' },
       customer: { type: 'string' },
       currency: { type: 'string' },
       merchant: { type: 'string' },
@@ -203,6 +211,16 @@ function parseOptions(args: string[]) {
       reason: { type: 'string' },
     },
   }).values;
+}
+
+/** The first line of standard input, without its line ending. */
+async function firstLineOfStdin(): Promise<string> {
+  let text = '';
+  for await (const chunk of process.stdin) {
+    text += String(chunk);
+    if (text.includes('\n')) break;
+  }
+  return text.split(/\r?\n/)[0] ?? '';
 }
 
 /**
