@@ -2,29 +2,15 @@
  * The bank's pages through whole flows (helper-46's review): fees said before they are taken,
  * no action offered that the API refuses, nothing of another customer's account shown.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pageGet, pageLogIn, postForm } from '../support/bank-pages.ts';
-import { startTestGateway, type TestGateway } from '../support/gateway.ts';
+import { describe, expect, it } from 'vitest';
+import { bankPagesGateway } from '../support/bank-pages.ts';
 
-let gateway: TestGateway;
-beforeAll(async () => {
-  gateway = await startTestGateway({
-    allowedOrigins: ['https://shop.example'],
-    commission: {
-      creation: { JPY: { flatMinor: 100, basisPoints: 0 } },
-      withdrawal: { JPY: { flatMinor: 50, basisPoints: 100 } },
-    },
-  });
-});
-afterAll(() => gateway.close());
-
-const form = (path: string, fields: Record<string, string>, headers: Record<string, string> = {}) =>
-  postForm(gateway, path, fields, headers);
-const logIn = (userId = 'mizuta', password = 'mizuta-demo-pass') => pageLogIn(gateway, userId, password);
+const bank = bankPagesGateway();
+const { form, logIn } = bank;
 const buyer = () => logIn('mizuta', 'mizuta-demo-pass');
 const seller = () => logIn('ibm-shop', 'ibm-demo-pass');
 const tanaka = () => logIn('tanaka', 'tanaka-demo-pass');
-const get = (path: string, cookie: string) => pageGet(gateway, path, cookie);
+const get = bank.get;
 let n = 0;
 const key = () => `zzf-${n++}-${Math.random()}`;
 async function act(
@@ -47,8 +33,7 @@ async function createFunded(
   who = 'mizuta',
   pw = 'mizuta-demo-pass',
 ) {
-  const token = await gateway.login(who, pw);
-  const accounts = (await gateway.request('GET', '/v1/accounts', { token })).body;
+  const { usual } = await bank.usualAccount(who, pw);
   const r = await form(
     '/bank/temporary-accounts',
     {
@@ -57,7 +42,7 @@ async function createFunded(
       payeeUserId: 'ibm-shop',
       amount,
       currency: 'JPY',
-      fundFrom: accounts.usualAccounts[0].id,
+      fundFrom: usual.id,
     },
     { cookie: s.cookie },
   );
@@ -132,7 +117,7 @@ describe('flows', () => {
           r.location?.includes('error=not_found') || r.status === 404 ? r.location : 'not_found',
         ]);
     }
-    const stream = await gateway.gateway.app.request(`/bank/temporary-accounts/${code}/stream`, {
+    const stream = await bank.gateway.gateway.app.request(`/bank/temporary-accounts/${code}/stream`, {
       headers: { cookie: t.cookie },
     });
     expect(stream.status).toBe(404);
@@ -140,8 +125,7 @@ describe('flows', () => {
 
   it('a deposit form submitted twice (double click) pays in once', async () => {
     const t = await tanaka();
-    const token = await gateway.login('tanaka', 'tanaka-demo-pass');
-    const usual = (await gateway.request('GET', '/v1/accounts', { token })).body.usualAccounts[0];
+    const { token, usual } = await bank.usualAccount('tanaka', 'tanaka-demo-pass');
     const r = await form(
       '/bank/temporary-accounts',
       {
@@ -161,14 +145,13 @@ describe('flows', () => {
       act(t, code, 'deposit', { amount: '500' }, k),
     ]);
     console.log(one, two);
-    const view = (await gateway.request('GET', `/v1/temporary-accounts/${code}`, { token })).body;
+    const view = (await bank.gateway.request('GET', `/v1/temporary-accounts/${code}`, { token })).body;
     expect(view.balanceMinor).toBe(1500);
   });
 
   it('funding that fails only because of the creation fee is neither called "funded" nor left unexplained', async () => {
     const t = await tanaka();
-    const token = await gateway.login('tanaka', 'tanaka-demo-pass');
-    const usual = (await gateway.request('GET', '/v1/accounts', { token })).body.usualAccounts[0];
+    const { usual } = await bank.usualAccount('tanaka', 'tanaka-demo-pass');
     const amount = usual.balanceMinor - 50; // enough for the amount, not for amount + 100 fee
     const r = await form(
       '/bank/temporary-accounts',
@@ -198,8 +181,7 @@ describe('flows', () => {
 
   it('an awaiting-funds account says how much the pay-in will really take (fee included)', async () => {
     const t = await tanaka();
-    const token = await gateway.login('tanaka', 'tanaka-demo-pass');
-    const usual = (await gateway.request('GET', '/v1/accounts', { token })).body.usualAccounts[0];
+    const { usual } = await bank.usualAccount('tanaka', 'tanaka-demo-pass');
     // More than Tanaka holds: the account awaits funds and the creation fee is due on pay-in.
     const r = await form(
       '/bank/temporary-accounts',

@@ -2,26 +2,12 @@
  * The bank's pages as a customer uses them (helper-46's review): amounts as typed, what the
  * notices say. Each test failed on the code before, except the bad-input refusals.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pageGet, pageLogIn, postForm } from '../support/bank-pages.ts';
-import { startTestGateway, type TestGateway } from '../support/gateway.ts';
+import { describe, expect, it } from 'vitest';
+import { bankPagesGateway } from '../support/bank-pages.ts';
 
-let gateway: TestGateway;
-beforeAll(async () => {
-  gateway = await startTestGateway({
-    allowedOrigins: ['https://shop.example'],
-    commission: {
-      creation: { JPY: { flatMinor: 100, basisPoints: 0 } },
-      withdrawal: { JPY: { flatMinor: 50, basisPoints: 100 } },
-    },
-  });
-});
-afterAll(() => gateway.close());
-
-const form = (path: string, fields: Record<string, string>, headers: Record<string, string> = {}) =>
-  postForm(gateway, path, fields, headers);
-const logIn = (userId = 'mizuta', password = 'mizuta-demo-pass') => pageLogIn(gateway, userId, password);
-const get = (path: string, cookie: string) => pageGet(gateway, path, cookie);
+const bank = bankPagesGateway();
+const { form, logIn } = bank;
+const get = bank.get;
 let n = 0;
 async function create(
   s: { cookie: string; csrf: string },
@@ -30,7 +16,9 @@ async function create(
   extra: Record<string, string> = {},
 ) {
   const accounts = (
-    await gateway.request('GET', '/v1/accounts', { token: await gateway.login('mizuta', 'mizuta-demo-pass') })
+    await bank.gateway.request('GET', '/v1/accounts', {
+      token: await bank.gateway.login('mizuta', 'mizuta-demo-pass'),
+    })
   ).body;
   return form(
     '/bank/temporary-accounts',
@@ -88,8 +76,8 @@ describe('currency choice', () => {
 describe('create notice', () => {
   it('does not say "created and funded" when the buyer lacked the money and the account awaits funds', async () => {
     const s = await logIn('tanaka', 'tanaka-demo-pass');
-    const token = await gateway.login('tanaka', 'tanaka-demo-pass');
-    const accounts = (await gateway.request('GET', '/v1/accounts', { token })).body;
+    const token = await bank.gateway.login('tanaka', 'tanaka-demo-pass');
+    const accounts = (await bank.gateway.request('GET', '/v1/accounts', { token })).body;
     const r = await form(
       '/bank/temporary-accounts',
       {

@@ -1,4 +1,5 @@
-import type { TestGateway } from './gateway.ts';
+import { afterAll, beforeAll } from 'vitest';
+import { startTestGateway, type TestGateway } from './gateway.ts';
 
 /** The cookies a response sets, by name (the bank pages' session, CSRF and pre-login tokens). */
 export function cookiesOf(headers: Headers): Record<string, string> {
@@ -48,4 +49,42 @@ export async function pageLogIn(
 export async function pageGet(gateway: TestGateway, path: string, cookie: string) {
   const response = await gateway.gateway.app.request(path, { headers: { cookie } });
   return { status: response.status, text: await response.text(), headers: response.headers };
+}
+
+/**
+ * The bank-page test files' gateway: the demo bank with a creation fee (¥100) and a
+ * withdrawal fee (¥50 + 1%), started before the file's tests and closed after them, with its
+ * page helpers bound.
+ */
+export function bankPagesGateway() {
+  let gateway: TestGateway | undefined;
+  beforeAll(async () => {
+    gateway = await startTestGateway({
+      allowedOrigins: ['https://shop.example'],
+      commission: {
+        creation: { JPY: { flatMinor: 100, basisPoints: 0 } },
+        withdrawal: { JPY: { flatMinor: 50, basisPoints: 100 } },
+      },
+    });
+  });
+  afterAll(() => gateway?.close());
+  const started = () => {
+    if (!gateway) throw new Error('The gateway starts in beforeAll.');
+    return gateway;
+  };
+  return {
+    get gateway() {
+      return started();
+    },
+    form: (path: string, fields: Record<string, string>, headers: Record<string, string> = {}) =>
+      postForm(started(), path, fields, headers),
+    logIn: (userId = 'mizuta', password = 'mizuta-demo-pass') => pageLogIn(started(), userId, password),
+    get: (path: string, cookie: string) => pageGet(started(), path, cookie),
+    /** A customer's API token and first usual account (as its bank page offers it). */
+    async usualAccount(userId: string, password: string) {
+      const token = await started().login(userId, password);
+      const usual = (await started().request('GET', '/v1/accounts', { token })).body.usualAccounts[0];
+      return { token, usual };
+    },
+  };
 }
