@@ -69,6 +69,39 @@ async function createDeal(gw: TestGateway) {
   return { buyer, code: created.body.code as string };
 }
 
+/**
+ * Opens the account's live stream after its first three events and reads it in the
+ * background; `stop` says whether lock.changed came, or the stream ended (so the client
+ * resumes), by then.
+ */
+async function watchStream(gw: TestGateway, code: string, buyer: string) {
+  const stream = await gw.gateway.app.request(`/v1/temporary-accounts/${code}/stream`, {
+    headers: { authorization: `Bearer ${buyer}`, 'last-event-id': '3' },
+  });
+  expect(stream.status).toBe(200);
+  const reader = (stream.body as ReadableStream<Uint8Array>).getReader();
+  let text = '';
+  let ended = false;
+  const pump = (async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) {
+        ended = true;
+        return;
+      }
+      text += new TextDecoder().decode(value);
+    }
+  })();
+  return {
+    async stop() {
+      const seen = { sawIt: text.includes('lock.changed'), ended };
+      await reader.cancel().catch(() => {});
+      await pump.catch(() => {});
+      return seen;
+    },
+  };
+}
+
 function lockDeal(gw: TestGateway, code: string, key: string) {
   return gw.request('POST', `/v1/temporary-accounts/${code}/lock`, {
     token: gw.seed.secretKey,
@@ -120,23 +153,7 @@ describe.runIf(pgAvailable())('PostgreSQL faults around a command', () => {
     url.port = String(proxy.port);
     const gw = await gatewayOn(url.toString());
     const { buyer, code } = await createDeal(gw);
-    const stream = await gw.gateway.app.request(`/v1/temporary-accounts/${code}/stream`, {
-      headers: { authorization: `Bearer ${buyer}`, 'last-event-id': '3' },
-    });
-    expect(stream.status).toBe(200);
-    const reader = (stream.body as ReadableStream<Uint8Array>).getReader();
-    let text = '';
-    let ended = false;
-    const pump = (async () => {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) {
-          ended = true;
-          return;
-        }
-        text += new TextDecoder().decode(value);
-      }
-    })();
+    const stream = await watchStream(gw, code, buyer);
     await new Promise((r) => setTimeout(r, 200));
     armed = true;
     const first = await lockDeal(gw, code, key);
@@ -146,13 +163,10 @@ describe.runIf(pgAvailable())('PostgreSQL faults around a command', () => {
     expect(again.status).toBe(200);
     // It committed (the replay proves it): the stream must show lock.changed, or end so the client resumes.
     await new Promise((r) => setTimeout(r, 1500));
-    const sawIt = text.includes('lock.changed');
+    const seen = await stream.stop();
     const inDb = await gw.gateway.store.read((r) => r.listEvents(code, 0, 100));
     expect(inDb.map((e) => e.type)).toContain('lock.changed');
-    const endedBefore = ended;
-    await reader.cancel().catch(() => {});
-    await pump.catch(() => {});
-    expect({ sawIt, ended: endedBefore }).not.toEqual({ sawIt: false, ended: false });
+    expect(seen).not.toEqual({ sawIt: false, ended: false });
   }, 30_000);
 
   /**
@@ -238,22 +252,7 @@ describe.runIf(pgAvailable())('PostgreSQL faults around a command', () => {
     });
     cleanups.push(() => other.close());
     const { buyer, code } = await createDeal(gw);
-    const stream = await gw.gateway.app.request(`/v1/temporary-accounts/${code}/stream`, {
-      headers: { authorization: `Bearer ${buyer}`, 'last-event-id': '3' },
-    });
-    const reader = (stream.body as ReadableStream<Uint8Array>).getReader();
-    let text = '';
-    let ended = false;
-    const pump = (async () => {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) {
-          ended = true;
-          return;
-        }
-        text += new TextDecoder().decode(value);
-      }
-    })();
+    const stream = await watchStream(gw, code, buyer);
     await new Promise((r) => setTimeout(r, 200));
     // This process's only connection is busy for 11 s (a slow request, say).
     let _release = () => {};
@@ -272,10 +271,6 @@ describe.runIf(pgAvailable())('PostgreSQL faults around a command', () => {
     expect(locked.status).toBe(200);
     await held;
     await new Promise((r) => setTimeout(r, 1500));
-    const sawIt = text.includes('lock.changed');
-    const endedBefore = ended;
-    await reader.cancel().catch(() => {});
-    await pump.catch(() => {});
-    expect({ sawIt, ended: endedBefore }).not.toEqual({ sawIt: false, ended: false });
+    expect(await stream.stop()).not.toEqual({ sawIt: false, ended: false });
   }, 40_000);
 });
