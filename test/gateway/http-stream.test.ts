@@ -9,14 +9,19 @@ beforeAll(async () => {
 });
 afterAll(() => gateway.close());
 
+/** The demo buyer's token and a new deal of theirs with the demo shop (¥1,000). */
+async function buyersDeal(): Promise<{ buyer: string; code: string }> {
+  const buyer = await gateway.buyerToken();
+  const created = await gateway.request('POST', '/v1/temporary-accounts', {
+    token: buyer,
+    body: { payeeUserId: 'ibm-shop', amountMinor: 1_000, currency: 'JPY' },
+  });
+  return { buyer, code: created.body.code };
+}
+
 describe('live event stream', () => {
   it('sends the history, then each change as it commits, and resumes after Last-Event-ID', async () => {
-    const buyer = await gateway.buyerToken();
-    const created = await gateway.request('POST', '/v1/temporary-accounts', {
-      token: buyer,
-      body: { payeeUserId: 'ibm-shop', amountMinor: 1_000, currency: 'JPY' },
-    });
-    const code = created.body.code;
+    const { buyer, code } = await buyersDeal();
     const response = await fetch(`${gateway.url}/v1/temporary-accounts/${code}/stream`, {
       headers: { authorization: `Bearer ${buyer}` },
     });
@@ -52,12 +57,7 @@ describe('live event stream', () => {
   });
 
   it('goes on from the last event when Last-Event-ID is past it (it held back every new event)', async () => {
-    const buyer = await gateway.buyerToken();
-    const created = await gateway.request('POST', '/v1/temporary-accounts', {
-      token: buyer,
-      body: { payeeUserId: 'ibm-shop', amountMinor: 1_000, currency: 'JPY' },
-    });
-    const code = created.body.code;
+    const { buyer, code } = await buyersDeal();
     // Three events exist; a client says it saw ten (helper-44's review).
     const response = await fetch(`${gateway.url}/v1/temporary-accounts/${code}/stream`, {
       headers: { authorization: `Bearer ${buyer}`, 'last-event-id': '10' },
@@ -75,24 +75,19 @@ describe('live event stream', () => {
   });
 
   it('refuses strangers and anonymous callers', async () => {
-    const buyer = await gateway.buyerToken();
-    const created = await gateway.request('POST', '/v1/temporary-accounts', {
-      token: buyer,
-      body: { payeeUserId: 'ibm-shop', amountMinor: 1_000, currency: 'JPY' },
-    });
+    const { buyer, code } = await buyersDeal();
     const stranger = await gateway.login('tanaka', 'tanaka-demo-pass');
-    const refused = await fetch(`${gateway.url}/v1/temporary-accounts/${created.body.code}/stream`, {
+    const refused = await fetch(`${gateway.url}/v1/temporary-accounts/${code}/stream`, {
       headers: { authorization: `Bearer ${stranger}` },
     });
     expect(refused.status).toBe(404);
-    const anonymous = await fetch(`${gateway.url}/v1/temporary-accounts/${created.body.code}/stream`);
+    const anonymous = await fetch(`${gateway.url}/v1/temporary-accounts/${code}/stream`);
     expect(anonymous.status).toBe(401);
     // A token in the URL (it would be logged by every proxy on the way) is refused, even the
     // party's own, and even beside a good header.
-    const inUrl = await fetch(
-      `${gateway.url}/v1/temporary-accounts/${created.body.code}/stream?access_token=${buyer}`,
-      { headers: { authorization: `Bearer ${buyer}` } },
-    );
+    const inUrl = await fetch(`${gateway.url}/v1/temporary-accounts/${code}/stream?access_token=${buyer}`, {
+      headers: { authorization: `Bearer ${buyer}` },
+    });
     expect(inUrl.status).toBe(401);
     expect(((await inUrl.json()) as { error: { message: string } }).error.message).toMatch(
       /Authorization header/,
