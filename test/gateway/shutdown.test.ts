@@ -1,53 +1,20 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
 import { demoLogins } from '../../packages/gateway/src/seed.ts';
 import { openSqliteStore } from '../../packages/gateway/src/storage/sqlite.ts';
 import { startTestGateway } from '../support/gateway.ts';
-
-const root = path.resolve(import.meta.dirname, '../..');
-const nodeFlags = [
-  '--experimental-strip-types',
-  '--experimental-sqlite',
-  '--disable-warning=ExperimentalWarning',
-];
-
-/** The gateway as `pnpm gateway` runs it, seeded, on a fresh data folder. */
-async function startProcess(env: Record<string, string>) {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'lockstep-stop-'));
-  const child: ChildProcess = spawn(process.execPath, [...nodeFlags, 'packages/gateway/src/bin.ts'], {
-    cwd: root,
-    env: {
-      ...process.env,
-      PORT: '0',
-      LOG_LEVEL: 'warn',
-      LOCKSTEP_SEED_DEMO: '1',
-      LOCKSTEP_DATA_DIR: dataDir,
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const started = await new Promise<{ url: string; secretKey: string }>((resolve, reject) => {
-    let url: string | undefined;
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-      url ??= /listening on (http:\/\/localhost:\d+)/.exec(line)?.[1];
-      if (url && line.startsWith('{"demoSeed"'))
-        resolve({ url, secretKey: JSON.parse(line).demoSeed.secretKey });
-    });
-    child.once('exit', (code) => reject(new Error(`the gateway exited with ${code}`)));
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { ...started, child, exited, cleanUp: () => rmSync(dataDir, { recursive: true, force: true }) };
-}
+import { startGatewayProcess } from '../support/gateway-process.ts';
 
 describe('stopping the gateway', () => {
   it('drains keep-alive clients on SIGTERM: each finishes its request and is told to go, none is cut', async () => {
     // http.Server.close cut connections idle at the signal, racing requests their clients were
     // sending on them: resets, some of them for commands that had committed (helper-49's review).
-    const gateway = await startProcess({ LOCKSTEP_SHUTDOWN_GRACE_MS: '20000' });
+    const gateway = await startGatewayProcess({ LOCKSTEP_SHUTDOWN_GRACE_MS: '20000' });
+    const exited = new Promise<number | null>((resolve) =>
+      gateway.child.once('exit', (code) => resolve(code)),
+    );
     try {
       const post = (pathname: string, token: string, body: unknown) =>
         fetch(`${gateway.url}${pathname}`, {
@@ -80,7 +47,7 @@ describe('stopping the gateway', () => {
           try {
             const response = await post(
               `/v1/temporary-accounts/${created.code}/${index % 2 ? 'lock' : 'unlock'}`,
-              gateway.secretKey,
+              gateway.seed.secretKey,
               {},
             );
             await response.text();
@@ -99,7 +66,7 @@ describe('stopping the gateway', () => {
       gateway.child.kill('SIGTERM');
       // Long before the 20 s grace: every connection is closed once it has had its answer.
       const code = await Promise.race([
-        gateway.exited,
+        exited,
         new Promise((resolve) => setTimeout(() => resolve('running'), 10_000)),
       ]);
       stop = true;
@@ -113,7 +80,7 @@ describe('stopping the gateway', () => {
       expect(answered.filter((entry) => entry.connection === 'close').length).toBeGreaterThan(0);
     } finally {
       gateway.child.kill('SIGKILL');
-      gateway.cleanUp();
+      await gateway.stop();
     }
   }, 60_000);
 });
