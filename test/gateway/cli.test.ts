@@ -5,17 +5,12 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../packages/gateway/src/config.ts';
 import { openGateway } from '../../packages/gateway/src/main.ts';
+import { nodeFlags, root } from '../support/gateway-process.ts';
 
 /**
  * The operator CLI's refusals (helper review M2-M5, M7): each is one clear message and an exit
  * status a script can trust, and changes nothing. The CLI runs as the operator runs it.
  */
-const root = path.resolve(import.meta.dirname, '../..');
-const nodeFlags = [
-  '--experimental-strip-types',
-  '--experimental-sqlite',
-  '--disable-warning=ExperimentalWarning',
-];
 
 interface Run {
   status: number | null;
