@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { startTestGateway, type TestGateway } from '../support/gateway.ts';
+import { runDeal, startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { receiver } from '../support/receiver.ts';
 
 /**
@@ -34,22 +34,7 @@ describe('webhook give-up', () => {
       (await gateway.request('POST', '/v1/webhook-endpoints', { token: seller, body: { url: hooks.url } }))
         .status,
     ).toBe(201);
-    const buyer = await gateway.buyerToken();
-    const created = await gateway.request('POST', '/v1/temporary-accounts', {
-      token: buyer,
-      body: { payeeUserId: 'ibm-shop', amountMinor: 4_800, currency: 'JPY' },
-    });
-    const code = created.body.code as string;
-    for (const [token, action, body] of [
-      [seller, 'lock', {}],
-      [seller, 'ship', { carrier: 'Yamato', trackingNumber: 'T-1' }],
-      [buyer, 'accept', {}],
-      [seller, 'withdraw', {}],
-    ] as const) {
-      expect(
-        (await gateway.request('POST', `/v1/temporary-accounts/${code}/${action}`, { token, body })).status,
-      ).toBe(200);
-    }
+    const code = await runDeal(gateway);
     const events = (await gateway.request('GET', `/v1/temporary-accounts/${code}/events`, { token: seller }))
       .body.data as Array<{ seq: number }>;
     const statuses = (seq: number) =>

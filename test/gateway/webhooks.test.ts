@@ -10,7 +10,7 @@ import type { KeyRing } from '../../packages/gateway/src/service/keys.ts';
 import { WebhookWorker } from '../../packages/gateway/src/service/webhooks.ts';
 import { openSqliteStore } from '../../packages/gateway/src/storage/sqlite.ts';
 import type { Store } from '../../packages/gateway/src/storage/store.ts';
-import { startTestGateway, type TestGateway } from '../support/gateway.ts';
+import { runDeal, startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { receiver, waitFor } from '../support/receiver.ts';
 
 /**
@@ -42,31 +42,6 @@ function independentVerify(
   if (!valid) return { ok: false, reason: 'signature' };
   if (Math.abs(nowSeconds - Number(header.iat)) > toleranceSeconds) return { ok: false, reason: 'stale' };
   return { ok: true };
-}
-
-/** A whole deal through the HTTP API; returns the account code. */
-async function runDeal(gateway: TestGateway): Promise<string> {
-  const buyer = await gateway.buyerToken();
-  const seller = gateway.seed.secretKey;
-  const created = await gateway.request('POST', '/v1/temporary-accounts', {
-    token: buyer,
-    body: { payeeUserId: 'ibm-shop', amountMinor: 4_800, currency: 'JPY' },
-  });
-  expect(created.status).toBe(201);
-  const code = created.body.code as string;
-  for (const [token, action, body] of [
-    [seller, 'lock', {}],
-    [seller, 'ship', { carrier: 'Yamato', trackingNumber: 'T-1' }],
-    [buyer, 'accept', {}],
-    [seller, 'withdraw', {}],
-  ] as const) {
-    const response = await gateway.request('POST', `/v1/temporary-accounts/${code}/${action}`, {
-      token,
-      body,
-    });
-    expect(response.status, `${action}: ${JSON.stringify(response.body)}`).toBe(200);
-  }
-  return code;
 }
 
 describe('webhooks', () => {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { type ServerType, serve } from '@hono/node-server';
 import { type CommissionSchedule, noCommission } from '@lockstep/core';
 import pino from 'pino';
+import { expect } from 'vitest';
 import { createGateway, type Gateway, type GatewayOptions } from '../../packages/gateway/src/gateway.ts';
 import { type DemoSeed, demoLogins, seedDemo } from '../../packages/gateway/src/seed.ts';
 import { Admin } from '../../packages/gateway/src/service/admin.ts';
@@ -144,4 +145,29 @@ export async function freePort(): Promise<number> {
       probe.close(() => resolve(port));
     });
   });
+}
+
+/** A whole deal through the HTTP API; returns the account code. */
+export async function runDeal(gateway: TestGateway): Promise<string> {
+  const buyer = await gateway.buyerToken();
+  const seller = gateway.seed.secretKey;
+  const created = await gateway.request('POST', '/v1/temporary-accounts', {
+    token: buyer,
+    body: { payeeUserId: 'ibm-shop', amountMinor: 4_800, currency: 'JPY' },
+  });
+  expect(created.status).toBe(201);
+  const code = created.body.code as string;
+  for (const [token, action, body] of [
+    [seller, 'lock', {}],
+    [seller, 'ship', { carrier: 'Yamato', trackingNumber: 'T-1' }],
+    [buyer, 'accept', {}],
+    [seller, 'withdraw', {}],
+  ] as const) {
+    const response = await gateway.request('POST', `/v1/temporary-accounts/${code}/${action}`, {
+      token,
+      body,
+    });
+    expect(response.status, `${action}: ${JSON.stringify(response.body)}`).toBe(200);
+  }
+  return code;
 }
