@@ -84,6 +84,12 @@ describe('resolving a dispute', () => {
     expect(resolved.parties.map((party) => party.lockPpm)).toEqual([0, full]);
     expect(codeOf(takeAll(resolved, 'mizuta'))).toBe('locked_by_other_party');
     expect(passDeadlines(resolved, '2027-12-12T10:00:00.000Z')).toBeNull();
+    // The winner may turn its lock off and on again, missed deadline or not: off, the buyer
+    // could take the money back, and a lock barred for good would leave it so.
+    const off = value(setLock(resolved, { by: 'ibm', now, lockPpm: 0 })).account;
+    expect(takeAll(off, 'mizuta').ok).toBe(true);
+    const relocked = value(setLock(off, { by: 'ibm', now, lockPpm: full })).account;
+    expect(codeOf(takeAll(relocked, 'mizuta'))).toBe('locked_by_other_party');
     expect(value(takeAll(resolved, 'ibm')).account.status).toBe('dissolved');
   });
 

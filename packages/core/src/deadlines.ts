@@ -162,6 +162,8 @@ export function nextDeadline(account: TemporaryAccount): string | null {
 /**
  * A seller's lock turned on after its ship deadline passed unshipped is refused, also once it
  * has shipped late since (else a late shipment would let it hold the buyer's money again).
+ * A dispute the bank resolved for the seller overrides that: its lock is then what keeps the
+ * buyer from taking the money, so it may turn it off and on again like any winner.
  */
 export function shipDeadlineMissed(
   account: TemporaryAccount,
@@ -170,6 +172,7 @@ export function shipDeadlineMissed(
   now: string,
 ): Result<never> | undefined {
   if (party.role !== 'seller' || lockPpm === 0 || account.mode !== 'deal') return;
+  if (account.dispute?.resolvedFor === 'seller') return;
   const deadlines = account.deadlines;
   const passed =
     deadlines?.shipMissed === true || (!!deadlines?.shipBy && deadlines.shipBy <= now && !account.shipment);
