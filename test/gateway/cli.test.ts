@@ -76,10 +76,11 @@ describe('operator CLI: top-up amounts', () => {
       '99999999999999999999',
     ]) {
       const refused = cli(dataDir, 'top-up', '--account', seed.buyerAccountId, `--amount-minor=${amount}`);
-      expect(refused.status, JSON.stringify(amount)).toBe(1);
+      // A mistake on the command line: exit 2, the message, then the usage.
+      expect(refused.status, JSON.stringify(amount)).toBe(2);
       expect(refused.stdout).toBe('');
-      expect(refused.stderr.trim().split('\n'), JSON.stringify(amount)).toHaveLength(1);
-      expect(refused.stderr).toMatch(/--amount-minor/);
+      expect(refused.stderr.trim().split('\n')[0], JSON.stringify(amount)).toMatch(/^--amount-minor/);
+      expect(refused.stderr).toMatch(/Usage: pnpm lockstep-admin/);
     }
     expect(usualMinor(dataDir)).toBe(before);
     ok(cli(dataDir, 'top-up', '--account', seed.buyerAccountId, '--amount-minor', '250'));
@@ -246,6 +247,30 @@ describe('operator CLI: argument errors', () => {
     }
   });
 
+  it('a missing option or a value no command takes: exit 2 before the store is opened', () => {
+    // A missing option exited 1, like a refused operation, after opening (or creating) the store.
+    const dataDir = tempDir('mistakes');
+    for (const [args, message] of [
+      [['key:list'], /^--merchant is required\./],
+      [['key:revoke', '--merchant', 'cus_x'], /^--key is required\./],
+      [
+        ['customer:create', '--user-id', 'sato', '--name', 'Sato'],
+        /^--password-stdin \(or --password\) is required\./,
+      ],
+      [['account:create', '--customer', 'cus_x', '--currency', 'XXX'], /^Unknown currency XXX\./],
+      [['key:create', '--merchant', 'cus_x', '--kind', 'public'], /^--kind is secret or publishable\./],
+      [['top-up', '--account', 'acc_x'], /^--amount-minor is required\./],
+      [['dispute:resolve', '--account', 'ta_x', '--for', 'bank'], /^--for is buyer or seller/],
+    ] as const) {
+      const refused = cli(dataDir, ...args);
+      expect(refused.status, args.join(' ')).toBe(2);
+      expect(refused.stderr, args.join(' ')).toMatch(message);
+      expect(refused.stderr).toMatch(/Usage: pnpm lockstep-admin/);
+      expect(refused.stderr).not.toMatch(stackFrame);
+    }
+    expect(readdirSync(dataDir)).toEqual([]);
+  });
+
   it('an unknown command is refused before the store is opened: nothing is created', () => {
     const dataDir = tempDir('unknown');
     const refused = cli(dataDir, 'merchant:delete', '--customer', 'cus_x');
@@ -336,7 +361,7 @@ describe('operator CLI: passwords', () => {
     expect(created.userId).toBe('sato');
     // Both, or an empty line: refused, nothing created.
     const both = create(['--user-id', 'ito', '--name', 'Ito', '--password-stdin', '--password', 'x'], 'y\n');
-    expect(both.status).toBe(1);
+    expect(both.status).toBe(2);
     expect(both.stderr).toMatch(/not both/);
     const empty = create(['--user-id', 'ito', '--name', 'Ito', '--password-stdin'], '\n');
     expect(empty.status).toBe(1);

@@ -125,12 +125,13 @@ describe('operations', () => {
       }
       throw new Error(`dispute:resolve ${args.join(' ')} succeeded`);
     };
+    // Mistakes on the command line exit 2, a refused operation 1.
     expect(refused('--account', code)).toMatchObject({
-      status: 1,
+      status: 2,
       stderr: expect.stringMatching(/--for is required/),
     });
     expect(refused('--account', code, '--for', 'bank')).toMatchObject({
-      status: 1,
+      status: 2,
       stderr: expect.stringMatching(/for the buyer or the seller/),
     });
     expect(refused('--account', 'ta_nosuchaccount', '--for', 'buyer')).toMatchObject({

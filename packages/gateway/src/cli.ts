@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { isCurrencyCode, parseAmountMinor } from '@lockstep/core';
+import { type CurrencyCode, isCurrencyCode, parseAmountMinor } from '@lockstep/core';
 import { ConfigError, type GatewayConfig, loadConfig } from './config.ts';
 import type { Gateway } from './gateway.ts';
 import { randomToken } from './ids.ts';
@@ -62,6 +62,13 @@ async function main(argv: string[]): Promise<number> {
     console.error(`${error instanceof Error ? error.message : String(error)}\n${usage}`);
     return 2;
   }
+  // Also before the store is opened, and exit 2 like any other mistake on the command line:
+  // a missing option or a value no command could take is not a failed operation.
+  const mistake = commandLineMistake(command, values);
+  if (mistake) {
+    console.error(`${mistake}\n${usage}`);
+    return 2;
+  }
   let config: GatewayConfig;
   let gateway: Gateway;
   try {
@@ -85,19 +92,13 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const admin = new Admin(gateway.bank);
-  const need = (name: keyof typeof values): string => {
-    const value = values[name];
-    if (typeof value !== 'string' || value === '') throw new Error(`--${name} is required.\n${usage}`);
-    return value;
-  };
+  // Present: `commandLineMistake` checked them.
+  const need = (name: OptionName): string => String(values[name]);
   try {
     switch (command) {
       case 'customer:create': {
         // From standard input, the password stays out of the process list and the shell's
         // history (helper-49's review); --password is kept for scripts that pass it so.
-        if (values['password-stdin'] && values.password !== undefined) {
-          throw new Error(`Give --password or --password-stdin, not both.\n${usage}`);
-        }
         const password = values['password-stdin'] ? await firstLineOfStdin() : need('password');
         if (password === '') throw new Error('The password on standard input is empty.');
         const customer = await admin.createCustomer({
@@ -109,9 +110,9 @@ async function main(argv: string[]): Promise<number> {
         break;
       }
       case 'account:create': {
-        const currency = need('currency');
-        if (!isCurrencyCode(currency)) throw new Error(`Unknown currency ${currency}.`);
-        print(await admin.createUsualAccount(need('customer'), currency, values.name));
+        print(
+          await admin.createUsualAccount(need('customer'), need('currency') as CurrencyCode, values.name),
+        );
         break;
       }
       case 'merchant:create':
@@ -132,8 +133,7 @@ async function main(argv: string[]): Promise<number> {
         );
         break;
       case 'key:create': {
-        const kind = need('kind');
-        if (kind !== 'secret' && kind !== 'publishable') throw new Error('--kind is secret or publishable.');
+        const kind = need('kind') as 'secret' | 'publishable';
         const { key, record } = await admin.createApiKey(need('merchant'), kind);
         print({ id: record.id, key });
         break;
@@ -187,6 +187,55 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   } finally {
     await gateway.close();
+  }
+}
+
+type OptionName = keyof ReturnType<typeof parseOptions>;
+
+/** The options each command cannot do without. */
+const requiredOptions: Record<string, OptionName[]> = {
+  'customer:create': ['user-id', 'name'],
+  'account:create': ['customer', 'currency'],
+  'merchant:create': ['customer', 'name'],
+  'merchant:update': ['customer'],
+  'key:create': ['merchant', 'kind'],
+  'key:list': ['merchant'],
+  'key:revoke': ['merchant', 'key'],
+  'top-up': ['account', 'amount-minor'],
+  'dispute:resolve': ['account', 'for'],
+};
+
+/** What is wrong with the command line itself, if anything (checked before the store opens). */
+function commandLineMistake(command: string, values: ReturnType<typeof parseOptions>): string | undefined {
+  for (const name of requiredOptions[command] ?? []) {
+    const value = values[name];
+    if (typeof value !== 'string' || value === '') return `--${name} is required.`;
+  }
+  switch (command) {
+    case 'customer:create':
+      if (values['password-stdin'] && values.password !== undefined) {
+        return 'Give --password or --password-stdin, not both.';
+      }
+      if (!values['password-stdin'] && !values.password)
+        return '--password-stdin (or --password) is required.';
+      return;
+    case 'account:create':
+      return isCurrencyCode(values.currency) ? undefined : `Unknown currency ${values.currency}.`;
+    case 'key:create':
+      return values.kind === 'secret' || values.kind === 'publishable'
+        ? undefined
+        : '--kind is secret or publishable.';
+    case 'top-up':
+      try {
+        amountMinor(values['amount-minor'] as string);
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return;
+    case 'dispute:resolve':
+      return values.for === 'buyer' || values.for === 'seller'
+        ? undefined
+        : '--for is buyer or seller: a dispute is resolved for the buyer or the seller.';
   }
 }
 
