@@ -42,6 +42,16 @@ export function storeContract(
       await cleanup?.();
     });
 
+    const apiKey = (merchantId: string) => ({
+      id: unique('key'),
+      merchantId,
+      kind: 'secret' as const,
+      prefix: 'sk_1',
+      keyHash: unique('hash'),
+      createdAt: now,
+      revokedAt: null,
+    });
+
     async function customer(tx: StoreTx) {
       const id = unique('cus');
       await tx.insertCustomer({
@@ -943,6 +953,33 @@ export function storeContract(
       expect(await store.read((reader) => reader.getSession(live.tokenHash))).toEqual(live);
     });
 
+    it('inserts a merchant once, also when two units race to (the loser changes nothing)', async () => {
+      const merchantId = await store.transaction((tx) => customer(tx));
+      const insert = (name: string) =>
+        store.transaction(async (tx) => {
+          const inserted = await tx.insertMerchant({
+            customerId: merchantId,
+            name,
+            allowedOrigins: [`http://${name}.test`],
+            createdAt: now,
+          });
+          // Each unit also writes what a creation writes after it (keys), so both are in flight.
+          if (inserted) await tx.insertApiKey({ ...apiKey(merchantId), prefix: name });
+          return inserted;
+        });
+      const results = await Promise.all([insert('first'), insert('second')]);
+      expect(results.filter(Boolean)).toHaveLength(1);
+      const winner = results[0] ? 'first' : 'second';
+      expect(await store.read((reader) => reader.getMerchant(merchantId))).toMatchObject({
+        name: winner,
+        allowedOrigins: [`http://${winner}.test`],
+      });
+      expect((await store.read((reader) => reader.listApiKeys(merchantId))).map((key) => key.prefix)).toEqual(
+        [winner],
+      );
+      expect(await insert('third')).toBe(false);
+    });
+
     it('stores merchants, API keys (revocable once), invoices claimed once, and signing keys', async () => {
       const merchantId = await store.transaction((tx) => customer(tx));
       await store.transaction((tx) =>
@@ -956,15 +993,7 @@ export function storeContract(
       expect((await store.read((reader) => reader.getMerchant(merchantId)))?.allowedOrigins).toEqual([
         'http://a.test',
       ]);
-      const key = {
-        id: unique('key'),
-        merchantId,
-        kind: 'secret' as const,
-        prefix: 'sk_1',
-        keyHash: unique('hash'),
-        createdAt: now,
-        revokedAt: null,
-      };
+      const key = apiKey(merchantId);
       await store.transaction((tx) => tx.insertApiKey(key));
       expect(await store.read((reader) => reader.getApiKeyByHash(key.keyHash))).toEqual(key);
       expect(await store.transaction((tx) => tx.revokeApiKey(key.id, merchantId, now))).toBe(true);

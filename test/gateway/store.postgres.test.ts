@@ -3,6 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openPostgresStore, postgresStatements } from '../../packages/gateway/src/storage/postgres.ts';
 import { fillPartyStatus, postgresMigrations } from '../../packages/gateway/src/storage/postgres-schema.ts';
 import { outboxColumns, outboxValues } from '../../packages/gateway/src/storage/rows.ts';
+import { startTestGateway } from '../support/gateway.ts';
 import { createTestDatabase, pgAvailable } from '../support/postgres.ts';
 import { feedAccount, feedCustomer, feedEvent } from './fixtures/feed-records.ts';
 import { storeContract } from './store-contract.ts';
@@ -251,6 +252,51 @@ if (pgAvailable()) {
       expect(applied.rows.map((row) => row.version)).toEqual([1]);
       await client.query('DROP INDEX temporary_account_parties_code');
       expect(await upgradeAndExplain(url, client)).toMatch(/temporary_account_parties_code/);
+    });
+  });
+
+  describe('operator commands racing', () => {
+    it('two merchant:create runs for one customer: one creates it, the other is refused, two live keys; updates keep each other’s change', async () => {
+      // Checked, then upserted: both runs passed the check on READ COMMITTED, the second
+      // overwrote the first's name and origins, and four live keys were minted.
+      const database = await createTestDatabase();
+      const test = await startTestGateway({
+        store: await openPostgresStore({ connectionString: database.url }),
+      });
+      try {
+        const customer = await test.admin.createCustomer({
+          userId: 'racer',
+          displayName: 'Racer',
+          password: 'racer-pass-123456',
+        });
+        const results = await Promise.allSettled(
+          ['https://one.example', 'https://two.example'].map((origin) =>
+            test.admin.createMerchant(customer.id, { name: origin, allowedOrigins: [origin] }),
+          ),
+        );
+        expect(results.map((result) => result.status).sort()).toEqual(['fulfilled', 'rejected']);
+        const refused = results.find((result) => result.status === 'rejected') as PromiseRejectedResult;
+        expect(refused.reason).toMatchObject({ code: 'conflict' });
+        const keys = await test.admin.listApiKeys(customer.id);
+        expect(keys.filter((key) => key.revokedAt === null)).toHaveLength(2);
+        const merchant = await test.admin.getMerchant(customer.id);
+        expect(merchant?.allowedOrigins).toEqual([merchant?.name]);
+        // merchant:update runs that change different things: neither writes back the other's
+        // stale half.
+        for (let round = 0; round < 5; round++) {
+          await Promise.all([
+            test.admin.updateMerchant(customer.id, { name: `Shop ${round}` }),
+            test.admin.updateMerchant(customer.id, { allowedOrigins: [`https://r${round}.example`] }),
+          ]);
+          expect(await test.admin.getMerchant(customer.id)).toMatchObject({
+            name: `Shop ${round}`,
+            allowedOrigins: [`https://r${round}.example`],
+          });
+        }
+      } finally {
+        await test.close();
+        await database.drop();
+      }
     });
   });
 

@@ -59,19 +59,21 @@ export class Admin {
     const allowedOrigins = normalizeOrigins(input.allowedOrigins);
     return this.bank.store.transaction(async (tx) => {
       if (!(await tx.getCustomer(customerId))) throw new LockstepError('not_found', 'No such customer.');
-      if (await tx.getMerchant(customerId)) {
-        throw new LockstepError(
-          'conflict',
-          `${customerId} is already a merchant (merchant:update changes its name or origins, key:create issues keys).`,
-        );
-      }
       const now = this.bank.now();
-      await tx.upsertMerchant({
+      // Inserted or refused in one statement: a check, then an upsert, let two concurrent
+      // creations on PostgreSQL both pass the check and both mint live keys.
+      const created = await tx.insertMerchant({
         customerId,
         name: input.name,
         allowedOrigins,
         createdAt: now,
       });
+      if (!created) {
+        throw new LockstepError(
+          'conflict',
+          `${customerId} is already a merchant (merchant:update changes its name or origins, key:create issues keys).`,
+        );
+      }
       const secret = await createApiKey(tx, customerId, 'secret', now);
       const publishable = await createApiKey(tx, customerId, 'publishable', now);
       return { secretKey: secret.key, publishableKey: publishable.key };

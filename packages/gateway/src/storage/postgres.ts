@@ -890,12 +890,26 @@ class PgOps implements StoreTx {
   }
 
   async getMerchant(customerId: string) {
-    const row = await this.one('SELECT * FROM merchants WHERE customer_id = $1', [customerId]);
+    // Locked in a write transaction (only the operator's commands change a merchant), so two
+    // concurrent merchant:update runs do not each write back the other's stale half.
+    const row = await this.one(
+      `SELECT * FROM merchants WHERE customer_id = $1${this.writing ? ' FOR UPDATE' : ''}`,
+      [customerId],
+    );
     return row ? merchantOf(row) : null;
   }
 
   async listMerchants() {
     return (await this.all('SELECT * FROM merchants ORDER BY created_at, customer_id')).map(merchantOf);
+  }
+
+  async insertMerchant(record: MerchantRecord) {
+    const inserted = await this.run(
+      `INSERT INTO merchants (customer_id, name, allowed_origins, created_at) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (customer_id) DO NOTHING`,
+      [record.customerId, record.name, JSON.stringify(record.allowedOrigins), record.createdAt],
+    );
+    return inserted === 1;
   }
 
   async upsertMerchant(record: MerchantRecord) {

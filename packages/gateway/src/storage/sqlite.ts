@@ -1104,6 +1104,18 @@ class SqliteOps implements StoreTx {
     return this.all('SELECT * FROM merchants ORDER BY created_at').map(merchantOf);
   }
 
+  async insertMerchant(record: MerchantRecord) {
+    const inserted = this.run(
+      `INSERT INTO merchants (customer_id, name, allowed_origins, created_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (customer_id) DO NOTHING`,
+      record.customerId,
+      record.name,
+      JSON.stringify(record.allowedOrigins),
+      record.createdAt,
+    );
+    return inserted === 1;
+  }
+
   async upsertMerchant(record: MerchantRecord) {
     this.run(
       `INSERT INTO merchants (customer_id, name, allowed_origins, created_at) VALUES (?, ?, ?, ?)

@@ -345,6 +345,11 @@ export interface StoreTx extends StoreReader {
   releaseSourceWindow(source: string, windowStartedAt: string): Promise<void>;
   /** Deletes up to `limit` windows that started before `before`; returns how many. */
   deleteStaleSourceWindows(before: string, limit: number): Promise<number>;
+  /**
+   * Makes the customer a merchant unless it is one already (then false, nothing changed). Two
+   * concurrent creations for one customer: one inserts, the other gets false.
+   */
+  insertMerchant(record: MerchantRecord): Promise<boolean>;
   upsertMerchant(record: MerchantRecord): Promise<void>;
 
   /** Creates the usual account and its ledger account with a zero balance. */
