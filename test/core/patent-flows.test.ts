@@ -234,31 +234,31 @@ describe('[0035] three or more parties', () => {
     expect(movableMinor(account, 'ibm')).toBe(9_000);
   });
 
-  it('AND over a named group: only the locks of the group count, and the buyer is in it', () => {
-    // Buyer and guarantor are the group "escrow": the seller waits for both, the buyer for the
-    // guarantor, and the seller's own lock holds nobody.
-    let account = threeParty('group', ['escrow', null, 'escrow']);
-    expect(movableMinor(account, 'ibm')).toBe(0);
-    expect(movableMinor(account, 'guarantor')).toBe(0);
+  it('AND over a named group: only the locks of the group count; buyer and seller are in it', () => {
+    // Buyer and seller are the group "escrow", the guarantor is outside it: its lock holds
+    // nobody, and it waits for both of theirs.
+    let account = threeParty('group', ['escrow', 'escrow', null]);
     account = must(setLock(account, { by: 'guarantor', now, lockPpm: full })).account;
     account = must(setLock(account, { by: 'ibm', now, lockPpm: full })).account;
+    // The seller locked: neither the buyer nor the guarantor can take the money now.
+    expect(movableMinor(account, 'mizuta')).toBe(0);
+    expect(movableMinor(account, 'guarantor')).toBe(0);
     account = must(accept(account, { by: 'mizuta', now })).account;
-    // The buyer released; the guarantor still holds the seller.
-    expect(movableMinor(account, 'ibm')).toBe(0);
-    expect(code(withdraw(account, { by: 'ibm', now, to: usual('ibm', 0), commission: noCommission }))).toBe(
-      'locked_by_other_party',
-    );
-    account = must(setLock(account, { by: 'guarantor', now, lockPpm: 0 })).account;
+    // The buyer released: the seller is paid, the guarantor's lock notwithstanding.
     expect(movableMinor(account, 'ibm')).toBe(9_000);
+    expect(movableMinor(account, 'guarantor')).toBe(0);
   });
 
-  it('a release group the buyer is not in, or that leaves a party waiting for no lock, is refused', () => {
+  it('a release group the buyer or the seller is not in, or that leaves a party waiting for no lock, is refused', () => {
     // Only the buyer's lock is on at creation: a guarantor that is the whole group could take
     // the buyer's money at any time, and the seller until the guarantor locked (helper-39).
     expect(code(create('group', [null, null, 'escrow']))).toBe('invalid_parties');
     expect(code(create('group', [null, 'escrow', 'escrow']))).toBe('invalid_parties');
     // The buyer alone in the group would wait for nobody.
     expect(code(create('group', ['escrow', null, null]))).toBe('invalid_parties');
+    // Outside the group, the seller's lock would hold nobody back: once it had shipped, the
+    // buyer could take the money back, or the guarantor the payment (helper-58).
+    expect(code(create('group', ['escrow', null, 'escrow']))).toBe('invalid_parties');
   });
 });
 

@@ -220,11 +220,19 @@ describe('the whole deal over HTTP', () => {
       releasePolicy: { kind: 'group', group: 'escrow' },
     };
     // Without the buyer in the group, the guarantor (and the seller, until the guarantor
-    // locked) could take the buyer's money at once (helper-39's review).
-    const refused = await post(buyer, '/v1/temporary-accounts', body);
-    expect(refused.status).toBe(400);
-    expect(refused.body.error.code).toBe('invalid_parties');
-    const created = await post(buyer, '/v1/temporary-accounts', { ...body, buyerGroup: 'escrow' });
+    // locked) could take the buyer's money at once (helper-39's review); without the seller,
+    // once it had shipped, the buyer could take the money back, or the guarantor the payment
+    // (helper-58's review).
+    for (const groups of [{}, { buyerGroup: 'escrow' }, { sellerGroup: 'escrow' }]) {
+      const refused = await post(buyer, '/v1/temporary-accounts', { ...body, ...groups });
+      expect(refused.status).toBe(400);
+      expect(refused.body.error.code).toBe('invalid_parties');
+    }
+    const created = await post(buyer, '/v1/temporary-accounts', {
+      ...body,
+      buyerGroup: 'escrow',
+      sellerGroup: 'escrow',
+    });
     expect(created.status).toBe(201);
     const code = created.body.code;
     expect(created.body.parties.map((party: { role: string }) => party.role)).toEqual([
@@ -240,6 +248,9 @@ describe('the whole deal over HTTP', () => {
     await post(guarantor, `/v1/temporary-accounts/${code}/lock`);
     await post(seller, `/v1/temporary-accounts/${code}/lock`);
     await post(seller, `/v1/temporary-accounts/${code}/ship`, { carrier: 'Yamato', trackingNumber: 'YT-G' });
+    // Shipped: the seller's lock holds the buyer's refund and the guarantor.
+    expect((await view(buyer)).movableMinor).toBe(0);
+    expect((await view(guarantor)).movableMinor).toBe(0);
     await post(buyer, `/v1/temporary-accounts/${code}/accept`);
     // The buyer released; the guarantor's lock still holds the seller.
     expect((await post(seller, `/v1/temporary-accounts/${code}/withdraw`)).body.error.code).toBe(

@@ -232,6 +232,16 @@ export function createAccount(input: CreateAccountInput): Result<CommandOutcome>
         `The buyer must be in release group "${releasePolicy.group}": until the others lock, its lock alone holds the money.`,
       );
     }
+    // The seller too: outside the group its lock would hold nobody back, so once it had
+    // shipped, the buyer could take the money back, or a member the payment (helper-58's
+    // review), while the seller's lock showed on.
+    const seller = parties.value.find((party) => party.role === 'seller');
+    if (seller && seller.group !== releasePolicy.group) {
+      return fail(
+        'invalid_parties',
+        `The seller must be in release group "${releasePolicy.group}": outside it, its lock would hold nobody back.`,
+      );
+    }
     const unblocked = parties.value.find(
       (party) =>
         !parties.value.some(
