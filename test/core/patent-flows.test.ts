@@ -249,6 +249,24 @@ describe('[0035] three or more parties', () => {
     expect(movableMinor(account, 'guarantor')).toBe(0);
   });
 
+  it('an account opened before with the seller outside its group: the seller’s lock holds all the same', () => {
+    // Such groups are refused now (helper-58); stored ones keep working, safely.
+    const opened = threeParty('group', ['escrow', 'escrow', 'escrow']);
+    let account: TemporaryAccount = {
+      ...opened,
+      parties: opened.parties.map((party) => (party.role === 'seller' ? { ...party, group: null } : party)),
+    };
+    account = must(setLock(account, { by: 'guarantor', now, lockPpm: full })).account;
+    account = must(setLock(account, { by: 'ibm', now, lockPpm: full })).account;
+    account = must(setLock(account, { by: 'guarantor', now, lockPpm: 0 })).account;
+    // Shipped goods: the buyer cannot take the money back past the seller's lock...
+    expect(movableMinor(account, 'mizuta')).toBe(0);
+    account = must(accept(account, { by: 'mizuta', now })).account;
+    // ...nor the guarantor take the seller's payment once the buyer released.
+    expect(movableMinor(account, 'guarantor')).toBe(0);
+    expect(movableMinor(account, 'ibm')).toBe(9_000);
+  });
+
   it('a release group the buyer or the seller is not in, or that leaves a party waiting for no lock, is refused', () => {
     // Only the buyer's lock is on at creation: a guarantor that is the whole group could take
     // the buyer's money at any time, and the seller until the guarantor locked (helper-39).

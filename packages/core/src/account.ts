@@ -354,13 +354,16 @@ function validateParties(input: CreateAccountInput): Result<Party[]> {
 
 /**
  * The parties whose locks can hold money back from `customerId`: every other party, or only
- * the other members of the policy's group.
+ * the other members of the policy's group. The buyer's and the seller's locks always count:
+ * a group leaves out members only (an account opened before a group had to hold both may
+ * have the seller outside it; its lock holds the others back all the same).
  */
 export function blockingParties(account: TemporaryAccount, customerId: string): Party[] {
   const policy = account.releasePolicy;
   return account.parties.filter(
     (party) =>
-      party.customerId !== customerId && (policy.kind === 'all_others' || party.group === policy.group),
+      party.customerId !== customerId &&
+      (policy.kind === 'all_others' || party.group === policy.group || party.role !== 'member'),
   );
 }
 
