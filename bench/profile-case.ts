@@ -65,6 +65,8 @@ for (let index = 0; index < 100; index++) {
         payeeUserId: 'ibm-shop',
         amountMinor: 1_000_000,
         currency: 'JPY',
+        // A deal takes no pay-in beyond its amount; these are paid into without end.
+        mode: kind === 'deposit' ? 'fractional' : 'deal',
       })
     ).code,
   );

@@ -241,19 +241,22 @@ async function startGateway(databaseUrl?: string): Promise<GatewayContext> {
     userId: 'mizuta',
     password: 'mizuta-demo-pass',
   });
-  const create = async () =>
+  const create = async (mode: 'deal' | 'fractional') =>
     (
       await call(server.url, 'POST', '/v1/temporary-accounts', session.token, {
         payeeUserId: 'ibm-shop',
         amountMinor: 1_000_000,
         currency: 'JPY',
+        mode,
       })
     ).code as string;
   const accounts: string[] = [];
   const moneyAccounts: string[] = [];
   for (let index = 0; index < 200; index++) {
-    accounts.push(await create());
-    moneyAccounts.push(await create());
+    accounts.push(await create('deal'));
+    // Fractional mode: a deal takes no pay-in beyond its amount, and these are paid into
+    // without end.
+    moneyAccounts.push(await create('fractional'));
   }
   return {
     server,

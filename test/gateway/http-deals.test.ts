@@ -146,9 +146,33 @@ describe('the whole deal over HTTP', () => {
       (await gateway.request('GET', '/v1/accounts', { token: poor })).body.usualAccounts[0].id,
       30_000,
     );
+    // A deal holds its amount and no more: the seller takes the whole balance, so a mistyped
+    // ¥30,000 went to it (helper-58's review). Refused, nothing changed.
+    const before = {
+      account: (await gateway.request('GET', `/v1/temporary-accounts/${code}`, { token: poor })).body,
+      books: JSON.stringify(await gateway.admin.reconcile()),
+      usual: await balances(poor),
+    };
+    const over = await post(poor, `/v1/temporary-accounts/${code}/deposit`, { amountMinor: 30_000 });
+    expect(over.status).toBe(409);
+    expect(over.body.error).toMatchObject({
+      code: 'exceeds_amount_due',
+      details: { dueMinor: 20_000, requestedMinor: 30_000 },
+    });
+    expect({
+      account: (await gateway.request('GET', `/v1/temporary-accounts/${code}`, { token: poor })).body,
+      books: JSON.stringify(await gateway.admin.reconcile()),
+      usual: await balances(poor),
+    }).toEqual(before);
     const rest = await post(poor, `/v1/temporary-accounts/${code}/deposit`, { amountMinor: 20_000 });
     expect(rest.body).toMatchObject({ status: 'funded', balanceMinor: 60_000 });
     expect((await post(seller, `/v1/temporary-accounts/${code}/check-funds`)).body.sufficient).toBe(true);
+    const full = await post(poor, `/v1/temporary-accounts/${code}/deposit`, { amountMinor: 1 });
+    expect([full.status, full.body.error.code, full.body.error.details.dueMinor]).toEqual([
+      409,
+      'exceeds_amount_due',
+      0,
+    ]);
   });
 
   it('steps 120-121: the buyer rejects, the seller releases its lock, the buyer takes the refund', async () => {

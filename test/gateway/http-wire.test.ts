@@ -18,6 +18,12 @@ beforeAll(async () => {
     body: { payeeUserId: 'ibm-shop', amountMinor: 5_000, currency: 'JPY' },
   });
   code = created.body.code;
+  // Room for the pay-ins below: a deal takes no more than its amount.
+  const taken = await gateway.request('POST', `/v1/temporary-accounts/${code}/withdraw`, {
+    token: buyer,
+    body: { amountMinor: 1_000 },
+  });
+  expect(taken.status).toBe(200);
 });
 afterAll(() => gateway.close());
 

@@ -409,6 +409,18 @@ export function deposit(account: TemporaryAccount, input: DepositInput): Result<
   if (account.balanceMinor + amount.value > amountMinorMax) {
     return fail('amount_out_of_range', 'The temporary account would exceed its largest balance.');
   }
+  // A deal holds its amount and no more ([0023]): the seller takes the whole balance, so a
+  // mistyped ¥10,000 into a ¥1,000 deal went to the seller (helper-58's review).
+  const dueMinor = Math.max(0, account.requiredMinor - account.balanceMinor);
+  if (account.mode === 'deal' && amount.value > dueMinor) {
+    return fail(
+      'exceeds_amount_due',
+      dueMinor === 0
+        ? 'This deal holds its whole amount already; nothing more can be paid in.'
+        : `This deal still needs ${dueMinor} minor units; pay in at most that.`,
+      { dueMinor, requestedMinor: amount.value },
+    );
+  }
   const events: AccountEvent[] = [];
   const emit = eventSink(events, input, account.version);
   const paid = payIn(account, input.from, amount.value, input, emit);

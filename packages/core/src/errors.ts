@@ -23,6 +23,7 @@ export const errorCodes = [
   // the move rule and balances
   'locked_by_other_party',
   'exceeds_movable_amount',
+  'exceeds_amount_due',
   'insufficient_funds',
   'account_dissolved',
   'account_not_empty',

@@ -20,6 +20,7 @@ export const statusOfCode: Record<ErrorCode, number> = {
   unknown_group: 400,
   locked_by_other_party: 409,
   exceeds_movable_amount: 409,
+  exceeds_amount_due: 409,
   insufficient_funds: 402,
   account_dissolved: 409,
   account_not_empty: 409,

@@ -357,6 +357,7 @@ const amountErrors = new Set([
   'invalid_amount',
   'amount_out_of_range',
   'exceeds_movable_amount',
+  'exceeds_amount_due',
   'insufficient_funds',
 ]);
 const payeeErrors = new Set(['unknown_party', 'duplicate_party']);
@@ -741,6 +742,7 @@ function notice(c: PageContext) {
 const errorTexts: Record<string, string> = {
   locked_by_other_party: "another party's lock is on",
   exceeds_movable_amount: 'more than the locks let out',
+  exceeds_amount_due: 'more than the deal still needs',
   insufficient_funds: 'not enough money in the paying account',
   invalid_amount: 'the amount is not valid',
   not_own_lock: 'you can only change your own lock',
