@@ -175,6 +175,33 @@ describe('the whole deal over HTTP', () => {
     ]);
   });
 
+  it('step 124: a dissolved account refuses pay-ins and withdrawals as dissolved, also for a party with no usual account in its currency', async () => {
+    // Such a party was told "You have no usual account in JPY" (404), and opening one only led
+    // to the real refusal (helper-58's review).
+    await gateway.admin.createCustomer({
+      userId: 'walk-in',
+      displayName: 'Walk-in',
+      password: 'walk-in-pass',
+    });
+    const walkIn = await gateway.login('walk-in', 'walk-in-pass');
+    const created = await post(buyer, '/v1/temporary-accounts', {
+      payeeUserId: 'ibm-shop',
+      amountMinor: 700,
+      currency: 'JPY',
+      members: [{ userId: 'walk-in' }],
+    });
+    const code = created.body.code;
+    const refund = await post(buyer, `/v1/temporary-accounts/${code}/withdraw`);
+    expect(refund.body.status).toBe('dissolved');
+    for (const [action, body] of [
+      ['deposit', { amountMinor: 100 }],
+      ['withdraw', {}],
+    ] as const) {
+      const refused = await post(walkIn, `/v1/temporary-accounts/${code}/${action}`, body);
+      expect([action, refused.status, refused.body.error.code]).toEqual([action, 409, 'account_dissolved']);
+    }
+  });
+
   it('steps 120-121: the buyer rejects, the seller releases its lock, the buyer takes the refund', async () => {
     const [before] = await balances(buyer);
     const created = await post(buyer, '/v1/temporary-accounts', {

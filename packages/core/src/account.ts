@@ -765,10 +765,6 @@ export function dissolve(account: TemporaryAccount, input: Context): Result<Comm
 type Emit = (account: TemporaryAccount, type: AccountEventType, data: AccountEvent['data']) => void;
 
 /**
- * A buyer who accepted a deal released its lock for the seller's payment: turning it on again
- * would hold the seller's money with no verdict or deadline left to end it (helper-38's review).
- */
-/**
  * Why `party` may not turn its lock on (to `lockPpm` > 0) now, if it may not: a buyer who
  * accepted, a seller past its ship deadline, the loser of a dispute. `setLock` refuses with it;
  * a view offers the lock only when there is none.
@@ -786,6 +782,10 @@ export function lockOnRefused(
   );
 }
 
+/**
+ * A buyer who accepted a deal released its lock for the seller's payment: turning it on again
+ * would hold the seller's money with no verdict or deadline left to end it (helper-38's review).
+ */
 function acceptedStaysReleased(
   account: TemporaryAccount,
   party: Party,
@@ -827,7 +827,8 @@ export function finish(
   };
 }
 
-function requireLive(account: TemporaryAccount, customerId: string): Result<Party> {
+/** The caller's party on a live (not dissolved) account, or why not. */
+export function requireLive(account: TemporaryAccount, customerId: string): Result<Party> {
   const party = account.parties.find((candidate) => candidate.customerId === customerId);
   // Checked before dissolution so a stranger learns nothing about the account's state.
   if (!party) return fail('not_a_party', 'You are not a party to this temporary account.');

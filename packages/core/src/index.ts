@@ -37,6 +37,7 @@ export {
   type PartySpec,
   type ReleasePolicy,
   reject,
+  requireLive,
   type SetLockInput,
   type Shipment,
   setLock,

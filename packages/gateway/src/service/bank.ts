@@ -16,6 +16,7 @@ import {
   type ReleasePolicy,
   type Result,
   reject,
+  requireLive,
   resolveDispute,
   setLock,
   type TemporaryAccount,
@@ -276,6 +277,7 @@ export class Bank {
       );
     }
     const account = await this.partyAccount(unit.tx, principal, code);
+    refuseIfDissolved(account, principal.customerId);
     const from = input.fromAccountId
       ? await this.ownUsualAccount(unit.tx, principal.customerId, input.fromAccountId)
       : await this.defaultUsualAccount(unit.tx, principal.customerId, account.currency, true);
@@ -302,6 +304,7 @@ export class Bank {
   ) {
     const account = await this.partyAccount(unit.tx, principal, code);
     keyActsAsSellerOnly(principal, account); // before the usual account is looked up (a 404)
+    refuseIfDissolved(account, principal.customerId);
     const to = input.toAccountId
       ? await this.ownUsualAccount(unit.tx, principal.customerId, input.toAccountId)
       : await this.defaultUsualAccount(unit.tx, principal.customerId, account.currency, true);
@@ -537,6 +540,16 @@ function expect<T>(result: Result<T>): T {
 /** Hash of a request for idempotency: method, path and the exact body bytes. */
 export function requestHash(method: string, path: string, body: string): string {
   return sha256Hex(`${method.toUpperCase()} ${path}\n${body}`);
+}
+
+/**
+ * A pay-in or withdrawal on a dissolved account is refused as such before the caller's usual
+ * account is looked up: a party without one in the currency was told to open one (a 404), only
+ * to be refused then (helper-58's review).
+ */
+function refuseIfDissolved(account: TemporaryAccount, customerId: string): void {
+  const live = requireLive(account, customerId);
+  if (!live.ok) throw live.error;
 }
 
 /**
