@@ -31,10 +31,30 @@ describe('client against a real gateway', () => {
     await expect(
       lockstep.temporaryAccounts.lock(account.code, {}, { idempotencyKey: key }),
     ).resolves.toMatchObject({ code: account.code });
-    // ... and for ensureFunded, whose lock step derives its own key from it (`<key>:lock` was
-    // 260 characters: 400 idempotency_key_invalid).
+    // ... and for ensureFunded (its lock step derived `<key>:lock` from it, 260 characters:
+    // 400 idempotency_key_invalid).
     const result = await lockstep.temporaryAccounts.ensureFunded(account.code, { idempotencyKey: key });
     expect(result).toMatchObject({ funded: false, shortfallMinor: 100 });
+  });
+
+  it('ensureFunded called again with the same key after the shop’s lock came off locks again', async () => {
+    // Its lock step replayed the first call's stored lock under a key derived from the caller's,
+    // so it reported the deal funded with the shop's lock off: a shop would ship on money the
+    // buyer could take back (helper-60's review).
+    const buyer = await gw.buyerToken();
+    const created = await gw.request('POST', '/v1/temporary-accounts', {
+      token: buyer,
+      body: { payeeUserId: 'ibm-shop', amountMinor: 900, currency: 'JPY' },
+    });
+    const code = created.body.code as string;
+    const sellerLock = (account: { parties: Array<{ role: string; lock: string }> }) =>
+      account.parties.find((party) => party.role === 'seller')?.lock;
+    const first = await lockstep.temporaryAccounts.ensureFunded(code, { idempotencyKey: 'fund-order-77' });
+    expect([first.funded, sellerLock(first.account)]).toEqual([true, '1']);
+    await lockstep.temporaryAccounts.unlock(code);
+    const again = await lockstep.temporaryAccounts.ensureFunded(code, { idempotencyKey: 'fund-order-77' });
+    expect([again.funded, sellerLock(again.account)]).toEqual([true, '1']);
+    expect(sellerLock(await lockstep.temporaryAccounts.retrieve(code))).toBe('1');
   });
 
   it('ensureFunded leaves a lock that is already on as it is ("if it is not already")', async () => {

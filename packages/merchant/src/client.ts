@@ -54,7 +54,7 @@ export interface List<T> {
 
 /** What `ensureFunded` found (steps 116-118): the seller's lock is on; is the money there? */
 export interface FundingResult {
-  /** True when the balance covers the invoiced amount. */
+  /** True when the balance covers the invoiced amount and the shop's lock holds it. */
   funded: boolean;
   balanceMinor: number;
   requiredMinor: number;
@@ -325,13 +325,12 @@ class TemporaryAccounts {
    */
   async ensureFunded(code: string, options?: EnsureFundedOptions): Promise<FundingResult> {
     const { expect: terms, ...requestOptions } = options ?? {};
-    const key = requestOptions.idempotencyKey;
-    const lockOptions = {
-      ...requestOptions,
-      idempotencyKey: key ? await derivedKey(key, 'lock') : undefined,
-    };
-    // The check always gets a fresh key: a stored answer would freeze "not yet funded".
-    const checkOptions = { ...requestOptions, idempotencyKey: undefined };
+    // Both steps get fresh keys (each still kept across the SDK's own retries of it). Turning a
+    // lock on is the same however often it is sent, and a stored answer is stale: under a key
+    // derived from the caller's, a second call replayed the first call's lock after the lock
+    // had come off, and reported the deal funded with the shop's lock off (helper-60's review).
+    // The check's stored answer would freeze "not yet funded" the same way.
+    const stepOptions = { ...requestOptions, idempotencyKey: undefined };
     // A lock already on stays as it is: a partial share is the shop's choice, not to be made
     // whole here (helper-41's review). A merchant key acts as the seller.
     const current = await this.retrieve(code, { signal: requestOptions.signal });
@@ -340,10 +339,13 @@ class TemporaryAccounts {
       if (mismatches.length > 0) throw new DealMismatchError(code, mismatches);
     }
     const seller = current.parties.find((party) => party.role === 'seller');
-    if (!seller || seller.lockPpm === 0) await this.lock(code, {}, lockOptions);
-    const check = await this.checkFunds(code, checkOptions);
+    if (!seller || seller.lockPpm === 0) await this.lock(code, {}, stepOptions);
+    const check = await this.checkFunds(code, stepOptions);
+    // Funded means the money is there and held for the shop: a lock taken off since (by the shop
+    // itself, a missed deadline, a dispute) leaves it to the buyer.
+    const held = check.account.parties.some((party) => party.role === 'seller' && party.lockPpm > 0);
     return {
-      funded: check.sufficient,
+      funded: check.sufficient && held,
       balanceMinor: check.balanceMinor,
       requiredMinor: check.requiredMinor,
       shortfallMinor: check.shortfallMinor,
@@ -447,17 +449,4 @@ function accountPath(code: string): string {
 
 function randomKey(): string {
   return `sdk_${globalThis.crypto.randomUUID()}`;
-}
-
-/**
- * The key of a step a helper takes for the caller's key (`<key>:lock`), within the 255
- * characters the API takes: a longer key is replaced by its SHA-256, so every key the API
- * accepts works here too (helper-41's review).
- */
-async function derivedKey(key: string, step: string): Promise<string> {
-  const derived = `${key}:${step}`;
-  if (derived.length <= 255) return derived;
-  const digest = await globalThis.crypto.subtle.digest('SHA-256', new TextEncoder().encode(key));
-  const hex = Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, '0')).join('');
-  return `sha256-${hex}:${step}`;
 }
