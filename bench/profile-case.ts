@@ -33,6 +33,7 @@ const child = spawn(
       PORT: '0',
       LOG_LEVEL: 'warn',
       LOCKSTEP_SEED_DEMO: '1',
+      LOCKSTEP_PUBLIC_URL: 'http://localhost:4000',
       LOCKSTEP_DEMO_BUYER_BALANCE_MINOR: String(10 ** 12),
       LOCKSTEP_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'lockstep-prof-')),
     },

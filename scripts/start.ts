@@ -63,6 +63,8 @@ process.on('SIGTERM', () => void stop());
 
 const gateway = start('gateway', 'packages/gateway/src/bin.ts', {
   PORT: String(gatewayPort),
+  // The address the demo's pages use (required with DATABASE_URL, which passes through).
+  LOCKSTEP_PUBLIC_URL: process.env.LOCKSTEP_PUBLIC_URL ?? gatewayUrl,
   LOCKSTEP_DATA_DIR: path.join(dataDir, 'gateway'),
   LOCKSTEP_SEED_DEMO: '1',
   LOCKSTEP_DEMO_ORIGINS: shopUrl,

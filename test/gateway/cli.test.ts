@@ -308,7 +308,10 @@ describe('start-up failures', () => {
         ],
         // Nothing listens on port 1; the password is never printed.
         [
-          { DATABASE_URL: 'postgres://operator:s3cret-pw@127.0.0.1:1/lockstep?password=s3cret-pw' },
+          {
+            DATABASE_URL: 'postgres://operator:s3cret-pw@127.0.0.1:1/lockstep?password=s3cret-pw',
+            LOCKSTEP_PUBLIC_URL: 'https://bank.example',
+          },
           /^Cannot open the PostgreSQL database operator@127\.0\.0\.1:1\/lockstep .*ECONNREFUSED/,
         ],
       ];
@@ -326,6 +329,20 @@ describe('start-up failures', () => {
       });
     }, 60_000);
   }
+
+  it('the gateway on PostgreSQL without LOCKSTEP_PUBLIC_URL: one line, exit 2, before connecting', () => {
+    // Each process defaulted to http://localhost:<its PORT> as its invoices' issuer, so behind a
+    // load balancer an invoice issued through one was refused by the others (helper-59's review).
+    // Nothing listens on port 1: the refusal comes before any connection.
+    const refused = run(
+      'packages/gateway/src/bin.ts',
+      { LOCKSTEP_DATA_DIR: tempDir('public-url'), DATABASE_URL: 'postgres://operator@127.0.0.1:1/lockstep' },
+      [],
+    );
+    expect(refused.status).toBe(2);
+    expect(refused.stderr.trim()).toMatch(/^LOCKSTEP_PUBLIC_URL is required with DATABASE_URL: /);
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+  });
 
   it('the gateway: a port already in use is one line, exit 1, no stack', async () => {
     const { createServer } = await import('node:net');

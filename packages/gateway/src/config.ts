@@ -124,6 +124,8 @@ export interface GatewayConfig {
   sqliteSync: 'async' | 'full';
   databaseUrl: string | undefined;
   publicUrl: string;
+  /** LOCKSTEP_PUBLIC_URL was set (the gateway requires it on PostgreSQL). */
+  publicUrlGiven: boolean;
   commission: CommissionSchedule;
   seedDemo: boolean;
   /** The demo seed's shop origins and the demo buyer's balance (minor units, JPY). */
@@ -170,6 +172,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     sqliteSync: value.LOCKSTEP_SQLITE_SYNC,
     databaseUrl: value.DATABASE_URL,
     publicUrl: (value.LOCKSTEP_PUBLIC_URL ?? `http://localhost:${value.PORT}`).replace(/\/$/, ''),
+    publicUrlGiven: value.LOCKSTEP_PUBLIC_URL !== undefined,
     commission: value.LOCKSTEP_COMMISSION ?? demoCommission,
     seedDemo: value.LOCKSTEP_SEED_DEMO === '1' || value.LOCKSTEP_SEED_DEMO === 'true',
     demo: {

@@ -166,6 +166,15 @@ export async function runFromCommandLine(): Promise<void> {
     }
     throw error;
   }
+  // Processes sharing a database must share the address buyers and shops reach: it is every
+  // invoice's issuer, and the default (http://localhost:<PORT>) differs per process, so an
+  // invoice issued through one was refused by the others (helper-59's review).
+  if (config.databaseUrl !== undefined && !config.publicUrlGiven) {
+    console.error(
+      'LOCKSTEP_PUBLIC_URL is required with DATABASE_URL: every gateway process on the database must be given the same public address (the issuer of its invoices).',
+    );
+    process.exit(2);
+  }
   let started: Awaited<ReturnType<typeof startGateway>>;
   try {
     started = await startGateway(config);
