@@ -74,6 +74,28 @@ describe('live event stream', () => {
     ]);
   });
 
+  it('sends nothing committed after its session logged out, and ends', async () => {
+    // The credentials were re-checked only every 15 s: events committed in between still
+    // reached a logged-out session's stream (helper-59's review, through another process too).
+    const { buyer, code } = await buyersDeal();
+    const response = await fetch(`${gateway.url}/v1/temporary-accounts/${code}/stream`, {
+      headers: { authorization: `Bearer ${buyer}` },
+    });
+    const events = await readEvents(response, 4, async () => {
+      expect((await gateway.request('DELETE', '/v1/sessions/current', { token: buyer })).status).toBe(204);
+      await gateway.request('POST', `/v1/temporary-accounts/${code}/lock`, {
+        token: gateway.seed.secretKey,
+        body: {},
+      });
+    });
+    // The history it was entitled to, then the end of the stream: no lock.changed.
+    expect(events.map((event) => event.event)).toEqual([
+      'account.created',
+      'account.deposited',
+      'account.funded',
+    ]);
+  });
+
   it('refuses strangers and anonymous callers', async () => {
     const { buyer, code } = await buyersDeal();
     const stranger = await gateway.login('tanaka', 'tanaka-demo-pass');

@@ -3,7 +3,7 @@ import type { StoredEvent } from '../../storage/store.ts';
 import { anyPrincipal, bearerToken, type GatewayApp, resolvePrincipal } from '../context.ts';
 import { eventView } from '../views.ts';
 
-/** Heartbeat interval; the credentials are re-checked at each one. */
+/** Heartbeat interval; the credentials are re-checked at each one, and before live events. */
 const heartbeatMs = 15_000;
 const backlogLimit = 500;
 
@@ -74,7 +74,22 @@ export function streamRoutes(app: GatewayApp): void {
           for (const event of history) await write(event);
           if (history.length < backlogLimit || stream.aborted) break;
         }
+        // A first byte now, history or not: a client (or a proxy) otherwise saw nothing of the
+        // stream until the next event or heartbeat, up to 15 s.
+        if (sentSeq === afterSeq) await stream.write(': live\n\n');
+        const stillValid = () =>
+          resolvePrincipal(c, token).then(
+            () => true,
+            () => false,
+          );
         while (!stream.aborted) {
+          // Live events go out only while the session or key still holds: one logged out or
+          // revoked (through any process) got up to a heartbeat period more of them
+          // (helper-59's review). One check per batch of events.
+          if (pending.length > 0) {
+            checkedAtMs = Date.now();
+            if (!(await stillValid())) break;
+          }
           while (pending.length > 0) {
             const event = pending.shift() as StoredEvent;
             await send(event);
@@ -91,11 +106,7 @@ export function streamRoutes(app: GatewayApp): void {
           // its session or key.
           if (!stream.aborted && Date.now() - checkedAtMs >= heartbeatMs) {
             checkedAtMs = Date.now();
-            const stillValid = await resolvePrincipal(c, token).then(
-              () => true,
-              () => false,
-            );
-            if (!stillValid) break;
+            if (!(await stillValid())) break;
             if (pending.length === 0) await stream.write(': heartbeat\n\n');
           }
         }
