@@ -108,6 +108,21 @@ const title = (text: string) => /<title>([^<]*)<\/title>/.exec(text)?.[1] ?? '';
 const tag = (text: string, id: string) =>
   new RegExp(`<[a-z0-9]+ [^>]*id="${id}"[^>]*>`).exec(text)?.[0] ?? '';
 
+describe('the pay-in form', () => {
+  it('offers what the deal still needs (it takes no more), and nothing once it holds it all', async () => {
+    const s = await logIn();
+    const code = await funded(s);
+    const page = () => get(`/bank/temporary-accounts/${code}`, s.cookie);
+    expect(tag((await page()).text, 'deposit-amount')).toContain('value=""');
+    const taken = await bank.gateway.request('POST', `/v1/temporary-accounts/${code}/withdraw`, {
+      token: await bank.gateway.login('mizuta', 'mizuta-demo-pass'),
+      body: { amountMinor: 400 },
+    });
+    expect(taken.status).toBe(200);
+    expect(tag((await page()).text, 'deposit-amount')).toContain('value="400"');
+  });
+});
+
 describe('refusals (accessibility review): said in the title, tied to their field, and what was typed kept', () => {
   it('gives a refused amount back in its field, marked, without putting it in the address', async () => {
     const s = await logIn();

@@ -553,6 +553,10 @@ function statusPage(
     refused?.form === form ? (refused[field] ?? '') : '';
   const invalid = (form: string, field: 'amount' | 'reason') =>
     invalidity(refused?.form === form && refused.field === field);
+  // A deal takes what it still needs and no more: the pay-in form offers that amount.
+  const dueMinor = account.mode === 'deal' ? Math.max(0, account.requiredMinor - account.balanceMinor) : 0;
+  const payInAmount =
+    entered('deposit', 'amount') || (dueMinor > 0 ? plainAmount(dueMinor, account.currency) : '');
   return page(
     c,
     titled(c, `Temporary account ${account.code}`),
@@ -605,7 +609,7 @@ function statusPage(
                   'deposit',
                   'Pay in',
                   html`<label for="deposit-amount">Amount</label>
-                  <input id="deposit-amount" name="amount" inputmode="decimal" required value="${entered('deposit', 'amount')}"${invalid('deposit', 'amount')} />`,
+                  <input id="deposit-amount" name="amount" inputmode="decimal" required value="${payInAmount}"${invalid('deposit', 'amount')} />`,
                 )}
                 ${
                   // Nothing to take from an empty account; a locked one still offers it, and its
@@ -801,6 +805,11 @@ function statusText(account: TemporaryAccountView): string {
     .map((party) => party.role)
     .join(', ');
   return `Funded${account.shipment ? ', shipped' : ''}${locks ? `; locked by ${locks}` : '; no lock on'}`;
+}
+
+/** An amount as the forms take it back ("10,500", "12.50"), without the currency. */
+function plainAmount(amountMinor: number, currency: string): string {
+  return money(amountMinor, currency).split(' ')[0] as string;
 }
 
 /** Formats minor units with the currency's exponent, exactly (string arithmetic, no floats). */
