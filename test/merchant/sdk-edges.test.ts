@@ -4,10 +4,17 @@
  * LockstepError with a stable code, and the msw mock serves a base URL with a path as the SDK
  * allows (the verifier's edges are in webhooks.test.ts).
  */
-import { DealMismatchError, Lockstep, LockstepAbortedError, LockstepConfigError } from '@lockstep/merchant';
+import {
+  DealMismatchError,
+  Lockstep,
+  LockstepAbortedError,
+  LockstepConfigError,
+  LockstepValidationError,
+} from '@lockstep/merchant';
 import { createMockGateway } from '@lockstep/merchant/testing';
+import { HttpResponse, http } from 'msw';
 import { setupServer } from 'msw/node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 
 // ---------------------------------------------------------------- real gateway (client.ts)
@@ -151,5 +158,55 @@ describe('msw mock gateway', () => {
       server.close();
       await mock.close();
     }
+  });
+});
+
+// ---------------------------------------------------------------- client.ts, no gateway needed
+describe('client edges (helper-60)', () => {
+  const baseUrl = 'https://gateway.edges.test';
+  const apiKey = 'sk_test_0123456789abcdef';
+  const server = setupServer();
+  const sent: string[] = [];
+  beforeAll(() => server.listen());
+  afterEach(() => server.resetHandlers());
+  afterAll(() => server.close());
+  /** Records every request; answers each with `answer` (default a 404 error body). */
+  function gatewayAnswering(
+    answer = () => HttpResponse.json({ error: { code: 'not_found', message: 'x' } }, { status: 404 }),
+  ) {
+    sent.length = 0;
+    server.use(
+      http.all(`${baseUrl}/*`, ({ request }) => {
+        sent.push(`${request.method} ${new URL(request.url).pathname}`);
+        return answer();
+      }),
+    );
+    return new Lockstep({ apiKey, baseUrl, maxRetries: 0 });
+  }
+
+  it('a code or id of "." or ".." is refused before any request (URL resolution sent it elsewhere)', async () => {
+    // withdraw('..') posted to /v1/withdraw, retrieve('.') got /v1/temporary-accounts (a list).
+    const lockstep = gatewayAnswering();
+    const calls = (value: string) => [
+      () => lockstep.temporaryAccounts.retrieve(value),
+      () => lockstep.temporaryAccounts.withdraw(value),
+      () => lockstep.temporaryAccounts.lock(value),
+      () => lockstep.temporaryAccounts.ensureFunded(value),
+      () => lockstep.temporaryAccounts.events(value),
+      () => lockstep.invoices.retrieve(value),
+      () => lockstep.webhookEndpoints.disable(value),
+    ];
+    for (const value of ['.', '..']) {
+      for (const call of calls(value)) {
+        const error = await call().catch((caught) => caught);
+        expect(error).toBeInstanceOf(LockstepValidationError);
+        expect(error).toMatchObject({ code: 'invalid_param' });
+      }
+    }
+    expect(sent).toEqual([]);
+    // A code that merely contains dots is sent, encoded, as its own segment.
+    await lockstep.temporaryAccounts.retrieve('...').catch(() => undefined);
+    await lockstep.temporaryAccounts.retrieve('a/..').catch(() => undefined);
+    expect(sent).toEqual(['GET /v1/temporary-accounts/...', 'GET /v1/temporary-accounts/a%2F..']);
   });
 });

@@ -437,8 +437,14 @@ export function dealMismatches(account: TemporaryAccount, terms: DealTerms): str
 }
 
 function segment(value: string, param: string): string {
-  if (typeof value !== 'string' || value === '' || value.length > 128) {
-    throw new LockstepValidationError('invalid_param', param, `${param} must be a non-empty string.`);
+  // "." and ".." pass encodeURIComponent and URL resolution removes them: withdraw('..') posted
+  // to /v1/withdraw, another endpoint (helper-60's review). No code or id is one.
+  if (typeof value !== 'string' || value === '' || value.length > 128 || value === '.' || value === '..') {
+    throw new LockstepValidationError(
+      'invalid_param',
+      param,
+      `${param} must be a non-empty string of at most 128 characters, not "." or "..".`,
+    );
   }
   return encodeURIComponent(value);
 }
