@@ -209,4 +209,24 @@ describe('client edges (helper-60)', () => {
     await lockstep.temporaryAccounts.retrieve('a/..').catch(() => undefined);
     expect(sent).toEqual(['GET /v1/temporary-accounts/...', 'GET /v1/temporary-accounts/a%2F..']);
   });
+
+  it('an idempotencyKey the gateway would not accept is a LockstepValidationError before any request', async () => {
+    // 'lock-注文-42' cannot be carried by a header: fetch threw a bare TypeError, no LockstepError.
+    const lockstep = gatewayAnswering(() => HttpResponse.json({ object: 'temporary_account' }));
+    for (const key of ['lock-注文-42', 'order 42', 'line\nbreak', '', 'k'.repeat(256)]) {
+      const error = await lockstep.temporaryAccounts
+        .lock('ta_1', {}, { idempotencyKey: key })
+        .catch((caught) => caught);
+      expect(error, JSON.stringify(key)).toBeInstanceOf(LockstepValidationError);
+      expect(error).toMatchObject({ code: 'invalid_param', param: 'idempotencyKey' });
+    }
+    expect(sent).toEqual([]);
+    // The gateway's whole range passes: 1-255 printable ASCII.
+    await lockstep.temporaryAccounts.lock('ta_1', {}, { idempotencyKey: `~!${'k'.repeat(253)}` });
+    await lockstep.invoices.create(
+      { amountMinor: 1, currency: 'JPY', orderReference: 'o', description: 'd', payeeContact: 'c' },
+      { idempotencyKey: 'x' },
+    );
+    expect(sent).toEqual(['POST /v1/temporary-accounts/ta_1/lock', 'POST /v1/invoices']);
+  });
 });

@@ -81,6 +81,7 @@ export interface EnsureFundedOptions extends RequestOptions {
 }
 
 const secretKeyPattern = /^sk_[A-Za-z0-9_-]{16,}$/;
+const idempotencyKeyPattern = /^[\x21-\x7e]{1,255}$/;
 
 /**
  * The Lockstep merchant client: a few obvious calls, typed everywhere, safe to retry.
@@ -190,7 +191,19 @@ export class Lockstep {
     } = {},
   ): Promise<T> {
     const headers: Record<string, string> = {};
-    if (method === 'post') headers['idempotency-key'] = options.request?.idempotencyKey ?? randomKey();
+    if (method === 'post') {
+      const key = options.request?.idempotencyKey ?? randomKey();
+      // What the gateway accepts (bank.ts idempotencyKeyPattern). A key a header cannot carry
+      // ('lock-注文-42') made fetch throw a bare TypeError (helper-60's review).
+      if (typeof key !== 'string' || !idempotencyKeyPattern.test(key)) {
+        throw new LockstepValidationError(
+          'invalid_param',
+          'idempotencyKey',
+          'An idempotencyKey is 1-255 printable ASCII characters, without spaces.',
+        );
+      }
+      headers['idempotency-key'] = key;
+    }
     try {
       return await this.http(path.replace(/^\//, ''), {
         method,
