@@ -9,6 +9,8 @@ import {
   Lockstep,
   LockstepAbortedError,
   LockstepConfigError,
+  LockstepError,
+  LockstepResponseError,
   LockstepValidationError,
 } from '@lockstep/merchant';
 import { createMockGateway } from '@lockstep/merchant/testing';
@@ -228,5 +230,23 @@ describe('client edges (helper-60)', () => {
       { idempotencyKey: 'x' },
     );
     expect(sent).toEqual(['POST /v1/temporary-accounts/ta_1/lock', 'POST /v1/invoices']);
+  });
+
+  it('a 2xx answer that is not JSON (a web page, a captive proxy) is a LockstepResponseError', async () => {
+    // It threw a bare SyntaxError from JSON.parse.
+    const page = () =>
+      HttpResponse.html('<html>Sign in to the Wi-Fi</html>', { headers: { 'x-request-id': 'req_page' } });
+    const lockstep = gatewayAnswering(page);
+    for (const call of [
+      () => lockstep.temporaryAccounts.retrieve('ta_1'),
+      () => lockstep.temporaryAccounts.checkFunds('ta_1'),
+    ]) {
+      const error = await call().catch((caught) => caught);
+      expect(error).toBeInstanceOf(LockstepResponseError);
+      expect(error).toBeInstanceOf(LockstepError);
+      expect(error).toMatchObject({ code: 'invalid_response', status: 200, requestId: 'req_page' });
+      expect(error.cause).toBeInstanceOf(SyntaxError);
+    }
+    expect(sent).toEqual(['GET /v1/temporary-accounts/ta_1', 'POST /v1/temporary-accounts/ta_1/check-funds']);
   });
 });

@@ -5,6 +5,7 @@ import {
   LockstepAbortedError,
   LockstepConfigError,
   LockstepConnectionError,
+  LockstepResponseError,
   LockstepValidationError,
 } from './errors.ts';
 import type {
@@ -204,14 +205,17 @@ export class Lockstep {
       }
       headers['idempotency-key'] = key;
     }
+    let response: Response;
+    let text: string;
     try {
-      return await this.http(path.replace(/^\//, ''), {
+      response = await this.http(path.replace(/^\//, ''), {
         method,
         headers,
         json: method === 'post' ? (options.json ?? {}) : undefined,
         searchParams: options.searchParams,
         signal: options.request?.signal,
-      }).json<T>();
+      });
+      text = await response.text();
     } catch (error) {
       if (isHTTPError(error) || error instanceof HTTPError) {
         if (error.response.status === 408) {
@@ -242,6 +246,14 @@ export class Lockstep {
         throw new LockstepAbortedError({ cause: error });
       }
       throw error;
+    }
+    try {
+      return JSON.parse(text) as T;
+    } catch (cause) {
+      // A web page or a proxy's answer: a bare SyntaxError before (helper-60's review).
+      throw new LockstepResponseError(response.status, response.headers.get('x-request-id') ?? undefined, {
+        cause,
+      });
     }
   }
 }

@@ -63,6 +63,23 @@ export class LockstepAbortedError extends LockstepError {
   }
 }
 
+/**
+ * A 2xx answer whose body is not JSON: the base URL points at a web page, or a proxy (a captive
+ * portal) answered instead of the gateway. The call may have reached the gateway: check
+ * `baseUrl`, then send it again with the same Idempotency-Key to learn its outcome.
+ */
+export class LockstepResponseError extends LockstepError {
+  readonly status: number;
+  /** `X-Request-Id`, if the answer carried one. */
+  readonly requestId: string | undefined;
+
+  constructor(status: number, requestId: string | undefined, options: { cause?: unknown } = {}) {
+    super('invalid_response', `The answer (HTTP ${status}) is not JSON: is baseUrl the gateway's?`, options);
+    this.status = status;
+    this.requestId = requestId;
+  }
+}
+
 type ErrorBody = Omit<ErrorResponse['error'], 'requestId'> & { requestId?: string };
 
 /** The gateway answered with an error. Subclasses group the codes into families. */

@@ -28,6 +28,7 @@ export {
   LockstepConfigError,
   LockstepConnectionError,
   LockstepError,
+  LockstepResponseError,
   LockstepValidationError,
   NotFoundError,
   PermissionError,
