@@ -6,6 +6,7 @@
  */
 import {
   DealMismatchError,
+  dealMismatches,
   Lockstep,
   LockstepAbortedError,
   LockstepConfigError,
@@ -121,6 +122,46 @@ describe('client against a real gateway', () => {
     const funding = await lockstep.temporaryAccounts.ensureFunded(paid.body.code, { expect: terms });
     expect(funding).toMatchObject({ funded: true, requiredMinor: 10_500 });
     expect(funding.account.parties.find((party) => party.role === 'seller')?.lockPpm).toBe(1_000_000);
+  });
+
+  it('ensureFunded with expect refuses an account where the shop is the buyer, not the seller', async () => {
+    // Tanaka, with a shop of her own, opens an account as its seller naming this shop's user as
+    // the buyer, pays in the order's amount herself and locks it: amount, currency, mode and
+    // roles all matched, so dealMismatches gave [] (a shop deciding on it took the account for
+    // its order's payment), and ensureFunded got as far as the gateway's PermissionError
+    // instead of DealMismatchError (helper-60's review).
+    const tanakaShop = await gw.admin.createMerchant(gw.seed.buyer2Id, {
+      name: 'Tanaka',
+      allowedOrigins: [],
+    });
+    const tanaka = await gw.login('tanaka', 'tanaka-demo-pass');
+    const opened = await gw.request('POST', '/v1/temporary-accounts', {
+      token: tanakaShop.secretKey,
+      body: { buyerUserId: 'ibm-shop', amountMinor: 4_800, currency: 'JPY' },
+    });
+    expect(opened.status).toBe(201);
+    const code = opened.body.code as string;
+    for (const step of ['deposit', 'lock'] as const) {
+      const done = await gw.request('POST', `/v1/temporary-accounts/${code}/${step}`, {
+        token: tanaka,
+        body: step === 'deposit' ? { amountMinor: 4_800 } : {},
+      });
+      expect(done.status, JSON.stringify(done.body)).toBe(200);
+    }
+    const terms = { amountMinor: 4_800, currency: 'JPY' as const };
+    const account = await lockstep.temporaryAccounts.retrieve(code);
+    expect(account.viewerRole).toBe('buyer');
+    expect(dealMismatches(account, terms)).toEqual(['viewerRole: expected seller, got buyer']);
+    const refused = lockstep.temporaryAccounts.ensureFunded(code, { expect: terms });
+    await expect(refused).rejects.toBeInstanceOf(DealMismatchError);
+    // Without expect the gateway refuses a secret key acting as the buyer (at the funds check).
+    await expect(lockstep.temporaryAccounts.ensureFunded(code)).rejects.toMatchObject({
+      code: 'role_not_allowed',
+    });
+    // The shop's own deal on the same terms passes.
+    const sold = await lockstep.temporaryAccounts.create({ buyerUserId: 'tanaka', ...terms });
+    expect(sold.viewerRole).toBe('seller');
+    expect(dealMismatches(sold, terms)).toEqual([]);
   });
 
   it('refuses a timeout of 0 ms, which would fail every call', () => {

@@ -74,7 +74,7 @@ export interface DealTerms {
 
 export interface EnsureFundedOptions extends RequestOptions {
   /**
-   * Lock only a plain deal on these terms: two parties (the buyer and this shop), mode `deal`,
+   * Lock only a plain deal on these terms: two parties (the buyer and this shop as the seller), mode `deal`,
    * release by the other party, and each term given. Otherwise `DealMismatchError`, nothing
    * locked. Without it any account naming the shop counts, whatever its amount.
    */
@@ -458,6 +458,9 @@ export function dealMismatches(account: TemporaryAccount, terms: DealTerms): str
   const roles = account.parties.map((party) => party.role).sort();
   if (roles.join() !== 'buyer,seller')
     found.push(`parties: expected buyer and seller, got ${roles.join(', ')}`);
+  // The shop sells: any customer may open an account as its seller naming the shop's user as
+  // the buyer, and pay in the order's amount itself (helper-60's review).
+  differs('viewerRole', 'seller', account.viewerRole);
   return found;
 }
 

@@ -150,6 +150,10 @@ export const TemporaryAccount = z
       .number()
       .int()
       .openapi({ description: 'What the caller may move out now under the move rule.' }),
+    viewerRole: z.enum(['buyer', 'seller', 'member']).nullable().openapi({
+      description:
+        "The caller's role in the account: a shop tells an account it sells through from one naming it as the buyer.",
+    }),
     mayLock: z.boolean().openapi({
       description:
         'Whether the caller may turn its lock on now (not a buyer who accepted, a seller past its ship deadline, or the loser of a dispute).',

@@ -61,6 +61,7 @@ export async function accountView(
     dispute: account.dispute ?? null,
     funding: { sufficient: shortfallMinor === 0, shortfallMinor },
     movableMinor: movableMinor(account, viewerId),
+    viewerRole: account.parties.find((party) => party.customerId === viewerId)?.role ?? null,
     mayLock: mayLock(account, viewerId, now),
     creationFeeDueMinor: account.creationFeeDueMinor,
     version: account.version,

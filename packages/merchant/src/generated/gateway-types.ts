@@ -46,6 +46,7 @@ sufficient: boolean
 shortfallMinor: number
 }
 movableMinor: number
+viewerRole: (("buyer" | "seller" | "member") | null)
 mayLock: boolean
 creationFeeDueMinor: number
 version: number
@@ -119,6 +120,7 @@ sufficient: boolean
 shortfallMinor: number
 }
 movableMinor: number
+viewerRole: (("buyer" | "seller" | "member") | null)
 mayLock: boolean
 creationFeeDueMinor: number
 version: number
