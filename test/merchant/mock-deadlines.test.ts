@@ -81,4 +81,18 @@ describe('the mock gateway’s deadlines and disputes', () => {
       WebhookSignatureError,
     );
   });
+
+  it('its deliveries carry the headers the gateway sends, user-agent included', async () => {
+    // As service/webhooks.ts sends them; the mock left out `user-agent: Lockstep-Webhooks/1`, which
+    // a shop's handler may filter on (helper-60's review).
+    const [first] = await mock.deliveries(await lockedOrder());
+    expect(Object.keys(first?.headers ?? {}).sort()).toEqual([
+      'content-type',
+      'lockstep-delivery-id',
+      'lockstep-event-id',
+      'lockstep-signature',
+      'user-agent',
+    ]);
+    expect(first?.headers['user-agent']).toBe('Lockstep-Webhooks/1');
+  });
 });

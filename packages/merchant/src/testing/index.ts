@@ -209,6 +209,7 @@ export async function createMockGateway(options: MockGatewayOptions = {}): Promi
             body,
             headers: {
               'content-type': 'application/json',
+              'user-agent': 'Lockstep-Webhooks/1',
               'lockstep-signature': await gateway.keys.signWebhook(body),
               'lockstep-event-id': event.id,
               'lockstep-delivery-id': `dlv_mock_${event.id}`,
