@@ -260,6 +260,8 @@ describe('operator CLI: argument errors', () => {
       [['account:create', '--customer', 'cus_x', '--currency', 'XXX'], /^Unknown currency XXX\./],
       [['key:create', '--merchant', 'cus_x', '--kind', 'public'], /^--kind is secret or publishable\./],
       [['top-up', '--account', 'acc_x'], /^--amount-minor is required\./],
+      [['remit', '--account', 'ta_x'], /^--amount-minor is required\./],
+      [['remit', '--account', 'ta_x', '--amount-minor', '1e3'], /^--amount-minor is a positive whole number/],
       [['dispute:resolve', '--account', 'ta_x', '--for', 'bank'], /^--for is buyer or seller/],
     ] as const) {
       const refused = cli(dataDir, ...args);

@@ -1,5 +1,5 @@
 import { type CommissionSchedule, feeFor } from './commission.ts';
-import { shipDeadlineMissed } from './deadlines.ts';
+import { bankActor, shipDeadlineMissed } from './deadlines.ts';
 import { type DisputeResolution, disputeLost } from './disputes.ts';
 import { fail, ok, type Result } from './errors.ts';
 import { amountMinorMax, type CurrencyCode, mulDivFloor, parseAmountMinor } from './money.ts';
@@ -67,7 +67,7 @@ export interface TemporaryAccount {
   releasePolicy: ReleasePolicy;
   status: AccountStatus;
   invoiceId: string | null;
-  /** Creation fee still owed by the buyer (charged on the buyer's first pay-in). */
+  /** Creation fee still owed by the buyer (charged on its first pay-in, or kept from a remittance). */
   creationFeeDueMinor: number;
   /** What the seller has taken out so far, and the withdrawal fees kept on it (absent: 0). */
   sellerWithdrawnMinor?: number;
@@ -298,7 +298,7 @@ export function createAccount(input: CreateAccountInput): Result<CommandOutcome>
     const check = checkUsualAccount(source, input.by, account.currency);
     if (!check.ok) return check;
     if (source.balanceMinor >= amount.value + account.creationFeeDueMinor) {
-      const funded = payIn(account, source, amount.value, input, emit);
+      const funded = payIn(account, fromUsual(source), amount.value, buyer, emit);
       account = funded.account;
       transfers.push(...funded.transfers);
     }
@@ -423,7 +423,79 @@ export function deposit(account: TemporaryAccount, input: DepositInput): Result<
   }
   const events: AccountEvent[] = [];
   const emit = eventSink(events, input, account.version);
-  const paid = payIn(account, input.from, amount.value, input, emit);
+  const paid = payIn(account, fromUsual(input.from), amount.value, party, emit);
+  return ok(finish(paid.account, events, paid.transfers, input.now));
+}
+
+export interface RemitInput {
+  /** ISO-8601 timestamp of the remittance's booking. */
+  now: string;
+  /** What arrived from outside the bank, in minor units, the creation fee still due included. */
+  amountMinor: number;
+}
+
+/**
+ * A remittance from outside the bank (another bank's transfer, cash at the counter) into a
+ * temporary account: how a buyer without a usual account pays in (rule 7, [0023]; step 113).
+ * The money comes from the bank's external ledger account in the currency (as an operator's
+ * top-up does) and is credited on behalf of the buyer, always: the bank books the slip against
+ * the account, not a person, and cannot tell who sent it, so it is the buyer's money, held
+ * under the buyer's lock; a member pays in from its own usual account (`deposit`).
+ *
+ * The same rules as the buyer's pay-in: a deal takes no more than it still needs
+ * (`exceeds_amount_due`), the buyer's lock turns on (before its verdict), the account is funded
+ * once it holds the amount, a dissolved account refuses. The creation fee still due ([0036]) is
+ * taken from the remittance, first: the buyer has no usual account to charge it to, and a deal
+ * funded in full takes no later pay-in that could pay it, so left due it would never be paid.
+ * The buyer remits what a pay-in from a usual account would have cost: the amount plus the fee.
+ * A remittance that does not cover more than the fee is refused (`insufficient_funds`).
+ *
+ * The events are `account.deposited` (with `source: "remittance"`, `fromAccountId: null`;
+ * `amountMinor` is what the account received, `feeMinor` the fee kept from the remittance) and
+ * what follows from it, with the actor `bank`: no customer's command caused them.
+ */
+export function remit(account: TemporaryAccount, input: RemitInput): Result<CommandOutcome> {
+  const buyer = account.parties.find((party) => party.role === 'buyer');
+  if (!buyer) return fail('invalid_state', 'This temporary account has no buyer to remit for.');
+  if (account.status === 'dissolved') {
+    return fail('account_dissolved', 'This temporary account is dissolved; nothing moves through it.');
+  }
+  const amount = parseAmountMinor(input.amountMinor);
+  if (!amount.ok) return amount;
+  const feeDueMinor = account.creationFeeDueMinor;
+  const dueMinor = Math.max(0, account.requiredMinor - account.balanceMinor);
+  const creditedMinor = amount.value - feeDueMinor;
+  if (account.mode === 'deal' && (dueMinor === 0 || creditedMinor > dueMinor)) {
+    return fail(
+      'exceeds_amount_due',
+      dueMinor === 0
+        ? 'This deal holds its whole amount already; nothing more can be remitted.'
+        : feeDueMinor > 0
+          ? `This deal still needs ${dueMinor} minor units and the creation fee of ${feeDueMinor}; remit at most ${dueMinor + feeDueMinor}.`
+          : `This deal still needs ${dueMinor} minor units; remit at most that.`,
+      { dueMinor, feeDueMinor, requestedMinor: amount.value },
+    );
+  }
+  if (creditedMinor <= 0) {
+    return fail(
+      'insufficient_funds',
+      `The remittance does not cover the creation fee still due (${feeDueMinor}) and more.`,
+      { feeDueMinor, requestedMinor: amount.value },
+    );
+  }
+  if (account.balanceMinor + creditedMinor > amountMinorMax) {
+    return fail('amount_out_of_range', 'The temporary account would exceed its largest balance.');
+  }
+  const events: AccountEvent[] = [];
+  const context = { by: bankActor, now: input.now };
+  const emit = eventSink(events, context, account.version);
+  const paid = payIn(
+    account,
+    { ledger: ledgerKey.external(account.currency), fromAccountId: null, source: 'remittance' },
+    creditedMinor,
+    buyer,
+    emit,
+  );
   return ok(finish(paid.account, events, paid.transfers, input.now));
 }
 
@@ -436,27 +508,42 @@ function paysCreationFee(party: Party): boolean {
   return party.role !== 'seller';
 }
 
+/** Where a pay-in's money (and the creation fee it pays) comes from. */
+interface PayInSource {
+  ledger: LedgerAccountKey;
+  /** The usual account paid from, for the event; null for a remittance from outside. */
+  fromAccountId: string | null;
+  source: 'usual_account' | 'remittance';
+}
+
+function fromUsual(usual: UsualAccountView): PayInSource {
+  return { ledger: ledgerKey.usual(usual.id), fromAccountId: usual.id, source: 'usual_account' };
+}
+
+/**
+ * Credits `amountMinor` to the account from `from` for `payer` (whose lock a buyer's pay-in
+ * turns on), charging the creation fee still due to the same source when the payer pays it.
+ */
 function payIn(
   account: TemporaryAccount,
-  from: UsualAccountView,
+  from: PayInSource,
   amountMinor: number,
-  context: Context,
+  payer: Party | undefined,
   emit: Emit,
 ): { account: TemporaryAccount; transfers: Transfer[] } {
   const transfers: Transfer[] = [
     {
-      from: ledgerKey.usual(from.id),
+      from: from.ledger,
       to: ledgerKey.temporary(account.code),
       amountMinor,
       currency: account.currency,
       purpose: 'principal',
     },
   ];
-  const payer = account.parties.find((party) => party.customerId === context.by);
   let next = { ...account, balanceMinor: account.balanceMinor + amountMinor };
   if (payer && paysCreationFee(payer) && account.creationFeeDueMinor > 0) {
     transfers.push({
-      from: ledgerKey.usual(from.id),
+      from: from.ledger,
       to: ledgerKey.fees(account.currency),
       amountMinor: account.creationFeeDueMinor,
       currency: account.currency,
@@ -466,9 +553,10 @@ function payIn(
   }
   emit(next, 'account.deposited', {
     amountMinor,
-    fromAccountId: from.id,
+    fromAccountId: from.fromAccountId,
     balanceMinor: next.balanceMinor,
     feeMinor: transfers[1]?.amountMinor ?? 0,
+    source: from.source,
   });
   // The buyer's money is held for the buyer: paying in turns the buyer's lock on (as funding at
   // creation does), so the seller cannot take it before the buyer releases (rule 3).

@@ -22,6 +22,9 @@ const usage = `Usage: pnpm lockstep-admin <command> [options]
   key:list        --merchant <cus_...>
   key:revoke      --merchant <cus_...> --key <key_...>
   top-up          --account <acc_...> --amount-minor <integer> [--reference <slip id>]
+  remit           --account <ta_...> --amount-minor <integer> [--reference <slip id>]
+                  (money from outside the bank into a temporary account, for its buyer; the
+                  creation fee still due is kept from it; rerun with the same --reference)
   dispute:resolve --account <ta_...> --for buyer|seller [--reason <text>]
   keys:rotate
   reconcile
@@ -36,6 +39,7 @@ const commands = new Set([
   'key:list',
   'key:revoke',
   'top-up',
+  'remit',
   'dispute:resolve',
   'keys:rotate',
   'reconcile',
@@ -164,6 +168,23 @@ async function main(argv: string[]): Promise<number> {
         }
         break;
       }
+      case 'remit': {
+        const amount = amountMinor(need('amount-minor'));
+        const reference = values.reference ?? `remit_${randomToken(16)}`;
+        try {
+          const remitted = await admin.remit(need('account'), amount, reference);
+          print({ ok: true, ...remitted });
+          if (remitted.replayed) {
+            console.error(`Remittance ${reference} was applied before; nothing changed.`);
+          }
+        } catch (error) {
+          console.error(
+            `Remittance ${reference} failed; if the outcome is unknown, run it again with --reference ${reference}.`,
+          );
+          throw error;
+        }
+        break;
+      }
       case 'dispute:resolve': {
         const account = await admin.resolveDispute(need('account'), need('for'), values.reason);
         print({ code: account.code, dispute: account.dispute, parties: account.parties });
@@ -202,6 +223,7 @@ const requiredOptions: Record<string, OptionName[]> = {
   'key:list': ['merchant'],
   'key:revoke': ['merchant', 'key'],
   'top-up': ['account', 'amount-minor'],
+  remit: ['account', 'amount-minor'],
   'dispute:resolve': ['account', 'for'],
 };
 
@@ -226,6 +248,7 @@ function commandLineMistake(command: string, values: ReturnType<typeof parseOpti
         ? undefined
         : '--kind is secret or publishable.';
     case 'top-up':
+    case 'remit':
       try {
         amountMinor(values['amount-minor'] as string);
       } catch (error) {
@@ -273,8 +296,9 @@ async function firstLineOfStdin(): Promise<string> {
 }
 
 /**
- * A top-up creates money, so its amount is written digits only: `Number()` read 0x10 as 16,
- * 1e3 as 1000, " 7" as 7 and 5.0 as 5. The range checks are the ledger's (parseAmountMinor).
+ * A top-up or a remittance brings money in from outside, so its amount is written digits only:
+ * `Number()` read 0x10 as 16, 1e3 as 1000, " 7" as 7 and 5.0 as 5. The range checks are the
+ * ledger's (parseAmountMinor).
  */
 function amountMinor(text: string): number {
   if (!/^[1-9]\d*$/.test(text)) {

@@ -165,11 +165,11 @@ export class Admin {
     });
   }
 
-  /** A remittance from outside the bank into a usual account (external cash → usual). */
   /**
-   * Cash in from outside the bank. `reference` (the operator's slip number, say) is the
-   * idempotency key: running the same top-up again after an unknown outcome (a connection lost
-   * during the commit) applies it at most once. Without one, a fresh reference is used.
+   * Cash in from outside the bank into a usual account (external → usual). `reference` (the
+   * operator's slip number, say) is the idempotency key: running the same top-up again after an
+   * unknown outcome (a connection lost during the commit) applies it at most once. Without one,
+   * a fresh reference is used.
    */
   async topUp(
     usualAccountId: string,
@@ -188,6 +188,44 @@ export class Admin {
       return { status: 200, body: null };
     });
     return { reference: key };
+  }
+
+  /**
+   * Money remitted from outside the bank (another bank's transfer, cash at the counter) into a
+   * temporary account, for its buyer: how a buyer without a usual account funds a deal that
+   * awaits a remittance (rule 7). The creation fee still due is kept from it, the rest credited
+   * (core `remit`). `reference` (the slip number) makes a rerun after an unknown outcome apply
+   * it at most once, kept for good as a top-up's is; `replayed` says a rerun changed nothing.
+   * Refused (over what the deal still needs, a dissolved account, no such account), nothing
+   * changes and the reference stays free.
+   */
+  async remit(code: string, amountMinor: number, reference?: string): Promise<Remittance> {
+    const amount = parseAmountMinor(amountMinor);
+    if (!amount.ok) throw amount.error;
+    const key = reference ?? `remit_${randomToken(16)}`;
+    const idempotency = { key, requestHash: requestHash('REMIT', code, String(amount.value)) };
+    const result = await this.bank.mutate(
+      'operator',
+      idempotency,
+      async (unit) => {
+        const { account, transfers } = await this.bank.remit(unit, code, amount.value);
+        const feeMinor = transfers
+          .filter((transfer) => transfer.purpose === 'creation_fee')
+          .reduce((sum, transfer) => sum + transfer.amountMinor, 0);
+        const body: Omit<Remittance, 'reference' | 'replayed'> = {
+          code: account.code,
+          remittedMinor: amount.value,
+          creditedMinor: amount.value - feeMinor,
+          feeMinor,
+          balanceMinor: account.balanceMinor,
+          requiredMinor: account.requiredMinor,
+          status: account.status,
+        };
+        return { status: 200, body };
+      },
+      { account: code },
+    );
+    return { reference: key, ...result.body, replayed: result.replayed };
   }
 
   /**
@@ -230,6 +268,22 @@ export function normalizeOrigins(origins: string[]): string[] {
     }
     return url.origin;
   });
+}
+
+/** What the operator is told of a remittance (as it was when first applied, on a rerun). */
+export interface Remittance {
+  reference: string;
+  code: string;
+  /** What arrived from outside the bank. */
+  remittedMinor: number;
+  /** What the temporary account received: the remittance less the creation fee kept from it. */
+  creditedMinor: number;
+  feeMinor: number;
+  balanceMinor: number;
+  requiredMinor: number;
+  status: TemporaryAccount['status'];
+  /** True when this reference was applied before: this run changed nothing. */
+  replayed: boolean;
 }
 
 export interface Reconciliation {

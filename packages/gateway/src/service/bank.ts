@@ -16,6 +16,7 @@ import {
   type ReleasePolicy,
   type Result,
   reject,
+  remit,
   requireLive,
   resolveDispute,
   setLock,
@@ -385,6 +386,24 @@ export class Bank {
       at: unit.now,
       transfers: [transfer],
     });
+  }
+
+  /**
+   * A remittance from outside the bank into a temporary account (core `remit`): how a buyer
+   * without a usual account pays in. The operator's action, so no party's view is checked; the
+   * deadlines due are applied first and the ones it starts are set, as for a pay-in.
+   */
+  async remit(unit: Unit, code: string, amountMinor: number): Promise<CommandOutcome> {
+    const account = await unit.tx.getTemporaryAccount(code);
+    if (!account) throw new LockstepError('not_found', 'No such temporary account.');
+    const outcome = expect(
+      underDeadlines(account, this.deadlines, unit.now, (current) =>
+        remit(current, { now: unit.now, amountMinor }),
+      ),
+    );
+    await unit.tx.updateTemporaryAccount(outcome.account, account.version);
+    await this.record(unit, outcome, 'remittance');
+    return outcome;
   }
 
   // -------------------------------------------------------------------------------------------
