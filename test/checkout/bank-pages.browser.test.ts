@@ -189,8 +189,12 @@ describe.runIf(browserAvailable())('bank pages in Chromium', () => {
   }, 60_000);
   // --- accessibility (the accessibility review) ----------------------------------------------
 
-  /** A funded deal of the buyer's (700 JPY) and its bank page in a fresh, tall window. */
-  async function openDeal(viewport = { width: 1000, height: 1600 }) {
+  /**
+   * A funded deal of the buyer's (700 JPY) and its bank page in a fresh, tall window; with
+   * `takenBackMinor`, the buyer took that much back first, so the deal needs it again and the
+   * page offers a pay-in (a deal that holds its amount takes none).
+   */
+  async function openDeal(viewport = { width: 1000, height: 1600 }, takenBackMinor = 0) {
     const token = await gateway.buyerToken();
     const code = (
       await gateway.request('POST', '/v1/temporary-accounts', {
@@ -198,6 +202,13 @@ describe.runIf(browserAvailable())('bank pages in Chromium', () => {
         body: { payeeUserId: demoLogins.seller.userId, amountMinor: 700, currency: 'JPY' },
       })
     ).body.code as string;
+    if (takenBackMinor > 0) {
+      const taken = await gateway.request('POST', `/v1/temporary-accounts/${code}/withdraw`, {
+        token,
+        body: { amountMinor: takenBackMinor },
+      });
+      expect(taken.status).toBe(200);
+    }
     const fresh = await browser.newContext({ viewport });
     const page = await logIn(fresh, demoLogins.buyer);
     await page.goto(`${gateway.url}/bank/temporary-accounts/${code}`);
@@ -259,10 +270,10 @@ describe.runIf(browserAvailable())('bank pages in Chromium', () => {
     const summary = await page.getByRole('status').filter({ hasText: 'Updated' }).textContent();
     expect(summary).toContain('locked by buyer, seller');
 
-    // The menu follows the deal while the buyer types amounts: Release and Report go; the field
-    // in use keeps its focus, and the other what is typed in it.
-    const amount = page.getByLabel('Amount', { exact: true });
-    await amount.fill('300');
+    // The menu follows the deal while the buyer types an amount: Release and Report go; the
+    // field in use keeps its focus and what is typed in it. (A deal that holds its amount has
+    // no pay-in form.)
+    await expect(page.getByLabel('Amount', { exact: true }).count()).resolves.toBe(0);
     await page.getByLabel('Amount (empty: all you may)').fill('100');
     await nextUpdate(page, async () => {
       const accepted = await gateway.request('POST', `/v1/temporary-accounts/${code}/accept`, {
@@ -273,7 +284,6 @@ describe.runIf(browserAvailable())('bank pages in Chromium', () => {
     });
     await expect(release.count()).resolves.toBe(0);
     expect(await focused(page)).toMatchObject({ tag: 'INPUT', id: 'withdraw-amount' });
-    await expect(amount.inputValue()).resolves.toBe('300');
     await expect(page.getByLabel('Amount (empty: all you may)').inputValue()).resolves.toBe('100');
 
     // The focused form itself goes (the account dissolves): the focus lands on the menu's heading.
@@ -291,7 +301,7 @@ describe.runIf(browserAvailable())('bank pages in Chromium', () => {
   }, 60_000);
 
   it('says a refused amount at once: "Error:" title, focus on the message, the amount kept and marked', async () => {
-    const { code, fresh, page } = await openDeal();
+    const { code, fresh, page } = await openDeal(undefined, 200);
     const field = page.getByLabel('Amount', { exact: true });
     const payIn = page.getByRole('button', { name: 'Pay in' });
     await expect.poll(() => payIn.getAttribute('aria-disabled'), { timeout: 5_000 }).toBe('false');
@@ -374,7 +384,6 @@ describe.runIf(browserAvailable())('bank pages in Chromium', () => {
   it('names each menu form after its button (a screen reader lists forms by name)', async () => {
     const { fresh, page } = await openDeal();
     for (const name of [
-      'Pay in',
       'Withdraw',
       'Unlock (turn my lock off)',
       'Release payment (goods received)',
@@ -382,8 +391,13 @@ describe.runIf(browserAvailable())('bank pages in Chromium', () => {
     ]) {
       await expect(page.getByRole('form', { name, exact: true }).count(), name).resolves.toBe(1);
     }
-    await expect(page.getByRole('form', { name: 'Pay in' }).getByLabel('Amount').count()).resolves.toBe(1);
+    // A deal that holds its amount takes no pay-in; one that needs some offers it.
+    await expect(page.getByRole('form', { name: 'Pay in' }).count()).resolves.toBe(0);
     await fresh.close();
+    const due = await openDeal(undefined, 200);
+    const payIn = due.page.getByRole('form', { name: 'Pay in', exact: true });
+    await expect(payIn.getByLabel('Amount').inputValue()).resolves.toBe('200');
+    await due.fresh.close();
   }, 60_000);
 
   it('does not scroll sideways at 320 px (a 640 px window at 200%): login, accounts, create, status', async () => {

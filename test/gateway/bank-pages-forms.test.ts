@@ -103,23 +103,74 @@ async function funded(s: { cookie: string; csrf: string }) {
   expect(r.status).toBe(303);
   return /temporary-accounts\/([^?]+)/.exec(r.headers.get('location') as string)?.[1] as string;
 }
+/** The buyer takes part of a deal back (before the seller locks), so it needs that again. */
+async function takeBack(code: string, amountMinor: number) {
+  const taken = await bank.gateway.request('POST', `/v1/temporary-accounts/${code}/withdraw`, {
+    token: await bank.gateway.login('mizuta', 'mizuta-demo-pass'),
+    body: { amountMinor },
+  });
+  expect(taken.status).toBe(200);
+}
 const title = (text: string) => /<title>([^<]*)<\/title>/.exec(text)?.[1] ?? '';
 /** The start tag of the element with this id. */
 const tag = (text: string, id: string) =>
   new RegExp(`<[a-z0-9]+ [^>]*id="${id}"[^>]*>`).exec(text)?.[0] ?? '';
 
 describe('the pay-in form', () => {
-  it('offers what the deal still needs (it takes no more), and nothing once it holds it all', async () => {
+  it('offers the buyer what the deal still needs (it takes no more), and no form once it holds it all', async () => {
     const s = await logIn();
     const code = await funded(s);
     const page = () => get(`/bank/temporary-accounts/${code}`, s.cookie);
-    expect(tag((await page()).text, 'deposit-amount')).toContain('value=""');
-    const taken = await bank.gateway.request('POST', `/v1/temporary-accounts/${code}/withdraw`, {
-      token: await bank.gateway.login('mizuta', 'mizuta-demo-pass'),
+    expect(tag((await page()).text, 'deposit-amount')).toBe('');
+    await takeBack(code, 400);
+    expect(tag((await page()).text, 'deposit-amount')).toContain('value="400"');
+  });
+
+  it('offers nothing once the seller was paid part of it: paid is paid (helper-63)', async () => {
+    // A ¥1,000 deal, accepted, the seller took ¥400: the page offered ¥400 again, and the
+    // gateway took it, so the seller could take ¥1,400.
+    const s = await logIn();
+    const code = await funded(s);
+    const buyer = await bank.gateway.login('mizuta', 'mizuta-demo-pass');
+    const seller = bank.gateway.seed.secretKey;
+    for (const [token, action, body] of [
+      [seller, 'lock', {}],
+      [seller, 'ship', { carrier: 'Yamato', trackingNumber: 'Y-1' }],
+      [buyer, 'accept', {}],
+      [seller, 'withdraw', { amountMinor: 400 }],
+    ] as const) {
+      const answer = await bank.gateway.request('POST', `/v1/temporary-accounts/${code}/${action}`, {
+        token,
+        body,
+      });
+      expect([action, answer.status]).toEqual([action, 200]);
+    }
+    expect(tag((await get(`/bank/temporary-accounts/${code}`, s.cookie)).text, 'deposit-amount')).toBe('');
+    const again = await bank.gateway.request('POST', `/v1/temporary-accounts/${code}/deposit`, {
+      token: buyer,
       body: { amountMinor: 400 },
     });
-    expect(taken.status).toBe(200);
-    expect(tag((await page()).text, 'deposit-amount')).toContain('value="400"');
+    expect([again.status, again.body.error.code, again.body.error.details.dueMinor]).toEqual([
+      409,
+      'exceeds_amount_due',
+      0,
+    ]);
+  });
+
+  it('never offers the seller to pay the buyer’s amount in (helper-63)', async () => {
+    // The seller opens a deal for the buyer: its page prefilled the buyer's whole amount.
+    const opened = await bank.gateway.request('POST', '/v1/temporary-accounts', {
+      token: bank.gateway.seed.secretKey,
+      body: { buyerUserId: 'mizuta', amountMinor: 900, currency: 'JPY' },
+    });
+    expect(opened.status).toBe(201);
+    const sellerPage = await get(
+      `/bank/temporary-accounts/${opened.body.code}`,
+      (await logIn('ibm-shop', 'ibm-demo-pass')).cookie,
+    );
+    expect(tag(sellerPage.text, 'deposit-amount')).toContain('value=""');
+    const buyerPage = await get(`/bank/temporary-accounts/${opened.body.code}`, (await logIn()).cookie);
+    expect(tag(buyerPage.text, 'deposit-amount')).toContain('value="900"');
   });
 });
 
@@ -127,6 +178,7 @@ describe('refusals (accessibility review): said in the title, tied to their fiel
   it('gives a refused amount back in its field, marked, without putting it in the address', async () => {
     const s = await logIn();
     const code = await funded(s);
+    await takeBack(code, 300); // so the deal takes a pay-in and its page has the form
     const r = await form(
       `/bank/temporary-accounts/${code}/deposit`,
       { csrf: s.csrf, idempotencyKey: `zz-${n++}`, amount: '12x' },
@@ -150,7 +202,7 @@ describe('refusals (accessibility review): said in the title, tied to their fiel
     expect(page.headers.getSetCookie().some((line) => /^ls_entered=;/.test(line))).toBe(true);
     // A link to the same address marks the field but cannot fill it.
     const linked = await get(location, s.cookie);
-    expect(tag(linked.text, 'deposit-amount')).toContain('value=""');
+    expect(tag(linked.text, 'deposit-amount')).toContain('value="300"');
   });
 
   it('keeps the payee ID and the amount of a refused create form, and marks the amount', async () => {

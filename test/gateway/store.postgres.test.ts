@@ -300,6 +300,49 @@ if (pgAvailable()) {
     });
   });
 
+  describe('checkouts and the merchant row', () => {
+    it('a buyer pays an invoice while another transaction holds the shop’s row (no checkout waits on it)', async () => {
+      // Locking the row in every write unit (for merchant:update) made each checkout of a shop
+      // wait for the one before it (helper-63's review).
+      const database = await createTestDatabase();
+      const test = await startTestGateway({
+        store: await openPostgresStore({ connectionString: database.url }),
+      });
+      const other = new pg.Client({ connectionString: database.url });
+      try {
+        const invoice = await test.request('POST', '/v1/invoices', {
+          token: test.seed.secretKey,
+          body: {
+            amountMinor: 500,
+            currency: 'JPY',
+            orderReference: 'row-1',
+            description: 'Tea',
+            payeeContact: 'shop@example.com',
+          },
+        });
+        const buyer = await test.buyerToken();
+        await other.connect();
+        await other.query('BEGIN');
+        await other.query('SELECT * FROM merchants WHERE customer_id = $1 FOR UPDATE', [test.seed.sellerId]);
+        const paying = test.request('POST', '/v1/temporary-accounts', {
+          token: buyer,
+          body: { invoice: invoice.body.token },
+        });
+        // Answered while the row is still held (a wait would last until the COMMIT below).
+        const answer = await Promise.race([
+          paying,
+          new Promise<'still waiting'>((resolve) => setTimeout(() => resolve('still waiting'), 10_000)),
+        ]);
+        await other.query('COMMIT');
+        expect(answer).toMatchObject({ status: 201 });
+      } finally {
+        await other.end().catch(() => {});
+        await test.close();
+        await database.drop();
+      }
+    });
+  });
+
   describe('quiet feed stretches', () => {
     it('are forgotten when the server changes (a promoted replica may hand out transaction ids again)', async () => {
       const database = await createTestDatabase();

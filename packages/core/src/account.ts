@@ -399,6 +399,11 @@ export function deposit(account: TemporaryAccount, input: DepositInput): Result<
   const check = checkUsualAccount(input.from, input.by, account.currency);
   if (!check.ok) return check;
   const party = live.value;
+  // A deal holds its amount and no more ([0023]): the seller takes the whole balance, so a
+  // mistyped ¥10,000 into a ¥1,000 deal went to the seller (helper-58's review). Checked before
+  // the funds: adding money for a pay-in that is refused anyway helps nobody.
+  const dueMinor = amountDueMinor(account);
+  if (dueMinor !== undefined && amount.value > dueMinor) return overpaid('pay in', dueMinor, amount.value, 0);
   const feeDue = paysCreationFee(party) ? account.creationFeeDueMinor : 0;
   if (input.from.balanceMinor < amount.value + feeDue) {
     return fail('insufficient_funds', 'The usual account does not hold enough for this pay-in.', {
@@ -409,22 +414,45 @@ export function deposit(account: TemporaryAccount, input: DepositInput): Result<
   if (account.balanceMinor + amount.value > amountMinorMax) {
     return fail('amount_out_of_range', 'The temporary account would exceed its largest balance.');
   }
-  // A deal holds its amount and no more ([0023]): the seller takes the whole balance, so a
-  // mistyped ¥10,000 into a ¥1,000 deal went to the seller (helper-58's review).
-  const dueMinor = Math.max(0, account.requiredMinor - account.balanceMinor);
-  if (account.mode === 'deal' && amount.value > dueMinor) {
-    return fail(
-      'exceeds_amount_due',
-      dueMinor === 0
-        ? 'This deal holds its whole amount already; nothing more can be paid in.'
-        : `This deal still needs ${dueMinor} minor units; pay in at most that.`,
-      { dueMinor, requestedMinor: amount.value },
-    );
-  }
   const events: AccountEvent[] = [];
   const emit = eventSink(events, input, account.version);
   const paid = payIn(account, fromUsual(input.from), amount.value, party, emit);
   return ok(finish(paid.account, events, paid.transfers, input.now));
+}
+
+/**
+ * What a deal still takes paid in: its amount less what it holds and what the seller has taken
+ * out of it already (a payout is paid: helper-63's review), and nothing once the buyer gave its
+ * verdict or the bank decided a dispute. A fractional account takes any pay-in (undefined).
+ */
+export function amountDueMinor(account: TemporaryAccount): number | undefined {
+  if (account.mode !== 'deal') return undefined;
+  if (account.status === 'dissolved' || account.verdict !== null || account.dispute) return 0;
+  return Math.max(0, account.requiredMinor - account.balanceMinor - (account.sellerWithdrawnMinor ?? 0));
+}
+
+/**
+ * A pay-in or a remittance (which must also cover the creation fee still due) beyond what the
+ * deal still takes.
+ */
+function overpaid(
+  verb: 'pay in' | 'remit',
+  dueMinor: number,
+  requestedMinor: number,
+  feeDueMinor: number,
+): Result<never> {
+  const done = verb === 'pay in' ? 'paid in' : 'remitted';
+  const most =
+    feeDueMinor > 0
+      ? ` and the creation fee of ${feeDueMinor}; ${verb} at most ${dueMinor + feeDueMinor}`
+      : `; ${verb} at most that`;
+  return fail(
+    'exceeds_amount_due',
+    dueMinor === 0
+      ? `This deal holds its whole amount already (or paid it out); nothing more can be ${done}.`
+      : `This deal still needs ${dueMinor} minor units${most}.`,
+    verb === 'remit' ? { dueMinor, feeDueMinor, requestedMinor } : { dueMinor, requestedMinor },
+  );
 }
 
 export interface RemitInput {
@@ -463,18 +491,10 @@ export function remit(account: TemporaryAccount, input: RemitInput): Result<Comm
   const amount = parseAmountMinor(input.amountMinor);
   if (!amount.ok) return amount;
   const feeDueMinor = account.creationFeeDueMinor;
-  const dueMinor = Math.max(0, account.requiredMinor - account.balanceMinor);
+  const dueMinor = amountDueMinor(account);
   const creditedMinor = amount.value - feeDueMinor;
-  if (account.mode === 'deal' && (dueMinor === 0 || creditedMinor > dueMinor)) {
-    return fail(
-      'exceeds_amount_due',
-      dueMinor === 0
-        ? 'This deal holds its whole amount already; nothing more can be remitted.'
-        : feeDueMinor > 0
-          ? `This deal still needs ${dueMinor} minor units and the creation fee of ${feeDueMinor}; remit at most ${dueMinor + feeDueMinor}.`
-          : `This deal still needs ${dueMinor} minor units; remit at most that.`,
-      { dueMinor, feeDueMinor, requestedMinor: amount.value },
-    );
+  if (dueMinor !== undefined && (dueMinor === 0 || creditedMinor > dueMinor)) {
+    return overpaid('remit', dueMinor, amount.value, feeDueMinor);
   }
   if (creditedMinor <= 0) {
     return fail(

@@ -17,6 +17,7 @@ export {
   type AccountStatus,
   accept,
   accountEventTypes,
+  amountDueMinor,
   blockingParties,
   type CommandOutcome,
   type CreateAccountInput,

@@ -159,6 +159,10 @@ export const TemporaryAccount = z
         'Whether the caller may turn its lock on now (not a buyer who accepted, a seller past its ship deadline, or the loser of a dispute).',
     }),
     creationFeeDueMinor: z.number().int(),
+    amountDueMinor: z.number().int().nullable().openapi({
+      description:
+        'What a pay-in may still add to a deal (its amount less what it holds and what the seller took; 0 after a verdict); null for a fractional account, which takes any.',
+    }),
     version: z.number().int(),
     createdAt: z.string(),
     updatedAt: z.string(),

@@ -1,4 +1,5 @@
 import {
+  amountDueMinor,
   formatLockShare,
   lockOnRefused,
   lockPpmFull,
@@ -64,6 +65,7 @@ export async function accountView(
     viewerRole: account.parties.find((party) => party.customerId === viewerId)?.role ?? null,
     mayLock: mayLock(account, viewerId, now),
     creationFeeDueMinor: account.creationFeeDueMinor,
+    amountDueMinor: amountDueMinor(account) ?? null,
     version: account.version,
     createdAt: account.createdAt,
     updatedAt: account.updatedAt,

@@ -93,7 +93,7 @@ export class Admin {
     }
     const allowedOrigins = input.allowedOrigins && normalizeOrigins(input.allowedOrigins);
     return this.bank.store.transaction(async (tx) => {
-      const merchant = await tx.getMerchant(customerId);
+      const merchant = await tx.getMerchantForUpdate(customerId);
       if (!merchant) throw new LockstepError('not_found', 'No such merchant.');
       const updated = {
         ...merchant,

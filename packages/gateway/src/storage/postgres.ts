@@ -890,12 +890,12 @@ class PgOps implements StoreTx {
   }
 
   async getMerchant(customerId: string) {
-    // Locked in a write transaction (only the operator's commands change a merchant), so two
-    // concurrent merchant:update runs do not each write back the other's stale half.
-    const row = await this.one(
-      `SELECT * FROM merchants WHERE customer_id = $1${this.writing ? ' FOR UPDATE' : ''}`,
-      [customerId],
-    );
+    const row = await this.one('SELECT * FROM merchants WHERE customer_id = $1', [customerId]);
+    return row ? merchantOf(row) : null;
+  }
+
+  async getMerchantForUpdate(customerId: string) {
+    const row = await this.one('SELECT * FROM merchants WHERE customer_id = $1 FOR UPDATE', [customerId]);
     return row ? merchantOf(row) : null;
   }
 

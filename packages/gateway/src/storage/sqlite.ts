@@ -1100,6 +1100,11 @@ class SqliteOps implements StoreTx {
     return row ? merchantOf(row) : null;
   }
 
+  /** The one writer already serializes merchant:update runs. */
+  async getMerchantForUpdate(customerId: string) {
+    return this.getMerchant(customerId);
+  }
+
   async listMerchants() {
     return this.all('SELECT * FROM merchants ORDER BY created_at').map(merchantOf);
   }

@@ -298,6 +298,12 @@ export interface StoreReader {
 }
 
 export interface StoreTx extends StoreReader {
+  /**
+   * The merchant, its row locked until the unit ends (write units only): two concurrent
+   * merchant:update runs do not each write back the other's stale half. Only the operator's
+   * update takes it: every checkout reads the merchant, and must never wait on it.
+   */
+  getMerchantForUpdate(customerId: string): Promise<MerchantRecord | null>;
   insertCustomer(record: CustomerRecord): Promise<void>;
   /**
    * Counts a login attempt of `subject` (a customer, or an unknown user ID's hash) from one

@@ -49,6 +49,7 @@ movableMinor: number
 viewerRole: (("buyer" | "seller" | "member") | null)
 mayLock: boolean
 creationFeeDueMinor: number
+amountDueMinor: (number | null)
 version: number
 createdAt: string
 updatedAt: string
@@ -123,6 +124,7 @@ movableMinor: number
 viewerRole: (("buyer" | "seller" | "member") | null)
 mayLock: boolean
 creationFeeDueMinor: number
+amountDueMinor: (number | null)
 version: number
 createdAt: string
 updatedAt: string

@@ -553,10 +553,13 @@ function statusPage(
     refused?.form === form ? (refused[field] ?? '') : '';
   const invalid = (form: string, field: 'amount' | 'reason') =>
     invalidity(refused?.form === form && refused.field === field);
-  // A deal takes what it still needs and no more: the pay-in form offers that amount.
-  const dueMinor = account.mode === 'deal' ? Math.max(0, account.requiredMinor - account.balanceMinor) : 0;
+  // A deal takes what it still needs and no more: to its buyer (or a member paying for it) the
+  // pay-in form offers that amount, never to the seller (one click paid the buyer's debt with
+  // the seller's money), and a deal that needs nothing has no pay-in form (helper-63's review).
+  const dueMinor = account.amountDueMinor;
+  const payer = me?.role === 'buyer' || me?.role === 'member';
   const payInAmount =
-    entered('deposit', 'amount') || (dueMinor > 0 ? plainAmount(dueMinor, account.currency) : '');
+    entered('deposit', 'amount') || (payer && dueMinor ? plainAmount(dueMinor, account.currency) : '');
   return page(
     c,
     titled(c, `Temporary account ${account.code}`),
@@ -603,14 +606,18 @@ function statusPage(
       ${
         open
           ? html`<div class="menu">
-                ${actionForm(
-                  session,
-                  account.code,
-                  'deposit',
-                  'Pay in',
-                  html`<label for="deposit-amount">Amount</label>
+                ${
+                  dueMinor === 0
+                    ? ''
+                    : actionForm(
+                        session,
+                        account.code,
+                        'deposit',
+                        'Pay in',
+                        html`<label for="deposit-amount">Amount</label>
                   <input id="deposit-amount" name="amount" inputmode="decimal" required value="${payInAmount}"${invalid('deposit', 'amount')} />`,
-                )}
+                      )
+                }
                 ${
                   // Nothing to take from an empty account; a locked one still offers it, and its
                   // refusal names the lock (the move rule, Drawing 5).
