@@ -187,14 +187,15 @@ describe('operator CLI: merchants', () => {
     });
     expect(keys()).toHaveLength(2);
 
+    // Command-line mistakes: exit 2.
     expect(cli(dataDir, 'merchant:update', '--customer', shop.id)).toMatchObject({
-      status: 1,
+      status: 2,
       stderr: expect.stringMatching(/Nothing to change/),
     });
     expect(
       cli(dataDir, 'merchant:update', '--customer', shop.id, '--origin', 'https://*.example'),
     ).toMatchObject({
-      status: 1,
+      status: 2,
       stderr: expect.stringMatching(/is not an origin/),
     });
     expect(cli(dataDir, 'merchant:update', '--customer', 'cus_nobody', '--name', 'X')).toMatchObject({
@@ -263,6 +264,20 @@ describe('operator CLI: argument errors', () => {
       [['remit', '--account', 'ta_x'], /^--amount-minor is required\./],
       [['remit', '--account', 'ta_x', '--amount-minor', '1e3'], /^--amount-minor is a positive whole number/],
       [['dispute:resolve', '--account', 'ta_x', '--for', 'bank'], /^--for is buyer or seller/],
+      // Found only after opening the store, with exit 1 (helper-63's review):
+      [['merchant:update', '--customer', 'cus_x'], /^Nothing to change/],
+      [['merchant:update', '--customer', 'cus_x', '--name', ''], /^A merchant name is not empty/],
+      [['merchant:create', '--customer', 'cus_x', '--name', '  '], /^A merchant name is not empty/],
+      [
+        ['merchant:create', '--customer', 'cus_x', '--name', 'Shop', '--origin', 'shop.example'],
+        /^"shop\.example" is not an origin/,
+      ],
+      [['merchant:update', '--customer', 'cus_x', '--origin', 'ftp://shop.example'], /is not an origin/],
+      [
+        ['customer:create', '--user-id', 'a b', '--name', 'A', '--password', 'long-enough-pw'],
+        /^A user ID is/,
+      ],
+      [['customer:create', '--user-id', 'sato', '--name', 'Sato', '--password', 'abc'], /^A password has/],
     ] as const) {
       const refused = cli(dataDir, ...args);
       expect(refused.status, args.join(' ')).toBe(2);
@@ -270,6 +285,10 @@ describe('operator CLI: argument errors', () => {
       expect(refused.stderr).toMatch(/Usage: pnpm lockstep-admin/);
       expect(refused.stderr).not.toMatch(stackFrame);
     }
+    expect(readdirSync(dataDir)).toEqual([]);
+    // --help after a command is the usage, not an unknown option.
+    const help = cli(dataDir, 'key:create', '--help');
+    expect([help.status, help.stdout.split('\n')[0]]).toEqual([0, expect.stringMatching(/^Usage/)]);
     expect(readdirSync(dataDir)).toEqual([]);
   });
 

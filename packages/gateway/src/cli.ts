@@ -5,7 +5,7 @@ import type { Gateway } from './gateway.ts';
 import { randomToken } from './ids.ts';
 import { openGateway, startFailure } from './main.ts';
 import { seedDemo } from './seed.ts';
-import { Admin } from './service/admin.ts';
+import { Admin, checkMerchantChange, checkNewCustomer } from './service/admin.ts';
 import { KeySealingError } from './service/keys.ts';
 
 /**
@@ -16,7 +16,7 @@ import { KeySealingError } from './service/keys.ts';
 const usage = `Usage: pnpm lockstep-admin <command> [options]
   customer:create --user-id <id> --name <display name> --password-stdin   (or --password <password>)
   account:create  --customer <cus_...> --currency JPY [--name "Ordinary deposit"]
-  merchant:create --customer <cus_...> --name <shop name> --origin <https://shop.example> [--origin ...]
+  merchant:create --customer <cus_...> --name <shop name> [--origin <https://shop.example> ...] (where its widget may run)
   merchant:update --customer <cus_...> [--name <shop name>] [--origin <https://shop.example> ... (replaces the list)]
   key:create      --merchant <cus_...> --kind secret|publishable
   key:list        --merchant <cus_...>
@@ -65,6 +65,10 @@ async function main(argv: string[]): Promise<number> {
     // An unknown option, a value that looks like one (--amount-minor -5), a stray argument.
     console.error(`${error instanceof Error ? error.message : String(error)}\n${usage}`);
     return 2;
+  }
+  if (values.help) {
+    console.log(usage);
+    return 0;
   }
   // Also before the store is opened, and exit 2 like any other mistake on the command line:
   // a missing option or a value no command could take is not a failed operation.
@@ -240,7 +244,15 @@ function commandLineMistake(command: string, values: ReturnType<typeof parseOpti
       }
       if (!values['password-stdin'] && !values.password)
         return '--password-stdin (or --password) is required.';
-      return;
+      return refusal(() =>
+        checkNewCustomer({ userId: values['user-id'] as string, password: values.password }),
+      );
+    case 'merchant:create':
+      return refusal(() =>
+        checkMerchantChange({ name: values.name as string, allowedOrigins: values.origin ?? [] }),
+      );
+    case 'merchant:update':
+      return refusal(() => checkMerchantChange({ name: values.name, allowedOrigins: values.origin }));
     case 'account:create':
       return isCurrencyCode(values.currency) ? undefined : `Unknown currency ${values.currency}.`;
     case 'key:create':
@@ -249,16 +261,20 @@ function commandLineMistake(command: string, values: ReturnType<typeof parseOpti
         : '--kind is secret or publishable.';
     case 'top-up':
     case 'remit':
-      try {
-        amountMinor(values['amount-minor'] as string);
-      } catch (error) {
-        return (error as Error).message;
-      }
-      return;
+      return refusal(() => amountMinor(values['amount-minor'] as string));
     case 'dispute:resolve':
       return values.for === 'buyer' || values.for === 'seller'
         ? undefined
         : '--for is buyer or seller: a dispute is resolved for the buyer or the seller.';
+  }
+}
+
+/** The message of what `check` throws, if it throws. */
+function refusal(check: () => unknown): string | undefined {
+  try {
+    check();
+  } catch (error) {
+    return (error as Error).message;
   }
 }
 
@@ -271,6 +287,7 @@ function parseOptions(args: string[]) {
       name: { type: 'string' },
       password: { type: 'string' },
       'password-stdin': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
       customer: { type: 'string' },
       currency: { type: 'string' },
       merchant: { type: 'string' },

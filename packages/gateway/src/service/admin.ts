@@ -16,12 +16,7 @@ export class Admin {
   }
 
   async createCustomer(input: { userId: string; displayName: string; password: string }) {
-    if (!/^[A-Za-z0-9._@-]{3,64}$/.test(input.userId)) {
-      throw new LockstepError('validation_failed', 'A user ID is 3-64 of A-Z, a-z, 0-9, ".", "_", "@", "-".');
-    }
-    if (input.password.length < 8) {
-      throw new LockstepError('validation_failed', 'A password has at least 8 characters.');
-    }
+    checkNewCustomer(input);
     const passwordHash = await hashPassword(input.password);
     const record = {
       id: newId('cus'),
@@ -56,6 +51,7 @@ export class Admin {
    * added another live key pair; `updateMerchant` and `createApiKey` do those on purpose.
    */
   async createMerchant(customerId: string, input: { name: string; allowedOrigins: string[] }) {
+    checkMerchantChange(input);
     const allowedOrigins = normalizeOrigins(input.allowedOrigins);
     return this.bank.store.transaction(async (tx) => {
       if (!(await tx.getCustomer(customerId))) throw new LockstepError('not_found', 'No such customer.');
@@ -85,12 +81,7 @@ export class Admin {
    * no keys are issued or revoked.
    */
   async updateMerchant(customerId: string, input: { name?: string; allowedOrigins?: string[] }) {
-    if (input.name === undefined && input.allowedOrigins === undefined) {
-      throw new LockstepError('validation_failed', 'Nothing to change: give a name and/or the origins.');
-    }
-    if (input.name !== undefined && input.name.trim() === '') {
-      throw new LockstepError('validation_failed', 'A merchant name is not empty.');
-    }
+    checkMerchantChange(input);
     const allowedOrigins = input.allowedOrigins && normalizeOrigins(input.allowedOrigins);
     return this.bank.store.transaction(async (tx) => {
       const merchant = await tx.getMerchantForUpdate(customerId);
@@ -245,6 +236,30 @@ export class Admin {
   async reconcile(): Promise<Reconciliation> {
     return this.bank.read((reader) => reconcile(reader));
   }
+}
+
+/**
+ * A new customer's user ID and password, as the bank takes them (validation_failed otherwise);
+ * the CLI checks them before it opens the store. A password read later (stdin) is checked then.
+ */
+export function checkNewCustomer(input: { userId: string; password?: string }): void {
+  if (!/^[A-Za-z0-9._@-]{3,64}$/.test(input.userId)) {
+    throw new LockstepError('validation_failed', 'A user ID is 3-64 of A-Z, a-z, 0-9, ".", "_", "@", "-".');
+  }
+  if (input.password !== undefined && input.password.length < 8) {
+    throw new LockstepError('validation_failed', 'A password has at least 8 characters.');
+  }
+}
+
+/** A merchant's name (not blank) and origins, as given to create or change it. */
+export function checkMerchantChange(input: { name?: string; allowedOrigins?: string[] }): void {
+  if (input.name === undefined && input.allowedOrigins === undefined) {
+    throw new LockstepError('validation_failed', 'Nothing to change: give a name and/or the origins.');
+  }
+  if (input.name !== undefined && input.name.trim() === '') {
+    throw new LockstepError('validation_failed', 'A merchant name is not empty.');
+  }
+  if (input.allowedOrigins) normalizeOrigins(input.allowedOrigins);
 }
 
 /** Origins stored exactly as browsers send them (lower case, no default port, no path); no wildcards. */
