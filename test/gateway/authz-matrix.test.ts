@@ -66,7 +66,8 @@ const matrix: Array<[string, string, () => unknown, number[]]> = [
   [
     'POST',
     '/v1/temporary-accounts/{code}/deposit',
-    () => ({ amountMinor: 10_000_000 }),
+    // What the deal still needs, more than the buyer holds (more than it needs is a 409).
+    () => ({ amountMinor: 500_000 }),
     [401, 402, 404, 403, 403, 401],
   ],
   [

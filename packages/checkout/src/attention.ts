@@ -28,6 +28,12 @@ const activatingKeys = new Set(['Enter', ' ']);
 export class Attention {
   private armed = false;
   private moved = false;
+  /**
+   * Where the pointer last was (any pointer event). A move counts only if it changed that:
+   * Chromium may send a pointermove at the same point when the page changes under a resting
+   * cursor (a live update swapping the button), and that is no move of the customer's.
+   */
+  private lastPoint: string | undefined;
   /** Of the last press: a finger or a pen lands where it taps, there is no cursor to move. */
   private pointerType = '';
   /** Between a pointer's press and its release: a focus change then came from the pointer. */
@@ -49,6 +55,7 @@ export class Attention {
     window.addEventListener(
       'pointerdown',
       (event) => {
+        this.lastPoint = pointOf(event);
         this.pointerType = event.pointerType;
         this.pressing = true;
         if (!this.armed) this.restart();
@@ -72,8 +79,10 @@ export class Attention {
       (event) => this.armed || !activatingKeys.has(event.key) || this.restart(),
       true,
     );
-    window.addEventListener('pointermove', () => {
-      if (this.armed) this.moved = true;
+    window.addEventListener('pointermove', (event) => {
+      const point = pointOf(event);
+      if (this.armed && point !== this.lastPoint) this.moved = true;
+      this.lastPoint = point;
     });
     this.restart();
   }
@@ -139,4 +148,8 @@ export class Attention {
   private attentive(): boolean {
     return document.visibilityState === 'visible' && document.hasFocus();
   }
+}
+
+function pointOf(event: PointerEvent): string {
+  return `${event.screenX},${event.screenY}`;
 }
