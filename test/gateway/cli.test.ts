@@ -83,7 +83,22 @@ describe('operator CLI: top-up amounts', () => {
       expect(refused.stderr).toMatch(/Usage: pnpm lockstep-admin/);
     }
     expect(usualMinor(dataDir)).toBe(before);
-    ok(cli(dataDir, 'top-up', '--account', seed.buyerAccountId, '--amount-minor', '250'));
+    // Without --reference, the one made up is said before the top-up is applied: a crash
+    // before the answer lost it, and a rerun credited twice (helper-64's review).
+    const topUp = cli(dataDir, 'top-up', '--account', seed.buyerAccountId, '--amount-minor', '250');
+    const { reference } = ok<{ reference: string }>(topUp);
+    expect(topUp.stderr.trim()).toBe(`Top-up reference: ${reference}`);
+    expect(usualMinor(dataDir)).toBe(before + 250);
+    const rerun = [
+      'top-up',
+      '--account',
+      seed.buyerAccountId,
+      '--amount-minor',
+      '250',
+      '--reference',
+      reference,
+    ];
+    expect(ok<{ reference: string }>(cli(dataDir, ...rerun)).reference).toBe(reference);
     expect(usualMinor(dataDir)).toBe(before + 250);
   }, 120_000);
 });
@@ -262,7 +277,22 @@ describe('operator CLI: argument errors', () => {
       [['key:create', '--merchant', 'cus_x', '--kind', 'public'], /^--kind is secret or publishable\./],
       [['top-up', '--account', 'acc_x'], /^--amount-minor is required\./],
       [['remit', '--account', 'ta_x'], /^--amount-minor is required\./],
-      [['remit', '--account', 'ta_x', '--amount-minor', '1e3'], /^--amount-minor is a positive whole number/],
+      [
+        ['remit', '--account', 'ta_x', '--amount-minor', '1e3', '--reference', 's-1'],
+        /^--amount-minor is a positive whole number/,
+      ],
+      // A remittance's reference is the slip's (helper-64's review): one made up was lost in a
+      // crash before the answer, and a rerun booked the money twice.
+      [['remit', '--account', 'ta_x', '--amount-minor', '100'], /^--reference is required\./],
+      // A reference the store refuses as an idempotency key was found after opening it (exit 1).
+      [
+        ['remit', '--account', 'ta_x', '--amount-minor', '100', '--reference', 'slip 7'],
+        /^--reference is 1 to 255 visible ASCII characters/,
+      ],
+      [
+        ['top-up', '--account', 'acc_x', '--amount-minor', '100', '--reference', 'x'.repeat(256)],
+        /^--reference is 1 to 255 visible ASCII characters/,
+      ],
       [['dispute:resolve', '--account', 'ta_x', '--for', 'bank'], /^--for is buyer or seller/],
       // Found only after opening the store, with exit 1 (helper-63's review):
       [['merchant:update', '--customer', 'cus_x'], /^Nothing to change/],

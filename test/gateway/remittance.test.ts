@@ -243,10 +243,21 @@ describe('lockstep-admin remit', () => {
 
     // Mistakes on the command line: exit 2 with the usage, before the store is opened.
     for (const [args, message] of [
-      [['--account', code, '--amount-minor', '5100.0'], /^--amount-minor is a positive whole number/],
-      [['--account', code, '--amount-minor', '0x10'], /^--amount-minor is a positive whole number/],
+      [
+        ['--account', code, '--amount-minor', '5100.0', '--reference', 'slip-7'],
+        /^--amount-minor is a positive whole number/,
+      ],
+      [
+        ['--account', code, '--amount-minor', '0x10', '--reference', 'slip-7'],
+        /^--amount-minor is a positive whole number/,
+      ],
       [['--amount-minor', '5100'], /^--account is required\./],
       [['--account', code], /^--amount-minor is required\./],
+      [['--account', code, '--amount-minor', '5100'], /^--reference is required\./],
+      [
+        ['--account', code, '--amount-minor', '5100', '--reference', 'slip\u00a07'],
+        /^--reference is 1 to 255/,
+      ],
     ] as const) {
       const refused = cli(dataDir, 'remit', ...args);
       expect(refused.status, args.join(' ')).toBe(2);

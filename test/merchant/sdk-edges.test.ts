@@ -18,6 +18,7 @@ import { createMockGateway } from '@lockstep/merchant/testing';
 import { HttpResponse, http } from 'msw';
 import { setupServer } from 'msw/node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { demoLogins } from '../../packages/gateway/src/seed.ts';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 
 // ---------------------------------------------------------------- real gateway (client.ts)
@@ -78,13 +79,77 @@ describe('client against a real gateway', () => {
     const locked = await lockstep.temporaryAccounts.lock(code, { share: '0.5' });
     expect(locked.parties.find((party) => party.role === 'seller')?.lock).toBe('0.5');
     const funding = await lockstep.temporaryAccounts.ensureFunded(code);
-    expect(funding.funded).toBe(true);
+    // Not funded: the buyer can take all but ¥1 back under a 0.5 lock (it said funded: true).
+    expect(funding).toMatchObject({
+      funded: false,
+      balanceMinor: 1_000,
+      shortfallMinor: 0,
+      protectedMinor: 1,
+    });
     // It was raised from 0.5 to 1 (a second lock.changed): the shop's own lock is the only one.
     expect(funding.account.parties.find((party) => party.role === 'seller')?.lock).toBe('0.5');
     const events = await lockstep.temporaryAccounts.events(code);
     expect(
       events.data.filter((event) => event.type === 'lock.changed' && event.actor !== 'bank'),
     ).toHaveLength(1);
+  });
+
+  it('ensureFunded: a partial lock on a fully paid fractional account is not funded, a full lock is', async () => {
+    // A 0.5 lock was reported funded: true, but each withdrawal by the buyer may move half of
+    // what is left (DOMAIN.md rule 4), so withdrawals one after another leave the shop ¥1.
+    const buyer = await gw.buyerToken();
+    const open = async () => {
+      const created = await gw.request('POST', '/v1/temporary-accounts', {
+        token: buyer,
+        body: { payeeUserId: 'ibm-shop', amountMinor: 1_000, currency: 'JPY', mode: 'fractional' },
+      });
+      expect(created.status).toBe(201);
+      expect(created.body).toMatchObject({ balanceMinor: 1_000, requiredMinor: 1_000 });
+      return created.body.code as string;
+    };
+    const code = await open();
+    await lockstep.temporaryAccounts.lock(code, { share: '0.5' });
+    const half = await lockstep.temporaryAccounts.ensureFunded(code);
+    expect(half).toMatchObject({
+      funded: false,
+      balanceMinor: 1_000,
+      requiredMinor: 1_000,
+      shortfallMinor: 0,
+      protectedMinor: 1,
+    });
+    await lockstep.temporaryAccounts.lock(code);
+    const full = await lockstep.temporaryAccounts.ensureFunded(code);
+    expect(full).toMatchObject({ funded: true, shortfallMinor: 0, protectedMinor: 1_000 });
+    const refused = await gw.request('POST', `/v1/temporary-accounts/${code}/withdraw`, {
+      token: buyer,
+      body: {},
+    });
+    expect(refused.body.error?.code).toBe('locked_by_other_party');
+
+    // protectedMinor is what the buyer's withdrawals really leave, share by share.
+    for (const [share, kept] of [
+      ['0.5', 1],
+      ['0.75', 3],
+      ['0.999', 999],
+    ] as const) {
+      const drained = await open();
+      await lockstep.temporaryAccounts.lock(drained, { share });
+      const funding = await lockstep.temporaryAccounts.ensureFunded(drained);
+      expect(funding, share).toMatchObject({ funded: false, protectedMinor: kept });
+      let balance = 1_000;
+      for (;;) {
+        const taken = await gw.request('POST', `/v1/temporary-accounts/${drained}/withdraw`, {
+          token: buyer,
+          body: {},
+        });
+        if (taken.status !== 200) {
+          expect(taken.body.error?.code, share).toBe('locked_by_other_party');
+          break;
+        }
+        balance = taken.body.balanceMinor;
+      }
+      expect(balance, share).toBe(kept);
+    }
   });
 
   it('ensureFunded with expect locks only the deal the order was invoiced for', async () => {
@@ -197,6 +262,59 @@ describe('msw mock gateway', () => {
         payeeContact: 'orders@tea.example',
       });
       await expect(mock.buyer.pay(invoice.token as string)).resolves.toMatch(/^ta_/);
+    } finally {
+      server.close();
+      await mock.close();
+    }
+  });
+
+  it('ensureFunded says the same as the real gateway: a 0.5 lock is not funded, a full lock is', async () => {
+    const mock = await createMockGateway();
+    const server = setupServer(...mock.handlers);
+    server.listen();
+    try {
+      const lockstep = new Lockstep({ apiKey: mock.secretKey, baseUrl: mock.baseUrl, maxRetries: 0 });
+      // The buyer opens a fractional account naming the shop and pays ¥1,000 in (the mock's
+      // MockBuyer pays invoices only: the gateway's own API, as a bank page would call it).
+      const app = mock.gateway.app;
+      const session = await app.request('/v1/sessions', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ userId: demoLogins.buyer.userId, password: demoLogins.buyer.password }),
+      });
+      const buyer = ((await session.json()) as { token: string }).token;
+      const asBuyer = (path: string, body: unknown) =>
+        app.request(path, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${buyer}`,
+            'content-type': 'application/json',
+            'idempotency-key': crypto.randomUUID(),
+          },
+          body: JSON.stringify(body),
+        });
+      const created = await asBuyer('/v1/temporary-accounts', {
+        payeeUserId: 'ibm-shop',
+        amountMinor: 1_000,
+        currency: 'JPY',
+        mode: 'fractional',
+      });
+      expect(created.status).toBe(201);
+      const code = ((await created.json()) as { code: string }).code;
+      await lockstep.temporaryAccounts.lock(code, { share: '0.5' });
+      await expect(lockstep.temporaryAccounts.ensureFunded(code)).resolves.toMatchObject({
+        funded: false,
+        balanceMinor: 1_000,
+        shortfallMinor: 0,
+        protectedMinor: 1,
+      });
+      await lockstep.temporaryAccounts.lock(code);
+      await expect(lockstep.temporaryAccounts.ensureFunded(code)).resolves.toMatchObject({
+        funded: true,
+        protectedMinor: 1_000,
+      });
+      const refused = await asBuyer(`/v1/temporary-accounts/${code}/withdraw`, {});
+      expect(refused.status).toBe(409);
     } finally {
       server.close();
       await mock.close();

@@ -72,6 +72,11 @@ export interface TemporaryAccount {
   /** What the seller has taken out so far, and the withdrawal fees kept on it (absent: 0). */
   sellerWithdrawnMinor?: number;
   withdrawalFeesMinor?: number;
+  /**
+   * What the seller has paid in itself (absent: 0). Taking that back is no payout of the deal:
+   * without it, a seller that took back its own pay-in left a deal nobody could fund.
+   */
+  sellerPaidInMinor?: number;
   shipment: Shipment | null;
   verdict: Verdict | null;
   /**
@@ -428,7 +433,24 @@ export function deposit(account: TemporaryAccount, input: DepositInput): Result<
 export function amountDueMinor(account: TemporaryAccount): number | undefined {
   if (account.mode !== 'deal') return undefined;
   if (account.status === 'dissolved' || account.verdict !== null || account.dispute) return 0;
-  return Math.max(0, account.requiredMinor - account.balanceMinor - (account.sellerWithdrawnMinor ?? 0));
+  return Math.max(0, account.requiredMinor - coveredMinor(account));
+}
+
+/** How much the deal's amount is not covered by (the seller's check, steps 115-118). */
+export function shortfallMinor(account: TemporaryAccount): number {
+  return Math.max(0, account.requiredMinor - coveredMinor(account));
+}
+
+/**
+ * What counts toward the deal's amount: what the account holds and what the seller has taken of
+ * others' money already. The seller's own pay-ins it took back are not a payout (helper-64's
+ * review: a seller-created deal whose seller took back its own pay-in refused every pay-in and
+ * could never be funded).
+ */
+function coveredMinor(account: TemporaryAccount): number {
+  if (account.mode !== 'deal') return account.balanceMinor;
+  const paidOutMinor = Math.max(0, (account.sellerWithdrawnMinor ?? 0) - (account.sellerPaidInMinor ?? 0));
+  return account.balanceMinor + paidOutMinor;
 }
 
 /**
@@ -561,6 +583,9 @@ function payIn(
     },
   ];
   let next = { ...account, balanceMinor: account.balanceMinor + amountMinor };
+  if (payer?.role === 'seller') {
+    next = { ...next, sellerPaidInMinor: (account.sellerPaidInMinor ?? 0) + amountMinor };
+  }
   if (payer && paysCreationFee(payer) && account.creationFeeDueMinor > 0) {
     transfers.push({
       from: from.ledger,
@@ -589,7 +614,7 @@ function payIn(
       lockPpm: lockPpmFull,
     });
   }
-  if (next.status === 'awaiting_funds' && next.balanceMinor >= next.requiredMinor) {
+  if (next.status === 'awaiting_funds' && coveredMinor(next) >= next.requiredMinor) {
     next = { ...next, status: 'funded' };
     emit(next, 'account.funded', { balanceMinor: next.balanceMinor });
   }
@@ -645,14 +670,14 @@ export function checkFunds(account: TemporaryAccount, input: Context): Result<Co
   if (live.value.role !== 'seller') {
     return fail('role_not_allowed', 'Only the seller checks the amount.');
   }
-  const shortfallMinor = Math.max(0, account.requiredMinor - account.balanceMinor);
+  const missingMinor = shortfallMinor(account);
   const events: AccountEvent[] = [];
   const emit = eventSink(events, input, account.version);
   emit(account, 'funds.checked', {
-    sufficient: shortfallMinor === 0,
+    sufficient: missingMinor === 0,
     balanceMinor: account.balanceMinor,
     requiredMinor: account.requiredMinor,
-    shortfallMinor,
+    shortfallMinor: missingMinor,
   });
   return ok(finish(account, events, [], input.now));
 }
@@ -669,7 +694,7 @@ export function markShipped(account: TemporaryAccount, input: MarkShippedInput):
   if (live.value.role !== 'seller') return fail('role_not_allowed', 'Only the seller ships.');
   if (
     account.status !== 'funded' ||
-    (account.mode === 'deal' && account.balanceMinor < account.requiredMinor)
+    (account.mode === 'deal' && coveredMinor(account) < account.requiredMinor)
   ) {
     return fail('account_awaiting_funds', 'Ship only once the account holds the full amount.', {
       balanceMinor: account.balanceMinor,
@@ -824,13 +849,14 @@ export function withdraw(account: TemporaryAccount, input: WithdrawInput): Resul
     };
   }
   // A deal whose money is taken back below the invoiced amount before the buyer decides is no
-  // longer funded: nothing can ship until it is paid up again.
+  // longer funded: nothing can ship until it is paid up again. What the seller took of others'
+  // money still counts toward the amount (it is paid), its own pay-in it took back does not.
   if (
     next.mode === 'deal' &&
     next.status === 'funded' &&
     next.verdict === null &&
     next.balanceMinor > 0 &&
-    next.balanceMinor < next.requiredMinor
+    coveredMinor(next) < next.requiredMinor
   ) {
     next = { ...next, status: 'awaiting_funds' };
   }

@@ -44,6 +44,7 @@ export {
   type SetLockInput,
   type Shipment,
   setLock,
+  shortfallMinor,
   type TemporaryAccount,
   type Transfer,
   type UsualAccountView,

@@ -6,6 +6,7 @@ import { randomToken } from './ids.ts';
 import { openGateway, startFailure } from './main.ts';
 import { seedDemo } from './seed.ts';
 import { Admin, checkMerchantChange, checkNewCustomer } from './service/admin.ts';
+import { idempotencyKeyPattern } from './service/bank.ts';
 import { KeySealingError } from './service/keys.ts';
 
 /**
@@ -22,7 +23,7 @@ const usage = `Usage: pnpm lockstep-admin <command> [options]
   key:list        --merchant <cus_...>
   key:revoke      --merchant <cus_...> --key <key_...>
   top-up          --account <acc_...> --amount-minor <integer> [--reference <slip id>]
-  remit           --account <ta_...> --amount-minor <integer> [--reference <slip id>]
+  remit           --account <ta_...> --amount-minor <integer> --reference <slip id>
                   (money from outside the bank into a temporary account, for its buyer; the
                   creation fee still due is kept from it; rerun with the same --reference)
   dispute:resolve --account <ta_...> --for buyer|seller [--reason <text>]
@@ -162,6 +163,9 @@ async function main(argv: string[]): Promise<number> {
       case 'top-up': {
         const amount = amountMinor(need('amount-minor'));
         const reference = values.reference ?? `topup_${randomToken(16)}`;
+        // Said before the top-up is applied: a crash between its commit and the answer below
+        // would otherwise lose the only reference a rerun can be applied at most once with.
+        if (values.reference === undefined) console.error(`Top-up reference: ${reference}`);
         try {
           print({ ok: true, ...(await admin.topUp(need('account'), amount, reference)) });
         } catch (error) {
@@ -174,7 +178,9 @@ async function main(argv: string[]): Promise<number> {
       }
       case 'remit': {
         const amount = amountMinor(need('amount-minor'));
-        const reference = values.reference ?? `remit_${randomToken(16)}`;
+        // Required (commandLineMistake): the slip's own number, so a rerun after an unknown
+        // outcome (a crash before the answer) cannot book the money twice.
+        const reference = need('reference');
         try {
           const remitted = await admin.remit(need('account'), amount, reference);
           print({ ok: true, ...remitted });
@@ -227,7 +233,9 @@ const requiredOptions: Record<string, OptionName[]> = {
   'key:list': ['merchant'],
   'key:revoke': ['merchant', 'key'],
   'top-up': ['account', 'amount-minor'],
-  remit: ['account', 'amount-minor'],
+  // The slip's number, which a rerun after an unknown outcome must repeat: made up here, it
+  // would be lost with the answer (helper-64's review).
+  remit: ['account', 'amount-minor', 'reference'],
   'dispute:resolve': ['account', 'for'],
 };
 
@@ -261,6 +269,11 @@ function commandLineMistake(command: string, values: ReturnType<typeof parseOpti
         : '--kind is secret or publishable.';
     case 'top-up':
     case 'remit':
+      // The reference is the idempotency key: one the store refuses was found only after
+      // opening it, with exit 1 and the advice to rerun with that very reference.
+      if (values.reference !== undefined && !idempotencyKeyPattern.test(values.reference)) {
+        return '--reference is 1 to 255 visible ASCII characters, no spaces.';
+      }
       return refusal(() => amountMinor(values['amount-minor'] as string));
     case 'dispute:resolve':
       return values.for === 'buyer' || values.for === 'seller'

@@ -55,12 +55,25 @@ export interface List<T> {
 
 /** What `ensureFunded` found (steps 116-118): the seller's lock is on; is the money there? */
 export interface FundingResult {
-  /** True when the balance covers the invoiced amount and the shop's lock holds it. */
+  /**
+   * True when the balance covers the required amount and the shop's lock holds at least that
+   * much of it (`protectedMinor >= requiredMinor`): the buyer cannot take it back.
+   */
   funded: boolean;
   balanceMinor: number;
   requiredMinor: number;
-  /** What is missing (0 when funded). */
+  /**
+   * What the balance lacks of the required amount: the buyer still has to pay it in (0 once
+   * paid). `funded` can be false at 0, when the shop's lock holds less than the amount.
+   */
   shortfallMinor: number;
+  /**
+   * What the shop's lock keeps for it whatever the other parties do: the whole balance under a
+   * full lock, 0 with the lock off. A partial lock (a fractional account) holds a share of the
+   * balance at each withdrawal, so withdrawals one after another take all but
+   * floor(999999 / (1000000 - lockPpm)) minor units: 1 under a 0.5 lock, whatever the balance.
+   */
+  protectedMinor: number;
   account: TemporaryAccount;
 }
 
@@ -208,14 +221,19 @@ export class Lockstep {
     let response: Response;
     let text: string;
     try {
-      response = await this.http(path.replace(/^\//, ''), {
+      const pending = this.http(path.replace(/^\//, ''), {
         method,
         headers,
         json: method === 'post' ? (options.json ?? {}) : undefined,
         searchParams: options.searchParams,
         signal: options.request?.signal,
       });
-      text = await response.text();
+      response = await pending;
+      // Through ky's own body method, not `response.text()`: ky's timeout covers only the wait
+      // for the headers, its body methods bound the read by `timeoutMs` too and abort the
+      // request when it runs out (a TimeoutError, mapped below). A 2xx body that stalled after
+      // the headers hung the call for ever.
+      text = await pending.text();
     } catch (error) {
       if (isHTTPError(error) || error instanceof HTTPError) {
         if (error.response.status === 408) {
@@ -343,8 +361,10 @@ class TemporaryAccounts {
 
   /**
    * Steps 116-118 in one call: turns the merchant's lock on (if it is not already) and checks
-   * that the balance covers the account's required amount. Resolves with `funded: false` and
-   * the shortfall when it does not — ship nothing until it does. Pass `expect` (the order's
+   * that the balance covers the account's required amount and that the lock holds it. Resolves
+   * with `funded: false` and the shortfall when it does not — ship nothing until it does. A
+   * partial lock already on stays as set, and holds almost nothing against a buyer who
+   * withdraws repeatedly (`protectedMinor`): lock fully to be funded. Pass `expect` (the order's
    * invoice, amount and currency) so that an account another customer opened naming the shop,
    * for any amount, is refused (`DealMismatchError`) rather than taken for the order's payment.
    */
@@ -367,13 +387,16 @@ class TemporaryAccounts {
     if (!seller || seller.lockPpm === 0) await this.lock(code, {}, stepOptions);
     const check = await this.checkFunds(code, stepOptions);
     // Funded means the money is there and held for the shop: a lock taken off since (by the shop
-    // itself, a missed deadline, a dispute) leaves it to the buyer.
-    const held = check.account.parties.some((party) => party.role === 'seller' && party.lockPpm > 0);
+    // itself, a missed deadline, a dispute) leaves it to the buyer, and a partial lock leaves
+    // the buyer all but a few minor units (it said funded under a 0.5 lock).
+    const lockPpm = check.account.parties.find((party) => party.role === 'seller')?.lockPpm ?? 0;
+    const protectedMinor = heldMinor(check.account.balanceMinor, lockPpm);
     return {
-      funded: check.sufficient && held,
+      funded: check.sufficient && lockPpm > 0 && protectedMinor >= check.requiredMinor,
       balanceMinor: check.balanceMinor,
       requiredMinor: check.requiredMinor,
       shortfallMinor: check.shortfallMinor,
+      protectedMinor,
       account: check.account,
     };
   }
@@ -462,6 +485,20 @@ export function dealMismatches(account: TemporaryAccount, terms: DealTerms): str
   // the buyer, and pay in the order's amount itself (helper-60's review).
   differs('viewerRole', 'seller', account.viewerRole);
   return found;
+}
+
+/**
+ * What a lock of `lockPpm` (parts per million) keeps of `balanceMinor` whatever the other
+ * parties do. Each of their withdrawals may move floor(balance x (1 - the largest lock among
+ * their others)) of the balance then left (DOMAIN.md rule 4; core's `movableMinor`, rounded in
+ * favour of the lock holder), so one after another they bring a balance above
+ * T = floor(999999 / (1000000 - lockPpm)) down to exactly T, never below (a move from T + k
+ * takes at most k), and a balance at most T not at all (it moves nothing). A full lock keeps it all.
+ */
+function heldMinor(balanceMinor: number, lockPpm: number): number {
+  if (lockPpm >= 1_000_000) return balanceMinor;
+  if (!(lockPpm > 0)) return 0;
+  return Math.min(balanceMinor, Math.floor(999_999 / (1_000_000 - lockPpm)));
 }
 
 function segment(value: string, param: string): string {

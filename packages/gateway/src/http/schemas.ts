@@ -161,7 +161,7 @@ export const TemporaryAccount = z
     creationFeeDueMinor: z.number().int(),
     amountDueMinor: z.number().int().nullable().openapi({
       description:
-        'What a pay-in may still add to a deal (its amount less what it holds and what the seller took; 0 after a verdict); null for a fractional account, which takes any.',
+        'What a pay-in may still add to a deal (its amount less what it holds and what the seller took of other parties’ money; 0 after a verdict); null for a fractional account, which takes any.',
     }),
     version: z.number().int(),
     createdAt: z.string(),

@@ -3,6 +3,7 @@ import {
   formatLockShare,
   lockOnRefused,
   lockPpmFull,
+  shortfallMinor as missingMinor,
   movableMinor,
   type TemporaryAccount,
 } from '@lockstep/core';
@@ -40,7 +41,7 @@ export async function accountView(
       group: party.group,
     });
   }
-  const shortfallMinor = Math.max(0, account.requiredMinor - account.balanceMinor);
+  const shortfallMinor = missingMinor(account);
   return {
     object: 'temporary_account',
     code: account.code,

@@ -805,7 +805,10 @@ function statusText(account: TemporaryAccountView): string {
       account.creationFeeDueMinor > 0
         ? `, and the bank's fee of ${money(account.creationFeeDueMinor, account.currency)} with the pay-in`
         : '';
-    return `Awaiting funds (${money(account.requiredMinor - account.balanceMinor, account.currency)} missing${fee})`;
+    // What the deal still takes (amountDueMinor), not the amount less the balance: what the
+    // seller already took is paid (helper-64's review).
+    const dueMinor = account.amountDueMinor ?? account.funding.shortfallMinor;
+    return `Awaiting funds (${money(dueMinor, account.currency)} missing${fee})`;
   }
   const locks = account.parties
     .filter((party) => party.lockPpm > 0)

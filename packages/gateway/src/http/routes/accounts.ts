@@ -3,6 +3,7 @@ import {
   type CurrencyCode,
   LockstepError,
   lockPpmFull,
+  shortfallMinor as missingMinor,
   type PartySpec,
   parseLockShare,
 } from '@lockstep/core';
@@ -251,7 +252,7 @@ export function accountRoutes(app: GatewayApp): void {
         await idempotencyOf(c),
         async (unit) => {
           const { account } = await bank.checkFunds(unit, principal, code);
-          const shortfallMinor = Math.max(0, account.requiredMinor - account.balanceMinor);
+          const shortfallMinor = missingMinor(account);
           return {
             status: 200,
             body: {
