@@ -185,7 +185,31 @@ describe('[0035] fractional locks', () => {
       }),
     ).account;
     expect(account.balanceMinor).toBe(9_499);
-    expect(movableMinor(account, 'mizuta')).toBe(6_649); // floor(9499 * 0.7) = 6649.3 -> 6649
+    // The lock still holds the ¥3,150 it protected: the buyer's own withdrawal does not wear it
+    // down (it was floor(9499 * 0.7) = 6,649, and so on down to ¥1 by withdrawing again and
+    // again: helper-65's review).
+    expect(movableMinor(account, 'mizuta')).toBe(6_349);
+    for (const amountMinor of [3_000, 3_000, 349]) {
+      account = must(
+        withdraw(account, {
+          by: 'mizuta',
+          now,
+          amountMinor,
+          to: usual('mizuta', 0),
+          commission: noCommission,
+        }),
+      ).account;
+    }
+    expect(account.balanceMinor).toBe(3_150);
+    expect(movableMinor(account, 'mizuta')).toBe(0);
+    // A pay-in is protected in the same share: 30% of ¥1,001 rounded up is ¥301.
+    account = must(
+      deposit(account, { by: 'mizuta', now, amountMinor: 1_001, from: usual('mizuta', 1_001) }),
+    ).account;
+    expect(movableMinor(account, 'mizuta')).toBe(700);
+    // Setting the lock again protects its share of the balance as it is then.
+    account = must(setLock(account, { by: 'ibm', now, lockPpm: 500_000 })).account;
+    expect(movableMinor(account, 'mizuta')).toBe(2_075); // 4,151 - ceil(4151 * 0.5) = 4,151 - 2,076
     expect(account.status).toBe('funded');
     account = must(setLock(account, { by: 'ibm', now, lockPpm: 0 })).account;
     account = must(

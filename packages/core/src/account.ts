@@ -2,7 +2,7 @@ import { type CommissionSchedule, feeFor } from './commission.ts';
 import { bankActor, shipDeadlineMissed } from './deadlines.ts';
 import { type DisputeResolution, disputeLost } from './disputes.ts';
 import { fail, ok, type Result } from './errors.ts';
-import { amountMinorMax, type CurrencyCode, mulDivFloor, parseAmountMinor } from './money.ts';
+import { amountMinorMax, type CurrencyCode, mulDivCeil, parseAmountMinor } from './money.ts';
 import { lockPpmFull } from './share.ts';
 
 /**
@@ -20,6 +20,13 @@ export interface Party {
   role: PartyRole;
   /** The party's lock, in parts per million of the balance (0 = off, 1_000_000 = full). */
   lockPpm: number;
+  /**
+   * What a partial lock holds from the others, in minor units (`heldMinor`): set to its share
+   * of the balance when the lock is set, grown by its share of every pay-in, capped by the
+   * balance, and not worn down by the others' withdrawals. Absent with a whole lock (it holds
+   * all or nothing) and on partial locks stored before it (then: the share of the balance).
+   */
+  heldMinor?: number;
   /** Optional group name for "AND over a named group" release policies ([0035]). */
   group: string | null;
 }
@@ -373,17 +380,59 @@ export function blockingParties(account: TemporaryAccount, customerId: string): 
 }
 
 /**
- * How much `customerId` may move out now: balance x (1 - the largest lock among the others),
- * rounded down so a lock holder never loses a minor unit to rounding. With whole locks this is
- * the full balance when no other lock is on and zero otherwise — the move rule of Drawing 5.
+ * How much `customerId` may move out now: the balance less what the largest of the others'
+ * locks holds (rule 4: balance x (1 - the largest lock among the others) when the locks were
+ * set). With whole locks this is the full balance when no other lock is on and zero otherwise
+ * — the move rule of Drawing 5.
  */
 export function movableMinor(account: TemporaryAccount, customerId: string): number {
   if (account.status === 'dissolved') return 0;
-  const largestOtherLock = blockingParties(account, customerId).reduce(
-    (largest, party) => Math.max(largest, party.lockPpm),
+  const largestHeld = blockingParties(account, customerId).reduce(
+    (largest, party) => Math.max(largest, heldMinor(account, party)),
     0,
   );
-  return mulDivFloor(account.balanceMinor, lockPpmFull - largestOtherLock, lockPpmFull);
+  return Math.max(0, account.balanceMinor - largestHeld);
+}
+
+/**
+ * What a party's lock holds from the others now ([0035]: "it protects that share of the
+ * balance from the others"). A whole lock holds the balance, no lock nothing. A partial lock
+ * holds its share of the balance as it was when the lock was set, plus its share of every
+ * pay-in since, rounded up (in favour of the lock holder), and never more than the balance.
+ * The others' withdrawals do not wear it down: read word for word, "balance x (1 - lock)" of
+ * the balance left after each withdrawal let a 0.5 lock be taken down to one yen by
+ * withdrawing again and again (helper-58's and helper-65's reviews).
+ */
+export function heldMinor(account: TemporaryAccount, party: Party): number {
+  if (party.lockPpm === 0) return 0;
+  if (party.lockPpm === lockPpmFull) return account.balanceMinor;
+  const held = party.heldMinor ?? mulDivCeil(account.balanceMinor, party.lockPpm, lockPpmFull);
+  return Math.min(held, account.balanceMinor);
+}
+
+/** The partial locks' held amounts after `amountMinor` was paid in (already in the balance). */
+function holdPayIn(before: TemporaryAccount, after: TemporaryAccount, amountMinor: number): TemporaryAccount {
+  return rehold(after, (party) =>
+    Math.min(
+      after.balanceMinor,
+      heldMinor(before, party) + mulDivCeil(amountMinor, party.lockPpm, lockPpmFull),
+    ),
+  );
+}
+
+/** Sets each partial lock's held amount; whole locks and no locks carry none. */
+function rehold(account: TemporaryAccount, held: (party: Party) => number): TemporaryAccount {
+  if (!account.parties.some(isPartial)) return account;
+  return {
+    ...account,
+    parties: account.parties.map((party) =>
+      isPartial(party) ? { ...party, heldMinor: held(party) } : party,
+    ),
+  };
+}
+
+function isPartial(party: Party): boolean {
+  return party.lockPpm > 0 && party.lockPpm < lockPpmFull;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -582,7 +631,11 @@ function payIn(
       purpose: 'principal',
     },
   ];
-  let next = { ...account, balanceMinor: account.balanceMinor + amountMinor };
+  let next = holdPayIn(
+    account,
+    { ...account, balanceMinor: account.balanceMinor + amountMinor },
+    amountMinor,
+  );
   if (payer?.role === 'seller') {
     next = { ...next, sellerPaidInMinor: (account.sellerPaidInMinor ?? 0) + amountMinor };
   }
@@ -840,7 +893,12 @@ export function withdraw(account: TemporaryAccount, input: WithdrawInput): Resul
   }
   const events: AccountEvent[] = [];
   const emit = eventSink(events, input, account.version);
-  let next: TemporaryAccount = { ...account, balanceMinor: account.balanceMinor - requested };
+  // The others' locks hold what they held (the move rule kept it in the account); the
+  // caller's own partial lock holds at most what is left.
+  const balanceMinor = account.balanceMinor - requested;
+  let next: TemporaryAccount = rehold({ ...account, balanceMinor }, (party) =>
+    Math.min(heldMinor(account, party), balanceMinor),
+  );
   if (live.value.role === 'seller') {
     next = {
       ...next,
@@ -1008,8 +1066,13 @@ function checkUsualAccount(
 export function withLock(account: TemporaryAccount, customerId: string, lockPpm: number): TemporaryAccount {
   return {
     ...account,
-    parties: account.parties.map((party) =>
-      party.customerId === customerId ? { ...party, lockPpm } : party,
-    ),
+    parties: account.parties.map((party) => {
+      if (party.customerId !== customerId) return party;
+      const { heldMinor: _previous, ...rest } = party;
+      // A partial lock holds its share of the balance as it is when the lock is set.
+      return lockPpm > 0 && lockPpm < lockPpmFull
+        ? { ...rest, lockPpm, heldMinor: mulDivCeil(account.balanceMinor, lockPpm, lockPpmFull) }
+        : { ...rest, lockPpm };
+    }),
   };
 }

@@ -27,6 +27,7 @@ export {
   type DepositInput,
   deposit,
   dissolve,
+  heldMinor,
   type LedgerAccountKey,
   ledgerKey,
   lockOnRefused,

@@ -68,10 +68,10 @@ export interface FundingResult {
    */
   shortfallMinor: number;
   /**
-   * What the shop's lock keeps for it whatever the other parties do: the whole balance under a
-   * full lock, 0 with the lock off. A partial lock (a fractional account) holds a share of the
-   * balance at each withdrawal, so withdrawals one after another take all but
-   * floor(999999 / (1000000 - lockPpm)) minor units: 1 under a 0.5 lock, whatever the balance.
+   * What the shop's lock keeps for it whatever the other parties do (the gateway's `heldMinor`
+   * of the shop's party): the whole balance under a full lock, 0 with the lock off. A partial
+   * lock (a fractional account) holds its share of the balance when it was set plus its share of
+   * every pay-in since: 500 of 1,000 under a 0.5 lock.
    */
   protectedMinor: number;
   account: TemporaryAccount;
@@ -363,8 +363,8 @@ class TemporaryAccounts {
    * Steps 116-118 in one call: turns the merchant's lock on (if it is not already) and checks
    * that the balance covers the account's required amount and that the lock holds it. Resolves
    * with `funded: false` and the shortfall when it does not — ship nothing until it does. A
-   * partial lock already on stays as set, and holds almost nothing against a buyer who
-   * withdraws repeatedly (`protectedMinor`): lock fully to be funded. Pass `expect` (the order's
+   * partial lock already on stays as set, and holds only its share (`protectedMinor`): lock
+   * fully to be funded. Pass `expect` (the order's
    * invoice, amount and currency) so that an account another customer opened naming the shop,
    * for any amount, is refused (`DealMismatchError`) rather than taken for the order's payment.
    */
@@ -388,9 +388,10 @@ class TemporaryAccounts {
     const check = await this.checkFunds(code, stepOptions);
     // Funded means the money is there and held for the shop: a lock taken off since (by the shop
     // itself, a missed deadline, a dispute) leaves it to the buyer, and a partial lock leaves
-    // the buyer all but a few minor units (it said funded under a 0.5 lock).
-    const lockPpm = check.account.parties.find((party) => party.role === 'seller')?.lockPpm ?? 0;
-    const protectedMinor = heldMinor(check.account.balanceMinor, lockPpm);
+    // the buyer the rest (it said funded under a 0.5 lock).
+    const sellerNow = check.account.parties.find((party) => party.role === 'seller');
+    const lockPpm = sellerNow?.lockPpm ?? 0;
+    const protectedMinor = sellerNow?.heldMinor ?? 0;
     return {
       funded: check.sufficient && lockPpm > 0 && protectedMinor >= check.requiredMinor,
       balanceMinor: check.balanceMinor,
@@ -485,20 +486,6 @@ export function dealMismatches(account: TemporaryAccount, terms: DealTerms): str
   // the buyer, and pay in the order's amount itself (helper-60's review).
   differs('viewerRole', 'seller', account.viewerRole);
   return found;
-}
-
-/**
- * What a lock of `lockPpm` (parts per million) keeps of `balanceMinor` whatever the other
- * parties do. Each of their withdrawals may move floor(balance x (1 - the largest lock among
- * their others)) of the balance then left (DOMAIN.md rule 4; core's `movableMinor`, rounded in
- * favour of the lock holder), so one after another they bring a balance above
- * T = floor(999999 / (1000000 - lockPpm)) down to exactly T, never below (a move from T + k
- * takes at most k), and a balance at most T not at all (it moves nothing). A full lock keeps it all.
- */
-function heldMinor(balanceMinor: number, lockPpm: number): number {
-  if (lockPpm >= 1_000_000) return balanceMinor;
-  if (!(lockPpm > 0)) return 0;
-  return Math.min(balanceMinor, Math.floor(999_999 / (1_000_000 - lockPpm)));
 }
 
 function segment(value: string, param: string): string {

@@ -96,6 +96,10 @@ export const PartyView = z.object({
   role: z.enum(['buyer', 'seller', 'member']),
   lock: z.string().openapi({ description: 'Lock share from 0 to 1 as a decimal string.' }),
   lockPpm: z.number().int().min(0).max(1_000_000),
+  heldMinor: z.number().int().min(0).openapi({
+    description:
+      'What this lock holds from the other parties now: the balance under a full lock, nothing with the lock off; a partial lock holds its share of the balance when it was set plus its share of every pay-in since, which the other parties’ withdrawals do not wear down.',
+  }),
   group: z.string().nullable(),
 });
 

@@ -1,6 +1,7 @@
 import {
   amountDueMinor,
   formatLockShare,
+  heldMinor,
   lockOnRefused,
   lockPpmFull,
   shortfallMinor as missingMinor,
@@ -38,6 +39,7 @@ export async function accountView(
       role: party.role,
       lock: formatLockShare(party.lockPpm),
       lockPpm: party.lockPpm,
+      heldMinor: heldMinor(account, party),
       group: party.group,
     });
   }

@@ -16,6 +16,7 @@ displayName: string
 role: ("buyer" | "seller" | "member")
 lock: string
 lockPpm: number
+heldMinor: number
 group: (string | null)
 }[]
 releasePolicy: ({
@@ -61,6 +62,7 @@ displayName: string
 role: ("buyer" | "seller" | "member")
 lock: string
 lockPpm: number
+heldMinor: number
 group: (string | null)
 }
 
@@ -91,6 +93,7 @@ displayName: string
 role: ("buyer" | "seller" | "member")
 lock: string
 lockPpm: number
+heldMinor: number
 group: (string | null)
 }[]
 releasePolicy: ({
