@@ -254,8 +254,10 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
       // Every other stop is a graceful one (SIGTERM: the gateway drains its keep-alive clients
       // under load, then exits 0); the others are a crash.
       const graceful = (report.killsSurvived + report.gracefulStops) % 2 === 1;
-      const exited = new Promise<number | null>((resolve) =>
-        victim.child?.once('exit', (code) => resolve(code)),
+      // The signal too, when it ended by one (a graceful stop once "exited with null" in a full
+      // run, alone: which signal ended it says where to look).
+      const exited = new Promise<number | string | null>((resolve) =>
+        victim.child?.once('exit', (code, signal) => resolve(code ?? signal)),
       );
       victim.draining = graceful;
       victim.child.kill(graceful ? 'SIGTERM' : 'SIGKILL');
@@ -344,6 +346,12 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
 function replayMoveRule(account: TemporaryAccount, events: StoredEvent[]): string[] {
   const violations: string[] = [];
   const locks = new Map<string, number>();
+  // What each partial lock holds (rule 4, replayed on its own here): its share of the balance
+  // when set, plus its share of each pay-in, at most the balance; the others' withdrawals do
+  // not wear it down.
+  const held = new Map<string, number>();
+  const share = (amountMinor: number, ppm: number) =>
+    Number((BigInt(amountMinor) * BigInt(ppm) + BigInt(lockPpmFull - 1)) / BigInt(lockPpmFull));
   let creator: string | undefined;
   let balanceMinor = 0;
   let expectedSeq = 1;
@@ -356,16 +364,28 @@ function replayMoveRule(account: TemporaryAccount, events: StoredEvent[]): strin
       for (const party of account.parties)
         locks.set(party.customerId, party.customerId === creator ? lockPpmFull : 0);
     } else if (event.type === 'account.deposited') {
-      balanceMinor += Number(event.data.amountMinor);
+      const amountMinor = Number(event.data.amountMinor);
+      balanceMinor += amountMinor;
+      for (const [customerId, minor] of held) {
+        held.set(customerId, Math.min(balanceMinor, minor + share(amountMinor, locks.get(customerId) ?? 0)));
+      }
     } else if (event.type === 'lock.changed') {
-      locks.set(String(event.data.customerId), Number(event.data.lockPpm));
+      const customerId = String(event.data.customerId);
+      const ppm = Number(event.data.lockPpm);
+      locks.set(customerId, ppm);
+      if (ppm > 0 && ppm < lockPpmFull) held.set(customerId, share(balanceMinor, ppm));
+      else held.delete(customerId);
     } else if (event.type === 'account.withdrawn') {
       const taker = String(event.data.customerId);
       const snapshot: TemporaryAccount = {
         ...account,
         status: 'funded',
         balanceMinor,
-        parties: account.parties.map((party) => ({ ...party, lockPpm: locks.get(party.customerId) ?? 0 })),
+        parties: account.parties.map(({ heldMinor: _final, ...party }) => ({
+          ...party,
+          lockPpm: locks.get(party.customerId) ?? 0,
+          ...(held.has(party.customerId) ? { heldMinor: held.get(party.customerId) } : {}),
+        })),
       };
       const allowed = movableMinor(snapshot, taker);
       const amount = Number(event.data.amountMinor);
@@ -375,6 +395,7 @@ function replayMoveRule(account: TemporaryAccount, events: StoredEvent[]): strin
         );
       }
       balanceMinor -= amount;
+      for (const [customerId, minor] of held) held.set(customerId, Math.min(minor, balanceMinor));
     }
   }
   if (balanceMinor !== account.balanceMinor) {

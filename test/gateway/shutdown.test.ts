@@ -1,7 +1,12 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../packages/gateway/src/config.ts';
+import { startGateway, stopGateway } from '../../packages/gateway/src/main.ts';
 import { demoLogins } from '../../packages/gateway/src/seed.ts';
 import { openSqliteStore } from '../../packages/gateway/src/storage/sqlite.ts';
 import { startTestGateway } from '../support/gateway.ts';
@@ -81,6 +86,68 @@ describe('stopping the gateway', () => {
     } finally {
       gateway.child.kill('SIGKILL');
       await gateway.stop();
+    }
+  }, 60_000);
+});
+
+describe('stopping a loaded gateway', () => {
+  it('answers a request that reached an idle keep-alive connection before the gateway read it', async () => {
+    // The drain closed connections still idle 0.5 s after the signal. A loaded gateway (the
+    // full suite, the PostgreSQL workload) had not yet read requests its clients had sent on
+    // them: it closed them unread, and the clients got ECONNRESET. Here the gateway's event
+    // loop is blocked while the request arrives, past the 0.5 s: its timers then run first.
+    const dir = mkdtempSync(path.join(tmpdir(), 'lockstep-loaded-stop-'));
+    const config = loadConfig({
+      PORT: '0',
+      LOG_LEVEL: 'silent',
+      LOCKSTEP_DATA_DIR: dir,
+      LOCKSTEP_PUBLIC_URL: 'http://localhost:4000',
+    });
+    const { gateway, server } = await startGateway(config);
+    const port = (server.address() as AddressInfo).port;
+    // The client is another process: it sends while this one (the gateway) is blocked.
+    const client = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const socket = require('node:net').connect(${port}, '127.0.0.1');
+        const request = 'GET /healthz HTTP/1.1\\r\\nHost: x\\r\\nConnection: keep-alive\\r\\n\\r\\n';
+        let received = '';
+        socket.on('connect', () => socket.write(request));
+        socket.on('data', (chunk) => { received += chunk; if (received.includes('}')) process.stdout.write('answered\\n'); });
+        process.stdin.once('data', () => { received = ''; socket.write(request); });
+        socket.on('error', (error) => { console.log(JSON.stringify({ error: error.code })); process.exit(0); });
+        socket.on('close', () => { console.log(JSON.stringify({ answer: received.split('\\r\\n')[0], connection: /connection: close/i.test(received) })); process.exit(0); });`,
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    let output = '';
+    client.stdout?.on('data', (chunk) => {
+      output += chunk;
+    });
+    const ended = once(client, 'exit');
+    let stopped: Promise<void> | undefined;
+    try {
+      while (!output.includes('answered')) await new Promise((resolve) => setTimeout(resolve, 10));
+      stopped = stopGateway(gateway, server, 20_000);
+      await new Promise((resolve) => setTimeout(resolve, 100)); // the drain has begun
+      client.stdin?.write('go\n');
+      // Busy for 1 s after the event loop's poll (in its check phase): the request arrives
+      // meanwhile, and the next turn runs the drain's timers, now due, before it reads it.
+      await new Promise<void>((resolve) =>
+        setImmediate(() => {
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1_000);
+          resolve();
+        }),
+      );
+      await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+      const outcome = JSON.parse(output.trim().split('\n').pop() as string);
+      expect(outcome).toEqual({ answer: 'HTTP/1.1 503 Service Unavailable', connection: true });
+      await stopped;
+    } finally {
+      client.kill('SIGKILL');
+      if (!stopped) await stopGateway(gateway, server, 1_000);
+      rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
 });

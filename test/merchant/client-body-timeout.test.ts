@@ -75,3 +75,35 @@ describe('a 2xx body that stalls after the headers', () => {
     expect(error).toMatchObject({ code: 'aborted' });
   });
 });
+
+describe('a 2xx body cut off by the connection', () => {
+  it('rejects with LockstepConnectionError (connection_failed), not a bare TypeError', async () => {
+    // Headers and part of a body, then the socket is destroyed: undici's `TypeError: terminated`
+    // reached the caller, though every error the SDK throws extends LockstepError.
+    const server = createServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json', 'content-length': '500' });
+      response.write('{"object":"temporary_account","code":"TA-1",', () => response.socket?.destroy());
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const lockstep = new Lockstep({
+        apiKey,
+        baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        timeoutMs: 3_000,
+      });
+      for (const call of [
+        () => lockstep.temporaryAccounts.retrieve('TA-1'),
+        () => lockstep.temporaryAccounts.lock('TA-1', {}, { idempotencyKey: 'lock-TA-1' }),
+      ]) {
+        const error = await call().catch((caught) => caught);
+        expect(error).toBeInstanceOf(LockstepConnectionError);
+        expect(error).toMatchObject({ code: 'connection_failed' });
+        expect(error.message).toMatch(/same idempotencyKey/);
+      }
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});

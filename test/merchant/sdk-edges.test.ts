@@ -94,6 +94,31 @@ describe('client against a real gateway', () => {
     ).toHaveLength(1);
   });
 
+  it('ensureFunded after an advance the buyer allowed: funded, as the gateway says (helper-66)', async () => {
+    // The buyer unlocked and the shop took ¥400 of ¥1,000 before shipping: the deal is funded
+    // (what the shop took is paid) and nothing more can be paid in, but ensureFunded compared
+    // the ¥600 left with the ¥1,000 and never said funded: the shop would never ship.
+    const buyer = await gw.buyerToken();
+    const created = await gw.request('POST', '/v1/temporary-accounts', {
+      token: buyer,
+      body: { payeeUserId: 'ibm-shop', amountMinor: 1_000, currency: 'JPY' },
+    });
+    const code = created.body.code as string;
+    const unlocked = await gw.request('POST', `/v1/temporary-accounts/${code}/unlock`, {
+      token: buyer,
+      body: {},
+    });
+    expect(unlocked.status).toBe(200);
+    await lockstep.temporaryAccounts.withdraw(code, { amountMinor: 400 });
+    const relocked = await gw.request('POST', `/v1/temporary-accounts/${code}/lock`, {
+      token: buyer,
+      body: {},
+    });
+    expect(relocked.body).toMatchObject({ status: 'funded', balanceMinor: 600, amountDueMinor: 0 });
+    const funding = await lockstep.temporaryAccounts.ensureFunded(code);
+    expect(funding).toMatchObject({ funded: true, shortfallMinor: 0, protectedMinor: 600 });
+  });
+
   it('ensureFunded: a partial lock on a fully paid fractional account is not funded, a full lock is', async () => {
     // A 0.5 lock was reported funded: true, but it keeps only half of the balance for the shop
     // (DOMAIN.md rule 4): the buyer may take the other half back.

@@ -117,39 +117,29 @@ function listen(gateway: Gateway, config: GatewayConfig): Promise<ServerType> {
   });
 }
 
-/** How long connections idle at the stop are left for a request their client is already sending. */
-const idleDrainMs = 500;
-
 /**
  * Stops taking work and waits for what is in flight (up to `graceMs`), then closes the store.
  * New connections are refused at once. Open keep-alive connections are drained, not cut: every
  * answer from now on says `Connection: close` (and /healthz 503), so each client finishes the
- * request it sent and reconnects elsewhere; connections still idle after `idleDrainMs` are
- * closed. Cutting idle ones at once (what http.Server.close does) reset requests that clients
- * were sending on them, some of which had committed (helper-49's review).
+ * request it sent and reconnects elsewhere. A connection left idle is closed by the server's
+ * keep-alive timeout, the one its `Keep-Alive: timeout=` header told the client: a client that
+ * honours it (undici, browsers) no longer sends on it by then. Closing idle connections sooner
+ * raced requests their clients were sending on them: http.Server.close cut them at once, some
+ * for commands that had committed (helper-49's review), and a 0.5 s wait still reset requests
+ * a loaded gateway had not read yet (ECONNRESET under the full suite and the PostgreSQL
+ * workload). Whatever is still open at `graceMs` is cut.
  */
 export async function stopGateway(gateway: Gateway, server: ServerType, graceMs: number): Promise<void> {
   gateway.draining = true;
   const http = server as unknown as { closeIdleConnections?: () => void; closeAllConnections?: () => void };
-  const closeIdle = http.closeIdleConnections;
   // This once, http.Server.close must not cut idle connections (it calls this): shadowed.
   http.closeIdleConnections = () => {};
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   delete http.closeIdleConnections;
-  let sweeper: ReturnType<typeof setInterval> | undefined;
-  const idle = setTimeout(
-    () => {
-      closeIdle?.call(server);
-      sweeper = setInterval(() => closeIdle?.call(server), 100);
-    },
-    Math.min(idleDrainMs, graceMs),
-  );
   const timer = setTimeout(() => http.closeAllConnections?.(), graceMs);
   // Live streams never end on their own: close them now, they reconnect with Last-Event-ID.
   gateway.bus.closeStreams();
   await closed;
-  clearTimeout(idle);
-  clearInterval(sweeper);
   clearTimeout(timer);
   await gateway.close();
 }

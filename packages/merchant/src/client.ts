@@ -233,8 +233,17 @@ export class Lockstep {
       // for the headers, its body methods bound the read by `timeoutMs` too and abort the
       // request when it runs out (a TimeoutError, mapped below). A 2xx body that stalled after
       // the headers hung the call for ever.
-      text = await pending.text();
+      text = await pending.text().catch((error: unknown) => {
+        if (isTimeoutError(error) || options.request?.signal?.aborted) throw error;
+        // The connection broke in the middle of the answer: undici's bare `TypeError:
+        // terminated` reached the caller (helper-65's review). The call was applied, or not.
+        throw new LockstepConnectionError(
+          `The connection broke while the gateway's answer was read (${(error as Error).message}): send the call again with the same idempotencyKey to learn its outcome.`,
+          { cause: error },
+        );
+      });
     } catch (error) {
+      if (error instanceof LockstepConnectionError) throw error;
       if (isHTTPError(error) || error instanceof HTTPError) {
         if (error.response.status === 408) {
           throw new LockstepConnectionError('The gateway or a proxy timed out the request.', {
@@ -393,7 +402,13 @@ class TemporaryAccounts {
     const lockPpm = sellerNow?.lockPpm ?? 0;
     const protectedMinor = sellerNow?.heldMinor ?? 0;
     return {
-      funded: check.sufficient && lockPpm > 0 && protectedMinor >= check.requiredMinor,
+      // At most the balance: after an advance the buyer allowed (the seller took part of the
+      // amount before shipping), the deal is funded with less than the amount in it, all of it
+      // under the shop's whole lock (helper-66's review: it never said funded again).
+      funded:
+        check.sufficient &&
+        lockPpm > 0 &&
+        protectedMinor >= Math.min(check.requiredMinor, check.balanceMinor),
       balanceMinor: check.balanceMinor,
       requiredMinor: check.requiredMinor,
       shortfallMinor: check.shortfallMinor,
