@@ -66,63 +66,40 @@ function open5000(code: string, by: string, fundFrom: ReturnType<typeof usual> |
 }
 
 describe('what a deal still takes', () => {
-  it("a seller-created deal whose seller took back its own pay-in still takes the buyer's whole amount", () => {
-    let account = open5000('ta_s', 'ibm', null);
-    account = must(deposit(account, { by: 'ibm', now, amountMinor: 3_000, from: usual('ibm', 3_000) }));
-    expect(amountDueMinor(account)).toBe(2_000);
-    expectConsistent(account);
-    // It takes ¥2,000 of it back (all of it would empty and dissolve the account).
-    account = must(
-      withdraw(account, {
-        by: 'ibm',
-        now,
-        amountMinor: 2_000,
-        to: usual('ibm', 0),
-        commission: noCommission,
-      }),
-    );
-    // Nothing was paid to the seller: the deal still takes all of its amount but the ¥1,000 held.
+  it('the seller does not pay into a deal: refused, nothing changed (helper-66)', () => {
+    // A seller's pay-in funded the deal, and stayed the buyer's to take back while the seller's
+    // lock was off; taken back in full it dissolved a deal the buyer was to pay.
+    for (const account of [open5000('ta_s', 'ibm', null), open5000('ta_u', 'mizuta', null)]) {
+      const refused = deposit(account, { by: 'ibm', now, amountMinor: 1_000, from: usual('ibm', 1_000) });
+      expect(code(refused)).toBe('role_not_allowed');
+    }
+  });
+
+  it("a deal stored after its seller took back its own pay-in still takes the buyer's whole amount", () => {
+    // Stored before sellers' pay-ins were refused: the seller paid ¥3,000 into its ¥5,000 deal
+    // and took ¥2,000 of it back. Counted as a payout, the deal took ¥2,000 and never funded.
+    let account: TemporaryAccount = {
+      ...open5000('ta_t', 'ibm', null),
+      balanceMinor: 1_000,
+      sellerPaidInMinor: 3_000,
+      sellerWithdrawnMinor: 2_000,
+    };
     expect(amountDueMinor(account)).toBe(4_000);
-    expect(account.status).toBe('awaiting_funds');
     expectConsistent(account);
     account = must(deposit(account, { by: 'mizuta', now, amountMinor: 4_000, from: usual('mizuta', 5_000) }));
     expect(account.status).toBe('funded');
-    expect(amountDueMinor(account)).toBe(0);
     expectConsistent(account);
     expect(code(checkFunds(account, { by: 'ibm', now }))).toBe('ok');
     account = must(setLock(account, { by: 'ibm', now, lockPpm: full }));
     account = must(markShipped(account, { by: 'ibm', now, carrier: 'Yamato', trackingNumber: 'YT-1' }));
     account = must(accept(account, { by: 'mizuta', now }));
-    account = must(withdraw(account, { by: 'ibm', now, to: usual('ibm', 0), commission: noCommission }));
-    expect(account.status).toBe('dissolved');
-  });
-
-  it("a seller that took back part of its own pay-in and part of the buyer's counts only the latter as paid", () => {
-    let account = open5000('ta_t', 'ibm', null);
-    account = must(deposit(account, { by: 'ibm', now, amountMinor: 1_000, from: usual('ibm', 1_000) }));
-    account = must(deposit(account, { by: 'mizuta', now, amountMinor: 4_000, from: usual('mizuta', 4_000) }));
-    expect(account.status).toBe('funded');
-    // The buyer lets the seller take ¥3,000 before shipment: ¥1,000 of it was the seller's own.
-    account = must(setLock(account, { by: 'mizuta', now, lockPpm: 0 }));
-    account = must(
-      withdraw(account, {
-        by: 'ibm',
-        now,
-        amountMinor: 3_000,
-        to: usual('ibm', 0),
-        commission: noCommission,
-      }),
-    );
-    // Held ¥2,000 + ¥2,000 of the buyer's paid out: ¥1,000 short.
-    expect(amountDueMinor(account)).toBe(1_000);
-    expect(account.status).toBe('awaiting_funds');
-    expectConsistent(account);
+    // The fee is charged on what the seller took of the buyer's money only: 1% of ¥4,000.
+    const onePercent = { creation: {}, withdrawal: { JPY: { flatMinor: 0, basisPoints: 100 } } };
+    const paid = withdraw(account, { by: 'ibm', now, to: usual('ibm', 0), commission: onePercent });
     expect(
-      code(deposit(account, { by: 'mizuta', now, amountMinor: 1_001, from: usual('mizuta', 9_000) })),
-    ).toBe('exceeds_amount_due');
-    account = must(deposit(account, { by: 'mizuta', now, amountMinor: 1_000, from: usual('mizuta', 9_000) }));
-    expect(account.status).toBe('funded');
-    expectConsistent(account);
+      paid.ok && paid.value.transfers.find((transfer) => transfer.purpose === 'withdrawal_fee')?.amountMinor,
+    ).toBe(40);
+    expect(paid.ok && paid.value.account.status).toBe('dissolved');
   });
 
   it("what the seller took of the buyer's money before shipment is paid: the deal stays funded and ships", () => {

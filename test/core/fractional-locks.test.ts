@@ -2,9 +2,11 @@ import {
   type CommandOutcome,
   createAccount,
   deposit,
+  heldFromOthersMinor,
   heldMinor,
   movableMinor,
   noCommission,
+  type Party,
   type Result,
   setLock,
   type TemporaryAccount,
@@ -113,9 +115,77 @@ describe('[0035] a partial lock holds its share against any number of withdrawal
     );
   });
 
-  it('the lock holder taking money out itself keeps its lock over what is left, at most', () => {
+  it('two partial locks, both parties paying in and taking out: holds stay within the balance, and only their holder lowers them (property)', () => {
+    type Move = { who: 'mizuta' | 'ibm'; kind: 'withdraw' | 'deposit' | 'relock'; part: number; ppm: number };
+    const move: fc.Arbitrary<Move> = fc.record({
+      who: fc.constantFrom('mizuta' as const, 'ibm' as const),
+      kind: fc.constantFrom('withdraw' as const, 'deposit' as const, 'relock' as const),
+      part: fc.double({ min: 0, max: 1, noNaN: true }),
+      ppm: fc.integer({ min: 1, max: 999_999 }),
+    });
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 10_000_000 }),
+        fc.integer({ min: 1, max: 999_999 }),
+        fc.integer({ min: 1, max: 999_999 }),
+        fc.array(move, { maxLength: 40 }),
+        (startMinor, buyerPpm, sellerPpm, moves) => {
+          let account = must(
+            setLock(opened(startMinor, sellerPpm), { by: 'mizuta', now, lockPpm: buyerPpm }),
+          );
+          let totalMinor = startMinor;
+          const holdOf = (who: string) =>
+            heldMinor(account, account.parties.find((party) => party.customerId === who) as Party);
+          for (const next of moves) {
+            const other = next.who === 'mizuta' ? 'ibm' : 'mizuta';
+            const otherHeld = holdOf(other);
+            const usualOf = { id: `acc-${next.who}`, ownerId: next.who, currency: 'JPY' as const };
+            if (next.kind === 'relock') {
+              account = must(setLock(account, { by: next.who, now, lockPpm: next.ppm }));
+            } else if (next.kind === 'deposit') {
+              const amountMinor = 1 + Math.floor(next.part * 100_000);
+              account = must(
+                deposit(account, {
+                  by: next.who,
+                  now,
+                  amountMinor,
+                  from: { ...usualOf, balanceMinor: amountMinor },
+                }),
+              );
+              totalMinor += amountMinor;
+              expect(holdOf(other)).toBeGreaterThanOrEqual(otherHeld); // a pay-in never lowers it
+            } else {
+              const movable = movableMinor(account, next.who);
+              expect(movable).toBe(account.balanceMinor - otherHeld);
+              const amountMinor = Math.floor(movable * next.part);
+              if (amountMinor === 0) continue;
+              account = must(
+                withdraw(account, {
+                  by: next.who,
+                  now,
+                  amountMinor,
+                  to: { ...usualOf, balanceMinor: 0 },
+                  commission: noCommission,
+                }),
+              );
+              totalMinor -= amountMinor;
+              if (account.status === 'dissolved') return;
+              expect(holdOf(other)).toBe(otherHeld); // not worn down by the taker
+            }
+            for (const party of account.parties) {
+              expect(party.heldMinor ?? 0).toBeGreaterThanOrEqual(0);
+              expect(party.heldMinor ?? 0).toBeLessThanOrEqual(account.balanceMinor);
+            }
+            expect(account.balanceMinor).toBe(totalMinor);
+          }
+        },
+      ),
+    );
+  });
+
+  it('the lock holder taking money out itself gives up its share of what it takes', () => {
     let account = opened(1_000, 500_000); // the seller's 0.5 lock holds ¥500
-    // The buyer unlocks; the seller takes ¥800: its lock now holds the ¥200 left, not ¥500.
+    // The buyer unlocks; the seller takes ¥800: its lock gives up half of it, ¥400.
     account = must(setLock(account, { by: 'mizuta', now, lockPpm: 0 }));
     account = must(
       withdraw(account, {
@@ -126,8 +196,62 @@ describe('[0035] a partial lock holds its share against any number of withdrawal
         commission: noCommission,
       }),
     );
-    expect(seller(account)?.heldMinor).toBe(200);
-    expect(movableMinor(account, 'mizuta')).toBe(0);
+    expect(seller(account)?.heldMinor).toBe(100);
+    expect(movableMinor(account, 'mizuta')).toBe(100);
+  });
+
+  it('two partial locks: whoever takes first leaves the other its hold (helper-66)', () => {
+    // Buyer 0.5, seller 0.2 on ¥1,000. The buyer took ¥800 and its lock kept holding all of the
+    // ¥200 left: the seller's 0.2 lock protected ¥200 it could not take.
+    let account = opened(1_000, 200_000);
+    account = must(setLock(account, { by: 'mizuta', now, lockPpm: 500_000 }));
+    const to = (ownerId: string) => ({
+      id: `acc-${ownerId}`,
+      ownerId,
+      currency: 'JPY' as const,
+      balanceMinor: 0,
+    });
+    account = must(
+      withdraw(account, { by: 'mizuta', now, amountMinor: 800, to: to('mizuta'), commission: noCommission }),
+    );
+    expect(movableMinor(account, 'ibm')).toBe(100); // the buyer's hold: ¥500 - ¥400
+    // Paying in and taking the same money back leaves the hold as it was (it rose to all of it).
+    account = must(setLock(account, { by: 'ibm', now, lockPpm: 0 }));
+    const before = account.parties.map((party) => party.heldMinor);
+    expect(before).toEqual([100, undefined]);
+    account = must(
+      deposit(account, {
+        by: 'mizuta',
+        now,
+        amountMinor: 1_000,
+        from: { id: 'acc-mizuta', ownerId: 'mizuta', currency: 'JPY', balanceMinor: 1_000 },
+      }),
+    );
+    account = must(
+      withdraw(account, {
+        by: 'mizuta',
+        now,
+        amountMinor: 1_000,
+        to: to('mizuta'),
+        commission: noCommission,
+      }),
+    );
+    expect(account.parties.map((party) => party.heldMinor)).toEqual(before);
+  });
+
+  it('setting a partial lock again, or higher, never lowers its hold (helper-66)', () => {
+    let account = opened(1_000, 0);
+    account = must(setLock(account, { by: 'mizuta', now, lockPpm: 500_000 })); // the buyer holds ¥500
+    account = must(setLock(account, { by: 'ibm', now, lockPpm: 0 }));
+    const to = { id: 'acc-ibm', ownerId: 'ibm', currency: 'JPY' as const, balanceMinor: 0 };
+    account = must(withdraw(account, { by: 'ibm', now, amountMinor: 500, to, commission: noCommission }));
+    expect(movableMinor(account, 'ibm')).toBe(0); // the buyer's lock holds all ¥500 left
+    account = must(setLock(account, { by: 'mizuta', now, lockPpm: 500_000 })); // a retry
+    expect(movableMinor(account, 'ibm')).toBe(0); // it fell to ¥250
+    account = must(setLock(account, { by: 'mizuta', now, lockPpm: 800_000 }));
+    expect(movableMinor(account, 'ibm')).toBe(0); // it fell to ¥400
+    account = must(setLock(account, { by: 'mizuta', now, lockPpm: 100_000 }));
+    expect(movableMinor(account, 'ibm')).toBe(450); // lower: its share of the balance then
   });
 
   it('an account stored before held amounts reads its partial lock as its share of the balance', () => {
@@ -147,5 +271,33 @@ describe('[0035] a partial lock holds its share against any number of withdrawal
       }),
     );
     expect(movableMinor(after, 'mizuta')).toBe(0);
+  });
+
+  it('a lock that blocks nobody holds nothing from anyone (a member outside the group)', () => {
+    const created = createAccount({
+      code: 'ta_g',
+      by: 'mizuta',
+      now,
+      currency: 'JPY',
+      requiredMinor: 1_000,
+      mode: 'fractional',
+      parties: [
+        { customerId: 'mizuta', role: 'buyer', group: 'g' },
+        { customerId: 'ibm', role: 'seller', group: 'g' },
+        { customerId: 'aunt', role: 'member' },
+      ],
+      releasePolicy: { kind: 'group', group: 'g' },
+      fundFrom: { id: 'acc-m', ownerId: 'mizuta', currency: 'JPY', balanceMinor: 1_000 },
+      commission: noCommission,
+    });
+    const account = must(setLock(must(created), { by: 'aunt', now, lockPpm: 500_000 }));
+    const aunt = account.parties.find(
+      (party) => party.customerId === 'aunt',
+    ) as TemporaryAccount['parties'][number];
+    expect(heldMinor(account, aunt)).toBe(500);
+    expect(heldFromOthersMinor(account, aunt)).toBe(0);
+    expect(movableMinor(account, 'ibm')).toBe(0); // the buyer's whole lock, not the member's
+    const buyer = account.parties[0] as TemporaryAccount['parties'][number];
+    expect(heldFromOthersMinor(account, buyer)).toBe(1_000);
   });
 });

@@ -207,9 +207,12 @@ describe('[0035] fractional locks', () => {
       deposit(account, { by: 'mizuta', now, amountMinor: 1_001, from: usual('mizuta', 1_001) }),
     ).account;
     expect(movableMinor(account, 'mizuta')).toBe(700);
-    // Setting the lock again protects its share of the balance as it is then.
+    // Setting the lock higher never holds less than it held (0.5 of ¥4,151 is ¥2,076 < ¥3,451);
+    // setting it lower holds its share of the balance then, at most.
     account = must(setLock(account, { by: 'ibm', now, lockPpm: 500_000 })).account;
-    expect(movableMinor(account, 'mizuta')).toBe(2_075); // 4,151 - ceil(4151 * 0.5) = 4,151 - 2,076
+    expect(movableMinor(account, 'mizuta')).toBe(700);
+    account = must(setLock(account, { by: 'ibm', now, lockPpm: 200_000 })).account;
+    expect(movableMinor(account, 'mizuta')).toBe(3_320); // 4,151 - ceil(4151 * 0.2) = 4,151 - 831
     expect(account.status).toBe('funded');
     account = must(setLock(account, { by: 'ibm', now, lockPpm: 0 })).account;
     account = must(

@@ -370,11 +370,19 @@ function replayMoveRule(account: TemporaryAccount, events: StoredEvent[]): strin
         held.set(customerId, Math.min(balanceMinor, minor + share(amountMinor, locks.get(customerId) ?? 0)));
       }
     } else if (event.type === 'lock.changed') {
+      // Set again or higher, a partial lock never holds less than it held; lower, no more.
       const customerId = String(event.data.customerId);
       const ppm = Number(event.data.lockPpm);
+      const previous = locks.get(customerId) ?? 0;
+      const before = previous === lockPpmFull ? balanceMinor : (held.get(customerId) ?? 0);
+      const now = share(balanceMinor, ppm);
       locks.set(customerId, ppm);
-      if (ppm > 0 && ppm < lockPpmFull) held.set(customerId, share(balanceMinor, ppm));
-      else held.delete(customerId);
+      if (ppm > 0 && ppm < lockPpmFull) {
+        held.set(
+          customerId,
+          ppm > previous ? Math.max(before, now) : ppm < previous ? Math.min(before, now) : before,
+        );
+      } else held.delete(customerId);
     } else if (event.type === 'account.withdrawn') {
       const taker = String(event.data.customerId);
       const snapshot: TemporaryAccount = {
@@ -395,7 +403,14 @@ function replayMoveRule(account: TemporaryAccount, events: StoredEvent[]): strin
         );
       }
       balanceMinor -= amount;
-      for (const [customerId, minor] of held) held.set(customerId, Math.min(minor, balanceMinor));
+      // The taker's own partial lock gives up its share of what it took (rounded down).
+      for (const [customerId, minor] of held) {
+        const given =
+          customerId === taker
+            ? Number((BigInt(amount) * BigInt(locks.get(customerId) ?? 0)) / BigInt(lockPpmFull))
+            : 0;
+        held.set(customerId, Math.min(Math.max(0, minor - given), balanceMinor));
+      }
     }
   }
   if (balanceMinor !== account.balanceMinor) {

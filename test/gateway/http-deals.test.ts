@@ -236,6 +236,11 @@ describe('the whole deal over HTTP', () => {
     });
     const code = created.body.code;
     const locked = await post(seller, `/v1/temporary-accounts/${code}/lock`, { share: '0.3' });
+    // What each lock holds from the others: the buyer's whole lock all of it, the seller's 0.3
+    // its share rounded up, which the buyer's withdrawals below do not wear down.
+    expect(locked.body.parties.map((party: { heldMinor: number }) => party.heldMinor)).toEqual([
+      10_001, 3_001,
+    ]);
     expect(locked.body.parties[1]).toMatchObject({ lock: '0.3', lockPpm: 300_000 });
     const view = await gateway.request('GET', `/v1/temporary-accounts/${code}`, { token: buyer });
     expect(view.body.movableMinor).toBe(7_000); // floor(10001 * 0.7) = 7000
@@ -246,7 +251,8 @@ describe('the whole deal over HTTP', () => {
       details: { movableMinor: 7_000 },
     });
     const ok = await post(buyer, `/v1/temporary-accounts/${code}/withdraw`, { amountMinor: 7_000 });
-    expect(ok.body).toMatchObject({ balanceMinor: 3_001, status: 'funded' });
+    expect(ok.body).toMatchObject({ balanceMinor: 3_001, status: 'funded', movableMinor: 0 });
+    expect(ok.body.parties[1].heldMinor).toBe(3_001);
     const deal = await post(buyer, `/v1/temporary-accounts`, {
       payeeUserId: 'ibm-shop',
       amountMinor: 10,

@@ -235,13 +235,17 @@ describe('client against a real gateway', () => {
     });
     expect(opened.status).toBe(201);
     const code = opened.body.code as string;
-    for (const step of ['deposit', 'lock'] as const) {
-      const done = await gw.request('POST', `/v1/temporary-accounts/${code}/${step}`, {
-        token: tanaka,
-        body: step === 'deposit' ? { amountMinor: 4_800 } : {},
-      });
-      expect(done.status, JSON.stringify(done.body)).toBe(200);
-    }
+    // Her pay-in as the deal's seller is refused now (helper-66); she locks all the same.
+    const paidIn = await gw.request('POST', `/v1/temporary-accounts/${code}/deposit`, {
+      token: tanaka,
+      body: { amountMinor: 4_800 },
+    });
+    expect([paidIn.status, paidIn.body.error?.code]).toEqual([403, 'role_not_allowed']);
+    const locked = await gw.request('POST', `/v1/temporary-accounts/${code}/lock`, {
+      token: tanaka,
+      body: {},
+    });
+    expect(locked.status, JSON.stringify(locked.body)).toBe(200);
     const terms = { amountMinor: 4_800, currency: 'JPY' as const };
     const account = await lockstep.temporaryAccounts.retrieve(code);
     expect(account.viewerRole).toBe('buyer');

@@ -2,7 +2,7 @@ import { type CommissionSchedule, feeFor } from './commission.ts';
 import { bankActor, shipDeadlineMissed } from './deadlines.ts';
 import { type DisputeResolution, disputeLost } from './disputes.ts';
 import { fail, ok, type Result } from './errors.ts';
-import { amountMinorMax, type CurrencyCode, mulDivCeil, parseAmountMinor } from './money.ts';
+import { amountMinorMax, type CurrencyCode, mulDivCeil, mulDivFloor, parseAmountMinor } from './money.ts';
 import { lockPpmFull } from './share.ts';
 
 /**
@@ -410,6 +410,19 @@ export function heldMinor(account: TemporaryAccount, party: Party): number {
   return Math.min(held, account.balanceMinor);
 }
 
+/**
+ * What a party's lock holds back from anyone: its `heldMinor`, or nothing when it is in no other
+ * party's blocking set (a member outside the release group's named group). The view shows this:
+ * a lock that blocks nobody protects nothing (helper-66's review).
+ */
+export function heldFromOthersMinor(account: TemporaryAccount, party: Party): number {
+  const blocks = account.parties.some(
+    (other) =>
+      other.customerId !== party.customerId && blockingParties(account, other.customerId).includes(party),
+  );
+  return blocks ? heldMinor(account, party) : 0;
+}
+
 /** The partial locks' held amounts after `amountMinor` was paid in (already in the balance). */
 function holdPayIn(before: TemporaryAccount, after: TemporaryAccount, amountMinor: number): TemporaryAccount {
   return rehold(after, (party) =>
@@ -448,6 +461,12 @@ export interface DepositInput extends Context {
 export function deposit(account: TemporaryAccount, input: DepositInput): Result<CommandOutcome> {
   const live = requireLive(account, input.by);
   if (!live.ok) return live;
+  // A deal is the buyer's payment (or a member's for it): a seller's pay-in counted toward the
+  // amount, funded the deal, and stayed the buyer's to take back while the seller's lock was
+  // off (helper-66's review). Fractional accounts serve several dealings; anyone pays in.
+  if (account.mode === 'deal' && live.value.role === 'seller') {
+    return fail('role_not_allowed', 'The seller does not pay into a deal; the buyer (or a member) does.');
+  }
   const amount = parseAmountMinor(input.amountMinor);
   if (!amount.ok) return amount;
   const check = checkUsualAccount(input.from, input.by, account.currency);
@@ -861,14 +880,15 @@ export function withdraw(account: TemporaryAccount, input: WithdrawInput): Resul
   // the fees already kept: splitting a withdrawal into small ones cannot round the fee away.
   const withdrawnBefore = account.sellerWithdrawnMinor ?? 0;
   const feesBefore = account.withdrawalFeesMinor ?? 0;
+  // What the seller takes back of its own pay-ins is not a payout: no fee on it (helper-66).
+  const paidOutMinor = Math.max(0, withdrawnBefore + requested - (account.sellerPaidInMinor ?? 0));
   const fee =
     live.value.role === 'seller'
       ? Math.max(
           0,
           Math.min(
             requested,
-            feeFor(input.commission.withdrawal[account.currency], withdrawnBefore + requested, true) -
-              feesBefore,
+            feeFor(input.commission.withdrawal[account.currency], paidOutMinor, true) - feesBefore,
           ),
         )
       : 0;
@@ -893,12 +913,16 @@ export function withdraw(account: TemporaryAccount, input: WithdrawInput): Resul
   }
   const events: AccountEvent[] = [];
   const emit = eventSink(events, input, account.version);
-  // The others' locks hold what they held (the move rule kept it in the account); the
-  // caller's own partial lock holds at most what is left.
+  // The others' locks hold what they held (the move rule kept it in the account). The
+  // caller's own partial lock gives up its share of what the caller takes, as it gained its
+  // share of each pay-in: its hold held the seller's money back after the buyer took most of
+  // the balance, and paying in and taking the same money back raised it (helper-66's review).
   const balanceMinor = account.balanceMinor - requested;
-  let next: TemporaryAccount = rehold({ ...account, balanceMinor }, (party) =>
-    Math.min(heldMinor(account, party), balanceMinor),
-  );
+  let next: TemporaryAccount = rehold({ ...account, balanceMinor }, (party) => {
+    const held = heldMinor(account, party);
+    const given = party.customerId === input.by ? mulDivFloor(requested, party.lockPpm, lockPpmFull) : 0;
+    return Math.min(balanceMinor, Math.max(0, held - given));
+  });
   if (live.value.role === 'seller') {
     next = {
       ...next,
@@ -1069,10 +1093,20 @@ export function withLock(account: TemporaryAccount, customerId: string, lockPpm:
     parties: account.parties.map((party) => {
       if (party.customerId !== customerId) return party;
       const { heldMinor: _previous, ...rest } = party;
-      // A partial lock holds its share of the balance as it is when the lock is set.
-      return lockPpm > 0 && lockPpm < lockPpmFull
-        ? { ...rest, lockPpm, heldMinor: mulDivCeil(account.balanceMinor, lockPpm, lockPpmFull) }
-        : { ...rest, lockPpm };
+      if (lockPpm === 0 || lockPpm === lockPpmFull) return { ...rest, lockPpm };
+      // A partial lock holds its share of the balance as it is when the lock is set. Setting
+      // it again, or higher, never holds less than it held, nor setting it lower more: the same
+      // share sent again dropped a hold the others' withdrawals had left at the whole balance
+      // to half of it, and the others took the difference (helper-66's review).
+      const before = heldMinor(account, party);
+      const share = mulDivCeil(account.balanceMinor, lockPpm, lockPpmFull);
+      const held =
+        lockPpm > party.lockPpm
+          ? Math.max(before, share)
+          : lockPpm < party.lockPpm
+            ? Math.min(before, share)
+            : before;
+      return { ...rest, lockPpm, heldMinor: held };
     }),
   };
 }

@@ -27,6 +27,7 @@ export {
   type DepositInput,
   deposit,
   dissolve,
+  heldFromOthersMinor,
   heldMinor,
   type LedgerAccountKey,
   ledgerKey,

@@ -1,7 +1,7 @@
 import {
   amountDueMinor,
   formatLockShare,
-  heldMinor,
+  heldFromOthersMinor,
   lockOnRefused,
   lockPpmFull,
   shortfallMinor as missingMinor,
@@ -39,7 +39,7 @@ export async function accountView(
       role: party.role,
       lock: formatLockShare(party.lockPpm),
       lockPpm: party.lockPpm,
-      heldMinor: heldMinor(account, party),
+      heldMinor: heldFromOthersMinor(account, party),
       group: party.group,
     });
   }

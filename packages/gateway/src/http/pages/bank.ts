@@ -558,6 +558,8 @@ function statusPage(
   // the seller's money), and a deal that needs nothing has no pay-in form (helper-63's review).
   const dueMinor = account.amountDueMinor;
   const payer = me?.role === 'buyer' || me?.role === 'member';
+  // The seller does not pay into a deal (it is refused: helper-66's review), so it gets no form.
+  const mayPayIn = dueMinor !== 0 && !(account.mode === 'deal' && me?.role === 'seller');
   const payInAmount =
     entered('deposit', 'amount') || (payer && dueMinor ? plainAmount(dueMinor, account.currency) : '');
   return page(
@@ -588,7 +590,7 @@ function statusPage(
                 html`<tr data-party="${party.role}">
                   <td>${party.displayName}${party.customerId === session.customerId ? ' (you)' : ''}</td>
                   <td>${party.role}</td>
-                  <td data-field="lock">${party.lockPpm > 0 ? `on (${party.lock})` : 'off'}</td>
+                  <td data-field="lock">${lockText(party, account.currency)}</td>
                   <td>${party.group ?? '—'}</td>
                 </tr>`,
             )}
@@ -607,7 +609,7 @@ function statusPage(
         open
           ? html`<div class="menu">
                 ${
-                  dueMinor === 0
+                  !mayPayIn
                     ? ''
                     : actionForm(
                         session,
@@ -794,6 +796,13 @@ function withdrawalFeeNote(c: PageContext, account: TemporaryAccountView, role: 
 function refusal() {
   return html`<h1>Refused</h1>${alertBox('This form was not sent by this site, or it expired.')}
     <p><a href="/bank">Back to your accounts</a></p>`;
+}
+
+/** A party's lock; a partial one says what it holds from the others (its `heldMinor`). */
+function lockText(party: TemporaryAccountView['parties'][number], currency: string): string {
+  if (party.lockPpm === 0) return 'off';
+  if (party.lockPpm === 1_000_000) return `on (${party.lock})`;
+  return `on (${party.lock}, holds ${money(party.heldMinor, currency)})`;
 }
 
 function statusText(account: TemporaryAccountView): string {
