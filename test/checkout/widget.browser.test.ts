@@ -777,6 +777,38 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
     await page.close();
   }, 60_000);
 
+  it('offers Release and Report to a buyer whose lock is off, and says what a deal still needs (helper-66)', async () => {
+    // A buyer that unlocked (to let the seller take an advance) got neither button, while the
+    // verdict deadline would release the payment on its own.
+    const code = await fundedDeal('order-unlocked');
+    const buyer = await gateway.buyerToken();
+    const unlocked = await gateway.request('POST', `/v1/temporary-accounts/${code}/unlock`, {
+      token: buyer,
+      body: {},
+    });
+    expect(unlocked.status).toBe(200);
+    const { page, frame } = await open(`mode="order" account="${code}"`);
+    await login(frame, demoLogins.buyer);
+    await frame.getByRole('button', { name: 'Release payment' }).waitFor();
+    await expect(frame.getByRole('button', { name: 'Report a problem' }).count()).resolves.toBe(1);
+    await expect(frame.locator('[data-field="buyer-lock"]').textContent()).resolves.toBe('off');
+    await page.close();
+    // A deal the shop opened for the buyer, not paid yet: "Awaiting funds" said nothing of how much.
+    const opened = await gateway.request('POST', '/v1/temporary-accounts', {
+      token: gateway.seed.secretKey,
+      body: { buyerUserId: demoLogins.buyer.userId, amountMinor: 1_500, currency: 'JPY' },
+    });
+    expect(opened.status).toBe(201);
+    const awaiting = await open(`mode="order" account="${opened.body.code}"`);
+    await login(awaiting.frame, demoLogins.buyer);
+    await awaiting.frame.locator('[data-field="status"]').getByText('Awaiting funds').waitFor();
+    await expect(awaiting.frame.locator('[data-field="status"]').textContent()).resolves.toBe(
+      'Awaiting funds: ¥1,500 still to pay at your bank',
+    );
+    await expect(awaiting.frame.getByRole('button', { name: 'Release payment' }).count()).resolves.toBe(0);
+    await awaiting.page.close();
+  }, 60_000);
+
   it('a live update leaves the keyboard focus on Release', async () => {
     const code = await fundedDeal('order-live-focus');
     const { page, frame } = await open(`mode="order" account="${code}"`);

@@ -555,7 +555,11 @@ function renderOrder(account: AccountView): void {
     account.status === 'dissolved'
       ? t.dissolved
       : account.status === 'awaiting_funds'
-        ? t.awaitingFunds
+        ? t.awaitingFunds(
+            account.amountDueMinor
+              ? formatAmount(account.amountDueMinor, account.currency, config.lang)
+              : null,
+          )
         : t.funded;
   const statusLine = [
     state,
@@ -589,7 +593,10 @@ function renderOrder(account: AccountView): void {
     ),
     ...deadlineRow(account),
   );
-  const canDecide = account.status === 'funded' && account.verdict === null && (buyer?.lockPpm ?? 0) > 0;
+  // Whether or not the buyer's lock is on: a buyer that unlocked (to let the seller take an
+  // advance) still releases, or reports a problem, which turns its lock back on; the widget hid
+  // both, while the verdict deadline would release the payment on its own (helper-66's review).
+  const canDecide = account.status === 'funded' && account.verdict === null && buyer?.role === 'buyer';
   const view: OrderView = order.view ?? {
     heading: heading(t.orderTitle),
     problem: h('div'),

@@ -47,7 +47,8 @@ const en = {
       ? 'The bank decided this dispute for you: take your money back at your bank.'
       : 'The bank decided this dispute for the seller.',
   settled: 'Settled',
-  awaitingFunds: 'Awaiting funds',
+  awaitingFunds: (due: string | null) =>
+    due ? `Awaiting funds: ${due} still to pay at your bank` : 'Awaiting funds',
   funded: 'Funds held at your bank',
   dissolved: 'Completed: the temporary account is closed',
   release: 'Release payment',
@@ -136,7 +137,8 @@ const ja: Dictionary = {
       ? '銀行はこの紛争をあなたの側で解決しました。銀行で返金を受けてください。'
       : '銀行はこの紛争を販売者の側で解決しました。',
   settled: '決済',
-  awaitingFunds: '入金待ち',
+  awaitingFunds: (due: string | null) =>
+    due ? `入金待ち（あと${due}を銀行でお支払いください）` : '入金待ち',
   funded: '銀行で保管中',
   dissolved: '完了：一時口座は閉じられました',
   release: '支払いを解除',

@@ -33,6 +33,8 @@ export interface AccountView {
   balanceMinor: number;
   requiredMinor: number;
   status: 'awaiting_funds' | 'funded' | 'dissolved';
+  /** What the deal still takes paid in (null for a fractional account; absent from older gateways). */
+  amountDueMinor?: number | null;
   parties: Array<{ customerId: string; displayName: string; role: string; lock: string; lockPpm: number }>;
   shipment: { carrier: string; trackingNumber: string } | null;
   verdict: 'accepted' | 'rejected' | null;
