@@ -173,6 +173,35 @@ describe('the pay-in form', () => {
     expect(tag(buyerPage.text, 'deposit-amount')).toContain('value="900"');
   });
 
+  it('tells a buyer with no usual account in the currency to remit, fee included, not to pay in (helper-64)', async () => {
+    // The page offered the pay-in form, which answered 404 ("You have no usual account in JPY"),
+    // and nothing said that a remittance pays, nor how much.
+    await bank.gateway.admin.createCustomer({
+      userId: 'no-usual',
+      displayName: 'No Usual',
+      password: 'no-usual-pass',
+    });
+    const opened = await bank.gateway.request('POST', '/v1/temporary-accounts', {
+      token: bank.gateway.seed.secretKey,
+      body: { buyerUserId: 'no-usual', amountMinor: 1_500, currency: 'JPY' },
+    });
+    expect(opened.status).toBe(201);
+    const code = opened.body.code as string;
+    const page = (
+      await get(`/bank/temporary-accounts/${code}`, (await logIn('no-usual', 'no-usual-pass')).cookie)
+    ).text;
+    expect(tag(page, 'deposit-amount')).toBe('');
+    const hint = /<p class="hint" id="no-usual-pay-in">([\s\S]*?)<\/p>/.exec(page)?.[1] ?? '';
+    expect(hint.replace(/<\/?code>/g, '')).toBe(
+      `You have no usual account in JPY at this bank. Pay by a transfer from another bank or at the counter: send 1,600 JPY (the bank keeps its fee of 100 JPY from it), quoting ${code}. The bank books it to this account.`,
+    );
+    // The seller, who has a usual account in JPY, is told nothing of remittances.
+    const buyerPage = (
+      await get(`/bank/temporary-accounts/${code}`, (await logIn('ibm-shop', 'ibm-demo-pass')).cookie)
+    ).text;
+    expect(buyerPage).not.toContain('no-usual-pay-in');
+  });
+
   it('gives the seller no pay-in form on its deal, and the API refuses its pay-in (helper-66)', async () => {
     // The seller's pay-in funded the deal and stayed the buyer's to take back while the seller's
     // lock was off; taken back in full, it dissolved the deal the buyer was to pay.

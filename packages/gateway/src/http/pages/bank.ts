@@ -226,7 +226,19 @@ export function bankPages(app: Hono<GatewayEnv>): void {
     const account = await api<TemporaryAccountView>(c, session, 'GET', path);
     if (!account.ok) return failure(c, account.error, account.status);
     const events = await api<{ data: EventView[] }>(c, session, 'GET', `${path}/events?limit=200`);
-    return statusPage(c, session, account.body, events.ok ? events.body.data : [], refusedForm(c, code));
+    // Money moves in and out of a temporary account through a usual account in its currency:
+    // without one, the pay-in form answered 404 and said nothing of a remittance (helper-64).
+    const accounts = await api<AggregationView>(c, session, 'GET', '/v1/accounts');
+    const hasUsual =
+      !accounts.ok || accounts.body.usualAccounts.some((usual) => usual.currency === account.body.currency);
+    return statusPage(
+      c,
+      session,
+      account.body,
+      events.ok ? events.body.data : [],
+      refusedForm(c, code),
+      hasUsual,
+    );
   });
 
   app.get('/bank/temporary-accounts/:code/stream', async (c) => {
@@ -544,6 +556,7 @@ function statusPage(
   account: TemporaryAccountView,
   events: EventView[],
   refused?: RefusedForm,
+  hasUsual = true,
 ) {
   const me = account.parties.find((party) => party.customerId === session.customerId);
   const isBuyer = me?.role === 'buyer';
@@ -611,29 +624,33 @@ function statusPage(
                 ${
                   !mayPayIn
                     ? ''
-                    : actionForm(
-                        session,
-                        account.code,
-                        'deposit',
-                        'Pay in',
-                        html`<label for="deposit-amount">Amount</label>
+                    : !hasUsual
+                      ? noUsualPayIn(account, me?.role)
+                      : actionForm(
+                          session,
+                          account.code,
+                          'deposit',
+                          'Pay in',
+                          html`<label for="deposit-amount">Amount</label>
                   <input id="deposit-amount" name="amount" inputmode="decimal" required value="${payInAmount}"${invalid('deposit', 'amount')} />`,
-                      )
+                        )
                 }
                 ${
                   // Nothing to take from an empty account; a locked one still offers it, and its
                   // refusal names the lock (the move rule, Drawing 5).
-                  account.balanceMinor > 0
-                    ? actionForm(
-                        session,
-                        account.code,
-                        'withdraw',
-                        'Withdraw',
-                        html`<label for="withdraw-amount">Amount (empty: all you may)</label>
+                  account.balanceMinor > 0 && !hasUsual
+                    ? html`<p class="hint" id="no-usual-withdraw">Money leaves a temporary account only to a usual account in ${account.currency}: ask the bank to open one for you, then withdraw here.</p>`
+                    : account.balanceMinor > 0
+                      ? actionForm(
+                          session,
+                          account.code,
+                          'withdraw',
+                          'Withdraw',
+                          html`<label for="withdraw-amount">Amount (empty: all you may)</label>
                         <input id="withdraw-amount" name="amount" inputmode="decimal" value="${entered('withdraw', 'amount')}"${invalid('withdraw', 'amount')} />
                         ${withdrawalFeeNote(c, account, me?.role)}`,
-                      )
-                    : ''
+                        )
+                      : ''
                 }
                 ${
                   me && me.lockPpm > 0
@@ -796,6 +813,26 @@ function withdrawalFeeNote(c: PageContext, account: TemporaryAccountView, role: 
 function refusal() {
   return html`<h1>Refused</h1>${alertBox('This form was not sent by this site, or it expired.')}
     <p><a href="/bank">Back to your accounts</a></p>`;
+}
+
+/**
+ * For a payer with no usual account in the currency: a buyer pays by remittance (rule 7, step
+ * 113), the amount still due plus the creation fee, which the bank keeps from it; a member pays
+ * in from a usual account only (a remittance is booked for the buyer).
+ */
+function noUsualPayIn(account: TemporaryAccountView, role: string | undefined) {
+  if (role !== 'buyer') {
+    return html`<p class="hint" id="no-usual-pay-in">You have no usual account in ${account.currency} at this bank: ask the bank to open one to pay in.</p>`;
+  }
+  const amount =
+    account.amountDueMinor === null
+      ? 'what you pay in'
+      : money(account.amountDueMinor + account.creationFeeDueMinor, account.currency);
+  const fee =
+    account.creationFeeDueMinor > 0
+      ? ` (the bank keeps its fee of ${money(account.creationFeeDueMinor, account.currency)} from it)`
+      : '';
+  return html`<p class="hint" id="no-usual-pay-in">You have no usual account in ${account.currency} at this bank. Pay by a transfer from another bank or at the counter: send ${amount}${fee}, quoting <code>${account.code}</code>. The bank books it to this account.</p>`;
 }
 
 /** A party's lock; a partial one says what it holds from the others (its `heldMinor`). */
