@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -149,6 +149,86 @@ describe('stopping a loaded gateway', () => {
       if (!stopped) await stopGateway(gateway, server, 1_000);
       rmSync(dir, { recursive: true, force: true });
     }
+  }, 60_000);
+});
+
+describe('stopping with clients that never finish', () => {
+  /** SIGTERM with `attach`'s client connected: how the gateway exited, within 20 s of a 30 s grace. */
+  async function stopWith(attach: (url: string, port: number) => Promise<() => void>) {
+    const gateway = await startGatewayProcess({ LOCKSTEP_SHUTDOWN_GRACE_MS: '30000' });
+    const exited = new Promise<number | null>((resolve) =>
+      gateway.child.once('exit', (code) => resolve(code)),
+    );
+    const detach = await attach(gateway.url, Number(new URL(gateway.url).port));
+    try {
+      gateway.child.kill('SIGTERM');
+      return await Promise.race([
+        exited,
+        new Promise((resolve) => setTimeout(() => resolve('running'), 20_000)),
+      ]);
+    } finally {
+      detach();
+      gateway.child.kill('SIGKILL');
+      await gateway.stop();
+    }
+  }
+
+  async function rawSocket(port: number) {
+    const socket = createConnection(port, '127.0.0.1');
+    socket.on('error', () => {});
+    await once(socket, 'connect');
+    return socket;
+  }
+
+  it('a connection that never sent a request does not hold the stop to its grace (helper-67)', async () => {
+    // Nothing closed it until the grace ran out: 30 s here, 10 s by default (docker stop's own).
+    const code = await stopWith(async (_url, port) => {
+      const socket = await rawSocket(port);
+      return () => socket.destroy();
+    });
+    expect(code).toBe(0);
+  }, 60_000);
+
+  it('a live stream reopened on its connection during the stop is closed at once (helper-67)', async () => {
+    // The stream ended at the signal; the client reopened it on the kept-alive connection (as
+    // EventSource does), and the new stream lived until the grace ran out.
+    const code = await stopWith(async (url, port) => {
+      const post = async (pathname: string, body: unknown, token?: string) =>
+        (
+          await fetch(`${url}${pathname}`, {
+            method: 'POST',
+            headers: {
+              'content-type': 'application/json',
+              ...(token ? { authorization: `Bearer ${token}` } : {}),
+            },
+            body: JSON.stringify(body),
+          })
+        ).json();
+      const { token } = await post('/v1/sessions', {
+        userId: demoLogins.buyer.userId,
+        password: demoLogins.buyer.password,
+      });
+      const { code } = await post(
+        '/v1/temporary-accounts',
+        { payeeUserId: demoLogins.seller.userId, amountMinor: 100, currency: 'JPY' },
+        token,
+      );
+      const request = `GET /v1/temporary-accounts/${code}/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nAccept: text/event-stream\r\n\r\n`;
+      const socket = await rawSocket(port);
+      let received = '';
+      let reopened = false;
+      socket.on('data', (chunk) => {
+        received += chunk;
+        if (!reopened && received.includes('\r\n0\r\n\r\n')) {
+          reopened = true;
+          socket.write(request);
+        }
+      });
+      socket.write(request);
+      while (!received.includes('account.created')) await new Promise((resolve) => setTimeout(resolve, 20));
+      return () => socket.destroy();
+    });
+    expect(code).toBe(0);
   }, 60_000);
 });
 

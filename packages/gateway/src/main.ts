@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import path from 'node:path';
 import { type ServerType, serve } from '@hono/node-server';
 import pino from 'pino';
@@ -102,11 +103,25 @@ export function startFailure(
 /** The port could not be had (in use, not allowed): said in one line, as a store that cannot open. */
 export class ListenError extends Error {}
 
+/**
+ * Each server's connections that have not sent a request yet. http.Server's
+ * closeIdleConnections does not count them as idle, so a client that connected and said nothing
+ * held a stop to its whole grace (helper-67's review): the drain closes them itself.
+ */
+const silentConnections = new WeakMap<object, Set<Socket>>();
+
 function listen(gateway: Gateway, config: GatewayConfig): Promise<ServerType> {
   return new Promise((resolve, reject) => {
     const server = serve({ fetch: gateway.app.fetch, port: config.port, hostname: config.host }, () =>
       resolve(server),
     );
+    const silent = new Set<Socket>();
+    silentConnections.set(server, silent);
+    server.on('connection', (socket: Socket) => {
+      silent.add(socket);
+      socket.once('close', () => silent.delete(socket));
+    });
+    server.on('request', (request: { socket: Socket }) => silent.delete(request.socket));
     server.once('error', (error: Error) =>
       reject(
         new ListenError(`Cannot listen on ${config.host}:${config.port} (HOST, PORT): ${error.message}`, {
@@ -123,7 +138,8 @@ function listen(gateway: Gateway, config: GatewayConfig): Promise<ServerType> {
  * answer from now on says `Connection: close` (and /healthz 503), so each client finishes the
  * request it sent and reconnects elsewhere. A connection left idle is closed by the server's
  * keep-alive timeout, the one its `Keep-Alive: timeout=` header told the client: a client that
- * honours it (undici, browsers) no longer sends on it by then. Closing idle connections sooner
+ * honours it (undici, browsers) no longer sends on it by then; one still idle a second after
+ * that timeout (a client that never sent a request) is closed then. Closing idle connections sooner
  * raced requests their clients were sending on them: http.Server.close cut them at once, some
  * for commands that had committed (helper-49's review), and a 0.5 s wait still reset requests
  * a loaded gateway had not read yet (ECONNRESET under the full suite and the PostgreSQL
@@ -132,14 +148,27 @@ function listen(gateway: Gateway, config: GatewayConfig): Promise<ServerType> {
 export async function stopGateway(gateway: Gateway, server: ServerType, graceMs: number): Promise<void> {
   gateway.draining = true;
   const http = server as unknown as { closeIdleConnections?: () => void; closeAllConnections?: () => void };
+  const closeIdle = http.closeIdleConnections;
   // This once, http.Server.close must not cut idle connections (it calls this): shadowed.
   http.closeIdleConnections = () => {};
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   delete http.closeIdleConnections;
+  // Past the keep-alive timeout, a connection still idle was told it would be closed by then
+  // (its clients no longer send on it), or never sent a request at all: closed, so that a client
+  // that connected and said nothing does not hold the stop to its whole grace (helper-67).
+  const keepAliveMs = (server as unknown as { keepAliveTimeout?: number }).keepAliveTimeout ?? 5_000;
+  const idle = setTimeout(
+    () => {
+      closeIdle?.call(server);
+      for (const socket of silentConnections.get(server) ?? []) socket.destroy();
+    },
+    Math.min(keepAliveMs + 1_000, graceMs),
+  );
   const timer = setTimeout(() => http.closeAllConnections?.(), graceMs);
   // Live streams never end on their own: close them now, they reconnect with Last-Event-ID.
   gateway.bus.closeStreams();
   await closed;
+  clearTimeout(idle);
   clearTimeout(timer);
   await gateway.close();
 }

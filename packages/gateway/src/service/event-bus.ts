@@ -35,13 +35,24 @@ export class EventBus {
 
   /** Listeners that end a live stream when the gateway shuts down. */
   private readonly closers = new Set<() => void>();
+  private closed = false;
 
+  /**
+   * Registers a live stream's closer. Once the streams were closed (the gateway is stopping),
+   * a stream that opens after is closed at once: a client reconnecting on its kept-alive
+   * connection during the drain held the stop to its whole grace (helper-67's review).
+   */
   onClose(closer: () => void): () => void {
+    if (this.closed) {
+      queueMicrotask(closer);
+      return () => {};
+    }
     this.closers.add(closer);
     return () => this.closers.delete(closer);
   }
 
   closeStreams(): void {
+    this.closed = true;
     for (const closer of this.closers) closer();
     this.closers.clear();
   }
