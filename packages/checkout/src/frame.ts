@@ -555,9 +555,14 @@ function renderOrder(account: AccountView): void {
     account.status === 'dissolved'
       ? t.dissolved
       : account.status === 'awaiting_funds'
-        ? t.awaitingFunds(
+        ? // The creation fee is paid with the first pay-in (or kept from a remittance): paying
+          // only the amount due left the deal unfunded (helper-67's review).
+          t.awaitingFunds(
             account.amountDueMinor
               ? formatAmount(account.amountDueMinor, account.currency, config.lang)
+              : null,
+            account.creationFeeDueMinor
+              ? formatAmount(account.creationFeeDueMinor, account.currency, config.lang)
               : null,
           )
         : t.funded;

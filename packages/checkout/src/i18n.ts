@@ -47,8 +47,10 @@ const en = {
       ? 'The bank decided this dispute for you: take your money back at your bank.'
       : 'The bank decided this dispute for the seller.',
   settled: 'Settled',
-  awaitingFunds: (due: string | null) =>
-    due ? `Awaiting funds: ${due} still to pay at your bank` : 'Awaiting funds',
+  awaitingFunds: (due: string | null, fee: string | null) =>
+    due
+      ? `Awaiting funds: ${due} still to pay at your bank${fee ? `, and the bank's fee of ${fee}` : ''}`
+      : 'Awaiting funds',
   funded: 'Funds held at your bank',
   dissolved: 'Completed: the temporary account is closed',
   release: 'Release payment',
@@ -137,8 +139,8 @@ const ja: Dictionary = {
       ? '銀行はこの紛争をあなたの側で解決しました。銀行で返金を受けてください。'
       : '銀行はこの紛争を販売者の側で解決しました。',
   settled: '決済',
-  awaitingFunds: (due: string | null) =>
-    due ? `入金待ち（あと${due}を銀行でお支払いください）` : '入金待ち',
+  awaitingFunds: (due: string | null, fee: string | null) =>
+    due ? `入金待ち（あと${due}${fee ? `と銀行手数料${fee}` : ''}を銀行でお支払いください）` : '入金待ち',
   funded: '銀行で保管中',
   dissolved: '完了：一時口座は閉じられました',
   release: '支払いを解除',

@@ -35,6 +35,8 @@ export interface AccountView {
   status: 'awaiting_funds' | 'funded' | 'dissolved';
   /** What the deal still takes paid in (null for a fractional account; absent from older gateways). */
   amountDueMinor?: number | null;
+  /** The bank's creation fee still to pay with the first pay-in (absent from older gateways). */
+  creationFeeDueMinor?: number;
   parties: Array<{ customerId: string; displayName: string; role: string; lock: string; lockPpm: number }>;
   shipment: { carrier: string; trackingNumber: string } | null;
   verdict: 'accepted' | 'rejected' | null;
