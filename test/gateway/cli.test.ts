@@ -98,7 +98,19 @@ describe('operator CLI: top-up amounts', () => {
       '--reference',
       reference,
     ];
-    expect(ok<{ reference: string }>(cli(dataDir, ...rerun)).reference).toBe(reference);
+    const again = cli(dataDir, ...rerun);
+    expect(ok<{ reference: string; replayed: boolean }>(again)).toMatchObject({ reference, replayed: true });
+    // A rerun says it changed nothing, as a remittance's does (helper-67's review).
+    expect(again.stderr.trim()).toBe(`Top-up ${reference} was applied before; nothing changed.`);
+    expect(usualMinor(dataDir)).toBe(before + 250);
+    // The reference again for another top-up: refused, and no advice to run it again with that
+    // reference, which fails for ever (helper-67's review).
+    const other = cli(dataDir, ...rerun.slice(0, 4), '251', '--reference', reference);
+    expect(other.status).toBe(1);
+    expect(other.stderr).toContain(
+      `Top-up ${reference} was not applied: --reference ${reference} was used for another top-up or remittance (one reference per slip); nothing changed.`,
+    );
+    expect(other.stderr).not.toMatch(/run it again/);
     expect(usualMinor(dataDir)).toBe(before + 250);
   }, 120_000);
 });

@@ -167,11 +167,11 @@ async function main(argv: string[]): Promise<number> {
         // would otherwise lose the only reference a rerun can be applied at most once with.
         if (values.reference === undefined) console.error(`Top-up reference: ${reference}`);
         try {
-          print({ ok: true, ...(await admin.topUp(need('account'), amount, reference)) });
+          const toppedUp = await admin.topUp(need('account'), amount, reference);
+          print({ ok: true, ...toppedUp });
+          if (toppedUp.replayed) console.error(`Top-up ${reference} was applied before; nothing changed.`);
         } catch (error) {
-          console.error(
-            `Top-up ${reference} failed; if the outcome is unknown, run it again with --reference ${reference}.`,
-          );
+          console.error(referenceFailure('Top-up', reference, error));
           throw error;
         }
         break;
@@ -188,9 +188,7 @@ async function main(argv: string[]): Promise<number> {
             console.error(`Remittance ${reference} was applied before; nothing changed.`);
           }
         } catch (error) {
-          console.error(
-            `Remittance ${reference} failed; if the outcome is unknown, run it again with --reference ${reference}.`,
-          );
+          console.error(referenceFailure('Remittance', reference, error));
           throw error;
         }
         break;
@@ -280,6 +278,18 @@ function commandLineMistake(command: string, values: ReturnType<typeof parseOpti
         ? undefined
         : '--for is buyer or seller: a dispute is resolved for the buyer or the seller.';
   }
+}
+
+/**
+ * What to do after a top-up or remittance failed: run it again with its reference when the
+ * outcome is unknown, but not when the reference was used for another top-up or remittance
+ * (the references share one space): that rerun fails for ever (helper-67's review).
+ */
+function referenceFailure(what: 'Top-up' | 'Remittance', reference: string, error: unknown): string {
+  if ((error as { code?: string }).code === 'idempotency_key_reused') {
+    return `${what} ${reference} was not applied: --reference ${reference} was used for another top-up or remittance (one reference per slip); nothing changed.`;
+  }
+  return `${what} ${reference} failed; if the outcome is unknown, run it again with --reference ${reference}.`;
 }
 
 /** The message of what `check` throws, if it throws. */

@@ -166,7 +166,7 @@ export class Admin {
     usualAccountId: string,
     amountMinor: number,
     reference?: string,
-  ): Promise<{ reference: string }> {
+  ): Promise<{ reference: string; replayed: boolean }> {
     const amount = parseAmountMinor(amountMinor);
     if (!amount.ok) throw amount.error;
     const key = reference ?? `topup_${randomToken(16)}`;
@@ -174,11 +174,11 @@ export class Admin {
       key,
       requestHash: requestHash('TOP-UP', usualAccountId, String(amount.value)),
     };
-    await this.bank.mutate('operator', idempotency, async (unit) => {
+    const result = await this.bank.mutate('operator', idempotency, async (unit) => {
       await this.bank.topUp(unit, usualAccountId, amount.value);
       return { status: 200, body: null };
     });
-    return { reference: key };
+    return { reference: key, replayed: result.replayed };
   }
 
   /**
