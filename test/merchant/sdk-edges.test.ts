@@ -366,13 +366,14 @@ describe('client edges (helper-60)', () => {
   afterAll(() => server.close());
   /** Records every request; answers each with `answer` (default a 404 error body). */
   function gatewayAnswering(
-    answer = () => HttpResponse.json({ error: { code: 'not_found', message: 'x' } }, { status: 404 }),
+    answer = (_request: Request): Response =>
+      HttpResponse.json({ error: { code: 'not_found', message: 'x' } }, { status: 404 }),
   ) {
     sent.length = 0;
     server.use(
       http.all(`${baseUrl}/*`, ({ request }) => {
         sent.push(`${request.method} ${new URL(request.url).pathname}`);
-        return answer();
+        return answer(request);
       }),
     );
     return new Lockstep({ apiKey, baseUrl, maxRetries: 0 });
@@ -406,7 +407,9 @@ describe('client edges (helper-60)', () => {
 
   it('an idempotencyKey the gateway would not accept is a LockstepValidationError before any request', async () => {
     // 'lock-注文-42' cannot be carried by a header: fetch threw a bare TypeError, no LockstepError.
-    const lockstep = gatewayAnswering(() => HttpResponse.json({ object: 'temporary_account' }));
+    const lockstep = gatewayAnswering((request) =>
+      HttpResponse.json({ object: request.url.endsWith('/invoices') ? 'invoice' : 'temporary_account' }),
+    );
     for (const key of ['lock-注文-42', 'order 42', 'line\nbreak', '', 'k'.repeat(256)]) {
       const error = await lockstep.temporaryAccounts
         .lock('ta_1', {}, { idempotencyKey: key })
@@ -440,5 +443,35 @@ describe('client edges (helper-60)', () => {
       expect(error.cause).toBeInstanceOf(SyntaxError);
     }
     expect(sent).toEqual(['GET /v1/temporary-accounts/ta_1', 'POST /v1/temporary-accounts/ta_1/check-funds']);
+  });
+
+  it('a 2xx JSON answer of another shape (a proxy\'s {"status":"ok"}, null, []) is a LockstepResponseError', async () => {
+    // ensureFunded read `.parties` of it: a bare TypeError (helper-67's review).
+    for (const body of ['{"status":"ok"}', 'null', '[]', '"ok"', '42', '{"object":"list","data":[]}']) {
+      const lockstep = gatewayAnswering(
+        () =>
+          new Response(body, {
+            headers: { 'content-type': 'application/json', 'x-request-id': 'req_proxy' },
+          }),
+      );
+      for (const call of [
+        () => lockstep.temporaryAccounts.ensureFunded('ta_1'),
+        () => lockstep.temporaryAccounts.checkFunds('ta_1'),
+        () => lockstep.invoices.retrieve('in_1'),
+      ]) {
+        const error = await call().catch((caught) => caught);
+        expect(error, body).toBeInstanceOf(LockstepResponseError);
+        expect(error).toMatchObject({ code: 'invalid_response', status: 200, requestId: 'req_proxy' });
+      }
+      // ensureFunded stopped at its first answer: nothing was locked.
+      expect(sent).toEqual([
+        'GET /v1/temporary-accounts/ta_1',
+        'POST /v1/temporary-accounts/ta_1/check-funds',
+        'GET /v1/invoices/in_1',
+      ]);
+    }
+    // The list calls want a list.
+    const lockstep = gatewayAnswering(() => HttpResponse.json({ object: 'temporary_account' }));
+    await expect(lockstep.events.list()).rejects.toBeInstanceOf(LockstepResponseError);
   });
 });

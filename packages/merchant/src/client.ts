@@ -27,9 +27,12 @@ export interface LockstepOptions {
   apiKey: string;
   /** The gateway's base URL, e.g. `https://gateway.bank.example`. */
   baseUrl: string;
-  /** Per-attempt timeout (default 30 s). */
+  /** Per attempt (default 30 s): bounds the wait for the headers, and again the body's read. */
   timeoutMs?: number;
-  /** Retries after the first attempt for network errors, 429 and 5xx (default 2). */
+  /**
+   * Retries after the first attempt (default 2), one budget per call: network errors, timeouts,
+   * 408, 429, 5xx, and an answer whose body broke off or stalled after its headers.
+   */
   maxRetries?: number;
   /** Upper bound of one backoff delay (default 10 s); a longer `Retry-After` is capped to it. */
   backoffLimitMs?: number;
@@ -56,8 +59,11 @@ export interface List<T> {
 /** What `ensureFunded` found (steps 116-118): the seller's lock is on; is the money there? */
 export interface FundingResult {
   /**
-   * True when the balance covers the required amount and the shop's lock holds at least that
-   * much of it (`protectedMinor >= requiredMinor`): the buyer cannot take it back.
+   * True when the gateway finds the balance sufficient and the shop's lock keeps at least the
+   * required amount, or the whole balance when that is less (`protectedMinor >=
+   * min(requiredMinor, balanceMinor)`): the buyer cannot take it back. The balance is less after
+   * an advance the buyer allowed: the seller took part of the amount already, and the deal is
+   * funded with less than the amount in it.
    */
   funded: boolean;
   balanceMinor: number;
@@ -106,8 +112,9 @@ const idempotencyKeyPattern = /^[\x21-\x7e]{1,255}$/;
  * ```
  *
  * Every POST carries an Idempotency-Key (yours, or a random one reused across the SDK's
- * retries). Network errors, 429 and 5xx are retried with backoff, honouring Retry-After; a 409
- * (another party's lock is on, or the state forbids it) is never retried.
+ * retries). Network errors, timeouts, 408, 429, 5xx and an answer whose body broke off are
+ * retried with backoff (within `maxRetries`, the same key), honouring Retry-After; a 409 (another
+ * party's lock is on, or the state forbids it) is never retried.
  */
 export class Lockstep {
   readonly invoices: Invoices;
@@ -115,6 +122,8 @@ export class Lockstep {
   readonly webhookEndpoints: WebhookEndpoints;
   readonly events: Events;
   private readonly http: KyInstance;
+  private readonly retries: number;
+  private readonly backoffLimitMs: number;
 
   constructor(options: LockstepOptions) {
     if (!options || typeof options.apiKey !== 'string' || options.apiKey === '') {
@@ -160,6 +169,8 @@ export class Lockstep {
         throw new LockstepConfigError('invalid_option', `${name} must be an integer from ${min} to ${max}.`);
       }
     }
+    this.retries = retries;
+    this.backoffLimitMs = backoffLimitMs;
     this.http = ky.create({
       // With a trailing slash, so a gateway mounted under a path keeps it (paths are relative).
       baseUrl: baseUrl.toString().endsWith('/') ? baseUrl.toString() : `${baseUrl.toString()}/`,
@@ -198,6 +209,8 @@ export class Lockstep {
   async request<T>(
     method: 'get' | 'post',
     path: string,
+    /** The `object` the answer must be (`temporary_account`, `list`...). */
+    object: string,
     options: {
       json?: unknown;
       searchParams?: Record<string, string | number>;
@@ -205,8 +218,9 @@ export class Lockstep {
     } = {},
   ): Promise<T> {
     const headers: Record<string, string> = {};
+    let key: string | undefined;
     if (method === 'post') {
-      const key = options.request?.idempotencyKey ?? randomKey();
+      key = options.request?.idempotencyKey ?? randomKey();
       // What the gateway accepts (bank.ts idempotencyKeyPattern). A key a header cannot carry
       // ('lock-注文-42') made fetch throw a bare TypeError (helper-60's review).
       if (typeof key !== 'string' || !idempotencyKeyPattern.test(key)) {
@@ -218,71 +232,142 @@ export class Lockstep {
       }
       headers['idempotency-key'] = key;
     }
-    let response: Response;
-    let text: string;
-    try {
+    const signal = options.request?.signal;
+    // One budget of retries for the call, shared by ky's own (before the headers: network
+    // errors, timeouts, 408/429/5xx) and ours (a body read that failed after them).
+    let retriesLeft = this.retries;
+    for (;;) {
       const pending = this.http(path.replace(/^\//, ''), {
         method,
         headers,
         json: method === 'post' ? (options.json ?? {}) : undefined,
         searchParams: options.searchParams,
-        signal: options.request?.signal,
+        signal,
+        retry: { limit: retriesLeft },
+        hooks: {
+          beforeRetry: [
+            () => {
+              retriesLeft--;
+            },
+          ],
+        },
       });
-      response = await pending;
-      // Through ky's own body method, not `response.text()`: ky's timeout covers only the wait
-      // for the headers, its body methods bound the read by `timeoutMs` too and abort the
-      // request when it runs out (a TimeoutError, mapped below). A 2xx body that stalled after
-      // the headers hung the call for ever.
-      text = await pending.text().catch((error: unknown) => {
-        if (isTimeoutError(error) || options.request?.signal?.aborted) throw error;
-        // The connection broke in the middle of the answer: undici's bare `TypeError:
-        // terminated` reached the caller (helper-65's review). The call was applied, or not.
-        throw new LockstepConnectionError(
-          `The connection broke while the gateway's answer was read (${(error as Error).message}): send the call again with the same idempotencyKey to learn its outcome.`,
-          { cause: error },
-        );
-      });
-    } catch (error) {
-      if (error instanceof LockstepConnectionError) throw error;
-      if (isHTTPError(error) || error instanceof HTTPError) {
-        if (error.response.status === 408) {
-          throw new LockstepConnectionError('The gateway or a proxy timed out the request.', {
-            cause: error,
-            code: 'timeout',
-          });
+      let response: Response;
+      let text: string;
+      try {
+        response = await pending;
+      } catch (error) {
+        throw failure(error, signal, key);
+      }
+      try {
+        // Through ky's own body method, not `response.text()`: ky's timeout covers only the wait
+        // for the headers, its body methods bound the read by `timeoutMs` too and abort the
+        // request when it runs out. A 2xx body that stalled after the headers hung the call.
+        text = await pending.text();
+      } catch (error) {
+        if (signal?.aborted) throw new LockstepAbortedError({ cause: error, idempotencyKey: key });
+        // The connection broke in the middle of the answer (undici's bare `TypeError:
+        // terminated` reached the caller, helper-65's review), or the answer stalled: the call
+        // was applied, or not. Sent again with the same key, the gateway replays its answer
+        // (helper-67's review: it was not retried, and the SDK's own key was not given out).
+        if (retriesLeft > 0) {
+          const retry = this.retries - retriesLeft + 1;
+          retriesLeft--;
+          try {
+            await pause(Math.min(this.backoffLimitMs, Math.random() * 300 * 2 ** (retry - 1)), signal);
+          } catch (cause) {
+            throw new LockstepAbortedError({ cause, idempotencyKey: key });
+          }
+          continue;
         }
-        throw apiErrorFrom(
-          error.data,
-          error.response.status,
-          error.response.headers.get('x-request-id') ?? undefined,
-        );
+        throw isTimeoutError(error)
+          ? new LockstepConnectionError("The gateway's answer did not arrive in time.", {
+              cause: error,
+              code: 'timeout',
+              idempotencyKey: key,
+            })
+          : new LockstepConnectionError(
+              `The connection broke while the gateway's answer was read (${(error as Error).message}): send the call again with the same idempotencyKey to learn its outcome.`,
+              { cause: error, idempotencyKey: key },
+            );
       }
-      if (isTimeoutError(error)) {
-        throw new LockstepConnectionError('The gateway did not answer in time.', {
-          cause: error,
-          code: 'timeout',
+      const requestId = response.headers.get('x-request-id') ?? undefined;
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch (cause) {
+        // A web page or a proxy's answer: a bare SyntaxError before (helper-60's review).
+        throw new LockstepResponseError(response.status, requestId, { cause });
+      }
+      // JSON of another shape (a proxy's `{"status":"ok"}`, `null`, `[]`) escaped ensureFunded
+      // as a bare TypeError (helper-67's review). No call of the SDK expects an empty answer.
+      if (
+        typeof body !== 'object' ||
+        body === null ||
+        Array.isArray(body) ||
+        (body as { object?: unknown }).object !== object
+      ) {
+        throw new LockstepResponseError(response.status, requestId, {
+          message: `The answer (HTTP ${response.status}) is not a Lockstep "${object}": is baseUrl the gateway's?`,
         });
       }
-      if (isNetworkError(error)) {
-        throw new LockstepConnectionError(`Could not reach the gateway: ${(error as Error).message}`, {
-          cause: error,
-        });
-      }
-      if (options.request?.signal?.aborted) {
-        // The caller's own signal: still a LockstepError with a stable code.
-        throw new LockstepAbortedError({ cause: error });
-      }
-      throw error;
-    }
-    try {
-      return JSON.parse(text) as T;
-    } catch (cause) {
-      // A web page or a proxy's answer: a bare SyntaxError before (helper-60's review).
-      throw new LockstepResponseError(response.status, response.headers.get('x-request-id') ?? undefined, {
-        cause,
-      });
+      return body as T;
     }
   }
+}
+
+/** The LockstepError for a failed request (its headers never came, or said an error). */
+function failure(
+  error: unknown,
+  signal: AbortSignal | undefined,
+  idempotencyKey: string | undefined,
+): unknown {
+  if (isHTTPError(error) || error instanceof HTTPError) {
+    if (error.response.status === 408) {
+      return new LockstepConnectionError('The gateway or a proxy timed out the request.', {
+        cause: error,
+        code: 'timeout',
+        idempotencyKey,
+      });
+    }
+    return apiErrorFrom(
+      error.data,
+      error.response.status,
+      error.response.headers.get('x-request-id') ?? undefined,
+    );
+  }
+  if (isTimeoutError(error)) {
+    return new LockstepConnectionError('The gateway did not answer in time.', {
+      cause: error,
+      code: 'timeout',
+      idempotencyKey,
+    });
+  }
+  if (isNetworkError(error)) {
+    return new LockstepConnectionError(`Could not reach the gateway: ${(error as Error).message}`, {
+      cause: error,
+      idempotencyKey,
+    });
+  }
+  // The caller's own signal: still a LockstepError with a stable code.
+  if (signal?.aborted) return new LockstepAbortedError({ cause: error, idempotencyKey });
+  return error;
+}
+
+/** Waits `ms`, or rejects when `signal` aborts. */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    signal?.throwIfAborted();
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 class Invoices {
@@ -294,11 +379,11 @@ class Invoices {
   /** Step 102: a signed invoice for an order. Its `token` goes to the checkout widget. */
   async create(params: CreateInvoiceParams, options?: RequestOptions): Promise<Invoice> {
     requireAmount(params.amountMinor, 'amountMinor');
-    return this.client.request('post', '/v1/invoices', { json: params, request: options });
+    return this.client.request('post', '/v1/invoices', 'invoice', { json: params, request: options });
   }
 
   async retrieve(id: string, options?: RequestOptions): Promise<Invoice> {
-    return this.client.request('get', `/v1/invoices/${segment(id, 'id')}`, { request: options });
+    return this.client.request('get', `/v1/invoices/${segment(id, 'id')}`, 'invoice', { request: options });
   }
 }
 
@@ -310,14 +395,14 @@ class TemporaryAccounts {
 
   /** Drawing 9: balance, every party's lock and role, shipment, verdict. */
   async retrieve(code: string, options?: RequestOptions): Promise<TemporaryAccount> {
-    return this.client.request('get', accountPath(code), { request: options });
+    return this.client.request('get', accountPath(code), 'temporary_account', { request: options });
   }
 
   async list(params: { status?: TemporaryAccount['status']; limit?: number } = {}, options?: RequestOptions) {
     const searchParams: Record<string, string | number> = {};
     if (params.status) searchParams.status = params.status;
     if (params.limit !== undefined) searchParams.limit = params.limit;
-    return this.client.request<List<TemporaryAccount>>('get', '/v1/temporary-accounts', {
+    return this.client.request<List<TemporaryAccount>>('get', '/v1/temporary-accounts', 'list', {
       searchParams,
       request: options,
     });
@@ -329,7 +414,7 @@ class TemporaryAccounts {
     options?: RequestOptions,
   ): Promise<TemporaryAccount> {
     requireAmount(params.amountMinor, 'amountMinor');
-    return this.client.request<TemporaryAccount>('post', '/v1/temporary-accounts', {
+    return this.client.request<TemporaryAccount>('post', '/v1/temporary-accounts', 'temporary_account', {
       json: params,
       request: options,
     });
@@ -337,17 +422,26 @@ class TemporaryAccounts {
 
   /** Turns the merchant's lock on, fully or with a share ("0.5", 0.25). */
   async lock(code: string, params: LockParams = {}, options?: RequestOptions): Promise<TemporaryAccount> {
-    return this.client.request('post', `${accountPath(code)}/lock`, { json: params, request: options });
+    return this.client.request('post', `${accountPath(code)}/lock`, 'temporary_account', {
+      json: params,
+      request: options,
+    });
   }
 
   /** Turns the merchant's lock off: the buyer can then take the money back (a refund). */
   async unlock(code: string, options?: RequestOptions): Promise<TemporaryAccount> {
-    return this.client.request('post', `${accountPath(code)}/unlock`, { json: {}, request: options });
+    return this.client.request('post', `${accountPath(code)}/unlock`, 'temporary_account', {
+      json: {},
+      request: options,
+    });
   }
 
   /** Step 119: the goods left; the buyer sees carrier and tracking number. */
   async markShipped(code: string, params: ShipParams, options?: RequestOptions): Promise<TemporaryAccount> {
-    return this.client.request('post', `${accountPath(code)}/ship`, { json: params, request: options });
+    return this.client.request('post', `${accountPath(code)}/ship`, 'temporary_account', {
+      json: params,
+      request: options,
+    });
   }
 
   /**
@@ -360,17 +454,24 @@ class TemporaryAccounts {
     options?: RequestOptions,
   ): Promise<TemporaryAccount> {
     if (params.amountMinor !== undefined) requireAmount(params.amountMinor, 'amountMinor');
-    return this.client.request('post', `${accountPath(code)}/withdraw`, { json: params, request: options });
+    return this.client.request('post', `${accountPath(code)}/withdraw`, 'temporary_account', {
+      json: params,
+      request: options,
+    });
   }
 
   /** Step 117: compares the balance with the invoiced amount; the buyer is told the result. */
   async checkFunds(code: string, options?: RequestOptions): Promise<FundsCheck> {
-    return this.client.request('post', `${accountPath(code)}/check-funds`, { json: {}, request: options });
+    return this.client.request('post', `${accountPath(code)}/check-funds`, 'funds_check', {
+      json: {},
+      request: options,
+    });
   }
 
   /**
    * Steps 116-118 in one call: turns the merchant's lock on (if it is not already) and checks
-   * that the balance covers the account's required amount and that the lock holds it. Resolves
+   * that the balance covers the account's required amount and that the lock holds it (all of
+   * the balance, when an advance the buyer allowed left less than the amount in it). Resolves
    * with `funded: false` and the shortfall when it does not — ship nothing until it does. A
    * partial lock already on stays as set, and holds only its share (`protectedMinor`): lock
    * fully to be funded. Pass `expect` (the order's
@@ -422,7 +523,7 @@ class TemporaryAccounts {
     const searchParams: Record<string, string | number> = {};
     if (params.afterSeq !== undefined) searchParams.after = params.afterSeq;
     if (params.limit !== undefined) searchParams.limit = params.limit;
-    return this.client.request<List<Event>>('get', `${accountPath(code)}/events`, {
+    return this.client.request<List<Event>>('get', `${accountPath(code)}/events`, 'list', {
       searchParams,
       request: options,
     });
@@ -436,18 +537,26 @@ class WebhookEndpoints {
   }
 
   create(params: CreateWebhookEndpointParams, options?: RequestOptions): Promise<WebhookEndpoint> {
-    return this.client.request('post', '/v1/webhook-endpoints', { json: params, request: options });
+    return this.client.request('post', '/v1/webhook-endpoints', 'webhook_endpoint', {
+      json: params,
+      request: options,
+    });
   }
 
   async list(options?: RequestOptions): Promise<List<WebhookEndpoint>> {
-    return this.client.request('get', '/v1/webhook-endpoints', { request: options });
+    return this.client.request('get', '/v1/webhook-endpoints', 'list', { request: options });
   }
 
   async disable(id: string, options?: RequestOptions): Promise<WebhookEndpoint> {
-    return this.client.request('post', `/v1/webhook-endpoints/${segment(id, 'id')}/disable`, {
-      json: {},
-      request: options,
-    });
+    return this.client.request(
+      'post',
+      `/v1/webhook-endpoints/${segment(id, 'id')}/disable`,
+      'webhook_endpoint',
+      {
+        json: {},
+        request: options,
+      },
+    );
   }
 }
 
@@ -465,7 +574,7 @@ class Events {
     const searchParams: Record<string, string | number> = {};
     if (params.after) searchParams.after = params.after;
     if (params.limit !== undefined) searchParams.limit = params.limit;
-    return this.client.request('get', '/v1/events', { searchParams, request: options });
+    return this.client.request('get', '/v1/events', 'list', { searchParams, request: options });
   }
 }
 

@@ -46,35 +46,60 @@ export class DealMismatchError extends LockstepError {
   }
 }
 
-/** The gateway could not be reached (after the retries), or did not answer in time. */
+/**
+ * The gateway could not be reached (after the retries), did not answer in time, or the
+ * connection broke while its answer was read. A POST may have been applied: send it again with
+ * the same `idempotencyKey` (the SDK's own, when you passed none) to learn its outcome.
+ */
 export class LockstepConnectionError extends LockstepError {
-  constructor(message: string, options: { cause?: unknown; code?: 'connection_failed' | 'timeout' } = {}) {
+  /** The Idempotency-Key the call was sent with (POSTs; undefined for a GET). */
+  readonly idempotencyKey: string | undefined;
+
+  constructor(
+    message: string,
+    options: { cause?: unknown; code?: 'connection_failed' | 'timeout'; idempotencyKey?: string } = {},
+  ) {
     super(options.code ?? 'connection_failed', message, { cause: options.cause });
+    this.idempotencyKey = options.idempotencyKey;
   }
 }
 
 /**
  * The call was aborted by the `signal` the caller passed. The request may have reached the
- * gateway already: send it again with the same Idempotency-Key to learn its outcome.
+ * gateway already: send it again with the same Idempotency-Key (`idempotencyKey`) to learn its
+ * outcome.
  */
 export class LockstepAbortedError extends LockstepError {
-  constructor(options: { cause?: unknown } = {}) {
-    super('aborted', 'The call was aborted by its signal.', options);
+  /** The Idempotency-Key the call was sent with (POSTs; undefined for a GET). */
+  readonly idempotencyKey: string | undefined;
+
+  constructor(options: { cause?: unknown; idempotencyKey?: string } = {}) {
+    super('aborted', 'The call was aborted by its signal.', { cause: options.cause });
+    this.idempotencyKey = options.idempotencyKey;
   }
 }
 
 /**
- * A 2xx answer whose body is not JSON: the base URL points at a web page, or a proxy (a captive
- * portal) answered instead of the gateway. The call may have reached the gateway: check
- * `baseUrl`, then send it again with the same Idempotency-Key to learn its outcome.
+ * A 2xx answer whose body is not a JSON object of the kind asked for: the base URL points at a
+ * web page, or a proxy (a captive portal) answered instead of the gateway. The call may have
+ * reached the gateway: check `baseUrl`, then send it again with the same Idempotency-Key to
+ * learn its outcome.
  */
 export class LockstepResponseError extends LockstepError {
   readonly status: number;
   /** `X-Request-Id`, if the answer carried one. */
   readonly requestId: string | undefined;
 
-  constructor(status: number, requestId: string | undefined, options: { cause?: unknown } = {}) {
-    super('invalid_response', `The answer (HTTP ${status}) is not JSON: is baseUrl the gateway's?`, options);
+  constructor(
+    status: number,
+    requestId: string | undefined,
+    options: { cause?: unknown; message?: string } = {},
+  ) {
+    super(
+      'invalid_response',
+      options.message ?? `The answer (HTTP ${status}) is not JSON: is baseUrl the gateway's?`,
+      { cause: options.cause },
+    );
     this.status = status;
     this.requestId = requestId;
   }
