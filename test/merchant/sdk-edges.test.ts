@@ -379,6 +379,44 @@ describe('client edges (helper-60)', () => {
     return new Lockstep({ apiKey, baseUrl, maxRetries: 0 });
   }
 
+  it('ensureFunded against a gateway older than heldMinor: a whole lock holds the balance, a partial one nothing sure', async () => {
+    // Without this, an SDK upgraded before its gateway never said funded, even under a whole lock.
+    for (const [lockPpm, funded, protectedMinor] of [
+      [1_000_000, true, 900],
+      [500_000, false, 0],
+    ] as const) {
+      const account = {
+        object: 'temporary_account',
+        code: 'ta_old',
+        currency: 'JPY',
+        balanceMinor: 900,
+        requiredMinor: 900,
+        status: 'funded',
+        viewerRole: 'seller',
+        parties: [
+          { customerId: 'cus_b', role: 'buyer', lock: '1', lockPpm: 1_000_000 },
+          { customerId: 'cus_s', role: 'seller', lock: String(lockPpm / 1_000_000), lockPpm },
+        ],
+      };
+      const lockstep = gatewayAnswering((request) =>
+        new URL(request.url).pathname.endsWith('/check-funds')
+          ? HttpResponse.json({
+              object: 'funds_check',
+              sufficient: true,
+              balanceMinor: 900,
+              requiredMinor: 900,
+              shortfallMinor: 0,
+              account,
+            })
+          : HttpResponse.json(account),
+      );
+      await expect(lockstep.temporaryAccounts.ensureFunded('ta_old')).resolves.toMatchObject({
+        funded,
+        protectedMinor,
+      });
+    }
+  });
+
   it('a code or id of "." or ".." is refused before any request (URL resolution sent it elsewhere)', async () => {
     // withdraw('..') posted to /v1/withdraw, retrieve('.') got /v1/temporary-accounts (a list).
     const lockstep = gatewayAnswering();

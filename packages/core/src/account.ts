@@ -501,7 +501,7 @@ export function deposit(account: TemporaryAccount, input: DepositInput): Result<
 export function amountDueMinor(account: TemporaryAccount): number | undefined {
   if (account.mode !== 'deal') return undefined;
   if (account.status === 'dissolved' || account.verdict !== null || account.dispute) return 0;
-  return Math.max(0, account.requiredMinor - coveredMinor(account));
+  return shortfallMinor(account);
 }
 
 /** How much the deal's amount is not covered by (the seller's check, steps 115-118). */
@@ -517,8 +517,12 @@ export function shortfallMinor(account: TemporaryAccount): number {
  */
 function coveredMinor(account: TemporaryAccount): number {
   if (account.mode !== 'deal') return account.balanceMinor;
-  const paidOutMinor = Math.max(0, (account.sellerWithdrawnMinor ?? 0) - (account.sellerPaidInMinor ?? 0));
-  return account.balanceMinor + paidOutMinor;
+  return account.balanceMinor + sellerPaidOutMinor(account, 0);
+}
+
+/** What the seller has taken of others' money, with `moreMinor` taken now: not its own pay-ins. */
+function sellerPaidOutMinor(account: TemporaryAccount, moreMinor: number): number {
+  return Math.max(0, (account.sellerWithdrawnMinor ?? 0) + moreMinor - (account.sellerPaidInMinor ?? 0));
 }
 
 /**
@@ -881,7 +885,7 @@ export function withdraw(account: TemporaryAccount, input: WithdrawInput): Resul
   const withdrawnBefore = account.sellerWithdrawnMinor ?? 0;
   const feesBefore = account.withdrawalFeesMinor ?? 0;
   // What the seller takes back of its own pay-ins is not a payout: no fee on it (helper-66).
-  const paidOutMinor = Math.max(0, withdrawnBefore + requested - (account.sellerPaidInMinor ?? 0));
+  const paidOutMinor = sellerPaidOutMinor(account, requested);
   const fee =
     live.value.role === 'seller'
       ? Math.max(

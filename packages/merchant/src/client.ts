@@ -184,6 +184,7 @@ export class Lockstep {
         statusCodes: [408, 429, 500, 502, 503, 504],
         // Retry-After is honoured on every retried status (up to backoffLimitMs).
         afterStatusCodes: [429, 500, 502, 503, 504],
+        delay: backoffMs,
         backoffLimit: backoffLimitMs,
         maxRetryAfter: backoffLimitMs,
         jitter: true,
@@ -274,7 +275,8 @@ export class Lockstep {
           const retry = this.retries - retriesLeft + 1;
           retriesLeft--;
           try {
-            await pause(Math.min(this.backoffLimitMs, Math.random() * 300 * 2 ** (retry - 1)), signal);
+            // ky's own backoff (full jitter, capped), for the retries it cannot see.
+            await pause(Math.min(this.backoffLimitMs, Math.random() * backoffMs(retry)), signal);
           } catch (cause) {
             throw new LockstepAbortedError({ cause, idempotencyKey: key });
           }
@@ -352,6 +354,11 @@ function failure(
   // The caller's own signal: still a LockstepError with a stable code.
   if (signal?.aborted) return new LockstepAbortedError({ cause: error, idempotencyKey });
   return error;
+}
+
+/** The delay before retry `attempt` (from 1), before jitter: ky's default, shared with ky. */
+function backoffMs(attempt: number): number {
+  return 300 * 2 ** (attempt - 1);
 }
 
 /** Waits `ms`, or rejects when `signal` aborts. */
@@ -501,7 +508,8 @@ class TemporaryAccounts {
     // the buyer the rest (it said funded under a 0.5 lock).
     const sellerNow = check.account.parties.find((party) => party.role === 'seller');
     const lockPpm = sellerNow?.lockPpm ?? 0;
-    const protectedMinor = sellerNow?.heldMinor ?? 0;
+    // A gateway older than heldMinor: a whole lock holds the balance, a partial one nothing sure.
+    const protectedMinor = sellerNow?.heldMinor ?? (lockPpm === 1_000_000 ? check.account.balanceMinor : 0);
     return {
       // At most the balance: after an advance the buyer allowed (the seller took part of the
       // amount before shipping), the deal is funded with less than the amount in it, all of it

@@ -1,4 +1,4 @@
-import { currencies, deadlineNotice, isCurrencyCode, LockstepError } from '@lockstep/core';
+import { currencies, deadlineNotice, isCurrencyCode, LockstepError, lockPpmFull } from '@lockstep/core';
 import type { Context, Hono } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { html } from 'hono/html';
@@ -838,7 +838,7 @@ function noUsualPayIn(account: TemporaryAccountView, role: string | undefined) {
 /** A party's lock; a partial one says what it holds from the others (its `heldMinor`). */
 function lockText(party: TemporaryAccountView['parties'][number], currency: string): string {
   if (party.lockPpm === 0) return 'off';
-  if (party.lockPpm === 1_000_000) return `on (${party.lock})`;
+  if (party.lockPpm === lockPpmFull) return `on (${party.lock})`;
   return `on (${party.lock}, holds ${money(party.heldMinor, currency)})`;
 }
 
