@@ -35,6 +35,10 @@ export interface WorkloadReport {
   /** Stops by SIGTERM (drained, exit 0), between the kills. */
   gracefulStops: number;
   connectionCuts: number;
+  /** Requests the client gave up on after its 5 s (retried with the same key). */
+  clientTimeouts: number;
+  /** The slowest answers (over 2 s), to tell a stall from a cut when a run fails. */
+  slowAnswers: string[];
   violations: string[];
   totalMinorAtStart: number;
   totalMinorAtEnd: number;
@@ -121,6 +125,8 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
     killsSurvived: 0,
     gracefulStops: 0,
     connectionCuts: 0,
+    clientTimeouts: 0,
+    slowAnswers: [],
     violations: [],
     totalMinorAtStart: 0,
     totalMinorAtEnd: 0,
@@ -140,6 +146,8 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
         await sleep(50);
         continue;
       }
+      const sentAt = Date.now();
+      const drainingWhenSent = target.draining;
       try {
         const response = await fetch(`http://127.0.0.1:${target.port}${pathname}`, {
           method,
@@ -151,6 +159,12 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
           signal: AbortSignal.timeout(5_000),
         });
         const text = await response.text();
+        const tookMs = Date.now() - sentAt;
+        if (tookMs > 2_000) {
+          report.slowAnswers.push(
+            `${method} ${pathname} ${response.status} in ${tookMs} ms${drainingWhenSent ? ' (draining)' : ''}`,
+          );
+        }
         if (target.draining && response.status >= 500) {
           report.violations.push(`a draining gateway answered ${response.status} to ${method} ${pathname}`);
         }
@@ -173,8 +187,11 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
         // A draining gateway refuses new connections (fine: the client goes elsewhere) but must
         // never cut a request it had taken (helper-57: the stop check proved only the exit code).
         const cause = (error as { cause?: { code?: string } }).cause?.code ?? String(error);
+        if ((error as Error).name === 'TimeoutError') report.clientTimeouts++;
         if (target.draining && cause !== 'ECONNREFUSED') {
-          report.violations.push(`a draining gateway cut ${method} ${pathname}: ${cause}`);
+          report.violations.push(
+            `a draining gateway cut ${method} ${pathname}: ${cause} after ${Date.now() - sentAt} ms (sent ${drainingWhenSent ? 'during' : 'before'} the stop)`,
+          );
         }
         report.retries++;
         await sleep(20);
