@@ -35,7 +35,7 @@ export interface WorkloadReport {
   /** Stops by SIGTERM (drained, exit 0), between the kills. */
   gracefulStops: number;
   connectionCuts: number;
-  /** Requests the client gave up on after its 5 s (retried with the same key). */
+  /** Requests the client gave up on after `clientTimeoutMs` (retried with the same key). */
   clientTimeouts: number;
   /** The slowest answers (over 2 s), to tell a stall from a cut when a run fails. */
   slowAnswers: string[];
@@ -44,6 +44,7 @@ export interface WorkloadReport {
   totalMinorAtEnd: number;
 }
 
+const clientTimeoutMs = 30_000;
 const root = path.resolve(import.meta.dirname, '../..');
 const nodeFlags = [
   '--experimental-strip-types',
@@ -156,7 +157,12 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
             ...(body !== undefined ? { 'content-type': 'application/json', 'idempotency-key': key } : {}),
           },
           body: body !== undefined ? JSON.stringify(body) : undefined,
-          signal: AbortSignal.timeout(5_000),
+          // Longer than the gateway's own bound on a unit (20 s: a lock wait alone may take 5 s
+          // before its 503) and than a drain's grace (10 s): a timeout is then a hung gateway,
+          // not a slow answer. With 5 s, one CI run under the whole suite's load failed with a
+          // TimeoutError on a draining gateway; that run's neighbours answered creates and
+          // pay-ins on the two buyers' contended usual accounts in 2-4 s (slowAnswers).
+          signal: AbortSignal.timeout(clientTimeoutMs),
         });
         const text = await response.text();
         const tookMs = Date.now() - sentAt;
