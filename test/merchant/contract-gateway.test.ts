@@ -1,11 +1,32 @@
+import { rmSync } from 'node:fs';
+import path from 'node:path';
 import { Lockstep } from '@lockstep/merchant';
 import { demoLogins } from '../../packages/gateway/src/seed.ts';
+import { buildGateway } from '../support/gateway-build.ts';
 import { startGatewayProcess } from '../support/gateway-process.ts';
-import { merchantContract } from './contract.ts';
+import { type ContractHarness, merchantContract } from './contract.ts';
 
 /** The same suite against a real gateway process on localhost, buyer actions over HTTP. */
-merchantContract('real gateway process', async () => {
-  const gateway = await startGatewayProcess({ LOCKSTEP_COMMISSION: '{"creation":{},"withdrawal":{}}' });
+merchantContract('real gateway process', () => harnessOn('packages/gateway/src/bin.ts'));
+
+/** And against the production build, run from a folder outside the repository. */
+merchantContract('built gateway (dist/bin.js)', async () => {
+  const dist = buildGateway();
+  const harness = await harnessOn(path.join(dist, 'bin.js'));
+  return {
+    ...harness,
+    close: async () => {
+      await harness.close();
+      rmSync(dist, { recursive: true, force: true });
+    },
+  };
+});
+
+async function harnessOn(script: string): Promise<ContractHarness> {
+  const gateway = await startGatewayProcess(
+    { LOCKSTEP_COMMISSION: '{"creation":{},"withdrawal":{}}' },
+    script,
+  );
   const call = async (token: string | undefined, method: string, path: string, body?: unknown) => {
     const response = await fetch(`${gateway.url}${path}`, {
       method,
@@ -41,4 +62,4 @@ merchantContract('real gateway process', async () => {
     merchantBalanceMinor: () => usualBalance(sellerToken),
     close: () => gateway.stop(),
   };
-});
+}

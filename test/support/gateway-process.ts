@@ -16,14 +16,21 @@ export const nodeFlags = [
  * A real gateway process (`packages/gateway/src/main.ts`, as `pnpm gateway` runs it) on a free
  * localhost port with a fresh data folder and the demo bank seeded. Resolves once it listens.
  */
-export async function startGatewayProcess(env: Record<string, string> = {}): Promise<{
+export async function startGatewayProcess(
+  env: Record<string, string> = {},
+  /** Another entry, e.g. a built `dist/bin.js`. */
+  script = 'packages/gateway/src/bin.ts',
+): Promise<{
   url: string;
   seed: DemoSeed;
   child: ChildProcess;
+  /** Every line the process printed. */
+  stdoutLines: string[];
   stop(): Promise<void>;
 }> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'lockstep-process-'));
-  const child = spawn(process.execPath, [...nodeFlags, 'packages/gateway/src/bin.ts'], {
+  const stdoutLines: string[] = [];
+  const child = spawn(process.execPath, [...nodeFlags, script], {
     cwd: root,
     env: {
       ...process.env,
@@ -40,6 +47,7 @@ export async function startGatewayProcess(env: Record<string, string> = {}): Pro
     let seed: DemoSeed | undefined;
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
     lines.on('line', (line) => {
+      stdoutLines.push(line);
       const match = /listening on (http:\/\/localhost:\d+)/.exec(line);
       if (match) url = match[1];
       if (line.startsWith('{"demoSeed"')) seed = JSON.parse(line).demoSeed;
@@ -51,6 +59,7 @@ export async function startGatewayProcess(env: Record<string, string> = {}): Pro
     url,
     seed,
     child,
+    stdoutLines,
     async stop() {
       if (child.exitCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve));

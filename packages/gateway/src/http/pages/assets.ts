@@ -4,8 +4,9 @@ import path from 'node:path';
 /**
  * The browser assets the gateway serves: the checkout loader (`/checkout.js`), the checkout
  * iframe's script and style, and the bank pages' script and style. They are TypeScript in
- * `packages/checkout/src` and `./client`; the gateway bundles and minifies them once, on first
- * use, with esbuild (the same bundler tsup uses), and keeps them in memory with an ETag.
+ * `packages/checkout/src` and `./client`; the gateway run from source bundles and minifies them
+ * once, on first use, with esbuild (the same bundler tsup uses), and keeps them in memory with an
+ * ETag. The gateway's build (`scripts/build.ts`) bundles them beforehand into the program itself.
  */
 export interface Asset {
   body: string;
@@ -34,20 +35,28 @@ function entryOf(source: (typeof sources)[AssetName]): string {
 }
 
 export type AssetName = keyof typeof sources;
+export const assetNames = Object.keys(sources) as AssetName[];
+
+/** Set by the gateway's build (esbuild's define): every asset, bundled at build time. */
+declare const __LOCKSTEP_PREBUILT_ASSETS__: Record<AssetName, Asset> | undefined;
 
 const cache = new Map<AssetName, Promise<Asset>>();
 
 export function asset(name: AssetName): Promise<Asset> {
   let pending = cache.get(name);
   if (!pending) {
-    pending = build(name);
+    pending =
+      typeof __LOCKSTEP_PREBUILT_ASSETS__ === 'undefined'
+        ? buildAsset(name)
+        : Promise.resolve(__LOCKSTEP_PREBUILT_ASSETS__[name]);
     cache.set(name, pending);
     pending.catch(() => cache.delete(name));
   }
   return pending;
 }
 
-async function build(name: AssetName): Promise<Asset> {
+/** Bundles and minifies one asset from its source. */
+export async function buildAsset(name: AssetName): Promise<Asset> {
   const source = { ...sources[name], entry: entryOf(sources[name]) };
   const { build: esbuild } = await import('esbuild');
   let body: string;
