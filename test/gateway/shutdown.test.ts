@@ -189,6 +189,30 @@ describe('stopping with clients that never finish', () => {
     expect(code).toBe(0);
   }, 60_000);
 
+  it('a kept-alive connection sending its next request a byte at a time does not hold the stop to its grace', async () => {
+    // Node's header timeout stops with server.close(), and closeIdleConnections skips a
+    // connection with a partial request: it lived until the grace ran out (30 s here).
+    const code = await stopWith(async (_url, port) => {
+      const socket = await rawSocket(port);
+      let received = '';
+      socket.on('data', (chunk) => {
+        received += chunk;
+      });
+      socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+      while (!received.includes('"ok":true')) await new Promise((resolve) => setTimeout(resolve, 20));
+      const next = `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ${'a'.repeat(200)}\r\n\r\n`;
+      let sent = 0;
+      const drip = setInterval(() => {
+        if (sent < next.length && !socket.destroyed) socket.write(next[sent++] as string);
+      }, 250);
+      return () => {
+        clearInterval(drip);
+        socket.destroy();
+      };
+    });
+    expect(code).toBe(0);
+  }, 60_000);
+
   it('a live stream reopened on its connection during the stop is closed at once (helper-67)', async () => {
     // The stream ended at the signal; the client reopened it on the kept-alive connection (as
     // EventSource does), and the new stream lived until the grace ran out.

@@ -104,24 +104,36 @@ export function startFailure(
 export class ListenError extends Error {}
 
 /**
- * Each server's connections that have not sent a request yet. http.Server's
- * closeIdleConnections does not count them as idle, so a client that connected and said nothing
- * held a stop to its whole grace (helper-67's review): the drain closes them itself.
+ * Each server's open connections. http.Server's closeIdleConnections does not count as idle a
+ * connection that never sent a request, nor one partway through sending the headers of its
+ * next, and the header timeout that would end a slow sender stops with server.close(): a client
+ * that connected and said nothing, or sent its next request a byte at a time, held a stop to its
+ * whole grace (helper-67's review). The drain closes them itself (`waitingForRequest`).
  */
-const silentConnections = new WeakMap<object, Set<Socket>>();
+const openConnections = new WeakMap<object, Set<Socket>>();
+
+/**
+ * No request of this connection is being answered: Node's http.Server gives a socket its
+ * response (`_httpMessage`) when a request's headers are complete and takes it back when the
+ * answer is finished, handing it the next pipelined request's at once. Closing such a
+ * connection loses nothing: no request of it has reached the gateway.
+ */
+function waitingForRequest(socket: Socket): boolean {
+  const response = (socket as Socket & { _httpMessage?: { writableFinished?: boolean } | null })._httpMessage;
+  return !response || response.writableFinished === true;
+}
 
 function listen(gateway: Gateway, config: GatewayConfig): Promise<ServerType> {
   return new Promise((resolve, reject) => {
     const server = serve({ fetch: gateway.app.fetch, port: config.port, hostname: config.host }, () =>
       resolve(server),
     );
-    const silent = new Set<Socket>();
-    silentConnections.set(server, silent);
+    const open = new Set<Socket>();
+    openConnections.set(server, open);
     server.on('connection', (socket: Socket) => {
-      silent.add(socket);
-      socket.once('close', () => silent.delete(socket));
+      open.add(socket);
+      socket.once('close', () => open.delete(socket));
     });
-    server.on('request', (request: { socket: Socket }) => silent.delete(request.socket));
     server.once('error', (error: Error) =>
       reject(
         new ListenError(`Cannot listen on ${config.host}:${config.port} (HOST, PORT): ${error.message}`, {
@@ -138,8 +150,9 @@ function listen(gateway: Gateway, config: GatewayConfig): Promise<ServerType> {
  * answer from now on says `Connection: close` (and /healthz 503), so each client finishes the
  * request it sent and reconnects elsewhere. A connection left idle is closed by the server's
  * keep-alive timeout, the one its `Keep-Alive: timeout=` header told the client: a client that
- * honours it (undici, browsers) no longer sends on it by then; one still idle a second after
- * that timeout (a client that never sent a request) is closed then. Closing idle connections sooner
+ * honours it (undici, browsers) no longer sends on it by then; a second after that timeout,
+ * every connection with no request being answered is closed (one that never sent a request, or
+ * is still sending the headers of its next). Closing idle connections sooner
  * raced requests their clients were sending on them: http.Server.close cut them at once, some
  * for commands that had committed (helper-49's review), and a 0.5 s wait still reset requests
  * a loaded gateway had not read yet (ECONNRESET under the full suite and the PostgreSQL
@@ -154,13 +167,16 @@ export async function stopGateway(gateway: Gateway, server: ServerType, graceMs:
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   delete http.closeIdleConnections;
   // Past the keep-alive timeout, a connection still idle was told it would be closed by then
-  // (its clients no longer send on it), or never sent a request at all: closed, so that a client
-  // that connected and said nothing does not hold the stop to its whole grace (helper-67).
+  // (its clients no longer send on it); one with no request being answered never sent one, or
+  // is still sending the headers of its next: all closed, so that a client that says nothing,
+  // or says it a byte at a time, does not hold the stop to its whole grace (helper-67).
   const keepAliveMs = (server as unknown as { keepAliveTimeout?: number }).keepAliveTimeout ?? 5_000;
   const idle = setTimeout(
     () => {
       closeIdle?.call(server);
-      for (const socket of silentConnections.get(server) ?? []) socket.destroy();
+      for (const socket of openConnections.get(server) ?? []) {
+        if (waitingForRequest(socket)) socket.destroy();
+      }
     },
     Math.min(keepAliveMs + 1_000, graceMs),
   );
