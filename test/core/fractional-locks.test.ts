@@ -69,13 +69,15 @@ describe('[0035] a partial lock holds its share against any number of withdrawal
         fc.array(step, { maxLength: 30 }),
         (startMinor, lockPpm, steps) => {
           let account = opened(startMinor, lockPpm);
-          // What the lock must keep: its share when set, plus its share of every pay-in.
-          let keptMinor = ceilShare(startMinor, lockPpm);
+          // What the lock must keep: its share when set, plus its share of every pay-in, summed
+          // exactly and rounded up once (in favour of the holder).
+          let paidInMinor = startMinor;
+          const kept = () => ceilShare(paidInMinor, lockPpm);
           let inMinor = startMinor;
           let outMinor = 0;
           for (const next of steps) {
             const movable = movableMinor(account, 'mizuta');
-            expect(movable).toBe(account.balanceMinor - keptMinor);
+            expect(movable).toBe(account.balanceMinor - kept());
             if (next.kind === 'deposit') {
               account = must(
                 deposit(account, {
@@ -85,7 +87,7 @@ describe('[0035] a partial lock holds its share against any number of withdrawal
                   from: { id: 'acc-m', ownerId: 'mizuta', currency: 'JPY', balanceMinor: next.amountMinor },
                 }),
               );
-              keptMinor += ceilShare(next.amountMinor, lockPpm);
+              paidInMinor += next.amountMinor;
               inMinor += next.amountMinor;
               continue;
             }
@@ -106,10 +108,8 @@ describe('[0035] a partial lock holds its share against any number of withdrawal
             outMinor += amountMinor;
           }
           expect(account.balanceMinor).toBe(inMinor - outMinor);
-          expect(account.balanceMinor).toBeGreaterThanOrEqual(keptMinor);
-          expect(heldMinor(account, seller(account) as NonNullable<ReturnType<typeof seller>>)).toBe(
-            keptMinor,
-          );
+          expect(account.balanceMinor).toBeGreaterThanOrEqual(kept());
+          expect(heldMinor(account, seller(account) as NonNullable<ReturnType<typeof seller>>)).toBe(kept());
         },
       ),
     );
@@ -175,12 +175,40 @@ describe('[0035] a partial lock holds its share against any number of withdrawal
             for (const party of account.parties) {
               expect(party.heldMinor ?? 0).toBeGreaterThanOrEqual(0);
               expect(party.heldMinor ?? 0).toBeLessThanOrEqual(account.balanceMinor);
+              // Less than one minor unit of rounding, and none on a hold of nothing.
+              const rounding = party.heldRoundingMicroMinor ?? 0;
+              expect(Number.isInteger(rounding) && rounding >= 0 && rounding < 1_000_000).toBe(true);
+              if ((party.heldMinor ?? 0) === 0) expect(rounding).toBe(0);
             }
             expect(account.balanceMinor).toBe(totalMinor);
           }
         },
       ),
     );
+  });
+
+  it('many small pay-ins add up their exact shares, rounded once (helper-66: each rounded up)', () => {
+    // A 1-ppm lock: 100 pay-ins of ¥1 are ¥0.0001 of share; rounded up per pay-in they held ¥101
+    // of ¥101 and left the buyer nothing.
+    let account = opened(1, 1);
+    const pay = (amountMinor: number) =>
+      must(
+        deposit(account, {
+          by: 'mizuta',
+          now,
+          amountMinor,
+          from: { id: 'acc-m', ownerId: 'mizuta', currency: 'JPY', balanceMinor: amountMinor },
+        }),
+      );
+    for (let index = 0; index < 100; index++) account = pay(1);
+    expect(account.balanceMinor).toBe(101);
+    expect(heldMinor(account, seller(account) as Party)).toBe(1);
+    expect(movableMinor(account, 'mizuta')).toBe(100);
+    // A third: 30 pay-ins of ¥100 are ¥1,000 of share, not 30 x ¥34 = ¥1,020.
+    account = opened(100, 333_334);
+    for (let index = 0; index < 29; index++) account = pay(100);
+    expect(heldMinor(account, seller(account) as Party)).toBe(1_001); // ceil(3,000 x 0.333334)
+    expect(movableMinor(account, 'mizuta')).toBe(1_999);
   });
 
   it('the lock holder taking money out itself gives up its share of what it takes', () => {

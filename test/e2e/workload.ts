@@ -369,12 +369,14 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
 function replayMoveRule(account: TemporaryAccount, events: StoredEvent[]): string[] {
   const violations: string[] = [];
   const locks = new Map<string, number>();
-  // What each partial lock holds (rule 4, replayed on its own here): its share of the balance
-  // when set, plus its share of each pay-in, at most the balance; the others' withdrawals do
-  // not wear it down.
-  const held = new Map<string, number>();
-  const share = (amountMinor: number, ppm: number) =>
-    Number((BigInt(amountMinor) * BigInt(ppm) + BigInt(lockPpmFull - 1)) / BigInt(lockPpmFull));
+  // What each partial lock holds (rule 4, replayed on its own here), exactly, in millionths of a
+  // minor unit: its share of the balance when set, plus its share of each pay-in, at most the
+  // balance; the others' withdrawals do not wear it down. Rounded up once, when read.
+  const held = new Map<string, bigint>();
+  const micro = BigInt(lockPpmFull);
+  const share = (amountMinor: number, ppm: number) => BigInt(amountMinor) * BigInt(ppm);
+  const atMostBalance = (heldMicro: bigint) =>
+    heldMicro < BigInt(balanceMinor) * micro ? heldMicro : BigInt(balanceMinor) * micro;
   let creator: string | undefined;
   let balanceMinor = 0;
   let expectedSeq = 1;
@@ -389,21 +391,29 @@ function replayMoveRule(account: TemporaryAccount, events: StoredEvent[]): strin
     } else if (event.type === 'account.deposited') {
       const amountMinor = Number(event.data.amountMinor);
       balanceMinor += amountMinor;
-      for (const [customerId, minor] of held) {
-        held.set(customerId, Math.min(balanceMinor, minor + share(amountMinor, locks.get(customerId) ?? 0)));
+      for (const [customerId, heldMicro] of held) {
+        held.set(customerId, atMostBalance(heldMicro + share(amountMinor, locks.get(customerId) ?? 0)));
       }
     } else if (event.type === 'lock.changed') {
       // Set again or higher, a partial lock never holds less than it held; lower, no more.
       const customerId = String(event.data.customerId);
       const ppm = Number(event.data.lockPpm);
       const previous = locks.get(customerId) ?? 0;
-      const before = previous === lockPpmFull ? balanceMinor : (held.get(customerId) ?? 0);
+      const before = previous === lockPpmFull ? BigInt(balanceMinor) * micro : (held.get(customerId) ?? 0n);
       const now = share(balanceMinor, ppm);
       locks.set(customerId, ppm);
       if (ppm > 0 && ppm < lockPpmFull) {
         held.set(
           customerId,
-          ppm > previous ? Math.max(before, now) : ppm < previous ? Math.min(before, now) : before,
+          ppm > previous
+            ? before > now
+              ? before
+              : now
+            : ppm < previous
+              ? before < now
+                ? before
+                : now
+              : before,
         );
       } else held.delete(customerId);
     } else if (event.type === 'account.withdrawn') {
@@ -415,7 +425,9 @@ function replayMoveRule(account: TemporaryAccount, events: StoredEvent[]): strin
         parties: account.parties.map(({ heldMinor: _final, ...party }) => ({
           ...party,
           lockPpm: locks.get(party.customerId) ?? 0,
-          ...(held.has(party.customerId) ? { heldMinor: held.get(party.customerId) } : {}),
+          ...(held.has(party.customerId)
+            ? { heldMinor: Number(((held.get(party.customerId) as bigint) + micro - 1n) / micro) }
+            : {}),
         })),
       };
       const allowed = movableMinor(snapshot, taker);
@@ -426,13 +438,10 @@ function replayMoveRule(account: TemporaryAccount, events: StoredEvent[]): strin
         );
       }
       balanceMinor -= amount;
-      // The taker's own partial lock gives up its share of what it took (rounded down).
-      for (const [customerId, minor] of held) {
-        const given =
-          customerId === taker
-            ? Number((BigInt(amount) * BigInt(locks.get(customerId) ?? 0)) / BigInt(lockPpmFull))
-            : 0;
-        held.set(customerId, Math.min(Math.max(0, minor - given), balanceMinor));
+      // The taker's own partial lock gives up its share of what it took.
+      for (const [customerId, heldMicro] of held) {
+        const given = customerId === taker ? share(amount, locks.get(customerId) ?? 0) : 0n;
+        held.set(customerId, atMostBalance(heldMicro > given ? heldMicro - given : 0n));
       }
     }
   }

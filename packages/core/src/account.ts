@@ -2,7 +2,7 @@ import { type CommissionSchedule, feeFor } from './commission.ts';
 import { bankActor, shipDeadlineMissed } from './deadlines.ts';
 import { type DisputeResolution, disputeLost } from './disputes.ts';
 import { fail, ok, type Result } from './errors.ts';
-import { amountMinorMax, type CurrencyCode, mulDivCeil, mulDivFloor, parseAmountMinor } from './money.ts';
+import { amountMinorMax, type CurrencyCode, mulDivCeil, parseAmountMinor } from './money.ts';
 import { lockPpmFull } from './share.ts';
 
 /**
@@ -27,6 +27,13 @@ export interface Party {
    * all or nothing) and on partial locks stored before it (then: the share of the balance).
    */
   heldMinor?: number;
+  /**
+   * How much of `heldMinor` is rounding, in millionths of a minor unit (0 to 999,999; absent is
+   * 0): the hold is kept exact (`heldMinor` x 10^6 − this, in millionths) and rounded up once, so
+   * many small pay-ins do not each round up in the holder's favour (100 pay-ins of ¥1 under a
+   * 1-ppm lock held ¥101 where the share is ¥0.0001: helper-66's review).
+   */
+  heldRoundingMicroMinor?: number;
   /** Optional group name for "AND over a named group" release policies ([0035]). */
   group: string | null;
 }
@@ -398,7 +405,8 @@ export function movableMinor(account: TemporaryAccount, customerId: string): num
  * What a party's lock holds from the others now ([0035]: "it protects that share of the
  * balance from the others"). A whole lock holds the balance, no lock nothing. A partial lock
  * holds its share of the balance as it was when the lock was set, plus its share of every
- * pay-in since, rounded up (in favour of the lock holder), and never more than the balance.
+ * pay-in since, summed exactly and rounded up once (in favour of the lock holder), and never
+ * more than the balance.
  * The others' withdrawals do not wear it down: read word for word, "balance x (1 - lock)" of
  * the balance left after each withdrawal let a 0.5 lock be taken down to one yen by
  * withdrawing again and again (helper-58's and helper-65's reviews).
@@ -423,24 +431,62 @@ export function heldFromOthersMinor(account: TemporaryAccount, party: Party): nu
   return blocks ? heldMinor(account, party) : 0;
 }
 
-/** The partial locks' held amounts after `amountMinor` was paid in (already in the balance). */
-function holdPayIn(before: TemporaryAccount, after: TemporaryAccount, amountMinor: number): TemporaryAccount {
-  return rehold(after, (party) =>
-    Math.min(
-      after.balanceMinor,
-      heldMinor(before, party) + mulDivCeil(amountMinor, party.lockPpm, lockPpmFull),
-    ),
-  );
+/** Millionths of a minor unit per minor unit: exact holds are kept in these. */
+const micro = BigInt(lockPpmFull);
+const largerOf = (a: bigint, b: bigint) => (a > b ? a : b);
+const smallerOf = (a: bigint, b: bigint) => (a < b ? a : b);
+
+/**
+ * What a party's lock holds, exactly, in millionths of a minor unit: `heldMinor` less its
+ * rounding; for a partial lock stored before held amounts, its share of the balance.
+ */
+function exactHeldMicro(account: TemporaryAccount, party: Party): bigint {
+  if (party.lockPpm === 0) return 0n;
+  const balanceMicro = BigInt(account.balanceMinor) * micro;
+  if (party.lockPpm === lockPpmFull) return balanceMicro;
+  const held =
+    party.heldMinor === undefined
+      ? BigInt(account.balanceMinor) * BigInt(party.lockPpm)
+      : BigInt(party.heldMinor) * micro - BigInt(party.heldRoundingMicroMinor ?? 0);
+  return smallerOf(held, balanceMicro);
 }
 
-/** Sets each partial lock's held amount; whole locks and no locks carry none. */
-function rehold(account: TemporaryAccount, held: (party: Party) => number): TemporaryAccount {
+/** A lock's share of `amountMinor`, exactly, in millionths of a minor unit. */
+function shareMicro(amountMinor: number, lockPpm: number): bigint {
+  return BigInt(amountMinor) * BigInt(lockPpm);
+}
+
+/** The partial locks' held amounts after `amountMinor` was paid in (already in the balance). */
+function holdPayIn(before: TemporaryAccount, after: TemporaryAccount, amountMinor: number): TemporaryAccount {
+  return rehold(after, (party) => exactHeldMicro(before, party) + shareMicro(amountMinor, party.lockPpm));
+}
+
+/**
+ * Sets each partial lock's hold from its exact amount (millionths of a minor unit), kept between
+ * 0 and the balance and rounded up once, in favour of the holder; whole locks and no locks carry
+ * none.
+ */
+function rehold(account: TemporaryAccount, heldMicro: (party: Party) => bigint): TemporaryAccount {
   if (!account.parties.some(isPartial)) return account;
+  const balanceMicro = BigInt(account.balanceMinor) * micro;
   return {
     ...account,
-    parties: account.parties.map((party) =>
-      isPartial(party) ? { ...party, heldMinor: held(party) } : party,
-    ),
+    parties: account.parties.map((party) => {
+      if (!isPartial(party)) return party;
+      return withHold(party, smallerOf(largerOf(heldMicro(party), 0n), balanceMicro));
+    }),
+  };
+}
+
+/** `party` holding `heldMicro` (≥ 0): `heldMinor` rounded up, and the rounding kept. */
+function withHold(party: Party, heldMicro: bigint): Party {
+  const { heldRoundingMicroMinor: _previous, ...rest } = party;
+  const heldMinor = (heldMicro + micro - 1n) / micro;
+  const rounding = Number(heldMinor * micro - heldMicro);
+  return {
+    ...rest,
+    heldMinor: Number(heldMinor),
+    ...(rounding > 0 ? { heldRoundingMicroMinor: rounding } : {}),
   };
 }
 
@@ -923,9 +969,8 @@ export function withdraw(account: TemporaryAccount, input: WithdrawInput): Resul
   // the balance, and paying in and taking the same money back raised it (helper-66's review).
   const balanceMinor = account.balanceMinor - requested;
   let next: TemporaryAccount = rehold({ ...account, balanceMinor }, (party) => {
-    const held = heldMinor(account, party);
-    const given = party.customerId === input.by ? mulDivFloor(requested, party.lockPpm, lockPpmFull) : 0;
-    return Math.min(balanceMinor, Math.max(0, held - given));
+    const held = exactHeldMicro(account, party);
+    return party.customerId === input.by ? held - shareMicro(requested, party.lockPpm) : held;
   });
   if (live.value.role === 'seller') {
     next = {
@@ -1096,21 +1141,21 @@ export function withLock(account: TemporaryAccount, customerId: string, lockPpm:
     ...account,
     parties: account.parties.map((party) => {
       if (party.customerId !== customerId) return party;
-      const { heldMinor: _previous, ...rest } = party;
+      const { heldMinor: _previous, heldRoundingMicroMinor: _rounding, ...rest } = party;
       if (lockPpm === 0 || lockPpm === lockPpmFull) return { ...rest, lockPpm };
       // A partial lock holds its share of the balance as it is when the lock is set. Setting
       // it again, or higher, never holds less than it held, nor setting it lower more: the same
       // share sent again dropped a hold the others' withdrawals had left at the whole balance
       // to half of it, and the others took the difference (helper-66's review).
-      const before = heldMinor(account, party);
-      const share = mulDivCeil(account.balanceMinor, lockPpm, lockPpmFull);
+      const before = exactHeldMicro(account, party);
+      const share = shareMicro(account.balanceMinor, lockPpm);
       const held =
         lockPpm > party.lockPpm
-          ? Math.max(before, share)
+          ? largerOf(before, share)
           : lockPpm < party.lockPpm
-            ? Math.min(before, share)
+            ? smallerOf(before, share)
             : before;
-      return { ...rest, lockPpm, heldMinor: held };
+      return withHold({ ...rest, lockPpm }, held);
     }),
   };
 }
