@@ -140,7 +140,9 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
   let keyCounter = 0;
   const send = async (method: string, pathname: string, token: string, body?: unknown) => {
     const key = `wl-${process.pid}-${keyCounter++}`;
-    for (let attempt = 0; attempt < 400; attempt++) {
+    // Bounded in time as well as in attempts: 400 attempts of up to 30 s each was hours.
+    const giveUpAt = Date.now() + 120_000;
+    for (let attempt = 0; attempt < 400 && Date.now() < giveUpAt; attempt++) {
       const live = processes.filter((gateway) => gateway.up);
       const target = live[Math.floor(Math.random() * live.length)];
       if (!target) {
@@ -193,7 +195,13 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
         // A draining gateway refuses new connections (fine: the client goes elsewhere) but must
         // never cut a request it had taken (helper-57: the stop check proved only the exit code).
         const cause = (error as { cause?: { code?: string } }).cause?.code ?? String(error);
-        if ((error as Error).name === 'TimeoutError') report.clientTimeouts++;
+        if ((error as Error).name === 'TimeoutError') {
+          report.clientTimeouts++;
+          // 30 s without an answer is a hung gateway, draining or not.
+          if (!target.draining) {
+            report.violations.push(`a gateway did not answer ${method} ${pathname} in ${clientTimeoutMs} ms`);
+          }
+        }
         if (target.draining && cause !== 'ECONNREFUSED') {
           report.violations.push(
             `a draining gateway cut ${method} ${pathname}: ${cause} after ${Date.now() - sentAt} ms (sent ${drainingWhenSent ? 'during' : 'before'} the stop)`,
@@ -314,6 +322,13 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
       await new Promise<void>((resolve) => {
         gateway.child?.once('exit', () => resolve());
         gateway.child?.kill('SIGTERM');
+        // A drain that does not end within its grace is reported, and the process killed.
+        setTimeout(() => {
+          if (gateway.child?.exitCode === null && gateway.child.signalCode === null) {
+            report.violations.push(`gateway ${gateway.index} still running 35 s after its final SIGTERM`);
+            gateway.child.kill('SIGKILL');
+          }
+        }, 35_000).unref();
       });
     }
   }

@@ -1,5 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -51,6 +51,23 @@ describe('the built gateway (dist/bin.js, dist/cli.js)', () => {
       }
     } finally {
       await gateway.stop();
+    }
+  });
+
+  it('refuses to build into a folder holding anything (the build empties its folder first)', () => {
+    const folder = mkdtempSync(path.join(tmpdir(), 'lockstep-dist-busy-'));
+    try {
+      writeFileSync(path.join(folder, 'lockstep.sqlite'), 'data');
+      const run = spawnSync(
+        process.execPath,
+        [...nodeFlags, 'packages/gateway/scripts/build.ts', '--out-dir', folder],
+        { cwd: path.resolve(import.meta.dirname, '../..'), encoding: 'utf8' },
+      );
+      expect(run.status).toBe(2);
+      expect(run.stderr).toContain('is not empty');
+      expect(readdirSync(folder)).toEqual(['lockstep.sqlite']);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
     }
   });
 

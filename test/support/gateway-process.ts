@@ -61,7 +61,9 @@ export async function startGatewayProcess(
     child,
     stdoutLines,
     async stop() {
-      if (child.exitCode === null) {
+      // Not yet exited: neither an exit code nor a signal (a process a signal ended has no exit
+      // code, and waiting for its exit then waited for ever).
+      if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve));
         child.kill('SIGTERM');
         await exited;

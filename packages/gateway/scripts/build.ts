@@ -1,3 +1,4 @@
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { build } from 'tsup';
 import { type Asset, type AssetName, assetNames, buildAsset } from '../src/http/pages/assets.ts';
@@ -10,23 +11,31 @@ import { type Asset, type AssetName, assetNames, buildAsset } from '../src/http/
  * TypeScript, resolves no modules and bundles no asset: ~300 ms to a first answer against ~650 ms
  * from source (`pnpm bench` measures both).
  */
-const root = new URL('..', import.meta.url).pathname;
-// `--out-dir <dir>` builds elsewhere (the tests build into a temporary folder).
+const root = path.resolve(import.meta.dirname, '..');
+// `--out-dir <dir>` builds elsewhere (the tests build into a temporary folder). That folder must
+// be empty or new: the build empties `dist` first, and must not empty a folder holding anything
+// else (a deployment's data, say: helper-69's review).
 const outFlag = process.argv.indexOf('--out-dir');
 const outDir = outFlag > 0 ? path.resolve(process.argv[outFlag + 1] as string) : path.join(root, 'dist');
+if (outFlag > 0 && existsSync(outDir) && readdirSync(outDir).length > 0) {
+  console.error(`--out-dir ${outDir} is not empty; give an empty or new folder.`);
+  process.exit(2);
+}
 const assets = Object.fromEntries(
   await Promise.all(assetNames.map(async (name) => [name, await buildAsset(name)] as const)),
 ) as Record<AssetName, Asset>;
 
 await build({
-  entry: { bin: path.join(root, 'src/bin.ts'), cli: path.join(root, 'src/cli.ts') },
+  entry: { bin: path.join(root, 'src', 'bin.ts'), cli: path.join(root, 'src', 'cli.ts') },
   outDir,
   format: ['esm'],
   platform: 'node',
   target: 'node22',
   splitting: true,
-  clean: true,
-  // Maps for `node --enable-source-maps` when a stack needs reading; not loaded by default.
+  clean: outFlag < 0,
+  // Maps for `node --enable-source-maps` when a stack needs reading; not loaded by default. They
+  // carry the sources, so a moved build still shows each frame's line; its file paths are the
+  // build machine's.
   sourcemap: true,
   silent: true,
   // Every dependency inside, but esbuild (only the source run bundles assets) and pg's
@@ -45,4 +54,4 @@ await build({
     js: "import { createRequire as __lockstepCreateRequire } from 'node:module'; const require = __lockstepCreateRequire(import.meta.url);",
   },
 });
-console.log(`built ${outDir}/bin.js and cli.js (${assetNames.length} browser assets inside)`);
+console.log(`built ${path.join(outDir, 'bin.js')} and cli.js (${assetNames.length} browser assets inside)`);

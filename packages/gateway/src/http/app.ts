@@ -50,7 +50,18 @@ export function createApp(gateway: Gateway): OpenAPIHono<GatewayEnv> {
     if (outgoing && typeof outgoing.setHeader === 'function') {
       outgoing.setHeader('X-Request-Id', requestId);
       // Stopping: the client finishes this request and reconnects elsewhere (main.ts).
-      if (gateway.draining) outgoing.setHeader('Connection', 'close');
+      if (gateway.draining) {
+        outgoing.setHeader('Connection', 'close');
+        // A request pipelined behind another on its connection waits for that answer before its
+        // own can be written, and the connection closes after that answer: its own would never
+        // be sent, so it is not run (helper-69's review: it ran, and its client never learnt).
+        if (!outgoing.socket) {
+          throw new LockstepError(
+            'service_unavailable',
+            'The gateway is stopping; this request was not run. Send it again.',
+          );
+        }
+      }
     } else c.header('X-Request-Id', requestId);
     const startedMs = performance.now();
     await next();
