@@ -1,4 +1,23 @@
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { defineConfig } from 'tsup';
+
+/**
+ * The mock gateway serves the widget's and bank pages' assets as the gateway does. Built, it
+ * cannot bundle them at run time (esbuild and the sources are not in the package: every asset
+ * answered 500, helper-69's review), so they are bundled here, as the gateway's own build does
+ * (packages/gateway/scripts/build.ts), and defined into the testing entry. Loaded by Node (type
+ * stripping), not by tsup's config bundler; tsup runs in this package's folder.
+ */
+async function prebuiltAssets(): Promise<string> {
+  const assets = await import(
+    pathToFileURL(path.resolve('..', 'gateway', 'src', 'http', 'pages', 'assets.ts')).href
+  );
+  const built = await Promise.all(
+    (assets.assetNames as string[]).map(async (name) => [name, await assets.buildAsset(name)] as const),
+  );
+  return JSON.stringify(Object.fromEntries(built));
+}
 
 /**
  * ESM + CJS builds. The main and webhooks entries keep `ky` and `jose` as dependencies and
@@ -6,7 +25,7 @@ import { defineConfig } from 'tsup';
  * installs nothing else) and leaves `msw` to the shop's own copy (a peer dependency).
  * Declarations come from `tsc -p tsconfig.build.json` (TypeScript 7 has no JS API for tsup's dts).
  */
-export default defineConfig([
+export default defineConfig(async () => [
   {
     entry: { index: 'src/index.ts', webhooks: 'src/webhooks.ts' },
     format: ['esm', 'cjs'],
@@ -26,8 +45,9 @@ export default defineConfig([
     target: 'node22',
     // No source maps: they carried the whole gateway's source, 5.8 MB of the 8.9 MB package.
     sourcemap: false,
-    external: ['msw'],
-    noExternal: [/^(?!msw)/],
+    external: ['msw', 'esbuild'],
+    noExternal: [/^(?!msw$|esbuild$)/],
+    define: { __LOCKSTEP_PREBUILT_ASSETS__: await prebuiltAssets() },
     // `node:sqlite` exists only with its prefix: tsup's default turned it into a package
     // 'sqlite' nobody has (helper-56's review: the packed mock did not load).
     removeNodeProtocol: false,
