@@ -114,6 +114,15 @@ export class ListenError extends Error {}
 const openConnections = new WeakMap<object, Set<Socket>>();
 
 /**
+ * Each connection's newest response. Node runs a request pipelined behind another at once and
+ * queues its response; the connection closes after the first response that says
+ * `Connection: close`, dropping those queued behind it. So a drain says it on the newest only
+ * (helper-70's review: said on the one being answered, a committed unlock behind it was never
+ * answered).
+ */
+const newestResponse = new WeakMap<Socket, ServerResponse>();
+
+/**
  * No request of this connection is being answered: Node's http.Server gives a socket its
  * response (`_httpMessage`) when a request's headers are complete and takes it back when the
  * answer is finished, handing it the next pipelined request's at once. Closing such a
@@ -140,6 +149,9 @@ function listen(gateway: Gateway, config: GatewayConfig): Promise<ServerType> {
       open.add(socket);
       socket.once('close', () => open.delete(socket));
     });
+    server.on('request', (request: { socket: Socket }, response: ServerResponse) =>
+      newestResponse.set(request.socket, response),
+    );
     server.once('error', (error: Error) =>
       reject(
         new ListenError(`Cannot listen on ${config.host}:${config.port} (HOST, PORT): ${error.message}`, {
@@ -168,9 +180,10 @@ export async function stopGateway(gateway: Gateway, server: ServerType, graceMs:
   gateway.draining = true;
   // Answers already being worked on say `Connection: close` too (those begun from now on say it
   // from the start, http/app.ts): one that promised keep-alive after the signal had its client's
-  // next request cut by the closing below (helper-69's review).
+  // next request cut by the closing below (helper-69's review). Only each connection's newest,
+  // so that none queued behind it is dropped (`newestResponse`).
   for (const socket of openConnections.get(server) ?? []) {
-    const response = answering(socket);
+    const response = newestResponse.get(socket);
     if (response && !response.headersSent) response.setHeader('Connection', 'close');
   }
   const http = server as unknown as { closeIdleConnections?: () => void; closeAllConnections?: () => void };

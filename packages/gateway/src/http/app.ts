@@ -65,6 +65,10 @@ export function createApp(gateway: Gateway): OpenAPIHono<GatewayEnv> {
     } else c.header('X-Request-Id', requestId);
     const startedMs = performance.now();
     await next();
+    // A live stream's answer says keep-alive itself (hono's streamSSE), which overrode the
+    // `Connection: close` above: the connection then stayed open after the stream ended, until
+    // the drain closed it (helper-70's review).
+    if (gateway.draining && c.res.headers.has('connection')) c.res.headers.set('Connection', 'close');
     // One structured line per request; debug level so the hot path costs nothing by default.
     gateway.log.debug(
       {
