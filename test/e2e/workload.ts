@@ -255,7 +255,9 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
         const action = Math.random() < 0.5 ? 'lock' : 'unlock';
         result = await send('POST', `/v1/temporary-accounts/${code}/${action}`, who, {});
       } else if (roll < 0.55) {
-        result = await send('POST', `/v1/temporary-accounts/${code}/lock`, seller, { share: '0.5' });
+        // Shares that round (a third, a seventh) as well as a half: holds are kept exact.
+        const share = ['0.5', '0.333334', '0.142857', '0.25', '0.9'][Math.floor(Math.random() * 5)];
+        result = await send('POST', `/v1/temporary-accounts/${code}/lock`, seller, { share });
       } else if (roll < 0.75) {
         const who = Math.random() < 0.5 ? seller : buyer;
         result = await send('POST', `/v1/temporary-accounts/${code}/withdraw`, who, {
@@ -464,6 +466,18 @@ function replayMoveRule(account: TemporaryAccount, events: StoredEvent[]): strin
     violations.push(
       `${account.code}: events describe balance ${balanceMinor}, stored ${account.balanceMinor}`,
     );
+  }
+  // The holds replayed from the events are the ones stored, to the millionth of a minor unit.
+  for (const party of account.parties) {
+    const replayed = held.get(party.customerId);
+    if (replayed === undefined) continue;
+    const stored =
+      party.heldMinor === undefined
+        ? undefined
+        : BigInt(party.heldMinor) * micro - BigInt(party.heldRoundingMicroMinor ?? 0);
+    if (stored !== replayed) {
+      violations.push(`${account.code}: ${party.customerId} holds ${stored} µ-minor, events say ${replayed}`);
+    }
   }
   return violations;
 }
