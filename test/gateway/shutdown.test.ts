@@ -269,11 +269,11 @@ describe('answers in the works when the stop begins', () => {
       await gateway.stop();
       const answers = received().match(/HTTP\/1\.1 \d+/g);
       const lock = await buyerLockAfterRestart(dataDir, code);
-      // Both had begun before the signal (the usual case): both answered, the last says close.
-      // On a loaded machine both may arrive after it: then the unlock is refused and not run.
+      // Both had begun before the signal (the usual case): both answered. On a loaded machine
+      // both may arrive after it (then the unlock is refused and not run), or both be answered
+      // before it. Whatever the timing, the unlock ran only if its answer was sent.
       if (answers?.length === 2) {
         expect(answers).toEqual(['HTTP/1.1 201', 'HTTP/1.1 200']);
-        expect(received().slice(received().lastIndexOf('HTTP/1.1'))).toMatch(/\r\nconnection: close\r\n/i);
         expect(lock).toBe('0');
       } else {
         expect(answers).toEqual(['HTTP/1.1 201']);
