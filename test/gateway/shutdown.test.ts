@@ -44,8 +44,15 @@ describe('stopping the gateway', () => {
       const created = await creating.json();
       expect(creating.status, JSON.stringify(created)).toBe(201);
       let signalled = false;
+      let signalledAt = 0;
       let stop = false;
-      const afterSignal: Array<{ status?: number; connection?: string | null; error?: string }> = [];
+      // When each answer or failure came, in ms after the signal: a failure names its moment.
+      const afterSignal: Array<{
+        status?: number;
+        connection?: string | null;
+        error?: string;
+        atMs?: number;
+      }> = [];
       const client = async (index: number) => {
         while (!stop) {
           const sentAfterSignal = signalled;
@@ -60,7 +67,7 @@ describe('stopping the gateway', () => {
               afterSignal.push({ status: response.status, connection: response.headers.get('connection') });
           } catch (error) {
             const code = String((error as { cause?: { code?: string } }).cause?.code ?? error);
-            afterSignal.push({ error: code });
+            afterSignal.push({ error: code, atMs: Date.now() - signalledAt });
             if (code === 'ECONNREFUSED') return; // the listener is closed: the client goes elsewhere
           }
         }
@@ -68,6 +75,7 @@ describe('stopping the gateway', () => {
       const clients = Array.from({ length: 12 }, (_, index) => client(index));
       await new Promise((resolve) => setTimeout(resolve, 500));
       signalled = true;
+      signalledAt = Date.now();
       gateway.child.kill('SIGTERM');
       // Long before the 20 s grace: every connection is closed once it has had its answer.
       const code = await Promise.race([
