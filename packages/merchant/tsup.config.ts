@@ -13,10 +13,7 @@ async function prebuiltAssets(): Promise<string> {
   const assets = await import(
     pathToFileURL(path.resolve('..', 'gateway', 'src', 'http', 'pages', 'assets.ts')).href
   );
-  const built = await Promise.all(
-    (assets.assetNames as string[]).map(async (name) => [name, await assets.buildAsset(name)] as const),
-  );
-  return JSON.stringify(Object.fromEntries(built));
+  return JSON.stringify(await assets.buildAllAssets());
 }
 
 /**

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { build } from 'tsup';
-import { type Asset, type AssetName, assetNames, buildAsset } from '../src/http/pages/assets.ts';
+import { assetNames, buildAllAssets } from '../src/http/pages/assets.ts';
 
 /**
  * The gateway's production build (`pnpm --filter @lockstep/gateway build`): `dist/bin.js` (the
@@ -21,9 +21,7 @@ if (outFlag > 0 && existsSync(outDir) && readdirSync(outDir).length > 0) {
   console.error(`--out-dir ${outDir} is not empty; give an empty or new folder.`);
   process.exit(2);
 }
-const assets = Object.fromEntries(
-  await Promise.all(assetNames.map(async (name) => [name, await buildAsset(name)] as const)),
-) as Record<AssetName, Asset>;
+const assets = await buildAllAssets();
 
 await build({
   entry: { bin: path.join(root, 'src', 'bin.ts'), cli: path.join(root, 'src', 'cli.ts') },

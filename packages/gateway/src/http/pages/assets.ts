@@ -55,6 +55,12 @@ export function asset(name: AssetName): Promise<Asset> {
   return pending;
 }
 
+/** Every asset, bundled from source: what the builds define as `__LOCKSTEP_PREBUILT_ASSETS__`. */
+export async function buildAllAssets(): Promise<Record<AssetName, Asset>> {
+  const built = await Promise.all(assetNames.map(async (name) => [name, await buildAsset(name)] as const));
+  return Object.fromEntries(built) as Record<AssetName, Asset>;
+}
+
 /** Bundles and minifies one asset from its source. */
 export async function buildAsset(name: AssetName): Promise<Asset> {
   const source = { ...sources[name], entry: entryOf(sources[name]) };
