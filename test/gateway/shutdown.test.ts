@@ -147,16 +147,49 @@ function clientProcess(script: string) {
   };
 }
 
+/**
+ * A gateway in this process and a client process running `script`; once the client printed
+ * `ready`, `drive` blocks the loop and begins the stop (through `stop`). Answers what the client
+ * printed last, once the stop has ended; cleans up either way.
+ */
+async function stopWhileBlocked(
+  prefix: string,
+  script: (port: number) => string,
+  ready: string,
+  drive: (context: { client: ReturnType<typeof clientProcess>['client']; stop: () => void }) => Promise<void>,
+): Promise<unknown> {
+  const { gateway, server, dir, port } = await inProcessGateway(prefix);
+  const { client, output, outcome } = clientProcess(script(port));
+  let stopped: Promise<void> | undefined;
+  try {
+    while (!output().includes(ready)) await new Promise((resolve) => setTimeout(resolve, 10));
+    await drive({
+      client,
+      stop: () => {
+        stopped = stopGateway(gateway, server, 20_000);
+      },
+    });
+    const last = await outcome();
+    await stopped;
+    return last;
+  } finally {
+    client.kill('SIGKILL');
+    if (!stopped) await stopGateway(gateway, server, 1_000);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe('stopping a loaded gateway', () => {
   it('answers a request that reached an idle keep-alive connection before the gateway read it', async () => {
     // The drain closed connections still idle 0.5 s after the signal. A loaded gateway (the
     // full suite, the PostgreSQL workload) had not yet read requests its clients had sent on
     // them: it closed them unread, and the clients got ECONNRESET. Here the gateway's event
     // loop is blocked while the request arrives, past the 0.5 s: its timers then run first.
-    const { gateway, server, dir, port } = await inProcessGateway('lockstep-loaded-stop-');
     // The client is another process: it sends while this one (the gateway) is blocked.
-    const { client, output, outcome } = clientProcess(
-      `const socket = require('node:net').connect(${port}, '127.0.0.1');
+    const outcome = await stopWhileBlocked(
+      'lockstep-loaded-stop-',
+      (port) =>
+        `const socket = require('node:net').connect(${port}, '127.0.0.1');
         const request = 'GET /healthz HTTP/1.1\\r\\nHost: x\\r\\nConnection: keep-alive\\r\\n\\r\\n';
         let received = '';
         socket.on('connect', () => socket.write(request));
@@ -164,28 +197,22 @@ describe('stopping a loaded gateway', () => {
         process.stdin.once('data', () => { received = ''; socket.write(request); });
         socket.on('error', (error) => { console.log(JSON.stringify({ error: error.code })); process.exit(0); });
         socket.on('close', () => { console.log(JSON.stringify({ answer: received.split('\\r\\n')[0], connection: /connection: close/i.test(received) })); process.exit(0); });`,
+      'answered',
+      async ({ client, stop }) => {
+        stop();
+        await new Promise((resolve) => setTimeout(resolve, 100)); // the drain has begun
+        client.stdin?.write('go\n');
+        // Busy for 1 s after the event loop's poll (in its check phase): the request arrives
+        // meanwhile, and the next turn runs the drain's timers, now due, before it reads it.
+        await new Promise<void>((resolve) =>
+          setImmediate(() => {
+            Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1_000);
+            resolve();
+          }),
+        );
+      },
     );
-    let stopped: Promise<void> | undefined;
-    try {
-      while (!output().includes('answered')) await new Promise((resolve) => setTimeout(resolve, 10));
-      stopped = stopGateway(gateway, server, 20_000);
-      await new Promise((resolve) => setTimeout(resolve, 100)); // the drain has begun
-      client.stdin?.write('go\n');
-      // Busy for 1 s after the event loop's poll (in its check phase): the request arrives
-      // meanwhile, and the next turn runs the drain's timers, now due, before it reads it.
-      await new Promise<void>((resolve) =>
-        setImmediate(() => {
-          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1_000);
-          resolve();
-        }),
-      );
-      expect(await outcome()).toEqual({ answer: 'HTTP/1.1 503 Service Unavailable', connection: true });
-      await stopped;
-    } finally {
-      client.kill('SIGKILL');
-      if (!stopped) await stopGateway(gateway, server, 1_000);
-      rmSync(dir, { recursive: true, force: true });
-    }
+    expect(outcome).toEqual({ answer: 'HTTP/1.1 503 Service Unavailable', connection: true });
   }, 60_000);
 });
 
@@ -193,10 +220,11 @@ describe('connections not yet accepted when the stop begins', () => {
   it('a connection the kernel completed while the event loop was busy is answered, not reset', async () => {
     // Closing the listener resets the connections in its accept queue: a loaded gateway reset
     // requests its clients had sent (seven ECONNRESET at once in a CI run of the drain test).
-    const { gateway, server, dir, port } = await inProcessGateway('lockstep-backlog-stop-');
     // The client is another process: it connects and sends while this one is blocked.
-    const { client, output, outcome } = clientProcess(
-      `process.stdin.once('data', () => {
+    const outcome = await stopWhileBlocked(
+      'lockstep-backlog-stop-',
+      (port) =>
+        `process.stdin.once('data', () => {
           const socket = require('node:net').connect(${port}, '127.0.0.1');
           let received = '';
           socket.on('connect', () => socket.write('GET /healthz HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'));
@@ -205,26 +233,19 @@ describe('connections not yet accepted when the stop begins', () => {
           socket.on('close', () => { console.log(JSON.stringify({ answer: received.split('\\r\\n')[0], connection: /connection: close/i.test(received) })); process.exit(0); });
         });
         process.stdout.write('ready\\n');`,
-    );
-    let stopped: Promise<void> | undefined;
-    try {
-      while (!output().includes('ready')) await new Promise((resolve) => setTimeout(resolve, 10));
+      'ready',
       // Busy for 1 s while the client connects and sends; the stop begins as the loop frees.
-      await new Promise<void>((resolve) =>
-        setImmediate(() => {
-          client.stdin?.write('go\n');
-          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1_000);
-          stopped = stopGateway(gateway, server, 20_000);
-          resolve();
-        }),
-      );
-      expect(await outcome()).toEqual({ answer: 'HTTP/1.1 503 Service Unavailable', connection: true });
-      await stopped;
-    } finally {
-      client.kill('SIGKILL');
-      if (!stopped) await stopGateway(gateway, server, 1_000);
-      rmSync(dir, { recursive: true, force: true });
-    }
+      ({ client, stop }) =>
+        new Promise<void>((resolve) =>
+          setImmediate(() => {
+            client.stdin?.write('go\n');
+            Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1_000);
+            stop();
+            resolve();
+          }),
+        ),
+    );
+    expect(outcome).toEqual({ answer: 'HTTP/1.1 503 Service Unavailable', connection: true });
   }, 60_000);
 });
 
