@@ -9,22 +9,26 @@ import { measureCpu } from './cpu.ts';
 
 /**
  * Profiling aid (not part of `pnpm bench`): starts one gateway on the embedded store with
- * `--cpu-prof`, loads one case for a few seconds and stops it, leaving the profile in
+ * `--cpu-prof`, loads one case (or several, `lock,status`, in turn) for a few seconds and stops it, leaving the profile in
  * `--prof-dir`. Usage: node ... bench/profile-case.ts <lock|deposit|status|create> [seconds] [prof-dir]
  * A prof-dir of `-` runs without the profiler (a quick A/B figure); with `DATABASE_URL` set the
  * gateway runs on that (empty) PostgreSQL database. `RUNS=N` loads the same gateway N times in a
  * row (sustained load: the data grows), printing each run's figures and the gateway's RSS.
  * The gateway runs with the root `gateway` script's Node flags, as users run it. Each run prints
  * the gateway's CPU per request (bench/cpu.ts), steadier than req/s for an A/B on a busy machine.
+ * `GATEWAY=dist` runs the production build (`pnpm --filter @lockstep/gateway build`), as the
+ * bench does; RSS is printed with its anonymous and file-backed parts.
  */
-const [kind = 'lock', secondsText = '5', profDir = '/tmp/prof-case'] = process.argv.slice(2);
+const [kindList = 'lock', secondsText = '5', profDir = '/tmp/prof-case'] = process.argv.slice(2);
+/** Several kinds (`lock,status`) load one after another on the same gateway, each RUNS times. */
+const kinds = kindList.split(',');
 const root = path.resolve(import.meta.dirname, '..');
 const child = spawn(
   process.execPath,
   [
     ...gatewayNodeFlags(),
     ...(profDir === '-' ? [] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`]),
-    'packages/gateway/src/bin.ts',
+    process.env.GATEWAY === 'dist' ? 'packages/gateway/dist/bin.js' : 'packages/gateway/src/bin.ts',
   ],
   {
     cwd: root,
@@ -67,7 +71,7 @@ for (let index = 0; index < 100; index++) {
         amountMinor: 1_000_000,
         currency: 'JPY',
         // A deal takes no pay-in beyond its amount; these are paid into without end.
-        mode: kind === 'deposit' ? 'fractional' : 'deal',
+        mode: kinds.includes('deposit') ? 'fractional' : 'deal',
       })
     ).code,
   );
@@ -76,7 +80,7 @@ const invoices: string[] = [];
 // Each invoice creates one account: a run takes 4,000 fresh ones (and ends when they are used).
 const invoicesPerRun = 4000;
 const runs = Number(process.env.RUNS ?? 1);
-if (kind === 'create') {
+if (kinds.includes('create')) {
   for (let index = 0; index < invoicesPerRun * runs; index++) {
     invoices.push(
       (
@@ -94,7 +98,9 @@ if (kind === 'create') {
 let turn = 0;
 let key = 0;
 let invoice = 0;
-for (let run = 1; run <= runs; run++) {
+for (let step = 0; step < runs * kinds.length; step++) {
+  const kind = kinds[step % kinds.length] as string;
+  const run = Math.floor(step / kinds.length) + 1;
   const { result, cpu } = await measureCpu(
     child.pid,
     () =>
@@ -137,9 +143,11 @@ for (let run = 1; run <= runs; run++) {
       }),
     (loaded) => loaded.requests.total,
   );
-  const rss = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1];
+  const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+  const memoryMb = (field: string) =>
+    Math.round(Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1]) / 1024);
   console.log(
-    `${runs > 1 ? `run ${run}/${runs} ` : ''}${kind}: ${Math.round(result.duration > 0 ? result.requests.total / result.duration : result.requests.average)} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, non2xx ${result.non2xx}, errors ${result.errors}, server CPU ${Math.round(cpu.serverUs)} µs/req, RSS ${Math.round(Number(rss) / 1024)} MB`,
+    `${runs > 1 ? `run ${run}/${runs} ` : ''}${kind}: ${Math.round(result.duration > 0 ? result.requests.total / result.duration : result.requests.average)} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, non2xx ${result.non2xx}, errors ${result.errors}, server CPU ${Math.round(cpu.serverUs)} µs/req, RSS ${memoryMb('VmRSS')} MB (anon ${memoryMb('RssAnon')}, file ${memoryMb('RssFile')}, shm ${memoryMb('RssShmem')}; peak ${memoryMb('VmHWM')})`,
   );
 }
 child.kill('SIGTERM');
