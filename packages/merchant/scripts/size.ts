@@ -4,9 +4,9 @@ import { build } from 'esbuild';
 
 /**
  * Minified + gzip sizes of the SDK's entries as a shop's bundler ships them (ky and jose
- * included, since they ship too). Code behind a dynamic `import()` (the webhook verifier inside
- * the client) is a separate chunk loaded on first use, so it is not counted in the entry that
- * does not load it upfront. Prints a table, then one JSON line last.
+ * included, since they ship too). Code behind a dynamic `import()` would be a separate chunk
+ * loaded on first use, so it would not count in an entry that does not load it upfront (the
+ * entries have none today). Prints a table, then one JSON line last.
  */
 const root = path.resolve(import.meta.dirname, '..');
 const entries = { merchantClient: 'src/index.ts', merchantWebhooks: 'src/webhooks.ts' };
@@ -39,7 +39,8 @@ function upfront(files: Map<string, string>, file: string, seen = new Set<string
   if (seen.has(file)) return [];
   seen.add(file);
   const code = files.get(file) ?? '';
-  const imports = [...code.matchAll(/from\s*["']\.\/([\w.-]+\.js)["']/g)];
+  // `import … from "./chunk.js"` and a bare `import "./chunk.js"` both load it upfront.
+  const imports = [...code.matchAll(/(?:from|import)\s*["']\.\/([\w.-]+\.js)["']/g)];
   return [file, ...imports.flatMap((match) => upfront(files, match[1] as string, seen))];
 }
 

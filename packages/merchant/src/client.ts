@@ -1,4 +1,4 @@
-import ky, { HTTPError, isHTTPError, isNetworkError, isTimeoutError, type KyInstance } from 'ky';
+import ky, { isHTTPError, isNetworkError, isTimeoutError, type KyInstance } from 'ky';
 import {
   apiErrorFrom,
   DealMismatchError,
@@ -173,7 +173,7 @@ export class Lockstep {
     this.backoffLimitMs = backoffLimitMs;
     this.http = ky.create({
       // With a trailing slash, so a gateway mounted under a path keeps it (paths are relative).
-      baseUrl: baseUrl.toString().endsWith('/') ? baseUrl.toString() : `${baseUrl.toString()}/`,
+      baseUrl: baseUrl.href.replace(/\/?$/, '/'),
       fetch: options.fetch,
       timeout: timeoutMs,
       headers: { authorization: `Bearer ${options.apiKey}`, accept: 'application/json' },
@@ -214,7 +214,8 @@ export class Lockstep {
     object: string,
     options: {
       json?: unknown;
-      searchParams?: Record<string, string | number>;
+      /** Entries left undefined are not sent (ky drops them). */
+      searchParams?: Record<string, string | number | undefined>;
       request?: RequestOptions;
     } = {},
   ): Promise<T> {
@@ -324,7 +325,8 @@ function failure(
   signal: AbortSignal | undefined,
   idempotencyKey: string | undefined,
 ): unknown {
-  if (isHTTPError(error) || error instanceof HTTPError) {
+  // isHTTPError is also an instanceof check (and a name check, across realms).
+  if (isHTTPError(error)) {
     if (error.response.status === 408) {
       return new LockstepConnectionError('The gateway or a proxy timed out the request.', {
         cause: error,
@@ -377,12 +379,15 @@ function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
   });
 }
 
-class Invoices {
-  private readonly client: Lockstep;
+/** A group of calls (`lockstep.invoices`...), on the client's `request`. */
+class Resource {
+  protected readonly client: Lockstep;
   constructor(client: Lockstep) {
     this.client = client;
   }
+}
 
+class Invoices extends Resource {
   /** Step 102: a signed invoice for an order. Its `token` goes to the checkout widget. */
   async create(params: CreateInvoiceParams, options?: RequestOptions): Promise<Invoice> {
     requireAmount(params.amountMinor, 'amountMinor');
@@ -394,23 +399,15 @@ class Invoices {
   }
 }
 
-class TemporaryAccounts {
-  private readonly client: Lockstep;
-  constructor(client: Lockstep) {
-    this.client = client;
-  }
-
+class TemporaryAccounts extends Resource {
   /** Drawing 9: balance, every party's lock and role, shipment, verdict. */
   async retrieve(code: string, options?: RequestOptions): Promise<TemporaryAccount> {
     return this.client.request('get', accountPath(code), 'temporary_account', { request: options });
   }
 
   async list(params: { status?: TemporaryAccount['status']; limit?: number } = {}, options?: RequestOptions) {
-    const searchParams: Record<string, string | number> = {};
-    if (params.status) searchParams.status = params.status;
-    if (params.limit !== undefined) searchParams.limit = params.limit;
     return this.client.request<List<TemporaryAccount>>('get', '/v1/temporary-accounts', 'list', {
-      searchParams,
+      searchParams: { status: params.status || undefined, limit: params.limit },
       request: options,
     });
   }
@@ -438,7 +435,6 @@ class TemporaryAccounts {
   /** Turns the merchant's lock off: the buyer can then take the money back (a refund). */
   async unlock(code: string, options?: RequestOptions): Promise<TemporaryAccount> {
     return this.client.request('post', `${accountPath(code)}/unlock`, 'temporary_account', {
-      json: {},
       request: options,
     });
   }
@@ -470,7 +466,6 @@ class TemporaryAccounts {
   /** Step 117: compares the balance with the invoiced amount; the buyer is told the result. */
   async checkFunds(code: string, options?: RequestOptions): Promise<FundsCheck> {
     return this.client.request('post', `${accountPath(code)}/check-funds`, 'funds_check', {
-      json: {},
       request: options,
     });
   }
@@ -528,22 +523,14 @@ class TemporaryAccounts {
 
   /** The account's events in order (after `afterSeq`). */
   async events(code: string, params: { afterSeq?: number; limit?: number } = {}, options?: RequestOptions) {
-    const searchParams: Record<string, string | number> = {};
-    if (params.afterSeq !== undefined) searchParams.after = params.afterSeq;
-    if (params.limit !== undefined) searchParams.limit = params.limit;
     return this.client.request<List<Event>>('get', `${accountPath(code)}/events`, 'list', {
-      searchParams,
+      searchParams: { after: params.afterSeq, limit: params.limit },
       request: options,
     });
   }
 }
 
-class WebhookEndpoints {
-  private readonly client: Lockstep;
-  constructor(client: Lockstep) {
-    this.client = client;
-  }
-
+class WebhookEndpoints extends Resource {
   create(params: CreateWebhookEndpointParams, options?: RequestOptions): Promise<WebhookEndpoint> {
     return this.client.request('post', '/v1/webhook-endpoints', 'webhook_endpoint', {
       json: params,
@@ -560,29 +547,21 @@ class WebhookEndpoints {
       'post',
       `/v1/webhook-endpoints/${segment(id, 'id')}/disable`,
       'webhook_endpoint',
-      {
-        json: {},
-        request: options,
-      },
+      { request: options },
     );
   }
 }
 
-class Events {
-  private readonly client: Lockstep;
-  constructor(client: Lockstep) {
-    this.client = client;
-  }
-
+class Events extends Resource {
   /** Events of every account the merchant is party to, oldest first, after the event `after`. */
   async list(
     params: { after?: string; limit?: number } = {},
     options?: RequestOptions,
   ): Promise<List<Event>> {
-    const searchParams: Record<string, string | number> = {};
-    if (params.after) searchParams.after = params.after;
-    if (params.limit !== undefined) searchParams.limit = params.limit;
-    return this.client.request('get', '/v1/events', 'list', { searchParams, request: options });
+    return this.client.request('get', '/v1/events', 'list', {
+      searchParams: { after: params.after || undefined, limit: params.limit },
+      request: options,
+    });
   }
 }
 
