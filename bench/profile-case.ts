@@ -147,7 +147,7 @@ for (let step = 0; step < runs * kinds.length; step++) {
   const memoryMb = (field: string) =>
     Math.round(Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1]) / 1024);
   console.log(
-    `${runs > 1 ? `run ${run}/${runs} ` : ''}${kind}: ${Math.round(result.duration > 0 ? result.requests.total / result.duration : result.requests.average)} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, non2xx ${result.non2xx}, errors ${result.errors}, server CPU ${Math.round(cpu.serverUs)} µs/req${cpu.postgresUs > 0 ? ` (PostgreSQL ${Math.round(cpu.postgresUs)}, load generator ${Math.round(cpu.loadGeneratorUs)})` : ''}, RSS ${memoryMb('VmRSS')} MB (anon ${memoryMb('RssAnon')}, file ${memoryMb('RssFile')}, shm ${memoryMb('RssShmem')}; peak ${memoryMb('VmHWM')})`,
+    `${runs > 1 ? `run ${run}/${runs} ` : ''}${kind}: ${Math.round(result.duration > 0 ? result.requests.total / result.duration : result.requests.average)} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, non2xx ${result.non2xx}, errors ${result.errors}, server CPU ${Math.round(cpu.serverUs)} µs/req${process.env.DATABASE_URL ? ` (PostgreSQL ${Math.round(cpu.postgresUs)}, load generator ${Math.round(cpu.loadGeneratorUs)})` : ''}, RSS ${memoryMb('VmRSS')} MB (anon ${memoryMb('RssAnon')}, file ${memoryMb('RssFile')}, shm ${memoryMb('RssShmem')}; peak ${memoryMb('VmHWM')})`,
   );
 }
 child.kill('SIGTERM');
