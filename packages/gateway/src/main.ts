@@ -167,9 +167,10 @@ function listen(gateway: Gateway, config: GatewayConfig): Promise<ServerType> {
 
 /**
  * Stops taking work and waits for what is in flight (up to `graceMs`), then closes the store.
- * New connections are refused at once. Open keep-alive connections are drained, not cut: every
- * answer from now on says `Connection: close` (and /healthz 503), so each client finishes the
- * request it sent and reconnects elsewhere. A connection left idle is closed by the server's
+ * New connections are refused once those the kernel had queued are accepted (see below). Open
+ * keep-alive connections are drained, not cut: every answer from now on says
+ * `Connection: close` (and /healthz 503), so each client finishes the request it sent and
+ * reconnects elsewhere. A connection left idle is closed by the server's
  * keep-alive timeout, the one its `Keep-Alive: timeout=` header told the client: a client that
  * honours it (undici, browsers) no longer sends on it by then; a second after that timeout,
  * every connection with no request being answered is closed (one that never sent a request, or
