@@ -144,6 +144,57 @@ describe.runIf(pgAvailable())('several gateway processes on one PostgreSQL datab
     expect(await refusedByB(key)).toBe(401);
   });
 
+  it('after its listener reconnects, a process still serves live streams opened then', async () => {
+    // A reconnect tells the live streams to catch up (notices may have been missed); that
+    // used to shut every stream the process opened afterwards at once, for good: a client got
+    // its catch-up and a closed stream, reconnect after reconnect.
+    const buyer = await a.buyerToken();
+    const created = await a.request('POST', '/v1/temporary-accounts', {
+      token: buyer,
+      body: { payeeUserId: 'ibm-shop', amountMinor: 500, currency: 'JPY' },
+    });
+    expect(created.status).toBe(201);
+    const code = created.body.code as string;
+    const listeners = async (sql: string) => {
+      const client = new pg.Client({ connectionString: databaseUrl });
+      await client.connect();
+      try {
+        return (
+          await client.query(
+            `${sql} FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'lockstep listener'`,
+          )
+        ).rowCount;
+      } finally {
+        await client.end();
+      }
+    };
+    expect(await listeners('SELECT pg_terminate_backend(pid)')).toBe(2);
+    // Each listener reconnects 500 ms later and resyncs.
+    for (let waitedMs = 0; (await listeners('SELECT pid')) !== 2; waitedMs += 50) {
+      if (waitedMs > 10_000) throw new Error('the listeners did not reconnect');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const stream = await b.app.request(`/v1/temporary-accounts/${code}/stream`, {
+      headers: { authorization: `Bearer ${buyer}` },
+    });
+    expect(stream.status).toBe(200);
+    // The catch-up (created, deposited, funded), then the lock made through the other process.
+    const events = await readEvents(stream, 4, async () => {
+      const locked = await a.request('POST', `/v1/temporary-accounts/${code}/lock`, {
+        token: a.seed.secretKey,
+        body: {},
+      });
+      expect(locked.status).toBe(200);
+    });
+    expect(events.map((event) => event.event)).toEqual([
+      'account.created',
+      'account.deposited',
+      'account.funded',
+      'lock.changed',
+    ]);
+  });
+
   it('one Idempotency-Key sent to both processes at once applies once', async () => {
     const buyer = await a.buyerToken();
     const body = { payeeUserId: 'ibm-shop', amountMinor: 300, currency: 'JPY' };

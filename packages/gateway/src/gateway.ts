@@ -127,7 +127,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       bus.publish(events);
       bus.announceOutbox();
     },
-    () => bus.closeStreams(),
+    () => bus.resyncStreams(),
   );
   const keys = new KeyRing(options.store, {
     issuer: options.publicUrl,

@@ -51,8 +51,23 @@ export class EventBus {
     return () => this.closers.delete(closer);
   }
 
+  /** The gateway is stopping: every live stream ends, and so does any opened from now on. */
   closeStreams(): void {
     this.closed = true;
+    this.endStreams();
+  }
+
+  /**
+   * Notices may have been missed (another process's events): the live streams end, and their
+   * clients reconnect with Last-Event-ID and catch up from the store. Streams opened afterwards
+   * stay open: this once shut every later stream of the process at once, for good, after any
+   * PostgreSQL listener reconnect.
+   */
+  resyncStreams(): void {
+    this.endStreams();
+  }
+
+  private endStreams(): void {
     for (const closer of this.closers) closer();
     this.closers.clear();
   }
