@@ -33,7 +33,7 @@ export class EventBus {
     };
   }
 
-  /** Listeners that end a live stream when the gateway shuts down. */
+  /** Listeners that end a live stream (the gateway stops, or the streams must catch up). */
   private readonly closers = new Set<() => void>();
   private closed = false;
 
