@@ -602,105 +602,101 @@ async function main() {
   const sqliteRss = rssSampler(sqlite.server.child);
   // Reported beside, not against the budget (which is the embedded default's).
   const pgRss = pg ? rssSampler(pg.server.child) : undefined;
+  /**
+   * Every load once, in a round's order: the machine's limits, then per store its commands,
+   * reads and creates, each followed by `afterStore` (a round's whole deals and money check).
+   * The warm-up runs the same loads for `--warmup` seconds each (500 creates) and drops them.
+   */
+  async function runLoads(
+    warmUp: boolean,
+    afterStore: (prefix: string, context: GatewayContext) => Promise<void>,
+  ): Promise<Record<string, Load>> {
+    const row: Record<string, Load> = {};
+    const run = async (
+      key: string,
+      name: string,
+      server: Server,
+      requests: autocannon.Request[] | undefined,
+      extra: Partial<autocannon.Options> = {},
+      pathname = '',
+    ) => {
+      currentCase = warmUp ? 'warm-up' : key.replace(/^(sqlite|pg)\./, '');
+      const brief = warmUp && extra.amount === undefined ? { duration: warmupSeconds } : {};
+      row[key] = check(
+        warmUp ? `warm-up ${name}` : name,
+        await load(server, pathname, requests, { ...extra, ...brief }),
+      );
+    };
+    await run('hello', 'hello', hello, undefined, {}, '/');
+    await run(
+      'json',
+      'json',
+      hello,
+      undefined,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ amountMinor: 1 }),
+      },
+      '/json',
+    );
+    await run(
+      'storageFree',
+      'lock/unlock, storage free',
+      storageFree.server,
+      commandRequests(storageFree, 'lock'),
+    );
+    for (const [prefix, context] of [
+      ['sqlite', sqlite],
+      ['pg', pg],
+    ] as const) {
+      if (!context) continue;
+      await run(`${prefix}.lock`, `${prefix} lock/unlock`, context.server, commandRequests(context, 'lock'));
+      await run(
+        `${prefix}.deposit`,
+        `${prefix} deposit`,
+        context.server,
+        commandRequests(context, 'deposit'),
+      );
+      await run(
+        `${prefix}.withdraw`,
+        `${prefix} withdraw`,
+        context.server,
+        commandRequests(context, 'withdraw'),
+      );
+      await run(`${prefix}.status`, `${prefix} status`, context.server, statusRequests(context));
+      const invoiceCount = warmUp ? 500 : 4000;
+      await run(
+        `${prefix}.create`,
+        `${prefix} create-from-invoice`,
+        context.server,
+        await invoiceRequests(context, invoiceCount),
+        { amount: invoiceCount },
+      );
+      await afterStore(prefix, context);
+    }
+    return row;
+  }
+
   if (warmupSeconds > 0) {
     // A gateway runs warm in service: its first seconds under a new load run unoptimised code
     // (a status read cost 122 µs of CPU in a fresh process's first 4 s and 54-59 µs after).
     // Every server, the hello-world one too, gets the same warm-up; errors still fail the run.
-    currentCase = 'warm-up';
     console.log(`warm-up (${warmupSeconds} s per load, not reported)`);
-    const brief = { duration: warmupSeconds };
-    check('warm-up hello', await load(hello, '/', undefined, brief));
-    check(
-      'warm-up json',
-      await load(hello, '/json', undefined, {
-        ...brief,
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ amountMinor: 1 }),
-      }),
-    );
-    check(
-      'warm-up storage free',
-      await load(storageFree.server, '', commandRequests(storageFree, 'lock'), brief),
-    );
-    for (const [prefix, context] of [
-      ['sqlite', sqlite],
-      ['pg', pg],
-    ] as const) {
-      if (!context) continue;
-      for (const kind of ['lock', 'deposit', 'withdraw'] as const) {
-        check(
-          `warm-up ${prefix} ${kind}`,
-          await load(context.server, '', commandRequests(context, kind), brief),
-        );
-      }
-      check(`warm-up ${prefix} status`, await load(context.server, '', statusRequests(context), brief));
-      const invoiceCount = 500;
-      check(
-        `warm-up ${prefix} create`,
-        await load(context.server, '', await invoiceRequests(context, invoiceCount), {
-          amount: invoiceCount,
-        }),
-      );
+    await runLoads(true, async (prefix, context) => {
       if (!reconcile(context)) failures.push(`${prefix}: money not conserved after the warm-up`);
-    }
+    });
   }
   for (let round = 1; round <= rounds; round++) {
     console.log(`round ${round}/${rounds}`);
-    const row: Record<string, Load> = {};
-    row.hello = check('hello', await load(hello, '/', undefined));
-    row.json = check(
-      'json',
-      await load(hello, '/json', undefined, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ amountMinor: 1 }),
-      }),
-    );
-    row.storageFree = check(
-      'lock/unlock, storage free',
-      await load(storageFree.server, '', commandRequests(storageFree, 'lock')),
-    );
-    for (const [prefix, context] of [
-      ['sqlite', sqlite],
-      ['pg', pg],
-    ] as const) {
-      if (!context) continue;
-      currentCase = 'lock';
-      row[`${prefix}.lock`] = check(
-        `${prefix} lock/unlock`,
-        await load(context.server, '', commandRequests(context, 'lock')),
-      );
-      currentCase = 'deposit';
-      row[`${prefix}.deposit`] = check(
-        `${prefix} deposit`,
-        await load(context.server, '', commandRequests(context, 'deposit')),
-      );
-      currentCase = 'withdraw';
-      row[`${prefix}.withdraw`] = check(
-        `${prefix} withdraw`,
-        await load(context.server, '', commandRequests(context, 'withdraw')),
-      );
-      currentCase = 'status';
-      row[`${prefix}.status`] = check(
-        `${prefix} status`,
-        await load(context.server, '', statusRequests(context)),
-      );
-      const invoiceCount = 4000;
-      currentCase = 'create';
-      row[`${prefix}.create`] = check(
-        `${prefix} create-from-invoice`,
-        await load(context.server, '', await invoiceRequests(context, invoiceCount), {
-          amount: invoiceCount,
-        }),
-      );
+    const row = await runLoads(false, async (prefix, context) => {
       currentCase = 'deals';
       const deals = await dealsPerSecond(context);
       currentCase = 'between';
       if (deals.failed > 0) failures.push(`${prefix} full deals: ${deals.failed} failed in round ${round}`);
       dealRates[prefix]?.push(deals.perSecond);
       if (!reconcile(context)) failures.push(`${prefix}: money not conserved after round ${round}`);
-    }
+    });
     if (pgUrl) {
       const measured = await pgbench(pgUrl);
       pgbenchRounds.push(measured.tps);
