@@ -104,6 +104,22 @@ describe.runIf(pgAvailable())('several gateway processes on one PostgreSQL datab
     ]);
   });
 
+  /** Runs `select` (e.g. `SELECT pid`) over the processes' listener connections: how many rows. */
+  async function listeners(select: string): Promise<number | null> {
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    try {
+      return (
+        await client.query(
+          `${select} FROM pg_stat_activity
+           WHERE datname = current_database() AND application_name = 'lockstep listener'`,
+        )
+      ).rowCount;
+    } finally {
+      await client.end();
+    }
+  }
+
   /** b's answer to `key` once it stops being 200, or 200 after `timeoutMs`. */
   async function refusedByB(key: string, timeoutMs = 5_000): Promise<number> {
     const started = Date.now();
@@ -129,17 +145,7 @@ describe.runIf(pgAvailable())('several gateway processes on one PostgreSQL datab
     expect((await viaB('GET', '/v1/webhook-endpoints', key)).status).toBe(200);
     // Every listener connection drops (each reconnects after 500 ms); the revocation commits
     // meanwhile, so its notice reaches no process.
-    const client = new pg.Client({ connectionString: databaseUrl });
-    await client.connect();
-    try {
-      const killed = await client.query(
-        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-         WHERE datname = current_database() AND application_name = 'lockstep listener'`,
-      );
-      expect(killed.rowCount).toBe(2);
-    } finally {
-      await client.end();
-    }
+    expect(await listeners('SELECT pg_terminate_backend(pid)')).toBe(2);
     await a.admin.revokeApiKey(a.seed.sellerId, record.id);
     expect(await refusedByB(key)).toBe(401);
   });
@@ -155,19 +161,6 @@ describe.runIf(pgAvailable())('several gateway processes on one PostgreSQL datab
     });
     expect(created.status).toBe(201);
     const code = created.body.code as string;
-    const listeners = async (sql: string) => {
-      const client = new pg.Client({ connectionString: databaseUrl });
-      await client.connect();
-      try {
-        return (
-          await client.query(
-            `${sql} FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'lockstep listener'`,
-          )
-        ).rowCount;
-      } finally {
-        await client.end();
-      }
-    };
     expect(await listeners('SELECT pg_terminate_backend(pid)')).toBe(2);
     // Each listener reconnects 500 ms later and resyncs.
     for (let waitedMs = 0; (await listeners('SELECT pid')) !== 2; waitedMs += 50) {
