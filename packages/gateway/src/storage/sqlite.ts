@@ -10,6 +10,7 @@ import {
   type TemporaryAccount,
 } from '@lockstep/core';
 import { newSortableId } from '../ids.ts';
+import { AccountCache } from './account-cache.ts';
 import { QuietFeeds } from './quiet-feeds.ts';
 import {
   apiKeyOf,
@@ -100,6 +101,8 @@ export interface SqliteStoreOptions {
   checkpointRestartFrames?: number;
   /** With the worker: after it was lost, how long SQLite checkpoints before a new one starts (60 s). */
   checkpointRearmMs?: number;
+  /** Temporary accounts kept parsed for reads (default 2048; see `AccountCache`). */
+  cachedAccounts?: number;
 }
 
 /** A unit (write or read) that ran, with its outcome, waiting to be answered. */
@@ -174,6 +177,8 @@ export class SqliteStore implements Store {
   private readonly dataVersionStatement: StatementSync;
   /** `foreignCommits` of the current event-loop turn, once read. */
   private dataVersion: number | undefined;
+  /** Committed temporary accounts for reads (with a reader connection only). */
+  private readonly accounts: AccountCache | undefined;
 
   constructor(options: SqliteStoreOptions) {
     this.groupCommit = options.groupCommit ?? true;
@@ -221,7 +226,33 @@ export class SqliteStore implements Store {
       this.reader = new DatabaseSync(options.path, { readOnly: true });
       this.reader.exec('PRAGMA busy_timeout = 5000;');
       this.readControl = { begin: this.reader.prepare('BEGIN'), commit: this.reader.prepare('COMMIT') };
-      this.readOps = new SqliteOps(this.reader, false, undefined, new QuietFeeds<number>((a, b) => a - b));
+      const accounts = new AccountCache(
+        options.cachedAccounts ?? 2048,
+        () => this.committedBatches,
+        () => this.foreignCommits(),
+      );
+      // Every row the writer's connection writes, whichever statement writes it. TEMP: this
+      // connection's own, never stored in the file.
+      this.writer.function('lockstep_account_written', (code) => {
+        accounts.wrote(String(code));
+        return null;
+      });
+      this.writer.exec(`
+        CREATE TEMP TRIGGER lockstep_account_inserted AFTER INSERT ON main.temporary_accounts
+          BEGIN SELECT lockstep_account_written(new.code); END;
+        CREATE TEMP TRIGGER lockstep_account_updated AFTER UPDATE ON main.temporary_accounts
+          BEGIN SELECT lockstep_account_written(old.code), lockstep_account_written(new.code); END;
+        CREATE TEMP TRIGGER lockstep_account_deleted AFTER DELETE ON main.temporary_accounts
+          BEGIN SELECT lockstep_account_written(old.code); END;
+      `);
+      this.accounts = accounts;
+      this.readOps = new SqliteOps(
+        this.reader,
+        false,
+        undefined,
+        new QuietFeeds<number>((a, b) => a - b),
+        accounts,
+      );
     } else {
       this.readOps = this.writeOps;
     }
@@ -522,6 +553,7 @@ export class SqliteStore implements Store {
       // The commit frame may be in the WAL: count it, so reads that could see it wait for a
       // sync that will never come and are refused with the rest.
       this.committedBatches++;
+      this.accounts?.clear();
       this.fail(
         unavailable(
           'A commit failed; its outcome is unknown. The gateway takes no more writes until it is restarted; retry with the same Idempotency-Key.',
@@ -533,6 +565,7 @@ export class SqliteStore implements Store {
       return;
     }
     this.committedBatches++;
+    this.accounts?.ended();
     this.checkpointer?.committed();
     if (this.keyRevokedPending) {
       // Visible to readers from now on (durable only later): caches drop the old row now, and
@@ -563,6 +596,7 @@ export class SqliteStore implements Store {
     } catch {
       // Nothing left to roll back.
     }
+    this.accounts?.ended();
   }
 
   /** Syncs the WAL unless a sync is running; a running one restarts itself when it ends. */
@@ -631,6 +665,7 @@ export class SqliteStore implements Store {
         const ran: Settled[] = [];
         let seen = 0;
         control.begin.run();
+        this.accounts?.beginRead();
         try {
           for (const unit of batch) {
             try {
@@ -965,16 +1000,21 @@ class SqliteOps implements StoreTx {
    */
   private readonly quietFeeds: QuietFeeds<number> | undefined;
 
+  /** The reader's committed accounts (see `AccountCache`). */
+  private readonly accounts: AccountCache | undefined;
+
   constructor(
     db: DatabaseSync,
     inTransactionOnly = false,
     keyRevoked?: () => void,
     quietFeeds?: QuietFeeds<number>,
+    accounts?: AccountCache,
   ) {
     this.db = db;
     this.inTransactionOnly = inTransactionOnly;
     this.keyRevoked = keyRevoked;
     this.quietFeeds = quietFeeds;
+    this.accounts = accounts;
   }
 
   private sql(text: string): StatementSync {
@@ -1301,8 +1341,12 @@ class SqliteOps implements StoreTx {
   // --- temporary accounts and events ------------------------------------------------------
 
   async getTemporaryAccount(code: string) {
+    const cached = this.accounts?.get(code);
+    if (cached) return cached;
     const row = this.one('SELECT state FROM temporary_accounts WHERE code = ?', code);
-    return row ? (JSON.parse(String(row.state)) as TemporaryAccount) : null;
+    if (!row) return null;
+    const account = JSON.parse(String(row.state)) as TemporaryAccount;
+    return this.accounts ? this.accounts.offer(account) : account;
   }
 
   async listTemporaryAccounts(
