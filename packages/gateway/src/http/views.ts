@@ -14,7 +14,7 @@ import type { EventView, InvoiceView, TemporaryAccountView } from './schemas.ts'
 /** Display names change rarely; cache them so a status read costs no extra queries. */
 const displayNames = new Map<string, string>();
 
-async function displayName(reader: StoreReader, customerId: string): Promise<string> {
+async function displayName(reader: CustomerReader, customerId: string): Promise<string> {
   const cached = displayNames.get(customerId);
   if (cached !== undefined) return cached;
   const customer = await reader.getCustomer(customerId);
@@ -24,9 +24,12 @@ async function displayName(reader: StoreReader, customerId: string): Promise<str
   return name;
 }
 
+/** Where `accountView` reads the parties' display names (cached) from. */
+export type CustomerReader = Pick<StoreReader, 'getCustomer'>;
+
 /** The Drawing 9 status of a temporary account as the caller sees it. */
 export async function accountView(
-  reader: StoreReader,
+  reader: CustomerReader,
   account: TemporaryAccount,
   viewerId: string,
   now = new Date().toISOString(),

@@ -176,6 +176,11 @@ export class Bank {
     return this.store.read(work);
   }
 
+  /** A read of one store call (see `Store.lookup`). */
+  lookup<T>(work: (reader: StoreReader) => Promise<T>): Promise<T> {
+    return this.store.lookup(work);
+  }
+
   // -------------------------------------------------------------------------------------------
   // Temporary accounts
 
