@@ -15,7 +15,9 @@ import type { StoredEvent } from '../../packages/gateway/src/storage/store.ts';
  * (on PostgreSQL) cuts the database connections, then restarts it.
  * Every mutating request carries an idempotency key and is retried with the same key until it
  * gets a definitive answer, so every operation ends acknowledged (2xx) or refused (4xx).
- * Afterwards one consistent read checks the invariants of the ledger and of the move rule.
+ * Each refusal is judged as it comes (`rightRefusals`: a wrong one changes nothing, so the
+ * ledger could not show it); afterwards one consistent read checks the invariants of the
+ * ledger and of the move rule.
  */
 export interface WorkloadOptions {
   durationMs: number;
@@ -30,6 +32,8 @@ export interface WorkloadReport {
   store: 'sqlite' | 'postgres';
   operationsAcknowledged: number;
   operationsRefused: number;
+  /** Refusals by operation, status and error code (`withdraw 409 locked_by_other_party`). */
+  refusals: Record<string, number>;
   retries: number;
   killsSurvived: number;
   /** Stops by SIGTERM (drained, exit 0), between the kills. */
@@ -43,6 +47,8 @@ export interface WorkloadReport {
   totalMinorAtStart: number;
   totalMinorAtEnd: number;
 }
+
+type Operation = 'create' | 'deposit' | 'lock' | 'unlock' | 'withdraw' | 'list' | 'status';
 
 const clientTimeoutMs = 30_000;
 const root = path.resolve(import.meta.dirname, '../..');
@@ -122,6 +128,7 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
     store: options.databaseUrl ? 'postgres' : 'sqlite',
     operationsAcknowledged: 0,
     operationsRefused: 0,
+    refusals: {},
     retries: 0,
     killsSurvived: 0,
     gracefulStops: 0,
@@ -231,6 +238,8 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
   await store.close();
 
   const codes: string[] = [];
+  /** Each account's buyer (the seller is a party to all) and whether it is fractional. */
+  const accountsMade = new Map<string, { buyer: string; fractional: boolean }>();
   const until = Date.now() + options.durationMs;
   const client = async (clientIndex: number) => {
     const buyer = buyers[clientIndex % buyers.length] as string;
@@ -238,38 +247,69 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
       const roll = Math.random();
       const code = codes[Math.floor(Math.random() * codes.length)];
       let result: { status: number; body: any };
+      let operation: Operation;
+      let caller = buyer;
+      let partial = false;
       if (roll < 0.15 || !code) {
+        operation = 'create';
         result = await send('POST', '/v1/temporary-accounts', buyer, {
           payeeUserId: 'ibm-shop',
           amountMinor: 1 + Math.floor(Math.random() * 5000),
           currency: 'JPY',
           ...(Math.random() < 0.3 ? { mode: 'fractional' } : {}),
         });
-        if (result.status === 201) codes.push(result.body.code);
+        if (result.status === 201) {
+          codes.push(result.body.code);
+          accountsMade.set(result.body.code, { buyer, fractional: result.body.mode === 'fractional' });
+        }
       } else if (roll < 0.3) {
+        operation = 'deposit';
         result = await send('POST', `/v1/temporary-accounts/${code}/deposit`, buyer, {
           amountMinor: 1 + Math.floor(Math.random() * 500),
         });
       } else if (roll < 0.5) {
         const who = Math.random() < 0.5 ? seller : buyer;
         const action = Math.random() < 0.5 ? 'lock' : 'unlock';
+        operation = action;
+        caller = who;
         result = await send('POST', `/v1/temporary-accounts/${code}/${action}`, who, {});
       } else if (roll < 0.55) {
         // Shares that round (a third, a seventh) as well as a half: holds are kept exact.
         const share = ['0.5', '0.333334', '0.142857', '0.25', '0.9'][Math.floor(Math.random() * 5)];
+        operation = 'lock';
+        caller = seller;
+        partial = true;
         result = await send('POST', `/v1/temporary-accounts/${code}/lock`, seller, { share });
       } else if (roll < 0.75) {
         const who = Math.random() < 0.5 ? seller : buyer;
+        operation = 'withdraw';
+        caller = who;
         result = await send('POST', `/v1/temporary-accounts/${code}/withdraw`, who, {
           ...(Math.random() < 0.5 ? { amountMinor: 1 + Math.floor(Math.random() * 300) } : {}),
         });
       } else if (roll < 0.9) {
+        operation = 'list';
         result = await send('GET', '/v1/accounts', buyer);
       } else {
+        operation = 'status';
+        caller = seller;
         result = await send('GET', `/v1/temporary-accounts/${code}`, seller);
       }
+      // Creates and lists name no account (`code` was drawn before the roll chose them).
+      const named = operation === 'create' || operation === 'list' ? undefined : code;
+      const made = named === undefined ? undefined : accountsMade.get(named);
+      const wrong = wrongAnswer(operation, result, {
+        party: made === undefined || caller === seller || caller === made.buyer,
+        fractional: made?.fractional ?? false,
+        partial,
+      });
+      if (wrong) report.violations.push(`${operation} ${named ?? ''}: ${wrong}`);
       if (result.status < 300) report.operationsAcknowledged++;
-      else if (result.status < 500) report.operationsRefused++;
+      else if (result.status < 500) {
+        report.operationsRefused++;
+        const refusal = `${operation} ${result.status} ${result.body?.error?.code}`;
+        report.refusals[refusal] = (report.refusals[refusal] ?? 0) + 1;
+      }
     }
   };
 
@@ -376,6 +416,56 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
     rmSync(dataDir, { recursive: true, force: true });
   }
   return report;
+}
+
+/** What an operation's caller and account were, to judge its refusal. */
+interface Asked {
+  /** The caller is a party to the account (or the operation names none). */
+  party: boolean;
+  fractional: boolean;
+  /** A partial lock share was asked for. */
+  partial: boolean;
+}
+
+/**
+ * The refusals this workload's operations may rightly get, and when; any other refusal, and a
+ * stranger's success, is a wrong answer (a refusal changes nothing, so the ledger checks alone
+ * cannot see one). Money runs short, locks hold, deals fill up and dissolve: those are right.
+ */
+const rightRefusals: Record<Operation, Record<string, (asked: Asked) => boolean>> = {
+  create: { insufficient_funds: () => true },
+  deposit: {
+    account_dissolved: () => true,
+    exceeds_amount_due: (asked) => !asked.fractional,
+    insufficient_funds: () => true,
+  },
+  lock: {
+    account_dissolved: () => true,
+    lock_share_not_allowed: (asked) => asked.partial && !asked.fractional,
+  },
+  unlock: { account_dissolved: () => true },
+  withdraw: {
+    account_dissolved: () => true,
+    insufficient_funds: () => true,
+    locked_by_other_party: () => true,
+    exceeds_movable_amount: () => true,
+  },
+  list: {},
+  status: {},
+};
+
+function wrongAnswer(
+  operation: Operation,
+  result: { status: number; body: any },
+  asked: Asked,
+): string | undefined {
+  if (result.status >= 500) return undefined;
+  const code = result.body?.error?.code as string | undefined;
+  // A stranger learns nothing of an account, not even that it exists.
+  if (!asked.party) return code === 'not_found' ? undefined : `a stranger got ${result.status} ${code ?? ''}`;
+  if (result.status < 300) return undefined;
+  const right = code === undefined ? undefined : rightRefusals[operation][code];
+  return right?.(asked) ? undefined : `refused ${result.status} ${code} (${JSON.stringify(asked)})`;
 }
 
 /**
