@@ -103,6 +103,8 @@ export interface SqliteStoreOptions {
   checkpointRearmMs?: number;
   /** Temporary accounts kept parsed for reads (default 2048; see `AccountCache`). */
   cachedAccounts?: number;
+  /** How often to look for another process's commits, for `onForeignEvents` (default 250 ms). */
+  foreignPollMs?: number;
 }
 
 /** A unit (write or read) that ran, with its outcome, waiting to be answered. */
@@ -179,9 +181,15 @@ export class SqliteStore implements Store {
   private dataVersion: number | undefined;
   /** Committed temporary accounts for reads (with a reader connection only). */
   private readonly accounts: AccountCache | undefined;
+  private readonly foreignPollMs: number;
+  private readonly foreignListeners = new Set<(events: StoredEvent[]) => void>();
+  private readonly resyncListeners = new Set<() => void>();
+  /** While someone listens for other processes' events: the next look's timer. */
+  private foreignWatch: { timer: NodeJS.Timeout | undefined; stopped: boolean } | undefined;
 
   constructor(options: SqliteStoreOptions) {
     this.groupCommit = options.groupCommit ?? true;
+    this.foreignPollMs = options.foreignPollMs ?? 250;
     this.batchUnitsMax = options.batchUnitsMax ?? 256;
     this.writer = new DatabaseSync(options.path);
     const ownSync = options.path !== ':memory:' && (options.sync ?? 'async') === 'async';
@@ -301,6 +309,77 @@ export class SqliteStore implements Store {
   }
 
   /**
+   * Events another process committed to the file (the operator CLI remitting or resolving a
+   * dispute beside the running gateway), so this process's live streams and webhook worker see
+   * them: every `foreignPollMs` the writer's data_version says whether another connection
+   * committed; if one did, the events past the last position examined are read (once durable)
+   * and passed on, this process's own among them (a stream skips what it sent). If none did,
+   * everything up to the end is this process's own, and the examined position moves there.
+   * More than 5,000 at once: the streams resync from the store instead.
+   */
+  onForeignEvents(listener: (events: StoredEvent[]) => void, onResync?: () => void): () => void {
+    this.foreignListeners.add(listener);
+    if (onResync) this.resyncListeners.add(onResync);
+    // One connection only (':memory:'): no other process can write.
+    if (this.reader && !this.foreignWatch) {
+      const watch: { timer: NodeJS.Timeout | undefined; stopped: boolean } = {
+        timer: undefined,
+        stopped: false,
+      };
+      const look = async (examined: { position: number; version: number } | undefined) => {
+        const next = await this.examineForeign(examined);
+        if (watch.stopped) return;
+        watch.timer = setTimeout(() => void look(next), this.foreignPollMs);
+        watch.timer.unref();
+      };
+      this.foreignWatch = watch;
+      void look(undefined);
+    }
+    return () => {
+      this.foreignListeners.delete(listener);
+      if (onResync) this.resyncListeners.delete(onResync);
+      if (this.foreignListeners.size === 0) this.stopForeignWatch();
+    };
+  }
+
+  private stopForeignWatch(): void {
+    if (!this.foreignWatch) return;
+    this.foreignWatch.stopped = true;
+    clearTimeout(this.foreignWatch.timer);
+    this.foreignWatch = undefined;
+  }
+
+  /** One look for other processes' commits (see `onForeignEvents`); `undefined`: not begun. */
+  private async examineForeign(
+    examined: { position: number; version: number } | undefined,
+  ): Promise<{ position: number; version: number } | undefined> {
+    const pageSize = 500;
+    const pagesMax = 10;
+    try {
+      // The end first, then the version: unchanged, no other connection committed before the
+      // end was read, so every event up to it is this process's own or examined already.
+      const end = await this.read(async (reader) => (reader as SqliteOps).feedEnd());
+      const version = Number((this.dataVersionStatement.get() as { data_version: number }).data_version);
+      if (!examined || version === examined.version) return { position: end, version };
+      let position = examined.position;
+      for (let page = 0; page < pagesMax; page++) {
+        const rows = await this.read(async (reader) => (reader as SqliteOps).feedAfter(position, pageSize));
+        if (rows.length > 0) {
+          position = rows.at(-1)?.position as number;
+          const events = rows.map((row) => row.event);
+          for (const listener of this.foreignListeners) listener(events);
+        }
+        if (rows.length < pageSize) return { position, version };
+      }
+      for (const listener of this.resyncListeners) listener();
+      return { position: Math.max(position, end), version };
+    } catch {
+      // The store closed or failed: the next look starts again from what was examined.
+      return examined;
+    }
+  }
+
+  /**
    * The file's commits by other connections (SQLite's data_version): the operator CLI revoking a
    * key beside a running gateway is seen at the next request, not when a cache expires
    * (helper-43's review: it kept working for up to 5 s).
@@ -389,6 +468,7 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    this.stopForeignWatch();
     while (this.writing || this.reading || this.syncing || this.open || this.busy?.timer) {
       await this.idle;
       await this.syncing;
@@ -1444,6 +1524,20 @@ class SqliteOps implements StoreTx {
     ).map(eventOf);
   }
 
+  /** The last position in the event feed (0: none). */
+  feedEnd(): number {
+    return Number(this.one('SELECT max(position) AS end FROM account_events')?.end ?? 0);
+  }
+
+  /** The feed's events after `position`, in order, with their positions. */
+  feedAfter(position: number, limit: number): Array<{ position: number; event: StoredEvent }> {
+    return this.all(
+      'SELECT * FROM account_events WHERE position > ? ORDER BY position LIMIT ?',
+      position,
+      limit,
+    ).map((row) => ({ position: Number(row.position), event: eventOf(row) }));
+  }
+
   async getEvent(id: string) {
     const row = this.one('SELECT * FROM account_events WHERE id = ?', id);
     return row ? eventOf(row) : null;
@@ -1489,7 +1583,7 @@ class SqliteOps implements StoreTx {
     if (this.quietFeeds && rows.length < options.limit && this.db.isTransaction) {
       // The walk reached the end of what this snapshot holds: none of the customer's events lie
       // between its last one here (or the cursor) and that end.
-      const end = Number(this.one('SELECT max(position) AS end FROM account_events')?.end ?? 0);
+      const end = this.feedEnd();
       const last = rows.length > 0 ? Number(rows.at(-1)?.position) : (quiet?.from ?? afterPosition);
       this.quietFeeds.record(customerId, last, end);
     }

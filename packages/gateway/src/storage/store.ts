@@ -37,8 +37,10 @@ export interface Store {
   lookup<T>(work: (tx: StoreReader) => Promise<T>): Promise<T>;
   /**
    * Events committed through *other* processes sharing this store, so live streams here see
-   * them too. Absent where only one process can write (the embedded store). `onResync` runs
-   * when some notifications may have been missed (the listener reconnected).
+   * them too: other gateway processes on PostgreSQL (NOTIFY), the operator CLI beside a gateway
+   * on the embedded store (its file's commits, looked for every 250 ms). The listener may also
+   * get events this process committed itself. `onResync` runs when some may have been missed
+   * (the listener reconnected, or too many came at once to pass on).
    */
   onForeignEvents?(listener: (events: StoredEvent[]) => void, onResync?: () => void): () => void;
   /**

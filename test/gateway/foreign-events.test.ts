@@ -1,0 +1,123 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { openSqliteStore } from '../../packages/gateway/src/storage/sqlite.ts';
+import type { StoredEvent } from '../../packages/gateway/src/storage/store.ts';
+import { startTestGateway } from '../support/gateway.ts';
+import { nodeFlags, root } from '../support/gateway-process.ts';
+import { readEvents } from '../support/sse.ts';
+import { feedAccount, feedCustomer, feedEvent } from './fixtures/feed-records.ts';
+
+/**
+ * The operator CLI beside a running gateway on the embedded store writes through its own
+ * connection: the gateway's live streams must still show what it did, as they show another
+ * gateway process's commits on PostgreSQL. A buyer waiting on the order page for a remittance
+ * saw nothing until they reloaded it.
+ */
+const run = promisify(execFile);
+
+/** Resolves within `ms` or fails, naming what did not come. */
+function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error(`${what}: nothing in ${ms} ms`)), ms),
+    ),
+  ]);
+}
+
+describe('events committed by another process on the embedded store', () => {
+  it("reach a live stream: the operator's remittance, as the buyer waits on the order page", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'lockstep-foreign-'));
+    const store = await openSqliteStore({ path: path.join(dir, 'lockstep.sqlite') });
+    const bank = await startTestGateway({ listen: true, store });
+    try {
+      // A buyer with no usual account: the deal waits for money from outside the bank (rule 7).
+      await bank.admin.createCustomer({ userId: 'suzuki', displayName: 'Suzuki', password: 'suzuki-pass-1' });
+      const buyer = await bank.login('suzuki', 'suzuki-pass-1');
+      const created = await bank.request('POST', '/v1/temporary-accounts', {
+        token: buyer,
+        body: { payeeUserId: 'ibm-shop', amountMinor: 5_000, currency: 'JPY' },
+      });
+      expect(created.body).toMatchObject({ status: 'awaiting_funds', balanceMinor: 0 });
+      const code = created.body.code as string;
+      const history = (await bank.request('GET', `/v1/temporary-accounts/${code}/events`, { token: buyer }))
+        .body.data as unknown[];
+
+      const stream = await fetch(`${bank.url}/v1/temporary-accounts/${code}/stream`, {
+        headers: { authorization: `Bearer ${buyer}` },
+      });
+      const events = await within(
+        20_000,
+        'the remittance on the stream',
+        readEvents(stream, history.length + 2, async () => {
+          const { stdout } = await run(
+            process.execPath,
+            [
+              ...nodeFlags,
+              'packages/gateway/src/cli.ts',
+              'remit',
+              '--account',
+              code,
+              '--amount-minor',
+              '5000',
+              '--reference',
+              'slip-1',
+            ],
+            { cwd: root, env: { ...process.env, LOCKSTEP_DATA_DIR: dir, LOG_LEVEL: 'silent' } },
+          );
+          expect(JSON.parse(stdout)).toMatchObject({ ok: true, status: 'funded' });
+        }),
+      );
+      const live = events.slice(history.length);
+      expect(live.map((event) => event.event)).toEqual(['account.deposited', 'account.funded']);
+      expect(live[0]?.data).toMatchObject({ data: { amountMinor: 5_000, source: 'remittance' } });
+      expect(events.map((event) => Number(event.id))).toEqual(events.map((_, index) => index + 1));
+    } finally {
+      await bank.close();
+    }
+  }, 60_000);
+
+  it("passes on another connection's events once each, and none of the store's own alone", async () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'lockstep-foreign-')), 'lockstep.sqlite');
+    const store = await openSqliteStore({ path: file, foreignPollMs: 20 });
+    const operator = await openSqliteStore({ path: file });
+    const seen: StoredEvent[] = [];
+    const resyncs: number[] = [];
+    const stop = store.onForeignEvents(
+      (events) => seen.push(...events),
+      () => resyncs.push(1),
+    );
+    try {
+      await store.transaction(async (tx) => {
+        await tx.insertCustomer(feedCustomer('cus_a'));
+        await tx.insertTemporaryAccount(feedAccount('ta_1', ['cus_a']));
+      });
+      const pause = () => new Promise((resolve) => setTimeout(resolve, 150));
+      // Its own events: the watch moves past them and passes none on.
+      await store.transaction((tx) => tx.appendEvents([feedEvent('ta_1', 1), feedEvent('ta_1', 2)]));
+      await pause();
+      expect(seen).toEqual([]);
+      // Another connection's: passed on, once.
+      const theirs = await operator.transaction((tx) => tx.appendEvents([feedEvent('ta_1', 3)]));
+      await pause();
+      await store.transaction((tx) => tx.appendEvents([feedEvent('ta_1', 4)]));
+      await pause();
+      expect(seen.map((event) => event.id)).toEqual(theirs.map((event) => event.id));
+      expect(seen[0]).toMatchObject({ accountCode: 'ta_1', seq: 3 });
+      // Interleaved with its own before a look: all of them from the last examined, in order.
+      const more = await operator.transaction((tx) => tx.appendEvents([feedEvent('ta_1', 5)]));
+      const own = await store.transaction((tx) => tx.appendEvents([feedEvent('ta_1', 6)]));
+      await pause();
+      expect(seen.slice(1).map((event) => event.id)).toEqual([...more, ...own].map((event) => event.id));
+      expect(resyncs).toEqual([]);
+    } finally {
+      stop();
+      await operator.close();
+      await store.close();
+    }
+  });
+});
