@@ -141,6 +141,29 @@ describe('the embedded store’s account cache', () => {
     await store.close();
   });
 
+  it('does not keep what a read batch saw in a snapshot older than another process’s commit', async () => {
+    // helper-73's review: a batch whose snapshot was fixed by an earlier unit, the operator
+    // committing after it, and the status read later in that batch the first to see the
+    // change: it emptied the cache, then refilled it from the old snapshot, for good.
+    const { store, file } = await storeWith(['ta_1']);
+    expect((await read(store, 'ta_1')).version).toBe(1);
+    await new Promise((resolve) => setImmediate(resolve));
+    const operator = store.read(async (reader) => {
+      await reader.getCustomer('cus_a');
+      return foreignWrite(file, 'ta_1', 'operator');
+    });
+    const concurrent = read(store, 'ta_1');
+    expect(await operator).toBe(2);
+    // In the same snapshot as the commit it raced: the old state is right for it...
+    expect((await concurrent).version).toBe(1);
+    // ...and for no read after.
+    for (let turn = 0; turn < 3; turn++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(await read(store, 'ta_1')).toMatchObject({ version: 2, note: 'operator' });
+    }
+    await store.close();
+  });
+
   it('shares accounts frozen: a reader changing one fails instead of changing the next read', async () => {
     const { store } = await storeWith(['ta_1']);
     const first = await read(store, 'ta_1');

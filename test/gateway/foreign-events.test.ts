@@ -120,4 +120,41 @@ describe('events committed by another process on the embedded store', () => {
       await store.close();
     }
   });
+
+  it('passes on a commit made while the watch’s first look waited for a sync', async () => {
+    // helper-73's review: the first look read the feed's end, waited for this process's WAL
+    // sync, then read data_version: a commit in between counted as seen and was never passed on.
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'lockstep-foreign-')), 'lockstep.sqlite');
+    let slow = false;
+    const store = await openSqliteStore({
+      path: file,
+      foreignPollMs: 20,
+      syncWal: async () => {
+        if (slow) await new Promise((resolve) => setTimeout(resolve, 150));
+      },
+    });
+    const operator = await openSqliteStore({ path: file });
+    const seen: StoredEvent[] = [];
+    let stop = () => {};
+    try {
+      await store.transaction(async (tx) => {
+        await tx.insertCustomer(feedCustomer('cus_a'));
+        await tx.insertTemporaryAccount(feedAccount('ta_1', ['cus_a']));
+      });
+      slow = true;
+      // This process's command: committed, its sync running.
+      const own = store.transaction((tx) => tx.appendEvents([feedEvent('ta_1', 1)]));
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      stop = store.onForeignEvents((events) => seen.push(...events));
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      const theirs = await operator.transaction((tx) => tx.appendEvents([feedEvent('ta_1', 2)]));
+      await own;
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      expect(seen.map((event) => event.id)).toContain(theirs[0]?.id);
+    } finally {
+      stop();
+      await operator.close();
+      await store.close();
+    }
+  });
 });

@@ -5,17 +5,18 @@ import type { TemporaryAccount } from '@lockstep/core';
  * that finds its account here runs no SQL and parses no JSON (a fifth of its CPU, profiled).
  * Commands do not use it; they read inside their write transaction.
  *
- * An entry is always the account's latest committed state:
+ * Each read batch pins its snapshot at its start, then reads SQLite's data_version (which
+ * moves when another connection commits: the operator CLI). An entry is the account as the
+ * snapshot of every read batch since its fill holds it:
+ * - another process committed since the last batch (data_version moved): the cache empties,
+ *   and this batch fills nothing (its snapshot may predate that commit);
  * - the writer's connection reports every row it writes (a temporary trigger); those entries go
  *   when its transaction commits (until then the committed state is still the latest, so a
  *   read may keep it meanwhile);
- * - a read batch fills an entry only while no commit has landed since the batch began: its
- *   snapshot is then the latest committed state (a snapshot taken before a later commit could
- *   hold an older one);
- * - another process's commit (the operator CLI resolving a dispute) empties the cache at the
- *   next read that sees SQLite's data_version move (read once per event-loop turn).
- * So a hit is also what the read batch's own snapshot holds: entries only go stale by a commit,
- * which removes them before anything can read them again.
+ * - a batch fills an entry only while no commit of this process has landed since it began
+ *   (a later commit may have changed what its older snapshot holds).
+ * A commit of another process during a batch changes nothing that batch's snapshot holds; the
+ * next batch sees data_version move first.
  *
  * Entries are frozen, deeply: every reader shares them, and a change would be a bug that
  * must fail loudly rather than show one buyer another request's edit.
@@ -24,35 +25,34 @@ export class AccountCache {
   private readonly entries = new Map<string, TemporaryAccount>();
   /** Rows the open write transaction wrote: their entries go when it commits. */
   private readonly written = new Set<string>();
-  /** The commits counted when the running read batch began. */
+  /** The commits counted when the running read batch began; -1: it fills nothing. */
   private readFrom = -1;
   private foreign: number | undefined;
-
-  /** Entries kept at most; the least recently read go first. */
+  /** Entries kept at most (0: none); the least recently read go first. */
   private readonly limit: number;
   /** The store's count of its own commits. */
   private readonly commits: () => number;
-  /** SQLite's data_version: moves when another connection commits. */
-  private readonly foreignCommits: () => number;
 
-  constructor(limit: number, commits: () => number, foreignCommits: () => number) {
+  constructor(limit: number, commits: () => number) {
     this.limit = limit;
     this.commits = commits;
-    this.foreignCommits = foreignCommits;
   }
 
-  /** A read batch begins: fills are valid until the next commit. */
-  beginRead(): void {
+  /**
+   * A read batch began, its snapshot pinned, and `foreign` (data_version) read after that:
+   * unchanged, no other process committed before the snapshot since the last batch.
+   */
+  beginRead(foreign: number): void {
+    if (foreign !== this.foreign) {
+      this.entries.clear();
+      this.foreign = foreign;
+      this.readFrom = -1;
+      return;
+    }
     this.readFrom = this.commits();
   }
 
   get(code: string): TemporaryAccount | undefined {
-    const foreign = this.foreignCommits();
-    if (foreign !== this.foreign) {
-      this.entries.clear();
-      this.foreign = foreign;
-      return undefined;
-    }
     const account = this.entries.get(code);
     if (account !== undefined) {
       this.entries.delete(code);
@@ -64,7 +64,8 @@ export class AccountCache {
   /** A read batch's account, as its snapshot holds it; returned frozen either way. */
   offer(account: TemporaryAccount): TemporaryAccount {
     deepFreeze(account);
-    if (this.commits() !== this.readFrom || this.foreignCommits() !== this.foreign) return account;
+    if (this.limit <= 0 || this.readFrom < 0 || this.commits() !== this.readFrom) return account;
+    this.entries.delete(account.code);
     if (this.entries.size >= this.limit) this.entries.delete(this.entries.keys().next().value as string);
     this.entries.set(account.code, account);
     return account;

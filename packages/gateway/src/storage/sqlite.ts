@@ -136,7 +136,9 @@ export class SqliteStore implements Store {
   private readonly writer: DatabaseSync;
   private readonly reader: DatabaseSync | undefined;
   private readonly writeOps: SqliteOps;
-  private readonly readControl: { begin: StatementSync; commit: StatementSync } | undefined;
+  private readonly readControl:
+    | { begin: StatementSync; pin: StatementSync; commit: StatementSync }
+    | undefined;
   private readonly control: Record<
     'begin' | 'savepoint' | 'release' | 'rollbackTo' | 'commit',
     StatementSync
@@ -182,6 +184,8 @@ export class SqliteStore implements Store {
   /** Committed temporary accounts for reads (with a reader connection only). */
   private readonly accounts: AccountCache | undefined;
   private readonly foreignPollMs: number;
+  /** The WAL file, when this store syncs it itself (`sync: 'async'`). */
+  private readonly walPath: string | undefined;
   private readonly foreignListeners = new Set<(events: StoredEvent[]) => void>();
   private readonly resyncListeners = new Set<() => void>();
   /** While someone listens for other processes' events: the next look's timer. */
@@ -202,7 +206,8 @@ export class SqliteStore implements Store {
     }
     if (ownSync) {
       // SQLite keeps the WAL beside the real file when the path is a symbolic link.
-      const syncer = walSyncer(`${realpathSync(options.path)}-wal`);
+      this.walPath = `${realpathSync(options.path)}-wal`;
+      const syncer = walSyncer(this.walPath);
       this.syncWal = options.syncWal ?? syncer.sync;
       this.closeSync = syncer.close;
     }
@@ -233,12 +238,13 @@ export class SqliteStore implements Store {
     if (options.path !== ':memory:') {
       this.reader = new DatabaseSync(options.path, { readOnly: true });
       this.reader.exec('PRAGMA busy_timeout = 5000;');
-      this.readControl = { begin: this.reader.prepare('BEGIN'), commit: this.reader.prepare('COMMIT') };
-      const accounts = new AccountCache(
-        options.cachedAccounts ?? 2048,
-        () => this.committedBatches,
-        () => this.foreignCommits(),
-      );
+      this.readControl = {
+        begin: this.reader.prepare('BEGIN'),
+        // Any read of the file starts the snapshot (BEGIN alone does not).
+        pin: this.reader.prepare('SELECT 1 FROM temporary_accounts LIMIT 1'),
+        commit: this.reader.prepare('COMMIT'),
+      };
+      const accounts = new AccountCache(options.cachedAccounts ?? 2048, () => this.committedBatches);
       // Every row the writer's connection writes, whichever statement writes it. TEMP: this
       // connection's own, never stored in the file.
       this.writer.function('lockstep_account_written', (code) => {
@@ -356,22 +362,32 @@ export class SqliteStore implements Store {
     const pageSize = 500;
     const pagesMax = 10;
     try {
+      if (!examined) {
+        // The first look: the version first, so a commit between the two reads counts as
+        // changed at the next look. What it misses lies before the end: history, which a
+        // stream reads from the store when it opens (the watch starts with the gateway).
+        const version = this.dataVersionNow();
+        return { position: await this.read(async (reader) => (reader as SqliteOps).feedEnd()), version };
+      }
       // The end first, then the version: unchanged, no other connection committed before the
       // end was read, so every event up to it is this process's own or examined already.
       const end = await this.read(async (reader) => (reader as SqliteOps).feedEnd());
-      const version = Number((this.dataVersionStatement.get() as { data_version: number }).data_version);
-      if (!examined || version === examined.version) return { position: end, version };
+      const version = this.dataVersionNow();
+      if (version === examined.version) return { position: end, version };
+      // Another process committed, and may not have synced yet (the CLI syncs after its
+      // COMMIT): its events are passed on once they are on disk.
+      if (this.walPath) await syncFile(this.walPath);
       let position = examined.position;
       for (let page = 0; page < pagesMax; page++) {
         const rows = await this.read(async (reader) => (reader as SqliteOps).feedAfter(position, pageSize));
         if (rows.length > 0) {
           position = rows.at(-1)?.position as number;
           const events = rows.map((row) => row.event);
-          for (const listener of this.foreignListeners) listener(events);
+          for (const listener of this.foreignListeners) tell(() => listener(events));
         }
         if (rows.length < pageSize) return { position, version };
       }
-      for (const listener of this.resyncListeners) listener();
+      for (const listener of this.resyncListeners) tell(listener);
       return { position: Math.max(position, end), version };
     } catch {
       // The store closed or failed: the next look starts again from what was examined.
@@ -390,12 +406,17 @@ export class SqliteStore implements Store {
    */
   foreignCommits(): number {
     if (this.dataVersion === undefined) {
-      this.dataVersion = Number((this.dataVersionStatement.get() as { data_version: number }).data_version);
+      this.dataVersion = this.dataVersionNow();
       setImmediate(() => {
         this.dataVersion = undefined;
       });
     }
     return this.dataVersion;
+  }
+
+  /** SQLite's data_version on the writer's connection, read now. */
+  private dataVersionNow(): number {
+    return Number((this.dataVersionStatement.get() as { data_version: number }).data_version);
   }
 
   async health(): Promise<StoreHealth> {
@@ -741,11 +762,19 @@ export class SqliteStore implements Store {
       while (this.readQueue.length > 0) {
         const batch = this.readQueue.splice(0, this.batchUnitsMax);
         // One snapshot for the batch: every read inside sees one committed state.
-        const control = this.readControl as { begin: StatementSync; commit: StatementSync };
+        const control = this.readControl as {
+          begin: StatementSync;
+          pin: StatementSync;
+          commit: StatementSync;
+        };
         const ran: Settled[] = [];
         let seen = 0;
         control.begin.run();
-        this.accounts?.beginRead();
+        if (this.accounts) {
+          // The snapshot first, then whether another process committed (see AccountCache).
+          control.pin.get();
+          this.accounts.beginRead(this.dataVersionNow());
+        }
         try {
           for (const unit of batch) {
             try {
@@ -1003,6 +1032,25 @@ parentPort.on('message', (message) => {
 function isBusy(error: unknown): boolean {
   const code = (error as { errcode?: unknown } | null)?.errcode;
   return typeof code === 'number' && (code & 0xff) === 5;
+}
+
+/** One fdatasync of a file on its own descriptor (another process's WAL frames, say). */
+async function syncFile(file: string): Promise<void> {
+  const handle = await fs.open(file, 'r');
+  try {
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A listener's failure is its own: the others are still told, and the watch goes on. */
+function tell(listener: () => void): void {
+  try {
+    listener();
+  } catch {
+    // Nothing to undo here.
+  }
 }
 
 function walSyncer(walPath: string): { sync: () => Promise<void>; close: () => Promise<void> } {
