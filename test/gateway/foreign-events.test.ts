@@ -121,6 +121,43 @@ describe('events committed by another process on the embedded store', () => {
     }
   });
 
+  it('reads and passes on another process’s commits only once the WAL file is synced', async () => {
+    // helper-73's review: the CLI syncs after its COMMIT, so its commit is visible before it
+    // is on disk; a buyer could be shown a remittance a power cut then took back.
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'lockstep-foreign-')), 'lockstep.sqlite');
+    let synced = 0;
+    const store = await openSqliteStore({
+      path: file,
+      foreignPollMs: 20,
+      syncForeignWal: async () => {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        synced++;
+      },
+    });
+    const operator = await openSqliteStore({ path: file });
+    const delivered: number[] = [];
+    const stop = store.onForeignEvents((events) => delivered.push(...events.map(() => synced)));
+    try {
+      await store.transaction(async (tx) => {
+        await tx.insertCustomer(feedCustomer('cus_a'));
+        await tx.insertTemporaryAccount(feedAccount('ta_1', ['cus_a']));
+      });
+      await store.read((reader) => reader.getTemporaryAccount('ta_1'));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const before = synced;
+      await operator.transaction((tx) => tx.appendEvents([feedEvent('ta_1', 1)]));
+      await store.read((reader) => reader.getTemporaryAccount('ta_1'));
+      expect(synced).toBeGreaterThan(before);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(delivered).toHaveLength(1);
+      expect(delivered[0]).toBeGreaterThan(before);
+    } finally {
+      stop();
+      await operator.close();
+      await store.close();
+    }
+  });
+
   it('passes on a commit made while the watch’s first look waited for a sync', async () => {
     // helper-73's review: the first look read the feed's end, waited for this process's WAL
     // sync, then read data_version: a commit in between counted as seen and was never passed on.

@@ -40,16 +40,18 @@ export class AccountCache {
 
   /**
    * A read batch began, its snapshot pinned, and `foreign` (data_version) read after that:
-   * unchanged, no other process committed before the snapshot since the last batch.
+   * unchanged, no other process committed before the snapshot since the last batch. Says
+   * whether one did.
    */
-  beginRead(foreign: number): void {
+  beginRead(foreign: number): boolean {
     if (foreign !== this.foreign) {
       this.entries.clear();
       this.foreign = foreign;
       this.readFrom = -1;
-      return;
+      return true;
     }
     this.readFrom = this.commits();
+    return false;
   }
 
   get(code: string): TemporaryAccount | undefined {

@@ -88,6 +88,11 @@ export interface SqliteStoreOptions {
   /** Replaces the WAL sync (fault injection in tests); resolves once commits are durable. */
   syncWal?: () => Promise<void>;
   /**
+   * Replaces the WAL sync made for another process's commits before they are read or passed
+   * on (tests); by default one fdatasync of the WAL file on a descriptor of its own.
+   */
+  syncForeignWal?: () => Promise<void>;
+  /**
    * Who checkpoints the WAL into the database file: a worker thread with its own connection
    * (default), or SQLite itself inside the COMMIT that crosses 1000 frames (on the event loop).
    */
@@ -184,8 +189,8 @@ export class SqliteStore implements Store {
   /** Committed temporary accounts for reads (with a reader connection only). */
   private readonly accounts: AccountCache | undefined;
   private readonly foreignPollMs: number;
-  /** The WAL file, when this store syncs it itself (`sync: 'async'`). */
-  private readonly walPath: string | undefined;
+  /** Syncs the WAL for another process's commits (set with `sync: 'async'`, the default). */
+  private readonly syncForeignWal: (() => Promise<void>) | undefined;
   private readonly foreignListeners = new Set<(events: StoredEvent[]) => void>();
   private readonly resyncListeners = new Set<() => void>();
   /** While someone listens for other processes' events: the next look's timer. */
@@ -206,8 +211,9 @@ export class SqliteStore implements Store {
     }
     if (ownSync) {
       // SQLite keeps the WAL beside the real file when the path is a symbolic link.
-      this.walPath = `${realpathSync(options.path)}-wal`;
-      const syncer = walSyncer(this.walPath);
+      const walPath = `${realpathSync(options.path)}-wal`;
+      this.syncForeignWal = options.syncForeignWal ?? (() => syncFile(walPath));
+      const syncer = walSyncer(walPath);
       this.syncWal = options.syncWal ?? syncer.sync;
       this.closeSync = syncer.close;
     }
@@ -376,7 +382,7 @@ export class SqliteStore implements Store {
       if (version === examined.version) return { position: end, version };
       // Another process committed, and may not have synced yet (the CLI syncs after its
       // COMMIT): its events are passed on once they are on disk.
-      if (this.walPath) await syncFile(this.walPath);
+      await this.syncForeignWal?.();
       let position = examined.position;
       for (let page = 0; page < pagesMax; page++) {
         const rows = await this.read(async (reader) => (reader as SqliteOps).feedAfter(position, pageSize));
@@ -770,10 +776,16 @@ export class SqliteStore implements Store {
         const ran: Settled[] = [];
         let seen = 0;
         control.begin.run();
+        let foreignSynced: Promise<void> | undefined;
         if (this.accounts) {
           // The snapshot first, then whether another process committed (see AccountCache).
           control.pin.get();
-          this.accounts.beginRead(this.dataVersionNow());
+          // One did: its commits may not be on disk yet (the CLI syncs after its COMMIT), and
+          // these reads may show them. They answer once the WAL file is synced.
+          if (this.accounts.beginRead(this.dataVersionNow()) && this.syncForeignWal) {
+            foreignSynced = this.syncForeignWal();
+            foreignSynced.catch(() => {});
+          }
         }
         try {
           for (const unit of batch) {
@@ -790,9 +802,14 @@ export class SqliteStore implements Store {
           seen = this.committedBatches;
           control.commit.run();
         }
-        if (this.durableBatches >= seen) settle(ran);
+        if (this.durableBatches >= seen && !foreignSynced) settle(ran);
         else
-          this.untilDurable(seen).then(
+          Promise.all([
+            this.untilDurable(seen),
+            foreignSynced?.catch((error: unknown) => {
+              throw unavailable('Writing to disk failed; nothing could be read.', error);
+            }),
+          ]).then(
             () => settle(ran),
             (error) => {
               for (const unit of batch) unit.reject(error);
