@@ -29,6 +29,17 @@ function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
   ]);
 }
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Waits until `done()` holds (looking every 10 ms), for 10 s at most. */
+async function until(done: () => boolean): Promise<void> {
+  const endMs = Date.now() + 10_000;
+  while (!done()) {
+    if (Date.now() > endMs) throw new Error('not within 10 s');
+    await sleep(10);
+  }
+}
+
 describe('events committed by another process on the embedded store', () => {
   it("reach a live stream: the operator's remittance, as the buyer waits on the order page", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'lockstep-foreign-'));
@@ -85,34 +96,44 @@ describe('events committed by another process on the embedded store', () => {
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'lockstep-foreign-')), 'lockstep.sqlite');
     const store = await openSqliteStore({ path: file, foreignPollMs: 20 });
     const operator = await openSqliteStore({ path: file });
-    const seen: StoredEvent[] = [];
+    const calls: StoredEvent[][] = [];
     const resyncs: number[] = [];
     const stop = store.onForeignEvents(
-      (events) => seen.push(...events),
+      (events) => calls.push(events),
       () => resyncs.push(1),
     );
+    const theirs = new Set<string>();
+    const fromOperator = async (seq: number) => {
+      for (const event of await operator.transaction((tx) => tx.appendEvents([feedEvent('ta_1', seq)]))) {
+        theirs.add(event.id);
+      }
+    };
+    const delivered = () => calls.flat().map((event) => event.id);
     try {
       await store.transaction(async (tx) => {
         await tx.insertCustomer(feedCustomer('cus_a'));
         await tx.insertTemporaryAccount(feedAccount('ta_1', ['cus_a']));
       });
-      const pause = () => new Promise((resolve) => setTimeout(resolve, 150));
-      // Its own events: the watch moves past them and passes none on.
+      // Its own events alone: nothing is passed on.
       await store.transaction((tx) => tx.appendEvents([feedEvent('ta_1', 1), feedEvent('ta_1', 2)]));
-      await pause();
-      expect(seen).toEqual([]);
-      // Another connection's: passed on, once.
-      const theirs = await operator.transaction((tx) => tx.appendEvents([feedEvent('ta_1', 3)]));
-      await pause();
+      await sleep(150);
+      expect(calls).toEqual([]);
+      await fromOperator(3);
+      await until(() => delivered().some((id) => theirs.has(id)));
       await store.transaction((tx) => tx.appendEvents([feedEvent('ta_1', 4)]));
-      await pause();
-      expect(seen.map((event) => event.id)).toEqual(theirs.map((event) => event.id));
-      expect(seen[0]).toMatchObject({ accountCode: 'ta_1', seq: 3 });
-      // Interleaved with its own before a look: all of them from the last examined, in order.
-      const more = await operator.transaction((tx) => tx.appendEvents([feedEvent('ta_1', 5)]));
-      const own = await store.transaction((tx) => tx.appendEvents([feedEvent('ta_1', 6)]));
-      await pause();
-      expect(seen.slice(1).map((event) => event.id)).toEqual([...more, ...own].map((event) => event.id));
+      await sleep(150);
+      expect(calls).toHaveLength(1);
+      // Interleaved with its own: the operator's is passed on (its own may come along).
+      await fromOperator(5);
+      await store.transaction((tx) => tx.appendEvents([feedEvent('ta_1', 6)]));
+      await until(() => delivered().filter((id) => theirs.has(id)).length === 2);
+      await sleep(100);
+      // Every call carries another connection's event; each event comes once, in feed order.
+      for (const call of calls) expect(call.some((event) => theirs.has(event.id))).toBe(true);
+      expect(new Set(delivered()).size).toBe(delivered().length);
+      const seqs = calls.flat().map((event) => event.seq);
+      expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+      expect([...theirs].every((id) => delivered().includes(id))).toBe(true);
       expect(resyncs).toEqual([]);
     } finally {
       stop();
@@ -130,7 +151,7 @@ describe('events committed by another process on the embedded store', () => {
       path: file,
       foreignPollMs: 20,
       syncForeignWal: async () => {
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        await sleep(100);
         synced++;
       },
     });
@@ -143,13 +164,18 @@ describe('events committed by another process on the embedded store', () => {
         await tx.insertTemporaryAccount(feedAccount('ta_1', ['cus_a']));
       });
       await store.read((reader) => reader.getTemporaryAccount('ta_1'));
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await sleep(300);
       const before = synced;
       await operator.transaction((tx) => tx.appendEvents([feedEvent('ta_1', 1)]));
-      await store.read((reader) => reader.getTemporaryAccount('ta_1'));
-      expect(synced).toBeGreaterThan(before);
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      expect(delivered).toHaveLength(1);
+      const syncedAtAnswer = () =>
+        store.read((reader) => reader.getTemporaryAccount('ta_1')).then(() => synced);
+      // The first read batch to see the commit syncs; a later one, while that sync runs,
+      // sees the same commit and waits for it too.
+      const first = syncedAtAnswer();
+      await sleep(20);
+      expect(await syncedAtAnswer()).toBeGreaterThan(before);
+      expect(await first).toBeGreaterThan(before);
+      await until(() => delivered.length === 1);
       expect(delivered[0]).toBeGreaterThan(before);
     } finally {
       stop();
@@ -167,7 +193,7 @@ describe('events committed by another process on the embedded store', () => {
       path: file,
       foreignPollMs: 20,
       syncWal: async () => {
-        if (slow) await new Promise((resolve) => setTimeout(resolve, 150));
+        if (slow) await sleep(150);
       },
     });
     const operator = await openSqliteStore({ path: file });
@@ -181,13 +207,12 @@ describe('events committed by another process on the embedded store', () => {
       slow = true;
       // This process's command: committed, its sync running.
       const own = store.transaction((tx) => tx.appendEvents([feedEvent('ta_1', 1)]));
-      await new Promise((resolve) => setTimeout(resolve, 10));
+      await sleep(10);
       stop = store.onForeignEvents((events) => seen.push(...events));
-      await new Promise((resolve) => setTimeout(resolve, 30));
+      await sleep(30);
       const theirs = await operator.transaction((tx) => tx.appendEvents([feedEvent('ta_1', 2)]));
       await own;
-      await new Promise((resolve) => setTimeout(resolve, 400));
-      expect(seen.map((event) => event.id)).toContain(theirs[0]?.id);
+      await until(() => seen.some((event) => event.id === theirs[0]?.id));
     } finally {
       stop();
       await operator.close();

@@ -191,6 +191,8 @@ export class SqliteStore implements Store {
   private readonly foreignPollMs: number;
   /** Syncs the WAL for another process's commits (set with `sync: 'async'`, the default). */
   private readonly syncForeignWal: (() => Promise<void>) | undefined;
+  /** That sync while it runs: every read batch until it ends may hold what it covers. */
+  private foreignSync: Promise<void> | undefined;
   private readonly foreignListeners = new Set<(events: StoredEvent[]) => void>();
   private readonly resyncListeners = new Set<() => void>();
   /** While someone listens for other processes' events: the next look's timer. */
@@ -382,7 +384,7 @@ export class SqliteStore implements Store {
       if (version === examined.version) return { position: end, version };
       // Another process committed, and may not have synced yet (the CLI syncs after its
       // COMMIT): its events are passed on once they are on disk.
-      await this.syncForeignWal?.();
+      await this.syncForeign();
       let position = examined.position;
       for (let page = 0; page < pagesMax; page++) {
         const rows = await this.read(async (reader) => (reader as SqliteOps).feedAfter(position, pageSize));
@@ -418,6 +420,26 @@ export class SqliteStore implements Store {
       });
     }
     return this.dataVersion;
+  }
+
+  /**
+   * Syncs the WAL file for other processes' commits seen so far (see `syncForeignWal`). Failed,
+   * the next read batch counts them as unseen, and syncs again.
+   */
+  private syncForeign(): Promise<void> {
+    if (!this.syncForeignWal) return Promise.resolve();
+    const sync: Promise<void> = this.syncForeignWal().then(
+      () => {
+        if (this.foreignSync === sync) this.foreignSync = undefined;
+      },
+      (error: unknown) => {
+        if (this.foreignSync === sync) this.foreignSync = undefined;
+        this.accounts?.forgetForeign();
+        throw error;
+      },
+    );
+    this.foreignSync = sync;
+    return sync;
   }
 
   /** SQLite's data_version on the writer's connection, read now. */
@@ -776,17 +798,15 @@ export class SqliteStore implements Store {
         const ran: Settled[] = [];
         let seen = 0;
         control.begin.run();
-        let foreignSynced: Promise<void> | undefined;
         if (this.accounts) {
           // The snapshot first, then whether another process committed (see AccountCache).
           control.pin.get();
           // One did: its commits may not be on disk yet (the CLI syncs after its COMMIT), and
-          // these reads may show them. They answer once the WAL file is synced.
-          if (this.accounts.beginRead(this.dataVersionNow()) && this.syncForeignWal) {
-            foreignSynced = this.syncForeignWal();
-            foreignSynced.catch(() => {});
-          }
+          // these reads may show them. They answer once the WAL file is synced, and so do the
+          // batches after them while that sync runs (they see the same commits).
+          if (this.accounts.beginRead(this.dataVersionNow())) void this.syncForeign().catch(() => {});
         }
+        const foreignSynced = this.foreignSync;
         try {
           for (const unit of batch) {
             try {
