@@ -164,6 +164,27 @@ describe('the embedded store’s account cache', () => {
     await store.close();
   });
 
+  it('refuses a read batch whose snapshot cannot begin, and reads on after it', async () => {
+    // helper-74's review: the snapshot's first read failing (an I/O error, a WAL another process
+    // is recovering) left the batch unanswered and the reader inside BEGIN, so every later
+    // read hung, and the drain's rejection was unhandled.
+    const { store } = await storeWith(['ta_1']);
+    const control = (store as unknown as { readControl: { pin: { get(): unknown } } }).readControl;
+    const pin = control.pin;
+    let failures = 1;
+    control.pin = {
+      get: () => {
+        if (failures-- > 0) throw Object.assign(new Error('disk I/O error'), { errcode: 10 });
+        return pin.get();
+      },
+    };
+    await expect(read(store, 'ta_1')).rejects.toMatchObject({ code: 'service_unavailable' });
+    expect((await read(store, 'ta_1')).version).toBe(1);
+    await write(store, 'ta_1', 'second');
+    expect((await read(store, 'ta_1')).version).toBe(2);
+    await store.close();
+  });
+
   it('shares accounts frozen: a reader changing one fails instead of changing the next read', async () => {
     const { store } = await storeWith(['ta_1']);
     const first = await read(store, 'ta_1');

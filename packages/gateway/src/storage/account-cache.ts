@@ -54,11 +54,6 @@ export class AccountCache {
     return false;
   }
 
-  /** The next read batch counts another process's commits as new (their sync failed). */
-  forgetForeign(): void {
-    this.foreign = undefined;
-  }
-
   get(code: string): TemporaryAccount | undefined {
     const account = this.entries.get(code);
     if (account !== undefined) {

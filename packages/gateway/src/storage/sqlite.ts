@@ -189,7 +189,7 @@ export class SqliteStore implements Store {
   /** Committed temporary accounts for reads (with a reader connection only). */
   private readonly accounts: AccountCache | undefined;
   private readonly foreignPollMs: number;
-  /** Syncs the WAL for another process's commits (set with `sync: 'async'`, the default). */
+  /** Syncs the WAL for another process's commits (every file store). */
   private readonly syncForeignWal: (() => Promise<void>) | undefined;
   /** That sync while it runs: every read batch until it ends may hold what it covers. */
   private foreignSync: Promise<void> | undefined;
@@ -211,12 +211,14 @@ export class SqliteStore implements Store {
         throw new Error(`SQLite refused WAL mode for ${options.path} (got ${String(mode?.journal_mode)}).`);
       }
     }
-    if (ownSync) {
+    if (options.path !== ':memory:') {
       // SQLite keeps the WAL beside the real file when the path is a symbolic link.
-      const walPath = `${realpathSync(options.path)}-wal`;
-      this.syncForeignWal = options.syncForeignWal ?? (() => syncFile(walPath));
-      const syncer = walSyncer(walPath);
-      this.syncWal = options.syncWal ?? syncer.sync;
+      const syncer = walSyncer(`${realpathSync(options.path)}-wal`);
+      if (ownSync) this.syncWal = options.syncWal ?? syncer.sync;
+      // Through the same long-lived descriptor, whatever this store's own mode: the operator
+      // CLI may run in another (its own default syncs after COMMIT), and a write-back error
+      // on the file is reported to a descriptor opened before it, not to a new one.
+      this.syncForeignWal = options.syncForeignWal ?? syncer.sync;
       this.closeSync = syncer.close;
     }
     this.writer.exec(`
@@ -335,19 +337,25 @@ export class SqliteStore implements Store {
     this.foreignListeners.add(listener);
     if (onResync) this.resyncListeners.add(onResync);
     // One connection only (':memory:'): no other process can write.
-    if (this.reader && !this.foreignWatch) {
+    if (this.reader && !this.foreignWatch && !this.closed) {
       const watch: { timer: NodeJS.Timeout | undefined; stopped: boolean } = {
         timer: undefined,
         stopped: false,
       };
-      const look = async (examined: { position: number; version: number } | undefined) => {
+      const look = async (examined: { position: number; version: number }) => {
         const next = await this.examineForeign(examined);
         if (watch.stopped) return;
         watch.timer = setTimeout(() => void look(next), this.foreignPollMs);
         watch.timer.unref();
       };
       this.foreignWatch = watch;
-      void look(undefined);
+      // Where the watch starts: the committed feed's end (the reader's: the writer's would
+      // count an open transaction's events, whose positions a rollback frees for the next
+      // insert, another process's too). The first look reads everything after it, whatever
+      // data_version says: an end and a version cannot be read together, and a commit between
+      // the two reads would otherwise be missed for good. (It may pass this process's own
+      // events of that moment on: streams skip what they sent.)
+      void look({ position: this.readOps.feedEnd(), version: Number.NaN });
     }
     return () => {
       this.foreignListeners.delete(listener);
@@ -364,19 +372,13 @@ export class SqliteStore implements Store {
   }
 
   /** One look for other processes' commits (see `onForeignEvents`); `undefined`: not begun. */
-  private async examineForeign(
-    examined: { position: number; version: number } | undefined,
-  ): Promise<{ position: number; version: number } | undefined> {
+  private async examineForeign(examined: {
+    position: number;
+    version: number;
+  }): Promise<{ position: number; version: number }> {
     const pageSize = 500;
     const pagesMax = 10;
     try {
-      if (!examined) {
-        // The first look: the version first, so a commit between the two reads counts as
-        // changed at the next look. What it misses lies before the end: history, which a
-        // stream reads from the store when it opens (the watch starts with the gateway).
-        const version = this.dataVersionNow();
-        return { position: await this.read(async (reader) => (reader as SqliteOps).feedEnd()), version };
-      }
       // The end first, then the version: unchanged, no other connection committed before the
       // end was read, so every event up to it is this process's own or examined already.
       const end = await this.read(async (reader) => (reader as SqliteOps).feedEnd());
@@ -423,8 +425,9 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Syncs the WAL file for other processes' commits seen so far (see `syncForeignWal`). Failed,
-   * the next read batch counts them as unseen, and syncs again.
+   * Syncs the WAL file for other processes' commits seen so far (see `syncForeignWal`). A
+   * failure is the file's, so it is this store's too: it stops taking writes, as after its own
+   * failed sync, and reads are refused.
    */
   private syncForeign(): Promise<void> {
     if (!this.syncForeignWal) return Promise.resolve();
@@ -434,7 +437,7 @@ export class SqliteStore implements Store {
       },
       (error: unknown) => {
         if (this.foreignSync === sync) this.foreignSync = undefined;
-        this.accounts?.forgetForeign();
+        if (!this.failed) this.syncFailed(error);
         throw error;
       },
     );
@@ -528,6 +531,7 @@ export class SqliteStore implements Store {
     }
     this.closed = true;
     clearTimeout(this.rearm);
+    await this.foreignSync?.catch(() => {});
     await this.checkpointer?.close();
     await this.closeSync?.();
     this.reader?.close();
@@ -797,14 +801,27 @@ export class SqliteStore implements Store {
         };
         const ran: Settled[] = [];
         let seen = 0;
-        control.begin.run();
-        if (this.accounts) {
-          // The snapshot first, then whether another process committed (see AccountCache).
-          control.pin.get();
-          // One did: its commits may not be on disk yet (the CLI syncs after its COMMIT), and
-          // these reads may show them. They answer once the WAL file is synced, and so do the
-          // batches after them while that sync runs (they see the same commits).
-          if (this.accounts.beginRead(this.dataVersionNow())) void this.syncForeign().catch(() => {});
+        try {
+          control.begin.run();
+          if (this.accounts) {
+            // The snapshot first, then whether another process committed (see AccountCache).
+            control.pin.get();
+            // One did: its commits may not be on disk yet (the CLI syncs after its COMMIT), and
+            // these reads may show them. They answer once the WAL file is synced, and so do the
+            // batches after them while that sync runs (they see the same commits).
+            if (this.accounts.beginRead(this.dataVersionNow())) void this.syncForeign().catch(() => {});
+          }
+        } catch (error) {
+          // The snapshot could not begin (an I/O error, a WAL being recovered by another
+          // process): this batch is refused, and the next one begins afresh.
+          try {
+            if (this.reader?.isTransaction) this.reader.exec('ROLLBACK');
+          } catch {
+            // Nothing to roll back.
+          }
+          const refusal = unavailable('The database could not be read just now; retry shortly.', error);
+          for (const unit of batch) unit.reject(refusal);
+          continue;
         }
         const foreignSynced = this.foreignSync;
         try {
@@ -1071,16 +1088,6 @@ function isBusy(error: unknown): boolean {
   return typeof code === 'number' && (code & 0xff) === 5;
 }
 
-/** One fdatasync of a file on its own descriptor (another process's WAL frames, say). */
-async function syncFile(file: string): Promise<void> {
-  const handle = await fs.open(file, 'r');
-  try {
-    await handle.datasync();
-  } finally {
-    await handle.close();
-  }
-}
-
 /** A listener's failure is its own: the others are still told, and the watch goes on. */
 function tell(listener: () => void): void {
   try {
@@ -1091,27 +1098,34 @@ function tell(listener: () => void): void {
 }
 
 function walSyncer(walPath: string): { sync: () => Promise<void>; close: () => Promise<void> } {
-  let handle: fs.FileHandle | undefined;
+  // The opening itself, so two syncs that start together share one descriptor.
+  let handle: Promise<fs.FileHandle> | undefined;
   let checkedAtMs = 0;
   return {
     sync: async () => {
       for (let attempt = 0; attempt < 2; attempt++) {
-        handle ??= await fs.open(walPath, 'r+');
-        await handle.datasync();
+        handle ??= fs.open(walPath, 'r+');
+        const opened = handle;
+        const file = await opened.catch((error: unknown) => {
+          if (handle === opened) handle = undefined;
+          throw error;
+        });
+        await file.datasync();
         const nowMs = Date.now();
         if (nowMs - checkedAtMs < 1000) return;
-        if ((await handle.stat()).nlink > 0) {
+        if ((await file.stat()).nlink > 0) {
           checkedAtMs = nowMs;
           return;
         }
-        await handle.close();
-        handle = undefined;
+        if (handle === opened) handle = undefined;
+        await file.close();
       }
       throw new Error(`${walPath} keeps being unlinked; commits cannot be made durable.`);
     },
     close: async () => {
-      await handle?.close();
+      const opened = handle;
       handle = undefined;
+      await (await opened?.catch(() => undefined))?.close();
     },
   };
 }
