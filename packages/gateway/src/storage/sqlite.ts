@@ -371,7 +371,7 @@ export class SqliteStore implements Store {
     this.foreignWatch = undefined;
   }
 
-  /** One look for other processes' commits (see `onForeignEvents`); `undefined`: not begun. */
+  /** One look for other processes' commits (see `onForeignEvents`): where the next one starts. */
   private async examineForeign(examined: {
     position: number;
     version: number;
