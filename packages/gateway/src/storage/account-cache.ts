@@ -5,18 +5,22 @@ import type { TemporaryAccount } from '@lockstep/core';
  * that finds its account here runs no SQL and parses no JSON (a fifth of its CPU, profiled).
  * Commands do not use it; they read inside their write transaction.
  *
- * Each read batch pins its snapshot at its start, then reads SQLite's data_version (which
- * moves when another connection commits: the operator CLI). An entry is the account as the
- * snapshot of every read batch since its fill holds it:
+ * Each read batch pins its snapshot at its start, with SQLite's data_version as its event-loop
+ * turn read it before (it moves when another connection commits: the operator CLI; one read
+ * per turn, shared with the API-key cache). An entry is the account as the snapshot of every
+ * read batch since its fill holds it, but for a commit of another process inside that turn:
  * - another process committed since the last batch (data_version moved): the cache empties,
- *   and this batch fills nothing (its snapshot may predate that commit);
+ *   and this batch fills nothing;
  * - the writer's connection reports every row it writes (a temporary trigger); those entries go
  *   when its transaction commits (until then the committed state is still the latest, so a
  *   read may keep it meanwhile);
  * - a batch fills an entry only while no commit of this process has landed since it began
  *   (a later commit may have changed what its older snapshot holds).
- * A commit of another process during a batch changes nothing that batch's snapshot holds; the
- * next batch sees data_version move first.
+ * Another process's commit landing between the turn's read of data_version and a snapshot:
+ * that batch may answer a hit older than its snapshot, or fill one, and the next turn's batch
+ * empties the cache (helper-74's review: reading data_version afresh for every batch closed
+ * this at ~7 us per status read, all of the cache's gain). Within a turn too, the API-key cache
+ * sees a revocation by the CLI late.
  *
  * Entries are frozen, deeply: every reader shares them, and a change would be a bug that
  * must fail loudly rather than show one buyer another request's edit.
@@ -39,9 +43,8 @@ export class AccountCache {
   }
 
   /**
-   * A read batch began, its snapshot pinned, and `foreign` (data_version) read after that:
-   * unchanged, no other process committed before the snapshot since the last batch. Says
-   * whether one did.
+   * A read batch began, its snapshot pinned; `foreign` is data_version as the turn read it.
+   * Says whether another process committed since the last batch.
    */
   beginRead(foreign: number): boolean {
     if (foreign !== this.foreign) {
