@@ -431,11 +431,16 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
     const before = await buyerBalance();
     const { page, frame } = await open(`mode="pay" invoice="${await invoice(700, 'order-closed-paying')}"`);
     await login(frame, demoLogins.buyer);
-    // The bank commits the payment, and its answer takes 2 s to come back.
+    // The bank commits the payment, and its answer comes back only once the window is gone
+    // (a fixed 2 s delay once let the answer win under a loaded machine's slower clicks).
+    let windowGone = () => {};
+    const gone = new Promise<void>((resolve) => {
+      windowGone = resolve;
+    });
     await context.route('**/v1/temporary-accounts', async (route) => {
       if (route.request().method() !== 'POST') return route.continue();
       const response = await route.fetch();
-      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      await gone;
       await route.fulfill({ response }).catch(() => undefined);
     });
     try {
@@ -448,11 +453,13 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
       // While the window pays, the iframe offers no Cancel that would close it mid-payment.
       await expect.poll(() => frame.getByRole('button', { name: 'Cancel' }).count()).toBe(0);
       await payWindow.close();
+      windowGone();
       await frame.getByRole('alert').getByText('closed while it was paying').waitFor();
       expect(await page.evaluate(() => (window as any).widgetEvents.map((e: any) => e.type))).toEqual([
         'ready',
       ]);
     } finally {
+      windowGone();
       await context.unroute('**/v1/temporary-accounts');
     }
     // Pay again: the same payment's key finds it done; the money moved once.
