@@ -49,6 +49,17 @@ describe.runIf(pgAvailable())('several gateway processes on one PostgreSQL datab
     await drop?.();
   });
 
+  /** The demo buyer's token and a new deal of theirs with the demo shop, made through A. */
+  async function buyersDeal(amountMinor: number): Promise<{ buyer: string; code: string }> {
+    const buyer = await a.buyerToken();
+    const created = await a.request('POST', '/v1/temporary-accounts', {
+      token: buyer,
+      body: { payeeUserId: 'ibm-shop', amountMinor, currency: 'JPY' },
+    });
+    expect(created.status).toBe(201);
+    return { buyer, code: created.body.code as string };
+  }
+
   async function viaB(method: string, path: string, token: string, body?: unknown, key?: string) {
     const response = await b.app.request(path, {
       method,
@@ -70,13 +81,7 @@ describe.runIf(pgAvailable())('several gateway processes on one PostgreSQL datab
   });
 
   it('a change made through one process reaches a live stream served by the other', async () => {
-    const buyer = await a.buyerToken();
-    const created = await a.request('POST', '/v1/temporary-accounts', {
-      token: buyer,
-      body: { payeeUserId: 'ibm-shop', amountMinor: 700, currency: 'JPY' },
-    });
-    expect(created.status).toBe(201);
-    const code = created.body.code as string;
+    const { buyer, code } = await buyersDeal(700);
     const stream = await b.app.request(`/v1/temporary-accounts/${code}/stream`, {
       headers: { authorization: `Bearer ${buyer}` },
     });
@@ -154,13 +159,7 @@ describe.runIf(pgAvailable())('several gateway processes on one PostgreSQL datab
     // A reconnect tells the live streams to catch up (notices may have been missed); that
     // used to shut every stream the process opened afterwards at once, for good: a client got
     // its catch-up and a closed stream, reconnect after reconnect.
-    const buyer = await a.buyerToken();
-    const created = await a.request('POST', '/v1/temporary-accounts', {
-      token: buyer,
-      body: { payeeUserId: 'ibm-shop', amountMinor: 500, currency: 'JPY' },
-    });
-    expect(created.status).toBe(201);
-    const code = created.body.code as string;
+    const { buyer, code } = await buyersDeal(500);
     expect(await listeners('SELECT pg_terminate_backend(pid)')).toBe(2);
     // Each listener reconnects 500 ms later and resyncs.
     for (let waitedMs = 0; (await listeners('SELECT pid')) !== 2; waitedMs += 50) {

@@ -89,7 +89,7 @@ export interface SqliteStoreOptions {
   syncWal?: () => Promise<void>;
   /**
    * Replaces the WAL sync made for another process's commits before they are read or passed
-   * on (tests); by default one fdatasync of the WAL file on a descriptor of its own.
+   * on (tests); by default an fdatasync of the WAL file on the store's long-lived descriptor.
    */
   syncForeignWal?: () => Promise<void>;
   /**
@@ -110,6 +110,12 @@ export interface SqliteStoreOptions {
   cachedAccounts?: number;
   /** How often to look for another process's commits, for `onForeignEvents` (default 250 ms). */
   foreignPollMs?: number;
+}
+
+/** The foreign-events watch (`onForeignEvents`): its next look's timer, and whether it ended. */
+interface ForeignWatch {
+  timer: NodeJS.Timeout | undefined;
+  stopped: boolean;
 }
 
 /** A unit (write or read) that ran, with its outcome, waiting to be answered. */
@@ -196,7 +202,7 @@ export class SqliteStore implements Store {
   private readonly foreignListeners = new Set<(events: StoredEvent[]) => void>();
   private readonly resyncListeners = new Set<() => void>();
   /** While someone listens for other processes' events: the next look's timer. */
-  private foreignWatch: { timer: NodeJS.Timeout | undefined; stopped: boolean } | undefined;
+  private foreignWatch: ForeignWatch | undefined;
 
   constructor(options: SqliteStoreOptions) {
     this.groupCommit = options.groupCommit ?? true;
@@ -338,10 +344,7 @@ export class SqliteStore implements Store {
     if (onResync) this.resyncListeners.add(onResync);
     // One connection only (':memory:'): no other process can write.
     if (this.reader && !this.foreignWatch && !this.closed) {
-      const watch: { timer: NodeJS.Timeout | undefined; stopped: boolean } = {
-        timer: undefined,
-        stopped: false,
-      };
+      const watch: ForeignWatch = { timer: undefined, stopped: false };
       const look = async (examined: { position: number; version: number }) => {
         const next = await this.examineForeign(examined);
         if (watch.stopped) return;
