@@ -279,4 +279,34 @@ describe('events committed by another process on the embedded store', () => {
       await close();
     }
   });
+
+  it('wakes the webhook worker after a resync too: the events not passed on may have queued deliveries', async () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'lockstep-foreign-')), 'lockstep.sqlite');
+    const inner = await openSqliteStore({ path: file });
+    const told: { events?: (events: StoredEvent[]) => void; resync?: () => void } = {};
+    // The store as the gateway sees it, but the watch is this test's: it says when to resync.
+    const store = new Proxy(inner, {
+      get(target, property) {
+        if (property === 'onForeignEvents') {
+          return (events: (events: StoredEvent[]) => void, resync?: () => void) => {
+            Object.assign(told, { events, resync });
+            return () => {};
+          };
+        }
+        const value = Reflect.get(target, property, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const bank = await startTestGateway({ store });
+    try {
+      const woken: string[] = [];
+      const off = bank.gateway.bus.onOutbox(() => woken.push('outbox'));
+      told.events?.([]);
+      told.resync?.();
+      off();
+      expect(woken).toEqual(['outbox', 'outbox']);
+    } finally {
+      await bank.close();
+    }
+  });
 });

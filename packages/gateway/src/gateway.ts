@@ -120,14 +120,18 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     },
   });
   // Changes made through other gateway processes reach this process's streams and worker too.
-  // After a gap (the listener reconnected), live streams are closed: clients reconnect with
-  // Last-Event-ID and catch up from the store.
+  // After a gap (the listener reconnected, or too many at once), live streams are closed:
+  // clients reconnect with Last-Event-ID and catch up from the store; the events not passed on
+  // may have queued deliveries, so the worker is woken as for those passed on.
   const stopForeign = options.store.onForeignEvents?.(
     (events) => {
       bus.publish(events);
       bus.announceOutbox();
     },
-    () => bus.resyncStreams(),
+    () => {
+      bus.resyncStreams();
+      bus.announceOutbox();
+    },
   );
   const keys = new KeyRing(options.store, {
     issuer: options.publicUrl,
