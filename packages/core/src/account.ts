@@ -378,12 +378,15 @@ function validateParties(input: CreateAccountInput): Result<Party[]> {
  * have the seller outside it; its lock holds the others back all the same).
  */
 export function blockingParties(account: TemporaryAccount, customerId: string): Party[] {
-  const policy = account.releasePolicy;
   return account.parties.filter(
-    (party) =>
-      party.customerId !== customerId &&
-      (policy.kind === 'all_others' || party.group === policy.group || party.role !== 'member'),
+    (party) => party.customerId !== customerId && holdsOthersBack(account, party),
   );
+}
+
+/** Whether a party's lock counts against the others (see `blockingParties`). */
+function holdsOthersBack(account: TemporaryAccount, party: Party): boolean {
+  const policy = account.releasePolicy;
+  return policy.kind === 'all_others' || party.group === policy.group || party.role !== 'member';
 }
 
 /**
@@ -424,10 +427,9 @@ export function heldMinor(account: TemporaryAccount, party: Party): number {
  * a lock that blocks nobody protects nothing (helper-66's review).
  */
 export function heldFromOthersMinor(account: TemporaryAccount, party: Party): number {
-  const blocks = account.parties.some(
-    (other) =>
-      other.customerId !== party.customerId && blockingParties(account, other.customerId).includes(party),
-  );
+  // In another party's blocking set: its lock counts, and there is another party.
+  const blocks =
+    holdsOthersBack(account, party) && account.parties.some((other) => other.customerId !== party.customerId);
   return blocks ? heldMinor(account, party) : 0;
 }
 
