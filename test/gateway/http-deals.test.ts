@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoCommission } from '../../packages/gateway/src/config.ts';
+import { exactRequestHash } from '../../packages/gateway/src/service/bank.ts';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 
 /**
@@ -19,6 +20,15 @@ afterAll(() => gateway.close());
 
 async function post(token: string, path: string, body: unknown = {}, headers: Record<string, string> = {}) {
   return gateway.request('POST', path, { token, body, headers });
+}
+
+/** A POST of exactly these bytes as JSON, under an idempotency key. */
+async function postRaw(token: string, path: string, rawBody: string, key: string) {
+  return gateway.request('POST', path, {
+    token,
+    rawBody,
+    headers: { 'content-type': 'application/json', 'idempotency-key': key },
+  });
 }
 
 async function balances(token: string) {
@@ -391,6 +401,65 @@ describe('idempotency', () => {
     );
     expect(other.status).toBe(422);
     expect(other.body.error.code).toBe('idempotency_key_reused');
+    expect((await balances(buyer))[0]).toBe(before);
+  });
+
+  it('a retry with the same values in another key order or layout is the same request (helper-76)', async () => {
+    // A shop that rebuilds its params after a crash sends the same object in another order.
+    const [before] = await balances(buyer);
+    const first = await post(
+      buyer,
+      '/v1/temporary-accounts',
+      { payeeUserId: 'ibm-shop', amountMinor: 600, currency: 'JPY' },
+      { 'idempotency-key': 'create-reordered' },
+    );
+    expect(first.status).toBe(201);
+    for (const rawBody of [
+      '{"currency":"JPY","amountMinor":600,"payeeUserId":"ibm-shop"}',
+      '{\n  "amountMinor": 600,\n  "currency": "JPY",\n  "payeeUserId": "ibm-shop"\n}',
+    ]) {
+      const again = await postRaw(buyer, '/v1/temporary-accounts', rawBody, 'create-reordered');
+      expect(again.status).toBe(201);
+      expect(again.headers.get('idempotent-replayed')).toBe('true');
+      expect(again.body).toEqual(first.body);
+    }
+    // Other values under the key are still another request.
+    const other = await postRaw(
+      buyer,
+      '/v1/temporary-accounts',
+      '{"currency":"JPY","amountMinor":601,"payeeUserId":"ibm-shop"}',
+      'create-reordered',
+    );
+    expect(other.status).toBe(422);
+    expect(other.body.error.code).toBe('idempotency_key_reused');
+    expect((await balances(buyer))[0]).toBe(before! - 600 - 100);
+  });
+
+  it('a key stored before bodies were hashed in one form still replays its exact request', async () => {
+    // Rows stored by the release before hold the hash of the body's bytes; they live 7 days.
+    const source = await post(
+      buyer,
+      '/v1/temporary-accounts',
+      { payeeUserId: 'ibm-shop', amountMinor: 650, currency: 'JPY' },
+      { 'idempotency-key': 'create-legacy-source' },
+    );
+    const me = await gateway.request('GET', '/v1/me', { token: buyer });
+    const rawBody = '{ "currency": "JPY", "amountMinor": 650, "payeeUserId": "ibm-shop" }';
+    await gateway.gateway.store.transaction((tx) =>
+      tx.putIdempotency({
+        scope: me.body.id,
+        key: 'create-legacy',
+        requestHash: exactRequestHash('POST', '/v1/temporary-accounts', rawBody),
+        statusCode: 201,
+        responseBody: JSON.stringify(source.body),
+        createdAt: new Date().toISOString(),
+      }),
+    );
+    const [before] = await balances(buyer);
+    const again = await postRaw(buyer, '/v1/temporary-accounts', rawBody, 'create-legacy');
+    expect(again.status).toBe(201);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.body).toEqual(source.body);
     expect((await balances(buyer))[0]).toBe(before);
   });
 

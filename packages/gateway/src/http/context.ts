@@ -2,7 +2,13 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import { LockstepError } from '@lockstep/core';
 import type { Context } from 'hono';
 import type { Gateway } from '../gateway.ts';
-import { type Idempotency, type MutationResult, type Principal, requestHash } from '../service/bank.ts';
+import {
+  exactRequestHash,
+  type Idempotency,
+  type MutationResult,
+  type Principal,
+  requestHash,
+} from '../service/bank.ts';
 
 /** Context variables, declared once (Hono's `Env['Variables']`). */
 export interface GatewayEnv {
@@ -66,7 +72,12 @@ export async function idempotencyOf(c: Context<GatewayEnv>): Promise<Idempotency
   const key = c.req.header('idempotency-key');
   if (key === undefined) return undefined;
   const body = c.req.method === 'GET' ? '' : await c.req.text();
-  return { key, requestHash: requestHash(c.req.method, c.req.path, body) };
+  const { method, path } = c.req;
+  return {
+    key,
+    requestHash: requestHash(method, path, body),
+    exactBytesHash: () => exactRequestHash(method, path, body),
+  };
 }
 
 /** Sends a mutation's answer (the JSON stored for replays, not serialised again), marking replays. */

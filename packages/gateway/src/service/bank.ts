@@ -43,8 +43,14 @@ export type Principal =
 
 export interface Idempotency {
   key: string;
-  /** SHA-256 of method, path and body: the same key with another request is refused. */
+  /** `requestHash` of the request: the same key with another request is refused. */
   requestHash: string;
+  /**
+   * The hash releases before 2026-11-27 stored: of the body's exact bytes. A key stored then
+   * and retried after an upgrade is still the same request (the rows live 7 days, then this
+   * can go).
+   */
+  exactBytesHash?: () => string;
 }
 
 export interface MutationResult<T> {
@@ -138,7 +144,10 @@ export class Bank {
       if (idempotency) {
         const previous = await lookup;
         if (previous) {
-          if (previous.requestHash !== idempotency.requestHash) {
+          if (
+            previous.requestHash !== idempotency.requestHash &&
+            previous.requestHash !== idempotency.exactBytesHash?.()
+          ) {
             throw new LockstepError(
               'idempotency_key_reused',
               'This Idempotency-Key was used with a different request.',
@@ -561,9 +570,40 @@ function expect<T>(result: Result<T>): T {
   return result.value;
 }
 
-/** Hash of a request for idempotency: method, path and the exact body bytes. */
+/**
+ * Hash of a request for idempotency: method, path and the body as JSON in one form (keys
+ * sorted, no spaces), so a retry that builds the same object in another key order, or formats
+ * it otherwise, is the same request (helper-76's review: a shop rebuilding its params after a
+ * crash got 422 idempotency_key_reused). A body that is not JSON counts by its exact bytes.
+ */
 export function requestHash(method: string, path: string, body: string): string {
+  let form = body;
+  if (body !== '') {
+    try {
+      form = canonicalJson(JSON.parse(body));
+    } catch {
+      // Not JSON: such a request is refused before anything is stored; hashed as sent.
+    }
+  }
+  return exactRequestHash(method, path, form);
+}
+
+/** Hash of method, path and the body's exact bytes (what releases before 2026-11-27 stored). */
+export function exactRequestHash(method: string, path: string, body: string): string {
   return sha256Hex(`${method.toUpperCase()} ${path}\n${body}`);
+}
+
+/** JSON with every object's keys in sorted order and no whitespace. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const object = value as Record<string, unknown>;
+    const members = Object.keys(object)
+      .sort()
+      .map((name) => `${JSON.stringify(name)}:${canonicalJson(object[name])}`);
+    return `{${members.join(',')}}`;
+  }
+  return JSON.stringify(value);
 }
 
 /**
