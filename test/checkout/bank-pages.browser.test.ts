@@ -85,7 +85,17 @@ describe.runIf(browserAvailable())('bank pages in Chromium', () => {
     await page.locator('tr[data-party="seller"] [data-field="lock"]').getByText('on (1)').waitFor();
     await screenshot(page, '25-bank-status-buyer-live');
 
-    // The buyer releases; the seller withdraws everything; the account dissolves.
+    // Not shipped: the buyer is told when releasing comes. The shop ships (through its API);
+    // Release appears live; the buyer releases; the seller withdraws all; the account dissolves.
+    await expect(
+      page.getByRole('button', { name: 'Release payment (goods received)' }).count(),
+    ).resolves.toBe(0);
+    await page.getByText('You can release the payment once the seller has shipped.').waitFor();
+    const shipped = await gateway.request('POST', `/v1/temporary-accounts/${code}/ship`, {
+      token: gateway.seed.secretKey,
+      body: { carrier: 'Yamato', trackingNumber: 'YT-6' },
+    });
+    expect(shipped.status).toBe(200);
     await page.getByRole('button', { name: 'Release payment (goods received)' }).click();
     await page.getByText('You released the payment.').waitFor();
     await sellerPage.reload();
@@ -216,6 +226,13 @@ describe.runIf(browserAvailable())('bank pages in Chromium', () => {
         body: { amountMinor: takenBackMinor },
       });
       expect(taken.status).toBe(200);
+    } else {
+      // Shipped, so the buyer may release it (not before: not_shipped).
+      const shipped = await gateway.request('POST', `/v1/temporary-accounts/${code}/ship`, {
+        token: gateway.seed.secretKey,
+        body: { carrier: 'Yamato', trackingNumber: 'YT-1' },
+      });
+      expect(shipped.status).toBe(200);
     }
     const fresh = await browser.newContext({ viewport });
     const page = await logIn(fresh, demoLogins.buyer);

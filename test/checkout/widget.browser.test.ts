@@ -108,6 +108,22 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
       body,
     });
 
+  /** A deal the buyer paid from an invoice and the shop shipped: the buyer may release it. */
+  const shippedDeal = async (amountMinor: number, orderReference: string) => {
+    const code = (
+      await gateway.request('POST', '/v1/temporary-accounts', {
+        token: await gateway.buyerToken(),
+        body: { invoice: await invoice(amountMinor, orderReference) },
+      })
+    ).body.code as string;
+    const shipped = await merchant(code, 'ship', {
+      carrier: 'Yamato',
+      trackingNumber: `YT-${orderReference}`,
+    });
+    expect(shipped.status).toBe(200);
+    return code;
+  };
+
   const buyerBalance = async () => {
     const token = await gateway.buyerToken();
     return (await gateway.request('GET', '/v1/accounts', { token })).body.usualAccounts[0]
@@ -273,12 +289,7 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
   }, 60_000);
 
   it("refuses to show or release a payment that is not the logged-in buyer's", async () => {
-    const code = (
-      await gateway.request('POST', '/v1/temporary-accounts', {
-        token: await gateway.buyerToken(),
-        body: { invoice: await invoice(400, 'order-x') },
-      })
-    ).body.code as string;
+    const code = await shippedDeal(400, 'order-x');
     const { page, frame } = await open(`mode="order" account="${code}"`);
     await login(frame, demoLogins.buyer2);
     await frame.getByRole('alert').getByText('This payment is not in your bank account.').waitFor();
@@ -287,12 +298,7 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
   });
 
   it("a shop that hides the iframe under a decoy cannot make the buyer's clicks release the payment", async () => {
-    const code = (
-      await gateway.request('POST', '/v1/temporary-accounts', {
-        token: await gateway.buyerToken(),
-        body: { invoice: await invoice(700, 'order-cj') },
-      })
-    ).body.code as string;
+    const code = await shippedDeal(700, 'order-cj');
     const account = async () =>
       (await gateway.request('GET', `/v1/temporary-accounts/${code}`, { token: await gateway.buyerToken() }))
         .body;
@@ -498,12 +504,7 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
 
   /** A funded deal, its order page with the buyer logged in, and the bank's window open. */
   async function confirmationFor(orderReference: string) {
-    const code = (
-      await gateway.request('POST', '/v1/temporary-accounts', {
-        token: await gateway.buyerToken(),
-        body: { invoice: await invoice(500, orderReference) },
-      })
-    ).body.code as string;
+    const code = await shippedDeal(500, orderReference);
     const { page, frame } = await open(`mode="order" account="${code}"`);
     await login(frame, demoLogins.buyer);
     const opened = page.waitForEvent('popup');
@@ -592,12 +593,7 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
       isMobile: true,
     });
     try {
-      const code = (
-        await gateway.request('POST', '/v1/temporary-accounts', {
-          token: await gateway.buyerToken(),
-          body: { invoice: await invoice(500, 'order-touch') },
-        })
-      ).body.code as string;
+      const code = await shippedDeal(500, 'order-touch');
       const { page, frame } = await open(`mode="order" account="${code}"`, phone);
       await login(frame, demoLogins.buyer);
       const opened = page.waitForEvent('popup');
@@ -634,12 +630,7 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
   it('a page that cuts the window from its opener gets the bank’s own page offered instead', async () => {
     pageHeaders = { 'cross-origin-opener-policy': 'same-origin' };
     try {
-      const code = (
-        await gateway.request('POST', '/v1/temporary-accounts', {
-          token: await gateway.buyerToken(),
-          body: { invoice: await invoice(500, 'order-coop') },
-        })
-      ).body.code as string;
+      const code = await shippedDeal(500, 'order-coop');
       const { page, frame } = await open(`mode="order" account="${code}"`);
       await login(frame, demoLogins.buyer);
       await frame.getByRole('button', { name: 'Release payment' }).click();
@@ -766,7 +757,7 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
     await frame.getByLabel('User ID').fill(demoLogins.buyer.userId);
     await frame.getByLabel('Password').fill(demoLogins.buyer.password);
     await frame.getByLabel('Password').press('Enter');
-    await frame.getByRole('button', { name: 'Release payment' }).waitFor();
+    await frame.getByRole('button', { name: 'Report a problem' }).waitFor();
     // The login form that had the focus is gone: the view's heading has it, not the body.
     expect(await focusedIn(frame)).toBe('H1:Your payment');
     // The heading reads on its own; the "Live" badge is beside it, still describing the facts.
@@ -787,7 +778,7 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
   it('offers Release and Report to a buyer whose lock is off, and says what a deal still needs (helper-66)', async () => {
     // A buyer that unlocked (to let the seller take an advance) got neither button, while the
     // verdict deadline would release the payment on its own.
-    const code = await fundedDeal('order-unlocked');
+    const code = await shippedDeal(500, 'order-unlocked');
     const buyer = await gateway.buyerToken();
     const unlocked = await gateway.request('POST', `/v1/temporary-accounts/${code}/unlock`, {
       token: buyer,
@@ -817,7 +808,7 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
   }, 60_000);
 
   it('a live update leaves the keyboard focus on Release', async () => {
-    const code = await fundedDeal('order-live-focus');
+    const code = await shippedDeal(500, 'order-live-focus');
     const { page, frame } = await open(`mode="order" account="${code}"`);
     await login(frame, demoLogins.buyer);
     const release = frame.getByRole('button', { name: 'Release payment' });
@@ -826,15 +817,38 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
     expect((await merchant(code, 'lock')).status).toBe(200);
     await frame.locator('[data-field="seller-lock"]').getByText('on').waitFor();
     expect(await focusedIn(frame)).toBe('BUTTON:Release payment');
-    expect((await merchant(code, 'ship', { carrier: 'Yamato', trackingNumber: 'YT-7' })).status).toBe(200);
-    await frame.locator('[data-field="shipment"]').getByText('Yamato, tracking YT-7').waitFor();
+    expect((await merchant(code, 'unlock')).status).toBe(200);
+    await frame.locator('[data-field="seller-lock"]').getByText('off').waitFor();
     expect(await focusedIn(frame)).toBe('BUTTON:Release payment');
-    await expect(frame.locator('[role=status]').textContent()).resolves.toContain('Shipped');
+    await expect(frame.locator('[role=status]').textContent()).resolves.toContain('Seller lock: off');
+    await page.close();
+  }, 60_000);
+
+  it('offers Release only once the shop has shipped, and live when it does (helper-75)', async () => {
+    // Released before shipping, the seller took the money with nothing sent, and the example
+    // shop could no longer mark the order shipped; the API now says not_shipped.
+    const code = await fundedDeal('order-release-after-ship');
+    const { page, frame } = await open(`mode="order" account="${code}"`);
+    await login(frame, demoLogins.buyer);
+    await frame.getByRole('button', { name: 'Report a problem' }).waitFor();
+    await expect(frame.getByRole('button', { name: 'Release payment' }).count()).resolves.toBe(0);
+    await frame.getByText('You can release the payment once the seller has shipped.').waitFor();
+    const early = await gateway.request('POST', `/v1/temporary-accounts/${code}/accept`, {
+      token: await gateway.buyerToken(),
+      body: {},
+    });
+    expect(early.status).toBe(409);
+    expect(early.body.error.code).toBe('not_shipped');
+    expect((await merchant(code, 'ship', { carrier: 'Yamato', trackingNumber: 'YT-8' })).status).toBe(200);
+    await frame.getByRole('button', { name: 'Release payment' }).waitFor();
+    await expect(
+      frame.getByText('You can release the payment once the seller has shipped.').count(),
+    ).resolves.toBe(0);
     await page.close();
   }, 60_000);
 
   it('Release confirmed by keyboard in the bank’s window: focus follows, then lands on the heading', async () => {
-    const code = await fundedDeal('order-keyboard-release');
+    const code = await shippedDeal(500, 'order-keyboard-release');
     const { page, frame } = await open(`mode="order" account="${code}"`);
     await login(frame, demoLogins.buyer);
     await frame.getByRole('button', { name: 'Release payment' }).focus();

@@ -60,6 +60,7 @@ describe('rule 3 with a seller-created account', () => {
     expect(account.parties.find((party) => party.role === 'buyer')?.lockPpm).toBe(full);
     const early = withdraw(account, { by: 'ibm', now, to: usual('ibm', 0), commission: noCommission });
     expect(code(early)).toBe('locked_by_other_party');
+    account = must(markShipped(account, { by: 'ibm', now, carrier: 'Yamato', trackingNumber: 'T' }));
     account = must(accept(account, { by: 'mizuta', now }));
     expect(
       must(withdraw(account, { by: 'ibm', now, to: usual('ibm', 0), commission: noCommission })).status,
@@ -138,6 +139,23 @@ describe('deal step 5: not enough money means no shipment', () => {
   });
 });
 
+describe('the verdict comes after the shipment (step 7 follows step 6)', () => {
+  it('a deal is not released before it ships (not_shipped), changes nothing, and is released after', () => {
+    let account = must(
+      deal({ code: 'v1', by: 'mizuta', requiredMinor: 10_500, fundFrom: usual('mizuta', 20_000) }),
+    );
+    account = must(setLock(account, { by: 'ibm', now, lockPpm: full }));
+    const early = accept(account, { by: 'mizuta', now });
+    expect(code(early)).toBe('not_shipped');
+    // The buyer may still turn its own lock off (rule 2): that is no verdict.
+    expect(must(setLock(account, { by: 'mizuta', now, lockPpm: 0 })).verdict).toBeNull();
+    account = must(markShipped(account, { by: 'ibm', now, carrier: 'Yamato', trackingNumber: 'T' }));
+    const released = must(accept(account, { by: 'mizuta', now }));
+    expect(released.verdict).toBe('accepted');
+    expect(released.parties.find((party) => party.role === 'buyer')?.lockPpm).toBe(0);
+  });
+});
+
 describe('rule 9: the withdrawal fee cannot be split away', () => {
   it('160 small withdrawals pay the same fee as one (1.5% of 10,500 = 157)', () => {
     const commission = { creation: {}, withdrawal: { JPY: { flatMinor: 0, basisPoints: 150 } } };
@@ -152,6 +170,7 @@ describe('rule 9: the withdrawal fee cannot be split away', () => {
         }),
       );
       account = must(setLock(account, { by: 'ibm', now, lockPpm: full }));
+      account = must(markShipped(account, { by: 'ibm', now, carrier: 'Yamato', trackingNumber: 'T' }));
       return must(accept(account, { by: 'mizuta', now }));
     };
     let split = open();

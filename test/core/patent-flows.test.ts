@@ -84,6 +84,11 @@ describe('[0033] the temporary account row', () => {
   });
 });
 
+/** The seller marks the deal shipped: the buyer releases only then (a verdict on goods sent). */
+function shipped(account: TemporaryAccount): TemporaryAccount {
+  return must(markShipped(account, { by: 'ibm', now, carrier: 'Yamato', trackingNumber: 'T-1' })).account;
+}
+
 describe('Drawing 3 (steps 101-107): the deal', () => {
   it('buyer funds and locks, seller locks and ships, buyer releases, seller withdraws, account dissolves', () => {
     let account: TemporaryAccount = deal().account; // steps 101-103
@@ -254,7 +259,7 @@ describe('[0035] three or more parties', () => {
 
   it('AND over all others: the guarantor’s lock alone holds the money', () => {
     let account = threeParty('all_others');
-    account = must(accept(account, { by: 'mizuta', now })).account;
+    account = must(accept(shipped(account), { by: 'mizuta', now })).account;
     account = must(setLock(account, { by: 'guarantor', now, lockPpm: full })).account;
     expect(movableMinor(account, 'ibm')).toBe(0);
     account = must(setLock(account, { by: 'guarantor', now, lockPpm: 0 })).account;
@@ -270,7 +275,7 @@ describe('[0035] three or more parties', () => {
     // The seller locked: neither the buyer nor the guarantor can take the money now.
     expect(movableMinor(account, 'mizuta')).toBe(0);
     expect(movableMinor(account, 'guarantor')).toBe(0);
-    account = must(accept(account, { by: 'mizuta', now })).account;
+    account = must(accept(shipped(account), { by: 'mizuta', now })).account;
     // The buyer released: the seller is paid, the guarantor's lock notwithstanding.
     expect(movableMinor(account, 'ibm')).toBe(9_000);
     expect(movableMinor(account, 'guarantor')).toBe(0);
@@ -288,7 +293,7 @@ describe('[0035] three or more parties', () => {
     account = must(setLock(account, { by: 'guarantor', now, lockPpm: 0 })).account;
     // Shipped goods: the buyer cannot take the money back past the seller's lock...
     expect(movableMinor(account, 'mizuta')).toBe(0);
-    account = must(accept(account, { by: 'mizuta', now })).account;
+    account = must(accept(shipped(account), { by: 'mizuta', now })).account;
     // ...nor the guarantor take the seller's payment once the buyer released.
     expect(movableMinor(account, 'guarantor')).toBe(0);
     expect(movableMinor(account, 'ibm')).toBe(9_000);
@@ -349,7 +354,7 @@ describe('[0036] commission', () => {
       currency: 'JPY',
       purpose: 'creation_fee',
     });
-    let account = must(accept(created.account, { by: 'mizuta', now })).account;
+    let account = must(accept(shipped(created.account), { by: 'mizuta', now })).account;
     const out = must(withdraw(account, { by: 'ibm', now, to: usual('ibm', 0), commission }));
     // 10 + floor(10500 * 1.5%) = 10 + 157 = 167
     expect(out.transfers).toEqual([

@@ -27,6 +27,15 @@ async function act(
   );
   return { status: r.status, location: r.headers.get('location') };
 }
+/** The seller ships through the API (the bank's pages have no shipping): the buyer releases then. */
+async function ship(code: string) {
+  const token = await bank.gateway.login('ibm-shop', 'ibm-demo-pass');
+  const shipped = await bank.gateway.request('POST', `/v1/temporary-accounts/${code}/ship`, {
+    token,
+    body: { carrier: 'Yamato', trackingNumber: 'T-1' },
+  });
+  expect(shipped.status).toBe(200);
+}
 async function createFunded(
   s: { cookie: string; csrf: string },
   amount: string,
@@ -69,6 +78,13 @@ describe('flows', () => {
     const s = await seller();
     const code = await createFunded(b, '1000');
     expect((await act(s, code, 'lock')).location).toContain('notice=lock');
+    // Not shipped yet: releasing is not offered (the API says not_shipped), reporting is.
+    const unshipped = (await get(`/bank/temporary-accounts/${code}`, b.cookie)).text;
+    expect(forms(unshipped)).not.toContain('accept');
+    expect(forms(unshipped)).toContain('reject');
+    expect(unshipped).toContain('You can release the payment once the seller has shipped.');
+    await ship(code);
+    expect(forms((await get(`/bank/temporary-accounts/${code}`, b.cookie)).text)).toContain('accept');
     expect((await act(b, code, 'accept')).location).toContain('notice=accept');
     const page = (await get(`/bank/temporary-accounts/${code}`, b.cookie)).text;
     const offered = forms(page);
@@ -84,7 +100,8 @@ describe('flows', () => {
     const s = await seller();
     const code = await createFunded(b, '10000');
     await act(s, code, 'lock');
-    await act(b, code, 'accept');
+    await ship(code);
+    expect((await act(b, code, 'accept')).location).toContain('notice=accept');
     await act(s, code, 'unlock');
     const before = (await get(`/bank/temporary-accounts/${code}`, s.cookie)).text;
     console.log('seller sees movable', /You may move out<\/dt><dd class="amount">([^<]*)/.exec(before)?.[1]);

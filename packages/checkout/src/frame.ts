@@ -622,7 +622,10 @@ function renderOrder(account: AccountView): void {
   // is made (by the window, which then closes by itself, or elsewhere) or moot.
   if (!(order.confirmation && canDecide)) {
     endConfirmation('settled');
-    const actionsKey = canDecide ? 'decide' : (account.verdict ?? '');
+    // A deal is released once shipped (the API says not_shipped before): until then the
+    // buyer may only report a problem, and is told when releasing comes.
+    const canRelease = canDecide && (account.mode !== 'deal' || account.shipment !== null);
+    const actionsKey = canDecide ? `decide${canRelease ? '+release' : ''}` : (account.verdict ?? '');
     if (view.actionsKey !== actionsKey) {
       view.actionsKey = actionsKey;
       const actions = view.actions;
@@ -645,7 +648,10 @@ function renderOrder(account: AccountView): void {
         report.addEventListener('click', () =>
           openConfirmation(actions, 'reject', order.lastAccount ?? account),
         );
-        children.push(release, report);
+        children.push(
+          ...(canRelease ? [release] : [h('p', { class: 'hint' }, t.releaseAfterShipping)]),
+          report,
+        );
       } else if (account.verdict) {
         children.push(h('p', { class: 'success' }, account.verdict === 'accepted' ? t.released : t.rejected));
       }

@@ -54,6 +54,7 @@ const en = {
   funded: 'Funds held at your bank',
   dissolved: 'Completed: the temporary account is closed',
   release: 'Release payment',
+  releaseAfterShipping: 'You can release the payment once the seller has shipped.',
   releaseConfirm:
     'Release the payment to the seller? Do this only once you have received and checked the goods.',
   reportProblem: 'Report a problem',
@@ -144,6 +145,7 @@ const ja: Dictionary = {
   funded: '銀行で保管中',
   dissolved: '完了：一時口座は閉じられました',
   release: '支払いを解除',
+  releaseAfterShipping: '販売者が発送した後に支払いを解除できます。',
   releaseConfirm: '販売者への支払いを解除しますか？商品を受け取り確認してから行ってください。',
   reportProblem: '問題を報告',
   reportConfirm: '問題を報告しますか？あなたのロックはそのままで、販売者に通知されます。',

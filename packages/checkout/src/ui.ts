@@ -33,6 +33,8 @@ export interface AccountView {
   balanceMinor: number;
   requiredMinor: number;
   status: 'awaiting_funds' | 'funded' | 'dissolved';
+  /** A deal is released once shipped; a fractional account has no shipping. */
+  mode: 'deal' | 'fractional';
   /** What the deal still takes paid in (null for a fractional account; absent from older gateways). */
   amountDueMinor?: number | null;
   /** The bank's creation fee still to pay with the first pay-in (absent from older gateways). */

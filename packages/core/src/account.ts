@@ -840,10 +840,22 @@ export function markShipped(account: TemporaryAccount, input: MarkShippedInput):
   return ok(finish(next, events, [], input.now));
 }
 
-/** The buyer is satisfied and releases its lock (steps 106, 122). */
+/**
+ * The buyer is satisfied and releases its lock (steps 106, 122): a verdict on goods received,
+ * so in a deal only once the seller has shipped (step 7 follows step 6). Accepting first let
+ * the seller take the money with nothing shipped, and the example shop then could no longer
+ * mark the order shipped (helper-75's review). The buyer may still turn its own lock off at any
+ * time (rule 2): that is `unlock`, not a verdict.
+ */
 export function accept(account: TemporaryAccount, input: Context): Result<CommandOutcome> {
   const buyer = requireBuyerVerdict(account, input);
   if (!buyer.ok) return buyer;
+  if (account.mode === 'deal' && !account.shipment) {
+    return fail(
+      'not_shipped',
+      'The seller has not shipped yet: release the payment once the goods are sent.',
+    );
+  }
   const events: AccountEvent[] = [];
   const emit = eventSink(events, input, account.version);
   let next: TemporaryAccount = { ...account, verdict: 'accepted' };

@@ -43,7 +43,7 @@ export interface MockBuyer {
   readonly customerId: string;
   /** Pays an invoice (steps 103, 111-113): creates the temporary account, buyer's lock on. */
   pay(invoiceToken: string): Promise<string>;
-  /** Releases the buyer's lock after inspecting the goods (steps 120-122). */
+  /** Releases the buyer's lock after inspecting the goods (steps 120-122): once shipped (`not_shipped` before). */
   release(code: string): Promise<TemporaryAccount>;
   /** Reports a problem: the buyer keeps the lock on. */
   reject(code: string, reason?: string): Promise<TemporaryAccount>;

@@ -662,7 +662,12 @@ function statusPage(
                 }
                 ${
                   isBuyer && account.verdict === null && account.status === 'funded'
-                    ? html`${actionForm(session, account.code, 'accept', 'Release payment (goods received)')}
+                    ? html`${
+                        // Released once shipped (the API says not_shipped before).
+                        account.mode !== 'deal' || account.shipment
+                          ? actionForm(session, account.code, 'accept', 'Release payment (goods received)')
+                          : html`<p class="hint" id="release-after-shipping">You can release the payment once the seller has shipped.</p>`
+                      }
                       ${actionForm(
                         session,
                         account.code,
