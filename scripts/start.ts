@@ -98,6 +98,7 @@ Lockstep demo is running.
   Bank (gateway): ${gatewayUrl}/bank   (API: ${gatewayUrl}/openapi.json)
   Buyer logins:  mizuta / mizuta-demo-pass (¥100,000), tanaka / tanaka-demo-pass (¥50,000)
   Seller login:  ibm-shop / ibm-demo-pass
+  Operator CLI:  LOCKSTEP_DATA_DIR=${path.relative(process.cwd(), path.join(dataDir, 'gateway')) || '.'} pnpm lockstep-admin reconcile
 Press Ctrl-C to stop.`);
   }
 });

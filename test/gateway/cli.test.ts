@@ -343,6 +343,26 @@ describe('operator CLI: argument errors', () => {
   });
 });
 
+describe('operator CLI: a data folder without a database', () => {
+  it('reconcile there refuses in one line and creates nothing (it said "balanced": true of an empty bank)', () => {
+    // helper-75: after `pnpm start`, `pnpm lockstep-admin reconcile` read the default folder,
+    // not the demo's, created an empty database there and reported all well.
+    const dataDir = tempDir('missing');
+    for (const args of [['reconcile'], ['keys:rotate'], ['key:list', '--merchant', 'cus_x']]) {
+      const refused = cli(dataDir, ...args);
+      expect(refused.status, args[0]).toBe(1);
+      expect(refused.stderr).toMatch(
+        /^No database at .*lockstep\.sqlite: no gateway has run on this data folder/,
+      );
+      expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+      expect(readdirSync(dataDir)).toEqual([]);
+    }
+    // Setting a bank up may create it.
+    ok(cli(dataDir, 'seed-demo'));
+    expect(ok<{ balanced: boolean }>(cli(dataDir, 'reconcile')).balanced).toBe(true);
+  }, 60_000);
+});
+
 describe('start-up failures', () => {
   // Root ignores file modes, so an unopenable database is a directory in its place, and an
   // uncreatable data folder sits under a file.

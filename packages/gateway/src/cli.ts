@@ -1,3 +1,5 @@
+import { statSync } from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { type CurrencyCode, isCurrencyCode, parseAmountMinor } from '@lockstep/core';
 import { ConfigError, type GatewayConfig, loadConfig } from './config.ts';
@@ -47,6 +49,27 @@ const commands = new Set([
   'seed-demo',
 ]);
 
+/** Commands that set a bank up, so may create its embedded database; the others need one. */
+const settingUp = new Set(['customer:create', 'seed-demo']);
+
+/**
+ * On the embedded store, a command that needs a bank refuses a data folder with no database:
+ * `reconcile` there created an empty one and said `"balanced": true` (helper-75's review: the
+ * operator pointed it at the default folder, not the demo's). One line, nothing created. A path
+ * that cannot be a database (a file in the way) fails at the open, as before.
+ */
+function missingDatabase(command: string, config: GatewayConfig): string | undefined {
+  if (config.databaseUrl || settingUp.has(command)) return undefined;
+  const file = path.resolve(config.dataDir, 'lockstep.sqlite');
+  try {
+    statSync(file);
+    return undefined;
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== 'ENOENT') return undefined;
+  }
+  return `No database at ${file}: no gateway has run on this data folder (LOCKSTEP_DATA_DIR). \`pnpm start\` keeps the demo's in .data/demo/gateway.`;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === 'help' || command === '--help') {
@@ -86,6 +109,11 @@ async function main(argv: string[]): Promise<number> {
     if (!(error instanceof ConfigError)) throw error;
     console.error(error.message);
     return 2;
+  }
+  const missing = missingDatabase(command, config);
+  if (missing) {
+    console.error(missing);
+    return 1;
   }
   try {
     // An operator's command: no webhook deliveries and no upkeep from this short-lived process.
