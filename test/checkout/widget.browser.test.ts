@@ -847,6 +847,36 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
     await page.close();
   }, 60_000);
 
+  it('tells the buyer to take the money back once the shop refunds, and says the money went back (helper-75)', async () => {
+    // After a reported problem the shop released its lock: the widget said only "Your lock stays
+    // on", and after the refund "Completed", as after a sale.
+    const code = await shippedDeal(500, 'order-refund');
+    const buyer = await gateway.buyerToken();
+    expect((await merchant(code, 'lock')).status).toBe(200);
+    const rejected = await gateway.request('POST', `/v1/temporary-accounts/${code}/reject`, {
+      token: buyer,
+      body: { reason: 'cracked' },
+    });
+    expect(rejected.status).toBe(200);
+    const { page, frame } = await open(`mode="order" account="${code}"`);
+    await login(frame, demoLogins.buyer);
+    await frame.getByText('You reported a problem. Your lock stays on.').first().waitFor();
+    await expect(frame.locator('[data-field="next-step"]').count()).resolves.toBe(0);
+    expect((await merchant(code, 'unlock')).status).toBe(200);
+    await frame
+      .locator('[data-field="next-step"]')
+      .getByText('The seller released its lock: take your money back at your bank.')
+      .waitFor();
+    const back = await gateway.request('POST', `/v1/temporary-accounts/${code}/withdraw`, {
+      token: buyer,
+      body: {},
+    });
+    expect(back.body.status).toBe('dissolved');
+    await frame.locator('[data-field="status"]').getByText('Closed: your money went back to you').waitFor();
+    await expect(frame.locator('[data-field="next-step"]').count()).resolves.toBe(0);
+    await page.close();
+  }, 60_000);
+
   it('Release confirmed by keyboard in the bank’s window: focus follows, then lands on the heading', async () => {
     const code = await shippedDeal(500, 'order-keyboard-release');
     const { page, frame } = await open(`mode="order" account="${code}"`);

@@ -137,6 +137,9 @@ describe.runIf(browserAvailable())('example shop, end to end (pnpm start)', () =
       .getByRole('button', { name: 'Mark shipped' })
       .click();
     await orderStatus(orderId, 'shipped');
+    // The order page keeps the shop's status current, without a reload (it showed "funded").
+    await page.locator('#order-status').getByText('shipped').waitFor();
+    await page.locator('#order-tracking').getByText('tracking').waitFor();
 
     await page.reload();
     const frame = await widgetFrame(page);
@@ -190,6 +193,10 @@ describe.runIf(browserAvailable())('example shop, end to end (pnpm start)', () =
       .locator(`tr[data-order="${orderId}"]`)
       .getByRole('button', { name: 'Release our lock (refund the buyer)' })
       .click();
+    await adminPage
+      .locator(`tr[data-order="${orderId}"]`)
+      .getByText('Our lock is off: the buyer takes the money back at the bank.')
+      .waitFor();
 
     // The buyer takes the money back at the bank; the account dissolves; the shop sees it.
     const code = (await (await fetch(`${shopUrl}/orders/${orderId}/status`)).json()).accountCode as string;

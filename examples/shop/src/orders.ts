@@ -14,6 +14,8 @@ export type OrderStatus =
   | 'released'
   | 'completed'
   | 'disputed'
+  /** We released our lock on a dispute: the buyer takes the money back at the bank. */
+  | 'refunding'
   | 'refunded'
   | 'withdraw_failed';
 

@@ -7,8 +7,9 @@ import {
   type TemporaryAccount,
 } from '@lockstep/merchant';
 import { createWebhookVerifier } from '@lockstep/merchant/webhooks';
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import { basicAuth } from 'hono/basic-auth';
+import { getCookie, setCookie } from 'hono/cookie';
 import { csrf } from 'hono/csrf';
 import { html, raw } from 'hono/html';
 import { type Order, OrderBook } from './orders.ts';
@@ -98,6 +99,15 @@ export function createShop(options: ShopOptions) {
       carrier: null,
       trackingNumber: null,
     });
+    // This browser's orders, for "Your orders" (the shop has no buyer accounts; the list
+    // showed every buyer's orders to anyone: helper-75's review).
+    const mine = [orderId, ...ordersOfBrowser(c).filter((id) => id !== orderId)].slice(0, ordersRemembered);
+    setCookie(c, ordersCookie, mine.join('.'), {
+      httpOnly: true,
+      sameSite: 'Lax',
+      path: '/',
+      maxAge: 90 * 24 * 60 * 60,
+    });
     return c.redirect(`/orders/${orderId}/pay`, 303);
   });
 
@@ -105,6 +115,9 @@ export function createShop(options: ShopOptions) {
   app.get('/orders/:id/pay', (c) => {
     const order = orders.get(c.req.param('id'));
     if (!order) return c.text('No such order', 404);
+    // Paid already (the back button, a second tab): the order page, not a dead end.
+    if (order.accountCode || order.status !== 'awaiting_payment')
+      return c.redirect(`/orders/${order.id}`, 303);
     return c.html(
       page(
         'Pay',
@@ -144,8 +157,8 @@ export function createShop(options: ShopOptions) {
         `Order ${order.id}`,
         html`<h1>Order ${order.id}</h1>
           <p>${order.title} · ${yen(order)}</p>
-          <p>Shop status: <strong id="order-status">${order.status}</strong>
-            ${order.trackingNumber ? html` · shipped by ${order.carrier}, tracking ${order.trackingNumber}` : ''}</p>
+          <p>Shop status: <strong id="order-status" data-order="${order.id}">${order.status}</strong>
+            <span id="order-tracking">${order.trackingNumber ? ` · shipped by ${order.carrier}, tracking ${order.trackingNumber}` : ''}</span></p>
           ${
             order.accountCode
               ? html`<script src="${options.gatewayUrl}/checkout.js" defer></script>
@@ -157,31 +170,40 @@ export function createShop(options: ShopOptions) {
                   ></lockstep-checkout>`
               : html`<p>Waiting for payment. <a href="/orders/${order.id}/pay">Pay now</a></p>`
           }
+          <p><a href="/orders">Your orders</a> · <a href="/">Back to the shop</a></p>
+          <script src="/shop.js" defer></script>`,
+      ),
+    );
+  });
+
+  app.get('/orders', (c) => {
+    const mine = ordersOfBrowser(c)
+      .map((id) => orders.get(id))
+      .filter((order): order is Order => order != null);
+    return c.html(
+      page(
+        'Your orders',
+        html`<h1>Your orders</h1>
+          ${
+            mine.length > 0
+              ? html`<ul>
+                  ${mine.map(
+                    (order) =>
+                      html`<li><a href="/orders/${order.id}">${order.id}</a> ${order.title} — ${order.status}</li>`,
+                  )}
+                </ul>`
+              : html`<p>No orders from this browser yet.</p>`
+          }
           <p><a href="/">Back to the shop</a></p>`,
       ),
     );
   });
 
-  app.get('/orders', (c) =>
-    c.html(
-      page(
-        'Orders',
-        html`<h1>Orders</h1>
-          <ul>
-            ${orders
-              .list()
-              .map(
-                (order) =>
-                  html`<li><a href="/orders/${order.id}">${order.id}</a> ${order.title} — ${order.status}</li>`,
-              )}
-          </ul>`,
-      ),
-    ),
-  );
-
   app.get('/orders/:id/status', (c) => {
     const order = orders.get(c.req.param('id'));
-    return order ? c.json({ status: order.status, accountCode: order.accountCode }) : c.json({}, 404);
+    if (!order) return c.json({}, 404);
+    const { status, accountCode, carrier, trackingNumber } = order;
+    return c.json({ status, accountCode, carrier, trackingNumber });
   });
 
   // The seller's side: mark shipped (step 105), or release our lock on a dispute (refund).
@@ -232,6 +254,7 @@ export function createShop(options: ShopOptions) {
     if (!order?.accountCode || order.status !== 'disputed')
       return c.text('Only a disputed order is refunded.', 409);
     await lockstep.temporaryAccounts.unlock(order.accountCode, { idempotencyKey: `refund-${order.id}` });
+    orders.transition(order.id, ['disputed'], 'refunding');
     return c.redirect('/admin', 303);
   });
 
@@ -337,7 +360,11 @@ export function createShop(options: ShopOptions) {
         return;
       case 'account.dissolved':
         // Emptied without our withdrawal: the buyer took the money back.
-        orders.transition(order.id, ['disputed', 'funded', 'shipped', 'awaiting_funds', 'paid'], 'refunded');
+        orders.transition(
+          order.id,
+          ['disputed', 'refunding', 'funded', 'shipped', 'awaiting_funds', 'paid'],
+          'refunded',
+        );
         return;
       default:
         return;
@@ -376,6 +403,7 @@ function adminAction(order: Order) {
       <button type="submit">Release our lock (refund the buyer)</button>
     </form>`;
   }
+  if (order.status === 'refunding') return 'Our lock is off: the buyer takes the money back at the bank.';
   if (order.status === 'withdraw_failed') {
     return html`<form method="post" action="/admin/orders/${order.id}/withdraw">
       <button type="submit">Retry taking the payment</button>
@@ -403,7 +431,18 @@ function page(title: string, body: ReturnType<typeof html>) {
     </html>`;
 }
 
-/** The page script: when the widget reports payment, tell the backend and open the order. */
+/** "Your orders" reads this browser's order ids from this cookie (newest first). */
+const ordersCookie = 'shop_orders';
+const ordersRemembered = 50;
+
+function ordersOfBrowser(c: Context): string[] {
+  return (getCookie(c, ordersCookie) ?? '').split('.').filter((id) => /^ord_[\w-]{1,40}$/.test(id));
+}
+
+/**
+ * The page script: when the widget reports payment, tell the backend and open the order; on
+ * the order page, keep the shop's status current (it was the one the page was served with).
+ */
 const shopScript = `
 const widget = document.getElementById('checkout');
 if (widget && widget.dataset.order) {
@@ -417,5 +456,19 @@ if (widget && widget.dataset.order) {
     const result = await response.json().catch(() => ({}));
     location.href = result.orderUrl || '/orders/' + orderId;
   });
+}
+const statusLine = document.getElementById('order-status');
+if (statusLine && statusLine.dataset.order) {
+  const tracking = document.getElementById('order-tracking');
+  const refresh = async () => {
+    const response = await fetch('/orders/' + statusLine.dataset.order + '/status').catch(() => null);
+    const order = response && response.ok ? await response.json().catch(() => null) : null;
+    if (order && order.status && statusLine.textContent !== order.status) statusLine.textContent = order.status;
+    if (order && order.trackingNumber && tracking) {
+      tracking.textContent = ' · shipped by ' + order.carrier + ', tracking ' + order.trackingNumber;
+    }
+  };
+  setInterval(refresh, 3000);
+  document.addEventListener('visibilitychange', () => { if (!document.hidden) refresh(); });
 }
 `;

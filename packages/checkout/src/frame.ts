@@ -528,7 +528,32 @@ async function followStream(afterSeq: number): Promise<void> {
  * seller must ship, when silence releases the payment, or how the bank decided. Nothing when
  * none applies.
  */
+/**
+ * The buyer reported a problem and the seller released its lock (a refund), with no dispute
+ * decided: the money is the buyer's to take back. The widget said only "Your lock stays on"
+ * (helper-75's review).
+ */
+function refundReady(account: AccountView): boolean {
+  const seller = account.parties.find((party) => party.role === 'seller');
+  return (
+    account.status !== 'dissolved' &&
+    account.verdict === 'rejected' &&
+    !account.dispute &&
+    seller?.lockPpm === 0
+  );
+}
+
+/** A closed deal whose money went back to the buyer: not "Completed" as a sale is. */
+function refunded(account: AccountView): boolean {
+  if (account.status !== 'dissolved') return false;
+  if (account.verdict === 'rejected') return account.dispute?.resolvedFor !== 'seller';
+  return account.verdict === null && account.deadlines?.shipMissed === true;
+}
+
 function deadlineRow(account: AccountView): HTMLElement[] {
+  if (refundReady(account)) {
+    return [h('dt', {}, t.nextStep), h('dd', { 'data-field': 'next-step' }, t.refundReady)];
+  }
   const notice = deadlineNotice(account);
   const text =
     notice?.kind === 'dispute'
@@ -553,7 +578,9 @@ function renderOrder(account: AccountView): void {
     ppm && ppm > 0 ? `${t.lockOn}${ppm < 1_000_000 ? ` (${ppm / 10_000}%)` : ''}` : t.lockOff;
   const state =
     account.status === 'dissolved'
-      ? t.dissolved
+      ? refunded(account)
+        ? t.refunded
+        : t.dissolved
       : account.status === 'awaiting_funds'
         ? // The creation fee is paid with the first pay-in (or kept from a remittance): paying
           // only the amount due left the deal unfunded (helper-67's review).

@@ -1,0 +1,116 @@
+import { describe, expect, it } from 'vitest';
+import { startTestGateway, type TestGateway } from '../support/gateway.ts';
+import {
+  adminAuth,
+  adminPost,
+  buyerPays,
+  checkout,
+  closedAfterEach,
+  orderReaches,
+  type ShopHandle,
+  startShop,
+} from './shop-harness.ts';
+
+/**
+ * The example shop's pages as a buyer and its admin meet them (helper-75's walk-through): whose
+ * orders "Your orders" lists, where a paid order's pay page leads, what a refund looks like.
+ */
+const cleanup = closedAfterEach();
+
+async function shopAndGateway(): Promise<{ gw: TestGateway; handle: ShopHandle }> {
+  const gw = await startTestGateway({ listen: true });
+  cleanup(() => gw.close());
+  const handle = await startShop(gw);
+  cleanup(() => handle.stop());
+  return { gw, handle };
+}
+
+/** A GET on the shop as a browser with these cookies. */
+function get(handle: ShopHandle, pathname: string, cookie = '') {
+  return handle.shop.app.request(`${handle.url}${pathname}`, { headers: cookie ? { cookie } : {} });
+}
+
+/** A checkout as a browser: its order id and the cookie the shop set. */
+async function browserCheckout(handle: ShopHandle, cookie = '') {
+  const response = await handle.shop.app.request(`${handle.url}/checkout`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}) },
+    body: 'item=cups',
+  });
+  expect(response.status).toBe(303);
+  const orderId = String(response.headers.get('location')).split('/')[2] as string;
+  const set = String(response.headers.get('set-cookie'));
+  expect(set).toMatch(/HttpOnly/i);
+  return { orderId, cookie: set.split(';')[0] as string };
+}
+
+describe('example shop pages', () => {
+  it('"Your orders" lists the orders of this browser only (it listed every buyer’s to anyone)', async () => {
+    const { handle } = await shopAndGateway();
+    const first = await browserCheckout(handle);
+    const second = await browserCheckout(handle, first.cookie);
+    const other = await browserCheckout(handle);
+    const mine = await (await get(handle, '/orders', second.cookie)).text();
+    expect(mine).toContain(first.orderId);
+    expect(mine).toContain(second.orderId);
+    expect(mine).not.toContain(other.orderId);
+    const stranger = await (await get(handle, '/orders')).text();
+    for (const order of [first, second, other]) expect(stranger).not.toContain(order.orderId);
+    expect(stranger).toContain('No orders from this browser yet.');
+  });
+
+  it('a paid order’s pay page leads to its order page (it said only "already paid")', async () => {
+    const { gw, handle } = await shopAndGateway();
+    const order = await checkout(handle);
+    expect((await get(handle, `/orders/${order.id}/pay`)).status).toBe(200);
+    await buyerPays(gw, order.invoiceToken);
+    await orderReaches(handle, order.id, 'funded');
+    const again = await get(handle, `/orders/${order.id}/pay`);
+    expect(again.status).toBe(303);
+    expect(again.headers.get('location')).toBe(`/orders/${order.id}`);
+    // The order page keeps the shop's status current (its script polls the status endpoint).
+    const orderPage = await (await get(handle, `/orders/${order.id}`)).text();
+    expect(orderPage).toContain('<script src="/shop.js" defer></script>');
+    const shipped = await adminPost(
+      handle,
+      `/admin/orders/${order.id}/ship`,
+      'carrier=Yamato&trackingNumber=T-9',
+    );
+    expect(shipped.status).toBe(303);
+    expect(await (await get(handle, `/orders/${order.id}/status`)).json()).toMatchObject({
+      status: 'shipped',
+      carrier: 'Yamato',
+      trackingNumber: 'T-9',
+    });
+  });
+
+  it('a refund shows as "refunding" until the buyer takes the money back, then "refunded"', async () => {
+    const { gw, handle } = await shopAndGateway();
+    const order = await checkout(handle);
+    const code = await buyerPays(gw, order.invoiceToken);
+    await orderReaches(handle, order.id, 'funded');
+    const buyer = await gw.buyerToken();
+    const rejected = await gw.request('POST', `/v1/temporary-accounts/${code}/reject`, {
+      token: buyer,
+      body: {},
+    });
+    expect(rejected.status).toBe(200);
+    await orderReaches(handle, order.id, 'disputed');
+    expect((await adminPost(handle, `/admin/orders/${order.id}/refund`)).status).toBe(303);
+    expect(handle.shop.orders.get(order.id)?.status).toBe('refunding');
+    const adminPage = await (
+      await handle.shop.app.request(`${handle.url}/admin`, {
+        headers: { authorization: adminAuth },
+      })
+    ).text();
+    expect(adminPage).toContain('Our lock is off: the buyer takes the money back at the bank.');
+    // Refunding twice is refused: the order is no longer disputed.
+    expect((await adminPost(handle, `/admin/orders/${order.id}/refund`)).status).toBe(409);
+    const back = await gw.request('POST', `/v1/temporary-accounts/${code}/withdraw`, {
+      token: buyer,
+      body: {},
+    });
+    expect(back.body.status).toBe('dissolved');
+    await orderReaches(handle, order.id, 'refunded');
+  });
+});
