@@ -130,6 +130,36 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
       .balanceMinor as number;
   };
 
+  it('a second tab whose payment finds the invoice paid says so alone, and its window closes (helper-75)', async () => {
+    // It said "Confirm in your bank's window that just opened" beside "already been paid", over
+    // the balance from before the payment.
+    const token = await invoice(900, 'order-second-tab');
+    const { page, frame } = await open(`mode="pay" invoice="${token}"`);
+    await login(frame, demoLogins.buyer);
+    const opened = page.waitForEvent('popup');
+    await frame.getByRole('button', { name: /^Pay/ }).click();
+    const confirmPay = await opened;
+    await confirmPay.getByText('Pay into a temporary account at your bank?').waitFor();
+    // Meanwhile the first tab paid the invoice.
+    const first = await gateway.request('POST', '/v1/temporary-accounts', {
+      token: await gateway.buyerToken(),
+      body: { invoice: token },
+    });
+    expect(first.status).toBe(201);
+    const closed = confirmPay.waitForEvent('close');
+    await confirmPay.getByRole('button', { name: /^Pay/ }).click();
+    await frame.getByRole('alert').getByText('This invoice has already been paid.').waitFor();
+    await closed;
+    await expect(frame.getByText("Confirm in your bank's window that just opened.").count()).resolves.toBe(0);
+    await expect(frame.getByRole('button', { name: /^Pay/ }).count()).resolves.toBe(0);
+    await expect(frame.locator('input[name=fundFrom]').count()).resolves.toBe(0);
+    const errors = (await page.evaluate(() => (window as any).widgetEvents)).filter(
+      (event: any) => event.type === 'error',
+    );
+    expect(errors.map((event: any) => event.detail.code)).toEqual(['invoice_already_used']);
+    await page.close();
+  }, 60_000);
+
   it('pays, then watches the deal live and releases from the order page', async () => {
     const before = await buyerBalance();
     const { page, frame } = await open(`mode="pay" invoice="${await invoice(4_800, 'order-1')}"`);

@@ -346,7 +346,20 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amo
           emit({ type: 'paid', code: message.account.code });
         },
         // The window says why and may be tried again: the page hears of it once it is given up.
+        // An invoice paid meanwhile (another tab) or expired can never be paid here: the window
+        // closes and the form goes (it said "Confirm in your bank's window" beside "already
+        // paid", over a balance from before: helper-75's review).
         failed: (code) => {
+          if (code === 'invoice_already_used' || code === 'invoice_expired') {
+            open?.end('settled');
+            const text = failureText(code);
+            const hadFocus = focusIn(form, true);
+            show(heading(t.payTitle), summary, alertBox(text));
+            announce(text);
+            emit({ type: 'error', code, message: text });
+            if (hadFocus) (document.querySelector('h1') as HTMLElement | null)?.focus();
+            return;
+          }
           // A transient failure (the connection dropped) leaves the payment's outcome unknown.
           paying = isTransient(code);
           cancel.hidden = paying;
@@ -550,6 +563,16 @@ function refunded(account: AccountView): boolean {
   return account.verdict === null && account.deadlines?.shipMissed === true;
 }
 
+/** A deal is released once shipped (the API says not_shipped before); reporting any time. */
+function releasable(account: AccountView): boolean {
+  return account.mode !== 'deal' || account.shipment !== null;
+}
+
+/** The decision buttons shown: a live update that changes them redraws them. */
+function decideKey(account: AccountView): string {
+  return releasable(account) ? 'decide+release' : 'decide';
+}
+
 function deadlineRow(account: AccountView): HTMLElement[] {
   if (refundReady(account)) {
     return [h('dt', {}, t.nextStep), h('dd', { 'data-field': 'next-step' }, t.refundReady)];
@@ -651,8 +674,8 @@ function renderOrder(account: AccountView): void {
     endConfirmation('settled');
     // A deal is released once shipped (the API says not_shipped before): until then the
     // buyer may only report a problem, and is told when releasing comes.
-    const canRelease = canDecide && (account.mode !== 'deal' || account.shipment !== null);
-    const actionsKey = canDecide ? `decide${canRelease ? '+release' : ''}` : (account.verdict ?? '');
+    const canRelease = canDecide && releasable(account);
+    const actionsKey = canDecide ? decideKey(account) : (account.verdict ?? '');
     if (view.actionsKey !== actionsKey) {
       view.actionsKey = actionsKey;
       const actions = view.actions;
@@ -795,7 +818,7 @@ function openConfirmation(actions: HTMLElement, action: Decision, account: Accou
   let lastFailure: string | undefined;
   /** Release and Report offered again, with the bank's own page: focus stays on the button. */
   const offerBankPage = () => {
-    if (order.view) order.view.actionsKey = 'decide';
+    if (order.view) order.view.actionsKey = decideKey(account);
     keepingFocus(
       actions,
       () => actions.replaceChildren(windowFailed(account.code), ...previous),
