@@ -907,6 +907,39 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
     await page.close();
   }, 60_000);
 
+  it('says where a closed deal’s money went from its history, not from the verdict (helper-77)', async () => {
+    const buyer = await gateway.buyerToken();
+    const status = async (code: string) => {
+      const { page, frame } = await open(`mode="order" account="${code}"`);
+      await login(frame, demoLogins.buyer);
+      const field = frame.locator('[data-field="status"]');
+      await field.waitFor();
+      const text = await field.textContent();
+      await page.close();
+      return text;
+    };
+    // Rejected, then the buyer turned its own lock off (rule 2) and the seller was paid.
+    const paid = await shippedDeal(500, 'order-closed-paid');
+    expect((await merchant(paid, 'lock')).status).toBe(200);
+    for (const action of ['reject', 'unlock']) {
+      const answer = await gateway.request('POST', `/v1/temporary-accounts/${paid}/${action}`, {
+        token: buyer,
+        body: {},
+      });
+      expect(answer.status).toBe(200);
+    }
+    expect((await merchant(paid, 'withdraw')).body.status).toBe('dissolved');
+    expect(await status(paid)).toBe('Completed: the temporary account is closed');
+    // Taken back by the buyer before the seller locked: no verdict, and not a sale.
+    const back = await fundedDeal('order-closed-back');
+    const withdrawn = await gateway.request('POST', `/v1/temporary-accounts/${back}/withdraw`, {
+      token: buyer,
+      body: {},
+    });
+    expect(withdrawn.body.status).toBe('dissolved');
+    expect(await status(back)).toBe('Closed: your money went back to you');
+  }, 60_000);
+
   it('Release confirmed by keyboard in the bank’s window: focus follows, then lands on the heading', async () => {
     const code = await shippedDeal(500, 'order-keyboard-release');
     const { page, frame } = await open(`mode="order" account="${code}"`);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 import {
+  account,
   adminAuth,
   adminPost,
   buyerPays,
@@ -44,6 +45,22 @@ async function browserCheckout(handle: ShopHandle, cookie = '') {
   return { orderId, cookie: set.split(';')[0] as string };
 }
 
+/** An order paid, funded, and then reported as a problem by the buyer: disputed. */
+async function disputedOrder() {
+  const { gw, handle } = await shopAndGateway();
+  const order = await checkout(handle);
+  const code = await buyerPays(gw, order.invoiceToken);
+  await orderReaches(handle, order.id, 'funded');
+  const buyer = await gw.buyerToken();
+  const rejected = await gw.request('POST', `/v1/temporary-accounts/${code}/reject`, {
+    token: buyer,
+    body: {},
+  });
+  expect(rejected.status).toBe(200);
+  await orderReaches(handle, order.id, 'disputed');
+  return { gw, handle, order, code, buyer };
+}
+
 describe('example shop pages', () => {
   it('"Your orders" lists the orders of this browser only (it listed every buyer’s to anyone)', async () => {
     const { handle } = await shopAndGateway();
@@ -85,17 +102,7 @@ describe('example shop pages', () => {
   });
 
   it('a refund shows as "refunding" until the buyer takes the money back, then "refunded"', async () => {
-    const { gw, handle } = await shopAndGateway();
-    const order = await checkout(handle);
-    const code = await buyerPays(gw, order.invoiceToken);
-    await orderReaches(handle, order.id, 'funded');
-    const buyer = await gw.buyerToken();
-    const rejected = await gw.request('POST', `/v1/temporary-accounts/${code}/reject`, {
-      token: buyer,
-      body: {},
-    });
-    expect(rejected.status).toBe(200);
-    await orderReaches(handle, order.id, 'disputed');
+    const { gw, handle, order, code, buyer } = await disputedOrder();
     expect((await adminPost(handle, `/admin/orders/${order.id}/refund`)).status).toBe(303);
     expect(handle.shop.orders.get(order.id)?.status).toBe('refunding');
     const adminPage = await (
@@ -112,5 +119,13 @@ describe('example shop pages', () => {
     });
     expect(back.body.status).toBe('dissolved');
     await orderReaches(handle, order.id, 'refunded');
+  });
+
+  it('a refund offered, then the bank decides the dispute for the shop: the shop takes the payment (helper-77)', async () => {
+    const { gw, handle, order, code } = await disputedOrder();
+    expect((await adminPost(handle, `/admin/orders/${order.id}/refund`)).status).toBe(303);
+    await gw.admin.resolveDispute(code, 'seller', 'the goods were fine');
+    await orderReaches(handle, order.id, 'completed', 15_000);
+    expect((await account(gw, code)).status).toBe('dissolved');
   });
 });

@@ -95,6 +95,27 @@ describe('flows', () => {
     expect(offered).not.toContain('lock');
   });
 
+  it('a seller that is a plain customer ships from its page, and the buyer then releases there (helper-77)', async () => {
+    const b = await buyer();
+    const s = await seller();
+    const code = await createFunded(b, '1200');
+    // Before shipping, a release (a stale form) is refused with words, not "The bank refused this".
+    const early = await act(b, code, 'accept');
+    expect(early.location).toContain('error=not_shipped');
+    expect((await get(early.location as string, b.cookie)).text).toContain('the seller has not shipped yet');
+    expect(forms((await get(`/bank/temporary-accounts/${code}`, b.cookie)).text)).not.toContain('ship');
+    const sellerPage = (await get(`/bank/temporary-accounts/${code}`, s.cookie)).text;
+    expect(forms(sellerPage)).toContain('ship');
+    // Empty fields: refused, nothing shipped.
+    const empty = await act(s, code, 'ship', { carrier: '', trackingNumber: '' });
+    expect(empty.location).toContain('error=validation_failed');
+    const shipped = await act(s, code, 'ship', { carrier: 'Handed over', trackingNumber: 'R-1' });
+    expect(shipped.location).toContain('notice=ship');
+    expect(forms((await get(`/bank/temporary-accounts/${code}`, s.cookie)).text)).not.toContain('ship');
+    expect(forms((await get(`/bank/temporary-accounts/${code}`, b.cookie)).text)).toContain('accept');
+    expect((await act(b, code, 'accept')).location).toContain('notice=accept');
+  });
+
   it('seller withdraw: the fee is disclosed before or after (net amount), not only "Withdrawn"', async () => {
     const b = await buyer();
     const s = await seller();

@@ -310,7 +310,8 @@ export function createShop(options: ShopOptions) {
 
   /** The deal is ours to take (accepted, or decided for us): take it unless already taken. */
   async function released(orderId: string, code: string): Promise<void> {
-    orders.transition(orderId, ['funded', 'shipped', 'disputed'], 'released');
+    // Also from a refund we offered, when the bank then decided the dispute for us.
+    orders.transition(orderId, ['funded', 'shipped', 'disputed', 'refunding'], 'released');
     const status = orders.get(orderId)?.status;
     // Also when an earlier delivery of the event released the order but could not withdraw.
     if (status === 'released' || status === 'withdraw_failed') await takePayment(orderId, code);
@@ -468,7 +469,14 @@ if (statusLine && statusLine.dataset.order) {
       tracking.textContent = ' · shipped by ' + order.carrier + ', tracking ' + order.trackingNumber;
     }
   };
-  setInterval(refresh, 3000);
-  document.addEventListener('visibilitychange', () => { if (!document.hidden) refresh(); });
+  // Until the order is final; not while the tab is hidden (once more when it shows again).
+  const final = ['completed', 'refunded'];
+  const timer = setInterval(() => {
+    if (final.includes(statusLine.textContent)) clearInterval(timer);
+    else if (!document.hidden) refresh();
+  }, 3000);
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden && !final.includes(statusLine.textContent)) refresh();
+  });
 }
 `;

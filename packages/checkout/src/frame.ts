@@ -352,6 +352,9 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amo
         failed: (code) => {
           if (code === 'invoice_already_used' || code === 'invoice_expired') {
             open?.end('settled');
+            // Nothing more to do with this login, as after a payment.
+            void api('DELETE', '/v1/sessions/current').catch(() => {});
+            session = undefined;
             const text = failureText(code);
             const hadFocus = focusIn(form, true);
             show(heading(t.payTitle), summary, alertBox(text));
@@ -437,6 +440,8 @@ const order = {
   lastStatusLine: '',
   /** The verdict last shown (undefined before the first view): its first change is an event. */
   lastVerdict: undefined as AccountView['verdict'] | undefined,
+  /** Once closed: whether the money went back to the buyer (its history says, `howClosed`). */
+  refunded: undefined as boolean | undefined,
 };
 
 /**
@@ -463,8 +468,37 @@ async function watch(): Promise<void> {
     emit({ type: 'error', code, message: code === 'not_found' ? t.notYours : t.failed });
     return;
   }
+  await howClosed(account);
   renderOrder(account);
   void followStream(account.version);
+}
+
+/**
+ * A closed deal's money went back to the buyer when the buyer took money out and the seller
+ * took none: read once from its history (the view says where a deal stands, not who was paid).
+ * Guessed from the verdict, a rejected deal the seller was paid read "went back to you"
+ * (helper-77's review), and a deal taken back before the seller locked read "Completed".
+ */
+async function howClosed(account: AccountView): Promise<void> {
+  if (account.status !== 'dissolved' || order.refunded !== undefined) return;
+  const took = new Set<string>();
+  try {
+    for (let after = 0; ; ) {
+      const page = await api<{ data: Array<{ seq: number; type: string; data: { role?: unknown } }> }>(
+        'GET',
+        `${order.path}/events?after=${after}&limit=500`,
+      );
+      for (const event of page.data) {
+        if (event.type === 'account.withdrawn') took.add(String(event.data.role));
+      }
+      const last = page.data.at(-1);
+      if (page.data.length < 500 || !last) break;
+      after = last.seq;
+    }
+    order.refunded = took.has('buyer') && !took.has('seller');
+  } catch {
+    // Unknown: the neutral "Completed" (the next refresh asks again).
+  }
 }
 
 /** Refetches the account once per burst of events; an answer older than what is shown is dropped. */
@@ -478,7 +512,9 @@ async function refresh(): Promise<void> {
     do {
       order.refreshAgain = false;
       try {
-        renderOrder(await api<AccountView>('GET', order.path));
+        const account = await api<AccountView>('GET', order.path);
+        await howClosed(account);
+        renderOrder(account);
       } catch {
         // The next event (or the stream's reconnect) refreshes again.
       }
@@ -537,30 +573,27 @@ async function followStream(afterSeq: number): Promise<void> {
 }
 
 /**
- * What the buyer must know of the deal's deadlines or its dispute (docs/api.md): when the
- * seller must ship, when silence releases the payment, or how the bank decided. Nothing when
- * none applies.
- */
-/**
- * The buyer reported a problem and the seller released its lock (a refund), with no dispute
- * decided: the money is the buyer's to take back. The widget said only "Your lock stays on"
- * (helper-75's review).
+ * The buyer reported a problem and no lock holds its money back any more (the seller released
+ * its own: a refund), with no dispute decided: the money is the buyer's to take back. The
+ * widget said only "Your lock stays on" (helper-75's review).
  */
 function refundReady(account: AccountView): boolean {
-  const seller = account.parties.find((party) => party.role === 'seller');
   return (
     account.status !== 'dissolved' &&
     account.verdict === 'rejected' &&
     !account.dispute &&
-    seller?.lockPpm === 0
+    (account.movableMinor ?? 0) > 0
   );
 }
 
-/** A closed deal whose money went back to the buyer: not "Completed" as a sale is. */
-function refunded(account: AccountView): boolean {
-  if (account.status !== 'dissolved') return false;
-  if (account.verdict === 'rejected') return account.dispute?.resolvedFor !== 'seller';
-  return account.verdict === null && account.deadlines?.shipMissed === true;
+/**
+ * What the buyer decided, while it still says something: once closed, "Your lock stays on" of
+ * a reported problem is over (the status says where the money went).
+ */
+function verdictText(account: AccountView): string {
+  if (account.verdict === 'accepted') return t.released;
+  if (account.verdict === 'rejected' && account.status !== 'dissolved') return t.rejected;
+  return '';
 }
 
 /** A deal is released once shipped (the API says not_shipped before); reporting any time. */
@@ -573,6 +606,11 @@ function decideKey(account: AccountView): string {
   return releasable(account) ? 'decide+release' : 'decide';
 }
 
+/**
+ * What the buyer must know of the deal's deadlines or its dispute (docs/api.md): when the
+ * seller must ship, when silence releases the payment, or how the bank decided. Nothing when
+ * none applies.
+ */
 function deadlineRow(account: AccountView): HTMLElement[] {
   if (refundReady(account)) {
     return [h('dt', {}, t.nextStep), h('dd', { 'data-field': 'next-step' }, t.refundReady)];
@@ -601,7 +639,7 @@ function renderOrder(account: AccountView): void {
     ppm && ppm > 0 ? `${t.lockOn}${ppm < 1_000_000 ? ` (${ppm / 10_000}%)` : ''}` : t.lockOff;
   const state =
     account.status === 'dissolved'
-      ? refunded(account)
+      ? order.refunded
         ? t.refunded
         : t.dissolved
       : account.status === 'awaiting_funds'
@@ -621,7 +659,7 @@ function renderOrder(account: AccountView): void {
     `${t.yourLock}: ${lockText(buyer?.lockPpm)}`,
     `${t.sellerLock}: ${lockText(seller?.lockPpm)}`,
     account.shipment ? t.shipped : t.notShipped,
-    account.verdict === 'accepted' ? t.released : account.verdict === 'rejected' ? t.rejected : '',
+    verdictText(account),
   ]
     .filter(Boolean)
     .join(' · ');
@@ -675,7 +713,7 @@ function renderOrder(account: AccountView): void {
     // A deal is released once shipped (the API says not_shipped before): until then the
     // buyer may only report a problem, and is told when releasing comes.
     const canRelease = canDecide && releasable(account);
-    const actionsKey = canDecide ? decideKey(account) : (account.verdict ?? '');
+    const actionsKey = canDecide ? decideKey(account) : verdictText(account);
     if (view.actionsKey !== actionsKey) {
       view.actionsKey = actionsKey;
       const actions = view.actions;
@@ -702,8 +740,8 @@ function renderOrder(account: AccountView): void {
           ...(canRelease ? [release] : [h('p', { class: 'hint' }, t.releaseAfterShipping)]),
           report,
         );
-      } else if (account.verdict) {
-        children.push(h('p', { class: 'success' }, account.verdict === 'accepted' ? t.released : t.rejected));
+      } else if (verdictText(account)) {
+        children.push(h('p', { class: 'success' }, verdictText(account)));
       }
       keepingFocus(
         actions,
@@ -818,7 +856,8 @@ function openConfirmation(actions: HTMLElement, action: Decision, account: Accou
   let lastFailure: string | undefined;
   /** Release and Report offered again, with the bank's own page: focus stays on the button. */
   const offerBankPage = () => {
-    if (order.view) order.view.actionsKey = decideKey(account);
+    // The account as now shown: a shipment that came meanwhile changed the buttons.
+    if (order.view) order.view.actionsKey = decideKey(order.lastAccount ?? account);
     keepingFocus(
       actions,
       () => actions.replaceChildren(windowFailed(account.code), ...previous),

@@ -33,6 +33,8 @@ export interface AccountView {
   balanceMinor: number;
   requiredMinor: number;
   status: 'awaiting_funds' | 'funded' | 'dissolved';
+  /** What the viewer may move out now (the move rule): after a refund, the buyer's money. */
+  movableMinor?: number;
   /** A deal is released once shipped; a fractional account has no shipping. */
   mode: 'deal' | 'fractional';
   /** What the deal still takes paid in (null for a fractional account; absent from older gateways). */

@@ -258,7 +258,7 @@ export function bankPages(app: Hono<GatewayEnv>): void {
     });
   });
 
-  const actions = ['deposit', 'withdraw', 'lock', 'unlock', 'accept', 'reject'] as const;
+  const actions = ['deposit', 'withdraw', 'lock', 'unlock', 'ship', 'accept', 'reject'] as const;
   app.post('/bank/temporary-accounts/:code/:action', async (c) => {
     const session = await requireSession(c, true);
     if (session instanceof Response) return session;
@@ -285,6 +285,12 @@ export function bankPages(app: Hono<GatewayEnv>): void {
     }
     if (action === 'lock' && form.share) body = { share: String(form.share) };
     if (action === 'reject' && form.reason) body = { reason: String(form.reason) };
+    if (action === 'ship') {
+      body = {
+        carrier: String(form.carrier ?? '').trim(),
+        trackingNumber: String(form.trackingNumber ?? '').trim(),
+      };
+    }
     const result = await api(
       c,
       session,
@@ -661,6 +667,26 @@ function statusPage(
                       : ''
                 }
                 ${
+                  // A seller that is a plain customer (a deal opened with its user ID) ships here:
+                  // the buyer releases only once it has (helper-77's review: no way but the API).
+                  me?.role === 'seller' &&
+                  account.mode === 'deal' &&
+                  account.status === 'funded' &&
+                  !account.shipment &&
+                  account.verdict === null
+                    ? actionForm(
+                        session,
+                        account.code,
+                        'ship',
+                        'Mark shipped',
+                        html`<label for="carrier">Carrier (or how it was delivered)</label>
+                        <input id="carrier" name="carrier" maxlength="64" required />
+                        <label for="tracking-number">Tracking number (or a reference)</label>
+                        <input id="tracking-number" name="trackingNumber" maxlength="128" required />`,
+                      )
+                    : ''
+                }
+                ${
                   isBuyer && account.verdict === null && account.status === 'funded'
                     ? html`${
                         // Released once shipped (the API says not_shipped before).
@@ -757,6 +783,7 @@ const notices: Record<string, string> = {
   withdraw: 'Withdrawn to your usual account.',
   lock: 'Your lock is on.',
   unlock: 'Your lock is off.',
+  ship: 'Marked shipped: the buyer can release the payment now.',
   accept: 'You released the payment.',
   reject: 'You reported a problem; your lock stays on.',
 };
@@ -786,6 +813,9 @@ const errorTexts: Record<string, string> = {
   not_found: 'no such account',
   role_not_allowed: 'your role in this account cannot do that',
   account_awaiting_funds: 'the account is still waiting for its money',
+  not_shipped: 'the seller has not shipped yet: release the payment once it has',
+  already_shipped: 'this deal is already marked shipped',
+  validation_failed: 'a field is missing or too long',
   idempotency_key_reused: 'this form was already used for something else',
 };
 
