@@ -6,6 +6,7 @@ import {
   markShipped,
   noCommission,
   type Result,
+  reject,
   setLock,
   type TemporaryAccount,
   type UsualAccountView,
@@ -153,6 +154,16 @@ describe('the verdict comes after the shipment (step 7 follows step 6)', () => {
     const released = must(accept(account, { by: 'mizuta', now }));
     expect(released.verdict).toBe('accepted');
     expect(released.parties.find((party) => party.role === 'buyer')?.lockPpm).toBe(0);
+  });
+
+  it('a deal the buyer rejected before shipping is not shipped afterwards (a stale form, helper-78)', () => {
+    let account = must(
+      deal({ code: 'v2', by: 'mizuta', requiredMinor: 10_500, fundFrom: usual('mizuta', 20_000) }),
+    );
+    account = must(setLock(account, { by: 'ibm', now, lockPpm: full }));
+    account = must(reject(account, { by: 'mizuta', now, reason: 'never came' }));
+    const late = markShipped(account, { by: 'ibm', now, carrier: 'Yamato', trackingNumber: 'T' });
+    expect(code(late)).toBe('verdict_already_given');
   });
 });
 

@@ -116,6 +116,97 @@ describe('flows', () => {
     expect((await act(b, code, 'accept')).location).toContain('notice=accept');
   });
 
+  it('a stale "Mark shipped" after the buyer reported a problem is refused in words and changes nothing (helper-78)', async () => {
+    const b = await buyer();
+    const s = await seller();
+    const code = await createFunded(b, '1300');
+    await act(s, code, 'lock');
+    expect((await act(b, code, 'reject', { reason: 'Box arrived empty' })).location).toContain(
+      'notice=reject',
+    );
+    const before = (
+      await bank.gateway.request('GET', `/v1/temporary-accounts/${code}`, {
+        token: await bank.gateway.buyerToken(),
+      })
+    ).body;
+    const stale = await act(s, code, 'ship', { carrier: 'Yamato', trackingNumber: 'T-9' });
+    expect(stale.location).toContain('error=verdict_already_given');
+    expect((await get(stale.location as string, s.cookie)).text).toContain('you already decided');
+    const after = (
+      await bank.gateway.request('GET', `/v1/temporary-accounts/${code}`, {
+        token: await bank.gateway.buyerToken(),
+      })
+    ).body;
+    expect(after).toMatchObject({ version: before.version, shipment: null });
+    // The seller reads why, and whose lock changed.
+    const sellerPage = (await get(`/bank/temporary-accounts/${code}`, s.cookie)).text;
+    expect(sellerPage).toContain('deal.rejected: &quot;Box arrived empty&quot;');
+    expect(sellerPage).toMatch(/\(seller(&#39;|')s lock on\)/);
+  });
+
+  it('says the creation fee before creating, and closes an empty account it made (helper-78)', async () => {
+    const b = await buyer();
+    expect((await get('/bank/temporary-accounts/new', b.cookie)).text).toContain(
+      'The bank charges a creation fee of 100 JPY in JPY',
+    );
+    // More than the usual account holds: an account awaiting funds, which the buyer can close.
+    const code = await createFunded(b, '99999999');
+    const page = (await get(`/bank/temporary-accounts/${code}`, b.cookie)).text;
+    expect(forms(page)).toContain('dissolve');
+    const closed = await act(b, code, 'dissolve');
+    expect(closed.location).toContain('notice=dissolve');
+    const view = await bank.gateway.request('GET', `/v1/temporary-accounts/${code}`, {
+      token: await bank.gateway.buyerToken(),
+    });
+    expect(view.body.status).toBe('dissolved');
+  });
+
+  it('a fractional account takes a share in its Lock form; a member outside the release group says it holds nothing (helper-78)', async () => {
+    const token = await bank.gateway.buyerToken();
+    const created = await bank.gateway.request('POST', '/v1/temporary-accounts', {
+      token,
+      body: { payeeUserId: 'ibm-shop', amountMinor: 10_000, currency: 'JPY', mode: 'fractional' },
+    });
+    expect(created.status).toBe(201);
+    const s = await seller();
+    const locked = await act(s, created.body.code, 'lock', { share: '0.3' });
+    expect(locked.location).toContain('notice=lock');
+    const view = await bank.gateway.request('GET', `/v1/temporary-accounts/${created.body.code}`, { token });
+    expect(view.body.parties.find((party: { role: string }) => party.role === 'seller').lockPpm).toBe(
+      300_000,
+    );
+    // A member in another group than the release group's: its lock blocks nobody.
+    const grouped = await bank.gateway.request('POST', '/v1/temporary-accounts', {
+      token,
+      body: {
+        payeeUserId: 'ibm-shop',
+        amountMinor: 2_000,
+        currency: 'JPY',
+        members: [{ userId: 'tanaka', group: 'x' }],
+        releasePolicy: { kind: 'group', group: 'g' },
+        buyerGroup: 'g',
+        sellerGroup: 'g',
+      },
+    });
+    expect(grouped.status).toBe(201);
+    const t = await tanaka();
+    expect((await act(t, grouped.body.code, 'lock')).location).toContain('notice=lock');
+    const b = await buyer();
+    expect((await get(`/bank/temporary-accounts/${grouped.body.code}`, b.cookie)).text).toContain(
+      'holds nothing: outside the release group',
+    );
+  });
+
+  it('names any refusal of the catalogue, and puts no words of a link on the page', async () => {
+    const b = await buyer();
+    const code = await createFunded(b, '900');
+    const page = async (error: string) =>
+      (await get(`/bank/temporary-accounts/${code}?error=${error}`, b.cookie)).text;
+    expect(await page('dispute_resolved')).toContain('the bank has decided this deal');
+    expect(await page('internal_error')).toContain('The bank refused this (<code>internal_error</code>).');
+    expect(await page('you_were_hacked')).not.toContain('you_were_hacked');
+  });
+
   it('seller withdraw: the fee is disclosed before or after (net amount), not only "Withdrawn"', async () => {
     const b = await buyer();
     const s = await seller();

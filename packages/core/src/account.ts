@@ -826,6 +826,16 @@ export function markShipped(account: TemporaryAccount, input: MarkShippedInput):
     });
   }
   if (account.shipment) return fail('already_shipped', 'This deal is already marked shipped.');
+  // A buyer that reported a problem before shipping opened a dispute: a shipment recorded after
+  // it (a stale form) rewrote the deal's record under the bank's judgement (helper-78's review).
+  if (account.verdict !== null || account.dispute) {
+    return fail(
+      account.dispute ? 'dispute_resolved' : 'verdict_already_given',
+      account.dispute
+        ? 'The bank decided this deal: it is not shipped now.'
+        : `The buyer already ${account.verdict} this deal: it is not shipped now.`,
+    );
+  }
   const shipment: Shipment = {
     carrier: input.carrier,
     trackingNumber: input.trackingNumber,

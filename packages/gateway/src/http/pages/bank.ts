@@ -1,4 +1,13 @@
-import { currencies, deadlineNotice, isCurrencyCode, LockstepError, lockPpmFull } from '@lockstep/core';
+import {
+  type CurrencyCode,
+  currencies,
+  deadlineNotice,
+  errorCodes,
+  type FeeRule,
+  isCurrencyCode,
+  LockstepError,
+  lockPpmFull,
+} from '@lockstep/core';
 import type { Context, Hono } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { html } from 'hono/html';
@@ -258,7 +267,7 @@ export function bankPages(app: Hono<GatewayEnv>): void {
     });
   });
 
-  const actions = ['deposit', 'withdraw', 'lock', 'unlock', 'ship', 'accept', 'reject'] as const;
+  const actions = ['deposit', 'withdraw', 'lock', 'unlock', 'ship', 'accept', 'reject', 'dissolve'] as const;
   app.post('/bank/temporary-accounts/:code/:action', async (c) => {
     const session = await requireSession(c, true);
     if (session instanceof Response) return session;
@@ -525,6 +534,7 @@ async function createPage(
               html`<option value="${account.id}" ${account.id === entered?.fundFrom ? 'selected' : ''}>${account.name} (${money(account.balanceMinor, account.currency)})</option>`,
           )}
         </select>
+        ${creationFeeNote(c, offered)}
         <button type="submit">Create and fund</button>
       </form>
       <p><a href="/bank">Back to your accounts</a></p>`,
@@ -663,7 +673,17 @@ function statusPage(
                     ? actionForm(session, account.code, 'unlock', 'Unlock (turn my lock off)')
                     : // A lock the API would refuse is not offered (helper-46's review).
                       account.mayLock
-                      ? actionForm(session, account.code, 'lock', 'Lock (turn my lock on)')
+                      ? actionForm(
+                          session,
+                          account.code,
+                          'lock',
+                          'Lock (turn my lock on)',
+                          // A fractional account takes a share (rule 4); a deal's locks are whole.
+                          account.mode === 'fractional'
+                            ? html`<label for="share">Share to hold (empty: all; 0.3 holds 30%)</label>
+                        <input id="share" name="share" inputmode="decimal" maxlength="10" />`
+                            : '',
+                        )
                       : ''
                 }
                 ${
@@ -704,6 +724,13 @@ function statusPage(
                       )}`
                     : ''
                 }
+                ${
+                  // An empty account (one created for more than the usual account held, say)
+                  // can be closed here; the API allowed it, the pages did not (helper-78).
+                  me && account.balanceMinor === 0
+                    ? actionForm(session, account.code, 'dissolve', 'Close this empty account')
+                    : ''
+                }
               </div>`
           : html`<p>This temporary account is dissolved; its code is never reused.</p>`
       }
@@ -721,7 +748,22 @@ function historyLine(event: EventView, currency: string) {
     typeof event.data.feeMinor === 'number' && event.data.feeMinor > 0
       ? html` <span data-field="fee">(bank fee ${money(event.data.feeMinor, currency)})</span>`
       : '';
-  return html`<time>${event.at}</time> ${event.type}${amount}${fee}`;
+  return html`<time>${event.at}</time> ${event.type}${amount}${fee}${eventDetail(event)}`;
+}
+
+/** What a history line needs to be read: whose lock, why a problem was reported, what shipped. */
+function eventDetail(event: EventView): string {
+  const data = event.data;
+  if (event.type === 'lock.changed' && typeof data.role === 'string') {
+    return ` (${data.role}'s lock ${Number(data.lockPpm) > 0 ? 'on' : 'off'})`;
+  }
+  if (event.type === 'deal.rejected' && typeof data.reason === 'string' && data.reason) {
+    return `: "${data.reason}"`;
+  }
+  if (event.type === 'account.shipped' && typeof data.carrier === 'string') {
+    return ` (${data.carrier}, ${String(data.trackingNumber ?? '')})`;
+  }
+  return '';
 }
 
 function actionForm(
@@ -784,6 +826,7 @@ const notices: Record<string, string> = {
   lock: 'Your lock is on.',
   unlock: 'Your lock is off.',
   ship: 'Marked shipped: the buyer can release the payment now.',
+  dissolve: 'The empty account is closed.',
   accept: 'You released the payment.',
   reject: 'You reported a problem; your lock stays on.',
 };
@@ -796,6 +839,10 @@ function notice(c: PageContext) {
   if (done && Object.hasOwn(notices, done)) return html`<p class="notice" role="status">${notices[done]}</p>`;
   if (error && Object.hasOwn(errorTexts, error)) {
     return alertBox(html`Refused: ${errorTexts[error]} (<code>${error}</code>)`);
+  }
+  // Any other code of the catalogue is named (a link cannot put its own words here).
+  if (error && (errorCodes as readonly string[]).includes(error)) {
+    return alertBox(html`The bank refused this (<code>${error}</code>).`);
   }
   if (error) return alertBox('The bank refused this.');
   return '';
@@ -816,6 +863,15 @@ const errorTexts: Record<string, string> = {
   not_shipped: 'the seller has not shipped yet: release the payment once it has',
   already_shipped: 'this deal is already marked shipped',
   validation_failed: 'a field is missing or too long',
+  dispute_resolved: 'the bank has decided this deal',
+  deadline_passed: 'its deadline has passed',
+  invalid_state: 'the account no longer allows that',
+  invalid_lock_share: 'the share is a number from 0 to 1 with at most 6 decimals',
+  lock_share_not_allowed: 'a deal takes whole locks only',
+  amount_out_of_range: 'the amount is too large',
+  account_not_empty: 'only an empty account can be closed',
+  conflict: 'the account changed meanwhile: look again and retry',
+  rate_limited: 'too many requests: wait a moment and retry',
   idempotency_key_reused: 'this form was already used for something else',
 };
 
@@ -838,11 +894,26 @@ function withdrawalFeeNote(c: PageContext, account: TemporaryAccountView, role: 
   if (role !== 'seller' || !isCurrencyCode(account.currency)) return '';
   const rule = c.get('gateway').bank.commission.withdrawal[account.currency];
   if (!rule || (rule.flatMinor === 0 && rule.basisPoints === 0)) return '';
-  const parts = [
+  return html`<p class="hint">The bank keeps a fee of ${feeText(rule, account.currency)} of what you take; the rest reaches your usual account.</p>`;
+}
+
+/** The bank's creation fee, said before the account is made (helper-78: a buyer funding exactly its balance was refused for the fee). */
+function creationFeeNote(c: PageContext, offered: string[]) {
+  const fees = offered.flatMap((currency) => {
+    const rule = c.get('gateway').bank.commission.creation[currency as CurrencyCode];
+    const text = rule && feeText(rule, currency);
+    return text ? [`${text} in ${currency}`] : [];
+  });
+  if (fees.length === 0) return '';
+  return html`<p class="hint" id="creation-fee">The bank charges a creation fee of ${fees.join('; ')}, taken from the account you fund from with the amount: it must hold both.</p>`;
+}
+
+/** A fee rule in words: "1% + 10 JPY". */
+function feeText(rule: FeeRule, currency: string): string {
+  return [
     ...(rule.basisPoints > 0 ? [`${rule.basisPoints / 100}%`] : []),
-    ...(rule.flatMinor > 0 ? [money(rule.flatMinor, account.currency)] : []),
-  ];
-  return html`<p class="hint">The bank keeps a fee of ${parts.join(' + ')} of what you take; the rest reaches your usual account.</p>`;
+    ...(rule.flatMinor > 0 ? [money(rule.flatMinor, currency)] : []),
+  ].join(' + ');
 }
 
 function refusal() {
@@ -873,6 +944,10 @@ function noUsualPayIn(account: TemporaryAccountView, role: string | undefined) {
 /** A party's lock; a partial one says what it holds from the others (its `heldMinor`). */
 function lockText(party: TemporaryAccountView['parties'][number], currency: string): string {
   if (party.lockPpm === 0) return 'off';
+  // Outside the release group it blocks nobody: "on (1)" looked like it protected the money
+  // (helper-78's review; the API says heldMinor 0).
+  if (party.role === 'member' && party.heldMinor === 0)
+    return `on (${party.lock}), holds nothing: outside the release group`;
   if (party.lockPpm === lockPpmFull) return `on (${party.lock})`;
   return `on (${party.lock}, holds ${money(party.heldMinor, currency)})`;
 }
