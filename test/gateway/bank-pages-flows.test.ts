@@ -103,7 +103,10 @@ describe('flows', () => {
     const early = await act(b, code, 'accept');
     expect(early.location).toContain('error=not_shipped');
     expect((await get(early.location as string, b.cookie)).text).toContain('the seller has not shipped yet');
-    expect(forms((await get(`/bank/temporary-accounts/${code}`, b.cookie)).text)).not.toContain('ship');
+    const buyerPage = (await get(`/bank/temporary-accounts/${code}`, b.cookie)).text;
+    expect(forms(buyerPage)).not.toContain('ship');
+    // Unlocking lets the seller take the money without the goods: said beside the button.
+    expect(buyerPage).toContain('With your lock off, the seller can take the money, shipped or not.');
     const sellerPage = (await get(`/bank/temporary-accounts/${code}`, s.cookie)).text;
     expect(forms(sellerPage)).toContain('ship');
     // Empty fields: refused, nothing shipped.
@@ -142,6 +145,8 @@ describe('flows', () => {
     const sellerPage = (await get(`/bank/temporary-accounts/${code}`, s.cookie)).text;
     expect(sellerPage).toContain('deal.rejected: &quot;Box arrived empty&quot;');
     expect(sellerPage).toMatch(/\(seller(&#39;|')s lock on\)/);
+    // Unlocking is a refund here: the seller is told so beside the button.
+    expect(sellerPage).toContain('with your lock off, the buyer can take the money back (a refund)');
   });
 
   it('says the creation fee before creating, and closes an empty account it made (helper-78)', async () => {

@@ -670,7 +670,13 @@ function statusPage(
                 }
                 ${
                   me && me.lockPpm > 0
-                    ? actionForm(session, account.code, 'unlock', 'Unlock (turn my lock off)')
+                    ? actionForm(
+                        session,
+                        account.code,
+                        'unlock',
+                        'Unlock (turn my lock off)',
+                        unlockHint(account, me.role),
+                      )
                     : // A lock the API would refuse is not offered (helper-46's review).
                       account.mayLock
                       ? actionForm(
@@ -749,6 +755,22 @@ function historyLine(event: EventView, currency: string) {
       ? html` <span data-field="fee">(bank fee ${money(event.data.feeMinor, currency)})</span>`
       : '';
   return html`<time>${event.at}</time> ${event.type}${amount}${fee}${eventDetail(event)}`;
+}
+
+/**
+ * What turning one's lock off does in a deal, said beside the button: it moves no money itself,
+ * but lets the others take it (helper-78: a seller refunding saw a bare "Unlock", and a buyer in
+ * a dispute was offered it with no word).
+ */
+function unlockHint(account: TemporaryAccountView, role: string) {
+  if (account.mode !== 'deal' || account.status !== 'funded') return '';
+  if (role === 'seller' && account.verdict === 'rejected' && !account.dispute) {
+    return html`<p class="hint" id="unlock-hint">The buyer reported a problem: with your lock off, the buyer can take the money back (a refund).</p>`;
+  }
+  if (role === 'buyer') {
+    return html`<p class="hint" id="unlock-hint">With your lock off, the seller can take the money${account.shipment ? '' : ', shipped or not'}.</p>`;
+  }
+  return '';
 }
 
 /** What a history line needs to be read: whose lock, why a problem was reported, what shipped. */
