@@ -25,7 +25,9 @@ async function act(
     { csrf: s.csrf, idempotencyKey: k, ...fields },
     { cookie: s.cookie },
   );
-  return { status: r.status, location: r.headers.get('location') };
+  // What a refused form held, kept for the page the redirect leads to.
+  const kept = r.headers.getSetCookie().find((line) => line.startsWith('ls_entered='));
+  return { status: r.status, location: r.headers.get('location'), kept: kept?.split(';')[0] ?? '' };
 }
 /** The seller ships through the API (the bank's pages have no shipping): the buyer releases then. */
 async function ship(code: string) {
@@ -110,8 +112,12 @@ describe('flows', () => {
     const sellerPage = (await get(`/bank/temporary-accounts/${code}`, s.cookie)).text;
     expect(forms(sellerPage)).toContain('ship');
     // Empty fields: refused, nothing shipped.
-    const empty = await act(s, code, 'ship', { carrier: '', trackingNumber: '' });
+    const empty = await act(s, code, 'ship', { carrier: 'Handed over', trackingNumber: '' });
     expect(empty.location).toContain('error=validation_failed');
+    // What was typed comes back in the form.
+    expect((await get(empty.location as string, `${s.cookie}; ${empty.kept}`)).text).toContain(
+      'value="Handed over"',
+    );
     const shipped = await act(s, code, 'ship', { carrier: 'Handed over', trackingNumber: 'R-1' });
     expect(shipped.location).toContain('notice=ship');
     expect(forms((await get(`/bank/temporary-accounts/${code}`, s.cookie)).text)).not.toContain('ship');
@@ -168,11 +174,26 @@ describe('flows', () => {
 
   it('a fractional account takes a share in its Lock form; a member outside the release group says it holds nothing (helper-78)', async () => {
     const token = await bank.gateway.buyerToken();
-    const created = await bank.gateway.request('POST', '/v1/temporary-accounts', {
-      token,
-      body: { payeeUserId: 'ibm-shop', amountMinor: 10_000, currency: 'JPY', mode: 'fractional' },
-    });
-    expect(created.status).toBe(201);
+    // Created on the page, as a standing account (fractional locks).
+    const b0 = await buyer();
+    expect((await get('/bank/temporary-accounts/new', b0.cookie)).text).toContain('A standing account');
+    const { usual } = await bank.usualAccount('mizuta', 'mizuta-demo-pass');
+    const posted = await form(
+      '/bank/temporary-accounts',
+      {
+        csrf: b0.csrf,
+        idempotencyKey: key(),
+        payeeUserId: 'ibm-shop',
+        amount: '10000',
+        currency: 'JPY',
+        fundFrom: usual.id,
+        mode: 'fractional',
+      },
+      { cookie: b0.cookie },
+    );
+    const code = /temporary-accounts\/([^?]+)/.exec(posted.headers.get('location') as string)?.[1] as string;
+    const created = await bank.gateway.request('GET', `/v1/temporary-accounts/${code}`, { token });
+    expect(created.body.mode).toBe('fractional');
     const s = await seller();
     const locked = await act(s, created.body.code, 'lock', { share: '0.3' });
     expect(locked.location).toContain('notice=lock');

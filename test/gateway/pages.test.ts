@@ -235,6 +235,21 @@ describe('bank pages', () => {
     expect(response.status).toBe(303);
     expect(response.headers.get('location')).toBe('/bank/login');
   });
+
+  it('say on the login page that a form sent without a session did nothing (helper-78)', async () => {
+    // An old tab's form after logging out: nothing is carried out, and the page says so.
+    const sent = await gateway.gateway.app.request('/bank/temporary-accounts/ta_x/unlock', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: 'ls_session=cs_gone' },
+      body: 'csrf=x&idempotencyKey=k',
+    });
+    expect(sent.status).toBe(303);
+    const location = sent.headers.get('location') as string;
+    expect(location).toBe('/bank/login?notDone=1');
+    const login = await (await gateway.gateway.app.request(location)).text();
+    expect(login).toContain('You were logged out, so nothing was done. Log in and try again.');
+    expect(await (await gateway.gateway.app.request('/bank/login')).text()).not.toContain('nothing was done');
+  });
 });
 
 describe('checkout widget endpoints', () => {

@@ -73,7 +73,13 @@ export function bankPages(app: Hono<GatewayEnv>): void {
   app.get('/bank/assets/bank.css', (c) => serveAsset(c, 'bank.css', 'public, max-age=300'));
 
   // Drawing 6: log in.
-  app.get('/bank/login', (c) => loginPage(c));
+  // After a form sent without a live session: it was not carried out, and the page says so
+  // (helper-78: an old tab's form led to the login page without a word).
+  app.get('/bank/login', (c) =>
+    c.req.query('notDone') === '1'
+      ? loginPage(c, undefined, 200, 'You were logged out, so nothing was done. Log in and try again.')
+      : loginPage(c),
+  );
   app.post('/bank/login', async (c) => {
     const form = await c.req.parseBody();
     const preLogin = getCookie(c, preLoginCookie);
@@ -180,6 +186,7 @@ export function bankPages(app: Hono<GatewayEnv>): void {
       amount: String(form.amount ?? '').slice(0, 64),
       currency,
       fundFrom: String(form.fundFrom ?? ''),
+      mode: form.mode === 'fractional' ? 'fractional' : 'deal',
     };
     const amountMinor = isCurrencyCode(currency)
       ? majorToMinor(String(form.amount ?? ''), currency)
@@ -206,6 +213,7 @@ export function bankPages(app: Hono<GatewayEnv>): void {
         amountMinor,
         currency,
         ...(form.fundFrom ? { fundFrom: String(form.fundFrom) } : {}),
+        ...(entered.mode === 'fractional' ? { mode: 'fractional' } : {}),
       },
       String(form.idempotencyKey ?? ''),
     );
@@ -334,7 +342,9 @@ async function requireSession(
 ): Promise<PageSession | Response> {
   const token = getCookie(c, sessionCookie);
   const csrfToken = getCookie(c, csrfCookie) ?? '';
-  if (!token) return c.redirect('/bank/login', 303);
+  // A form sent without a live session was not carried out: the login page says so.
+  const toLogin = () => c.redirect(c.req.method === 'POST' ? '/bank/login?notDone=1' : '/bank/login', 303);
+  if (!token) return toLogin();
   const { auth } = c.get('gateway');
   try {
     const { session, principal } = await auth.session(token);
@@ -348,7 +358,7 @@ async function requireSession(
       return page(c, 'Error: Refused', refusal(), undefined, 403);
     }
     deleteCookie(c, sessionCookie, { path: '/bank' });
-    return c.redirect('/bank/login', 303);
+    return toLogin();
   }
 }
 
@@ -378,7 +388,7 @@ async function api<T>(
 // --- refusals -----------------------------------------------------------------------------------
 
 /** The menu forms with fields to give back after a refusal. */
-const fieldForms = new Set(['deposit', 'withdraw', 'reject']);
+const fieldForms = new Set(['deposit', 'withdraw', 'reject', 'ship']);
 /** Refusals about the amount typed (its field is marked), and about the payee ID. */
 const amountErrors = new Set([
   'invalid_amount',
@@ -392,18 +402,34 @@ const payeeErrors = new Set(['unknown_party', 'duplicate_party']);
 interface RefusedForm {
   form: string;
   /** The field the refusal is about, marked aria-invalid and described by the message. */
-  field?: 'amount' | 'reason';
+  field?: EnteredField;
   amount?: string;
   reason?: string;
+  carrier?: string;
+  trackingNumber?: string;
 }
+
+/** The menu forms' fields given back after a refusal. */
+type EnteredField = 'amount' | 'reason' | 'carrier' | 'trackingNumber';
+/** Each field's longest kept value (the API's own limits). */
+const enteredMax: Record<EnteredField, number> = {
+  amount: 64,
+  reason: 500,
+  carrier: 64,
+  trackingNumber: 128,
+};
 
 /** Remembers what a refused menu form held, for the page the redirect leads to (one read). */
 function keepEntered(c: PageContext, code: string, action: string, form: Record<string, unknown>) {
   const entered = {
     code: code.slice(0, 64),
     form: action,
-    ...(typeof form.amount === 'string' ? { amount: form.amount.slice(0, 64) } : {}),
-    ...(typeof form.reason === 'string' ? { reason: form.reason.slice(0, 500) } : {}),
+    ...Object.fromEntries(
+      (Object.keys(enteredMax) as EnteredField[]).flatMap((field) => {
+        const value = form[field];
+        return typeof value === 'string' ? [[field, value.slice(0, enteredMax[field])]] : [];
+      }),
+    ),
   };
   let value = JSON.stringify(entered);
   // Browsers drop a cookie over 4 KB: 500 characters of Japanese are 4,500 once encoded.
@@ -432,15 +458,22 @@ function refusedForm(c: PageContext, code: string): RefusedForm | undefined {
       ? error === 'validation_failed'
         ? 'reason'
         : undefined
-      : amountErrors.has(error)
-        ? 'amount'
-        : undefined;
+      : form === 'ship'
+        ? undefined
+        : amountErrors.has(error)
+          ? 'amount'
+          : undefined;
   const mine = entered.code === code && entered.form === form;
   return {
     form,
     ...(field ? { field } : {}),
-    ...(mine && typeof entered.amount === 'string' ? { amount: entered.amount } : {}),
-    ...(mine && typeof entered.reason === 'string' ? { reason: entered.reason } : {}),
+    ...(mine
+      ? Object.fromEntries(
+          (Object.keys(enteredMax) as EnteredField[]).flatMap((name) =>
+            typeof entered[name] === 'string' ? [[name, entered[name]]] : [],
+          ),
+        )
+      : {}),
   };
 }
 
@@ -462,7 +495,7 @@ function invalidity(invalid: boolean, hints: string[] = []) {
 
 // --- pages --------------------------------------------------------------------------------------
 
-function loginPage(c: PageContext, problem?: string, status: 200 | 401 | 403 | 429 = 200) {
+function loginPage(c: PageContext, problem?: string, status: 200 | 401 | 403 | 429 = 200, note?: string) {
   const preLogin = randomToken(24);
   setCookie(c, preLoginCookie, preLogin, { ...cookieOptions, maxAge: 3600 });
   return page(
@@ -470,6 +503,7 @@ function loginPage(c: PageContext, problem?: string, status: 200 | 401 | 403 | 4
     problem ? 'Error: Log in' : 'Log in',
     html`<h1 id="login-heading">Log in to your bank</h1>
       ${problem ? alertBox(problem) : ''}
+      ${note ? html`<p class="notice" role="status">${note}</p>` : ''}
       <form method="post" action="/bank/login" class="stack" aria-labelledby="login-heading">
         <input type="hidden" name="csrf" value="${preLogin}" />
         <label for="userId">User ID</label>
@@ -498,6 +532,7 @@ interface CreateValues {
   amount: string;
   currency: string;
   fundFrom: string;
+  mode: 'deal' | 'fractional';
 }
 
 async function createPage(
@@ -534,6 +569,11 @@ async function createPage(
               html`<option value="${account.id}" ${account.id === entered?.fundFrom ? 'selected' : ''}>${account.name} (${money(account.balanceMinor, account.currency)})</option>`,
           )}
         </select>
+        <fieldset>
+          <legend>Kind of account</legend>
+          <label><input type="radio" name="mode" value="deal" ${entered?.mode !== 'fractional' ? 'checked' : ''} /> A deal: whole locks; it closes once the payee is paid</label>
+          <label><input type="radio" name="mode" value="fractional" ${entered?.mode === 'fractional' ? 'checked' : ''} /> A standing account: a lock may hold a share (0.3); it lives until it is empty</label>
+        </fieldset>
         ${creationFeeNote(c, offered)}
         <button type="submit">Create and fund</button>
       </form>
@@ -578,9 +618,9 @@ function statusPage(
   const isBuyer = me?.role === 'buyer';
   const open = account.status !== 'dissolved';
   /** What a refused form held, given back, and its field marked. */
-  const entered = (form: string, field: 'amount' | 'reason') =>
+  const entered = (form: string, field: EnteredField) =>
     refused?.form === form ? (refused[field] ?? '') : '';
-  const invalid = (form: string, field: 'amount' | 'reason') =>
+  const invalid = (form: string, field: EnteredField) =>
     invalidity(refused?.form === form && refused.field === field);
   // A deal takes what it still needs and no more: to its buyer (or a member paying for it) the
   // pay-in form offers that amount, never to the seller (one click paid the buyer's debt with
@@ -706,9 +746,9 @@ function statusPage(
                         'ship',
                         'Mark shipped',
                         html`<label for="carrier">Carrier (or how it was delivered)</label>
-                        <input id="carrier" name="carrier" maxlength="64" required />
+                        <input id="carrier" name="carrier" maxlength="64" required value="${entered('ship', 'carrier')}" />
                         <label for="tracking-number">Tracking number (or a reference)</label>
-                        <input id="tracking-number" name="trackingNumber" maxlength="128" required />`,
+                        <input id="tracking-number" name="trackingNumber" maxlength="128" required value="${entered('ship', 'trackingNumber')}" />`,
                       )
                     : ''
                 }
