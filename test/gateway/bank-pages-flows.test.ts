@@ -123,6 +123,14 @@ describe('flows', () => {
     expect(forms((await get(`/bank/temporary-accounts/${code}`, s.cookie)).text)).not.toContain('ship');
     expect(forms((await get(`/bank/temporary-accounts/${code}`, b.cookie)).text)).toContain('accept');
     expect((await act(b, code, 'accept')).location).toContain('notice=accept');
+    await act(s, code, 'unlock');
+    expect((await act(s, code, 'withdraw', { amount: '' })).location).toContain('notice=withdraw');
+    // Closed: the locks hold nothing (they read "on (1)").
+    const closed = (await get(`/bank/temporary-accounts/${code}`, b.cookie)).text;
+    expect([...closed.matchAll(/data-field="lock">([^<]*)</g)].map((m) => m[1]?.trim())).toEqual([
+      '— (closed)',
+      '— (closed)',
+    ]);
   });
 
   it('a stale "Mark shipped" after the buyer reported a problem is refused in words and changes nothing (helper-78)', async () => {

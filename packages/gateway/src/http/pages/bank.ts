@@ -659,7 +659,10 @@ function statusPage(
                 html`<tr data-party="${party.role}">
                   <td>${party.displayName}${party.customerId === session.customerId ? ' (you)' : ''}</td>
                   <td>${party.role}</td>
-                  <td data-field="lock">${lockText(party, account.currency)}</td>
+                  <td data-field="lock">${
+                    // A closed account holds nothing: its last locks read "on (1)" (helper-78).
+                    account.status === 'dissolved' ? '— (closed)' : lockText(party, account.currency)
+                  }</td>
                   <td>${party.group ?? '—'}</td>
                 </tr>`,
             )}
