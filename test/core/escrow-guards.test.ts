@@ -165,6 +165,21 @@ describe('the verdict comes after the shipment (step 7 follows step 6)', () => {
     const late = markShipped(account, { by: 'ibm', now, carrier: 'Yamato', trackingNumber: 'T' });
     expect(code(late)).toBe('verdict_already_given');
   });
+
+  it('a fractional account has no disputes: its seller records a shipment after the buyer released (helper-79)', () => {
+    let account = must(
+      deal({
+        code: 'v3',
+        by: 'mizuta',
+        requiredMinor: 10_000,
+        fundFrom: usual('mizuta', 20_000),
+        mode: 'fractional',
+      }),
+    );
+    account = must(accept(account, { by: 'mizuta', now }));
+    const shipped = must(markShipped(account, { by: 'ibm', now, carrier: 'Yamato', trackingNumber: 'T' }));
+    expect(shipped.shipment).toMatchObject({ carrier: 'Yamato' });
+  });
 });
 
 describe('rule 9: the withdrawal fee cannot be split away', () => {

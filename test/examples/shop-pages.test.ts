@@ -121,6 +121,20 @@ describe('example shop pages', () => {
     await orderReaches(handle, order.id, 'refunded');
   });
 
+  it('shipping an order whose buyer reported a problem before its webhook came is refused with the reason (helper-79)', async () => {
+    const { handle, order } = await disputedOrder();
+    // The shop's book still says funded: the buyer's deal.rejected has not reached it yet.
+    handle.shop.orders.transition(order.id, ['disputed'], 'funded');
+    const shipped = await adminPost(
+      handle,
+      `/admin/orders/${order.id}/ship`,
+      'carrier=Yamato&trackingNumber=T-1',
+    );
+    expect(shipped.status).toBe(409);
+    expect(await shipped.text()).toMatch(/^Not shipped: The buyer already rejected this deal/);
+    expect(handle.shop.orders.get(order.id)?.status).toBe('funded');
+  });
+
   it('a refund offered, then the bank decides the dispute for the shop: the shop takes the payment (helper-77)', async () => {
     const { gw, handle, order, code } = await disputedOrder();
     expect((await adminPost(handle, `/admin/orders/${order.id}/refund`)).status).toBe(303);

@@ -148,7 +148,9 @@ describe('flows', () => {
     ).body;
     const stale = await act(s, code, 'ship', { carrier: 'Yamato', trackingNumber: 'T-9' });
     expect(stale.location).toContain('error=verdict_already_given');
-    expect((await get(stale.location as string, s.cookie)).text).toContain('you already decided');
+    expect((await get(stale.location as string, s.cookie)).text).toContain(
+      'the buyer has already decided on this deal',
+    );
     const after = (
       await bank.gateway.request('GET', `/v1/temporary-accounts/${code}`, {
         token: await bank.gateway.buyerToken(),
@@ -166,12 +168,15 @@ describe('flows', () => {
   it('says the creation fee before creating, and closes an empty account it made (helper-78)', async () => {
     const b = await buyer();
     expect((await get('/bank/temporary-accounts/new', b.cookie)).text).toContain(
-      'The bank charges a creation fee of 100 JPY in JPY',
+      'The bank charges a creation fee of 100 JPY on an account in JPY, paid with the money that funds the account',
     );
     // More than the usual account holds: an account awaiting funds, which the buyer can close.
     const code = await createFunded(b, '99999999');
     const page = (await get(`/bank/temporary-accounts/${code}`, b.cookie)).text;
     expect(forms(page)).toContain('dissolve');
+    // The buyer's to close: the seller is not offered it (its transfer would then be refused).
+    const s = await seller();
+    expect(forms((await get(`/bank/temporary-accounts/${code}`, s.cookie)).text)).not.toContain('dissolve');
     const closed = await act(b, code, 'dissolve');
     expect(closed.location).toContain('notice=dissolve');
     const view = await bank.gateway.request('GET', `/v1/temporary-accounts/${code}`, {
@@ -203,6 +208,12 @@ describe('flows', () => {
     const created = await bank.gateway.request('GET', `/v1/temporary-accounts/${code}`, { token });
     expect(created.body.mode).toBe('fractional');
     const s = await seller();
+    // A share of 0 is no lock: refused, nothing recorded (it said "Your lock is on").
+    const zero = await act(s, created.body.code, 'lock', { share: '0' });
+    expect(zero.location).toContain('error=invalid_lock_share');
+    expect(
+      (await bank.gateway.request('GET', `/v1/temporary-accounts/${code}`, { token })).body.version,
+    ).toBe(created.body.version);
     const locked = await act(s, created.body.code, 'lock', { share: '0.3' });
     expect(locked.location).toContain('notice=lock');
     const view = await bank.gateway.request('GET', `/v1/temporary-accounts/${created.body.code}`, { token });
@@ -229,6 +240,17 @@ describe('flows', () => {
     expect((await get(`/bank/temporary-accounts/${grouped.body.code}`, b.cookie)).text).toContain(
       'holds nothing: outside the release group',
     );
+    // A member of a deal without a release group is not said to be outside one.
+    const plain = await bank.gateway.request('POST', '/v1/temporary-accounts', {
+      token,
+      body: { payeeUserId: 'ibm-shop', amountMinor: 2_000, currency: 'JPY', members: [{ userId: 'tanaka' }] },
+    });
+    expect(plain.status).toBe(201);
+    expect((await act(t, plain.body.code, 'lock')).location).toContain('notice=lock');
+    const plainPage = (await get(`/bank/temporary-accounts/${plain.body.code}`, b.cookie)).text;
+    expect(plainPage).not.toContain('outside the release group');
+    // With a member, the buyer's Unlock says the money goes only once no other lock holds it.
+    expect(plainPage).toContain('once no other party&#39;s lock holds it');
   });
 
   it('names any refusal of the catalogue, and puts no words of a link on the page', async () => {

@@ -239,11 +239,18 @@ export function createShop(options: ShopOptions) {
     const form = await c.req.parseBody();
     const carrier = String(form.carrier || 'Yamato');
     const trackingNumber = String(form.trackingNumber || `YT${Date.now()}`);
-    await lockstep.temporaryAccounts.markShipped(
-      order.accountCode,
-      { carrier, trackingNumber },
-      { idempotencyKey: `ship-${order.id}` },
-    );
+    try {
+      await lockstep.temporaryAccounts.markShipped(
+        order.accountCode,
+        { carrier, trackingNumber },
+        { idempotencyKey: `ship-${order.id}` },
+      );
+    } catch (error) {
+      // The buyer reported a problem before its webhook reached us, say: the bank refuses a
+      // shipment now, and the admin is told why (it was a 500: helper-79's review).
+      if (error instanceof StateConflictError) return c.text(`Not shipped: ${error.message}`, 409);
+      throw error;
+    }
     orders.update(order.id, { carrier, trackingNumber });
     orders.transition(order.id, ['funded'], 'shipped');
     return c.redirect('/admin', 303);

@@ -828,7 +828,7 @@ export function markShipped(account: TemporaryAccount, input: MarkShippedInput):
   if (account.shipment) return fail('already_shipped', 'This deal is already marked shipped.');
   // A buyer that reported a problem before shipping opened a dispute: a shipment recorded after
   // it (a stale form) rewrote the deal's record under the bank's judgement (helper-78's review).
-  if (account.verdict !== null || account.dispute) {
+  if (account.mode === 'deal' && (account.verdict !== null || account.dispute)) {
     return fail(
       account.dispute ? 'dispute_resolved' : 'verdict_already_given',
       account.dispute

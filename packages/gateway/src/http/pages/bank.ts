@@ -300,7 +300,17 @@ export function bankPages(app: Hono<GatewayEnv>): void {
       }
       body = amountMinor === undefined ? {} : { amountMinor };
     }
-    if (action === 'lock' && form.share) body = { share: String(form.share) };
+    if (action === 'lock' && form.share) {
+      const share = String(form.share).trim();
+      // A share of 0 is no lock (Unlock is): the API took it and the page said "Your lock is on."
+      if (share !== '' && Number(share) === 0) {
+        return c.redirect(
+          `/bank/temporary-accounts/${encodeURIComponent(code)}?error=invalid_lock_share`,
+          303,
+        );
+      }
+      if (share !== '') body = { share };
+    }
     if (action === 'reject' && form.reason) body = { reason: String(form.reason) };
     if (action === 'ship') {
       body = {
@@ -661,7 +671,7 @@ function statusPage(
                   <td>${party.role}</td>
                   <td data-field="lock">${
                     // A closed account holds nothing: its last locks read "on (1)" (helper-78).
-                    account.status === 'dissolved' ? '— (closed)' : lockText(party, account.currency)
+                    account.status === 'dissolved' ? '— (closed)' : lockText(party, account)
                   }</td>
                   <td>${party.group ?? '—'}</td>
                 </tr>`,
@@ -776,7 +786,9 @@ function statusPage(
                 ${
                   // An empty account (one created for more than the usual account held, say)
                   // can be closed here; the API allowed it, the pages did not (helper-78).
-                  me && account.balanceMinor === 0
+                  // The buyer's to close only: a seller or a member closing it left the buyer's
+                  // transfer refused (helper-79's review; the API lets any party).
+                  me?.role === 'buyer' && account.balanceMinor === 0
                     ? actionForm(session, account.code, 'dissolve', 'Close this empty account')
                     : ''
                 }
@@ -806,12 +818,17 @@ function historyLine(event: EventView, currency: string) {
  * a dispute was offered it with no word).
  */
 function unlockHint(account: TemporaryAccountView, role: string) {
-  if (account.mode !== 'deal' || account.status !== 'funded') return '';
+  // Funded or holding a part-payment: either way the money could go (helper-79's review).
+  if (account.mode !== 'deal' || account.balanceMinor === 0) return '';
+  // Another party's lock (a member's) may still hold the money: said as a condition.
+  const others = account.parties.some((party) => party.role === 'member')
+    ? " once no other party's lock holds it"
+    : '';
   if (role === 'seller' && account.verdict === 'rejected' && !account.dispute) {
-    return html`<p class="hint" id="unlock-hint">The buyer reported a problem: with your lock off, the buyer can take the money back (a refund).</p>`;
+    return html`<p class="hint" id="unlock-hint">The buyer reported a problem: with your lock off, the buyer can take the money back${others} (a refund).</p>`;
   }
   if (role === 'buyer') {
-    return html`<p class="hint" id="unlock-hint">With your lock off, the seller can take the money${account.shipment ? '' : ', shipped or not'}.</p>`;
+    return html`<p class="hint" id="unlock-hint">With your lock off, the seller can take the money${others}${account.shipment ? '' : ', shipped or not'}.</p>`;
   }
   return '';
 }
@@ -921,7 +938,7 @@ const errorTexts: Record<string, string> = {
   invalid_amount: 'the amount is not valid',
   not_own_lock: 'you can only change your own lock',
   account_dissolved: 'the account is dissolved',
-  verdict_already_given: 'you already decided',
+  verdict_already_given: 'the buyer has already decided on this deal',
   not_found: 'no such account',
   role_not_allowed: 'your role in this account cannot do that',
   account_awaiting_funds: 'the account is still waiting for its money',
@@ -967,10 +984,10 @@ function creationFeeNote(c: PageContext, offered: string[]) {
   const fees = offered.flatMap((currency) => {
     const rule = c.get('gateway').bank.commission.creation[currency as CurrencyCode];
     const text = rule && feeText(rule, currency);
-    return text ? [`${text} in ${currency}`] : [];
+    return text ? [`${text} on an account in ${currency}`] : [];
   });
   if (fees.length === 0) return '';
-  return html`<p class="hint" id="creation-fee">The bank charges a creation fee of ${fees.join('; ')}, taken from the account you fund from with the amount: it must hold both.</p>`;
+  return html`<p class="hint" id="creation-fee">The bank charges a creation fee of ${fees.join('; ')}, paid with the money that funds the account: from the account you fund from (funded now if it holds the amount and the fee), or with your first pay-in.</p>`;
 }
 
 /** A fee rule in words: "1% + 10 JPY". */
@@ -1007,11 +1024,13 @@ function noUsualPayIn(account: TemporaryAccountView, role: string | undefined) {
 }
 
 /** A party's lock; a partial one says what it holds from the others (its `heldMinor`). */
-function lockText(party: TemporaryAccountView['parties'][number], currency: string): string {
+function lockText(party: TemporaryAccountView['parties'][number], account: TemporaryAccountView): string {
+  const currency = account.currency;
   if (party.lockPpm === 0) return 'off';
   // Outside the release group it blocks nobody: "on (1)" looked like it protected the money
   // (helper-78's review; the API says heldMinor 0).
-  if (party.role === 'member' && party.heldMinor === 0)
+  const policy = account.releasePolicy;
+  if (party.role === 'member' && policy.kind === 'group' && party.group !== policy.group)
     return `on (${party.lock}), holds nothing: outside the release group`;
   if (party.lockPpm === lockPpmFull) return `on (${party.lock})`;
   return `on (${party.lock}, holds ${money(party.heldMinor, currency)})`;
