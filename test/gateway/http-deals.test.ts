@@ -377,6 +377,38 @@ describe('the whole deal over HTTP', () => {
   });
 });
 
+describe('locks set to what they are', () => {
+  it('change nothing: the same version, no event, no webhook (helper-79: recorded as a change from 0 to 0)', async () => {
+    const created = await post(buyer, '/v1/temporary-accounts', {
+      payeeUserId: 'ibm-shop',
+      amountMinor: 500,
+      currency: 'JPY',
+    });
+    const code = created.body.code as string;
+    const events = async () =>
+      (await gateway.request('GET', `/v1/temporary-accounts/${code}/events`, { token: buyer })).body.data
+        .length;
+    const locked = await post(seller, `/v1/temporary-accounts/${code}/lock`);
+    expect(locked.status).toBe(200);
+    const before = await events();
+    const again = await post(seller, `/v1/temporary-accounts/${code}/lock`);
+    expect(again.status).toBe(200);
+    expect(again.body.version).toBe(locked.body.version);
+    expect(again.body.updatedAt).toBe(locked.body.updatedAt);
+    expect(await events()).toBe(before);
+    // The buyer's lock is on from the start; an unlock of a lock that is off is the same.
+    await post(seller, `/v1/temporary-accounts/${code}/unlock`);
+    const off = await events();
+    const offAgain = await post(seller, `/v1/temporary-accounts/${code}/unlock`);
+    expect(offAgain.status).toBe(200);
+    expect(await events()).toBe(off);
+    // A real change is still one.
+    expect((await post(seller, `/v1/temporary-accounts/${code}/lock`)).body.version).toBe(
+      offAgain.body.version + 1,
+    );
+  });
+});
+
 describe('idempotency', () => {
   it('a retry returns the first result and applies nothing twice', async () => {
     const [before] = await balances(buyer);

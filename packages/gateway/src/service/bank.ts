@@ -440,6 +440,11 @@ export class Bank {
         command(current, { by: principal.customerId, now: unit.now }),
       ),
     );
+    // A command that changed nothing (a lock set to what it is, with no deadline due) writes
+    // nothing: the answer is the account as stored.
+    if (outcome.events.length === 0 && outcome.transfers.length === 0) {
+      return { account, outcome: { ...outcome, account } };
+    }
     await unit.tx.updateTemporaryAccount(outcome.account, account.version);
     await this.record(unit, outcome, kind);
     return { account: outcome.account, outcome };
