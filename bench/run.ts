@@ -310,7 +310,9 @@ function commandRequests(
       const account = pool[turn++ % pool.length] as string;
       if (!held.has(account)) return account;
     }
-    throw new Error('every account is held by a connection');
+    // Every account held (more connections than accounts, or unlocks lost to timeouts, whose
+    // answers never come): one is shared, and its lock may be a no-op, rather than no load.
+    return pool[turn++ % pool.length] as string;
   };
   const token = kind === 'lock' ? context.secretKey : context.buyerToken;
   const bodyOf = (action: string) =>

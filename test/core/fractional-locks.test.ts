@@ -329,3 +329,22 @@ describe('[0035] a partial lock holds its share against any number of withdrawal
     expect(heldFromOthersMinor(account, buyer)).toBe(1_000);
   });
 });
+
+describe('a lock set to its own share', () => {
+  it('changes nothing: no event, the same hold, the same version (helper-80)', () => {
+    let account = opened(1_000, 500_000);
+    account = must(
+      withdraw(account, {
+        by: 'mizuta',
+        now,
+        to: { id: 'acc-m', ownerId: 'mizuta', currency: 'JPY', balanceMinor: 0 },
+        commission: noCommission,
+      }),
+    );
+    const again = setLock(account, { by: 'ibm', now, lockPpm: 500_000 });
+    if (!again.ok) throw new Error(again.error.code);
+    expect(again.value.events).toEqual([]);
+    expect(again.value.account).toBe(account);
+    expect(heldMinor(account, seller(account) as Party)).toBe(500);
+  });
+});

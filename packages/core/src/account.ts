@@ -772,11 +772,10 @@ export function setLock(account: TemporaryAccount, input: SetLockInput): Result<
   }
   const refused = lockOnRefused(account, live.value, input.lockPpm, input.now);
   if (refused) return refused;
-  // A whole lock set to what it is changes nothing: no event, no new version, no webhook (it
-  // was recorded as a change from 0 to 0: helper-79's review). A partial lock set again is a
-  // change: it holds its share of the balance as it is now.
-  const whole = input.lockPpm === 0 || input.lockPpm === lockPpmFull;
-  if (whole && input.lockPpm === live.value.lockPpm) return ok({ account, events: [], transfers: [] });
+  // A lock set to what it is changes nothing: no event, no new version, no webhook (it was
+  // recorded as a change from 0 to 0: helper-79's review). A partial lock set to its own share
+  // keeps its hold too (withLock keeps the hold of an unchanged share), so it is no change.
+  if (input.lockPpm === live.value.lockPpm) return ok({ account, events: [], transfers: [] });
   const events: AccountEvent[] = [];
   const emit = eventSink(events, input, account.version);
   const next = withLock(account, input.by, input.lockPpm);
