@@ -363,6 +363,10 @@ describe.runIf(browserAvailable())('bank pages in Chromium', () => {
       }),
     );
     expect(await state()).toMatchObject({ focus: 'page-error', value: '12x', invalid: 'true' });
+    // The refusal says it came before the change (it stayed as if it still held).
+    await expect(page.locator('#page-error').textContent()).resolves.toContain(
+      'This was before the latest change: see the status below.',
+    );
 
     // The create form: a refused amount keeps the payee and the amount, in the same way.
     await page.goto(`${gateway.url}/bank/temporary-accounts/new`);

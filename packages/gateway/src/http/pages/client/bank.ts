@@ -63,6 +63,15 @@ function update(status: HTMLElement, next: Document): void {
   markGuarded();
   const summary = document.getElementById('live-summary');
   if (summary && changed.length > 0) summary.textContent = `Updated: ${changed.join('. ')}.`;
+  // A refusal shown from before the account changed may no longer hold: it says so, once
+  // (helper-78's review: it stayed as if it did).
+  const refusal = document.getElementById('page-error');
+  if (refusal && changed.length > 0 && !refusal.querySelector('.stale')) {
+    const note = document.createElement('span');
+    note.className = 'stale';
+    note.textContent = ' (This was before the latest change: see the status below.)';
+    refusal.append(note);
+  }
   status.dataset.updated = String(Date.now());
 }
 
