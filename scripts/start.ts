@@ -98,7 +98,14 @@ Lockstep demo is running.
   Bank (gateway): ${gatewayUrl}/bank   (API: ${gatewayUrl}/openapi.json)
   Buyer logins:  mizuta / mizuta-demo-pass (¥100,000), tanaka / tanaka-demo-pass (¥50,000)
   Seller login:  ibm-shop / ibm-demo-pass
-  Operator CLI:  LOCKSTEP_DATA_DIR=${path.relative(process.cwd(), path.join(dataDir, 'gateway')) || '.'} pnpm lockstep-admin reconcile
+  Operator CLI:  LOCKSTEP_DATA_DIR=${cliDataDir()} pnpm lockstep-admin reconcile
 Press Ctrl-C to stop.`);
   }
 });
+
+/** The gateway's data folder as the operator types it: relative inside this folder, else absolute. */
+function cliDataDir(): string {
+  const folder = path.join(dataDir, 'gateway');
+  const relative = path.relative(process.cwd(), folder);
+  return relative && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative : folder;
+}
