@@ -211,6 +211,16 @@ describe('flows', () => {
     // A share of 0 is no lock: refused, nothing recorded (it said "Your lock is on").
     const zero = await act(s, created.body.code, 'lock', { share: '0' });
     expect(zero.location).toContain('error=invalid_lock_share');
+    // A refused share comes back in its field, marked (helper-78).
+    for (const share of ['0', '1.5']) {
+      const refused = share === '0' ? zero : await act(s, created.body.code, 'lock', { share });
+      expect(refused.location).toContain('error=invalid_lock_share&form=lock');
+      const field = /<input id="share"[^>]*>/.exec(
+        (await get(refused.location as string, `${s.cookie}; ${refused.kept}`)).text,
+      )?.[0];
+      expect(field).toContain(`value="${share}"`);
+      expect(field).toContain('aria-invalid="true"');
+    }
     expect(
       (await bank.gateway.request('GET', `/v1/temporary-accounts/${code}`, { token })).body.version,
     ).toBe(created.body.version);

@@ -304,8 +304,9 @@ export function bankPages(app: Hono<GatewayEnv>): void {
       const share = String(form.share).trim();
       // A share of 0 is no lock (Unlock is): the API took it and the page said "Your lock is on."
       if (share !== '' && Number(share) === 0) {
+        keepEntered(c, code, action, form);
         return c.redirect(
-          `/bank/temporary-accounts/${encodeURIComponent(code)}?error=invalid_lock_share`,
+          `/bank/temporary-accounts/${encodeURIComponent(code)}?error=invalid_lock_share&form=lock`,
           303,
         );
       }
@@ -398,7 +399,7 @@ async function api<T>(
 // --- refusals -----------------------------------------------------------------------------------
 
 /** The menu forms with fields to give back after a refusal. */
-const fieldForms = new Set(['deposit', 'withdraw', 'reject', 'ship']);
+const fieldForms = new Set(['deposit', 'withdraw', 'reject', 'ship', 'lock']);
 /** Refusals about the amount typed (its field is marked), and about the payee ID. */
 const amountErrors = new Set([
   'invalid_amount',
@@ -417,16 +418,18 @@ interface RefusedForm {
   reason?: string;
   carrier?: string;
   trackingNumber?: string;
+  share?: string;
 }
 
 /** The menu forms' fields given back after a refusal. */
-type EnteredField = 'amount' | 'reason' | 'carrier' | 'trackingNumber';
+type EnteredField = 'amount' | 'reason' | 'carrier' | 'trackingNumber' | 'share';
 /** Each field's longest kept value (the API's own limits). */
 const enteredMax: Record<EnteredField, number> = {
   amount: 64,
   reason: 500,
   carrier: 64,
   trackingNumber: 128,
+  share: 10,
 };
 
 /** Remembers what a refused menu form held, for the page the redirect leads to (one read). */
@@ -470,9 +473,13 @@ function refusedForm(c: PageContext, code: string): RefusedForm | undefined {
         : undefined
       : form === 'ship'
         ? undefined
-        : amountErrors.has(error)
-          ? 'amount'
-          : undefined;
+        : form === 'lock'
+          ? error === 'invalid_lock_share'
+            ? 'share'
+            : undefined
+          : amountErrors.has(error)
+            ? 'amount'
+            : undefined;
   const mine = entered.code === code && entered.form === form;
   return {
     form,
@@ -740,7 +747,7 @@ function statusPage(
                           // A fractional account takes a share (rule 4); a deal's locks are whole.
                           account.mode === 'fractional'
                             ? html`<label for="share">Share to hold (empty: all; 0.3 holds 30%)</label>
-                        <input id="share" name="share" inputmode="decimal" maxlength="10" />`
+                        <input id="share" name="share" inputmode="decimal" maxlength="10" value="${entered('lock', 'share')}"${invalid('lock', 'share')} />`
                             : '',
                         )
                       : ''
