@@ -1,4 +1,4 @@
-import { deadlineNotice } from '@lockstep/core';
+import { awaitsShipment, deadlineNotice } from '@lockstep/core';
 import { confirmationWindow } from './confirm-window.ts';
 import { dictionaries, formatAmount, formatDate, type Lang, payFailureText, pickLang } from './i18n.ts';
 import { messageSource, type WidgetEvent } from './protocol.ts';
@@ -596,14 +596,9 @@ function verdictText(account: AccountView): string {
   return '';
 }
 
-/** A deal is released once shipped (the API says not_shipped before); reporting any time. */
-function releasable(account: AccountView): boolean {
-  return account.mode !== 'deal' || account.shipment !== null;
-}
-
 /** The decision buttons shown: a live update that changes them redraws them. */
 function decideKey(account: AccountView): string {
-  return releasable(account) ? 'decide+release' : 'decide';
+  return awaitsShipment(account) ? 'decide' : 'decide+release';
 }
 
 /**
@@ -712,7 +707,7 @@ function renderOrder(account: AccountView): void {
     endConfirmation('settled');
     // A deal is released once shipped (the API says not_shipped before): until then the
     // buyer may only report a problem, and is told when releasing comes.
-    const canRelease = canDecide && releasable(account);
+    const canRelease = canDecide && !awaitsShipment(account);
     const actionsKey = canDecide ? decideKey(account) : verdictText(account);
     if (view.actionsKey !== actionsKey) {
       view.actionsKey = actionsKey;

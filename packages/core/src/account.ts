@@ -855,6 +855,14 @@ export function markShipped(account: TemporaryAccount, input: MarkShippedInput):
 }
 
 /**
+ * Whether the buyer's release (`accept`) waits for the seller's shipment: in a deal, until it
+ * ships. Views offer Release by it (the bank's pages, the checkout widget), as `accept` refuses.
+ */
+export function awaitsShipment(account: { mode: string; shipment: unknown }): boolean {
+  return account.mode === 'deal' && !account.shipment;
+}
+
+/**
  * The buyer is satisfied and releases its lock (steps 106, 122): a verdict on goods received,
  * so in a deal only once the seller has shipped (step 7 follows step 6). Accepting first let
  * the seller take the money with nothing shipped, and the example shop then could no longer
@@ -864,7 +872,7 @@ export function markShipped(account: TemporaryAccount, input: MarkShippedInput):
 export function accept(account: TemporaryAccount, input: Context): Result<CommandOutcome> {
   const buyer = requireBuyerVerdict(account, input);
   if (!buyer.ok) return buyer;
-  if (account.mode === 'deal' && !account.shipment) {
+  if (awaitsShipment(account)) {
     return fail(
       'not_shipped',
       'The seller has not shipped yet: release the payment once the goods are sent.',

@@ -18,6 +18,7 @@ export {
   accept,
   accountEventTypes,
   amountDueMinor,
+  awaitsShipment,
   blockingParties,
   type CommandOutcome,
   type CreateAccountInput,

@@ -1,4 +1,5 @@
 import {
+  awaitsShipment,
   type CurrencyCode,
   currencies,
   deadlineNotice,
@@ -776,7 +777,7 @@ function statusPage(
                   isBuyer && account.verdict === null && account.status === 'funded'
                     ? html`${
                         // Released once shipped (the API says not_shipped before).
-                        account.mode !== 'deal' || account.shipment
+                        !awaitsShipment(account)
                           ? actionForm(session, account.code, 'accept', 'Release payment (goods received)')
                           : html`<p class="hint" id="release-after-shipping">You can release the payment once the seller has shipped.</p>`
                       }
