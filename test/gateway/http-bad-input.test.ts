@@ -511,6 +511,47 @@ describe('invoices that must not pay', () => {
     expect((await pay(token)).status).toBe(201);
   });
 
+  it('paying later (rule 7) takes no account to fund from; without one the buyer may still pay later', async () => {
+    const token = await issue();
+    await expectRefused(
+      () =>
+        gateway.request('POST', '/v1/temporary-accounts', {
+          token: buyer,
+          body: { invoice: token, payLater: true, fundFrom: 'ua_anything' },
+        }),
+      400,
+      'validation_failed',
+    );
+    await expectRefused(
+      () =>
+        gateway.request('POST', '/v1/temporary-accounts', {
+          token: buyer,
+          body: { invoice: token, payLater: 'yes' },
+        }),
+      400,
+      'validation_failed',
+    );
+    // A customer with no usual account at all (rule 7: pays by remittance) opens it to pay later.
+    await gateway.admin.createCustomer({
+      userId: 'no-account',
+      displayName: 'None',
+      password: 'none-pass-123',
+    });
+    const session = await gateway.login('no-account', 'none-pass-123');
+    await expectRefused(
+      () => gateway.request('POST', '/v1/temporary-accounts', { token: session, body: { invoice: token } }),
+      402,
+      'insufficient_funds',
+    );
+    const later = await gateway.request('POST', '/v1/temporary-accounts', {
+      token: session,
+      body: { invoice: token, payLater: true },
+    });
+    expect(later.status, JSON.stringify(later.body)).toBe(201);
+    expect(later.body).toMatchObject({ status: 'awaiting_funds', balanceMinor: 0, amountDueMinor: 2_000 });
+    await expectRefused(() => pay(token), 409, 'invoice_already_used');
+  });
+
   it('a group name is checked before any user ID, so the answer does not reveal which IDs exist', async () => {
     const buyer = await gateway.buyerToken();
     for (const payeeUserId of ['ibm-shop', 'no-such-user-at-all']) {

@@ -185,6 +185,64 @@ describe('the whole deal over HTTP', () => {
     ]);
   });
 
+  it('rule 7 for an invoice: the buyer opens the deal to pay later, nothing taken; the pay-in funds it with the fee', async () => {
+    const invoice = await post(seller, '/v1/invoices', {
+      amountMinor: 8_000,
+      currency: 'JPY',
+      orderReference: 'order-later',
+      description: 'Kyusu teapot',
+      payeeContact: 'shop@example.com',
+    });
+    const [buyerBefore = 0] = await balances(buyer);
+    // The buyer has the money and still chose to pay later: nothing moves now.
+    const created = await post(buyer, '/v1/temporary-accounts', {
+      invoice: invoice.body.token,
+      payLater: true,
+    });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({
+      status: 'awaiting_funds',
+      balanceMinor: 0,
+      requiredMinor: 8_000,
+      amountDueMinor: 8_000,
+      creationFeeDueMinor: 100,
+      invoiceId: invoice.body.id,
+    });
+    const code = created.body.code as string;
+    expect(await balances(buyer)).toEqual([buyerBefore]);
+    // The invoice is the deal's now: the shop sees the account; nobody pays the invoice again.
+    const invoiceAfter = await gateway.request('GET', `/v1/invoices/${invoice.body.id}`, { token: seller });
+    expect(invoiceAfter.body.temporaryAccountCode).toBe(code);
+    const again = await post(await gateway.login('tanaka', 'tanaka-demo-pass'), '/v1/temporary-accounts', {
+      invoice: invoice.body.token,
+    });
+    expect(again.status).toBe(409);
+    expect(again.body.error.code).toBe('invoice_already_used');
+    const told = await gateway.request('GET', `/v1/temporary-accounts/${code}/events`, { token: seller });
+    expect(told.body.data.map((event: { type: string }) => event.type)).toEqual(['account.created']);
+
+    // The seller locks, as for any deal; it may not ship an unpaid deal.
+    expect((await post(seller, `/v1/temporary-accounts/${code}/lock`)).status).toBe(200);
+    const check = await post(seller, `/v1/temporary-accounts/${code}/check-funds`);
+    expect(check.body).toMatchObject({ sufficient: false, shortfallMinor: 8_000 });
+    const ship = await post(seller, `/v1/temporary-accounts/${code}/ship`, {
+      carrier: 'Yamato',
+      trackingNumber: 'T-1',
+    });
+    expect(ship.status).toBe(409);
+    expect(ship.body.error.code).toBe('account_awaiting_funds');
+
+    // The pay-in of the amount funds it; the creation fee is charged with it.
+    const paid = await post(buyer, `/v1/temporary-accounts/${code}/deposit`, { amountMinor: 8_000 });
+    expect(paid.status, JSON.stringify(paid.body)).toBe(200);
+    expect(paid.body).toMatchObject({ status: 'funded', balanceMinor: 8_000, creationFeeDueMinor: 0 });
+    expect(await balances(buyer)).toEqual([buyerBefore - 8_100]);
+    expect((await post(seller, `/v1/temporary-accounts/${code}/check-funds`)).body).toMatchObject({
+      sufficient: true,
+    });
+    expect((await gateway.admin.reconcile()).balanced).toBe(true);
+  });
+
   it('step 124: a dissolved account refuses pay-ins and withdrawals as dissolved, also for a party with no usual account in its currency', async () => {
     // Such a party was told "You have no usual account in JPY" (404), and opening one only led
     // to the real refusal (helper-58's review).

@@ -53,7 +53,18 @@ async function harnessOn(script: string): Promise<ContractHarness> {
   return {
     lockstep: new Lockstep({ apiKey: gateway.seed.secretKey, baseUrl: gateway.url }),
     buyer: {
-      pay: async (invoice) => (await call(buyerToken, 'POST', '/v1/temporary-accounts', { invoice })).code,
+      pay: async (invoice, options) =>
+        (
+          await call(buyerToken, 'POST', '/v1/temporary-accounts', {
+            invoice,
+            ...(options?.later ? { payLater: true } : {}),
+          })
+        ).code,
+      payIn: async (code, amountMinor) =>
+        act(code, 'deposit', {
+          amountMinor:
+            amountMinor ?? (await call(buyerToken, 'GET', `/v1/temporary-accounts/${code}`)).amountDueMinor,
+        }),
       release: (code) => act(code, 'accept'),
       reject: (code, reason) => act(code, 'reject', reason ? { reason } : {}),
       withdraw: (code) => act(code, 'withdraw'),

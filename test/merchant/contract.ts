@@ -116,6 +116,41 @@ export function merchantContract(name: string, setup: () => Promise<ContractHarn
       }
     });
 
+    it('a buyer who pays later (rule 7): the deal awaits funds, the merchant ships only once it is funded', async () => {
+      const { lockstep, buyer } = harness;
+      const buyerBefore = await buyer.balanceMinor();
+      const invoice = await invoiceFor(2_500);
+      const code = await buyer.pay(invoice.token as string, { later: true });
+      expect(await buyer.balanceMinor()).toBe(buyerBefore);
+      expect(await lockstep.invoices.retrieve(invoice.id)).toMatchObject({ temporaryAccountCode: code });
+      await lockstep.temporaryAccounts.lock(code);
+      expect(await lockstep.temporaryAccounts.checkFunds(code)).toMatchObject({
+        sufficient: false,
+        shortfallMinor: 2_500,
+      });
+      await expect(
+        lockstep.temporaryAccounts.markShipped(code, { carrier: 'Yamato', trackingNumber: 'L-1' }),
+      ).rejects.toMatchObject({ code: 'account_awaiting_funds' });
+      expect(await buyer.payIn(code)).toMatchObject({ status: 'funded', balanceMinor: 2_500 });
+      expect(await buyer.balanceMinor()).toBe(buyerBefore - 2_500);
+      expect(await lockstep.temporaryAccounts.checkFunds(code)).toMatchObject({ sufficient: true });
+      expect(
+        (await lockstep.temporaryAccounts.markShipped(code, { carrier: 'Yamato', trackingNumber: 'L-1' }))
+          .shipment,
+      ).toMatchObject({ carrier: 'Yamato' });
+      const types = (await lockstep.temporaryAccounts.events(code)).data.map((event) => event.type);
+      expect(types.slice(0, 2)).toEqual(['account.created', 'lock.changed']);
+      expect(types).toContain('account.funded');
+
+      // One never paid into is cancelled by the merchant; one holding money is not.
+      const unpaid = await buyer.pay((await invoiceFor(700)).token as string, { later: true });
+      await expect(lockstep.temporaryAccounts.dissolve(code)).rejects.toMatchObject({
+        code: 'account_not_empty',
+      });
+      expect(await lockstep.temporaryAccounts.dissolve(unpaid)).toMatchObject({ status: 'dissolved' });
+      expect(await buyer.balanceMinor()).toBe(buyerBefore - 2_500);
+    });
+
     it('"report a problem": the merchant releases its lock and the buyer takes the money back', async () => {
       const { lockstep, buyer } = harness;
       const before = await buyer.balanceMinor();

@@ -439,6 +439,16 @@ class TemporaryAccounts extends Resource {
     });
   }
 
+  /**
+   * Closes an empty temporary account (`account_not_empty` otherwise): cancels a deal the buyer
+   * opened to pay later and never paid into. Its record stays readable; its invoice stays used.
+   */
+  async dissolve(code: string, options?: RequestOptions): Promise<TemporaryAccount> {
+    return this.client.request('post', `${accountPath(code)}/dissolve`, 'temporary_account', {
+      request: options,
+    });
+  }
+
   /** Step 119: the goods left; the buyer sees carrier and tracking number. */
   async markShipped(code: string, params: ShipParams, options?: RequestOptions): Promise<TemporaryAccount> {
     return this.client.request('post', `${accountPath(code)}/ship`, 'temporary_account', {

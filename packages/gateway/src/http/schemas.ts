@@ -203,20 +203,42 @@ const CreateOptions = {
     .optional(),
 };
 
+/**
+ * Rule 7 (step 113) by the buyer's choice: open the deal now and pay in later (from a usual
+ * account, or by a remittance from outside the bank). Nothing is taken at creation.
+ */
+const PayLater = z.boolean().optional().openapi({
+  description:
+    'Open the account awaiting funds: nothing is taken now; the buyer pays in later (deposit or remittance). Not with fundFrom.',
+});
+const payLaterAlone: [
+  (input: { payLater?: boolean; fundFrom?: string }) => boolean,
+  { message: string; path: string[] },
+] = [
+  (input) => !(input.payLater && input.fundFrom !== undefined),
+  { message: 'payLater takes nothing now, so it names no account to fund from.', path: ['fundFrom'] },
+];
+
 export const CreateTemporaryAccountRequest = z
   .union([
-    z.strictObject({
-      invoice: z.string().min(10).max(8192),
-      fundFrom: z.string().max(64).optional(),
-      ...CreateOptions,
-    }),
-    z.strictObject({
-      payeeUserId: Text(64),
-      amountMinor: AmountMinor,
-      currency: Currency,
-      fundFrom: z.string().max(64).optional(),
-      ...CreateOptions,
-    }),
+    z
+      .strictObject({
+        invoice: z.string().min(10).max(8192),
+        fundFrom: z.string().max(64).optional(),
+        payLater: PayLater,
+        ...CreateOptions,
+      })
+      .refine(...payLaterAlone),
+    z
+      .strictObject({
+        payeeUserId: Text(64),
+        amountMinor: AmountMinor,
+        currency: Currency,
+        fundFrom: z.string().max(64).optional(),
+        payLater: PayLater,
+        ...CreateOptions,
+      })
+      .refine(...payLaterAlone),
     z.strictObject({
       buyerUserId: Text(64),
       amountMinor: AmountMinor,

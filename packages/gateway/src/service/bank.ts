@@ -208,6 +208,8 @@ export class Bank {
       releasePolicy?: ReleasePolicy;
       invoiceId?: string | null;
       fundFromAccountId?: string | null;
+      /** The buyer opens it awaiting funds and pays in later (rule 7): nothing is taken now. */
+      payLater?: boolean;
     },
   ): Promise<TemporaryAccount> {
     const { tx } = unit;
@@ -219,7 +221,7 @@ export class Bank {
     }
     const creatorIsBuyer = input.parties.some((party) => party.customerId === by && party.role === 'buyer');
     let fundFrom: UsualAccountView | null = null;
-    if (creatorIsBuyer) {
+    if (creatorIsBuyer && !input.payLater) {
       fundFrom = input.fundFromAccountId
         ? await this.ownUsualAccount(tx, by, input.fundFromAccountId)
         : await this.defaultUsualAccount(tx, by, input.currency, false);
@@ -246,9 +248,9 @@ export class Bank {
         commission: this.commission,
       }),
     );
-    // Paying an invoice means paying it: an invoice is never claimed by an account without the
-    // money (else anyone holding the token could use it up with an empty account).
-    if (creatorIsBuyer && input.invoiceId && outcome.account.status !== 'funded') {
+    // Paying an invoice means paying it: an invoice is claimed by an account without the money
+    // only when the buyer asked to pay later (rule 7), never as a quiet fallback of "Pay".
+    if (creatorIsBuyer && input.invoiceId && !input.payLater && outcome.account.status !== 'funded') {
       throw new LockstepError(
         'insufficient_funds',
         'The paying account does not hold the invoiced amount and fee.',

@@ -192,36 +192,41 @@ expiresInSeconds?: number
 }
 
 export type CreateTemporaryAccountParams = ({
-invoice: string
-fundFrom?: string
-mode?: _Schema0
-releasePolicy?: _Schema1
-members?: _Schema2
-buyerGroup?: _Schema4
-sellerGroup?: _Schema5
+invoice: _Schema0
+fundFrom?: _Schema1
+payLater?: _Schema2
+mode?: _Schema3
+releasePolicy?: _Schema4
+members?: _Schema5
+buyerGroup?: _Schema7
+sellerGroup?: _Schema8
 } | {
-payeeUserId: string
-amountMinor: _Schema6
-currency: _Schema7
-fundFrom?: string
-mode?: _Schema0
-releasePolicy?: _Schema1
-members?: _Schema2
-buyerGroup?: _Schema4
-sellerGroup?: _Schema5
+payeeUserId: _Schema9
+amountMinor: _Schema10
+currency: _Schema11
+fundFrom?: _Schema12
+payLater?: _Schema2
+mode?: _Schema3
+releasePolicy?: _Schema4
+members?: _Schema5
+buyerGroup?: _Schema7
+sellerGroup?: _Schema8
 } | {
 buyerUserId: string
-amountMinor: _Schema6
-currency: _Schema7
+amountMinor: _Schema10
+currency: _Schema11
 invoiceId?: string
-mode?: _Schema0
-releasePolicy?: _Schema1
-members?: _Schema2
-buyerGroup?: _Schema4
-sellerGroup?: _Schema5
+mode?: _Schema3
+releasePolicy?: _Schema4
+members?: _Schema5
+buyerGroup?: _Schema7
+sellerGroup?: _Schema8
 })
-export type _Schema0 = ("deal" | "fractional")
-export type _Schema1 = ({
+export type _Schema0 = string
+export type _Schema1 = string
+export type _Schema2 = boolean
+export type _Schema3 = ("deal" | "fractional")
+export type _Schema4 = ({
 kind: "all_others"
 } | {
 kind: "group"
@@ -230,13 +235,15 @@ group: string
 /**
  * @maxItems 14
  */
-export type _Schema2 = []|[_Schema3]|[_Schema3, _Schema3]|[_Schema3, _Schema3, _Schema3]|[_Schema3, _Schema3, _Schema3, _Schema3]|[_Schema3, _Schema3, _Schema3, _Schema3, _Schema3]|[_Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3]|[_Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3]|[_Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3]|[_Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3]|[_Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3]|[_Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3]|[_Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3]|[_Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3]|[_Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3, _Schema3]
-export type _Schema4 = string
-export type _Schema5 = string
-export type _Schema6 = number
-export type _Schema7 = ("JPY" | "KRW" | "USD" | "EUR" | "GBP" | "CHF" | "CNY" | "AUD" | "CAD" | "SGD" | "KWD" | "BHD")
+export type _Schema5 = []|[_Schema6]|[_Schema6, _Schema6]|[_Schema6, _Schema6, _Schema6]|[_Schema6, _Schema6, _Schema6, _Schema6]|[_Schema6, _Schema6, _Schema6, _Schema6, _Schema6]|[_Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6]|[_Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6]|[_Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6]|[_Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6]|[_Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6]|[_Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6]|[_Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6]|[_Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6]|[_Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6, _Schema6]
+export type _Schema7 = string
+export type _Schema8 = string
+export type _Schema9 = string
+export type _Schema10 = number
+export type _Schema11 = ("JPY" | "KRW" | "USD" | "EUR" | "GBP" | "CHF" | "CNY" | "AUD" | "CAD" | "SGD" | "KWD" | "BHD")
+export type _Schema12 = string
 
-export interface _Schema3 {
+export interface _Schema6 {
 userId: string
 group?: string
 }

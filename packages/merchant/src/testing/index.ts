@@ -41,8 +41,18 @@ export interface MockGatewayOptions {
 export interface MockBuyer {
   /** The buyer's customer id at the bank. */
   readonly customerId: string;
-  /** Pays an invoice (steps 103, 111-113): creates the temporary account, buyer's lock on. */
-  pay(invoiceToken: string): Promise<string>;
+  /**
+   * Pays an invoice (steps 103, 111-113): creates the temporary account, buyer's lock on. With
+   * `{ later: true }` the buyer opens it to pay later (rule 7): the account awaits its funds
+   * (`account.created`, status `awaiting_funds`) until `payIn`.
+   */
+  pay(invoiceToken: string, options?: { later?: boolean }): Promise<string>;
+  /**
+   * Pays into an account awaiting funds from the buyer's usual account (default: all that is
+   * still due); the creation fee still due is charged with it. Funds the deal once it holds its
+   * amount (`account.deposited`, `account.funded`).
+   */
+  payIn(code: string, amountMinor?: number): Promise<TemporaryAccount>;
   /** Releases the buyer's lock after inspecting the goods (steps 120-122): once shipped (`not_shipped` before). */
   release(code: string): Promise<TemporaryAccount>;
   /** Reports a problem: the buyer keeps the lock on. */
@@ -154,11 +164,18 @@ export async function createMockGateway(options: MockGatewayOptions = {}): Promi
     handlers: [http.all(`${baseUrl}/*`, async ({ request }) => gateway.app.fetch(await underBase(request)))],
     buyer: {
       customerId: seed.buyerId,
-      async pay(invoiceToken) {
+      async pay(invoiceToken, options) {
         const account = await call(await buyerToken(), 'POST', '/v1/temporary-accounts', {
           invoice: invoiceToken,
+          ...(options?.later ? { payLater: true } : {}),
         });
         return account.code as string;
+      },
+      async payIn(code, amountMinor) {
+        const at = `/v1/temporary-accounts/${encodeURIComponent(code)}`;
+        const token = await buyerToken();
+        const due = amountMinor ?? ((await call(token, 'GET', at)) as TemporaryAccount).amountDueMinor;
+        return call(token, 'POST', `${at}/deposit`, { amountMinor: due });
       },
       async release(code) {
         return call(

@@ -359,6 +359,7 @@ async function createFromRequest(
   let requiredMinor: number;
   let invoiceId: string | null = null;
   let fundFrom: string | undefined;
+  let payLater = false;
 
   if ('invoice' in input) {
     // Step 103: the buyer presents the seller's signed invoice.
@@ -373,6 +374,7 @@ async function createFromRequest(
     requiredMinor = invoice.amountMinor;
     invoiceId = invoice.id;
     fundFrom = input.fundFrom;
+    payLater = input.payLater === true;
   } else if ('payeeUserId' in input) {
     // Drawing 8: the buyer enters the payee's ID and the amount (a customer, never a merchant
     // key: a leaked secret key must not pay the merchant's money to anyone).
@@ -385,6 +387,7 @@ async function createFromRequest(
     currency = input.currency;
     requiredMinor = input.amountMinor;
     fundFrom = input.fundFrom;
+    payLater = input.payLater === true;
   } else {
     // [0035]: the seller (its API key) creates the account and the buyer pays in (a plain deal:
     // the domain refuses members, groups and other policies here).
@@ -435,5 +438,6 @@ async function createFromRequest(
     releasePolicy: input.releasePolicy,
     invoiceId,
     fundFromAccountId: fundFrom,
+    payLater,
   });
 }
