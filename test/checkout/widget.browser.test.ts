@@ -54,7 +54,7 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
         window.widgetEvents = [];
         window.rawMessages = [];
         const widget = document.getElementById('checkout');
-        for (const type of ['ready', 'paid', 'released', 'rejected', 'error']) {
+        for (const type of ['ready', 'paid', 'opened', 'released', 'rejected', 'error']) {
           widget.addEventListener(type, (event) => window.widgetEvents.push({ type, detail: event.detail }));
         }
         window.addEventListener('message', (event) => window.rawMessages.push(JSON.stringify(event.data)));
@@ -254,6 +254,90 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
     expect(urls.filter((url) => /access_token|cs_[A-Za-z0-9_-]{10,}/.test(url))).toEqual([]);
     await order.page.close();
   }, 90_000);
+
+  it('a buyer short of money opens the deal to pay later (rule 7); the order page says what to pay and turns funded live', async () => {
+    const short = { userId: 'short-buyer', password: 'short-pass-123' };
+    const customer = await gateway.admin.createCustomer({ ...short, displayName: 'Short' });
+    const usual = await gateway.admin.createUsualAccount(customer.id, 'JPY', 'Savings');
+    await gateway.admin.topUp(usual.id, 1_000);
+    const { page, frame } = await open(`mode="pay" invoice="${await invoice(3_000, 'order-later')}"`);
+    await login(frame, short);
+    const payButton = frame.locator('form.pay button[type=submit]');
+    await expect(payButton.textContent()).resolves.toMatch(/^Pay/);
+    // Pay from the account first: the bank's window says it is not enough; given up there.
+    let popup = page.waitForEvent('popup');
+    await payButton.click();
+    let window = await popup;
+    await window.getByRole('button', { name: /^Pay/ }).click();
+    await window.getByRole('alert').getByText('That account does not hold enough money').waitFor();
+    await window.getByRole('button', { name: 'Cancel' }).click();
+    await page.waitForFunction(() =>
+      (window as any).widgetEvents.some((event: any) => event.type === 'error'),
+    );
+
+    // Then pay later, from the same form.
+    await frame.getByLabel(/Pay later:/).check();
+    await expect(payButton.textContent()).resolves.toBe('Open the deal, pay later');
+    popup = page.waitForEvent('popup');
+    await payButton.click();
+    window = await popup;
+    await window
+      .getByText('Open a temporary account for this order now and pay the amount into it later?')
+      .waitFor();
+    await expect(window.locator('dt').allTextContents()).resolves.not.toContain('Pay from');
+    const closed = window.waitForEvent('close');
+    await window.getByRole('button', { name: 'Open the deal, pay later' }).click();
+    await page.waitForFunction(() =>
+      (window as any).widgetEvents.some((event: any) => event.type === 'opened'),
+    );
+    await closed;
+    const events = await page.evaluate(() => (window as any).widgetEvents);
+    expect(events.some((event: any) => event.type === 'paid')).toBe(false);
+    const code = events.find((event: any) => event.type === 'opened').detail.code as string;
+    await frame.locator('p.success').getByText('The deal is open and waits for your money.').waitFor();
+    const link = frame.locator('[data-field="pay-in"] a');
+    await expect(link.getAttribute('href')).resolves.toBe(`/bank/temporary-accounts/${code}`);
+    await expect(frame.locator('[data-field="pay-in"]').textContent()).resolves.toMatch(
+      /^Pay ¥3,000 into this deal on/,
+    );
+    const session = await gateway.login(short.userId, short.password);
+    const account = async () =>
+      (await gateway.request('GET', `/v1/temporary-accounts/${code}`, { token: session })).body;
+    expect(await account()).toMatchObject({ status: 'awaiting_funds', balanceMinor: 0 });
+    expect(
+      (await gateway.request('GET', '/v1/accounts', { token: session })).body.usualAccounts[0].balanceMinor,
+    ).toBe(1_000);
+    await page.close();
+
+    // The order page: the next step is the pay-in; it turns funded live once the buyer pays.
+    const order = await open(`mode="order" account="${code}"`);
+    await login(order.frame, short);
+    const field = (name: string) => order.frame.locator(`[data-field="${name}"]`);
+    await field('next-step').getByText('Pay ¥3,000 into this deal on').waitFor();
+    await gateway.admin.topUp(usual.id, 2_000);
+    const paidIn = await gateway.request('POST', `/v1/temporary-accounts/${code}/deposit`, {
+      token: session,
+      body: { amountMinor: 3_000 },
+    });
+    expect(paidIn.status).toBe(200);
+    await field('status').getByText('Funds held at your bank').waitFor();
+    await expect(field('next-step').count()).resolves.toBe(0);
+    await order.page.close();
+  }, 90_000);
+
+  it('a buyer with no account in the currency is offered paying later only', async () => {
+    const none = { userId: 'no-yen-buyer', password: 'no-yen-pass-123' };
+    await gateway.admin.createCustomer({ ...none, displayName: 'No yen' });
+    const { page, frame } = await open(`mode="pay" invoice="${await invoice(500, 'order-no-yen')}"`);
+    await login(frame, none);
+    await frame.getByText('You have no account in this currency at this bank').waitFor();
+    await expect(frame.locator('input[name=fundFrom]').count()).resolves.toBe(1);
+    await expect(frame.getByLabel(/Pay later:/).isChecked()).resolves.toBe(true);
+    await expect(frame.locator('form.pay button[type=submit]').textContent()).resolves.toBe(
+      'Open the deal, pay later',
+    );
+    await page.close();
+  }, 60_000);
 
   it('says so and offers nothing to pay for an invalid or expired invoice', async () => {
     const tampered = `${(await invoice(100, 'order-t')).slice(0, -4)}AAAA`;

@@ -235,4 +235,39 @@ describe.runIf(browserAvailable())('example shop, end to end (pnpm start)', () =
     expect((await post(`/admin/orders/${completed}/refund`, shopUrl)).status).toBe(409);
     expect((await post(`/admin/orders/${completed}/ship`, shopUrl)).status).toBe(409);
   });
+
+  it('a buyer who chooses to pay later lands on the order page awaiting funds; the admin cancels it unpaid', async () => {
+    const page = await buyer.newPage();
+    await page.goto(shopUrl);
+    await page.locator('form', { hasText: 'Uji green tea' }).getByRole('button', { name: 'Buy' }).click();
+    await page.waitForURL(/\/orders\/[\w-]+\/pay$/);
+    const orderId = new URL(page.url()).pathname.split('/')[2] as string;
+    const frame = await widgetFrame(page);
+    await logInWidget(frame);
+    await frame.getByLabel(/Pay later:/).check();
+    const payWindow = page.waitForEvent('popup');
+    await frame.getByRole('button', { name: 'Open the deal, pay later' }).click();
+    await (await payWindow).getByRole('button', { name: 'Open the deal, pay later' }).click();
+    // The widget's "opened" event links the order, as "paid" does.
+    await page.waitForURL(new RegExp(`/orders/${orderId}$`));
+    await orderStatus(orderId, 'awaiting_funds');
+    await page.locator('#order-status').getByText('awaiting_funds').waitFor();
+    const order = await widgetFrame(page);
+    await logInWidget(order);
+    await order
+      .locator('[data-field="next-step"]')
+      .getByText(/^Pay ¥10,500 and the bank's fee of ¥100 into this deal/)
+      .waitFor();
+    await screenshot(page, 'shop-pay-later-1-awaiting');
+
+    const adminPage = await admin.newPage();
+    await adminPage.goto(`${shopUrl}/admin`);
+    const row = adminPage.locator(`tr[data-order="${orderId}"]`);
+    await row.getByText('The buyer pays later; ship once it is funded.').waitFor();
+    await row.getByRole('button', { name: 'Cancel (never paid)' }).click();
+    await adminPage.locator(`tr[data-order="${orderId}"] td.status`).getByText('cancelled').waitFor();
+    // The buyer's order page follows (it polls the shop's status until final).
+    await page.locator('#order-status').getByText('cancelled').waitFor({ timeout: 10_000 });
+    await order.locator('[data-field="status"]').getByText('Cancelled: closed before it was paid').waitFor();
+  }, 120_000);
 });

@@ -121,6 +121,55 @@ describe('example shop pages', () => {
     await orderReaches(handle, order.id, 'refunded');
   });
 
+  it('a buyer who pays later (rule 7): the order awaits the money, ships once paid in; one never paid is cancelled', async () => {
+    const { gw, handle } = await shopAndGateway();
+    const buyer = await gw.buyerToken();
+    const payLater = async (invoice: string) => {
+      const created = await gw.request('POST', '/v1/temporary-accounts', {
+        token: buyer,
+        body: { invoice, payLater: true },
+      });
+      expect(created.status).toBe(201);
+      return created.body.code as string;
+    };
+    const admin = async () =>
+      (
+        await handle.shop.app.request(`${handle.url}/admin`, { headers: { authorization: adminAuth } })
+      ).text();
+
+    const paid = await checkout(handle);
+    const code = await payLater(paid.invoiceToken);
+    await orderReaches(handle, paid.id, 'awaiting_funds');
+    expect(
+      (await account(gw, code)).parties.find((party: { role: string }) => party.role === 'seller'),
+    ).toMatchObject({
+      lockPpm: 1_000_000,
+    });
+    expect(await admin()).toContain('The buyer pays later; ship once it is funded.');
+    expect(
+      (await adminPost(handle, `/admin/orders/${paid.id}/ship`, 'carrier=Yamato&trackingNumber=T-1')).status,
+    ).toBe(409);
+    const paidIn = await gw.request('POST', `/v1/temporary-accounts/${code}/deposit`, {
+      token: buyer,
+      body: { amountMinor: paid.amountMinor },
+    });
+    expect(paidIn.body.status).toBe('funded');
+    await orderReaches(handle, paid.id, 'funded');
+    // Paid in: no longer cancellable.
+    expect((await adminPost(handle, `/admin/orders/${paid.id}/cancel`)).status).toBe(409);
+    expect((await account(gw, code)).status).toBe('funded');
+
+    const unpaid = await checkout(handle);
+    const unpaidCode = await payLater(unpaid.invoiceToken);
+    await orderReaches(handle, unpaid.id, 'awaiting_funds');
+    expect((await adminPost(handle, `/admin/orders/${unpaid.id}/cancel`)).status).toBe(303);
+    expect(handle.shop.orders.get(unpaid.id)?.status).toBe('cancelled');
+    expect((await account(gw, unpaidCode)).status).toBe('dissolved');
+    // The account.dissolved webhook that follows changes nothing (not "refunded").
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(handle.shop.orders.get(unpaid.id)?.status).toBe('cancelled');
+  });
+
   it('shipping an order whose buyer reported a problem before its webhook came is refused with the reason (helper-79)', async () => {
     const { handle, order } = await disputedOrder();
     // The shop's book still says funded: the buyer's deal.rejected has not reached it yet.

@@ -17,6 +17,8 @@ export type OrderStatus =
   /** We released our lock on a dispute: the buyer takes the money back at the bank. */
   | 'refunding'
   | 'refunded'
+  /** The buyer opened the deal to pay later and never paid: we closed the empty account. */
+  | 'cancelled'
   | 'withdraw_failed';
 
 export interface Order {

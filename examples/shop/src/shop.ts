@@ -12,7 +12,7 @@ import { basicAuth } from 'hono/basic-auth';
 import { getCookie, setCookie } from 'hono/cookie';
 import { csrf } from 'hono/csrf';
 import { html, raw } from 'hono/html';
-import { type Order, OrderBook } from './orders.ts';
+import { type Order, OrderBook, type OrderStatus } from './orders.ts';
 
 /**
  * The example shop. Its backend uses only `@lockstep/merchant`; its pages use only the
@@ -144,7 +144,8 @@ export function createShop(options: ShopOptions) {
     const account = await lockstep.temporaryAccounts.retrieve(body.code);
     if (!isOurDeal(account, order)) return c.json({ ok: false }, 409);
     // Only links the account (the webhook may have done it, and moved the status, already).
-    if (orders.linkAccount(order.id, account.code)) orders.transition(order.id, ['awaiting_payment'], 'paid');
+    if (orders.linkAccount(order.id, account.code))
+      orders.transition(order.id, ['awaiting_payment'], opened(account));
     return c.json({ ok: true, orderUrl: `/orders/${order.id}` });
   });
 
@@ -265,6 +266,22 @@ export function createShop(options: ShopOptions) {
     return c.redirect('/admin', 303);
   });
 
+  // A buyer who chose to pay later and never did: the shop closes the empty account (the bank
+  // refuses one holding money: the buyer paid in part, and takes it back first).
+  app.post('/admin/orders/:id/cancel', async (c) => {
+    const order = orders.get(c.req.param('id'));
+    if (!order?.accountCode || order.status !== 'awaiting_funds')
+      return c.text('Only an order awaiting its money is cancelled.', 409);
+    try {
+      await lockstep.temporaryAccounts.dissolve(order.accountCode, { idempotencyKey: `cancel-${order.id}` });
+    } catch (error) {
+      if (error instanceof StateConflictError) return c.text(`Not cancelled: ${error.message}`, 409);
+      throw error;
+    }
+    orders.transition(order.id, ['awaiting_funds'], 'cancelled');
+    return c.redirect('/admin', 303);
+  });
+
   app.post('/admin/orders/:id/withdraw', async (c) => {
     const order = orders.get(c.req.param('id'));
     if (!order?.accountCode || order.status !== 'withdraw_failed') return c.text('Nothing to retry.', 409);
@@ -290,6 +307,11 @@ export function createShop(options: ShopOptions) {
     orders.markProcessed(event.id);
     return c.json({ ok: true });
   });
+
+  /** An order's status once its deal is open: paid, or awaiting the money the buyer pays later. */
+  function opened(account: TemporaryAccount): OrderStatus {
+    return account.status === 'awaiting_funds' ? 'awaiting_funds' : 'paid';
+  }
 
   /** Only a plain deal between this buyer and us, for this order's invoice and amount, counts. */
   function isOurDeal(account: TemporaryAccount, order: Order): boolean {
@@ -337,7 +359,7 @@ export function createShop(options: ShopOptions) {
       // Only a plain deal on our terms is an order's payment (never a reshaped escrow).
       if (candidate && isOurDeal(account, candidate)) {
         orders.linkAccount(candidate.id, code);
-        orders.transition(candidate.id, ['awaiting_payment'], 'paid');
+        orders.transition(candidate.id, ['awaiting_payment'], opened(account));
         order = orders.get(candidate.id);
       }
     }
@@ -367,12 +389,10 @@ export function createShop(options: ShopOptions) {
         if (event.data?.for === 'seller') await released(order.id, code);
         return;
       case 'account.dissolved':
+        // Closed before it was ever paid up: cancelled (by us, or by the buyer).
+        if (orders.transition(order.id, ['awaiting_funds'], 'cancelled')) return;
         // Emptied without our withdrawal: the buyer took the money back.
-        orders.transition(
-          order.id,
-          ['disputed', 'refunding', 'funded', 'shipped', 'awaiting_funds', 'paid'],
-          'refunded',
-        );
+        orders.transition(order.id, ['disputed', 'refunding', 'funded', 'shipped', 'paid'], 'refunded');
         return;
       default:
         return;
@@ -412,6 +432,12 @@ function adminAction(order: Order) {
     </form>`;
   }
   if (order.status === 'refunding') return 'Our lock is off: the buyer takes the money back at the bank.';
+  if (order.status === 'awaiting_funds') {
+    return html`The buyer pays later; ship once it is funded.
+      <form method="post" action="/admin/orders/${order.id}/cancel">
+        <button type="submit">Cancel (never paid)</button>
+      </form>`;
+  }
   if (order.status === 'withdraw_failed') {
     return html`<form method="post" action="/admin/orders/${order.id}/withdraw">
       <button type="submit">Retry taking the payment</button>
@@ -454,7 +480,8 @@ function ordersOfBrowser(c: Context): string[] {
 const shopScript = `
 const widget = document.getElementById('checkout');
 if (widget && widget.dataset.order) {
-  widget.addEventListener('paid', async (event) => {
+  // 'opened': the buyer opened the deal to pay later (it awaits the money); linked the same way.
+  const linkPayment = async (event) => {
     const orderId = widget.dataset.order;
     const response = await fetch('/orders/' + orderId + '/paid', {
       method: 'POST',
@@ -463,7 +490,9 @@ if (widget && widget.dataset.order) {
     });
     const result = await response.json().catch(() => ({}));
     location.href = result.orderUrl || '/orders/' + orderId;
-  });
+  };
+  widget.addEventListener('paid', linkPayment);
+  widget.addEventListener('opened', linkPayment);
 }
 const statusLine = document.getElementById('order-status');
 if (statusLine && statusLine.dataset.order) {
@@ -477,7 +506,7 @@ if (statusLine && statusLine.dataset.order) {
     }
   };
   // Until the order is final; not while the tab is hidden (once more when it shows again).
-  const final = ['completed', 'refunded'];
+  const final = ['completed', 'refunded', 'cancelled'];
   const timer = setInterval(() => {
     if (final.includes(statusLine.textContent)) clearInterval(timer);
     else if (!document.hidden) refresh();

@@ -201,23 +201,27 @@ export function confirmationWindow(t: Dictionary, lang: Lang): void {
   }
 
   function payment(request: Extract<ConfirmRequest, { action: 'pay' }>): Spec {
+    const later = request.payLater === true;
     return {
       title: t.payTitle,
-      question: t.payConfirm,
+      question: later ? t.payLaterConfirm : t.payConfirm,
       facts: [
         [t.payee, request.payeeName],
         [t.amount, request.amountText],
         [t.order, request.orderReference],
-        ...(request.accountName ? [[t.fromAccount, request.accountName] as [string, string]] : []),
+        ...(request.accountName && !later ? [[t.fromAccount, request.accountName] as [string, string]] : []),
       ],
       fields: [],
-      confirmLabel: t.confirmPay(request.amountText),
-      busyLabel: t.paying,
-      success: t.paid,
+      confirmLabel: later ? t.payLaterButton : t.confirmPay(request.amountText),
+      busyLabel: later ? t.opening : t.paying,
+      success: later ? t.opened : t.paid,
       perform: () =>
         callApi<AccountView>('POST', '/v1/temporary-accounts', {
           token: request.token,
-          body: { invoice: request.invoice, ...(request.fundFrom ? { fundFrom: request.fundFrom } : {}) },
+          body: {
+            invoice: request.invoice,
+            ...(later ? { payLater: true } : request.fundFrom ? { fundFrom: request.fundFrom } : {}),
+          },
           idempotencyKey: request.idempotencyKey,
         }),
       failure: (code) => payFailureText(t, code),

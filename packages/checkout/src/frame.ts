@@ -286,13 +286,43 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amo
       ` ${account.name} (${t.balance} ${formatAmount(account.balanceMinor, account.currency, config.lang)})`,
     ),
   );
-  // One key per payment: a second window after a lost answer, and retries, pay once.
-  const idempotencyKey = `widget-${crypto.randomUUID()}`;
+  // Rule 7: without the money now (or without an account here in the currency), the buyer may
+  // open the deal and pay it in later; nothing is taken until then.
+  choices.push(
+    h(
+      'label',
+      { class: 'choice' },
+      h('input', { type: 'radio', name: 'fundFrom', value: payLaterValue, checked: accounts.length === 0 }),
+      ` ${t.payLaterChoice}`,
+    ),
+  );
+  const chosen = () =>
+    (form.querySelector('input[name=fundFrom]:checked') as HTMLInputElement | null)?.value ?? payLaterValue;
+  // One key per choice: a second window after a lost answer, and retries, pay once. Another
+  // choice is another request: under the same key, one whose answer was lost would be refused
+  // as `idempotency_key_reused` (the invoice can be claimed once whatever the key).
+  const keys = new Map<string, string>();
+  const keyFor = (choice: string) => {
+    const key = keys.get(choice) ?? `widget-${crypto.randomUUID()}`;
+    keys.set(choice, key);
+    return key;
+  };
+  const label = () => (chosen() === payLaterValue ? t.payLaterButton : t.confirmPay(amount));
   const pay = h('button', { type: 'submit', class: 'primary', 'data-autofocus': true }, t.confirmPay(amount));
   const problem = h('div');
   const waiting = h('div');
-  const fieldset = h('fieldset', {}, h('legend', {}, t.fromAccount), ...choices);
+  const fieldset = h(
+    'fieldset',
+    {},
+    h('legend', {}, t.fromAccount),
+    ...(accounts.length === 0 ? [h('p', { class: 'hint' }, t.noAccountHere)] : []),
+    ...choices,
+  );
   const form = h('form', { class: 'pay' }, fieldset, problem, waiting, pay);
+  pay.textContent = label();
+  form.addEventListener('change', () => {
+    if (!pay.disabled) pay.textContent = label();
+  });
   const failureText = (code: string) => payFailureText(t, code);
   let open: BankWindow | null | undefined;
   const ready = () => {
@@ -300,7 +330,7 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amo
     waiting.replaceChildren();
     fieldset.disabled = false;
     pay.disabled = false;
-    pay.textContent = t.confirmPay(amount);
+    pay.textContent = label();
     announce('');
   };
   // Pay is confirmed in the bank's own window, like Release: the shop frames this iframe and
@@ -311,7 +341,9 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amo
     // Pay is disabled while the window is open: focus goes to "Show that window" meanwhile.
     const focusHere = focusIn(form, true);
     problem.replaceChildren();
-    const fundFrom = (form.querySelector('input[name=fundFrom]:checked') as HTMLInputElement | null)?.value;
+    const choice = chosen();
+    const later = choice === payLaterValue;
+    const fundFrom = later ? undefined : choice;
     const fromAccount = accounts.find((account) => account.id === fundFrom);
     // The window's state, as it reports it: while it is paying the outcome is not ours to drop.
     let paying = false;
@@ -324,9 +356,9 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amo
         type: 'request',
         action: 'pay',
         invoice: config.invoice,
-        ...(fundFrom ? { fundFrom } : {}),
+        ...(later ? { payLater: true } : fundFrom ? { fundFrom } : {}),
         ...(fromAccount ? { accountName: fromAccount.name } : {}),
-        idempotencyKey,
+        idempotencyKey: keyFor(choice),
         payeeName: invoice.payeeName,
         orderReference: invoice.orderReference,
         amountText: amount,
@@ -341,9 +373,16 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amo
           open?.end('settled');
           await api('DELETE', '/v1/sessions/current').catch(() => {});
           session = undefined;
+          const account = message.account;
+          if (account.status === 'awaiting_funds') {
+            show(heading(t.payTitle), summary, h('p', { class: 'success' }, t.opened), payInHint(account));
+            announce(t.opened);
+            emit({ type: 'opened', code: account.code });
+            return;
+          }
           show(heading(t.payTitle), summary, h('p', { class: 'success' }, t.paid));
           announce(t.paid);
-          emit({ type: 'paid', code: message.account.code });
+          emit({ type: 'paid', code: account.code });
         },
         // The window says why and may be tried again: the page hears of it once it is given up.
         // An invoice paid meanwhile (another tab) or expired can never be paid here: the window
@@ -440,8 +479,8 @@ const order = {
   lastStatusLine: '',
   /** The verdict last shown (undefined before the first view): its first change is an event. */
   lastVerdict: undefined as AccountView['verdict'] | undefined,
-  /** Once closed: whether the money went back to the buyer (its history says, `howClosed`). */
-  refunded: undefined as boolean | undefined,
+  /** Once closed: where the money went, if any ever came in (its history says, `howClosed`). */
+  closedAs: undefined as 'refunded' | 'cancelled' | 'completed' | undefined,
 };
 
 /**
@@ -478,9 +517,10 @@ async function watch(): Promise<void> {
  * took none: read once from its history (the view says where a deal stands, not who was paid).
  * Guessed from the verdict, a rejected deal the seller was paid read "went back to you"
  * (helper-77's review), and a deal taken back before the seller locked read "Completed".
+ * One closed before any money came in (paying later, never paid) is cancelled.
  */
 async function howClosed(account: AccountView): Promise<void> {
-  if (account.status !== 'dissolved' || order.refunded !== undefined) return;
+  if (account.status !== 'dissolved' || order.closedAs !== undefined) return;
   const took = new Set<string>();
   try {
     for (let after = 0; ; ) {
@@ -495,7 +535,10 @@ async function howClosed(account: AccountView): Promise<void> {
       if (page.data.length < 500 || !last) break;
       after = last.seq;
     }
-    order.refunded = took.has('buyer') && !took.has('seller');
+    // Only a withdrawal empties an account: none at all, and it never held money (a deal the
+    // buyer opened to pay later, closed unpaid).
+    order.closedAs =
+      took.size === 0 ? 'cancelled' : took.has('buyer') && !took.has('seller') ? 'refunded' : 'completed';
   } catch {
     // Unknown: the neutral "Completed" (the next refresh asks again).
   }
@@ -610,6 +653,9 @@ function deadlineRow(account: AccountView): HTMLElement[] {
   if (refundReady(account)) {
     return [h('dt', {}, t.nextStep), h('dd', { 'data-field': 'next-step' }, t.refundReady)];
   }
+  if (account.status === 'awaiting_funds' && isBuyer(account)) {
+    return [h('dt', {}, t.nextStep), h('dd', { 'data-field': 'next-step' }, payInHint(account))];
+  }
   const notice = deadlineNotice(account);
   const text =
     notice?.kind === 'dispute'
@@ -634,9 +680,11 @@ function renderOrder(account: AccountView): void {
     ppm && ppm > 0 ? `${t.lockOn}${ppm < 1_000_000 ? ` (${ppm / 10_000}%)` : ''}` : t.lockOff;
   const state =
     account.status === 'dissolved'
-      ? order.refunded
+      ? order.closedAs === 'refunded'
         ? t.refunded
-        : t.dissolved
+        : order.closedAs === 'cancelled'
+          ? t.cancelled
+          : t.dissolved
       : account.status === 'awaiting_funds'
         ? // The creation fee is paid with the first pay-in (or kept from a remittance): paying
           // only the amount due left the deal unfunded (helper-67's review).
@@ -914,22 +962,43 @@ function openConfirmation(actions: HTMLElement, action: Decision, account: Accou
   announce(t.confirmInWindow);
 }
 
-/** Where to go when the bank's window cannot open here: the bank's own page for the payment. */
-function windowFailed(code: string): HTMLElement {
+/** Whether the logged-in customer is the deal's buyer. */
+function isBuyer(account: AccountView): boolean {
+  return account.parties.some((party) => party.customerId === session?.customerId && party.role === 'buyer');
+}
+
+/** The radio value of "Pay later" among the accounts to pay from. */
+const payLaterValue = 'later';
+
+/**
+ * What a deal awaiting the buyer's money asks of the buyer: the amount still due and the fee,
+ * paid in on the bank's page for the deal (its pay-in form, or how to remit from outside).
+ */
+function payInHint(account: AccountView): HTMLElement {
+  const money = (minor: number) => formatAmount(minor, account.currency, config.lang);
   return h(
     'p',
-    { class: 'alert', role: 'alert' },
-    `${t.windowFailed} `,
-    h(
-      'a',
-      {
-        href: `/bank/temporary-accounts/${encodeURIComponent(code)}`,
-        target: '_blank',
-        rel: 'noopener noreferrer',
-      },
-      t.bankPage,
-    ),
+    { 'data-field': 'pay-in' },
+    `${t.payInNext(money(account.amountDueMinor ?? account.requiredMinor), account.creationFeeDueMinor ? money(account.creationFeeDueMinor) : null)} `,
+    bankPageLink(account.code),
   );
+}
+
+function bankPageLink(code: string): HTMLElement {
+  return h(
+    'a',
+    {
+      href: `/bank/temporary-accounts/${encodeURIComponent(code)}`,
+      target: '_blank',
+      rel: 'noopener noreferrer',
+    },
+    t.bankPage,
+  );
+}
+
+/** Where to go when the bank's window cannot open here: the bank's own page for the payment. */
+function windowFailed(code: string): HTMLElement {
+  return h('p', { class: 'alert', role: 'alert' }, `${t.windowFailed} `, bankPageLink(code));
 }
 
 function endConfirmation(outcome: 'cancelled' | 'settled'): void {

@@ -8,6 +8,8 @@ export const messageSource = 'lockstep-checkout';
 export type WidgetEvent =
   | { type: 'ready'; mode: 'pay' | 'order' }
   | { type: 'paid'; code: string }
+  /** The buyer opened the deal to pay later (rule 7): the account awaits its money. */
+  | { type: 'opened'; code: string }
   | { type: 'released'; code: string }
   | { type: 'rejected'; code: string }
   | { type: 'error'; code: string; message: string }

@@ -109,6 +109,8 @@ export type ConfirmRequest =
       action: 'pay';
       invoice: string;
       fundFrom?: string;
+      /** Open the deal awaiting funds: nothing is taken now (rule 7). Never with `fundFrom`. */
+      payLater?: boolean;
       /** The name of the account paid from, as the buyer chose it (shown in the window). */
       accountName?: string;
       /** The iframe's key for this payment: reopening the window after a lost answer pays once. */
