@@ -16,6 +16,8 @@ const declaredOptionsFitImplementation: Assignable<
   Implementation.MockGatewayOptions
 > = true;
 const declaredBuyerFitsImplementation: Assignable<Implementation.MockBuyer, Declared.MockBuyer> = true;
+// Both ways: a method the implementation has and the declaration lacks is one a shop cannot call.
+const implementationBuyerFitsDeclared: Assignable<Declared.MockBuyer, Implementation.MockBuyer> = true;
 
 describe('published types of the testing entry', () => {
   it('match the implementation (checked by the compiler)', () => {
@@ -23,6 +25,7 @@ describe('published types of the testing entry', () => {
       implementationFitsDeclaration,
       declaredOptionsFitImplementation,
       declaredBuyerFitsImplementation,
-    ]).toEqual([true, true, true]);
+      implementationBuyerFitsDeclared,
+    ]).toEqual([true, true, true, true]);
   });
 });

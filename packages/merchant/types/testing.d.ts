@@ -19,7 +19,10 @@ export interface MockGatewayOptions {
 
 export interface MockBuyer {
   readonly customerId: string;
-  pay(invoiceToken: string): Promise<string>;
+  /** With `{ later: true }` the buyer opens the deal to pay later (rule 7): it awaits funds until `payIn`. */
+  pay(invoiceToken: string, options?: { later?: boolean }): Promise<string>;
+  /** Pays into an account awaiting funds (default: all still due); funds it once it holds its amount. */
+  payIn(code: string, amountMinor?: number): Promise<TemporaryAccount>;
   release(code: string): Promise<TemporaryAccount>;
   reject(code: string, reason?: string): Promise<TemporaryAccount>;
   withdraw(code: string): Promise<TemporaryAccount>;
