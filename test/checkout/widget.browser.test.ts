@@ -148,7 +148,10 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
     expect(first.status).toBe(201);
     const closed = confirmPay.waitForEvent('close');
     await confirmPay.getByRole('button', { name: /^Pay/ }).click();
-    await frame.getByRole('alert').getByText('This invoice has already been paid.').waitFor();
+    await frame
+      .getByRole('alert')
+      .getByText('A temporary account was already opened for this invoice')
+      .waitFor();
     await closed;
     await expect(frame.getByText("Confirm in your bank's window that just opened.").count()).resolves.toBe(0);
     await expect(frame.getByRole('button', { name: /^Pay/ }).count()).resolves.toBe(0);
@@ -263,8 +266,12 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
     const { page, frame } = await open(`mode="pay" invoice="${await invoice(3_000, 'order-later')}"`);
     await login(frame, short);
     const payButton = frame.locator('form.pay button[type=submit]');
-    await expect(payButton.textContent()).resolves.toMatch(/^Pay/);
-    // Pay from the account first: the bank's window says it is not enough; given up there.
+    // No account holds the amount: paying later is the choice offered first.
+    await expect(frame.getByLabel(/Pay later:/).isChecked()).resolves.toBe(true);
+    await expect(payButton.textContent()).resolves.toBe('Open the deal, pay later');
+    // Pay from the account anyway: the bank's window says it is not enough; given up there.
+    await frame.getByLabel(/Savings/).check();
+    await expect(payButton.textContent()).resolves.toMatch(/^Pay ¥3,000/);
     let popup = page.waitForEvent('popup');
     await payButton.click();
     let window = await popup;
@@ -298,7 +305,7 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
     const link = frame.locator('[data-field="pay-in"] a');
     await expect(link.getAttribute('href')).resolves.toBe(`/bank/temporary-accounts/${code}`);
     await expect(frame.locator('[data-field="pay-in"]').textContent()).resolves.toMatch(
-      /^Pay ¥3,000 into this deal on/,
+      /^Pay ¥3,000 into this deal by .+ on your bank's page for this payment$/,
     );
     const session = await gateway.login(short.userId, short.password);
     const account = async () =>
@@ -313,7 +320,9 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
     const order = await open(`mode="order" account="${code}"`);
     await login(order.frame, short);
     const field = (name: string) => order.frame.locator(`[data-field="${name}"]`);
-    await field('next-step').getByText('Pay ¥3,000 into this deal on').waitFor();
+    await field('next-step')
+      .getByText(/^Pay ¥3,000 into this deal by /)
+      .waitFor();
     await gateway.admin.topUp(usual.id, 2_000);
     const paidIn = await gateway.request('POST', `/v1/temporary-accounts/${code}/deposit`, {
       token: session,
@@ -575,6 +584,8 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
       await payWindow.close();
       windowGone();
       await frame.getByRole('alert').getByText('closed while it was paying').waitFor();
+      // The choice stays until Pay finds out: another would be another request (helper-82).
+      await expect(frame.getByLabel(/Pay later:/).isDisabled()).resolves.toBe(true);
       expect(await page.evaluate(() => (window as any).widgetEvents.map((e: any) => e.type))).toEqual([
         'ready',
       ]);
@@ -597,6 +608,8 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
     const before = await buyerBalance();
     const { page, frame } = await open(`mode="pay" invoice="${await invoice(90_000_000, 'order-too-much')}"`);
     await login(frame, demoLogins.buyer);
+    // No account holds it, so "Pay later" comes first: the buyer picks the account anyway.
+    await frame.locator('input[name=fundFrom]').first().check();
     const opened = page.waitForEvent('popup');
     await frame.getByRole('button', { name: /^Pay/ }).click();
     const payWindow = await opened;

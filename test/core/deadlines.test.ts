@@ -47,7 +47,7 @@ describe('deal deadlines', () => {
     const account = funded();
     expect(account.deadlines).toBeUndefined();
     const locked = sellerLocked(1);
-    expect(locked.deadlines).toEqual({ shipBy: at(15), verdictBy: null, shipMissed: false });
+    expect(locked.deadlines).toEqual({ shipBy: at(15), verdictBy: null, shipMissed: false, payBy: null });
     expect(nextDeadline(locked)).toBe(at(15));
     const unlocked = step(setLock(locked, { by: 'ibm', now: at(2), lockPpm: 0 }), at(2));
     // Still pending while the seller's lock is off: it may be turned on again before.
@@ -58,7 +58,7 @@ describe('deal deadlines', () => {
       markShipped(relocked, { by: 'ibm', now: at(4), carrier: 'Yamato', trackingNumber: 'YT-1' }),
       at(4),
     );
-    expect(shipped.deadlines).toEqual({ shipBy: at(15), verdictBy: at(18), shipMissed: false });
+    expect(shipped.deadlines).toEqual({ shipBy: at(15), verdictBy: at(18), shipMissed: false, payBy: null });
     expect(nextDeadline(shipped)).toBe(at(18));
     const accepted = step(accept(shipped, { by: 'mizuta', now: at(5) }), at(5));
     expect(nextDeadline(accepted)).toBeNull();
@@ -136,7 +136,7 @@ describe('deal deadlines', () => {
     expect(relock.ok ? null : relock.error.code).toBe('verdict_already_given');
   });
 
-  it('the seller’s lock on a part-paid deal starts the ship deadline too (helper-38)', () => {
+  it('a part-paid deal is paid up by its pay deadline, or the seller’s lock comes off and what was paid goes back (helper-38, helper-82)', () => {
     // A seller-created deal: the seller's lock is on from the start; the buyer pays ¥2,000.
     const created = value(
       createAccount({
@@ -152,9 +152,10 @@ describe('deal deadlines', () => {
         commission: noCommission,
       }),
     ).account;
-    expect(startDeadlines(created, defaultDeadlinePolicy, at(0)).deadlines).toBeUndefined();
+    const opened = startDeadlines(created, defaultDeadlinePolicy, at(0));
+    expect(opened.deadlines).toEqual({ shipBy: null, verdictBy: null, shipMissed: false, payBy: at(7) });
     const partPaid = step(
-      deposit(created, {
+      deposit(opened, {
         by: 'mizuta',
         now: at(2),
         amountMinor: 2_000,
@@ -163,9 +164,58 @@ describe('deal deadlines', () => {
       at(2),
     );
     expect(partPaid.status).toBe('awaiting_funds');
-    expect(partPaid.deadlines?.shipBy).toBe(at(16));
-    const freed = (passDeadlines(partPaid, at(16)) as CommandOutcome).account;
-    expect(freed.parties.find((party) => party.role === 'seller')?.lockPpm).toBe(0);
+    // The seller cannot ship a deal not paid up, so its ship clock does not run yet (a buyer's
+    // one yen started it, and the seller lost its lock on a deal it could never ship).
+    expect(partPaid.deadlines).toMatchObject({ shipBy: null, payBy: at(7) });
+    expect(nextDeadline(partPaid)).toBe(at(7));
+    expect(passDeadlines(partPaid, at(6.9))).toBeNull();
+    const lapsed = passDeadlines(partPaid, at(7)) as CommandOutcome;
+    expect(lapsed.events.map((event) => [event.type, event.data])).toEqual([
+      ['deadline.passed', { deadline: 'pay', dueAt: at(7) }],
+      ['lock.changed', { customerId: 'ibm', role: 'seller', fromLockPpm: full, lockPpm: 0 }],
+    ]);
+    const freed = lapsed.account;
+    expect(freed.deadlines).toMatchObject({ payMissed: true, shipBy: null });
+    expect(nextDeadline(freed)).toBeNull();
+    // It takes no more money, and the seller may not lock it again.
+    const late = deposit(freed, {
+      by: 'mizuta',
+      now: at(8),
+      amountMinor: 3_000,
+      from: { id: 'acc-m', ownerId: 'mizuta', currency: 'JPY', balanceMinor: 10_000 },
+    });
+    expect(late.ok ? null : late.error.code).toBe('deadline_passed');
+    const relock = setLock(freed, { by: 'ibm', now: at(8), lockPpm: full });
+    expect(relock.ok ? null : relock.error.code).toBe('deadline_passed');
+    const back = withdraw(freed, {
+      by: 'mizuta',
+      now: at(8),
+      to: { id: 'acc-m', ownerId: 'mizuta', currency: 'JPY', balanceMinor: 8_000 },
+      commission: noCommission,
+    });
+    expect(value(back).account).toMatchObject({ status: 'dissolved', balanceMinor: 0 });
+
+    // Paid up in time: the pay deadline is done with, and the seller's lock starts the ship clock.
+    const paidUp = step(
+      deposit(partPaid, {
+        by: 'mizuta',
+        now: at(3),
+        amountMinor: 3_000,
+        from: { id: 'acc-m', ownerId: 'mizuta', currency: 'JPY', balanceMinor: 8_000 },
+      }),
+      at(3),
+    );
+    expect(paidUp.deadlines).toMatchObject({ payBy: null, shipBy: at(17) });
+    expect(passDeadlines(paidUp, at(7))).toBeNull();
+
+    // Never paid into: dissolved when the pay deadline passes.
+    const empty = passDeadlines(opened, at(7)) as CommandOutcome;
+    expect(empty.events.map((event) => [event.type, event.data])).toEqual([
+      ['deadline.passed', { deadline: 'pay', dueAt: at(7) }],
+      ['lock.changed', { customerId: 'ibm', role: 'seller', fromLockPpm: full, lockPpm: 0 }],
+      ['account.dissolved', { reason: 'unpaid' }],
+    ]);
+    expect(empty.account.status).toBe('dissolved');
   });
 
   it('the verdict deadline accepts only a funded deal, as the buyer’s own accept would', () => {

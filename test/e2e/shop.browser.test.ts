@@ -256,7 +256,7 @@ describe.runIf(browserAvailable())('example shop, end to end (pnpm start)', () =
     await logInWidget(order);
     await order
       .locator('[data-field="next-step"]')
-      .getByText(/^Pay ¥10,500 and the bank's fee of ¥100 into this deal/)
+      .getByText(/^Pay ¥10,500 and the bank's fee of ¥100 into this deal by /)
       .waitFor();
     await screenshot(page, 'shop-pay-later-1-awaiting');
 
@@ -264,10 +264,13 @@ describe.runIf(browserAvailable())('example shop, end to end (pnpm start)', () =
     await adminPage.goto(`${shopUrl}/admin`);
     const row = adminPage.locator(`tr[data-order="${orderId}"]`);
     await row.getByText('The buyer pays later; ship once it is funded.').waitFor();
-    await row.getByRole('button', { name: 'Cancel (never paid)' }).click();
+    await row
+      .getByRole('button', { name: 'Cancel the order (any part paid goes back to the buyer)' })
+      .click();
     await adminPage.locator(`tr[data-order="${orderId}"] td.status`).getByText('cancelled').waitFor();
     // The buyer's order page follows (it polls the shop's status until final).
     await page.locator('#order-status').getByText('cancelled').waitFor({ timeout: 10_000 });
     await order.locator('[data-field="status"]').getByText('Cancelled: closed before it was paid').waitFor();
+    await expect(order.locator('[data-field="seller-lock"]').textContent()).resolves.toBe('—');
   }, 120_000);
 });

@@ -146,6 +146,7 @@ describe('example shop pages', () => {
       lockPpm: 1_000_000,
     });
     expect(await admin()).toContain('The buyer pays later; ship once it is funded.');
+    expect(await admin()).toContain('Cancel the order (any part paid goes back to the buyer)');
     expect(
       (await adminPost(handle, `/admin/orders/${paid.id}/ship`, 'carrier=Yamato&trackingNumber=T-1')).status,
     ).toBe(409);
@@ -168,6 +169,35 @@ describe('example shop pages', () => {
     // The account.dissolved webhook that follows changes nothing (not "refunded").
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(handle.shop.orders.get(unpaid.id)?.status).toBe('cancelled');
+
+    // Part paid in: cancelling turns the shop's lock off, the buyer takes its part back.
+    const part = await checkout(handle);
+    const partCode = await payLater(part.invoiceToken);
+    await orderReaches(handle, part.id, 'awaiting_funds');
+    const some = await gw.request('POST', `/v1/temporary-accounts/${partCode}/deposit`, {
+      token: buyer,
+      body: { amountMinor: 1_000 },
+    });
+    expect(some.body).toMatchObject({ status: 'awaiting_funds', balanceMinor: 1_000 });
+    expect((await adminPost(handle, `/admin/orders/${part.id}/cancel`)).status).toBe(303);
+    expect(handle.shop.orders.get(part.id)?.status).toBe('refunding');
+    const back = await gw.request('POST', `/v1/temporary-accounts/${partCode}/withdraw`, {
+      token: buyer,
+      body: {},
+    });
+    expect(back.body).toMatchObject({ status: 'dissolved', balanceMinor: 0 });
+    await orderReaches(handle, part.id, 'refunded');
+
+    // The buyer closes its own unpaid deal at the bank: the shop hears of it and cancels.
+    const dropped = await checkout(handle);
+    const droppedCode = await payLater(dropped.invoiceToken);
+    await orderReaches(handle, dropped.id, 'awaiting_funds');
+    const closed = await gw.request('POST', `/v1/temporary-accounts/${droppedCode}/dissolve`, {
+      token: buyer,
+      body: {},
+    });
+    expect(closed.body.status).toBe('dissolved');
+    await orderReaches(handle, dropped.id, 'cancelled');
   });
 
   it('shipping an order whose buyer reported a problem before its webhook came is refused with the reason (helper-79)', async () => {

@@ -60,6 +60,8 @@ describe('deal deadlines', () => {
       shipBy: new Date(clock.getTime() + 14 * dayMs).toISOString(),
       verdictBy: null,
       shipMissed: false,
+      payBy: null,
+      payMissed: false,
     });
     // Unlocking and locking again does not buy time.
     later(dayMs);
@@ -206,14 +208,23 @@ describe('deal deadlines', () => {
     });
     expect(opened.status).toBe(201);
     const code = opened.body.code as string;
-    // The seller's lock is on from the start, but holds nothing yet: no deadline.
-    expect(opened.body.deadlines.shipBy).toBeNull();
+    // The seller's lock is on from the start, but the deal is not paid: no ship deadline, and
+    // a pay deadline for the buyer (told at once).
+    expect(opened.body.deadlines).toMatchObject({
+      shipBy: null,
+      payBy: new Date(clock.getTime() + 7 * dayMs).toISOString(),
+    });
+    expect(await eventTypes(code)).toEqual(['account.created', 'deadline.set:pay']);
     const paid = await post(buyer, `/v1/temporary-accounts/${code}/deposit`, { amountMinor: 3_000 });
     expect(paid.status).toBe(200);
     expect(paid.body.deadlines.shipBy).toBe(new Date(clock.getTime() + 14 * dayMs).toISOString());
     const types = await eventTypes(code);
     expect(types.at(-1)).toBe('deadline.set:ship');
-    expect(types.filter((type) => type.startsWith('deadline.set'))).toHaveLength(1);
+    expect(types.filter((type) => type.startsWith('deadline.set'))).toEqual([
+      'deadline.set:pay',
+      'deadline.set:ship',
+    ]);
+    expect(paid.body.deadlines.payBy).toBeNull(); // paid up: done with
     const events = await gateway.request('GET', `/v1/temporary-accounts/${code}/events`, { token: seller });
     expect(events.body.data.at(-1)).toMatchObject({
       type: 'deadline.set',
@@ -223,6 +234,66 @@ describe('deal deadlines', () => {
     // Called off: the seller releases, the buyer takes the money back, nothing stays due.
     await post(seller, `/v1/temporary-accounts/${code}/unlock`);
     expect((await post(buyer, `/v1/temporary-accounts/${code}/withdraw`)).body.status).toBe('dissolved');
+  });
+
+  it('a deal opened to pay later is paid up in 7 days, or the shop’s lock comes off, what was paid goes back, and an empty one closes (helper-82)', async () => {
+    const payLater = async () => {
+      const invoice = await post(seller, '/v1/invoices', {
+        amountMinor: 8_000,
+        currency: 'JPY',
+        orderReference: `later-${Math.random()}`,
+        description: 'Kyusu',
+        payeeContact: 'shop@example.com',
+      });
+      const created = await post(buyer, '/v1/temporary-accounts', {
+        invoice: invoice.body.token,
+        payLater: true,
+      });
+      expect(created.status).toBe(201);
+      const code = created.body.code as string;
+      expect((await post(seller, `/v1/temporary-accounts/${code}/lock`)).status).toBe(200);
+      return code;
+    };
+    const partPaid = await payLater();
+    const untouched = await payLater();
+    // One yen in: the shop cannot ship an unpaid deal, so its ship clock does not start.
+    const yen = await post(buyer, `/v1/temporary-accounts/${partPaid}/deposit`, { amountMinor: 1 });
+    expect(yen.body).toMatchObject({ status: 'awaiting_funds', balanceMinor: 1 });
+    expect(yen.body.deadlines).toMatchObject({
+      shipBy: null,
+      payBy: new Date(clock.getTime() + 7 * dayMs).toISOString(),
+    });
+    // The shop's lock holds the part paid until then.
+    expect((await post(buyer, `/v1/temporary-accounts/${partPaid}/withdraw`)).body.error.code).toBe(
+      'locked_by_other_party',
+    );
+    later(7 * dayMs);
+    expect(await gateway.gateway.deadlineSweep?.sweep()).toMatchObject({ passed: 2 });
+    expect((await eventTypes(partPaid)).slice(-2)).toEqual(['deadline.passed:pay', 'lock.changed']);
+    expect((await eventTypes(untouched)).slice(-3)).toEqual([
+      'deadline.passed:pay',
+      'lock.changed',
+      'account.dissolved',
+    ]);
+    const lapsed = (await get(`/v1/temporary-accounts/${partPaid}`)).body;
+    expect(lapsed).toMatchObject({
+      status: 'awaiting_funds',
+      amountDueMinor: 0,
+      movableMinor: 1,
+      mayLock: true,
+    });
+    expect(lapsed.deadlines).toMatchObject({ payMissed: true, shipBy: null });
+    // It takes no more money, the shop may not lock it again; the buyer takes its part back.
+    const late = await post(buyer, `/v1/temporary-accounts/${partPaid}/deposit`, { amountMinor: 7_999 });
+    expect(late.status).toBe(409);
+    expect(late.body.error.code).toBe('deadline_passed');
+    const relock = await post(seller, `/v1/temporary-accounts/${partPaid}/lock`);
+    expect(relock.status).toBe(409);
+    expect(relock.body.error.code).toBe('deadline_passed');
+    const back = await post(buyer, `/v1/temporary-accounts/${partPaid}/withdraw`);
+    expect(back.body).toMatchObject({ status: 'dissolved', balanceMinor: 0 });
+    expect(await gateway.gateway.deadlineSweep?.sweep()).toMatchObject({ passed: 0 });
+    expect((await gateway.admin.reconcile()).balanced).toBe(true);
   });
 
   it('one sweep goes through every deal due, page by page', async () => {

@@ -219,7 +219,16 @@ describe('the whole deal over HTTP', () => {
     expect(again.status).toBe(409);
     expect(again.body.error.code).toBe('invoice_already_used');
     const told = await gateway.request('GET', `/v1/temporary-accounts/${code}/events`, { token: seller });
-    expect(told.body.data.map((event: { type: string }) => event.type)).toEqual(['account.created']);
+    expect(
+      told.body.data.map((event: { type: string; data: { deadline?: string } }) => [
+        event.type,
+        event.data.deadline,
+      ]),
+    ).toEqual([
+      ['account.created', undefined],
+      ['deadline.set', 'pay'],
+    ]);
+    expect(created.body.deadlines.payBy).toEqual(expect.any(String));
 
     // The seller locks, as for any deal; it may not ship an unpaid deal.
     expect((await post(seller, `/v1/temporary-accounts/${code}/lock`)).status).toBe(200);

@@ -236,6 +236,39 @@ describe('bank pages', () => {
     expect(response.headers.get('location')).toBe('/bank/login');
   });
 
+  it('return a visitor to the page that asked for the login, never to another site (helper-81)', async () => {
+    // The widget links the bank's page of a deal; without a session it went to the overview.
+    const asked = await gateway.gateway.app.request('/bank/temporary-accounts/ta_abc123');
+    expect(asked.status).toBe(303);
+    const location = asked.headers.get('location') as string;
+    expect(location).toBe('/bank/login?next=%2Fbank%2Ftemporary-accounts%2Fta_abc123');
+    const page = await gateway.gateway.app.request(location);
+    expect(await page.text()).toContain(
+      '<input type="hidden" name="next" value="/bank/temporary-accounts/ta_abc123" />',
+    );
+    const preLogin = cookiesOf(page.headers).ls_prelogin as string;
+    const login = (next: string) =>
+      form(
+        '/bank/login',
+        { csrf: preLogin, userId: demoLogins.buyer.userId, password: demoLogins.buyer.password, next },
+        { cookie: `ls_prelogin=${preLogin}` },
+      );
+    expect((await login('/bank/temporary-accounts/ta_abc123')).headers.get('location')).toBe(
+      '/bank/temporary-accounts/ta_abc123',
+    );
+    for (const elsewhere of [
+      'https://evil.example/',
+      '//evil.example/bank',
+      '/bank/../x',
+      '/bank?x=1',
+      '/shop',
+    ]) {
+      expect((await login(elsewhere)).headers.get('location'), elsewhere).toBe('/bank');
+    }
+    const outside = await gateway.gateway.app.request('/bank/login?next=%2F%2Fevil.example');
+    expect(await outside.text()).not.toContain('name="next"');
+  });
+
   it('say on the login page that a form sent without a session did nothing (helper-78)', async () => {
     // An old tab's form after logging out: nothing is carried out, and the page says so.
     const sent = await gateway.gateway.app.request('/bank/temporary-accounts/ta_x/unlock', {

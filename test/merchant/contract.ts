@@ -139,7 +139,8 @@ export function merchantContract(name: string, setup: () => Promise<ContractHarn
           .shipment,
       ).toMatchObject({ carrier: 'Yamato' });
       const types = (await lockstep.temporaryAccounts.events(code)).data.map((event) => event.type);
-      expect(types.slice(0, 2)).toEqual(['account.created', 'lock.changed']);
+      // Told at once by when it is to be paid up (the pay deadline), then the merchant's lock.
+      expect(types.slice(0, 3)).toEqual(['account.created', 'deadline.set', 'lock.changed']);
       expect(types).toContain('account.funded');
 
       // One never paid into is cancelled by the merchant; one holding money is not.

@@ -266,19 +266,24 @@ export function createShop(options: ShopOptions) {
     return c.redirect('/admin', 303);
   });
 
-  // A buyer who chose to pay later and never did: the shop closes the empty account (the bank
-  // refuses one holding money: the buyer paid in part, and takes it back first).
+  // A buyer who chose to pay later and did not pay up: the shop closes the empty account, or,
+  // when part was paid in, turns its lock off so the buyer takes that back (`refunding`, then
+  // `refunded` when the account closes). The bank's pay deadline does the same on its own.
   app.post('/admin/orders/:id/cancel', async (c) => {
     const order = orders.get(c.req.param('id'));
     if (!order?.accountCode || order.status !== 'awaiting_funds')
       return c.text('Only an order awaiting its money is cancelled.', 409);
     try {
       await lockstep.temporaryAccounts.dissolve(order.accountCode, { idempotencyKey: `cancel-${order.id}` });
+      orders.transition(order.id, ['awaiting_funds'], 'cancelled');
     } catch (error) {
-      if (error instanceof StateConflictError) return c.text(`Not cancelled: ${error.message}`, 409);
-      throw error;
+      if (!(error instanceof StateConflictError)) throw error;
+      if (error.code !== 'account_not_empty') return c.text(`Not cancelled: ${error.message}`, 409);
+      await lockstep.temporaryAccounts.unlock(order.accountCode, {
+        idempotencyKey: `cancel-unlock-${order.id}`,
+      });
+      orders.transition(order.id, ['awaiting_funds'], 'refunding');
     }
-    orders.transition(order.id, ['awaiting_funds'], 'cancelled');
     return c.redirect('/admin', 303);
   });
 
@@ -435,7 +440,7 @@ function adminAction(order: Order) {
   if (order.status === 'awaiting_funds') {
     return html`The buyer pays later; ship once it is funded.
       <form method="post" action="/admin/orders/${order.id}/cancel">
-        <button type="submit">Cancel (never paid)</button>
+        <button type="submit">Cancel the order (any part paid goes back to the buyer)</button>
       </form>`;
   }
   if (order.status === 'withdraw_failed') {

@@ -278,11 +278,14 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amo
     return;
   }
   const accounts = aggregation.usualAccounts.filter((account) => account.currency === invoice.currency);
-  const choices = accounts.map((account, index) =>
+  // The first account that holds the amount is chosen; with none, paying later (the bank's fee
+  // is not known here, so an account holding the amount alone may still fall short by it).
+  const enough = accounts.find((account) => account.balanceMinor >= invoice.amountMinor);
+  const choices = accounts.map((account) =>
     h(
       'label',
       { class: 'choice' },
-      h('input', { type: 'radio', name: 'fundFrom', value: account.id, checked: index === 0 }),
+      h('input', { type: 'radio', name: 'fundFrom', value: account.id, checked: account === enough }),
       ` ${account.name} (${t.balance} ${formatAmount(account.balanceMinor, account.currency, config.lang)})`,
     ),
   );
@@ -292,7 +295,7 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amo
     h(
       'label',
       { class: 'choice' },
-      h('input', { type: 'radio', name: 'fundFrom', value: payLaterValue, checked: accounts.length === 0 }),
+      h('input', { type: 'radio', name: 'fundFrom', value: payLaterValue, checked: !enough }),
       ` ${t.payLaterChoice}`,
     ),
   );
@@ -412,7 +415,10 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amo
           const hadFocus = focusIn(form, true);
           ready();
           if (paying) {
-            // Closed while the bank was paying: Pay again finds out (same key, never twice).
+            // Closed while the bank was paying: Pay again finds out (same key, never twice). The
+            // choice stays as it was until then: another one is another request, which the
+            // invoice claimed meanwhile would refuse as used (helper-82's review).
+            fieldset.disabled = true;
             problem.replaceChildren(alertBox(t.payOutcomeUnknown));
             announce(t.payOutcomeUnknown);
           } else if (lastFailure) {
@@ -676,8 +682,13 @@ function renderOrder(account: AccountView): void {
   order.lastAccount = account;
   const buyer = account.parties.find((party) => party.customerId === session?.customerId);
   const seller = account.parties.find((party) => party.role === 'seller');
+  // A closed deal's locks hold nothing any more: "—", as the bank's page says (helper-81).
   const lockText = (ppm: number | undefined) =>
-    ppm && ppm > 0 ? `${t.lockOn}${ppm < 1_000_000 ? ` (${ppm / 10_000}%)` : ''}` : t.lockOff;
+    account.status === 'dissolved'
+      ? '—'
+      : ppm && ppm > 0
+        ? `${t.lockOn}${ppm < 1_000_000 ? ` (${ppm / 10_000}%)` : ''}`
+        : t.lockOff;
   const state =
     account.status === 'dissolved'
       ? order.closedAs === 'refunded'
@@ -976,12 +987,15 @@ const payLaterValue = 'later';
  */
 function payInHint(account: AccountView): HTMLElement {
   const money = (minor: number) => formatAmount(minor, account.currency, config.lang);
-  return h(
-    'p',
-    { 'data-field': 'pay-in' },
-    `${t.payInNext(money(account.amountDueMinor ?? account.requiredMinor), account.creationFeeDueMinor ? money(account.creationFeeDueMinor) : null)} `,
-    bankPageLink(account.code),
-  );
+  const payBy = account.deadlines?.payBy;
+  const text = account.deadlines?.payMissed
+    ? t.payMissed
+    : t.payInNext(
+        money(account.amountDueMinor ?? account.requiredMinor),
+        account.creationFeeDueMinor ? money(account.creationFeeDueMinor) : null,
+        payBy ? formatDate(payBy, config.lang) : null,
+      );
+  return h('p', { 'data-field': 'pay-in' }, `${text} `, bankPageLink(account.code));
 }
 
 function bankPageLink(code: string): HTMLElement {

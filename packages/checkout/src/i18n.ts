@@ -22,7 +22,7 @@ const en = {
   paid: 'Paid. The money waits in a temporary account at your bank, locked by you until you release it.',
   invoiceInvalid: 'This invoice could not be verified. Nothing can be paid here.',
   invoiceExpired: 'This invoice has expired. Ask the shop for a new one.',
-  invoiceUsed: 'This invoice has already been paid.',
+  invoiceUsed: 'A temporary account was already opened for this invoice: see your bank, or ask the shop.',
   insufficient: 'That account does not hold enough money: choose another, or pay later.',
   payLaterChoice: 'Pay later: open the deal now, pay the money in at your bank when you are ready',
   noAccountHere:
@@ -32,8 +32,9 @@ const en = {
     'Open a temporary account for this order now and pay the amount into it later? Nothing is taken now; the seller ships once the money is in.',
   opening: 'Opening…',
   opened: 'The deal is open and waits for your money. The seller ships once it is paid.',
-  payInNext: (due: string, fee: string | null) =>
-    `Pay ${due}${fee ? ` and the bank's fee of ${fee}` : ''} into this deal on`,
+  payInNext: (due: string, fee: string | null, by: string | null) =>
+    `Pay ${due}${fee ? ` and the bank's fee of ${fee}` : ''} into this deal${by ? ` by ${by}` : ''} on`,
+  payMissed: 'It was not paid up in time: the deal is off. Take back what you paid in on',
   failed: 'Something went wrong. Nothing was charged twice; please try again.',
   orderTitle: 'Your payment',
   logInToSee: 'Log in to your bank to see and release this payment.',
@@ -129,7 +130,8 @@ const ja: Dictionary = {
   paid: '支払いました。お金は銀行の一時口座にあり、あなたが解除するまでロックされています。',
   invoiceInvalid: 'この請求書を検証できませんでした。ここでは支払えません。',
   invoiceExpired: 'この請求書は期限切れです。ショップに新しい請求書を依頼してください。',
-  invoiceUsed: 'この請求書は支払い済みです。',
+  invoiceUsed:
+    'この請求書にはすでに一時口座が開かれています。銀行でご確認いただくか、ショップにお問い合わせください。',
   insufficient: 'この口座の残高が足りません。別の口座を選ぶか、あとで支払ってください。',
   payLaterChoice: 'あとで支払う：取引を今開き、準備ができたら銀行で入金する',
   noAccountHere: 'この銀行にこの通貨の口座がありません。取引を今開き、振込で入金してください。',
@@ -138,7 +140,9 @@ const ja: Dictionary = {
     'この注文の一時口座を今開き、代金はあとで入金しますか？今は何も引き落とされません。入金が済むと販売者が発送します。',
   opening: '開いています…',
   opened: '取引を開きました。入金をお待ちしています。入金が済むと販売者が発送します。',
-  payInNext: (due, fee) => `${due}${fee ? `と銀行手数料${fee}` : ''}をこの取引に入金してください：`,
+  payInNext: (due, fee, by) =>
+    `${by ? `${by}までに` : ''}${due}${fee ? `と銀行手数料${fee}` : ''}をこの取引に入金してください。入金は`,
+  payMissed: '期限までに入金がなかったため、取引は取り消されました。入金した分の払い戻しは',
   failed: '問題が発生しました。二重に請求されることはありません。もう一度お試しください。',
   orderTitle: 'お支払い',
   logInToSee: 'この支払いを確認・解除するには銀行にログインしてください。',

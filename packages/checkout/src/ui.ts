@@ -45,7 +45,13 @@ export interface AccountView {
   shipment: { carrier: string; trackingNumber: string } | null;
   verdict: 'accepted' | 'rejected' | null;
   /** Absent from a gateway older than deadlines. */
-  deadlines?: { shipBy: string | null; verdictBy: string | null; shipMissed: boolean };
+  deadlines?: {
+    shipBy: string | null;
+    verdictBy: string | null;
+    shipMissed: boolean;
+    payBy?: string | null;
+    payMissed?: boolean;
+  };
   dispute?: { resolvedFor: 'buyer' | 'seller' } | null;
   version: number;
 }

@@ -1,5 +1,5 @@
 import { type CommissionSchedule, feeFor } from './commission.ts';
-import { bankActor, shipDeadlineMissed } from './deadlines.ts';
+import { bankActor, payDeadlineMissed, shipDeadlineMissed } from './deadlines.ts';
 import { type DisputeResolution, disputeLost } from './disputes.ts';
 import { fail, ok, type Result } from './errors.ts';
 import { amountMinorMax, type CurrencyCode, mulDivCeil, parseAmountMinor } from './money.ts';
@@ -60,6 +60,10 @@ export interface Deadlines {
   verdictBy: string | null;
   /** The ship deadline passed unshipped: the seller's lock came off and stays off. */
   shipMissed: boolean;
+  /** A deal awaiting funds is paid up by then (rule 7); null once funded. Absent on older deals. */
+  payBy?: string | null;
+  /** The pay deadline passed unfunded: the deal takes no more money; what it holds goes back. */
+  payMissed?: boolean;
 }
 
 export interface Shipment {
@@ -515,6 +519,8 @@ export function deposit(account: TemporaryAccount, input: DepositInput): Result<
   if (account.mode === 'deal' && live.value.role === 'seller') {
     return fail('role_not_allowed', 'The seller does not pay into a deal; the buyer (or a member) does.');
   }
+  const closed = payDeadlineMissed(account);
+  if (closed) return closed;
   const amount = parseAmountMinor(input.amountMinor);
   if (!amount.ok) return amount;
   const check = checkUsualAccount(input.from, input.by, account.currency);
@@ -549,6 +555,7 @@ export function deposit(account: TemporaryAccount, input: DepositInput): Result<
 export function amountDueMinor(account: TemporaryAccount): number | undefined {
   if (account.mode !== 'deal') return undefined;
   if (account.status === 'dissolved' || account.verdict !== null || account.dispute) return 0;
+  if (account.deadlines?.payMissed) return 0; // Not paid up in time: it takes no more.
   return shortfallMinor(account);
 }
 
@@ -630,6 +637,8 @@ export function remit(account: TemporaryAccount, input: RemitInput): Result<Comm
   if (account.status === 'dissolved') {
     return fail('account_dissolved', 'This temporary account is dissolved; nothing moves through it.');
   }
+  const closed = payDeadlineMissed(account);
+  if (closed) return closed;
   const amount = parseAmountMinor(input.amountMinor);
   if (!amount.ok) return amount;
   const feeDueMinor = account.creationFeeDueMinor;
@@ -1079,6 +1088,7 @@ export function lockOnRefused(
   return (
     acceptedStaysReleased(account, party, lockPpm) ??
     shipDeadlineMissed(account, party, lockPpm, now) ??
+    (party.role === 'seller' && lockPpm > 0 ? payDeadlineMissed(account) : undefined) ??
     disputeLost(account, party, lockPpm)
   );
 }

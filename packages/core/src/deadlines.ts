@@ -20,6 +20,12 @@ import { fail, ok, type Result } from './errors.ts';
  *   (a rejection before shipping is a dispute) ends it.
  * - **verdict by**: once the seller ships, the buyer has `verdictWithinMs` to accept or reject.
  *   Silence accepts: the buyer's lock comes off and the seller may take the money.
+ * - **pay by**: a deal awaiting its money (rule 7: opened to pay later, or seller-created) is
+ *   paid up within `payWithinMs`. Until it is, the seller cannot ship, so its ship deadline
+ *   starts only once the deal is funded (a buyer paying one yen started it, and the seller lost
+ *   its lock on a deal it could never ship: helper-82's review). If the deal is not funded in
+ *   time, it takes no more money, the seller's lock comes off, so what was paid in part goes
+ *   back, and an empty one is dissolved.
  *
  * A rejected deal has no deadline: the money stays held until the seller releases it or the
  * bank resolves the dispute (disputes.ts).
@@ -28,12 +34,18 @@ import { fail, ok, type Result } from './errors.ts';
 export interface DeadlinePolicy {
   shipWithinMs: number;
   verdictWithinMs: number;
+  /** A deal opened awaiting its money is paid up within this (default 7 days). */
+  payWithinMs?: number;
 }
 
-/** 14 days to ship after the seller's lock, 14 days for the buyer's verdict after shipping. */
+/**
+ * 14 days to ship after the seller's lock, 14 days for the buyer's verdict after shipping, 7
+ * days to pay up a deal opened awaiting funds.
+ */
 export const defaultDeadlinePolicy: DeadlinePolicy = {
   shipWithinMs: 14 * 24 * 60 * 60 * 1000,
   verdictWithinMs: 14 * 24 * 60 * 60 * 1000,
+  payWithinMs: 7 * 24 * 60 * 60 * 1000,
 };
 
 /** Who acts for the bank when a deadline passes (the events' actor). */
@@ -54,13 +66,15 @@ export function startDeadlines(
   if (after.mode !== 'deal' || after.status === 'dissolved') return after;
   const deadlines: Deadlines = after.deadlines ?? { shipBy: null, verdictBy: null, shipMissed: false };
   let { shipBy, verdictBy } = deadlines;
+  let payBy = deadlines.payBy ?? null;
   const seller = after.parties.find((party) => party.role === 'seller');
-  // Any money the seller's lock holds starts the clock (a seller-created deal holds the buyer's
-  // first pay-in before it is fully paid; helper-38's review).
+  const open = !after.shipment && after.verdict === null && !after.dispute;
+  // The seller's lock holding the money of a funded deal starts the clock. Before the deal is
+  // funded the seller cannot ship; the pay deadline gives the buyer's part back if it never is.
   if (
     shipBy === null &&
-    !after.shipment &&
-    after.verdict === null &&
+    open &&
+    after.status === 'funded' &&
     after.balanceMinor > 0 &&
     (seller?.lockPpm ?? 0) > 0
   ) {
@@ -69,9 +83,17 @@ export function startDeadlines(
   if (verdictBy === null && after.shipment && after.verdict === null) {
     verdictBy = plus(now, policy.verdictWithinMs);
   }
-  if (shipBy === deadlines.shipBy && verdictBy === deadlines.verdictBy) return after;
-  return { ...after, deadlines: { ...deadlines, shipBy, verdictBy } };
+  if (after.status === 'funded') {
+    payBy = null; // Paid up: done with (a deal taken back below its amount later gets a new one).
+  } else if (payBy === null && open && shipBy === null && !deadlines.payMissed) {
+    payBy = plus(now, policy.payWithinMs ?? defaultPayWithinMs);
+  }
+  if (shipBy === deadlines.shipBy && verdictBy === deadlines.verdictBy && payBy === (deadlines.payBy ?? null))
+    return after;
+  return { ...after, deadlines: { ...deadlines, shipBy, verdictBy, payBy } };
 }
+
+const defaultPayWithinMs = 7 * 24 * 60 * 60 * 1000;
 
 /**
  * A command as the bank runs every one (none: the deadline sweep): a deadline that passed is
@@ -122,6 +144,8 @@ function announceStarted(
   if (set.verdictBy && set.verdictBy !== was?.verdictBy) {
     emit(after, 'deadline.set', { deadline: 'verdict', dueAt: set.verdictBy });
   }
+  if (set.payBy && set.payBy !== was?.payBy)
+    emit(after, 'deadline.set', { deadline: 'pay', dueAt: set.payBy });
   const done = finish(after, events, [], now);
   return { account: done.account, events };
 }
@@ -137,7 +161,15 @@ export function passDeadlines(account: TemporaryAccount, now: string): CommandOu
   const events: AccountEvent[] = [];
   const emit = eventSink(events, { by: bankActor, now }, account.version);
   let next = account;
-  if (due.kind === 'ship') {
+  if (due.kind === 'pay') {
+    next = { ...next, deadlines: { ...(next.deadlines as Deadlines), payMissed: true } };
+    emit(next, 'deadline.passed', { deadline: 'pay', dueAt: due.at });
+    next = lockOff(next, due.party, emit);
+    if (next.balanceMinor === 0) {
+      next = { ...next, status: 'dissolved' };
+      emit(next, 'account.dissolved', { reason: 'unpaid' });
+    }
+  } else if (due.kind === 'ship') {
     next = { ...next, deadlines: { ...(next.deadlines as Deadlines), shipMissed: true } };
     emit(next, 'deadline.passed', { deadline: 'ship', dueAt: due.at });
     next = lockOff(next, due.party, emit);
@@ -184,8 +216,21 @@ export function shipDeadlineMissed(
   );
 }
 
+/**
+ * A deal whose pay deadline passed unfunded takes no more money (`deadline_passed`), and its
+ * seller may not lock it again: what it holds goes back to whoever paid it in.
+ */
+export function payDeadlineMissed(account: TemporaryAccount): Result<never> | undefined {
+  if (account.mode !== 'deal' || account.deadlines?.payMissed !== true) return;
+  return fail('deadline_passed', 'The deadline to pay this deal has passed: it takes no more money.', {
+    payBy: account.deadlines.payBy ?? null,
+  });
+}
+
 /** What a party should be told of a deal's deadlines or dispute now (the widget, the bank's page). */
 export type DeadlineNotice =
+  | { kind: 'payMissed' }
+  | { kind: 'payBy'; at: string }
   | { kind: 'dispute'; resolvedFor: 'buyer' | 'seller' }
   | { kind: 'shipMissed' }
   | { kind: 'shipBy'; at: string }
@@ -206,20 +251,34 @@ export function deadlineNotice(account: {
   const { deadlines, dispute } = account;
   if (dispute) return { kind: 'dispute', resolvedFor: dispute.resolvedFor };
   if (account.status === 'dissolved' || account.verdict !== null || !deadlines) return null;
+  if (!account.shipment && deadlines.payMissed) return { kind: 'payMissed' };
+  if (!account.shipment && account.status === 'awaiting_funds' && deadlines.payBy)
+    return { kind: 'payBy', at: deadlines.payBy };
   if (!account.shipment && deadlines.shipMissed) return { kind: 'shipMissed' };
   if (!account.shipment && deadlines.shipBy) return { kind: 'shipBy', at: deadlines.shipBy };
   if (account.shipment && deadlines.verdictBy) return { kind: 'verdictBy', at: deadlines.verdictBy };
   return null;
 }
 
-type Pending = { kind: 'ship' | 'verdict'; at: string; party: Party };
+type Pending = { kind: 'pay' | 'ship' | 'verdict'; at: string; party: Party };
 
 /** The deadline the account waits on, due or not. */
 function pendingDeadline(account: TemporaryAccount): Pending | null {
   if (account.mode !== 'deal' || account.status === 'dissolved' || !account.deadlines) return null;
-  const { shipBy, verdictBy, shipMissed } = account.deadlines;
+  const { shipBy, verdictBy, shipMissed, payBy, payMissed } = account.deadlines;
   const seller = account.parties.find((party) => party.role === 'seller');
   const buyer = account.parties.find((party) => party.role === 'buyer');
+  if (
+    payBy &&
+    !payMissed &&
+    account.status === 'awaiting_funds' &&
+    !account.shipment &&
+    account.verdict === null &&
+    !account.dispute &&
+    seller
+  ) {
+    return { kind: 'pay', at: payBy, party: seller };
+  }
   // A verdict (a rejection before shipping is a dispute) or a resolved dispute ends the ship
   // deadline: from then on the buyer's verdict and the bank decide (helper-38's review).
   if (shipBy && !shipMissed && !account.shipment && account.verdict === null && !account.dispute && seller) {

@@ -107,6 +107,7 @@ const Environment = z.object({
   // the buyer's verdict after shipping. At least a day, at most a year.
   LOCKSTEP_SHIP_WITHIN_HOURS: whole(24, 8_760, 336),
   LOCKSTEP_VERDICT_WITHIN_HOURS: whole(24, 8_760, 336),
+  LOCKSTEP_PAY_WITHIN_HOURS: whole(24, 8_760, 168),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -189,6 +190,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     deadlinePolicy: {
       shipWithinMs: value.LOCKSTEP_SHIP_WITHIN_HOURS * 3_600_000,
       verdictWithinMs: value.LOCKSTEP_VERDICT_WITHIN_HOURS * 3_600_000,
+      payWithinMs: value.LOCKSTEP_PAY_WITHIN_HOURS * 3_600_000,
     },
     logLevel: value.LOG_LEVEL,
     keyEncryptionKey: value.LOCKSTEP_KEY_ENCRYPTION_KEY,

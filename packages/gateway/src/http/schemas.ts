@@ -136,6 +136,14 @@ export const TemporaryAccount = z
         shipMissed: z.boolean().openapi({
           description: "The ship deadline passed unshipped: the seller's lock came off for good.",
         }),
+        payBy: z.string().nullable().openapi({
+          description:
+            "A deal awaiting funds is paid up by then, or it takes no more money, the seller's lock comes off and an empty one is dissolved (null once funded).",
+        }),
+        payMissed: z.boolean().openapi({
+          description:
+            'The pay deadline passed unfunded: pay-ins are refused (deadline_passed); what it holds goes back.',
+        }),
       })
       .openapi({
         description:

@@ -64,6 +64,8 @@ export async function accountView(
       shipBy: account.deadlines?.shipBy ?? null,
       verdictBy: account.deadlines?.verdictBy ?? null,
       shipMissed: account.deadlines?.shipMissed ?? false,
+      payBy: account.deadlines?.payBy ?? null,
+      payMissed: account.deadlines?.payMissed ?? false,
     },
     dispute: account.dispute ?? null,
     funding: { sufficient: shortfallMinor === 0, shortfallMinor },

@@ -233,7 +233,7 @@ export class Bank {
       }
     }
     const code = newAccountCode();
-    const outcome = expect(
+    const created = expect(
       createAccount({
         code,
         by,
@@ -248,6 +248,9 @@ export class Bank {
         commission: this.commission,
       }),
     );
+    // The deadlines its first state starts (one awaiting funds is paid up by `payBy`), told now.
+    const started = expect(underDeadlines(created.account, this.deadlines, unit.now));
+    const outcome = { ...created, account: started.account, events: [...created.events, ...started.events] };
     // Paying an invoice means paying it: an invoice is claimed by an account without the money
     // only when the buyer asked to pay later (rule 7), never as a quiet fallback of "Pay".
     if (creatorIsBuyer && input.invoiceId && !input.payLater && outcome.account.status !== 'funded') {

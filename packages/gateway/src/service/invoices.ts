@@ -104,9 +104,13 @@ export class Invoices {
   async verifyForPayment(reader: StoreReader, claims: InvoiceClaims): Promise<InvoiceRecord> {
     const { record } = await this.match(reader, claims);
     if (record.temporaryAccountCode !== null) {
-      throw new LockstepError('invoice_already_used', 'This invoice has already been paid.', {
-        temporaryAccountCode: null,
-      });
+      throw new LockstepError(
+        'invoice_already_used',
+        'This invoice has already been used: a temporary account was opened for it.',
+        {
+          temporaryAccountCode: null,
+        },
+      );
     }
     return record;
   }

@@ -36,6 +36,8 @@ deadlines: {
 shipBy: (string | null)
 verdictBy: (string | null)
 shipMissed: boolean
+payBy: (string | null)
+payMissed: boolean
 }
 dispute: ({
 resolvedFor: ("buyer" | "seller")
@@ -113,6 +115,8 @@ deadlines: {
 shipBy: (string | null)
 verdictBy: (string | null)
 shipMissed: boolean
+payBy: (string | null)
+payMissed: boolean
 }
 dispute: ({
 resolvedFor: ("buyer" | "seller")

@@ -175,6 +175,7 @@ export async function createMockGateway(options: MockGatewayOptions = {}): Promi
         const at = `/v1/temporary-accounts/${encodeURIComponent(code)}`;
         const token = await buyerToken();
         const due = amountMinor ?? ((await call(token, 'GET', at)) as TemporaryAccount).amountDueMinor;
+        if (!due) throw new Error(`mock buyer: nothing is due on ${code}; pass an amount to pay in`);
         return call(token, 'POST', `${at}/deposit`, { amountMinor: due });
       },
       async release(code) {

@@ -79,7 +79,7 @@ export function bankPages(app: Hono<GatewayEnv>): void {
   app.get('/bank/login', (c) =>
     c.req.query('notDone') === '1'
       ? loginPage(c, undefined, 200, 'You were logged out, so nothing was done. Log in and try again.')
-      : loginPage(c),
+      : loginPage(c, undefined, 200, undefined, returnPath(c.req.query('next'))),
   );
   app.post('/bank/login', async (c) => {
     const form = await c.req.parseBody();
@@ -98,16 +98,29 @@ export function bankPages(app: Hono<GatewayEnv>): void {
       setCookie(c, sessionCookie, session.token, { ...cookieOptions, maxAge });
       setCookie(c, csrfCookie, session.csrfToken, { ...cookieOptions, maxAge });
       deleteCookie(c, preLoginCookie, { path: '/bank' });
-      return c.redirect('/bank', 303);
+      // Back to the page that asked for the login (the widget's link to a deal, say).
+      return c.redirect(returnPath(String(form.next ?? '')) ?? '/bank', 303);
     } catch (error) {
       if (
         error instanceof LockstepError &&
         (error.code === 'login_locked' || error.code === 'rate_limited')
       ) {
-        return loginPage(c, 'Too many failed logins. Try again later.', 429);
+        return loginPage(
+          c,
+          'Too many failed logins. Try again later.',
+          429,
+          undefined,
+          returnPath(String(form.next ?? '')),
+        );
       }
       if (error instanceof LockstepError && error.code === 'invalid_credentials') {
-        return loginPage(c, 'The user ID or password is wrong.', 401);
+        return loginPage(
+          c,
+          'The user ID or password is wrong.',
+          401,
+          undefined,
+          returnPath(String(form.next ?? '')),
+        );
       }
       throw error;
     }
@@ -355,7 +368,14 @@ async function requireSession(
   const token = getCookie(c, sessionCookie);
   const csrfToken = getCookie(c, csrfCookie) ?? '';
   // A form sent without a live session was not carried out: the login page says so.
-  const toLogin = () => c.redirect(c.req.method === 'POST' ? '/bank/login?notDone=1' : '/bank/login', 303);
+  const next = returnPath(c.req.path);
+  const toLogin = () =>
+    c.redirect(
+      c.req.method === 'POST'
+        ? '/bank/login?notDone=1'
+        : `/bank/login${next && next !== '/bank' ? `?next=${encodeURIComponent(next)}` : ''}`,
+      303,
+    );
   if (!token) return toLogin();
   const { auth } = c.get('gateway');
   try {
@@ -513,7 +533,21 @@ function invalidity(invalid: boolean, hints: string[] = []) {
 
 // --- pages --------------------------------------------------------------------------------------
 
-function loginPage(c: PageContext, problem?: string, status: 200 | 401 | 403 | 429 = 200, note?: string) {
+/**
+ * A page of the bank's own to return to after the login: a path under /bank only (never another
+ * site, never `//host`), else none.
+ */
+function returnPath(value: string | undefined): string | undefined {
+  return value && /^\/bank(\/[A-Za-z0-9_-]+)*$/.test(value) && value !== '/bank/login' ? value : undefined;
+}
+
+function loginPage(
+  c: PageContext,
+  problem?: string,
+  status: 200 | 401 | 403 | 429 = 200,
+  note?: string,
+  next?: string,
+) {
   const preLogin = randomToken(24);
   setCookie(c, preLoginCookie, preLogin, { ...cookieOptions, maxAge: 3600 });
   return page(
@@ -524,6 +558,7 @@ function loginPage(c: PageContext, problem?: string, status: 200 | 401 | 403 | 4
       ${note ? html`<p class="notice" role="status">${note}</p>` : ''}
       <form method="post" action="/bank/login" class="stack" aria-labelledby="login-heading">
         <input type="hidden" name="csrf" value="${preLogin}" />
+        ${next ? html`<input type="hidden" name="next" value="${next}" />` : ''}
         <label for="userId">User ID</label>
         <input id="userId" name="userId" autocomplete="username" required maxlength="64" ${problem ? '' : 'autofocus'} />
         <label for="password">Password</label>
@@ -605,6 +640,10 @@ async function createPage(
 function deadlineText(account: TemporaryAccountView): string {
   const notice = deadlineNotice(account);
   switch (notice?.kind) {
+    case 'payBy':
+      return `To be paid up by ${notice.at} (UTC), or it takes no more money and what was paid in goes back`;
+    case 'payMissed':
+      return 'Not paid up in time: it takes no more money; what was paid in goes back to whoever paid it';
     case 'dispute':
       return `Dispute decided by the bank for the ${notice.resolvedFor}`;
     case 'shipMissed':

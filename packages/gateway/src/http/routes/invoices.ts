@@ -86,7 +86,10 @@ export function invoiceRoutes(app: GatewayApp): void {
       const body = await bank.read(async (reader) => {
         const { record, payeeName } = await invoices.match(reader, claims);
         if (record.temporaryAccountCode !== null) {
-          throw new LockstepError('invoice_already_used', 'This invoice has already been paid.');
+          throw new LockstepError(
+            'invoice_already_used',
+            'This invoice has already been used: a temporary account was opened for it.',
+          );
         }
         return invoiceView(record, payeeName, false);
       });
