@@ -593,6 +593,12 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
       windowGone();
       await context.unroute('**/v1/temporary-accounts');
     }
+    // A window opened and closed again without paying finds nothing out: the choice stays.
+    const idle = page.waitForEvent('popup');
+    await frame.getByRole('button', { name: /^Pay/ }).click();
+    await (await idle).close();
+    await expect.poll(() => frame.getByRole('button', { name: /^Pay/ }).isEnabled()).toBe(true);
+    await expect(frame.getByLabel(/Pay later:/).isDisabled()).resolves.toBe(true);
     // Pay again: the same payment's key finds it done; the money moved once.
     const again = page.waitForEvent('popup');
     await frame.getByRole('button', { name: /^Pay/ }).click();

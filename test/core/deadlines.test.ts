@@ -5,6 +5,7 @@ import {
   defaultDeadlinePolicy,
   deposit,
   markShipped,
+  movableMinor,
   nextDeadline,
   noCommission,
   passDeadlines,
@@ -36,6 +37,23 @@ function step(outcome: Result<CommandOutcome>, now: string): TemporaryAccount {
 
 /** The deal of deal-fixture.ts, created at day 0. */
 const funded = (mode: 'deal' | 'fractional' = 'deal') => fundedDeal(at(0), mode);
+
+/** A seller-created deal of ¥5,000 at day 0: the seller's lock on, nothing paid in. */
+const sellerOpened = () =>
+  value(
+    createAccount({
+      code: 'ta_s',
+      by: 'ibm',
+      now: at(0),
+      currency: 'JPY',
+      requiredMinor: 5_000,
+      parties: [
+        { customerId: 'mizuta', role: 'buyer' },
+        { customerId: 'ibm', role: 'seller' },
+      ],
+      commission: noCommission,
+    }),
+  ).account;
 
 const sellerLocked = (days: number) => {
   const account = funded();
@@ -276,6 +294,45 @@ describe('deal deadlines', () => {
           expect(passed.account.version).toBe(account.version + passed.events.length);
           expect(passDeadlines(passed.account, sweepAt)).toBeNull();
           expect(nextDeadline(passed.account)).toBeNull();
+        },
+      ),
+    );
+  });
+
+  it('a pay deadline passing never moves money, never turns a lock on, happens once, and leaves the part paid to the buyer (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 4_999 }),
+        fc.integer({ min: 0, max: 10 }),
+        fc.integer({ min: 0, max: 20 }),
+        (paidMinor, payDay, sweepAfter) => {
+          let account = startDeadlines(sellerOpened(), defaultDeadlinePolicy, at(0));
+          if (paidMinor > 0) {
+            const from = { id: 'acc-m', ownerId: 'mizuta', currency: 'JPY' as const, balanceMinor: 10_000 };
+            account = step(
+              deposit(account, { by: 'mizuta', now: at(payDay), amountMinor: paidMinor, from }),
+              at(payDay),
+            );
+          }
+          expect(account.status).toBe('awaiting_funds');
+          expect(account.deadlines?.shipBy ?? null).toBeNull();
+          const sweepAt = at(payDay + sweepAfter);
+          const passed = passDeadlines(account, sweepAt);
+          if (!passed) {
+            expect((nextDeadline(account) as string) > sweepAt).toBe(true);
+            return;
+          }
+          expect(passed.transfers).toEqual([]);
+          expect(passed.account.balanceMinor).toBe(account.balanceMinor);
+          passed.account.parties.forEach((party, index) => {
+            expect(party.lockPpm).toBeLessThanOrEqual(account.parties[index]?.lockPpm ?? 0);
+          });
+          expect(passed.account.version).toBe(account.version + passed.events.length);
+          expect(passDeadlines(passed.account, sweepAt)).toBeNull();
+          expect(nextDeadline(passed.account)).toBeNull();
+          expect(passed.account.status).toBe(paidMinor === 0 ? 'dissolved' : 'awaiting_funds');
+          expect(movableMinor(passed.account, 'mizuta')).toBe(paidMinor);
+          expect(setLock(passed.account, { by: 'ibm', now: sweepAt, lockPpm: full }).ok).toBe(false);
         },
       ),
     );

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { demoLogins } from '../../packages/gateway/src/seed.ts';
+import { pageGet, pageLogIn } from '../support/bank-pages.ts';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 
 /**
@@ -200,6 +202,55 @@ describe('deal deadlines', () => {
     expect(lockOf((await get(`/v1/temporary-accounts/${code}`)).body, 'seller')).toBe(0);
   });
 
+  it('a part-paid deal whose ship clock the old rule started gets a pay deadline instead, and its seller keeps its lock (helper-83)', async () => {
+    const opened = await post(seller, '/v1/temporary-accounts', {
+      buyerUserId: 'mizuta',
+      amountMinor: 3_000,
+      currency: 'JPY',
+    });
+    const code = opened.body.code as string;
+    expect((await post(buyer, `/v1/temporary-accounts/${code}/deposit`, { amountMinor: 1 })).status).toBe(
+      200,
+    );
+    // As the release before stored it: the seller's lock on a part payment set shipBy, no payBy.
+    const oldShipBy = new Date(clock.getTime() + 14 * dayMs).toISOString();
+    await gateway.gateway.store.transaction(async (tx) => {
+      const account = await tx.getTemporaryAccount(code);
+      const old = {
+        ...(account as NonNullable<typeof account>),
+        deadlines: { shipBy: oldShipBy, verdictBy: null, shipMissed: false },
+      };
+      await tx.updateTemporaryAccount(old, old.version);
+    });
+    later(15 * dayMs);
+    // Past that date the seller's lock would have come off for good; it is a pay deadline now.
+    expect(await gateway.gateway.bank.passDeadlinesOf(code)).toBe('rescheduled');
+    const now = (await get(`/v1/temporary-accounts/${code}`)).body;
+    expect(now.deadlines).toMatchObject({
+      shipBy: null,
+      shipMissed: false,
+      payBy: new Date(clock.getTime() + 7 * dayMs).toISOString(),
+    });
+    expect(lockOf(now, 'seller')).toBe(1_000_000);
+    const paid = await post(buyer, `/v1/temporary-accounts/${code}/deposit`, { amountMinor: 2_999 });
+    expect(paid.body).toMatchObject({ status: 'funded' });
+    expect(paid.body.deadlines).toMatchObject({
+      shipBy: new Date(clock.getTime() + 14 * dayMs).toISOString(),
+      payBy: null,
+    });
+    expect(
+      (
+        await post(seller, `/v1/temporary-accounts/${code}/ship`, {
+          carrier: 'Yamato',
+          trackingNumber: 'L-2',
+        })
+      ).status,
+    ).toBe(200);
+    // Done with: released and paid, nothing left due.
+    expect((await post(buyer, `/v1/temporary-accounts/${code}/accept`)).status).toBe(200);
+    expect((await post(seller, `/v1/temporary-accounts/${code}/withdraw`)).body.status).toBe('dissolved');
+  });
+
   it("a buyer's pay-in into a deal the seller locked starts the ship deadline, and the seller is told", async () => {
     const opened = await post(seller, '/v1/temporary-accounts', {
       buyerUserId: 'mizuta',
@@ -275,6 +326,11 @@ describe('deal deadlines', () => {
       'lock.changed',
       'account.dissolved',
     ]);
+    // The bank's page says so, not "¥0 missing" (helper-83).
+    const { cookie } = await pageLogIn(gateway, demoLogins.buyer.userId, demoLogins.buyer.password);
+    const page = await pageGet(gateway, `/bank/temporary-accounts/${partPaid}`, cookie);
+    expect(page.text).toContain('Not paid up in time: it takes no more money');
+    expect(page.text).toContain('the buyer may take back what was paid in');
     const lapsed = (await get(`/v1/temporary-accounts/${partPaid}`)).body;
     expect(lapsed).toMatchObject({
       status: 'awaiting_funds',

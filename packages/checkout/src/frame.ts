@@ -328,10 +328,13 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amo
   });
   const failureText = (code: string) => payFailureText(t, code);
   let open: BankWindow | null | undefined;
+  // A payment whose answer was lost: until a Pay finds out, the choice stays as it was (another
+  // choice is another request, which the invoice claimed meanwhile refuses as used).
+  let outcomeUnknown = false;
   const ready = () => {
     open = undefined;
     waiting.replaceChildren();
-    fieldset.disabled = false;
+    fieldset.disabled = outcomeUnknown;
     pay.disabled = false;
     pay.textContent = label();
     announce('');
@@ -405,20 +408,21 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amo
             if (hadFocus) (document.querySelector('h1') as HTMLElement | null)?.focus();
             return;
           }
-          // A transient failure (the connection dropped) leaves the payment's outcome unknown.
+          // A transient failure (the connection dropped) leaves the payment's outcome unknown;
+          // any other is an answer: nothing was paid, and the buyer may choose again.
           paying = isTransient(code);
+          if (!paying) outcomeUnknown = false;
           cancel.hidden = paying;
           lastFailure = code;
           problem.replaceChildren(alertBox(failureText(code)));
         },
         gone: () => {
           const hadFocus = focusIn(form, true);
+          if (paying) outcomeUnknown = true;
           ready();
           if (paying) {
-            // Closed while the bank was paying: Pay again finds out (same key, never twice). The
-            // choice stays as it was until then: another one is another request, which the
-            // invoice claimed meanwhile would refuse as used (helper-82's review).
-            fieldset.disabled = true;
+            // Closed while the bank was paying: Pay again finds out (same key, never twice); the
+            // choice stays fixed until then (helper-82's and helper-83's reviews).
             problem.replaceChildren(alertBox(t.payOutcomeUnknown));
             announce(t.payOutcomeUnknown);
           } else if (lastFailure) {

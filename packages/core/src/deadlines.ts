@@ -24,8 +24,8 @@ import { fail, ok, type Result } from './errors.ts';
  *   paid up within `payWithinMs`. Until it is, the seller cannot ship, so its ship deadline
  *   starts only once the deal is funded (a buyer paying one yen started it, and the seller lost
  *   its lock on a deal it could never ship: helper-82's review). If the deal is not funded in
- *   time, it takes no more money, the seller's lock comes off, so what was paid in part goes
- *   back, and an empty one is dissolved.
+ *   time, it takes no more money and the seller's lock comes off for good, so the buyer may take
+ *   back what was paid in (a member's pay-in was for the buyer), and an empty one is dissolved.
  *
  * A rejected deal has no deadline: the money stays held until the seller releases it or the
  * bank resolves the dispute (disputes.ts).
@@ -85,8 +85,12 @@ export function startDeadlines(
   }
   if (after.status === 'funded') {
     payBy = null; // Paid up: done with (a deal taken back below its amount later gets a new one).
-  } else if (payBy === null && open && shipBy === null && !deadlines.payMissed) {
-    payBy = plus(now, policy.payWithinMs ?? defaultPayWithinMs);
+  } else if (open && !deadlines.payMissed) {
+    // Not paid up: the seller cannot ship, so no ship clock runs (one a part payment started
+    // before this rule, or one of a deal taken back below its amount, starts again once it is
+    // funded); the buyer's pay deadline does.
+    if (!deadlines.shipMissed) shipBy = null;
+    if (payBy === null) payBy = plus(now, policy.payWithinMs ?? defaultPayWithinMs);
   }
   if (shipBy === deadlines.shipBy && verdictBy === deadlines.verdictBy && payBy === (deadlines.payBy ?? null))
     return after;
@@ -218,7 +222,7 @@ export function shipDeadlineMissed(
 
 /**
  * A deal whose pay deadline passed unfunded takes no more money (`deadline_passed`), and its
- * seller may not lock it again: what it holds goes back to whoever paid it in.
+ * seller may not lock it again: the buyer may take back what it holds.
  */
 export function payDeadlineMissed(account: TemporaryAccount): Result<never> | undefined {
   if (account.mode !== 'deal' || account.deadlines?.payMissed !== true) return;
@@ -281,7 +285,15 @@ function pendingDeadline(account: TemporaryAccount): Pending | null {
   }
   // A verdict (a rejection before shipping is a dispute) or a resolved dispute ends the ship
   // deadline: from then on the buyer's verdict and the bank decide (helper-38's review).
-  if (shipBy && !shipMissed && !account.shipment && account.verdict === null && !account.dispute && seller) {
+  if (
+    shipBy &&
+    !shipMissed &&
+    !account.shipment &&
+    account.verdict === null &&
+    !account.dispute &&
+    account.status === 'funded' &&
+    seller
+  ) {
     return { kind: 'ship', at: shipBy, party: seller };
   }
   // Accepting needs a funded deal, as the buyer's own accept does.

@@ -368,6 +368,19 @@ export const postgresMigrations: Array<PostgresMigration> = [
       'temporary_accounts(next_deadline_at, code) WHERE next_deadline_at IS NOT NULL',
     ),
   },
+  {
+    version: 21,
+    name: 'deals awaiting funds due for their pay deadline',
+    // Deals awaiting their money had no deadline before the pay deadline: each is due once, so
+    // the sweep gives it its payBy from then (helper-83's review). Safe to run again.
+    fill: async (client) => {
+      await client.query(
+        `UPDATE temporary_accounts SET next_deadline_at = $1
+         WHERE status = 'awaiting_funds' AND next_deadline_at IS NULL`,
+        [new Date().toISOString()],
+      );
+    },
+  },
 ];
 
 /**

@@ -332,4 +332,14 @@ export const sqliteMigrations: Array<{ version: number; name: string; sql: strin
         WHERE next_deadline_at IS NOT NULL;
     `,
   },
+  {
+    version: 13,
+    name: 'deals awaiting funds due for their pay deadline',
+    // Deals awaiting their money had no deadline before the pay deadline: each is due once, so
+    // the sweep gives it its payBy from then (helper-83's review).
+    sql: `
+      UPDATE temporary_accounts SET next_deadline_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+        WHERE status = 'awaiting_funds' AND next_deadline_at IS NULL;
+    `,
+  },
 ];

@@ -85,7 +85,13 @@ export function bankPages(app: Hono<GatewayEnv>): void {
     const form = await c.req.parseBody();
     const preLogin = getCookie(c, preLoginCookie);
     if (!preLogin || !constantTimeEqual(String(form.csrf ?? ''), preLogin)) {
-      return loginPage(c, 'The form expired. Please log in again.', 403);
+      return loginPage(
+        c,
+        'The form expired. Please log in again.',
+        403,
+        undefined,
+        returnPath(String(form.next ?? '')),
+      );
     }
     try {
       const gateway = c.get('gateway');
@@ -641,9 +647,9 @@ function deadlineText(account: TemporaryAccountView): string {
   const notice = deadlineNotice(account);
   switch (notice?.kind) {
     case 'payBy':
-      return `To be paid up by ${notice.at} (UTC), or it takes no more money and what was paid in goes back`;
+      return `To be paid up by ${notice.at} (UTC), or it takes no more money and the buyer may take back what was paid in`;
     case 'payMissed':
-      return 'Not paid up in time: it takes no more money; what was paid in goes back to whoever paid it';
+      return 'Not paid up in time: it takes no more money, and the buyer may take back what was paid in';
     case 'dispute':
       return `Dispute decided by the bank for the ${notice.resolvedFor}`;
     case 'shipMissed':
@@ -1095,6 +1101,7 @@ function statusText(account: TemporaryAccountView): string {
     // What the deal still takes (amountDueMinor), not the amount less the balance: what the
     // seller already took is paid (helper-64's review).
     const dueMinor = account.amountDueMinor ?? account.funding.shortfallMinor;
+    if (account.deadlines.payMissed) return 'Not paid up in time: it takes no more money';
     return `Awaiting funds (${money(dueMinor, account.currency)} missing${fee})`;
   }
   const locks = account.parties
