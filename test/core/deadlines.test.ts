@@ -156,21 +156,7 @@ describe('deal deadlines', () => {
 
   it('a part-paid deal is paid up by its pay deadline, or the seller’s lock comes off and what was paid goes back (helper-38, helper-82)', () => {
     // A seller-created deal: the seller's lock is on from the start; the buyer pays ¥2,000.
-    const created = value(
-      createAccount({
-        code: 'ta_s',
-        by: 'ibm',
-        now: at(0),
-        currency: 'JPY',
-        requiredMinor: 5_000,
-        parties: [
-          { customerId: 'mizuta', role: 'buyer' },
-          { customerId: 'ibm', role: 'seller' },
-        ],
-        commission: noCommission,
-      }),
-    ).account;
-    const opened = startDeadlines(created, defaultDeadlinePolicy, at(0));
+    const opened = startDeadlines(sellerOpened(), defaultDeadlinePolicy, at(0));
     expect(opened.deadlines).toEqual({ shipBy: null, verdictBy: null, shipMissed: false, payBy: at(7) });
     const partPaid = step(
       deposit(opened, {
