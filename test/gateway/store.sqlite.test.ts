@@ -4,6 +4,8 @@ import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../packages/gateway/src/config.ts';
+import { openStore } from '../../packages/gateway/src/storage/open.ts';
 import { outboxColumns, outboxValues } from '../../packages/gateway/src/storage/rows.ts';
 import { openSqliteStore, sqliteStatements } from '../../packages/gateway/src/storage/sqlite.ts';
 import { sqliteMigrations } from '../../packages/gateway/src/storage/sqlite-schema.ts';
@@ -166,6 +168,30 @@ describe('embedded SQLite store', () => {
     const raw = new DatabaseSync(`${file}-worker`);
     expect((raw.prepare('SELECT count(*) AS n FROM customers').get() as { n: number }).n).toBe(commits);
     raw.close();
+    rmSync(folder, { recursive: true, force: true });
+  });
+
+  it('LOCKSTEP_SQLITE_CHECKPOINT=inline: no worker thread, SQLite checkpoints inside COMMIT, the WAL stays bounded', async () => {
+    const folder = mkdtempSync(path.join(tmpdir(), 'lockstep-store-'));
+    expect(loadConfig({ LOCKSTEP_DATA_DIR: folder }).sqliteCheckpoint).toBe('worker');
+    const config = loadConfig({ LOCKSTEP_DATA_DIR: folder, LOCKSTEP_SQLITE_CHECKPOINT: 'inline' });
+    expect(() => loadConfig({ LOCKSTEP_DATA_DIR: folder, LOCKSTEP_SQLITE_CHECKPOINT: 'thread' })).toThrow(
+      /LOCKSTEP_SQLITE_CHECKPOINT/,
+    );
+    const store = await openStore(config);
+    const internals = store as unknown as { writer: DatabaseSync; checkpointer: unknown };
+    expect(internals.checkpointer).toBeUndefined();
+    expect(internals.writer.prepare('PRAGMA wal_autocheckpoint').get()).toEqual({ wal_autocheckpoint: 1000 });
+    for (let index = 0; index < 1_500; index++) {
+      await store.transaction((tx) =>
+        tx.insertCustomer(
+          customer(`cus_${index}`, { userId: `user-${index}`, displayName: 'x'.repeat(2000) }),
+        ),
+      );
+    }
+    // >= 3 MB written; SQLite's checkpoint every 1000 frames recycles the WAL (~4 MB at most).
+    expect(statSync(path.join(folder, 'lockstep.sqlite-wal')).size).toBeLessThan(4_500_000);
+    await store.close();
     rmSync(folder, { recursive: true, force: true });
   });
 

@@ -99,6 +99,7 @@ const Environment = z.object({
   LOCKSTEP_KEY_ENCRYPTION_KEY: keyEncryptionKey,
   LOCKSTEP_PREVIOUS_KEY_ENCRYPTION_KEY: keyEncryptionKey,
   LOCKSTEP_SQLITE_SYNC: z.enum(['async', 'full']).default('async'),
+  LOCKSTEP_SQLITE_CHECKPOINT: z.enum(['worker', 'inline']).default('worker'),
   LOCKSTEP_TRUSTED_PROXY_HOPS: whole(0, 10, 0),
   LOCKSTEP_SHUTDOWN_GRACE_MS: whole(0, 60_000, 10_000),
   // At least a day: a client's retries of a lost answer must find it.
@@ -123,6 +124,8 @@ export interface GatewayConfig {
   dataDir: string;
   /** Embedded store: the store syncs the WAL off the event loop (`async`), or SQLite does (`full`). */
   sqliteSync: 'async' | 'full';
+  /** Who copies the WAL into the database file: a worker thread (default) or SQLite in COMMIT. */
+  sqliteCheckpoint: 'worker' | 'inline';
   databaseUrl: string | undefined;
   publicUrl: string;
   /** LOCKSTEP_PUBLIC_URL was set (the gateway requires it on PostgreSQL). */
@@ -171,6 +174,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     host: value.HOST,
     dataDir: path.resolve(value.LOCKSTEP_DATA_DIR),
     sqliteSync: value.LOCKSTEP_SQLITE_SYNC,
+    sqliteCheckpoint: value.LOCKSTEP_SQLITE_CHECKPOINT,
     databaseUrl: value.DATABASE_URL,
     publicUrl: (value.LOCKSTEP_PUBLIC_URL ?? `http://localhost:${value.PORT}`).replace(/\/$/, ''),
     publicUrlGiven: value.LOCKSTEP_PUBLIC_URL !== undefined,

@@ -10,6 +10,7 @@ export async function openStore(options: {
   databaseUrl?: string;
   dataDir: string;
   sqliteSync?: 'async' | 'full';
+  sqliteCheckpoint?: 'worker' | 'inline';
   pgPoolSize?: number;
   pgAnswerTimeoutMs?: number;
 }): Promise<Store> {
@@ -23,5 +24,9 @@ export async function openStore(options: {
   }
   mkdirSync(options.dataDir, { recursive: true });
   const { openSqliteStore } = await import('./sqlite.ts');
-  return openSqliteStore({ path: path.join(options.dataDir, 'lockstep.sqlite'), sync: options.sqliteSync });
+  return openSqliteStore({
+    path: path.join(options.dataDir, 'lockstep.sqlite'),
+    sync: options.sqliteSync,
+    checkpoint: options.sqliteCheckpoint,
+  });
 }
