@@ -222,6 +222,35 @@ describe('deal deadlines', () => {
     expect(empty.account.status).toBe('dissolved');
   });
 
+  it('a seller cannot restart its ship clock by having the deal taken back below its amount (helper-84)', () => {
+    const locked = sellerLocked(1); // shipBy day 15
+    const unlocked = step(setLock(locked, { by: 'ibm', now: at(14), lockPpm: 0 }), at(14));
+    const takenBack = step(
+      withdraw(unlocked, {
+        by: 'mizuta',
+        now: at(14),
+        amountMinor: 1,
+        to: { id: 'acc-m', ownerId: 'mizuta', currency: 'JPY', balanceMinor: 5_000 },
+        commission: noCommission,
+      }),
+      at(14),
+    );
+    expect(takenBack.status).toBe('awaiting_funds');
+    expect(takenBack.deadlines).toMatchObject({ shipBy: at(15), payBy: at(21) });
+    const relocked = step(setLock(takenBack, { by: 'ibm', now: at(14), lockPpm: full }), at(14));
+    // The ship deadline still passes at day 15, before the pay deadline.
+    expect(nextDeadline(relocked)).toBe(at(15));
+    const passed = passDeadlines(relocked, at(16)) as CommandOutcome;
+    expect(passed.events.map((event) => [event.type, event.data.deadline ?? null])).toEqual([
+      ['deadline.passed', 'ship'],
+      ['lock.changed', null],
+    ]);
+    expect(passed.account.deadlines?.shipMissed).toBe(true);
+    expect(passed.account.parties.find((party) => party.role === 'seller')?.lockPpm).toBe(0);
+    // The buyer may take the rest back; no pay deadline is left to run.
+    expect(nextDeadline(passed.account)).toBeNull();
+  });
+
   it('the verdict deadline accepts only a funded deal, as the buyer’s own accept would', () => {
     // The seller ships without locking; the buyer takes ¥4,000 of ¥5,000 back (helper-37).
     const account = funded();

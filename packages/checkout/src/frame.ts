@@ -411,7 +411,8 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amo
           // A transient failure (the connection dropped) leaves the payment's outcome unknown;
           // any other is an answer: nothing was paid, and the buyer may choose again.
           paying = isTransient(code);
-          if (!paying) outcomeUnknown = false;
+          // Refusals of this try before the bank looked at the payment say nothing of a lost one.
+          if (!paying && !refusedBeforePaying.has(code)) outcomeUnknown = false;
           cancel.hidden = paying;
           lastFailure = code;
           problem.replaceChildren(alertBox(failureText(code)));
@@ -981,6 +982,15 @@ function openConfirmation(actions: HTMLElement, action: Decision, account: Accou
 function isBuyer(account: AccountView): boolean {
   return account.parties.some((party) => party.customerId === session?.customerId && party.role === 'buyer');
 }
+
+/** Answers to a retried payment that say nothing of whether the lost try went through. */
+const refusedBeforePaying = new Set([
+  'rate_limited',
+  'unauthenticated',
+  'forbidden',
+  'conflict',
+  'csrf_failed',
+]);
 
 /** The radio value of "Pay later" among the accounts to pay from. */
 const payLaterValue = 'later';

@@ -85,11 +85,12 @@ export function startDeadlines(
   }
   if (after.status === 'funded') {
     payBy = null; // Paid up: done with (a deal taken back below its amount later gets a new one).
-  } else if (open && !deadlines.payMissed) {
-    // Not paid up: the seller cannot ship, so no ship clock runs (one a part payment started
-    // before this rule, or one of a deal taken back below its amount, starts again once it is
-    // funded); the buyer's pay deadline does.
-    if (!deadlines.shipMissed) shipBy = null;
+  } else if (open && !deadlines.payMissed && !deadlines.shipMissed) {
+    // Not paid up: the buyer's pay deadline runs. A ship clock the earlier rule started on a
+    // part payment (stored without payBy) is dropped: the seller could not ship. One a funded
+    // deal started stays, also once taken back below its amount (helper-84: clearing it let a
+    // seller unlock, have one yen taken back, lock again and start a new clock).
+    if (isOldRuleShipClock(after)) shipBy = null;
     if (payBy === null) payBy = plus(now, policy.payWithinMs ?? defaultPayWithinMs);
   }
   if (shipBy === deadlines.shipBy && verdictBy === deadlines.verdictBy && payBy === (deadlines.payBy ?? null))
@@ -98,6 +99,21 @@ export function startDeadlines(
 }
 
 const defaultPayWithinMs = 7 * 24 * 60 * 60 * 1000;
+
+/**
+ * A ship deadline the rule before pay deadlines set on a part payment: a deal awaiting funds
+ * whose deadlines were written without `payBy` (every write since carries it).
+ */
+function isOldRuleShipClock(account: TemporaryAccount): boolean {
+  const deadlines = account.deadlines;
+  return (
+    account.status === 'awaiting_funds' &&
+    !!deadlines?.shipBy &&
+    !deadlines.shipMissed &&
+    deadlines.payBy === undefined &&
+    !account.shipment
+  );
+}
 
 /**
  * A command as the bank runs every one (none: the deadline sweep): a deadline that passed is
@@ -272,30 +288,21 @@ function pendingDeadline(account: TemporaryAccount): Pending | null {
   const { shipBy, verdictBy, shipMissed, payBy, payMissed } = account.deadlines;
   const seller = account.parties.find((party) => party.role === 'seller');
   const buyer = account.parties.find((party) => party.role === 'buyer');
-  if (
-    payBy &&
-    !payMissed &&
-    account.status === 'awaiting_funds' &&
-    !account.shipment &&
-    account.verdict === null &&
-    !account.dispute &&
-    seller
-  ) {
-    return { kind: 'pay', at: payBy, party: seller };
-  }
+  const open = !account.shipment && account.verdict === null && !account.dispute && !!seller;
+  const pay: Pending | null =
+    payBy && !payMissed && !shipMissed && account.status === 'awaiting_funds' && open && seller
+      ? { kind: 'pay', at: payBy, party: seller }
+      : null;
   // A verdict (a rejection before shipping is a dispute) or a resolved dispute ends the ship
-  // deadline: from then on the buyer's verdict and the bank decide (helper-38's review).
-  if (
-    shipBy &&
-    !shipMissed &&
-    !account.shipment &&
-    account.verdict === null &&
-    !account.dispute &&
-    account.status === 'funded' &&
-    seller
-  ) {
-    return { kind: 'ship', at: shipBy, party: seller };
-  }
+  // deadline: from then on the buyer's verdict and the bank decide (helper-38's review). The
+  // earlier rule's clock on a part payment is not one (the next handling drops it).
+  const ship: Pending | null =
+    shipBy && !shipMissed && open && seller && !isOldRuleShipClock(account)
+      ? { kind: 'ship', at: shipBy, party: seller }
+      : null;
+  // A deal taken back below its amount may wait on both: the earlier passes first.
+  if (pay && ship) return pay.at <= ship.at ? pay : ship;
+  if (pay || ship) return pay ?? ship;
   // Accepting needs a funded deal, as the buyer's own accept does.
   if (verdictBy && account.shipment && account.verdict === null && account.status === 'funded' && buyer) {
     return { kind: 'verdict', at: verdictBy, party: buyer };

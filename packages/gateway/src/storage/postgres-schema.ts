@@ -372,14 +372,9 @@ export const postgresMigrations: Array<PostgresMigration> = [
     version: 21,
     name: 'deals awaiting funds due for their pay deadline',
     // Deals awaiting their money had no deadline before the pay deadline: each is due once, so
-    // the sweep gives it its payBy from then (helper-83's review). Safe to run again.
-    fill: async (client) => {
-      await client.query(
-        `UPDATE temporary_accounts SET next_deadline_at = $1
-         WHERE status = 'awaiting_funds' AND next_deadline_at IS NULL`,
-        [new Date().toISOString()],
-      );
-    },
+    // the sweep gives it its payBy from then (helper-83's review), also one due later for a ship
+    // clock the earlier rule started on a part payment (helper-84's review). In batches.
+    fill: (client) => fillDeadlinesDue(client, 5_000, 'awaiting'),
   },
 ];
 
@@ -443,9 +438,20 @@ export async function fillPartyStatus(client: Queryable, batchSize = 5_000): Pro
   }
 }
 
-/** Marks every open account due now (migration 19), `batchSize` rows per committed batch. */
-export async function fillDeadlinesDue(client: Queryable, batchSize = 5_000): Promise<void> {
+/**
+ * Marks every open account due now (migration 19), or (`awaiting`) every one awaiting funds not
+ * due before now (migration 21), `batchSize` rows per committed batch. Safe to run again.
+ */
+export async function fillDeadlinesDue(
+  client: Queryable,
+  batchSize = 5_000,
+  which: 'open' | 'awaiting' = 'open',
+): Promise<void> {
   const now = new Date().toISOString();
+  const due =
+    which === 'open'
+      ? `t.status <> 'dissolved' AND t.next_deadline_at IS NULL`
+      : `t.status = 'awaiting_funds' AND (t.next_deadline_at IS NULL OR t.next_deadline_at > $3)`;
   let after = '';
   for (;;) {
     const { rows } = await retryDeadlocks(() =>
@@ -454,7 +460,7 @@ export async function fillDeadlinesDue(client: Queryable, batchSize = 5_000): Pr
            SELECT code FROM temporary_accounts WHERE code > $1 ORDER BY code LIMIT $2),
          marked AS (
            UPDATE temporary_accounts t SET next_deadline_at = $3
-           FROM batch b WHERE t.code = b.code AND t.status <> 'dissolved' AND t.next_deadline_at IS NULL)
+           FROM batch b WHERE t.code = b.code AND ${due})
          SELECT code FROM batch ORDER BY code DESC LIMIT 1`,
         [after, batchSize, now],
       ),

@@ -336,10 +336,12 @@ export const sqliteMigrations: Array<{ version: number; name: string; sql: strin
     version: 13,
     name: 'deals awaiting funds due for their pay deadline',
     // Deals awaiting their money had no deadline before the pay deadline: each is due once, so
-    // the sweep gives it its payBy from then (helper-83's review).
+    // the sweep gives it its payBy from then (helper-83's review), also one due later for a ship
+    // clock the earlier rule started on a part payment (helper-84's review).
     sql: `
       UPDATE temporary_accounts SET next_deadline_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-        WHERE status = 'awaiting_funds' AND next_deadline_at IS NULL;
+        WHERE status = 'awaiting_funds'
+          AND (next_deadline_at IS NULL OR next_deadline_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
     `,
   },
 ];

@@ -286,11 +286,11 @@ export class SqliteStore implements Store {
     } else {
       this.readOps = this.writeOps;
     }
+    // A WAL that a burst (or a long reader) grew is cut back to 64 MB when it restarts.
+    if (options.path !== ':memory:') this.writer.exec('PRAGMA journal_size_limit = 67108864;');
     if (options.path !== ':memory:' && (options.checkpoint ?? 'worker') === 'worker') {
       // A checkpoint copies ~1000 pages into the file and syncs it: ~8 ms here, which SQLite
       // would spend inside every ~25th COMMIT, stalling every request. A worker does it instead.
-      // A WAL that a burst grew is cut back to 64 MB when it restarts.
-      this.writer.exec('PRAGMA journal_size_limit = 67108864;');
       this.startCheckpoints(realpathSync(options.path), options);
     }
   }
