@@ -345,6 +345,41 @@ describe('embedded SQLite store', () => {
     raw.close();
   });
 
+  it('migration 13 makes deals awaiting funds due now, also one due later for an old ship clock, and nothing else', async () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'lockstep-store-')), 'migrate.sqlite');
+    const store = await openSqliteStore({ path: file });
+    await store.transaction(async (tx) => {
+      await tx.insertCustomer(customer('cus_a'));
+      for (const [code, status] of [
+        ['ta_none', 'awaiting_funds'],
+        ['ta_later', 'awaiting_funds'],
+        ['ta_funded', 'funded'],
+      ] as const) {
+        await tx.insertTemporaryAccount({ ...feedAccount(code, ['cus_a']), status });
+      }
+    });
+    await store.close();
+    const raw = new DatabaseSync(file);
+    const set = raw.prepare('UPDATE temporary_accounts SET next_deadline_at = ? WHERE code = ?');
+    set.run(null, 'ta_none');
+    set.run('2999-01-01T00:00:00.000Z', 'ta_later');
+    set.run('2999-01-01T00:00:00.000Z', 'ta_funded');
+    const before = new Date().toISOString();
+    raw.exec(sqliteMigrations.find((migration) => migration.version === 13)?.sql as string);
+    const due: Record<string, string> = Object.fromEntries(
+      (
+        raw.prepare('SELECT code, next_deadline_at AS at FROM temporary_accounts').all() as Array<{
+          code: string;
+          at: string;
+        }>
+      ).map((row) => [row.code, row.at]),
+    );
+    raw.close();
+    expect(String(due.ta_none) >= before && String(due.ta_none) <= new Date().toISOString()).toBe(true);
+    expect(String(due.ta_later) <= new Date().toISOString()).toBe(true);
+    expect(due.ta_funded).toBe('2999-01-01T00:00:00.000Z');
+  });
+
   it("remembers where a large customer's feed had none of its events and walks on from there", async () => {
     const store = await openSqliteStore({
       path: path.join(mkdtempSync(path.join(tmpdir(), 'lockstep-store-')), 'quiet.sqlite'),
