@@ -55,6 +55,31 @@ const sellerOpened = () =>
     }),
   ).account;
 
+/** The buyer takes `amountMinor` back on `day`, as the bank runs it. */
+const takeBack = (account: TemporaryAccount, day: number, amountMinor: number) =>
+  step(
+    withdraw(account, {
+      by: 'mizuta',
+      now: at(day),
+      amountMinor,
+      to: { id: 'acc-m', ownerId: 'mizuta', currency: 'JPY', balanceMinor: 5_000 },
+      commission: noCommission,
+    }),
+    at(day),
+  );
+
+/** The buyer pays `amountMinor` in on `day` from a usual account holding enough. */
+const payIn = (account: TemporaryAccount, day: number, amountMinor: number) =>
+  step(
+    deposit(account, {
+      by: 'mizuta',
+      now: at(day),
+      amountMinor,
+      from: { id: 'acc-m', ownerId: 'mizuta', currency: 'JPY', balanceMinor: 10_000 },
+    }),
+    at(day),
+  );
+
 const sellerLocked = (days: number) => {
   const account = funded();
   return step(setLock(account, { by: 'ibm', now: at(days), lockPpm: full }), at(days));
@@ -158,15 +183,7 @@ describe('deal deadlines', () => {
     // A seller-created deal: the seller's lock is on from the start; the buyer pays ¥2,000.
     const opened = startDeadlines(sellerOpened(), defaultDeadlinePolicy, at(0));
     expect(opened.deadlines).toEqual({ shipBy: null, verdictBy: null, shipMissed: false, payBy: at(7) });
-    const partPaid = step(
-      deposit(opened, {
-        by: 'mizuta',
-        now: at(2),
-        amountMinor: 2_000,
-        from: { id: 'acc-m', ownerId: 'mizuta', currency: 'JPY', balanceMinor: 10_000 },
-      }),
-      at(2),
-    );
+    const partPaid = payIn(opened, 2, 2_000);
     expect(partPaid.status).toBe('awaiting_funds');
     // The seller cannot ship a deal not paid up, so its ship clock does not run yet (a buyer's
     // one yen started it, and the seller lost its lock on a deal it could never ship).
@@ -200,15 +217,7 @@ describe('deal deadlines', () => {
     expect(value(back).account).toMatchObject({ status: 'dissolved', balanceMinor: 0 });
 
     // Paid up in time: the pay deadline is done with, and the seller's lock starts the ship clock.
-    const paidUp = step(
-      deposit(partPaid, {
-        by: 'mizuta',
-        now: at(3),
-        amountMinor: 3_000,
-        from: { id: 'acc-m', ownerId: 'mizuta', currency: 'JPY', balanceMinor: 8_000 },
-      }),
-      at(3),
-    );
+    const paidUp = payIn(partPaid, 3, 3_000);
     expect(paidUp.deadlines).toMatchObject({ payBy: null, shipBy: at(17) });
     expect(passDeadlines(paidUp, at(7))).toBeNull();
 
@@ -225,16 +234,7 @@ describe('deal deadlines', () => {
   it('a seller cannot restart its ship clock by having the deal taken back below its amount (helper-84)', () => {
     const locked = sellerLocked(1); // shipBy day 15
     const unlocked = step(setLock(locked, { by: 'ibm', now: at(14), lockPpm: 0 }), at(14));
-    const takenBack = step(
-      withdraw(unlocked, {
-        by: 'mizuta',
-        now: at(14),
-        amountMinor: 1,
-        to: { id: 'acc-m', ownerId: 'mizuta', currency: 'JPY', balanceMinor: 5_000 },
-        commission: noCommission,
-      }),
-      at(14),
-    );
+    const takenBack = takeBack(unlocked, 14, 1);
     expect(takenBack.status).toBe('awaiting_funds');
     expect(takenBack.deadlines).toMatchObject({ shipBy: at(15), payBy: at(21) });
     const relocked = step(setLock(takenBack, { by: 'ibm', now: at(14), lockPpm: full }), at(14));
@@ -258,16 +258,7 @@ describe('deal deadlines', () => {
       markShipped(account, { by: 'ibm', now: at(1), carrier: 'Yamato', trackingNumber: 'YT-3' }),
       at(1),
     );
-    const takenBack = step(
-      withdraw(shipped, {
-        by: 'mizuta',
-        now: at(2),
-        amountMinor: 4_000,
-        to: { id: 'acc-m', ownerId: 'mizuta', currency: 'JPY', balanceMinor: 5_000 },
-        commission: noCommission,
-      }),
-      at(2),
-    );
+    const takenBack = takeBack(shipped, 2, 4_000);
     expect(takenBack.status).toBe('awaiting_funds');
     expect(passDeadlines(takenBack, at(60))).toBeNull();
     expect(nextDeadline(takenBack)).toBeNull();

@@ -1,5 +1,5 @@
 import { type CommissionSchedule, feeFor } from './commission.ts';
-import { bankActor, payDeadlineMissed, shipDeadlineMissed } from './deadlines.ts';
+import { bankActor, payDeadlineBarsLock, payDeadlineMissed, shipDeadlineMissed } from './deadlines.ts';
 import { type DisputeResolution, disputeLost } from './disputes.ts';
 import { fail, ok, type Result } from './errors.ts';
 import { amountMinorMax, type CurrencyCode, mulDivCeil, parseAmountMinor } from './money.ts';
@@ -1088,7 +1088,7 @@ export function lockOnRefused(
   return (
     acceptedStaysReleased(account, party, lockPpm) ??
     shipDeadlineMissed(account, party, lockPpm, now) ??
-    (party.role === 'seller' && lockPpm > 0 ? payDeadlineMissed(account) : undefined) ??
+    payDeadlineBarsLock(account, party, lockPpm) ??
     disputeLost(account, party, lockPpm)
   );
 }

@@ -247,6 +247,15 @@ export function payDeadlineMissed(account: TemporaryAccount): Result<never> | un
   });
 }
 
+/** The seller's lock turned on after the pay deadline passed is refused, as after a missed shipment. */
+export function payDeadlineBarsLock(
+  account: TemporaryAccount,
+  party: Party,
+  lockPpm: number,
+): Result<never> | undefined {
+  return party.role === 'seller' && lockPpm > 0 ? payDeadlineMissed(account) : undefined;
+}
+
 /** What a party should be told of a deal's deadlines or dispute now (the widget, the bank's page). */
 export type DeadlineNotice =
   | { kind: 'payMissed' }
