@@ -3,7 +3,7 @@ import type { Browser, BrowserContext, Frame, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoLogins } from '../../packages/gateway/src/seed.ts';
 import { browserAvailable, launchBrowser, screenshot } from '../support/browser.ts';
-import { startTestGateway, type TestGateway } from '../support/gateway.ts';
+import { buyerBalanceMinor, issueInvoice, startTestGateway, type TestGateway } from '../support/gateway.ts';
 
 /**
  * The checkout widget in headless Chromium: a test shop page on one localhost origin embeds
@@ -87,20 +87,8 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
     await frame.getByRole('button', { name: 'Log in to your bank' }).click();
   }
 
-  async function invoice(amountMinor: number, orderReference: string) {
-    const response = await gateway.request('POST', '/v1/invoices', {
-      token: gateway.seed.secretKey,
-      body: {
-        amountMinor,
-        currency: 'JPY',
-        orderReference,
-        description: 'Sencha, 100 g',
-        payeeContact: 'tea@shop.test',
-      },
-    });
-    expect(response.status).toBe(201);
-    return response.body.token as string;
-  }
+  const invoice = async (amountMinor: number, orderReference: string) =>
+    (await issueInvoice(gateway, amountMinor, orderReference)).token;
 
   const merchant = (code: string, action: string, body: unknown = {}) =>
     gateway.request('POST', `/v1/temporary-accounts/${code}/${action}`, {
@@ -124,11 +112,7 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
     return code;
   };
 
-  const buyerBalance = async () => {
-    const token = await gateway.buyerToken();
-    return (await gateway.request('GET', '/v1/accounts', { token })).body.usualAccounts[0]
-      .balanceMinor as number;
-  };
+  const buyerBalance = () => buyerBalanceMinor(gateway);
 
   it('a second tab whose payment finds the invoice paid says so alone, and its window closes (helper-75)', async () => {
     // It said "Confirm in your bank's window that just opened" beside "already been paid", over

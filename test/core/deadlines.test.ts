@@ -1,6 +1,7 @@
 import {
   accept,
   type CommandOutcome,
+  cancelUnpaid,
   createAccount,
   defaultDeadlinePolicy,
   deposit,
@@ -79,6 +80,18 @@ const payIn = (account: TemporaryAccount, day: number, amountMinor: number) =>
     }),
     at(day),
   );
+
+/** What the buyer's pay-in of ¥3,000 and the seller's lock on `day` are refused with (null: taken). */
+const refusals = (account: TemporaryAccount, day: number) => {
+  const late = deposit(account, {
+    by: 'mizuta',
+    now: at(day),
+    amountMinor: 3_000,
+    from: { id: 'acc-m', ownerId: 'mizuta', currency: 'JPY', balanceMinor: 10_000 },
+  });
+  const relock = setLock(account, { by: 'ibm', now: at(day), lockPpm: full });
+  return [late.ok ? null : late.error.code, relock.ok ? null : relock.error.code];
+};
 
 const sellerLocked = (days: number) => {
   const account = funded();
@@ -199,15 +212,7 @@ describe('deal deadlines', () => {
     expect(freed.deadlines).toMatchObject({ payMissed: true, shipBy: null });
     expect(nextDeadline(freed)).toBeNull();
     // It takes no more money, and the seller may not lock it again.
-    const late = deposit(freed, {
-      by: 'mizuta',
-      now: at(8),
-      amountMinor: 3_000,
-      from: { id: 'acc-m', ownerId: 'mizuta', currency: 'JPY', balanceMinor: 10_000 },
-    });
-    expect(late.ok ? null : late.error.code).toBe('deadline_passed');
-    const relock = setLock(freed, { by: 'ibm', now: at(8), lockPpm: full });
-    expect(relock.ok ? null : relock.error.code).toBe('deadline_passed');
+    expect(refusals(freed, 8)).toEqual(['deadline_passed', 'deadline_passed']);
     const back = withdraw(freed, {
       by: 'mizuta',
       now: at(8),
@@ -229,6 +234,57 @@ describe('deal deadlines', () => {
       ['account.dissolved', { reason: 'unpaid' }],
     ]);
     expect(empty.account.status).toBe('dissolved');
+  });
+
+  it('a seller cancels a deal not yet paid up: it takes no more money, the part paid goes back to the buyer', () => {
+    const opened = startDeadlines(sellerOpened(), defaultDeadlinePolicy, at(0));
+    const partPaid = payIn(opened, 1, 2_000);
+    // Only the seller cancels; the buyer's way out of an empty deal is dissolving it.
+    const byBuyer = cancelUnpaid(partPaid, { by: 'mizuta', now: at(2) });
+    expect(byBuyer.ok ? null : byBuyer.error.code).toBe('role_not_allowed');
+    const cancelled = value(
+      underDeadlines(partPaid, defaultDeadlinePolicy, at(2), (current) =>
+        cancelUnpaid(current, { by: 'ibm', now: at(2) }),
+      ),
+    );
+    expect(cancelled.events.map((event) => [event.type, event.data])).toEqual([
+      ['deal.cancelled', { customerId: 'ibm', paidInMinor: 2_000 }],
+      ['lock.changed', { customerId: 'ibm', role: 'seller', fromLockPpm: full, lockPpm: 0 }],
+    ]);
+    expect(cancelled.transfers).toEqual([]);
+    const account = cancelled.account;
+    expect(account).toMatchObject({ status: 'awaiting_funds', balanceMinor: 2_000 });
+    expect(account.deadlines).toMatchObject({ payMissed: true, cancelled: true, payBy: at(7) });
+    // No deadline left to pass: the pay deadline is done with.
+    expect(nextDeadline(account)).toBeNull();
+    expect(passDeadlines(account, at(30))).toBeNull();
+    // No more money in (the buyer paying the rest would fund a deal the shop called off), no
+    // seller lock again, and the buyer takes back what it paid in.
+    expect(refusals(account, 3)).toEqual(['deal_cancelled', 'deal_cancelled']);
+    expect(movableMinor(account, 'mizuta')).toBe(2_000);
+    expect(takeBack(account, 3, 2_000)).toMatchObject({ status: 'dissolved', balanceMinor: 0 });
+    // Cancelling again changes nothing.
+    expect(value(cancelUnpaid(account, { by: 'ibm', now: at(4) }))).toEqual({
+      account,
+      events: [],
+      transfers: [],
+    });
+
+    // Nothing paid in: dissolved at once.
+    const empty = value(cancelUnpaid(opened, { by: 'ibm', now: at(1) }));
+    expect(empty.events.map((event) => event.type)).toEqual([
+      'deal.cancelled',
+      'lock.changed',
+      'account.dissolved',
+    ]);
+    expect(empty.events.at(-1)?.data).toEqual({ reason: 'cancelled' });
+
+    // A deal paid up is not cancelled this way (the seller unlocks, the buyer takes it back);
+    // nor a fractional account.
+    const paidUp = cancelUnpaid(payIn(partPaid, 2, 3_000), { by: 'ibm', now: at(3) });
+    expect(paidUp.ok ? null : paidUp.error.code).toBe('invalid_state');
+    const fractional = cancelUnpaid(funded('fractional'), { by: 'ibm', now: at(1) });
+    expect(fractional.ok ? null : fractional.error.code).toBe('invalid_state');
   });
 
   it('a seller cannot restart its ship clock by having the deal taken back below its amount (helper-84)', () => {

@@ -138,7 +138,7 @@ describe.runIf(browserAvailable())('example shop, end to end (pnpm start)', () =
       .click();
     await orderStatus(orderId, 'shipped');
     // The order page keeps the shop's status current, without a reload (it showed "funded").
-    await page.locator('#order-status').getByText('shipped').waitFor();
+    await page.locator('#order-status[data-status="shipped"]').waitFor();
     await page.locator('#order-tracking').getByText('tracking').waitFor();
 
     await page.reload();
@@ -251,7 +251,11 @@ describe.runIf(browserAvailable())('example shop, end to end (pnpm start)', () =
     // The widget's "opened" event links the order, as "paid" does.
     await page.waitForURL(new RegExp(`/orders/${orderId}$`));
     await orderStatus(orderId, 'awaiting_funds');
-    await page.locator('#order-status').getByText('awaiting_funds').waitFor();
+    await page.locator('#order-status[data-status="awaiting_funds"]').waitFor();
+    // The buyer reads words, not the shop's status codes.
+    await expect(page.locator('#order-status').textContent()).resolves.toBe(
+      'Waiting for your pay-in at the bank',
+    );
     const order = await widgetFrame(page);
     await logInWidget(order);
     await order
@@ -269,7 +273,7 @@ describe.runIf(browserAvailable())('example shop, end to end (pnpm start)', () =
       .click();
     await adminPage.locator(`tr[data-order="${orderId}"] td.status`).getByText('cancelled').waitFor();
     // The buyer's order page follows (it polls the shop's status until final).
-    await page.locator('#order-status').getByText('cancelled').waitFor({ timeout: 10_000 });
+    await page.locator('#order-status[data-status="cancelled"]').waitFor({ timeout: 10_000 });
     await order.locator('[data-field="status"]').getByText('Cancelled: closed before it was paid').waitFor();
     await expect(order.locator('[data-field="seller-lock"]').textContent()).resolves.toBe('—');
   }, 120_000);

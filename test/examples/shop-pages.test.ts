@@ -88,6 +88,8 @@ describe('example shop pages', () => {
     // The order page keeps the shop's status current (its script polls the status endpoint).
     const orderPage = await (await get(handle, `/orders/${order.id}`)).text();
     expect(orderPage).toContain('<script src="/shop.js" defer></script>');
+    // In words for the buyer; the code for the script beside them.
+    expect(orderPage).toContain('data-status="funded">Paid: being packed</strong>');
     const shipped = await adminPost(
       handle,
       `/admin/orders/${order.id}/ship`,
@@ -96,6 +98,7 @@ describe('example shop pages', () => {
     expect(shipped.status).toBe(303);
     expect(await (await get(handle, `/orders/${order.id}/status`)).json()).toMatchObject({
       status: 'shipped',
+      statusText: 'Shipped',
       carrier: 'Yamato',
       trackingNumber: 'T-9',
     });
@@ -181,6 +184,14 @@ describe('example shop pages', () => {
     expect(some.body).toMatchObject({ status: 'awaiting_funds', balanceMinor: 1_000 });
     expect((await adminPost(handle, `/admin/orders/${part.id}/cancel`)).status).toBe(303);
     expect(handle.shop.orders.get(part.id)?.status).toBe('refunding');
+    // The bank takes no more money into the cancelled deal (the rest would fund a deal with no
+    // order behind it), and says why.
+    const rest = await gw.request('POST', `/v1/temporary-accounts/${partCode}/deposit`, {
+      token: buyer,
+      body: { amountMinor: part.amountMinor - 1_000 },
+    });
+    expect(rest.status).toBe(409);
+    expect(rest.body.error.code).toBe('deal_cancelled');
     const back = await gw.request('POST', `/v1/temporary-accounts/${partCode}/withdraw`, {
       token: buyer,
       body: {},

@@ -90,8 +90,10 @@ const matrix: Array<[string, string, () => unknown, number[]]> = [
   ['GET', '/v1/webhook-endpoints', () => undefined, [401, 403, 403, 200, 200, 401]],
   ['POST', '/v1/webhook-endpoints/{endpoint}/disable', () => ({}), [401, 403, 403, 200, 404, 401]],
   ['GET', '/v1/events', () => undefined, [401, 200, 200, 200, 200, 401]],
-  // Last, because it changes the account: an empty account may be closed by a party.
-  ['POST', '/v1/temporary-accounts/{code}/dissolve', () => ({}), [401, 200, 404, 409, 404, 401]],
+  // Last, because they change the account: the seller cancels the deal not paid up (the buyer
+  // may not: 403), which dissolves it (empty), so dissolving it after finds it closed.
+  ['POST', '/v1/temporary-accounts/{code}/cancel', () => ({}), [401, 403, 404, 200, 404, 401]],
+  ['POST', '/v1/temporary-accounts/{code}/dissolve', () => ({}), [401, 409, 404, 409, 404, 401]],
   ['DELETE', '/v1/sessions/current', () => undefined, [401, 204, 204, 403, 403, 401]],
 ];
 
@@ -160,6 +162,7 @@ describe("a merchant's secret key on a deal where the merchant is the buyer", ()
       // Refused for the role before the named usual account is looked up (not a 404).
       ['withdraw', { amountMinor: 1, toAccountId: 'usa_not_there' }],
       ['dissolve', {}],
+      ['cancel', {}],
       ['check-funds', {}],
       ['ship', { carrier: 'x', trackingNumber: 'y' }],
     ];

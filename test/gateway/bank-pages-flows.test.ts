@@ -177,7 +177,21 @@ describe('flows', () => {
     // The buyer's to close: the seller is not offered it (its transfer would then be refused).
     const s = await seller();
     expect(forms((await get(`/bank/temporary-accounts/${code}`, s.cookie)).text)).not.toContain('dissolve');
-    const closed = await act(b, code, 'dissolve');
+    // It cannot be undone: the page says so and the bank wants the tick; without it, nothing.
+    expect(page).toContain('Closing it ends this deal for good');
+    const unconfirmed = await act(b, code, 'dissolve');
+    expect(unconfirmed.location).toContain('error=not_confirmed');
+    expect((await get(unconfirmed.location as string, b.cookie)).text).toContain(
+      'tick &quot;Yes, close it&quot; to confirm',
+    );
+    expect(
+      (
+        await bank.gateway.request('GET', `/v1/temporary-accounts/${code}`, {
+          token: await bank.gateway.buyerToken(),
+        })
+      ).body.status,
+    ).toBe('awaiting_funds');
+    const closed = await act(b, code, 'dissolve', { confirm: 'yes' });
     expect(closed.location).toContain('notice=dissolve');
     const view = await bank.gateway.request('GET', `/v1/temporary-accounts/${code}`, {
       token: await bank.gateway.buyerToken(),

@@ -152,6 +152,38 @@ export function merchantContract(name: string, setup: () => Promise<ContractHarn
       expect(await buyer.balanceMinor()).toBe(buyerBefore - 2_500);
     });
 
+    it('the merchant cancels a pay-later order: no more money goes in, the buyer takes back its part', async () => {
+      const { lockstep, buyer } = harness;
+      const before = await buyer.balanceMinor();
+      const code = await buyer.pay((await invoiceFor(3_000)).token as string, { later: true });
+      await lockstep.temporaryAccounts.lock(code);
+      await buyer.payIn(code, 1_000);
+      const cancelled = await lockstep.temporaryAccounts.cancel(code, { idempotencyKey: `cancel-${code}` });
+      expect(cancelled).toMatchObject({
+        status: 'awaiting_funds',
+        balanceMinor: 1_000,
+        deadlines: { payMissed: true, cancelled: true },
+      });
+      expect(cancelled.parties.find((party) => party.role === 'seller')?.lockPpm).toBe(0);
+      // Cancelling again changes nothing; paying the rest or locking again is refused.
+      expect((await lockstep.temporaryAccounts.cancel(code)).version).toBe(cancelled.version);
+      await expect(buyer.payIn(code, 2_000)).rejects.toThrow(/deal_cancelled/);
+      await expect(lockstep.temporaryAccounts.lock(code)).rejects.toMatchObject({ code: 'deal_cancelled' });
+      expect(await buyer.withdraw(code)).toMatchObject({ status: 'dissolved', balanceMinor: 0 });
+      expect(await buyer.balanceMinor()).toBe(before);
+      const types = (await lockstep.temporaryAccounts.events(code)).data.map((event) => event.type);
+      expect(types).toContain('deal.cancelled');
+
+      // One never paid into is dissolved at once; a paid-up one is refused (unlock it instead).
+      const unpaid = await buyer.pay((await invoiceFor(400)).token as string, { later: true });
+      expect(await lockstep.temporaryAccounts.cancel(unpaid)).toMatchObject({ status: 'dissolved' });
+      const paid = await buyer.pay((await invoiceFor(500)).token as string);
+      await expect(lockstep.temporaryAccounts.cancel(paid)).rejects.toMatchObject({
+        code: 'invalid_state',
+        status: 409,
+      });
+    });
+
     it('"report a problem": the merchant releases its lock and the buyer takes the money back', async () => {
       const { lockstep, buyer } = harness;
       const before = await buyer.balanceMinor();

@@ -147,6 +147,28 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** A JPY invoice of the demo shop's (201 checked); the invoice as the API answers it. */
+export async function issueInvoice(gateway: TestGateway, amountMinor: number, orderReference: string) {
+  const response = await gateway.request('POST', '/v1/invoices', {
+    token: gateway.seed.secretKey,
+    body: {
+      amountMinor,
+      currency: 'JPY',
+      orderReference,
+      description: 'Sencha, 100 g',
+      payeeContact: 'tea@shop.test',
+    },
+  });
+  expect(response.status).toBe(201);
+  return response.body as { token: string; creationFeeMinor: number };
+}
+
+/** The demo buyer's first usual account's balance. */
+export async function buyerBalanceMinor(gateway: TestGateway): Promise<number> {
+  const token = await gateway.buyerToken();
+  return (await gateway.request('GET', '/v1/accounts', { token })).body.usualAccounts[0].balanceMinor;
+}
+
 /** A whole deal through the HTTP API; returns the account code. */
 export async function runDeal(gateway: TestGateway): Promise<string> {
   const buyer = await gateway.buyerToken();

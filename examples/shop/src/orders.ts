@@ -21,6 +21,22 @@ export type OrderStatus =
   | 'cancelled'
   | 'withdraw_failed';
 
+/** What the buyer reads for each status (the code stays in `data-status` for scripts and tests). */
+export const statusText: Record<OrderStatus, string> = {
+  awaiting_payment: 'Waiting for your payment',
+  paid: 'Paid: the shop is checking the payment',
+  awaiting_funds: 'Waiting for your pay-in at the bank',
+  funded: 'Paid: being packed',
+  shipped: 'Shipped',
+  released: 'Received: payment released to the shop',
+  completed: 'Completed',
+  disputed: 'Problem reported: the shop is looking into it',
+  refunding: 'Being refunded: take your money back at your bank',
+  refunded: 'Refunded',
+  cancelled: 'Cancelled',
+  withdraw_failed: 'Received: payment released to the shop',
+};
+
 export interface Order {
   id: string;
   itemId: string;

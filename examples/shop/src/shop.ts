@@ -12,7 +12,7 @@ import { basicAuth } from 'hono/basic-auth';
 import { getCookie, setCookie } from 'hono/cookie';
 import { csrf } from 'hono/csrf';
 import { html, raw } from 'hono/html';
-import { type Order, OrderBook, type OrderStatus } from './orders.ts';
+import { type Order, OrderBook, type OrderStatus, statusText } from './orders.ts';
 
 /**
  * The example shop. Its backend uses only `@lockstep/merchant`; its pages use only the
@@ -158,7 +158,7 @@ export function createShop(options: ShopOptions) {
         `Order ${order.id}`,
         html`<h1>Order ${order.id}</h1>
           <p>${order.title} · ${yen(order)}</p>
-          <p>Shop status: <strong id="order-status" data-order="${order.id}">${order.status}</strong>
+          <p>Shop status: <strong id="order-status" data-order="${order.id}" data-status="${order.status}">${statusText[order.status]}</strong>
             <span id="order-tracking">${order.trackingNumber ? ` · shipped by ${order.carrier}, tracking ${order.trackingNumber}` : ''}</span></p>
           ${
             order.accountCode
@@ -190,7 +190,7 @@ export function createShop(options: ShopOptions) {
               ? html`<ul>
                   ${mine.map(
                     (order) =>
-                      html`<li><a href="/orders/${order.id}">${order.id}</a> ${order.title} — ${order.status}</li>`,
+                      html`<li><a href="/orders/${order.id}">${order.id}</a> ${order.title} — ${statusText[order.status]}</li>`,
                   )}
                 </ul>`
               : html`<p>No orders from this browser yet.</p>`
@@ -204,7 +204,7 @@ export function createShop(options: ShopOptions) {
     const order = orders.get(c.req.param('id'));
     if (!order) return c.json({}, 404);
     const { status, accountCode, carrier, trackingNumber } = order;
-    return c.json({ status, accountCode, carrier, trackingNumber });
+    return c.json({ status, statusText: statusText[status], accountCode, carrier, trackingNumber });
   });
 
   // The seller's side: mark shipped (step 105), or release our lock on a dispute (refund).
@@ -266,23 +266,27 @@ export function createShop(options: ShopOptions) {
     return c.redirect('/admin', 303);
   });
 
-  // A buyer who chose to pay later and did not pay up: the shop closes the empty account, or,
-  // when part was paid in, turns its lock off so the buyer takes that back (`refunding`, then
-  // `refunded` when the account closes). The bank's pay deadline does the same on its own.
+  // A buyer who chose to pay later and did not pay up: the shop cancels the deal at the bank. An
+  // empty one is closed (`cancelled`); one part paid takes no more money and our lock comes off
+  // for good, so the buyer takes its part back (`refunding`, then `refunded` when the account
+  // closes). The bank's pay deadline does the same on its own.
   app.post('/admin/orders/:id/cancel', async (c) => {
     const order = orders.get(c.req.param('id'));
     if (!order?.accountCode || order.status !== 'awaiting_funds')
       return c.text('Only an order awaiting its money is cancelled.', 409);
     try {
-      await lockstep.temporaryAccounts.dissolve(order.accountCode, { idempotencyKey: `cancel-${order.id}` });
-      orders.transition(order.id, ['awaiting_funds'], 'cancelled');
-    } catch (error) {
-      if (!(error instanceof StateConflictError)) throw error;
-      if (error.code !== 'account_not_empty') return c.text(`Not cancelled: ${error.message}`, 409);
-      await lockstep.temporaryAccounts.unlock(order.accountCode, {
-        idempotencyKey: `cancel-unlock-${order.id}`,
+      const account = await lockstep.temporaryAccounts.cancel(order.accountCode, {
+        idempotencyKey: `cancel-${order.id}`,
       });
-      orders.transition(order.id, ['awaiting_funds'], 'refunding');
+      orders.transition(
+        order.id,
+        ['awaiting_funds'],
+        account.status === 'dissolved' ? 'cancelled' : 'refunding',
+      );
+    } catch (error) {
+      // Paid up meanwhile (the webhook will say so): not cancelled.
+      if (!(error instanceof StateConflictError)) throw error;
+      return c.text(`Not cancelled: ${error.message}`, 409);
     }
     return c.redirect('/admin', 303);
   });
@@ -505,7 +509,10 @@ if (statusLine && statusLine.dataset.order) {
   const refresh = async () => {
     const response = await fetch('/orders/' + statusLine.dataset.order + '/status').catch(() => null);
     const order = response && response.ok ? await response.json().catch(() => null) : null;
-    if (order && order.status && statusLine.textContent !== order.status) statusLine.textContent = order.status;
+    if (order && order.status && statusLine.dataset.status !== order.status) {
+      statusLine.dataset.status = order.status;
+      statusLine.textContent = order.statusText;
+    }
     if (order && order.trackingNumber && tracking) {
       tracking.textContent = ' · shipped by ' + order.carrier + ', tracking ' + order.trackingNumber;
     }
@@ -513,11 +520,11 @@ if (statusLine && statusLine.dataset.order) {
   // Until the order is final; not while the tab is hidden (once more when it shows again).
   const final = ['completed', 'refunded', 'cancelled'];
   const timer = setInterval(() => {
-    if (final.includes(statusLine.textContent)) clearInterval(timer);
+    if (final.includes(statusLine.dataset.status)) clearInterval(timer);
     else if (!document.hidden) refresh();
   }, 3000);
   document.addEventListener('visibilitychange', () => {
-    if (!document.hidden && !final.includes(statusLine.textContent)) refresh();
+    if (!document.hidden && !final.includes(statusLine.dataset.status)) refresh();
   });
 }
 `;

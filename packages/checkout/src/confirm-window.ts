@@ -208,11 +208,17 @@ export function confirmationWindow(t: Dictionary, lang: Lang): void {
       facts: [
         [t.payee, request.payeeName],
         [t.amount, request.amountText],
+        ...(request.feeText && request.totalText
+          ? [
+              [t.bankFee, request.feeText] as [string, string],
+              [t.total, request.totalText] as [string, string],
+            ]
+          : []),
         [t.order, request.orderReference],
         ...(request.accountName && !later ? [[t.fromAccount, request.accountName] as [string, string]] : []),
       ],
       fields: [],
-      confirmLabel: later ? t.payLaterButton : t.confirmPay(request.amountText),
+      confirmLabel: later ? t.payLaterButton : t.confirmPay(request.totalText ?? request.amountText),
       busyLabel: later ? t.opening : t.paying,
       success: later ? t.opened : t.paid,
       perform: () =>

@@ -217,6 +217,8 @@ interface VerifiedInvoice {
   payeeName: string;
   amountMinor: number;
   currency: string;
+  /** The bank's fee the buyer pays on top, with the funding (absent from older gateways). */
+  creationFeeMinor?: number;
   orderReference: string;
   description: string;
 }
@@ -238,14 +240,25 @@ async function payMode(): Promise<void> {
     emit({ type: 'error', code, message: text });
     return;
   }
-  const amount = formatAmount(invoice.amountMinor, invoice.currency, config.lang);
+  const money = (minor: number) => formatAmount(minor, invoice.currency, config.lang);
+  const feeMinor = invoice.creationFeeMinor ?? 0;
+  // What the buyer pays: the amount and the bank's fee with it, both told before paying.
+  const total = money(invoice.amountMinor + feeMinor);
   const summary = h(
     'dl',
     { class: 'invoice' },
     h('dt', {}, t.payee),
     h('dd', {}, invoice.payeeName),
     h('dt', {}, t.amount),
-    h('dd', { class: 'amount' }, amount),
+    h('dd', { class: feeMinor > 0 ? '' : 'amount' }, money(invoice.amountMinor)),
+    ...(feeMinor > 0
+      ? [
+          h('dt', {}, t.bankFee),
+          h('dd', {}, money(feeMinor)),
+          h('dt', {}, t.total),
+          h('dd', { class: 'amount' }, total),
+        ]
+      : []),
     h('dt', {}, t.order),
     h('dd', {}, invoice.orderReference),
     h('dt', {}, t.description),
@@ -254,12 +267,13 @@ async function payMode(): Promise<void> {
   show(
     heading(t.payTitle),
     summary,
-    loginForm(null, () => void chooseAccount(invoice, summary, amount)),
+    loginForm(null, () => void chooseAccount(invoice, summary, total)),
   );
   emit({ type: 'ready', mode: 'pay' });
 }
 
-async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amount: string): Promise<void> {
+/** `total` is the amount with the bank's fee, as the buyer is charged it. */
+async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, total: string): Promise<void> {
   let aggregation: {
     usualAccounts: Array<{ id: string; name: string; currency: string; balanceMinor: number }>;
   };
@@ -272,15 +286,15 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amo
       heading(t.payTitle),
       summary,
       alertBox(t.failed),
-      loginForm(null, () => void chooseAccount(invoice, summary, amount)),
+      loginForm(null, () => void chooseAccount(invoice, summary, total)),
     );
     emit({ type: 'error', code, message: t.failed });
     return;
   }
   const accounts = aggregation.usualAccounts.filter((account) => account.currency === invoice.currency);
-  // The first account that holds the amount is chosen; with none, paying later (the bank's fee
-  // is not known here, so an account holding the amount alone may still fall short by it).
-  const enough = accounts.find((account) => account.balanceMinor >= invoice.amountMinor);
+  // The first account that holds the amount and the bank's fee is chosen; with none, paying later.
+  const chargedMinor = invoice.amountMinor + (invoice.creationFeeMinor ?? 0);
+  const enough = accounts.find((account) => account.balanceMinor >= chargedMinor);
   const choices = accounts.map((account) =>
     h(
       'label',
@@ -310,8 +324,8 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amo
     keys.set(choice, key);
     return key;
   };
-  const label = () => (chosen() === payLaterValue ? t.payLaterButton : t.confirmPay(amount));
-  const pay = h('button', { type: 'submit', class: 'primary', 'data-autofocus': true }, t.confirmPay(amount));
+  const label = () => (chosen() === payLaterValue ? t.payLaterButton : t.confirmPay(total));
+  const pay = h('button', { type: 'submit', class: 'primary', 'data-autofocus': true }, t.confirmPay(total));
   const problem = h('div');
   const waiting = h('div');
   const fieldset = h(
@@ -367,7 +381,13 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, amo
         idempotencyKey: keyFor(choice),
         payeeName: invoice.payeeName,
         orderReference: invoice.orderReference,
-        amountText: amount,
+        amountText: formatAmount(invoice.amountMinor, invoice.currency, config.lang),
+        ...(invoice.creationFeeMinor
+          ? {
+              feeText: formatAmount(invoice.creationFeeMinor, invoice.currency, config.lang),
+              totalText: total,
+            }
+          : {}),
         token: session?.token ?? '',
       },
       {
@@ -701,18 +721,23 @@ function renderOrder(account: AccountView): void {
         : order.closedAs === 'cancelled'
           ? t.cancelled
           : t.dissolved
-      : account.status === 'awaiting_funds'
-        ? // The creation fee is paid with the first pay-in (or kept from a remittance): paying
-          // only the amount due left the deal unfunded (helper-67's review).
-          t.awaitingFunds(
-            account.amountDueMinor
-              ? formatAmount(account.amountDueMinor, account.currency, config.lang)
-              : null,
-            account.creationFeeDueMinor
-              ? formatAmount(account.creationFeeDueMinor, account.currency, config.lang)
-              : null,
-          )
-        : t.funded;
+      : account.status === 'awaiting_funds' && account.deadlines?.payMissed
+        ? // Closed to pay-ins: nothing is "awaiting" any more; what was paid in is the buyer's.
+          account.deadlines.cancelled
+          ? t.cancelledState
+          : t.payMissedState
+        : account.status === 'awaiting_funds'
+          ? // The creation fee is paid with the first pay-in (or kept from a remittance): paying
+            // only the amount due left the deal unfunded (helper-67's review).
+            t.awaitingFunds(
+              account.amountDueMinor
+                ? formatAmount(account.amountDueMinor, account.currency, config.lang)
+                : null,
+              account.creationFeeDueMinor
+                ? formatAmount(account.creationFeeDueMinor, account.currency, config.lang)
+                : null,
+            )
+          : t.funded;
   const statusLine = [
     state,
     `${t.yourLock}: ${lockText(buyer?.lockPpm)}`,
@@ -1002,13 +1027,15 @@ const payLaterValue = 'later';
 function payInHint(account: AccountView): HTMLElement {
   const money = (minor: number) => formatAmount(minor, account.currency, config.lang);
   const payBy = account.deadlines?.payBy;
-  const text = account.deadlines?.payMissed
-    ? t.payMissed
-    : t.payInNext(
-        money(account.amountDueMinor ?? account.requiredMinor),
-        account.creationFeeDueMinor ? money(account.creationFeeDueMinor) : null,
-        payBy ? formatDate(payBy, config.lang) : null,
-      );
+  const text = account.deadlines?.cancelled
+    ? t.cancelledBySeller
+    : account.deadlines?.payMissed
+      ? t.payMissed
+      : t.payInNext(
+          money(account.amountDueMinor ?? account.requiredMinor),
+          account.creationFeeDueMinor ? money(account.creationFeeDueMinor) : null,
+          payBy ? formatDate(payBy, config.lang) : null,
+        );
   return h('p', { 'data-field': 'pay-in' }, `${text} `, bankPageLink(account.code));
 }
 

@@ -6,6 +6,8 @@ const en = {
   payTitle: 'Pay with your bank',
   payee: 'Payee',
   amount: 'Amount',
+  bankFee: "Bank's fee",
+  total: 'Total',
   order: 'Order',
   description: 'Item',
   userId: 'User ID',
@@ -35,6 +37,7 @@ const en = {
   payInNext: (due: string, fee: string | null, by: string | null) =>
     `Pay ${due}${fee ? ` and the bank's fee of ${fee}` : ''} into this deal${by ? ` by ${by}` : ''} on`,
   payMissed: 'It was not paid up in time: the deal is off. Take back what you paid in on',
+  cancelledBySeller: 'The shop cancelled this order before it was paid up. Take back what you paid in on',
   failed: 'Something went wrong. Nothing was charged twice; please try again.',
   orderTitle: 'Your payment',
   logInToSee: 'Log in to your bank to see and release this payment.',
@@ -58,6 +61,8 @@ const en = {
       ? 'The bank decided this dispute for you: take your money back at your bank.'
       : 'The bank decided this dispute for the seller.',
   settled: 'Settled',
+  cancelledState: 'Cancelled by the shop: what you paid in is yours to take back',
+  payMissedState: 'Not paid up in time: what you paid in is yours to take back',
   awaitingFunds: (due: string | null, fee: string | null) =>
     due
       ? `Awaiting funds: ${due} still to pay at your bank${fee ? `, and the bank's fee of ${fee}` : ''}`
@@ -114,6 +119,8 @@ const ja: Dictionary = {
   payTitle: '銀行で支払う',
   payee: '支払先',
   amount: '金額',
+  bankFee: '銀行手数料',
+  total: '合計',
   order: '注文',
   description: '商品',
   userId: 'ユーザーID',
@@ -143,6 +150,7 @@ const ja: Dictionary = {
   payInNext: (due, fee, by) =>
     `${by ? `${by}までに` : ''}${due}${fee ? `と銀行手数料${fee}` : ''}をこの取引に入金してください。入金は`,
   payMissed: '期限までに入金がなかったため、取引は取り消されました。入金した分の払い戻しは',
+  cancelledBySeller: '入金が済む前にショップがこの注文をキャンセルしました。入金した分の払い戻しは',
   failed: '問題が発生しました。二重に請求されることはありません。もう一度お試しください。',
   orderTitle: 'お支払い',
   logInToSee: 'この支払いを確認・解除するには銀行にログインしてください。',
@@ -166,6 +174,8 @@ const ja: Dictionary = {
       ? '銀行はこの紛争をあなたの側で解決しました。銀行で返金を受けてください。'
       : '銀行はこの紛争を販売者の側で解決しました。',
   settled: '決済',
+  cancelledState: 'ショップによるキャンセル：入金した分はお客様が払い戻せます',
+  payMissedState: '入金期限切れ：入金した分はお客様が払い戻せます',
   awaitingFunds: (due: string | null, fee: string | null) =>
     due ? `入金待ち（あと${due}${fee ? `と銀行手数料${fee}` : ''}を銀行でお支払いください）` : '入金待ち',
   funded: '銀行で保管中',

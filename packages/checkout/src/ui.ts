@@ -51,6 +51,8 @@ export interface AccountView {
     shipMissed: boolean;
     payBy?: string | null;
     payMissed?: boolean;
+    /** The seller cancelled it before it was paid up (absent from older gateways). */
+    cancelled?: boolean;
   };
   dispute?: { resolvedFor: 'buyer' | 'seller' } | null;
   version: number;
@@ -124,6 +126,9 @@ export type ConfirmRequest =
       payeeName: string;
       orderReference: string;
       amountText: string;
+      /** The bank's fee on top of the amount, and the two together, when there is a fee. */
+      feeText?: string;
+      totalText?: string;
       token: string;
     };
 

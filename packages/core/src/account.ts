@@ -1,4 +1,4 @@
-import { type CommissionSchedule, feeFor } from './commission.ts';
+import { type CommissionSchedule, creationFeeFor, feeFor } from './commission.ts';
 import { bankActor, payDeadlineBarsLock, payDeadlineMissed, shipDeadlineMissed } from './deadlines.ts';
 import { type DisputeResolution, disputeLost } from './disputes.ts';
 import { fail, ok, type Result } from './errors.ts';
@@ -64,6 +64,11 @@ export interface Deadlines {
   payBy?: string | null;
   /** The pay deadline passed unfunded: the deal takes no more money; what it holds goes back. */
   payMissed?: boolean;
+  /**
+   * The seller cancelled the deal before it was paid up (deadlines.ts `cancelUnpaid`): its pay
+   * window closed then, so `payMissed` is set with it and the same rules follow.
+   */
+  cancelled?: boolean;
 }
 
 export interface Shipment {
@@ -146,6 +151,7 @@ export const accountEventTypes = [
   'account.shipped',
   'deal.accepted',
   'deal.rejected',
+  'deal.cancelled',
   'deadline.passed',
   'dispute.resolved',
   'account.withdrawn',
@@ -179,7 +185,7 @@ export interface UsualAccountView {
   balanceMinor: number;
 }
 
-interface Context {
+export interface Context {
   /** The customer issuing the command. */
   by: string;
   /** ISO-8601 timestamp of the command. */
@@ -280,7 +286,7 @@ export function createAccount(input: CreateAccountInput): Result<CommandOutcome>
   }
 
   const buyer = parties.value.find((party) => party.role === 'buyer');
-  const creationFee = feeFor(input.commission.creation[input.currency], amount.value, false);
+  const creationFee = creationFeeFor(input.commission, input.currency, amount.value);
   let account: TemporaryAccount = {
     code: input.code,
     currency: input.currency,

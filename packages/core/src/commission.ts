@@ -30,6 +30,19 @@ export function feeFor(rule: FeeRule | undefined, amountMinor: number, capAtAmou
   return capAtAmount ? Math.min(bounded, amountMinor) : bounded;
 }
 
+/**
+ * The bank's fee to the buyer for a deal of `amountMinor` ([0036]), charged with the deal's
+ * funding (at creation, or with the buyer's first pay-in): what a buyer pays is the amount plus
+ * this. Told before paying (the invoice's terms), so the buyer's account is chosen for both.
+ */
+export function creationFeeFor(
+  schedule: CommissionSchedule,
+  currency: CurrencyCode,
+  amountMinor: number,
+): number {
+  return feeFor(schedule.creation[currency], amountMinor, false);
+}
+
 export function validateFeeRule(rule: FeeRule): boolean {
   return (
     Number.isSafeInteger(rule.flatMinor) &&

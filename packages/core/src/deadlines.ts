@@ -1,10 +1,13 @@
 import {
   type AccountEvent,
+  type AccountEventType,
   type CommandOutcome,
+  type Context,
   type Deadlines,
   eventSink,
   finish,
   type Party,
+  requireLive,
   type TemporaryAccount,
   withLock,
 } from './account.ts';
@@ -184,11 +187,7 @@ export function passDeadlines(account: TemporaryAccount, now: string): CommandOu
   if (due.kind === 'pay') {
     next = { ...next, deadlines: { ...(next.deadlines as Deadlines), payMissed: true } };
     emit(next, 'deadline.passed', { deadline: 'pay', dueAt: due.at });
-    next = lockOff(next, due.party, emit);
-    if (next.balanceMinor === 0) {
-      next = { ...next, status: 'dissolved' };
-      emit(next, 'account.dissolved', { reason: 'unpaid' });
-    }
+    next = closeToPayIns(next, due.party, emit, 'unpaid');
   } else if (due.kind === 'ship') {
     next = { ...next, deadlines: { ...(next.deadlines as Deadlines), shipMissed: true } };
     emit(next, 'deadline.passed', { deadline: 'ship', dueAt: due.at });
@@ -200,6 +199,66 @@ export function passDeadlines(account: TemporaryAccount, now: string): CommandOu
     next = lockOff(next, due.party, emit);
   }
   return finish(next, events, [], now);
+}
+
+/**
+ * The seller cancels a deal not yet paid up (a shop cancelling the order of a buyer who chose to
+ * pay later, or a deal it opened awaiting a remittance): its pay window closes now, as if the pay
+ * deadline passed. It takes no more money (`deal_cancelled`), the seller's lock comes off for good,
+ * so the buyer may take back what it paid in, and an empty one is dissolved (`reason:
+ * "cancelled"`). A deal already closed to pay-ins changes nothing; a funded one is not cancelled
+ * this way (the seller turns its lock off and the buyer takes the money back).
+ */
+export function cancelUnpaid(account: TemporaryAccount, input: Context): Result<CommandOutcome> {
+  const live = requireLive(account, input.by);
+  if (!live.ok) return live;
+  const seller = live.value;
+  if (seller.role !== 'seller') return fail('role_not_allowed', 'Only the seller cancels a deal.');
+  if (account.mode !== 'deal') {
+    return fail('invalid_state', 'A fractional account is not a deal to cancel: dissolve it once empty.');
+  }
+  if (account.deadlines?.payMissed) return ok({ account, events: [], transfers: [] });
+  if (account.shipment) return fail('already_shipped', 'The goods were shipped: the deal is not cancelled.');
+  if (account.verdict !== null || account.dispute) {
+    return fail('invalid_state', 'The buyer gave its verdict on this deal: it is not cancelled.');
+  }
+  if (account.status !== 'awaiting_funds') {
+    return fail(
+      'invalid_state',
+      'The deal is paid up: turn your lock off instead, and the buyer takes the money back.',
+    );
+  }
+  const events: AccountEvent[] = [];
+  const emit = eventSink(events, input, account.version);
+  let next: TemporaryAccount = {
+    ...account,
+    deadlines: {
+      ...(account.deadlines ?? { shipBy: null, verdictBy: null, shipMissed: false }),
+      payMissed: true,
+      cancelled: true,
+    },
+  };
+  emit(next, 'deal.cancelled', { customerId: input.by, paidInMinor: account.balanceMinor });
+  next = closeToPayIns(next, seller, emit, 'cancelled');
+  return ok(finish(next, events, [], input.now));
+}
+
+/**
+ * A deal whose pay window closed unfunded: the seller's lock off (it may not lock again), and
+ * an empty one dissolved; what it holds is the buyer's to take back.
+ */
+function closeToPayIns(
+  account: TemporaryAccount,
+  seller: Party,
+  emit: (account: TemporaryAccount, type: AccountEventType, data: AccountEvent['data']) => void,
+  reason: 'unpaid' | 'cancelled',
+): TemporaryAccount {
+  let next = lockOff(account, seller, emit);
+  if (next.balanceMinor === 0) {
+    next = { ...next, status: 'dissolved' };
+    emit(next, 'account.dissolved', { reason });
+  }
+  return next;
 }
 
 /**
@@ -242,6 +301,12 @@ export function shipDeadlineMissed(
  */
 export function payDeadlineMissed(account: TemporaryAccount): Result<never> | undefined {
   if (account.mode !== 'deal' || account.deadlines?.payMissed !== true) return;
+  if (account.deadlines.cancelled) {
+    return fail(
+      'deal_cancelled',
+      "The seller cancelled this deal: it takes no more money, and the seller's lock stays off.",
+    );
+  }
   return fail('deadline_passed', 'The deadline to pay this deal has passed: it takes no more money.', {
     payBy: account.deadlines.payBy ?? null,
   });
@@ -259,6 +324,7 @@ export function payDeadlineBarsLock(
 /** What a party should be told of a deal's deadlines or dispute now (the widget, the bank's page). */
 export type DeadlineNotice =
   | { kind: 'payMissed' }
+  | { kind: 'cancelled' }
   | { kind: 'payBy'; at: string }
   | { kind: 'dispute'; resolvedFor: 'buyer' | 'seller' }
   | { kind: 'shipMissed' }
@@ -280,7 +346,8 @@ export function deadlineNotice(account: {
   const { deadlines, dispute } = account;
   if (dispute) return { kind: 'dispute', resolvedFor: dispute.resolvedFor };
   if (account.status === 'dissolved' || account.verdict !== null || !deadlines) return null;
-  if (!account.shipment && deadlines.payMissed) return { kind: 'payMissed' };
+  if (!account.shipment && deadlines.payMissed)
+    return { kind: deadlines.cancelled ? 'cancelled' : 'payMissed' };
   if (!account.shipment && account.status === 'awaiting_funds' && deadlines.payBy)
     return { kind: 'payBy', at: deadlines.payBy };
   if (!account.shipment && deadlines.shipMissed) return { kind: 'shipMissed' };

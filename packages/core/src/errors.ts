@@ -32,6 +32,7 @@ export const errorCodes = [
   'not_shipped',
   'verdict_already_given',
   'deadline_passed',
+  'deal_cancelled',
   'dispute_resolved',
   'invalid_state',
   // transport-level and platform failures (used by the gateway and the SDK)

@@ -57,6 +57,7 @@ export {
 } from './account.ts';
 export {
   type CommissionSchedule,
+  creationFeeFor,
   type FeeRule,
   feeFor,
   noCommission,
@@ -64,6 +65,7 @@ export {
 } from './commission.ts';
 export {
   bankActor,
+  cancelUnpaid,
   type DeadlineNotice,
   type DeadlinePolicy,
   deadlineNotice,

@@ -449,6 +449,19 @@ class TemporaryAccounts extends Resource {
     });
   }
 
+  /**
+   * Cancels a deal not yet paid up (the order of a buyer who chose to pay later, or a deal you
+   * opened awaiting a remittance), whatever was paid in so far: it takes no more money, your lock
+   * comes off for good, the buyer takes back what it paid in, and an empty one is dissolved
+   * (`account.dissolved`, reason `cancelled`). Cancelling it again changes nothing; a deal paid
+   * up is refused (`invalid_state`: unlock it instead).
+   */
+  async cancel(code: string, options?: RequestOptions): Promise<TemporaryAccount> {
+    return this.client.request('post', `${accountPath(code)}/cancel`, 'temporary_account', {
+      request: options,
+    });
+  }
+
   /** Step 119: the goods left; the buyer sees carrier and tracking number. */
   async markShipped(code: string, params: ShipParams, options?: RequestOptions): Promise<TemporaryAccount> {
     return this.client.request('post', `${accountPath(code)}/ship`, 'temporary_account', {

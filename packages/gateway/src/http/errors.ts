@@ -29,6 +29,7 @@ export const statusOfCode: Record<ErrorCode, number> = {
   not_shipped: 409,
   verdict_already_given: 409,
   deadline_passed: 409,
+  deal_cancelled: 409,
   dispute_resolved: 409,
   invalid_state: 409,
   validation_failed: 400,

@@ -142,7 +142,11 @@ export const TemporaryAccount = z
         }),
         payMissed: z.boolean().openapi({
           description:
-            'The pay deadline passed unfunded: pay-ins are refused (deadline_passed); what it holds goes back.',
+            'The pay window closed unfunded (its deadline passed, or the seller cancelled the deal): pay-ins are refused (deadline_passed, or deal_cancelled); what it holds goes back.',
+        }),
+        cancelled: z.boolean().openapi({
+          description:
+            'The seller cancelled the deal before it was paid up (POST .../cancel): payMissed is true with it.',
         }),
       })
       .openapi({
@@ -320,6 +324,10 @@ export const Invoice = z
     payeeName: z.string(),
     amountMinor: z.number().int(),
     currency: Currency,
+    creationFeeMinor: z.number().int().openapi({
+      description:
+        "The bank's fee the buyer pays on top of `amountMinor` when it funds the deal (at creation, or with its first pay-in), at the bank's schedule today.",
+    }),
     orderReference: z.string(),
     description: z.string(),
     payeeContact: z.string(),

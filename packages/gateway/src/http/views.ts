@@ -1,5 +1,7 @@
 import {
   amountDueMinor,
+  type CommissionSchedule,
+  creationFeeFor,
   formatLockShare,
   heldFromOthersMinor,
   lockOnRefused,
@@ -66,6 +68,7 @@ export async function accountView(
       shipMissed: account.deadlines?.shipMissed ?? false,
       payBy: account.deadlines?.payBy ?? null,
       payMissed: account.deadlines?.payMissed ?? false,
+      cancelled: account.deadlines?.cancelled ?? false,
     },
     dispute: account.dispute ?? null,
     funding: { sufficient: shortfallMinor === 0, shortfallMinor },
@@ -99,7 +102,16 @@ export function eventView(event: StoredEvent): EventView {
   };
 }
 
-export function invoiceView(record: InvoiceRecord, payeeName: string, withToken: boolean): InvoiceView {
+/**
+ * An invoice as its merchant, or a buyer verifying it, sees it: with the bank's fee the buyer
+ * pays on top of the amount at today's schedule (the widget chooses an account for both).
+ */
+export function invoiceView(
+  record: InvoiceRecord,
+  payeeName: string,
+  withToken: boolean,
+  commission: CommissionSchedule,
+): InvoiceView {
   return {
     object: 'invoice',
     id: record.id,
@@ -107,6 +119,7 @@ export function invoiceView(record: InvoiceRecord, payeeName: string, withToken:
     payeeName,
     amountMinor: record.amountMinor,
     currency: record.currency,
+    creationFeeMinor: creationFeeFor(commission, record.currency, record.amountMinor),
     orderReference: record.orderReference,
     description: record.description,
     payeeContact: record.payeeContact,

@@ -3,6 +3,7 @@ import {
   type CommandOutcome,
   type CommissionSchedule,
   type CurrencyCode,
+  cancelUnpaid,
   checkFunds,
   createAccount,
   type DeadlinePolicy,
@@ -369,6 +370,10 @@ export class Bank {
     return this.apply(unit, principal, code, 'reject', (account, context) =>
       reject(account, { ...context, reason }),
     );
+  }
+
+  async cancelUnpaid(unit: Unit, principal: Principal, code: string) {
+    return this.apply(unit, principal, code, 'cancel', (account, context) => cancelUnpaid(account, context));
   }
 
   async dissolve(unit: Unit, principal: Principal, code: string) {

@@ -38,6 +38,7 @@ verdictBy: (string | null)
 shipMissed: boolean
 payBy: (string | null)
 payMissed: boolean
+cancelled: boolean
 }
 dispute: ({
 resolvedFor: ("buyer" | "seller")
@@ -117,6 +118,7 @@ verdictBy: (string | null)
 shipMissed: boolean
 payBy: (string | null)
 payMissed: boolean
+cancelled: boolean
 }
 dispute: ({
 resolvedFor: ("buyer" | "seller")
@@ -145,6 +147,7 @@ merchantId: string
 payeeName: string
 amountMinor: number
 currency: ("JPY" | "KRW" | "USD" | "EUR" | "GBP" | "CHF" | "CNY" | "AUD" | "CAD" | "SGD" | "KWD" | "BHD")
+creationFeeMinor: number
 orderReference: string
 description: string
 payeeContact: string
@@ -157,7 +160,7 @@ token?: string
 export interface Event {
 object: "event"
 id: string
-type: ("account.created" | "account.deposited" | "account.funded" | "lock.changed" | "deadline.set" | "funds.checked" | "account.shipped" | "deal.accepted" | "deal.rejected" | "deadline.passed" | "dispute.resolved" | "account.withdrawn" | "account.dissolved")
+type: ("account.created" | "account.deposited" | "account.funded" | "lock.changed" | "deadline.set" | "funds.checked" | "account.shipped" | "deal.accepted" | "deal.rejected" | "deal.cancelled" | "deadline.passed" | "dispute.resolved" | "account.withdrawn" | "account.dissolved")
 accountCode: string
 seq: number
 at: string
@@ -177,7 +180,7 @@ createdAt: string
 
 export interface ErrorResponse {
 error: {
-code: ("invalid_amount" | "amount_out_of_range" | "unknown_currency" | "currency_mismatch" | "invalid_lock_share" | "lock_share_not_allowed" | "unknown_party" | "not_own_lock" | "not_a_party" | "role_not_allowed" | "duplicate_party" | "invalid_parties" | "unknown_group" | "locked_by_other_party" | "exceeds_movable_amount" | "exceeds_amount_due" | "insufficient_funds" | "account_dissolved" | "account_not_empty" | "account_awaiting_funds" | "already_shipped" | "not_shipped" | "verdict_already_given" | "deadline_passed" | "dispute_resolved" | "invalid_state" | "validation_failed" | "malformed_json" | "unsupported_media_type" | "payload_too_large" | "unauthenticated" | "invalid_credentials" | "login_locked" | "forbidden" | "csrf_failed" | "not_found" | "invoice_invalid" | "invoice_expired" | "invoice_already_used" | "idempotency_key_reused" | "idempotency_key_in_use" | "idempotency_key_invalid" | "rate_limited" | "conflict" | "service_unavailable" | "internal_error")
+code: ("invalid_amount" | "amount_out_of_range" | "unknown_currency" | "currency_mismatch" | "invalid_lock_share" | "lock_share_not_allowed" | "unknown_party" | "not_own_lock" | "not_a_party" | "role_not_allowed" | "duplicate_party" | "invalid_parties" | "unknown_group" | "locked_by_other_party" | "exceeds_movable_amount" | "exceeds_amount_due" | "insufficient_funds" | "account_dissolved" | "account_not_empty" | "account_awaiting_funds" | "already_shipped" | "not_shipped" | "verdict_already_given" | "deadline_passed" | "deal_cancelled" | "dispute_resolved" | "invalid_state" | "validation_failed" | "malformed_json" | "unsupported_media_type" | "payload_too_large" | "unauthenticated" | "invalid_credentials" | "login_locked" | "forbidden" | "csrf_failed" | "not_found" | "invoice_invalid" | "invoice_expired" | "invoice_already_used" | "idempotency_key_reused" | "idempotency_key_in_use" | "idempotency_key_invalid" | "rate_limited" | "conflict" | "service_unavailable" | "internal_error")
 message: string
 details?: {
 [k: string]: string | number | boolean | null

@@ -332,6 +332,9 @@ export function bankPages(app: Hono<GatewayEnv>): void {
       }
       if (share !== '') body = { share };
     }
+    if (action === 'dissolve' && form.confirm !== 'yes') {
+      return c.redirect(`/bank/temporary-accounts/${encodeURIComponent(code)}?error=not_confirmed`, 303);
+    }
     if (action === 'reject' && form.reason) body = { reason: String(form.reason) };
     if (action === 'ship') {
       body = {
@@ -650,6 +653,8 @@ function deadlineText(account: TemporaryAccountView): string {
       return `To be paid up by ${notice.at} (UTC), or it takes no more money and the buyer may take back what was paid in`;
     case 'payMissed':
       return 'Not paid up in time: it takes no more money, and the buyer may take back what was paid in';
+    case 'cancelled':
+      return 'Cancelled by the seller before it was paid up: it takes no more money, and the buyer may take back what was paid in';
     case 'dispute':
       return `Dispute decided by the bank for the ${notice.resolvedFor}`;
     case 'shipMissed':
@@ -841,8 +846,21 @@ function statusPage(
                   // can be closed here; the API allowed it, the pages did not (helper-78).
                   // The buyer's to close only: a seller or a member closing it left the buyer's
                   // transfer refused (helper-79's review; the API lets any party).
+                  // Closing cannot be undone, and for a shop's order it cancels the order: said
+                  // first, and confirmed by a tick the bank checks (helper-81).
                   me?.role === 'buyer' && account.balanceMinor === 0
-                    ? actionForm(session, account.code, 'dissolve', 'Close this empty account')
+                    ? actionForm(
+                        session,
+                        account.code,
+                        'dissolve',
+                        'Close this empty account',
+                        html`<p class="hint" id="dissolve-hint">${
+                          account.invoiceId
+                            ? 'Closing it cancels this deal for good: the shop is told, and its invoice cannot be paid again (the shop would issue a new one).'
+                            : 'Closing it ends this deal for good: nothing more can be paid into it.'
+                        }</p>
+                        <label><input type="checkbox" name="confirm" value="yes" required aria-describedby="dissolve-hint" /> Yes, close it</label>`,
+                      )
                     : ''
                 }
               </div>`
@@ -984,6 +1002,7 @@ function notice(c: PageContext) {
 }
 
 const errorTexts: Record<string, string> = {
+  not_confirmed: 'tick "Yes, close it" to confirm',
   locked_by_other_party: "another party's lock is on",
   exceeds_movable_amount: 'more than the locks let out',
   exceeds_amount_due: 'more than the deal still needs',
@@ -1000,6 +1019,7 @@ const errorTexts: Record<string, string> = {
   validation_failed: 'a field is missing or too long',
   dispute_resolved: 'the bank has decided this deal',
   deadline_passed: 'its deadline has passed',
+  deal_cancelled: 'the seller cancelled this deal',
   invalid_state: 'the account no longer allows that',
   invalid_lock_share: 'the share is a number from 0 to 1 with at most 6 decimals',
   lock_share_not_allowed: 'a deal takes whole locks only',
@@ -1101,6 +1121,7 @@ function statusText(account: TemporaryAccountView): string {
     // What the deal still takes (amountDueMinor), not the amount less the balance: what the
     // seller already took is paid (helper-64's review).
     const dueMinor = account.amountDueMinor ?? account.funding.shortfallMinor;
+    if (account.deadlines.cancelled) return 'Cancelled by the seller: it takes no more money';
     if (account.deadlines.payMissed) return 'Not paid up in time: it takes no more money';
     return `Awaiting funds (${money(dueMinor, account.currency)} missing${fee})`;
   }

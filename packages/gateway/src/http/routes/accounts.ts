@@ -232,6 +232,13 @@ export function accountRoutes(app: GatewayApp): void {
   command(app, 'dissolve', 'Close an empty temporary account', EmptyRequest, (unit, p, code) =>
     unit.bank.dissolve(unit, p, code),
   );
+  command(
+    app,
+    'cancel',
+    'Seller: cancel a deal not yet paid up (it takes no more money; what was paid in goes back)',
+    EmptyRequest,
+    (unit, p, code) => unit.bank.cancelUnpaid(unit, p, code),
+  );
 
   app.openapi(
     jsonRoute({

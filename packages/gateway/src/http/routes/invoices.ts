@@ -31,7 +31,7 @@ export function invoiceRoutes(app: GatewayApp): void {
       const result = await bank.mutate(principal.customerId, await idempotencyOf(c), async (unit) => {
         if (!prepared.ok) throw prepared.error;
         const { record, payeeName } = await invoices.insert(unit.tx, prepared.value);
-        return { status: 201, body: invoiceView(record, payeeName, true) };
+        return { status: 201, body: invoiceView(record, payeeName, true, bank.commission) };
       });
       return answer(c, result);
     },
@@ -55,13 +55,14 @@ export function invoiceRoutes(app: GatewayApp): void {
     async (c) => {
       const principal = await merchantPrincipal(c);
       const { id } = c.req.valid('param');
-      const body = await c.get('gateway').bank.read(async (reader) => {
+      const { bank } = c.get('gateway');
+      const body = await bank.read(async (reader) => {
         const record = await reader.getInvoice(id);
         if (!record || record.merchantId !== principal.customerId) {
           throw new LockstepError('not_found', 'No such invoice.');
         }
         const merchant = await reader.getMerchant(record.merchantId);
-        return invoiceView(record, merchant?.name ?? '', true);
+        return invoiceView(record, merchant?.name ?? '', true, bank.commission);
       });
       return c.json(body, 200);
     },
@@ -91,7 +92,7 @@ export function invoiceRoutes(app: GatewayApp): void {
             'This invoice has already been used: a temporary account was opened for it.',
           );
         }
-        return invoiceView(record, payeeName, false);
+        return invoiceView(record, payeeName, false, bank.commission);
       });
       return c.json(body, 200);
     },
