@@ -39,22 +39,29 @@ function step(outcome: Result<CommandOutcome>, now: string): TemporaryAccount {
 /** The deal of deal-fixture.ts, created at day 0. */
 const funded = (mode: 'deal' | 'fractional' = 'deal') => fundedDeal(at(0), mode);
 
-/** A seller-created deal of ¥5,000 at day 0: the seller's lock on, nothing paid in. */
-const sellerOpened = () =>
+/**
+ * A deal of ¥5,000 opened at day 0 by `by`, nothing paid in: by the seller, its lock is on; by
+ * the buyer, it may name members.
+ */
+const openedBy = (by: 'ibm' | 'mizuta', members: string[] = []) =>
   value(
     createAccount({
-      code: 'ta_s',
-      by: 'ibm',
+      code: `ta_${by}`,
+      by,
       now: at(0),
       currency: 'JPY',
       requiredMinor: 5_000,
       parties: [
         { customerId: 'mizuta', role: 'buyer' },
         { customerId: 'ibm', role: 'seller' },
+        ...members.map((customerId) => ({ customerId, role: 'member' as const })),
       ],
       commission: noCommission,
     }),
   ).account;
+
+/** A seller-created deal of ¥5,000 at day 0: the seller's lock on, nothing paid in. */
+const sellerOpened = () => openedBy('ibm');
 
 /** The buyer takes `amountMinor` back on `day`, as the bank runs it. */
 const takeBack = (account: TemporaryAccount, day: number, amountMinor: number) =>
@@ -285,6 +292,98 @@ describe('deal deadlines', () => {
     expect(paidUp.ok ? null : paidUp.error.code).toBe('invalid_state');
     const fractional = cancelUnpaid(funded('fractional'), { by: 'ibm', now: at(1) });
     expect(fractional.ok ? null : fractional.error.code).toBe('invalid_state');
+  });
+
+  it('a cancelled deal’s money is the buyer’s: not the seller’s after the buyer unlocked, not held by a member, not kept as an advance (helper-85)', () => {
+    const cancel = (account: TemporaryAccount, day: number) =>
+      value(
+        underDeadlines(account, defaultDeadlinePolicy, at(day), (current) =>
+          cancelUnpaid(current, { by: 'ibm', now: at(day) }),
+        ),
+      ).account;
+    const sellerTakes = (account: TemporaryAccount, day: number) =>
+      withdraw(account, {
+        by: 'ibm',
+        now: at(day),
+        to: { id: 'acc-i', ownerId: 'ibm', currency: 'JPY', balanceMinor: 0 },
+        commission: noCommission,
+      });
+    const partPaid = payIn(startDeadlines(sellerOpened(), defaultDeadlinePolicy, at(0)), 1, 3_000);
+    // The buyer turned its lock off (rule 2) before the shop cancelled: the seller still takes nothing.
+    const unlocked = step(setLock(partPaid, { by: 'mizuta', now: at(1), lockPpm: 0 }), at(1));
+    const off = cancel(unlocked, 2);
+    expect(movableMinor(off, 'ibm')).toBe(0);
+    const taken = sellerTakes(off, 2);
+    expect(taken.ok ? null : taken.error.code).toBe('deal_cancelled');
+    expect(movableMinor(off, 'mizuta')).toBe(3_000);
+    // The same once the pay deadline, not the seller, closed it.
+    const lapsed = passDeadlines(unlocked, at(7))?.account as TemporaryAccount;
+    const late = sellerTakes(lapsed, 8);
+    expect(late.ok ? null : late.error.code).toBe('deadline_passed');
+    expect(movableMinor(lapsed, 'mizuta')).toBe(3_000);
+
+    // A seller that took an advance the buyer allowed does not cancel while it holds it.
+    const advanced = step(
+      withdraw(step(setLock(unlocked, { by: 'ibm', now: at(1), lockPpm: 0 }), at(1)), {
+        by: 'ibm',
+        now: at(1),
+        amountMinor: 2_000,
+        to: { id: 'acc-i', ownerId: 'ibm', currency: 'JPY', balanceMinor: 0 },
+        commission: noCommission,
+      }),
+      at(1),
+    );
+    const refused = cancelUnpaid(advanced, { by: 'ibm', now: at(2) });
+    expect(refused.ok ? null : [refused.error.code, refused.error.details]).toEqual([
+      'invalid_state',
+      { sellerTookMinor: 2_000 },
+    ]);
+
+    // A member's lock does not hold the buyer's part of a deal that is off.
+    const withMember = openedBy('mizuta', ['tanaka']);
+    const memberLocked = step(
+      setLock(payIn(startDeadlines(withMember, defaultDeadlinePolicy, at(0)), 1, 2_000), {
+        by: 'tanaka',
+        now: at(1),
+        lockPpm: full,
+      }),
+      at(1),
+    );
+    expect(movableMinor(memberLocked, 'mizuta')).toBe(0);
+    const memberOff = cancel(memberLocked, 2);
+    expect(movableMinor(memberOff, 'mizuta')).toBe(2_000);
+    expect(movableMinor(memberOff, 'tanaka')).toBe(0);
+    expect(takeBack(memberOff, 3, 2_000)).toMatchObject({ status: 'dissolved' });
+  });
+
+  it('a cancelled deal whose ship clock had started is not told later that it missed shipping (helper-85)', () => {
+    // Funded, locked by the seller (ship clock), unlocked, one yen taken back, then cancelled.
+    const locked = sellerLocked(0);
+    const unlocked = step(setLock(locked, { by: 'ibm', now: at(1), lockPpm: 0 }), at(1));
+    const short = takeBack(unlocked, 1, 1);
+    expect(short).toMatchObject({ status: 'awaiting_funds' });
+    expect(short.deadlines?.shipBy).toBe(at(14));
+    const off = value(cancelUnpaid(short, { by: 'ibm', now: at(2) })).account;
+    expect(nextDeadline(off)).toBeNull();
+    expect(passDeadlines(off, at(15))).toBeNull();
+  });
+
+  it('cancelling a deal that was cancelled, or lapsed, and closed since changes nothing (helper-85)', () => {
+    const opened = startDeadlines(sellerOpened(), defaultDeadlinePolicy, at(0));
+    const gone = value(cancelUnpaid(opened, { by: 'ibm', now: at(1) })).account;
+    expect(gone.status).toBe('dissolved');
+    expect(value(cancelUnpaid(gone, { by: 'ibm', now: at(2) })).events).toEqual([]);
+    // Past its pay deadline, not yet swept: the deadline passes first, the cancel then changes nothing.
+    const lapsing = value(
+      underDeadlines(opened, defaultDeadlinePolicy, at(8), (current) =>
+        cancelUnpaid(current, { by: 'ibm', now: at(8) }),
+      ),
+    );
+    expect(lapsing.account.status).toBe('dissolved');
+    expect(lapsing.events.at(-1)?.data).toEqual({ reason: 'unpaid' });
+    // The buyer may not cancel, closed or not.
+    const byBuyer = cancelUnpaid(gone, { by: 'mizuta', now: at(2) });
+    expect(byBuyer.ok).toBe(false);
   });
 
   it('a seller cannot restart its ship clock by having the deal taken back below its amount (helper-84)', () => {

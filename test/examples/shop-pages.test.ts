@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 import {
   account,
@@ -143,11 +143,14 @@ describe('example shop pages', () => {
     const paid = await checkout(handle);
     const code = await payLater(paid.invoiceToken);
     await orderReaches(handle, paid.id, 'awaiting_funds');
-    expect(
-      (await account(gw, code)).parties.find((party: { role: string }) => party.role === 'seller'),
-    ).toMatchObject({
-      lockPpm: 1_000_000,
-    });
+    // The shop links the order first, then locks (its webhook handler): wait for the lock.
+    await vi.waitFor(
+      async () =>
+        expect(
+          (await account(gw, code)).parties.find((party: { role: string }) => party.role === 'seller'),
+        ).toMatchObject({ lockPpm: 1_000_000 }),
+      { timeout: 10_000 },
+    );
     expect(await admin()).toContain('The buyer pays later; ship once it is funded.');
     expect(await admin()).toContain('Cancel the order (any part paid goes back to the buyer)');
     expect(

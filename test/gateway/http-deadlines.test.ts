@@ -64,6 +64,7 @@ describe('deal deadlines', () => {
       shipMissed: false,
       payBy: null,
       payMissed: false,
+      cancelled: false,
     });
     // Unlocking and locking again does not buy time.
     later(dayMs);
@@ -350,6 +351,38 @@ describe('deal deadlines', () => {
     expect(back.body).toMatchObject({ status: 'dissolved', balanceMinor: 0 });
     expect(await gateway.gateway.deadlineSweep?.sweep()).toMatchObject({ passed: 0 });
     expect((await gateway.admin.reconcile()).balanced).toBe(true);
+  });
+
+  it('a cancelled deal’s part is the buyer’s: the seller takes nothing after the buyer unlocked, the page offers no Unlock, nothing passes later (helper-85, helper-86)', async () => {
+    const created = await post(buyer, '/v1/temporary-accounts', {
+      payeeUserId: 'ibm-shop',
+      amountMinor: 90_000_000,
+      currency: 'JPY',
+    });
+    const code = created.body.code as string;
+    expect(created.body.status).toBe('awaiting_funds');
+    expect((await post(buyer, `/v1/temporary-accounts/${code}/deposit`, { amountMinor: 2_000 })).status).toBe(
+      200,
+    );
+    expect((await post(seller, `/v1/temporary-accounts/${code}/lock`)).status).toBe(200);
+    expect((await post(buyer, `/v1/temporary-accounts/${code}/unlock`)).status).toBe(200);
+    const cancelled = await post(seller, `/v1/temporary-accounts/${code}/cancel`, {});
+    expect(cancelled.body).toMatchObject({ balanceMinor: 2_000, deadlines: { cancelled: true } });
+    const taken = await post(seller, `/v1/temporary-accounts/${code}/withdraw`, {});
+    expect([taken.status, taken.body.error?.code]).toEqual([409, 'deal_cancelled']);
+    // With the buyer's lock on, its page offers the take-back, not Unlock (which said "the
+    // seller can take the money"): nothing holds the money from the buyer on a deal that is off.
+    expect((await post(buyer, `/v1/temporary-accounts/${code}/lock`)).status).toBe(200);
+    const { cookie } = await pageLogIn(gateway, demoLogins.buyer.userId, demoLogins.buyer.password);
+    const page = (await pageGet(gateway, `/bank/temporary-accounts/${code}`, cookie)).text;
+    expect(page).not.toContain('data-action="unlock"');
+    expect(page).toContain('data-action="withdraw"');
+    later(30 * dayMs);
+    expect((await gateway.gateway.deadlineSweep?.sweep())?.passed ?? 0).toBe(0);
+    const back = await post(buyer, `/v1/temporary-accounts/${code}/withdraw`, {});
+    expect(back.body).toMatchObject({ status: 'dissolved', balanceMinor: 0 });
+    // Cancelling it again changes nothing, closed as it is.
+    expect((await post(seller, `/v1/temporary-accounts/${code}/cancel`, {})).status).toBe(200);
   });
 
   it('one sweep goes through every deal due, page by page', async () => {

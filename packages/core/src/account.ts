@@ -411,7 +411,39 @@ export function movableMinor(account: TemporaryAccount, customerId: string): num
     (largest, party) => Math.max(largest, heldMinor(account, party)),
     0,
   );
-  return Math.max(0, account.balanceMinor - largestHeld);
+  const byLocks = Math.max(0, account.balanceMinor - largestHeld);
+  return dealOff(account) ? movableFromDealOff(account, customerId, byLocks) : byLocks;
+}
+
+/**
+ * A deal whose pay window closed before it was funded (its pay deadline passed, or the seller
+ * cancelled it) and before anything shipped: the deal is off.
+ */
+function dealOff(account: TemporaryAccount): boolean {
+  return account.mode === 'deal' && account.deadlines?.payMissed === true && !account.shipment;
+}
+
+/**
+ * On a deal that is off, what it holds is the buyer's (a member's pay-in was credited for the
+ * buyer), whatever the locks: neither the seller, whose lock the buyer may have turned off, nor a
+ * member's lock keeps it (helper-85: the seller took a cancelled deal's part-payment from a buyer
+ * who had unlocked, and a member's lock held it for ever). The seller takes back only its own
+ * pay-ins not yet taken back, as the locks allow.
+ */
+function movableFromDealOff(account: TemporaryAccount, customerId: string, byLocks: number): number {
+  const party = account.parties.find((candidate) => candidate.customerId === customerId);
+  const sellersOwnMinor = Math.min(
+    account.balanceMinor,
+    Math.max(0, (account.sellerPaidInMinor ?? 0) - (account.sellerWithdrawnMinor ?? 0)),
+  );
+  if (party?.role === 'buyer') return account.balanceMinor - sellersOwnMinor;
+  if (party?.role === 'seller') return Math.min(byLocks, sellersOwnMinor);
+  return 0;
+}
+
+/** What the seller has taken of the others' money from a deal so far (an advance the buyer allowed). */
+export function sellerTookMinor(account: TemporaryAccount): number {
+  return sellerPaidOutMinor(account, 0);
 }
 
 /**
@@ -953,6 +985,12 @@ export function withdraw(account: TemporaryAccount, input: WithdrawInput): Resul
   const check = checkUsualAccount(input.to, input.by, account.currency);
   if (!check.ok) return check;
   const movable = movableMinor(account, input.by);
+  if (movable === 0 && account.balanceMinor > 0 && live.value.role !== 'buyer' && dealOff(account)) {
+    return fail(
+      account.deadlines?.cancelled ? 'deal_cancelled' : 'deadline_passed',
+      'This deal is off: what it holds goes back to the buyer.',
+    );
+  }
   const requested = input.amountMinor === undefined ? movable : input.amountMinor;
   if (input.amountMinor !== undefined) {
     const amount = parseAmountMinor(input.amountMinor);

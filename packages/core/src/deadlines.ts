@@ -8,6 +8,7 @@ import {
   finish,
   type Party,
   requireLive,
+  sellerTookMinor,
   type TemporaryAccount,
   withLock,
 } from './account.ts';
@@ -210,6 +211,15 @@ export function passDeadlines(account: TemporaryAccount, now: string): CommandOu
  * this way (the seller turns its lock off and the buyer takes the money back).
  */
 export function cancelUnpaid(account: TemporaryAccount, input: Context): Result<CommandOutcome> {
+  // Cancelled (or lapsed) and emptied since: cancelling again changes nothing, as on a live one.
+  const closed = account.mode === 'deal' && account.deadlines?.payMissed === true;
+  if (
+    closed &&
+    account.status === 'dissolved' &&
+    account.parties.some((p) => p.customerId === input.by && p.role === 'seller')
+  ) {
+    return ok({ account, events: [], transfers: [] });
+  }
   const live = requireLive(account, input.by);
   if (!live.ok) return live;
   const seller = live.value;
@@ -226,6 +236,16 @@ export function cancelUnpaid(account: TemporaryAccount, input: Context): Result<
     return fail(
       'invalid_state',
       'The deal is paid up: turn your lock off instead, and the buyer takes the money back.',
+    );
+  }
+  // What the seller took of the buyer's money (an advance the buyer allowed) would stay taken:
+  // "what you paid in is yours to take back" would be false (helper-85).
+  const tookMinor = sellerTookMinor(account);
+  if (tookMinor > 0) {
+    return fail(
+      'invalid_state',
+      "You have taken part of the buyer's money from this deal: it is not cancelled while you hold it.",
+      { sellerTookMinor: tookMinor },
     );
   }
   const events: AccountEvent[] = [];
@@ -372,8 +392,10 @@ function pendingDeadline(account: TemporaryAccount): Pending | null {
   // A verdict (a rejection before shipping is a dispute) or a resolved dispute ends the ship
   // deadline: from then on the buyer's verdict and the bank decide (helper-38's review). The
   // earlier rule's clock on a part payment is not one (the next handling drops it).
+  // A deal closed to pay-ins (cancelled, or its pay deadline passed) has nothing to ship: its
+  // ship clock is done with (helper-85: a cancelled deal was told its ship deadline passed).
   const ship: Pending | null =
-    shipBy && !shipMissed && open && seller && !isOldRuleShipClock(account)
+    shipBy && !shipMissed && !payMissed && open && seller && !isOldRuleShipClock(account)
       ? { kind: 'ship', at: shipBy, party: seller }
       : null;
   // A deal taken back below its amount may wait on both: the earlier passes first.

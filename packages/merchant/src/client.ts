@@ -454,7 +454,7 @@ class TemporaryAccounts extends Resource {
    * opened awaiting a remittance), whatever was paid in so far: it takes no more money, your lock
    * comes off for good, the buyer takes back what it paid in, and an empty one is dissolved
    * (`account.dissolved`, reason `cancelled`). Cancelling it again changes nothing; a deal paid
-   * up is refused (`invalid_state`: unlock it instead).
+   * up (unlock it instead), or one you took an advance from, is refused (`invalid_state`).
    */
   async cancel(code: string, options?: RequestOptions): Promise<TemporaryAccount> {
     return this.client.request('post', `${accountPath(code)}/cancel`, 'temporary_account', {

@@ -780,7 +780,9 @@ function statusPage(
                       : ''
                 }
                 ${
-                  me && me.lockPpm > 0
+                  // A buyer's lock on a deal that is off (cancelled, or not paid up in time)
+                  // holds nothing back from it: what it holds is the buyer's to take (helper-85).
+                  me && me.lockPpm > 0 && !(me.role === 'buyer' && dealIsOff(account))
                     ? actionForm(
                         session,
                         account.code,
@@ -888,6 +890,11 @@ function historyLine(event: EventView, currency: string) {
  * but lets the others take it (helper-78: a seller refunding saw a bare "Unlock", and a buyer in
  * a dispute was offered it with no word).
  */
+/** A deal closed to pay-ins before shipping: what it holds goes back to the buyer. */
+function dealIsOff(account: TemporaryAccountView): boolean {
+  return account.mode === 'deal' && account.deadlines.payMissed && !account.shipment;
+}
+
 function unlockHint(account: TemporaryAccountView, role: string) {
   // Funded or holding a part-payment: either way the money could go (helper-79's review).
   if (account.mode !== 'deal' || account.balanceMinor === 0) return '';
