@@ -162,6 +162,12 @@ describe.runIf(browserAvailable())('checkout widget at a bank with fees', () => 
     await login(frame);
     await frame.getByRole('button', { name: 'Open the deal, pay later' }).waitFor();
     await expect(frame.getByRole('radio', { name: /Pay later/ }).isChecked()).resolves.toBe(true);
+    // And says why.
+    await frame
+      .getByText(
+        `None of your accounts here holds ¥${(balance + 50).toLocaleString('en')}, the amount with the bank's fee: you can open the deal now and pay later.`,
+      )
+      .waitFor();
     // Chosen anyway, the account is named with its balance and the button with the total.
     await frame
       .getByRole('radio', { name: /balance/ })

@@ -174,6 +174,10 @@ describe('flows', () => {
     const code = await createFunded(b, '99999999');
     const page = (await get(`/bank/temporary-accounts/${code}`, b.cookie)).text;
     expect(forms(page)).toContain('dissolve');
+    // The pay-in form says the fee that leaves with it, and the total (helper-86).
+    expect(page).toMatch(
+      /aria-describedby="deposit-fee" \/>\s*<p class="hint" id="deposit-fee">The bank's fee of 100 JPY is charged to your usual account with this pay-in: 100,000,099 JPY in all for 99,999,999 JPY\./,
+    );
     // The buyer's to close: the seller is not offered it (its transfer would then be refused).
     const s = await seller();
     expect(forms((await get(`/bank/temporary-accounts/${code}`, s.cookie)).text)).not.toContain('dissolve');

@@ -333,6 +333,10 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, tot
     {},
     h('legend', {}, t.fromAccount),
     ...(accounts.length === 0 ? [h('p', { class: 'hint' }, t.noAccountHere)] : []),
+    // Why "Pay later" is chosen for the buyer (helper-86: it was preselected without a word).
+    ...(accounts.length > 0 && !enough
+      ? [h('p', { class: 'hint' }, t.noAccountHolds(total, (invoice.creationFeeMinor ?? 0) > 0))]
+      : []),
     ...choices,
   );
   const form = h('form', { class: 'pay' }, fieldset, problem, waiting, pay);

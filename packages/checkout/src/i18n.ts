@@ -30,6 +30,8 @@ const en = {
   noAccountHere:
     'You have no account in this currency at this bank: open the deal now and pay it in by transfer.',
   payLaterButton: 'Open the deal, pay later',
+  noAccountHolds: (total: string, withFee: boolean) =>
+    `None of your accounts here holds ${total}${withFee ? ", the amount with the bank's fee" : ''}: you can open the deal now and pay later.`,
   payLaterConfirm:
     'Open a temporary account for this order now and pay the amount into it later? Nothing is taken now; the seller ships once the money is in.',
   opening: 'Opening…',
@@ -143,6 +145,8 @@ const ja: Dictionary = {
   payLaterChoice: 'あとで支払う：取引を今開き、準備ができたら銀行で入金する',
   noAccountHere: 'この銀行にこの通貨の口座がありません。取引を今開き、振込で入金してください。',
   payLaterButton: '取引を開いて、あとで支払う',
+  noAccountHolds: (total, withFee) =>
+    `${total}${withFee ? '（金額と銀行手数料）' : ''}を保有する口座がありません。取引を今開いて、後で入金できます。`,
   payLaterConfirm:
     'この注文の一時口座を今開き、代金はあとで入金しますか？今は何も引き落とされません。入金が済むと販売者が発送します。',
   opening: '開いています…',

@@ -699,6 +699,17 @@ function statusPage(
   const mayPayIn = dueMinor !== 0 && !(account.mode === 'deal' && me?.role === 'seller');
   const payInAmount =
     entered('deposit', 'amount') || (payer && dueMinor ? plainAmount(dueMinor, account.currency) : '');
+  // The creation fee still due leaves the payer's usual account with its pay-in: said beside
+  // the amount, with the total for the amount offered (helper-86: the form offered the amount
+  // due alone, and a buyer holding that but not the fee was refused without a word on the fee).
+  const payInFee =
+    payer && account.creationFeeDueMinor > 0
+      ? html`<p class="hint" id="deposit-fee">The bank's fee of ${money(account.creationFeeDueMinor, account.currency)} is charged to your usual account with this pay-in${
+          dueMinor
+            ? html`: ${money(dueMinor + account.creationFeeDueMinor, account.currency)} in all for ${money(dueMinor, account.currency)}`
+            : ''
+        }.</p>`
+      : '';
   return page(
     c,
     titled(c, `Temporary account ${account.code}`),
@@ -759,7 +770,8 @@ function statusPage(
                           'deposit',
                           'Pay in',
                           html`<label for="deposit-amount">Amount</label>
-                  <input id="deposit-amount" name="amount" inputmode="decimal" required value="${payInAmount}"${invalid('deposit', 'amount')} />`,
+                  <input id="deposit-amount" name="amount" inputmode="decimal" required value="${payInAmount}"${invalid('deposit', 'amount')}${payInFee ? html` aria-describedby="deposit-fee"` : ''} />
+                  ${payInFee}`,
                         )
                 }
                 ${
