@@ -95,6 +95,8 @@ describe.runIf(browserAvailable())('checkout widget at a bank with fees', () => 
       body: {},
     });
     expect(cancelled.body.deadlines).toMatchObject({ cancelled: true, payMissed: true });
+    // The bank's fee, charged with the pay-in, is back in the deal for the buyer to take.
+    expect(cancelled.body.balanceMinor).toBe(600);
     attributes = `mode="order" account="${code}"`;
     // Not "Awaiting funds": nothing more goes in.
     expect(await status('en')).toBe('Cancelled by the shop: what you paid in is yours to take back');

@@ -255,7 +255,7 @@ describe('deal deadlines', () => {
       ),
     );
     expect(cancelled.events.map((event) => [event.type, event.data])).toEqual([
-      ['deal.cancelled', { customerId: 'ibm', paidInMinor: 2_000 }],
+      ['deal.cancelled', { customerId: 'ibm', paidInMinor: 2_000, feeRefundedMinor: 0, balanceMinor: 2_000 }],
       ['lock.changed', { customerId: 'ibm', role: 'seller', fromLockPpm: full, lockPpm: 0 }],
     ]);
     expect(cancelled.transfers).toEqual([]);
@@ -366,6 +366,63 @@ describe('deal deadlines', () => {
     const off = value(cancelUnpaid(short, { by: 'ibm', now: at(2) })).account;
     expect(nextDeadline(off)).toBeNull();
     expect(passDeadlines(off, at(15))).toBeNull();
+  });
+
+  it('a seller’s cancel gives the buyer back the bank’s creation fee with its part; a missed pay deadline does not (helper-85, helper-86)', () => {
+    const commission = { creation: { JPY: { flatMinor: 100, basisPoints: 0 } }, withdrawal: {} };
+    const opened = startDeadlines(
+      value(
+        createAccount({
+          code: 'ta_fee',
+          by: 'ibm',
+          now: at(0),
+          currency: 'JPY',
+          requiredMinor: 5_000,
+          parties: [
+            { customerId: 'mizuta', role: 'buyer' },
+            { customerId: 'ibm', role: 'seller' },
+          ],
+          commission,
+        }),
+      ).account,
+      defaultDeadlinePolicy,
+      at(0),
+    );
+    const paid = value(
+      deposit(opened, {
+        by: 'mizuta',
+        now: at(1),
+        amountMinor: 2_000,
+        from: { id: 'acc-m', ownerId: 'mizuta', currency: 'JPY', balanceMinor: 10_000 },
+      }),
+    );
+    expect(paid.transfers.map((transfer) => [transfer.purpose, transfer.amountMinor])).toEqual([
+      ['principal', 2_000],
+      ['creation_fee', 100],
+    ]);
+    expect(paid.account.creationFeePaidMinor).toBe(100);
+    const cancelled = value(cancelUnpaid(paid.account, { by: 'ibm', now: at(2) }));
+    expect(cancelled.transfers).toEqual([
+      {
+        from: 'fees:JPY',
+        to: 'temporary:ta_fee',
+        amountMinor: 100,
+        currency: 'JPY',
+        purpose: 'creation_fee_refund',
+      },
+    ]);
+    expect(cancelled.events[0]?.data).toEqual({
+      customerId: 'ibm',
+      paidInMinor: 2_000,
+      feeRefundedMinor: 100,
+      balanceMinor: 2_100,
+    });
+    expect(cancelled.account).toMatchObject({ balanceMinor: 2_100, creationFeePaidMinor: 0 });
+    expect(movableMinor(cancelled.account, 'mizuta')).toBe(2_100);
+    // Lapsed instead: the fee stays charged (the buyer did not pay up), nothing moves.
+    const lapsed = passDeadlines(paid.account, at(7)) as CommandOutcome;
+    expect(lapsed.transfers).toEqual([]);
+    expect(lapsed.account.balanceMinor).toBe(2_000);
   });
 
   it('cancelling a deal that was cancelled, or lapsed, and closed since changes nothing (helper-85)', () => {

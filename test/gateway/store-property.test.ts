@@ -32,7 +32,7 @@ type Op =
   | { kind: 'lock'; account: number; by: number; share: number }
   | { kind: 'check'; account: number; by: number }
   | { kind: 'ship'; account: number; by: number }
-  | { kind: 'accept' | 'reject' | 'dissolve'; account: number; by: number }
+  | { kind: 'accept' | 'reject' | 'dissolve' | 'cancel'; account: number; by: number }
   | { kind: 'withdraw'; account: number; by: number; amount: number | undefined };
 
 const people = 5;
@@ -63,7 +63,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constant('check' as const), account: fc.nat(20), by: fc.nat(people - 1) }),
   fc.record({ kind: fc.constant('ship' as const), account: fc.nat(20), by: fc.nat(people - 1) }),
   fc.record({
-    kind: fc.constantFrom('accept' as const, 'reject' as const, 'dissolve' as const),
+    kind: fc.constantFrom('accept' as const, 'reject' as const, 'dissolve' as const, 'cancel' as const),
     account: fc.nat(20),
     by: fc.nat(people - 1),
   }),
@@ -185,6 +185,9 @@ describe('property: the bank on the real SQLite store', () => {
                   case 'dissolve':
                     await bank.dissolve(unit, who, code);
                     break;
+                  case 'cancel':
+                    await bank.cancelUnpaid(unit, who, code);
+                    break;
                   case 'withdraw': {
                     const account = (await unit.tx.getTemporaryAccount(code)) as TemporaryAccount;
                     movableBefore = movableMinor(account, who.customerId);
@@ -281,12 +284,26 @@ describe('property: the bank on the real SQLite store', () => {
                 third: false,
               },
               { kind: 'deposit', account: 2, by: 1, amount: 20_000 },
+              // The seller cancels the part-paid deal: the creation fee goes back into it, and
+              // the buyer takes it all back.
+              { kind: 'cancel', account: 2, by: 2 },
+              { kind: 'withdraw', account: 2, by: 1, amount: undefined },
             ],
           ],
         ],
       },
     );
-    for (const kind of ['create', 'deposit', 'lock', 'withdraw', 'ship', 'accept', 'reject', 'dissolve']) {
+    for (const kind of [
+      'create',
+      'deposit',
+      'lock',
+      'withdraw',
+      'ship',
+      'accept',
+      'reject',
+      'dissolve',
+      'cancel',
+    ]) {
       expect(applied.get(kind) ?? 0, `successful ${kind} commands`).toBeGreaterThan(0);
     }
   }, 60_000);

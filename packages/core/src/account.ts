@@ -92,6 +92,11 @@ export interface TemporaryAccount {
   invoiceId: string | null;
   /** Creation fee still owed by the buyer (charged on its first pay-in, or kept from a remittance). */
   creationFeeDueMinor: number;
+  /**
+   * The creation fee the bank charged for this account (absent: none, or charged before this was
+   * kept): a seller's cancel gives it back into the account, for the buyer to take back.
+   */
+  creationFeePaidMinor?: number;
   /** What the seller has taken out so far, and the withdrawal fees kept on it (absent: 0). */
   sellerWithdrawnMinor?: number;
   withdrawalFeesMinor?: number;
@@ -137,7 +142,7 @@ export interface Transfer {
   amountMinor: number;
   currency: CurrencyCode;
   /** What the movement is, for statements: principal, creation_fee, withdrawal_fee, ... */
-  purpose: 'principal' | 'creation_fee' | 'withdrawal_fee' | 'top_up' | 'payout';
+  purpose: 'principal' | 'creation_fee' | 'creation_fee_refund' | 'withdrawal_fee' | 'top_up' | 'payout';
 }
 
 /** Every event a temporary account can produce, in the order a whole deal produces them. */
@@ -765,7 +770,11 @@ function payIn(
       currency: account.currency,
       purpose: 'creation_fee',
     });
-    next = { ...next, creationFeeDueMinor: 0 };
+    next = {
+      ...next,
+      creationFeeDueMinor: 0,
+      creationFeePaidMinor: (account.creationFeePaidMinor ?? 0) + account.creationFeeDueMinor,
+    };
   }
   emit(next, 'account.deposited', {
     amountMinor,

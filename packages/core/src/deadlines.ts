@@ -6,10 +6,12 @@ import {
   type Deadlines,
   eventSink,
   finish,
+  ledgerKey,
   type Party,
   requireLive,
   sellerTookMinor,
   type TemporaryAccount,
+  type Transfer,
   withLock,
 } from './account.ts';
 import { fail, ok, type Result } from './errors.ts';
@@ -250,17 +252,40 @@ export function cancelUnpaid(account: TemporaryAccount, input: Context): Result<
   }
   const events: AccountEvent[] = [];
   const emit = eventSink(events, input, account.version);
+  // The bank's creation fee the buyer paid is given back with its part: the deal did not
+  // happen by the seller's choice (helper-85, helper-86: the buyer silently lost it). A deal
+  // whose pay deadline passes keeps it charged: the buyer did not pay up.
+  const feeBackMinor = account.creationFeePaidMinor ?? 0;
+  const transfers: Transfer[] =
+    feeBackMinor > 0
+      ? [
+          {
+            from: ledgerKey.fees(account.currency),
+            to: ledgerKey.temporary(account.code),
+            amountMinor: feeBackMinor,
+            currency: account.currency,
+            purpose: 'creation_fee_refund',
+          },
+        ]
+      : [];
   let next: TemporaryAccount = {
     ...account,
+    balanceMinor: account.balanceMinor + feeBackMinor,
+    creationFeePaidMinor: 0,
     deadlines: {
       ...(account.deadlines ?? { shipBy: null, verdictBy: null, shipMissed: false }),
       payMissed: true,
       cancelled: true,
     },
   };
-  emit(next, 'deal.cancelled', { customerId: input.by, paidInMinor: account.balanceMinor });
+  emit(next, 'deal.cancelled', {
+    customerId: input.by,
+    paidInMinor: account.balanceMinor,
+    feeRefundedMinor: feeBackMinor,
+    balanceMinor: next.balanceMinor,
+  });
   next = closeToPayIns(next, seller, emit, 'cancelled');
-  return ok(finish(next, events, [], input.now));
+  return ok(finish(next, events, transfers, input.now));
 }
 
 /**
