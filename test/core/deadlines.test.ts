@@ -43,7 +43,7 @@ const funded = (mode: 'deal' | 'fractional' = 'deal') => fundedDeal(at(0), mode)
  * A deal of ¥5,000 opened at day 0 by `by`, nothing paid in: by the seller, its lock is on; by
  * the buyer, it may name members.
  */
-const openedBy = (by: 'ibm' | 'mizuta', members: string[] = []) =>
+const openedBy = (by: 'ibm' | 'mizuta', members: string[] = [], commission = noCommission) =>
   value(
     createAccount({
       code: `ta_${by}`,
@@ -56,7 +56,7 @@ const openedBy = (by: 'ibm' | 'mizuta', members: string[] = []) =>
         { customerId: 'ibm', role: 'seller' },
         ...members.map((customerId) => ({ customerId, role: 'member' as const })),
       ],
-      commission: noCommission,
+      commission,
     }),
   ).account;
 
@@ -370,24 +370,7 @@ describe('deal deadlines', () => {
 
   it('a seller’s cancel gives the buyer back the bank’s creation fee with its part; a missed pay deadline does not (helper-85, helper-86)', () => {
     const commission = { creation: { JPY: { flatMinor: 100, basisPoints: 0 } }, withdrawal: {} };
-    const opened = startDeadlines(
-      value(
-        createAccount({
-          code: 'ta_fee',
-          by: 'ibm',
-          now: at(0),
-          currency: 'JPY',
-          requiredMinor: 5_000,
-          parties: [
-            { customerId: 'mizuta', role: 'buyer' },
-            { customerId: 'ibm', role: 'seller' },
-          ],
-          commission,
-        }),
-      ).account,
-      defaultDeadlinePolicy,
-      at(0),
-    );
+    const opened = startDeadlines(openedBy('ibm', [], commission), defaultDeadlinePolicy, at(0));
     const paid = value(
       deposit(opened, {
         by: 'mizuta',
@@ -405,7 +388,7 @@ describe('deal deadlines', () => {
     expect(cancelled.transfers).toEqual([
       {
         from: 'fees:JPY',
-        to: 'temporary:ta_fee',
+        to: 'temporary:ta_ibm',
         amountMinor: 100,
         currency: 'JPY',
         purpose: 'creation_fee_refund',

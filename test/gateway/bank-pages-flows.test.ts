@@ -185,9 +185,7 @@ describe('flows', () => {
     expect(page).toContain('Closing it ends this deal for good');
     const unconfirmed = await act(b, code, 'dissolve');
     expect(unconfirmed.location).toContain('error=not_confirmed');
-    expect((await get(unconfirmed.location as string, b.cookie)).text).toContain(
-      'tick &quot;Yes, close it&quot; to confirm',
-    );
+    expect((await get(unconfirmed.location as string, b.cookie)).text).toContain('tick the box to confirm');
     expect(
       (
         await bank.gateway.request('GET', `/v1/temporary-accounts/${code}`, {

@@ -422,11 +422,17 @@ export function movableMinor(account: TemporaryAccount, customerId: string): num
 
 /**
  * A deal whose pay window closed before it was funded (its pay deadline passed, or the seller
- * cancelled it) and before anything shipped: the deal is off.
+ * cancelled it) and before anything shipped: the deal is off, and what it holds is the buyer's.
+ * Takes the account or its API view.
  */
-function dealOff(account: TemporaryAccount): boolean {
+export function dealIsOff(account: {
+  mode: string;
+  deadlines?: { payMissed?: boolean } | null;
+  shipment: unknown;
+}): boolean {
   return account.mode === 'deal' && account.deadlines?.payMissed === true && !account.shipment;
 }
+const dealOff = dealIsOff;
 
 /**
  * On a deal that is off, what it holds is the buyer's (a member's pay-in was credited for the
@@ -474,6 +480,8 @@ export function heldMinor(account: TemporaryAccount, party: Party): number {
  * a lock that blocks nobody protects nothing (helper-66's review).
  */
 export function heldFromOthersMinor(account: TemporaryAccount, party: Party): number {
+  // On a deal that is off only the buyer's lock holds anything (of the seller's own pay-ins).
+  if (dealOff(account) && party.role !== 'buyer') return 0;
   // In another party's blocking set: its lock counts, and there is another party.
   const blocks =
     holdsOthersBack(account, party) && account.parties.some((other) => other.customerId !== party.customerId);
@@ -854,6 +862,10 @@ export function checkFunds(account: TemporaryAccount, input: Context): Result<Co
   if (live.value.role !== 'seller') {
     return fail('role_not_allowed', 'Only the seller checks the amount.');
   }
+  // A deal that is off is never funded, whatever it holds (a refunded fee may take it over its
+  // amount): "sufficient" would tell a shop to ship a cancelled order (helper-87).
+  const off = payDeadlineMissed(account);
+  if (off) return off;
   const missingMinor = shortfallMinor(account);
   const events: AccountEvent[] = [];
   const emit = eventSink(events, input, account.version);

@@ -213,13 +213,15 @@ export function passDeadlines(account: TemporaryAccount, now: string): CommandOu
  * this way (the seller turns its lock off and the buyer takes the money back).
  */
 export function cancelUnpaid(account: TemporaryAccount, input: Context): Result<CommandOutcome> {
-  // Cancelled (or lapsed) and emptied since: cancelling again changes nothing, as on a live one.
-  const closed = account.mode === 'deal' && account.deadlines?.payMissed === true;
-  if (
-    closed &&
+  // Closed before anything shipped (cancelled, lapsed, closed by the buyer, or taken back):
+  // cancelling it changes nothing, as on a deal already cancelled (helper-87: a shop's cancel
+  // after the buyer closed the deal answered 409 where one after its own answered 200).
+  const closedUnshipped =
+    account.mode === 'deal' &&
     account.status === 'dissolved' &&
-    account.parties.some((p) => p.customerId === input.by && p.role === 'seller')
-  ) {
+    !account.shipment &&
+    account.verdict === null;
+  if (closedUnshipped && account.parties.some((p) => p.customerId === input.by && p.role === 'seller')) {
     return ok({ account, events: [], transfers: [] });
   }
   const live = requireLive(account, input.by);
@@ -357,13 +359,17 @@ export function payDeadlineMissed(account: TemporaryAccount): Result<never> | un
   });
 }
 
-/** The seller's lock turned on after the pay deadline passed is refused, as after a missed shipment. */
+/**
+ * On a deal closed to pay-ins (pay deadline passed, or cancelled) the seller's lock, or a
+ * member's, turned on is refused: what the deal holds is the buyer's, and such a lock would only
+ * look as if it held it (helper-87).
+ */
 export function payDeadlineBarsLock(
   account: TemporaryAccount,
   party: Party,
   lockPpm: number,
 ): Result<never> | undefined {
-  return party.role === 'seller' && lockPpm > 0 ? payDeadlineMissed(account) : undefined;
+  return party.role !== 'buyer' && lockPpm > 0 ? payDeadlineMissed(account) : undefined;
 }
 
 /** What a party should be told of a deal's deadlines or dispute now (the widget, the bank's page). */

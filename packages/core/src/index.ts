@@ -26,6 +26,7 @@ export {
   createAccount,
   type Deadlines,
   type DepositInput,
+  dealIsOff,
   deposit,
   dissolve,
   heldFromOthersMinor,

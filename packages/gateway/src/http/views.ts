@@ -2,6 +2,7 @@ import {
   amountDueMinor,
   type CommissionSchedule,
   creationFeeFor,
+  dealIsOff,
   formatLockShare,
   heldFromOthersMinor,
   lockOnRefused,
@@ -71,7 +72,8 @@ export async function accountView(
       cancelled: account.deadlines?.cancelled ?? false,
     },
     dispute: account.dispute ?? null,
-    funding: { sufficient: shortfallMinor === 0, shortfallMinor },
+    // A deal that is off is never funded, whatever it holds (helper-87).
+    funding: { sufficient: shortfallMinor === 0 && !dealIsOff(account), shortfallMinor },
     movableMinor: movableMinor(account, viewerId),
     viewerRole: account.parties.find((party) => party.customerId === viewerId)?.role ?? null,
     mayLock: mayLock(account, viewerId, now),

@@ -3,6 +3,7 @@ import {
   type CurrencyCode,
   currencies,
   deadlineNotice,
+  dealIsOff,
   errorCodes,
   type FeeRule,
   isCurrencyCode,
@@ -295,7 +296,17 @@ export function bankPages(app: Hono<GatewayEnv>): void {
     });
   });
 
-  const actions = ['deposit', 'withdraw', 'lock', 'unlock', 'ship', 'accept', 'reject', 'dissolve'] as const;
+  const actions = [
+    'deposit',
+    'withdraw',
+    'lock',
+    'unlock',
+    'ship',
+    'accept',
+    'reject',
+    'dissolve',
+    'cancel',
+  ] as const;
   app.post('/bank/temporary-accounts/:code/:action', async (c) => {
     const session = await requireSession(c, true);
     if (session instanceof Response) return session;
@@ -332,7 +343,8 @@ export function bankPages(app: Hono<GatewayEnv>): void {
       }
       if (share !== '') body = { share };
     }
-    if (action === 'dissolve' && form.confirm !== 'yes') {
+    // Neither can be undone: the form's tick is checked here too, not only by the browser.
+    if ((action === 'dissolve' || action === 'cancel') && form.confirm !== 'yes') {
       return c.redirect(`/bank/temporary-accounts/${encodeURIComponent(code)}?error=not_confirmed`, 303);
     }
     if (action === 'reject' && form.reason) body = { reason: String(form.reason) };
@@ -779,7 +791,9 @@ function statusPage(
                   // refusal names the lock (the move rule, Drawing 5).
                   account.balanceMinor > 0 && !hasUsual
                     ? html`<p class="hint" id="no-usual-withdraw">Money leaves a temporary account only to a usual account in ${account.currency}: ask the bank to open one for you, then withdraw here.</p>`
-                    : account.balanceMinor > 0
+                    : // On a deal that is off, nothing of it is the seller's or a member's to
+                      // take, but the seller's own pay-ins (helper-87: Withdraw was offered and refused).
+                      account.balanceMinor > 0 && !(dealIsOff(account) && account.movableMinor === 0)
                       ? actionForm(
                           session,
                           account.code,
@@ -793,29 +807,32 @@ function statusPage(
                 }
                 ${
                   // A buyer's lock on a deal that is off (cancelled, or not paid up in time)
-                  // holds nothing back from it: what it holds is the buyer's to take (helper-85).
-                  me && me.lockPpm > 0 && !(me.role === 'buyer' && dealIsOff(account))
-                    ? actionForm(
-                        session,
-                        account.code,
-                        'unlock',
-                        'Unlock (turn my lock off)',
-                        unlockHint(account, me.role),
-                      )
-                    : // A lock the API would refuse is not offered (helper-46's review).
-                      account.mayLock
+                  // holds nothing back from it: what it holds is the buyer's to take, so neither
+                  // Unlock (helper-85) nor Lock (helper-87) is offered.
+                  me?.role === 'buyer' && dealIsOff(account)
+                    ? ''
+                    : me && me.lockPpm > 0
                       ? actionForm(
                           session,
                           account.code,
-                          'lock',
-                          'Lock (turn my lock on)',
-                          // A fractional account takes a share (rule 4); a deal's locks are whole.
-                          account.mode === 'fractional'
-                            ? html`<label for="share">Share to hold (empty: all; 0.3 holds 30%)</label>
-                        <input id="share" name="share" inputmode="decimal" maxlength="10" value="${entered('lock', 'share')}"${invalid('lock', 'share')} />`
-                            : '',
+                          'unlock',
+                          'Unlock (turn my lock off)',
+                          unlockHint(account, me.role),
                         )
-                      : ''
+                      : // A lock the API would refuse is not offered (helper-46's review).
+                        account.mayLock
+                        ? actionForm(
+                            session,
+                            account.code,
+                            'lock',
+                            'Lock (turn my lock on)',
+                            // A fractional account takes a share (rule 4); a deal's locks are whole.
+                            account.mode === 'fractional'
+                              ? html`<label for="share">Share to hold (empty: all; 0.3 holds 30%)</label>
+                        <input id="share" name="share" inputmode="decimal" maxlength="10" value="${entered('lock', 'share')}"${invalid('lock', 'share')} />`
+                              : '',
+                          )
+                        : ''
                 }
                 ${
                   // A seller that is a plain customer (a deal opened with its user ID) ships here:
@@ -853,6 +870,25 @@ function statusPage(
                         html`<label for="reason">Reason</label>
                         <input id="reason" name="reason" maxlength="500" value="${entered('reject', 'reason')}"${invalid('reject', 'reason')} />`,
                       )}`
+                    : ''
+                }
+                ${
+                  // A seller that is a plain customer cancels a deal not paid up here, as a shop
+                  // does through the API (helper-87: the pages had no way).
+                  me?.role === 'seller' &&
+                  account.mode === 'deal' &&
+                  account.status === 'awaiting_funds' &&
+                  !account.deadlines.payMissed &&
+                  !account.shipment &&
+                  account.verdict === null
+                    ? actionForm(
+                        session,
+                        account.code,
+                        'cancel',
+                        'Cancel this deal',
+                        html`<p class="hint" id="cancel-hint">Cancelling calls the deal off for good: it takes no more money, your lock comes off, and the buyer takes back what it paid in, with the bank's creation fee.</p>
+                        <label><input type="checkbox" name="confirm" value="yes" required aria-describedby="cancel-hint" /> Yes, cancel it</label>`,
+                      )
                     : ''
                 }
                 ${
@@ -894,7 +930,7 @@ function historyLine(event: EventView, currency: string) {
     typeof event.data.feeMinor === 'number' && event.data.feeMinor > 0
       ? html` <span data-field="fee">(bank fee ${money(event.data.feeMinor, currency)})</span>`
       : '';
-  return html`<time>${event.at}</time> ${event.type}${amount}${fee}${eventDetail(event)}`;
+  return html`<time>${event.at}</time> ${event.type}${amount}${fee}${eventDetail(event, currency)}`;
 }
 
 /**
@@ -902,11 +938,6 @@ function historyLine(event: EventView, currency: string) {
  * but lets the others take it (helper-78: a seller refunding saw a bare "Unlock", and a buyer in
  * a dispute was offered it with no word).
  */
-/** A deal closed to pay-ins before shipping: what it holds goes back to the buyer. */
-function dealIsOff(account: TemporaryAccountView): boolean {
-  return account.mode === 'deal' && account.deadlines.payMissed && !account.shipment;
-}
-
 function unlockHint(account: TemporaryAccountView, role: string) {
   // Funded or holding a part-payment: either way the money could go (helper-79's review).
   if (account.mode !== 'deal' || account.balanceMinor === 0) return '';
@@ -924,7 +955,7 @@ function unlockHint(account: TemporaryAccountView, role: string) {
 }
 
 /** What a history line needs to be read: whose lock, why a problem was reported, what shipped. */
-function eventDetail(event: EventView): string {
+function eventDetail(event: EventView, currency: string): string {
   const data = event.data;
   if (event.type === 'lock.changed' && typeof data.role === 'string') {
     return ` (${data.role}'s lock ${Number(data.lockPpm) > 0 ? 'on' : 'off'})`;
@@ -934,6 +965,9 @@ function eventDetail(event: EventView): string {
   }
   if (event.type === 'account.shipped' && typeof data.carrier === 'string') {
     return ` (${data.carrier}, ${String(data.trackingNumber ?? '')})`;
+  }
+  if (event.type === 'deal.cancelled' && Number(data.feeRefundedMinor) > 0) {
+    return ` (the bank's creation fee of ${money(Number(data.feeRefundedMinor), currency)} given back into it)`;
   }
   return '';
 }
@@ -999,6 +1033,7 @@ const notices: Record<string, string> = {
   unlock: 'Your lock is off.',
   ship: 'Marked shipped: the buyer can release the payment now.',
   dissolve: 'The empty account is closed.',
+  cancel: 'The deal is cancelled: it takes no more money, and the buyer takes back what it paid in.',
   accept: 'You released the payment.',
   reject: 'You reported a problem; your lock stays on.',
 };
@@ -1021,7 +1056,7 @@ function notice(c: PageContext) {
 }
 
 const errorTexts: Record<string, string> = {
-  not_confirmed: 'tick "Yes, close it" to confirm',
+  not_confirmed: 'tick the box to confirm',
   locked_by_other_party: "another party's lock is on",
   exceeds_movable_amount: 'more than the locks let out',
   exceeds_amount_due: 'more than the deal still needs',
@@ -1124,6 +1159,8 @@ function lockText(party: TemporaryAccountView['parties'][number], account: Tempo
   const policy = account.releasePolicy;
   if (party.role === 'member' && policy.kind === 'group' && party.group !== policy.group)
     return `on (${party.lock}), holds nothing: outside the release group`;
+  if (party.role !== 'buyer' && dealIsOff(account))
+    return `on (${party.lock}), holds nothing: the deal is off`;
   if (party.lockPpm === lockPpmFull) return `on (${party.lock})`;
   return `on (${party.lock}, holds ${money(party.heldMinor, currency)})`;
 }

@@ -1,0 +1,131 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { demoLogins } from '../../packages/gateway/src/seed.ts';
+import { pageGet, pageLogIn, postForm } from '../support/bank-pages.ts';
+import { startTestGateway, type TestGateway } from '../support/gateway.ts';
+
+/**
+ * A seller's cancel of a deal not paid up, as the shop (API) and a seller on the bank's pages
+ * see it, at a bank with a ¥100 creation fee: what the deal then says of its funding, its locks
+ * and its money, and what each party's page offers (helper-87's review).
+ */
+let gateway: TestGateway;
+let seller: string;
+let buyer: string;
+
+beforeAll(async () => {
+  gateway = await startTestGateway({
+    commission: { creation: { JPY: { flatMinor: 100, basisPoints: 0 } }, withdrawal: {} },
+  });
+  seller = gateway.seed.secretKey;
+  buyer = await gateway.buyerToken();
+});
+afterAll(() => gateway.close());
+
+const call = (token: string, path: string, body: unknown = {}) =>
+  gateway.request('POST', `/v1/temporary-accounts${path}`, { token, body });
+const read = async (code: string) =>
+  (await gateway.request('GET', `/v1/temporary-accounts/${code}`, { token: buyer })).body;
+
+/**
+ * A ¥5,000 deal awaiting funds, `paidInMinor` paid in: the shop opened it for the buyer (the
+ * shop's lock on), or, with members, the buyer opened it to pay later (the shop's lock on too).
+ */
+async function sellerOpened(paidInMinor: number, members: string[] = []) {
+  const created =
+    members.length > 0
+      ? await call(buyer, '', {
+          payeeUserId: demoLogins.seller.userId,
+          amountMinor: 5_000,
+          currency: 'JPY',
+          payLater: true,
+          members: members.map((userId) => ({ userId })),
+        })
+      : await call(seller, '', { buyerUserId: demoLogins.buyer.userId, amountMinor: 5_000, currency: 'JPY' });
+  expect(created.status).toBe(201);
+  const code = created.body.code as string;
+  if (members.length > 0) expect((await call(seller, `/${code}/lock`)).status).toBe(200);
+  if (paidInMinor > 0) {
+    expect((await call(buyer, `/${code}/deposit`, { amountMinor: paidInMinor })).status).toBe(200);
+  }
+  return code;
+}
+
+describe('a seller cancels a deal not paid up', () => {
+  it('the fee given back may take it over its amount: it still reads unfunded, and checking funds is refused', async () => {
+    const code = await sellerOpened(4_950);
+    const cancelled = await call(seller, `/${code}/cancel`);
+    expect(cancelled.body).toMatchObject({
+      status: 'awaiting_funds',
+      balanceMinor: 5_050,
+      funding: { sufficient: false },
+      deadlines: { cancelled: true },
+    });
+    const checked = await call(seller, `/${code}/check-funds`);
+    expect([checked.status, checked.body.error?.code]).toEqual([409, 'deal_cancelled']);
+    const shipped = await call(seller, `/${code}/ship`, { carrier: 'Yamato', trackingNumber: 'X' });
+    expect(shipped.status).toBe(409);
+    // The bank's page says where the ¥100 came from.
+    const { cookie } = await pageLogIn(gateway, demoLogins.buyer.userId, demoLogins.buyer.password);
+    const page = (await pageGet(gateway, `/bank/temporary-accounts/${code}`, cookie)).text;
+    expect(page).toContain('deal.cancelled (the bank&#39;s creation fee of 100 JPY given back into it)');
+    // Neither Lock nor Unlock for the buyer: the money is the buyer's to take.
+    expect(page).not.toContain('data-action="lock"');
+    expect(page).not.toContain('data-action="unlock"');
+    expect(page).toContain('data-action="withdraw"');
+    const back = await call(buyer, `/${code}/withdraw`);
+    expect(back.body).toMatchObject({ status: 'dissolved', balanceMinor: 0 });
+    expect((await gateway.admin.reconcile()).balanced).toBe(true);
+  });
+
+  it("a member's lock on a deal that is off holds nothing, and turning it on is refused", async () => {
+    const code = await sellerOpened(2_000, [demoLogins.buyer2.userId]);
+    const member = await gateway.login(demoLogins.buyer2.userId, demoLogins.buyer2.password);
+    expect((await call(member, `/${code}/lock`)).status).toBe(200);
+    expect((await call(seller, `/${code}/cancel`)).status).toBe(200);
+    const view = await read(code);
+    expect(view.parties.find((party: { role: string }) => party.role === 'member')).toMatchObject({
+      lockPpm: 1_000_000,
+      heldMinor: 0,
+    });
+    expect(view.movableMinor).toBe(2_100);
+    expect((await call(member, `/${code}/unlock`)).status).toBe(200);
+    const relock = await call(member, `/${code}/lock`);
+    expect([relock.status, relock.body.error?.code]).toEqual([409, 'deal_cancelled']);
+    expect(
+      (await gateway.request('GET', `/v1/temporary-accounts/${code}`, { token: member })).body.mayLock,
+    ).toBe(false);
+  });
+
+  it("the seller's page: a confirmed Cancel on a deal not paid up; then no Withdraw of the buyer's money", async () => {
+    const code = await sellerOpened(1_000);
+    const s = await pageLogIn(gateway, demoLogins.seller.userId, demoLogins.seller.password);
+    const before = (await pageGet(gateway, `/bank/temporary-accounts/${code}`, s.cookie)).text;
+    expect(before).toContain('data-action="cancel"');
+    expect(before).toContain('Cancelling calls the deal off for good');
+    const send = (fields: Record<string, string>) =>
+      postForm(
+        gateway,
+        `/bank/temporary-accounts/${code}/cancel`,
+        { csrf: s.csrf, idempotencyKey: `page-${Math.random()}`, ...fields },
+        { cookie: s.cookie },
+      );
+    const unticked = await send({});
+    expect(unticked.headers.get('location')).toContain('error=not_confirmed');
+    expect((await read(code)).deadlines.cancelled).toBe(false);
+    const ticked = await send({ confirm: 'yes' });
+    expect(ticked.headers.get('location')).toContain('notice=cancel');
+    expect((await read(code)).deadlines.cancelled).toBe(true);
+    const after = (await pageGet(gateway, ticked.headers.get('location') as string, s.cookie)).text;
+    expect(after).not.toContain('data-action="cancel"');
+    expect(after).not.toContain('data-action="withdraw"');
+    expect(after).toContain('The deal is cancelled: it takes no more money');
+  });
+
+  it('cancelling a deal the buyer closed (or took back) answers 200 and changes nothing', async () => {
+    const code = await sellerOpened(0);
+    const closed = await call(buyer, `/${code}/dissolve`);
+    expect(closed.body.status).toBe('dissolved');
+    const again = await call(seller, `/${code}/cancel`);
+    expect([again.status, again.body.version]).toEqual([200, closed.body.version]);
+  });
+});
