@@ -72,6 +72,7 @@ describe('a seller cancels a deal not paid up', () => {
     expect(page).not.toContain('data-action="lock"');
     expect(page).not.toContain('data-action="unlock"');
     expect(page).toContain('data-action="withdraw"');
+    expect(page).toContain('<button type="submit" id="withdraw-button">Take back what you paid in</button>');
     const back = await call(buyer, `/${code}/withdraw`);
     expect(back.body).toMatchObject({ status: 'dissolved', balanceMinor: 0 });
     expect((await gateway.admin.reconcile()).balanced).toBe(true);

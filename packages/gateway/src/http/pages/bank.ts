@@ -798,7 +798,11 @@ function statusPage(
                           session,
                           account.code,
                           'withdraw',
-                          'Withdraw',
+                          // The widget sends the buyer of a deal that is off to "take back" what it
+                          // paid in: the button says the same (helper-86).
+                          me?.role === 'buyer' && dealIsOff(account)
+                            ? 'Take back what you paid in'
+                            : 'Withdraw',
                           html`<label for="withdraw-amount">Amount (empty: all you may)</label>
                         <input id="withdraw-amount" name="amount" inputmode="decimal" value="${entered('withdraw', 'amount')}"${invalid('withdraw', 'amount')} />
                         ${withdrawalFeeNote(c, account, me?.role)}`,
