@@ -119,14 +119,51 @@ describe('a seller cancels a deal not paid up', () => {
     const after = (await pageGet(gateway, ticked.headers.get('location') as string, s.cookie)).text;
     expect(after).not.toContain('data-action="cancel"');
     expect(after).not.toContain('data-action="withdraw"');
-    expect(after).toContain('The deal is cancelled: it takes no more money');
+    expect(after).toContain('The deal is off: it takes no more money');
   });
 
-  it('cancelling a deal the buyer closed (or took back) answers 200 and changes nothing', async () => {
+  it('cancelling a deal the buyer closed, or took back, answers 200 and changes nothing', async () => {
     const code = await sellerOpened(0);
     const closed = await call(buyer, `/${code}/dissolve`);
     expect(closed.body.status).toBe('dissolved');
     const again = await call(seller, `/${code}/cancel`);
     expect([again.status, again.body.version]).toEqual([200, closed.body.version]);
+    // Taken back in full before the shop's cancel: closed by the buyer; the bank keeps its fee,
+    // as when the buyer walks away from any deal (the cancel finds nothing to give it back to).
+    const taken = await sellerOpened(1_000);
+    expect((await call(seller, `/${taken}/unlock`)).status).toBe(200);
+    const back = await call(buyer, `/${taken}/withdraw`);
+    expect(back.body).toMatchObject({ status: 'dissolved', balanceMinor: 0 });
+    const late = await call(seller, `/${taken}/cancel`);
+    expect([late.status, late.body.version, late.body.deadlines.cancelled]).toEqual([
+      200,
+      back.body.version,
+      false,
+    ]);
+  });
+
+  it('a seller holding an advance the buyer allowed cannot cancel, open or emptied, and its page offers no Cancel (helper-88)', async () => {
+    const code = await sellerOpened(1_000);
+    expect((await call(buyer, `/${code}/unlock`)).status).toBe(200);
+    expect((await call(seller, `/${code}/unlock`)).status).toBe(200);
+    expect((await call(seller, `/${code}/withdraw`, { amountMinor: 400 })).status).toBe(200);
+    const open = await call(seller, `/${code}/cancel`);
+    expect([open.status, open.body.error?.code, open.body.error?.details]).toEqual([
+      409,
+      'invalid_state',
+      { sellerTookMinor: 400 },
+    ]);
+    const s = await pageLogIn(gateway, demoLogins.seller.userId, demoLogins.seller.password);
+    expect((await pageGet(gateway, `/bank/temporary-accounts/${code}`, s.cookie)).text).not.toContain(
+      'data-action="cancel"',
+    );
+    expect(
+      (await gateway.request('GET', `/v1/temporary-accounts/${code}`, { token: seller })).body.mayCancel,
+    ).toBe(false);
+    // Taking the rest dissolves the deal: the cancel is still refused, not "200, closed".
+    const rest = await call(seller, `/${code}/withdraw`);
+    expect(rest.body.status).toBe('dissolved');
+    const emptied = await call(seller, `/${code}/cancel`);
+    expect([emptied.status, emptied.body.error?.code]).toEqual([409, 'invalid_state']);
   });
 });

@@ -377,8 +377,17 @@ export function createShop(options: ShopOptions) {
       case 'account.created':
       case 'account.funded': {
         if (!['awaiting_payment', 'paid', 'awaiting_funds'].includes(order.status)) return;
-        // The SDK checks the terms again before it locks (DealMismatchError otherwise).
-        const check = await lockstep.temporaryAccounts.ensureFunded(code, { expect: termsOf(order) });
+        // The SDK checks the terms again before it locks (DealMismatchError otherwise). A deal
+        // closed meanwhile (the buyer closed it, or its pay window closed) is not locked: the
+        // events that closed it follow, and say what became of the order. Throwing would have
+        // the gateway retry this delivery, and hold back the ones after it.
+        const check = await lockstep.temporaryAccounts
+          .ensureFunded(code, { expect: termsOf(order) })
+          .catch((error: unknown) => {
+            if (error instanceof StateConflictError && closedCodes.has(error.code)) return null;
+            throw error;
+          });
+        if (!check) return;
         orders.transition(
           order.id,
           ['awaiting_payment', 'paid', 'awaiting_funds'],
@@ -397,6 +406,18 @@ export function createShop(options: ShopOptions) {
         // arrives before deal.rejected, which then changes nothing).
         if (event.data?.for === 'seller') await released(order.id, code);
         return;
+      case 'deal.cancelled':
+      case 'deadline.passed': {
+        // Our cancel (from the bank's pages too), or the buyer's pay deadline: the deal takes no
+        // more money. Part paid: the buyer takes it back (refunding, then refunded when the
+        // account closes); nothing paid: account.dissolved follows and cancels the order.
+        if (event.type === 'deadline.passed' && event.data?.deadline !== 'pay') return;
+        const account = await lockstep.temporaryAccounts.retrieve(code);
+        if (account.status !== 'dissolved' && account.balanceMinor > 0) {
+          orders.transition(order.id, ['awaiting_funds'], 'refunding');
+        }
+        return;
+      }
       case 'account.dissolved':
         // Closed before it was ever paid up: cancelled (by us, or by the buyer).
         if (orders.transition(order.id, ['awaiting_funds'], 'cancelled')) return;
@@ -475,6 +496,9 @@ function page(title: string, body: ReturnType<typeof html>) {
 }
 
 /** "Your orders" reads this browser's order ids from this cookie (newest first). */
+/** The refusals of a deal closed before it was paid up: nothing of ours to do but wait for its events. */
+const closedCodes = new Set(['account_dissolved', 'deal_cancelled', 'deadline_passed']);
+
 const ordersCookie = 'shop_orders';
 const ordersRemembered = 50;
 

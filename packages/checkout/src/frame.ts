@@ -1,4 +1,4 @@
-import { awaitsShipment, deadlineNotice } from '@lockstep/core';
+import { awaitsShipment, deadlineNotice, dealIsOff } from '@lockstep/core';
 import { confirmationWindow } from './confirm-window.ts';
 import { dictionaries, formatAmount, formatDate, type Lang, payFailureText, pickLang } from './i18n.ts';
 import { messageSource, type WidgetEvent } from './protocol.ts';
@@ -725,9 +725,9 @@ function renderOrder(account: AccountView): void {
         : order.closedAs === 'cancelled'
           ? t.cancelled
           : t.dissolved
-      : account.status === 'awaiting_funds' && account.deadlines?.payMissed
+      : dealIsOff(account)
         ? // Closed to pay-ins: nothing is "awaiting" any more; what was paid in is the buyer's.
-          account.deadlines.cancelled
+          account.deadlines?.cancelled
           ? t.cancelledState
           : t.payMissedState
         : account.status === 'awaiting_funds'

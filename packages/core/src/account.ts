@@ -62,7 +62,10 @@ export interface Deadlines {
   shipMissed: boolean;
   /** A deal awaiting funds is paid up by then (rule 7); null once funded. Absent on older deals. */
   payBy?: string | null;
-  /** The pay deadline passed unfunded: the deal takes no more money; what it holds goes back. */
+  /**
+   * The deal's pay window closed unfunded (its pay deadline passed, or the seller cancelled it):
+   * it takes no more money, and what it holds is the buyer's (`dealIsOff`).
+   */
   payMissed?: boolean;
   /**
    * The seller cancelled the deal before it was paid up (deadlines.ts `cancelUnpaid`): its pay
@@ -408,7 +411,8 @@ function holdsOthersBack(account: TemporaryAccount, party: Party): boolean {
  * How much `customerId` may move out now: the balance less what the largest of the others'
  * locks holds (rule 4: balance x (1 - the largest lock among the others) when the locks were
  * set). With whole locks this is the full balance when no other lock is on and zero otherwise
- * — the move rule of Drawing 5.
+ * — the move rule of Drawing 5. On a deal that is off the money is the buyer's instead
+ * (`movableFromDealOff`).
  */
 export function movableMinor(account: TemporaryAccount, customerId: string): number {
   if (account.status === 'dissolved') return 0;
@@ -417,7 +421,7 @@ export function movableMinor(account: TemporaryAccount, customerId: string): num
     0,
   );
   const byLocks = Math.max(0, account.balanceMinor - largestHeld);
-  return dealOff(account) ? movableFromDealOff(account, customerId, byLocks) : byLocks;
+  return dealIsOff(account) ? movableFromDealOff(account, customerId, byLocks) : byLocks;
 }
 
 /**
@@ -432,7 +436,6 @@ export function dealIsOff(account: {
 }): boolean {
   return account.mode === 'deal' && account.deadlines?.payMissed === true && !account.shipment;
 }
-const dealOff = dealIsOff;
 
 /**
  * On a deal that is off, what it holds is the buyer's (a member's pay-in was credited for the
@@ -481,7 +484,7 @@ export function heldMinor(account: TemporaryAccount, party: Party): number {
  */
 export function heldFromOthersMinor(account: TemporaryAccount, party: Party): number {
   // On a deal that is off only the buyer's lock holds anything (of the seller's own pay-ins).
-  if (dealOff(account) && party.role !== 'buyer') return 0;
+  if (dealIsOff(account) && party.role !== 'buyer') return 0;
   // In another party's blocking set: its lock counts, and there is another party.
   const blocks =
     holdsOthersBack(account, party) && account.parties.some((other) => other.customerId !== party.customerId);
@@ -1006,11 +1009,11 @@ export function withdraw(account: TemporaryAccount, input: WithdrawInput): Resul
   const check = checkUsualAccount(input.to, input.by, account.currency);
   if (!check.ok) return check;
   const movable = movableMinor(account, input.by);
-  if (movable === 0 && account.balanceMinor > 0 && live.value.role !== 'buyer' && dealOff(account)) {
-    return fail(
-      account.deadlines?.cancelled ? 'deal_cancelled' : 'deadline_passed',
-      'This deal is off: what it holds goes back to the buyer.',
-    );
+  // On a deal that is off, nothing but its own pay-ins is the seller's or a member's to take:
+  // refused as the closed pay window, not as a lock (none may be on).
+  if (movable === 0 && account.balanceMinor > 0 && live.value.role !== 'buyer' && dealIsOff(account)) {
+    const off = payDeadlineMissed(account);
+    if (off) return off;
   }
   const requested = input.amountMinor === undefined ? movable : input.amountMinor;
   if (input.amountMinor !== undefined) {

@@ -8,7 +8,6 @@ import {
   finish,
   ledgerKey,
   type Party,
-  requireLive,
   sellerTookMinor,
   type TemporaryAccount,
   type Transfer,
@@ -205,45 +204,32 @@ export function passDeadlines(account: TemporaryAccount, now: string): CommandOu
 }
 
 /**
- * The seller cancels a deal not yet paid up (a shop cancelling the order of a buyer who chose to
- * pay later, or a deal it opened awaiting a remittance): its pay window closes now, as if the pay
- * deadline passed. It takes no more money (`deal_cancelled`), the seller's lock comes off for good,
- * so the buyer may take back what it paid in, and an empty one is dissolved (`reason:
- * "cancelled"`). A deal already closed to pay-ins changes nothing; a funded one is not cancelled
- * this way (the seller turns its lock off and the buyer takes the money back).
+ * Why the seller `by` may not cancel the deal now; `unchanged` when a cancel would change
+ * nothing (the deal is already closed to pay-ins, or closed before anything shipped: cancelled,
+ * lapsed, closed or taken back by the buyer); undefined when it may. `cancelUnpaid` and the
+ * views (`mayCancel`) share it, so the pages offer Cancel only where the API takes it.
  */
-export function cancelUnpaid(account: TemporaryAccount, input: Context): Result<CommandOutcome> {
-  // Closed before anything shipped (cancelled, lapsed, closed by the buyer, or taken back):
-  // cancelling it changes nothing, as on a deal already cancelled (helper-87: a shop's cancel
-  // after the buyer closed the deal answered 409 where one after its own answered 200).
-  const closedUnshipped =
-    account.mode === 'deal' &&
-    account.status === 'dissolved' &&
-    !account.shipment &&
-    account.verdict === null;
-  if (closedUnshipped && account.parties.some((p) => p.customerId === input.by && p.role === 'seller')) {
-    return ok({ account, events: [], transfers: [] });
-  }
-  const live = requireLive(account, input.by);
-  if (!live.ok) return live;
-  const seller = live.value;
-  if (seller.role !== 'seller') return fail('role_not_allowed', 'Only the seller cancels a deal.');
+export function cancelRefused(
+  account: TemporaryAccount,
+  by: string,
+): Result<never> | 'unchanged' | undefined {
+  const party = account.parties.find((candidate) => candidate.customerId === by);
+  if (!party) return fail('not_a_party', 'You are not a party to this temporary account.');
+  if (party.role !== 'seller') return fail('role_not_allowed', 'Only the seller cancels a deal.');
   if (account.mode !== 'deal') {
     return fail('invalid_state', 'A fractional account is not a deal to cancel: dissolve it once empty.');
   }
-  if (account.deadlines?.payMissed) return ok({ account, events: [], transfers: [] });
-  if (account.shipment) return fail('already_shipped', 'The goods were shipped: the deal is not cancelled.');
+  if (account.shipment) {
+    return account.status === 'dissolved'
+      ? fail('account_dissolved', 'This temporary account is dissolved; nothing moves through it.')
+      : fail('already_shipped', 'The goods were shipped: the deal is not cancelled.');
+  }
   if (account.verdict !== null || account.dispute) {
     return fail('invalid_state', 'The buyer gave its verdict on this deal: it is not cancelled.');
   }
-  if (account.status !== 'awaiting_funds') {
-    return fail(
-      'invalid_state',
-      'The deal is paid up: turn your lock off instead, and the buyer takes the money back.',
-    );
-  }
-  // What the seller took of the buyer's money (an advance the buyer allowed) would stay taken:
-  // "what you paid in is yours to take back" would be false (helper-85).
+  // What the seller took of the buyer's money (an advance the buyer allowed) would stay taken,
+  // also once the deal is closed since (helper-85; helper-88: a seller that took it all, so the
+  // deal dissolved, was answered 200).
   const tookMinor = sellerTookMinor(account);
   if (tookMinor > 0) {
     return fail(
@@ -252,19 +238,42 @@ export function cancelUnpaid(account: TemporaryAccount, input: Context): Result<
       { sellerTookMinor: tookMinor },
     );
   }
+  if (account.status === 'dissolved' || account.deadlines?.payMissed) return 'unchanged';
+  if (account.status !== 'awaiting_funds') {
+    return fail(
+      'invalid_state',
+      'The deal is paid up: turn your lock off instead, and the buyer takes the money back.',
+    );
+  }
+  return undefined;
+}
+
+/**
+ * The seller cancels a deal not yet paid up (a shop cancelling the order of a buyer who chose to
+ * pay later, or a deal it opened awaiting a remittance): its pay window closes now, as if the pay
+ * deadline passed. It takes no more money (`deal_cancelled`), the seller's lock comes off for good,
+ * so the buyer may take back what it paid in, and an empty one is dissolved (`reason:
+ * "cancelled"`). A deal already closed to pay-ins changes nothing; a funded one is not cancelled
+ * this way (the seller turns its lock off and the buyer takes the money back).
+ */
+export function cancelUnpaid(account: TemporaryAccount, input: Context): Result<CommandOutcome> {
+  const refused = cancelRefused(account, input.by);
+  if (refused === 'unchanged') return ok({ account, events: [], transfers: [] });
+  if (refused) return refused;
+  const seller = account.parties.find((party) => party.customerId === input.by) as Party;
   const events: AccountEvent[] = [];
   const emit = eventSink(events, input, account.version);
   // The bank's creation fee the buyer paid is given back with its part: the deal did not
   // happen by the seller's choice (helper-85, helper-86: the buyer silently lost it). A deal
   // whose pay deadline passes keeps it charged: the buyer did not pay up.
-  const feeBackMinor = account.creationFeePaidMinor ?? 0;
+  const feeRefundedMinor = account.creationFeePaidMinor ?? 0;
   const transfers: Transfer[] =
-    feeBackMinor > 0
+    feeRefundedMinor > 0
       ? [
           {
             from: ledgerKey.fees(account.currency),
             to: ledgerKey.temporary(account.code),
-            amountMinor: feeBackMinor,
+            amountMinor: feeRefundedMinor,
             currency: account.currency,
             purpose: 'creation_fee_refund',
           },
@@ -272,7 +281,7 @@ export function cancelUnpaid(account: TemporaryAccount, input: Context): Result<
       : [];
   let next: TemporaryAccount = {
     ...account,
-    balanceMinor: account.balanceMinor + feeBackMinor,
+    balanceMinor: account.balanceMinor + feeRefundedMinor,
     creationFeePaidMinor: 0,
     deadlines: {
       ...(account.deadlines ?? { shipBy: null, verdictBy: null, shipMissed: false }),
@@ -282,8 +291,8 @@ export function cancelUnpaid(account: TemporaryAccount, input: Context): Result<
   };
   emit(next, 'deal.cancelled', {
     customerId: input.by,
-    paidInMinor: account.balanceMinor,
-    feeRefundedMinor: feeBackMinor,
+    balanceBeforeMinor: account.balanceMinor,
+    feeRefundedMinor,
     balanceMinor: next.balanceMinor,
   });
   next = closeToPayIns(next, seller, emit, 'cancelled');

@@ -66,6 +66,7 @@ export {
 } from './commission.ts';
 export {
   bankActor,
+  cancelRefused,
   cancelUnpaid,
   type DeadlineNotice,
   type DeadlinePolicy,

@@ -440,8 +440,9 @@ class TemporaryAccounts extends Resource {
   }
 
   /**
-   * Closes an empty temporary account (`account_not_empty` otherwise): cancels a deal the buyer
-   * opened to pay later and never paid into. Its record stays readable; its invoice stays used.
+   * Closes an empty temporary account (`account_not_empty` otherwise; `account.dissolved`,
+   * reason `closed`). Its record stays readable; its invoice stays used. To call off a deal not
+   * paid up, whatever it holds, use `cancel`.
    */
   async dissolve(code: string, options?: RequestOptions): Promise<TemporaryAccount> {
     return this.client.request('post', `${accountPath(code)}/dissolve`, 'temporary_account', {

@@ -98,7 +98,7 @@ export const PartyView = z.object({
   lockPpm: z.number().int().min(0).max(1_000_000),
   heldMinor: z.number().int().min(0).openapi({
     description:
-      'What this lock holds from the other parties now: the balance under a full lock, nothing with the lock off; a partial lock holds its share of the balance when it was set plus its share of every pay-in since, which the other parties’ withdrawals do not wear down; 0 for a lock that blocks nobody (a member outside the release group).',
+      'What this lock holds from the other parties now: the balance under a full lock, nothing with the lock off; a partial lock holds its share of the balance when it was set plus its share of every pay-in since, which the other parties’ withdrawals do not wear down; 0 for a lock that blocks nobody (a member outside the release group, or any lock but the buyer’s on a deal that is off: cancelled or past its pay deadline).',
   }),
   group: z.string().nullable(),
 });
@@ -172,7 +172,11 @@ export const TemporaryAccount = z
     }),
     mayLock: z.boolean().openapi({
       description:
-        'Whether the caller may turn its lock on now (not a buyer who accepted, a seller past its ship deadline, or the loser of a dispute).',
+        'Whether the caller may turn its lock on now (not a buyer who accepted, a seller past its ship deadline, the loser of a dispute, or a seller or member of a deal that is off: cancelled or past its pay deadline).',
+    }),
+    mayCancel: z.boolean().openapi({
+      description:
+        'Whether the caller, as the seller, may cancel the deal now (POST .../cancel): a deal awaiting funds, unshipped, without a verdict, with none of the buyer’s money taken by the seller.',
     }),
     creationFeeDueMinor: z.number().int(),
     amountDueMinor: z.number().int().nullable().openapi({

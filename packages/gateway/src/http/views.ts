@@ -1,6 +1,7 @@
 import {
   amountDueMinor,
   type CommissionSchedule,
+  cancelRefused,
   creationFeeFor,
   dealIsOff,
   formatLockShare,
@@ -77,6 +78,7 @@ export async function accountView(
     movableMinor: movableMinor(account, viewerId),
     viewerRole: account.parties.find((party) => party.customerId === viewerId)?.role ?? null,
     mayLock: mayLock(account, viewerId, now),
+    mayCancel: cancelRefused(account, viewerId) === undefined,
     creationFeeDueMinor: account.creationFeeDueMinor,
     amountDueMinor: amountDueMinor(account) ?? null,
     version: account.version,

@@ -52,6 +52,7 @@ shortfallMinor: number
 movableMinor: number
 viewerRole: (("buyer" | "seller" | "member") | null)
 mayLock: boolean
+mayCancel: boolean
 creationFeeDueMinor: number
 amountDueMinor: (number | null)
 version: number
@@ -132,6 +133,7 @@ shortfallMinor: number
 movableMinor: number
 viewerRole: (("buyer" | "seller" | "member") | null)
 mayLock: boolean
+mayCancel: boolean
 creationFeeDueMinor: number
 amountDueMinor: (number | null)
 version: number

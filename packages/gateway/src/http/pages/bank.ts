@@ -788,13 +788,14 @@ function statusPage(
                 }
                 ${
                   // Nothing to take from an empty account; a locked one still offers it, and its
-                  // refusal names the lock (the move rule, Drawing 5).
-                  account.balanceMinor > 0 && !hasUsual
-                    ? html`<p class="hint" id="no-usual-withdraw">Money leaves a temporary account only to a usual account in ${account.currency}: ask the bank to open one for you, then withdraw here.</p>`
-                    : // On a deal that is off, nothing of it is the seller's or a member's to
-                      // take, but the seller's own pay-ins (helper-87: Withdraw was offered and refused).
-                      account.balanceMinor > 0 && !(dealIsOff(account) && account.movableMinor === 0)
-                      ? actionForm(
+                  // refusal names the lock (the move rule, Drawing 5). On a deal that is off,
+                  // nothing is the seller's or a member's to take but the seller's own pay-ins
+                  // (helper-87: Withdraw was offered and refused; helper-88: so was the hint).
+                  account.balanceMinor === 0 || (dealIsOff(account) && account.movableMinor === 0)
+                    ? ''
+                    : !hasUsual
+                      ? html`<p class="hint" id="no-usual-withdraw">Money leaves a temporary account only to a usual account in ${account.currency}: ask the bank to open one for you, then withdraw here.</p>`
+                      : actionForm(
                           session,
                           account.code,
                           'withdraw',
@@ -807,7 +808,6 @@ function statusPage(
                         <input id="withdraw-amount" name="amount" inputmode="decimal" value="${entered('withdraw', 'amount')}"${invalid('withdraw', 'amount')} />
                         ${withdrawalFeeNote(c, account, me?.role)}`,
                         )
-                      : ''
                 }
                 ${
                   // A buyer's lock on a deal that is off (cancelled, or not paid up in time)
@@ -879,12 +879,9 @@ function statusPage(
                 ${
                   // A seller that is a plain customer cancels a deal not paid up here, as a shop
                   // does through the API (helper-87: the pages had no way).
-                  me?.role === 'seller' &&
-                  account.mode === 'deal' &&
-                  account.status === 'awaiting_funds' &&
-                  !account.deadlines.payMissed &&
-                  !account.shipment &&
-                  account.verdict === null
+                  // The API's own answer (core cancelRefused), not the page's copy of its rules:
+                  // a copy offered Cancel to a seller holding an advance (helper-88).
+                  account.mayCancel
                     ? actionForm(
                         session,
                         account.code,
@@ -1037,7 +1034,7 @@ const notices: Record<string, string> = {
   unlock: 'Your lock is off.',
   ship: 'Marked shipped: the buyer can release the payment now.',
   dissolve: 'The empty account is closed.',
-  cancel: 'The deal is cancelled: it takes no more money, and the buyer takes back what it paid in.',
+  cancel: 'The deal is off: it takes no more money, and the buyer takes back what it paid in.',
   accept: 'You released the payment.',
   reject: 'You reported a problem; your lock stays on.',
 };
@@ -1163,7 +1160,8 @@ function lockText(party: TemporaryAccountView['parties'][number], account: Tempo
   const policy = account.releasePolicy;
   if (party.role === 'member' && policy.kind === 'group' && party.group !== policy.group)
     return `on (${party.lock}), holds nothing: outside the release group`;
-  if (party.role !== 'buyer' && dealIsOff(account))
+  // What it holds is the API's heldMinor (core heldFromOthersMinor): nothing on a deal that is off.
+  if (account.balanceMinor > 0 && party.heldMinor === 0 && dealIsOff(account))
     return `on (${party.lock}), holds nothing: the deal is off`;
   if (party.lockPpm === lockPpmFull) return `on (${party.lock})`;
   return `on (${party.lock}, holds ${money(party.heldMinor, currency)})`;
