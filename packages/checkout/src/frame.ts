@@ -240,23 +240,20 @@ async function payMode(): Promise<void> {
     emit({ type: 'error', code, message: text });
     return;
   }
-  const money = (minor: number) => formatAmount(minor, invoice.currency, config.lang);
-  const feeMinor = invoice.creationFeeMinor ?? 0;
-  // What the buyer pays: the amount and the bank's fee with it, both told before paying.
-  const total = money(invoice.amountMinor + feeMinor);
+  const terms = termsOf(invoice);
   const summary = h(
     'dl',
     { class: 'invoice' },
     h('dt', {}, t.payee),
     h('dd', {}, invoice.payeeName),
     h('dt', {}, t.amount),
-    h('dd', { class: feeMinor > 0 ? '' : 'amount' }, money(invoice.amountMinor)),
-    ...(feeMinor > 0
+    h('dd', { class: terms.feeText ? '' : 'amount' }, terms.amountText),
+    ...(terms.feeText
       ? [
           h('dt', {}, t.bankFee),
-          h('dd', {}, money(feeMinor)),
+          h('dd', {}, terms.feeText),
           h('dt', {}, t.total),
-          h('dd', { class: 'amount' }, total),
+          h('dd', { class: 'amount' }, terms.totalText),
         ]
       : []),
     h('dt', {}, t.order),
@@ -267,13 +264,35 @@ async function payMode(): Promise<void> {
   show(
     heading(t.payTitle),
     summary,
-    loginForm(null, () => void chooseAccount(invoice, summary, total)),
+    loginForm(null, () => void chooseAccount(invoice, summary, terms)),
   );
   emit({ type: 'ready', mode: 'pay' });
 }
 
-/** `total` is the amount with the bank's fee, as the buyer is charged it. */
-async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, total: string): Promise<void> {
+/**
+ * What the buyer pays for an invoice: the amount and the bank's fee with it (charged together,
+ * so both are told before paying), in minor units and as text.
+ */
+interface PayTerms {
+  chargedMinor: number;
+  amountText: string;
+  /** Null when the bank charges no fee (or is older than the invoice's `creationFeeMinor`). */
+  feeText: string | null;
+  totalText: string;
+}
+
+function termsOf(invoice: VerifiedInvoice): PayTerms {
+  const money = (minor: number) => formatAmount(minor, invoice.currency, config.lang);
+  const feeMinor = invoice.creationFeeMinor ?? 0;
+  return {
+    chargedMinor: invoice.amountMinor + feeMinor,
+    amountText: money(invoice.amountMinor),
+    feeText: feeMinor > 0 ? money(feeMinor) : null,
+    totalText: money(invoice.amountMinor + feeMinor),
+  };
+}
+
+async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, terms: PayTerms): Promise<void> {
   let aggregation: {
     usualAccounts: Array<{ id: string; name: string; currency: string; balanceMinor: number }>;
   };
@@ -286,15 +305,14 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, tot
       heading(t.payTitle),
       summary,
       alertBox(t.failed),
-      loginForm(null, () => void chooseAccount(invoice, summary, total)),
+      loginForm(null, () => void chooseAccount(invoice, summary, terms)),
     );
     emit({ type: 'error', code, message: t.failed });
     return;
   }
   const accounts = aggregation.usualAccounts.filter((account) => account.currency === invoice.currency);
   // The first account that holds the amount and the bank's fee is chosen; with none, paying later.
-  const chargedMinor = invoice.amountMinor + (invoice.creationFeeMinor ?? 0);
-  const enough = accounts.find((account) => account.balanceMinor >= chargedMinor);
+  const enough = accounts.find((account) => account.balanceMinor >= terms.chargedMinor);
   const choices = accounts.map((account) =>
     h(
       'label',
@@ -324,8 +342,12 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, tot
     keys.set(choice, key);
     return key;
   };
-  const label = () => (chosen() === payLaterValue ? t.payLaterButton : t.confirmPay(total));
-  const pay = h('button', { type: 'submit', class: 'primary', 'data-autofocus': true }, t.confirmPay(total));
+  const label = () => (chosen() === payLaterValue ? t.payLaterButton : t.confirmPay(terms.totalText));
+  const pay = h(
+    'button',
+    { type: 'submit', class: 'primary', 'data-autofocus': true },
+    t.confirmPay(terms.totalText),
+  );
   const problem = h('div');
   const waiting = h('div');
   const fieldset = h(
@@ -335,7 +357,7 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, tot
     ...(accounts.length === 0 ? [h('p', { class: 'hint' }, t.noAccountHere)] : []),
     // Why "Pay later" is chosen for the buyer (helper-86: it was preselected without a word).
     ...(accounts.length > 0 && !enough
-      ? [h('p', { class: 'hint' }, t.noAccountHolds(total, (invoice.creationFeeMinor ?? 0) > 0))]
+      ? [h('p', { class: 'hint' }, t.noAccountHolds(terms.totalText, terms.feeText !== null))]
       : []),
     ...choices,
   );
@@ -385,13 +407,8 @@ async function chooseAccount(invoice: VerifiedInvoice, summary: HTMLElement, tot
         idempotencyKey: keyFor(choice),
         payeeName: invoice.payeeName,
         orderReference: invoice.orderReference,
-        amountText: formatAmount(invoice.amountMinor, invoice.currency, config.lang),
-        ...(invoice.creationFeeMinor
-          ? {
-              feeText: formatAmount(invoice.creationFeeMinor, invoice.currency, config.lang),
-              totalText: total,
-            }
-          : {}),
+        amountText: terms.amountText,
+        ...(terms.feeText ? { feeText: terms.feeText, totalText: terms.totalText } : {}),
         token: session?.token ?? '',
       },
       {
