@@ -1,7 +1,7 @@
 import { type CommissionSchedule, creationFeeFor, feeFor } from './commission.ts';
 import { bankActor, payDeadlineBarsLock, payDeadlineMissed, shipDeadlineMissed } from './deadlines.ts';
 import { type DisputeResolution, disputeLost } from './disputes.ts';
-import { fail, ok, type Result } from './errors.ts';
+import { fail, failWith, ok, type Refusal, type Result, refusal } from './errors.ts';
 import { amountMinorMax, type CurrencyCode, mulDivCeil, parseAmountMinor } from './money.ts';
 import { lockPpmFull } from './share.ts';
 
@@ -574,7 +574,7 @@ export function deposit(account: TemporaryAccount, input: DepositInput): Result<
     return fail('role_not_allowed', 'The seller does not pay into a deal; the buyer (or a member) does.');
   }
   const closed = payDeadlineMissed(account);
-  if (closed) return closed;
+  if (closed) return failWith(closed);
   const amount = parseAmountMinor(input.amountMinor);
   if (!amount.ok) return amount;
   const check = checkUsualAccount(input.from, input.by, account.currency);
@@ -692,7 +692,7 @@ export function remit(account: TemporaryAccount, input: RemitInput): Result<Comm
     return fail('account_dissolved', 'This temporary account is dissolved; nothing moves through it.');
   }
   const closed = payDeadlineMissed(account);
-  if (closed) return closed;
+  if (closed) return failWith(closed);
   const amount = parseAmountMinor(input.amountMinor);
   if (!amount.ok) return amount;
   const feeDueMinor = account.creationFeeDueMinor;
@@ -838,7 +838,7 @@ export function setLock(account: TemporaryAccount, input: SetLockInput): Result<
     );
   }
   const refused = lockOnRefused(account, live.value, input.lockPpm, input.now);
-  if (refused) return refused;
+  if (refused) return failWith(refused);
   // A lock set to what it is changes nothing: no event, no new version, no webhook (it was
   // recorded as a change from 0 to 0: helper-79's review). A partial lock set to its own share
   // keeps its hold too (withLock keeps the hold of an unchanged share), so it is no change.
@@ -868,7 +868,7 @@ export function checkFunds(account: TemporaryAccount, input: Context): Result<Co
   // A deal that is off is never funded, whatever it holds (a refunded fee may take it over its
   // amount): "sufficient" would tell a shop to ship a cancelled order (helper-87).
   const off = payDeadlineMissed(account);
-  if (off) return off;
+  if (off) return failWith(off);
   const missingMinor = shortfallMinor(account);
   const events: AccountEvent[] = [];
   const emit = eventSink(events, input, account.version);
@@ -1013,7 +1013,7 @@ export function withdraw(account: TemporaryAccount, input: WithdrawInput): Resul
   // refused as the closed pay window, not as a lock (none may be on).
   if (movable === 0 && account.balanceMinor > 0 && live.value.role !== 'buyer' && dealIsOff(account)) {
     const off = payDeadlineMissed(account);
-    if (off) return off;
+    if (off) return failWith(off);
   }
   const requested = input.amountMinor === undefined ? movable : input.amountMinor;
   if (input.amountMinor !== undefined) {
@@ -1152,7 +1152,7 @@ export function lockOnRefused(
   party: Party,
   lockPpm: number,
   now: string,
-): Result<never> | undefined {
+): Refusal | undefined {
   return (
     acceptedStaysReleased(account, party, lockPpm) ??
     shipDeadlineMissed(account, party, lockPpm, now) ??
@@ -1169,10 +1169,10 @@ function acceptedStaysReleased(
   account: TemporaryAccount,
   party: Party,
   lockPpm: number,
-): Result<never> | undefined {
+): Refusal | undefined {
   if (account.mode !== 'deal' || party.role !== 'buyer' || account.verdict !== 'accepted' || lockPpm === 0)
     return;
-  return fail(
+  return refusal(
     'verdict_already_given',
     'You accepted this deal: your lock stays off so the seller can be paid.',
   );

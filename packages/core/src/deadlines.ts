@@ -13,7 +13,7 @@ import {
   type Transfer,
   withLock,
 } from './account.ts';
-import { fail, ok, type Result } from './errors.ts';
+import { failWith, ok, type Refusal, type Result, refusal } from './errors.ts';
 
 /**
  * A deal's deadlines, so neither side's money or goods wait on the other for ever (the patent
@@ -209,30 +209,27 @@ export function passDeadlines(account: TemporaryAccount, now: string): CommandOu
  * lapsed, closed or taken back by the buyer); undefined when it may. `cancelUnpaid` and the
  * views (`mayCancel`) share it, so the pages offer Cancel only where the API takes it.
  */
-export function cancelRefused(
-  account: TemporaryAccount,
-  by: string,
-): Result<never> | 'unchanged' | undefined {
+export function cancelRefused(account: TemporaryAccount, by: string): Refusal | 'unchanged' | undefined {
   const party = account.parties.find((candidate) => candidate.customerId === by);
-  if (!party) return fail('not_a_party', 'You are not a party to this temporary account.');
-  if (party.role !== 'seller') return fail('role_not_allowed', 'Only the seller cancels a deal.');
+  if (!party) return refusal('not_a_party', 'You are not a party to this temporary account.');
+  if (party.role !== 'seller') return refusal('role_not_allowed', 'Only the seller cancels a deal.');
   if (account.mode !== 'deal') {
-    return fail('invalid_state', 'A fractional account is not a deal to cancel: dissolve it once empty.');
+    return refusal('invalid_state', 'A fractional account is not a deal to cancel: dissolve it once empty.');
   }
   if (account.shipment) {
     return account.status === 'dissolved'
-      ? fail('account_dissolved', 'This temporary account is dissolved; nothing moves through it.')
-      : fail('already_shipped', 'The goods were shipped: the deal is not cancelled.');
+      ? refusal('account_dissolved', 'This temporary account is dissolved; nothing moves through it.')
+      : refusal('already_shipped', 'The goods were shipped: the deal is not cancelled.');
   }
   if (account.verdict !== null || account.dispute) {
-    return fail('invalid_state', 'The buyer gave its verdict on this deal: it is not cancelled.');
+    return refusal('invalid_state', 'The buyer gave its verdict on this deal: it is not cancelled.');
   }
   // What the seller took of the buyer's money (an advance the buyer allowed) would stay taken,
   // also once the deal is closed since (helper-85; helper-88: a seller that took it all, so the
   // deal dissolved, was answered 200).
   const tookMinor = sellerTookMinor(account);
   if (tookMinor > 0) {
-    return fail(
+    return refusal(
       'invalid_state',
       "You have taken part of the buyer's money from this deal: it is not cancelled while you hold it.",
       { sellerTookMinor: tookMinor },
@@ -240,7 +237,7 @@ export function cancelRefused(
   }
   if (account.status === 'dissolved' || account.deadlines?.payMissed) return 'unchanged';
   if (account.status !== 'awaiting_funds') {
-    return fail(
+    return refusal(
       'invalid_state',
       'The deal is paid up: turn your lock off instead, and the buyer takes the money back.',
     );
@@ -259,7 +256,7 @@ export function cancelRefused(
 export function cancelUnpaid(account: TemporaryAccount, input: Context): Result<CommandOutcome> {
   const refused = cancelRefused(account, input.by);
   if (refused === 'unchanged') return ok({ account, events: [], transfers: [] });
-  if (refused) return refused;
+  if (refused) return failWith(refused);
   const seller = account.parties.find((party) => party.customerId === input.by) as Party;
   const events: AccountEvent[] = [];
   const emit = eventSink(events, input, account.version);
@@ -337,14 +334,14 @@ export function shipDeadlineMissed(
   party: Party,
   lockPpm: number,
   now: string,
-): Result<never> | undefined {
+): Refusal | undefined {
   if (party.role !== 'seller' || lockPpm === 0 || account.mode !== 'deal') return;
   if (account.dispute?.resolvedFor === 'seller') return;
   const deadlines = account.deadlines;
   const passed =
     deadlines?.shipMissed === true || (!!deadlines?.shipBy && deadlines.shipBy <= now && !account.shipment);
   if (!passed) return;
-  return fail(
+  return refusal(
     'deadline_passed',
     'The deadline to ship this deal has passed: the seller may not lock it again.',
     { shipBy: deadlines?.shipBy ?? null },
@@ -355,15 +352,15 @@ export function shipDeadlineMissed(
  * A deal whose pay deadline passed unfunded takes no more money (`deadline_passed`), and its
  * seller may not lock it again: the buyer may take back what it holds.
  */
-export function payDeadlineMissed(account: TemporaryAccount): Result<never> | undefined {
+export function payDeadlineMissed(account: TemporaryAccount): Refusal | undefined {
   if (account.mode !== 'deal' || account.deadlines?.payMissed !== true) return;
   if (account.deadlines.cancelled) {
-    return fail(
+    return refusal(
       'deal_cancelled',
       "The seller cancelled this deal: it takes no more money, and the seller's lock stays off.",
     );
   }
-  return fail('deadline_passed', 'The deadline to pay this deal has passed: it takes no more money.', {
+  return refusal('deadline_passed', 'The deadline to pay this deal has passed: it takes no more money.', {
     payBy: account.deadlines.payBy ?? null,
   });
 }
@@ -377,7 +374,7 @@ export function payDeadlineBarsLock(
   account: TemporaryAccount,
   party: Party,
   lockPpm: number,
-): Result<never> | undefined {
+): Refusal | undefined {
   return party.role !== 'buyer' && lockPpm > 0 ? payDeadlineMissed(account) : undefined;
 }
 

@@ -8,7 +8,7 @@ import {
   withLock,
 } from './account.ts';
 import { bankActor } from './deadlines.ts';
-import { fail, ok, type Result } from './errors.ts';
+import { fail, ok, type Refusal, type Result, refusal } from './errors.ts';
 import { lockPpmFull } from './share.ts';
 
 /**
@@ -73,15 +73,11 @@ export function resolveDispute(
 }
 
 /** After a resolved dispute, nobody but the winner may turn a lock on. */
-export function disputeLost(
-  account: TemporaryAccount,
-  party: Party,
-  lockPpm: number,
-): Result<never> | undefined {
+export function disputeLost(account: TemporaryAccount, party: Party, lockPpm: number): Refusal | undefined {
   const resolvedFor = account.dispute?.resolvedFor;
   if (!resolvedFor || lockPpm === 0) return;
   if (party.role === resolvedFor) return;
-  return fail(
+  return refusal(
     'dispute_resolved',
     `The bank resolved this dispute for the ${resolvedFor}: your lock stays off.`,
   );

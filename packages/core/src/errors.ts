@@ -101,6 +101,26 @@ export function fail<T = never>(code: ErrorCode, message: string, details?: Erro
   return { ok: false, error: new LockstepError(code, message, details) };
 }
 
+/**
+ * A refusal not (yet) raised as an error: what a check found, for callers that only ask whether
+ * something is allowed. A view answering "may this party cancel?" on every read builds no Error
+ * (its stack trace cost 8% of a lock's CPU in the storage-free bench); a command that acts on the
+ * refusal raises it with `failWith`.
+ */
+export interface Refusal {
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly details?: ErrorDetails;
+}
+
+export function refusal(code: ErrorCode, message: string, details?: ErrorDetails): Refusal {
+  return details === undefined ? { code, message } : { code, message, details };
+}
+
+export function failWith<T = never>(refused: Refusal): Result<T> {
+  return fail(refused.code, refused.message, refused.details);
+}
+
 /** Unwraps a result, throwing its error. For layers that abort a transaction on failure. */
 export function unwrap<T>(result: Result<T>): T {
   if (result.ok) return result.value;

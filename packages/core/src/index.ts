@@ -87,10 +87,13 @@ export {
   type ErrorDetails,
   errorCodes,
   fail,
+  failWith,
   isLockstepError,
   LockstepError,
   ok,
+  type Refusal,
   type Result,
+  refusal,
   unwrap,
 } from './errors.ts';
 export {
