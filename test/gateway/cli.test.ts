@@ -332,7 +332,9 @@ describe('operator CLI: argument errors', () => {
     const help = cli(dataDir, 'key:create', '--help');
     expect([help.status, help.stdout.split('\n')[0]]).toEqual([0, expect.stringMatching(/^Usage/)]);
     expect(readdirSync(dataDir)).toEqual([]);
-  });
+    // 20 CLI processes one after another (~1.5 s each from source): the default 30 s ran out on a
+    // busy machine (44 s in a full run beside two Chromium sessions).
+  }, 120_000);
 
   it('an unknown command is refused before the store is opened: nothing is created', () => {
     const dataDir = tempDir('unknown');
