@@ -138,13 +138,22 @@ describe('deal deadlines', () => {
     expect(passed.account.parties.map((party) => party.lockPpm)).toEqual([full, 0]);
     const relock = setLock(passed.account, { by: 'ibm', now: at(14), lockPpm: full });
     expect(relock.ok ? null : relock.error.code).toBe('deadline_passed');
-    // Shipping late does not give the seller its lock back (helper-37's review).
-    const late = step(
-      markShipped(passed.account, { by: 'ibm', now: at(15), carrier: 'Yamato', trackingNumber: 'late' }),
-      at(15),
+    // Shipping late is refused (helper-89: it was recorded, the shop shipped, and the buyer took
+    // all its money back), also before the sweep ran: the command applies the deadline first.
+    for (const [account, now] of [
+      [passed.account, at(15)],
+      [locked, at(14.5)],
+    ] as const) {
+      const late = markShipped(account, { by: 'ibm', now, carrier: 'Yamato', trackingNumber: 'late' });
+      expect(late.ok ? null : [late.error.code, late.error.details]).toEqual([
+        'deadline_passed',
+        { shipBy: at(14) },
+      ]);
+    }
+    const lateThroughDeadlines = underDeadlines(locked, defaultDeadlinePolicy, at(14.5), (current) =>
+      markShipped(current, { by: 'ibm', now: at(14.5), carrier: 'Yamato', trackingNumber: 'late' }),
     );
-    const lateRelock = setLock(late, { by: 'ibm', now: at(15), lockPpm: full });
-    expect(lateRelock.ok ? null : lateRelock.error.code).toBe('deadline_passed');
+    expect(lateThroughDeadlines.ok ? null : lateThroughDeadlines.error.code).toBe('deadline_passed');
     // With its lock off all along, the seller's missed deadline is still recorded once.
     const neverRelocked = sellerLocked(0);
     const off = step(setLock(neverRelocked, { by: 'ibm', now: at(1), lockPpm: 0 }), at(1));

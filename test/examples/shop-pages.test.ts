@@ -228,6 +228,23 @@ describe('example shop pages', () => {
     expect(handle.shop.orders.get(order.id)?.status).toBe('funded');
   });
 
+  it('the bank decides the dispute for the buyer: the order reads refunding, no refund offered, refunded once taken back (helper-89)', async () => {
+    const { gw, handle, order, code, buyer } = await disputedOrder();
+    await gw.admin.resolveDispute(code, 'buyer', 'arrived broken');
+    // It stayed "Problem reported: the shop is looking into it", offering to release our lock.
+    await orderReaches(handle, order.id, 'refunding', 15_000);
+    const admin = await (
+      await handle.shop.app.request(`${handle.url}/admin`, { headers: { authorization: adminAuth } })
+    ).text();
+    expect(admin).not.toContain(`/admin/orders/${order.id}/refund`);
+    const back = await gw.request('POST', `/v1/temporary-accounts/${code}/withdraw`, {
+      token: buyer,
+      body: {},
+    });
+    expect(back.body.status).toBe('dissolved');
+    await orderReaches(handle, order.id, 'refunded', 15_000);
+  });
+
   it('a refund offered, then the bank decides the dispute for the shop: the shop takes the payment (helper-77)', async () => {
     const { gw, handle, order, code } = await disputedOrder();
     expect((await adminPost(handle, `/admin/orders/${order.id}/refund`)).status).toBe(303);

@@ -1,8 +1,40 @@
 import { describe, expect, it, vi } from 'vitest';
-import { startTestGateway } from '../support/gateway.ts';
-import { account, checkout, closedAfterEach, orderReaches, startShop } from './shop-harness.ts';
+import { startTestGateway, type TestGateway } from '../support/gateway.ts';
+import {
+  account,
+  adminAuth,
+  adminPost,
+  buyerPays,
+  checkout,
+  closedAfterEach,
+  orderReaches,
+  type ShopHandle,
+  startShop,
+} from './shop-harness.ts';
 
 const cleanup = closedAfterEach();
+
+/** A gateway and the example shop, with Date faked so a test moves the clock past a deadline. */
+async function shopWithClock() {
+  // Only Date is faked: timers and the webhooks' signatures run as usual.
+  vi.useFakeTimers({ toFake: ['Date'] });
+  cleanup(async () => vi.useRealTimers());
+  const gw = await startTestGateway({ listen: true });
+  cleanup(() => gw.close());
+  const handle = await startShop(gw);
+  cleanup(() => handle.stop());
+  return { gw, handle };
+}
+
+/** The buyer takes all it paid back: the deal closes, and the order reads `refunded`. */
+async function buyerTakesItBack(gw: TestGateway, handle: ShopHandle, orderId: string, code: string) {
+  const back = await gw.request('POST', `/v1/temporary-accounts/${code}/withdraw`, {
+    token: await gw.buyerToken(),
+    body: {},
+  });
+  expect(back.body.status).toBe('dissolved');
+  await orderReaches(handle, orderId, 'refunded');
+}
 
 /**
  * The example shop hears of a pay-later order whose pay deadline passed part paid: the order
@@ -11,13 +43,7 @@ const cleanup = closedAfterEach();
  */
 describe('the example shop and a buyer who did not pay up in time', () => {
   it('a part-paid order is refunding once the pay deadline passes, refunded once the buyer took it back', async () => {
-    // Only Date is faked: timers and the webhooks' signatures run as usual.
-    vi.useFakeTimers({ toFake: ['Date'] });
-    cleanup(async () => vi.useRealTimers());
-    const gw = await startTestGateway({ listen: true });
-    cleanup(() => gw.close());
-    const handle = await startShop(gw);
-    cleanup(() => handle.stop());
+    const { gw, handle } = await shopWithClock();
     const buyer = await gw.buyerToken();
     const order = await checkout(handle);
     const created = await gw.request('POST', '/v1/temporary-accounts', {
@@ -42,11 +68,43 @@ describe('the example shop and a buyer who did not pay up in time', () => {
     vi.setSystemTime(Date.now() + 8 * 86_400_000);
     expect((await gw.gateway.deadlineSweep?.sweep())?.passed).toBe(1);
     await orderReaches(handle, order.id, 'refunding');
-    const back = await gw.request('POST', `/v1/temporary-accounts/${code}/withdraw`, {
-      token: await gw.buyerToken(),
-      body: {},
+    await buyerTakesItBack(gw, handle, order.id, code);
+  }, 60_000);
+});
+
+/**
+ * The example shop that did not ship in time: the bank took its lock off for good and refuses a
+ * late shipment, so the order reads `refunding` and the admin offers no Mark shipped (helper-89:
+ * it read "being packed", the admin shipped, and the buyer took all its money back).
+ */
+describe('the example shop that did not ship in time', () => {
+  it('a funded order is refunding once the ship deadline passes; shipping is not offered, and refused', async () => {
+    const { gw, handle } = await shopWithClock();
+    const order = await checkout(handle, 'cups');
+    const code = await buyerPays(gw, order.invoiceToken);
+    await orderReaches(handle, order.id, 'funded');
+    const adminPage = async () =>
+      (
+        await handle.shop.app.request(`${handle.url}/admin`, { headers: { authorization: adminAuth } })
+      ).text();
+    expect(await adminPage()).toContain(`/admin/orders/${order.id}/ship`);
+    vi.setSystemTime(Date.now() + 15 * 86_400_000);
+    expect((await gw.gateway.deadlineSweep?.sweep())?.passed).toBe(1);
+    await orderReaches(handle, order.id, 'refunding');
+    expect(await adminPage()).not.toContain(`/admin/orders/${order.id}/ship`);
+    const shipped = await adminPost(
+      handle,
+      `/admin/orders/${order.id}/ship`,
+      'carrier=Yamato&trackingNumber=T-1',
+    );
+    expect(shipped.status).toBe(409);
+    // The bank refuses it too, whatever a shop's own book says.
+    const late = await gw.request('POST', `/v1/temporary-accounts/${code}/ship`, {
+      token: gw.seed.secretKey,
+      body: { carrier: 'Yamato', trackingNumber: 'T-1' },
     });
-    expect(back.body.status).toBe('dissolved');
-    await orderReaches(handle, order.id, 'refunded');
+    expect([late.status, late.body.error?.code]).toEqual([409, 'deadline_passed']);
+    expect((await account(gw, code)).shipment).toBeNull();
+    await buyerTakesItBack(gw, handle, order.id, code);
   }, 60_000);
 });

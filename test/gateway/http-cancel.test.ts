@@ -62,8 +62,17 @@ describe('a seller cancels a deal not paid up', () => {
     });
     const checked = await call(seller, `/${code}/check-funds`);
     expect([checked.status, checked.body.error?.code]).toEqual([409, 'deal_cancelled']);
+    // Shipping, accepting and rejecting answer why, as pay-ins do: they said
+    // `account_awaiting_funds` (helper-90), asking for a pay-in the bank refuses.
     const shipped = await call(seller, `/${code}/ship`, { carrier: 'Yamato', trackingNumber: 'X' });
-    expect(shipped.status).toBe(409);
+    const accepted = await call(buyer, `/${code}/accept`);
+    const rejected = await call(buyer, `/${code}/reject`, { reason: 'never came' });
+    expect([shipped, accepted, rejected].map((answer) => [answer.status, answer.body.error?.code])).toEqual([
+      [409, 'deal_cancelled'],
+      [409, 'deal_cancelled'],
+      [409, 'deal_cancelled'],
+    ]);
+    expect((await read(code)).version).toBe(cancelled.body.version);
     // The bank's page says where the ¥100 came from.
     const { cookie } = await pageLogIn(gateway, demoLogins.buyer.userId, demoLogins.buyer.password);
     const page = (await pageGet(gateway, `/bank/temporary-accounts/${code}`, cookie)).text;

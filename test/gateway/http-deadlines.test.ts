@@ -95,13 +95,19 @@ describe('deal deadlines', () => {
     expect(after.body.deadlines.shipMissed).toBe(true);
     const sellerView = await gateway.request('GET', `/v1/temporary-accounts/${code}`, { token: seller });
     expect([sellerView.body.mayLock, after.body.mayLock]).toEqual([false, true]);
-    // The seller may not lock it again, not even after shipping late (helper-37's review); the
-    // buyer takes the money back and the deal dissolves.
+    // The seller may not ship late (helper-89: the shipment was recorded, the shop shipped, and
+    // the buyer took all its money back) nor lock it again (helper-37's review); the buyer takes
+    // the money back and the deal dissolves.
     const late = await post(seller, `/v1/temporary-accounts/${code}/ship`, {
       carrier: 'Yamato',
       trackingNumber: 'YT-late',
     });
-    expect(late.status).toBe(200);
+    expect(late.status).toBe(409);
+    expect(late.body.error).toMatchObject({
+      code: 'deadline_passed',
+      details: { shipBy: locked.deadlines.shipBy },
+    });
+    expect((await get(`/v1/temporary-accounts/${code}`)).body.shipment).toBeNull();
     const again = await post(seller, `/v1/temporary-accounts/${code}/lock`);
     expect(again.status).toBe(409);
     expect(again.body.error).toMatchObject({

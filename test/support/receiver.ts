@@ -42,9 +42,11 @@ export async function receiver(
 }
 
 export async function waitFor(check: () => boolean, timeoutMs = 10_000) {
-  const started = Date.now();
+  // performance.now, not Date: a test that fakes Date (deadlines) froze the wait's clock, so a
+  // status never reached hung the test to its timeout instead of saying which it was.
+  const started = performance.now();
   while (!check()) {
-    if (Date.now() - started > timeoutMs) throw new Error('timed out waiting');
+    if (performance.now() - started > timeoutMs) throw new Error('timed out waiting');
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }

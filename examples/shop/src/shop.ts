@@ -21,8 +21,10 @@ import { type Order, OrderBook, type OrderStatus, statusText } from './orders.ts
  *   account.funded   → check again after the buyer paid in the rest
  *   deal.accepted    → the buyer released: withdraw (step 123)
  *   deal.rejected    → the buyer reported a problem: the order is disputed
- *   dispute.resolved → the bank decided it; for us: withdraw (for the buyer: a refund follows)
- *   account.dissolved→ closes a refunded dispute
+ *   dispute.resolved → the bank decided it; for us: withdraw (for the buyer: refunding)
+ *   deal.cancelled, deadline.passed → our cancel, a missed pay deadline, or our missed ship
+ *                      deadline (the bank refuses a late shipment): refunding, or cancelled
+ *   account.dissolved→ closes a refunded or cancelled order
  */
 export const catalog = [
   { id: 'tea', title: 'Uji green tea, 100 g', amountMinor: 10_500, currency: 'JPY' },
@@ -403,11 +405,21 @@ export function createShop(options: ShopOptions) {
         return;
       case 'dispute.resolved':
         // The bank decided for us: the buyer's lock is off, take the payment (also if this
-        // arrives before deal.rejected, which then changes nothing).
+        // arrives before deal.rejected, which then changes nothing). For the buyer: our lock is
+        // off for good and the buyer takes the money back (helper-89: the order still read
+        // "Problem reported" and offered to refund).
         if (event.data?.for === 'seller') await released(order.id, code);
+        else orders.transition(order.id, ['funded', 'shipped', 'disputed'], 'refunding');
         return;
       case 'deal.cancelled':
       case 'deadline.passed': {
+        // We did not ship in time: the bank took our lock off for good and refuses a shipment;
+        // the buyer takes the money back (helper-89: the order read "being packed" and the admin
+        // still offered Mark shipped).
+        if (event.type === 'deadline.passed' && event.data?.deadline === 'ship') {
+          orders.transition(order.id, ['funded'], 'refunding');
+          return;
+        }
         // Our cancel (from the bank's pages too), or the buyer's pay deadline: the deal takes no
         // more money. Part paid: the buyer takes it back (refunding, then refunded when the
         // account closes); nothing paid: account.dissolved follows and cancels the order.

@@ -1,5 +1,11 @@
 import { type CommissionSchedule, creationFeeFor, feeFor } from './commission.ts';
-import { bankActor, payDeadlineBarsLock, payDeadlineMissed, shipDeadlineMissed } from './deadlines.ts';
+import {
+  bankActor,
+  payDeadlineBarsLock,
+  payDeadlineMissed,
+  shipDeadlineMissed,
+  shipDeadlinePassed,
+} from './deadlines.ts';
 import { type DisputeResolution, disputeLost } from './disputes.ts';
 import { fail, failWith, ok, type Refusal, type Result, refusal } from './errors.ts';
 import { amountMinorMax, type CurrencyCode, mulDivCeil, parseAmountMinor } from './money.ts';
@@ -435,6 +441,16 @@ export function dealIsOff(account: {
   shipment: unknown;
 }): boolean {
   return account.mode === 'deal' && account.deadlines?.payMissed === true && !account.shipment;
+}
+
+/**
+ * Why nothing is shipped, accepted or rejected on a deal that is off: `deal_cancelled` or
+ * `deadline_passed`, as its pay-ins and locks are refused. They answered `account_awaiting_funds`
+ * (helper-90), asking for a pay-in the bank refuses, even of a cancelled deal holding more than
+ * its amount once the creation fee came back.
+ */
+function dealOffRefusal(account: TemporaryAccount): Refusal | undefined {
+  return dealIsOff(account) ? payDeadlineMissed(account) : undefined;
 }
 
 /**
@@ -891,6 +907,8 @@ export function markShipped(account: TemporaryAccount, input: MarkShippedInput):
   const live = requireLive(account, input.by);
   if (!live.ok) return live;
   if (live.value.role !== 'seller') return fail('role_not_allowed', 'Only the seller ships.');
+  const off = dealOffRefusal(account);
+  if (off) return failWith(off);
   if (
     account.status !== 'funded' ||
     (account.mode === 'deal' && coveredMinor(account) < account.requiredMinor)
@@ -909,6 +927,16 @@ export function markShipped(account: TemporaryAccount, input: MarkShippedInput):
       account.dispute
         ? 'The bank decided this deal: it is not shipped now.'
         : `The buyer already ${account.verdict} this deal: it is not shipped now.`,
+    );
+  }
+  // A deal whose ship deadline passed is the buyer's to take back: the bank took the seller's
+  // lock off for good. A shipment recorded then (it answered 200) told the shop the deal was on;
+  // it shipped, and the buyer took all its money back (helper-89). Refused before the goods leave.
+  if (shipDeadlinePassed(account, input.now)) {
+    return fail(
+      'deadline_passed',
+      'The deadline to ship this deal has passed: the buyer may take its money back, so do not ship it. Agree a new deal with the buyer if it still wants the goods.',
+      { shipBy: account.deadlines?.shipBy ?? null },
     );
   }
   const shipment: Shipment = {
@@ -1223,6 +1251,8 @@ function requireBuyerVerdict(account: TemporaryAccount, input: Context): Result<
   if (live.value.role !== 'buyer') {
     return fail('role_not_allowed', 'Only the buyer accepts or rejects the deal.');
   }
+  const off = dealOffRefusal(account);
+  if (off) return failWith(off);
   if (account.status !== 'funded') {
     return fail('account_awaiting_funds', 'The deal is not funded yet.');
   }

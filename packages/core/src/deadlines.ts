@@ -337,14 +337,23 @@ export function shipDeadlineMissed(
 ): Refusal | undefined {
   if (party.role !== 'seller' || lockPpm === 0 || account.mode !== 'deal') return;
   if (account.dispute?.resolvedFor === 'seller') return;
-  const deadlines = account.deadlines;
-  const passed =
-    deadlines?.shipMissed === true || (!!deadlines?.shipBy && deadlines.shipBy <= now && !account.shipment);
-  if (!passed) return;
+  if (!shipDeadlinePassed(account, now)) return;
   return refusal(
     'deadline_passed',
     'The deadline to ship this deal has passed: the seller may not lock it again.',
-    { shipBy: deadlines?.shipBy ?? null },
+    { shipBy: account.deadlines?.shipBy ?? null },
+  );
+}
+
+/**
+ * Whether the deal's ship deadline passed unshipped: recorded (`shipMissed`), or due by `now`
+ * before the sweep reached it. A deal that shipped late under an older release stays missed.
+ */
+export function shipDeadlinePassed(account: TemporaryAccount, now: string): boolean {
+  const deadlines = account.deadlines;
+  return (
+    account.mode === 'deal' &&
+    (deadlines?.shipMissed === true || (!!deadlines?.shipBy && deadlines.shipBy <= now && !account.shipment))
   );
 }
 
