@@ -242,6 +242,26 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
     await order.page.close();
   }, 90_000);
 
+  it('the shop\'s own login cannot pay its invoice: the bank\'s window says why, not "try again" (helper-89)', async () => {
+    const { page, frame } = await open(`mode="pay" invoice="${await invoice(1_200, 'order-own')}"`);
+    await login(frame, demoLogins.seller);
+    const payButton = frame.locator('form.pay button[type=submit]');
+    await expect(payButton.textContent()).resolves.toMatch(/^(Pay ¥1,200|Open the deal, pay later)/);
+    const popup = page.waitForEvent('popup');
+    await payButton.click();
+    const window = await popup;
+    await window.getByRole('button', { name: /^(Pay|Open)/ }).click();
+    await window
+      .getByRole('alert')
+      .getByText('This invoice is payable to you: log in as the buyer to pay it.')
+      .waitFor();
+    await frame
+      .getByRole('alert')
+      .getByText('This invoice is payable to you: log in as the buyer to pay it.')
+      .waitFor();
+    await page.close();
+  }, 60_000);
+
   it('a buyer short of money opens the deal to pay later (rule 7); the order page says what to pay and turns funded live', async () => {
     const short = { userId: 'short-buyer', password: 'short-pass-123' };
     const customer = await gateway.admin.createCustomer({ ...short, displayName: 'Short' });

@@ -131,6 +131,22 @@ describe('a seller cancels a deal not paid up', () => {
     expect(after).toContain('The deal is off: it takes no more money');
   });
 
+  it('a cancelled deal no longer says a creation fee is due: no pay-in can come (helper-90)', async () => {
+    const empty = await sellerOpened(0);
+    expect((await read(empty)).creationFeeDueMinor).toBe(100);
+    expect((await call(seller, `/${empty}/cancel`)).body).toMatchObject({
+      status: 'dissolved',
+      creationFeeDueMinor: 0,
+      amountDueMinor: 0,
+    });
+    // Part paid (the fee charged with the pay-in, then given back): nothing due either.
+    const part = await sellerOpened(1_000);
+    expect((await call(seller, `/${part}/cancel`)).body).toMatchObject({
+      status: 'awaiting_funds',
+      creationFeeDueMinor: 0,
+    });
+  });
+
   it('cancelling a deal the buyer closed, or took back, answers 200 and changes nothing', async () => {
     const code = await sellerOpened(0);
     const closed = await call(buyer, `/${code}/dissolve`);

@@ -26,6 +26,7 @@ const en = {
   invoiceExpired: 'This invoice has expired. Ask the shop for a new one.',
   invoiceUsed: 'A temporary account was already opened for this invoice: see your bank, or ask the shop.',
   insufficient: 'That account does not hold enough money: choose another, or pay later.',
+  ownInvoice: 'This invoice is payable to you: log in as the buyer to pay it.',
   payLaterChoice: 'Pay later: open the deal now, pay the money in at your bank when you are ready',
   noAccountHere:
     'You have no account in this currency at this bank: open the deal now and pay it in by transfer.',
@@ -142,6 +143,7 @@ const ja: Dictionary = {
   invoiceUsed:
     'この請求書にはすでに一時口座が開かれています。銀行でご確認いただくか、ショップにお問い合わせください。',
   insufficient: 'この口座の残高が足りません。別の口座を選ぶか、あとで支払ってください。',
+  ownInvoice: 'この請求書の受取人はあなたです。購入者としてログインしてお支払いください。',
   payLaterChoice: 'あとで支払う：取引を今開き、準備ができたら銀行で入金する',
   noAccountHere: 'この銀行にこの通貨の口座がありません。取引を今開き、振込で入金してください。',
   payLaterButton: '取引を開いて、あとで支払う',
@@ -230,6 +232,8 @@ export function payFailureText(t: Dictionary, code: string): string {
   if (code === 'insufficient_funds') return t.insufficient;
   if (code === 'invoice_already_used') return t.invoiceUsed;
   if (code === 'invoice_expired') return t.invoiceExpired;
+  // The payee's own login: no retry can pay it (it said "please try again": helper-89).
+  if (code === 'invalid_parties') return t.ownInvoice;
   return t.failed;
 }
 

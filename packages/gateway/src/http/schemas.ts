@@ -178,7 +178,10 @@ export const TemporaryAccount = z
       description:
         'Whether the caller, as the seller, may cancel the deal now (POST .../cancel): a deal awaiting funds, unshipped, without a verdict, with none of the buyer’s money taken by the seller.',
     }),
-    creationFeeDueMinor: z.number().int(),
+    creationFeeDueMinor: z.number().int().openapi({
+      description:
+        'The bank’s creation fee not charged yet: taken with the first pay-in. 0 once the account takes no more pay-ins (dissolved, or a deal that is off: cancelled or past its pay deadline).',
+    }),
     amountDueMinor: z.number().int().nullable().openapi({
       description:
         'What a pay-in may still add to a deal (its amount less what it holds and what the seller took of other parties’ money; 0 after a verdict); null for a fractional account, which takes any.',

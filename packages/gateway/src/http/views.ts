@@ -79,7 +79,10 @@ export async function accountView(
     viewerRole: account.parties.find((party) => party.customerId === viewerId)?.role ?? null,
     mayLock: mayLock(account, viewerId, now),
     mayCancel: cancelRefused(account, viewerId) === undefined,
-    creationFeeDueMinor: account.creationFeeDueMinor,
+    // Charged with a first pay-in only: none can come once the account is closed to them, and
+    // a cancelled deal never paid into said a fee was still due (helper-90).
+    creationFeeDueMinor:
+      account.status === 'dissolved' || dealIsOff(account) ? 0 : account.creationFeeDueMinor,
     amountDueMinor: amountDueMinor(account) ?? null,
     version: account.version,
     createdAt: account.createdAt,
