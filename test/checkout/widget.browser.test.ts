@@ -20,6 +20,7 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
   let context: BrowserContext;
   let pageHtml = '';
   let pageHeaders: Record<string, string> = {};
+  let clockAheadMs = 0;
 
   beforeAll(async () => {
     shop = createServer((request, response) => {
@@ -32,7 +33,13 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
     await new Promise<void>((resolve) => shop.listen(0, '127.0.0.1', resolve));
     const address = shop.address();
     shopOrigin = `http://localhost:${typeof address === 'object' && address ? address.port : 0}`;
-    gateway = await startTestGateway({ listen: true, allowedOrigins: [shopOrigin] });
+    gateway = await startTestGateway({
+      listen: true,
+      allowedOrigins: [shopOrigin],
+      // The bank's clock runs with the real one, moved on by a test that needs a deadline passed.
+      now: () => new Date(Date.now() + clockAheadMs),
+      deadlines: { firstDelayMs: 1e9 },
+    });
     browser = await launchBrowser();
     context = await browser.newContext({ viewport: { width: 900, height: 900 } });
   }, 60_000);
@@ -1068,6 +1075,29 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
     expect(await focusedIn(frame)).toBe('H1:Your payment');
     await expect(frame.locator('[role=status]').textContent()).resolves.toBe('You released the payment.');
     await page.close();
+  }, 60_000);
+
+  it('a deal the bank accepted at the verdict deadline says so, not "You released the payment" (helper-89)', async () => {
+    const code = await shippedDeal(2_400, 'order-silent');
+    clockAheadMs = 15 * 24 * 60 * 60 * 1000;
+    try {
+      // Earlier tests' open deals pass their deadlines too: this one is accepted among them.
+      await gateway.gateway.deadlineSweep?.sweep();
+      const swept = await gateway.request('GET', `/v1/temporary-accounts/${code}`, {
+        token: gateway.seed.secretKey,
+      });
+      expect([swept.body.verdict, swept.body.deadlines.verdictMissed]).toEqual(['accepted', true]);
+      const { page, frame } = await open(`mode="order" account="${code}"`);
+      await login(frame, demoLogins.buyer);
+      await frame
+        .getByText('You gave no verdict by the deadline: the bank released the payment to the seller.')
+        .first()
+        .waitFor();
+      expect(await frame.getByText('You released the payment.').count()).toBe(0);
+      await page.close();
+    } finally {
+      clockAheadMs = 0;
+    }
   }, 60_000);
 
   it('speaks Japanese and formats yen for lang="ja"', async () => {

@@ -65,6 +65,7 @@ describe('deal deadlines', () => {
       payBy: null,
       payMissed: false,
       cancelled: false,
+      verdictMissed: false,
     });
     // Unlocking and locking again does not buy time.
     later(dayMs);
@@ -154,6 +155,13 @@ describe('deal deadlines', () => {
     expect(await gateway.gateway.deadlineSweep?.sweep()).toMatchObject({ passed: 1 });
     const after = await get(`/v1/temporary-accounts/${code}`);
     expect(after.body.verdict).toBe('accepted');
+    // Accepted by the bank, not released by the buyer: said so (helper-89: the widget read "You
+    // released the payment", the bank's history a bare deal.accepted).
+    expect(after.body.deadlines.verdictMissed).toBe(true);
+    const { cookie } = await pageLogIn(gateway, demoLogins.buyer.userId, demoLogins.buyer.password);
+    const history = (await pageGet(gateway, `/bank/temporary-accounts/${code}`, cookie)).text;
+    expect(history).toContain('deadline.passed (verdict deadline)');
+    expect(history).toContain('deal.accepted (by the bank: the buyer gave no verdict by the deadline)');
     expect(lockOf(after.body, 'buyer')).toBe(0);
     // The view says what the lock command would answer: the buyer may not lock again.
     expect(after.body.mayLock).toBe(false);
@@ -414,6 +422,11 @@ describe('deal deadlines', () => {
     expect(view.body.dispute).toMatchObject({ resolvedFor: 'buyer' });
     expect(lockOf(view.body, 'seller')).toBe(0);
     expect((await eventTypes(code)).slice(-2)).toEqual(['dispute.resolved', 'lock.changed']);
+    // The bank's page says for whom, and why (helper-89: the reason was shown nowhere).
+    const { cookie } = await pageLogIn(gateway, demoLogins.buyer.userId, demoLogins.buyer.password);
+    const history = (await pageGet(gateway, `/bank/temporary-accounts/${code}`, cookie)).text;
+    expect(history).toContain('dispute.resolved (for the buyer: &quot;the shop sent the wrong item&quot;)');
+    expect(view.body.deadlines.verdictMissed).toBe(false);
     const relock = await post(seller, `/v1/temporary-accounts/${code}/lock`);
     expect(relock.status).toBe(409);
     expect(relock.body.error.code).toBe('dispute_resolved');

@@ -686,7 +686,9 @@ function refundReady(account: AccountView): boolean {
  * a reported problem is over (the status says where the money went).
  */
 function verdictText(account: AccountView): string {
-  if (account.verdict === 'accepted') return t.released;
+  // Accepted by the bank at the verdict deadline, not by the buyer (helper-89).
+  if (account.verdict === 'accepted')
+    return account.deadlines?.verdictMissed ? t.acceptedByDeadline : t.released;
   if (account.verdict === 'rejected' && account.status !== 'dissolved') return t.rejected;
   return '';
 }

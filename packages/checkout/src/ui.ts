@@ -49,6 +49,8 @@ export interface AccountView {
     shipBy: string | null;
     verdictBy: string | null;
     shipMissed: boolean;
+    /** Absent from a gateway older than it. */
+    verdictMissed?: boolean;
     payBy?: string | null;
     payMissed?: boolean;
     /** The seller cancelled it before it was paid up (absent from older gateways). */

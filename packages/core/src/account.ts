@@ -78,6 +78,11 @@ export interface Deadlines {
    * window closed then, so `payMissed` is set with it and the same rules follow.
    */
   cancelled?: boolean;
+  /**
+   * The verdict deadline passed without the buyer's verdict: the bank accepted the deal for it
+   * (a widget said "You released the payment" of such a deal: helper-89). Absent on older deals.
+   */
+  verdictMissed?: boolean;
 }
 
 export interface Shipment {

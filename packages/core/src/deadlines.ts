@@ -196,7 +196,11 @@ export function passDeadlines(account: TemporaryAccount, now: string): CommandOu
     next = lockOff(next, due.party, emit);
   } else {
     emit(next, 'deadline.passed', { deadline: 'verdict', dueAt: due.at });
-    next = { ...next, verdict: 'accepted' };
+    next = {
+      ...next,
+      verdict: 'accepted',
+      deadlines: { ...(next.deadlines as Deadlines), verdictMissed: true },
+    };
     emit(next, 'deal.accepted', { customerId: due.party.customerId, byDeadline: true });
     next = lockOff(next, due.party, emit);
   }

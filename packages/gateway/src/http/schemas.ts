@@ -148,6 +148,10 @@ export const TemporaryAccount = z
           description:
             'The seller cancelled the deal before it was paid up (POST .../cancel): payMissed is true with it.',
         }),
+        verdictMissed: z.boolean().openapi({
+          description:
+            'The verdict deadline passed without the buyer’s verdict: the bank accepted the deal (verdict "accepted"); the buyer did not release it itself.',
+        }),
       })
       .openapi({
         description:

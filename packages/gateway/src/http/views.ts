@@ -71,6 +71,7 @@ export async function accountView(
       payBy: account.deadlines?.payBy ?? null,
       payMissed: account.deadlines?.payMissed ?? false,
       cancelled: account.deadlines?.cancelled ?? false,
+      verdictMissed: account.deadlines?.verdictMissed ?? false,
     },
     dispute: account.dispute ?? null,
     // A deal that is off is never funded, whatever it holds (helper-87).

@@ -39,6 +39,7 @@ shipMissed: boolean
 payBy: (string | null)
 payMissed: boolean
 cancelled: boolean
+verdictMissed: boolean
 }
 dispute: ({
 resolvedFor: ("buyer" | "seller")
@@ -120,6 +121,7 @@ shipMissed: boolean
 payBy: (string | null)
 payMissed: boolean
 cancelled: boolean
+verdictMissed: boolean
 }
 dispute: ({
 resolvedFor: ("buyer" | "seller")

@@ -967,6 +967,17 @@ function eventDetail(event: EventView, currency: string): string {
   if (event.type === 'account.shipped' && typeof data.carrier === 'string') {
     return ` (${data.carrier}, ${String(data.trackingNumber ?? '')})`;
   }
+  // Who decided, and why (helper-89: "deal.accepted" read as the buyer's release when the
+  // deadline accepted it, and the bank's reason for its decision was shown nowhere).
+  if (event.type === 'deal.accepted' && data.byDeadline === true) {
+    return ' (by the bank: the buyer gave no verdict by the deadline)';
+  }
+  if (event.type === 'dispute.resolved' && typeof data.for === 'string') {
+    return ` (for the ${data.for}${typeof data.reason === 'string' && data.reason ? `: "${data.reason}"` : ''})`;
+  }
+  if (event.type === 'deadline.passed' && typeof data.deadline === 'string') {
+    return ` (${data.deadline} deadline)`;
+  }
   if (event.type === 'deal.cancelled' && Number(data.feeRefundedMinor) > 0) {
     return ` (the bank's creation fee of ${money(Number(data.feeRefundedMinor), currency)} given back into it)`;
   }
