@@ -108,3 +108,35 @@ describe('the example shop that did not ship in time', () => {
     await buyerTakesItBack(gw, handle, order.id, code);
   }, 60_000);
 });
+
+/**
+ * An order left unpaid past its invoice's hour: its pay page offers a new invoice, so the buyer
+ * can still pay it (helper-89: the page offered the expired one for ever, the widget said "ask
+ * the shop for a new one", and the shop had no way to give one).
+ */
+describe('the example shop and an order whose invoice expired unpaid', () => {
+  it('the pay page issues a new invoice; the old one stays refused, the new one pays the order', async () => {
+    const { gw, handle } = await shopWithClock();
+    const order = await checkout(handle, 'cups');
+    const payPage = async () => {
+      const response = await handle.shop.app.request(`${handle.url}/orders/${order.id}/pay`);
+      expect(response.status).toBe(200);
+      return /invoice="([^"]+)"/.exec(await response.text())?.[1];
+    };
+    expect(await payPage()).toBe(order.invoiceToken);
+    vi.setSystemTime(Date.now() + 2 * 3_600_000);
+    const fresh = await payPage();
+    expect(fresh).toBeTruthy();
+    expect(fresh).not.toBe(order.invoiceToken);
+    // Asked again, the same new invoice (not one per page view).
+    expect(await payPage()).toBe(fresh);
+    const stale = await gw.request('POST', '/v1/temporary-accounts', {
+      token: await gw.buyerToken(),
+      body: { invoice: order.invoiceToken },
+    });
+    expect([stale.status, stale.body.error?.code]).toEqual([410, 'invoice_expired']);
+    const code = await buyerPays(gw, fresh as string);
+    await orderReaches(handle, order.id, 'funded');
+    expect(handle.shop.orders.get(order.id)?.accountCode).toBe(code);
+  }, 60_000);
+});

@@ -170,6 +170,20 @@ export class OrderBook {
       .run(eventId, new Date().toISOString());
   }
 
+  /**
+   * Gives an unpaid order a new invoice in place of `previousId` (expired unused); false if the
+   * order has an account meanwhile or another request replaced it first.
+   */
+  replaceInvoice(id: string, previousId: string, invoiceId: string, invoiceToken: string): boolean {
+    const result = this.db
+      .prepare(
+        `UPDATE orders SET invoice_id = ?, invoice_token = ?, updated_at = ?
+         WHERE id = ? AND invoice_id = ? AND account_code IS NULL`,
+      )
+      .run(invoiceId, invoiceToken, new Date().toISOString(), id, previousId);
+    return Number(result.changes) === 1;
+  }
+
   /** Links the temporary account to the order once; false if it already has one. */
   linkAccount(id: string, accountCode: string): boolean {
     const result = this.db

@@ -26,6 +26,8 @@ import { type Order, OrderBook, type OrderStatus, statusText } from './orders.ts
  *                      deadline (the bank refuses a late shipment): refunding, or cancelled
  *   account.dissolved→ closes a refunded or cancelled order
  */
+type InvoiceCurrency = Parameters<Lockstep['invoices']['create']>[0]['currency'];
+
 export const catalog = [
   { id: 'tea', title: 'Uji green tea, 100 g', amountMinor: 10_500, currency: 'JPY' },
   { id: 'teapot', title: 'Tokoname teapot', amountMinor: 32_000, currency: 'JPY' },
@@ -77,17 +79,7 @@ export function createShop(options: ShopOptions) {
     const item = catalog.find((candidate) => candidate.id === form.item);
     if (!item) return c.text('No such item', 404);
     const orderId = `ord_${randomUUID().slice(0, 8)}`;
-    const invoice = await lockstep.invoices.create(
-      {
-        amountMinor: item.amountMinor,
-        currency: item.currency,
-        orderReference: orderId,
-        description: item.title,
-        payeeContact: 'orders@tea-shop.example',
-        expiresInSeconds: 3600,
-      },
-      { idempotencyKey: `invoice-${orderId}` },
-    );
+    const invoice = await issueInvoice(item, orderId, `invoice-${orderId}`);
     orders.insert({
       id: orderId,
       itemId: item.id,
@@ -114,12 +106,14 @@ export function createShop(options: ShopOptions) {
   });
 
   // Step 103: the buyer pays in the widget; the shop's page never sees bank credentials.
-  app.get('/orders/:id/pay', (c) => {
+  app.get('/orders/:id/pay', async (c) => {
     const order = orders.get(c.req.param('id'));
     if (!order) return c.text('No such order', 404);
     // Paid already (the back button, a second tab): the order page, not a dead end.
     if (order.accountCode || order.status !== 'awaiting_payment')
       return c.redirect(`/orders/${order.id}`, 303);
+    const invoiceToken = await payableInvoice(order);
+    if (invoiceToken === null) return c.redirect(`/orders/${order.id}`, 303);
     return c.html(
       page(
         'Pay',
@@ -129,7 +123,7 @@ export function createShop(options: ShopOptions) {
           <lockstep-checkout
             id="checkout"
             mode="pay"
-            invoice="${order.invoiceToken}"
+            invoice="${invoiceToken}"
             publishable-key="${options.publishableKey}"
             data-order="${order.id}"
           ></lockstep-checkout>
@@ -325,6 +319,42 @@ export function createShop(options: ShopOptions) {
   }
 
   /** Only a plain deal between this buyer and us, for this order's invoice and amount, counts. */
+  /** An invoice for the order, valid for an hour (the widget pays it, or opens a deal to pay later). */
+  function issueInvoice(
+    item: { amountMinor: number; currency: InvoiceCurrency; title: string },
+    orderId: string,
+    idempotencyKey: string,
+  ) {
+    return lockstep.invoices.create(
+      {
+        amountMinor: item.amountMinor,
+        currency: item.currency,
+        orderReference: orderId,
+        description: item.title,
+        payeeContact: 'orders@tea-shop.example',
+        expiresInSeconds: 3600,
+      },
+      { idempotencyKey },
+    );
+  }
+
+  /**
+   * The invoice the buyer pays now: the order's own, or a new one once it expired unused (the
+   * pay page offered an expired invoice for ever and the order was stuck: helper-89). An expired
+   * invoice can no longer open an account, so its order cannot be paid behind our back. Null
+   * when the order was paid meanwhile (its account is linked by then, or its webhook is coming).
+   */
+  async function payableInvoice(order: Order): Promise<string | null> {
+    const invoice = await lockstep.invoices.retrieve(order.invoiceId);
+    if (invoice.temporaryAccountCode !== null) return null;
+    if (Date.parse(invoice.expiresAt) > Date.now()) return order.invoiceToken;
+    // The order's own terms (its currency came from the catalog when it was placed).
+    const terms = { ...order, currency: order.currency as InvoiceCurrency };
+    const fresh = await issueInvoice(terms, order.id, `invoice-${order.id}-after-${invoice.id}`);
+    orders.replaceInvoice(order.id, invoice.id, fresh.id, fresh.token ?? '');
+    return orders.get(order.id)?.invoiceToken ?? null;
+  }
+
   function isOurDeal(account: TemporaryAccount, order: Order): boolean {
     return dealMismatches(account, termsOf(order)).length === 0;
   }
