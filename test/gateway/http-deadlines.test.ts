@@ -96,6 +96,10 @@ describe('deal deadlines', () => {
     expect(after.body.deadlines.shipMissed).toBe(true);
     const sellerView = await gateway.request('GET', `/v1/temporary-accounts/${code}`, { token: seller });
     expect([sellerView.body.mayLock, after.body.mayLock]).toEqual([false, true]);
+    const { cookie } = await pageLogIn(gateway, demoLogins.buyer.userId, demoLogins.buyer.password);
+    const page = (await pageGet(gateway, `/bank/temporary-accounts/${code}`, cookie)).text;
+    expect(page).toContain('The seller missed its shipping deadline: the money is yours to take back.');
+    expect(page).toContain('<button type="submit" id="withdraw-button">Take your money back</button>');
     // The seller may not ship late (helper-89: the shipment was recorded, the shop shipped, and
     // the buyer took all its money back) nor lock it again (helper-37's review); the buyer takes
     // the money back and the deal dissolves.
@@ -426,6 +430,11 @@ describe('deal deadlines', () => {
     const { cookie } = await pageLogIn(gateway, demoLogins.buyer.userId, demoLogins.buyer.password);
     const history = (await pageGet(gateway, `/bank/temporary-accounts/${code}`, cookie)).text;
     expect(history).toContain('dispute.resolved (for the buyer: &quot;the shop sent the wrong item&quot;)');
+    // The money is the buyer's: the page says so and names the button for it (helper-89: a bare
+    // Withdraw beside an Unlock whose hint said the seller could then take it).
+    expect(history).toContain('The bank decided the dispute for you: the money is yours to take back.');
+    expect(history).toContain('<button type="submit" id="withdraw-button">Take your money back</button>');
+    expect(history).toContain('with your lock off, the seller could take it instead');
     expect(view.body.deadlines.verdictMissed).toBe(false);
     const relock = await post(seller, `/v1/temporary-accounts/${code}/lock`);
     expect(relock.status).toBe(409);

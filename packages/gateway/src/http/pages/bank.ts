@@ -803,8 +803,10 @@ function statusPage(
                           // paid in: the button says the same (helper-86).
                           me?.role === 'buyer' && dealIsOff(account)
                             ? 'Take back what you paid in'
-                            : 'Withdraw',
-                          html`<label for="withdraw-amount">Amount (empty: all you may)</label>
+                            : refundIsReady(account, me?.role)
+                              ? 'Take your money back'
+                              : 'Withdraw',
+                          html`${refundIsReady(account, me?.role) ? html`<p class="hint" id="refund-ready">${refundReason(account)}: the money is yours to take back.</p>` : ''}<label for="withdraw-amount">Amount (empty: all you may)</label>
                         <input id="withdraw-amount" name="amount" inputmode="decimal" value="${entered('withdraw', 'amount')}"${invalid('withdraw', 'amount')} />
                         ${withdrawalFeeNote(c, account, me?.role)}`,
                         )
@@ -949,10 +951,38 @@ function unlockHint(account: TemporaryAccountView, role: string) {
   if (role === 'seller' && account.verdict === 'rejected' && !account.dispute) {
     return html`<p class="hint" id="unlock-hint">The buyer reported a problem: with your lock off, the buyer can take the money back${others} (a refund).</p>`;
   }
+  if (role === 'buyer' && refundIsReady(account, role)) {
+    return html`<p class="hint" id="unlock-hint">The money is yours to take back: with your lock off, the seller could take it instead${others}.</p>`;
+  }
   if (role === 'buyer') {
     return html`<p class="hint" id="unlock-hint">With your lock off, the seller can take the money${others}${account.shipment ? '' : ', shipped or not'}.</p>`;
   }
   return '';
+}
+
+/**
+ * The buyer's money is its own to take back, as the widget tells it ("take your money back at
+ * your bank"): the seller released its lock after the buyer reported a problem, the bank decided
+ * the dispute for the buyer, or the seller missed its ship deadline. The page said a bare
+ * "Withdraw" beside "Unlock", whose hint said the seller could then take the money (helper-89).
+ */
+function refundIsReady(account: TemporaryAccountView, role: string | undefined): boolean {
+  return (
+    role === 'buyer' &&
+    account.mode === 'deal' &&
+    account.status !== 'dissolved' &&
+    account.movableMinor > 0 &&
+    !dealIsOff(account) &&
+    ((account.verdict === 'rejected' && !account.dispute) ||
+      account.dispute?.resolvedFor === 'buyer' ||
+      account.deadlines.shipMissed)
+  );
+}
+
+function refundReason(account: TemporaryAccountView): string {
+  if (account.dispute?.resolvedFor === 'buyer') return 'The bank decided the dispute for you';
+  if (account.deadlines.shipMissed && !account.shipment) return 'The seller missed its shipping deadline';
+  return 'The seller released its lock';
 }
 
 /** What a history line needs to be read: whose lock, why a problem was reported, what shipped. */
