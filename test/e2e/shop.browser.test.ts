@@ -204,7 +204,9 @@ describe.runIf(browserAvailable())('example shop, end to end (pnpm start)', () =
     expect(bank.text).toBe('84,500 JPY'); // 89,400 - 4,800 - 100 while held
     await bank.page.goto(`${gatewayUrl}/bank/temporary-accounts/${code}`);
     await bank.page.locator('tr[data-party="seller"] [data-field="lock"]').getByText('off').waitFor();
-    await bank.page.getByRole('button', { name: 'Withdraw' }).click();
+    // The page says the money is the buyer's to take back, and names the button for it.
+    await bank.page.getByText('The seller released its lock: the money is yours to take back.').waitFor();
+    await bank.page.getByRole('button', { name: 'Take your money back' }).click();
     await bank.page.getByText('Withdrawn to your usual account.').waitFor();
     await orderStatus(orderId, 'refunded');
     await bank.page.goto(`${gatewayUrl}/bank`);

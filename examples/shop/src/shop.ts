@@ -28,6 +28,9 @@ import { type Order, OrderBook, type OrderStatus, statusText } from './orders.ts
  */
 type InvoiceCurrency = Parameters<Lockstep['invoices']['create']>[0]['currency'];
 
+/** How long past its expiry an unpaid order's invoice is replaced (clocks differ a little). */
+const reissueAfterMs = 5 * 60 * 1000;
+
 export const catalog = [
   { id: 'tea', title: 'Uji green tea, 100 g', amountMinor: 10_500, currency: 'JPY' },
   { id: 'teapot', title: 'Tokoname teapot', amountMinor: 32_000, currency: 'JPY' },
@@ -318,7 +321,6 @@ export function createShop(options: ShopOptions) {
     return account.status === 'awaiting_funds' ? 'awaiting_funds' : 'paid';
   }
 
-  /** Only a plain deal between this buyer and us, for this order's invoice and amount, counts. */
   /** An invoice for the order, valid for an hour (the widget pays it, or opens a deal to pay later). */
   function issueInvoice(
     item: { amountMinor: number; currency: InvoiceCurrency; title: string },
@@ -340,14 +342,21 @@ export function createShop(options: ShopOptions) {
 
   /**
    * The invoice the buyer pays now: the order's own, or a new one once it expired unused (the
-   * pay page offered an expired invoice for ever and the order was stuck: helper-89). An expired
-   * invoice can no longer open an account, so its order cannot be paid behind our back. Null
-   * when the order was paid meanwhile (its account is linked by then, or its webhook is coming).
+   * pay page offered an expired invoice for ever and the order was stuck: helper-89). The bank
+   * opens no account for an invoice past its expiry by its own clock, checked in the payment's
+   * transaction; the new one comes `reissueAfterMs` later by ours, so a payment of the old one
+   * is never left unmatched while our clock runs a little ahead of the bank's (helper-91). Null
+   * when the order was paid meanwhile: its account is linked here if its webhook has not come.
    */
   async function payableInvoice(order: Order): Promise<string | null> {
     const invoice = await lockstep.invoices.retrieve(order.invoiceId);
-    if (invoice.temporaryAccountCode !== null) return null;
-    if (Date.parse(invoice.expiresAt) > Date.now()) return order.invoiceToken;
+    if (invoice.temporaryAccountCode !== null) {
+      const account = await lockstep.temporaryAccounts.retrieve(invoice.temporaryAccountCode);
+      if (isOurDeal(account, order) && orders.linkAccount(order.id, account.code))
+        orders.transition(order.id, ['awaiting_payment'], opened(account));
+      return null;
+    }
+    if (Date.parse(invoice.expiresAt) + reissueAfterMs > Date.now()) return order.invoiceToken;
     // The order's own terms (its currency came from the catalog when it was placed).
     const terms = { ...order, currency: order.currency as InvoiceCurrency };
     const fresh = await issueInvoice(terms, order.id, `invoice-${order.id}-after-${invoice.id}`);
@@ -355,6 +364,7 @@ export function createShop(options: ShopOptions) {
     return orders.get(order.id)?.invoiceToken ?? null;
   }
 
+  /** Only a plain deal between this buyer and us, for this order's invoice and amount, counts. */
   function isOurDeal(account: TemporaryAccount, order: Order): boolean {
     return dealMismatches(account, termsOf(order)).length === 0;
   }

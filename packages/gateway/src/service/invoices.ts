@@ -100,9 +100,17 @@ export class Invoices {
     return { record, payeeName: merchant?.name ?? String(claims.payeeName) };
   }
 
-  /** As `match`, and refuses an invoice that already created its temporary account. */
-  async verifyForPayment(reader: StoreReader, claims: InvoiceClaims): Promise<InvoiceRecord> {
+  /**
+   * As `match`, and refuses an invoice that already created its temporary account, or expired by
+   * `now` (the unit's time): its signature's expiry was checked before the unit ran, so a
+   * payment checked just before the invoice expired could open an account after (helper-91),
+   * when a shop may already have issued its order a new invoice.
+   */
+  async verifyForPayment(reader: StoreReader, claims: InvoiceClaims, now: string): Promise<InvoiceRecord> {
     const { record } = await this.match(reader, claims);
+    if (Date.parse(record.expiresAt) <= Date.parse(now)) {
+      throw new LockstepError('invoice_expired', 'This invoice has expired.');
+    }
     if (record.temporaryAccountCode !== null) {
       throw new LockstepError(
         'invoice_already_used',

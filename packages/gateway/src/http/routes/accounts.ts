@@ -374,7 +374,7 @@ async function createFromRequest(
       throw new LockstepError('role_not_allowed', 'The buyer presents an invoice, with a customer session.');
     }
     if (!claims) throw new LockstepError('invoice_invalid', 'This invoice is not a valid signed invoice.');
-    const invoice = await invoices.verifyForPayment(tx, claims);
+    const invoice = await invoices.verifyForPayment(tx, claims, unit.now);
     buyerId = principal.customerId;
     sellerId = invoice.merchantId;
     currency = invoice.currency;
