@@ -150,6 +150,16 @@ describe('deal deadlines', () => {
         { shipBy: at(14) },
       ]);
     }
+    // Refused as late, not as short of funds, once the buyer took part back (helper-91: it asked
+    // for a pay-in the deal could never ship for).
+    const partTaken = { ...passed.account, balanceMinor: 4_000 };
+    const shortAndLate = markShipped(partTaken, {
+      by: 'ibm',
+      now: at(15),
+      carrier: 'Y',
+      trackingNumber: 'l',
+    });
+    expect(shortAndLate.ok ? null : shortAndLate.error.code).toBe('deadline_passed');
     const lateThroughDeadlines = underDeadlines(locked, defaultDeadlinePolicy, at(14.5), (current) =>
       markShipped(current, { by: 'ibm', now: at(14.5), carrier: 'Yamato', trackingNumber: 'late' }),
     );

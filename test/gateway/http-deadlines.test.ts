@@ -67,6 +67,12 @@ describe('deal deadlines', () => {
       cancelled: false,
       verdictMissed: false,
     });
+    // The seller may ship it; the buyer may not.
+    const sellerSees = await gateway.request('GET', `/v1/temporary-accounts/${code}`, { token: seller });
+    expect([sellerSees.body.mayShip, (await get(`/v1/temporary-accounts/${code}`)).body.mayShip]).toEqual([
+      true,
+      false,
+    ]);
     // Unlocking and locking again does not buy time.
     later(dayMs);
     await post(seller, `/v1/temporary-accounts/${code}/unlock`);
@@ -96,6 +102,11 @@ describe('deal deadlines', () => {
     expect(after.body.deadlines.shipMissed).toBe(true);
     const sellerView = await gateway.request('GET', `/v1/temporary-accounts/${code}`, { token: seller });
     expect([sellerView.body.mayLock, after.body.mayLock]).toEqual([false, true]);
+    // Nor does it offer shipping, which is refused now (helper-91: the seller's page offered it).
+    expect(sellerView.body.mayShip).toBe(false);
+    const sellerLogin = await pageLogIn(gateway, demoLogins.seller.userId, demoLogins.seller.password);
+    const sellerPage = (await pageGet(gateway, `/bank/temporary-accounts/${code}`, sellerLogin.cookie)).text;
+    expect(sellerPage).not.toContain('data-action="ship"');
     const { cookie } = await pageLogIn(gateway, demoLogins.buyer.userId, demoLogins.buyer.password);
     const page = (await pageGet(gateway, `/bank/temporary-accounts/${code}`, cookie)).text;
     expect(page).toContain('The seller missed its shipping deadline: the money is yours to take back.');

@@ -911,39 +911,8 @@ export interface MarkShippedInput extends Context {
 export function markShipped(account: TemporaryAccount, input: MarkShippedInput): Result<CommandOutcome> {
   const live = requireLive(account, input.by);
   if (!live.ok) return live;
-  if (live.value.role !== 'seller') return fail('role_not_allowed', 'Only the seller ships.');
-  const off = dealOffRefusal(account);
-  if (off) return failWith(off);
-  if (
-    account.status !== 'funded' ||
-    (account.mode === 'deal' && coveredMinor(account) < account.requiredMinor)
-  ) {
-    return fail('account_awaiting_funds', 'Ship only once the account holds the full amount.', {
-      balanceMinor: account.balanceMinor,
-      requiredMinor: account.requiredMinor,
-    });
-  }
-  if (account.shipment) return fail('already_shipped', 'This deal is already marked shipped.');
-  // A buyer that reported a problem before shipping opened a dispute: a shipment recorded after
-  // it (a stale form) rewrote the deal's record under the bank's judgement (helper-78's review).
-  if (account.mode === 'deal' && (account.verdict !== null || account.dispute)) {
-    return fail(
-      account.dispute ? 'dispute_resolved' : 'verdict_already_given',
-      account.dispute
-        ? 'The bank decided this deal: it is not shipped now.'
-        : `The buyer already ${account.verdict} this deal: it is not shipped now.`,
-    );
-  }
-  // A deal whose ship deadline passed is the buyer's to take back: the bank took the seller's
-  // lock off for good. A shipment recorded then (it answered 200) told the shop the deal was on;
-  // it shipped, and the buyer took all its money back (helper-89). Refused before the goods leave.
-  if (shipDeadlinePassed(account, input.now)) {
-    return fail(
-      'deadline_passed',
-      'The deadline to ship this deal has passed: the buyer may take its money back, so do not ship it. Agree a new deal with the buyer if it still wants the goods.',
-      { shipBy: account.deadlines?.shipBy ?? null },
-    );
-  }
+  const refused = shipRefused(account, live.value, input.now);
+  if (refused) return failWith(refused);
   const shipment: Shipment = {
     carrier: input.carrier,
     trackingNumber: input.trackingNumber,
@@ -956,6 +925,50 @@ export function markShipped(account: TemporaryAccount, input: MarkShippedInput):
     trackingNumber: shipment.trackingNumber,
   });
   return ok(finish(next, events, [], input.now));
+}
+
+/**
+ * Why `party` (of a live account) may not mark it shipped now, or undefined: `markShipped`
+ * refuses with it, and the view offers shipping (`mayShip`) only without one (helper-91: the
+ * bank's page offered Mark shipped past the ship deadline, which the API refused).
+ */
+export function shipRefused(account: TemporaryAccount, party: Party, now: string): Refusal | undefined {
+  if (party.role !== 'seller') return refusal('role_not_allowed', 'Only the seller ships.');
+  const off = dealOffRefusal(account);
+  if (off) return off;
+  // A deal whose ship deadline passed is the buyer's to take back: the bank took the seller's
+  // lock off for good. A shipment recorded then (it answered 200) told the shop the deal was on;
+  // it shipped, and the buyer took all its money back (helper-89). Refused before the goods
+  // leave, and before the funds are counted: a deal taken back in part since asked for a pay-in
+  // it could never ship for (helper-91).
+  if (shipDeadlinePassed(account, now)) {
+    return refusal(
+      'deadline_passed',
+      'The deadline to ship this deal has passed: the buyer may take its money back, so do not ship it. Agree a new deal with the buyer if it still wants the goods.',
+      { shipBy: account.deadlines?.shipBy ?? null },
+    );
+  }
+  if (
+    account.status !== 'funded' ||
+    (account.mode === 'deal' && coveredMinor(account) < account.requiredMinor)
+  ) {
+    return refusal('account_awaiting_funds', 'Ship only once the account holds the full amount.', {
+      balanceMinor: account.balanceMinor,
+      requiredMinor: account.requiredMinor,
+    });
+  }
+  if (account.shipment) return refusal('already_shipped', 'This deal is already marked shipped.');
+  // A buyer that reported a problem before shipping opened a dispute: a shipment recorded after
+  // it (a stale form) rewrote the deal's record under the bank's judgement (helper-78's review).
+  if (account.mode === 'deal' && (account.verdict !== null || account.dispute)) {
+    return refusal(
+      account.dispute ? 'dispute_resolved' : 'verdict_already_given',
+      account.dispute
+        ? 'The bank decided this deal: it is not shipped now.'
+        : `The buyer already ${account.verdict} this deal: it is not shipped now.`,
+    );
+  }
+  return undefined;
 }
 
 /**

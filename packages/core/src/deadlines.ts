@@ -21,8 +21,9 @@ import { failWith, ok, type Refusal, type Result, refusal } from './errors.ts';
  *
  * - **ship by**: once the seller's lock holds the buyer's money, the buyer cannot take it back.
  *   If the seller has not shipped by `shipWithinMs` after that, the seller's lock comes off and
- *   stays off: the buyer may take the money back (or still wait for the goods). A verdict first
- *   (a rejection before shipping is a dispute) ends it.
+ *   stays off: the buyer may take the money back, and a shipment is refused (helper-89: a late
+ *   one was recorded, and the buyer took goods and money). A verdict first (a rejection before
+ *   shipping is a dispute) ends it.
  * - **verdict by**: once the seller ships, the buyer has `verdictWithinMs` to accept or reject.
  *   Silence accepts: the buyer's lock comes off and the seller may take the money.
  * - **pay by**: a deal awaiting its money (rule 7: opened to pay later, or seller-created) is

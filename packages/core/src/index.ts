@@ -48,6 +48,7 @@ export {
   type SetLockInput,
   type Shipment,
   setLock,
+  shipRefused,
   shortfallMinor,
   type TemporaryAccount,
   type Transfer,

@@ -182,6 +182,10 @@ export const TemporaryAccount = z
       description:
         'Whether the caller, as the seller, may cancel the deal now (POST .../cancel): a deal awaiting funds, unshipped, without a verdict, with none of the buyer’s money taken by the seller.',
     }),
+    mayShip: z.boolean().openapi({
+      description:
+        'Whether the caller, as the seller, may mark the deal shipped now (POST .../ship): funded, not shipped, no verdict, before its ship deadline, not cancelled.',
+    }),
     creationFeeDueMinor: z.number().int().openapi({
       description:
         'The bank’s creation fee not charged yet: taken with the first pay-in. 0 once the account takes no more pay-ins (dissolved, or a deal that is off: cancelled or past its pay deadline).',

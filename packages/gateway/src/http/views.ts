@@ -10,6 +10,7 @@ import {
   lockPpmFull,
   shortfallMinor as missingMinor,
   movableMinor,
+  shipRefused,
   type TemporaryAccount,
 } from '@lockstep/core';
 import type { InvoiceRecord, StoredEvent, StoreReader } from '../storage/store.ts';
@@ -80,6 +81,7 @@ export async function accountView(
     viewerRole: account.parties.find((party) => party.customerId === viewerId)?.role ?? null,
     mayLock: mayLock(account, viewerId, now),
     mayCancel: cancelRefused(account, viewerId) === undefined,
+    mayShip: mayShip(account, viewerId, now),
     // Charged with a first pay-in only: none can come once the account is closed to them, and
     // a cancelled deal never paid into said a fee was still due (helper-90).
     creationFeeDueMinor:
@@ -89,6 +91,12 @@ export async function accountView(
     createdAt: account.createdAt,
     updatedAt: account.updatedAt,
   };
+}
+
+/** Whether the viewer may mark the deal shipped now: the rules `markShipped` applies (core). */
+function mayShip(account: TemporaryAccount, viewerId: string, now: string): boolean {
+  const party = account.parties.find((candidate) => candidate.customerId === viewerId);
+  return !!party && account.status !== 'dissolved' && !shipRefused(account, party, now);
 }
 
 /** Whether the viewer may turn its lock on now: the rules `setLock` applies (core). */

@@ -54,6 +54,7 @@ movableMinor: number
 viewerRole: (("buyer" | "seller" | "member") | null)
 mayLock: boolean
 mayCancel: boolean
+mayShip: boolean
 creationFeeDueMinor: number
 amountDueMinor: (number | null)
 version: number
@@ -136,6 +137,7 @@ movableMinor: number
 viewerRole: (("buyer" | "seller" | "member") | null)
 mayLock: boolean
 mayCancel: boolean
+mayShip: boolean
 creationFeeDueMinor: number
 amountDueMinor: (number | null)
 version: number

@@ -807,7 +807,7 @@ function statusPage(
                               ? 'Take your money back'
                               : 'Withdraw',
                           html`${refundIsReady(account, me?.role) ? html`<p class="hint" id="refund-ready">${refundReason(account)}: the money is yours to take back.</p>` : ''}<label for="withdraw-amount">Amount (empty: all you may)</label>
-                        <input id="withdraw-amount" name="amount" inputmode="decimal" value="${entered('withdraw', 'amount')}"${invalid('withdraw', 'amount')} />
+                        <input id="withdraw-amount" name="amount" inputmode="decimal" value="${entered('withdraw', 'amount')}"${invalid('withdraw', 'amount')}${refundIsReady(account, me?.role) ? html` aria-describedby="refund-ready"` : ''} />
                         ${withdrawalFeeNote(c, account, me?.role)}`,
                         )
                 }
@@ -843,11 +843,8 @@ function statusPage(
                 ${
                   // A seller that is a plain customer (a deal opened with its user ID) ships here:
                   // the buyer releases only once it has (helper-77's review: no way but the API).
-                  me?.role === 'seller' &&
-                  account.mode === 'deal' &&
-                  account.status === 'funded' &&
-                  !account.shipment &&
-                  account.verdict === null
+                  // The API's own answer (core shipRefused): not past the ship deadline (helper-91).
+                  account.mode === 'deal' && account.mayShip
                     ? actionForm(
                         session,
                         account.code,
@@ -973,16 +970,19 @@ function refundIsReady(account: TemporaryAccountView, role: string | undefined):
     account.status !== 'dissolved' &&
     account.movableMinor > 0 &&
     !dealIsOff(account) &&
-    ((account.verdict === 'rejected' && !account.dispute) ||
-      account.dispute?.resolvedFor === 'buyer' ||
-      account.deadlines.shipMissed)
+    refundReason(account) !== null
   );
 }
 
-function refundReason(account: TemporaryAccountView): string {
+/** Why the money is the buyer's to take back, or null when it is not so on its face. */
+function refundReason(account: TemporaryAccountView): string | null {
   if (account.dispute?.resolvedFor === 'buyer') return 'The bank decided the dispute for you';
+  // After a verdict for the seller or the buyer's own acceptance, it is not a refund (a late
+  // shipment an older release recorded is shipped: helper-91).
+  if (account.dispute || account.verdict === 'accepted') return null;
+  if (account.verdict === 'rejected') return 'The seller released its lock';
   if (account.deadlines.shipMissed && !account.shipment) return 'The seller missed its shipping deadline';
-  return 'The seller released its lock';
+  return null;
 }
 
 /** What a history line needs to be read: whose lock, why a problem was reported, what shipped. */
