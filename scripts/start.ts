@@ -22,6 +22,37 @@ const nodeFlags = [
   '--disable-warning=ExperimentalWarning',
 ];
 
+/**
+ * The Fetch standard's "bad ports": browsers, and Node's fetch (the shop's calls to the gateway),
+ * refuse to connect to them. `PORT=4190 pnpm start` started the gateway and then the shop failed
+ * with "bad port" (helper-89); said before anything starts instead.
+ */
+const badPorts = new Set([
+  1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102, 103, 104,
+  109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179, 389, 427, 465, 512, 513, 514, 515,
+  526, 530, 531, 532, 540, 548, 554, 556, 563, 587, 601, 636, 989, 990, 993, 995, 1719, 1720, 1723, 2049,
+  3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080,
+]);
+for (const [name, port] of [
+  ['PORT', gatewayPort],
+  ['SHOP_PORT', shopPort],
+] as const) {
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) {
+    console.error(`${name} is a TCP port number (1-65535), not ${process.env[name]}.`);
+    process.exit(2);
+  }
+  if (badPorts.has(port)) {
+    console.error(
+      `${name}=${port} is a port browsers and Node's fetch refuse to connect to: choose another.`,
+    );
+    process.exit(2);
+  }
+}
+if (gatewayPort === shopPort) {
+  console.error(`PORT and SHOP_PORT are both ${gatewayPort}: the gateway and the shop need one each.`);
+  process.exit(2);
+}
+
 rmSync(dataDir, { recursive: true, force: true });
 const children: ChildProcess[] = [];
 
