@@ -1077,6 +1077,35 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
     await page.close();
   }, 60_000);
 
+  it('a dispute the bank decided for the buyer says to take the money back, until the buyer has (helper-89)', async () => {
+    const code = await shippedDeal(1_300, 'order-disputed');
+    const buyerToken = await gateway.buyerToken();
+    const rejected = await gateway.request('POST', `/v1/temporary-accounts/${code}/reject`, {
+      token: buyerToken,
+      body: { reason: 'broken' },
+    });
+    expect(rejected.status).toBe(200);
+    await gateway.admin.resolveDispute(code, 'buyer', 'the photos show it broken');
+    const { page, frame } = await open(`mode="order" account="${code}"`);
+    await login(frame, demoLogins.buyer);
+    const deadline = frame.locator('[data-field="deadline"]');
+    await deadline
+      .getByText('The bank decided this dispute for you: take your money back at your bank.')
+      .waitFor();
+    const back = await gateway.request('POST', `/v1/temporary-accounts/${code}/withdraw`, {
+      token: buyerToken,
+      body: {},
+    });
+    expect(back.body.status).toBe('dissolved');
+    // Live: the instruction goes once the money is back (it stayed, under "Deadline").
+    await frame
+      .locator('[data-field="status"]')
+      .getByText(/Closed/)
+      .waitFor();
+    await deadline.waitFor({ state: 'detached' });
+    await page.close();
+  }, 60_000);
+
   it('a deal the bank accepted at the verdict deadline says so, not "You released the payment" (helper-89)', async () => {
     const code = await shippedDeal(2_400, 'order-silent');
     clockAheadMs = 15 * 24 * 60 * 60 * 1000;

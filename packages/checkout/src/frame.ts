@@ -711,6 +711,9 @@ function deadlineRow(account: AccountView): HTMLElement[] {
     return [h('dt', {}, t.nextStep), h('dd', { 'data-field': 'next-step' }, payInHint(account))];
   }
   const notice = deadlineNotice(account);
+  // A closed deal's dispute is over: "take your money back at your bank" stayed under "Deadline"
+  // after the buyer had (helper-89); the status says where the money went.
+  if (notice?.kind === 'dispute' && account.status === 'dissolved') return [];
   const text =
     notice?.kind === 'dispute'
       ? t.disputeFor(notice.resolvedFor)
