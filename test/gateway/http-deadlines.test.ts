@@ -45,6 +45,12 @@ async function lockedDeal() {
   return { code, locked: locked.body };
 }
 
+/** The bank's status page of an account as one of the demo customers sees it (HTML). */
+async function bankPage(code: string, login: { userId: string; password: string } = demoLogins.buyer) {
+  const { cookie } = await pageLogIn(gateway, login.userId, login.password);
+  return (await pageGet(gateway, `/bank/temporary-accounts/${code}`, cookie)).text;
+}
+
 const lockOf = (account: { parties: Array<{ role: string; lockPpm: number }> }, role: string) =>
   account.parties.find((party) => party.role === role)?.lockPpm;
 
@@ -104,11 +110,8 @@ describe('deal deadlines', () => {
     expect([sellerView.body.mayLock, after.body.mayLock]).toEqual([false, true]);
     // Nor does it offer shipping, which is refused now (helper-91: the seller's page offered it).
     expect(sellerView.body.mayShip).toBe(false);
-    const sellerLogin = await pageLogIn(gateway, demoLogins.seller.userId, demoLogins.seller.password);
-    const sellerPage = (await pageGet(gateway, `/bank/temporary-accounts/${code}`, sellerLogin.cookie)).text;
-    expect(sellerPage).not.toContain('data-action="ship"');
-    const { cookie } = await pageLogIn(gateway, demoLogins.buyer.userId, demoLogins.buyer.password);
-    const page = (await pageGet(gateway, `/bank/temporary-accounts/${code}`, cookie)).text;
+    expect(await bankPage(code, demoLogins.seller)).not.toContain('data-action="ship"');
+    const page = await bankPage(code);
     expect(page).toContain('The seller missed its shipping deadline: the money is yours to take back.');
     expect(page).toContain('<button type="submit" id="withdraw-button">Take your money back</button>');
     // The seller may not ship late (helper-89: the shipment was recorded, the shop shipped, and
@@ -173,8 +176,7 @@ describe('deal deadlines', () => {
     // Accepted by the bank, not released by the buyer: said so (helper-89: the widget read "You
     // released the payment", the bank's history a bare deal.accepted).
     expect(after.body.deadlines.verdictMissed).toBe(true);
-    const { cookie } = await pageLogIn(gateway, demoLogins.buyer.userId, demoLogins.buyer.password);
-    const history = (await pageGet(gateway, `/bank/temporary-accounts/${code}`, cookie)).text;
+    const history = await bankPage(code);
     expect(history).toContain('deadline.passed (verdict deadline)');
     expect(history).toContain('deal.accepted (by the bank: the buyer gave no verdict by the deadline)');
     expect(lockOf(after.body, 'buyer')).toBe(0);
@@ -402,8 +404,7 @@ describe('deal deadlines', () => {
     // With the buyer's lock on, its page offers the take-back, not Unlock (which said "the
     // seller can take the money"): nothing holds the money from the buyer on a deal that is off.
     expect((await post(buyer, `/v1/temporary-accounts/${code}/lock`)).status).toBe(200);
-    const { cookie } = await pageLogIn(gateway, demoLogins.buyer.userId, demoLogins.buyer.password);
-    const page = (await pageGet(gateway, `/bank/temporary-accounts/${code}`, cookie)).text;
+    const page = await bankPage(code);
     expect(page).not.toContain('data-action="unlock"');
     expect(page).toContain('data-action="withdraw"');
     later(30 * dayMs);
@@ -438,8 +439,7 @@ describe('deal deadlines', () => {
     expect(lockOf(view.body, 'seller')).toBe(0);
     expect((await eventTypes(code)).slice(-2)).toEqual(['dispute.resolved', 'lock.changed']);
     // The bank's page says for whom, and why (helper-89: the reason was shown nowhere).
-    const { cookie } = await pageLogIn(gateway, demoLogins.buyer.userId, demoLogins.buyer.password);
-    const history = (await pageGet(gateway, `/bank/temporary-accounts/${code}`, cookie)).text;
+    const history = await bankPage(code);
     expect(history).toContain('dispute.resolved (for the buyer: &quot;the shop sent the wrong item&quot;)');
     // The money is the buyer's: the page says so and names the button for it (helper-89: a bare
     // Withdraw beside an Unlock whose hint said the seller could then take it).

@@ -1057,10 +1057,9 @@ export function withdraw(account: TemporaryAccount, input: WithdrawInput): Resul
   const movable = movableMinor(account, input.by);
   // On a deal that is off, nothing but its own pay-ins is the seller's or a member's to take:
   // refused as the closed pay window, not as a lock (none may be on).
-  if (movable === 0 && account.balanceMinor > 0 && live.value.role !== 'buyer' && dealIsOff(account)) {
-    const off = payDeadlineMissed(account);
-    if (off) return failWith(off);
-  }
+  const off =
+    movable === 0 && account.balanceMinor > 0 && live.value.role !== 'buyer' && dealOffRefusal(account);
+  if (off) return failWith(off);
   const requested = input.amountMinor === undefined ? movable : input.amountMinor;
   if (input.amountMinor !== undefined) {
     const amount = parseAmountMinor(input.amountMinor);

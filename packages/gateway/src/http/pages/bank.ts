@@ -706,6 +706,8 @@ function statusPage(
   // pay-in form offers that amount, never to the seller (one click paid the buyer's debt with
   // the seller's money), and a deal that needs nothing has no pay-in form (helper-63's review).
   const dueMinor = account.amountDueMinor;
+  // Why the money is the buyer's to take back, if it is: the Withdraw form says so (helper-89).
+  const refund = refundReason(account, me?.role);
   const payer = me?.role === 'buyer' || me?.role === 'member';
   // The seller does not pay into a deal (it is refused: helper-66's review), so it gets no form.
   const mayPayIn = dueMinor !== 0 && !(account.mode === 'deal' && me?.role === 'seller');
@@ -803,11 +805,11 @@ function statusPage(
                           // paid in: the button says the same (helper-86).
                           me?.role === 'buyer' && dealIsOff(account)
                             ? 'Take back what you paid in'
-                            : refundIsReady(account, me?.role)
+                            : refund
                               ? 'Take your money back'
                               : 'Withdraw',
-                          html`${refundIsReady(account, me?.role) ? html`<p class="hint" id="refund-ready">${refundReason(account)}: the money is yours to take back.</p>` : ''}<label for="withdraw-amount">Amount (empty: all you may)</label>
-                        <input id="withdraw-amount" name="amount" inputmode="decimal" value="${entered('withdraw', 'amount')}"${invalid('withdraw', 'amount')}${refundIsReady(account, me?.role) ? html` aria-describedby="refund-ready"` : ''} />
+                          html`${refund ? html`<p class="hint" id="refund-ready">${refund}: the money is yours to take back.</p>` : ''}<label for="withdraw-amount">Amount (empty: all you may)</label>
+                        <input id="withdraw-amount" name="amount" inputmode="decimal" value="${entered('withdraw', 'amount')}"${invalid('withdraw', 'amount')}${refund ? html` aria-describedby="refund-ready"` : ''} />
                         ${withdrawalFeeNote(c, account, me?.role)}`,
                         )
                 }
@@ -948,7 +950,7 @@ function unlockHint(account: TemporaryAccountView, role: string) {
   if (role === 'seller' && account.verdict === 'rejected' && !account.dispute) {
     return html`<p class="hint" id="unlock-hint">The buyer reported a problem: with your lock off, the buyer can take the money back${others} (a refund).</p>`;
   }
-  if (role === 'buyer' && refundIsReady(account, role)) {
+  if (refundReason(account, role)) {
     return html`<p class="hint" id="unlock-hint">The money is yours to take back: with your lock off, the seller could take it instead${others}.</p>`;
   }
   if (role === 'buyer') {
@@ -962,20 +964,16 @@ function unlockHint(account: TemporaryAccountView, role: string) {
  * your bank"): the seller released its lock after the buyer reported a problem, the bank decided
  * the dispute for the buyer, or the seller missed its ship deadline. The page said a bare
  * "Withdraw" beside "Unlock", whose hint said the seller could then take the money (helper-89).
+ * Says why, for the buyer `role` only; null when it is not so on its face.
  */
-function refundIsReady(account: TemporaryAccountView, role: string | undefined): boolean {
-  return (
+function refundReason(account: TemporaryAccountView, role: string | undefined): string | null {
+  const open =
     role === 'buyer' &&
     account.mode === 'deal' &&
     account.status !== 'dissolved' &&
     account.movableMinor > 0 &&
-    !dealIsOff(account) &&
-    refundReason(account) !== null
-  );
-}
-
-/** Why the money is the buyer's to take back, or null when it is not so on its face. */
-function refundReason(account: TemporaryAccountView): string | null {
+    !dealIsOff(account);
+  if (!open) return null;
   if (account.dispute?.resolvedFor === 'buyer') return 'The bank decided the dispute for you';
   // After a verdict for the seller or the buyer's own acceptance, it is not a refund (a late
   // shipment an older release recorded is shipped: helper-91).
