@@ -103,6 +103,13 @@ export interface Gateway {
    * answers 503, so clients and load balancers go elsewhere (main.ts stopGateway).
    */
   draining: boolean;
+  /**
+   * While a stop is still accepting the connections the kernel queued (main.ts stopGateway),
+   * answers wait for this before they are sent: an answer saying `Connection: close` sends its
+   * client to connect again at once, and a connection completed as the listener closes is reset.
+   * Null when answers go out at once.
+   */
+  answersHeld: Promise<void> | null;
   close(): Promise<void>;
 }
 
@@ -166,6 +173,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     log,
     app: undefined as unknown as ReturnType<typeof createApp>,
     draining: false,
+    answersHeld: null,
     async close() {
       stopForeign?.();
       bus.closeStreams();

@@ -69,6 +69,9 @@ export function createApp(gateway: Gateway): OpenAPIHono<GatewayEnv> {
     // `Connection: close` above: the connection then stayed open after the stream ended, until
     // the drain closed it (helper-70's review).
     if (gateway.draining && c.res.headers.has('connection')) c.res.headers.set('Connection', 'close');
+    // Stopping, and still accepting queued connections: the answer waits until the listener is
+    // closed, so its client's next connection is refused, not reset (main.ts stopGateway).
+    if (gateway.answersHeld) await gateway.answersHeld;
     // One structured line per request; debug level so the hot path costs nothing by default.
     gateway.log.debug(
       {
