@@ -79,7 +79,8 @@ describe.runIf(browserAvailable())('checkout widget at a bank with fees', () => 
     expect(await status('ja')).toBe('入金待ち（あと￥1,500と銀行手数料￥100を銀行でお支払いください）');
   }, 60_000);
 
-  it('a deal the shop cancelled with part paid in says so, and whose that money is', async () => {
+  /** A ¥2,000 deal the shop opened, `paidInMinor` paid in by the buyer, then cancelled by the shop. */
+  async function cancelledDeal(paidInMinor: number) {
     const opened = await gateway.request('POST', '/v1/temporary-accounts', {
       token: gateway.seed.secretKey,
       body: { buyerUserId: demoLogins.buyer.userId, amountMinor: 2_000, currency: 'JPY' },
@@ -87,20 +88,30 @@ describe.runIf(browserAvailable())('checkout widget at a bank with fees', () => 
     const code = opened.body.code as string;
     const paidIn = await gateway.request('POST', `/v1/temporary-accounts/${code}/deposit`, {
       token: await gateway.buyerToken(),
-      body: { amountMinor: 500 },
+      body: { amountMinor: paidInMinor },
     });
-    expect(paidIn.body).toMatchObject({ status: 'awaiting_funds', balanceMinor: 500 });
+    expect(paidIn.body.status).toBe(paidInMinor < 2_000 ? 'awaiting_funds' : 'funded');
     const cancelled = await gateway.request('POST', `/v1/temporary-accounts/${code}/cancel`, {
       token: gateway.seed.secretKey,
       body: {},
     });
-    expect(cancelled.body.deadlines).toMatchObject({ cancelled: true, payMissed: true });
-    // The bank's fee, charged with the pay-in, is back in the deal for the buyer to take.
-    expect(cancelled.body.balanceMinor).toBe(600);
     attributes = `mode="order" account="${code}"`;
+    return cancelled.body;
+  }
+
+  it('a deal the shop cancelled with part paid in says so, and whose that money is', async () => {
+    const cancelled = await cancelledDeal(500);
+    expect(cancelled.deadlines).toMatchObject({ cancelled: true, payMissed: true });
+    // The bank's fee, charged with the pay-in, is back in the deal for the buyer to take.
+    expect(cancelled.balanceMinor).toBe(600);
     // Not "Awaiting funds": nothing more goes in.
     expect(await status('en')).toBe('Cancelled by the shop: what you paid in is yours to take back');
     expect(await status('ja')).toBe('ショップによるキャンセル：入金した分はお客様が払い戻せます');
+  }, 60_000);
+
+  it('a paid order the shop cancelled says so too: not "paid", the money and the fee the buyer’s (helper-90)', async () => {
+    expect(await cancelledDeal(2_000)).toMatchObject({ status: 'awaiting_funds', balanceMinor: 2_100 });
+    expect(await status('en')).toBe('Cancelled by the shop: what you paid in is yours to take back');
   }, 60_000);
 
   const buyerBalance = () => buyerBalanceMinor(gateway);

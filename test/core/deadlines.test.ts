@@ -1,7 +1,7 @@
 import {
   accept,
   type CommandOutcome,
-  cancelUnpaid,
+  cancelDeal,
   createAccount,
   defaultDeadlinePolicy,
   deposit,
@@ -266,11 +266,11 @@ describe('deal deadlines', () => {
     const opened = startDeadlines(sellerOpened(), defaultDeadlinePolicy, at(0));
     const partPaid = payIn(opened, 1, 2_000);
     // Only the seller cancels; the buyer's way out of an empty deal is dissolving it.
-    const byBuyer = cancelUnpaid(partPaid, { by: 'mizuta', now: at(2) });
+    const byBuyer = cancelDeal(partPaid, { by: 'mizuta', now: at(2) });
     expect(byBuyer.ok ? null : byBuyer.error.code).toBe('role_not_allowed');
     const cancelled = value(
       underDeadlines(partPaid, defaultDeadlinePolicy, at(2), (current) =>
-        cancelUnpaid(current, { by: 'ibm', now: at(2) }),
+        cancelDeal(current, { by: 'ibm', now: at(2) }),
       ),
     );
     expect(cancelled.events.map((event) => [event.type, event.data])).toEqual([
@@ -293,14 +293,14 @@ describe('deal deadlines', () => {
     expect(movableMinor(account, 'mizuta')).toBe(2_000);
     expect(takeBack(account, 3, 2_000)).toMatchObject({ status: 'dissolved', balanceMinor: 0 });
     // Cancelling again changes nothing.
-    expect(value(cancelUnpaid(account, { by: 'ibm', now: at(4) }))).toEqual({
+    expect(value(cancelDeal(account, { by: 'ibm', now: at(4) }))).toEqual({
       account,
       events: [],
       transfers: [],
     });
 
     // Nothing paid in: dissolved at once.
-    const empty = value(cancelUnpaid(opened, { by: 'ibm', now: at(1) }));
+    const empty = value(cancelDeal(opened, { by: 'ibm', now: at(1) }));
     expect(empty.events.map((event) => event.type)).toEqual([
       'deal.cancelled',
       'lock.changed',
@@ -308,11 +308,8 @@ describe('deal deadlines', () => {
     ]);
     expect(empty.events.at(-1)?.data).toEqual({ reason: 'cancelled' });
 
-    // A deal paid up is not cancelled this way (the seller unlocks, the buyer takes it back);
-    // nor a fractional account.
-    const paidUp = cancelUnpaid(payIn(partPaid, 2, 3_000), { by: 'ibm', now: at(3) });
-    expect(paidUp.ok ? null : paidUp.error.code).toBe('invalid_state');
-    const fractional = cancelUnpaid(funded('fractional'), { by: 'ibm', now: at(1) });
+    // A fractional account is not a deal to cancel.
+    const fractional = cancelDeal(funded('fractional'), { by: 'ibm', now: at(1) });
     expect(fractional.ok ? null : fractional.error.code).toBe('invalid_state');
   });
 
@@ -320,7 +317,7 @@ describe('deal deadlines', () => {
     const cancel = (account: TemporaryAccount, day: number) =>
       value(
         underDeadlines(account, defaultDeadlinePolicy, at(day), (current) =>
-          cancelUnpaid(current, { by: 'ibm', now: at(day) }),
+          cancelDeal(current, { by: 'ibm', now: at(day) }),
         ),
       ).account;
     const sellerTakes = (account: TemporaryAccount, day: number) =>
@@ -355,7 +352,7 @@ describe('deal deadlines', () => {
       }),
       at(1),
     );
-    const refused = cancelUnpaid(advanced, { by: 'ibm', now: at(2) });
+    const refused = cancelDeal(advanced, { by: 'ibm', now: at(2) });
     expect(refused.ok ? null : [refused.error.code, refused.error.details]).toEqual([
       'invalid_state',
       { sellerTookMinor: 2_000 },
@@ -385,7 +382,7 @@ describe('deal deadlines', () => {
     const short = takeBack(unlocked, 1, 1);
     expect(short).toMatchObject({ status: 'awaiting_funds' });
     expect(short.deadlines?.shipBy).toBe(at(14));
-    const off = value(cancelUnpaid(short, { by: 'ibm', now: at(2) })).account;
+    const off = value(cancelDeal(short, { by: 'ibm', now: at(2) })).account;
     expect(nextDeadline(off)).toBeNull();
     expect(passDeadlines(off, at(15))).toBeNull();
   });
@@ -406,7 +403,7 @@ describe('deal deadlines', () => {
       ['creation_fee', 100],
     ]);
     expect(paid.account.creationFeePaidMinor).toBe(100);
-    const cancelled = value(cancelUnpaid(paid.account, { by: 'ibm', now: at(2) }));
+    const cancelled = value(cancelDeal(paid.account, { by: 'ibm', now: at(2) }));
     expect(cancelled.transfers).toEqual([
       {
         from: 'fees:JPY',
@@ -430,21 +427,66 @@ describe('deal deadlines', () => {
     expect(lapsed.account.balanceMinor).toBe(2_000);
   });
 
+  it('a paid-up deal the seller will not ship is cancelled: funded no more, and the buyer takes back all it paid, the creation fee too (helper-90)', () => {
+    // It was refused (invalid_state): the shop unlocked instead, and the bank kept the fee.
+    const commission = { creation: { JPY: { flatMinor: 100, basisPoints: 0 } }, withdrawal: {} };
+    const opened = startDeadlines(openedBy('ibm', [], commission), defaultDeadlinePolicy, at(0));
+    const paid = payIn(opened, 1, 5_000);
+    expect(paid).toMatchObject({ status: 'funded', balanceMinor: 5_000, creationFeePaidMinor: 100 });
+    expect(paid.deadlines?.shipBy).toBe(at(15));
+    const cancelled = value(
+      underDeadlines(paid, defaultDeadlinePolicy, at(2), (current) =>
+        cancelDeal(current, { by: 'ibm', now: at(2) }),
+      ),
+    );
+    expect(cancelled.events.map((event) => [event.type, event.data])).toEqual([
+      [
+        'deal.cancelled',
+        { customerId: 'ibm', balanceBeforeMinor: 5_000, feeRefundedMinor: 100, balanceMinor: 5_100 },
+      ],
+      ['lock.changed', { customerId: 'ibm', role: 'seller', fromLockPpm: full, lockPpm: 0 }],
+    ]);
+    expect(cancelled.transfers.map((transfer) => [transfer.purpose, transfer.amountMinor])).toEqual([
+      ['creation_fee_refund', 100],
+    ]);
+    const account = cancelled.account;
+    // Funded no more: out of the shop's shipping queue, and nothing ships or is accepted.
+    expect(account).toMatchObject({ status: 'awaiting_funds', balanceMinor: 5_100, creationFeePaidMinor: 0 });
+    expect(account.deadlines).toMatchObject({ payMissed: true, cancelled: true });
+    const ship = markShipped(account, { by: 'ibm', now: at(3), carrier: 'Yamato', trackingNumber: 'YT-1' });
+    expect(ship.ok ? null : ship.error.code).toBe('deal_cancelled');
+    expect(refusals(account, 3)).toEqual(['deal_cancelled', 'deal_cancelled']);
+    // Its ship deadline is done with: no "ship deadline passed" later.
+    expect(nextDeadline(account)).toBeNull();
+    expect(passDeadlines(account, at(30))).toBeNull();
+    // The buyer's own lock is still on; the money is its to take, all of it.
+    expect(movableMinor(account, 'mizuta')).toBe(5_100);
+    expect(movableMinor(account, 'ibm')).toBe(0);
+    expect(takeBack(account, 3, 5_100)).toMatchObject({ status: 'dissolved', balanceMinor: 0 });
+    // Shipped first: no cancel.
+    const shipped = step(
+      markShipped(paid, { by: 'ibm', now: at(2), carrier: 'Yamato', trackingNumber: 'YT-1' }),
+      at(2),
+    );
+    const late = cancelDeal(shipped, { by: 'ibm', now: at(3) });
+    expect(late.ok ? null : late.error.code).toBe('already_shipped');
+  });
+
   it('cancelling a deal that was cancelled, or lapsed, and closed since changes nothing (helper-85)', () => {
     const opened = startDeadlines(sellerOpened(), defaultDeadlinePolicy, at(0));
-    const gone = value(cancelUnpaid(opened, { by: 'ibm', now: at(1) })).account;
+    const gone = value(cancelDeal(opened, { by: 'ibm', now: at(1) })).account;
     expect(gone.status).toBe('dissolved');
-    expect(value(cancelUnpaid(gone, { by: 'ibm', now: at(2) })).events).toEqual([]);
+    expect(value(cancelDeal(gone, { by: 'ibm', now: at(2) })).events).toEqual([]);
     // Past its pay deadline, not yet swept: the deadline passes first, the cancel then changes nothing.
     const lapsing = value(
       underDeadlines(opened, defaultDeadlinePolicy, at(8), (current) =>
-        cancelUnpaid(current, { by: 'ibm', now: at(8) }),
+        cancelDeal(current, { by: 'ibm', now: at(8) }),
       ),
     );
     expect(lapsing.account.status).toBe('dissolved');
     expect(lapsing.events.at(-1)?.data).toEqual({ reason: 'unpaid' });
     // The buyer may not cancel, closed or not.
-    const byBuyer = cancelUnpaid(gone, { by: 'mizuta', now: at(2) });
+    const byBuyer = cancelDeal(gone, { by: 'mizuta', now: at(2) });
     expect(byBuyer.ok ? null : byBuyer.error.code).toBe('role_not_allowed');
   });
 

@@ -18,8 +18,10 @@ import {
  */
 const cleanup = closedAfterEach();
 
-async function shopAndGateway(): Promise<{ gw: TestGateway; handle: ShopHandle }> {
-  const gw = await startTestGateway({ listen: true });
+async function shopAndGateway(
+  options: Parameters<typeof startTestGateway>[0] = {},
+): Promise<{ gw: TestGateway; handle: ShopHandle }> {
+  const gw = await startTestGateway({ listen: true, ...options });
   cleanup(() => gw.close());
   const handle = await startShop(gw);
   cleanup(() => handle.stop());
@@ -162,9 +164,6 @@ describe('example shop pages', () => {
     });
     expect(paidIn.body.status).toBe('funded');
     await orderReaches(handle, paid.id, 'funded');
-    // Paid in: no longer cancellable.
-    expect((await adminPost(handle, `/admin/orders/${paid.id}/cancel`)).status).toBe(409);
-    expect((await account(gw, code)).status).toBe('funded');
 
     const unpaid = await checkout(handle);
     const unpaidCode = await payLater(unpaid.invoiceToken);
@@ -212,6 +211,41 @@ describe('example shop pages', () => {
     });
     expect(closed.body.status).toBe('dissolved');
     await orderReaches(handle, dropped.id, 'cancelled');
+  });
+
+  it('a paid order the shop will not ship is cancelled: the buyer takes all it paid back, the bank’s creation fee too (helper-90)', async () => {
+    // The shop could only release its lock, and the bank kept the buyer's ¥100 fee.
+    const { gw, handle } = await shopAndGateway({
+      commission: { creation: { JPY: { flatMinor: 100, basisPoints: 0 } }, withdrawal: {} },
+    });
+    const order = await checkout(handle);
+    const code = await buyerPays(gw, order.invoiceToken);
+    await orderReaches(handle, order.id, 'funded');
+    const page = await (
+      await handle.shop.app.request(`${handle.url}/admin`, { headers: { authorization: adminAuth } })
+    ).text();
+    expect(page).toContain('Cancel the order (the buyer gets all its money back)');
+    expect((await adminPost(handle, `/admin/orders/${order.id}/cancel`)).status).toBe(303);
+    expect(handle.shop.orders.get(order.id)?.status).toBe('refunding');
+    const cancelled = await account(gw, code);
+    expect(cancelled).toMatchObject({
+      status: 'awaiting_funds',
+      balanceMinor: order.amountMinor + 100,
+      deadlines: { cancelled: true },
+      mayShip: false,
+    });
+    // Nothing ships now, neither from the shop's page nor at the bank.
+    expect(
+      (await adminPost(handle, `/admin/orders/${order.id}/ship`, 'carrier=Yamato&trackingNumber=T-1')).status,
+    ).toBe(409);
+    const buyer = await gw.buyerToken();
+    const back = await gw.request('POST', `/v1/temporary-accounts/${code}/withdraw`, {
+      token: buyer,
+      body: {},
+    });
+    expect(back.body).toMatchObject({ status: 'dissolved', balanceMinor: 0 });
+    await orderReaches(handle, order.id, 'refunded');
+    expect((await gw.admin.reconcile()).balanced).toBe(true);
   });
 
   it('shipping an order whose buyer reported a problem before its webhook came is refused with the reason (helper-79)', async () => {

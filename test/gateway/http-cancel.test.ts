@@ -4,7 +4,7 @@ import { pageGet, pageLogIn, postForm } from '../support/bank-pages.ts';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 
 /**
- * A seller's cancel of a deal not paid up, as the shop (API) and a seller on the bank's pages
+ * A seller's cancel of a deal not shipped, as the shop (API) and a seller on the bank's pages
  * see it, at a bank with a ¥100 creation fee: what the deal then says of its funding, its locks
  * and its money, and what each party's page offers (helper-87's review).
  */
@@ -129,6 +129,49 @@ describe('a seller cancels a deal not paid up', () => {
     expect(after).not.toContain('data-action="cancel"');
     expect(after).not.toContain('data-action="withdraw"');
     expect(after).toContain('The deal is off: it takes no more money');
+  });
+
+  it("a paid-up deal the seller will not ship: cancelled from the seller's page, out of ?status=funded, the buyer's money and fee back (helper-90)", async () => {
+    // It was refused (invalid_state: "turn your lock off instead"), and the bank kept the fee.
+    const code = await sellerOpened(5_000);
+    expect(await read(code)).toMatchObject({ status: 'funded', balanceMinor: 5_000 });
+    const s = await pageLogIn(gateway, demoLogins.seller.userId, demoLogins.seller.password);
+    expect((await pageGet(gateway, `/bank/temporary-accounts/${code}`, s.cookie)).text).toContain(
+      'data-action="cancel"',
+    );
+    const ticked = await postForm(
+      gateway,
+      `/bank/temporary-accounts/${code}/cancel`,
+      { csrf: s.csrf, idempotencyKey: `page-${Math.random()}`, confirm: 'yes' },
+      { cookie: s.cookie },
+    );
+    expect(ticked.headers.get('location')).toContain('notice=cancel');
+    expect(await read(code)).toMatchObject({
+      status: 'awaiting_funds',
+      balanceMinor: 5_100,
+      funding: { sufficient: false },
+      deadlines: { cancelled: true, payMissed: true },
+      mayShip: false,
+    });
+    const funded = await gateway.request('GET', '/v1/temporary-accounts?status=funded&limit=100', {
+      token: seller,
+    });
+    expect(funded.body.data.map((deal: { code: string }) => deal.code)).not.toContain(code);
+    const shipped = await call(seller, `/${code}/ship`, { carrier: 'Yamato', trackingNumber: 'X' });
+    expect([shipped.status, shipped.body.error?.code]).toEqual([409, 'deal_cancelled']);
+    const back = await call(buyer, `/${code}/withdraw`);
+    expect(back.body).toMatchObject({ status: 'dissolved', balanceMinor: 0 });
+    expect((await gateway.admin.reconcile()).balanced).toBe(true);
+    // Shipped: not cancelled.
+    const sent = await sellerOpened(5_000);
+    expect((await call(seller, `/${sent}/ship`, { carrier: 'Yamato', trackingNumber: 'Y' })).status).toBe(
+      200,
+    );
+    const late = await call(seller, `/${sent}/cancel`);
+    expect([late.status, late.body.error?.code]).toEqual([409, 'already_shipped']);
+    expect(
+      (await gateway.request('GET', `/v1/temporary-accounts/${sent}`, { token: seller })).body.mayCancel,
+    ).toBe(false);
   });
 
   it('a cancelled deal no longer says a creation fee is due: no pay-in can come (helper-90)', async () => {

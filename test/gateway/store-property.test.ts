@@ -186,7 +186,7 @@ describe('property: the bank on the real SQLite store', () => {
                     await bank.dissolve(unit, who, code);
                     break;
                   case 'cancel':
-                    await bank.cancelUnpaid(unit, who, code);
+                    await bank.cancelDeal(unit, who, code);
                     break;
                   case 'withdraw': {
                     const account = (await unit.tx.getTemporaryAccount(code)) as TemporaryAccount;

@@ -174,12 +174,26 @@ export function merchantContract(name: string, setup: () => Promise<ContractHarn
       const types = (await lockstep.temporaryAccounts.events(code)).data.map((event) => event.type);
       expect(types).toContain('deal.cancelled');
 
-      // One never paid into is dissolved at once; a paid-up one is refused (unlock it instead).
+      // One never paid into is dissolved at once.
       const unpaid = await buyer.pay((await invoiceFor(400)).token as string, { later: true });
       expect(await lockstep.temporaryAccounts.cancel(unpaid)).toMatchObject({ status: 'dissolved' });
+      // A paid-up one the merchant will not ship: funded no more, and all of it the buyer's.
+      const beforePaid = await buyer.balanceMinor();
       const paid = await buyer.pay((await invoiceFor(500)).token as string);
-      await expect(lockstep.temporaryAccounts.cancel(paid)).rejects.toMatchObject({
-        code: 'invalid_state',
+      await lockstep.temporaryAccounts.ensureFunded(paid);
+      expect(await lockstep.temporaryAccounts.cancel(paid)).toMatchObject({
+        status: 'awaiting_funds',
+        mayShip: false,
+        deadlines: { cancelled: true },
+      });
+      expect((await buyer.withdraw(paid)).status).toBe('dissolved');
+      expect(await buyer.balanceMinor()).toBe(beforePaid);
+      // A shipped one is not cancelled.
+      const sent = await buyer.pay((await invoiceFor(600)).token as string);
+      await lockstep.temporaryAccounts.ensureFunded(sent);
+      await lockstep.temporaryAccounts.markShipped(sent, { carrier: 'Yamato', trackingNumber: 'C-1' });
+      await expect(lockstep.temporaryAccounts.cancel(sent)).rejects.toMatchObject({
+        code: 'already_shipped',
         status: 409,
       });
     });

@@ -265,25 +265,22 @@ export function createShop(options: ShopOptions) {
     return c.redirect('/admin', 303);
   });
 
-  // A buyer who chose to pay later and did not pay up: the shop cancels the deal at the bank. An
-  // empty one is closed (`cancelled`); one part paid takes no more money and our lock comes off
-  // for good, so the buyer takes its part back (`refunding`, then `refunded` when the account
-  // closes). The bank's pay deadline does the same on its own.
+  // An order we will not ship: a buyer who chose to pay later and did not pay up, or a paid
+  // order we cannot fill. The shop cancels the deal at the bank. An empty one is closed
+  // (`cancelled`); one holding money takes no more and our lock comes off for good, so the buyer
+  // takes it back with the bank's creation fee (`refunding`, then `refunded` when the account
+  // closes). The bank's pay deadline does the same on its own for an unpaid one.
   app.post('/admin/orders/:id/cancel', async (c) => {
     const order = orders.get(c.req.param('id'));
-    if (!order?.accountCode || order.status !== 'awaiting_funds')
-      return c.text('Only an order awaiting its money is cancelled.', 409);
+    if (!order?.accountCode || !cancellable.includes(order.status))
+      return c.text('Only an order not shipped is cancelled.', 409);
     try {
       const account = await lockstep.temporaryAccounts.cancel(order.accountCode, {
         idempotencyKey: `cancel-${order.id}`,
       });
-      orders.transition(
-        order.id,
-        ['awaiting_funds'],
-        account.status === 'dissolved' ? 'cancelled' : 'refunding',
-      );
+      orders.transition(order.id, cancellable, account.status === 'dissolved' ? 'cancelled' : 'refunding');
     } catch (error) {
-      // Paid up meanwhile (the webhook will say so): not cancelled.
+      // Shipped or disputed meanwhile (the webhook will say so): not cancelled.
       if (!(error instanceof StateConflictError)) throw error;
       return c.text(`Not cancelled: ${error.message}`, 409);
     }
@@ -461,12 +458,13 @@ export function createShop(options: ShopOptions) {
           return;
         }
         // Our cancel (from the bank's pages too), or the buyer's pay deadline: the deal takes no
-        // more money. Part paid: the buyer takes it back (refunding, then refunded when the
-        // account closes); nothing paid: account.dissolved follows and cancels the order.
+        // more money. Paid, in part or in full: the buyer takes it back (refunding, then
+        // refunded when the account closes); nothing paid: account.dissolved follows and
+        // cancels the order.
         if (event.type === 'deadline.passed' && event.data?.deadline !== 'pay') return;
         const account = await lockstep.temporaryAccounts.retrieve(code);
         if (account.status !== 'dissolved' && account.balanceMinor > 0) {
-          orders.transition(order.id, ['awaiting_funds'], 'refunding');
+          orders.transition(order.id, cancellable, 'refunding');
         }
         return;
       }
@@ -500,13 +498,19 @@ export function createShop(options: ShopOptions) {
   return { app, orders, lockstep, registerWebhook, close: () => orders.close() };
 }
 
+/** Orders we may still call off at the bank: not shipped, no problem reported. */
+const cancellable: OrderStatus[] = ['awaiting_funds', 'funded'];
+
 function adminAction(order: Order) {
   if (order.status === 'funded') {
     return html`<form method="post" action="/admin/orders/${order.id}/ship">
-      <label>Carrier <input name="carrier" value="Yamato" /></label>
-      <label>Tracking <input name="trackingNumber" value="YT-${order.id}" /></label>
-      <button type="submit">Mark shipped</button>
-    </form>`;
+        <label>Carrier <input name="carrier" value="Yamato" /></label>
+        <label>Tracking <input name="trackingNumber" value="YT-${order.id}" /></label>
+        <button type="submit">Mark shipped</button>
+      </form>
+      <form method="post" action="/admin/orders/${order.id}/cancel">
+        <button type="submit">Cancel the order (the buyer gets all its money back)</button>
+      </form>`;
   }
   if (order.status === 'disputed') {
     return html`<form method="post" action="/admin/orders/${order.id}/refund">

@@ -40,7 +40,7 @@ const en = {
   payInNext: (due: string, fee: string | null, by: string | null) =>
     `Pay ${due}${fee ? ` and the bank's fee of ${fee}` : ''} into this deal${by ? ` by ${by}` : ''} on`,
   payMissed: 'It was not paid up in time: the deal is off. Take back what you paid in on',
-  cancelledBySeller: 'The shop cancelled this order before it was paid up. Take back what you paid in on',
+  cancelledBySeller: 'The shop cancelled this order. Take back what you paid in on',
   failed: 'Something went wrong. Nothing was charged twice; please try again.',
   orderTitle: 'Your payment',
   logInToSee: 'Log in to your bank to see and release this payment.',
@@ -157,7 +157,7 @@ const ja: Dictionary = {
   payInNext: (due, fee, by) =>
     `${by ? `${by}までに` : ''}${due}${fee ? `と銀行手数料${fee}` : ''}をこの取引に入金してください。入金は`,
   payMissed: '期限までに入金がなかったため、取引は取り消されました。入金した分の払い戻しは',
-  cancelledBySeller: '入金が済む前にショップがこの注文をキャンセルしました。入金した分の払い戻しは',
+  cancelledBySeller: 'ショップがこの注文をキャンセルしました。入金した分の払い戻しは',
   failed: '問題が発生しました。二重に請求されることはありません。もう一度お試しください。',
   orderTitle: 'お支払い',
   logInToSee: 'この支払いを確認・解除するには銀行にログインしてください。',

@@ -53,7 +53,7 @@ export interface AccountView {
     verdictMissed?: boolean;
     payBy?: string | null;
     payMissed?: boolean;
-    /** The seller cancelled it before it was paid up (absent from older gateways). */
+    /** The seller cancelled it before shipping (absent from older gateways). */
     cancelled?: boolean;
   };
   dispute?: { resolvedFor: 'buyer' | 'seller' } | null;

@@ -69,13 +69,13 @@ export interface Deadlines {
   /** A deal awaiting funds is paid up by then (rule 7); null once funded. Absent on older deals. */
   payBy?: string | null;
   /**
-   * The deal's pay window closed unfunded (its pay deadline passed, or the seller cancelled it):
+   * The deal's pay window closed (its pay deadline passed unfunded, or the seller cancelled it):
    * it takes no more money, and what it holds is the buyer's (`dealIsOff`).
    */
   payMissed?: boolean;
   /**
-   * The seller cancelled the deal before it was paid up (deadlines.ts `cancelUnpaid`): its pay
-   * window closed then, so `payMissed` is set with it and the same rules follow.
+   * The seller cancelled the deal before shipping (deadlines.ts `cancelDeal`): its pay window
+   * closed then, so `payMissed` is set with it and the same rules follow.
    */
   cancelled?: boolean;
   /**
@@ -436,8 +436,8 @@ export function movableMinor(account: TemporaryAccount, customerId: string): num
 }
 
 /**
- * A deal whose pay window closed before it was funded (its pay deadline passed, or the seller
- * cancelled it) and before anything shipped: the deal is off, and what it holds is the buyer's.
+ * A deal whose pay window closed before anything shipped (its pay deadline passed unfunded, or
+ * the seller cancelled it): the deal is off, and what it holds is the buyer's.
  * Takes the account or its API view.
  */
 export function dealIsOff(account: {

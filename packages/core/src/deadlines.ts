@@ -211,8 +211,9 @@ export function passDeadlines(account: TemporaryAccount, now: string): CommandOu
 /**
  * Why the seller `by` may not cancel the deal now; `unchanged` when a cancel would change
  * nothing (the deal is already closed to pay-ins, or closed before anything shipped: cancelled,
- * lapsed, closed or taken back by the buyer); undefined when it may. `cancelUnpaid` and the
- * views (`mayCancel`) share it, so the pages offer Cancel only where the API takes it.
+ * lapsed, closed or taken back by the buyer); undefined when it may: a deal not shipped, with no
+ * verdict, dispute or advance taken, paid up or not. `cancelDeal` and the views (`mayCancel`)
+ * share it, so the pages offer Cancel only where the API takes it.
  */
 export function cancelRefused(account: TemporaryAccount, by: string): Refusal | 'unchanged' | undefined {
   const party = account.parties.find((candidate) => candidate.customerId === by);
@@ -241,24 +242,21 @@ export function cancelRefused(account: TemporaryAccount, by: string): Refusal | 
     );
   }
   if (account.status === 'dissolved' || account.deadlines?.payMissed) return 'unchanged';
-  if (account.status !== 'awaiting_funds') {
-    return refusal(
-      'invalid_state',
-      'The deal is paid up: turn your lock off instead, and the buyer takes the money back.',
-    );
-  }
   return undefined;
 }
 
 /**
- * The seller cancels a deal not yet paid up (a shop cancelling the order of a buyer who chose to
- * pay later, or a deal it opened awaiting a remittance): its pay window closes now, as if the pay
- * deadline passed. It takes no more money (`deal_cancelled`), the seller's lock comes off for good,
- * so the buyer may take back what it paid in, and an empty one is dissolved (`reason:
- * "cancelled"`). A deal already closed to pay-ins changes nothing; a funded one is not cancelled
- * this way (the seller turns its lock off and the buyer takes the money back).
+ * The seller calls off a deal before shipping: a shop cancelling the order of a buyer who chose to
+ * pay later, a deal it opened awaiting a remittance, or a paid-up order it will not ship (out of
+ * stock). Its pay window closes now, as if the pay deadline passed: it takes no more money
+ * (`deal_cancelled`), the seller's lock comes off for good, so the buyer may take back what it
+ * paid in, and an empty one is dissolved (`reason: "cancelled"`). A paid-up deal is funded no
+ * more (`awaiting_funds`, as a deal that is off reads: out of the shops' shipping queues). The
+ * creation fee the buyer paid comes back with its money. A deal already closed to pay-ins changes
+ * nothing. A funded deal could not be cancelled before: the shop unlocked, and the bank kept the
+ * buyer's creation fee for a deal that did not happen by the seller's choice (helper-90).
  */
-export function cancelUnpaid(account: TemporaryAccount, input: Context): Result<CommandOutcome> {
+export function cancelDeal(account: TemporaryAccount, input: Context): Result<CommandOutcome> {
   const refused = cancelRefused(account, input.by);
   if (refused === 'unchanged') return ok({ account, events: [], transfers: [] });
   if (refused) return failWith(refused);
@@ -283,6 +281,7 @@ export function cancelUnpaid(account: TemporaryAccount, input: Context): Result<
       : [];
   let next: TemporaryAccount = {
     ...account,
+    status: account.status === 'funded' ? 'awaiting_funds' : account.status,
     balanceMinor: account.balanceMinor + feeRefundedMinor,
     creationFeePaidMinor: 0,
     deadlines: {

@@ -67,8 +67,8 @@ export {
 } from './commission.ts';
 export {
   bankActor,
+  cancelDeal,
   cancelRefused,
-  cancelUnpaid,
   type DeadlineNotice,
   type DeadlinePolicy,
   deadlineNotice,

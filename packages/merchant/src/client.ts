@@ -451,11 +451,13 @@ class TemporaryAccounts extends Resource {
   }
 
   /**
-   * Cancels a deal not yet paid up (the order of a buyer who chose to pay later, or a deal you
-   * opened awaiting a remittance), whatever was paid in so far: it takes no more money, your lock
-   * comes off for good, the buyer takes back what it paid in, and an empty one is dissolved
-   * (`account.dissolved`, reason `cancelled`). Cancelling it again changes nothing; a deal paid
-   * up (unlock it instead), or one you took an advance from, is refused (`invalid_state`).
+   * Cancels a deal not shipped, paid up or not (the order of a buyer who chose to pay later, a
+   * deal you opened awaiting a remittance, or a paid order you will not ship): it takes no more
+   * money, your lock comes off for good, the buyer takes back what it paid in with the bank's
+   * creation fee, and an empty one is dissolved (`account.dissolved`, reason `cancelled`). A
+   * paid-up deal reads `awaiting_funds` again (funded no more). Cancelling it again changes
+   * nothing; a shipped deal (`already_shipped`), one with the buyer's verdict, or one you took an
+   * advance from (`invalid_state`) is refused.
    */
   async cancel(code: string, options?: RequestOptions): Promise<TemporaryAccount> {
     return this.client.request('post', `${accountPath(code)}/cancel`, 'temporary_account', {

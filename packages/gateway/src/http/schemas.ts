@@ -142,11 +142,11 @@ export const TemporaryAccount = z
         }),
         payMissed: z.boolean().openapi({
           description:
-            'The pay window closed unfunded (its deadline passed, or the seller cancelled the deal): pay-ins are refused (deadline_passed, or deal_cancelled); what it holds goes back.',
+            'The pay window closed (its deadline passed unfunded, or the seller cancelled the deal): pay-ins are refused (deadline_passed, or deal_cancelled); what it holds goes back.',
         }),
         cancelled: z.boolean().openapi({
           description:
-            'The seller cancelled the deal before it was paid up (POST .../cancel): payMissed is true with it.',
+            'The seller cancelled the deal before shipping, paid up or not (POST .../cancel): payMissed is true with it, and a paid-up deal reads awaiting_funds again.',
         }),
         verdictMissed: z.boolean().openapi({
           description:
@@ -180,7 +180,7 @@ export const TemporaryAccount = z
     }),
     mayCancel: z.boolean().openapi({
       description:
-        'Whether the caller, as the seller, may cancel the deal now (POST .../cancel): a deal awaiting funds, unshipped, without a verdict, with none of the buyer’s money taken by the seller.',
+        'Whether the caller, as the seller, may cancel the deal now (POST .../cancel): a deal not shipped, paid up or not, without a verdict or dispute, with none of the buyer’s money taken by the seller.',
     }),
     mayShip: z.boolean().openapi({
       description:

@@ -3,7 +3,7 @@ import {
   type CommandOutcome,
   type CommissionSchedule,
   type CurrencyCode,
-  cancelUnpaid,
+  cancelDeal,
   checkFunds,
   createAccount,
   type DeadlinePolicy,
@@ -372,8 +372,8 @@ export class Bank {
     );
   }
 
-  async cancelUnpaid(unit: Unit, principal: Principal, code: string) {
-    return this.apply(unit, principal, code, 'cancel', (account, context) => cancelUnpaid(account, context));
+  async cancelDeal(unit: Unit, principal: Principal, code: string) {
+    return this.apply(unit, principal, code, 'cancel', (account, context) => cancelDeal(account, context));
   }
 
   async dissolve(unit: Unit, principal: Principal, code: string) {

@@ -666,7 +666,7 @@ function deadlineText(account: TemporaryAccountView): string {
     case 'payMissed':
       return 'Not paid up in time: it takes no more money, and the buyer may take back what was paid in';
     case 'cancelled':
-      return 'Cancelled by the seller before it was paid up: it takes no more money, and the buyer may take back what was paid in';
+      return 'Cancelled by the seller before shipping: it takes no more money, and the buyer may take back what was paid in';
     case 'dispute':
       return `Dispute decided by the bank for the ${notice.resolvedFor}`;
     case 'shipMissed':
@@ -878,7 +878,7 @@ function statusPage(
                     : ''
                 }
                 ${
-                  // A seller that is a plain customer cancels a deal not paid up here, as a shop
+                  // A seller that is a plain customer cancels a deal not shipped here, as a shop
                   // does through the API (helper-87: the pages had no way).
                   // The API's own answer (core cancelRefused), not the page's copy of its rules:
                   // a copy offered Cancel to a seller holding an advance (helper-88).

@@ -237,7 +237,7 @@ export function accountRoutes(app: GatewayApp): void {
     'cancel',
     'Seller: cancel a deal not yet paid up (it takes no more money; what was paid in goes back)',
     EmptyRequest,
-    (unit, p, code) => unit.bank.cancelUnpaid(unit, p, code),
+    (unit, p, code) => unit.bank.cancelDeal(unit, p, code),
   );
 
   app.openapi(
