@@ -174,6 +174,28 @@ describe('a seller cancels a deal not paid up', () => {
     ).toBe(false);
   });
 
+  it("a paid-up deal a member's lock holds is not cancelled: the buyer would take the member's money (helper-92)", async () => {
+    const code = await sellerOpened(0, [demoLogins.buyer2.userId]);
+    const member = await gateway.login(demoLogins.buyer2.userId, demoLogins.buyer2.password);
+    expect((await call(member, `/${code}/deposit`, { amountMinor: 5_000 })).body.status).toBe('funded');
+    expect((await call(member, `/${code}/lock`)).status).toBe(200);
+    const refused = await call(seller, `/${code}/cancel`);
+    expect([refused.status, refused.body.error?.code, refused.body.error?.details]).toEqual([
+      409,
+      'invalid_state',
+      { memberLocksOn: 1 },
+    ]);
+    const asSeller = (await gateway.request('GET', `/v1/temporary-accounts/${code}`, { token: seller })).body;
+    expect([asSeller.status, asSeller.mayCancel, asSeller.version]).toEqual([
+      'funded',
+      false,
+      (await read(code)).version,
+    ]);
+    // The member turns its lock off: the shop may call the deal off.
+    expect((await call(member, `/${code}/unlock`)).status).toBe(200);
+    expect((await call(seller, `/${code}/cancel`)).body).toMatchObject({ deadlines: { cancelled: true } });
+  });
+
   it('a cancelled deal no longer says a creation fee is due: no pay-in can come (helper-90)', async () => {
     const empty = await sellerOpened(0);
     expect((await read(empty)).creationFeeDueMinor).toBe(100);

@@ -242,6 +242,17 @@ export function cancelRefused(account: TemporaryAccount, by: string): Refusal | 
     );
   }
   if (account.status === 'dissolved' || account.deadlines?.payMissed) return 'unchanged';
+  // A paid-up deal's money is held by every lock on it; cancelled, all of it would be the
+  // buyer's, whatever a member's lock (helper-92: a member paid the deal in full and locked it,
+  // and the seller's cancel let the buyer take it all). The member decides first.
+  const memberLocks = account.parties.filter((other) => other.role === 'member' && other.lockPpm > 0);
+  if (account.status === 'funded' && memberLocks.length > 0) {
+    return refusal(
+      'invalid_state',
+      "A member's lock is on this paid-up deal: it is not cancelled while a member holds it. Turn your lock off instead.",
+      { memberLocksOn: memberLocks.length },
+    );
+  }
   return undefined;
 }
 
@@ -251,7 +262,8 @@ export function cancelRefused(account: TemporaryAccount, by: string): Refusal | 
  * stock). Its pay window closes now, as if the pay deadline passed: it takes no more money
  * (`deal_cancelled`), the seller's lock comes off for good, so the buyer may take back what it
  * paid in, and an empty one is dissolved (`reason: "cancelled"`). A paid-up deal is funded no
- * more (`awaiting_funds`, as a deal that is off reads: out of the shops' shipping queues). The
+ * more (`awaiting_funds`, as a deal that is off reads: out of the shops' shipping queues); it is
+ * not cancelled while a member's lock is on it (`cancelRefused`). The
  * creation fee the buyer paid comes back with its money. A deal already closed to pay-ins changes
  * nothing. A funded deal could not be cancelled before: the shop unlocked, and the bank kept the
  * buyer's creation fee for a deal that did not happen by the seller's choice (helper-90).

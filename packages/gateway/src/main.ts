@@ -223,7 +223,12 @@ export async function stopGateway(gateway: Gateway, server: ServerType, graceMs:
     },
     Math.min(keepAliveMs + 1_000, graceMs),
   );
-  const timer = setTimeout(() => http.closeAllConnections?.(), graceMs);
+  // At the grace, held answers go first (a loop turn to write them), then whatever is left is
+  // cut: cut while held, a command that had committed went unanswered (helper-92's review).
+  const timer = setTimeout(() => {
+    releaseAnswers();
+    setImmediate(() => http.closeAllConnections?.());
+  }, graceMs);
   // Closing the listener makes the kernel reset every connection still in its accept queue,
   // after their clients sent their requests. A saturated gateway has many there (58 with 60
   // clients each opening a connection per request), and Node 24's libuv accepts one connection
@@ -243,7 +248,8 @@ export async function stopGateway(gateway: Gateway, server: ServerType, graceMs:
     accepted++;
   };
   server.on('connection', count);
-  const acceptUntilMs = performance.now() + Math.min(acceptQueueDrainMs, graceMs);
+  // Half the grace at most, so that answers held meanwhile have the rest to be sent.
+  const acceptUntilMs = performance.now() + Math.min(acceptQueueDrainMs, graceMs / 2);
   for (let before = -1; accepted !== before && performance.now() < acceptUntilMs; ) {
     before = accepted;
     for (let phase = 0; phase < 2; phase++) await new Promise((resolve) => setImmediate(resolve));

@@ -180,7 +180,7 @@ export const TemporaryAccount = z
     }),
     mayCancel: z.boolean().openapi({
       description:
-        'Whether the caller, as the seller, may cancel the deal now (POST .../cancel): a deal not shipped, paid up or not, without a verdict or dispute, with none of the buyer’s money taken by the seller.',
+        'Whether the caller, as the seller, may cancel the deal now (POST .../cancel): a deal not shipped, paid up or not (a paid-up one with no member’s lock on), without a verdict or dispute, with none of the buyer’s money taken by the seller.',
     }),
     mayShip: z.boolean().openapi({
       description:
