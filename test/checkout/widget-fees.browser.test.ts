@@ -114,6 +114,30 @@ describe.runIf(browserAvailable())('checkout widget at a bank with fees', () => 
     expect(await status('en')).toBe('Cancelled by the shop: what you paid in is yours to take back');
   }, 60_000);
 
+  it('a refund says what the bank kept of the buyer’s money: its creation fee, unless a cancel gave it back (helper-89)', async () => {
+    // It said "your money went back to you" of a deal the buyer paid ¥2,100 into and got ¥2,000 back from.
+    const buyer = await gateway.buyerToken();
+    const call = (token: string, code: string, action: string, body: unknown = {}) =>
+      gateway.request('POST', `/v1/temporary-accounts/${code}/${action}`, { token, body });
+    const opened = await gateway.request('POST', '/v1/temporary-accounts', {
+      token: gateway.seed.secretKey,
+      body: { buyerUserId: demoLogins.buyer.userId, amountMinor: 2_000, currency: 'JPY' },
+    });
+    const code = opened.body.code as string;
+    expect((await call(buyer, code, 'deposit', { amountMinor: 2_000 })).body.status).toBe('funded');
+    expect((await call(gateway.seed.secretKey, code, 'unlock')).status).toBe(200);
+    expect((await call(buyer, code, 'withdraw')).body).toMatchObject({ status: 'dissolved' });
+    attributes = `mode="order" account="${code}"`;
+    expect(await status('en')).toBe(
+      "Closed: your money went back to you, less the bank's fee of ¥100, which the bank keeps",
+    );
+    expect(await status('ja')).toBe('終了：お金はあなたに戻りました（銀行手数料￥100は返金されません）');
+    // The shop cancelled instead: the fee came back with the money, nothing was kept.
+    const cancelled = await cancelledDeal(2_000);
+    expect((await call(buyer, cancelled.code, 'withdraw')).body.status).toBe('dissolved');
+    expect(await status('en')).toBe('Closed: your money went back to you');
+  }, 60_000);
+
   const buyerBalance = () => buyerBalanceMinor(gateway);
 
   async function invoice(amountMinor: number, orderReference: string) {

@@ -533,6 +533,12 @@ const order = {
   lastVerdict: undefined as AccountView['verdict'] | undefined,
   /** Once closed: where the money went, if any ever came in (its history says, `howClosed`). */
   closedAs: undefined as 'refunded' | 'cancelled' | 'completed' | undefined,
+  /**
+   * Once closed: the bank's creation fee it kept (charged with the pay-ins, less what a cancel
+   * gave back). "Your money went back to you" of a deal the buyer paid ¥4,900 into and got
+   * ¥4,800 back from said nothing of the ¥100 (helper-89).
+   */
+  feeKeptMinor: 0,
 };
 
 /**
@@ -574,14 +580,20 @@ async function watch(): Promise<void> {
 async function howClosed(account: AccountView): Promise<void> {
   if (account.status !== 'dissolved' || order.closedAs !== undefined) return;
   const took = new Set<string>();
+  let feeKeptMinor = 0;
   try {
     for (let after = 0; ; ) {
-      const page = await api<{ data: Array<{ seq: number; type: string; data: { role?: unknown } }> }>(
-        'GET',
-        `${order.path}/events?after=${after}&limit=500`,
-      );
+      const page = await api<{
+        data: Array<{
+          seq: number;
+          type: string;
+          data: { role?: unknown; feeMinor?: unknown; feeRefundedMinor?: unknown };
+        }>;
+      }>('GET', `${order.path}/events?after=${after}&limit=500`);
       for (const event of page.data) {
         if (event.type === 'account.withdrawn') took.add(String(event.data.role));
+        if (event.type === 'account.deposited') feeKeptMinor += Number(event.data.feeMinor ?? 0) || 0;
+        if (event.type === 'deal.cancelled') feeKeptMinor -= Number(event.data.feeRefundedMinor ?? 0) || 0;
       }
       const last = page.data.at(-1);
       if (page.data.length < 500 || !last) break;
@@ -591,6 +603,7 @@ async function howClosed(account: AccountView): Promise<void> {
     // buyer opened to pay later, closed unpaid).
     order.closedAs =
       took.size === 0 ? 'cancelled' : took.has('buyer') && !took.has('seller') ? 'refunded' : 'completed';
+    order.feeKeptMinor = Math.max(0, feeKeptMinor);
   } catch {
     // Unknown: the neutral "Completed" (the next refresh asks again).
   }
@@ -743,7 +756,9 @@ function renderOrder(account: AccountView): void {
   const state =
     account.status === 'dissolved'
       ? order.closedAs === 'refunded'
-        ? t.refunded
+        ? order.feeKeptMinor > 0
+          ? t.refundedFeeKept(formatAmount(order.feeKeptMinor, account.currency, config.lang))
+          : t.refunded
         : order.closedAs === 'cancelled'
           ? t.cancelled
           : t.dissolved

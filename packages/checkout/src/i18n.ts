@@ -73,6 +73,8 @@ const en = {
   funded: 'Funds held at your bank',
   dissolved: 'Completed: the temporary account is closed',
   refunded: 'Closed: your money went back to you',
+  refundedFeeKept: (fee: string) =>
+    `Closed: your money went back to you, less the bank's fee of ${fee}, which the bank keeps`,
   cancelled: 'Cancelled: closed before it was paid; nothing was taken',
   refundReady: 'The seller released its lock: take your money back at your bank.',
   nextStep: 'Next step',
@@ -188,6 +190,7 @@ const ja: Dictionary = {
   funded: '銀行で保管中',
   dissolved: '完了：一時口座は閉じられました',
   refunded: '終了：お金はあなたに戻りました',
+  refundedFeeKept: (fee: string) => `終了：お金はあなたに戻りました（銀行手数料${fee}は返金されません）`,
   cancelled: 'キャンセル：支払い前に閉じられました。引き落としはありません',
   refundReady: '販売者がロックを解除しました。銀行でお金を取り戻してください。',
   nextStep: '次の手順',
