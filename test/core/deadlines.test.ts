@@ -5,10 +5,12 @@ import {
   createAccount,
   defaultDeadlinePolicy,
   deposit,
+  heldFromOthersMinor,
   markShipped,
   movableMinor,
   nextDeadline,
   noCommission,
+  type Party,
   passDeadlines,
   type Result,
   reject,
@@ -459,8 +461,11 @@ describe('deal deadlines', () => {
     // Its ship deadline is done with: no "ship deadline passed" later.
     expect(nextDeadline(account)).toBeNull();
     expect(passDeadlines(account, at(30))).toBeNull();
-    // The buyer's own lock is still on; the money is its to take, all of it.
+    // The buyer's own lock is still on; the money is its to take, all of it, and its lock holds
+    // nothing from the others (it said the whole balance: helper-90).
     expect(movableMinor(account, 'mizuta')).toBe(5_100);
+    const buyerOf = (deal: TemporaryAccount) => deal.parties.find((party) => party.role === 'buyer') as Party;
+    expect(heldFromOthersMinor(account, buyerOf(account))).toBe(0);
     expect(movableMinor(account, 'ibm')).toBe(0);
     expect(takeBack(account, 3, 5_100)).toMatchObject({ status: 'dissolved', balanceMinor: 0 });
     // Shipped first: no cancel.

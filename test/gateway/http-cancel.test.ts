@@ -60,6 +60,12 @@ describe('a seller cancels a deal not paid up', () => {
       funding: { sufficient: false },
       deadlines: { cancelled: true },
     });
+    // The buyer's lock holds nothing from the others: the money is all its own (the seller paid
+    // none in); it said the whole balance (helper-90).
+    expect(cancelled.body.parties.find((party: { role: string }) => party.role === 'buyer')).toMatchObject({
+      lockPpm: 1_000_000,
+      heldMinor: 0,
+    });
     const checked = await call(seller, `/${code}/check-funds`);
     expect([checked.status, checked.body.error?.code]).toEqual([409, 'deal_cancelled']);
     // Shipping, accepting and rejecting answer why, as pay-ins do: they said

@@ -467,13 +467,18 @@ function dealOffRefusal(account: TemporaryAccount): Refusal | undefined {
  */
 function movableFromDealOff(account: TemporaryAccount, customerId: string, byLocks: number): number {
   const party = account.parties.find((candidate) => candidate.customerId === customerId);
-  const sellersOwnMinor = Math.min(
-    account.balanceMinor,
-    Math.max(0, (account.sellerPaidInMinor ?? 0) - (account.sellerWithdrawnMinor ?? 0)),
-  );
+  const sellersOwnMinor = sellersOwnLeftMinor(account);
   if (party?.role === 'buyer') return account.balanceMinor - sellersOwnMinor;
   if (party?.role === 'seller') return Math.min(byLocks, sellersOwnMinor);
   return 0;
+}
+
+/** The seller's own pay-ins into a deal it has not taken back, within the balance. */
+function sellersOwnLeftMinor(account: TemporaryAccount): number {
+  return Math.min(
+    account.balanceMinor,
+    Math.max(0, (account.sellerPaidInMinor ?? 0) - (account.sellerWithdrawnMinor ?? 0)),
+  );
 }
 
 /** What the seller has taken of the others' money from a deal so far (an advance the buyer allowed). */
@@ -504,8 +509,12 @@ export function heldMinor(account: TemporaryAccount, party: Party): number {
  * a lock that blocks nobody protects nothing (helper-66's review).
  */
 export function heldFromOthersMinor(account: TemporaryAccount, party: Party): number {
-  // On a deal that is off only the buyer's lock holds anything (of the seller's own pay-ins).
-  if (dealIsOff(account) && party.role !== 'buyer') return 0;
+  // On a deal that is off only the buyer's lock holds anything from the others: the seller's own
+  // pay-ins, all the seller could take (`movableFromDealOff`). It said the whole balance, the
+  // buyer's own money too (helper-90).
+  if (dealIsOff(account)) {
+    return party.role === 'buyer' ? Math.min(heldMinor(account, party), sellersOwnLeftMinor(account)) : 0;
+  }
   // In another party's blocking set: its lock counts, and there is another party.
   const blocks =
     holdsOthersBack(account, party) && account.parties.some((other) => other.customerId !== party.customerId);

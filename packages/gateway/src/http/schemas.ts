@@ -98,7 +98,7 @@ export const PartyView = z.object({
   lockPpm: z.number().int().min(0).max(1_000_000),
   heldMinor: z.number().int().min(0).openapi({
     description:
-      'What this lock holds from the other parties now: the balance under a full lock, nothing with the lock off; a partial lock holds its share of the balance when it was set plus its share of every pay-in since, which the other parties’ withdrawals do not wear down; 0 for a lock that blocks nobody (a member outside the release group, or any lock but the buyer’s on a deal that is off: cancelled or past its pay deadline).',
+      'What this lock holds from the other parties now: the balance under a full lock, nothing with the lock off; a partial lock holds its share of the balance when it was set plus its share of every pay-in since, which the other parties’ withdrawals do not wear down; 0 for a lock that blocks nobody (a member outside the release group, or any lock but the buyer’s on a deal that is off: cancelled or past its pay deadline; there the buyer’s holds only the seller’s own pay-ins).',
   }),
   group: z.string().nullable(),
 });
