@@ -23,8 +23,9 @@ afterAll(() => gateway.close());
 
 const call = (token: string, path: string, body: unknown = {}) =>
   gateway.request('POST', `/v1/temporary-accounts${path}`, { token, body });
-const read = async (code: string) =>
-  (await gateway.request('GET', `/v1/temporary-accounts/${code}`, { token: buyer })).body;
+/** The account as `token`'s holder reads it (the buyer's, unless told). */
+const read = async (code: string, token = buyer) =>
+  (await gateway.request('GET', `/v1/temporary-accounts/${code}`, { token })).body;
 
 /**
  * A ¥5,000 deal awaiting funds, `paidInMinor` paid in: the shop opened it for the buyer (the
@@ -107,9 +108,7 @@ describe('a seller cancels a deal not paid up', () => {
     expect((await call(member, `/${code}/unlock`)).status).toBe(200);
     const relock = await call(member, `/${code}/lock`);
     expect([relock.status, relock.body.error?.code]).toEqual([409, 'deal_cancelled']);
-    expect(
-      (await gateway.request('GET', `/v1/temporary-accounts/${code}`, { token: member })).body.mayLock,
-    ).toBe(false);
+    expect((await read(code, member)).mayLock).toBe(false);
   });
 
   it("the seller's page: a confirmed Cancel on a deal not paid up; then no Withdraw of the buyer's money", async () => {
@@ -175,9 +174,7 @@ describe('a seller cancels a deal not paid up', () => {
     );
     const late = await call(seller, `/${sent}/cancel`);
     expect([late.status, late.body.error?.code]).toEqual([409, 'already_shipped']);
-    expect(
-      (await gateway.request('GET', `/v1/temporary-accounts/${sent}`, { token: seller })).body.mayCancel,
-    ).toBe(false);
+    expect((await read(sent, seller)).mayCancel).toBe(false);
   });
 
   it("a paid-up deal a member's lock holds is not cancelled: the buyer would take the member's money (helper-92)", async () => {
@@ -191,7 +188,7 @@ describe('a seller cancels a deal not paid up', () => {
       'invalid_state',
       { memberLocksOn: 1 },
     ]);
-    const asSeller = (await gateway.request('GET', `/v1/temporary-accounts/${code}`, { token: seller })).body;
+    const asSeller = await read(code, seller);
     expect([asSeller.status, asSeller.mayCancel, asSeller.version]).toEqual([
       'funded',
       false,
@@ -253,9 +250,7 @@ describe('a seller cancels a deal not paid up', () => {
     expect((await pageGet(gateway, `/bank/temporary-accounts/${code}`, s.cookie)).text).not.toContain(
       'data-action="cancel"',
     );
-    expect(
-      (await gateway.request('GET', `/v1/temporary-accounts/${code}`, { token: seller })).body.mayCancel,
-    ).toBe(false);
+    expect((await read(code, seller)).mayCancel).toBe(false);
     // Taking the rest dissolves the deal: the cancel is still refused, not "200, closed".
     const rest = await call(seller, `/${code}/withdraw`);
     expect(rest.body.status).toBe('dissolved');

@@ -273,7 +273,7 @@ export function createShop(options: ShopOptions) {
   app.post('/admin/orders/:id/cancel', async (c) => {
     const order = orders.get(c.req.param('id'));
     if (!order?.accountCode || !cancellable.includes(order.status))
-      return c.text('Only an order not shipped is cancelled.', 409);
+      return c.text('Only an order awaiting its money, or paid and not shipped, is cancelled.', 409);
     try {
       const account = await lockstep.temporaryAccounts.cancel(order.accountCode, {
         idempotencyKey: `cancel-${order.id}`,

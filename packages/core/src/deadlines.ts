@@ -249,7 +249,7 @@ export function cancelRefused(account: TemporaryAccount, by: string): Refusal | 
   if (account.status === 'funded' && memberLocks.length > 0) {
     return refusal(
       'invalid_state',
-      "A member's lock is on this paid-up deal: it is not cancelled while a member holds it. Turn your lock off instead.",
+      "A member's lock is on this paid-up deal: it is not cancelled while a member holds the money. The member turns its lock off first.",
       { memberLocksOn: memberLocks.length },
     );
   }
