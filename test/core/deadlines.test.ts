@@ -78,14 +78,14 @@ const takeBack = (account: TemporaryAccount, day: number, amountMinor: number) =
     at(day),
   );
 
-/** The buyer pays `amountMinor` in on `day` from a usual account holding enough. */
-const payIn = (account: TemporaryAccount, day: number, amountMinor: number) =>
+/** The buyer (or `by`) pays `amountMinor` in on `day` from a usual account holding enough. */
+const payIn = (account: TemporaryAccount, day: number, amountMinor: number, by = 'mizuta') =>
   step(
     deposit(account, {
-      by: 'mizuta',
+      by,
       now: at(day),
       amountMinor,
-      from: { id: 'acc-m', ownerId: 'mizuta', currency: 'JPY', balanceMinor: 10_000 },
+      from: { id: `acc-${by}`, ownerId: by, currency: 'JPY', balanceMinor: 10_000 },
     }),
     at(day),
   );
@@ -360,7 +360,8 @@ describe('deal deadlines', () => {
       { sellerTookMinor: 2_000 },
     ]);
 
-    // A member's lock does not hold the buyer's part of a deal that is off.
+    // A member's lock holding the money is not cancelled away: the member decides first
+    // (helper-94: the buyer took what a member paid in). Once it lets go, the money is the buyer's.
     const withMember = openedBy('mizuta', ['tanaka']);
     const memberLocked = step(
       setLock(payIn(startDeadlines(withMember, defaultDeadlinePolicy, at(0)), 1, 2_000), {
@@ -371,10 +372,121 @@ describe('deal deadlines', () => {
       at(1),
     );
     expect(movableMinor(memberLocked, 'mizuta')).toBe(0);
-    const memberOff = cancel(memberLocked, 2);
+    const kept = cancelDeal(memberLocked, { by: 'ibm', now: at(2) });
+    expect(kept.ok ? null : [kept.error.code, kept.error.details]).toEqual([
+      'invalid_state',
+      { memberLocksOn: 1 },
+    ]);
+    const memberLetGo = step(setLock(memberLocked, { by: 'tanaka', now: at(2), lockPpm: 0 }), at(2));
+    const memberOff = cancel(memberLetGo, 2);
     expect(movableMinor(memberOff, 'mizuta')).toBe(2_000);
     expect(movableMinor(memberOff, 'tanaka')).toBe(0);
     expect(takeBack(memberOff, 3, 2_000)).toMatchObject({ status: 'dissolved' });
+  });
+
+  it('a member’s lock does not hold the seller’s payment past the verdict deadline, accepted or silent; none comes on after an accept (helper-94)', () => {
+    // Funded by the buyer at day 0 with a member; the member locks, the seller locks and ships.
+    const opened = startDeadlines(openedBy('mizuta', ['tanaka']), defaultDeadlinePolicy, at(0));
+    const paid = payIn(opened, 0, 5_000);
+    const memberLocked = step(setLock(paid, { by: 'tanaka', now: at(0), lockPpm: full }), at(0));
+    const sellerOn = step(setLock(memberLocked, { by: 'ibm', now: at(1), lockPpm: full }), at(1));
+    const shipped = step(
+      markShipped(sellerOn, { by: 'ibm', now: at(2), carrier: 'Yamato', trackingNumber: 'YT-1' }),
+      at(2),
+    );
+    const verdictBy = shipped.deadlines?.verdictBy as string;
+    expect(verdictBy).toBe(at(16));
+
+    // Silent buyer: at the verdict deadline the buyer's and the member's locks come off.
+    const silent = passDeadlines(shipped, at(16))?.account as TemporaryAccount;
+    expect(silent.verdict).toBe('accepted');
+    expect(silent.parties.map((party) => [party.customerId, party.lockPpm])).toEqual([
+      ['mizuta', 0],
+      ['ibm', full],
+      ['tanaka', 0],
+    ]);
+    expect(movableMinor(silent, 'ibm')).toBe(5_000);
+
+    // The buyer accepts on day 3, the member's lock still on: the seller waits for the member
+    // until the verdict deadline, not for ever.
+    const accepted = step(accept(shipped, { by: 'mizuta', now: at(3) }), at(3));
+    expect(movableMinor(accepted, 'ibm')).toBe(0);
+    expect(nextDeadline(accepted)).toBe(verdictBy);
+    expect(passDeadlines(accepted, at(15))).toBeNull();
+    const passed = passDeadlines(accepted, at(16));
+    expect(passed?.events.map((event) => [event.type, event.data.customerId ?? null])).toEqual([
+      ['deadline.passed', null],
+      ['lock.changed', 'tanaka'],
+    ]);
+    const released = passed?.account as TemporaryAccount;
+    expect(movableMinor(released, 'ibm')).toBe(5_000);
+    expect(nextDeadline(released)).toBeNull();
+
+    // A member that let go after the accept does not lock again.
+    const letGo = step(setLock(accepted, { by: 'tanaka', now: at(4), lockPpm: 0 }), at(4));
+    expect(nextDeadline(letGo)).toBeNull();
+    const relock = setLock(letGo, { by: 'tanaka', now: at(4), lockPpm: full });
+    expect(relock.ok ? null : relock.error.code).toBe('verdict_already_given');
+  });
+
+  it('a member outside the release group holds nobody back: its lock does not stop a cancel (helper-94)', () => {
+    const opened = value(
+      createAccount({
+        code: 'ta_group',
+        by: 'mizuta',
+        now: at(0),
+        currency: 'JPY',
+        requiredMinor: 5_000,
+        parties: [
+          { customerId: 'mizuta', role: 'buyer', group: 'escrow' },
+          { customerId: 'ibm', role: 'seller', group: 'escrow' },
+          { customerId: 'tanaka', role: 'member' },
+        ],
+        releasePolicy: { kind: 'group', group: 'escrow' },
+        commission: noCommission,
+      }),
+    ).account;
+    const paid = payIn(
+      step(
+        setLock(startDeadlines(opened, defaultDeadlinePolicy, at(0)), {
+          by: 'ibm',
+          now: at(0),
+          lockPpm: full,
+        }),
+        at(0),
+      ),
+      1,
+      5_000,
+    );
+    const memberOn = step(setLock(paid, { by: 'tanaka', now: at(1), lockPpm: full }), at(1));
+    const cancelled = value(cancelDeal(memberOn, { by: 'ibm', now: at(2) })).account;
+    expect(cancelled.deadlines?.cancelled).toBe(true);
+    expect(movableMinor(cancelled, 'mizuta')).toBe(5_000);
+  });
+
+  it('a member’s lock on a deal whose pay deadline passed still holds it from the buyer, until the member lets go (helper-94)', () => {
+    // The member pays all but one yen and locks; the pay deadline passes unfunded.
+    const opened = startDeadlines(openedBy('mizuta', ['tanaka']), defaultDeadlinePolicy, at(0));
+    const memberPaid = payIn(opened, 1, 4_999, 'tanaka');
+    const locked = step(setLock(memberPaid, { by: 'tanaka', now: at(1), lockPpm: full }), at(1));
+    const lapsed = passDeadlines(locked, at(8))?.account as TemporaryAccount;
+    expect(lapsed.deadlines?.payMissed).toBe(true);
+    expect(movableMinor(lapsed, 'mizuta')).toBe(0);
+    const taken = withdraw(lapsed, {
+      by: 'mizuta',
+      now: at(9),
+      amountMinor: 4_999,
+      to: { id: 'acc-m', ownerId: 'mizuta', currency: 'JPY', balanceMinor: 5_000 },
+      commission: noCommission,
+    });
+    expect(taken.ok ? null : taken.error.code).toBe('locked_by_other_party');
+    const view = lapsed.parties.find((party) => party.customerId === 'tanaka') as Party;
+    expect(heldFromOthersMinor(lapsed, view)).toBe(4_999);
+    // The member lets go, and may not hold it again; the buyer takes it.
+    const letGo = step(setLock(lapsed, { by: 'tanaka', now: at(9), lockPpm: 0 }), at(9));
+    const relock = setLock(letGo, { by: 'tanaka', now: at(9), lockPpm: full });
+    expect(relock.ok ? null : relock.error.code).toBe('deadline_passed');
+    expect(movableMinor(letGo, 'mizuta')).toBe(4_999);
   });
 
   it('a cancelled deal whose ship clock had started is not told later that it missed shipping (helper-85)', () => {

@@ -3,6 +3,7 @@ import {
   type CommandOutcome,
   createAccount,
   deposit,
+  dissolve,
   markShipped,
   noCommission,
   type Result,
@@ -221,5 +222,22 @@ describe('rule 9: the withdrawal fee cannot be split away', () => {
       : -1;
     expect(wholeFee).toBe(157);
     expect(fees).toBe(157);
+  });
+});
+
+describe('closing an empty account is the buyer’s, the seller’s or its maker’s', () => {
+  const three = [...buyerAndSeller, { customerId: 'tanaka', role: 'member' as const }];
+
+  it('a member does not close the buyer’s and seller’s account (role_not_allowed, nothing changes)', () => {
+    const account = must(deal({ code: 'm1', by: 'mizuta', requiredMinor: 3_000, parties: three }));
+    const refused = dissolve(account, { by: 'tanaka', now });
+    expect(code(refused)).toBe('role_not_allowed');
+    expect(must(dissolve(account, { by: 'mizuta', now })).status).toBe('dissolved');
+    expect(must(dissolve(account, { by: 'ibm', now })).status).toBe('dissolved');
+  });
+
+  it('a member closes an empty account it opened itself', () => {
+    const account = must(deal({ code: 'm2', by: 'tanaka', requiredMinor: 3_000, parties: three }));
+    expect(must(dissolve(account, { by: 'tanaka', now })).status).toBe('dissolved');
   });
 });

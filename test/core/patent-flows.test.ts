@@ -259,11 +259,15 @@ describe('[0035] three or more parties', () => {
 
   it('AND over all others: the guarantor’s lock alone holds the money', () => {
     let account = threeParty('all_others');
-    account = must(accept(shipped(account), { by: 'mizuta', now })).account;
     account = must(setLock(account, { by: 'guarantor', now, lockPpm: full })).account;
+    account = must(accept(shipped(account), { by: 'mizuta', now })).account;
     expect(movableMinor(account, 'ibm')).toBe(0);
     account = must(setLock(account, { by: 'guarantor', now, lockPpm: 0 })).account;
     expect(movableMinor(account, 'ibm')).toBe(9_000);
+    // Once the buyer accepted, a member's lock does not come on again: nothing would end it
+    // (helper-94).
+    const relock = setLock(account, { by: 'guarantor', now, lockPpm: full });
+    expect(relock.ok ? null : relock.error.code).toBe('verdict_already_given');
   });
 
   it('AND over a named group: only the locks of the group count; buyer and seller are in it', () => {

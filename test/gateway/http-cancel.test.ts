@@ -94,18 +94,31 @@ describe('a seller cancels a deal not paid up', () => {
     expect((await gateway.admin.reconcile()).balanced).toBe(true);
   });
 
-  it("a member's lock on a deal that is off holds nothing, and turning it on is refused", async () => {
-    const code = await sellerOpened(2_000, [demoLogins.buyer2.userId]);
+  it("a member's lock on a deal one yen short is not cancelled away; once it lets go, it is not turned on again (helper-94)", async () => {
+    const code = await sellerOpened(0, [demoLogins.buyer2.userId]);
     const member = await gateway.login(demoLogins.buyer2.userId, demoLogins.buyer2.password);
+    expect((await call(member, `/${code}/deposit`, { amountMinor: 4_999 })).body.status).toBe(
+      'awaiting_funds',
+    );
     expect((await call(member, `/${code}/lock`)).status).toBe(200);
+    const before = await read(code);
+    const refused = await call(seller, `/${code}/cancel`);
+    expect([refused.status, refused.body.error?.code, refused.body.error?.details]).toEqual([
+      409,
+      'invalid_state',
+      { memberLocksOn: 1 },
+    ]);
+    expect(await read(code)).toEqual(before);
+    expect((await read(code, seller)).mayCancel).toBe(false);
+    // The member lets go: the shop calls the deal off, the money is the buyer's.
+    expect((await call(member, `/${code}/unlock`)).status).toBe(200);
     expect((await call(seller, `/${code}/cancel`)).status).toBe(200);
     const view = await read(code);
     expect(view.parties.find((party: { role: string }) => party.role === 'member')).toMatchObject({
-      lockPpm: 1_000_000,
+      lockPpm: 0,
       heldMinor: 0,
     });
-    expect(view.movableMinor).toBe(2_100);
-    expect((await call(member, `/${code}/unlock`)).status).toBe(200);
+    expect(view.movableMinor).toBe(5_099);
     const relock = await call(member, `/${code}/lock`);
     expect([relock.status, relock.body.error?.code]).toEqual([409, 'deal_cancelled']);
     expect((await read(code, member)).mayLock).toBe(false);

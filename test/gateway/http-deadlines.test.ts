@@ -196,6 +196,41 @@ describe('deal deadlines', () => {
     expect(paid.body.status).toBe('dissolved');
   });
 
+  it("a member's lock does not hold an accepted deal's payment past the verdict deadline, nor comes on again (helper-94)", async () => {
+    const member = async () => gateway.login(demoLogins.buyer2.userId, demoLogins.buyer2.password);
+    const created = await post(buyer, '/v1/temporary-accounts', {
+      payeeUserId: 'ibm-shop',
+      amountMinor: 5_000,
+      currency: 'JPY',
+      members: [{ userId: demoLogins.buyer2.userId }],
+    });
+    expect(created.status).toBe(201);
+    const code = created.body.code as string;
+    expect((await post(await member(), `/v1/temporary-accounts/${code}/lock`)).status).toBe(200);
+    expect((await post(seller, `/v1/temporary-accounts/${code}/lock`)).status).toBe(200);
+    const shipped = await post(seller, `/v1/temporary-accounts/${code}/ship`, {
+      carrier: 'Yamato',
+      trackingNumber: 'M-1',
+    });
+    expect(shipped.status).toBe(200);
+    later(dayMs);
+    expect((await post(buyer, `/v1/temporary-accounts/${code}/accept`)).body.verdict).toBe('accepted');
+    expect((await post(seller, `/v1/temporary-accounts/${code}/withdraw`)).body.error.code).toBe(
+      'locked_by_other_party',
+    );
+    later(13 * dayMs);
+    const swept = await gateway.gateway.deadlineSweep?.sweep();
+    expect(swept?.passed).toBeGreaterThanOrEqual(1);
+    const after = await get(`/v1/temporary-accounts/${code}`);
+    expect(lockOf(after.body, 'member')).toBe(0);
+    expect((await eventTypes(code)).slice(-2)).toEqual(['deadline.passed:verdict', 'lock.changed']);
+    // Nor does it come on again: nothing would end it now.
+    const again = await post(await member(), `/v1/temporary-accounts/${code}/lock`);
+    expect([again.status, again.body.error?.code]).toEqual([409, 'verdict_already_given']);
+    const paid = await post(seller, `/v1/temporary-accounts/${code}/withdraw`);
+    expect([paid.status, paid.body.status]).toEqual([200, 'dissolved']);
+  });
+
   it('a rejected deal has no deadline: the money stays held until the seller releases it', async () => {
     const { code } = await lockedDeal();
     await post(seller, `/v1/temporary-accounts/${code}/ship`, { carrier: 'Yamato', trackingNumber: 'YT-2' });

@@ -395,6 +395,29 @@ describe('the whole deal over HTTP', () => {
     expect(taken.body.status).toBe('dissolved');
   });
 
+  it("a member does not close the buyer's and seller's empty account; the buyer does", async () => {
+    await gateway.admin.createCustomer({
+      userId: 'bystander',
+      displayName: 'Bystander',
+      password: 'bystander-pass',
+    });
+    const created = await post(buyer, '/v1/temporary-accounts', {
+      payeeUserId: 'ibm-shop',
+      amountMinor: 2_000,
+      currency: 'JPY',
+      payLater: true,
+      members: [{ userId: 'bystander' }],
+    });
+    expect([created.status, created.body.balanceMinor]).toEqual([201, 0]);
+    const code = created.body.code;
+    const member = await gateway.login('bystander', 'bystander-pass');
+    const refused = await post(member, `/v1/temporary-accounts/${code}/dissolve`);
+    expect([refused.status, refused.body.error?.code]).toEqual([403, 'role_not_allowed']);
+    const after = await gateway.request('GET', `/v1/temporary-accounts/${code}`, { token: buyer });
+    expect([after.body.status, after.body.version]).toEqual(['awaiting_funds', created.body.version]);
+    expect((await post(buyer, `/v1/temporary-accounts/${code}/dissolve`)).body.status).toBe('dissolved');
+  });
+
   it('[0036] a deal a member pays for is charged the creation fee with that pay-in', async () => {
     const friend = await gateway.admin.createCustomer({
       userId: 'friend',

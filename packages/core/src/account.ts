@@ -460,15 +460,23 @@ function dealOffRefusal(account: TemporaryAccount): Refusal | undefined {
 
 /**
  * On a deal that is off, what it holds is the buyer's (a member's pay-in was credited for the
- * buyer), whatever the locks: neither the seller, whose lock the buyer may have turned off, nor a
- * member's lock keeps it (helper-85: the seller took a cancelled deal's part-payment from a buyer
- * who had unlocked, and a member's lock held it for ever). The seller takes back only its own
- * pay-ins not yet taken back, as the locks allow.
+ * buyer): the seller's lock does not keep it (helper-85: the seller took a cancelled deal's
+ * part-payment from a buyer who had unlocked). A member's lock still on does, as on every
+ * account (rule 5): the buyer takes what the largest of them leaves (helper-94: a member paid
+ * all but one yen in and locked it; the pay deadline passed, and the buyer took the member's
+ * money). A member turns its lock off to let it go, and may not turn it on again
+ * (`payDeadlineBarsLock`). The seller takes back only its own pay-ins not yet taken back, as
+ * the locks allow.
  */
 function movableFromDealOff(account: TemporaryAccount, customerId: string, byLocks: number): number {
   const party = account.parties.find((candidate) => candidate.customerId === customerId);
   const sellersOwnMinor = sellersOwnLeftMinor(account);
-  if (party?.role === 'buyer') return account.balanceMinor - sellersOwnMinor;
+  if (party?.role === 'buyer') {
+    const membersHoldMinor = blockingParties(account, customerId)
+      .filter((other) => other.role === 'member')
+      .reduce((largest, member) => Math.max(largest, heldMinor(account, member)), 0);
+    return Math.max(0, account.balanceMinor - Math.max(sellersOwnMinor, membersHoldMinor));
+  }
   if (party?.role === 'seller') return Math.min(byLocks, sellersOwnMinor);
   return 0;
 }
@@ -509,10 +517,10 @@ export function heldMinor(account: TemporaryAccount, party: Party): number {
  * a lock that blocks nobody protects nothing (helper-66's review).
  */
 export function heldFromOthersMinor(account: TemporaryAccount, party: Party): number {
-  // On a deal that is off only the buyer's lock holds anything from the others: the seller's own
-  // pay-ins, all the seller could take (`movableFromDealOff`). It said the whole balance, the
-  // buyer's own money too (helper-90).
-  if (dealIsOff(account)) {
+  // On a deal that is off the buyer's lock holds from the others only the seller's own pay-ins,
+  // all the seller could take (`movableFromDealOff`): it said the whole balance, the buyer's own
+  // money too (helper-90). The seller's holds nothing; a member's holds as ever (helper-94).
+  if (dealIsOff(account) && party.role !== 'member') {
     return party.role === 'buyer' ? Math.min(heldMinor(account, party), sellersOwnLeftMinor(account)) : 0;
   }
   // In another party's blocking set: its lock counts, and there is another party.
@@ -1180,6 +1188,11 @@ export function withdraw(account: TemporaryAccount, input: WithdrawInput): Resul
 export function dissolve(account: TemporaryAccount, input: Context): Result<CommandOutcome> {
   const live = requireLive(account, input.by);
   if (!live.ok) return live;
+  // A member is a third party to the buyer's and seller's account: closing it would end their
+  // deal (one awaiting a remittance, say) for them. Unless the member opened it itself.
+  if (live.value.role === 'member' && account.createdBy !== input.by) {
+    return fail('role_not_allowed', "Only the buyer, the seller or the account's maker closes it.");
+  }
   if (account.balanceMinor !== 0) {
     return fail('account_not_empty', 'Only an empty temporary account can be dissolved.', {
       balanceMinor: account.balanceMinor,
@@ -1218,17 +1231,21 @@ export function lockOnRefused(
 /**
  * A buyer who accepted a deal released its lock for the seller's payment: turning it on again
  * would hold the seller's money with no verdict or deadline left to end it (helper-38's review).
+ * A member's lock turned on after the buyer accepted would do the same (helper-94); one already
+ * on comes off at the verdict deadline (deadlines.ts).
  */
 function acceptedStaysReleased(
   account: TemporaryAccount,
   party: Party,
   lockPpm: number,
 ): Refusal | undefined {
-  if (account.mode !== 'deal' || party.role !== 'buyer' || account.verdict !== 'accepted' || lockPpm === 0)
-    return;
+  if (account.mode !== 'deal' || party.role === 'seller' || account.verdict !== 'accepted') return;
+  if (lockPpm === 0 || (party.role === 'member' && lockPpm <= party.lockPpm)) return; // Letting go.
   return refusal(
     'verdict_already_given',
-    'You accepted this deal: your lock stays off so the seller can be paid.',
+    party.role === 'buyer'
+      ? 'You accepted this deal: your lock stays off so the seller can be paid.'
+      : 'The buyer accepted this deal: a member may not lock it again, so the seller can be paid.',
   );
 }
 

@@ -6,6 +6,7 @@ import {
   type Deadlines,
   eventSink,
   finish,
+  heldFromOthersMinor,
   ledgerKey,
   type Party,
   sellerTookMinor,
@@ -25,7 +26,8 @@ import { failWith, ok, type Refusal, type Result, refusal } from './errors.ts';
  *   one was recorded, and the buyer took goods and money). A verdict first (a rejection before
  *   shipping is a dispute) ends it.
  * - **verdict by**: once the seller ships, the buyer has `verdictWithinMs` to accept or reject.
- *   Silence accepts: the buyer's lock comes off and the seller may take the money.
+ *   Silence accepts: the buyer's lock comes off and the seller may take the money. Members' locks
+ *   come off then too, also on a deal the buyer accepted before (a member may not lock one).
  * - **pay by**: a deal awaiting its money (rule 7: opened to pay later, or seller-created) is
  *   paid up within `payWithinMs`. Until it is, the seller cannot ship, so its ship deadline
  *   starts only once the deal is funded (a buyer paying one yen started it, and the seller lost
@@ -197,13 +199,20 @@ export function passDeadlines(account: TemporaryAccount, now: string): CommandOu
     next = lockOff(next, due.party, emit);
   } else {
     emit(next, 'deadline.passed', { deadline: 'verdict', dueAt: due.at });
-    next = {
-      ...next,
-      verdict: 'accepted',
-      deadlines: { ...(next.deadlines as Deadlines), verdictMissed: true },
-    };
-    emit(next, 'deal.accepted', { customerId: due.party.customerId, byDeadline: true });
-    next = lockOff(next, due.party, emit);
+    if (next.verdict === null) {
+      next = {
+        ...next,
+        verdict: 'accepted',
+        deadlines: { ...(next.deadlines as Deadlines), verdictMissed: true },
+      };
+      emit(next, 'deal.accepted', { customerId: due.party.customerId, byDeadline: true });
+      next = lockOff(next, due.party, emit);
+    }
+    // The buyer's side is done: a member's lock still on would hold the seller's payment with no
+    // verdict or deadline left to end it (helper-94). Members had until now, as the buyer had.
+    for (const member of next.parties.filter((party) => party.role === 'member')) {
+      next = lockOff(next, member, emit);
+    }
   }
   return finish(next, events, [], now);
 }
@@ -242,14 +251,18 @@ export function cancelRefused(account: TemporaryAccount, by: string): Refusal | 
     );
   }
   if (account.status === 'dissolved' || account.deadlines?.payMissed) return 'unchanged';
-  // A paid-up deal's money is held by every lock on it; cancelled, all of it would be the
-  // buyer's, whatever a member's lock (helper-92: a member paid the deal in full and locked it,
-  // and the seller's cancel let the buyer take it all). The member decides first.
-  const memberLocks = account.parties.filter((other) => other.role === 'member' && other.lockPpm > 0);
-  if (account.status === 'funded' && memberLocks.length > 0) {
+  // Cancelled, what the deal holds would be the buyer's, whatever a member's lock (helper-92: a
+  // member paid the deal in full and locked it, and the seller's cancel let the buyer take it
+  // all; helper-94: the same on a deal one yen short of its amount). A member whose lock holds
+  // money from the others decides first; one outside the release group's named group holds
+  // nobody back and does not stop it (helper-94).
+  const memberLocks = account.parties.filter(
+    (other) => other.role === 'member' && heldFromOthersMinor(account, other) > 0,
+  );
+  if (memberLocks.length > 0) {
     return refusal(
       'invalid_state',
-      "A member's lock is on this paid-up deal: it is not cancelled while a member holds the money. The member turns its lock off first.",
+      "A member's lock holds this deal's money: it is not cancelled while a member holds it. The member turns its lock off first.",
       { memberLocksOn: memberLocks.length },
     );
   }
@@ -463,9 +476,14 @@ function pendingDeadline(account: TemporaryAccount): Pending | null {
   // A deal taken back below its amount may wait on both: the earlier passes first.
   if (pay && ship) return pay.at <= ship.at ? pay : ship;
   if (pay || ship) return pay ?? ship;
-  // Accepting needs a funded deal, as the buyer's own accept does.
-  if (verdictBy && account.shipment && account.verdict === null && account.status === 'funded' && buyer) {
-    return { kind: 'verdict', at: verdictBy, party: buyer };
+  // Accepting needs a funded deal, as the buyer's own accept does. A deal the buyer accepted
+  // still waits on it while a member's lock is on: it comes off then.
+  if (verdictBy && account.shipment && buyer) {
+    const silent = account.verdict === null && account.status === 'funded';
+    const memberHolds =
+      account.verdict === 'accepted' &&
+      account.parties.some((party) => party.role === 'member' && party.lockPpm > 0);
+    if (silent || memberHolds) return { kind: 'verdict', at: verdictBy, party: buyer };
   }
   return null;
 }
