@@ -95,4 +95,23 @@ describe('the mock gateway’s deadlines and disputes', () => {
     ]);
     expect(first?.headers['user-agent']).toBe('Lockstep-Webhooks/1');
   });
+
+  it('an idempotency key is kept 7 days, as the gateway keeps it: a retry after that runs anew', async () => {
+    const code = await lockedOrder();
+    const key = `unlock-${code}`;
+    const first = await lockstep.temporaryAccounts.unlock(code, { idempotencyKey: key });
+    await lockstep.temporaryAccounts.lock(code);
+    // Within the 7 days the key answers what it answered (the lock stays on).
+    await mock.advanceTime(6 * dayMs);
+    const replayed = await lockstep.temporaryAccounts.unlock(code, { idempotencyKey: key });
+    expect(replayed.version).toBe(first.version);
+    expect(
+      (await lockstep.temporaryAccounts.retrieve(code)).parties.find((p) => p.role === 'seller')?.lockPpm,
+    ).toBe(1_000_000);
+    // After them it is forgotten: the same call unlocks again.
+    await mock.advanceTime(2 * dayMs);
+    const anew = await lockstep.temporaryAccounts.unlock(code, { idempotencyKey: key });
+    expect(anew.version).toBeGreaterThan(first.version);
+    expect(anew.parties.find((p) => p.role === 'seller')?.lockPpm).toBe(0);
+  });
 });

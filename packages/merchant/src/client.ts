@@ -579,7 +579,13 @@ class WebhookEndpoints extends Resource {
 }
 
 class Events extends Resource {
-  /** Events of every account the merchant is party to, oldest first, after the event `after`. */
+  /**
+   * Events of every account the merchant is party to, oldest first, after the event `after`.
+   * Page with the last id of the previous page only: an event id from a webhook or the stream is
+   * a point in its account's order, not in this feed's (on PostgreSQL the feed holds back events
+   * of transactions still running), so resuming from one may skip events. Resume one account
+   * with `temporaryAccounts.events(code, { afterSeq })` instead.
+   */
   async list(
     params: { after?: string; limit?: number } = {},
     options?: RequestOptions,

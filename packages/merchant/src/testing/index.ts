@@ -30,7 +30,11 @@ import type { TemporaryAccount } from '../generated/gateway-types.ts';
 export interface MockGatewayOptions {
   /** The URL the SDK under test points at (default `https://gateway.lockstep.test`). */
   baseUrl?: string;
-  /** The bank's commission (default none, so amounts in tests stay round). */
+  /**
+   * The bank's commission (default none, so amounts in tests stay round). A real bank charges
+   * one (the gateway's demo: a creation fee and a withdrawal fee): pass your bank's schedule to
+   * test what your shop books of a withdrawal (`feeMinor`).
+   */
   commission?: CommissionSchedule;
   /** The demo buyer's starting balance in JPY (default 100,000). */
   buyerBalanceMinor?: number;
@@ -77,6 +81,8 @@ export interface MockGateway {
    * Moves the mock bank's clock forward and applies the deadlines then due, as the real
    * gateway's sweep does (docs/api.md, Deadlines): test what your shop does when it misses the
    * ship deadline, or when a silent buyer's deal is accepted. Answers how many deals changed.
+   * The gateway's housekeeping runs too: answers kept under an idempotency key for longer than
+   * their 7 days are forgotten, so a retry after that runs as a new request, as it would there.
    */
   advanceTime(ms: number): Promise<{ passed: number }>;
   /** The mock bank's clock: real time plus what `advanceTime` added. */
@@ -85,7 +91,8 @@ export interface MockGateway {
   resolveDispute(code: string, winner: 'buyer' | 'seller', reason?: string): Promise<void>;
   /**
    * The account's events as the gateway delivers them to a webhook endpoint (the mock delivers
-   * none itself): each body and its headers, signed with the mock bank's key, whose JWKS the
+   * none itself, and returns them whether or not you registered one: the real gateway sends
+   * only to an enabled endpoint of yours): each body and its headers, signed with the mock bank's key, whose JWKS the
    * handlers serve, so `createWebhookVerifier({ baseUrl: mock.baseUrl })` verifies them. Post
    * them to your own handler to test it with verification on. Signed at the mock bank's clock:
    * after `advanceTime`, give the verifier `now: mock.now`.
@@ -117,8 +124,10 @@ export async function createMockGateway(options: MockGatewayOptions = {}): Promi
     logLevel: 'silent',
     webhooks: false,
     now: () => new Date(Date.now() + aheadMs),
-    // Deadlines pass when the test says so (`advanceTime`), not on a timer.
+    // Deadlines pass, and housekeeping forgets idempotency keys and sessions, when the test says
+    // so (`advanceTime`), not on a timer.
     deadlines: { firstDelayMs: 2 ** 31 - 1 },
+    housekeeping: { firstDelayMs: 2 ** 31 - 1 },
   });
   const admin = new Admin(gateway.bank);
   const seed = await seedDemo(admin, {
@@ -211,6 +220,9 @@ export async function createMockGateway(options: MockGatewayOptions = {}): Promi
       aheadMs += ms;
       session = undefined; // The buyer's session may have expired meanwhile.
       const swept = await gateway.deadlineSweep?.sweep();
+      // As the real gateway's housekeeping would have by then: an idempotency key older than its
+      // 7 days' retention runs as a new request (docs/api.md).
+      await gateway.housekeeping?.sweep();
       return { passed: swept?.passed ?? 0 };
     },
     async resolveDispute(code, winner, reason) {
