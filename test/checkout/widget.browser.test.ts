@@ -422,12 +422,16 @@ describe.runIf(browserAvailable())('checkout widget in Chromium', () => {
     await page.close();
   }, 60_000);
 
-  it("refuses to show or release a payment that is not the logged-in buyer's", async () => {
+  it("refuses to show or release a payment that is not the logged-in buyer's, and offers the login again", async () => {
     const code = await shippedDeal(400, 'order-x');
     const { page, frame } = await open(`mode="order" account="${code}"`);
     await login(frame, demoLogins.buyer2);
     await frame.getByRole('alert').getByText('This payment is not in your bank account.').waitFor();
     expect(await frame.getByRole('button', { name: 'Release payment' }).count()).toBe(0);
+    // Not a dead end: the buyer logs in again as the customer who paid, and sees the order.
+    await frame.getByText('Log in as the customer who paid for this order.').waitFor();
+    await login(frame, demoLogins.buyer);
+    await frame.getByRole('button', { name: 'Release payment' }).waitFor();
     await page.close();
   });
 

@@ -561,7 +561,20 @@ async function watch(): Promise<void> {
     account = await api<AccountView>('GET', order.path);
   } catch (error) {
     const code = codeOf(error);
-    show(heading(t.orderTitle), alertBox(code === 'not_found' ? t.notYours : t.failed));
+    if (code === 'not_found') {
+      // Logged in as someone else (a shared computer, a second login): that login ends here, and
+      // the buyer may log in again as the customer who paid. It left a dead end: only reloading
+      // the shop's page offered the login again.
+      void api('DELETE', '/v1/sessions/current').catch(() => {});
+      session = undefined;
+      show(
+        heading(t.orderTitle),
+        alertBox(t.notYours),
+        loginForm(h('p', {}, t.notYoursLogIn), () => void watch()),
+      );
+    } else {
+      show(heading(t.orderTitle), alertBox(t.failed));
+    }
     emit({ type: 'error', code, message: code === 'not_found' ? t.notYours : t.failed });
     return;
   }
