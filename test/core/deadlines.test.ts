@@ -422,6 +422,11 @@ describe('deal deadlines', () => {
     expect(movableMinor(released, 'ibm')).toBe(5_000);
     expect(nextDeadline(released)).toBeNull();
 
+    // A deal accepted before deadlines, a member's lock on, gets a verdict deadline from the
+    // bank's first handling, so that lock ends too (helper-95).
+    const older = startDeadlines({ ...accepted, deadlines: undefined }, defaultDeadlinePolicy, at(5));
+    expect(nextDeadline(older)).toBe(at(19));
+
     // A member that let go after the accept does not lock again.
     const letGo = step(setLock(accepted, { by: 'tanaka', now: at(4), lockPpm: 0 }), at(4));
     expect(nextDeadline(letGo)).toBeNull();
@@ -464,29 +469,27 @@ describe('deal deadlines', () => {
     expect(movableMinor(cancelled, 'mizuta')).toBe(5_000);
   });
 
-  it('a member’s lock on a deal whose pay deadline passed still holds it from the buyer, until the member lets go (helper-94)', () => {
-    // The member pays all but one yen and locks; the pay deadline passes unfunded.
+  it('a member’s lock does not leave the buyer’s pay-in stuck once the pay deadline passed (helper-95)', () => {
+    // A member locks, paying nothing; the buyer pays ¥3,000 in; the seller's cancel waits on the
+    // member; the pay deadline passes unfunded.
     const opened = startDeadlines(openedBy('mizuta', ['tanaka']), defaultDeadlinePolicy, at(0));
-    const memberPaid = payIn(opened, 1, 4_999, 'tanaka');
-    const locked = step(setLock(memberPaid, { by: 'tanaka', now: at(1), lockPpm: full }), at(1));
-    const lapsed = passDeadlines(locked, at(8))?.account as TemporaryAccount;
+    const locked = step(setLock(opened, { by: 'tanaka', now: at(0), lockPpm: full }), at(0));
+    const paid = payIn(locked, 1, 3_000);
+    const refused = cancelDeal(paid, { by: 'ibm', now: at(2) });
+    expect(refused.ok ? null : refused.error.code).toBe('invalid_state');
+    const lapsed = passDeadlines(paid, at(8))?.account as TemporaryAccount;
     expect(lapsed.deadlines?.payMissed).toBe(true);
-    expect(movableMinor(lapsed, 'mizuta')).toBe(0);
-    const taken = withdraw(lapsed, {
-      by: 'mizuta',
+    // The money is the buyer's: the member's lock holds nothing there, and it may not lock again.
+    const member = lapsed.parties.find((party) => party.customerId === 'tanaka') as Party;
+    expect(heldFromOthersMinor(lapsed, member)).toBe(0);
+    expect(movableMinor(lapsed, 'mizuta')).toBe(3_000);
+    const relock = setLock(step(setLock(lapsed, { by: 'tanaka', now: at(9), lockPpm: 0 }), at(9)), {
+      by: 'tanaka',
       now: at(9),
-      amountMinor: 4_999,
-      to: { id: 'acc-m', ownerId: 'mizuta', currency: 'JPY', balanceMinor: 5_000 },
-      commission: noCommission,
+      lockPpm: full,
     });
-    expect(taken.ok ? null : taken.error.code).toBe('locked_by_other_party');
-    const view = lapsed.parties.find((party) => party.customerId === 'tanaka') as Party;
-    expect(heldFromOthersMinor(lapsed, view)).toBe(4_999);
-    // The member lets go, and may not hold it again; the buyer takes it.
-    const letGo = step(setLock(lapsed, { by: 'tanaka', now: at(9), lockPpm: 0 }), at(9));
-    const relock = setLock(letGo, { by: 'tanaka', now: at(9), lockPpm: full });
     expect(relock.ok ? null : relock.error.code).toBe('deadline_passed');
-    expect(movableMinor(letGo, 'mizuta')).toBe(4_999);
+    expect(takeBack(lapsed, 9, 3_000)).toMatchObject({ status: 'dissolved' });
   });
 
   it('a cancelled deal whose ship clock had started is not told later that it missed shipping (helper-85)', () => {

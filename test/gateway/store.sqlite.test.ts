@@ -268,6 +268,28 @@ describe('embedded SQLite store', () => {
     expect(plan).not.toMatch(/TEMP B-TREE/);
   });
 
+  it('migration 14 makes every open account without a deadline due once (accepted deals a member lock holds: helper-95)', async () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'lockstep-store-')), 'v13.sqlite');
+    await (await openSqliteStore({ path: file })).close();
+    // The file as the release before left it: at version 13, an accepted deal with no deadline.
+    const raw = new DatabaseSync(file);
+    raw.exec('DELETE FROM schema_migrations WHERE version = 14');
+    const insert = raw.prepare(
+      'INSERT INTO temporary_accounts (code, status, version, state, created_at, next_deadline_at) VALUES (?, ?, 1, ?, ?, NULL)',
+    );
+    insert.run('ta_open', 'funded', '{}', '2026-11-24T00:00:00.000Z');
+    insert.run('ta_closed', 'dissolved', '{}', '2026-11-24T00:00:00.000Z');
+    raw.close();
+    await (await openSqliteStore({ path: file })).close();
+    const upgraded = new DatabaseSync(file);
+    const due = upgraded.prepare('SELECT code, next_deadline_at FROM temporary_accounts ORDER BY code').all();
+    upgraded.close();
+    expect(due.map((row) => [row.code, row.next_deadline_at === null])).toEqual([
+      ['ta_closed', true],
+      ['ta_open', false],
+    ]);
+  });
+
   it("keeps the parties' status right when a release that knows nothing of it writes", async () => {
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'lockstep-store-')), 'older.sqlite');
     await (await openSqliteStore({ path: file })).close();

@@ -460,23 +460,17 @@ function dealOffRefusal(account: TemporaryAccount): Refusal | undefined {
 
 /**
  * On a deal that is off, what it holds is the buyer's (a member's pay-in was credited for the
- * buyer): the seller's lock does not keep it (helper-85: the seller took a cancelled deal's
- * part-payment from a buyer who had unlocked). A member's lock still on does, as on every
- * account (rule 5): the buyer takes what the largest of them leaves (helper-94: a member paid
- * all but one yen in and locked it; the pay deadline passed, and the buyer took the member's
- * money). A member turns its lock off to let it go, and may not turn it on again
- * (`payDeadlineBarsLock`). The seller takes back only its own pay-ins not yet taken back, as
- * the locks allow.
+ * buyer), whatever the locks: neither the seller, whose lock the buyer may have turned off, nor a
+ * member's lock keeps it (helper-85: the seller took a cancelled deal's part-payment from a buyer
+ * who had unlocked, and a member's lock held it for ever; helper-95: one that kept holding left
+ * the buyer's own pay-in stuck for good, nothing pending to end it). A seller's cancel is refused
+ * while a member's lock holds money (`cancelRefused`); a pay deadline that passes does not wait.
+ * The seller takes back only its own pay-ins not yet taken back, as the locks allow.
  */
 function movableFromDealOff(account: TemporaryAccount, customerId: string, byLocks: number): number {
   const party = account.parties.find((candidate) => candidate.customerId === customerId);
   const sellersOwnMinor = sellersOwnLeftMinor(account);
-  if (party?.role === 'buyer') {
-    const membersHoldMinor = blockingParties(account, customerId)
-      .filter((other) => other.role === 'member')
-      .reduce((largest, member) => Math.max(largest, heldMinor(account, member)), 0);
-    return Math.max(0, account.balanceMinor - Math.max(sellersOwnMinor, membersHoldMinor));
-  }
+  if (party?.role === 'buyer') return account.balanceMinor - sellersOwnMinor;
   if (party?.role === 'seller') return Math.min(byLocks, sellersOwnMinor);
   return 0;
 }
@@ -517,10 +511,10 @@ export function heldMinor(account: TemporaryAccount, party: Party): number {
  * a lock that blocks nobody protects nothing (helper-66's review).
  */
 export function heldFromOthersMinor(account: TemporaryAccount, party: Party): number {
-  // On a deal that is off the buyer's lock holds from the others only the seller's own pay-ins,
-  // all the seller could take (`movableFromDealOff`): it said the whole balance, the buyer's own
-  // money too (helper-90). The seller's holds nothing; a member's holds as ever (helper-94).
-  if (dealIsOff(account) && party.role !== 'member') {
+  // On a deal that is off only the buyer's lock holds anything from the others: the seller's own
+  // pay-ins, all the seller could take (`movableFromDealOff`). It said the whole balance, the
+  // buyer's own money too (helper-90).
+  if (dealIsOff(account)) {
     return party.role === 'buyer' ? Math.min(heldMinor(account, party), sellersOwnLeftMinor(account)) : 0;
   }
   // In another party's blocking set: its lock counts, and there is another party.
@@ -1189,8 +1183,9 @@ export function dissolve(account: TemporaryAccount, input: Context): Result<Comm
   const live = requireLive(account, input.by);
   if (!live.ok) return live;
   // A member is a third party to the buyer's and seller's account: closing it would end their
-  // deal (one awaiting a remittance, say) for them. Unless the member opened it itself.
-  if (live.value.role === 'member' && account.createdBy !== input.by) {
+  // deal (one awaiting a remittance, say) for them. Unless the member opened it itself. A
+  // fractional account serves many dealings of its parties alike: any of them closes it empty.
+  if (account.mode === 'deal' && live.value.role === 'member' && account.createdBy !== input.by) {
     return fail('role_not_allowed', "Only the buyer, the seller or the account's maker closes it.");
   }
   if (account.balanceMinor !== 0) {

@@ -88,7 +88,11 @@ export function startDeadlines(
   ) {
     shipBy = plus(now, policy.shipWithinMs);
   }
-  if (verdictBy === null && after.shipment && after.verdict === null) {
+  // A deal accepted before deadlines with a member's lock on gets one too: it ends that lock
+  // (helper-95: nothing else would).
+  const memberHolds =
+    after.verdict === 'accepted' && after.parties.some((party) => party.role === 'member' && party.lockPpm > 0);
+  if (verdictBy === null && after.shipment && (after.verdict === null || memberHolds)) {
     verdictBy = plus(now, policy.verdictWithinMs);
   }
   if (after.status === 'funded') {

@@ -376,6 +376,14 @@ export const postgresMigrations: Array<PostgresMigration> = [
     // clock the earlier rule started on a part payment (helper-84's review). In batches.
     fill: (client) => fillDeadlinesDue(client, 5_000, 'awaiting'),
   },
+  {
+    version: 22,
+    name: 'accepted deals a member lock holds due for their verdict deadline',
+    // A deal the buyer accepted now waits on its verdict deadline while a member's lock is on
+    // (the deadline takes it off: helper-94); one stored before had no deadline indexed
+    // (helper-95). Every open account without one is due once; the sweep clears the others.
+    fill: fillDeadlinesDue,
+  },
 ];
 
 /**

@@ -344,4 +344,15 @@ export const sqliteMigrations: Array<{ version: number; name: string; sql: strin
           AND (next_deadline_at IS NULL OR next_deadline_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
     `,
   },
+  {
+    version: 14,
+    name: 'accepted deals a member lock holds due for their verdict deadline',
+    // A deal the buyer accepted now waits on its verdict deadline while a member's lock is on
+    // (the deadline takes it off: helper-94); one stored before had no deadline indexed
+    // (helper-95). Every open account without one is due once; the sweep clears the others.
+    sql: `
+      UPDATE temporary_accounts SET next_deadline_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+        WHERE status <> 'dissolved' AND next_deadline_at IS NULL;
+    `,
+  },
 ];
