@@ -90,9 +90,7 @@ export function startDeadlines(
   }
   // A deal accepted before deadlines with a member's lock on gets one too: it ends that lock
   // (helper-95: nothing else would).
-  const memberHolds =
-    after.verdict === 'accepted' && after.parties.some((party) => party.role === 'member' && party.lockPpm > 0);
-  if (verdictBy === null && after.shipment && (after.verdict === null || memberHolds)) {
+  if (verdictBy === null && after.shipment && (after.verdict === null || memberHoldsAccepted(after))) {
     verdictBy = plus(now, policy.verdictWithinMs);
   }
   if (after.status === 'funded') {
@@ -484,12 +482,17 @@ function pendingDeadline(account: TemporaryAccount): Pending | null {
   // still waits on it while a member's lock is on: it comes off then.
   if (verdictBy && account.shipment && buyer) {
     const silent = account.verdict === null && account.status === 'funded';
-    const memberHolds =
-      account.verdict === 'accepted' &&
-      account.parties.some((party) => party.role === 'member' && party.lockPpm > 0);
-    if (silent || memberHolds) return { kind: 'verdict', at: verdictBy, party: buyer };
+    if (silent || memberHoldsAccepted(account)) return { kind: 'verdict', at: verdictBy, party: buyer };
   }
   return null;
+}
+
+/** A deal the buyer accepted that a member's lock still holds: its verdict deadline ends that lock. */
+function memberHoldsAccepted(account: TemporaryAccount): boolean {
+  return (
+    account.verdict === 'accepted' &&
+    account.parties.some((party) => party.role === 'member' && party.lockPpm > 0)
+  );
 }
 
 function dueDeadline(account: TemporaryAccount, now: string): Pending | null {

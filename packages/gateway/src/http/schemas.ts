@@ -176,11 +176,11 @@ export const TemporaryAccount = z
     }),
     mayLock: z.boolean().openapi({
       description:
-        'Whether the caller may turn its lock on now (not a buyer who accepted, a seller past its ship deadline, the loser of a dispute, or a seller or member of a deal that is off: cancelled or past its pay deadline).',
+        'Whether the caller may turn its lock on now (not a buyer who accepted, nor a member whose lock is off once the buyer accepted, a seller past its ship deadline, the loser of a dispute, or a seller or member of a deal that is off: cancelled or past its pay deadline).',
     }),
     mayCancel: z.boolean().openapi({
       description:
-        'Whether the caller, as the seller, may cancel the deal now (POST .../cancel): a deal not shipped, paid up or not (a paid-up one with no member’s lock on), without a verdict or dispute, with none of the buyer’s money taken by the seller.',
+        'Whether the caller, as the seller, may cancel the deal now (POST .../cancel): a deal not shipped, paid up or not, while no member’s lock holds its money, without a verdict or dispute, with none of the buyer’s money taken by the seller.',
     }),
     mayShip: z.boolean().openapi({
       description:

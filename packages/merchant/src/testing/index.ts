@@ -92,8 +92,8 @@ export interface MockGateway {
   /**
    * The account's events as the gateway delivers them to a webhook endpoint (the mock delivers
    * none itself, and returns them whether or not you registered one: the real gateway sends
-   * only to an enabled endpoint of yours): each body and its headers, signed with the mock bank's key, whose JWKS the
-   * handlers serve, so `createWebhookVerifier({ baseUrl: mock.baseUrl })` verifies them. Post
+   * only to an enabled endpoint of yours): each body and its headers, signed with the mock
+   * bank's key, whose JWKS the handlers serve, so `createWebhookVerifier({ baseUrl: mock.baseUrl })` verifies them. Post
    * them to your own handler to test it with verification on. Signed at the mock bank's clock:
    * after `advanceTime`, give the verifier `now: mock.now`.
    */
