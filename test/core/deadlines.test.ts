@@ -492,6 +492,55 @@ describe('deal deadlines', () => {
     expect(takeBack(lapsed, 9, 3_000)).toMatchObject({ status: 'dissolved' });
   });
 
+  it('a deal that is off gives a member back its own pay-ins, and the creation fee it paid once a cancel gave it back; the buyer the rest', () => {
+    const memberTakes = (account: TemporaryAccount, day: number, amountMinor?: number) =>
+      withdraw(account, {
+        by: 'tanaka',
+        now: at(day),
+        ...(amountMinor === undefined ? {} : { amountMinor }),
+        to: { id: 'acc-tanaka', ownerId: 'tanaka', currency: 'JPY', balanceMinor: 0 },
+        commission: noCommission,
+      });
+    // A member pays ¥2,000 first (the ¥100 creation fee with it), the buyer ¥1,000; unfunded.
+    const fee = { creation: { JPY: { flatMinor: 100, basisPoints: 0 } }, withdrawal: {} };
+    const opened = startDeadlines(openedBy('mizuta', ['tanaka'], fee), defaultDeadlinePolicy, at(0));
+    const paid = payIn(payIn(opened, 1, 2_000, 'tanaka'), 1, 1_000);
+    expect([paid.balanceMinor, paid.creationFeePaidMinor]).toEqual([3_000, 100]);
+    // The pay deadline passes: each takes back what it paid in (the fee stays charged).
+    const lapsed = passDeadlines(paid, at(8))?.account as TemporaryAccount;
+    expect([
+      movableMinor(lapsed, 'tanaka'),
+      movableMinor(lapsed, 'mizuta'),
+      movableMinor(lapsed, 'ibm'),
+    ]).toEqual([2_000, 1_000, 0]);
+    const tooMuch = memberTakes(lapsed, 9, 2_001);
+    expect(tooMuch.ok ? null : [tooMuch.error.code, tooMuch.error.details?.movableMinor]).toEqual([
+      'exceeds_movable_amount',
+      2_000,
+    ]);
+    const memberBack = step(memberTakes(lapsed, 9, 1_500), at(9));
+    expect([movableMinor(memberBack, 'tanaka'), movableMinor(memberBack, 'mizuta')]).toEqual([500, 1_000]);
+    const buyerBack = takeBack(memberBack, 9, 1_000);
+    expect(buyerBack.balanceMinor).toBe(500);
+    const last = step(memberTakes(buyerBack, 9), at(9));
+    expect(last).toMatchObject({ status: 'dissolved', balanceMinor: 0 });
+
+    // The seller cancels instead: the fee comes back, and it is the member's, who paid it.
+    const cancelled = value(cancelDeal(paid, { by: 'ibm', now: at(2) })).account;
+    expect(cancelled.balanceMinor).toBe(3_100);
+    expect([movableMinor(cancelled, 'tanaka'), movableMinor(cancelled, 'mizuta')]).toEqual([2_100, 1_000]);
+    // A member that paid nothing takes nothing; its lock on holds nothing of the others'.
+    const buyerOnly = payIn(
+      startDeadlines(openedBy('mizuta', ['tanaka'], fee), defaultDeadlinePolicy, at(0)),
+      1,
+      1_000,
+    );
+    const off = value(cancelDeal(buyerOnly, { by: 'ibm', now: at(2) })).account;
+    expect([movableMinor(off, 'tanaka'), movableMinor(off, 'mizuta')]).toEqual([0, 1_100]);
+    const nothing = memberTakes(off, 3);
+    expect(nothing.ok ? null : nothing.error.code).toBe('deal_cancelled');
+  });
+
   it('a cancelled deal whose ship clock had started is not told later that it missed shipping (helper-85)', () => {
     // Funded, locked by the seller (ship clock), unlocked, one yen taken back, then cancelled.
     const locked = sellerLocked(0);

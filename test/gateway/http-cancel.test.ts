@@ -27,6 +27,10 @@ const call = (token: string, path: string, body: unknown = {}) =>
 const read = async (code: string, token = buyer) =>
   (await gateway.request('GET', `/v1/temporary-accounts/${code}`, { token })).body;
 
+/** The balance of `token`'s holder's first usual account. */
+const usualBalanceMinor = async (token: string) =>
+  (await gateway.request('GET', '/v1/accounts', { token })).body.usualAccounts[0].balanceMinor as number;
+
 /**
  * A ¥5,000 deal awaiting funds, `paidInMinor` paid in: the shop opened it for the buyer (the
  * shop's lock on), or, with members, the buyer opened it to pay later (the shop's lock on too).
@@ -110,7 +114,8 @@ describe('a seller cancels a deal not paid up', () => {
     ]);
     expect(await read(code)).toEqual(before);
     expect((await read(code, seller)).mayCancel).toBe(false);
-    // The member lets go: the shop calls the deal off, the money is the buyer's.
+    // The member lets go: the shop calls the deal off, and the money goes back to the member
+    // who paid it in, with the creation fee it paid (it went to the buyer before).
     expect((await call(member, `/${code}/unlock`)).status).toBe(200);
     expect((await call(seller, `/${code}/cancel`)).status).toBe(200);
     const view = await read(code);
@@ -118,10 +123,26 @@ describe('a seller cancels a deal not paid up', () => {
       lockPpm: 0,
       heldMinor: 0,
     });
-    expect(view.movableMinor).toBe(5_099);
+    expect([view.balanceMinor, view.movableMinor, (await read(code, member)).movableMinor]).toEqual([
+      5_099, 0, 5_099,
+    ]);
+    const buyerTakes = await call(buyer, `/${code}/withdraw`);
+    expect([buyerTakes.status, buyerTakes.body.error?.code]).toEqual([409, 'locked_by_other_party']);
     const relock = await call(member, `/${code}/lock`);
     expect([relock.status, relock.body.error?.code]).toEqual([409, 'deal_cancelled']);
     expect((await read(code, member)).mayLock).toBe(false);
+    // The member's bank page offers it as the buyer's does.
+    const page = await pageLogIn(gateway, demoLogins.buyer2.userId, demoLogins.buyer2.password);
+    expect((await pageGet(gateway, `/bank/temporary-accounts/${code}`, page.cookie)).text).toContain(
+      '<button type="submit" id="withdraw-button">Take back what you paid in</button>',
+    );
+    const usualBefore = await usualBalanceMinor(member);
+    expect((await call(member, `/${code}/withdraw`)).body).toMatchObject({
+      status: 'dissolved',
+      balanceMinor: 0,
+    });
+    expect((await usualBalanceMinor(member)) - usualBefore).toBe(5_099);
+    expect((await gateway.admin.reconcile()).balanced).toBe(true);
   });
 
   it("the seller's page: a confirmed Cancel on a deal not paid up; then no Withdraw of the buyer's money", async () => {

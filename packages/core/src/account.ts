@@ -42,6 +42,16 @@ export interface Party {
   heldRoundingMicroMinor?: number;
   /** Optional group name for "AND over a named group" release policies ([0035]). */
   group: string | null;
+  /**
+   * A member's own money in a deal (absent: 0): what it paid in, and the creation fee it paid
+   * once a cancel gave that back; and what it took out. On a deal that is off, what it paid in
+   * and did not take out is its own to take back (`movableFromDealOff`): it went to the buyer
+   * (helper-95's note: a co-payer's money was the buyer's once the deal was called off).
+   */
+  paidInMinor?: number;
+  takenOutMinor?: number;
+  /** The creation fee this member paid with its first pay-in (absent: none). */
+  creationFeePaidMinor?: number;
 }
 
 /**
@@ -70,7 +80,7 @@ export interface Deadlines {
   payBy?: string | null;
   /**
    * The deal's pay window closed (its pay deadline passed unfunded, or the seller cancelled it):
-   * it takes no more money, and what it holds is the buyer's (`dealIsOff`).
+   * it takes no more money, and what it holds goes back to who paid it in (`dealIsOff`).
    */
   payMissed?: boolean;
   /**
@@ -422,8 +432,8 @@ function holdsOthersBack(account: TemporaryAccount, party: Party): boolean {
  * How much `customerId` may move out now: the balance less what the largest of the others'
  * locks holds (rule 4: balance x (1 - the largest lock among the others) when the locks were
  * set). With whole locks this is the full balance when no other lock is on and zero otherwise
- * — the move rule of Drawing 5. On a deal that is off the money is the buyer's instead
- * (`movableFromDealOff`).
+ * — the move rule of Drawing 5. On a deal that is off the money goes back to who paid it in
+ * instead (`movableFromDealOff`).
  */
 export function movableMinor(account: TemporaryAccount, customerId: string): number {
   if (account.status === 'dissolved') return 0;
@@ -437,8 +447,8 @@ export function movableMinor(account: TemporaryAccount, customerId: string): num
 
 /**
  * A deal whose pay window closed before anything shipped (its pay deadline passed unfunded, or
- * the seller cancelled it): the deal is off, and what it holds is the buyer's.
- * Takes the account or its API view.
+ * the seller cancelled it): the deal is off, and what it holds goes back to who paid it in (the
+ * buyer, and members their own pay-ins). Takes the account or its API view.
  */
 export function dealIsOff(account: {
   mode: string;
@@ -459,20 +469,32 @@ function dealOffRefusal(account: TemporaryAccount): Refusal | undefined {
 }
 
 /**
- * On a deal that is off, what it holds is the buyer's (a member's pay-in was credited for the
- * buyer), whatever the locks: neither the seller, whose lock the buyer may have turned off, nor a
- * member's lock keeps it (helper-85: the seller took a cancelled deal's part-payment from a buyer
- * who had unlocked, and a member's lock held it for ever; helper-95: one that kept holding left
- * the buyer's own pay-in stuck for good, nothing pending to end it). A seller's cancel is refused
- * while a member's lock holds money (`cancelRefused`); a pay deadline that passes does not wait.
- * The seller takes back only its own pay-ins not yet taken back, as the locks allow.
+ * On a deal that is off, its money goes back to whoever paid it in, whatever the locks: a member
+ * takes back its own pay-ins not yet taken out (and the creation fee it paid, once a cancel gave
+ * that back), the buyer all the rest. Neither the seller, whose lock the buyer may have turned
+ * off, nor a member's lock keeps the buyer's part (helper-85: the seller took a cancelled deal's
+ * part-payment from a buyer who had unlocked, and a member's lock held it for ever; helper-95:
+ * one that kept holding left the buyer's own pay-in stuck for good, nothing pending to end it),
+ * and the buyer does not take a member's (it did: a co-payer's money went to the buyer). A
+ * seller's cancel is refused while a member's lock holds money (`cancelRefused`); a pay deadline
+ * that passes does not wait. The seller takes back only its own pay-ins not yet taken back, as
+ * the locks allow.
  */
 function movableFromDealOff(account: TemporaryAccount, customerId: string, byLocks: number): number {
   const party = account.parties.find((candidate) => candidate.customerId === customerId);
   const sellersOwnMinor = sellersOwnLeftMinor(account);
-  if (party?.role === 'buyer') return account.balanceMinor - sellersOwnMinor;
+  const othersMinor = account.balanceMinor - sellersOwnMinor;
   if (party?.role === 'seller') return Math.min(byLocks, sellersOwnMinor);
-  return 0;
+  if (party?.role === 'member') return Math.min(othersMinor, membersOwnLeftMinor(party));
+  if (party?.role !== 'buyer') return 0;
+  const membersMinor = account.parties.reduce((sum, other) => sum + membersOwnLeftMinor(other), 0);
+  return Math.max(0, othersMinor - membersMinor);
+}
+
+/** A member's own money in a deal it has not taken out (0 for the buyer and the seller). */
+function membersOwnLeftMinor(party: Party): number {
+  if (party.role !== 'member') return 0;
+  return Math.max(0, (party.paidInMinor ?? 0) - (party.takenOutMinor ?? 0));
 }
 
 /** The seller's own pay-ins into a deal it has not taken back, within the balance. */
@@ -805,7 +827,18 @@ function payIn(
   if (payer?.role === 'seller') {
     next = { ...next, sellerPaidInMinor: (account.sellerPaidInMinor ?? 0) + amountMinor };
   }
+  const memberPays = payer?.role === 'member' && account.mode === 'deal';
+  if (memberPays) {
+    next = withParty(next, payer.customerId, (member) => ({
+      paidInMinor: (member.paidInMinor ?? 0) + amountMinor,
+    }));
+  }
   if (payer && paysCreationFee(payer) && account.creationFeeDueMinor > 0) {
+    if (memberPays) {
+      next = withParty(next, payer.customerId, (member) => ({
+        creationFeePaidMinor: (member.creationFeePaidMinor ?? 0) + account.creationFeeDueMinor,
+      }));
+    }
     transfers.push({
       from: from.ledger,
       to: ledgerKey.fees(account.currency),
@@ -1147,6 +1180,10 @@ export function withdraw(account: TemporaryAccount, input: WithdrawInput): Resul
       sellerWithdrawnMinor: withdrawnBefore + requested,
       withdrawalFeesMinor: feesBefore + fee,
     };
+  } else if (live.value.role === 'member' && account.mode === 'deal') {
+    next = withParty(next, input.by, (member) => ({
+      takenOutMinor: (member.takenOutMinor ?? 0) + requested,
+    }));
   }
   // A deal whose money is taken back below the invoiced amount before the buyer decides is no
   // longer funded: nothing can ship until it is paid up again. What the seller took of others'
@@ -1315,6 +1352,20 @@ function checkUsualAccount(
     );
   }
   return ok(usual);
+}
+
+/** @internal Shared with deadlines.ts: `customerId`'s party with `change` applied. */
+export function withParty(
+  account: TemporaryAccount,
+  customerId: string,
+  change: (party: Party) => Partial<Party>,
+): TemporaryAccount {
+  return {
+    ...account,
+    parties: account.parties.map((party) =>
+      party.customerId === customerId ? { ...party, ...change(party) } : party,
+    ),
+  };
 }
 
 /** @internal Shared with deadlines.ts. */

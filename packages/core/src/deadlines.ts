@@ -32,8 +32,9 @@ import { failWith, ok, type Refusal, type Result, refusal } from './errors.ts';
  *   paid up within `payWithinMs`. Until it is, the seller cannot ship, so its ship deadline
  *   starts only once the deal is funded (a buyer paying one yen started it, and the seller lost
  *   its lock on a deal it could never ship: helper-82's review). If the deal is not funded in
- *   time, it takes no more money and the seller's lock comes off for good, so the buyer may take
- *   back what was paid in (a member's pay-in was for the buyer), and an empty one is dissolved.
+ *   time, it takes no more money and the seller's lock comes off for good, so what was paid in
+ *   goes back (a member takes back its own pay-ins, the buyer the rest), and an empty one is
+ *   dissolved.
  *
  * A rejected deal has no deadline: the money stays held until the seller releases it or the
  * bank resolves the dispute (disputes.ts).
@@ -253,9 +254,10 @@ export function cancelRefused(account: TemporaryAccount, by: string): Refusal | 
     );
   }
   if (account.status === 'dissolved' || account.deadlines?.payMissed) return 'unchanged';
-  // Cancelled, what the deal holds would be the buyer's, whatever a member's lock (helper-92: a
-  // member paid the deal in full and locked it, and the seller's cancel let the buyer take it
-  // all; helper-94: the same on a deal one yen short of its amount). A member whose lock holds
+  // Cancelled, what the deal holds would go back to who paid it in, whatever a member's lock
+  // (helper-92: a member paid the deal in full and locked it, and the seller's cancel let the
+  // buyer take it all; helper-94: the same on a deal one yen short of its amount; a member now
+  // takes back its own pay-ins, but its lock also held the buyer's). A member whose lock holds
   // money from the others decides first; one outside the release group's named group holds
   // nobody back and does not stop it (helper-94).
   const memberLocks = account.parties.filter(
@@ -311,6 +313,11 @@ export function cancelDeal(account: TemporaryAccount, input: Context): Result<Co
     status: account.status === 'funded' ? 'awaiting_funds' : account.status,
     balanceMinor: account.balanceMinor + feeRefundedMinor,
     creationFeePaidMinor: 0,
+    // A fee a member paid comes back as the member's, with its pay-ins (`movableFromDealOff`).
+    parties: account.parties.map((party) => {
+      const { creationFeePaidMinor: feeMinor = 0, ...rest } = party;
+      return feeMinor > 0 ? { ...rest, paidInMinor: (party.paidInMinor ?? 0) + feeMinor } : party;
+    }),
     deadlines: {
       ...(account.deadlines ?? { shipBy: null, verdictBy: null, shipMissed: false }),
       payMissed: true,
@@ -329,7 +336,7 @@ export function cancelDeal(account: TemporaryAccount, input: Context): Result<Co
 
 /**
  * A deal whose pay window closed unfunded: the seller's lock off (it may not lock again), and
- * an empty one dissolved; what it holds is the buyer's to take back.
+ * an empty one dissolved; what it holds goes back to who paid it in (`movableFromDealOff`).
  */
 function closeToPayIns(
   account: TemporaryAccount,
@@ -407,8 +414,8 @@ export function payDeadlineMissed(account: TemporaryAccount): Refusal | undefine
 
 /**
  * On a deal closed to pay-ins (pay deadline passed, or cancelled) the seller's lock, or a
- * member's, turned on is refused: what the deal holds is the buyer's, and such a lock would only
- * look as if it held it (helper-87).
+ * member's, turned on is refused: what the deal holds goes back to who paid it in, and such a
+ * lock would only look as if it held it (helper-87).
  */
 export function payDeadlineBarsLock(
   account: TemporaryAccount,

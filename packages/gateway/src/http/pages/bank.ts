@@ -791,7 +791,7 @@ function statusPage(
                 ${
                   // Nothing to take from an empty account; a locked one still offers it, and its
                   // refusal names the lock (the move rule, Drawing 5). On a deal that is off,
-                  // nothing is the seller's or a member's to take but the seller's own pay-ins
+                  // nothing is the seller's or a member's to take but its own pay-ins
                   // (helper-87: Withdraw was offered and refused; helper-88: so was the hint).
                   account.balanceMinor === 0 || (dealIsOff(account) && account.movableMinor === 0)
                     ? ''
@@ -802,8 +802,9 @@ function statusPage(
                           account.code,
                           'withdraw',
                           // The widget sends the buyer of a deal that is off to "take back" what it
-                          // paid in: the button says the same (helper-86).
-                          me?.role === 'buyer' && dealIsOff(account)
+                          // paid in: the button says the same (helper-86), as to a member taking
+                          // back its own pay-ins.
+                          me?.role !== 'seller' && dealIsOff(account)
                             ? 'Take back what you paid in'
                             : refund
                               ? 'Take your money back'
