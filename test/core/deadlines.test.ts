@@ -3,6 +3,7 @@ import {
   type CommandOutcome,
   cancelDeal,
   createAccount,
+  deadlineNotice,
   defaultDeadlinePolicy,
   deposit,
   heldFromOthersMinor,
@@ -412,6 +413,8 @@ describe('deal deadlines', () => {
     const accepted = step(accept(shipped, { by: 'mizuta', now: at(3) }), at(3));
     expect(movableMinor(accepted, 'ibm')).toBe(0);
     expect(nextDeadline(accepted)).toBe(verdictBy);
+    // The pages say so (they said nothing once the buyer had given its verdict: helper-95).
+    expect(deadlineNotice(accepted)).toEqual({ kind: 'memberLocksBy', at: verdictBy });
     expect(passDeadlines(accepted, at(15))).toBeNull();
     const passed = passDeadlines(accepted, at(16));
     expect(passed?.events.map((event) => [event.type, event.data.customerId ?? null])).toEqual([
@@ -421,6 +424,7 @@ describe('deal deadlines', () => {
     const released = passed?.account as TemporaryAccount;
     expect(movableMinor(released, 'ibm')).toBe(5_000);
     expect(nextDeadline(released)).toBeNull();
+    expect(deadlineNotice(released)).toBeNull();
 
     // A deal accepted before deadlines, a member's lock on, gets a verdict deadline from the
     // bank's first handling, so that lock ends too (helper-95).

@@ -218,6 +218,12 @@ describe('deal deadlines', () => {
     expect((await post(seller, `/v1/temporary-accounts/${code}/withdraw`)).body.error.code).toBe(
       'locked_by_other_party',
     );
+    // The buyer's page says until when the member's lock holds it (its Deadline line said "—").
+    const { verdictBy } = (await get(`/v1/temporary-accounts/${code}`)).body.deadlines;
+    const session = await pageLogIn(gateway, demoLogins.buyer.userId, demoLogins.buyer.password);
+    expect((await pageGet(gateway, `/bank/temporary-accounts/${code}`, session.cookie)).text).toContain(
+      `lock holds it until ${verdictBy} (UTC) at the latest`,
+    );
     later(13 * dayMs);
     const swept = await gateway.gateway.deadlineSweep?.sweep();
     expect(swept?.passed).toBeGreaterThanOrEqual(1);
@@ -397,7 +403,7 @@ describe('deal deadlines', () => {
     const { cookie } = await pageLogIn(gateway, demoLogins.buyer.userId, demoLogins.buyer.password);
     const page = await pageGet(gateway, `/bank/temporary-accounts/${partPaid}`, cookie);
     expect(page.text).toContain('Not paid up in time: it takes no more money');
-    expect(page.text).toContain('the buyer may take back what was paid in');
+    expect(page.text).toContain('what was paid in goes back to who paid it');
     const lapsed = (await get(`/v1/temporary-accounts/${partPaid}`)).body;
     expect(lapsed).toMatchObject({
       status: 'awaiting_funds',

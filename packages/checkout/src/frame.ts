@@ -749,7 +749,9 @@ function deadlineRow(account: AccountView): HTMLElement[] {
           ? t.shipBy(formatDate(notice.at, config.lang))
           : notice?.kind === 'verdictBy'
             ? t.decideBy(formatDate(notice.at, config.lang))
-            : '';
+            : notice?.kind === 'memberLocksBy'
+              ? t.memberLocksBy(formatDate(notice.at, config.lang))
+              : '';
   return text ? [h('dt', {}, t.deadline), h('dd', { 'data-field': 'deadline' }, text)] : [];
 }
 

@@ -59,6 +59,8 @@ const en = {
   shipMissed: 'The seller missed its shipping deadline: you can take your money back at your bank.',
   decideBy: (date: string) =>
     `Release or report a problem by ${date}. If you do neither, the payment goes to the seller.`,
+  memberLocksBy: (date: string) =>
+    `You released the payment; a member's lock still holds it, until ${date} at the latest.`,
   disputeFor: (winner: 'buyer' | 'seller') =>
     winner === 'buyer'
       ? 'The bank decided this dispute for you: take your money back at your bank.'
@@ -179,6 +181,8 @@ const ja: Dictionary = {
   shipMissed: '販売者は発送期限を過ぎました。銀行で返金を受けられます。',
   decideBy: (date) =>
     `${date}までに支払いを解除するか問題を報告してください。どちらもない場合、支払いは販売者に渡ります。`,
+  memberLocksBy: (date) =>
+    `支払いを解除しました。メンバーのロックが、遅くとも${date}まで支払いを保留します。`,
   disputeFor: (winner) =>
     winner === 'buyer'
       ? '銀行はこの紛争をあなたの側で解決しました。銀行で返金を受けてください。'

@@ -433,12 +433,14 @@ export type DeadlineNotice =
   | { kind: 'dispute'; resolvedFor: 'buyer' | 'seller' }
   | { kind: 'shipMissed' }
   | { kind: 'shipBy'; at: string }
-  | { kind: 'verdictBy'; at: string };
+  | { kind: 'verdictBy'; at: string }
+  | { kind: 'memberLocksBy'; at: string };
 
 /**
  * The notice that applies to a deal, from its state or its API view alike, or null: how the bank
  * decided its dispute; else, while open and without a verdict, a missed shipment, the ship
- * deadline, or (shipped) the verdict deadline.
+ * deadline, or (shipped) the verdict deadline; on an accepted deal a member's lock still holds,
+ * the verdict deadline that takes it off (it said nothing: helper-95).
  */
 export function deadlineNotice(account: {
   status: string;
@@ -446,9 +448,17 @@ export function deadlineNotice(account: {
   shipment: unknown;
   deadlines?: Deadlines | null;
   dispute?: { resolvedFor: 'buyer' | 'seller' } | null;
+  parties: readonly { role: string; lockPpm: number }[];
 }): DeadlineNotice | null {
   const { deadlines, dispute } = account;
   if (dispute) return { kind: 'dispute', resolvedFor: dispute.resolvedFor };
+  if (
+    account.status !== 'dissolved' &&
+    account.shipment &&
+    deadlines?.verdictBy &&
+    memberHoldsAccepted(account)
+  )
+    return { kind: 'memberLocksBy', at: deadlines.verdictBy };
   if (account.status === 'dissolved' || account.verdict !== null || !deadlines) return null;
   if (!account.shipment && deadlines.payMissed)
     return { kind: deadlines.cancelled ? 'cancelled' : 'payMissed' };
@@ -495,7 +505,10 @@ function pendingDeadline(account: TemporaryAccount): Pending | null {
 }
 
 /** A deal the buyer accepted that a member's lock still holds: its verdict deadline ends that lock. */
-function memberHoldsAccepted(account: TemporaryAccount): boolean {
+function memberHoldsAccepted(account: {
+  verdict: string | null;
+  parties: readonly { role: string; lockPpm: number }[];
+}): boolean {
   return (
     account.verdict === 'accepted' &&
     account.parties.some((party) => party.role === 'member' && party.lockPpm > 0)

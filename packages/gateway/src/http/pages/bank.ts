@@ -662,11 +662,11 @@ function deadlineText(account: TemporaryAccountView): string {
   const notice = deadlineNotice(account);
   switch (notice?.kind) {
     case 'payBy':
-      return `To be paid up by ${notice.at} (UTC), or it takes no more money and the buyer may take back what was paid in`;
+      return `To be paid up by ${notice.at} (UTC), or it takes no more money and what was paid in goes back to who paid it`;
     case 'payMissed':
-      return 'Not paid up in time: it takes no more money, and the buyer may take back what was paid in';
+      return 'Not paid up in time: it takes no more money, and what was paid in goes back to who paid it';
     case 'cancelled':
-      return 'Cancelled by the seller before shipping: it takes no more money, and the buyer may take back what was paid in';
+      return 'Cancelled by the seller before shipping: it takes no more money, and what was paid in goes back to who paid it';
     case 'dispute':
       return `Dispute decided by the bank for the ${notice.resolvedFor}`;
     case 'shipMissed':
@@ -675,6 +675,8 @@ function deadlineText(account: TemporaryAccountView): string {
       return `The seller ships by ${notice.at} (UTC)`;
     case 'verdictBy':
       return `The buyer releases or reports by ${notice.at} (UTC); silence releases the payment`;
+    case 'memberLocksBy':
+      return `The buyer released the payment; a member's lock holds it until ${notice.at} (UTC) at the latest`;
     default:
       return '—';
   }
