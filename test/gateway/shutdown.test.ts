@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
+import { Agent, request as httpRequest } from 'node:http';
 import { type AddressInfo, createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -709,5 +709,93 @@ describe('health', () => {
     } finally {
       await gateway.close();
     }
+  });
+});
+
+describe('the pre-stop delay (LOCKSTEP_SHUTDOWN_DELAY_MS)', () => {
+  /** One request on a kept-alive connection of `agent`: its status and `Connection` header. */
+  function keptAlive(agent: Agent, port: number, method: string, pathname: string, token: string) {
+    return new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
+      const request = httpRequest(
+        {
+          host: '127.0.0.1',
+          port,
+          method,
+          path: pathname,
+          agent,
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        },
+        (response) => {
+          response.resume();
+          response.on('end', () =>
+            resolve({ status: response.statusCode ?? 0, connection: response.headers.connection }),
+          );
+          response.on('error', reject);
+        },
+      );
+      request.on('error', reject);
+      request.end(method === 'POST' ? '{}' : undefined);
+    });
+  }
+
+  it('/healthz says 503 while every request is still served, kept alive, on old and new connections; then it drains', async () => {
+    // Behind a load balancer, a gateway that drains at the signal refuses (or, rarely, resets)
+    // connections the balancer still sends it: the delay takes it out of rotation first.
+    const gateway = await startGatewayProcess({
+      LOCKSTEP_SHUTDOWN_DELAY_MS: '2000',
+      LOCKSTEP_SHUTDOWN_GRACE_MS: '20000',
+    });
+    const exited = new Promise<number | null>((resolve) =>
+      gateway.child.once('exit', (code) => resolve(code)),
+    );
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const port = Number(new URL(gateway.url).port);
+    const key = gateway.seed.secretKey;
+    try {
+      const before = await keptAlive(agent, port, 'GET', '/healthz', '');
+      expect(before.status).toBe(200);
+      gateway.child.kill('SIGTERM');
+      let health = 200;
+      while (health === 200) health = (await keptAlive(agent, port, 'GET', '/healthz', '')).status;
+      expect(health).toBe(503);
+      // Commands and reads are served as before: kept alive, not told to go.
+      const listed = await keptAlive(agent, port, 'GET', '/v1/temporary-accounts', key);
+      expect(listed).toEqual({ status: 200, connection: 'keep-alive' });
+      expect(await freshConnectionGet(port, '/v1/temporary-accounts', key)).toBe(200);
+      expect(await freshConnectionGet(port, '/healthz', '')).toBe(503);
+      // Then the drain, and a clean exit (the idle kept-alive connection closed by the client).
+      agent.destroy();
+      expect(await exited).toBe(0);
+    } finally {
+      agent.destroy();
+      gateway.child.kill('SIGKILL');
+      await gateway.stop();
+    }
+  }, 60_000);
+
+  it('a second signal ends the delay: the drain begins at once', async () => {
+    const gateway = await startGatewayProcess({ LOCKSTEP_SHUTDOWN_DELAY_MS: '120000' });
+    const exited = new Promise<number | null>((resolve) =>
+      gateway.child.once('exit', (code) => resolve(code)),
+    );
+    const port = Number(new URL(gateway.url).port);
+    try {
+      gateway.child.kill('SIGTERM');
+      let health = 200;
+      while (health === 200) health = await freshConnectionGet(port, '/healthz', '');
+      expect(health).toBe(503);
+      gateway.child.kill('SIGTERM');
+      // Two minutes of delay otherwise: the test's own timeout would end it first.
+      expect(await exited).toBe(0);
+    } finally {
+      gateway.child.kill('SIGKILL');
+      await gateway.stop();
+    }
+  }, 60_000);
+
+  it('is 0 (drain at once) unless set, and at most two minutes', () => {
+    expect(loadConfig({}).shutdownDelayMs).toBe(0);
+    expect(loadConfig({ LOCKSTEP_SHUTDOWN_DELAY_MS: '15000' }).shutdownDelayMs).toBe(15_000);
+    expect(() => loadConfig({ LOCKSTEP_SHUTDOWN_DELAY_MS: '120001' })).toThrow(/LOCKSTEP_SHUTDOWN_DELAY_MS/);
   });
 });

@@ -102,6 +102,9 @@ const Environment = z.object({
   LOCKSTEP_SQLITE_CHECKPOINT: z.enum(['worker', 'inline']).default('worker'),
   LOCKSTEP_TRUSTED_PROXY_HOPS: whole(0, 10, 0),
   LOCKSTEP_SHUTDOWN_GRACE_MS: whole(0, 60_000, 10_000),
+  // Before the drain, /healthz says 503 for this long while requests are served as usual, so a
+  // load balancer stops sending new connections first (0: drain at once).
+  LOCKSTEP_SHUTDOWN_DELAY_MS: whole(0, 120_000, 0),
   // At least a day: a client's retries of a lost answer must find it.
   LOCKSTEP_IDEMPOTENCY_RETENTION_HOURS: whole(24, 8_760, 168),
   // A deal's deadlines (@lockstep/core deadlines.ts): to ship after the seller's lock, and for
@@ -141,6 +144,8 @@ export interface GatewayConfig {
   /** Webhook URLs may point at loopback or private addresses (local development only). */
   allowPrivateWebhooks: boolean;
   shutdownGraceMs: number;
+  /** The pre-stop delay: /healthz 503, everything else served, before the drain. */
+  shutdownDelayMs: number;
   /** Reverse proxies that append the client to X-Forwarded-For (http/client-source.ts). */
   trustedProxyHops: number;
   /** How long an answer stays stored for retries with its Idempotency-Key (default 7 days). */
@@ -189,6 +194,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     allowPrivateWebhooks:
       value.LOCKSTEP_ALLOW_PRIVATE_WEBHOOKS === '1' || value.LOCKSTEP_ALLOW_PRIVATE_WEBHOOKS === 'true',
     shutdownGraceMs: value.LOCKSTEP_SHUTDOWN_GRACE_MS,
+    shutdownDelayMs: value.LOCKSTEP_SHUTDOWN_DELAY_MS,
     trustedProxyHops: value.LOCKSTEP_TRUSTED_PROXY_HOPS,
     idempotencyRetentionMs: value.LOCKSTEP_IDEMPOTENCY_RETENTION_HOURS * 3_600_000,
     deadlinePolicy: {

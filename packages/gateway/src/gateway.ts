@@ -104,6 +104,12 @@ export interface Gateway {
    */
   draining: boolean;
   /**
+   * Set when a stop's pre-stop delay begins (`LOCKSTEP_SHUTDOWN_DELAY_MS`, main.ts): /healthz
+   * answers 503 so a load balancer takes the process out of rotation, while every request is
+   * still served as usual (keep-alive too) until the drain (`draining`) begins.
+   */
+  leaving: boolean;
+  /**
    * While a stop is still accepting the connections the kernel queued (main.ts stopGateway),
    * answers wait for this before they are sent: an answer saying `Connection: close` sends its
    * client to connect again at once, and a connection completed as the listener closes is reset.
@@ -173,6 +179,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     log,
     app: undefined as unknown as ReturnType<typeof createApp>,
     draining: false,
+    leaving: false,
     answersHeld: null,
     async close() {
       stopForeign?.();

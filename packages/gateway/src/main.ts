@@ -13,7 +13,8 @@ import { openStore } from './storage/open.ts';
 /**
  * `pnpm gateway`: starts the bank gateway on the embedded store (or PostgreSQL with
  * DATABASE_URL), prints its URL, and shuts down gracefully on SIGINT/SIGTERM: stop accepting,
- * let requests in flight finish (up to LOCKSTEP_SHUTDOWN_GRACE_MS), then close the store.
+ * let requests in flight finish (up to LOCKSTEP_SHUTDOWN_GRACE_MS), then close the store; with
+ * LOCKSTEP_SHUTDOWN_DELAY_MS, /healthz answers 503 that long first while requests are served.
  */
 export async function startGateway(config: GatewayConfig) {
   const gateway = await openGateway(config);
@@ -315,10 +316,32 @@ export async function runFromCommandLine(): Promise<void> {
   let stopping = false;
   // The worst reason given wins: a store failure during a SIGTERM's drain still exits 1.
   let exitCode = 0;
+  // A second signal, or a store failure, during the pre-stop delay ends it: drain now.
+  let endDelay = () => {};
   const stop = async (signal: string, code = 0) => {
     exitCode = Math.max(exitCode, code);
-    if (stopping) return;
+    if (stopping) {
+      endDelay();
+      return;
+    }
     stopping = true;
+    if (config.shutdownDelayMs > 0 && code === 0) {
+      // Behind a load balancer the listener may still be in rotation when the signal comes: new
+      // connections to a draining gateway are refused, or (rarely) reset as the listener closes.
+      // /healthz says 503 first, for the balancer to stop sending, while requests still run.
+      gateway.leaving = true;
+      gateway.log.info(
+        { signal, delayMs: config.shutdownDelayMs },
+        'stopping: /healthz answers 503 before the drain',
+      );
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, config.shutdownDelayMs);
+        endDelay = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
     gateway.log.info({ signal }, 'shutting down');
     await stopGateway(gateway, server, config.shutdownGraceMs);
     process.exit(exitCode);

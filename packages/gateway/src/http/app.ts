@@ -194,13 +194,14 @@ export function createApp(gateway: Gateway): OpenAPIHono<GatewayEnv> {
   widgetRoutes(app);
   bankPages(app);
 
-  // For load balancers and supervisors: 503 while stopping, while the database does not
-  // answer, and once an embedded store stopped taking writes (it was 200 in all three cases:
-  // helper-49's review).
+  // For load balancers and supervisors: 503 while stopping (from the pre-stop delay on), while
+  // the database does not answer, and once an embedded store stopped taking writes (it was 200
+  // in all three cases: helper-49's review).
   app.get('/healthz', async (c) => {
     c.header('Cache-Control', 'no-store');
     const store = gateway.store.kind;
-    if (gateway.draining) return c.json({ ok: false, store, reason: 'The gateway is stopping.' }, 503);
+    if (gateway.draining || gateway.leaving)
+      return c.json({ ok: false, store, reason: 'The gateway is stopping.' }, 503);
     const health = await gateway.store.health();
     if (!health.ok) return c.json({ ok: false, store, reason: health.reason }, 503);
     return c.json({ ok: true, store });
