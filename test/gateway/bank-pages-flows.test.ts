@@ -178,6 +178,17 @@ describe('flows', () => {
     expect(page).toMatch(
       /aria-describedby="deposit-fee" \/>\s*<p class="hint" id="deposit-fee">The bank's fee of 100 JPY is charged to your usual account with this pay-in: 100,000,099 JPY in all for 99,999,999 JPY\./,
     );
+    // Refused, the amount field keeps the fee hint and names the error, in one attribute (a
+    // second aria-describedby was dropped by the browser).
+    const refusedPayIn = await act(b, code, 'deposit', { amount: '0' });
+    expect(refusedPayIn.location).toContain('&form=deposit');
+    const field = /<input id="deposit-amount"[^>]*>/.exec(
+      (await get(refusedPayIn.location as string, `${b.cookie}; ${refusedPayIn.kept}`)).text,
+    )?.[0];
+    expect([field?.match(/aria-describedby=/g)?.length, field]).toEqual([
+      1,
+      expect.stringContaining('aria-invalid="true" aria-describedby="deposit-fee page-error"'),
+    ]);
     // The buyer's to close: the seller is not offered it (its transfer would then be refused).
     const s = await seller();
     expect(forms((await get(`/bank/temporary-accounts/${code}`, s.cookie)).text)).not.toContain('dissolve');

@@ -702,8 +702,10 @@ function statusPage(
   /** What a refused form held, given back, and its field marked. */
   const entered = (form: string, field: EnteredField) =>
     refused?.form === form ? (refused[field] ?? '') : '';
-  const invalid = (form: string, field: EnteredField) =>
-    invalidity(refused?.form === form && refused.field === field);
+  // One aria-describedby with the field's own hint and the error: a second attribute was
+  // dropped by the browser, so a refused amount lost its hint or its error.
+  const invalid = (form: string, field: EnteredField, hints: string[] = []) =>
+    invalidity(refused?.form === form && refused.field === field, hints);
   // A deal takes what it still needs and no more: to its buyer (or a member paying for it) the
   // pay-in form offers that amount, never to the seller (one click paid the buyer's debt with
   // the seller's money), and a deal that needs nothing has no pay-in form (helper-63's review).
@@ -786,7 +788,7 @@ function statusPage(
                           'deposit',
                           'Pay in',
                           html`<label for="deposit-amount">Amount</label>
-                  <input id="deposit-amount" name="amount" inputmode="decimal" required value="${payInAmount}"${invalid('deposit', 'amount')}${payInFee ? html` aria-describedby="deposit-fee"` : ''} />
+                  <input id="deposit-amount" name="amount" inputmode="decimal" required value="${payInAmount}"${invalid('deposit', 'amount', payInFee ? ['deposit-fee'] : [])} />
                   ${payInFee}`,
                         )
                 }
@@ -812,7 +814,7 @@ function statusPage(
                               ? 'Take your money back'
                               : 'Withdraw',
                           html`${refund ? html`<p class="hint" id="refund-ready">${refund}: the money is yours to take back.</p>` : ''}<label for="withdraw-amount">Amount (empty: all you may)</label>
-                        <input id="withdraw-amount" name="amount" inputmode="decimal" value="${entered('withdraw', 'amount')}"${invalid('withdraw', 'amount')}${refund ? html` aria-describedby="refund-ready"` : ''} />
+                        <input id="withdraw-amount" name="amount" inputmode="decimal" value="${entered('withdraw', 'amount')}"${invalid('withdraw', 'amount', refund ? ['refund-ready'] : [])} />
                         ${withdrawalFeeNote(c, account, me?.role)}`,
                         )
                 }
