@@ -72,6 +72,12 @@ describe.runIf(browserAvailable())('bank pages in Chromium', () => {
       'off',
     );
     await screenshot(page, '23-bank-status-buyer');
+    // The notice is said once: the address drops it, and a reload does not say it again.
+    expect(new URL(page.url()).pathname).toBe(`/bank/temporary-accounts/${code}`);
+    await expect.poll(() => new URL(page.url()).search).toBe('');
+    await page.reload();
+    await page.locator('h1 code').waitFor();
+    expect(await page.getByText('The temporary account was created and funded.').count()).toBe(0);
 
     // The seller opens the same account in its own session; the buyer's page updates live.
     const sellerPage = await logIn(seller, demoLogins.seller);
@@ -352,8 +358,9 @@ describe.runIf(browserAvailable())('bank pages in Chromium', () => {
     expect(after.title).toMatch(/^Error: /);
     expect(after).toMatchObject({ value: '12x', invalid: 'true' });
     expect(after.describedBy).toContain('the amount is not valid');
-    // What was typed is not in the address.
+    // What was typed is not in the address, nor the refusal: a reload does not say it again.
     expect(page.url()).not.toContain('12x');
+    expect(new URL(page.url()).search).toBe('');
     // A live update leaves the refused field as it is.
     await page.waitForTimeout(500); // the stream connects
     await nextUpdate(page, () =>

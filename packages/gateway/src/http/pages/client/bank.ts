@@ -12,6 +12,14 @@ import { accountEventTypes } from '@lockstep/core';
  * swapped; the menu is patched, a form that did not change staying as it is (with what is typed
  * in it and the focus); `#live-summary` says in one line what changed.
  */
+// What the last form did (`?notice=`, `?error=&form=`) is said once: the address loses it, so a
+// reload or a bookmark does not say again "Paid in" or a refusal of long ago.
+const shown = new URL(location.href);
+if (['notice', 'error', 'form'].some((name) => shown.searchParams.has(name))) {
+  for (const name of ['notice', 'error', 'form']) shown.searchParams.delete(name);
+  history.replaceState(history.state, '', `${shown.pathname}${shown.search}${shown.hash}`);
+}
+
 const status = document.getElementById('status');
 const streamUrl = status?.dataset.stream;
 if (status && streamUrl) {
