@@ -46,14 +46,19 @@ const funded = (mode: 'deal' | 'fractional' = 'deal') => fundedDeal(at(0), mode)
  * A deal of ¥5,000 opened at day 0 by `by`, nothing paid in: by the seller, its lock is on; by
  * the buyer, it may name members.
  */
-const openedBy = (by: 'ibm' | 'mizuta', members: string[] = [], commission = noCommission) =>
+const openedBy = (
+  by: 'ibm' | 'mizuta',
+  members: string[] = [],
+  commission = noCommission,
+  requiredMinor = 5_000,
+) =>
   value(
     createAccount({
       code: `ta_${by}`,
       by,
       now: at(0),
       currency: 'JPY',
-      requiredMinor: 5_000,
+      requiredMinor,
       parties: [
         { customerId: 'mizuta', role: 'buyer' },
         { customerId: 'ibm', role: 'seller' },
@@ -62,6 +67,13 @@ const openedBy = (by: 'ibm' | 'mizuta', members: string[] = [], commission = noC
       commission,
     }),
   ).account;
+
+/** A ¥100 creation fee in yen, nothing on withdrawals. */
+const yenFee = { creation: { JPY: { flatMinor: 100, basisPoints: 0 } }, withdrawal: {} };
+
+/** A ¥10,000 deal the buyer opened at day 0 to pay later, with members tanaka and sato. */
+const twoMembersDeal = (commission = noCommission) =>
+  startDeadlines(openedBy('mizuta', ['tanaka', 'sato'], commission, 10_000), defaultDeadlinePolicy, at(0));
 
 /** A seller-created deal of ¥5,000 at day 0: the seller's lock on, nothing paid in. */
 const sellerOpened = () => openedBy('ibm');
@@ -471,6 +483,15 @@ describe('deal deadlines', () => {
     const cancelled = value(cancelDeal(memberOn, { by: 'ibm', now: at(2) })).account;
     expect(cancelled.deadlines?.cancelled).toBe(true);
     expect(movableMinor(cancelled, 'mizuta')).toBe(5_000);
+    // Shipped and accepted instead: the seller is paid, and no page says the member's lock holds
+    // it (helper-97), nor does the deal wait on its verdict deadline.
+    const shipped = step(
+      markShipped(memberOn, { by: 'ibm', now: at(2), carrier: 'Yamato', trackingNumber: 'G-1' }),
+      at(2),
+    );
+    const accepted = step(accept(shipped, { by: 'mizuta', now: at(3) }), at(3));
+    expect(movableMinor(accepted, 'ibm')).toBe(5_000);
+    expect([deadlineNotice(accepted), nextDeadline(accepted)]).toEqual([null, null]);
   });
 
   it('a member’s lock does not leave the buyer’s pay-in stuck once the pay deadline passed (helper-95)', () => {
@@ -506,8 +527,7 @@ describe('deal deadlines', () => {
         commission: noCommission,
       });
     // A member pays ¥2,000 first (the ¥100 creation fee with it), the buyer ¥1,000; unfunded.
-    const fee = { creation: { JPY: { flatMinor: 100, basisPoints: 0 } }, withdrawal: {} };
-    const opened = startDeadlines(openedBy('mizuta', ['tanaka'], fee), defaultDeadlinePolicy, at(0));
+    const opened = startDeadlines(openedBy('mizuta', ['tanaka'], yenFee), defaultDeadlinePolicy, at(0));
     const paid = payIn(payIn(opened, 1, 2_000, 'tanaka'), 1, 1_000);
     expect([paid.balanceMinor, paid.creationFeePaidMinor]).toEqual([3_000, 100]);
     // The pay deadline passes: each takes back what it paid in (the fee stays charged).
@@ -535,7 +555,7 @@ describe('deal deadlines', () => {
     expect([movableMinor(cancelled, 'tanaka'), movableMinor(cancelled, 'mizuta')]).toEqual([2_100, 1_000]);
     // A member that paid nothing takes nothing; its lock on holds nothing of the others'.
     const buyerOnly = payIn(
-      startDeadlines(openedBy('mizuta', ['tanaka'], fee), defaultDeadlinePolicy, at(0)),
+      startDeadlines(openedBy('mizuta', ['tanaka'], yenFee), defaultDeadlinePolicy, at(0)),
       1,
       1_000,
     );
@@ -543,6 +563,134 @@ describe('deal deadlines', () => {
     expect([movableMinor(off, 'tanaka'), movableMinor(off, 'mizuta')]).toEqual([0, 1_100]);
     const nothing = memberTakes(off, 3);
     expect(nothing.ok ? null : nothing.error.code).toBe('deal_cancelled');
+  });
+
+  it('members short of their own money share what there is pro rata; no claims beyond the balance (helper-97)', () => {
+    // ¥10,000 to pay later; tanaka pays ¥2,000 (the ¥100 fee with it), sato ¥2,000, the buyer
+    // ¥1,000; no other lock on, the buyer takes ¥4,000 back on the live deal; the shop cancels.
+    const paid = payIn(payIn(payIn(twoMembersDeal(yenFee), 1, 2_000, 'tanaka'), 1, 2_000, 'sato'), 1, 1_000);
+    const buyerTook = takeBack(
+      step(setLock(paid, { by: 'mizuta', now: at(1), lockPpm: 0 }), at(1)),
+      1,
+      4_000,
+    );
+    const cancelled = value(cancelDeal(buyerTook, { by: 'ibm', now: at(2) })).account;
+    expect(cancelled.balanceMinor).toBe(1_100);
+    const movable = (account: TemporaryAccount) =>
+      ['tanaka', 'sato', 'mizuta', 'ibm'].map((id) => movableMinor(account, id));
+    // 1,100 x 2,100/4,100 = 563.4 and 1,100 x 2,000/4,100 = 536.6: the unit left goes to sato.
+    expect(movable(cancelled)).toEqual([563, 537, 0, 0]);
+    const satoBack = step(
+      withdraw(cancelled, {
+        by: 'sato',
+        now: at(3),
+        to: { id: 'acc-sato', ownerId: 'sato', currency: 'JPY', balanceMinor: 0 },
+        commission: noCommission,
+      }),
+      at(3),
+    );
+    expect(movable(satoBack)).toEqual([563, 0, 0, 0]);
+    // A state stored without the cut (or any other) still never offers more than there is.
+    const uncut = {
+      ...buyerTook,
+      deadlines: { ...(buyerTook.deadlines as NonNullable<TemporaryAccount['deadlines']>), payMissed: true },
+    };
+    const offered = movable(uncut);
+    expect(offered.reduce((sum, each) => sum + each, 0)).toBe(uncut.balanceMinor);
+  });
+
+  it('a deal past its ship deadline unshipped gives each payer back its own, whatever the locks (helper-97)', () => {
+    // A member pays ¥3,000 and locks, the buyer ¥2,000; the seller locks and never ships.
+    const opened = startDeadlines(openedBy('mizuta', ['tanaka']), defaultDeadlinePolicy, at(0));
+    const paid = payIn(payIn(opened, 0, 3_000, 'tanaka'), 0, 2_000);
+    const memberOn = step(setLock(paid, { by: 'tanaka', now: at(0), lockPpm: full }), at(0));
+    const sellerOn = step(setLock(memberOn, { by: 'ibm', now: at(1), lockPpm: full }), at(1));
+    const missed = passDeadlines(sellerOn, at(15))?.account as TemporaryAccount;
+    expect(missed.deadlines?.shipMissed).toBe(true);
+    // The member's lock held the buyer's ¥2,000 and the buyer's the member's ¥3,000 for ever.
+    expect([
+      movableMinor(missed, 'tanaka'),
+      movableMinor(missed, 'mizuta'),
+      movableMinor(missed, 'ibm'),
+    ]).toEqual([3_000, 2_000, 0]);
+    const sellerTakes = withdraw(step(setLock(missed, { by: 'mizuta', now: at(16), lockPpm: 0 }), at(16)), {
+      by: 'ibm',
+      now: at(16),
+      to: { id: 'acc-i', ownerId: 'ibm', currency: 'JPY', balanceMinor: 0 },
+      commission: noCommission,
+    });
+    expect(sellerTakes.ok ? null : sellerTakes.error.code).toBe('deadline_passed');
+    const buyerBack = takeBack(missed, 16, 2_000);
+    expect(movableMinor(buyerBack, 'tanaka')).toBe(3_000);
+  });
+
+  it('on a deal that goes off, the payers can always take out exactly what it holds (property)', () => {
+    const payers = ['mizuta', 'tanaka', 'sato'] as const;
+    const action = fc.oneof(
+      fc.record({
+        kind: fc.constant('payIn' as const),
+        by: fc.constantFrom(...payers),
+        amountMinor: fc.integer({ min: 1, max: 4_000 }),
+      }),
+      fc.record({
+        kind: fc.constant('withdraw' as const),
+        by: fc.constantFrom(...payers),
+        amountMinor: fc.integer({ min: 1, max: 4_000 }),
+      }),
+      fc.record({
+        kind: fc.constant('lock' as const),
+        by: fc.constantFrom(...payers, 'ibm'),
+        on: fc.boolean(),
+      }),
+    );
+    fc.assert(
+      fc.property(fc.array(action, { maxLength: 12 }), fc.boolean(), fc.boolean(), (actions, cancel, fee) => {
+        let account = twoMembersDeal(fee ? yenFee : noCommission);
+        for (const next of actions) {
+          const outcome =
+            next.kind === 'payIn'
+              ? deposit(account, {
+                  by: next.by,
+                  now: at(1),
+                  amountMinor: next.amountMinor,
+                  from: { id: `acc-${next.by}`, ownerId: next.by, currency: 'JPY', balanceMinor: 1e9 },
+                })
+              : next.kind === 'withdraw'
+                ? withdraw(account, {
+                    by: next.by,
+                    now: at(1),
+                    amountMinor: next.amountMinor,
+                    to: { id: `acc-${next.by}`, ownerId: next.by, currency: 'JPY', balanceMinor: 0 },
+                    commission: noCommission,
+                  })
+                : setLock(account, { by: next.by, now: at(1), lockPpm: next.on ? full : 0 });
+          if (outcome.ok) account = startDeadlines(outcome.value.account, defaultDeadlinePolicy, at(1));
+        }
+        if (account.status === 'dissolved' || account.status === 'funded') return;
+        const cancelled = cancelDeal(account, { by: 'ibm', now: at(2) });
+        const off = cancel && cancelled.ok ? cancelled.value.account : passDeadlines(account, at(9))?.account;
+        if (!off || off.status === 'dissolved') return;
+        const claims = [...payers, 'ibm'].map((id) => movableMinor(off, id));
+        expect(claims.reduce((sum, each) => sum + each, 0)).toBe(off.balanceMinor);
+        // Each takes its claim in turn: the account empties, and nobody else's claim changed.
+        let left = off;
+        for (const [index, id] of [...payers].entries()) {
+          const claim = claims[index] as number;
+          expect(movableMinor(left, id)).toBe(claim);
+          if (claim === 0) continue;
+          left = value(
+            withdraw(left, {
+              by: id,
+              now: at(10),
+              to: { id: `acc-${id}`, ownerId: id, currency: 'JPY', balanceMinor: 0 },
+              commission: noCommission,
+            }),
+          ).account;
+        }
+        expect(left.status).toBe('dissolved');
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('a cancelled deal whose ship clock had started is not told later that it missed shipping (helper-85)', () => {

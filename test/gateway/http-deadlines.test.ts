@@ -237,6 +237,38 @@ describe('deal deadlines', () => {
     expect([paid.status, paid.body.status]).toEqual([200, 'dissolved']);
   });
 
+  it('a missed ship deadline gives a member its own pay-in back and the buyer the rest, whatever the locks (helper-97)', async () => {
+    const member = async () => gateway.login(demoLogins.buyer2.userId, demoLogins.buyer2.password);
+    const created = await post(buyer, '/v1/temporary-accounts', {
+      payeeUserId: 'ibm-shop',
+      amountMinor: 5_000,
+      currency: 'JPY',
+      payLater: true,
+      members: [{ userId: demoLogins.buyer2.userId }],
+    });
+    expect(created.status).toBe(201);
+    const code = created.body.code as string;
+    const path = `/v1/temporary-accounts/${code}`;
+    expect((await post(await member(), `${path}/deposit`, { amountMinor: 3_000 })).status).toBe(200);
+    expect((await post(buyer, `${path}/deposit`, { amountMinor: 2_000 })).body.status).toBe('funded');
+    expect((await post(await member(), `${path}/lock`)).status).toBe(200);
+    expect((await post(seller, `${path}/lock`)).status).toBe(200);
+    later(15 * dayMs);
+    await gateway.gateway.deadlineSweep?.sweep();
+    const asMember = (await gateway.request('GET', path, { token: await member() })).body;
+    const asBuyer = (await get(path)).body;
+    expect([asMember.deadlines.shipMissed, asMember.movableMinor, asBuyer.movableMinor]).toEqual([
+      true,
+      3_000,
+      2_000,
+    ]);
+    const sellerTakes = await post(seller, `${path}/withdraw`);
+    expect([sellerTakes.status, sellerTakes.body.error?.code]).toEqual([409, 'deadline_passed']);
+    expect((await post(await member(), `${path}/withdraw`)).body.balanceMinor).toBe(2_000);
+    expect((await post(buyer, `${path}/withdraw`)).body.status).toBe('dissolved');
+    expect((await gateway.admin.reconcile()).balanced).toBe(true);
+  });
+
   it('a rejected deal has no deadline: the money stays held until the seller releases it', async () => {
     const { code } = await lockedDeal();
     await post(seller, `/v1/temporary-accounts/${code}/ship`, { carrier: 'Yamato', trackingNumber: 'YT-2' });

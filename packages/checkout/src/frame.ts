@@ -593,30 +593,36 @@ async function watch(): Promise<void> {
 async function howClosed(account: AccountView): Promise<void> {
   if (account.status !== 'dissolved' || order.closedAs !== undefined) return;
   const took = new Set<string>();
-  let feeKeptMinor = 0;
+  // The creation fee the buyer itself paid, less a cancel's refund of it: a fee a member paid
+  // went back to the member, or was kept from the member (helper-97).
+  let buyerFeeMinor = 0;
+  let feeRefundedMinor = 0;
   try {
     for (let after = 0; ; ) {
       const page = await api<{
         data: Array<{
           seq: number;
           type: string;
+          actor: string;
           data: { role?: unknown; feeMinor?: unknown; feeRefundedMinor?: unknown };
         }>;
       }>('GET', `${order.path}/events?after=${after}&limit=500`);
       for (const event of page.data) {
         if (event.type === 'account.withdrawn') took.add(String(event.data.role));
-        if (event.type === 'account.deposited') feeKeptMinor += Number(event.data.feeMinor ?? 0) || 0;
-        if (event.type === 'deal.cancelled') feeKeptMinor -= Number(event.data.feeRefundedMinor ?? 0) || 0;
+        if (event.type === 'account.deposited' && event.actor === session?.customerId)
+          buyerFeeMinor += Number(event.data.feeMinor ?? 0) || 0;
+        if (event.type === 'deal.cancelled')
+          feeRefundedMinor += Number(event.data.feeRefundedMinor ?? 0) || 0;
       }
       const last = page.data.at(-1);
       if (page.data.length < 500 || !last) break;
       after = last.seq;
     }
     // Only a withdrawal empties an account: none at all, and it never held money (a deal the
-    // buyer opened to pay later, closed unpaid).
-    order.closedAs =
-      took.size === 0 ? 'cancelled' : took.has('buyer') && !took.has('seller') ? 'refunded' : 'completed';
-    order.feeKeptMinor = Math.max(0, feeKeptMinor);
+    // buyer opened to pay later, closed unpaid). Taken out by its payers and not the seller, it
+    // went back (to a member, too, that paid in: it said "Completed").
+    order.closedAs = took.size === 0 ? 'cancelled' : took.has('seller') ? 'completed' : 'refunded';
+    order.feeKeptMinor = buyerFeeMinor > 0 ? Math.max(0, buyerFeeMinor - feeRefundedMinor) : 0;
   } catch {
     // Unknown: the neutral "Completed" (the next refresh asks again).
   }
@@ -778,7 +784,7 @@ function renderOrder(account: AccountView): void {
           ? t.cancelled
           : t.dissolved
       : dealIsOff(account)
-        ? // Closed to pay-ins: nothing is "awaiting" any more; what was paid in is the buyer's.
+        ? // Closed to pay-ins: nothing is "awaiting" any more; what was paid in goes back.
           account.deadlines?.cancelled
           ? t.cancelledState
           : t.payMissedState

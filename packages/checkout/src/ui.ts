@@ -41,7 +41,16 @@ export interface AccountView {
   amountDueMinor?: number | null;
   /** The bank's creation fee still to pay with the first pay-in (absent from older gateways). */
   creationFeeDueMinor?: number;
-  parties: Array<{ customerId: string; displayName: string; role: string; lock: string; lockPpm: number }>;
+  parties: Array<{
+    customerId: string;
+    displayName: string;
+    role: string;
+    lock: string;
+    lockPpm: number;
+    group?: string | null;
+  }>;
+  /** Whose locks hold money in: a member outside a named group holds nobody. */
+  releasePolicy?: { kind: string; group?: string };
   shipment: { carrier: string; trackingNumber: string } | null;
   verdict: 'accepted' | 'rejected' | null;
   /** Absent from a gateway older than deadlines. */

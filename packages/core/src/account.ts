@@ -45,7 +45,7 @@ export interface Party {
   /**
    * A member's own money in a deal (absent: 0): what it paid in, and the creation fee it paid
    * once a cancel gave that back; and what it took out. On a deal that is off, what it paid in
-   * and did not take out is its own to take back (`movableFromDealOff`): it went to the buyer
+   * and did not take out is its own to take back (`movableBackToPayers`): it went to the buyer
    * (helper-95's note: a co-payer's money was the buyer's once the deal was called off).
    */
   paidInMinor?: number;
@@ -433,7 +433,7 @@ function holdsOthersBack(account: TemporaryAccount, party: Party): boolean {
  * locks holds (rule 4: balance x (1 - the largest lock among the others) when the locks were
  * set). With whole locks this is the full balance when no other lock is on and zero otherwise
  * — the move rule of Drawing 5. On a deal that is off the money goes back to who paid it in
- * instead (`movableFromDealOff`).
+ * instead (`movableBackToPayers`).
  */
 export function movableMinor(account: TemporaryAccount, customerId: string): number {
   if (account.status === 'dissolved') return 0;
@@ -442,7 +442,25 @@ export function movableMinor(account: TemporaryAccount, customerId: string): num
     0,
   );
   const byLocks = Math.max(0, account.balanceMinor - largestHeld);
-  return dealIsOff(account) ? movableFromDealOff(account, customerId, byLocks) : byLocks;
+  return returnsToPayers(account) ? movableBackToPayers(account, customerId, byLocks) : byLocks;
+}
+
+/**
+ * A deal whose money goes back to who paid it in, whatever the locks (`movableBackToPayers`):
+ * one that is off (`dealIsOff`), and one whose ship deadline passed unshipped, with no verdict or
+ * dispute: the seller's lock is off for good and nothing will ship. There a member's lock held
+ * the buyer's money and the buyer's held the member's, with no deadline left to end either
+ * (helper-97: both took 0 for ever, and whoever let go first lost its money to the other).
+ */
+export function returnsToPayers(account: TemporaryAccount): boolean {
+  if (dealIsOff(account)) return true;
+  return (
+    account.mode === 'deal' &&
+    account.deadlines?.shipMissed === true &&
+    !account.shipment &&
+    account.verdict === null &&
+    !account.dispute
+  );
 }
 
 /**
@@ -469,9 +487,34 @@ function dealOffRefusal(account: TemporaryAccount): Refusal | undefined {
 }
 
 /**
- * On a deal that is off, its money goes back to whoever paid it in, whatever the locks: a member
- * takes back its own pay-ins not yet taken out (and the creation fee it paid, once a cancel gave
- * that back), the buyer all the rest. Neither the seller, whose lock the buyer may have turned
+ * Why a party takes nothing from a deal whose money goes back to its payers: the seller, as the
+ * deal is closed; a buyer or member, as none of it is its own (a buyer was told another party's
+ * lock held it, when none did: helper-97).
+ */
+function notYoursRefusal(account: TemporaryAccount, role: PartyRole): Refusal | undefined {
+  if (!returnsToPayers(account)) return undefined;
+  const closed =
+    dealOffRefusal(account) ??
+    refusal(
+      'deadline_passed',
+      'The deadline to ship this deal has passed: its money goes back to who paid it in.',
+      {
+        shipBy: account.deadlines?.shipBy ?? null,
+      },
+    );
+  if (role === 'seller') return closed;
+  return refusal(
+    closed.code,
+    'What this deal holds goes back to who paid it in, and none of it is yours to take.',
+    closed.details,
+  );
+}
+
+/**
+ * On a deal that is off (or past its ship deadline unshipped: `returnsToPayers`), its money goes
+ * back to whoever paid it in, whatever the locks: a member takes back its own pay-ins not yet
+ * taken out (and the creation fee it paid, once a cancel gave that back), the buyer all the rest.
+ * The members' claims never add up to more than there is (`memberClaimsMinor`). Neither the seller, whose lock the buyer may have turned
  * off, nor a member's lock keeps the buyer's part (helper-85: the seller took a cancelled deal's
  * part-payment from a buyer who had unlocked, and a member's lock held it for ever; helper-95:
  * one that kept holding left the buyer's own pay-in stuck for good, nothing pending to end it),
@@ -480,15 +523,72 @@ function dealOffRefusal(account: TemporaryAccount): Refusal | undefined {
  * that passes does not wait. The seller takes back only its own pay-ins not yet taken back, as
  * the locks allow.
  */
-function movableFromDealOff(account: TemporaryAccount, customerId: string, byLocks: number): number {
+function movableBackToPayers(account: TemporaryAccount, customerId: string, byLocks: number): number {
   const party = account.parties.find((candidate) => candidate.customerId === customerId);
-  const sellersOwnMinor = sellersOwnLeftMinor(account);
-  const othersMinor = account.balanceMinor - sellersOwnMinor;
-  if (party?.role === 'seller') return Math.min(byLocks, sellersOwnMinor);
-  if (party?.role === 'member') return Math.min(othersMinor, membersOwnLeftMinor(party));
-  if (party?.role !== 'buyer') return 0;
-  const membersMinor = account.parties.reduce((sum, other) => sum + membersOwnLeftMinor(other), 0);
-  return Math.max(0, othersMinor - membersMinor);
+  if (party?.role === 'seller') return Math.min(byLocks, sellersOwnLeftMinor(account));
+  if (party?.role !== 'buyer' && party?.role !== 'member') return 0;
+  const claims = memberClaimsMinor(account);
+  return party.role === 'member' ? (claims.byMember.get(customerId) ?? 0) : claims.buyerMinor;
+}
+
+/**
+ * What each member may take back of a deal whose money returns to its payers, and what is left
+ * for the buyer: each member its own money left, within what the seller's own pay-ins leave,
+ * in the parties' order, so that claims never exceed the balance (helper-97: with two members,
+ * each was offered the whole rest after the buyer had taken some of theirs on the live deal, and
+ * the first to ask took the other's too). When the deal goes off, `settleMembersClaims` cuts
+ * claims that do not fit pro rata, so the order decides nothing there.
+ */
+function memberClaimsMinor(account: TemporaryAccount): { byMember: Map<string, number>; buyerMinor: number } {
+  let poolMinor = Math.max(0, account.balanceMinor - sellersOwnLeftMinor(account));
+  const byMember = new Map<string, number>();
+  for (const party of account.parties) {
+    if (party.role !== 'member') continue;
+    const claimMinor = Math.min(poolMinor, membersOwnLeftMinor(party));
+    byMember.set(party.customerId, claimMinor);
+    poolMinor -= claimMinor;
+  }
+  return { byMember, buyerMinor: poolMinor };
+}
+
+/**
+ * @internal Shared with deadlines.ts. As a deal's money starts going back to its payers: when
+ * the members' own money left adds up to more than the balance holds for them (the buyer took
+ * some of it while the deal was on, as the locks allowed), each member's claim is cut to its
+ * share of what there is, pro rata, rounded down, the units left over going one each to the
+ * largest remainders (the earlier party first on a tie). `paidInMinor` then says what is its own.
+ */
+export function settleMembersClaims(account: TemporaryAccount): TemporaryAccount {
+  const poolMinor = Math.max(0, account.balanceMinor - sellersOwnLeftMinor(account));
+  const owed = account.parties
+    .map((party, order) => ({ party, order, owedMinor: membersOwnLeftMinor(party) }))
+    .filter((claim) => claim.owedMinor > 0);
+  const totalMinor = owed.reduce((sum, claim) => sum + claim.owedMinor, 0);
+  if (totalMinor <= poolMinor) return account;
+  const total = BigInt(totalMinor);
+  const shares = owed.map((claim) => {
+    const exact = BigInt(poolMinor) * BigInt(claim.owedMinor);
+    return { ...claim, shareMinor: Number(exact / total), remainder: exact % total };
+  });
+  let restMinor = poolMinor - shares.reduce((sum, claim) => sum + claim.shareMinor, 0);
+  const byRemainder = [...shares].sort((a, b) =>
+    a.remainder === b.remainder ? a.order - b.order : a.remainder > b.remainder ? -1 : 1,
+  );
+  for (const claim of byRemainder) {
+    if (restMinor === 0) break;
+    claim.shareMinor += 1;
+    restMinor -= 1;
+  }
+  const cut = new Map(shares.map((claim) => [claim.party.customerId, claim.shareMinor]));
+  return {
+    ...account,
+    parties: account.parties.map((party) => {
+      const shareMinor = cut.get(party.customerId);
+      return shareMinor === undefined
+        ? party
+        : { ...party, paidInMinor: (party.takenOutMinor ?? 0) + shareMinor };
+    }),
+  };
 }
 
 /** A member's own money in a deal it has not taken out (0 for the buyer and the seller). */
@@ -534,9 +634,9 @@ export function heldMinor(account: TemporaryAccount, party: Party): number {
  */
 export function heldFromOthersMinor(account: TemporaryAccount, party: Party): number {
   // On a deal that is off only the buyer's lock holds anything from the others: the seller's own
-  // pay-ins, all the seller could take (`movableFromDealOff`). It said the whole balance, the
+  // pay-ins, all the seller could take (`movableBackToPayers`). It said the whole balance, the
   // buyer's own money too (helper-90).
-  if (dealIsOff(account)) {
+  if (returnsToPayers(account)) {
     return party.role === 'buyer' ? Math.min(heldMinor(account, party), sellersOwnLeftMinor(account)) : 0;
   }
   // In another party's blocking set: its lock counts, and there is another party.
@@ -1099,10 +1199,9 @@ export function withdraw(account: TemporaryAccount, input: WithdrawInput): Resul
   const check = checkUsualAccount(input.to, input.by, account.currency);
   if (!check.ok) return check;
   const movable = movableMinor(account, input.by);
-  // On a deal that is off, nothing but its own pay-ins is the seller's or a member's to take:
-  // refused as the closed pay window, not as a lock (none may be on).
-  const off =
-    movable === 0 && account.balanceMinor > 0 && live.value.role !== 'buyer' && dealOffRefusal(account);
+  // On a deal whose money goes back to its payers, nothing but its own is anyone's to take:
+  // refused as the closed deal, not as a lock (none may hold it).
+  const off = movable === 0 && account.balanceMinor > 0 && notYoursRefusal(account, live.value.role);
   if (off) return failWith(off);
   const requested = input.amountMinor === undefined ? movable : input.amountMinor;
   if (input.amountMinor !== undefined) {

@@ -10,6 +10,7 @@ import {
   ledgerKey,
   type Party,
   sellerTookMinor,
+  settleMembersClaims,
   type TemporaryAccount,
   type Transfer,
   withLock,
@@ -199,7 +200,8 @@ export function passDeadlines(account: TemporaryAccount, now: string): CommandOu
   } else if (due.kind === 'ship') {
     next = { ...next, deadlines: { ...(next.deadlines as Deadlines), shipMissed: true } };
     emit(next, 'deadline.passed', { deadline: 'ship', dueAt: due.at });
-    next = lockOff(next, due.party, emit);
+    // Its money goes back to who paid it in (`returnsToPayers`), the members' claims fitted.
+    next = settleMembersClaims(lockOff(next, due.party, emit));
   } else {
     emit(next, 'deadline.passed', { deadline: 'verdict', dueAt: due.at });
     if (next.verdict === null) {
@@ -313,7 +315,7 @@ export function cancelDeal(account: TemporaryAccount, input: Context): Result<Co
     status: account.status === 'funded' ? 'awaiting_funds' : account.status,
     balanceMinor: account.balanceMinor + feeRefundedMinor,
     creationFeePaidMinor: 0,
-    // A fee a member paid comes back as the member's, with its pay-ins (`movableFromDealOff`).
+    // A fee a member paid comes back as the member's, with its pay-ins (`movableBackToPayers`).
     parties: account.parties.map((party) => {
       const { creationFeePaidMinor: feeMinor = 0, ...rest } = party;
       return feeMinor > 0 ? { ...rest, paidInMinor: (party.paidInMinor ?? 0) + feeMinor } : party;
@@ -336,7 +338,7 @@ export function cancelDeal(account: TemporaryAccount, input: Context): Result<Co
 
 /**
  * A deal whose pay window closed unfunded: the seller's lock off (it may not lock again), and
- * an empty one dissolved; what it holds goes back to who paid it in (`movableFromDealOff`).
+ * an empty one dissolved; what it holds goes back to who paid it in (`movableBackToPayers`).
  */
 function closeToPayIns(
   account: TemporaryAccount,
@@ -344,7 +346,7 @@ function closeToPayIns(
   emit: (account: TemporaryAccount, type: AccountEventType, data: AccountEvent['data']) => void,
   reason: 'unpaid' | 'cancelled',
 ): TemporaryAccount {
-  let next = lockOff(account, seller, emit);
+  let next = settleMembersClaims(lockOff(account, seller, emit));
   if (next.balanceMinor === 0) {
     next = { ...next, status: 'dissolved' };
     emit(next, 'account.dissolved', { reason });
@@ -448,7 +450,9 @@ export function deadlineNotice(account: {
   shipment: unknown;
   deadlines?: Deadlines | null;
   dispute?: { resolvedFor: 'buyer' | 'seller' } | null;
-  parties: readonly { role: string; lockPpm: number }[];
+  /** Absent (an older gateway's view): every member's lock counts. */
+  releasePolicy?: { kind: string; group?: string };
+  parties: readonly { role: string; lockPpm: number; group?: string | null }[];
 }): DeadlineNotice | null {
   const { deadlines, dispute } = account;
   if (dispute) return { kind: 'dispute', resolvedFor: dispute.resolvedFor };
@@ -507,11 +511,20 @@ function pendingDeadline(account: TemporaryAccount): Pending | null {
 /** A deal the buyer accepted that a member's lock still holds: its verdict deadline ends that lock. */
 function memberHoldsAccepted(account: {
   verdict: string | null;
-  parties: readonly { role: string; lockPpm: number }[];
+  releasePolicy?: { kind: string; group?: string };
+  parties: readonly { role: string; lockPpm: number; group?: string | null }[];
 }): boolean {
+  // Only a lock that holds the others back: a member outside the release group's named group
+  // holds nobody, and the seller is paid whatever it does (helper-97: the pages said it held).
+  const policy = account.releasePolicy ?? { kind: 'all_others' };
   return (
     account.verdict === 'accepted' &&
-    account.parties.some((party) => party.role === 'member' && party.lockPpm > 0)
+    account.parties.some(
+      (party) =>
+        party.role === 'member' &&
+        party.lockPpm > 0 &&
+        (policy.kind === 'all_others' || party.group === policy.group),
+    )
   );
 }
 

@@ -45,6 +45,7 @@ export {
   reject,
   remit,
   requireLive,
+  returnsToPayers,
   type SetLockInput,
   type Shipment,
   setLock,

@@ -453,8 +453,8 @@ class TemporaryAccounts extends Resource {
   /**
    * Cancels a deal not shipped, paid up or not (the order of a buyer who chose to pay later, a
    * deal you opened awaiting a remittance, or a paid order you will not ship): it takes no more
-   * money, your lock comes off for good, the buyer takes back what it paid in with the bank's
-   * creation fee, and an empty one is dissolved (`account.dissolved`, reason `cancelled`). A
+   * money, your lock comes off for good, what was paid in goes back to who paid it (the buyer, or
+   * a member of the deal its own) with the bank's creation fee, and an empty one is dissolved (`account.dissolved`, reason `cancelled`). A
    * paid-up deal reads `awaiting_funds` again (funded no more). Cancelling it again changes
    * nothing; a shipped deal (`already_shipped`), one with the buyer's verdict, or one you took an
    * advance from (`invalid_state`) is refused.

@@ -893,7 +893,7 @@ function statusPage(
                         account.code,
                         'cancel',
                         'Cancel this deal',
-                        html`<p class="hint" id="cancel-hint">Cancelling calls the deal off for good: it takes no more money, your lock comes off, and the buyer takes back what it paid in, with the bank's creation fee.</p>
+                        html`<p class="hint" id="cancel-hint">Cancelling calls the deal off for good: it takes no more money, your lock comes off, and what was paid in goes back to who paid it (the buyer, or a member its own), with the bank's creation fee.</p>
                         <label><input type="checkbox" name="confirm" value="yes" required aria-describedby="cancel-hint" /> Yes, cancel it</label>`,
                       )
                     : ''

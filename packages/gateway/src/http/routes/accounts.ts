@@ -235,7 +235,7 @@ export function accountRoutes(app: GatewayApp): void {
   command(
     app,
     'cancel',
-    'Seller: cancel a deal not shipped, paid up or not (it takes no more money; the buyer takes back what it paid in, the creation fee with it)',
+    'Seller: cancel a deal not shipped, paid up or not (it takes no more money; what was paid in goes back to who paid it, the creation fee with it)',
     EmptyRequest,
     (unit, p, code) => unit.bank.cancelDeal(unit, p, code),
   );
