@@ -1,7 +1,9 @@
 import {
   accept,
+  amountDueMinor,
   type CommandOutcome,
   cancelDeal,
+  checkFunds,
   createAccount,
   deadlineNotice,
   defaultDeadlinePolicy,
@@ -77,6 +79,16 @@ const twoMembersDeal = (commission = noCommission) =>
 
 /** A seller-created deal of ¥5,000 at day 0: the seller's lock on, nothing paid in. */
 const sellerOpened = () => openedBy('ibm');
+
+/** `by` takes `amountMinor` (absent: all it may) out to its usual account on `day`. */
+const takeOut = (account: TemporaryAccount, by: string, day: number, amountMinor?: number) =>
+  withdraw(account, {
+    by,
+    now: at(day),
+    ...(amountMinor === undefined ? {} : { amountMinor }),
+    to: { id: `acc-${by}`, ownerId: by, currency: 'JPY', balanceMinor: 0 },
+    commission: noCommission,
+  });
 
 /** The buyer takes `amountMinor` back on `day`, as the bank runs it. */
 const takeBack = (account: TemporaryAccount, day: number, amountMinor: number) =>
@@ -519,13 +531,7 @@ describe('deal deadlines', () => {
 
   it('a deal that is off gives a member back its own pay-ins, and the creation fee it paid once a cancel gave it back; the buyer the rest', () => {
     const memberTakes = (account: TemporaryAccount, day: number, amountMinor?: number) =>
-      withdraw(account, {
-        by: 'tanaka',
-        now: at(day),
-        ...(amountMinor === undefined ? {} : { amountMinor }),
-        to: { id: 'acc-tanaka', ownerId: 'tanaka', currency: 'JPY', balanceMinor: 0 },
-        commission: noCommission,
-      });
+      takeOut(account, 'tanaka', day, amountMinor);
     // A member pays ¥2,000 first (the ¥100 creation fee with it), the buyer ¥1,000; unfunded.
     const opened = startDeadlines(openedBy('mizuta', ['tanaka'], yenFee), defaultDeadlinePolicy, at(0));
     const paid = payIn(payIn(opened, 1, 2_000, 'tanaka'), 1, 1_000);
@@ -580,15 +586,7 @@ describe('deal deadlines', () => {
       ['tanaka', 'sato', 'mizuta', 'ibm'].map((id) => movableMinor(account, id));
     // 1,100 x 2,100/4,100 = 563.4 and 1,100 x 2,000/4,100 = 536.6: the unit left goes to sato.
     expect(movable(cancelled)).toEqual([563, 537, 0, 0]);
-    const satoBack = step(
-      withdraw(cancelled, {
-        by: 'sato',
-        now: at(3),
-        to: { id: 'acc-sato', ownerId: 'sato', currency: 'JPY', balanceMinor: 0 },
-        commission: noCommission,
-      }),
-      at(3),
-    );
+    const satoBack = step(takeOut(cancelled, 'sato', 3), at(3));
     expect(movable(satoBack)).toEqual([563, 0, 0, 0]);
     // A state stored without the cut (or any other) still never offers more than there is.
     const uncut = {
@@ -620,8 +618,53 @@ describe('deal deadlines', () => {
       commission: noCommission,
     });
     expect(sellerTakes.ok ? null : sellerTakes.error.code).toBe('deadline_passed');
-    const buyerBack = takeBack(missed, 16, 2_000);
-    expect(movableMinor(buyerBack, 'tanaka')).toBe(3_000);
+    // No dispute reopens the locks' say, no member's lock comes on, no pay-in or check is taken
+    // (helper-98: a report gave the buyer the member's money; a take-back asked for a pay-in).
+    const codes = (...outcomes: Result<CommandOutcome>[]) =>
+      outcomes.map((outcome) => (outcome.ok ? null : outcome.error.code));
+    const memberOff = step(setLock(missed, { by: 'tanaka', now: at(16), lockPpm: 0 }), at(16));
+    const memberBack = step(takeOut(memberOff, 'tanaka', 16), at(16));
+    expect(amountDueMinor(memberBack)).toBe(0);
+    expect(
+      codes(
+        reject(missed, { by: 'mizuta', now: at(16) }),
+        setLock(memberOff, { by: 'tanaka', now: at(16), lockPpm: full }),
+        deposit(memberBack, {
+          by: 'mizuta',
+          now: at(16),
+          amountMinor: 3_000,
+          from: { id: 'acc-m', ownerId: 'mizuta', currency: 'JPY', balanceMinor: 10_000 },
+        }),
+        checkFunds(memberBack, { by: 'ibm', now: at(16) }),
+      ),
+    ).toEqual(['deadline_passed', 'deadline_passed', 'deadline_passed', 'deadline_passed']);
+    const buyerBack = takeBack(memberBack, 16, 2_000);
+    expect(buyerBack.status).toBe('dissolved');
+  });
+
+  it('a deal past its ship deadline stored with members claiming more than it holds is fitted the first time the bank handles it', () => {
+    // Two members paid ¥3,000 each, the buyer ¥4,000; the buyer took ¥7,000 back on the live
+    // deal; the ship deadline passed under a release that did not fit claims.
+    const paid = payIn(payIn(payIn(twoMembersDeal(), 0, 3_000, 'tanaka'), 0, 3_000, 'sato'), 0, 4_000);
+    const sellerOn = step(setLock(paid, { by: 'ibm', now: at(0), lockPpm: full }), at(0));
+    const sellerOff = step(setLock(sellerOn, { by: 'ibm', now: at(1), lockPpm: 0 }), at(1));
+    const taken = takeBack(
+      step(setLock(sellerOff, { by: 'mizuta', now: at(1), lockPpm: 0 }), at(1)),
+      1,
+      7_000,
+    );
+    const stored: TemporaryAccount = {
+      ...taken,
+      deadlines: { ...(taken.deadlines as NonNullable<TemporaryAccount['deadlines']>), shipMissed: true },
+    };
+    // In party order, the first member would get it all; fitted, they share it.
+    expect([movableMinor(stored, 'tanaka'), movableMinor(stored, 'sato')]).toEqual([3_000, 0]);
+    const handled = startDeadlines(stored, defaultDeadlinePolicy, at(20));
+    expect([
+      movableMinor(handled, 'tanaka'),
+      movableMinor(handled, 'sato'),
+      movableMinor(handled, 'mizuta'),
+    ]).toEqual([1_500, 1_500, 0]);
   });
 
   it('on a deal that goes off, the payers can always take out exactly what it holds (property)', () => {

@@ -76,7 +76,13 @@ describe('resolving a dispute', () => {
       now,
     );
     const missed = (passDeadlines(locked, '2026-12-10T10:00:00.000Z') as CommandOutcome).account;
-    const rejected = value(reject(missed, { by: 'mizuta', now: '2026-12-11T10:00:00.000Z' })).account;
+    // Refused now: the money goes back to who paid it in (helper-98: a dispute opened here gave the
+    // locks back their say over a member's money). An older release took it: such a stored deal.
+    expect(codeOf(reject(missed, { by: 'mizuta', now: '2026-12-11T10:00:00.000Z' }))).toBe('deadline_passed');
+    const rejected = {
+      ...value(reject(locked, { by: 'mizuta', now: '2026-12-09T10:00:00.000Z' })).account,
+      deadlines: missed.deadlines,
+    };
     const resolved = value(
       resolveDispute(rejected, { for: 'seller', now: '2026-12-12T10:00:00.000Z' }),
     ).account;

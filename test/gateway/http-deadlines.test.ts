@@ -264,7 +264,19 @@ describe('deal deadlines', () => {
     ]);
     const sellerTakes = await post(seller, `${path}/withdraw`);
     expect([sellerTakes.status, sellerTakes.body.error?.code]).toEqual([409, 'deadline_passed']);
+    // No report of a problem reopens the locks' say (helper-98), and none is offered.
+    const report = await post(buyer, `${path}/reject`, { reason: 'never came' });
+    expect([report.status, report.body.error?.code]).toEqual([409, 'deadline_passed']);
+    const session = await pageLogIn(gateway, demoLogins.buyer.userId, demoLogins.buyer.password);
+    expect((await pageGet(gateway, `/bank/temporary-accounts/${code}`, session.cookie)).text).not.toContain(
+      'Report a problem',
+    );
     expect((await post(await member(), `${path}/withdraw`)).body.balanceMinor).toBe(2_000);
+    // Taken back below its amount, it asks for no pay-in (it did) and takes none.
+    const left = (await get(path)).body;
+    expect([left.amountDueMinor, left.funding.sufficient, left.movableMinor]).toEqual([0, false, 2_000]);
+    const payIn = await post(buyer, `${path}/deposit`, { amountMinor: 3_000 });
+    expect([payIn.status, payIn.body.error?.code]).toEqual([409, 'deadline_passed']);
     expect((await post(buyer, `${path}/withdraw`)).body.status).toBe('dissolved');
     expect((await gateway.admin.reconcile()).balanced).toBe(true);
   });

@@ -1,4 +1,4 @@
-import { awaitsShipment, deadlineNotice, dealIsOff } from '@lockstep/core';
+import { awaitsShipment, deadlineNotice, returnsToPayers } from '@lockstep/core';
 import { confirmationWindow } from './confirm-window.ts';
 import { dictionaries, formatAmount, formatDate, type Lang, payFailureText, pickLang } from './i18n.ts';
 import { messageSource, type WidgetEvent } from './protocol.ts';
@@ -609,7 +609,10 @@ async function howClosed(account: AccountView): Promise<void> {
       }>('GET', `${order.path}/events?after=${after}&limit=500`);
       for (const event of page.data) {
         if (event.type === 'account.withdrawn') took.add(String(event.data.role));
-        if (event.type === 'account.deposited' && event.actor === session?.customerId)
+        // The buyer's own pay-ins, and remittances, which the bank books for the buyer (actor `bank`).
+        const buyers =
+          event.actor === session?.customerId || (event.data as { source?: unknown }).source === 'remittance';
+        if (event.type === 'account.deposited' && buyers)
           buyerFeeMinor += Number(event.data.feeMinor ?? 0) || 0;
         if (event.type === 'deal.cancelled')
           feeRefundedMinor += Number(event.data.feeRefundedMinor ?? 0) || 0;
@@ -739,7 +742,7 @@ function deadlineRow(account: AccountView): HTMLElement[] {
   if (refundReady(account)) {
     return [h('dt', {}, t.nextStep), h('dd', { 'data-field': 'next-step' }, t.refundReady)];
   }
-  if (account.status === 'awaiting_funds' && isBuyer(account)) {
+  if (account.status === 'awaiting_funds' && isBuyer(account) && !returnsToPayers(account)) {
     return [h('dt', {}, t.nextStep), h('dd', { 'data-field': 'next-step' }, payInHint(account))];
   }
   const notice = deadlineNotice(account);
@@ -783,11 +786,13 @@ function renderOrder(account: AccountView): void {
         : order.closedAs === 'cancelled'
           ? t.cancelled
           : t.dissolved
-      : dealIsOff(account)
+      : returnsToPayers(account)
         ? // Closed to pay-ins: nothing is "awaiting" any more; what was paid in goes back.
           account.deadlines?.cancelled
           ? t.cancelledState
-          : t.payMissedState
+          : account.deadlines?.payMissed
+            ? t.payMissedState
+            : t.shipMissedState
         : account.status === 'awaiting_funds'
           ? // The creation fee is paid with the first pay-in (or kept from a remittance): paying
             // only the amount due left the deal unfunded (helper-67's review).
@@ -835,7 +840,12 @@ function renderOrder(account: AccountView): void {
   // Whether or not the buyer's lock is on: a buyer that unlocked (to let the seller take an
   // advance) still releases, or reports a problem, which turns its lock back on; the widget hid
   // both, while the verdict deadline would release the payment on its own (helper-66's review).
-  const canDecide = account.status === 'funded' && account.verdict === null && buyer?.role === 'buyer';
+  // Not past a missed ship deadline: the money goes back, and the bank refuses a verdict (helper-98).
+  const canDecide =
+    account.status === 'funded' &&
+    account.verdict === null &&
+    buyer?.role === 'buyer' &&
+    !returnsToPayers(account);
   const view: OrderView = order.view ?? {
     heading: heading(t.orderTitle),
     problem: h('div'),

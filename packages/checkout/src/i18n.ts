@@ -68,6 +68,7 @@ const en = {
   settled: 'Settled',
   cancelledState: 'Cancelled by the shop: what you paid in is yours to take back',
   payMissedState: 'Not paid up in time: what you paid in is yours to take back',
+  shipMissedState: 'Not shipped in time: what you paid in is yours to take back',
   awaitingFunds: (due: string | null, fee: string | null) =>
     due
       ? `Awaiting funds: ${due} still to pay at your bank${fee ? `, and the bank's fee of ${fee}` : ''}`
@@ -190,6 +191,7 @@ const ja: Dictionary = {
   settled: '決済',
   cancelledState: 'ショップによるキャンセル：入金した分はお客様が払い戻せます',
   payMissedState: '入金期限切れ：入金した分はお客様が払い戻せます',
+  shipMissedState: '発送期限切れ：入金した分はお客様が払い戻せます',
   awaitingFunds: (due: string | null, fee: string | null) =>
     due ? `入金待ち（あと${due}${fee ? `と銀行手数料${fee}` : ''}を銀行でお支払いください）` : '入金待ち',
   funded: '銀行で保管中',

@@ -452,7 +452,13 @@ export function movableMinor(account: TemporaryAccount, customerId: string): num
  * the buyer's money and the buyer's held the member's, with no deadline left to end either
  * (helper-97: both took 0 for ever, and whoever let go first lost its money to the other).
  */
-export function returnsToPayers(account: TemporaryAccount): boolean {
+export function returnsToPayers(account: {
+  mode: string;
+  deadlines?: { payMissed?: boolean; shipMissed?: boolean } | null;
+  shipment: unknown;
+  verdict: string | null;
+  dispute?: unknown;
+}): boolean {
   if (dealIsOff(account)) return true;
   return (
     account.mode === 'deal' &&
@@ -487,22 +493,32 @@ function dealOffRefusal(account: TemporaryAccount): Refusal | undefined {
 }
 
 /**
+ * Why a deal whose money goes back to its payers (`returnsToPayers`) takes no pay-in, verdict,
+ * funds check or member's lock: `deal_cancelled` or `deadline_passed`. Past a missed ship
+ * deadline a buyer's rejection opened a dispute that gave the locks back their say, and took a
+ * member's money (helper-98); a member's pay-in taken back made the deal ask for money again,
+ * and a pay-in was taken for a deal nothing would ship for.
+ */
+export function payersRefusal(account: TemporaryAccount): Refusal | undefined {
+  if (!returnsToPayers(account)) return undefined;
+  return (
+    dealOffRefusal(account) ??
+    refusal(
+      'deadline_passed',
+      'The deadline to ship this deal has passed: it takes no more money, and what it holds goes back to who paid it in.',
+      { shipBy: account.deadlines?.shipBy ?? null },
+    )
+  );
+}
+
+/**
  * Why a party takes nothing from a deal whose money goes back to its payers: the seller, as the
  * deal is closed; a buyer or member, as none of it is its own (a buyer was told another party's
  * lock held it, when none did: helper-97).
  */
 function notYoursRefusal(account: TemporaryAccount, role: PartyRole): Refusal | undefined {
-  if (!returnsToPayers(account)) return undefined;
-  const closed =
-    dealOffRefusal(account) ??
-    refusal(
-      'deadline_passed',
-      'The deadline to ship this deal has passed: its money goes back to who paid it in.',
-      {
-        shipBy: account.deadlines?.shipBy ?? null,
-      },
-    );
-  if (role === 'seller') return closed;
+  const closed = payersRefusal(account);
+  if (!closed || role === 'seller') return closed;
   return refusal(
     closed.code,
     'What this deal holds goes back to who paid it in, and none of it is yours to take.',
@@ -727,7 +743,7 @@ export function deposit(account: TemporaryAccount, input: DepositInput): Result<
   if (account.mode === 'deal' && live.value.role === 'seller') {
     return fail('role_not_allowed', 'The seller does not pay into a deal; the buyer (or a member) does.');
   }
-  const closed = payDeadlineMissed(account);
+  const closed = payDeadlineMissed(account) ?? payersRefusal(account);
   if (closed) return failWith(closed);
   const amount = parseAmountMinor(input.amountMinor);
   if (!amount.ok) return amount;
@@ -763,7 +779,8 @@ export function deposit(account: TemporaryAccount, input: DepositInput): Result<
 export function amountDueMinor(account: TemporaryAccount): number | undefined {
   if (account.mode !== 'deal') return undefined;
   if (account.status === 'dissolved' || account.verdict !== null || account.dispute) return 0;
-  if (account.deadlines?.payMissed) return 0; // Not paid up in time: it takes no more.
+  // Not paid up in time, cancelled, or past its ship deadline: it takes no more.
+  if (account.deadlines?.payMissed || returnsToPayers(account)) return 0;
   return shortfallMinor(account);
 }
 
@@ -845,7 +862,7 @@ export function remit(account: TemporaryAccount, input: RemitInput): Result<Comm
   if (account.status === 'dissolved') {
     return fail('account_dissolved', 'This temporary account is dissolved; nothing moves through it.');
   }
-  const closed = payDeadlineMissed(account);
+  const closed = payDeadlineMissed(account) ?? payersRefusal(account);
   if (closed) return failWith(closed);
   const amount = parseAmountMinor(input.amountMinor);
   if (!amount.ok) return amount;
@@ -1032,7 +1049,7 @@ export function checkFunds(account: TemporaryAccount, input: Context): Result<Co
   }
   // A deal that is off is never funded, whatever it holds (a refunded fee may take it over its
   // amount): "sufficient" would tell a shop to ship a cancelled order (helper-87).
-  const off = payDeadlineMissed(account);
+  const off = payDeadlineMissed(account) ?? payersRefusal(account);
   if (off) return failWith(off);
   const missingMinor = shortfallMinor(account);
   const events: AccountEvent[] = [];
@@ -1425,7 +1442,7 @@ function requireBuyerVerdict(account: TemporaryAccount, input: Context): Result<
   if (live.value.role !== 'buyer') {
     return fail('role_not_allowed', 'Only the buyer accepts or rejects the deal.');
   }
-  const off = dealOffRefusal(account);
+  const off = payersRefusal(account);
   if (off) return failWith(off);
   if (account.status !== 'funded') {
     return fail('account_awaiting_funds', 'The deal is not funded yet.');

@@ -9,6 +9,8 @@ import {
   heldFromOthersMinor,
   ledgerKey,
   type Party,
+  payersRefusal,
+  returnsToPayers,
   sellerTookMinor,
   settleMembersClaims,
   type TemporaryAccount,
@@ -74,6 +76,9 @@ export function startDeadlines(
   now: string,
 ): TemporaryAccount {
   if (after.mode !== 'deal' || after.status === 'dissolved') return after;
+  // A deal whose money goes back to its payers, stored before claims were fitted, is fitted the
+  // first time the bank handles it (a no-op once they fit: helper-98).
+  if (returnsToPayers(after)) after = settleMembersClaims(after);
   const deadlines: Deadlines = after.deadlines ?? { shipBy: null, verdictBy: null, shipMissed: false };
   let { shipBy, verdictBy } = deadlines;
   let payBy = deadlines.payBy ?? null;
@@ -424,7 +429,9 @@ export function payDeadlineBarsLock(
   party: Party,
   lockPpm: number,
 ): Refusal | undefined {
-  return party.role !== 'buyer' && lockPpm > 0 ? payDeadlineMissed(account) : undefined;
+  if (party.role === 'buyer' || lockPpm === 0) return undefined;
+  // A member's lock past a missed ship deadline would only look as if it held (helper-98).
+  return payDeadlineMissed(account) ?? (party.role === 'member' ? payersRefusal(account) : undefined);
 }
 
 /** What a party should be told of a deal's deadlines or dispute now (the widget, the bank's page). */

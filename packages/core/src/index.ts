@@ -40,6 +40,7 @@ export {
   type Party,
   type PartyRole,
   type PartySpec,
+  payersRefusal,
   type ReleasePolicy,
   type RemitInput,
   reject,

@@ -3,13 +3,13 @@ import {
   type CommissionSchedule,
   cancelRefused,
   creationFeeFor,
-  dealIsOff,
   formatLockShare,
   heldFromOthersMinor,
   lockOnRefused,
   lockPpmFull,
   shortfallMinor as missingMinor,
   movableMinor,
+  returnsToPayers,
   shipRefused,
   type TemporaryAccount,
 } from '@lockstep/core';
@@ -76,7 +76,7 @@ export async function accountView(
     },
     dispute: account.dispute ?? null,
     // A deal that is off is never funded, whatever it holds (helper-87).
-    funding: { sufficient: shortfallMinor === 0 && !dealIsOff(account), shortfallMinor },
+    funding: { sufficient: shortfallMinor === 0 && !returnsToPayers(account), shortfallMinor },
     movableMinor: movableMinor(account, viewerId),
     viewerRole: account.parties.find((party) => party.customerId === viewerId)?.role ?? null,
     mayLock: mayLock(account, viewerId, now),
@@ -85,7 +85,7 @@ export async function accountView(
     // Charged with a first pay-in only: none can come once the account is closed to them, and
     // a cancelled deal never paid into said a fee was still due (helper-90).
     creationFeeDueMinor:
-      account.status === 'dissolved' || dealIsOff(account) ? 0 : account.creationFeeDueMinor,
+      account.status === 'dissolved' || returnsToPayers(account) ? 0 : account.creationFeeDueMinor,
     amountDueMinor: amountDueMinor(account) ?? null,
     version: account.version,
     createdAt: account.createdAt,

@@ -9,6 +9,7 @@ import {
   isCurrencyCode,
   LockstepError,
   lockPpmFull,
+  returnsToPayers,
 } from '@lockstep/core';
 import type { Context, Hono } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
@@ -797,7 +798,7 @@ function statusPage(
                   // refusal names the lock (the move rule, Drawing 5). On a deal that is off,
                   // nothing is the seller's or a member's to take but its own pay-ins
                   // (helper-87: Withdraw was offered and refused; helper-88: so was the hint).
-                  account.balanceMinor === 0 || (dealIsOff(account) && account.movableMinor === 0)
+                  account.balanceMinor === 0 || (returnsToPayers(account) && account.movableMinor === 0)
                     ? ''
                     : !hasUsual
                       ? html`<p class="hint" id="no-usual-withdraw">Money leaves a temporary account only to a usual account in ${account.currency}: ask the bank to open one for you, then withdraw here.</p>`
@@ -808,7 +809,8 @@ function statusPage(
                           // The widget sends the buyer of a deal that is off to "take back" what it
                           // paid in: the button says the same (helper-86), as to a member taking
                           // back its own pay-ins.
-                          me?.role !== 'seller' && dealIsOff(account)
+                          (me?.role === 'buyer' && dealIsOff(account)) ||
+                            (me?.role === 'member' && returnsToPayers(account))
                             ? 'Take back what you paid in'
                             : refund
                               ? 'Take your money back'
@@ -822,7 +824,7 @@ function statusPage(
                   // A buyer's lock on a deal that is off (cancelled, or not paid up in time)
                   // holds nothing back from it: what it holds is the buyer's to take, so neither
                   // Unlock (helper-85) nor Lock (helper-87) is offered.
-                  me?.role === 'buyer' && dealIsOff(account)
+                  me?.role === 'buyer' && returnsToPayers(account)
                     ? ''
                     : me && me.lockPpm > 0
                       ? actionForm(
@@ -865,7 +867,12 @@ function statusPage(
                     : ''
                 }
                 ${
-                  isBuyer && account.verdict === null && account.status === 'funded'
+                  // Not on a deal whose money goes back to its payers (past its ship deadline): the
+                  // API refuses a verdict there (helper-98: a report reopened the locks).
+                  isBuyer &&
+                  account.verdict === null &&
+                  account.status === 'funded' &&
+                  !returnsToPayers(account)
                     ? html`${
                         // Released once shipped (the API says not_shipped before).
                         !awaitsShipment(account)
@@ -1205,8 +1212,8 @@ function lockText(party: TemporaryAccountView['parties'][number], account: Tempo
   if (party.role === 'member' && policy.kind === 'group' && party.group !== policy.group)
     return `on (${party.lock}), holds nothing: outside the release group`;
   // What it holds is the API's heldMinor (core heldFromOthersMinor): nothing on a deal that is off.
-  if (account.balanceMinor > 0 && party.heldMinor === 0 && dealIsOff(account))
-    return `on (${party.lock}), holds nothing: the deal is off`;
+  if (account.balanceMinor > 0 && party.heldMinor === 0 && returnsToPayers(account))
+    return `on (${party.lock}), holds nothing: ${dealIsOff(account) ? 'the deal is off' : 'the ship deadline passed'}`;
   if (party.lockPpm === lockPpmFull) return `on (${party.lock})`;
   return `on (${party.lock}, holds ${money(party.heldMinor, currency)})`;
 }
@@ -1225,6 +1232,8 @@ function statusText(account: TemporaryAccountView): string {
     const dueMinor = account.amountDueMinor ?? account.funding.shortfallMinor;
     if (account.deadlines.cancelled) return 'Cancelled by the seller: it takes no more money';
     if (account.deadlines.payMissed) return 'Not paid up in time: it takes no more money';
+    if (returnsToPayers(account))
+      return 'Not shipped in time: it takes no more money, and what was paid in goes back to who paid it';
     return `Awaiting funds (${money(dueMinor, account.currency)} missing${fee})`;
   }
   const locks = account.parties
