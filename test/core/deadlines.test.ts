@@ -17,6 +17,7 @@ import {
   passDeadlines,
   type Result,
   reject,
+  resolveDispute,
   setLock,
   startDeadlines,
   type TemporaryAccount,
@@ -659,12 +660,37 @@ describe('deal deadlines', () => {
     };
     // In party order, the first member would get it all; fitted, they share it.
     expect([movableMinor(stored, 'tanaka'), movableMinor(stored, 'sato')]).toEqual([3_000, 0]);
+    // The first to ask, through the bank's command path, gets its share, not the whole.
+    const first = value(
+      underDeadlines(stored, defaultDeadlinePolicy, at(20), (current) => takeOut(current, 'tanaka', 20)),
+    );
+    expect(first.account.balanceMinor).toBe(1_500);
     const handled = startDeadlines(stored, defaultDeadlinePolicy, at(20));
     expect([
       movableMinor(handled, 'tanaka'),
       movableMinor(handled, 'sato'),
       movableMinor(handled, 'mizuta'),
     ]).toEqual([1_500, 1_500, 0]);
+  });
+
+  it('a dispute the bank decides for the buyer gives a member its own back, whatever the locks (helper-99)', () => {
+    // A member pays ¥3,000, the buyer ¥2,000; the seller locks; the buyer reports a problem
+    // before shipping; the member locks to protect its money; the bank decides for the buyer.
+    const opened = startDeadlines(openedBy('mizuta', ['tanaka']), defaultDeadlinePolicy, at(0));
+    const paid = payIn(payIn(opened, 0, 3_000, 'tanaka'), 0, 2_000);
+    const sellerOn = step(setLock(paid, { by: 'ibm', now: at(1), lockPpm: full }), at(1));
+    const rejected = step(reject(sellerOn, { by: 'mizuta', now: at(2) }), at(2));
+    const memberOn = step(setLock(rejected, { by: 'tanaka', now: at(2), lockPpm: full }), at(2));
+    const decided = value(resolveDispute(memberOn, { for: 'buyer', now: at(3) })).account;
+    expect([
+      movableMinor(decided, 'tanaka'),
+      movableMinor(decided, 'mizuta'),
+      movableMinor(decided, 'ibm'),
+    ]).toEqual([3_000, 2_000, 0]);
+    const sellerTakes = takeOut(decided, 'ibm', 4);
+    expect(sellerTakes.ok ? null : sellerTakes.error.code).toBe('dispute_resolved');
+    const memberBack = step(takeOut(decided, 'tanaka', 4), at(4));
+    expect(takeBack(memberBack, 4, 2_000).status).toBe('dissolved');
   });
 
   it('on a deal that goes off, the payers can always take out exactly what it holds (property)', () => {

@@ -530,7 +530,11 @@ describe('deal deadlines', () => {
     // Withdraw beside an Unlock whose hint said the seller could then take it).
     expect(history).toContain('The bank decided the dispute for you: the money is yours to take back.');
     expect(history).toContain('<button type="submit" id="withdraw-button">Take your money back</button>');
-    expect(history).toContain('with your lock off, the seller could take it instead');
+    // Its lock holds nothing from the seller now (the money goes back to who paid it in): no
+    // Unlock is offered, nor a hint that the seller could then take it.
+    expect(history).not.toContain('the seller could take it instead');
+    const sellerTakes = await post(seller, `/v1/temporary-accounts/${code}/withdraw`);
+    expect([sellerTakes.status, sellerTakes.body.error?.code]).toEqual([409, 'dispute_resolved']);
     expect(view.body.deadlines.verdictMissed).toBe(false);
     const relock = await post(seller, `/v1/temporary-accounts/${code}/lock`);
     expect(relock.status).toBe(409);

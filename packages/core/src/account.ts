@@ -457,9 +457,13 @@ export function returnsToPayers(account: {
   deadlines?: { payMissed?: boolean; shipMissed?: boolean } | null;
   shipment: unknown;
   verdict: string | null;
-  dispute?: unknown;
+  dispute?: { resolvedFor: string } | null;
 }): boolean {
   if (dealIsOff(account)) return true;
+  // The bank decided the buyer's dispute for it: the deal's money goes back, a member's own to
+  // the member (helper-99: the buyer took a co-paying member's money, or, the member's lock on,
+  // both were stuck until the bank gave the buyer all of it).
+  if (account.mode === 'deal' && account.dispute?.resolvedFor === 'buyer') return true;
   return (
     account.mode === 'deal' &&
     account.deadlines?.shipMissed === true &&
@@ -501,6 +505,12 @@ function dealOffRefusal(account: TemporaryAccount): Refusal | undefined {
  */
 export function payersRefusal(account: TemporaryAccount): Refusal | undefined {
   if (!returnsToPayers(account)) return undefined;
+  if (account.dispute) {
+    return refusal(
+      'dispute_resolved',
+      'The bank decided this dispute for the buyer: what the deal holds goes back to who paid it in.',
+    );
+  }
   return (
     dealOffRefusal(account) ??
     refusal(
@@ -1238,9 +1248,11 @@ export function withdraw(account: TemporaryAccount, input: WithdrawInput): Resul
     const lockedByOthers = movable < account.balanceMinor;
     return fail(
       lockedByOthers ? 'exceeds_movable_amount' : 'insufficient_funds',
-      lockedByOthers
-        ? "The other parties' locks allow moving only part of the balance."
-        : 'The temporary account does not hold that much.',
+      !lockedByOthers
+        ? 'The temporary account does not hold that much.'
+        : returnsToPayers(account)
+          ? 'Only part of what this deal holds is yours: the rest goes back to who paid it in.'
+          : "The other parties' locks allow moving only part of the balance.",
       { movableMinor: movable, requestedMinor: requested, balanceMinor: account.balanceMinor },
     );
   }

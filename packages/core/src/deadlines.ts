@@ -144,7 +144,10 @@ export function underDeadlines(
   command?: (current: TemporaryAccount) => Result<CommandOutcome>,
 ): Result<CommandOutcome> {
   const passed = passDeadlines(account, now);
-  const current = passed?.account ?? account;
+  // Claims stored before they were fitted are fitted before the command runs (helper-99: the
+  // first member to withdraw took the other's share, and a refused command kept no fit).
+  const reached = passed?.account ?? account;
+  const current = returnsToPayers(reached) ? settleMembersClaims(reached) : reached;
   const commanded = command ? command(current) : ok({ account: current, events: [], transfers: [] });
   if (!commanded.ok) return commanded;
   const events = [...(passed?.events ?? []), ...commanded.value.events];

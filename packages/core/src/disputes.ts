@@ -4,6 +4,7 @@ import {
   eventSink,
   finish,
   type Party,
+  settleMembersClaims,
   type TemporaryAccount,
   withLock,
 } from './account.ts';
@@ -69,6 +70,9 @@ export function resolveDispute(
       lockPpm,
     });
   }
+  // Decided for the buyer, the money goes back to who paid it in (`returnsToPayers`), the
+  // members' claims fitted to what there is.
+  if (input.for === 'buyer') next = settleMembersClaims(next);
   return ok(finish(next, events, [], input.now));
 }
 

@@ -98,7 +98,7 @@ export const PartyView = z.object({
   lockPpm: z.number().int().min(0).max(1_000_000),
   heldMinor: z.number().int().min(0).openapi({
     description:
-      'What this lock holds from the other parties now: the balance under a full lock, nothing with the lock off; a partial lock holds its share of the balance when it was set plus its share of every pay-in since, which the other parties’ withdrawals do not wear down; 0 for a lock that blocks nobody (a member outside the release group, or any lock but the buyer’s on a deal that is off: cancelled or past its pay deadline; there the buyer’s holds only the seller’s own pay-ins).',
+      'What this lock holds from the other parties now: the balance under a full lock, nothing with the lock off; a partial lock holds its share of the balance when it was set plus its share of every pay-in since, which the other parties’ withdrawals do not wear down; 0 for a lock that blocks nobody (a member outside the release group, or any lock but the buyer’s on a deal whose money goes back to who paid it in: cancelled, past its pay or ship deadline unshipped, or a dispute decided for the buyer; there the buyer’s holds only the seller’s own pay-ins).',
   }),
   group: z.string().nullable(),
 });
@@ -128,7 +128,7 @@ export const TemporaryAccount = z
       .object({
         shipBy: z.string().nullable().openapi({
           description:
-            "The seller ships by then, or its lock comes off and the buyer may take the money back (set at the seller's lock).",
+            "The seller ships by then, or its lock comes off and the money goes back to who paid it in (set at the seller's lock).",
         }),
         verdictBy: z.string().nullable().openapi({
           description: 'The buyer accepts or rejects by then, or the deal is accepted (set at shipping).',
@@ -176,7 +176,7 @@ export const TemporaryAccount = z
     }),
     mayLock: z.boolean().openapi({
       description:
-        'Whether the caller may turn its lock on now (not a buyer who accepted, nor a member whose lock is off once the buyer accepted, a seller past its ship deadline, the loser of a dispute, or a seller or member of a deal that is off: cancelled or past its pay deadline).',
+        'Whether the caller may turn its lock on now (not a buyer who accepted, nor a member whose lock is off once the buyer accepted, a seller past its ship deadline, the loser of a dispute, or a seller or member of a deal whose money goes back to who paid it in: cancelled, or past its pay or ship deadline unshipped).',
     }),
     mayCancel: z.boolean().openapi({
       description:
@@ -188,11 +188,11 @@ export const TemporaryAccount = z
     }),
     creationFeeDueMinor: z.number().int().openapi({
       description:
-        'The bank’s creation fee not charged yet: taken with the first pay-in. 0 once the account takes no more pay-ins (dissolved, or a deal that is off: cancelled or past its pay deadline).',
+        'The bank’s creation fee not charged yet: taken with the first pay-in. 0 once the account takes no more pay-ins (dissolved, or a deal cancelled or past its pay or ship deadline unshipped).',
     }),
     amountDueMinor: z.number().int().nullable().openapi({
       description:
-        'What a pay-in may still add to a deal (its amount less what it holds and what the seller took of other parties’ money; 0 after a verdict); null for a fractional account, which takes any.',
+        'What a pay-in may still add to a deal (its amount less what it holds and what the seller took of other parties’ money; 0 after a verdict, and on a deal cancelled or past its pay or ship deadline); null for a fractional account, which takes any.',
     }),
     version: z.number().int(),
     createdAt: z.string(),

@@ -1085,7 +1085,7 @@ const notices: Record<string, string> = {
   unlock: 'Your lock is off.',
   ship: 'Marked shipped: the buyer can release the payment now.',
   dissolve: 'The empty account is closed.',
-  cancel: 'The deal is off: it takes no more money, and the buyer takes back what it paid in.',
+  cancel: 'The deal is off: it takes no more money, and what was paid in goes back to who paid it.',
   accept: 'You released the payment.',
   reject: 'You reported a problem; your lock stays on.',
 };
@@ -1213,7 +1213,7 @@ function lockText(party: TemporaryAccountView['parties'][number], account: Tempo
     return `on (${party.lock}), holds nothing: outside the release group`;
   // What it holds is the API's heldMinor (core heldFromOthersMinor): nothing on a deal that is off.
   if (account.balanceMinor > 0 && party.heldMinor === 0 && returnsToPayers(account))
-    return `on (${party.lock}), holds nothing: ${dealIsOff(account) ? 'the deal is off' : 'the ship deadline passed'}`;
+    return `on (${party.lock}), holds nothing: ${dealIsOff(account) ? 'the deal is off' : account.dispute ? 'the bank decided for the buyer' : 'the ship deadline passed'}`;
   if (party.lockPpm === lockPpmFull) return `on (${party.lock})`;
   return `on (${party.lock}, holds ${money(party.heldMinor, currency)})`;
 }
