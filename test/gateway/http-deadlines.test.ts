@@ -177,8 +177,8 @@ describe('deal deadlines', () => {
     // released the payment", the bank's history a bare deal.accepted).
     expect(after.body.deadlines.verdictMissed).toBe(true);
     const history = await bankPage(code);
-    expect(history).toContain('deadline.passed (verdict deadline)');
-    expect(history).toContain('deal.accepted (by the bank: the buyer gave no verdict by the deadline)');
+    expect(history).toContain('Deadline passed (verdict deadline)');
+    expect(history).toContain('Payment released (by the bank: the buyer gave no verdict by the deadline)');
     expect(lockOf(after.body, 'buyer')).toBe(0);
     // The view says what the lock command would answer: the buyer may not lock again.
     expect(after.body.mayLock).toBe(false);
@@ -222,7 +222,7 @@ describe('deal deadlines', () => {
     const { verdictBy } = (await get(`/v1/temporary-accounts/${code}`)).body.deadlines;
     const session = await pageLogIn(gateway, demoLogins.buyer.userId, demoLogins.buyer.password);
     expect((await pageGet(gateway, `/bank/temporary-accounts/${code}`, session.cookie)).text).toContain(
-      `lock holds it until ${verdictBy} (UTC) at the latest`,
+      `lock holds it until ${verdictBy.slice(0, 10)} ${verdictBy.slice(11, 16)} UTC at the latest`,
     );
     later(13 * dayMs);
     const swept = await gateway.gateway.deadlineSweep?.sweep();
@@ -525,7 +525,7 @@ describe('deal deadlines', () => {
     expect((await eventTypes(code)).slice(-2)).toEqual(['dispute.resolved', 'lock.changed']);
     // The bank's page says for whom, and why (helper-89: the reason was shown nowhere).
     const history = await bankPage(code);
-    expect(history).toContain('dispute.resolved (for the buyer: &quot;the shop sent the wrong item&quot;)');
+    expect(history).toContain('Dispute decided (for the buyer: &quot;the shop sent the wrong item&quot;)');
     // The money is the buyer's: the page says so and names the button for it (helper-89: a bare
     // Withdraw beside an Unlock whose hint said the seller could then take it).
     expect(history).toContain('The bank decided the dispute for you: the money is yours to take back.');

@@ -154,7 +154,15 @@ describe('bank pages', () => {
     const page = await gateway.gateway.app.request(`/bank/temporary-accounts/${created.body.code}`, {
       headers: { cookie: session.cookie },
     });
-    expect(await page.text()).toContain(`The seller ships by ${locked.body.deadlines.shipBy} (UTC)`);
+    // Said to the minute, readably ("2026-12-13 05:00 UTC"), not as the API's ISO text.
+    const shipBy: string = locked.body.deadlines.shipBy;
+    const text = await page.text();
+    expect(text).toContain(`The seller ships by ${shipBy.slice(0, 10)} ${shipBy.slice(11, 16)} UTC`);
+    // The history names what happened in words, with the instant kept machine-readable.
+    expect(text).toMatch(
+      /<li data-event="lock.changed"><time datetime="[^"]+">\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC<\/time> Lock changed/,
+    );
+    expect(text).not.toMatch(/<\/time> [a-z]+\.[a-z_]+/);
   });
 
   it("show only known refusal codes (a link cannot put its words on the bank's page)", async () => {

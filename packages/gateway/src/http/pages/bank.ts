@@ -663,7 +663,7 @@ function deadlineText(account: TemporaryAccountView): string {
   const notice = deadlineNotice(account);
   switch (notice?.kind) {
     case 'payBy':
-      return `To be paid up by ${notice.at} (UTC), or it takes no more money and what was paid in goes back to who paid it`;
+      return `To be paid up by ${utcText(notice.at)}, or it takes no more money and what was paid in goes back to who paid it`;
     case 'payMissed':
       return 'Not paid up in time: it takes no more money, and what was paid in goes back to who paid it';
     case 'cancelled':
@@ -673,11 +673,11 @@ function deadlineText(account: TemporaryAccountView): string {
     case 'shipMissed':
       return 'The seller missed its shipping deadline: its lock is off';
     case 'shipBy':
-      return `The seller ships by ${notice.at} (UTC)`;
+      return `The seller ships by ${utcText(notice.at)}`;
     case 'verdictBy':
-      return `The buyer releases or reports by ${notice.at} (UTC); silence releases the payment`;
+      return `The buyer releases or reports by ${utcText(notice.at)}; silence releases the payment`;
     case 'memberLocksBy':
-      return `The buyer released the payment; a member's lock holds it until ${notice.at} (UTC) at the latest`;
+      return `The buyer released the payment; a member's lock holds it until ${utcText(notice.at)} at the latest`;
     default:
       return '—';
   }
@@ -936,6 +936,34 @@ function statusPage(
   );
 }
 
+/**
+ * What each event is called in the history (the API's event names, `deal.accepted`, were shown
+ * as they are: helper notes carried since the bank pages were built). `data-event` keeps the
+ * name for scripts and tests.
+ */
+const eventLabels: Record<EventView['type'], string> = {
+  'account.created': 'Account opened',
+  'account.deposited': 'Paid in',
+  'account.funded': 'Fully paid up',
+  'lock.changed': 'Lock changed',
+  'deadline.set': 'Deadline set',
+  'funds.checked': 'Funds checked by the seller',
+  'account.shipped': 'Shipped',
+  'deal.accepted': 'Payment released',
+  'deal.rejected': 'Problem reported',
+  'deal.cancelled': 'Cancelled by the seller',
+  'deadline.passed': 'Deadline passed',
+  'dispute.resolved': 'Dispute decided',
+  'account.withdrawn': 'Taken out',
+  'account.dissolved': 'Account closed',
+};
+
+/** An instant as the pages say it, "2026-12-13 05:00 UTC" (the API's ISO text, to the minute). */
+function utcText(iso: string): string {
+  const match = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})/.exec(iso);
+  return match ? `${match[1]} ${match[2]} UTC` : iso;
+}
+
 /** One history line: when, what, how much, and the bank's fee where one was charged. */
 function historyLine(event: EventView, currency: string) {
   const amount =
@@ -944,7 +972,7 @@ function historyLine(event: EventView, currency: string) {
     typeof event.data.feeMinor === 'number' && event.data.feeMinor > 0
       ? html` <span data-field="fee">(bank fee ${money(event.data.feeMinor, currency)})</span>`
       : '';
-  return html`<time>${event.at}</time> ${event.type}${amount}${fee}${eventDetail(event, currency)}`;
+  return html`<time datetime="${event.at}">${utcText(event.at)}</time> ${eventLabels[event.type] ?? event.type}${amount}${fee}${eventDetail(event, currency)}`;
 }
 
 /**
@@ -1017,6 +1045,9 @@ function eventDetail(event: EventView, currency: string): string {
   }
   if (event.type === 'deadline.passed' && typeof data.deadline === 'string') {
     return ` (${data.deadline} deadline)`;
+  }
+  if (event.type === 'deadline.set' && typeof data.deadline === 'string' && typeof data.dueAt === 'string') {
+    return ` (${data.deadline} by ${utcText(data.dueAt)})`;
   }
   if (event.type === 'deal.cancelled' && Number(data.feeRefundedMinor) > 0) {
     return ` (the bank's creation fee of ${money(Number(data.feeRefundedMinor), currency)} given back into it)`;
