@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
-import { gatewayNodeFlags } from '../scripts/node-flags.ts';
+import { gatewayEnv, gatewayNodeFlags } from '../scripts/node-flags.ts';
 import { measureCpu } from './cpu.ts';
 
 /**
@@ -34,6 +34,8 @@ const child = spawn(
     cwd: root,
     env: {
       ...process.env,
+      // `BENCH_PLAIN_MALLOC=1` leaves glibc's malloc settings out, for an A/B (bench/run.ts).
+      ...(process.env.BENCH_PLAIN_MALLOC === '1' ? {} : gatewayEnv()),
       PORT: '0',
       LOG_LEVEL: 'warn',
       LOCKSTEP_SEED_DEMO: '1',

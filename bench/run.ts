@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
-import { gatewayNodeFlags } from '../scripts/node-flags.ts';
+import { gatewayEnv, gatewayNodeFlags } from '../scripts/node-flags.ts';
 import { type CpuPerRequest, machineUsPerSecond, measureCpu } from './cpu.ts';
 
 /**
@@ -33,8 +33,12 @@ const nodeFlags = [
   '--disable-warning=ExperimentalWarning',
 ];
 const budgets = JSON.parse(readFileSync(path.join(import.meta.dirname, 'budgets.json'), 'utf8'));
-/** The gateway and the hello-world servers beside it run with the `pnpm gateway` flags. */
+/**
+ * The gateway and the hello-world servers beside it run with the `pnpm gateway` flags and
+ * environment (`BENCH_PLAIN_MALLOC=1` leaves glibc's malloc settings out, for an A/B).
+ */
 const serveFlags = gatewayNodeFlags();
+const serveEnv = process.env.BENCH_PLAIN_MALLOC === '1' ? {} : gatewayEnv();
 
 interface Load {
   requestsPerSecond: number;
@@ -62,7 +66,7 @@ async function startProcess(script: string, env: Record<string, string>, ready: 
   const started = performance.now();
   const child = spawn(process.execPath, [...serveFlags, script], {
     cwd: root,
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, ...serveEnv, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const stdoutLines: string[] = [];

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { gatewayNodeFlags } from './node-flags.ts';
+import { gatewayEnv, gatewayNodeFlags } from './node-flags.ts';
 
 /**
  * `pnpm start`: the whole demo on the embedded store. Starts the gateway with a freshly seeded
@@ -57,10 +57,10 @@ rmSync(dataDir, { recursive: true, force: true });
 const children: ChildProcess[] = [];
 
 function start(name: string, script: string, env: Record<string, string>): ChildProcess {
-  const flags = script.endsWith('gateway/src/bin.ts') ? gatewayNodeFlags() : nodeFlags;
-  const child = spawn(process.execPath, [...flags, script], {
+  const gateway = script.endsWith('gateway/src/bin.ts');
+  const child = spawn(process.execPath, [...(gateway ? gatewayNodeFlags() : nodeFlags), script], {
     cwd: root,
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...(gateway ? gatewayEnv() : {}), ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   children.push(child);
