@@ -900,17 +900,66 @@ describe('deal deadlines', () => {
     expect(nextDeadline(passed.account)).toBeNull();
   });
 
-  it('the verdict deadline accepts only a funded deal, as the buyer’s own accept would', () => {
-    // The seller ships without locking; the buyer takes ¥4,000 of ¥5,000 back (helper-37).
-    const account = funded();
+  it('a shipped deal taken back below its amount stays funded: the buyer decides, silence accepts, the seller takes the rest (helper-100)', () => {
+    // A part refund: the seller ships, unlocks, the buyer takes ¥4,000 of ¥5,000 back, the
+    // seller locks again. The deal was made "awaiting funds", which no deadline waits on and no
+    // verdict takes: the buyer's lock held the rest from the seller for good.
     const shipped = step(
-      markShipped(account, { by: 'ibm', now: at(1), carrier: 'Yamato', trackingNumber: 'YT-3' }),
+      markShipped(sellerLocked(0), { by: 'ibm', now: at(1), carrier: 'Yamato', trackingNumber: 'YT-3' }),
       at(1),
     );
-    const takenBack = takeBack(shipped, 2, 4_000);
-    expect(takenBack.status).toBe('awaiting_funds');
-    expect(passDeadlines(takenBack, at(60))).toBeNull();
-    expect(nextDeadline(takenBack)).toBeNull();
+    const unlocked = step(setLock(shipped, { by: 'ibm', now: at(2), lockPpm: 0 }), at(2));
+    const takenBack = step(
+      setLock(takeBack(unlocked, 2, 4_000), { by: 'ibm', now: at(2), lockPpm: full }),
+      at(2),
+    );
+    expect(movableMinor(takenBack, 'mizuta')).toBe(0);
+    expect(takenBack).toMatchObject({ status: 'funded', balanceMinor: 1_000, verdict: null });
+    // It was paid up when it shipped: nothing is asked of the buyer again.
+    expect(amountDueMinor(takenBack)).toBe(0);
+    expect(nextDeadline(takenBack)).toBe(at(15));
+    // The buyer may still decide, either way, in time.
+    expect(accept(takenBack, { by: 'mizuta', now: at(3) }).ok).toBe(true);
+    expect(reject(takenBack, { by: 'mizuta', now: at(3) }).ok).toBe(true);
+    expect(passDeadlines(takenBack, at(14))).toBeNull();
+    // Silence accepts: the buyer's lock comes off, and the seller may take the ¥1,000 left.
+    const passed = passDeadlines(takenBack, at(15)) as CommandOutcome;
+    expect(passed.account.verdict).toBe('accepted');
+    expect(movableMinor(passed.account, 'ibm')).toBe(1_000);
+    expect(movableMinor(passed.account, 'mizuta')).toBe(0);
+  });
+
+  it('a shipped deal an older release stored as awaiting funds is funded the first time the bank handles it (helper-100)', () => {
+    const shipped = step(
+      markShipped(funded(), { by: 'ibm', now: at(1), carrier: 'Yamato', trackingNumber: 'YT-4' }),
+      at(1),
+    );
+    const stored: TemporaryAccount = { ...takeBack(shipped, 2, 4_000), status: 'awaiting_funds' };
+    expect(nextDeadline(stored)).toBeNull();
+    // Any command, or the sweep the store migration makes it due for, puts it right.
+    const handled = value(underDeadlines(stored, defaultDeadlinePolicy, at(3))).account;
+    expect(handled.status).toBe('funded');
+    expect(nextDeadline(handled)).toBe(at(15));
+    // Past its deadline by then, it is not accepted at once: the buyer could give no verdict
+    // (it was refused), so it gets a whole new window, told as `deadline.set` (helper-101).
+    const late = value(underDeadlines(stored, defaultDeadlinePolicy, at(30)));
+    expect([late.account.status, late.account.verdict, late.account.deadlines?.verdictBy]).toEqual([
+      'funded',
+      null,
+      at(44),
+    ]);
+    expect(late.events.map((event) => [event.type, event.data.deadline, event.data.dueAt])).toEqual([
+      ['deadline.set', 'verdict', at(44)],
+    ]);
+    expect(reject(late.account, { by: 'mizuta', now: at(31) }).ok).toBe(true);
+    const accepted = value(underDeadlines(late.account, defaultDeadlinePolicy, at(44))).account;
+    expect([accepted.verdict, movableMinor(accepted, 'ibm')]).toEqual(['accepted', 1_000]);
+    // Unshipped, the same take-back still un-funds it (nothing can ship until it is paid up).
+    const unshipped = takeBack(funded(), 2, 4_000);
+    expect(unshipped.status).toBe('awaiting_funds');
+    expect(value(underDeadlines(unshipped, defaultDeadlinePolicy, at(3))).account.status).toBe(
+      'awaiting_funds',
+    );
   });
 
   it('passing deadlines never moves money, never turns a lock on, and happens once (property)', () => {

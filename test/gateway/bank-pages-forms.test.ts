@@ -233,6 +233,17 @@ describe('the pay-in form', () => {
 });
 
 describe('refusals (accessibility review): said in the title, tied to their field, and what was typed kept', () => {
+  it('says a refused take-out is more than the caller may take, not only what the locks let out', async () => {
+    const s = await logIn();
+    const code = await funded(s);
+    // Also a member taking more than its own of a deal that is off (not only the locks).
+    const page = await get(`/bank/temporary-accounts/${code}?error=exceeds_movable_amount`, s.cookie);
+    expect(tag(page.text, 'page-error')).toMatch(/role="alert"/);
+    expect(page.text).toContain(
+      'Refused: more than you may take out now (what the locks let out, or, where the money goes back to who paid it, your own share)',
+    );
+  });
+
   it('gives a refused amount back in its field, marked, without putting it in the address', async () => {
     const s = await logIn();
     const code = await funded(s);

@@ -87,7 +87,9 @@ describe('a seller cancels a deal not paid up', () => {
     // The bank's page says where the ¥100 came from.
     const { cookie } = await pageLogIn(gateway, demoLogins.buyer.userId, demoLogins.buyer.password);
     const page = (await pageGet(gateway, `/bank/temporary-accounts/${code}`, cookie)).text;
-    expect(page).toContain('deal.cancelled (the bank&#39;s creation fee of 100 JPY given back into it)');
+    expect(page).toContain(
+      'Cancelled by the seller (the bank&#39;s creation fee of 100 JPY given back into it)',
+    );
     // Neither Lock nor Unlock for the buyer: the money is the buyer's to take.
     expect(page).not.toContain('data-action="lock"');
     expect(page).not.toContain('data-action="unlock"');

@@ -294,6 +294,74 @@ describe('deal deadlines', () => {
     expect(lockOf(after.body, 'buyer')).toBe(1_000_000);
   });
 
+  it('a shipped deal given a part refund still meets its verdict deadline: the seller is paid the rest (helper-100)', async () => {
+    const { code } = await lockedDeal();
+    const path = `/v1/temporary-accounts/${code}`;
+    const shipped = await post(seller, `${path}/ship`, { carrier: 'Yamato', trackingNumber: 'YT-100' });
+    const { verdictBy } = shipped.body.deadlines;
+    later(dayMs);
+    // A part refund: the seller unlocks, the buyer takes ¥1,000 back, the seller locks again.
+    expect((await post(seller, `${path}/unlock`)).status).toBe(200);
+    const refund = await post(buyer, `${path}/withdraw`, { amountMinor: 1_000 });
+    // Still funded (it was made "awaiting funds", which no deadline waits on), nothing due.
+    expect([refund.status, refund.body.status, refund.body.balanceMinor, refund.body.amountDueMinor]).toEqual(
+      [200, 'funded', 4_000, 0],
+    );
+    expect((await post(seller, `${path}/lock`)).status).toBe(200);
+    // Short of nothing: a shortfall no pay-in could make good is not told (helper-101).
+    expect(refund.body.funding).toEqual({ sufficient: true, shortfallMinor: 0 });
+    const checked = await post(seller, `${path}/check-funds`);
+    expect([checked.body.sufficient, checked.body.shortfallMinor]).toEqual([true, 0]);
+    const more = await post(buyer, `${path}/deposit`, { amountMinor: 1 });
+    expect([more.status, more.body.error?.code]).toEqual([409, 'exceeds_amount_due']);
+    later(30 * dayMs);
+    expect(clock.toISOString() > verdictBy).toBe(true);
+    expect(await gateway.gateway.bank.passDeadlinesOf(code)).toBe('passed');
+    const paid = await post(seller, `${path}/withdraw`);
+    expect([paid.status, paid.body.status]).toEqual([200, 'dissolved']);
+    expect(await eventTypes(code)).toContain('deal.accepted');
+    expect((await gateway.admin.reconcile()).balanced).toBe(true);
+  });
+
+  it('a shipped deal an older release stored as awaiting funds after a part refund is put right by the sweep (helper-100)', async () => {
+    const { code } = await lockedDeal();
+    const path = `/v1/temporary-accounts/${code}`;
+    await post(seller, `${path}/ship`, { carrier: 'Yamato', trackingNumber: 'YT-101' });
+    await post(seller, `${path}/unlock`);
+    await post(buyer, `${path}/withdraw`, { amountMinor: 1_000 });
+    await post(seller, `${path}/lock`);
+    // As the release before stored it: awaiting funds, so no deadline indexed. The store
+    // migration makes every open deal without one due once; this call for the one deal does it.
+    await gateway.gateway.store.transaction(async (tx) => {
+      const account = await tx.getTemporaryAccount(code);
+      const old = { ...(account as NonNullable<typeof account>), status: 'awaiting_funds' as const };
+      await tx.updateTemporaryAccount(old, old.version);
+    });
+    expect((await get(path)).body.status).toBe('awaiting_funds');
+    // Handled past its verdict deadline: the buyer, refused a verdict until now, gets a whole
+    // new window, told as deadline.set, not an acceptance made for it at once (helper-101).
+    later(30 * dayMs);
+    expect(await gateway.gateway.bank.passDeadlinesOf(code)).toBe('rescheduled');
+    const rescued = await get(path);
+    expect([rescued.body.status, rescued.body.verdict, rescued.body.deadlines.verdictBy]).toEqual([
+      'funded',
+      null,
+      new Date(clock.getTime() + 14 * dayMs).toISOString(),
+    ]);
+    expect((await eventTypes(code)).at(-1)).toBe('deadline.set:verdict');
+    expect(rescued.body.funding).toEqual({ sufficient: true, shortfallMinor: 0 });
+    later(14 * dayMs);
+    expect(await gateway.gateway.bank.passDeadlinesOf(code)).toBe('passed');
+    const after = await get(path);
+    expect([after.body.status, after.body.verdict, lockOf(after.body, 'buyer')]).toEqual([
+      'funded',
+      'accepted',
+      0,
+    ]);
+    expect((await post(seller, `${path}/withdraw`)).status).toBe(200);
+    expect((await gateway.admin.reconcile()).balanced).toBe(true);
+  });
+
   it('a deal from before deadlines gets them from the first time the bank handles it', async () => {
     const { code } = await lockedDeal();
     // As a release without deadlines left it: locked, no deadlines. The upgrade makes every open

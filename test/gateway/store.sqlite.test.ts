@@ -268,12 +268,14 @@ describe('embedded SQLite store', () => {
     expect(plan).not.toMatch(/TEMP B-TREE/);
   });
 
-  it('migration 14 makes every open account without a deadline due once (accepted deals a member lock holds: helper-95)', async () => {
-    const file = path.join(mkdtempSync(path.join(tmpdir(), 'lockstep-store-')), 'v13.sqlite');
+  // 14: accepted deals a member lock holds (helper-95); 15: shipped deals a part refund left
+  // awaiting funds (helper-100).
+  it.each([14, 15])('migration %i makes every open account without a deadline due once', async (version) => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'lockstep-store-')), `v${version - 1}.sqlite`);
     await (await openSqliteStore({ path: file })).close();
-    // The file as the release before left it: at version 13, an accepted deal with no deadline.
+    // The file as the release before left it: one version back, an open deal with no deadline.
     const raw = new DatabaseSync(file);
-    raw.exec('DELETE FROM schema_migrations WHERE version = 14');
+    raw.exec(`DELETE FROM schema_migrations WHERE version >= ${version}`);
     const insert = raw.prepare(
       'INSERT INTO temporary_accounts (code, status, version, state, created_at, next_deadline_at) VALUES (?, ?, 1, ?, ?, NULL)',
     );

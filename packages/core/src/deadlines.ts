@@ -133,6 +133,34 @@ function isOldRuleShipClock(account: TemporaryAccount): boolean {
 }
 
 /**
+ * A shipped deal with no verdict the buyer took part of back (as the seller's unlock let it) is
+ * funded: its verdict deadline waits on it. Before, such a withdrawal made it `awaiting_funds`,
+ * which no deadline waits on and no verdict takes, so the buyer's lock held the rest from the
+ * seller for good (helper-100). Stored deals in that state are put right the first time the bank
+ * handles them (the sweep handles each once: store migrations). One whose verdict deadline went
+ * by meanwhile is not accepted at once: the buyer could give no verdict then (it was refused
+ * `account_awaiting_funds`), so it gets a whole new window from now (`startDeadlines`, told as
+ * `deadline.set`: helper-101).
+ */
+function fundedAfterShipping(account: TemporaryAccount, now: string): TemporaryAccount {
+  const stranded =
+    account.mode === 'deal' &&
+    account.status === 'awaiting_funds' &&
+    !!account.shipment &&
+    account.verdict === null &&
+    !account.dispute &&
+    account.balanceMinor > 0;
+  if (!stranded) return account;
+  const deadlines = account.deadlines;
+  const lapsed = !!deadlines?.verdictBy && deadlines.verdictBy <= now;
+  return {
+    ...account,
+    status: 'funded',
+    ...(lapsed ? { deadlines: { ...deadlines, verdictBy: null } } : {}),
+  };
+}
+
+/**
  * A command as the bank runs every one (none: the deadline sweep): a deadline that passed is
  * applied first, so the command sees the deal as the deadline left it; then the command; then
  * the deadlines its new state starts. A refused command refuses the whole (nothing is kept).
@@ -143,10 +171,10 @@ export function underDeadlines(
   now: string,
   command?: (current: TemporaryAccount) => Result<CommandOutcome>,
 ): Result<CommandOutcome> {
-  const passed = passDeadlines(account, now);
+  const passed = passDeadlines(fundedAfterShipping(account, now), now);
   // Claims stored before they were fitted are fitted before the command runs (helper-99: the
   // first member to withdraw took the other's share, and a refused command kept no fit).
-  const reached = passed?.account ?? account;
+  const reached = passed?.account ?? fundedAfterShipping(account, now);
   const current = returnsToPayers(reached) ? settleMembersClaims(reached) : reached;
   const commanded = command ? command(current) : ok({ account: current, events: [], transfers: [] });
   if (!commanded.ok) return commanded;

@@ -192,7 +192,7 @@ export const TemporaryAccount = z
     }),
     amountDueMinor: z.number().int().nullable().openapi({
       description:
-        'What a pay-in may still add to a deal (its amount less what it holds and what the seller took of other parties’ money; 0 after a verdict, and on a deal cancelled or past its pay or ship deadline); null for a fractional account, which takes any.',
+        'What a pay-in may still add to a deal (its amount less what it holds and what the seller took of other parties’ money; 0 once shipped or after a verdict, and on a deal cancelled or past its pay or ship deadline); null for a fractional account, which takes any.',
     }),
     version: z.number().int(),
     createdAt: z.string(),

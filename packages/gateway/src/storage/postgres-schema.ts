@@ -384,6 +384,14 @@ export const postgresMigrations: Array<PostgresMigration> = [
     // (helper-95). Every open account without one is due once; the sweep clears the others.
     fill: fillDeadlinesDue,
   },
+  {
+    version: 23,
+    name: 'shipped deals taken back below their amount due for their verdict deadline',
+    // A shipped deal the buyer took part of back was stored awaiting funds, which no deadline
+    // waits on (helper-100); the bank now takes it as funded, and its verdict deadline applies.
+    // Such a deal has no deadline indexed: every open account without one is due once.
+    fill: fillDeadlinesDue,
+  },
 ];
 
 /**

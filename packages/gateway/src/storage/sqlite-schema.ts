@@ -355,4 +355,15 @@ export const sqliteMigrations: Array<{ version: number; name: string; sql: strin
         WHERE status <> 'dissolved' AND next_deadline_at IS NULL;
     `,
   },
+  {
+    version: 15,
+    name: 'shipped deals taken back below their amount due for their verdict deadline',
+    // A shipped deal the buyer took part of back was stored awaiting funds, which no deadline
+    // waits on (helper-100); the bank now takes it as funded, and its verdict deadline applies.
+    // Such a deal has no deadline indexed: every open account without one is due once.
+    sql: `
+      UPDATE temporary_accounts SET next_deadline_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+        WHERE status <> 'dissolved' AND next_deadline_at IS NULL;
+    `,
+  },
 ];

@@ -1141,7 +1141,8 @@ function notice(c: PageContext) {
 const errorTexts: Record<string, string> = {
   not_confirmed: 'tick the box to confirm',
   locked_by_other_party: "another party's lock is on",
-  exceeds_movable_amount: 'more than the locks let out',
+  exceeds_movable_amount:
+    'more than you may take out now (what the locks let out, or, where the money goes back to who paid it, your own share)',
   exceeds_amount_due: 'more than the deal still needs',
   insufficient_funds: 'not enough money in the paying account',
   invalid_amount: 'the amount is not valid',
