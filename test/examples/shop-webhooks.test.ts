@@ -50,6 +50,22 @@ describe('example shop webhooks: outages and crashes', () => {
     expect((await account(gw, code)).status).toBe('dissolved');
   });
 
+  it('the buyer turns its lock off at its bank instead of accepting: the shop takes the payment then, not at the verdict deadline', async () => {
+    const gw = await gateway();
+    const handle = await startShop(gw);
+    cleanup(() => handle.stop());
+    const { orderId, code } = await shippedOrder(gw, handle);
+    const buyer = await gw.buyerToken();
+    const unlocked = await gw.request('POST', `/v1/temporary-accounts/${code}/unlock`, {
+      token: buyer,
+      body: {},
+    });
+    expect([unlocked.status, unlocked.body.verdict]).toEqual([200, null]);
+    await orderReaches(handle, orderId, 'completed');
+    expect((await account(gw, code)).status).toBe('dissolved');
+    expect((await gw.admin.reconcile()).balanced).toBe(true);
+  });
+
   it('a transient gateway outage during the withdrawal on deal.accepted: the retried webhook takes the payment', async () => {
     const gw = await gateway();
     const proxy = await flakyProxy(gw.url);

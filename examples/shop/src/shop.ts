@@ -437,6 +437,20 @@ export function createShop(options: ShopOptions) {
       case 'deal.accepted':
         await released(order.id, code);
         return;
+      case 'lock.changed':
+        // The buyer let the money go without a verdict (it turned its lock off at its bank once
+        // the parcel came): the money is ours to take now, not in 14 days when the verdict
+        // deadline accepts for it. If it locked again meanwhile, or a member's lock still holds
+        // the money, the refusal changes nothing and the order stays shipped (the refusal is
+        // not kept under the key, so the withdrawal on deal.accepted still runs).
+        if (order.status !== 'shipped' || event.data?.role !== 'buyer' || event.data?.lockPpm !== 0) return;
+        try {
+          await lockstep.temporaryAccounts.withdraw(code, {}, { idempotencyKey: `withdraw-${order.id}` });
+          orders.transition(order.id, ['shipped'], 'completed');
+        } catch (error) {
+          if (!(error instanceof LockConflictError || error instanceof StateConflictError)) throw error;
+        }
+        return;
       case 'deal.rejected':
         orders.transition(order.id, ['funded', 'shipped'], 'disputed');
         return;
