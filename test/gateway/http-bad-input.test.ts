@@ -44,6 +44,7 @@ async function expectRefused(
   expect(response.body.error.requestId).toMatch(/^req_/);
   expect(JSON.stringify(response.body)).not.toMatch(/at .*\.ts:\d+/); // no stack traces
   expect(await state()).toBe(before);
+  return response;
 }
 
 /** A deposit whose JSON text is sent exactly as written. */
@@ -252,6 +253,45 @@ describe('malformed requests', () => {
     expect(fine.status, JSON.stringify(fine.body)).toBe(201);
     expect(fine.body.orderReference).toBe('nul-\\u0000-literal');
     expect(fine.body.description).toBe('tea \u{1f375}');
+  });
+  it('a body nested deeper than a call stack, with an escape to check, is a 400 for anyone (it was a 500: helper-102)', async () => {
+    const deep = `${'['.repeat(30_000)}"\\u0041"${']'.repeat(30_000)}`;
+    await expectRefused(() => raw(deep), 400, 'validation_failed');
+    await expectRefused(
+      () =>
+        gateway.request('POST', '/v1/sessions', {
+          rawBody: deep,
+          headers: { 'content-type': 'application/json' },
+        }),
+      400,
+      'validation_failed',
+    );
+    // A NUL at the bottom of a nesting JSON.parse takes is still found.
+    const nul = `{"amountMinor":1,"x":${'['.repeat(3_000)}"\\u0000"${']'.repeat(3_000)}}`;
+    const refused = await raw(nul);
+    expect([refused.status, refused.body.error.message]).toEqual([
+      400,
+      'body: text may not contain NUL or lone surrogate characters.',
+    ]);
+  });
+  it('a webhook URL that is no URL is a 400 naming the field (it was a 500: helper-102)', async () => {
+    for (const url of ['not a url', '', 'http//x', '\u00e9']) {
+      const response = await expectRefused(
+        () => gateway.request('POST', '/v1/webhook-endpoints', { token: seller, body: { url } }),
+        400,
+        'validation_failed',
+      );
+      expect(JSON.stringify(response.body.error)).toContain('url');
+    }
+    await expectRefused(
+      () =>
+        gateway.request('POST', '/v1/webhook-endpoints', {
+          token: seller,
+          body: { url: 'https://user:secret@shop.example/hooks' },
+        }),
+      400,
+      'validation_failed',
+    );
   });
   it('a key named twice in one object (JSON.parse keeps the last, a proxy may keep the first)', async () => {
     await expectRefused(() => raw('{"amountMinor":1,"amountMinor":3000}'), 400, 'validation_failed');

@@ -374,7 +374,10 @@ export const CreateWebhookEndpointRequest = z
       .max(2048)
       // Credentials in a URL end up in logs and error texts (helper-49's review); deliveries are
       // signed, so an endpoint verifies them instead.
+      // zod runs a refinement also after `url()` refused the text: one that is no URL is left
+      // to that refusal (`new URL` threw, and "not a url" was a 500: helper-102).
       .refine((text) => {
+        if (!URL.canParse(text)) return true;
         const url = new URL(text);
         return url.username === '' && url.password === '';
       }, 'must not carry a user name or password (verify the signature instead)'),
