@@ -164,6 +164,15 @@ describe('deal deadlines', () => {
       ['lock.changed', 'bank', locked.version + 2],
     ]);
     expect(passed.account.parties.map((party) => party.lockPpm)).toEqual([full, 0]);
+    // Funded no more, as a cancelled deal: out of the shops' shipping queues (`?status=funded`).
+    expect(locked.status).toBe('funded');
+    expect(passed.account.status).toBe('awaiting_funds');
+    expect(amountDueMinor(passed.account)).toBe(0);
+    // One stored funded by the release before is put right the first time the bank handles it.
+    const stored: TemporaryAccount = { ...passed.account, status: 'funded' };
+    expect(value(underDeadlines(stored, defaultDeadlinePolicy, at(15))).account.status).toBe(
+      'awaiting_funds',
+    );
     const relock = setLock(passed.account, { by: 'ibm', now: at(14), lockPpm: full });
     expect(relock.ok ? null : relock.error.code).toBe('deadline_passed');
     // Shipping late is refused (helper-89: it was recorded, the shop shipped, and the buyer took

@@ -110,6 +110,14 @@ describe('deal deadlines', () => {
     expect([sellerView.body.mayLock, after.body.mayLock]).toEqual([false, true]);
     // Nor does it offer shipping, which is refused now (helper-91: the seller's page offered it).
     expect(sellerView.body.mayShip).toBe(false);
+    // It left the seller's shipping queue, as a cancelled deal does: funded no more.
+    expect(after.body.status).toBe('awaiting_funds');
+    const listed = async (status: string) =>
+      (
+        await gateway.request('GET', `/v1/temporary-accounts?status=${status}&limit=100`, { token: seller })
+      ).body.data.map((account: { code: string }) => account.code);
+    expect(await listed('funded')).not.toContain(code);
+    expect(await listed('awaiting_funds')).toContain(code);
     expect(await bankPage(code, demoLogins.seller)).not.toContain('data-action="ship"');
     const page = await bankPage(code);
     expect(page).toContain('The seller missed its shipping deadline: the money is yours to take back.');

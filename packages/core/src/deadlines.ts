@@ -140,9 +140,19 @@ function isOldRuleShipClock(account: TemporaryAccount): boolean {
  * handles them (the sweep handles each once: store migrations). One whose verdict deadline went
  * by meanwhile is not accepted at once: the buyer could give no verdict then (it was refused
  * `account_awaiting_funds`), so it gets a whole new window from now (`startDeadlines`, told as
- * `deadline.set`: helper-101).
+ * `deadline.set`: helper-101). And one past its ship deadline unshipped is funded no more.
  */
 function fundedAfterShipping(account: TemporaryAccount, now: string): TemporaryAccount {
+  // A deal past its ship deadline unshipped, stored funded before it read as a deal that is off
+  // (`passDeadlines`), leaves the shipping queues too.
+  if (
+    account.mode === 'deal' &&
+    account.status === 'funded' &&
+    account.deadlines?.shipMissed &&
+    !account.shipment
+  ) {
+    return { ...account, status: 'awaiting_funds' };
+  }
   const stranded =
     account.mode === 'deal' &&
     account.status === 'awaiting_funds' &&
@@ -234,7 +244,13 @@ export function passDeadlines(account: TemporaryAccount, now: string): CommandOu
     emit(next, 'deadline.passed', { deadline: 'pay', dueAt: due.at });
     next = closeToPayIns(next, due.party, emit, 'unpaid');
   } else if (due.kind === 'ship') {
-    next = { ...next, deadlines: { ...(next.deadlines as Deadlines), shipMissed: true } };
+    // Funded no more, as a cancelled deal (`cancelDeal`): it leaves the shops' shipping queues
+    // (`?status=funded` listed it, and its shipment was refused `deadline_passed`).
+    next = {
+      ...next,
+      status: next.status === 'funded' ? 'awaiting_funds' : next.status,
+      deadlines: { ...(next.deadlines as Deadlines), shipMissed: true },
+    };
     emit(next, 'deadline.passed', { deadline: 'ship', dueAt: due.at });
     // Its money goes back to who paid it in (`returnsToPayers`), the members' claims fitted.
     next = settleMembersClaims(lockOff(next, due.party, emit));
