@@ -373,12 +373,17 @@ export function createShop(options: ShopOptions) {
   /**
    * Step 123: take the money. A refusal is recorded for the admin to retry, not retried blindly;
    * any other failure (the gateway unreachable) is recorded too and thrown, so the webhook
-   * answers 500 and the gateway's retry of the event tries again.
+   * answers 500 and the gateway's retry of the event tries again. From a shipped order (the
+   * buyer's lock came off without a verdict) a refusal leaves it shipped.
    */
-  async function takePayment(orderId: string, code: string): Promise<void> {
+  async function takePayment(
+    orderId: string,
+    code: string,
+    from: OrderStatus[] = ['released', 'withdraw_failed'],
+  ): Promise<void> {
     try {
       await lockstep.temporaryAccounts.withdraw(code, {}, { idempotencyKey: `withdraw-${orderId}` });
-      orders.transition(orderId, ['released', 'withdraw_failed'], 'completed');
+      orders.transition(orderId, from, 'completed');
     } catch (error) {
       orders.transition(orderId, ['released'], 'withdraw_failed');
       if (!(error instanceof LockConflictError || error instanceof StateConflictError)) throw error;
@@ -443,12 +448,8 @@ export function createShop(options: ShopOptions) {
         // deadline accepts for it. If it locked again meanwhile, or a member's lock still holds
         // the money, the refusal changes nothing and the order stays shipped (the refusal is
         // not kept under the key, so the withdrawal on deal.accepted still runs).
-        if (order.status !== 'shipped' || event.data?.role !== 'buyer' || event.data?.lockPpm !== 0) return;
-        try {
-          await lockstep.temporaryAccounts.withdraw(code, {}, { idempotencyKey: `withdraw-${order.id}` });
-          orders.transition(order.id, ['shipped'], 'completed');
-        } catch (error) {
-          if (!(error instanceof LockConflictError || error instanceof StateConflictError)) throw error;
+        if (order.status === 'shipped' && event.data?.role === 'buyer' && event.data?.lockPpm === 0) {
+          await takePayment(order.id, code, ['shipped']);
         }
         return;
       case 'deal.rejected':

@@ -783,14 +783,13 @@ export function deposit(account: TemporaryAccount, input: DepositInput): Result<
 
 /**
  * What a deal still takes paid in: its amount less what it holds and what the seller has taken
- * out of it already (a payout is paid: helper-63's review), and nothing once it shipped, the
- * buyer gave its verdict or the bank decided a dispute. A fractional account takes any pay-in (undefined).
+ * out of it already (a payout is paid: helper-63's review), and nothing once it shipped
+ * (`shortfallMinor`), the buyer gave its verdict or the bank decided a dispute. A fractional
+ * account takes any pay-in (undefined).
  */
 export function amountDueMinor(account: TemporaryAccount): number | undefined {
   if (account.mode !== 'deal') return undefined;
   if (account.status === 'dissolved' || account.verdict !== null || account.dispute) return 0;
-  // A shipped deal was paid up when it shipped; a part refund since is not owed back.
-  if (account.shipment) return 0;
   // Not paid up in time, cancelled, or past its ship deadline: it takes no more.
   if (account.deadlines?.payMissed || returnsToPayers(account)) return 0;
   return shortfallMinor(account);
@@ -1323,7 +1322,7 @@ export function withdraw(account: TemporaryAccount, input: WithdrawInput): Resul
   // A deal whose money is taken back below the invoiced amount before it ships is no longer
   // funded: nothing can ship until it is paid up again. What the seller took of others' money
   // still counts toward the amount (it is paid), its own pay-in it took back does not. A shipped
-  // deal stays funded (`fundedAfterShipping`): what the seller's unlock let the buyer take back is
+  // deal stays funded (`statusPutRight`): what the seller's unlock let the buyer take back is
   // a part refund, and the buyer's verdict and its deadline still decide the rest.
   if (
     next.mode === 'deal' &&

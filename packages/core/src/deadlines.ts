@@ -133,18 +133,17 @@ function isOldRuleShipClock(account: TemporaryAccount): boolean {
 }
 
 /**
- * A shipped deal with no verdict the buyer took part of back (as the seller's unlock let it) is
- * funded: its verdict deadline waits on it. Before, such a withdrawal made it `awaiting_funds`,
- * which no deadline waits on and no verdict takes, so the buyer's lock held the rest from the
- * seller for good (helper-100). Stored deals in that state are put right the first time the bank
- * handles them (the sweep handles each once: store migrations). One whose verdict deadline went
- * by meanwhile is not accepted at once: the buyer could give no verdict then (it was refused
- * `account_awaiting_funds`), so it gets a whole new window from now (`startDeadlines`, told as
- * `deadline.set`: helper-101). And one past its ship deadline unshipped is funded no more.
+ * The status a stored deal has under today's rules, put right the first time the bank handles
+ * it (the store migrations make every open deal without a deadline due once for the sweep):
+ * - A shipped deal with no verdict the buyer took part of back (as the seller's unlock let it)
+ *   is funded: its verdict deadline waits on it. Such a withdrawal made it `awaiting_funds`,
+ *   which no deadline waits on and no verdict takes, so the buyer's lock held the rest from the
+ *   seller for good (helper-100). One whose verdict deadline went by meanwhile is not accepted
+ *   at once: the buyer could give no verdict then (refused `account_awaiting_funds`), so it gets
+ *   a whole new window from now (`startDeadlines`, told as `deadline.set`: helper-101).
+ * - A deal past its ship deadline unshipped is funded no more, as `passDeadlines` now leaves it.
  */
-function fundedAfterShipping(account: TemporaryAccount, now: string): TemporaryAccount {
-  // A deal past its ship deadline unshipped, stored funded before it read as a deal that is off
-  // (`passDeadlines`), leaves the shipping queues too.
+function statusPutRight(account: TemporaryAccount, now: string): TemporaryAccount {
   if (
     account.mode === 'deal' &&
     account.status === 'funded' &&
@@ -181,10 +180,11 @@ export function underDeadlines(
   now: string,
   command?: (current: TemporaryAccount) => Result<CommandOutcome>,
 ): Result<CommandOutcome> {
-  const passed = passDeadlines(fundedAfterShipping(account, now), now);
+  const stored = statusPutRight(account, now);
+  const passed = passDeadlines(stored, now);
   // Claims stored before they were fitted are fitted before the command runs (helper-99: the
   // first member to withdraw took the other's share, and a refused command kept no fit).
-  const reached = passed?.account ?? fundedAfterShipping(account, now);
+  const reached = passed?.account ?? stored;
   const current = returnsToPayers(reached) ? settleMembersClaims(reached) : reached;
   const commanded = command ? command(current) : ok({ account: current, events: [], transfers: [] });
   if (!commanded.ok) return commanded;
