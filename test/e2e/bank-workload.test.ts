@@ -10,7 +10,13 @@ import { runWorkload } from './workload.ts';
  */
 describe('bank workload with gateway processes killed (SIGKILL) and stopped (SIGTERM)', () => {
   it('keeps every invariant on the embedded SQLite store', async () => {
-    const report = await runWorkload({ durationMs: 20_000, processes: 1, clients: 12, killEveryMs: 4_000 });
+    const report = await runWorkload({
+      durationMs: 20_000,
+      processes: 1,
+      clients: 12,
+      killEveryMs: 4_000,
+      minStops: 3,
+    });
     console.log(JSON.stringify({ ...report, violations: report.violations.length }));
     expect(report.violations).toEqual([]);
     expect(report.killsSurvived + report.gracefulStops).toBeGreaterThanOrEqual(3);
@@ -30,6 +36,7 @@ describe('bank workload with gateway processes killed (SIGKILL) and stopped (SIG
           processes: 3,
           clients: 16,
           killEveryMs: 4_000,
+          minStops: 4,
           databaseUrl: database.url,
         });
         console.log(JSON.stringify({ ...report, violations: report.violations.length }));

@@ -24,6 +24,11 @@ export interface WorkloadOptions {
   processes: number;
   clients: number;
   killEveryMs: number;
+  /**
+   * Stops the nemesis makes however slow the machine: the run goes on past `durationMs` until
+   * it has made them (a loaded machine's slow drains and restarts fit fewer into the duration).
+   */
+  minStops?: number;
   databaseUrl?: string;
   log?: (line: string) => void;
 }
@@ -241,9 +246,10 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
   /** Each account's buyer (the seller is a party to all) and whether it is fractional. */
   const accountsMade = new Map<string, { buyer: string; fractional: boolean }>();
   const until = Date.now() + options.durationMs;
+  let nemesisDone = false;
   const client = async (clientIndex: number) => {
     const buyer = buyers[clientIndex % buyers.length] as string;
-    while (Date.now() < until) {
+    while (Date.now() < until || !nemesisDone) {
       const roll = Math.random();
       const code = codes[Math.floor(Math.random() * codes.length)];
       let result: { status: number; body: any };
@@ -317,16 +323,21 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
     // Kills on a fixed cadence from the start: a slow restart (a loaded machine) shortens the
     // next pause instead of pushing every later kill out of the run.
     let nextKillMs = Date.now() + options.killEveryMs;
-    while (nextKillMs < until - options.killEveryMs / 2) {
+    const stops = () => report.killsSurvived + report.gracefulStops;
+    const more = () =>
+      stops() < (options.minStops ?? 0) ||
+      (nextKillMs < until - options.killEveryMs / 2 && Date.now() < until);
+    while (more()) {
       await sleep(Math.max(0, nextKillMs - Date.now()));
       nextKillMs += options.killEveryMs;
-      if (Date.now() >= until) break;
-      const victim = processes[Math.floor(Math.random() * processes.length)] as GatewayProcess;
-      if (!victim.child || !victim.up) continue;
+      if (!more()) break;
+      const running = processes.filter((gateway) => gateway.child && gateway.up);
+      const victim = running[Math.floor(Math.random() * running.length)];
+      if (!victim?.child) continue;
       victim.up = false;
       // Every other stop is a graceful one (SIGTERM: the gateway drains its keep-alive clients
       // under load, then exits 0); the others are a crash.
-      const graceful = (report.killsSurvived + report.gracefulStops) % 2 === 1;
+      const graceful = stops() % 2 === 1;
       // The signal too, when it ended by one (a graceful stop once "exited with null" in a full
       // run, alone: which signal ended it says where to look).
       const exited = new Promise<number | string | null>((resolve) =>
@@ -358,7 +369,10 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
     }
   };
 
-  await Promise.all([nemesis(), ...Array.from({ length: options.clients }, (_, index) => client(index))]);
+  await Promise.all([
+    nemesis().finally(() => (nemesisDone = true)),
+    ...Array.from({ length: options.clients }, (_, index) => client(index)),
+  ]);
   for (const gateway of processes) {
     if (gateway.child && gateway.up) {
       await new Promise<void>((resolve) => {
