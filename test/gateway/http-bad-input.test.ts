@@ -366,6 +366,25 @@ describe('malformed requests', () => {
     expect(last.status).toBe(200);
     expect(last.body.data).toEqual([]);
   });
+  it('a count in a query is decimal digits: hex, exponents, spaces and decimals are refused (helper-102)', async () => {
+    const paths = ['/v1/temporary-accounts', `/v1/temporary-accounts/${code}/events`, '/v1/events'];
+    for (const pathname of paths) {
+      for (const limit of ['0x10', '1e1', '%205', '5.0', '-1', '0', '', '+5']) {
+        const refused = await gateway.request('GET', `${pathname}?limit=${limit}`, { token: buyer });
+        expect(refused.status, `${pathname}?limit=${limit}`).toBe(400);
+        expect(refused.body.error.code).toBe('validation_failed');
+      }
+      const listed = await gateway.request('GET', `${pathname}?limit=1`, { token: buyer });
+      expect(listed.status).toBe(200);
+      expect(listed.body.data.length).toBeLessThanOrEqual(1);
+    }
+    const hex = await gateway.request('GET', `/v1/temporary-accounts/${code}/events?after=0x1`, {
+      token: buyer,
+    });
+    expect(hex.status).toBe(400);
+  });
+  it('an empty usual account to take a pay-in from is refused, not read as none', () =>
+    expectRefused(() => deposit({ amountMinor: 100, fromAccountId: '' }), 400, 'validation_failed'));
   it('a token in the URL, however its name is percent-encoded', async () => {
     for (const query of ['access_token=cs_x', 'access%5Ftoken=cs_x', '%61ccess_token=cs_x']) {
       await expectRefused(

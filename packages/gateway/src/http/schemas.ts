@@ -24,6 +24,18 @@ export const LockShare = z
   .union([z.string().max(16), z.number().openapi({ minimum: 0, maximum: 1 })])
   .openapi({ description: 'A share from 0 to 1 with at most 6 decimals.', example: '1' });
 
+/**
+ * A whole number in a query string, in decimal digits only: `z.coerce.number()` also took
+ * `0x10`, `1e1`, ` 5` and `5.0` (helper-102), which no client means as a count.
+ */
+export const QueryInteger = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d{1,10}$/, 'A whole number in decimal digits.')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max))
+    .openapi({ type: 'integer', minimum: min, maximum: max });
+
 const Text = (max: number) => z.string().trim().min(1).max(max);
 
 /** A temporary account's code in a path. */
@@ -279,7 +291,7 @@ export const CreateTemporaryAccountRequest = z
 export const LockRequest = z.strictObject({ share: LockShare.optional() }).openapi('LockRequest');
 export const EmptyRequest = z.strictObject({}).openapi('EmptyRequest');
 export const DepositRequest = z
-  .strictObject({ amountMinor: AmountMinor, fromAccountId: z.string().max(64).optional() })
+  .strictObject({ amountMinor: AmountMinor, fromAccountId: z.string().min(1).max(64).optional() })
   .openapi('DepositRequest');
 export const WithdrawRequest = z
   .strictObject({ amountMinor: AmountMinor.optional(), toAccountId: z.string().max(64).optional() })

@@ -28,6 +28,7 @@ import {
   EventList,
   FundsCheck,
   LockRequest,
+  QueryInteger,
   RejectRequest,
   ShipRequest,
   TemporaryAccount,
@@ -120,7 +121,7 @@ export function accountRoutes(app: GatewayApp): void {
       security: 'any',
       query: z.object({
         status: z.enum(['awaiting_funds', 'funded', 'dissolved']).optional(),
-        limit: z.coerce.number().int().min(1).max(100).optional(),
+        limit: QueryInteger(1, 100).optional(),
       }),
       response: TemporaryAccountList,
     }),
@@ -172,8 +173,8 @@ export function accountRoutes(app: GatewayApp): void {
       params: CodeParam,
       query: z.object({
         // An account's sequence numbers are 32-bit (PostgreSQL INTEGER): beyond, there is nothing.
-        after: z.coerce.number().int().min(0).max(2_147_483_647).optional(),
-        limit: z.coerce.number().int().min(1).max(500).optional(),
+        after: QueryInteger(0, 2_147_483_647).optional(),
+        limit: QueryInteger(1, 500).optional(),
       }),
       response: EventList,
     }),

@@ -7,6 +7,7 @@ import {
   CreateWebhookEndpointRequest,
   EmptyRequest,
   EventList,
+  QueryInteger,
   WebhookEndpoint,
   WebhookEndpointList,
 } from '../schemas.ts';
@@ -117,7 +118,7 @@ export function merchantRoutes(app: GatewayApp): void {
       security: 'any',
       query: z.object({
         after: z.string().max(64).optional(),
-        limit: z.coerce.number().int().min(1).max(500).optional(),
+        limit: QueryInteger(1, 500).optional(),
       }),
       response: EventList,
     }),
