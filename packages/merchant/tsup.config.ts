@@ -42,8 +42,9 @@ export default defineConfig(async () => [
     target: 'node22',
     // No source maps: they carried the whole gateway's source, 5.8 MB of the 8.9 MB package.
     sourcemap: false,
-    external: ['msw', 'esbuild'],
-    noExternal: [/^(?!msw$|esbuild$)/],
+    // The SDK itself too (the buyer's errors are its classes): the shop has it, one copy.
+    external: ['msw', 'esbuild', '@lockstep/merchant'],
+    noExternal: [/^(?!msw$|esbuild$|@lockstep\/merchant$)/],
     define: { __LOCKSTEP_PREBUILT_ASSETS__: await prebuiltAssets() },
     // `node:sqlite` exists only with its prefix: tsup's default turned it into a package
     // 'sqlite' nobody has (helper-56's review: the packed mock did not load).

@@ -169,16 +169,47 @@ describe('malformed requests', () => {
       400,
       'validation_failed',
     ));
-  it('an unknown currency', () =>
-    expectRefused(
+  it('an unknown currency is unknown_currency, as docs/api.md lists it (helper-104: it was validation_failed)', async () => {
+    const refused = await expectRefused(
       () =>
         gateway.request('POST', '/v1/temporary-accounts', {
           token: buyer,
           body: { payeeUserId: 'ibm-shop', amountMinor: 100, currency: 'XXX' },
         }),
       400,
+      'unknown_currency',
+    );
+    expect(refused.body.error.details).toEqual({
+      field: 'currency',
+      supported: expect.stringContaining('JPY,'),
+    });
+    const invoice = await expectRefused(
+      () =>
+        gateway.request('POST', '/v1/invoices', {
+          token: seller,
+          body: {
+            amountMinor: 100,
+            currency: 'jpy',
+            orderReference: 'o',
+            description: 'd',
+            payeeContact: 'c',
+          },
+        }),
+      400,
+      'unknown_currency',
+    );
+    expect(invoice.body.error.message).toMatch(/^currency: /);
+    // With another mistake beside it, the answer lists them all, as any validation does.
+    await expectRefused(
+      () =>
+        gateway.request('POST', '/v1/temporary-accounts', {
+          token: buyer,
+          body: { payeeUserId: 'ibm-shop', amountMinor: -1, currency: 'XXX' },
+        }),
+      400,
       'validation_failed',
-    ));
+    );
+  });
   it('lock shares outside [0, 1] or not representable', async () => {
     // As strings or numbers alike (a number out of range was validation_failed).
     for (const share of ['1.5', '-0.1', '0.1234567', 'abc', '1e-7', 1.5, -0.5, 0.1234567]) {

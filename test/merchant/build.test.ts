@@ -1,6 +1,16 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -88,6 +98,58 @@ describe('the built SDK', () => {
       } finally {
         await mock.close();
       }
+    }
+  }, 120_000);
+  it("installed as published, the mock's buyer throws the main entry's error classes, in ESM and CJS", async () => {
+    // The testing entry imports the SDK by its name rather than bundling a second copy of its
+    // error classes; here it meets the published manifest (publishConfig), as a shop installs it.
+    expect(existsSync(path.join(dist, 'testing.cjs')), 'built by the test above').toBe(true);
+    const shop = mkdtempSync(path.join(tmpdir(), 'lockstep-installed-'));
+    try {
+      const installed = path.join(shop, 'node_modules/@lockstep/merchant');
+      mkdirSync(installed, { recursive: true });
+      cpSync(dist, path.join(installed, 'dist'), { recursive: true });
+      const manifest = JSON.parse(readFileSync(path.join(pkg, 'package.json'), 'utf8'));
+      const { publishConfig, ...rest } = manifest;
+      writeFileSync(path.join(installed, 'package.json'), JSON.stringify({ ...rest, ...publishConfig }));
+      for (const dependency of ['ky', 'jose', 'msw']) {
+        symlinkSync(path.join(pkg, 'node_modules', dependency), path.join(shop, 'node_modules', dependency));
+      }
+      const entry = path.join(shop, 'entry.mjs');
+      writeFileSync(entry, '');
+      const esm = {
+        main: await import(pathToFileURL(path.join(installed, 'dist/index.js')).href),
+        testing: await import(pathToFileURL(path.join(installed, 'dist/testing.js')).href),
+      };
+      const require = createRequire(entry);
+      const cjs = { main: require('@lockstep/merchant'), testing: require('@lockstep/merchant/testing') };
+      for (const { main, testing } of [esm, cjs]) {
+        const mock = await testing.createMockGateway({ buyerBalanceMinor: 1_000 });
+        try {
+          const invoice = {
+            amountMinor: 5_000,
+            currency: 'JPY',
+            orderReference: 'o-1',
+            description: 'Tea',
+            payeeContact: 'a@b.c',
+          };
+          // No msw here: the invoice is made through the in-memory app the handlers serve.
+          const response = await mock.gateway.app.request('/v1/invoices', {
+            method: 'POST',
+            headers: { authorization: `Bearer ${mock.secretKey}`, 'content-type': 'application/json' },
+            body: JSON.stringify(invoice),
+          });
+          const { token } = await response.json();
+          const refused = await mock.buyer.pay(token).catch((error: unknown) => error);
+          expect(refused).toBeInstanceOf(main.InsufficientFundsError);
+          expect(refused).toBeInstanceOf(main.LockstepApiError);
+          expect(refused).toMatchObject({ code: 'insufficient_funds', status: 402 });
+        } finally {
+          await mock.close();
+        }
+      }
+    } finally {
+      rmSync(shop, { recursive: true, force: true });
     }
   }, 120_000);
 });

@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { Lockstep } from '@lockstep/merchant';
+import { apiErrorFrom, Lockstep } from '@lockstep/merchant';
 import { demoLogins } from '../../packages/gateway/src/seed.ts';
 import { buildGateway } from '../support/gateway-build.ts';
 import { startGatewayProcess } from '../support/gateway-process.ts';
@@ -38,7 +38,8 @@ async function harnessOn(script: string): Promise<ContractHarness> {
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const payload = await response.json();
-    if (!response.ok) throw new Error(`${method} ${path} failed: ${payload.error?.code}`);
+    // As the mock's buyer throws (@lockstep/merchant/testing): the SDK's typed error.
+    if (!response.ok) throw apiErrorFrom(payload, response.status, undefined);
     return payload;
   };
   const login = async (user: { userId: string; password: string }) =>

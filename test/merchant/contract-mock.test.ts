@@ -4,7 +4,8 @@ import { setupServer } from 'msw/node';
 import { merchantContract } from './contract.ts';
 
 merchantContract('msw mock gateway', async () => {
-  const mock = await createMockGateway();
+  // No fees, as the real gateway the same suite runs against is started (contract-gateway).
+  const mock = await createMockGateway({ commission: { creation: {}, withdrawal: {} } });
   const server = setupServer(...mock.handlers);
   server.listen();
   return {

@@ -174,7 +174,10 @@ function fallbackCode(status: number): ErrorCode {
   return byStatus[status] ?? (status >= 500 ? 'internal_error' : 'validation_failed');
 }
 
-/** Maps a gateway error answer to its typed error. */
+/**
+ * Maps a gateway error answer (its JSON body and HTTP status) to its typed error, as the SDK's
+ * calls throw it; exported for code that calls the gateway itself (the mock's buyer does).
+ */
 export function apiErrorFrom(body: unknown, status: number, requestId: string | undefined): LockstepApiError {
   const error =
     typeof body === 'object' &&

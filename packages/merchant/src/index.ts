@@ -16,6 +16,7 @@ export {
 export {
   ApiServerError,
   AuthenticationError,
+  apiErrorFrom,
   DealMismatchError,
   type ErrorCode,
   IdempotencyError,

@@ -12,11 +12,16 @@ export interface CommissionSchedule {
 
 export interface MockGatewayOptions {
   baseUrl?: string;
+  /** Default: the demo bank's (¥100 to open an account, 1% of a withdrawal); `{ creation: {}, withdrawal: {} }` for none. */
   commission?: CommissionSchedule;
   buyerBalanceMinor?: number;
   allowedOrigins?: string[];
 }
 
+/**
+ * The demo buyer. A refusal throws as the SDK's calls do: a `LockstepApiError` of its family
+ * (`InsufficientFundsError`, `StateConflictError`...) with the gateway's `code` and `details`.
+ */
 export interface MockBuyer {
   readonly customerId: string;
   /** With `{ later: true }` the buyer opens the deal to pay later (rule 7): it awaits funds until `payIn`. */

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { OpenAPIHono, z } from '@hono/zod-openapi';
-import { LockstepError } from '@lockstep/core';
+import { currencies, LockstepError } from '@lockstep/core';
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
@@ -34,6 +34,8 @@ export function createApp(gateway: Gateway): OpenAPIHono<GatewayEnv> {
         const first = issues[0] ?? { field: 'body', message: 'invalid' };
         const listed = issues.slice(0, 3).map((issue) => `${issue.field}: ${issue.message}`);
         if (issues.length > 3) listed.push(`and ${issues.length - 3} more`);
+        const currency = unknownCurrency(issues, (result as { data?: unknown }).data);
+        if (currency) throw currency;
         throw new LockstepError('validation_failed', listed.join('; '), { field: first.field });
       }
     },
@@ -409,6 +411,29 @@ export function hasDuplicateKeys(text: string): boolean {
 }
 
 /** A zod issue as the client reads it. */
+/**
+ * The one mistake a currency (a string) the bank does not keep: its own code, as docs/api.md
+ * lists it (helper-104: it was `validation_failed`), with the codes it does keep.
+ */
+function unknownCurrency(
+  issues: ReturnType<typeof describeIssues>,
+  data: unknown,
+): LockstepError | undefined {
+  const [only] = issues;
+  if (issues.length !== 1 || only?.code !== 'invalid_value' || only.path?.at(-1) !== 'currency') return;
+  const given = only.path.reduce<unknown>(
+    (value, key) => (value !== null && typeof value === 'object' ? Reflect.get(value, key) : undefined),
+    data,
+  );
+  if (typeof given !== 'string') return;
+  const supported = Object.keys(currencies).join(',');
+  return new LockstepError(
+    'unknown_currency',
+    `${only.field}: ${JSON.stringify(given.slice(0, 16))} is not a currency this bank keeps (${supported}).`,
+    { field: only.field, supported },
+  );
+}
+
 interface IssueLike {
   code: string;
   path: PropertyKey[];
@@ -426,7 +451,7 @@ interface IssueLike {
 export function describeIssues(
   issues: readonly IssueLike[],
   prefix: PropertyKey[] = [],
-): Array<{ field: string; message: string }> {
+): Array<{ field: string; message: string; code?: string; path?: PropertyKey[] }> {
   return issues.flatMap((issue) => {
     const path = [...prefix, ...issue.path];
     if (issue.code === 'invalid_union' && issue.errors?.length) {
@@ -445,6 +470,8 @@ export function describeIssues(
     return [
       {
         field,
+        code: issue.code,
+        path,
         message: missing
           ? `required (${issue.message.replace(/^Invalid input: /, '').replace(/, received undefined$/, '')})`
           : issue.message,

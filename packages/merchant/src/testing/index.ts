@@ -1,5 +1,9 @@
-import { type CommissionSchedule, noCommission } from '@lockstep/core';
+import type { CommissionSchedule } from '@lockstep/core';
+// The SDK's own error classes, by the package's name: built, this entry imports them from the
+// main entry rather than bundling a copy, so `instanceof InsufficientFundsError` holds.
+import { apiErrorFrom } from '@lockstep/merchant';
 import { http } from 'msw';
+import { demoCommission } from '../../../gateway/src/config.ts';
 import { createGateway, type Gateway } from '../../../gateway/src/gateway.ts';
 import { eventView } from '../../../gateway/src/http/views.ts';
 import { demoLogins, seedDemo } from '../../../gateway/src/seed.ts';
@@ -31,9 +35,11 @@ export interface MockGatewayOptions {
   /** The URL the SDK under test points at (default `https://gateway.lockstep.test`). */
   baseUrl?: string;
   /**
-   * The bank's commission (default none, so amounts in tests stay round). A real bank charges
-   * one (the gateway's demo: a creation fee and a withdrawal fee): pass your bank's schedule to
-   * test what your shop books of a withdrawal (`feeMinor`).
+   * The bank's commission. Default: the demo bank's, as `pnpm start` charges it (¥100 / $0.50
+   * to open a temporary account, 1% of what the seller withdraws), so a shop's tests meet fees
+   * as production will (helper-104: with none, a buyer paying with their whole balance passed
+   * here and was refused `insufficient_funds` there). Pass your bank's schedule to test your
+   * bookkeeping (`feeMinor`), or `{ creation: {}, withdrawal: {} }` for none.
    */
   commission?: CommissionSchedule;
   /** The demo buyer's starting balance in JPY (default 100,000). */
@@ -42,6 +48,10 @@ export interface MockGatewayOptions {
   allowedOrigins?: string[];
 }
 
+/**
+ * The demo buyer. A refusal throws as the SDK's calls do: a `LockstepApiError` of its family
+ * (`InsufficientFundsError`, `StateConflictError`...) with the gateway's `code` and `details`.
+ */
 export interface MockBuyer {
   /** The buyer's customer id at the bank. */
   readonly customerId: string;
@@ -120,7 +130,7 @@ export async function createMockGateway(options: MockGatewayOptions = {}): Promi
   const gateway = await createGateway({
     store: await openSqliteStore({ path: ':memory:' }),
     publicUrl: baseUrl,
-    commission: options.commission ?? noCommission,
+    commission: options.commission ?? demoCommission,
     logLevel: 'silent',
     webhooks: false,
     now: () => new Date(Date.now() + aheadMs),
@@ -145,11 +155,9 @@ export async function createMockGateway(options: MockGatewayOptions = {}): Promi
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const payload = await response.json();
-    if (!response.ok) {
-      throw new Error(
-        `mock buyer: ${method} ${path} failed: ${payload.error?.code} ${payload.error?.message}`,
-      );
-    }
+    // As the SDK throws it: `code`, `status`, `details` and the class of its family.
+    if (!response.ok)
+      throw apiErrorFrom(payload, response.status, response.headers.get('x-request-id') ?? undefined);
     return payload;
   };
   let session: string | undefined;
