@@ -150,4 +150,49 @@ describe('signing key lifetime in a running gateway', () => {
       await gateway.close();
     }
   });
+
+  it('publishes the next key from the start, so a verifier that fetched the key set before a rotation knows the new key (helper-104)', async () => {
+    let clock = new Date('2026-01-01T00:00:00.000Z');
+    const gateway = await startTestGateway({ now: () => clock });
+    try {
+      const jwks = async () =>
+        ((await gateway.request('GET', '/.well-known/jwks.json')).body.keys as Array<{ kid: string }>)
+          .map((key) => key.kid)
+          .sort();
+      const signedWith = async () => {
+        const signature = await gateway.gateway.keys.signWebhook('{}');
+        return decodeProtectedHeader(`${signature.split('..')[0]}..`).kid as string;
+      };
+      const fetchedAtStart = await jwks();
+      const first = await signedWith();
+      expect(fetchedAtStart).toHaveLength(2);
+      expect(fetchedAtStart).toContain(first);
+
+      // Day 91: the first key retired; what signs now was published on day 0, and its own
+      // successor is published from now on.
+      clock = new Date(clock.getTime() + 91 * day);
+      const second = await signedWith();
+      expect(second).not.toBe(first);
+      expect(fetchedAtStart).toContain(second);
+      const fetchedAtDay91 = await jwks();
+      expect(fetchedAtDay91).toHaveLength(3); // the first still verifies, 31 days
+      const third = fetchedAtDay91.find((kid) => kid !== first && kid !== second) as string;
+      clock = new Date(clock.getTime() + 90 * day);
+      expect(await signedWith()).toBe(third);
+
+      // The operator's rotation makes two fresh keys; the successor it replaces, which signed
+      // nothing, is withdrawn at once.
+      const beforeRotation = await jwks();
+      const unused = beforeRotation.find((kid) => ![first, second, third].includes(kid)) as string;
+      expect(unused).toBeDefined();
+      const rotated = (await gateway.gateway.keys.rotate()).kid;
+      const afterRotation = await jwks();
+      expect(await signedWith()).toBe(rotated);
+      expect(afterRotation).not.toContain(unused);
+      expect(afterRotation).toContain(third); // it signed: it verifies for 31 days more
+      expect(afterRotation).toHaveLength(4); // second (grace), third (grace), rotated, its successor
+    } finally {
+      await gateway.close();
+    }
+  });
 });

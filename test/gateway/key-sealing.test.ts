@@ -192,9 +192,11 @@ describe('signing keys at rest', () => {
     expect(after.value.jwks).toEqual(before.value);
     expect(after.value.verified.status).toBe(200);
     expect(after.value.signed.status).toBe(201);
+    // The signing key and its successor, published ahead (keys.ts), both sealed.
     const rows = stored(dir);
-    expect(rows).toHaveLength(1);
-    expect(JSON.parse(rows[0]?.private_jwk as string)).toEqual({ sealed: expect.any(String) });
+    expect(rows).toHaveLength(2);
+    for (const row of rows)
+      expect(JSON.parse(row.private_jwk as string)).toEqual({ sealed: expect.any(String) });
   });
 
   it('that cannot be opened stop the gateway and the CLI with one line naming the variable (exit 2), changing nothing', async () => {
@@ -312,6 +314,8 @@ describe('signing keys at rest', () => {
     });
     try {
       const sealedKid = gateway.keys.activeKid;
+      const ownKids = (await store.read((reader) => reader.listSigningKeys())).map((key) => key.kid).sort();
+      expect(ownKids).toHaveLength(2); // the signing key and its successor
       const planted = await plantedRow('2099-01-01T00:00:00.000Z');
       await store.transaction((tx) =>
         tx.upsertSigningKey({
@@ -325,7 +329,7 @@ describe('signing keys at rest', () => {
         }),
       );
       const jwks = await (await gateway.app.request('/.well-known/jwks.json')).json();
-      expect(jwks.keys.map((key: { kid: string }) => key.kid)).toEqual([sealedKid]);
+      expect(jwks.keys.map((key: { kid: string }) => key.kid).sort()).toEqual(ownKids);
       expect(gateway.keys.activeKid).toBe(sealedKid);
       const signature = await gateway.keys.signWebhook('{}');
       expect(decodeProtectedHeader(`${signature.split('..')[0]}..`).kid).toBe(sealedKid);
@@ -382,8 +386,8 @@ describe('signing keys at rest', () => {
       await client.connect();
       const { rows } = await client.query('SELECT kid, private_jwk FROM signing_keys');
       await client.end();
-      expect(rows).toHaveLength(1);
-      expect(Object.keys(JSON.parse(rows[0].private_jwk))).toEqual(['sealed']);
+      expect(rows).toHaveLength(2); // the signing key and its successor
+      for (const row of rows) expect(Object.keys(JSON.parse(row.private_jwk))).toEqual(['sealed']);
       const again = await run(
         dataDir(),
         kek,

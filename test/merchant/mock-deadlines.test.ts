@@ -1,6 +1,7 @@
 import { Lockstep, StateConflictError, WebhookSignatureError } from '@lockstep/merchant';
 import { createMockGateway, type MockGateway } from '@lockstep/merchant/testing';
 import { createWebhookVerifier } from '@lockstep/merchant/webhooks';
+import { decodeProtectedHeader } from 'jose';
 import { setupServer } from 'msw/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -82,6 +83,22 @@ describe('the mock gateway’s deadlines and disputes', () => {
     await expect(verifier.verify(changed, first?.headers ?? {})).rejects.toBeInstanceOf(
       WebhookSignatureError,
     );
+  });
+
+  it('a verifier set up before the clock passes a signing key’s 90 days verifies the next delivery at once (helper-104)', async () => {
+    // The key set this verifier fetched already holds the key that signs after the rotation: it
+    // was refused for the verifier's 5 s refetch cooldown (WebhookUnknownKeyError).
+    const verifier = createWebhookVerifier({ baseUrl: mock.baseUrl, now: mock.now });
+    const [before] = await mock.deliveries(await lockedOrder());
+    await verifier.verify(before?.body ?? '', before?.headers ?? {});
+    await mock.advanceTime(91 * dayMs);
+    const [after] = await mock.deliveries(await lockedOrder());
+    const kid = (headers: Record<string, string> | undefined) =>
+      decodeProtectedHeader(`${(headers?.['lockstep-signature'] ?? '').split('..')[0]}..`).kid;
+    expect(kid(after?.headers)).not.toBe(kid(before?.headers));
+    await expect(verifier.verify(after?.body ?? '', after?.headers ?? {})).resolves.toMatchObject({
+      type: 'account.created',
+    });
   });
 
   it('its deliveries carry the headers the gateway sends, user-agent included', async () => {

@@ -21,7 +21,12 @@ import type { SigningKeyRecord, Store } from '../storage/store.ts';
 /**
  * The gateway's signing keys (Ed25519, `EdDSA`). Invoices and webhooks are signed with the
  * active key; every key that has not expired is published at `/.well-known/jwks.json`, so a
- * rotation never breaks invoices already handed out or webhooks in flight.
+ * rotation never breaks invoices already handed out or webhooks in flight. The active key's
+ * successor is made with it and published from then on (its `createdAt` is when it starts
+ * signing): a shop's verifier that fetched the key set at any time since knows the key its next
+ * webhook is signed with. Made only when the first is retired, it was unknown to a verifier
+ * that had fetched within its refetch cooldown (5 s), which refused the delivery (helper-104:
+ * the mock gateway's `advanceTime` past 90 days, every time).
  */
 const signingLifetimeMs = 90 * 24 * 60 * 60 * 1000;
 /** A retired key keeps verifying this long: longer than the longest invoice (30 days). */
@@ -187,48 +192,78 @@ export class KeyRing {
     for (const record of records) {
       if (Date.parse(record.expiresAt) > now && !this.plantedInClear(record)) await this.privateJwkOf(record);
     }
-    const current = records.find((record) => Date.parse(record.retiresAt) > now);
-    if (!current) {
+    if (!records.some((record) => signsAt(record, now))) {
       await this.rotate();
-      records = await this.store.read((reader) => reader.listSigningKeys());
+    } else {
+      await this.addSuccessor();
     }
-    await this.install(records);
+    await this.install(await this.store.read((reader) => reader.listSigningKeys()));
   }
 
-  /** Makes a new active key; the old ones keep verifying until they expire. */
+  /**
+   * Makes a new active key, and its successor; the old ones keep verifying until they expire
+   * (a successor that never signed is withdrawn at once). The operator's `keys:rotate`: both
+   * new keys are fresh, whatever the store held.
+   */
   async rotate(): Promise<SigningKeyRecord> {
     const now = this.clock();
+    const record = await this.newKey(now);
+    const successor = await this.newKey(new Date(record.retiresAt));
+    const nowIso = now.toISOString();
+    await this.store.transaction(async (tx) => {
+      // Retire the current active key now, but let it verify until its grace period ends.
+      for (const existing of await tx.listSigningKeys()) {
+        if (Date.parse(existing.retiresAt) > now.getTime()) {
+          const signedNothing = Date.parse(existing.createdAt) > now.getTime();
+          await tx.upsertSigningKey({
+            ...existing,
+            retiresAt: nowIso,
+            expiresAt: signedNothing ? nowIso : new Date(now.getTime() + verifyGraceMs).toISOString(),
+          });
+        }
+      }
+      await tx.upsertSigningKey(record);
+      await tx.upsertSigningKey(successor);
+    });
+    await this.install(await this.store.read((reader) => reader.listSigningKeys()));
+    return record;
+  }
+
+  /**
+   * Stores the successor of the key that signs now, unless one is stored: a key that starts
+   * signing when it retires, published from now on. Processes sharing the store may each add
+   * one at the same moment: both are published, and either signs.
+   */
+  private async addSuccessor(): Promise<void> {
+    const now = this.clock().getTime();
+    const records = await this.store.read((reader) => reader.listSigningKeys());
+    const current = records.filter((record) => signsAt(record, now)).sort(newestFirst)[0];
+    if (!current || records.some((record) => Date.parse(record.createdAt) > now)) return;
+    const successor = await this.newKey(new Date(current.retiresAt));
+    await this.store.transaction(async (tx) => {
+      if ((await tx.listSigningKeys()).some((record) => Date.parse(record.createdAt) > now)) return;
+      await tx.upsertSigningKey(successor);
+    });
+  }
+
+  /** A key that signs for 90 days from `signsFrom`, then verifies for 31 more. */
+  private async newKey(signsFrom: Date): Promise<SigningKeyRecord> {
     const { publicKey, privateKey } = await generateKeyPair('EdDSA', {
       crv: 'Ed25519',
       extractable: true,
     });
     const publicJwk = await exportJWK(publicKey);
     const kid = await calculateJwkThumbprint(publicJwk);
-    const record: SigningKeyRecord = {
+    const from = signsFrom.getTime();
+    return {
       kid,
       alg: 'EdDSA',
       publicJwk: { ...publicJwk, kid, alg: 'EdDSA', use: 'sig' },
       privateJwk: await this.stored(kid, { ...(await exportJWK(privateKey)), kid }),
-      createdAt: now.toISOString(),
-      retiresAt: new Date(now.getTime() + signingLifetimeMs).toISOString(),
-      expiresAt: new Date(now.getTime() + signingLifetimeMs + verifyGraceMs).toISOString(),
+      createdAt: signsFrom.toISOString(),
+      retiresAt: new Date(from + signingLifetimeMs).toISOString(),
+      expiresAt: new Date(from + signingLifetimeMs + verifyGraceMs).toISOString(),
     };
-    const nowIso = now.toISOString();
-    await this.store.transaction(async (tx) => {
-      // Retire the current active key now, but let it verify until its grace period ends.
-      for (const existing of await tx.listSigningKeys()) {
-        if (Date.parse(existing.retiresAt) > now.getTime()) {
-          await tx.upsertSigningKey({
-            ...existing,
-            retiresAt: nowIso,
-            expiresAt: new Date(now.getTime() + verifyGraceMs).toISOString(),
-          });
-        }
-      }
-      await tx.upsertSigningKey(record);
-    });
-    await this.install(await this.store.read((reader) => reader.listSigningKeys()));
-    return record;
   }
 
   /**
@@ -412,7 +447,13 @@ export class KeyRing {
       // One replacement for the signatures asked for meanwhile, not one each.
       this.replacing ??= (async () => {
         await this.install(await this.store.read((reader) => reader.listSigningKeys()));
-        if (retired()) await this.rotate();
+        if (retired()) {
+          await this.rotate();
+        } else {
+          // The successor signs now: its own successor is published from now on.
+          await this.addSuccessor();
+          await this.install(await this.store.read((reader) => reader.listSigningKeys()));
+        }
       })().finally(() => {
         this.replacing = undefined;
       });
@@ -464,8 +505,8 @@ export class KeyRing {
       }
     }
     const signing = usable
-      .filter(({ record }) => Date.parse(record.retiresAt) > now)
-      .sort((a, b) => b.record.createdAt.localeCompare(a.record.createdAt))[0];
+      .filter(({ record }) => signsAt(record, now))
+      .sort((a, b) => newestFirst(a.record, b.record))[0];
     if (signing) {
       this.active = {
         record: signing.record,
@@ -483,6 +524,15 @@ export class KeyRing {
     this.jwks = { keys: [...published.values()] };
     this.verifier = createLocalJWKSet(this.jwks);
   }
+}
+
+/** Whether the key signs at `nowMs`: from its `createdAt` (a successor's is ahead) to its retirement. */
+function signsAt(record: SigningKeyRecord, nowMs: number): boolean {
+  return Date.parse(record.createdAt) <= nowMs && Date.parse(record.retiresAt) > nowMs;
+}
+
+function newestFirst(a: SigningKeyRecord, b: SigningKeyRecord): number {
+  return b.createdAt.localeCompare(a.createdAt);
 }
 
 function storedInClear(kid: string): KeySealingError {

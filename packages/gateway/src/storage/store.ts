@@ -149,6 +149,7 @@ export interface SigningKeyRecord {
    * key-encryption key (service/keys.ts).
    */
   privateJwk: Record<string, unknown>;
+  /** From this instant the key signs: ahead for the active key's successor, published meanwhile. */
   createdAt: string;
   /** After this instant the key signs nothing new. */
   retiresAt: string;
