@@ -123,7 +123,7 @@ export async function startShop(
         server.close(() => resolve());
         (server as unknown as { closeAllConnections(): void }).closeAllConnections();
       });
-      shop.close();
+      await shop.close();
     },
   };
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { OrderBook } from '../../examples/shop/src/orders.ts';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { waitFor } from '../support/receiver.ts';
 import {
@@ -64,6 +65,39 @@ describe('example shop webhooks: outages and crashes', () => {
     await orderReaches(handle, orderId, 'completed');
     expect((await account(gw, code)).status).toBe('dissolved');
     expect((await gw.admin.reconcile()).balanced).toBe(true);
+  });
+
+  it('a shop stopped while it handles deal.accepted finishes the handling before its order book closes', async () => {
+    const gw = await gateway();
+    const handle = await startShop(gw);
+    const { orderId, code } = await shippedOrder(gw, handle);
+    // The withdrawal is under way when the shop is told to stop.
+    const withdraw = handle.shop.lockstep.temporaryAccounts.withdraw.bind(
+      handle.shop.lockstep.temporaryAccounts,
+    );
+    let stopping: Promise<void> | undefined;
+    handle.shop.lockstep.temporaryAccounts.withdraw = (async (...args: Parameters<typeof withdraw>) => {
+      stopping ??= handle.shop.close();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      return withdraw(...args);
+    }) as never;
+    const buyer = await gw.buyerToken();
+    expect(
+      (await gw.request('POST', `/v1/temporary-accounts/${code}/accept`, { token: buyer, body: {} })).status,
+    ).toBe(200);
+    await waitFor(() => stopping !== undefined, 10_000);
+    await stopping;
+    await handle.stop();
+    // The order book, opened again as the next start would: the order was completed, not left
+    // half-way by a database closed under the handler ("database is not open").
+    const reopened = new OrderBook(handle.databasePath);
+    try {
+      expect(reopened.get(orderId)?.status).toBe('completed');
+    } finally {
+      reopened.close();
+    }
+    expect((await account(gw, code)).status).toBe('dissolved');
+    expect(handle.webhookLog.find((entry) => entry.type === 'deal.accepted')?.status).toBe(200);
   });
 
   it('a transient gateway outage during the withdrawal on deal.accepted: the retried webhook takes the payment', async () => {

@@ -33,11 +33,10 @@ const server = serve({ fetch: shop.app.fetch, port, hostname: '127.0.0.1' }, () 
   console.log(`Example shop listening on http://localhost:${port}`);
 });
 const stop = () => {
-  server.close(() => {
-    shop.close();
-    process.exit(0);
-  });
-  (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+  // No new connections, idle ones closed; the requests in progress finish and are answered
+  // (webhooks included), then the order book closes (after 10 s at most).
+  server.close();
+  void shop.close().then(() => process.exit(0));
 };
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);

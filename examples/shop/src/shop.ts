@@ -52,6 +52,48 @@ export function createShop(options: ShopOptions) {
   const verifier = createWebhookVerifier({ baseUrl: options.gatewayUrl });
   const orders = new OrderBook(options.databasePath);
   const app = new Hono();
+  // Requests in progress: `close` lets them finish before it closes the order book. A webhook
+  // still being handled when the database closed under it failed half-way ("database is not
+  // open"), its withdrawal made and its order not marked.
+  let inFlight = 0;
+  let idle: (() => void) | undefined;
+  let closing = false;
+  app.use(async (c, next) => {
+    // Once closing, nothing new starts: a webhook is delivered again later, a buyer retries.
+    if (closing) {
+      c.header('Retry-After', '5');
+      return c.text('The shop is restarting; try again in a moment.', 503);
+    }
+    inFlight++;
+    try {
+      await next();
+    } finally {
+      inFlight--;
+      if (inFlight === 0) idle?.();
+    }
+  });
+  /**
+   * Starts nothing new (503), waits (at most `graceMs`) for the requests in progress, then closes
+   * the order book.
+   */
+  let closed: Promise<void> | undefined;
+  const close = (graceMs = 10_000): Promise<void> =>
+    (closed ??= (async () => {
+      closing = true;
+      if (inFlight > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          new Promise<void>((resolve) => {
+            idle = resolve;
+          }),
+          new Promise<void>((resolve) => {
+            timer = setTimeout(resolve, graceMs);
+          }),
+        ]);
+        clearTimeout(timer);
+      }
+      orders.close();
+    })());
   const yen = (order: { amountMinor: number; currency: string }) =>
     new Intl.NumberFormat('en', { style: 'currency', currency: order.currency }).format(order.amountMinor);
 
@@ -510,7 +552,7 @@ export function createShop(options: ShopOptions) {
     return c.body(shopScript);
   });
 
-  return { app, orders, lockstep, registerWebhook, close: () => orders.close() };
+  return { app, orders, lockstep, registerWebhook, close };
 }
 
 /** Orders we may still call off at the bank: not shipped, no problem reported. */
