@@ -414,8 +414,27 @@ describe('malformed requests', () => {
     });
     expect(hex.status).toBe(400);
   });
-  it('an empty usual account to take a pay-in from is refused, not read as none', () =>
-    expectRefused(() => deposit({ amountMinor: 100, fromAccountId: '' }), 400, 'validation_failed'));
+  it('an empty usual account to pay from, to fund from or to withdraw to is refused, not read as none (helper-106)', async () => {
+    await expectRefused(() => deposit({ amountMinor: 100, fromAccountId: '' }), 400, 'validation_failed');
+    await expectRefused(
+      () =>
+        gateway.request('POST', `/v1/temporary-accounts/${code}/withdraw`, {
+          token: buyer,
+          body: { toAccountId: '' },
+        }),
+      400,
+      'validation_failed',
+    );
+    await expectRefused(
+      () =>
+        gateway.request('POST', '/v1/temporary-accounts', {
+          token: buyer,
+          body: { payeeUserId: 'ibm-shop', amountMinor: 100, currency: 'JPY', fundFrom: '' },
+        }),
+      400,
+      'validation_failed',
+    );
+  });
   it('a token in the URL, however its name is percent-encoded', async () => {
     for (const query of ['access_token=cs_x', 'access%5Ftoken=cs_x', '%61ccess_token=cs_x']) {
       await expectRefused(

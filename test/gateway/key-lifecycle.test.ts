@@ -7,6 +7,7 @@ import { calculateJwkThumbprint, decodeProtectedHeader, exportJWK, generateKeyPa
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { createGateway } from '../../packages/gateway/src/gateway.ts';
+import { KeyRing } from '../../packages/gateway/src/service/keys.ts';
 import { openSqliteStore } from '../../packages/gateway/src/storage/sqlite.ts';
 import { startTestGateway } from '../support/gateway.ts';
 
@@ -194,5 +195,38 @@ describe('signing key lifetime in a running gateway', () => {
     } finally {
       await gateway.close();
     }
+  });
+
+  it("a quiet gateway still publishes the next key ahead, and an operator's rotation never withdraws a key another process may sign with (helper-106)", async () => {
+    const t0 = Date.parse('2026-01-01T00:00:00.000Z');
+    let clockA = new Date(t0);
+    let clockB = new Date(t0);
+    const store = await openSqliteStore({ path: ':memory:' });
+    const a = new KeyRing(store, { issuer: 'http://x', now: () => clockA, refreshMs: 0 });
+    const b = new KeyRing(store, { issuer: 'http://x', now: () => clockB, refreshMs: 0 });
+    await a.load();
+    await b.load();
+    const kidOf = (signature: string) => decodeProtectedHeader(`${signature.split('..')[0]}..`).kid as string;
+    // Day 91: nothing signed since day 0; a shop fetches the key set (which reloads the ring).
+    clockA = new Date(t0 + 91 * day);
+    await a.refreshIfStale();
+    const fetchedAtDay91 = a.publicJwks().keys.map((key) => key.kid);
+    clockA = new Date(t0 + 181 * day);
+    expect(fetchedAtDay91).toContain(kidOf(await a.signWebhook('{}')));
+
+    // The operator rotates on a process whose clock is 2 s behind, just as the next key starts
+    // signing by the other's: what that key signed keeps verifying.
+    const switchMs = Date.parse(
+      (await store.read((reader) => reader.listSigningKeys()))
+        .map((key) => key.retiresAt)
+        .sort()
+        .at(-2) as string,
+    );
+    clockA = new Date(switchMs + 1_000);
+    clockB = new Date(switchMs - 1_000);
+    const token = await a.signInvoice({ amountMinor: 1 }, 'inv_1', new Date(switchMs + 10 * day));
+    await b.rotate();
+    await a.refreshIfStale();
+    await expect(a.verifyInvoice(token)).resolves.toMatchObject({ sub: 'inv_1' });
   });
 });

@@ -85,7 +85,7 @@ describe('the mock gateway’s deadlines and disputes', () => {
     );
   });
 
-  it('a verifier set up before the clock passes a signing key’s 90 days verifies the next delivery at once (helper-104)', async () => {
+  it('a verifier set up before the clock passes a signing key’s 90 days verifies the next deliveries at once, rotation after rotation (helper-104, helper-106)', async () => {
     // The key set this verifier fetched already holds the key that signs after the rotation: it
     // was refused for the verifier's 5 s refetch cooldown (WebhookUnknownKeyError).
     const verifier = createWebhookVerifier({ baseUrl: mock.baseUrl, now: mock.now });
@@ -97,6 +97,13 @@ describe('the mock gateway’s deadlines and disputes', () => {
       decodeProtectedHeader(`${(headers?.['lockstep-signature'] ?? '').split('..')[0]}..`).kid;
     expect(kid(after?.headers)).not.toBe(kid(before?.headers));
     await expect(verifier.verify(after?.body ?? '', after?.headers ?? {})).resolves.toMatchObject({
+      type: 'account.created',
+    });
+    // Past the next rotation too: a key the verifier never saw, looked up at once, since the
+    // verifier's clock (the mock's) has moved past its refetch cooldown (helper-106).
+    await mock.advanceTime(90 * dayMs);
+    const [later] = await mock.deliveries(await lockedOrder());
+    await expect(verifier.verify(later?.body ?? '', later?.headers ?? {})).resolves.toMatchObject({
       type: 'account.created',
     });
   });

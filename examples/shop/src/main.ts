@@ -34,9 +34,14 @@ const server = serve({ fetch: shop.app.fetch, port, hostname: '127.0.0.1' }, () 
 });
 const stop = () => {
   // No new connections, idle ones closed; the requests in progress finish and are answered
-  // (webhooks included), then the order book closes (after 10 s at most).
-  server.close();
-  void shop.close().then(() => process.exit(0));
+  // (webhooks included), then the order book closes (after 10 s at most) and the process exits
+  // once the last connection has closed (helper-106: exiting as the book closed cut answers
+  // not yet written), or 2 s later.
+  server.close(() => process.exit(0));
+  void shop.close().then(() => {
+    (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+    setTimeout(() => process.exit(0), 2_000).unref();
+  });
 };
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);

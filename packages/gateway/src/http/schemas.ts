@@ -263,7 +263,7 @@ export const CreateTemporaryAccountRequest = z
     z
       .strictObject({
         invoice: z.string().min(10).max(8192),
-        fundFrom: z.string().max(64).optional(),
+        fundFrom: z.string().min(1).max(64).optional(),
         payLater: PayLater,
         ...CreateOptions,
       })
@@ -273,7 +273,7 @@ export const CreateTemporaryAccountRequest = z
         payeeUserId: Text(64),
         amountMinor: AmountMinor,
         currency: Currency,
-        fundFrom: z.string().max(64).optional(),
+        fundFrom: z.string().min(1).max(64).optional(),
         payLater: PayLater,
         ...CreateOptions,
       })
@@ -294,7 +294,7 @@ export const DepositRequest = z
   .strictObject({ amountMinor: AmountMinor, fromAccountId: z.string().min(1).max(64).optional() })
   .openapi('DepositRequest');
 export const WithdrawRequest = z
-  .strictObject({ amountMinor: AmountMinor.optional(), toAccountId: z.string().max(64).optional() })
+  .strictObject({ amountMinor: AmountMinor.optional(), toAccountId: z.string().min(1).max(64).optional() })
   .openapi('WithdrawRequest');
 export const ShipRequest = z
   .strictObject({ carrier: Text(64), trackingNumber: Text(128) })

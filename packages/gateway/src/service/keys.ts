@@ -32,6 +32,8 @@ const signingLifetimeMs = 90 * 24 * 60 * 60 * 1000;
 /** A retired key keeps verifying this long: longer than the longest invoice (30 days). */
 const verifyGraceMs = 31 * 24 * 60 * 60 * 1000;
 const algorithms = ['EdDSA'];
+/** How far apart the clocks of gateway processes sharing a store may be. */
+const clockSkewMarginMs = 60 * 60 * 1000;
 
 export const invoiceAudience = 'lockstep:invoice';
 export const invoiceType = 'lockstep-invoice+jwt';
@@ -145,8 +147,11 @@ export class KeyRing {
    * time. A row whose secret or public key changed is a new entry, checked again.
    */
   private readonly checked = new Map<string, Record<string, unknown>>();
-  /** The replacement of a retired active key in progress (see `signingKey`). */
+  /** The replacement of a retired active key, or the making of its successor, in progress. */
   private replacing: Promise<void> | undefined;
+  /** What `install` published: the kids, and when the last of them starts signing. */
+  private publishedKids = new Set<string>();
+  private latestPublishedStartMs = 0;
 
   constructor(
     store: Store,
@@ -192,12 +197,10 @@ export class KeyRing {
     for (const record of records) {
       if (Date.parse(record.expiresAt) > now && !this.plantedInClear(record)) await this.privateJwkOf(record);
     }
-    if (!records.some((record) => signsAt(record, now))) {
-      await this.rotate();
-    } else {
-      await this.addSuccessor();
-    }
+    if (!records.some((record) => signsAt(record, now))) await this.rotate();
     await this.install(await this.store.read((reader) => reader.listSigningKeys()));
+    // A store from before successors, or one whose successor this ring cannot use, gets one.
+    await this.upToDate();
   }
 
   /**
@@ -214,7 +217,9 @@ export class KeyRing {
       // Retire the current active key now, but let it verify until its grace period ends.
       for (const existing of await tx.listSigningKeys()) {
         if (Date.parse(existing.retiresAt) > now.getTime()) {
-          const signedNothing = Date.parse(existing.createdAt) > now.getTime();
+          // Withdrawn at once only well before it would sign: by another process's clock,
+          // a few seconds ahead of this one's, it may have signed already (helper-106).
+          const signedNothing = Date.parse(existing.createdAt) > now.getTime() + clockSkewMarginMs;
           await tx.upsertSigningKey({
             ...existing,
             retiresAt: nowIso,
@@ -237,11 +242,14 @@ export class KeyRing {
   private async addSuccessor(): Promise<void> {
     const now = this.clock().getTime();
     const records = await this.store.read((reader) => reader.listSigningKeys());
+    // A row this ring cannot use (planted in the clear, sealed under another key) is none.
+    const ahead = (rows: SigningKeyRecord[]) =>
+      rows.some((record) => Date.parse(record.createdAt) > now && this.publishedKids.has(record.kid));
     const current = records.filter((record) => signsAt(record, now)).sort(newestFirst)[0];
-    if (!current || records.some((record) => Date.parse(record.createdAt) > now)) return;
+    if (!current || ahead(records)) return;
     const successor = await this.newKey(new Date(current.retiresAt));
     await this.store.transaction(async (tx) => {
-      if ((await tx.listSigningKeys()).some((record) => Date.parse(record.createdAt) > now)) return;
+      if (ahead(await tx.listSigningKeys())) return;
       await tx.upsertSigningKey(successor);
     });
   }
@@ -271,8 +279,45 @@ export class KeyRing {
    * store may have rotated, and this process must publish (and sign with) what the store holds.
    */
   async refreshIfStale(): Promise<void> {
-    if (Date.now() - this.loadedAtMs < this.refreshMs) return;
-    await this.install(await this.store.read((reader) => reader.listSigningKeys()));
+    if (Date.now() - this.loadedAtMs >= this.refreshMs) {
+      await this.install(await this.store.read((reader) => reader.listSigningKeys()));
+    }
+    await this.upToDate();
+  }
+
+  /**
+   * Signs with a key that has not retired, and publishes the key that signs after it: run before
+   * every signature and every answer of the key set, so no verifier is handed a key set without
+   * the next key. Any reload switches to the successor once it starts signing (the key set's
+   * route, a stale ring), so its own successor is made here, not only when a signature finds
+   * the active key retired (helper-106: a quiet gateway made none, and its day-180 key was
+   * published by no one beforehand).
+   */
+  private async upToDate(): Promise<void> {
+    if (!this.retired() && this.successorPublished()) return;
+    // One replacement for the signatures asked for meanwhile, not one each.
+    this.replacing ??= (async () => {
+      const reload = async () => this.install(await this.store.read((reader) => reader.listSigningKeys()));
+      await reload();
+      if (this.retired()) {
+        await this.rotate();
+      } else if (!this.successorPublished()) {
+        await this.addSuccessor();
+        await reload();
+      }
+    })().finally(() => {
+      this.replacing = undefined;
+    });
+    await this.replacing;
+  }
+
+  private retired(): boolean {
+    return !this.active || Date.parse(this.active.record.retiresAt) <= this.clock().getTime();
+  }
+
+  /** Whether a key this ring publishes starts signing later (the active key's successor). */
+  private successorPublished(): boolean {
+    return this.latestPublishedStartMs > this.clock().getTime();
   }
 
   publicJwks(): JSONWebKeySet {
@@ -442,23 +487,6 @@ export class KeyRing {
    */
   private async signingKey(): Promise<LoadedKey> {
     await this.refreshIfStale();
-    const retired = () => !this.active || Date.parse(this.active.record.retiresAt) <= this.clock().getTime();
-    if (retired()) {
-      // One replacement for the signatures asked for meanwhile, not one each.
-      this.replacing ??= (async () => {
-        await this.install(await this.store.read((reader) => reader.listSigningKeys()));
-        if (retired()) {
-          await this.rotate();
-        } else {
-          // The successor signs now: its own successor is published from now on.
-          await this.addSuccessor();
-          await this.install(await this.store.read((reader) => reader.listSigningKeys()));
-        }
-      })().finally(() => {
-        this.replacing = undefined;
-      });
-      await this.replacing;
-    }
     return this.requireActive();
   }
 
@@ -523,6 +551,13 @@ export class KeyRing {
     }
     this.jwks = { keys: [...published.values()] };
     this.verifier = createLocalJWKSet(this.jwks);
+    this.publishedKids = new Set(published.keys());
+    this.latestPublishedStartMs = Math.max(
+      0,
+      ...usable
+        .filter(({ record }) => published.has(record.kid))
+        .map(({ record }) => Date.parse(record.createdAt)),
+    );
   }
 }
 
