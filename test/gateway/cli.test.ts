@@ -1,11 +1,15 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { DatabaseSync } from 'node:sqlite';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../packages/gateway/src/config.ts';
 import { openGateway } from '../../packages/gateway/src/main.ts';
 import { nodeFlags, root } from '../support/gateway-process.ts';
+import { createTestDatabase, pgAvailable } from '../support/postgres.ts';
 
 /**
  * The operator CLI's refusals (helper review M2-M5, M7): each is one clear message and an exit
@@ -257,6 +261,142 @@ describe('operator CLI: merchants', () => {
   }, 60_000);
 });
 
+describe('operator CLI: a signing key that may have leaked', () => {
+  it('keys:revoke withdraws it at once: not published, nothing it signed verifies, two fresh keys sign (helper-105)', async () => {
+    const dataDir = tempDir('revoke');
+    const seed = ok<{ secretKey: string }>(cli(dataDir, 'seed-demo'));
+    const gatewayOn = async () =>
+      openGateway(loadConfig({ LOCKSTEP_DATA_DIR: dataDir, LOG_LEVEL: 'silent' }));
+    const first = await gatewayOn();
+    const invoice = await first.app.request('/v1/invoices', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${seed.secretKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        amountMinor: 500,
+        currency: 'JPY',
+        orderReference: 'o-1',
+        description: 'Tea',
+        payeeContact: 'a@b.example',
+      }),
+    });
+    const { token } = (await invoice.json()) as { token: string };
+    const leaked = first.keys.activeKid;
+    await first.close();
+    // keys:rotate alone leaves the old key verifying for 31 days.
+    ok(cli(dataDir, 'keys:rotate'));
+    const rotated = await gatewayOn();
+    const kids = async (gateway: typeof rotated) =>
+      (
+        (await (await gateway.app.request('/.well-known/jwks.json')).json()) as {
+          keys: Array<{ kid: string }>;
+        }
+      ).keys.map((key) => key.kid);
+    expect(await kids(rotated)).toContain(leaked);
+    await rotated.close();
+
+    const revoked = ok<{ revoked: string; signingWith: string }>(
+      cli(dataDir, 'keys:revoke', '--kid', leaked),
+    );
+    expect(revoked.revoked).toBe(leaked);
+    const after = await gatewayOn();
+    try {
+      expect(await kids(after)).not.toContain(leaked);
+      const verify = await after.app.request('/v1/invoices/verify', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ token }),
+      });
+      expect(verify.status).toBe(400);
+      expect(after.keys.activeKid).toBe(revoked.signingWith);
+    } finally {
+      await after.close();
+    }
+    // The key signing now, revoked: two fresh ones take over.
+    const again = ok<{ revoked: string; signingWith: string }>(
+      cli(dataDir, 'keys:revoke', '--kid', revoked.signingWith),
+    );
+    expect(again.signingWith).not.toBe(revoked.signingWith);
+    const unknown = cli(dataDir, 'keys:revoke', '--kid', 'no-such-kid');
+    expect([unknown.status, unknown.stderr.trim()]).toEqual([
+      1,
+      "No signing key no-such-kid in this bank's store.",
+    ]);
+    expect(cli(dataDir, 'keys:revoke').status).toBe(2);
+  }, 60_000);
+});
+
+describe('operator CLI: backup', () => {
+  it('copies the embedded store consistently while the gateway runs, the WAL included (helper-105: a file copy lost deals)', async () => {
+    const dataDir = tempDir('backup');
+    const seed = ok<{ secretKey: string }>(cli(dataDir, 'seed-demo'));
+    const gateway = await openGateway(loadConfig({ LOCKSTEP_DATA_DIR: dataDir, LOG_LEVEL: 'silent' }));
+    try {
+      for (let index = 0; index < 5; index++) {
+        const created = await gateway.app.request('/v1/invoices', {
+          method: 'POST',
+          headers: { authorization: `Bearer ${seed.secretKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify({
+            amountMinor: 500,
+            currency: 'JPY',
+            orderReference: `o-${index}`,
+            description: 'Tea',
+            payeeContact: 'a@b.example',
+          }),
+        });
+        expect(created.status).toBe(201);
+      }
+      const live = ok<Record<string, unknown>>(cli(dataDir, 'reconcile'));
+      const copyDir = tempDir('backup-copy');
+      const target = path.join(copyDir, 'lockstep.sqlite');
+      const made = ok<{ backup: string; integrity: string }>(cli(dataDir, 'backup', '--to', target));
+      expect(made).toMatchObject({ backup: target, integrity: 'ok' });
+      // The copy is a bank of its own: the same books, and the invoices made a moment ago.
+      expect(ok<Record<string, unknown>>(cli(copyDir, 'reconcile'))).toEqual(live);
+      const invoices = new DatabaseSync(target, { readOnly: true });
+      try {
+        expect(invoices.prepare('SELECT count(*) AS n FROM invoices').get()).toEqual({ n: 5 });
+      } finally {
+        invoices.close();
+      }
+      // Never over a file, and not for PostgreSQL.
+      const again = cli(dataDir, 'backup', '--to', target);
+      expect([again.status, again.stderr.trim()]).toEqual([
+        2,
+        `${target} exists: give a new file to back up to.`,
+      ]);
+      expect(cli(dataDir, 'backup').status).toBe(2);
+    } finally {
+      await gateway.close();
+    }
+  }, 60_000);
+});
+
+describe.runIf(pgAvailable())('operator CLI on PostgreSQL', () => {
+  it('refuses a database no gateway has set up, creating nothing (helper-105: a mistyped name was set up and reported balanced)', async () => {
+    const database = await createTestDatabase();
+    try {
+      const env = { DATABASE_URL: database.url, LOCKSTEP_DATA_DIR: tempDir('pg-missing') };
+      const refused = run('packages/gateway/src/cli.ts', env, ['reconcile']);
+      expect(refused.status).toBe(1);
+      expect(refused.stderr.trim()).toMatch(
+        /^No Lockstep tables in database \S+ \(DATABASE_URL\): no gateway has run on it/,
+      );
+      const client = new pg.Client({ connectionString: database.url });
+      await client.connect();
+      const { rows } = await client.query(
+        "SELECT count(*)::int AS tables FROM pg_tables WHERE schemaname = 'public'",
+      );
+      await client.end();
+      expect(rows[0].tables).toBe(0);
+      // Setting a bank up may set it up; then the same command runs.
+      expect(run('packages/gateway/src/cli.ts', env, ['seed-demo']).status).toBe(0);
+      expect(JSON.parse(run('packages/gateway/src/cli.ts', env, ['reconcile']).stdout).balanced).toBe(true);
+    } finally {
+      await database.drop();
+    }
+  }, 60_000);
+});
+
 describe('operator CLI: argument errors', () => {
   it('print the message and the usage, exit 2, and never a stack', () => {
     const dataDir = tempDir('args');
@@ -428,6 +568,57 @@ describe('start-up failures', () => {
     expect(refused.stderr.trim()).toMatch(/^LOCKSTEP_PUBLIC_URL is required with DATABASE_URL: /);
     expect(refused.stderr.trim().split('\n')).toHaveLength(1);
   });
+
+  it('a mistyped setting refuses to start, naming the setting meant (helper-105: LOCKSTEP_COMISSION charged the demo fees)', () => {
+    for (const script of ['packages/gateway/src/bin.ts', 'packages/gateway/src/cli.ts']) {
+      const refused = run(
+        script,
+        { LOCKSTEP_DATA_DIR: tempDir('typo'), LOCKSTEP_COMISSION: '{}' },
+        script.endsWith('cli.ts') ? ['reconcile'] : [],
+      );
+      expect(refused.status, script).toBe(2);
+      expect(refused.stderr.trim()).toBe(
+        'Invalid configuration:\n  LOCKSTEP_COMISSION: not a setting; did you mean LOCKSTEP_COMMISSION?',
+      );
+    }
+    // Names that are no near miss are someone else's (the shop's key, a test's store).
+    expect(() =>
+      loadConfig({
+        LOCKSTEP_SECRET_KEY: 'sk_x',
+        LOCKSTEP_TEST_STORE: 'postgres',
+        LOCKSTEP_GATEWAY_URL: 'http://x',
+      }),
+    ).not.toThrow();
+  });
+
+  it("the gateway warns when it charges the demo bank's fees because LOCKSTEP_COMMISSION is unset (helper-105)", async () => {
+    const warnings = async (env: Record<string, string>) => {
+      const { DATABASE_URL: _inherited, LOCKSTEP_COMMISSION: _fees, ...inherited } = process.env;
+      const child = spawn(process.execPath, [...nodeFlags, 'packages/gateway/src/bin.ts'], {
+        cwd: root,
+        env: { ...inherited, PORT: '0', LOG_LEVEL: 'warn', LOCKSTEP_DATA_DIR: tempDir('fees'), ...env },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      const lines: string[] = [];
+      await new Promise<void>((resolve) => {
+        createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+          lines.push(line);
+          if (line.includes('listening on')) resolve();
+        });
+      });
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+      return lines.filter((line) => line.includes('LOCKSTEP_COMMISSION is unset'));
+    };
+    const [warning] = await warnings({});
+    expect(JSON.parse(warning as string)).toMatchObject({
+      level: 40,
+      commission: { creation: { JPY: { flatMinor: 100 } } },
+    });
+    expect(await warnings({ LOCKSTEP_COMMISSION: '{"creation":{},"withdrawal":{}}' })).toEqual([]);
+    expect(await warnings({ LOCKSTEP_SEED_DEMO: '1' })).toEqual([]); // the demo bank itself
+  }, 60_000);
 
   it('the gateway: a port already in use is one line, exit 1, no stack', async () => {
     const { createServer } = await import('node:net');

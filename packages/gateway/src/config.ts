@@ -134,6 +134,8 @@ export interface GatewayConfig {
   /** LOCKSTEP_PUBLIC_URL was set (the gateway requires it on PostgreSQL). */
   publicUrlGiven: boolean;
   commission: CommissionSchedule;
+  /** Whether LOCKSTEP_COMMISSION set it (unset: the demo bank's, which the start warns of). */
+  commissionGiven: boolean;
   seedDemo: boolean;
   /** The demo seed's shop origins and the demo buyer's balance (minor units, JPY). */
   demo: { origins: string[]; buyerBalanceMinor: number };
@@ -160,7 +162,41 @@ export interface GatewayConfig {
 
 export class ConfigError extends Error {}
 
+/**
+ * A `LOCKSTEP_` name one or two letters away from a setting is a mistyped setting: the gateway
+ * would start without it, silently (helper-105: `LOCKSTEP_COMISSION` charged the demo bank's
+ * fees). Names further off belong to something else (the shop's `LOCKSTEP_SECRET_KEY`, tests').
+ */
+function mistypedSetting(env: NodeJS.ProcessEnv): string | undefined {
+  const settings = Object.keys(Environment.shape).filter((name) => name.startsWith('LOCKSTEP_'));
+  for (const name of Object.keys(env)) {
+    if (!name.startsWith('LOCKSTEP_') || settings.includes(name)) continue;
+    const meant = settings.find((setting) => editDistance(name, setting) <= 2);
+    if (meant) return `  ${name}: not a setting; did you mean ${meant}?`;
+  }
+  return undefined;
+}
+
+/** Levenshtein distance (insertions, deletions, substitutions). */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        (previous[j] as number) + 1,
+        (current[j - 1] as number) + 1,
+        (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length] as number;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  const mistyped = mistypedSetting(env);
+  if (mistyped) throw new ConfigError(`Invalid configuration:\n${mistyped}`);
   const parsed = Environment.safeParse(env);
   if (!parsed.success) {
     const lines = parsed.error.issues.map(
@@ -184,6 +220,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     publicUrl: (value.LOCKSTEP_PUBLIC_URL ?? `http://localhost:${value.PORT}`).replace(/\/$/, ''),
     publicUrlGiven: value.LOCKSTEP_PUBLIC_URL !== undefined,
     commission: value.LOCKSTEP_COMMISSION ?? demoCommission,
+    commissionGiven: value.LOCKSTEP_COMMISSION !== undefined,
     seedDemo: value.LOCKSTEP_SEED_DEMO === '1' || value.LOCKSTEP_SEED_DEMO === 'true',
     demo: {
       origins: value.LOCKSTEP_DEMO_ORIGINS,

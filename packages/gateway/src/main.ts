@@ -355,12 +355,27 @@ export async function runFromCommandLine(): Promise<void> {
   // say) does not recover in this process: say so once, stop, and let the supervisor restart
   // it (helper-49's review: it kept answering 503 with /healthz ok, until someone noticed).
   gateway.store.onFailure?.((error) => {
+    // With SQLite's own reason (SQLITE_FULL: "database or disk is full"), which the answer's
+    // message leaves out: the line said only that an outcome was unknown (helper-105).
+    const cause = (error as { cause?: unknown }).cause;
     gateway.log.fatal(
-      { error: error.message },
+      {
+        error: error.message,
+        ...(cause instanceof Error
+          ? { cause: cause.message, causeCode: (cause as { code?: unknown }).code }
+          : {}),
+      },
       'the store failed; stopping so that the gateway is restarted',
     );
     void stop('store failure', 1);
   });
+  if (!config.commissionGiven && !config.seedDemo) {
+    // A bank's own gateway charging the demo bank's fees by omission (helper-105).
+    gateway.log.warn(
+      { commission: config.commission },
+      "LOCKSTEP_COMMISSION is unset: charging the demo bank's fees (¥100 / $0.50 per account, 1% of withdrawals)",
+    );
+  }
   console.log(`Lockstep gateway listening on http://localhost:${port} (store: ${gateway.store.kind})`);
   if (seed) console.log(JSON.stringify({ demoSeed: seed }));
 }

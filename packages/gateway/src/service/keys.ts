@@ -235,6 +235,34 @@ export class KeyRing {
   }
 
   /**
+   * Withdraws a signing key at once, whatever its dates: it is no longer published, so nothing
+   * it signed verifies (invoices handed out with it are refused; the shops' verifiers refuse its
+   * webhooks once they fetch the key set again). For a key that may have leaked: `keys:rotate`
+   * alone lets the old key verify for 31 days. The key signing now, or its successor, is
+   * replaced by two fresh keys. Answers false for a kid the store does not hold.
+   */
+  async revoke(kid: string): Promise<boolean> {
+    const now = this.clock();
+    const nowIso = now.toISOString();
+    const found = await this.store.transaction(async (tx) => {
+      const record = (await tx.listSigningKeys()).find((candidate) => candidate.kid === kid);
+      if (!record) return undefined;
+      await tx.upsertSigningKey({
+        ...record,
+        retiresAt: nowIso,
+        expiresAt: nowIso,
+      });
+      return record;
+    });
+    if (!found) return false;
+    // Signing with it, or about to: two fresh keys (the successor, when it is not the one
+    // revoked, is withdrawn by the rotation as well, being made from the same store).
+    if (Date.parse(found.retiresAt) > now.getTime()) await this.rotate();
+    else await this.install(await this.store.read((reader) => reader.listSigningKeys()));
+    return true;
+  }
+
+  /**
    * Stores the successor of the key that signs now, unless one is stored: a key that starts
    * signing when it retires, published from now on. Processes sharing the store may each add
    * one at the same moment: both are published, and either signs.

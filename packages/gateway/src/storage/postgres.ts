@@ -118,6 +118,25 @@ const migrationLockId = 0x6c6f636b73746570n;
 const notifyPayloadMax = 7_000;
 const retryableCodes = new Set(['40001', '40P01']);
 /**
+ * Whether a gateway has run on this database (its migrations table is there), or undefined when
+ * it cannot be reached (the open says why). The operator CLI asks before it opens the store,
+ * which would set an empty database up: pointed at a mistyped database name, `reconcile` made
+ * one and reported it balanced (helper-105's review).
+ */
+export async function hasLockstepSchema(connectionString: string): Promise<boolean | undefined> {
+  const client = new pg.Client({ connectionString, connectionTimeoutMillis: 5_000 });
+  try {
+    await client.connect();
+    const { rows } = await client.query("SELECT to_regclass('schema_migrations') IS NOT NULL AS present");
+    return rows[0]?.present === true;
+  } catch {
+    return undefined;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/**
  * A statement cancelled (statement_timeout, pg_cancel_backend) or a lock not had in time
  * (lock_timeout): the transaction was rolled back, nothing of it landed. Answered 503, safe to
  * retry, not 500 (helper-47's review).
