@@ -262,66 +262,80 @@ describe('operator CLI: merchants', () => {
 });
 
 describe('operator CLI: a signing key that may have leaked', () => {
-  it('keys:revoke withdraws it at once: not published, nothing it signed verifies, two fresh keys sign (helper-105)', async () => {
+  it('keys:revoke withdraws it: not published, nothing it signed verifies, in a gateway running beside the CLI too (helper-105, helper-107)', async () => {
     const dataDir = tempDir('revoke');
     const seed = ok<{ secretKey: string }>(cli(dataDir, 'seed-demo'));
-    const gatewayOn = async () =>
-      openGateway(loadConfig({ LOCKSTEP_DATA_DIR: dataDir, LOG_LEVEL: 'silent' }));
-    const first = await gatewayOn();
-    const invoice = await first.app.request('/v1/invoices', {
-      method: 'POST',
-      headers: { authorization: `Bearer ${seed.secretKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({
-        amountMinor: 500,
-        currency: 'JPY',
-        orderReference: 'o-1',
-        description: 'Tea',
-        payeeContact: 'a@b.example',
-      }),
-    });
-    const { token } = (await invoice.json()) as { token: string };
-    const leaked = first.keys.activeKid;
-    await first.close();
-    // keys:rotate alone leaves the old key verifying for 31 days.
-    ok(cli(dataDir, 'keys:rotate'));
-    const rotated = await gatewayOn();
-    const kids = async (gateway: typeof rotated) =>
-      (
-        (await (await gateway.app.request('/.well-known/jwks.json')).json()) as {
-          keys: Array<{ kid: string }>;
-        }
-      ).keys.map((key) => key.kid);
-    expect(await kids(rotated)).toContain(leaked);
-    await rotated.close();
-
-    const revoked = ok<{ revoked: string; signingWith: string }>(
-      cli(dataDir, 'keys:revoke', '--kid', leaked),
-    );
-    expect(revoked.revoked).toBe(leaked);
-    const after = await gatewayOn();
+    const config = loadConfig({ LOCKSTEP_DATA_DIR: dataDir, LOG_LEVEL: 'silent' });
+    // Reloads its keys every 200 ms (10 s by default): the test need not wait.
+    const running = await openGateway(config, { keyRefreshMs: 200 });
     try {
-      expect(await kids(after)).not.toContain(leaked);
-      const verify = await after.app.request('/v1/invoices/verify', {
+      const kids = async () =>
+        (
+          (await (await running.app.request('/.well-known/jwks.json')).json()) as {
+            keys: Array<{ kid: string }>;
+          }
+        ).keys.map((key) => key.kid);
+      const verify = async (token: string) =>
+        (
+          await running.app.request('/v1/invoices/verify', {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ token }),
+          })
+        ).status;
+      const invoice = await running.app.request('/v1/invoices', {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ token }),
+        headers: { authorization: `Bearer ${seed.secretKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          amountMinor: 500,
+          currency: 'JPY',
+          orderReference: 'o-1',
+          description: 'Tea',
+          payeeContact: 'a@b.example',
+        }),
       });
-      expect(verify.status).toBe(400);
-      expect(after.keys.activeKid).toBe(revoked.signingWith);
+      const { token } = (await invoice.json()) as { token: string };
+      const leaked = running.keys.activeKid;
+      const listed = ok<Array<{ kid: string; state: string }>>(cli(dataDir, 'keys:list'));
+      expect(listed.map((key) => key.state)).toEqual(['signing', 'next']);
+      expect(listed[0]?.kid).toBe(leaked);
+
+      // keys:rotate alone leaves the old key verifying for 31 days.
+      ok(cli(dataDir, 'keys:rotate'));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await kids()).toContain(leaked);
+      expect(await verify(token)).toBe(200);
+
+      const revoked = ok<{ revoked: string; signingWith: string }>(
+        cli(dataDir, 'keys:revoke', '--kid', leaked),
+      );
+      expect(revoked.revoked).toBe(leaked);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // The running gateway, which has signed nothing since: it was still trusted there.
+      expect(await verify(token)).toBe(400);
+      expect(await kids()).not.toContain(leaked);
+      expect(
+        ok<Array<{ kid: string; state: string }>>(cli(dataDir, 'keys:list')).find((key) => key.kid === leaked)
+          ?.state,
+      ).toBe('expired');
+
+      // The key signing now, revoked: two fresh ones take over.
+      const again = ok<{ revoked: string; signingWith: string }>(
+        cli(dataDir, 'keys:revoke', '--kid', revoked.signingWith),
+      );
+      expect(again.signingWith).not.toBe(revoked.signingWith);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await running.app.request('/.well-known/jwks.json');
+      expect(running.keys.activeKid).toBe(again.signingWith);
+      const unknown = cli(dataDir, 'keys:revoke', '--kid', 'no-such-kid');
+      expect([unknown.status, unknown.stderr.trim()]).toEqual([
+        1,
+        "No signing key no-such-kid in this bank's store.",
+      ]);
+      expect(cli(dataDir, 'keys:revoke').status).toBe(2);
     } finally {
-      await after.close();
+      await running.close();
     }
-    // The key signing now, revoked: two fresh ones take over.
-    const again = ok<{ revoked: string; signingWith: string }>(
-      cli(dataDir, 'keys:revoke', '--kid', revoked.signingWith),
-    );
-    expect(again.signingWith).not.toBe(revoked.signingWith);
-    const unknown = cli(dataDir, 'keys:revoke', '--kid', 'no-such-kid');
-    expect([unknown.status, unknown.stderr.trim()]).toEqual([
-      1,
-      "No signing key no-such-kid in this bank's store.",
-    ]);
-    expect(cli(dataDir, 'keys:revoke').status).toBe(2);
   }, 60_000);
 });
 
@@ -365,6 +379,10 @@ describe('operator CLI: backup', () => {
         `${target} exists: give a new file to back up to.`,
       ]);
       expect(cli(dataDir, 'backup').status).toBe(2);
+      const nowhere = cli(dataDir, 'backup', '--to', path.join(copyDir, 'no', 'such', 'dir', 'x.sqlite'));
+      expect(nowhere.status).toBe(1);
+      expect(nowhere.stderr).toMatch(/^The backup failed: /);
+      expect(nowhere.stderr).not.toMatch(stackFrame);
     } finally {
       await gateway.close();
     }

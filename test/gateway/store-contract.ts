@@ -1026,8 +1026,8 @@ export function storeContract(
         publicJwk: { kty: 'OKP' },
         privateJwk: { kty: 'OKP', d: 'x' },
         createdAt: now,
-        retiresAt: now,
-        expiresAt: now,
+        retiresAt: '2027-03-01T00:00:00.000Z',
+        expiresAt: '2027-04-01T00:00:00.000Z',
       };
       await store.transaction((tx) => tx.upsertSigningKey(signing));
       await store.transaction((tx) =>
@@ -1037,6 +1037,23 @@ export function storeContract(
       expect(keys.filter((candidate) => candidate.kid === signing.kid)).toEqual([
         { ...signing, retiresAt: '2027-01-01T00:00:00.000Z' },
       ]);
+      // A key's dates only come closer: a rotation that read the row before a revocation
+      // committed cannot give the revoked key its 31 days back (helper-107).
+      await store.transaction((tx) => tx.upsertSigningKey({ ...signing, expiresAt: now }));
+      await store.transaction((tx) =>
+        tx.upsertSigningKey({
+          ...signing,
+          retiresAt: '2027-02-01T00:00:00.000Z',
+          expiresAt: '2027-05-01T00:00:00.000Z',
+        }),
+      );
+      expect(
+        (await store.read((reader) => reader.listSigningKeys())).find((key) => key.kid === signing.kid),
+      ).toEqual({
+        ...signing,
+        retiresAt: '2027-01-01T00:00:00.000Z',
+        expiresAt: now,
+      });
       // Sealing replaces the secret only while it is the one read; retiring keeps the seal.
       const sealed = { sealed: 'jwe' };
       expect(
@@ -1047,12 +1064,10 @@ export function storeContract(
           tx.sealSigningKey(signing.kid, signing.privateJwk, { sealed: 'other' }),
         ),
       ).toBe(false);
-      await store.transaction((tx) =>
-        tx.upsertSigningKey({ ...signing, expiresAt: '2027-02-01T00:00:00.000Z' }),
-      );
+      await store.transaction((tx) => tx.upsertSigningKey({ ...signing, retiresAt: now }));
       expect(
         (await store.read((reader) => reader.listSigningKeys())).find((key) => key.kid === signing.kid),
-      ).toEqual({ ...signing, privateJwk: sealed, expiresAt: '2027-02-01T00:00:00.000Z' });
+      ).toEqual({ ...signing, privateJwk: sealed, retiresAt: now, expiresAt: now });
     });
 
     it('claims webhook deliveries in per-account order, with a lease, and records outcomes', async () => {

@@ -30,8 +30,9 @@ const usage = `Usage: pnpm lockstep-admin <command> [options]
                   (money from outside the bank into a temporary account, for its buyer; the
                   creation fee still due is kept from it; rerun with the same --reference)
   dispute:resolve --account <ta_...> --for buyer|seller [--reason <text>]
+  keys:list       (the signing keys: kid, from when it signs, retires, expires; no private part)
   keys:rotate     (two fresh signing keys; the old ones verify 31 days more)
-  keys:revoke     --kid <kid>   (a key that may have leaked: withdrawn at once, nothing it signed verifies)
+  keys:revoke     --kid <kid>   (a key that may have leaked: within 10 s no gateway publishes it or accepts what it signed)
   reconcile
   backup          --to <file>   (the embedded store, consistent while the gateway runs; PostgreSQL: pg_dump)
   seed-demo       [--origin http://localhost:3000]`;
@@ -47,6 +48,7 @@ const commands = new Set([
   'top-up',
   'remit',
   'dispute:resolve',
+  'keys:list',
   'keys:rotate',
   'keys:revoke',
   'reconcile',
@@ -127,7 +129,15 @@ async function main(argv: string[]): Promise<number> {
     console.error(missing);
     return 1;
   }
-  if (command === 'backup') return backup(config, values.to as string);
+  if (command === 'backup') {
+    try {
+      return backup(config, values.to as string);
+    } catch (error) {
+      // A folder that is not there, a full disk: one line, no stack (helper-107).
+      console.error(`The backup failed: ${error instanceof Error ? error.message : String(error)}`);
+      return 1;
+    }
+  }
   try {
     // An operator's command: no webhook deliveries and no upkeep from this short-lived process.
     gateway = await openGateway(config, { webhooks: false, housekeeping: false, deadlines: false });
@@ -237,6 +247,29 @@ async function main(argv: string[]): Promise<number> {
       case 'dispute:resolve': {
         const account = await admin.resolveDispute(need('account'), need('for'), values.reason);
         print({ code: account.code, dispute: account.dispute, parties: account.parties });
+        break;
+      }
+      case 'keys:list': {
+        const keys = await gateway.store.read((reader) => reader.listSigningKeys());
+        const now = new Date().toISOString();
+        print(
+          keys
+            .sort((a, b) => a.createdAt.localeCompare(b.createdAt))
+            .map(({ kid, createdAt, retiresAt, expiresAt }) => ({
+              kid,
+              signsFrom: createdAt,
+              retiresAt,
+              expiresAt,
+              state:
+                expiresAt <= now
+                  ? 'expired'
+                  : createdAt > now
+                    ? 'next'
+                    : retiresAt > now
+                      ? 'signing'
+                      : 'verifying',
+            })),
+        );
         break;
       }
       case 'keys:rotate':

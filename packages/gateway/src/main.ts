@@ -41,7 +41,7 @@ export async function startGateway(config: GatewayConfig) {
  */
 export async function openGateway(
   config: GatewayConfig,
-  overrides: Partial<Pick<GatewayOptions, 'webhooks' | 'housekeeping' | 'deadlines'>> = {},
+  overrides: Partial<Pick<GatewayOptions, 'webhooks' | 'housekeeping' | 'deadlines' | 'keyRefreshMs'>> = {},
 ): Promise<Gateway> {
   const store = await openStore(config);
   try {

@@ -16,7 +16,7 @@ import {
   jwtVerify,
   SignJWT,
 } from 'jose';
-import type { SigningKeyRecord, Store } from '../storage/store.ts';
+import type { SigningKeyRecord, Store, StoreTx } from '../storage/store.ts';
 
 /**
  * The gateway's signing keys (Ed25519, `EdDSA`). Invoices and webhooks are signed with the
@@ -210,28 +210,39 @@ export class KeyRing {
    */
   async rotate(): Promise<SigningKeyRecord> {
     const now = this.clock();
-    const record = await this.newKey(now);
-    const successor = await this.newKey(new Date(record.retiresAt));
-    const nowIso = now.toISOString();
-    await this.store.transaction(async (tx) => {
-      // Retire the current active key now, but let it verify until its grace period ends.
-      for (const existing of await tx.listSigningKeys()) {
-        if (Date.parse(existing.retiresAt) > now.getTime()) {
-          // Withdrawn at once only well before it would sign: by another process's clock,
-          // a few seconds ahead of this one's, it may have signed already (helper-106).
-          const signedNothing = Date.parse(existing.createdAt) > now.getTime() + clockSkewMarginMs;
-          await tx.upsertSigningKey({
-            ...existing,
-            retiresAt: nowIso,
-            expiresAt: signedNothing ? nowIso : new Date(now.getTime() + verifyGraceMs).toISOString(),
-          });
-        }
-      }
-      await tx.upsertSigningKey(record);
-      await tx.upsertSigningKey(successor);
-    });
+    const fresh = await this.freshPair(now);
+    await this.store.transaction((tx) => this.replaceWith(tx, now, fresh));
     await this.install(await this.store.read((reader) => reader.listSigningKeys()));
-    return record;
+    return fresh.active;
+  }
+
+  /** A new active key from `now` and its successor, not stored yet. */
+  private async freshPair(now: Date): Promise<{ active: SigningKeyRecord; successor: SigningKeyRecord }> {
+    const active = await this.newKey(now);
+    return { active, successor: await this.newKey(new Date(active.retiresAt)) };
+  }
+
+  /** Retires every unretired key now (one that signed nothing is withdrawn) and stores `fresh`. */
+  private async replaceWith(
+    tx: StoreTx,
+    now: Date,
+    fresh: { active: SigningKeyRecord; successor: SigningKeyRecord },
+  ): Promise<void> {
+    const nowIso = now.toISOString();
+    for (const existing of await tx.listSigningKeys()) {
+      if (Date.parse(existing.retiresAt) > now.getTime()) {
+        // Withdrawn at once only well before it would sign: by another process's clock, a few
+        // seconds ahead of this one's, it may have signed already (helper-106).
+        const signedNothing = Date.parse(existing.createdAt) > now.getTime() + clockSkewMarginMs;
+        await tx.upsertSigningKey({
+          ...existing,
+          retiresAt: nowIso,
+          expiresAt: signedNothing ? nowIso : new Date(now.getTime() + verifyGraceMs).toISOString(),
+        });
+      }
+    }
+    await tx.upsertSigningKey(fresh.active);
+    await tx.upsertSigningKey(fresh.successor);
   }
 
   /**
@@ -244,22 +255,18 @@ export class KeyRing {
   async revoke(kid: string): Promise<boolean> {
     const now = this.clock();
     const nowIso = now.toISOString();
+    const fresh = await this.freshPair(now);
+    // One transaction: a revocation half done (the CLI stopped between two) left the key active.
     const found = await this.store.transaction(async (tx) => {
       const record = (await tx.listSigningKeys()).find((candidate) => candidate.kid === kid);
-      if (!record) return undefined;
-      await tx.upsertSigningKey({
-        ...record,
-        retiresAt: nowIso,
-        expiresAt: nowIso,
-      });
-      return record;
+      if (!record) return false;
+      await tx.upsertSigningKey({ ...record, retiresAt: nowIso, expiresAt: nowIso });
+      // Signing with it, or about to: two fresh keys.
+      if (Date.parse(record.retiresAt) > now.getTime()) await this.replaceWith(tx, now, fresh);
+      return true;
     });
-    if (!found) return false;
-    // Signing with it, or about to: two fresh keys (the successor, when it is not the one
-    // revoked, is withdrawn by the rotation as well, being made from the same store).
-    if (Date.parse(found.retiresAt) > now.getTime()) await this.rotate();
-    else await this.install(await this.store.read((reader) => reader.listSigningKeys()));
-    return true;
+    await this.install(await this.store.read((reader) => reader.listSigningKeys()));
+    return found;
   }
 
   /**
@@ -373,6 +380,9 @@ export class KeyRing {
    * issuer, audience and type, not expired. Throws `invoice_invalid` or `invoice_expired`.
    */
   async verifyInvoice(token: string): Promise<Record<string, unknown> & { sub: string }> {
+    // A key revoked by the operator (another process: the CLI, a sibling) stops verifying here
+    // within `refreshMs`; a known kid never reloads below (helper-107).
+    await this.refreshIfStale();
     try {
       return await this.verifyInvoiceOnce(token);
     } catch (error) {

@@ -127,7 +127,10 @@ export async function hasLockstepSchema(connectionString: string): Promise<boole
   const client = new pg.Client({ connectionString, connectionTimeoutMillis: 5_000 });
   try {
     await client.connect();
-    const { rows } = await client.query("SELECT to_regclass('schema_migrations') IS NOT NULL AS present");
+    // Its own tables, not only the migrations table, a name other tools use too (helper-107).
+    const { rows } = await client.query(
+      "SELECT to_regclass('schema_migrations') IS NOT NULL AND to_regclass('journal_entries') IS NOT NULL AS present",
+    );
     return rows[0]?.present === true;
   } catch {
     return undefined;
@@ -1088,11 +1091,13 @@ class PgOps implements StoreTx {
     return (await this.all('SELECT * FROM signing_keys ORDER BY created_at, kid')).map(signingKeyOf);
   }
 
+  /** A key's dates only ever come closer: a rotation racing a revocation cannot undo it. */
   async upsertSigningKey(record: SigningKeyRecord) {
     await this.run(
       `INSERT INTO signing_keys (kid, alg, public_jwk, private_jwk, created_at, retires_at, expires_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7)
-       ON CONFLICT (kid) DO UPDATE SET retires_at = excluded.retires_at, expires_at = excluded.expires_at`,
+       ON CONFLICT (kid) DO UPDATE SET retires_at = LEAST(signing_keys.retires_at, excluded.retires_at),
+         expires_at = LEAST(signing_keys.expires_at, excluded.expires_at)`,
       [
         record.kid,
         record.alg,

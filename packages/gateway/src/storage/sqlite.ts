@@ -1496,11 +1496,13 @@ class SqliteOps implements StoreTx {
     return this.all('SELECT * FROM signing_keys ORDER BY created_at').map(signingKeyOf);
   }
 
+  /** A key's dates only ever come closer: a rotation racing a revocation cannot undo it. */
   async upsertSigningKey(record: SigningKeyRecord) {
     this.run(
       `INSERT INTO signing_keys (kid, alg, public_jwk, private_jwk, created_at, retires_at, expires_at)
        VALUES (?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (kid) DO UPDATE SET retires_at = excluded.retires_at, expires_at = excluded.expires_at`,
+       ON CONFLICT (kid) DO UPDATE SET retires_at = MIN(signing_keys.retires_at, excluded.retires_at),
+         expires_at = MIN(signing_keys.expires_at, excluded.expires_at)`,
       record.kid,
       record.alg,
       JSON.stringify(record.publicJwk),

@@ -380,6 +380,7 @@ export interface StoreTx extends StoreReader {
   claimInvoice(id: string, temporaryAccountCode: string): Promise<boolean>;
 
   /** Inserts the key, or replaces the stored key with the same kid (retiring it). */
+  /** Inserts a key, or moves an existing key's retirement and expiry earlier (never later). */
   upsertSigningKey(record: SigningKeyRecord): Promise<void>;
 
   /**
