@@ -185,7 +185,8 @@ describe('operations', () => {
     } catch (error) {
       failed = error as { status: number; stdout: string };
     }
-    expect(failed?.status).toBe(1);
+    // Exit 3, not 1: a reconciliation that could not run exits 1 (helper-105).
+    expect(failed?.status).toBe(3);
     const report = JSON.parse(failed?.stdout ?? '{}');
     expect(report).toMatchObject({ balanced: false, unbalancedEntries: [], temporaryMismatches: [] });
     expect(report.perCurrency.every((row: { totalMinor: number }) => row.totalMinor === 0)).toBe(true);

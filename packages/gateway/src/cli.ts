@@ -33,7 +33,7 @@ const usage = `Usage: pnpm lockstep-admin <command> [options]
   keys:list       (the signing keys: kid, from when it signs, retires, expires; no private part)
   keys:rotate     (two fresh signing keys; the old ones verify 31 days more)
   keys:revoke     --kid <kid>   (a key that may have leaked: within 10 s no gateway publishes it or accepts what it signed)
-  reconcile
+  reconcile       (exit 0: the books balance; 3: they do not; 1: it could not run)
   backup          --to <file>   (the embedded store, consistent while the gateway runs; PostgreSQL: pg_dump)
   seed-demo       [--origin http://localhost:3000]`;
 
@@ -287,7 +287,9 @@ async function main(argv: string[]): Promise<number> {
       case 'reconcile': {
         const report = await admin.reconcile();
         print(report);
-        return report.balanced ? 0 : 1;
+        // Its own status: monitoring tells books that do not balance from a reconciliation
+        // that could not run (exit 1: no database, unreachable, ...; helper-105).
+        return report.balanced ? 0 : 3;
       }
       case 'seed-demo':
         print(await seedDemo(admin, { allowedOrigins: values.origin ?? ['http://localhost:3000'] }));
