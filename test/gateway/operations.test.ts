@@ -198,11 +198,24 @@ describe('operations', () => {
   it('configuration is validated with a clear message naming the variable', () => {
     expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT/);
     expect(() => loadConfig({ DATABASE_URL: 'mysql://x' })).toThrow(/DATABASE_URL/);
-    expect(() =>
-      loadConfig({
-        LOCKSTEP_COMMISSION: '{"creation":{"JPY":{"flatMinor":1.5,"basisPoints":0}},"withdrawal":{}}',
-      }),
-    ).toThrow(/LOCKSTEP_COMMISSION/);
+    // A bad schedule is one line naming where it is wrong (helper-105: zod's issue list as JSON).
+    const commission = (text: string) => {
+      try {
+        loadConfig({ LOCKSTEP_COMMISSION: text });
+      } catch (error) {
+        return (error as Error).message.split('\n');
+      }
+    };
+    expect(commission('{"creation":{"JPY":{"flatMinor":1.5,"basisPoints":0}},"withdrawal":{}}')).toEqual([
+      'Invalid configuration:',
+      expect.stringMatching(
+        /^ {2}LOCKSTEP_COMMISSION: not a valid commission schedule: creation\.JPY\.flatMinor: .+$/,
+      ),
+    ]);
+    expect(commission('{creation')).toEqual([
+      'Invalid configuration:',
+      expect.stringMatching(/^ {2}LOCKSTEP_COMMISSION: not JSON: /),
+    ]);
     expect(loadConfig({ PORT: '4100' })).toMatchObject({ port: 4100, publicUrl: 'http://localhost:4100' });
     // An empty value is not 0 (a random port, no shutdown grace), and the public URL is http(s):
     // javascript: had the origin "null" (helper-43's review).

@@ -264,18 +264,25 @@ describe('lockstep-admin remit', () => {
       expect(refused.stderr).toMatch(message);
       expect(refused.stderr).toMatch(/Usage: pnpm lockstep-admin/);
     }
-    // Refused operations: exit 1, the reason, and the reference to rerun with.
-    for (const [args, message] of [
+    // Refused by the bank's rules: exit 1, the reason, nothing changed, and no advice to rerun,
+    // which would only be refused again (helper-105).
+    for (const [args, message, refusal] of [
       [
         ['--account', 'ta_nosuchaccount', '--amount-minor', '5100', '--reference', 'slip-7'],
         /No such temporary account/,
+        'not_found',
       ],
-      [['--account', code, '--amount-minor', '5101', '--reference', 'slip-7'], /remit at most 5100/],
+      [
+        ['--account', code, '--amount-minor', '5101', '--reference', 'slip-7'],
+        /remit at most 5100/,
+        'exceeds_amount_due',
+      ],
     ] as const) {
       const refused = cli(dataDir, 'remit', ...args);
       expect(refused).toMatchObject({ status: 1, stdout: '' });
       expect(refused.stderr).toMatch(message);
-      expect(refused.stderr).toMatch(/Remittance slip-7 failed/);
+      expect(refused.stderr).toContain(`Remittance slip-7 was refused (${refusal}); nothing changed.`);
+      expect(refused.stderr).not.toMatch(/run it again/);
     }
     expect(books()).toEqual(before);
 

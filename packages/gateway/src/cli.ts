@@ -2,7 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { parseArgs } from 'node:util';
-import { type CurrencyCode, isCurrencyCode, parseAmountMinor } from '@lockstep/core';
+import { type CurrencyCode, isCurrencyCode, LockstepError, parseAmountMinor } from '@lockstep/core';
 import { ConfigError, type GatewayConfig, loadConfig } from './config.ts';
 import type { Gateway } from './gateway.ts';
 import { randomToken } from './ids.ts';
@@ -412,11 +412,23 @@ function commandLineMistake(command: string, values: ReturnType<typeof parseOpti
  * (the references share one space): that rerun fails for ever (helper-67's review).
  */
 function referenceFailure(what: 'Top-up' | 'Remittance', reference: string, error: unknown): string {
-  if ((error as { code?: string }).code === 'idempotency_key_reused') {
+  const code = error instanceof LockstepError ? error.code : undefined;
+  if (code === 'idempotency_key_reused') {
     return `${what} ${reference} was not applied: --reference ${reference} was used for another top-up or remittance (one reference per slip); nothing changed.`;
+  }
+  // Refused by the bank's rules (an amount beyond what is due, an account dissolved): a known
+  // outcome, which a rerun would only repeat (helper-105: it advised one all the same).
+  if (code !== undefined && !rerunCodes.has(code)) {
+    return `${what} ${reference} was refused (${code}); nothing changed.`;
   }
   return `${what} ${reference} failed; if the outcome is unknown, run it again with --reference ${reference}.`;
 }
+
+/**
+ * Failures a rerun with the same reference may resolve: the outcome is unknown (the store
+ * failed), or another command changed the account first (`conflict`).
+ */
+const rerunCodes = new Set(['service_unavailable', 'internal_error', 'conflict']);
 
 /** The message of what `check` throws, if it throws. */
 function refusal(check: () => unknown): string | undefined {

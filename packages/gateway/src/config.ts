@@ -54,12 +54,22 @@ const Environment = z.object({
     .optional()
     .transform((text, context) => {
       if (text === undefined) return undefined;
+      let json: unknown;
       try {
-        return Commission.parse(JSON.parse(text));
+        json = JSON.parse(text);
       } catch (error) {
-        context.addIssue({ code: 'custom', message: `not a valid commission schedule: ${String(error)}` });
+        context.addIssue({ code: 'custom', message: `not JSON: ${(error as Error).message}` });
         return z.NEVER;
       }
+      const schedule = Commission.safeParse(json);
+      if (schedule.success) return schedule.data;
+      // The first mistake, where it is, on one line (helper-105: zod's whole issue list as JSON).
+      const [issue] = schedule.error.issues;
+      context.addIssue({
+        code: 'custom',
+        message: `not a valid commission schedule: ${issue?.path.join('.') || '(top)'}: ${issue?.message}`,
+      });
+      return z.NEVER;
     }),
   // Connections each gateway process keeps to PostgreSQL (docs/postgres.md: N processes x this
   // must stay under the server's max_connections).
