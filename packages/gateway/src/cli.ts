@@ -32,7 +32,7 @@ const usage = `Usage: pnpm lockstep-admin <command> [options]
   dispute:resolve --account <ta_...> --for buyer|seller [--reason <text>]
   keys:list       (the signing keys: kid, from when it signs, retires, expires; no private part)
   keys:rotate     (two fresh signing keys; the old ones verify 31 days more)
-  keys:revoke     --kid <kid>   (a key that may have leaked: within 10 s no gateway publishes it or accepts what it signed)
+  keys:revoke     --kid=<kid>   (a key that may have leaked: within 10 s no gateway publishes it or accepts what it signed)
   reconcile       (exit 0: the books balance; 3: they do not; 1: it could not run)
   backup          --to <file>   (the embedded store, consistent while the gateway runs; PostgreSQL: pg_dump)
   seed-demo       [--origin http://localhost:3000]`;
