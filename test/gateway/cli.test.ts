@@ -7,6 +7,7 @@ import { DatabaseSync } from 'node:sqlite';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../packages/gateway/src/config.ts';
+import type { Gateway } from '../../packages/gateway/src/gateway.ts';
 import { openGateway } from '../../packages/gateway/src/main.ts';
 import { nodeFlags, root } from '../support/gateway-process.ts';
 import { createTestDatabase, pgAvailable } from '../support/postgres.ts';
@@ -43,6 +44,23 @@ function cli(dataDir: string, ...args: string[]): Run {
 function ok<T = Record<string, unknown>>(result: Run): T {
   expect(result, result.stderr).toMatchObject({ status: 0 });
   return JSON.parse(result.stdout) as T;
+}
+
+/** A ¥500 invoice the merchant issues through the gateway's app (201, or the test fails). */
+async function issueInvoice(gateway: Gateway, secretKey: string, orderReference: string) {
+  const response = await gateway.app.request('/v1/invoices', {
+    method: 'POST',
+    headers: { authorization: `Bearer ${secretKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      amountMinor: 500,
+      currency: 'JPY',
+      orderReference,
+      description: 'Tea',
+      payeeContact: 'a@b.example',
+    }),
+  });
+  expect(response.status).toBe(201);
+  return (await response.json()) as { token: string };
 }
 
 const tempDir = (name: string) => mkdtempSync(path.join(tmpdir(), `lockstep-cli-${name}-`));
@@ -283,18 +301,7 @@ describe('operator CLI: a signing key that may have leaked', () => {
             body: JSON.stringify({ token }),
           })
         ).status;
-      const invoice = await running.app.request('/v1/invoices', {
-        method: 'POST',
-        headers: { authorization: `Bearer ${seed.secretKey}`, 'content-type': 'application/json' },
-        body: JSON.stringify({
-          amountMinor: 500,
-          currency: 'JPY',
-          orderReference: 'o-1',
-          description: 'Tea',
-          payeeContact: 'a@b.example',
-        }),
-      });
-      const { token } = (await invoice.json()) as { token: string };
+      const { token } = await issueInvoice(running, seed.secretKey, 'o-1');
       const leaked = running.keys.activeKid;
       const listed = ok<Array<{ kid: string; state: string }>>(cli(dataDir, 'keys:list'));
       expect(listed.map((key) => key.state)).toEqual(['signing', 'next']);
@@ -354,18 +361,7 @@ describe('operator CLI: backup', () => {
     const gateway = await openGateway(loadConfig({ LOCKSTEP_DATA_DIR: dataDir, LOG_LEVEL: 'silent' }));
     try {
       for (let index = 0; index < 5; index++) {
-        const created = await gateway.app.request('/v1/invoices', {
-          method: 'POST',
-          headers: { authorization: `Bearer ${seed.secretKey}`, 'content-type': 'application/json' },
-          body: JSON.stringify({
-            amountMinor: 500,
-            currency: 'JPY',
-            orderReference: `o-${index}`,
-            description: 'Tea',
-            payeeContact: 'a@b.example',
-          }),
-        });
-        expect(created.status).toBe(201);
+        await issueInvoice(gateway, seed.secretKey, `o-${index}`);
       }
       const live = ok<Record<string, unknown>>(cli(dataDir, 'reconcile'));
       const copyDir = tempDir('backup-copy');
